@@ -1,0 +1,45 @@
+"""The `fleetflash` console script: one click group, each subcommand group
+contributed by the package that makes it work.
+
+`lab` wires the other packages together, so the root command lives here;
+each group is imported lazily so `fleetflash bundle ...` does not pay for
+libvirt or Flask start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command or group. Add a line here when
+# a subcommand group starts working; there are no placeholder commands.
+COMMAND_GROUPS: dict[str, str] = {
+    "bundle": "firmware_payloads.cli:bundle",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMAND_GROUPS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fleetflash")
+def main() -> None:
+    """fleetflash: autonomous firmware updates for whole server clusters."""
+
+
+if __name__ == "__main__":
+    main()
