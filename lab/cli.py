@@ -16,6 +16,16 @@ import click
 # a subcommand group starts working; there are no placeholder commands.
 COMMAND_GROUPS: dict[str, str] = {
     "bundle": "firmware_payloads.cli:bundle",
+    "media": "gateway.media.cli:media",
+    "usb": "gateway.media.usb.cli:usb",
+    "emulator": "emulator.cli:emulator",
+    "gateway": "gateway.cli:gateway",
+    "alerts": "gateway.api.cli:alerts",  # the intake's commands + list via the API
+    "tokens": "gateway.api.cli:tokens",
+    "images": "gateway.api.cli:images",
+    "campaigns": "gateway.api.cli_campaigns:campaigns",
+    "nodes": "gateway.api.cli_campaigns:nodes",
+    "publish": "emulator.publisher.cli:publish",
 }
 
 

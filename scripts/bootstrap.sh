@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # libvirt-python builds against libvirt-dev via pkg-config. chromium drives the
 # dashboard browser tests (never a downloaded browser). nginx fronts the media
 # directory in the large-fleet test and benchmark.
-APT_PACKAGES=(libvirt-dev pkg-config gcc python3-dev ${EXTRA_APT_PACKAGES:-})
+APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium ${EXTRA_APT_PACKAGES:-})
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,91 @@
+"""Pure domain logic of the gateway: cluster model, planner, state machines.
+
+No I/O and no third-party web, Redfish, CIM or database imports: everything
+here is plain typed Python, tested without a network.
+"""
+
+from gateway.domain.admission import (
+    Admission,
+    WaitReason,
+    reassign_canaries,
+    startable_now,
+    unavailable_per_group,
+)
+from gateway.domain.applicability import target_from_decisions, version_mismatches
+from gateway.domain.campaign_state import (
+    OPERATOR_EVENTS,
+    TERMINAL_STATES,
+    Campaign,
+    CampaignEvent,
+    CampaignState,
+    canary_gate_open,
+    new_campaign,
+    next_event,
+    open_failures,
+)
+from gateway.domain.cluster import (
+    AutonomyPolicy,
+    Cluster,
+    Health,
+    NodeSpec,
+    RedundancyGroup,
+    down_per_group,
+)
+from gateway.domain.delivery import (
+    DEFAULT_PREFERENCE,
+    DeliveryMethod,
+    NoDeliveryMethodError,
+    choose_delivery,
+    offered_methods,
+)
+from gateway.domain.errors import (
+    DomainError,
+    IllegalTransitionError,
+    InvalidClusterError,
+    PlanningError,
+)
+from gateway.domain.inventory import (
+    FirmwareComponent,
+    HealthStatus,
+    NodeInventory,
+    PowerState,
+    UpdateCapabilities,
+)
+from gateway.domain.node_state import (
+    ACTIVE_STEPS,
+    FAILURE_STEPS,
+    FINAL_STEPS,
+    PATH,
+    NodeRun,
+    NodeStep,
+    can_transition,
+    clear_node,
+    occupies_allowance,
+    retry_node,
+)
+from gateway.domain.planner import (
+    Applicability,
+    Exclusion,
+    NodeTarget,
+    Plan,
+    Wave,
+    lower_bound,
+    plan_campaign,
+)
+from gateway.domain.retry import RetryPolicy
+from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
+
+__all__ = [
+    "ACTIVE_STEPS", "DEFAULT_PREFERENCE", "DEFAULT_QOS", "FAILURE_STEPS", "FINAL_STEPS",
+    "OPERATOR_EVENTS", "PATH", "TERMINAL_STATES",
+    "Admission", "Applicability", "AutonomyPolicy", "Campaign", "CampaignEvent",
+    "CampaignState", "Cluster", "DeliveryMethod", "DomainError", "Exclusion",
+    "FirmwareComponent", "Health", "HealthStatus", "IllegalTransitionError",
+    "InvalidClusterError", "MaintenanceWindow", "NoDeliveryMethodError", "NodeInventory",
+    "NodeRun", "NodeSpec", "NodeStep", "NodeTarget", "Plan", "PlanningError", "PowerState",
+    "QosClass", "RedundancyGroup", "RetryPolicy", "UpdateCapabilities", "WaitReason", "Wave",
+    "can_transition", "canary_gate_open", "choose_delivery", "clear_node", "down_per_group",
+    "lower_bound", "new_campaign", "next_event", "occupies_allowance", "offered_methods",
+    "open_failures", "plan_campaign", "reassign_canaries", "retry_node", "startable_now",
+    "target_from_decisions", "unavailable_per_group", "version_mismatches",
+]

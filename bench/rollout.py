@@ -1,0 +1,274 @@
+"""Rollout benchmark: the emulator and the gateway in one run, N nodes, MSC delivery.
+
+The emulator runs as a child process (`fleetflash emulator serve`); the gateway
+(intake, media server, orchestrator: the real `build_gateway` composition root)
+runs in this process, so this process's peak RSS is the gateway's. A fresh
+signing key and a three-package bundle are made for the run; a publisher serves
+the bundle and counts the bytes the gateway fetched from it.
+
+Printed: makespan (first node started -> last node finished), lower bound
+(planned waves x the minimal per-node time the emulator is configured for:
+boot to CD + one flash per package + reboot + BMC restart), their ratio,
+gateway peak RSS, origin bytes, image bytes, bytes served by the media server,
+and the invariants checked on the emulator's audit log. The last line is JSON.
+
+    .venv/bin/python bench/rollout.py --nodes 200
+    .venv/bin/python bench/rollout.py --nodes 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import logging
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from emulator.publisher import BundleServer
+from firmware_payloads import BundleSpec, build_bundle, write_keypair
+from firmware_payloads.keys import load_private_key
+from gateway.config import hash_password, load_config
+from gateway.service import build_gateway
+from gateway.store import ImageState
+
+MODEL = "FF-BENCH"
+PACKAGES = [("bmc-9.0.0", "BMC", "9.0.0", [], "bmc", 256 << 10),
+            ("bios-9.0.0", "BIOS", "9.0.0", ["bmc-9.0.0"], "host", 512 << 10),
+            ("nic-9.0.0", "NIC", "9.0.0", [], "none", 256 << 10)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_bundle(work: Path) -> tuple[Path, Path]:
+    private, public = write_keypair(work / "keys")
+    spec = BundleSpec.from_dict({
+        "bundle_id": "bench-bundle", "release": "bench", "publisher": "fleetflash bench",
+        "packages": [{"id": pid, "component": comp, "version": ver, "models": [MODEL],
+                      "min_from_version": None, "requires": req, "reset": reset,
+                      "path": f"payloads/{pid}.bin", "size": size}
+                     for pid, comp, ver, req, reset, size in PACKAGES]}, base_dir=work)
+    out = work / "bench-bundle.iso"
+    build_bundle(spec, load_private_key(private), out)
+    return out, public
+
+
+def start_emulator(work: Path, args: argparse.Namespace, public: Path
+                   ) -> tuple[subprocess.Popen[bytes], list[dict[str, str]], Path]:
+    inventory = work / "inventory.json"
+    audit = work / "audit.jsonl"
+    fleetflash = Path(sys.executable).with_name("fleetflash")
+    process = subprocess.Popen(
+        [str(fleetflash), "emulator", "serve", "--nodes", str(args.nodes), "--base-port", "0",
+         "--models", MODEL, "--trusted-key", str(public),
+         "--flash-seconds", str(args.flash_seconds), "--reset-seconds", str(args.reset_seconds),
+         "--bmc-restart-seconds", str(args.bmc_restart_seconds), "--audit-log", str(audit),
+         "--inventory-out", str(inventory)],
+        stdout=subprocess.DEVNULL, stderr=(work / "emulator.log").open("wb"))
+    deadline = time.monotonic() + 300
+    while not inventory.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("emulator did not start: " + (work / "emulator.log").read_text())
+        time.sleep(0.2)
+    return process, json.loads(inventory.read_text()), audit
+
+
+def power_on(nodes: list[dict[str, str]]) -> None:
+    """Emulated hosts start off; production servers run. Turn every host on."""
+    def one(node: dict[str, str]) -> None:
+        auth = (node["username"], node["password"])
+        url = node["url"] + "/redfish/v1/Systems/1"
+        requests.post(url + "/Actions/ComputerSystem.Reset", json={"ResetType": "On"},
+                      auth=auth, timeout=60).raise_for_status()
+        while requests.get(url, auth=auth, timeout=60).json().get("PowerState") != "On":
+            time.sleep(0.2)
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        list(pool.map(one, nodes))
+
+
+def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
+                 nodes: list[dict[str, str]]) -> Path:
+    media = free_port()
+    lines = [
+        "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"', "",
+        "[listener]", f'http = "127.0.0.1:{free_port()}"', "",
+        "[[sources]]", 'name = "bench"', 'clients = ["127.0.0.0/8"]', 'username = "bench"',
+        f'password_hash = "{hash_password("unused", iterations=1000)}"',
+        'owning_entities = ["FLEETFLASH"]', f'image_uri_prefixes = ["{publisher.base_url}"]',
+        f'trusted_keys = ["{public}"]', "",
+        "[media]", f'http = "127.0.0.1:{media}"', f'base_url = "http://127.0.0.1:{media}"',
+        "",
+        "[orchestrator]", "tick_s = 0.1", "lease_s = 30", f"workers = {args.workers}",
+        "poll_max_s = 0.5", "good_answers = 3", "probe_interval_s = 0.1",
+        "expected_node_s = 600", "health_interval_s = 100000", "inventory_workers = 32", "",
+        "[[clusters]]", 'name = "bench"', "failure_budget = 5", 'autonomy = "auto_approve"',
+        'delivery = ["msc"]', "",
+    ]
+    groups = (len(nodes) + args.group_size - 1) // args.group_size
+    for index in range(groups):
+        lines += ["[[clusters.groups]]", f'name = "g{index:03d}"',
+                  f"max_unavailable = {args.max_unavailable}", ""]
+    for index, node in enumerate(nodes):
+        lines += ["[[bmcs]]", f'name = "{node["id"]}"', 'cluster = "bench"',
+                  f'group = "g{index // args.group_size:03d}"', f'url = "{node["url"]}"',
+                  f'username = "{node["username"]}"', f'password = "{node["password"]}"', ""]
+    path = work / "gateway.toml"
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running child process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def audit_figures(audit: Path, group_of: dict[str, str]) -> dict[str, Any]:
+    records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
+    records = [r for r in records if r["event"] != "power" or r.get("reason") != "On"]
+    ends = Counter((r["bmc"], r["component"]) for r in records if r["event"] == "flash_end")
+    spans: dict[str, list[datetime]] = {}
+    for record in records:
+        if record["event"] in ("media_insert", "media_eject"):
+            spans.setdefault(record["bmc"], []).append(datetime.fromisoformat(record["ts"]))
+    events = []
+    for bmc, moments in spans.items():
+        events += [(min(moments), 1, group_of[bmc]), (max(moments), -1, group_of[bmc])]
+    current: dict[str, int] = defaultdict(int)
+    peak = 0
+    for _moment, delta, group in sorted(events, key=lambda e: (e[0], e[1])):
+        current[group] += delta
+        peak = max(peak, current[group])
+    return {"components_written_twice": sum(1 for n in ends.values() if n > 1),
+            "components_written": len(ends), "max_down_in_a_group": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--group-size", type=int, default=10)
+    parser.add_argument("--max-unavailable", type=int, default=2)
+    # Per-package flash, host reset and BMC restart times of the emulated BMCs (seconds);
+    # real firmware takes minutes, these keep a run short while dwarfing polling latency.
+    parser.add_argument("--flash-seconds", type=float, default=5.0)
+    parser.add_argument("--reset-seconds", type=float, default=2.0)
+    parser.add_argument("--bmc-restart-seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    # sushy warns about sessions it cannot log out of once the emulator has stopped.
+    logging.getLogger("sushy").setLevel(logging.ERROR)
+    work = Path(tempfile.mkdtemp(prefix="fleetflash-bench-"))
+    emulator = None
+    try:
+        bundle, public = make_bundle(work)
+        sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        started = time.monotonic()
+        emulator, nodes, audit = start_emulator(work, args, public)
+        power_on(nodes)
+        print(f"emulator: {len(nodes)} BMCs up and powered on in "
+              f"{time.monotonic() - started:.1f} s", flush=True)
+        with BundleServer([bundle]) as publisher:
+            gateway = build_gateway(load_config(write_config(work, args, publisher, public,
+                                                             nodes)),
+                                    worker_poll_interval=0.2)
+            gateway.start()
+            try:
+                figures = run(gateway, publisher, bundle, sha, args)
+            finally:
+                gateway.stop()
+        figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+        group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
+        figures |= audit_figures(audit, group_of)
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(timeout=60)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    for key, value in figures.items():
+        print(f"{key:>28}: {value}")
+    print(json.dumps({k: figures[k] for k in (
+        "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
+        "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
+        "components_written_twice", "max_down_in_a_group", "outcomes")}))
+
+
+def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
+        args: argparse.Namespace) -> dict[str, Any]:
+    orchestration = gateway.orchestration
+    assert orchestration is not None
+    service = orchestration.service
+    announced = time.monotonic()
+    # The alert names the manifest, as the alert profile allows: the gateway reads it
+    # from there and fetches the image itself exactly once.
+    gateway.intake.raise_alert(source="bench", image_uri=publisher.url_for(bundle),
+                               manifest_uri=publisher.url_for(bundle) + ".manifest.json",
+                               image_sha256=sha, bundle_id="bench-bundle", release="bench")
+    while gateway.store.get_image(sha).state is not ImageState.VERIFIED:
+        time.sleep(0.1)
+    while not service.list_campaigns():
+        time.sleep(0.2)
+    campaign_id = service.list_campaigns()[0].id
+    inventory_s = time.monotonic() - announced
+    print(f"campaign {campaign_id} created {inventory_s:.1f} s after the alert "
+          "(acquire + inventory + plan)", flush=True)
+    last = 0.0
+    while service.show(campaign_id).campaign.state not in ("completed", "failed", "aborted",
+                                                            "paused_budget"):
+        time.sleep(0.5)
+        if time.monotonic() - last > 10:
+            last = time.monotonic()
+            steps = Counter(r.step for r in service.show(campaign_id).runs)
+            print(f"  {dict(sorted(steps.items()))}", flush=True)
+    detail = service.show(campaign_id)
+    runs = detail.runs
+    starts = [r.started_at for r in runs if r.started_at]
+    ends = [r.finished_at for r in runs if r.finished_at and r.started_at]
+    makespan = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    per_node = (2 * args.reset_seconds + len(PACKAGES) * args.flash_seconds
+                + args.bmc_restart_seconds)
+    waves = detail.campaign.planned_waves
+    lower = waves * per_node
+    image_path = "/bundles/" + bundle.name
+    origin = sum(r.length or 0 for r in publisher.access_log
+                 if r.status in (200, 206) and r.path == image_path)
+    manifest_bytes = sum(r.length or 0 for r in publisher.access_log
+                         if r.status == 200 and r.path != image_path)
+    return {
+        "nodes": len(runs), "campaign_state": detail.campaign.state,
+        "outcomes": dict(Counter(r.step for r in runs)), "waves": waves,
+        "per_node_min_s": per_node, "makespan_s": round(makespan, 2),
+        "lower_bound_s": round(lower, 2), "ratio": round(makespan / lower, 3) if lower else None,
+        "gateway_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                                     1),
+        "origin_bytes": origin, "image_bytes": bundle.stat().st_size,
+        "served_bytes": orchestration.media.counters.snapshot().total_bytes,
+        "inventory_s": round(inventory_s, 1), "origin_manifest_bytes": manifest_bytes,
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Host backends behind one interface; ``open_backend`` is the one place that picks one."""
+
+from __future__ import annotations
+
+from emulator.backends.base import BootDevice, FirmwareRecord, HostBackend, PowerState
+from emulator.errors import BackendError, NotSupported
+
+__all__ = [
+    "BackendError",
+    "BootDevice",
+    "FirmwareRecord",
+    "HostBackend",
+    "NotSupported",
+    "PowerState",
+    "open_backend",
+]
+
+
+def open_backend(
+    libvirt_uri: str = "test:///default", *, prefix: str = "fleetflash-"
+) -> HostBackend:
+    """Open the host backend for a libvirt URI (test:///default, qemu:///system, ...).
+
+    Raises BackendError if the connection cannot be opened.
+    """
+    from emulator.backends.libvirt_backend import LibvirtBackend
+
+    return LibvirtBackend(libvirt_uri, prefix=prefix)

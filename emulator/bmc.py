@@ -1,0 +1,316 @@
+"""One emulated BMC: identity, accounts, tasks, events, faults and its host.
+
+Host operations that take time (resets, BMC restarts) run on their own
+short-lived thread so the HTTP worker answers at once, as a real BMC does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from emulator.accounts import AccountStore, Role, SessionStore
+from emulator.audit import AuditLog
+from emulator.backends.base import BootDevice, HostBackend, PowerState
+from emulator.config import MANUFACTURER, NodeSpec
+from emulator.events import EventDelivery, EventService
+from emulator.faults import FaultKind, FaultSet
+from emulator.firmware.state import FirmwareState
+from emulator.tasks import Task, TaskStore
+
+LOG = logging.getLogger(__name__)
+
+SYSTEM_URI = "/redfish/v1/Systems/1"
+MANAGER_URI = "/redfish/v1/Managers/1"
+CHASSIS_URI = "/redfish/v1/Chassis/1"
+INVENTORY_URI = "/redfish/v1/UpdateService/FirmwareInventory"
+HOST_RESET_TYPES = (
+    "On", "ForceOff", "GracefulShutdown", "GracefulRestart", "ForceRestart", "PowerCycle",
+)
+BMC_RESET_TYPES = ("GracefulRestart", "ForceRestart")
+BOOT_TARGETS = ("None", "Pxe", "Hdd", "Cd")
+BOOT_ENABLED = ("Disabled", "Once", "Continuous")
+
+
+class PortControl(Protocol):
+    """How a BMC takes its own network service down and up (a reboot)."""
+
+    def close(self) -> None: ...
+
+    def reopen(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds: one component flash, a host reset, a BMC restart."""
+
+    flash_s: float
+    reset_s: float
+    bmc_restart_s: float
+
+
+@dataclass
+class BootOverride:
+    target: str = "None"
+    enabled: str = "Disabled"
+    mode: str = "UEFI"
+
+
+@dataclass
+class VirtualMediaState:
+    image: str | None = None
+    inserted: bool = False
+    write_protected: bool = True
+    transfer_protocol: str | None = None
+    transfer_method: str = "Stream"
+
+
+class BusyError(Exception):
+    """The host or BMC is in a transition that forbids this operation."""
+
+
+class Bmc:
+    """State and behaviour of one BMC and its host."""
+
+    def __init__(
+        self,
+        *,
+        bmc_id: str,
+        spec: NodeSpec,
+        backend: HostBackend,
+        audit: AuditLog,
+        delivery: EventDelivery,
+        timings: Timings,
+        session_timeout_s: int = 1800,
+    ) -> None:
+        assert spec.model and spec.password and spec.serial and spec.firmware is not None
+        self.id = bmc_id
+        self.model = spec.model
+        self.serial = spec.serial
+        self.manufacturer = MANUFACTURER
+        self.username = spec.username
+        self.password = spec.password
+        self.timings = timings
+        self.backend = backend
+        self.audit = audit
+        self.host = bmc_id
+        self.uuid = backend.ensure_host(self.host)
+        self.port = 0
+        self.url = ""
+        self.port_control: PortControl | None = None
+        self.lock = threading.RLock()
+        self.accounts = AccountStore()
+        self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
+        self.sessions = SessionStore(session_timeout_s)
+        self.events = EventService(delivery)
+        self.tasks = TaskStore(self._task_event)
+        self.faults = FaultSet()
+        self.firmware = FirmwareState(
+            bmc_id, self.host, backend, audit, dict(spec.firmware), self._firmware_changed
+        )
+        self.boot = BootOverride()
+        self.media = VirtualMediaState()
+        self.host_transition: str | None = None  # "PoweringOn" while a reset is under way
+        self.host_busy_reason: str | None = None  # e.g. "booting the update CD"
+        self.manager_restarting = False
+        # Set by the firmware package: runs the update CD when the host boots from it.
+        self.cd_boot_handler: Callable[[Bmc, str], None] | None = None
+        for fault in spec.faults:
+            self.faults.add(fault)
+
+    # events -----------------------------------------------------------------------
+    def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:
+        self.events.publish(message_id, args, task.uri, "Task")
+
+    def _firmware_changed(self, component: str) -> None:
+        self.events.publish(
+            "ResourceEvent.ResourceChanged", (), f"{INVENTORY_URI}/{component}", "SoftwareInventory"
+        )
+
+    # power ------------------------------------------------------------------------------
+    def power_state(self) -> str:
+        if self.host_transition:
+            return self.host_transition
+        return self.backend.power_state(self.host).value
+
+    def _set_power(self, on: bool, graceful: bool = False, **why: object) -> None:
+        before = self.backend.power_state(self.host)
+        if on:
+            self.backend.power_on(self.host)
+        else:
+            self.backend.power_off(self.host, graceful=graceful)
+        after = self.backend.power_state(self.host)
+        if after is not before:
+            self.audit.record(self.id, "power", state=after.value, **why)
+            message = "ResourcePoweredOn" if on else "ResourcePoweredOff"
+            self.events.publish(f"ResourceEvent.{message}", (SYSTEM_URI,), SYSTEM_URI,
+                                "ComputerSystem")
+
+    def reset_host(self, reset_type: str) -> None:
+        """Carry out a ComputerSystem.Reset; BusyError while a reset is under way.
+
+        On / restart types run in the background: PowerState reads "PoweringOn"
+        for reset_s seconds, pending firmware activates, then the host boots
+        from disk or, with a Cd override and media inserted, the update CD.
+        """
+        with self.lock:
+            if self.host_transition or self.host_busy_reason:
+                raise BusyError(self.host_busy_reason or "a reset is in progress")
+            state = self.backend.power_state(self.host)
+            if reset_type in ("ForceOff", "GracefulShutdown"):
+                self._set_power(False, graceful=reset_type == "GracefulShutdown",
+                                reason=reset_type)
+                return
+            if reset_type == "On" and state is PowerState.ON:
+                return
+            self.host_transition = "PoweringOn"
+        if reset_type != "On":
+            self.audit.record(self.id, "reset", component="host", reset_type=reset_type)
+        self._set_power(False, reason=reset_type)
+        threading.Thread(
+            target=self._boot_host, name=f"{self.id}-boot", daemon=True
+        ).start()
+
+    def _boot_host(self) -> None:
+        try:
+            time.sleep(self.timings.reset_s)
+            while self.faults.active(FaultKind.RESET_HANGS):
+                time.sleep(0.05)  # "never comes back" while the fault stays set
+            self.activate_pending_firmware()
+            cd_image = self._boot_source_cd()
+            with self.lock:
+                self.host_transition = None
+                if cd_image:
+                    self.host_busy_reason = "the host is running the update CD"
+            self._set_power(True, reason="boot")
+            if cd_image and self.cd_boot_handler is not None:
+                try:
+                    self.cd_boot_handler(self, cd_image)
+                finally:
+                    with self.lock:
+                        self.host_busy_reason = None
+        except Exception:  # a background thread must log, not die silently
+            LOG.exception("BMC %s: host boot failed", self.id)
+            with self.lock:
+                self.host_transition = None
+                self.host_busy_reason = None
+
+    def _boot_source_cd(self) -> str | None:
+        """The CD image to boot, consuming a Once override (it lasts one boot)."""
+        with self.lock:
+            target, enabled = self.boot.target, self.boot.enabled
+            if enabled == "Once":
+                self.boot = BootOverride(mode=self.boot.mode)
+                self.backend.set_boot_order(self.host, BootDevice.HDD)
+            if target == "Cd" and enabled in ("Once", "Continuous") and self.media.inserted:
+                return self.media.image
+        return None
+
+    def activate_pending_firmware(self) -> None:
+        """Host reset: staged versions become installed (unless version_unchanged)."""
+        pending = self.firmware.take_pending()
+        for component, version in pending.items():
+            if self.faults.hit(FaultKind.VERSION_UNCHANGED, component):
+                self.audit.record(
+                    self.id, "flash_failed", component=component,
+                    from_version=self.firmware.version(component), to_version=version,
+                    reason="fault: version_unchanged (activation silently lost)",
+                )
+                continue
+            self.firmware.install(component, version, activated_by="host_reset")
+
+    def activate_bmc_firmware(self, version: str, task_id: str | None) -> None:
+        """A BMC restart after a BMC flash: the new version runs (unless version_unchanged)."""
+        if self.faults.hit(FaultKind.VERSION_UNCHANGED, "BMC"):
+            self.audit.record(
+                self.id, "flash_failed", component="BMC",
+                from_version=self.firmware.version("BMC"), to_version=version, task=task_id,
+                reason="fault: version_unchanged (activation silently lost)",
+            )
+            return
+        self.firmware.install("BMC", version, task=task_id, activated_by="bmc_restart")
+
+    def reboot_host_to_disk(self) -> None:
+        """After the update CD: activate what needs a reset and start from disk."""
+        self.audit.record(self.id, "reset", component="host", reset_type="ForceRestart",
+                          reason="update CD finished")
+        self._set_power(False, reason="update CD finished")
+        time.sleep(self.timings.reset_s)
+        self.activate_pending_firmware()
+        self._set_power(True, reason="boot from disk")
+
+    # boot override -------------------------------------------------------------------------
+    def set_boot_override(self, target: str | None, enabled: str | None, mode: str | None) -> None:
+        with self.lock:
+            new = BootOverride(
+                target=target or self.boot.target,
+                enabled=enabled or self.boot.enabled,
+                mode=mode or self.boot.mode,
+            )
+            if target and target != "None" and not enabled and new.enabled == "Disabled":
+                new.enabled = "Once"  # a target alone means "next boot", as most BMCs do
+            if new.target == "None":
+                new.enabled = "Disabled"
+            device = {"Cd": BootDevice.CD, "Pxe": BootDevice.PXE}.get(new.target, BootDevice.HDD)
+            if new.enabled == "Disabled":
+                device = BootDevice.HDD
+            self.backend.set_boot_order(self.host, device)
+            self.boot = new
+
+    # virtual media ------------------------------------------------------------------------------
+    def insert_media(self, image: str, write_protected: bool, protocol: str | None,
+                     method: str) -> None:
+        with self.lock:
+            if self.media.inserted:
+                raise BusyError("media is already inserted; eject it first")
+            self.backend.set_cdrom(self.host, image)
+            self.media = VirtualMediaState(image, True, write_protected, protocol, method)
+        self.audit.record(self.id, "media_insert", image=image)
+
+    def eject_media(self) -> None:
+        with self.lock:
+            image = self.media.image
+            self.backend.set_cdrom(self.host, None)
+            self.media = VirtualMediaState()
+        if image:
+            self.audit.record(self.id, "media_eject", image=image)
+
+    # BMC restart -------------------------------------------------------------------------------
+    def restart_bmc(self, reason: str, on_back: Callable[[], None] | None = None) -> None:
+        """Close the BMC's port for bmc_restart_s seconds, then reopen it.
+
+        on_back runs just before the port reopens (e.g. the new BMC firmware
+        version takes effect). Sessions do not survive a restart.
+        """
+        with self.lock:
+            if self.manager_restarting:
+                raise BusyError("the BMC is already restarting")
+            self.manager_restarting = True
+        self.audit.record(self.id, "bmc_restart", component="BMC", reason=reason)
+        threading.Thread(
+            target=self._restart, args=(on_back,), name=f"{self.id}-restart", daemon=True
+        ).start()
+
+    def _restart(self, on_back: Callable[[], None] | None) -> None:
+        # Let the HTTP worker send the answer to the request that caused this.
+        time.sleep(0.05)
+        try:
+            if self.port_control is not None:
+                self.port_control.close()
+            self.sessions.clear()
+            time.sleep(self.timings.bmc_restart_s)
+            while self.faults.active(FaultKind.RESET_HANGS):
+                time.sleep(0.05)
+            if on_back is not None:
+                on_back()
+        except Exception:
+            LOG.exception("BMC %s: restart failed", self.id)
+        finally:
+            with self.lock:
+                self.manager_restarting = False
+            if self.port_control is not None and not self.faults.active(FaultKind.UNREACHABLE):
+                self.port_control.reopen()

@@ -1,0 +1,249 @@
+"""EventService state of one BMC and the cluster-wide push delivery.
+
+Subscribers receive Redfish Event documents for task transitions (TaskEvent
+registry) and resource changes (ResourceEvent registry), filtered by
+RegistryPrefixes, MessageIds, ResourceTypes and OriginResources. Delivery is
+an HTTP POST with bounded retries on a small shared thread pool, so a dead
+listener costs a few attempts, never a BMC thread. Server-sent-event readers
+get the same events through a bounded queue.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import itertools
+import logging
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from emulator.audit import utc_now
+from emulator.messages import message
+
+LOG = logging.getLogger(__name__)
+
+SUBSCRIPTIONS_URI = "/redfish/v1/EventService/Subscriptions"
+MAX_SUBSCRIPTIONS = 32
+SSE_QUEUE_DEPTH = 256
+MAX_OUTBOX = 1000  # undelivered events kept per subscription
+
+
+@dataclass
+class Subscription:
+    """One EventDestination. Empty filter lists mean "everything"."""
+
+    id: str
+    destination: str
+    context: str = ""
+    protocol: str = "Redfish"
+    registry_prefixes: list[str] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    resource_types: list[str] = field(default_factory=list)
+    origin_resources: list[str] = field(default_factory=list)
+    include_origin_subordinates: bool = False
+    http_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # Pending deliveries, sent one at a time so a subscriber sees events in order.
+    outbox: deque[dict[str, Any]] = field(default_factory=deque, repr=False)
+    draining: bool = field(default=False, repr=False)
+
+    @property
+    def uri(self) -> str:
+        return f"{SUBSCRIPTIONS_URI}/{self.id}"
+
+    def wants(self, message_id: str, resource_type: str, origin: str) -> bool:
+        """Whether an event with this short id ("TaskEvent.TaskStarted") passes the filters."""
+        prefix, _, key = message_id.partition(".")
+        if self.registry_prefixes and prefix not in self.registry_prefixes:
+            return False
+        if self.message_ids and not any(
+            wanted in (message_id, key) or wanted.endswith("." + key)
+            and wanted.startswith(prefix + ".")
+            for wanted in self.message_ids
+        ):
+            return False
+        if self.resource_types and resource_type not in self.resource_types:
+            return False
+        if self.origin_resources:
+            return any(
+                origin == o or (self.include_origin_subordinates and origin.startswith(o + "/"))
+                for o in self.origin_resources
+            )
+        return True
+
+
+class EventDelivery:
+    """Pushes events to subscribers for every BMC of a cluster.
+
+    Each subscription gets its events in order: one delivery at a time per
+    subscription (a failing listener delays only its own events), many
+    subscriptions in parallel on a small shared pool.
+    attempts: deliveries tried per event (EventService.DeliveryRetryAttempts + 1).
+    interval_s: pause between attempts (DeliveryRetryIntervalSeconds).
+    """
+
+    def __init__(self, attempts: int = 3, interval_s: float = 1.0, timeout_s: float = 5.0) -> None:
+        self.attempts = max(1, attempts)
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="events"
+        )
+        self._lock = threading.Lock()
+        self._local = threading.local()  # one requests.Session per pool thread
+        self._stopped = threading.Event()
+
+    def submit(self, subscription: Subscription, event: dict[str, Any]) -> None:
+        with self._lock:
+            if len(subscription.outbox) >= MAX_OUTBOX:
+                subscription.outbox.popleft()
+                LOG.warning("subscriber %s is too slow; dropped its oldest event",
+                            subscription.destination)
+            subscription.outbox.append(event)
+            if subscription.draining:
+                return
+            subscription.draining = True
+        try:
+            self._pool.submit(self._drain, subscription)
+        except RuntimeError:  # pool shut down during stop()
+            subscription.draining = False
+
+    def _drain(self, subscription: Subscription) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                if not subscription.outbox:
+                    subscription.draining = False
+                    return
+                event = subscription.outbox.popleft()
+            self._deliver(subscription, event)
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _deliver(self, subscription: Subscription, event: dict[str, Any]) -> None:
+        for attempt in range(1, self.attempts + 1):
+            if self._stopped.is_set():
+                return
+            try:
+                response = self._session().post(
+                    subscription.destination,
+                    json=event,
+                    headers=subscription.http_headers or None,
+                    timeout=self.timeout_s,
+                )
+                if response.status_code < 300:
+                    return
+                LOG.info(
+                    "event to %s refused with %s (attempt %d/%d)",
+                    subscription.destination, response.status_code, attempt, self.attempts,
+                )
+            except requests.RequestException as exc:
+                LOG.info(
+                    "event to %s failed: %s (attempt %d/%d)",
+                    subscription.destination, type(exc).__name__, attempt, self.attempts,
+                )
+            if attempt < self.attempts:
+                self._stopped.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class EventService:
+    """Subscriptions and SSE readers of one BMC."""
+
+    def __init__(self, delivery: EventDelivery) -> None:
+        self._delivery = delivery
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, Subscription] = {}
+        self._ids = itertools.count(1)
+        self._event_ids = itertools.count(1)
+        self._sse_readers: list[queue.Queue[dict[str, Any]]] = []
+        self.service_enabled = True
+
+    @property
+    def delivery(self) -> EventDelivery:
+        return self._delivery
+
+    def add(self, subscription: Subscription) -> Subscription:
+        """Store a subscription (its id is assigned here); ValueError when full."""
+        with self._lock:
+            if len(self._subscriptions) >= MAX_SUBSCRIPTIONS:
+                raise ValueError("subscription limit reached")
+            subscription.id = str(next(self._ids))
+            self._subscriptions[subscription.id] = subscription
+            return subscription
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        return self._subscriptions.get(subscription_id)
+
+    def all(self) -> list[Subscription]:
+        with self._lock:
+            return list(self._subscriptions.values())
+
+    def remove(self, subscription_id: str) -> bool:
+        with self._lock:
+            return self._subscriptions.pop(subscription_id, None) is not None
+
+    def open_sse(self) -> queue.Queue[dict[str, Any]]:
+        reader: queue.Queue[dict[str, Any]] = queue.Queue(SSE_QUEUE_DEPTH)
+        with self._lock:
+            self._sse_readers.append(reader)
+        return reader
+
+    def close_sse(self, reader: queue.Queue[dict[str, Any]]) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._sse_readers.remove(reader)
+
+    def publish(
+        self, message_id: str, args: tuple[str, ...], origin: str, resource_type: str
+    ) -> dict[str, Any] | None:
+        """Build one Event for a registry message and send it to every matching subscriber.
+
+        message_id: short id "<Prefix>.<Key>"; origin: URI of the OriginOfCondition;
+        resource_type: its schema name ("Task", "SoftwareInventory", ...).
+        Returns the event record (without Context) or None when nobody listens.
+        """
+        if not self.service_enabled:
+            return None
+        targets = [s for s in self.all() if s.wants(message_id, resource_type, origin)]
+        with self._lock:
+            readers = list(self._sse_readers)
+        if not targets and not readers:
+            return None
+        event_id = str(next(self._event_ids))
+        record = message(message_id, *args)
+        record.pop("Resolution", None)
+        record.update(
+            {
+                "EventId": event_id,
+                "EventTimestamp": utc_now(),
+                "OriginOfCondition": {"@odata.id": origin},
+                "MemberId": "0",
+            }
+        )
+        for subscription in targets:
+            event = {
+                "@odata.type": "#Event.v1_13_0.Event",
+                "Id": event_id,
+                "Name": "Event",
+                "Context": subscription.context,
+                "Events": [record],
+            }
+            self._delivery.submit(subscription, event)
+        for reader in readers:
+            with contextlib.suppress(queue.Full):  # a slow reader loses events, never blocks us
+                reader.put_nowait(
+                    {"@odata.type": "#Event.v1_13_0.Event", "Id": event_id,
+                     "Name": "Event", "Events": [record]}
+                )
+        return record
+

@@ -1,0 +1,161 @@
+"""/redfish/v1/AccountService: local accounts and the three predefined roles."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g
+
+from emulator.accounts import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    ROLE_PRIVILEGES,
+    Account,
+    Privilege,
+    Role,
+)
+from emulator.errors import RedfishError
+from emulator.redfish.common import (
+    bmc,
+    check_properties,
+    collection,
+    json_response,
+    not_found,
+    read_json,
+    requires,
+)
+
+blueprint = Blueprint("account_service", __name__)
+
+SERVICE_URI = "/redfish/v1/AccountService"
+ACCOUNTS_URI = f"{SERVICE_URI}/Accounts"
+ROLES_URI = f"{SERVICE_URI}/Roles"
+ROLE_IDS = tuple(role.value for role in Role)
+
+
+@blueprint.get(SERVICE_URI)
+def account_service() -> Response:
+    return json_response(
+        {
+            "@odata.id": SERVICE_URI,
+            "@odata.type": "#AccountService.v1_18_1.AccountService",
+            "Id": "AccountService",
+            "Name": "Account Service",
+            "ServiceEnabled": True,
+            "MinPasswordLength": MIN_PASSWORD_LENGTH,
+            "MaxPasswordLength": MAX_PASSWORD_LENGTH,
+            "LocalAccountAuth": "Enabled",
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "Accounts": {"@odata.id": ACCOUNTS_URI},
+            "Roles": {"@odata.id": ROLES_URI},
+        }
+    )
+
+
+@blueprint.get(ACCOUNTS_URI)
+def accounts() -> Response:
+    members = [f"{ACCOUNTS_URI}/{a.id}" for a in bmc().accounts.all()]
+    return json_response(
+        collection(ACCOUNTS_URI, "ManagerAccountCollection", "Accounts", members)
+    )
+
+
+def _account_document(account: Account) -> dict[str, object]:
+    return {
+        "@odata.id": f"{ACCOUNTS_URI}/{account.id}",
+        "@odata.type": "#ManagerAccount.v1_14_1.ManagerAccount",
+        "Id": account.id,
+        "Name": "User Account",
+        "UserName": account.username,
+        "RoleId": account.role.value,
+        "Enabled": account.enabled,
+        "Locked": False,
+        "Password": None,  # never readable (the schema says null on GET)
+        "AccountTypes": ["Redfish"],
+        "Links": {"Role": {"@odata.id": f"{ROLES_URI}/{account.role.value}"}},
+    }
+
+
+def _account(account_id: str) -> Account:
+    found = bmc().accounts.get(account_id)
+    if found is None:
+        raise not_found("ManagerAccount", account_id)
+    return found
+
+
+@blueprint.post(ACCOUNTS_URI)
+@requires(Privilege.CONFIGURE_USERS)
+def create_account() -> Response:
+    document = read_json()
+    check_properties(
+        document,
+        {"UserName": str, "Password": str, "RoleId": str, "Enabled": bool},
+        choices={"RoleId": ROLE_IDS},
+        required=("UserName", "Password", "RoleId"),
+    )
+    account = bmc().accounts.add(document["UserName"], document["Password"],
+                                 Role(document["RoleId"]))
+    account.enabled = document.get("Enabled", True)
+    return json_response(_account_document(account), 201,
+                         {"Location": f"{ACCOUNTS_URI}/{account.id}"})
+
+
+@blueprint.get(f"{ACCOUNTS_URI}/<account_id>")
+def account(account_id: str) -> Response:
+    return json_response(_account_document(_account(account_id)))
+
+
+@blueprint.patch(f"{ACCOUNTS_URI}/<account_id>")
+@requires(Privilege.CONFIGURE_SELF)
+def patch_account(account_id: str) -> Response:
+    found = _account(account_id)
+    document = read_json()
+    check_properties(
+        document,
+        {"Password": str, "RoleId": str, "Enabled": bool},
+        read_only=("Id", "Name", "UserName", "Locked", "AccountTypes", "Links"),
+        choices={"RoleId": ROLE_IDS},
+    )
+    admin = Privilege.CONFIGURE_USERS in g.account.privileges
+    # ConfigureSelf lets a user change only their own password.
+    if not admin and (found is not g.account or set(document) - {"Password"}):
+        raise RedfishError(403, "InsufficientPrivilege")
+    if "Password" in document:
+        found.set_password(document["Password"])
+    if "RoleId" in document:
+        found.role = Role(document["RoleId"])
+    if "Enabled" in document:
+        found.enabled = document["Enabled"]
+    return json_response(_account_document(found))
+
+
+@blueprint.delete(f"{ACCOUNTS_URI}/<account_id>")
+@requires(Privilege.CONFIGURE_USERS)
+def delete_account(account_id: str) -> Response:
+    found = _account(account_id)
+    if found is g.account:
+        raise RedfishError(409, "ResourceCannotBeDeleted")
+    bmc().accounts.remove(account_id)
+    return json_response(None, 204)
+
+
+@blueprint.get(ROLES_URI)
+def roles() -> Response:
+    members = [f"{ROLES_URI}/{role}" for role in ROLE_IDS]
+    return json_response(collection(ROLES_URI, "RoleCollection", "Roles", members))
+
+
+@blueprint.get(f"{ROLES_URI}/<role_id>")
+def role(role_id: str) -> Response:
+    if role_id not in ROLE_IDS:
+        raise not_found("Role", role_id)
+    privileges = sorted(p.value for p in ROLE_PRIVILEGES[Role(role_id)])
+    return json_response(
+        {
+            "@odata.id": f"{ROLES_URI}/{role_id}",
+            "@odata.type": "#Role.v1_3_3.Role",
+            "Id": role_id,
+            "Name": f"{role_id} role",
+            "RoleId": role_id,
+            "IsPredefined": True,
+            "AssignedPrivileges": privileges,
+        }
+    )

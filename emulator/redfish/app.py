@@ -1,0 +1,174 @@
+"""The one Flask app that serves every BMC of a cluster.
+
+The BMC is chosen from the local port the request arrived on (each BMC has its
+own port). Before any view runs: faults that answer for the BMC (503), body
+size, authentication (HTTP Basic or X-Auth-Token) and the view's privilege.
+One error handler turns every failure into a Redfish error body with
+``@Message.ExtendedInfo`` from the Base registry; nothing escapes as a 500
+page or a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from emulator.accounts import Privilege
+from emulator.bmc import Bmc
+from emulator.errors import BackendError, RedfishError
+from emulator.faults import FaultKind
+from emulator.messages import message
+from emulator.redfish import (
+    account_service,
+    chassis,
+    event_service,
+    managers,
+    registries,
+    service_root,
+    session_service,
+    systems,
+    task_service,
+    update_service,
+)
+from emulator.redfish.common import json_response
+
+LOG = logging.getLogger(__name__)
+
+# Readable without credentials (DSP0266: the service root, /redfish, and the
+# OData documents); logging in must also be possible without a session.
+ANONYMOUS_GET = frozenset(
+    {"/redfish", "/redfish/", "/redfish/v1", "/redfish/v1/", "/redfish/v1/$metadata",
+     "/redfish/v1/odata", "/redfish/v1/odata/"}
+)
+LOGIN_PATHS = frozenset({"/redfish/v1/SessionService/Sessions",
+                         "/redfish/v1/SessionService/Sessions/"})
+REALM = 'Basic realm="fleetflash-emulator", charset="UTF-8"'
+
+_STATUS_MESSAGES = {
+    400: ("MalformedJSON",),
+    401: ("NoValidSession",),
+    403: ("InsufficientPrivilege",),
+    405: ("OperationNotAllowed",),
+    413: ("PayloadTooLarge",),
+    415: ("MalformedJSON",),
+}
+
+
+def error_body(error: RedfishError) -> dict[str, object]:
+    """{"error": {code, message, @Message.ExtendedInfo}} for one Base message."""
+    info = message(f"Base.{error.message_id}", *error.message_args)
+    return {
+        "error": {
+            "code": info["MessageId"],
+            "message": info["Message"],
+            "@Message.ExtendedInfo": [info],
+        }
+    }
+
+
+def render_error(error: RedfishError) -> Response:
+    headers = dict(error.headers)
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", REALM)
+    return json_response(error_body(error), error.status, headers)
+
+
+def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Flask:
+    """The Redfish WSGI app; find_bmc maps a local port to its BMC."""
+    app = Flask("emulator.redfish")
+    app.url_map.strict_slashes = False
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    for module in (service_root, systems, managers, chassis, update_service, task_service,
+                   session_service, account_service, event_service, registries):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_request
+    def pick_bmc_and_authenticate() -> Response | None:
+        found = find_bmc(int(request.environ.get("SERVER_PORT", "0")))
+        if found is None:
+            raise RedfishError(404, "ResourceNotFound", "Manager", request.host)
+        g.bmc = found
+        unavailable = found.faults.hit(FaultKind.SERVICE_UNAVAILABLE)
+        if unavailable is not None:
+            seconds = round(float(unavailable.params.get("seconds", 5)))
+            raise RedfishError(503, "ServiceTemporarilyUnavailable", seconds,
+                               headers={"Retry-After": str(seconds)})
+        if (request.content_length or 0) > max_body_bytes:
+            raise RedfishError(413, "PayloadTooLarge")
+        path = request.path
+        if request.method in ("GET", "HEAD") and path in ANONYMOUS_GET:
+            return None
+        if request.method == "POST" and path in LOGIN_PATHS:
+            return None
+        _authenticate(found)
+        _authorise(app)
+        return None
+
+    @app.errorhandler(RedfishError)
+    def redfish_error(error: RedfishError) -> Response:
+        return render_error(error)
+
+    @app.errorhandler(BackendError)
+    def backend_error(error: BackendError) -> Response:
+        # The BMC cannot reach its host (libvirt failed): a temporary condition
+        # from the client's point of view, and nothing internal is disclosed.
+        LOG.warning("BMC host backend failed on %s %s: %s", request.method, request.path, error)
+        return render_error(RedfishError(503, "ServiceTemporarilyUnavailable", 10,
+                                         headers={"Retry-After": "10"}))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 400
+        if status == 404:
+            return render_error(RedfishError(404, "ResourceNotFound", "Resource", request.path))
+        if status == 405:
+            allowed = getattr(error, "valid_methods", None) or []
+            headers = {"Allow": ", ".join(allowed)} if allowed else {}
+            return render_error(RedfishError(405, "OperationNotAllowed", headers=headers))
+        ids = _STATUS_MESSAGES.get(status, ("GeneralError",))
+        return render_error(RedfishError(status if status < 500 else 400, ids[0]))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        # A bug in the emulator: log it for us, tell the client nothing internal.
+        LOG.exception("unexpected error on %s %s", request.method, request.path)
+        return render_error(RedfishError(500, "InternalError"))
+
+    return app
+
+
+def _authenticate(found: Bmc) -> None:
+    token = request.headers.get("X-Auth-Token")
+    if token:
+        session = found.sessions.lookup(token)
+        if session is None:
+            raise RedfishError(401, "NoValidSession")
+        g.account = session.account
+        g.session = session
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise RedfishError(401, "NoValidSession")
+    try:
+        username, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise RedfishError(401, "NoValidSession") from None
+    account = found.accounts.authenticate(username, password) if sep else None
+    if account is None:
+        raise RedfishError(401, "NoValidSession")
+    g.account = account
+    g.session = None
+
+
+def _authorise(app: Flask) -> None:
+    view = app.view_functions.get(request.endpoint or "")
+    default = Privilege.LOGIN if request.method in ("GET", "HEAD") else Privilege.CONFIGURE_MANAGER
+    needed: Privilege = getattr(view, "_privilege", default)
+    if needed not in g.account.privileges:
+        raise RedfishError(403, "InsufficientPrivilege")

@@ -1,0 +1,155 @@
+"""Helpers every Redfish blueprint uses: the current BMC, JSON in and out, privileges.
+
+Request bodies are checked against a small per-endpoint table of allowed
+properties and types, so a wrong type or an unknown property is refused with
+the Base registry message a client can act on (never a 500).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from flask import Response, g, request
+
+from emulator.accounts import Privilege
+from emulator.bmc import Bmc
+from emulator.errors import RedfishError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_HEADERS = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
+SERVICE_NAME = "Fleetflash emulated BMC"
+
+
+def bmc() -> Bmc:
+    """The BMC that owns the port this request arrived on."""
+    found: Bmc = g.bmc
+    return found
+
+
+def requires(privilege: Privilege) -> Callable[[F], F]:
+    """Mark a view as needing ``privilege`` (checked centrally before the view runs).
+
+    Views without the mark need Login for GET/HEAD and ConfigureManager for
+    anything else, so forgetting the mark fails closed.
+    """
+
+    def mark(view: F) -> F:
+        view._privilege = privilege  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def json_response(
+    document: Mapping[str, Any] | None, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Serialise a Redfish document (or an empty body for None) with OData headers."""
+    body = "" if document is None else json.dumps(document, separators=(",", ":"))
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers.update(JSON_HEADERS)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> dict[str, Any]:
+    """A Redfish resource collection document for member URIs."""
+    links = [{"@odata.id": member} for member in members]
+    return {
+        "@odata.id": uri,
+        "@odata.type": f"#{odata_type}.{odata_type}",
+        "Name": name,
+        "Members@odata.count": len(links),
+        "Members": links,
+    }
+
+
+def read_json() -> dict[str, Any]:
+    """The request body as a JSON object; MalformedJSON (400) otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise RedfishError(400, "MalformedJSON")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RedfishError(400, "MalformedJSON") from None
+    if not isinstance(document, dict):
+        raise RedfishError(400, "MalformedJSON")
+    return document
+
+
+_JSON_TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", dict: "object"}
+
+
+def _type_ok(value: Any, wanted: type | tuple[type, ...]) -> bool:
+    kinds = wanted if isinstance(wanted, tuple) else (wanted,)
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds)
+
+
+def check_properties(
+    document: Mapping[str, Any],
+    allowed: Mapping[str, type | tuple[type, ...]],
+    *,
+    read_only: Iterable[str] = (),
+    choices: Mapping[str, Iterable[object]] | None = None,
+    required: Iterable[str] = (),
+) -> None:
+    """Validate a PATCH/POST body: unknown, read-only, mistyped, out-of-list or missing."""
+    read_only = set(read_only)
+    for name, value in document.items():
+        if name.startswith("@odata."):
+            continue
+        if name in read_only:
+            raise RedfishError(400, "PropertyNotWritable", name)
+        if name not in allowed:
+            raise RedfishError(400, "PropertyUnknown", name)
+        if not _type_ok(value, allowed[name]):
+            raise RedfishError(400, "PropertyValueTypeError", _short(value), name)
+        options = (choices or {}).get(name)
+        if options is not None and value not in set(options):
+            raise RedfishError(400, "PropertyValueNotInList", _short(value), name)
+    for name in required:
+        if name not in document:
+            raise RedfishError(400, "PropertyMissing", name)
+
+
+def check_action(
+    action: str,
+    document: Mapping[str, Any],
+    allowed: Mapping[str, type | tuple[type, ...]],
+    *,
+    choices: Mapping[str, Iterable[object]] | None = None,
+    required: Iterable[str] = (),
+) -> None:
+    """Validate an action's parameters with the ActionParameter* messages."""
+    for name, value in document.items():
+        if name.startswith("@"):
+            if name == "@Redfish.OperationApplyTime" and "@Redfish.OperationApplyTime" in allowed:
+                pass
+            else:
+                continue
+        if name not in allowed:
+            raise RedfishError(400, "ActionParameterUnknown", action, name)
+        if not _type_ok(value, allowed[name]):
+            raise RedfishError(400, "ActionParameterValueTypeError", _short(value), name, action)
+        options = (choices or {}).get(name)
+        if options is not None and value not in set(options):
+            raise RedfishError(400, "ActionParameterValueNotInList", _short(value), name, action)
+    for name in required:
+        if name not in document:
+            raise RedfishError(400, "ActionParameterMissing", action, name)
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: JSON text, cut to 80 characters."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def not_found(kind: str, name: str) -> RedfishError:
+    return RedfishError(404, "ResourceNotFound", kind, name)

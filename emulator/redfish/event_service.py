@@ -1,0 +1,183 @@
+"""/redfish/v1/EventService: push subscriptions and the server-sent-event stream."""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response
+
+from emulator.accounts import Privilege
+from emulator.errors import RedfishError
+from emulator.events import SUBSCRIPTIONS_URI, Subscription
+from emulator.redfish.common import (
+    bmc,
+    check_properties,
+    collection,
+    json_response,
+    not_found,
+    read_json,
+    requires,
+)
+
+blueprint = Blueprint("event_service", __name__)
+
+SERVICE_URI = "/redfish/v1/EventService"
+SSE_URI = f"{SERVICE_URI}/SSE"
+REGISTRY_PREFIXES = ("TaskEvent", "ResourceEvent")
+RESOURCE_TYPES = ("Task", "SoftwareInventory", "ComputerSystem")
+SSE_KEEPALIVE_S = 15.0
+
+
+@blueprint.get(SERVICE_URI)
+def event_service() -> Response:
+    current = bmc()
+    return json_response(
+        {
+            "@odata.id": SERVICE_URI,
+            "@odata.type": "#EventService.v1_12_0.EventService",
+            "Id": "EventService",
+            "Name": "Event Service",
+            "ServiceEnabled": current.events.service_enabled,
+            "DeliveryRetryAttempts": max(0, current.events.delivery.attempts - 1),
+            "DeliveryRetryIntervalSeconds": round(current.events.delivery.interval_s),
+            "EventFormatTypes": ["Event"],
+            "RegistryPrefixes": list(REGISTRY_PREFIXES),
+            "ResourceTypes": list(RESOURCE_TYPES),
+            "ServerSentEventUri": SSE_URI,
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "Subscriptions": {"@odata.id": SUBSCRIPTIONS_URI},
+        }
+    )
+
+
+@blueprint.get(SUBSCRIPTIONS_URI)
+def subscriptions() -> Response:
+    members = [s.uri for s in bmc().events.all()]
+    return json_response(
+        collection(SUBSCRIPTIONS_URI, "EventDestinationCollection", "Subscriptions", members)
+    )
+
+
+def _subscription_document(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "@odata.id": subscription.uri,
+        "@odata.type": "#EventDestination.v1_16_0.EventDestination",
+        "Id": subscription.id,
+        "Name": "Event subscription",
+        "Destination": subscription.destination,
+        "Context": subscription.context,
+        "Protocol": subscription.protocol,
+        "SubscriptionType": "RedfishEvent",
+        "EventFormatType": "Event",
+        "RegistryPrefixes": subscription.registry_prefixes,
+        "MessageIds": subscription.message_ids,
+        "ResourceTypes": subscription.resource_types,
+        "OriginResources": [{"@odata.id": o} for o in subscription.origin_resources],
+        "SubordinateResources": subscription.include_origin_subordinates,
+        "HttpHeaders": [],  # write-only: never echoed back (they may hold secrets)
+        "Status": {"State": "Enabled", "Health": "OK"},
+    }
+
+
+def _strings(document: dict[str, Any], name: str) -> list[str]:
+    values = document.get(name, [])
+    if not all(isinstance(v, str) for v in values):
+        raise RedfishError(400, "PropertyValueTypeError", json.dumps(values)[:80], name)
+    return list(values)
+
+
+@blueprint.post(SUBSCRIPTIONS_URI)
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def subscribe() -> Response:
+    document = read_json()
+    check_properties(
+        document,
+        {"Destination": str, "Context": str, "Protocol": str, "RegistryPrefixes": list,
+         "MessageIds": list, "ResourceTypes": list, "OriginResources": list,
+         "SubordinateResources": bool, "HttpHeaders": list, "EventFormatType": str,
+         "SubscriptionType": str},
+        choices={"Protocol": ("Redfish",), "EventFormatType": ("Event",),
+                 "SubscriptionType": ("RedfishEvent",)},
+        required=("Destination",),
+    )
+    destination = document["Destination"]
+    parts = urlsplit(destination)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RedfishError(400, "PropertyValueFormatError", destination, "Destination")
+    prefixes = _strings(document, "RegistryPrefixes")
+    for prefix in prefixes:
+        if prefix not in REGISTRY_PREFIXES:
+            raise RedfishError(400, "PropertyValueNotInList", prefix, "RegistryPrefixes")
+    origins = []
+    for origin in document.get("OriginResources", []):
+        if not isinstance(origin, dict) or not isinstance(origin.get("@odata.id"), str):
+            raise RedfishError(400, "PropertyValueTypeError", json.dumps(origin)[:80],
+                               "OriginResources")
+        origins.append(origin["@odata.id"])
+    headers: dict[str, str] = {}
+    for item in document.get("HttpHeaders", []):
+        if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+            raise RedfishError(400, "PropertyValueTypeError", "<hidden>", "HttpHeaders")
+        headers.update(item)
+    subscription = Subscription(
+        id="",
+        destination=destination,
+        context=document.get("Context", ""),
+        registry_prefixes=prefixes,
+        message_ids=_strings(document, "MessageIds"),
+        resource_types=_strings(document, "ResourceTypes"),
+        origin_resources=origins,
+        include_origin_subordinates=document.get("SubordinateResources", False),
+        http_headers=headers,
+    )
+    try:
+        bmc().events.add(subscription)
+    except ValueError:
+        raise RedfishError(503, "ServiceTemporarilyUnavailable", 60,
+                           headers={"Retry-After": "60"}) from None
+    return json_response(_subscription_document(subscription), 201,
+                         {"Location": subscription.uri})
+
+
+@blueprint.get(f"{SUBSCRIPTIONS_URI}/<subscription_id>")
+def subscription(subscription_id: str) -> Response:
+    found = bmc().events.get(subscription_id)
+    if found is None:
+        raise not_found("EventDestination", subscription_id)
+    return json_response(_subscription_document(found))
+
+
+@blueprint.delete(f"{SUBSCRIPTIONS_URI}/<subscription_id>")
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def unsubscribe(subscription_id: str) -> Response:
+    if not bmc().events.remove(subscription_id):
+        raise not_found("EventDestination", subscription_id)
+    return json_response(None, 204)
+
+
+@blueprint.get(SSE_URI)
+def server_sent_events() -> Response:
+    """The same events as the push subscriptions, as text/event-stream."""
+    events = bmc().events
+    reader = events.open_sse()
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield b": fleetflash emulator event stream\n\n"
+            while True:
+                try:
+                    event = reader.get(timeout=SSE_KEEPALIVE_S)
+                except queue.Empty:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield f"id: {event['Id']}\ndata: {json.dumps(event)}\n\n".encode()
+        finally:
+            events.close_sse(reader)
+
+    response = Response(stream(), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,111 @@
+"""/redfish/v1/SessionService: log in (POST Sessions) and out (DELETE a session)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, g
+
+from emulator.accounts import Privilege, Session
+from emulator.errors import RedfishError
+from emulator.redfish.common import (
+    bmc,
+    check_properties,
+    collection,
+    json_response,
+    not_found,
+    read_json,
+    requires,
+)
+
+blueprint = Blueprint("session_service", __name__)
+
+SERVICE_URI = "/redfish/v1/SessionService"
+SESSIONS_URI = f"{SERVICE_URI}/Sessions"
+
+
+@blueprint.get(SERVICE_URI)
+def session_service() -> Response:
+    return json_response(
+        {
+            "@odata.id": SERVICE_URI,
+            "@odata.type": "#SessionService.v1_2_0.SessionService",
+            "Id": "SessionService",
+            "Name": "Session Service",
+            "ServiceEnabled": True,
+            "SessionTimeout": bmc().sessions.timeout_s,
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "Sessions": {"@odata.id": SESSIONS_URI},
+        }
+    )
+
+
+@blueprint.patch(SERVICE_URI)
+@requires(Privilege.CONFIGURE_MANAGER)
+def patch_session_service() -> Response:
+    document = read_json()
+    check_properties(document, {"SessionTimeout": int},
+                     read_only=("Id", "Name", "ServiceEnabled", "Sessions", "Status"))
+    if "SessionTimeout" in document:
+        timeout = document["SessionTimeout"]
+        if not 30 <= timeout <= 86400:  # the schema's Minimum/Maximum
+            raise RedfishError(400, "PropertyValueOutOfRange", timeout, "SessionTimeout")
+        bmc().sessions.timeout_s = timeout
+    return session_service()
+
+
+@blueprint.get(SESSIONS_URI)
+def sessions() -> Response:
+    members = [f"{SESSIONS_URI}/{s.id}" for s in bmc().sessions.all()]
+    return json_response(collection(SESSIONS_URI, "SessionCollection", "Sessions", members))
+
+
+def _session_document(session: Session) -> dict[str, object]:
+    created = time.time() - (time.monotonic() - session.created)
+    return {
+        "@odata.id": f"{SESSIONS_URI}/{session.id}",
+        "@odata.type": "#Session.v1_8_0.Session",
+        "Id": session.id,
+        "Name": "User Session",
+        "UserName": session.account.username,
+        "SessionType": "Redfish",
+        "CreatedTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+    }
+
+
+@blueprint.post(SESSIONS_URI)
+def login() -> Response:
+    """Anonymous by design: this is how a client gets a token."""
+    document = read_json()
+    check_properties(document, {"UserName": str, "Password": str},
+                     required=("UserName", "Password"))
+    current = bmc()
+    account = current.accounts.authenticate(document["UserName"], document["Password"])
+    if account is None:
+        raise RedfishError(401, "NoValidSession")
+    session, token = current.sessions.create(account)
+    uri = f"{SESSIONS_URI}/{session.id}"
+    return json_response(_session_document(session), 201,
+                         {"X-Auth-Token": token, "Location": uri})
+
+
+@blueprint.get(f"{SESSIONS_URI}/<session_id>")
+def session(session_id: str) -> Response:
+    found = bmc().sessions.get(session_id)
+    if found is None:
+        raise not_found("Session", session_id)
+    return json_response(_session_document(found))
+
+
+@blueprint.delete(f"{SESSIONS_URI}/<session_id>")
+@requires(Privilege.CONFIGURE_SELF)
+def logout(session_id: str) -> Response:
+    current = bmc()
+    found = current.sessions.get(session_id)
+    if found is None:
+        raise not_found("Session", session_id)
+    own = found.account is g.account
+    if not own and Privilege.CONFIGURE_MANAGER not in g.account.privileges:
+        raise RedfishError(403, "InsufficientPrivilege")
+    current.sessions.delete(session_id)
+    return json_response(None, 204)

@@ -1,0 +1,71 @@
+"""/redfish/v1/TaskService: tasks and their monitors.
+
+A task monitor answers 202 Accepted with Retry-After while the task runs and
+200 with the finished task afterwards (DSP0266 "Asynchronous operations").
+The task URI itself answers the same way while the task runs: sushy's
+TaskMonitor.from_response follows the task's @odata.id from the 202 body and
+polls that URI, as BMCs whose task URI doubles as the monitor expect.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from emulator.audit import utc_now
+from emulator.redfish.common import bmc, collection, json_response, not_found
+from emulator.tasks import MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
+
+blueprint = Blueprint("task_service", __name__)
+
+SERVICE_URI = "/redfish/v1/TaskService"
+
+
+@blueprint.get(SERVICE_URI)
+def task_service() -> Response:
+    return json_response(
+        {
+            "@odata.id": SERVICE_URI,
+            "@odata.type": "#TaskService.v1_3_0.TaskService",
+            "Id": "TaskService",
+            "Name": "Task Service",
+            "ServiceEnabled": True,
+            "DateTime": utc_now(),
+            "CompletedTaskOverWritePolicy": "Oldest",
+            "LifeCycleEventOnTaskStateChange": True,
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "Tasks": {"@odata.id": TASKS_URI},
+        }
+    )
+
+
+@blueprint.get(TASKS_URI)
+def tasks() -> Response:
+    return json_response(
+        collection(TASKS_URI, "TaskCollection", "Tasks", [t.uri for t in bmc().tasks.all()])
+    )
+
+
+def _task(task_id: str) -> Task:
+    found = bmc().tasks.get(task_id)
+    if found is None:
+        raise not_found("Task", task_id)
+    return found
+
+
+def monitor_response(task: Task) -> Response:
+    """202 + Retry-After + task body while running; 200 + task body when finished."""
+    if task.finished:
+        return json_response(task.to_redfish())
+    return json_response(
+        task.to_redfish(), 202, {"Retry-After": str(RETRY_AFTER_S), "Location": task.monitor_uri}
+    )
+
+
+@blueprint.get(f"{TASKS_URI}/<task_id>")
+def task(task_id: str) -> Response:
+    return monitor_response(_task(task_id))
+
+
+@blueprint.get(f"{MONITORS_URI}/<task_id>")
+def task_monitor(task_id: str) -> Response:
+    return monitor_response(_task(task_id))

@@ -1,0 +1,232 @@
+"""/redfish/v1/UpdateService: SimpleUpdate, multipart push and FirmwareInventory.
+
+Both update paths answer 202 Accepted with Location: the task monitor, and a
+body holding the task; the update itself runs in emulator/firmware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, request
+
+from emulator.accounts import Privilege
+from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
+from emulator.errors import RedfishError
+from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
+from emulator.redfish.common import (
+    bmc,
+    check_action,
+    collection,
+    json_response,
+    not_found,
+    read_json,
+    requires,
+)
+from emulator.tasks import Task
+
+blueprint = Blueprint("update_service", __name__)
+
+SERVICE_URI = "/redfish/v1/UpdateService"
+SOFTWARE_URI = f"{SERVICE_URI}/SoftwareInventory"
+PUSH_URI = f"{SERVICE_URI}/upload"
+SIMPLE_UPDATE = "UpdateService.SimpleUpdate"
+APPLY_TIMES = ("Immediate", "OnReset")
+ENGINE_KEY = "fleetflash.firmware_engine"
+
+
+def engine() -> FirmwareEngine:
+    found: FirmwareEngine = current_app.config[ENGINE_KEY]
+    return found
+
+
+@blueprint.get(SERVICE_URI)
+def update_service() -> Response:
+    return json_response(
+        {
+            "@odata.id": SERVICE_URI,
+            "@odata.type": "#UpdateService.v1_17_0.UpdateService",
+            "Id": "UpdateService",
+            "Name": "Update Service",
+            "ServiceEnabled": True,
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "MaxImageSizeBytes": engine().max_image_bytes,
+            "MultipartHttpPushUri": PUSH_URI,
+            "FirmwareInventory": {"@odata.id": INVENTORY_URI},
+            "SoftwareInventory": {"@odata.id": SOFTWARE_URI},
+            "Actions": {
+                f"#{SIMPLE_UPDATE}": {
+                    "target": f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}",
+                    "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
+                    "@Redfish.OperationApplyTimeSupport": {
+                        "@odata.type": "#Settings.v1_4_0.OperationApplyTimeSupport",
+                        "SupportedValues": list(APPLY_TIMES),
+                    },
+                }
+            },
+        }
+    )
+
+
+def _components(targets: Any, action: str) -> frozenset[str] | None:
+    """Map Targets URIs to component names (None = everything)."""
+    if targets is None or targets == []:
+        return None
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise RedfishError(400, "ActionParameterValueTypeError", json.dumps(targets)[:80],
+                           "Targets", action)
+    installed = bmc().firmware.installed()
+    components: set[str] = set()
+    for target in targets:
+        path = target.rstrip("/")
+        if path == SYSTEM_URI:
+            components.update(c for c in installed if c != "BMC")
+        elif path == MANAGER_URI:
+            components.add("BMC")
+        elif path.startswith(INVENTORY_URI + "/") and path.rsplit("/", 1)[1] in installed:
+            components.add(path.rsplit("/", 1)[1])
+        else:
+            raise RedfishError(400, "ActionParameterValueNotInList", target, "Targets", action)
+    return frozenset(components)
+
+
+def _refuse_if_updating() -> None:
+    """One update at a time per BMC, as real BMCs do: two flashes of the same
+    component must not interleave."""
+    if any(task.name == UPDATE_TASK_NAME for task in bmc().tasks.running()):
+        raise RedfishError(409, "ResourceInUse")
+
+
+def _accepted(task: Task) -> Response:
+    return json_response(task.to_redfish(), 202,
+                         {"Location": task.monitor_uri, "Retry-After": "1"})
+
+
+@blueprint.post(f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}")
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def simple_update() -> Response:
+    document = read_json()
+    check_action(
+        SIMPLE_UPDATE, document,
+        {"ImageURI": str, "TransferProtocol": str, "Targets": list, "ForceUpdate": bool,
+         "Username": str, "Password": str, "Stage": bool, "@Redfish.OperationApplyTime": str},
+        choices={"TransferProtocol": ("HTTP", "HTTPS"), "Stage": (False,),
+                 "@Redfish.OperationApplyTime": APPLY_TIMES},
+        required=["ImageURI"],
+    )
+    _refuse_if_updating()
+    image = document["ImageURI"]
+    parts = urlsplit(image)
+    protocol = document.get("TransferProtocol", parts.scheme.upper())
+    if parts.scheme.upper() not in ("HTTP", "HTTPS") or not parts.hostname:
+        raise RedfishError(400, "ActionParameterValueFormatError", image, "ImageURI",
+                           SIMPLE_UPDATE)
+    if protocol != parts.scheme.upper():
+        raise RedfishError(400, "ActionParameterValueError", "TransferProtocol", SIMPLE_UPDATE)
+    update = UpdateRequest(
+        source=image,
+        image=image,
+        components=_components(document.get("Targets"), SIMPLE_UPDATE),
+        force=document.get("ForceUpdate", False),
+        apply_time=document.get("@Redfish.OperationApplyTime", "Immediate"),
+        username=document.get("Username"),
+        password=document.get("Password"),
+    )
+    return _accepted(engine().start_update(bmc(), update))
+
+
+@blueprint.post(f"{SERVICE_URI}/Actions/<path:name>")
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def unknown_action(name: str) -> Response:
+    raise RedfishError(400, "ActionNotSupported", name)
+
+
+@blueprint.post(PUSH_URI)
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def multipart_push() -> Response:
+    action = "MultipartHttpPushUri"
+    if not (request.mimetype or "").startswith("multipart/form-data"):
+        raise RedfishError(400, "ActionParameterMissing", action, "UpdateFile")
+    upload = request.files.get("UpdateFile")
+    if upload is None:
+        raise RedfishError(400, "ActionParameterMissing", action, "UpdateFile")
+    raw = request.form.get("UpdateParameters")
+    if raw is None and "UpdateParameters" in request.files:
+        raw = request.files["UpdateParameters"].read().decode("utf-8", "replace")
+    try:
+        parameters = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        raise RedfishError(400, "MalformedJSON") from None
+    if not isinstance(parameters, dict):
+        raise RedfishError(400, "MalformedJSON")
+    check_action(
+        "UpdateParameters", parameters,
+        {"Targets": list, "@Redfish.OperationApplyTime": str, "ForceUpdate": bool,
+         "Stage": bool},
+        choices={"@Redfish.OperationApplyTime": APPLY_TIMES, "Stage": (False,)},
+    )
+    components = _components(parameters.get("Targets"), action)
+    _refuse_if_updating()
+    handle, path = tempfile.mkstemp(prefix="fleetflash-upload-", suffix=".iso")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            upload.save(out)
+        if os.path.getsize(path) > engine().max_image_bytes:
+            raise RedfishError(413, "PayloadTooLarge")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    update = UpdateRequest(
+        source=path,
+        image=upload.filename or "UpdateFile",
+        components=components,
+        force=parameters.get("ForceUpdate", False),
+        apply_time=parameters.get("@Redfish.OperationApplyTime", "Immediate"),
+        cleanup=True,
+    )
+    return _accepted(engine().start_update(bmc(), update))
+
+
+@blueprint.get(INVENTORY_URI)
+def firmware_inventory() -> Response:
+    members = [f"{INVENTORY_URI}/{c}" for c in sorted(bmc().firmware.installed())]
+    return json_response(
+        collection(INVENTORY_URI, "SoftwareInventoryCollection", "Firmware Inventory", members)
+    )
+
+
+@blueprint.get(f"{INVENTORY_URI}/<component>")
+def firmware_item(component: str) -> Response:
+    current = bmc()
+    version = current.firmware.installed().get(component)
+    if version is None:
+        raise not_found("SoftwareInventory", component)
+    related = MANAGER_URI if component == "BMC" else SYSTEM_URI
+    return json_response(
+        {
+            "@odata.id": f"{INVENTORY_URI}/{component}",
+            "@odata.type": "#SoftwareInventory.v1_13_0.SoftwareInventory",
+            "Id": component,
+            "Name": f"{component} firmware",
+            "Version": version,
+            "Updateable": True,
+            "WriteProtected": False,
+            "Manufacturer": current.manufacturer,
+            "SoftwareId": f"{current.model}-{component}",
+            "Status": {"State": "Enabled", "Health": "OK"},
+            "RelatedItem": [{"@odata.id": related}],
+        }
+    )
+
+
+@blueprint.get(SOFTWARE_URI)
+def software_inventory() -> Response:
+    return json_response(
+        collection(SOFTWARE_URI, "SoftwareInventoryCollection", "Software Inventory", [])
+    )

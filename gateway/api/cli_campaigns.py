@@ -1,0 +1,187 @@
+"""`fleetflash campaigns ...` and `fleetflash nodes ...`: API clients with rich output.
+
+`campaigns watch ID` redraws progress bars per wave and per node until the
+campaign ends; its exit status is 0 when it completed and 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from gateway.api.cli import api_options, console
+from gateway.api.client import ApiClient
+
+TERMINAL = {"completed", "aborted", "failed"}
+FINISHED_STEPS = {"done", "skipped", "not_applicable"}
+_STATE_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "aborted": "red",
+                "paused": "yellow", "paused_budget": "yellow", "pending_approval": "yellow"}
+
+
+@click.group()
+def campaigns() -> None:
+    """See and steer update campaigns on a running gateway."""
+
+
+def _state(state: str) -> str:
+    return f"[{_STATE_STYLE.get(state, '')}]{state}[/]"
+
+
+@campaigns.command("list")
+@click.option("--state", default=None, help="Only campaigns in this state.")
+@api_options
+def list_campaigns(client: ApiClient, state: str | None) -> None:
+    """List campaigns, newest first."""
+    table = Table(title="Campaigns")
+    for column in ("id", "cluster", "release", "state", "nodes", "updated (UTC)"):
+        table.add_column(column, overflow="fold")
+    for item in client.get_all("/api/campaigns", state=state):
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(item["counts"].items()))
+        table.add_row(item["id"], item["cluster"], item["release"], _state(item["state"]),
+                      counts, item["updated_at"][:19].replace("T", " "))
+    console().print(table)
+
+
+def campaign_tables(campaign: dict[str, Any]) -> Group:
+    """A campaign's facts and one table per wave."""
+    parts: list[Any] = [
+        f"campaign [bold]{campaign['id']}[/] on cluster {campaign['cluster']}: "
+        f"{_state(campaign['state'])}  release {campaign['release']}"
+        + (f"\nreason: {campaign['reason']}" if campaign.get("reason") else "")]
+    for wave in campaign["waves"]:
+        title = "Canary wave" if wave["canary"] else f"Wave {wave['index']}"
+        table = Table(title=title, title_justify="left")
+        for column in ("node", "group", "model", "step", "progress", "attempt", "failure"):
+            table.add_column(column, overflow="fold")
+        for node in wave["nodes"]:
+            table.add_row(node["node_id"], node["group"], node["model"] or "-", node["step"],
+                          f"{node['progress']}%", str(node["attempt"]), node["error"] or "")
+        parts.append(table)
+    return Group(*parts)
+
+
+@campaigns.command("show")
+@click.argument("campaign_id")
+@api_options
+def show_campaign(client: ApiClient, campaign_id: str) -> None:
+    """Show a campaign: its waves and each node's step, progress and failure."""
+    console().print(campaign_tables(client.get(f"/api/campaigns/{campaign_id}")))
+
+
+@campaigns.command("start")
+@click.option("--image", "image_sha256", required=True, help="SHA-256 of a verified image.")
+@click.option("--cluster", required=True)
+@api_options
+def start_campaign(client: ApiClient, image_sha256: str, cluster: str) -> None:
+    """Start a campaign for an image on a cluster (usually the gateway does this itself)."""
+    campaign = client.post("/api/campaigns", {"image_sha256": image_sha256, "cluster": cluster})
+    click.echo(f"campaign {campaign['id']}: {campaign['state']}")
+
+
+def _campaign_action(action: str, help_text: str) -> None:
+    @campaigns.command(action, help=help_text)
+    @click.argument("campaign_id")
+    @click.option("--reason", default=None, help="Why (kept in the audit log).")
+    @api_options
+    def command(client: ApiClient, campaign_id: str, reason: str | None) -> None:
+        body = {"reason": reason} if reason else {}
+        campaign = client.post(f"/api/campaigns/{campaign_id}/{action}", body)
+        click.echo(f"campaign {campaign['id']}: {campaign['state']}")
+
+
+_campaign_action("approve", "Approve a campaign that waits for approval.")
+_campaign_action("pause", "Pause a campaign: nodes in flight finish, nothing new starts.")
+_campaign_action("resume", "Resume a paused campaign.")
+_campaign_action("abort", "Abort a campaign: nothing new starts, ever.")
+
+
+class _Bars:
+    """One progress bar per wave (nodes finished) and per node (its own progress)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}", justify="left"), BarColumn(),
+                                 TaskProgressColumn(), TextColumn("{task.fields[step]}"))
+        self._tasks: dict[str, Any] = {}
+
+    def update(self, campaign: dict[str, Any]) -> None:
+        for wave in campaign["waves"]:
+            name = "canary" if wave["canary"] else f"wave {wave['index']}"
+            done = sum(1 for n in wave["nodes"] if n["step"] in FINISHED_STEPS)
+            self._set(f"wave:{name}", f"[bold]{name}[/]", len(wave["nodes"]) or 1, done,
+                      f"{done}/{len(wave['nodes'])} nodes")
+            for node in wave["nodes"]:
+                step = node["step"] + (f": {node['error']}" if node["error"] else "")
+                self._set(f"node:{node['node_id']}", f"  {node['node_id']}", 100,
+                          node["progress"], step)
+
+    def _set(self, key: str, description: str, total: int, completed: int, step: str) -> None:
+        if key not in self._tasks:
+            self._tasks[key] = self.progress.add_task(description, total=total, step=step)
+        self.progress.update(self._tasks[key], total=total, completed=completed, step=step)
+
+
+@campaigns.command("watch")
+@click.argument("campaign_id")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds between two looks at the campaign.")
+@api_options
+def watch_campaign(client: ApiClient, campaign_id: str, interval: float) -> None:
+    """Show live progress bars per wave and node until the campaign ends."""
+    bars = _Bars()
+    campaign = client.get(f"/api/campaigns/{campaign_id}")
+    out = console()
+    with Live(Group(bars.progress), console=out, refresh_per_second=4) as live:
+        while True:
+            bars.update(campaign)
+            live.update(Group(f"campaign {campaign['id']}: {_state(campaign['state'])}",
+                              bars.progress))
+            if campaign["state"] in TERMINAL:
+                break
+            time.sleep(interval)
+            campaign = client.get(f"/api/campaigns/{campaign_id}")
+    out.print(f"campaign {campaign['id']} ended: {campaign['state']}"
+              + (f" ({campaign['reason']})" if campaign.get("reason") else ""))
+    if campaign["state"] != "completed":
+        raise SystemExit(1)
+
+
+@click.group()
+def nodes() -> None:
+    """See managed nodes and retry or clear failed ones."""
+
+
+@nodes.command("list")
+@click.option("--cluster", default=None, help="Only nodes of this cluster.")
+@api_options
+def list_nodes(client: ApiClient, cluster: str | None) -> None:
+    """List nodes with model, versions, step and health."""
+    table = Table(title="Nodes")
+    for column in ("node", "cluster", "group", "model", "versions", "step", "health", "error"):
+        table.add_column(column, overflow="fold")
+    for node in client.get_all("/api/nodes", cluster=cluster):
+        versions = ", ".join(f"{k} {v}" for k, v in sorted(node["versions"].items()))
+        table.add_row(node["id"], node["cluster"], node["group"], node["model"] or "-",
+                      versions or "-", node["step"], node["health"], node["error"] or "")
+    console().print(table)
+
+
+def _node_action(action: str, help_text: str) -> None:
+    @nodes.command(action, help=help_text)
+    @click.argument("campaign_id")
+    @click.argument("node_id")
+    @click.option("--reason", default=None, help="Why (kept in the audit log).")
+    @api_options
+    def command(client: ApiClient, campaign_id: str, node_id: str, reason: str | None) -> None:
+        body = {"reason": reason} if reason else {}
+        node = client.post(f"/api/campaigns/{campaign_id}/nodes/{node_id}/{action}", body)
+        click.echo(f"node {node['node_id']} in campaign {campaign_id}: {node['step']}")
+
+
+_node_action("retry", "Retry a quarantined node (or release a held manual-only one).")
+_node_action("clear", "Clear a quarantined or pending node: give it up for this campaign.")

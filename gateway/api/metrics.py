@@ -1,0 +1,184 @@
+"""Prometheus metrics of the gateway (prometheus-client), one registry per gateway.
+
+Two kinds of figures:
+
+- counted as they happen: BMC errors by kind (`count_bmc_error`, fed by
+  `BmcErrorCounter`, a logging handler on the orchestrator's logger). This
+  module imports no Flask, so any package may hold a `GatewayMetrics`.
+- read at scrape time from the source of truth: alerts by decision and images
+  by state (the store), campaigns and nodes by state and the per-step
+  durations the executor persists with every node run (the orchestrator's
+  read model), and bytes served (the media server's counters). Reading at
+  scrape time keeps the numbers right across restarts and several gateways.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.store import GatewayStore
+from gateway.store.models import AlertRow, ImageRow
+
+LOG = logging.getLogger(__name__)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Node steps last from well under a second (eject) to the better part of an hour
+# (a slow BIOS flash); the buckets cover that range.
+STEP_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+StateCounts = Callable[[], Mapping[str, int]]
+
+
+class GatewayMetrics:
+    """The gateway's metrics. `render()` gives the text exposition format."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._bmc_errors = PromCounter(
+            "fleetflash_bmc_errors", "Errors talking to BMCs, by kind.", ["kind"],
+            registry=self.registry)
+        self._scraped = _ScrapeTimeCollector()
+        self.registry.register(self._scraped)
+
+    def count_bmc_error(self, kind: str) -> None:
+        """Count one BMC error; `kind` is a short class name (unreachable, auth, tls, ...)."""
+        self._bmc_errors.labels(kind=kind).inc()
+
+    def watch_store(self, store: GatewayStore) -> None:
+        """Report alerts by decision and images by state from `store` at scrape time."""
+        self._scraped.store = store
+
+    def watch_campaigns(self, campaigns: StateCounts, nodes: StateCounts) -> None:
+        """Report campaigns and nodes by state; each callable returns {state: count}."""
+        self._scraped.campaigns = campaigns
+        self._scraped.nodes = nodes
+
+    def watch_step_durations(self, durations: Callable[[], Iterable[tuple[str, str, float]]]
+                             ) -> None:
+        """Report step durations; `durations` yields (step, method, seconds) per node step."""
+        self._scraped.durations = durations
+
+    def watch_bytes_served(self, total_bytes: Callable[[], int]) -> None:
+        """Report the media server's bytes served (a monotonically growing count)."""
+        self._scraped.bytes_served = total_bytes
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus text format (serve with CONTENT_TYPE)."""
+        return generate_latest(self.registry)
+
+
+class _ScrapeTimeCollector(Collector):
+    def __init__(self) -> None:
+        self.store: GatewayStore | None = None
+        self.campaigns: StateCounts | None = None
+        self.nodes: StateCounts | None = None
+        self.bytes_served: Callable[[], int] | None = None
+        self.durations: Callable[[], Iterable[tuple[str, str, float]]] | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # metrics appear only once their source is attached
+
+    def collect(self) -> Iterator[Metric]:
+        if self.store is not None:
+            yield from self._from_store(self.store)
+        if self.campaigns is not None:
+            yield _states("fleetflash_campaigns", "Campaigns by state.", self.campaigns)
+        if self.nodes is not None:
+            yield _states("fleetflash_nodes", "Nodes in campaigns by current step.", self.nodes)
+        if self.durations is not None:
+            yield _histogram(self.durations)
+        if self.bytes_served is not None:
+            served = CounterMetricFamily("fleetflash_media_served_bytes",
+                                         "Image bytes sent by the media server.")
+            served.add_metric([], float(self.bytes_served()))
+            yield served
+
+    def _from_store(self, store: GatewayStore) -> Iterator[Metric]:
+        try:
+            decisions = _group_count(store, AlertRow.decision)
+            images = _group_count(store, ImageRow.state)
+        except SQLAlchemyError as exc:
+            LOG.warning("metrics: cannot read the store: %s", exc)
+            return
+        alerts = CounterMetricFamily("fleetflash_alerts", "Alerts received, by decision.",
+                                     labels=["decision"])
+        for decision in ("accepted", "duplicate", "withdrawn", "ignored", "rejected"):
+            alerts.add_metric([decision], float(decisions.get(decision, 0)))
+        yield alerts
+        gauge = GaugeMetricFamily("fleetflash_images", "Update images by state.",
+                                  labels=["state"])
+        for state in ("pending", "downloading", "verified", "rejected", "failed", "withdrawn"):
+            gauge.add_metric([state], float(images.get(state, 0)))
+        yield gauge
+
+
+def _group_count(store: GatewayStore, column: Any) -> dict[str, int]:
+    """{value: rows} of one column, counted by the database (one GROUP BY per scrape)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.select(column, sa.func.count()).group_by(column))
+        return {str(value): int(count) for value, count in rows}
+
+
+def _histogram(durations: Callable[[], Iterable[tuple[str, str, float]]]
+               ) -> HistogramMetricFamily:
+    family = HistogramMetricFamily("fleetflash_node_step_duration_seconds",
+                                   "Time nodes spent in each update step.",
+                                   labels=["step", "method"])
+    series: dict[tuple[str, str], list[float]] = {}
+    try:
+        for step, method, seconds in durations():
+            series.setdefault((step, method), []).append(max(seconds, 0.0))
+    except Exception:  # a scrape must never fail because one source did
+        LOG.exception("metrics: cannot read step durations")
+    for (step, method), values in sorted(series.items()):
+        buckets = [(str(float(bound)), float(sum(1 for v in values if v <= bound)))
+                   for bound in STEP_BUCKETS]
+        buckets.append(("+Inf", float(len(values))))
+        family.add_metric([step, method], buckets, sum_value=sum(values))
+    return family
+
+
+def _states(name: str, documentation: str, counts: StateCounts) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, documentation, labels=["state"])
+    try:
+        values = counts()
+    except Exception:  # a scrape must never fail because one source did
+        LOG.exception("metrics: cannot read %s", name)
+        values = {}
+    for state, count in sorted(values.items()):
+        gauge.add_metric([state], float(count))
+    return gauge
+
+
+class BmcErrorCounter(logging.Handler):
+    """Counts BMC errors by kind from the records the orchestrator logs.
+
+    The executor logs every RedfishError it handles (retried or fatal) with
+    the exception object among the record's arguments; the kind is its class
+    name without the Error suffix (BmcUnreachable, Authentication, Tls, ...).
+    """
+
+    def __init__(self, metrics: GatewayMetrics, error_type: type[BaseException]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self._metrics = metrics
+        self._error_type = error_type
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        for arg in args:
+            if isinstance(arg, self._error_type):
+                self._metrics.count_bmc_error(type(arg).__name__.removesuffix("Error"))
+                return

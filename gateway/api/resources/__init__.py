@@ -1,0 +1,19 @@
+"""One module per API resource; ALL_RESOURCES is registered by the app factory."""
+
+from gateway.api.resources import (
+    admin,
+    alerts,
+    campaigns,
+    clusters,
+    dashboard,
+    images,
+    reports,
+    system,
+)
+from gateway.api.routing import Resource
+
+ALL_RESOURCES: tuple[Resource, ...] = (
+    system.resource, alerts.resource, images.resource, clusters.resource,
+    clusters.nodes_resource, campaigns.resource, reports.resource, admin.bmcs, admin.tokens,
+    admin.audit, dashboard.resource,
+)

@@ -1,0 +1,1 @@
+"""CIM-XML indication intake: the pywbem-based listener and the update alert profile."""

@@ -1,0 +1,277 @@
+"""The [orchestrator], [[qos_classes]], [[clusters]] and [[bmcs]] parts of the gateway config.
+
+gateway.config keeps these raw; this module validates them strictly (an unknown
+key is a ConfigError naming it) and builds the domain clusters, BMC endpoints
+and executor settings. See docs/configuration.md ("Clusters and BMCs").
+BMC passwords come from ``password_env`` or ``password_file`` (or, for labs,
+``password``); they never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.config import ConfigError, GatewayConfig
+from gateway.domain import (
+    AutonomyPolicy,
+    Cluster,
+    DeliveryMethod,
+    DomainError,
+    MaintenanceWindow,
+    NodeSpec,
+    NodeStep,
+    QosClass,
+    RedundancyGroup,
+    RetryPolicy,
+)
+from gateway.orchestrator.settings import (
+    DEFAULT_TIMEOUTS,
+    ClusterSettings,
+    Hook,
+    OrchestratorSettings,
+)
+from gateway.redfish import BmcEndpoint, RedfishError, TlsMode
+
+_CLUSTER_KEYS = {"name", "failure_budget", "autonomy", "max_concurrent", "delivery", "groups",
+                 "drain_command", "undrain_command", "drain_webhook", "undrain_webhook",
+                 "hook_timeout_s"}
+_GROUP_KEYS = {"name", "max_unavailable", "min_available"}
+_BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "password_env",
+             "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s"}
+_QOS_KEYS = {"name", "order", "manual_only", "windows"}
+_WINDOW_KEYS = {"days", "start", "hours"}
+_ORCH_KEYS = {"tick_s", "lease_s", "workers", "poll_max_s", "good_answers", "probe_interval_s",
+              "expected_node_s", "health_interval_s", "global_max_concurrent",
+              "inventory_workers", "retry_attempts", "retry_base_s", "retry_max_s",
+              "timeouts", "auto_campaigns", "cd_settle_s", "max_redeliveries"}
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
+    """Every declared cluster with its BMCs. Raises ConfigError naming the bad entry."""
+    qos = _qos_classes(config.arrays.get("qos_classes", []))
+    raw_clusters = _array(config.arrays.get("clusters", []), "clusters")
+    raw_bmcs = _array(config.arrays.get("bmcs", []), "bmcs")
+    base = config.path.parent
+    endpoints: dict[str, dict[str, BmcEndpoint]] = {}
+    specs: dict[str, list[NodeSpec]] = {}
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_bmcs):
+        where = f"bmcs[{index}]"
+        _only(where, raw, _BMC_KEYS)
+        name = _text(raw, "name", where)
+        if name in seen:
+            raise ConfigError(f"{where}: duplicate BMC name {name!r}")
+        seen.add(name)
+        where = f"BMC {name!r}"
+        cluster = _text(raw, "cluster", where)
+        endpoints.setdefault(cluster, {})[name] = _endpoint(raw, name, where, base)
+        specs.setdefault(cluster, []).append(NodeSpec(
+            name, _text(raw, "group", where), str(raw.get("qos", "default"))))
+    result = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_clusters):
+        where = f"clusters[{index}]"
+        _only(where, raw, _CLUSTER_KEYS)
+        name = _text(raw, "name", where)
+        if name in names:
+            raise ConfigError(f"{where}: duplicate cluster name {name!r}")
+        names.add(name)
+        result.append(_cluster(raw, name, qos, specs.pop(name, []), endpoints.get(name, {})))
+    if specs:
+        raise ConfigError(f"bmcs name unknown cluster(s): {', '.join(sorted(specs))}")
+    return tuple(result)
+
+
+def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
+    """The [orchestrator] section (every key optional). Raises ConfigError."""
+    table = config.section("orchestrator")
+    _only("orchestrator", table, _ORCH_KEYS)
+    numbers: dict[str, Any] = {key: _number(table, key, "orchestrator") for key in
+               ("tick_s", "lease_s", "poll_max_s", "probe_interval_s", "expected_node_s",
+                "health_interval_s", "cd_settle_s") if key in table}
+    integers: dict[str, Any] = {key: _integer(table, key, "orchestrator") for key in
+                ("workers", "good_answers", "global_max_concurrent", "inventory_workers",
+                 "max_redeliveries")
+                if key in table}
+    timeouts = dict(DEFAULT_TIMEOUTS)
+    raw_timeouts = table.get("timeouts", {})
+    if not isinstance(raw_timeouts, dict):
+        raise ConfigError("orchestrator.timeouts must be a table of step = seconds")
+    for step_name in raw_timeouts:
+        try:
+            step = NodeStep(step_name)
+        except ValueError:
+            allowed = ", ".join(s.value for s in DEFAULT_TIMEOUTS)
+            raise ConfigError(f"orchestrator.timeouts: unknown step {step_name!r} "
+                              f"(steps: {allowed})") from None
+        timeouts[step] = _number(raw_timeouts, step_name, "orchestrator.timeouts")
+    retry = RetryPolicy(
+        attempts=_integer(table, "retry_attempts", "orchestrator", 5),
+        base=_number(table, "retry_base_s", "orchestrator", 1.0),
+        max_delay=_number(table, "retry_max_s", "orchestrator", 60.0))
+    auto = table.get("auto_campaigns", True)
+    if not isinstance(auto, bool):
+        raise ConfigError("orchestrator.auto_campaigns must be true or false")
+    return OrchestratorSettings(**numbers, **integers, retry=retry, timeouts=timeouts,
+                                auto_campaigns=auto)
+
+
+def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
+             nodes: list[NodeSpec], endpoints: dict[str, BmcEndpoint]) -> ClusterSettings:
+    where = f"cluster {name!r}"
+    groups = []
+    for index, group in enumerate(_array(raw.get("groups", []), f"{where} groups")):
+        _only(f"{where} groups[{index}]", group, _GROUP_KEYS)
+        groups.append((group, f"{where} groups[{index}]"))
+    try:
+        cluster = Cluster(
+            name=name,
+            groups=tuple(RedundancyGroup(_text(g, "name", w),
+                                         _opt_int(g, "max_unavailable", w),
+                                         _opt_int(g, "min_available", w)) for g, w in groups),
+            nodes=tuple(nodes), qos_classes=qos,
+            failure_budget=_integer(raw, "failure_budget", where, 0),
+            autonomy=_enum(AutonomyPolicy, raw.get("autonomy", "require_approval"),
+                           f"{where} autonomy"),
+            max_concurrent=_opt_int(raw, "max_concurrent", where),
+        )
+    except DomainError as exc:
+        raise ConfigError(str(exc)) from exc
+    delivery = raw.get("delivery", [m.value for m in DeliveryMethod])
+    if not isinstance(delivery, list) or not delivery:
+        raise ConfigError(f"{where}: delivery must be a non-empty list of methods")
+    methods = tuple(_enum(DeliveryMethod, m, f"{where} delivery") for m in delivery)
+    timeout = _number(raw, "hook_timeout_s", where, 300.0)
+    return ClusterSettings(
+        cluster=cluster, endpoints=endpoints, delivery=methods,
+        drain=_hook(raw, "drain", where, timeout), undrain=_hook(raw, "undrain", where, timeout))
+
+
+def _hook(raw: Mapping[str, Any], kind: str, where: str, timeout: float) -> Hook | None:
+    command = raw.get(f"{kind}_command")
+    webhook = raw.get(f"{kind}_webhook")
+    if command is not None and webhook is not None:
+        raise ConfigError(f"{where}: set {kind}_command or {kind}_webhook, not both")
+    if command is not None:
+        if not isinstance(command, list) or not command or not all(
+                isinstance(part, str) for part in command):
+            raise ConfigError(f"{where}: {kind}_command must be a non-empty list of strings "
+                              "(argv; {node} and {cluster} are substituted)")
+        return Hook(command=tuple(command), timeout_s=timeout)
+    if webhook is not None:
+        if not isinstance(webhook, str) or not re.match(r"^https?://\S+$", webhook):
+            raise ConfigError(f"{where}: {kind}_webhook must be an http(s) URL")
+        return Hook(webhook=webhook, timeout_s=timeout)
+    return None
+
+
+def _endpoint(raw: Mapping[str, Any], name: str, where: str, base: Path) -> BmcEndpoint:
+    sources = [k for k in ("password", "password_env", "password_file") if k in raw]
+    if len(sources) != 1:
+        raise ConfigError(f"{where}: set exactly one of password_env, password_file, password")
+    if sources[0] == "password_env":
+        variable = _text(raw, "password_env", where)
+        password = os.environ.get(variable)
+        if password is None:
+            raise ConfigError(f"{where}: environment variable {variable} is not set")
+    elif sources[0] == "password_file":
+        path = Path(_text(raw, "password_file", where)).expanduser()
+        path = path if path.is_absolute() else base / path
+        try:
+            password = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read password_file {path}: "
+                              f"{exc.strerror}") from exc
+    else:
+        password = _text(raw, "password", where)
+    try:
+        return BmcEndpoint(
+            name=name, url=_text(raw, "url", where), username=_text(raw, "username", where),
+            password=password, tls=_enum(TlsMode, raw.get("tls", "verify"), f"{where} tls"),
+            fingerprint=raw.get("fingerprint"), ca_bundle=raw.get("ca_bundle"),
+            timeout=_number(raw, "timeout_s", where, 30.0))
+    except RedfishError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _qos_classes(raw_list: Any) -> tuple[QosClass, ...]:
+    classes = [QosClass("default")]
+    for index, raw in enumerate(_array(raw_list, "qos_classes")):
+        where = f"qos_classes[{index}]"
+        _only(where, raw, _QOS_KEYS)
+        name = _text(raw, "name", where)
+        windows = []
+        for w_index, window in enumerate(_array(raw.get("windows", []), f"{where} windows")):
+            w_where = f"QoS class {name!r} windows[{w_index}]"
+            _only(w_where, window, _WINDOW_KEYS)
+            match = _TIME_RE.match(str(window.get("start", "")))
+            if match is None:
+                raise ConfigError(f"{w_where}: start must be \"HH:MM\" (UTC)")
+            days = window.get("days")
+            if not isinstance(days, list) or not all(isinstance(d, int) for d in days):
+                raise ConfigError(f"{w_where}: days must be a list of 0..6 (Monday = 0)")
+            try:
+                windows.append(MaintenanceWindow(
+                    tuple(days), time(int(match[1]), int(match[2])),
+                    timedelta(hours=_number(window, "hours", w_where))))
+            except DomainError as exc:
+                raise ConfigError(f"{w_where}: {exc}") from exc
+        manual = raw.get("manual_only", False)
+        if not isinstance(manual, bool):
+            raise ConfigError(f"{where}: manual_only must be true or false")
+        qos = QosClass(name, _integer(raw, "order", where, 0), tuple(windows), manual)
+        classes = [c for c in classes if c.name != name] + [qos]
+    return tuple(classes)
+
+
+def _array(value: Any, where: str) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"{where} must be an array of tables ([[{where.split()[-1]}]])")
+    return value
+
+
+def _only(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _text(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {key} is required and must be a non-empty string")
+    return value
+
+
+def _number(table: Mapping[str, Any], key: str, where: str,
+            default: float | None = None) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where}: {key} must be a positive number")
+    return float(value)
+
+
+def _integer(table: Mapping[str, Any], key: str, where: str, default: int | None = None) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where}: {key} must be a whole number ≥ 0")
+    return value
+
+
+def _opt_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
+    return _integer(table, key, where) if key in table else None
+
+
+def _enum(kind: Any, value: Any, where: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None

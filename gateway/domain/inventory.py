@@ -1,0 +1,89 @@
+"""Inventory facts about a node, as read from its BMC (plain data, no I/O).
+
+The Redfish adapter (gateway.redfish) builds these; the planner, applicability
+and reports consume them. FirmwareInventory member ids are component names
+(e.g. "BIOS", "BMC"), matching the bundle manifest's ``component``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.domain.cluster import Health
+
+
+class PowerState(StrEnum):
+    """Redfish ComputerSystem.PowerState; UNKNOWN when the BMC does not say."""
+
+    ON = "On"
+    OFF = "Off"
+    POWERING_ON = "PoweringOn"
+    POWERING_OFF = "PoweringOff"
+    PAUSED = "Paused"
+    UNKNOWN = "Unknown"
+
+
+class HealthStatus(StrEnum):
+    """Redfish Status.Health; UNKNOWN when absent."""
+
+    OK = "OK"
+    WARNING = "Warning"
+    CRITICAL = "Critical"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class FirmwareComponent:
+    """One FirmwareInventory member: ``id`` is the component name, ``version`` as installed."""
+
+    id: str
+    version: str
+    updateable: bool = True
+    health: HealthStatus = HealthStatus.UNKNOWN
+
+
+@dataclass(frozen=True)
+class UpdateCapabilities:
+    """What the BMC offers for delivering an update.
+
+    ``transfer_protocols``: SimpleUpdate's allowed TransferProtocol values
+    (empty when the BMC lists none; ``simple_update`` still says whether the
+    action exists). ``apply_times``: supported OperationApplyTime values.
+    ``virtual_media_cd``: a VirtualMedia slot accepts CD/DVD images.
+    ``max_image_size``: UpdateService.MaxImageSizeBytes, bytes, None if unstated.
+    """
+
+    simple_update: bool = False
+    transfer_protocols: tuple[str, ...] = ()
+    multipart_push: bool = False
+    virtual_media_cd: bool = False
+    apply_times: tuple[str, ...] = ()
+    max_image_size: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeInventory:
+    """Everything the gateway knows about one node after reading its BMC."""
+
+    system_id: str
+    model: str
+    serial: str
+    manufacturer: str
+    power_state: PowerState
+    health: HealthStatus
+    firmware: tuple[FirmwareComponent, ...]
+    capabilities: UpdateCapabilities
+
+    def installed_versions(self) -> dict[str, str]:
+        """Component name → installed version, the input of applicable_packages()."""
+        return {component.id: component.version for component in self.firmware}
+
+    def observed_health(self, *, require_power_on: bool = True) -> Health:
+        """UP when the BMC reports no Critical health and (unless ``require_power_on``
+        is False, for clusters whose spare hosts are kept off) the host is powered on."""
+        if self.health is HealthStatus.CRITICAL:
+            return Health.DOWN
+        if require_power_on and self.power_state is not PowerState.ON:
+            return Health.DOWN
+        return Health.UP

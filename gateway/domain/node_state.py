@@ -1,0 +1,170 @@
+"""The per-node state machine of a campaign.
+
+A node walks PENDING → PRECHECK → DRAIN → DELIVER → MONITOR → RESET →
+WAIT_BACK → VERIFY → EJECT → POSTCHECK → UNDRAIN → DONE. A step with nothing to
+do (no drain hook, no reset required, no task to monitor) may be jumped over,
+but never VERIFY (versions decide success, not a task's word) nor POSTCHECK
+(health decides that the node may rejoin). Any active step may fail: the node
+goes to FAILED, where the executor makes it safe (ejects media, clears a boot
+override), then to QUARANTINED, where it waits for an operator to retry or
+clear it. Every transition returns a new NodeRun, so the executor persists
+the new state before it acts on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from gateway.domain.cluster import Health
+from gateway.domain.errors import IllegalTransitionError
+
+
+class NodeStep(StrEnum):
+    PENDING = "pending"
+    PRECHECK = "precheck"
+    DRAIN = "drain"
+    DELIVER = "deliver"
+    MONITOR = "monitor"
+    RESET = "reset"
+    WAIT_BACK = "wait_back"
+    VERIFY = "verify"
+    EJECT = "eject"
+    POSTCHECK = "postcheck"
+    UNDRAIN = "undrain"
+    DONE = "done"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+    SKIPPED = "skipped"
+    NOT_APPLICABLE = "not_applicable"
+
+
+# The update path, in order. Everything between PENDING and DONE is "active".
+PATH: tuple[NodeStep, ...] = (
+    NodeStep.PRECHECK, NodeStep.DRAIN, NodeStep.DELIVER, NodeStep.MONITOR, NodeStep.RESET,
+    NodeStep.WAIT_BACK, NodeStep.VERIFY, NodeStep.EJECT, NodeStep.POSTCHECK, NodeStep.UNDRAIN,
+)
+ACTIVE_STEPS: frozenset[NodeStep] = frozenset(PATH)
+FINAL_STEPS: frozenset[NodeStep] = frozenset(
+    {NodeStep.DONE, NodeStep.SKIPPED, NodeStep.NOT_APPLICABLE}
+)
+FAILURE_STEPS: frozenset[NodeStep] = frozenset({NodeStep.FAILED, NodeStep.QUARANTINED})
+_MANDATORY: frozenset[NodeStep] = frozenset({NodeStep.VERIFY, NodeStep.POSTCHECK})
+
+
+def _forward_targets(step: NodeStep) -> set[NodeStep]:
+    """Later steps reachable from ``step`` without jumping over a mandatory one."""
+    position = PATH.index(step)
+    targets: set[NodeStep] = set()
+    for later in (*PATH[position + 1:], NodeStep.DONE):
+        targets.add(later)
+        if later in _MANDATORY:
+            break
+    return targets
+
+
+def _build_transitions() -> dict[NodeStep, frozenset[NodeStep]]:
+    table: dict[NodeStep, set[NodeStep]] = {
+        # PRECHECK is the only way in; SKIPPED when the campaign ends before the node started.
+        NodeStep.PENDING: {NodeStep.PRECHECK, NodeStep.SKIPPED},
+        NodeStep.FAILED: {NodeStep.QUARANTINED},
+        # Operator actions: retry puts it back in the queue, clear gives it up.
+        NodeStep.QUARANTINED: {NodeStep.PENDING, NodeStep.SKIPPED},
+        NodeStep.DONE: set(),
+        NodeStep.SKIPPED: set(),
+        NodeStep.NOT_APPLICABLE: set(),
+    }
+    for step in PATH:
+        table[step] = _forward_targets(step) | {NodeStep.FAILED}
+    # Precheck may find the node already on the target versions: nothing to do.
+    table[NodeStep.PRECHECK].add(NodeStep.SKIPPED)
+    return {step: frozenset(targets) for step, targets in table.items()}
+
+
+TRANSITIONS: dict[NodeStep, frozenset[NodeStep]] = _build_transitions()
+
+
+def can_transition(current: NodeStep, target: NodeStep) -> bool:
+    """True when ``current`` → ``target`` is a legal node transition."""
+    return target in TRANSITIONS[current]
+
+
+def occupies_allowance(step: NodeStep, health: Health) -> bool:
+    """Whether a node in ``step`` with observed ``health`` counts as unavailable.
+
+    Active and FAILED nodes always count: the gateway has taken them (or is
+    still making them safe). Every other node, QUARANTINED included, counts
+    until it is observed UP, so a quarantined node keeps its group's slot until
+    it is healthy again.
+    """
+    if step in ACTIVE_STEPS or step is NodeStep.FAILED:
+        return True
+    return health is not Health.UP
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    """One node's progress in one campaign.
+
+    ``attempt`` counts retries (1 = first try). ``canary``: the node belongs to
+    the canary phase. ``held``: a manual-only node that waits for an operator
+    to release it; the gateway never starts a held node. ``error``: one line
+    saying why the node failed or was skipped (no secrets).
+    """
+
+    node_id: str
+    step: NodeStep = NodeStep.PENDING
+    attempt: int = 1
+    canary: bool = False
+    held: bool = False
+    error: str | None = None
+
+    def to(self, target: NodeStep, *, error: str | None = None) -> NodeRun:
+        """Move to ``target``; raises IllegalTransitionError when not allowed."""
+        if not can_transition(self.step, target):
+            raise IllegalTransitionError("node", self.node_id, self.step.value, target.value)
+        if target is NodeStep.PRECHECK and self.held:
+            raise IllegalTransitionError(
+                "node", self.node_id, self.step.value, target.value,
+                "node is manual-only and has not been released by an operator",
+            )
+        return replace(self, step=target, error=error if error is not None else self.error)
+
+    def fail(self, reason: str) -> NodeRun:
+        """An active step failed: record ``reason`` and move to FAILED."""
+        return self.to(NodeStep.FAILED, error=reason)
+
+    @property
+    def active(self) -> bool:
+        return self.step in ACTIVE_STEPS
+
+    @property
+    def finished(self) -> bool:
+        return self.step in FINAL_STEPS
+
+
+def retry_node(run: NodeRun) -> NodeRun:
+    """Operator "retry": a quarantined node goes back to PENDING (attempt + 1); a held
+    manual-only node is released. Raises IllegalTransitionError otherwise."""
+    if run.step is NodeStep.PENDING and run.held:
+        return replace(run, held=False)
+    if run.step is not NodeStep.QUARANTINED:
+        raise IllegalTransitionError(
+            "node", run.node_id, run.step.value, "retry",
+            "only a quarantined node or a held manual-only node can be retried",
+        )
+    return replace(run, step=NodeStep.PENDING, attempt=run.attempt + 1, error=None)
+
+
+def clear_node(run: NodeRun) -> NodeRun:
+    """Operator "clear": give a node up (SKIPPED). A quarantined node stops counting
+    as a failure; a pending one (e.g. down since planning) is no longer waited for.
+    Either still counts as unavailable while it is observed down."""
+    if run.step is NodeStep.QUARANTINED:
+        return replace(run, step=NodeStep.SKIPPED, error=f"cleared by operator ({run.error})")
+    if run.step is NodeStep.PENDING:
+        return replace(run, step=NodeStep.SKIPPED, error="cleared by operator before it started")
+    raise IllegalTransitionError(
+        "node", run.node_id, run.step.value, "clear",
+        "only a pending or quarantined node can be cleared",
+    )

@@ -1,0 +1,1 @@
+"""The intake application service: trust, deduplication, recording and image acquisition."""

@@ -1,0 +1,204 @@
+"""N asyncio event loops in N threads, sharing listening ports through SO_REUSEPORT.
+
+Why several loops: request handling and writability waits are cheap but
+serialised per loop; one loop per core keeps many hundreds of connections
+responsive while the sendfile copies run in the shared sender pool (see
+gateway.media.connections). The kernel spreads new connections over the loops'
+sockets. Where SO_REUSEPORT is missing, one loop is used.
+
+Plain listeners accept raw sockets (SocketConnection); TLS listeners use asyncio
+streams (StreamConnection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from gateway.media.connections import Connection, SocketConnection, StreamConnection
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Connection], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One address to listen on; tls=None for plain HTTP."""
+
+    scheme: str
+    host: str
+    port: int
+    tls: ssl.SSLContext | None = None
+
+
+@dataclass
+class _Loop:
+    thread: threading.Thread | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    stopped: asyncio.Event | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    streams: set[StreamConnection] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class LoopGroup:
+    """Runs `handler` for every connection on `listeners`, in `count` loop threads."""
+
+    def __init__(self, listeners: list[Listener], handler: Handler, *, count: int,
+                 head_limit: int, senders: ThreadPoolExecutor, send_timeout_s: float,
+                 backlog: int = 1024) -> None:
+        reuse = hasattr(socket, "SO_REUSEPORT")
+        self._count = max(1, count if reuse else 1)
+        self._reuse_port = reuse and self._count > 1
+        self._listeners = listeners
+        self._handler = handler
+        self._head_limit = head_limit
+        self._senders = senders
+        self._send_timeout = send_timeout_s
+        self._backlog = backlog
+        self._loops: list[_Loop] = []
+        self.ports: dict[str, int] = {}
+
+    def start(self) -> None:
+        """Start every loop; returns once all listen. Raises OSError if binding fails."""
+        for index in range(self._count):
+            state = _Loop()
+            state.thread = threading.Thread(target=self._run, args=(state,), daemon=True,
+                                            name=f"media-loop-{index}")
+            self._loops.append(state)
+            state.thread.start()
+            state.ready.wait()
+            if state.error is not None:
+                self.stop()
+                raise OSError(f"cannot listen: {state.error}")
+
+    def stop(self) -> None:
+        """Close listeners, end connections and join the threads (idempotent)."""
+        for state in self._loops:
+            if state.loop is not None and state.stopped is not None:
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    state.loop.call_soon_threadsafe(state.stopped.set)
+        for state in self._loops:
+            if state.thread is not None and state.thread is not threading.current_thread():
+                state.thread.join(timeout=10)
+
+    def _run(self, state: _Loop) -> None:
+        asyncio.run(self._serve(state))
+
+    async def _serve(self, state: _Loop) -> None:
+        state.loop = asyncio.get_running_loop()
+        state.stopped = asyncio.Event()
+        servers: list[asyncio.Server] = []
+        sockets: list[socket.socket] = []
+        acceptors: list[asyncio.Task[None]] = []
+        try:
+            for listener in self._listeners:
+                port = self.ports.get(listener.scheme, listener.port)
+                if listener.tls is None:
+                    sock = self._listen(listener.host, port,
+                                        first=listener.scheme not in self.ports)
+                    sockets.append(sock)
+                    acceptors.append(asyncio.create_task(self._accept(state, sock)))
+                    bound = sock.getsockname()[1]
+                else:
+                    server = await asyncio.start_server(
+                        lambda r, w: self._on_stream(state, r, w), listener.host, port,
+                        limit=self._head_limit, ssl=listener.tls, backlog=self._backlog,
+                        reuse_port=self._reuse_port)
+                    servers.append(server)
+                    bound = server.sockets[0].getsockname()[1]
+                self.ports.setdefault(listener.scheme, bound)
+        except OSError as exc:
+            state.error = exc
+            await self._shutdown(state, servers, sockets, acceptors)
+            state.ready.set()
+            return
+        state.ready.set()
+        await state.stopped.wait()
+        await self._shutdown(state, servers, sockets, acceptors)
+
+    async def _shutdown(self, state: _Loop, servers: list[asyncio.Server],
+                        sockets: list[socket.socket], acceptors: list[asyncio.Task[None]]
+                        ) -> None:
+        for server in servers:
+            server.close()
+        for task in acceptors:
+            task.cancel()
+        for sock in sockets:
+            sock.close()
+        for stream in list(state.streams):
+            stream.abort()  # TLS handlers unwind on their own (cancelling them logs noise)
+        for task in list(state.tasks):
+            task.cancel()
+        pending = [*acceptors, *state.tasks]
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        for server in servers:
+            await server.wait_closed()
+
+    def _listen(self, host: str, port: int, *, first: bool) -> socket.socket:
+        info = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                  flags=socket.AI_PASSIVE)[0]
+        if self._reuse_port and port and first:
+            # SO_REUSEPORT would silently share a port another server (e.g. an old
+            # gateway still running) holds: bind once without it to fail loudly.
+            with socket.socket(info[0], socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(info[4])
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(info[4])
+            sock.listen(self._backlog)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    async def _accept(self, state: _Loop, listening: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listening)
+            except OSError as exc:  # e.g. EMFILE: log, breathe, carry on
+                log.warning("media: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                connection = SocketConnection(sock, self._senders, self._head_limit,
+                                              self._send_timeout)
+            except OSError:  # the peer vanished already
+                sock.close()
+                continue
+            task = asyncio.create_task(self._run_plain(connection))
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+
+    async def _run_plain(self, connection: SocketConnection) -> None:
+        try:
+            await self._handler(connection)
+        finally:
+            await connection.close()
+
+    async def _on_stream(self, state: _Loop, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        connection = StreamConnection(reader, writer)
+        state.streams.add(connection)
+        try:
+            await self._handler(connection)
+        finally:
+            state.streams.discard(connection)
+            await connection.close()

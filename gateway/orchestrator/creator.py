@@ -1,0 +1,124 @@
+"""Creating campaigns when an image becomes verified.
+
+The hook into intake is its persisted state: the intake's acquisition worker
+marks an image ``verified`` in the store, and this module looks for the newest
+verified image that a configured cluster has no campaign for yet. Polling the
+store (not an in-process callback) means an image verified by another gateway,
+or just before a crash, still gets its campaigns.
+
+One campaign per (image, cluster): clusters have independent redundancy,
+failure budgets and autonomy policies, so they are approved, paused and
+reported separately. Older verified images are superseded by the newest one
+and get no new campaigns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from firmware_payloads import BundleError, Manifest
+from gateway.domain import Health, NodeStep, new_campaign, plan_campaign
+from gateway.orchestrator.inventory import applicability, inventory_cluster
+from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.store import GatewayStore, ImageRecord, ImageState, utcnow
+from gateway.store.campaign_records import NewCampaign, NewRun
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+
+
+def campaign_id_for(cluster: str, image_sha256: str) -> str:
+    """A stable id (≤ 64 characters): the cluster name and the image digest's start."""
+    if len(cluster) <= 50:
+        return f"{cluster}-{image_sha256[:12]}"
+    return f"{cluster[:30]}-{hashlib.sha256(cluster.encode()).hexdigest()[:8]}-" \
+           f"{image_sha256[:12]}"
+
+
+class CampaignCreator:
+    """Inventories clusters and creates their campaigns for the newest verified image."""
+
+    def __init__(self, store: CampaignStore, images: GatewayStore,
+                 clusters: dict[str, ClusterSettings], settings: OrchestratorSettings,
+                 owner: str) -> None:
+        self.store = store
+        self.images = images
+        self.clusters = clusters
+        self.settings = settings
+        self.owner = owner
+
+    def newest_verified(self) -> ImageRecord | None:
+        verified = [i for i in self.images.list_images(ImageState.VERIFIED)
+                    if i.manifest_json and i.verified_at is not None]
+        return max(verified, key=lambda i: (i.verified_at, i.sha256), default=None)
+
+    def create_due(self) -> list[str]:
+        """Create the missing campaigns of the newest verified image; returns their ids."""
+        image = self.newest_verified()
+        if image is None:
+            return []
+        created = []
+        for name, cluster in sorted(self.clusters.items()):
+            if self.store.find_campaign(image.sha256, name) is not None:
+                continue
+            if not self.store.take_lease(f"create:{name}", self.owner, self.settings.lease):
+                continue  # another gateway is inventorying this cluster
+            campaign_id = self.create(image, cluster)
+            if campaign_id:
+                created.append(campaign_id)
+        return created
+
+    def create(self, image: ImageRecord, settings: ClusterSettings) -> str | None:
+        """Inventory the cluster, plan, and store the campaign. None if another gateway
+        created it first or the image's manifest is unusable."""
+        assert image.manifest_json is not None
+        try:
+            manifest = Manifest.from_json(image.manifest_json.encode())
+        except BundleError as exc:
+            LOG.error("image %s: stored manifest unusable: %s", image.sha256, exc)
+            return None
+        cluster = settings.cluster
+        inventories = inventory_cluster(self.store, cluster.name,
+                                        settings.endpoints.values(),
+                                        workers=self.settings.inventory_workers)
+        fits = {node: applicability(manifest, inv.model, inv.installed_versions())
+                for node, inv in inventories.items() if cluster.has_node(node)}
+        health = {node: inv.observed_health() for node, inv in inventories.items()}
+        plan = plan_campaign(
+            cluster, {node: fit.target for node, fit in fits.items()}, health,
+            start=utcnow(), slot=timedelta(seconds=self.settings.expected_node_s),
+            max_concurrent=self.settings.global_max_concurrent)
+        campaign_id = campaign_id_for(cluster.name, image.sha256)
+        campaign = new_campaign(campaign_id, cluster, plan.canaries)
+        runs = []
+        for node, run in plan.initial_runs().items():
+            inventory = inventories[node]
+            fit = fits[node]
+            error = run.error
+            if run.step is NodeStep.NOT_APPLICABLE:
+                error = "not applicable: " + "; ".join(fit.reasons)
+            runs.append(NewRun(
+                node_id=node, step=run.step.value, canary=run.canary, held=run.held,
+                error=error[:1000] if error else None, model=inventory.model,
+                packages=fit.packages, before_versions=inventory.installed_versions(),
+                target_versions=fit.versions))
+        record = NewCampaign(
+            id=campaign_id, cluster=cluster.name, image_sha256=image.sha256,
+            bundle_id=image.bundle_id, release=image.release, state=campaign.state.value,
+            failure_budget=campaign.failure_budget, canaries=campaign.canaries,
+            planned_waves=len(plan.waves), lower_bound=plan.lower_bound,
+            reason=_summary(len(inventories), len(cluster.node_ids()), health))
+        if not self.store.create_campaign(record, runs):
+            return None
+        self.images.add_image_reference(image.sha256, f"campaign:{campaign_id}")
+        LOG.info("campaign %s created (%s): %d nodes, canaries %s, %d waves planned",
+                 campaign_id, campaign.state.value, len(runs), ", ".join(plan.canaries),
+                 len(plan.waves))
+        return campaign_id
+
+
+def _summary(answered: int, total: int, health: dict[str, Health]) -> str:
+    down = sum(1 for h in health.values() if h is not Health.UP)
+    return f"inventory: {answered} of {total} BMCs answered, {down} not up"

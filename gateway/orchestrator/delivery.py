@@ -1,0 +1,137 @@
+"""The DELIVER step, per method: MSC (virtual CD boot), SimpleUpdate pull, multipart push.
+
+Every path first reads the BMC: versions already at target, or a marker saying
+the irreversible call may have been made, mean the update is under way or done
+and must not be started again (no node is flashed twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from gateway.domain import DeliveryMethod, NodeStep, PowerState
+from gateway.orchestrator.context import Advance, Outcome, StepContext, missing_versions
+from gateway.orchestrator.errors import StepFailedError
+from gateway.redfish import TaskRef
+
+LOG = logging.getLogger(__name__)
+CHUNK_BYTES = 1 << 20
+# A task the BMC lists counts as ours if it started no earlier than this before our request.
+TASK_CLOCK_SLACK = timedelta(minutes=2)
+
+
+def deliver(ctx: StepContext) -> Outcome:
+    """Hand the image to the BMC by the chosen method, or notice it already was."""
+    installed = ctx.client().firmware_versions()
+    if not missing_versions(installed, ctx.run.target_versions):
+        return Advance(NodeStep.MONITOR)  # resumed after the update finished: just check
+    method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
+    if method is DeliveryMethod.MSC:
+        return _msc(ctx)
+    return _task_based(ctx, method)
+
+
+def _msc(ctx: StepContext) -> Outcome:
+    """Insert the image, boot it once from the virtual CD, reset the host."""
+    client = ctx.client()
+    if ctx.progress.get("reset_intent"):
+        # Crashed around the reset: a boot override still pending on a host that is
+        # plainly On or Off means the reset never reached the BMC.
+        power = client.inventory().power_state
+        if client.boot_override().pending and power in (PowerState.ON, PowerState.OFF):
+            client.reset_host()
+        return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
+    url = ctx.media_url()
+    media = client.media_state()
+    if media is None:
+        raise StepFailedError("the BMC no longer offers a virtual CD")
+    if not (media.inserted and media.image == url):
+        client.insert_media(url)
+    boot_cd(ctx)
+    return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
+
+
+def boot_cd(ctx: StepContext) -> None:
+    """Boot the inserted update CD once: override, persist the intent, reset."""
+    client = ctx.client()
+    client.set_boot_once_cd()
+    ctx.mark({"reset_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
+    client.reset_host()
+
+
+def redeliver(ctx: StepContext) -> dict[str, object]:
+    """Deliver again after the previous attempt lost its media source (the gateway that
+    served it died). Returns the progress to store. The BMC applies only what is still
+    below target, so components already written are not written again."""
+    method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
+    count = int(ctx.progress.get("redeliveries", 0)) + 1
+    ctx.mark({"redeliveries": count, "settle_until": None})
+    LOG.warning("node %s: delivery %d again after a gateway restart", ctx.node, count)
+    if method is DeliveryMethod.MSC:
+        client = ctx.client()
+        media = client.media_state()
+        if media is None or not (media.inserted and media.image == ctx.media_url()):
+            client.insert_media(ctx.media_url())
+        boot_cd(ctx)
+        return dict(ctx.progress)
+    intent = ctx.progress.get("update_intent")
+    ref = _adopt_task(ctx, datetime.fromisoformat(intent)) if intent else None
+    if ref is None or ref.monitor_uri == ctx.progress.get("task"):
+        ref = _send(ctx, method)  # no newer task: the last request never reached the BMC
+    progress = {**ctx.progress, "task": None, "task_uri": None}
+    if ref is not None:
+        progress |= {"task": ref.monitor_uri, "task_uri": ref.task_uri}
+    return progress
+
+
+def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
+    intent = ctx.progress.get("update_intent")
+    if intent:
+        adopted = _adopt_task(ctx, datetime.fromisoformat(intent))
+        if adopted is not None:
+            return _to_monitor(ctx, adopted)
+        LOG.info("node %s: no update task found after a crash; sending the update again",
+                 ctx.node)
+    return _to_monitor(ctx, _send(ctx, method))
+
+
+def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
+    client = ctx.client()
+    ctx.mark({"update_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
+    if method is DeliveryMethod.SIMPLE_UPDATE:
+        return client.simple_update(ctx.media_url())
+    path = ctx.image_file()
+    return client.multipart_push(_chunks(path), path.stat().st_size, filename="image.iso",
+                                 timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds())
+
+
+def _to_monitor(ctx: StepContext, ref: TaskRef | None) -> Outcome:
+    progress = {**ctx.progress, "update_intent": ctx.progress.get("update_intent")
+                or ctx.now.isoformat()}
+    if ref is not None:
+        progress |= {"task": ref.monitor_uri, "task_uri": ref.task_uri}
+    return Advance(NodeStep.MONITOR, {"progress": progress})
+
+
+def _adopt_task(ctx: StepContext, intent: datetime) -> TaskRef | None:
+    """The BMC's newest task started after our (possibly delivered) request, if any."""
+    newest: tuple[datetime, TaskRef] | None = None
+    for task in ctx.client().list_tasks():
+        try:
+            started = datetime.fromisoformat(task.start_time)
+        except ValueError:
+            continue
+        if started.tzinfo is None or started < intent - TASK_CLOCK_SLACK:
+            continue
+        if newest is None or started > newest[0]:
+            newest = (started, task.ref)
+    return newest[1] if newest else None
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            yield chunk

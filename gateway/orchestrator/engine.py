@@ -1,0 +1,180 @@
+"""Drives one node run by one step-handler call, and persists the result before anything else.
+
+The engine enforces what every step shares: the step's timeout, retries with
+backoff for transient BMC errors, the domain's legal transitions, and the
+compare-and-set write (a run is only written while this gateway holds its
+lease and the run is still in the step the handler saw).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from firmware_payloads import Manifest
+from gateway.domain import NodeRun, NodeStep
+from gateway.orchestrator.bmc import ClientPool
+from gateway.orchestrator.context import Advance, Stay, StepContext
+from gateway.orchestrator.errors import LeaseLostError, StepFailedError
+from gateway.orchestrator.inventory import managed_node
+from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.orchestrator.steps import HANDLERS
+from gateway.redfish import AuthenticationError, RedfishError
+from gateway.store import utcnow
+from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED})
+
+
+@dataclass
+class Engine:
+    """Carries out node steps for the gateway ``owner`` (its lease owner name)."""
+
+    store: CampaignStore
+    settings: OrchestratorSettings
+    owner: str
+    clients: ClientPool = field(default_factory=ClientPool)
+    # Identifies this process: deliveries made by an earlier one may have lost their media.
+    epoch: str = field(default_factory=lambda: secrets.token_hex(8))
+    # campaign id -> MONITOR seconds of its nodes that finished in this process
+    monitor_seconds: dict[str, list[float]] = field(default_factory=dict)
+    streaks: dict[str, int] = field(default_factory=dict)
+
+    def advance(self, run: RunRecord, campaign: CampaignRecord, cluster: ClusterSettings,
+                manifest: Manifest, media_url: Callable[[], str],
+                image_file: Callable[[], Path]) -> NodeStep:
+        """Do one piece of work for ``run`` and persist it. Returns the step it is now in
+        (unchanged when it stays). Raises LeaseLostError when another gateway took it."""
+        step = NodeStep(run.step)
+        now = utcnow()
+        progress = run.progress  # the handler's ctx.progress: marks update it in place
+
+        def mark(update: dict[str, Any]) -> None:
+            progress.update(update)
+            if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
+                                       expected_step=run.step, progress=progress):
+                raise LeaseLostError(f"node {run.node_id}: lease lost")
+
+        endpoint = cluster.endpoints.get(run.node_id)
+        if endpoint is None:
+            return self._fail(run, step, now, f"node {run.node_id} is no longer registered")
+        ctx = StepContext(run=run, campaign=campaign, cluster=cluster, endpoint=endpoint,
+                          settings=self.settings, manifest=manifest, clients=self.clients,
+                          media_url=media_url, image_file=image_file, mark=mark,
+                          observe=lambda inventory: self.store.upsert_node(
+                              managed_node(run.node_id, cluster.name, inventory)),
+                          streaks=self.streaks, now=now, epoch=self.epoch,
+                          typical_monitor_s=self._typical(run.campaign_id))
+        started = run.step_started_at or now
+        if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
+            behind = progress.get("behind")
+            detail = f"; {behind}" if behind else ""
+            return self._fail(run, step, now, f"{step.value} timed out after "
+                              f"{self.settings.timeout(step).total_seconds():.0f} s{detail}")
+        try:
+            outcome = HANDLERS[step](ctx)
+        except StepFailedError as exc:
+            return self._fail(run, step, now, str(exc))
+        except RedfishError as exc:
+            self.clients.drop(run.node_id)
+            return self._after_error(run, step, now, progress, exc)
+        if isinstance(outcome, Stay):
+            kept = outcome.progress if outcome.progress is not None else progress
+            retry_progress = {k: v for k, v in kept.items() if k != "retries"}
+            saved = self.store.save_run(
+                run.campaign_id, run.node_id, owner=self.owner, expected_step=run.step,
+                next_action_at=now + timedelta(seconds=outcome.delay_s),
+                progress=retry_progress)
+            if not saved:
+                raise LeaseLostError(f"node {run.node_id}: lease lost")
+            return step
+        return self._advance(run, step, now, progress, outcome)
+
+    def _advance(self, run: RunRecord, step: NodeStep, now: datetime,
+                 progress: dict[str, Any], outcome: Advance) -> NodeStep:
+        target = outcome.step
+        # The domain decides what is legal; a refusal here is a bug, not a node failure.
+        domain_run = NodeRun(run.node_id, step, run.attempt, run.canary, run.held, run.error)
+        domain_run.to(target)
+        fields = dict(outcome.fields)
+        new_progress = fields.pop("progress", progress)
+        new_progress.pop("retries", None)
+        timings = dict(run.timings)
+        timings[step.value] = round(timings.get(step.value, 0.0) + _seconds(run, now), 3)
+        values: dict[str, Any] = {"step": target.value, "step_started_at": now,
+                                  "next_action_at": now, "progress": new_progress,
+                                  "timings": timings, **fields}
+        if target in FINAL:
+            values |= {"finished_at": now, "lease_owner": None, "lease_expires": None}
+        if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
+                                   expected_step=run.step, **values):
+            raise LeaseLostError(f"node {run.node_id}: lease lost")
+        if target in FINAL:
+            self.clients.drop(run.node_id)
+        if target is NodeStep.DONE and "monitor" in timings:
+            self.monitor_seconds.setdefault(run.campaign_id, []).append(timings["monitor"])
+        LOG.info("node %s (%s): %s -> %s", run.node_id, run.campaign_id, step.value,
+                 target.value)
+        return target
+
+    def _typical(self, campaign_id: str) -> float | None:
+        """The median MONITOR time of this campaign's finished nodes (None before any)."""
+        seen = sorted(self.monitor_seconds.get(campaign_id, ())[-50:])
+        return seen[len(seen) // 2] if seen else None
+
+    def _after_error(self, run: RunRecord, step: NodeStep, now: datetime,
+                     progress: dict[str, Any], exc: RedfishError) -> NodeStep:
+        retries = int(progress.get("retries", 0)) + 1
+        # A BMC that restarted forgot our session: one fresh login is worth a retry.
+        transient = exc.transient or (isinstance(exc, AuthenticationError) and retries == 1)
+        if step is NodeStep.FAILED:
+            transient = retries < self.settings.retry.attempts
+        if not self.settings.retry.should_retry(retries, transient):
+            if step is NodeStep.FAILED:
+                LOG.error("node %s: could not make it safe: %s", run.node_id, exc)
+                return self._quarantine_anyway(run, now, f"{run.error}; making safe: {exc}")
+            return self._fail(run, step, now, f"{step.value}: {exc}")
+        delay = self.settings.retry.delay(retries)
+        LOG.warning("node %s: %s (retry %d in %.1f s)", run.node_id, exc, retries, delay)
+        if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
+                                   expected_step=run.step,
+                                   next_action_at=now + timedelta(seconds=delay),
+                                   progress={**progress, "retries": retries}):
+            raise LeaseLostError(f"node {run.node_id}: lease lost")
+        return step
+
+    def _fail(self, run: RunRecord, step: NodeStep, now: datetime, reason: str) -> NodeStep:
+        if step is NodeStep.FAILED:
+            return self._quarantine_anyway(run, now, f"{run.error}; {reason}")
+        LOG.warning("node %s (%s) failed in %s: %s", run.node_id, run.campaign_id, step.value,
+                    reason)
+        NodeRun(run.node_id, step, run.attempt, run.canary, run.held).fail(reason)
+        timings = dict(run.timings)
+        timings[step.value] = round(timings.get(step.value, 0.0) + _seconds(run, now), 3)
+        if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
+                                   expected_step=run.step, step=NodeStep.FAILED.value,
+                                   error=reason[:1000], step_started_at=now,
+                                   next_action_at=now, timings=timings,
+                                   progress={**run.progress, "failed_in": step.value}):
+            raise LeaseLostError(f"node {run.node_id}: lease lost")
+        return NodeStep.FAILED
+
+    def _quarantine_anyway(self, run: RunRecord, now: datetime, reason: str) -> NodeStep:
+        if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
+                                   expected_step=NodeStep.FAILED.value,
+                                   step=NodeStep.QUARANTINED.value, error=reason[:1000],
+                                   finished_at=now, lease_owner=None, lease_expires=None):
+            raise LeaseLostError(f"node {run.node_id}: lease lost")
+        self.clients.drop(run.node_id)
+        return NodeStep.QUARANTINED
+
+
+def _seconds(run: RunRecord, now: datetime) -> float:
+    return max(0.0, (now - (run.step_started_at or now)).total_seconds())

@@ -1,0 +1,101 @@
+"""Reading every registered BMC and deciding what the image means for each node.
+
+Inventory runs in parallel (a thread pool); a BMC that cannot be read is
+recorded with its error and left out of the campaign (nothing is known about
+it, so nothing is done to it). Applicability comes from
+firmware_payloads.explain_applicability on the discovered model and versions:
+the gateway is never told a node's model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from firmware_payloads import BundleError, Manifest, explain_applicability
+from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
+from gateway.domain.applicability import target_from_decisions
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.redfish import BmcEndpoint, RedfishError
+from gateway.store import utcnow
+from gateway.store.campaign_records import ManagedNode
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeApplicability:
+    """The image on one node: the planner's target, the package ids and component
+    versions to reach (dependency order), and one line per package decision."""
+
+    target: NodeTarget
+    packages: tuple[str, ...]
+    versions: dict[str, str]
+    reasons: tuple[str, ...]
+
+
+def applicability(manifest: Manifest, model: str, installed: dict[str, str]
+                  ) -> NodeApplicability:
+    """Decide what ``manifest`` means for a node of ``model`` with ``installed`` versions.
+
+    UPDATE when at least one package applies; UP_TO_DATE when every package for
+    the model is already installed; NOT_APPLICABLE otherwise (other model, or
+    only packages that cannot apply from these versions).
+    """
+    try:
+        decisions = explain_applicability(manifest, model, installed)
+    except BundleError as exc:  # an unparseable installed version: do not touch the node
+        return NodeApplicability(NodeTarget(model, Applicability.NOT_APPLICABLE), (), {},
+                                 (str(exc),))
+    target = target_from_decisions(model, decisions)
+    reasons = tuple(f"{d.package.id}: {d.action} ({d.reason})" for d in decisions)
+    return NodeApplicability(target, target.packages, dict(target.expected), reasons)
+
+
+def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> ManagedNode:
+    """The store record of a successful inventory."""
+    return ManagedNode(
+        node_id=node_id, cluster=cluster, model=inventory.model, serial=inventory.serial,
+        health=inventory.observed_health().value, power_state=inventory.power_state.value,
+        firmware=inventory.installed_versions(),
+        capabilities=asdict(inventory.capabilities), error="", observed_at=utcnow())
+
+
+def read_inventory(endpoint: BmcEndpoint) -> NodeInventory:
+    """Log in, read, log out. Raises RedfishError."""
+    with FleetBmcClient.connect(endpoint) as client:
+        return client.inventory()
+
+
+def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[BmcEndpoint],
+                      *, workers: int = 16) -> dict[str, NodeInventory]:
+    """Inventory every endpoint in parallel and record the result in the store.
+
+    Returns node id -> inventory for the BMCs that answered; the others are
+    stored with health "unknown" and their error.
+    """
+    targets = list(endpoints)
+
+    def one(endpoint: BmcEndpoint) -> tuple[str, NodeInventory | None, str]:
+        try:
+            return endpoint.name, read_inventory(endpoint), ""
+        except RedfishError as exc:
+            LOG.warning("inventory of %s failed: %s", endpoint.name, exc)
+            return endpoint.name, None, str(exc)
+
+    found: dict[str, NodeInventory] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers),
+                            thread_name_prefix="inventory") as pool:
+        for node_id, inventory, error in pool.map(one, targets):
+            if inventory is not None:
+                found[node_id] = inventory
+                store.upsert_node(managed_node(node_id, cluster, inventory))
+            else:
+                store.upsert_node(ManagedNode(
+                    node_id=node_id, cluster=cluster, model="", serial="",
+                    health=Health.UNKNOWN.value, power_state="Unknown", firmware={},
+                    capabilities={}, error=error, observed_at=utcnow()))
+    return found

@@ -1,0 +1,230 @@
+"""The running orchestrator: a scheduler loop, node workers, campaign creation, health probes.
+
+Threads: one loop (every ``tick_s``: scheduler decisions, lease renewal, and
+dispatch of due node steps), a pool of ``workers`` carrying out steps, and one
+background thread creating campaigns for newly verified images and probing
+idle nodes. All coordination goes through the store, so a second gateway on
+the same database (or this one after ``kill -9``) sees the same picture.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+from firmware_payloads import Manifest
+from gateway.domain import NodeStep
+from gateway.orchestrator.creator import CampaignCreator
+from gateway.orchestrator.engine import FINAL, Engine
+from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
+from gateway.orchestrator.inventory import managed_node, read_inventory
+from gateway.orchestrator.scheduler import BUSY_STEPS, OPEN_STATES, Scheduler
+from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.redfish import RedfishError
+from gateway.store import GatewayStore, StoreError, utcnow
+from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+CAPABILITY_LIFETIME_S = 14 * 24 * 3600
+SCHEDULE_EVERY_S = 1.0
+RESCHEDULE_AFTER_S = 0.1  # at most this often when woken (a node finished or failed)
+
+# (image_sha256, campaign_id, node_id, expires_at) -> capability URL
+UrlMinter = Callable[[str, str, str, int], str]
+# image_sha256 -> path of the verified file in the cache (None if not there)
+ImageLocator = Callable[[str], Path | None]
+
+
+class Orchestrator:
+    """Runs campaigns for ``clusters``. ``owner``: this gateway's stable lease name."""
+
+    def __init__(self, images: GatewayStore, store: CampaignStore,
+                 clusters: tuple[ClusterSettings, ...], settings: OrchestratorSettings, *,
+                 owner: str, mint_url: UrlMinter, locate_image: ImageLocator) -> None:
+        self.images = images
+        self.store = store
+        self.clusters = {c.name: c for c in clusters}
+        self.settings = settings
+        self.owner = owner
+        self.mint_url = mint_url
+        self.locate_image = locate_image
+        self.engine = Engine(store, settings, owner)
+        self.scheduler = Scheduler(store, images, self.clusters, settings, owner)
+        self.creator = CampaignCreator(store, images, self.clusters, settings, owner)
+        self._pool = ThreadPoolExecutor(max_workers=settings.workers,
+                                        thread_name_prefix="node-step")
+        self._in_flight: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._manifests: dict[str, Manifest] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reschedule = threading.Event()
+        self._last_schedule = 0.0
+        self._last_claim = 0.0
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop and the background thread (idempotent)."""
+        if self._threads:
+            return
+        for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        LOG.info("orchestrator %s running for clusters %s", self.owner,
+                 ", ".join(sorted(self.clusters)) or "(none)")
+
+    def stop(self) -> None:
+        """Stop looking for work, let running steps finish, log out of BMCs."""
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.engine.clients.close_all()
+
+    def wake(self) -> None:
+        """Take campaign decisions now (after an operator action or a node finishing)."""
+        self._reschedule.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except (StoreError, OrchestratorError) as exc:
+                LOG.error("orchestrator tick failed: %s", exc)
+            self._wake.wait(self.settings.tick_s)
+            self._wake.clear()
+
+    def _background(self) -> None:
+        last_health = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                if self.settings.auto_campaigns and self.creator.create_due():
+                    self.wake()
+                if time.monotonic() - last_health >= self.settings.health_interval_s:
+                    self.refresh_health()
+                    last_health = time.monotonic()
+            except (StoreError, OrchestratorError) as exc:
+                LOG.error("campaign creation / health refresh failed: %s", exc)
+            self._stop.wait(max(self.settings.tick_s, 1.0))
+
+    # -- one tick -------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Scheduler decisions, lease renewal/takeover, dispatch of due node steps.
+
+        Dispatch happens every tick; the scheduler (which reads every run of every open
+        campaign) only when something finished or at least every SCHEDULE_EVERY_S;
+        leases are renewed (and expired ones taken over) every third of a lease.
+        """
+        now = utcnow()
+        clock = time.monotonic()
+        since = clock - self._last_schedule
+        if (self._reschedule.is_set() and since >= RESCHEDULE_AFTER_S) or (
+                since >= SCHEDULE_EVERY_S):
+            self._reschedule.clear()
+            self._last_schedule = clock
+            self.scheduler.tick(now)
+        if clock - self._last_claim >= self.settings.lease_s / 3:
+            ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
+            if ours:
+                self.store.claim_runs(self.owner, self.settings.lease, BUSY_STEPS, ours)
+            self._last_claim = clock
+        for run in self.store.due_runs(self.owner, BUSY_STEPS, now):
+            key = (run.campaign_id, run.node_id)
+            with self._lock:
+                if key in self._in_flight:
+                    continue
+                self._in_flight.add(key)
+            try:
+                self._pool.submit(self._drive, run)
+            except RuntimeError:  # shutting down
+                with self._lock:
+                    self._in_flight.discard(key)
+
+    def _drive(self, run: RunRecord) -> None:
+        """Advance one node until it has to wait (Stay) or reaches a final step."""
+        key = (run.campaign_id, run.node_id)
+        try:
+            campaign = self.store.get_campaign(run.campaign_id)
+            cluster = self.clusters[campaign.cluster]
+            manifest = self._manifest(campaign.image_sha256)
+            # The tick's snapshot may be stale: a worker may have moved the node meanwhile.
+            current = self.store.run(run.campaign_id, run.node_id)
+            if current.lease_owner != self.owner or current.step != run.step:
+                return
+            changed = False  # a node finished or failed: the scheduler should look now
+            while not self._stop.is_set():
+                before = NodeStep(current.step)
+                after = self.engine.advance(
+                    current, campaign, cluster, manifest,
+                    media_url=partial(self._url, campaign, current.node_id),
+                    image_file=partial(self._image_file, campaign.image_sha256))
+                changed = changed or after in FINAL or after is NodeStep.FAILED
+                if after is before or after in FINAL:
+                    break
+                current = self.store.run(run.campaign_id, run.node_id)
+                if current.lease_owner != self.owner:
+                    break
+            if changed:
+                self.wake()
+        except LeaseLostError as exc:
+            LOG.warning("%s", exc)
+        except (StoreError, OrchestratorError) as exc:
+            LOG.error("node %s: %s", run.node_id, exc)
+        except Exception:  # a worker thread must log, never die silently
+            LOG.exception("node %s: unexpected error", run.node_id)
+        finally:
+            with self._lock:
+                self._in_flight.discard(key)
+
+    def _manifest(self, sha256: str) -> Manifest:
+        manifest = self._manifests.get(sha256)
+        if manifest is None:
+            text = self.images.get_image(sha256).manifest_json
+            if not text:
+                raise OrchestratorError(f"image {sha256} has no verified manifest")
+            manifest = Manifest.from_json(text.encode())
+            self._manifests[sha256] = manifest
+        return manifest
+
+    def _url(self, campaign: CampaignRecord, node_id: str) -> str:
+        # Deterministic: the same node always gets the same URL, so re-inserting after
+        # a crash is recognised as "already inserted".
+        expires = int(campaign.created_at.timestamp()) + CAPABILITY_LIFETIME_S
+        return self.mint_url(campaign.image_sha256, campaign.id, node_id, expires)
+
+    def _image_file(self, sha256: str) -> Path:
+        path = self.locate_image(sha256)
+        if path is None:
+            raise OrchestratorError(f"image {sha256} is not in the cache")
+        return path
+
+    # -- health ---------------------------------------------------------------------
+
+    def refresh_health(self) -> int:
+        """Re-inventory idle nodes of clusters with open campaigns; returns how many."""
+        busy = self.store.busy_nodes(BUSY_STEPS)
+        open_clusters = {c.cluster for c in self.store.list_campaigns(OPEN_STATES)}
+        count = 0
+        for name in sorted(open_clusters & set(self.clusters)):
+            for node_id, endpoint in sorted(self.clusters[name].endpoints.items()):
+                if node_id in busy or self._stop.is_set():
+                    continue
+                try:
+                    self.store.upsert_node(managed_node(node_id, name, read_inventory(endpoint)))
+                except RedfishError as exc:
+                    self.store.set_health(node_id, "down" if exc.transient else "unknown")
+                count += 1
+        return count

@@ -1,0 +1,138 @@
+"""The campaign-level decisions of one tick: gateway events, withdrawal, and slot filling.
+
+Only the gateway holding a cluster's scheduler lease decides for that cluster,
+so two gateways sharing a database never both admit nodes into one group.
+What may start comes from gateway.domain.startable_now over the persisted
+runs and the last observed health, every tick: the allowance holds after a
+crash, a failure, or a node going down by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from gateway.domain import (
+    ACTIVE_STEPS,
+    Campaign,
+    CampaignEvent,
+    CampaignState,
+    Health,
+    NodeRun,
+    NodeStep,
+    next_event,
+    open_failures,
+    startable_now,
+)
+from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.store import GatewayStore, ImageState, NotFoundError
+from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+OPEN_STATES = tuple(s.value for s in CampaignState if s not in
+                    (CampaignState.COMPLETED, CampaignState.ABORTED, CampaignState.FAILED))
+BUSY_STEPS = tuple(s.value for s in (*ACTIVE_STEPS, NodeStep.FAILED))
+
+
+def domain_run(record: RunRecord) -> NodeRun:
+    return NodeRun(record.node_id, NodeStep(record.step), record.attempt, record.canary,
+                   record.held, record.error)
+
+
+def domain_campaign(record: CampaignRecord) -> Campaign:
+    return Campaign(record.id, record.cluster, CampaignState(record.state),
+                    record.failure_budget, record.canaries)
+
+
+class Scheduler:
+    """Takes the campaign decisions and starts nodes for the clusters this gateway knows."""
+
+    def __init__(self, store: CampaignStore, images: GatewayStore,
+                 clusters: dict[str, ClusterSettings], settings: OrchestratorSettings,
+                 owner: str) -> None:
+        self.store = store
+        self.images = images
+        self.clusters = clusters
+        self.settings = settings
+        self.owner = owner
+
+    def tick(self, now: datetime) -> list[str]:
+        """One pass over every open campaign; returns the node ids started."""
+        started: list[str] = []
+        leased: dict[str, bool] = {}
+        for record in self.store.list_campaigns(OPEN_STATES):
+            settings = self.clusters.get(record.cluster)
+            if settings is None:
+                continue
+            if record.cluster not in leased:
+                leased[record.cluster] = self.store.take_lease(
+                    f"scheduler:{record.cluster}", self.owner, self.settings.lease)
+            if leased[record.cluster]:
+                started += self._decide(record, settings, now)
+        return started
+
+    def _decide(self, record: CampaignRecord, settings: ClusterSettings,
+                now: datetime) -> list[str]:
+        runs = {r.node_id: domain_run(r) for r in self.store.runs(record.id)}
+        campaign = domain_campaign(record)
+        if self._withdrawn(record.image_sha256):
+            campaign = self._apply(campaign, CampaignEvent.ABORT, runs,
+                                   "image withdrawn by its publisher: nothing new starts")
+        event = next_event(campaign, runs)
+        if event is not None:
+            campaign = self._apply(campaign, event, runs, _reason(event, campaign, runs))
+        if campaign.terminal:
+            skipped = self.store.skip_pending(record.id, f"campaign {campaign.state.value}")
+            if skipped:
+                LOG.info("campaign %s %s: %d pending nodes skipped", record.id,
+                         campaign.state.value, skipped)
+            return []
+        if campaign.state is not CampaignState.RUNNING:
+            return []
+        health = {n.node_id: Health(n.health) for n in self.store.nodes(record.cluster)}
+        busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
+        active_elsewhere = self.store.busy_nodes(
+            [s.value for s in ACTIVE_STEPS], except_campaign=record.id)
+        admission = startable_now(
+            settings.cluster, campaign, runs, health, now=now,
+            expected_duration=timedelta(seconds=self.settings.expected_node_s),
+            in_flight_elsewhere=len(active_elsewhere),
+            global_cap=self.settings.global_max_concurrent,
+            busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())))
+        if not admission.start:
+            return []
+        started = self.store.start_runs(record.id, admission.start, self.owner,
+                                        self.settings.lease, NodeStep.PRECHECK.value)
+        LOG.info("campaign %s: starting %s", record.id, ", ".join(started))
+        return started
+
+    def _withdrawn(self, sha256: str) -> bool:
+        try:
+            return self.images.get_image(sha256).state is ImageState.WITHDRAWN
+        except NotFoundError:
+            return True
+
+    def _apply(self, campaign: Campaign, event: CampaignEvent, runs: dict[str, NodeRun],
+               reason: str) -> Campaign:
+        if campaign.terminal:
+            return campaign
+        updated = campaign.apply(event, failures=open_failures(runs.values()))
+        if self.store.change_campaign_state(campaign.id, campaign.state.value,
+                                            updated.state.value, reason=reason,
+                                            finished=updated.terminal):
+            LOG.warning("campaign %s: %s -> %s (%s)", campaign.id, campaign.state.value,
+                        updated.state.value, reason)
+            return updated
+        return domain_campaign(self.store.get_campaign(campaign.id))  # an operator was first
+
+
+def _reason(event: CampaignEvent, campaign: Campaign, runs: dict[str, NodeRun]) -> str:
+    if event is CampaignEvent.CANARY_FAILED:
+        failed = [f"{n}: {runs[n].error}" for n in campaign.canaries
+                  if n in runs and runs[n].step in (NodeStep.FAILED, NodeStep.QUARANTINED)]
+        return "canary failed, nothing else is touched: " + "; ".join(failed)
+    if event is CampaignEvent.BUDGET_EXCEEDED:
+        return (f"failure budget exceeded ({open_failures(runs.values())} failed, budget "
+                f"{campaign.failure_budget}): paused, nothing new starts")
+    return "every node finished"

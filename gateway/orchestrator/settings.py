@@ -1,0 +1,99 @@
+"""Tunables of the executor and per-cluster execution settings (plain dataclasses).
+
+Parsed from the [orchestrator] section and the [[clusters]] tables by
+gateway.cluster_config; tests and the benchmark build them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
+from gateway.redfish import BmcEndpoint
+
+# Seconds each step may take before the node fails (the issue: "every step has a timeout").
+DEFAULT_TIMEOUTS: dict[NodeStep, float] = {
+    NodeStep.PRECHECK: 120.0,
+    NodeStep.DRAIN: 600.0,
+    NodeStep.DELIVER: 900.0,
+    NodeStep.MONITOR: 3600.0,
+    NodeStep.RESET: 300.0,
+    NodeStep.WAIT_BACK: 1200.0,
+    NodeStep.VERIFY: 600.0,
+    NodeStep.EJECT: 120.0,
+    NodeStep.POSTCHECK: 600.0,
+    NodeStep.UNDRAIN: 600.0,
+    NodeStep.FAILED: 300.0,
+}
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A drain or undrain hook: an argv (``{node}``/``{cluster}`` substituted) or a webhook
+    URL that receives a JSON POST. Exactly one of the two is set."""
+
+    command: tuple[str, ...] = ()
+    webhook: str | None = None
+    timeout_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """One managed cluster: the domain model plus how to reach and treat its nodes.
+
+    ``endpoints``: node id -> BMC registration. ``delivery``: allowed methods in
+    order of preference. ``drain``/``undrain``: optional hooks.
+    """
+
+    cluster: Cluster
+    endpoints: dict[str, BmcEndpoint]
+    delivery: tuple[DeliveryMethod, ...] = DEFAULT_PREFERENCE
+    drain: Hook | None = None
+    undrain: Hook | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cluster.name
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    """Executor tunables. Seconds unless named otherwise.
+
+    tick_s: how often the scheduler looks at campaigns. lease_s: node and
+    scheduler lease length (a crashed gateway's nodes are taken over after it).
+    workers: threads that carry out node steps. poll_max_s: longest wait between
+    two looks at a task or at versions (Retry-After is honoured below it).
+    good_answers/probe_interval_s: "BMC back" needs this many consecutive good
+    probes this far apart. expected_node_s: one node's update, for windows.
+    health_interval_s: how often idle nodes of active campaigns are probed.
+    global_max_concurrent: nodes updating at once across every cluster.
+    cd_settle_s: after a gateway restart, how long an update CD (or a BMC's download)
+    that was reading from the previous process may still be running before the
+    gateway concludes it lost its media and boots it again.
+    max_redeliveries: how often one node's delivery is repeated after restarts.
+    """
+
+    tick_s: float = 0.5
+    lease_s: float = 30.0
+    workers: int = 16
+    poll_max_s: float = 5.0
+    good_answers: int = 3
+    probe_interval_s: float = 1.0
+    expected_node_s: float = 1800.0
+    health_interval_s: float = 60.0
+    global_max_concurrent: int | None = None
+    inventory_workers: int = 16
+    cd_settle_s: float = 900.0
+    max_redeliveries: int = 3
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    auto_campaigns: bool = True
+
+    def timeout(self, step: NodeStep) -> timedelta:
+        return timedelta(seconds=self.timeouts.get(step, DEFAULT_TIMEOUTS.get(step, 600.0)))
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_s)

@@ -1,0 +1,249 @@
+"""Handlers of the node steps other than delivery (see gateway/orchestrator/delivery.py).
+
+Each handler is re-entrant: called again after a crash in the same step it
+reads the BMC's state before acting, so it never repeats a side effect that
+already happened (docs/orchestration.md, "Executor").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from gateway.domain import (
+    Health,
+    NoDeliveryMethodError,
+    NodeStep,
+    PowerState,
+    choose_delivery,
+)
+from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, missing_versions
+from gateway.orchestrator.delivery import deliver, redeliver
+from gateway.orchestrator.errors import HookError, StepFailedError
+from gateway.orchestrator.hooks import run_hook
+from gateway.orchestrator.inventory import applicability
+from gateway.redfish import RedfishError, TaskRef, probe
+
+LOG = logging.getLogger(__name__)
+RESET_REQUIRED = "ResetRequired"
+_URL = re.compile(r"https?://\S+")
+
+
+def precheck(ctx: StepContext) -> Outcome:
+    """The node must be healthy and still need the image; choose the delivery method."""
+    inventory = ctx.client().inventory()
+    ctx.observe(inventory)
+    if inventory.observed_health() is not Health.UP:
+        return Stay(ctx.settings.probe_interval_s,
+                    f"not healthy (power {inventory.power_state}, health {inventory.health})")
+    if ctx.run.model and inventory.model != ctx.run.model:
+        raise StepFailedError(f"model changed from {ctx.run.model!r} to {inventory.model!r} "
+                              "since the campaign was planned")
+    installed = inventory.installed_versions()
+    fit = applicability(ctx.manifest, inventory.model, installed)
+    if not fit.packages:
+        return Advance(NodeStep.SKIPPED, {"error": "already at the image's versions",
+                                          "before_versions": installed,
+                                          "after_versions": installed})
+    scheme = ctx.media_url().split(":", 1)[0]
+    try:
+        method = choose_delivery(inventory.capabilities, ctx.cluster.delivery, scheme)
+    except NoDeliveryMethodError as exc:
+        raise StepFailedError(str(exc)) from exc
+    following = NodeStep.DRAIN if ctx.cluster.drain else NodeStep.DELIVER
+    return Advance(following, {"method": method.value, "model": inventory.model,
+                               "before_versions": installed, "packages": fit.packages,
+                               "target_versions": fit.versions})
+
+
+def drain(ctx: StepContext) -> Outcome:
+    if ctx.cluster.drain is not None:
+        _hook(ctx, "drain")
+    return Advance(NodeStep.DELIVER)
+
+
+def undrain(ctx: StepContext) -> Outcome:
+    if ctx.cluster.undrain is not None:
+        _hook(ctx, "undrain")
+    return Advance(NodeStep.DONE)
+
+
+def _hook(ctx: StepContext, action: str) -> None:
+    hook = ctx.cluster.drain if action == "drain" else ctx.cluster.undrain
+    assert hook is not None
+    try:
+        run_hook(hook, action=action, node=ctx.node, cluster=ctx.cluster.name,
+                 campaign=ctx.campaign.id)
+    except HookError as exc:
+        raise StepFailedError(str(exc)) from exc
+
+
+def monitor(ctx: StepContext) -> Outcome:
+    """Follow the BMC's task (Retry-After honoured) or, without one (MSC), the versions.
+
+    Without a task the wait is learned: once nodes of the campaign finished, the first
+    look comes at 95 % of their typical MONITOR time and then every 0.1 s; before that
+    looks become sparser as the step goes on (a twentieth of the time so far, at most
+    poll_max_s). A thousand nodes polling every 100 ms would load the gateway and the
+    BMCs for nothing.
+    """
+    elapsed = (ctx.now - (ctx.run.step_started_at or ctx.now)).total_seconds()
+    poll = min(ctx.settings.poll_max_s, max(0.1, elapsed / 20))
+    if ctx.typical_monitor_s and not ctx.progress.get("task"):
+        early = 0.95 * ctx.typical_monitor_s - elapsed
+        poll = early if early > 0.1 else 0.1
+    task = ctx.progress.get("task")
+    try:
+        if task:
+            status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
+            if not status.finished:
+                return Stay(min(status.retry_after, poll), f"task {status.state}")
+            if status.succeeded is False:
+                if _may_redeliver(ctx):
+                    return Stay(ctx.settings.poll_max_s, "redelivered",
+                                progress=redeliver(ctx))
+                raise StepFailedError(task_failure(status.state, status.message_ids,
+                                                   status.messages))
+            reset = any(m.endswith(RESET_REQUIRED) for m in status.message_ids)
+            return Advance(NodeStep.RESET if reset else NodeStep.WAIT_BACK)
+        installed = ctx.client().component_versions()
+    except RedfishError as exc:
+        if not exc.transient:
+            raise
+        ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
+        return Stay(poll, "BMC not answering")
+    if not missing_versions(installed, ctx.run.target_versions):
+        # This answer already counts as the first good one of WAIT_BACK.
+        ctx.streaks[_streak_key(ctx)] = 1
+        return Advance(NodeStep.WAIT_BACK)
+    if _may_redeliver(ctx):
+        settle = ctx.progress.get("settle_until")
+        if settle is None:
+            # The CD was reading from a gateway process that is gone: let it finish or
+            # fail (it reboots to disk either way) before booting it again.
+            until = ctx.now + timedelta(seconds=ctx.settings.cd_settle_s)
+            ctx.mark({"settle_until": until.isoformat()})
+        elif ctx.now >= datetime.fromisoformat(settle):
+            try:
+                return Stay(poll, "update CD booted again", progress=redeliver(ctx))
+            except RedfishError as exc:
+                if exc.status != 409:  # 409: the host is still busy with the old CD run
+                    raise
+    return Stay(poll, "update CD still applying")
+
+
+def _may_redeliver(ctx: StepContext) -> bool:
+    """True when the delivery was made by an earlier gateway process (its media server
+    died with it) and the redelivery allowance is not used up."""
+    return (ctx.progress.get("epoch") not in (None, ctx.epoch)
+            and int(ctx.progress.get("redeliveries", 0)) < ctx.settings.max_redeliveries)
+
+
+def task_failure(state: str, message_ids: tuple[str, ...], messages: tuple[str, ...]) -> str:
+    """One line saying why a task failed: its failure messages, with URLs removed (the
+    media URL is a capability: whoever holds it may read the image)."""
+    failing = [(i, m) for i, m in zip(message_ids, messages, strict=False)
+               if any(word in i.rsplit(".", 1)[-1] for word in ("Fail", "Error", "Abort"))]
+    chosen = failing or list(zip(message_ids, messages, strict=False))[-1:]
+    detail = "; ".join(f"{i.rsplit('.', 1)[-1]}: {_URL.sub('<image URL>', m)}"
+                       for i, m in chosen) or "no message"
+    return f"update task ended {state}: {detail}"[:500]
+
+
+def reset(ctx: StepContext) -> Outcome:
+    """Reset the host when the task asked for it. Resumed after a crash with the reset
+    possibly sent, a host not plainly On is taken as resetting; an On host is reset
+    (again): a spare host reset activates staged firmware, it flashes nothing."""
+    client = ctx.client()
+    if ctx.progress.get("host_reset_sent") and (
+            client.inventory().power_state is not PowerState.ON):
+        return Advance(NodeStep.WAIT_BACK)
+    ctx.mark({"host_reset_sent": ctx.now.isoformat()})
+    client.reset_host()
+    return Advance(NodeStep.WAIT_BACK)
+
+
+def wait_back(ctx: StepContext) -> Outcome:
+    """Several consecutive good answers from the BMC with the host powered on."""
+    key = _streak_key(ctx)
+    good = probe(ctx.endpoint, timeout=min(ctx.endpoint.timeout, 5.0))
+    if good:
+        try:
+            good = ctx.client().power_state() is PowerState.ON
+        except RedfishError:
+            ctx.clients.drop(ctx.node)
+            good = False
+    ctx.streaks[key] = ctx.streaks.get(key, 0) + 1 if good else 0
+    if ctx.streaks[key] >= ctx.settings.good_answers:
+        ctx.streaks.pop(key, None)
+        return Advance(NodeStep.VERIFY)
+    return Stay(ctx.settings.probe_interval_s, f"{ctx.streaks[key]} good answers")
+
+
+def _streak_key(ctx: StepContext) -> str:
+    return f"{ctx.campaign.id}/{ctx.node}/{ctx.run.attempt}"
+
+
+def verify(ctx: StepContext) -> Outcome:
+    """Versions decide: every target component must report at least its target version."""
+    try:
+        installed = ctx.client().firmware_versions()
+    except RedfishError as exc:
+        if not exc.transient:
+            raise
+        ctx.clients.drop(ctx.node)
+        return Stay(ctx.settings.poll_max_s, "BMC not answering")
+    behind = missing_versions(installed, ctx.run.target_versions)
+    if behind:
+        # A BMC may still be restarting into its new version: wait until the step times out.
+        if ctx.progress.get("behind") != "; ".join(behind):
+            ctx.mark({"behind": "; ".join(behind)})
+        return Stay(ctx.settings.poll_max_s, "versions not reached yet")
+    return Advance(NodeStep.EJECT, {"after_versions": installed})
+
+
+def make_safe(ctx: StepContext) -> None:
+    """Eject any virtual media and cancel a pending boot override (idempotent)."""
+    client = ctx.client()
+    media = client.media_state()
+    if media is not None and (media.inserted or media.image):
+        client.eject_media()
+    if client.boot_override().pending:
+        client.clear_boot_override()
+
+
+def eject(ctx: StepContext) -> Outcome:
+    make_safe(ctx)
+    return Advance(NodeStep.POSTCHECK)
+
+
+def postcheck(ctx: StepContext) -> Outcome:
+    inventory = ctx.client().inventory()
+    ctx.observe(inventory)
+    if inventory.observed_health() is not Health.UP:
+        return Stay(ctx.settings.probe_interval_s, "not healthy yet")
+    following = NodeStep.UNDRAIN if ctx.cluster.undrain else NodeStep.DONE
+    return Advance(following, {"after_versions": inventory.installed_versions()})
+
+
+def failed(ctx: StepContext) -> Outcome:
+    """Make a failed node safe, then quarantine it (it waits for an operator)."""
+    make_safe(ctx)
+    return Advance(NodeStep.QUARANTINED)
+
+
+HANDLERS: dict[NodeStep, Callable[[StepContext], Outcome]] = {
+    NodeStep.PRECHECK: precheck,
+    NodeStep.DRAIN: drain,
+    NodeStep.DELIVER: deliver,
+    NodeStep.MONITOR: monitor,
+    NodeStep.RESET: reset,
+    NodeStep.WAIT_BACK: wait_back,
+    NodeStep.VERIFY: verify,
+    NodeStep.EJECT: eject,
+    NodeStep.POSTCHECK: postcheck,
+    NodeStep.UNDRAIN: undrain,
+    NodeStep.FAILED: failed,
+}

@@ -1,0 +1,73 @@
+"""Building the orchestration parts of `gateway serve` from the configuration.
+
+The orchestrator needs the media server (it hands BMCs capability URLs for
+the one verified image) and the media server needs the orchestrator's
+campaign check, so both are built here. Without [[clusters]] nothing is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway.cluster_config import load_clusters, load_orchestrator_settings
+from gateway.config import ConfigError, GatewayConfig
+from gateway.media import CacheBackedCatalog, MediaError, MediaServer
+from gateway.media.cache import ImageCache
+from gateway.media.service import MediaUrls, build_media
+from gateway.orchestrator.errors import OrchestratorError
+from gateway.orchestrator.media_gate import CampaignMediaGate
+from gateway.orchestrator.runtime import Orchestrator
+from gateway.orchestrator.service import CampaignService
+from gateway.store import GatewayStore
+from gateway.store.campaigns import CampaignStore
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Orchestration:
+    """The running orchestration parts: start media first, stop it last."""
+
+    orchestrator: Orchestrator
+    media: MediaServer
+    urls: MediaUrls
+    service: CampaignService
+
+    def start(self) -> None:
+        self.media.start()
+        self.orchestrator.start()
+
+    def stop(self) -> None:
+        self.orchestrator.stop()
+        self.media.stop()
+
+
+def build_orchestration(config: GatewayConfig, store: GatewayStore,
+                        cache: ImageCache) -> Orchestration | None:
+    """The orchestration parts, or None when no cluster is configured.
+
+    Raises OrchestratorError naming the configuration problem.
+    """
+    try:
+        clusters = load_clusters(config)
+        settings = load_orchestrator_settings(config)
+    except ConfigError as exc:
+        raise OrchestratorError(f"configuration: {exc}") from exc
+    if not clusters:
+        return None
+    campaigns = CampaignStore(store.engine)
+    gate = CampaignMediaGate(store, campaigns)
+    try:
+        media, urls, _settings = build_media(config, catalog=CacheBackedCatalog(cache, gate))
+    except MediaError as exc:
+        raise OrchestratorError(f"media server: {exc}") from exc
+
+    def mint(sha256: str, campaign_id: str, node_id: str, expires_at: int) -> str:
+        return urls.url_for(image_sha256=sha256, campaign_id=campaign_id, node_id=node_id,
+                            expires_at=expires_at)
+
+    orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
+                                mint_url=mint, locate_image=cache.verified_path)
+    service = CampaignService(store, campaigns, on_change=orchestrator.wake)
+    return Orchestration(orchestrator, media, urls, service)

@@ -1,0 +1,225 @@
+"""BmcClient: one BMC, the operations the executor needs, our errors only.
+
+Everything returned is plain data (gateway.domain dataclasses or small
+frozen dataclasses of this package); every sushy/requests exception is
+translated into a RedfishError with ``transient`` set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Self
+
+import requests
+import sushy
+
+from gateway.domain.inventory import NodeInventory, UpdateCapabilities
+from gateway.redfish import event_service, systems, update_service, virtual_media
+from gateway.redfish.common import link
+from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
+from gateway.redfish.endpoint import BmcEndpoint
+from gateway.redfish.errors import OperationTimeoutError, RedfishError, translated
+from gateway.redfish.systems import BootOverride
+from gateway.redfish.tasks import (
+    TaskRef,
+    TaskStatus,
+    TaskSummary,
+    list_tasks,
+    poll_task,
+    wait_for_task,
+)
+from gateway.redfish.virtual_media import MediaState
+
+LOG = logging.getLogger(__name__)
+
+
+class BmcClient:
+    """A logged-in connection to one BMC. Use ``BmcClient.connect(endpoint)``."""
+
+    def __init__(self, endpoint: BmcEndpoint, root: sushy.Sushy) -> None:
+        self.endpoint = endpoint
+        self._root = root
+
+    @classmethod
+    def connect(cls, endpoint: BmcEndpoint) -> Self:
+        """Connect and log in; raises RedfishError (e.g. BmcUnreachableError, TlsError)."""
+        return cls(endpoint, open_service(endpoint))
+
+    def close(self) -> None:
+        """Log out (end the Redfish session) and drop the connection; never raises."""
+        try:
+            self._root._auth.close()
+        except Exception as exc:  # the BMC may already be gone: nothing to clean up
+            LOG.debug("closing session with %s: %s", self.endpoint.name, exc)
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _conn(self) -> FleetConnector:
+        conn: FleetConnector = self._root._conn
+        return conn
+
+    def _root_json(self) -> dict[str, Any]:
+        with translated("reading the service root"):
+            body: dict[str, Any] = self._conn.get(self._root.path).json()
+        return body
+
+    def _update_service(self) -> dict[str, Any]:
+        return update_service.read_service(self._conn, self._root_json())
+
+    # ---------------------------------------------------------------- inventory
+
+    def inventory(self) -> NodeInventory:
+        """Model, serial, power, health, FirmwareInventory and capabilities."""
+        facts = systems.facts_of(systems.find_system(self._root))
+        service = self._update_service()
+        return NodeInventory(
+            system_id=facts.system_id, model=facts.model, serial=facts.serial,
+            manufacturer=facts.manufacturer, power_state=facts.power_state,
+            health=facts.health, firmware=update_service.read_firmware(self._conn, service),
+            capabilities=UpdateCapabilities(
+                simple_update=update_service.simple_update_action(service) is not None,
+                transfer_protocols=update_service.transfer_protocols(service),
+                multipart_push=update_service.multipart_push_uri(service) is not None,
+                virtual_media_cd=virtual_media.find_cd(self._root) is not None,
+                apply_times=update_service.apply_times(service),
+                max_image_size=update_service.max_image_size(service),
+            ),
+        )
+
+    def firmware_versions(self) -> dict[str, str]:
+        """Component name → installed version (what decides an update's success)."""
+        components = update_service.read_firmware(self._conn, self._update_service())
+        return {c.id: c.version for c in components}
+
+    # ---------------------------------------------------------------- delivery
+
+    def simple_update(self, image_uri: str, *, targets: Sequence[str] = (),
+                      protocol: str | None = None, apply_time: str | None = None,
+                      force: bool = False,
+                      credentials: tuple[str, str] | None = None) -> TaskRef | None:
+        """Ask the BMC to pull ``image_uri``; the task to follow, or None if already done."""
+        return update_service.simple_update(
+            self._conn, self._update_service(), image_uri, targets=targets,
+            protocol=protocol, apply_time=apply_time, force=force, credentials=credentials)
+
+    def multipart_push(self, chunks: Iterable[bytes], size: int, *,
+                       filename: str = "image.iso", targets: Sequence[str] = (),
+                       apply_time: str | None = None, force: bool = False,
+                       timeout: float | None = None) -> TaskRef | None:
+        """Stream ``size`` bytes to MultipartHttpPushUri; the task, or None if done."""
+        return update_service.multipart_push(
+            self._conn, self._update_service(), chunks, size, filename=filename,
+            targets=targets, apply_time=apply_time, force=force, timeout=timeout)
+
+    def insert_media(self, image_url: str,
+                     credentials: tuple[str, str] | None = None) -> None:
+        """Insert the image in the virtual CD (ejecting anything else first)."""
+        virtual_media.insert(virtual_media.require_cd(self._root), image_url, credentials)
+
+    def eject_media(self) -> None:
+        """Eject the virtual CD if anything is inserted (idempotent)."""
+        media = virtual_media.find_cd(self._root)
+        if media is not None:
+            virtual_media.eject(media)
+
+    def media_state(self) -> MediaState | None:
+        media = virtual_media.find_cd(self._root)
+        return virtual_media.state_of(media) if media is not None else None
+
+    def set_boot_once_cd(self) -> None:
+        systems.set_boot_once_cd(systems.find_system(self._root))
+
+    def clear_boot_override(self) -> None:
+        systems.clear_boot_override(systems.find_system(self._root))
+
+    def boot_override(self) -> BootOverride:
+        return systems.boot_override_of(systems.find_system(self._root))
+
+    def reset_host(self, reset_type: str | None = None) -> str:
+        """Reset the host (ForceRestart, or On when off); returns the ResetType sent."""
+        return systems.reset_host(systems.find_system(self._root), reset_type)
+
+    # ---------------------------------------------------------------- tasks, events
+
+    def list_tasks(self) -> list[TaskSummary]:
+        """Every task the BMC lists (see tasks.list_tasks)."""
+        return list_tasks(self._conn, self._root_json())
+
+    def task_status(self, ref: TaskRef) -> TaskStatus:
+        return poll_task(self._conn, ref)
+
+    def wait_task(self, ref: TaskRef, *, timeout: float, max_interval: float = 10.0,
+                  error_interval: float = 2.0,
+                  sleep: Callable[[float], None] = time.sleep) -> TaskStatus:
+        """Poll until done (see tasks.wait_for_task); seconds throughout."""
+        return wait_for_task(self._conn, ref, timeout=timeout, max_interval=max_interval,
+                             error_interval=error_interval, sleep=sleep)
+
+    def subscribe_events(self, destination: str, *, context: str) -> str:
+        return event_service.subscribe(self._conn, self._root_json(), destination,
+                                       context=context)
+
+    def unsubscribe_events(self, subscription_uri: str) -> None:
+        event_service.unsubscribe(self._conn, subscription_uri)
+
+
+def probe(endpoint: BmcEndpoint, *, timeout: float = 5.0) -> bool:
+    """One health probe of a BMC: True when it answers the service root and, logged in,
+    its Systems collection with 200. Never raises (a refused connection is False)."""
+    auth = (endpoint.username, endpoint.password)
+    verify = endpoint.requests_verify()
+    session = requests.Session()
+    mount_pinning(session, endpoint)
+    try:
+        # /redfish/v1/ is fixed by DSP0266; everything else is followed from it.
+        root = session.get(endpoint.url + "/redfish/v1/", verify=verify, timeout=timeout)
+        systems_uri = link(root.json(), "Systems") if root.status_code == 200 else None
+        if systems_uri is None:
+            return False
+        answer = session.get(endpoint.url + systems_uri, auth=auth, verify=verify,
+                             timeout=timeout)
+        return answer.status_code == 200
+    except (requests.exceptions.RequestException, ValueError):
+        return False
+    finally:
+        session.close()
+
+
+def wait_until_back(
+    endpoint: BmcEndpoint, *, good_answers: int = 3, interval: float = 1.0,
+    timeout: float = 600.0, sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    check: Callable[[BmcEndpoint], bool] = probe,
+) -> int:
+    """Block until ``good_answers`` consecutive probes succeed (one every ``interval`` s).
+
+    A BMC that restarts answers, then refuses, then answers again: a single
+    good answer proves nothing. Returns the number of probes made. Raises
+    OperationTimeoutError after ``timeout`` seconds.
+    """
+    if good_answers < 1:
+        raise ValueError("good_answers must be ≥ 1")
+    deadline = clock() + timeout
+    streak = probes = 0
+    while True:
+        probes += 1
+        streak = streak + 1 if check(endpoint) else 0
+        if streak >= good_answers:
+            return probes
+        if clock() >= deadline:
+            raise OperationTimeoutError(
+                f"BMC {endpoint.name} not back after {timeout:.0f} s "
+                f"({streak} of {good_answers} consecutive good answers)"
+            )
+        sleep(interval)
+
+
+__all__ = ["BmcClient", "RedfishError", "probe", "wait_until_back"]

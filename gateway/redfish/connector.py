@@ -1,0 +1,146 @@
+"""The HTTP edge: sushy's Connector with certificate pinning and streamed multipart POSTs.
+
+sushy has no multipart push (UpdateService.MultipartHttpPushUri), so this
+subclass adds one that streams the image from an iterator with a known
+Content-Length: the image is never held in memory, and BMCs that refuse
+chunked uploads still accept it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+import sushy
+from requests.adapters import HTTPAdapter
+from sushy import connector as sushy_connector
+from sushy import exceptions as sushy_exc
+
+from gateway.redfish.endpoint import BmcEndpoint, TlsMode
+from gateway.redfish.errors import translated
+
+LOG = logging.getLogger(__name__)
+
+
+class PinnedCertificateAdapter(HTTPAdapter):
+    """Accepts an HTTPS peer only if its certificate's SHA-256 matches ``fingerprint``.
+
+    Chain and host name checks are off (the BMC's certificate is typically
+    self-signed); urllib3 compares the fingerprint during the handshake.
+    """
+
+    def __init__(self, fingerprint: str) -> None:
+        self._fingerprint = fingerprint  # set before HTTPAdapter builds its pool manager
+        super().__init__()
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
+                         **pool_kwargs: Any) -> None:
+        pool_kwargs["assert_fingerprint"] = self._fingerprint
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def mount_pinning(session: requests.Session, endpoint: BmcEndpoint) -> None:
+    """Make ``session`` check the endpoint's pinned fingerprint (no-op unless tls=pin)."""
+    if endpoint.is_https and endpoint.tls is TlsMode.PIN:
+        assert endpoint.fingerprint is not None
+        session.mount("https://", PinnedCertificateAdapter(endpoint.fingerprint))
+
+
+class _MultipartBody:
+    """A multipart/form-data body produced lazily; ``len()`` gives its exact size."""
+
+    def __init__(self, boundary: str, parameters: Mapping[str, Any], filename: str,
+                 chunks: Iterable[bytes], size: int) -> None:
+        dash = f"--{boundary}\r\n".encode()
+        self._head = (
+            dash
+            + b'Content-Disposition: form-data; name="UpdateParameters"\r\n'
+            + b"Content-Type: application/json\r\n\r\n"
+            + json.dumps(dict(parameters)).encode()
+            + b"\r\n" + dash
+            + f'Content-Disposition: form-data; name="UpdateFile"; filename="{filename}"\r\n'
+            .encode()
+            + b"Content-Type: application/octet-stream\r\n\r\n"
+        )
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._chunks = chunks
+        self._size = size
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return len(self._head) + self._size + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        for chunk in self._chunks:
+            self.sent += len(chunk)
+            if self.sent > self._size:
+                raise ValueError(f"image is larger than the announced {self._size} bytes")
+            yield chunk
+        if self.sent != self._size:
+            raise ValueError(f"image ended after {self.sent} of {self._size} bytes")
+        yield self._tail
+
+
+class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
+    """sushy's Connector configured from a BmcEndpoint, plus ``post_multipart``."""
+
+    def __init__(self, endpoint: BmcEndpoint) -> None:
+        # One quick retry of a failed GET; longer waits are the executor's
+        # job (its RetryPolicy), so a down BMC is reported promptly.
+        super().__init__(
+            endpoint.url,
+            verify=endpoint.requests_verify(),
+            server_side_retries=1,
+            server_side_retries_delay=0.2,
+            default_request_timeout=endpoint.timeout,
+            connect_timeout=min(endpoint.timeout, 10.0),
+        )
+        self.endpoint = endpoint
+        mount_pinning(self._session, endpoint)
+        endpoint.warn_if_insecure()
+
+    def post_multipart(self, path: str, parameters: Mapping[str, Any], filename: str,
+                       chunks: Iterable[bytes], size: int,
+                       timeout: float | None = None) -> requests.Response:
+        """POST ``UpdateParameters`` (JSON) and ``UpdateFile`` (``size`` bytes from ``chunks``).
+
+        Returns the response (202 with a task monitor, or 200/204). Raises
+        sushy/requests exceptions; callers translate them at the client edge.
+        """
+        boundary = secrets.token_hex(16)
+        body = _MultipartBody(boundary, parameters, filename, chunks, size)
+        url = urljoin(self._url, path)
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                   "OData-Version": "4.0"}
+        try:
+            response: requests.Response = self._session.request(
+                "POST", url, data=body, headers=headers, verify=self._verify,
+                timeout=timeout or self._default_request_timeout,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise sushy_exc.ConnectionError(url=url, error=exc) from exc
+        sushy_exc.raise_for_response("POST", url, response)
+        return response
+
+
+def open_service(endpoint: BmcEndpoint) -> sushy.Sushy:
+    """Connect and log in (a Redfish session if offered, else Basic auth).
+
+    Raises RedfishError subclasses: BmcUnreachableError, TlsError,
+    AuthenticationError, ...
+    """
+    with translated(f"connecting to BMC {endpoint.name}"):
+        root = sushy.Sushy(
+            endpoint.url, username=endpoint.username, password=endpoint.password,
+            connector=FleetConnector(endpoint),
+        )
+        # sushy falls back to Basic auth without trying it when a session
+        # cannot be created: one authenticated read proves the credentials.
+        root.get_system_collection()
+        return root

@@ -1,0 +1,137 @@
+"""The one exception root of the Redfish adapter, and the translation at its edge.
+
+Every sushy or requests exception that leaves this package is translated
+into a RedfishError subclass carrying ``transient``: True when the same call
+may succeed later (connection refused while a BMC restarts, 5xx, 429, a
+timeout), False when retrying cannot help (bad credentials, certificate
+mismatch, a 400, a missing capability). Messages name the BMC and what was
+being done; they never contain credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import requests
+from sushy import exceptions as sushy_exc
+
+LOG = logging.getLogger(__name__)
+
+# 408 Request Timeout, 409 Conflict (Redfish ResourceInUse: the host is in the
+# middle of a reset, a task holds the resource), 429 Too Many Requests, 503
+# Service Unavailable and the other 5xx answers are what a busy or restarting
+# BMC says: worth retrying with backoff.
+_TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class RedfishError(Exception):
+    """Root of every error raised by gateway.redfish."""
+
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BmcUnreachableError(RedfishError):
+    """No answer: connection refused or reset, DNS failure, timeout. Transient."""
+
+    transient = True
+
+
+class BmcBusyError(RedfishError):
+    """The BMC answered 5xx, 408, 409 or 429. Transient."""
+
+    transient = True
+
+
+class TlsError(RedfishError):
+    """The certificate did not verify or did not match the pinned fingerprint."""
+
+
+class AuthenticationError(RedfishError):
+    """The BMC refused the credentials (401/403)."""
+
+
+class ResourceMissingError(RedfishError):
+    """A resource the gateway needs is not there (404)."""
+
+
+class RequestRejectedError(RedfishError):
+    """The BMC refused the request (4xx other than auth/404), e.g. a bad parameter."""
+
+
+class NotSupportedError(RedfishError):
+    """The BMC does not offer the capability asked for (no action, no URI)."""
+
+
+class TaskFailedError(RedfishError):
+    """A Redfish task ended in Exception, Killed or Cancelled."""
+
+
+class OperationTimeoutError(RedfishError):
+    """A wait (task, BMC back) ran past its deadline. Transient: it may still finish."""
+
+    transient = True
+
+
+class ConfigurationError(RedfishError):
+    """A BMC registration is invalid (bad URL, bad fingerprint, conflicting TLS options)."""
+
+
+def _http_error(exc: sushy_exc.HTTPError, doing: str) -> RedfishError:
+    status = exc.status_code
+    detail = exc.detail or exc.code or "no detail"
+    message = f"{doing}: HTTP {status} ({detail})"
+    if isinstance(exc, sushy_exc.AccessError) or status in (401, 403):
+        return AuthenticationError(f"{doing}: the BMC refused the credentials (HTTP {status})",
+                                   status=status)
+    if isinstance(exc, sushy_exc.ResourceNotFoundError) or status == 404:
+        return ResourceMissingError(message, status=status)
+    if status is not None and status in _TRANSIENT_STATUSES:
+        return BmcBusyError(message, status=status)
+    return RequestRejectedError(message, status=status)
+
+
+def translate(exc: BaseException, doing: str) -> RedfishError:
+    """Our error for a sushy/requests exception raised while ``doing`` (a short phrase)."""
+    if isinstance(exc, RedfishError):
+        return exc
+    if isinstance(exc, sushy_exc.HTTPError):
+        return _http_error(exc, doing)
+    if isinstance(exc, requests.exceptions.SSLError) or (
+        isinstance(exc, sushy_exc.ConnectionError) and "SSL" in str(exc)
+    ):
+        return TlsError(f"{doing}: TLS verification failed ({_first_line(exc)})")
+    if isinstance(exc, sushy_exc.ConnectionError | requests.exceptions.ConnectionError
+                  | requests.exceptions.Timeout | ConnectionError | TimeoutError):
+        return BmcUnreachableError(f"{doing}: no answer from the BMC ({_first_line(exc)})")
+    if isinstance(exc, sushy_exc.MissingAttributeError | sushy_exc.MissingActionError):
+        return NotSupportedError(f"{doing}: {_first_line(exc)}")
+    if isinstance(exc, sushy_exc.InvalidParameterValueError):
+        return RequestRejectedError(f"{doing}: {_first_line(exc)}")
+    if isinstance(exc, sushy_exc.SushyError | requests.exceptions.RequestException
+                  | ValueError | KeyError | TypeError):
+        # ValueError/KeyError/TypeError: a malformed payload from the BMC.
+        return RequestRejectedError(f"{doing}: unexpected answer ({_first_line(exc)})")
+    raise exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+@contextmanager
+def translated(doing: str) -> Iterator[None]:
+    """Run the block, translating third-party exceptions into RedfishError."""
+    try:
+        yield
+    except RedfishError:
+        raise
+    except (sushy_exc.SushyError, requests.exceptions.RequestException, OSError,
+            ValueError, KeyError, TypeError) as exc:
+        raise translate(exc, doing) from exc

@@ -1,0 +1,95 @@
+"""/redfish/v1/Systems: the host's facts, its one-time boot override and resets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sushy
+from sushy.resources.system.system import System
+
+from gateway.domain.inventory import HealthStatus, PowerState
+from gateway.redfish.common import health_from
+from gateway.redfish.errors import NotSupportedError, translated
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    system_id: str
+    model: str
+    serial: str
+    manufacturer: str
+    power_state: PowerState
+    health: HealthStatus
+
+
+@dataclass(frozen=True)
+class BootOverride:
+    """The pending boot override: target ("None", "Cd", ...) and enabled ("Disabled", "Once")."""
+
+    target: str
+    enabled: str
+
+    @property
+    def pending(self) -> bool:
+        return self.enabled != "Disabled" and self.target not in ("None", "")
+
+
+def find_system(root: sushy.Sushy) -> System:
+    """The first ComputerSystem (by URI); NotSupportedError when the BMC lists none."""
+    with translated("reading Systems"):
+        members = sorted(root.get_system_collection().members_identities)
+        if not members:
+            raise NotSupportedError("the BMC lists no ComputerSystem")
+        return root.get_system(members[0])
+
+
+def facts_of(system: System) -> SystemFacts:
+    doc: dict[str, Any] = system.json
+    power = doc.get("PowerState")
+    return SystemFacts(
+        system_id=str(doc.get("Id", "")),
+        model=str(doc.get("Model") or ""),
+        serial=str(doc.get("SerialNumber") or ""),
+        manufacturer=str(doc.get("Manufacturer") or ""),
+        power_state=PowerState(power) if power in {p.value for p in PowerState}
+        else PowerState.UNKNOWN,
+        health=health_from(doc.get("Status")),
+    )
+
+
+def boot_override_of(system: System) -> BootOverride:
+    boot = system.json.get("Boot") or {}
+    return BootOverride(str(boot.get("BootSourceOverrideTarget") or "None"),
+                        str(boot.get("BootSourceOverrideEnabled") or "Disabled"))
+
+
+def set_boot_once_cd(system: System) -> None:
+    """PATCH Boot: BootSourceOverrideTarget Cd, BootSourceOverrideEnabled Once."""
+    with translated("setting the boot override to CD once"):
+        system.set_system_boot_options(target=sushy.BootSource.CD,
+                                       enabled=sushy.BootSourceOverrideEnabled.ONCE)
+
+
+def clear_boot_override(system: System) -> None:
+    """Cancel any pending override (after a failure, or when resuming after a crash)."""
+    with translated("clearing the boot override"):
+        system.set_system_boot_options(target=sushy.BootSource.NONE,
+                                       enabled=sushy.BootSourceOverrideEnabled.DISABLED)
+
+
+def reset_host(system: System, reset_type: str | None = None) -> str:
+    """Reset the host: ``reset_type`` or, by default, ForceRestart when it is on and On
+    when it is off. Returns the ResetType sent; NotSupportedError if not allowed."""
+    with translated("resetting the host"):
+        power = system.json.get("PowerState")
+        wanted = reset_type or ("On" if power == "Off" else "ForceRestart")
+        allowed = {v.value for v in system.get_allowed_reset_system_values()}
+        if wanted not in allowed:
+            raise NotSupportedError(f"the BMC does not allow ResetType {wanted} "
+                                    f"(it allows {sorted(allowed)})")
+        system.reset_system(sushy.ResetType(wanted))
+        return wanted

@@ -1,0 +1,177 @@
+"""/redfish/v1/UpdateService: capabilities, FirmwareInventory, SimpleUpdate, multipart push.
+
+Action targets and push URIs are read from the service's payload, never
+built by hand (a BMC may put them anywhere).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from gateway.domain.inventory import FirmwareComponent
+from gateway.redfish.common import health_from, link, member_links
+from gateway.redfish.connector import FleetConnector
+from gateway.redfish.errors import NotSupportedError, RequestRejectedError, translated
+from gateway.redfish.tasks import TaskRef, task_ref_from
+
+LOG = logging.getLogger(__name__)
+
+SIMPLE_UPDATE = "#UpdateService.SimpleUpdate"
+# Redfish OperationApplyTime values, in the order we list them.
+APPLY_TIMES = ("Immediate", "OnReset", "AtMaintenanceWindowStart",
+               "InMaintenanceWindowOnReset", "OnStartUpdateRequest", "OnTargetReset")
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def simple_update_action(service: dict[str, Any]) -> dict[str, Any] | None:
+    """The SimpleUpdate action object (with ``target``), or None when not offered."""
+    action = service.get("Actions", {}).get(SIMPLE_UPDATE)
+    if isinstance(action, dict) and isinstance(action.get("target"), str):
+        return action
+    return None
+
+
+def transfer_protocols(service: dict[str, Any]) -> tuple[str, ...]:
+    """SimpleUpdate's TransferProtocol@Redfish.AllowableValues (empty if unconstrained)."""
+    action = simple_update_action(service) or {}
+    return tuple(_strings(action.get("TransferProtocol@Redfish.AllowableValues")))
+
+
+def multipart_push_uri(service: dict[str, Any]) -> str | None:
+    uri = service.get("MultipartHttpPushUri")
+    return uri if isinstance(uri, str) and uri else None
+
+
+def apply_times(service: dict[str, Any]) -> tuple[str, ...]:
+    """Supported OperationApplyTime values, gathered where Redfish lets a service say so:
+    the SimpleUpdate action's and MultipartHttpPushUri's @Redfish.OperationApplyTimeSupport,
+    and HttpPushUriOptions.HttpPushUriApplyTime.ApplyTime@Redfish.AllowableValues."""
+    found: set[str] = set()
+    action = simple_update_action(service) or {}
+    for annotation in (action.get("@Redfish.OperationApplyTimeSupport"),
+                       service.get("MultipartHttpPushUri@Redfish.OperationApplyTimeSupport")):
+        if isinstance(annotation, dict):
+            found.update(_strings(annotation.get("SupportedValues")))
+    options = service.get("HttpPushUriOptions", {})
+    if isinstance(options, dict):
+        push_apply = options.get("HttpPushUriApplyTime", {})
+        if isinstance(push_apply, dict):
+            found.update(_strings(push_apply.get("ApplyTime@Redfish.AllowableValues")))
+    known = [t for t in APPLY_TIMES if t in found]
+    return (*known, *sorted(found - set(APPLY_TIMES)))
+
+
+def max_image_size(service: dict[str, Any]) -> int | None:
+    size = service.get("MaxImageSizeBytes")
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def component_from(member: dict[str, Any]) -> FirmwareComponent:
+    """A FirmwareInventory member; its Id is the component name (e.g. "BIOS")."""
+    return FirmwareComponent(
+        id=str(member["Id"]),
+        version=str(member.get("Version") or ""),
+        updateable=bool(member.get("Updateable", True)),
+        health=health_from(member.get("Status")),
+    )
+
+
+def read_service(conn: FleetConnector, root_json: dict[str, Any]) -> dict[str, Any]:
+    """GET the UpdateService named by the service root; NotSupportedError if there is none."""
+    target = link(root_json, "UpdateService")
+    if target is None:
+        raise NotSupportedError("the BMC has no UpdateService")
+    with translated("reading UpdateService"):
+        body: dict[str, Any] = conn.get(target).json()
+    return body
+
+
+def read_firmware(conn: FleetConnector, service: dict[str, Any]) -> tuple[FirmwareComponent, ...]:
+    """Every FirmwareInventory member, sorted by component name."""
+    target = link(service, "FirmwareInventory")
+    if target is None:
+        raise NotSupportedError("the UpdateService has no FirmwareInventory")
+    components = []
+    with translated("reading FirmwareInventory"):
+        for member in member_links(conn.get(target).json()):
+            components.append(component_from(conn.get(member).json()))
+    return tuple(sorted(components, key=lambda c: c.id))
+
+
+def _apply_time_parameter(service: dict[str, Any], apply_time: str | None) -> dict[str, str]:
+    if apply_time is None:
+        return {}
+    supported = apply_times(service)
+    if supported and apply_time not in supported:
+        raise RequestRejectedError(
+            f"apply time {apply_time!r} not supported by the BMC (it offers {list(supported)})"
+        )
+    return {"@Redfish.OperationApplyTime": apply_time}
+
+
+def simple_update(conn: FleetConnector, service: dict[str, Any], image_uri: str, *,
+                  targets: Sequence[str] = (), protocol: str | None = None,
+                  apply_time: str | None = None, force: bool = False,
+                  credentials: tuple[str, str] | None = None) -> TaskRef | None:
+    """POST SimpleUpdate: the BMC pulls ``image_uri``. Returns the task, or None if done.
+
+    ``protocol``: TransferProtocol to send; by default the URI's scheme when the
+    BMC lists allowable values, else omitted. ``credentials``: (user, password)
+    the BMC presents to the image server (sushy masks Password in its logs).
+    Raises NotSupportedError when the action is missing or the protocol is not
+    allowed.
+    """
+    action = simple_update_action(service)
+    if action is None:
+        raise NotSupportedError("the BMC does not offer UpdateService.SimpleUpdate")
+    allowed = transfer_protocols(service)
+    wanted = protocol or (image_uri.split(":", 1)[0].upper() if allowed else None)
+    if wanted is not None and allowed and wanted not in allowed:
+        raise NotSupportedError(
+            f"SimpleUpdate does not allow TransferProtocol {wanted} (it allows {list(allowed)})"
+        )
+    payload: dict[str, Any] = {"ImageURI": image_uri}
+    if wanted is not None:
+        payload["TransferProtocol"] = wanted
+    if targets:
+        payload["Targets"] = list(targets)
+    if force:
+        payload["ForceUpdate"] = True
+    if credentials is not None:
+        payload["Username"], payload["Password"] = credentials
+    payload.update(_apply_time_parameter(service, apply_time))
+    with translated("starting SimpleUpdate"):
+        response = conn.post(action["target"], data=payload)
+        return task_ref_from(response)
+
+
+def multipart_push(conn: FleetConnector, service: dict[str, Any], chunks: Iterable[bytes],
+                   size: int, *, filename: str = "image.iso", targets: Sequence[str] = (),
+                   apply_time: str | None = None, force: bool = False,
+                   timeout: float | None = None) -> TaskRef | None:
+    """POST the image to MultipartHttpPushUri, streamed. Returns the task, or None if done.
+
+    ``size``: exact byte count of ``chunks``. Raises NotSupportedError when the
+    BMC has no MultipartHttpPushUri, RequestRejectedError when it refuses the
+    image (e.g. above MaxImageSizeBytes).
+    """
+    uri = multipart_push_uri(service)
+    if uri is None:
+        raise NotSupportedError("the BMC does not offer MultipartHttpPushUri")
+    limit = max_image_size(service)
+    if limit is not None and size > limit:
+        raise RequestRejectedError(
+            f"image of {size} bytes exceeds the BMC's MaxImageSizeBytes {limit}"
+        )
+    parameters: dict[str, Any] = {"Targets": list(targets)}
+    if force:
+        parameters["ForceUpdate"] = True
+    parameters.update(_apply_time_parameter(service, apply_time))
+    with translated("pushing the image (multipart)"):
+        response = conn.post_multipart(uri, parameters, filename, chunks, size, timeout)
+        return task_ref_from(response)

@@ -1,0 +1,86 @@
+"""VirtualMedia (under Managers, or Systems on newer BMCs): insert, eject, read state."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sushy
+from sushy import exceptions as sushy_exc
+from sushy.resources.manager.virtual_media import VirtualMedia
+
+from gateway.redfish.errors import NotSupportedError, translated
+
+LOG = logging.getLogger(__name__)
+
+_CD_TYPES = frozenset({"CD", "DVD"})
+
+
+@dataclass(frozen=True)
+class MediaState:
+    slot: str
+    image: str | None
+    inserted: bool
+
+
+def _media_types(media: VirtualMedia) -> set[str]:
+    return {str(t) for t in media.json.get("MediaTypes") or []}
+
+
+def find_cd(root: sushy.Sushy) -> VirtualMedia | None:
+    """The first VirtualMedia slot accepting CD/DVD images, managers first; None if none."""
+    with translated("looking for a virtual CD"):
+        owners = [root.get_manager(m) for m in
+                  sorted(root.get_manager_collection().members_identities)]
+        owners += [root.get_system(s) for s in
+                   sorted(root.get_system_collection().members_identities)]
+        for owner in owners:
+            try:
+                collection = owner.virtual_media
+            except (sushy_exc.MissingAttributeError, sushy_exc.ResourceNotFoundError):
+                continue
+            for identity in sorted(collection.members_identities):
+                media = collection.get_member(identity)
+                if _media_types(media) & _CD_TYPES:
+                    return media
+    return None
+
+
+def require_cd(root: sushy.Sushy) -> VirtualMedia:
+    media = find_cd(root)
+    if media is None:
+        raise NotSupportedError("the BMC offers no virtual CD/DVD")
+    return media
+
+
+def state_of(media: VirtualMedia) -> MediaState:
+    with translated("reading virtual media"):
+        media.refresh(force=True)
+        image = media.json.get("Image")
+        return MediaState(str(media.json.get("Id", "")), image if image else None,
+                          bool(media.json.get("Inserted")))
+
+
+def insert(media: VirtualMedia, image_url: str,
+           credentials: tuple[str, str] | None = None) -> None:
+    """Insert ``image_url`` read-only. Ejects whatever else is inserted first (many BMCs
+    refuse an insert while Image is set); inserting the same image again is a no-op.
+    ``credentials``: (user, password) the BMC presents to the image server."""
+    current = state_of(media)
+    if current.inserted and current.image == image_url:
+        return
+    if current.inserted or current.image:
+        eject(media)
+    with translated("inserting virtual media"):
+        user, password = credentials if credentials is not None else (None, None)
+        media.insert_media(image_url, inserted=True, write_protected=True,
+                           username=user, password=password)
+
+
+def eject(media: VirtualMedia) -> None:
+    """Eject the slot; nothing happens when it is already empty."""
+    current = state_of(media)
+    if not current.inserted and not current.image:
+        return
+    with translated("ejecting virtual media"):
+        media.eject_media()

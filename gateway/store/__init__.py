@@ -1,0 +1,18 @@
+"""Persistence of the gateway (SQLAlchemy 2 + Alembic; SQLite by default, PostgreSQL by URL)."""
+
+from gateway.store.errors import NotFoundError, StoreError
+from gateway.store.records import (
+    ACQUIRABLE_STATES,
+    Admission,
+    AlertRecord,
+    Decision,
+    ImageRecord,
+    ImageState,
+    NewAlert,
+)
+from gateway.store.repository import GatewayStore, utcnow
+
+__all__ = [
+    "ACQUIRABLE_STATES", "Admission", "AlertRecord", "Decision", "GatewayStore", "ImageRecord",
+    "ImageState", "NewAlert", "NotFoundError", "StoreError", "utcnow",
+]

@@ -1,0 +1,112 @@
+"""Plain records of the orchestrator tables (never live ORM rows).
+
+Steps and states are kept as the strings of gateway.domain's enums so the store
+does not depend on the domain; the orchestrator converts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """What the orchestrator decides when it creates a campaign."""
+
+    id: str
+    cluster: str
+    image_sha256: str
+    bundle_id: str
+    release: str
+    state: str
+    failure_budget: int
+    canaries: tuple[str, ...]
+    planned_waves: int = 0
+    lower_bound: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """One stored campaign (see `campaigns` table)."""
+
+    id: str
+    cluster: str
+    image_sha256: str
+    bundle_id: str
+    release: str
+    state: str
+    failure_budget: int
+    canaries: tuple[str, ...]
+    reason: str
+    planned_waves: int
+    lower_bound: int
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A node's initial run in a new campaign."""
+
+    node_id: str
+    step: str
+    canary: bool = False
+    held: bool = False
+    error: str | None = None
+    model: str = ""
+    packages: tuple[str, ...] = ()
+    before_versions: dict[str, str] = field(default_factory=dict)
+    target_versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One stored node run (see `node_runs` table). Times are aware UTC datetimes."""
+
+    campaign_id: str
+    node_id: str
+    step: str
+    attempt: int
+    canary: bool
+    held: bool
+    error: str | None
+    model: str
+    method: str | None
+    packages: tuple[str, ...]
+    before_versions: dict[str, str]
+    target_versions: dict[str, str]
+    after_versions: dict[str, str]
+    progress: dict[str, Any]
+    timings: dict[str, float]
+    lease_owner: str | None
+    lease_expires: datetime | None
+    next_action_at: datetime | None
+    step_started_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ManagedNode:
+    """The last inventory of one registered BMC.
+
+    health: a gateway.domain.Health value; firmware: component -> version;
+    capabilities: the UpdateCapabilities fields as JSON-friendly values;
+    error: why the last inventory failed ("" when it worked).
+    """
+
+    node_id: str
+    cluster: str
+    model: str
+    serial: str
+    health: str
+    power_state: str
+    firmware: dict[str, str]
+    capabilities: dict[str, Any]
+    error: str
+    observed_at: datetime

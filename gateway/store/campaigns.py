@@ -1,0 +1,316 @@
+"""Repository of the orchestrator tables: campaigns, node runs, managed nodes, leases.
+
+Every write that must hold across gateways sharing one database is a
+conditional UPDATE (compare-and-set on the step, the state or the lease
+owner) or rests on a unique key, never on a lock inside this process. A node
+run is driven only by the gateway holding its lease; leases expire, so a
+crashed gateway's nodes are taken over by whoever claims them next (the same
+gateway after a restart claims its own at once).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.store.campaign_records import (
+    CampaignRecord,
+    ManagedNode,
+    NewCampaign,
+    NewRun,
+    RunRecord,
+)
+from gateway.store.campaign_tables import CampaignRow, LeaseRow, ManagedNodeRow, NodeRunRow
+from gateway.store.errors import NotFoundError, StoreError
+from gateway.store.repository import utcnow
+
+_JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
+                          "progress", "timings"})
+
+
+class CampaignStore:
+    """Thread-safe repository; each call runs in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}") from exc
+
+    # -- campaigns ------------------------------------------------------------
+
+    def create_campaign(self, campaign: NewCampaign, runs: Iterable[NewRun]) -> bool:
+        """Insert a campaign and its runs atomically. False when the image already has a
+        campaign on that cluster (another gateway was first): nothing is written."""
+        now = utcnow()
+        try:
+            with self._transaction() as session:
+                session.add(CampaignRow(
+                    **{k: v for k, v in asdict(campaign).items() if k != "canaries"},
+                    canaries=json.dumps(list(campaign.canaries)), created_at=now,
+                    updated_at=now))
+                session.flush()
+                for run in runs:
+                    session.add(NodeRunRow(
+                        campaign_id=campaign.id, node_id=run.node_id, step=run.step, attempt=1,
+                        canary=run.canary, held=run.held, error=run.error, model=run.model,
+                        packages=json.dumps(list(run.packages)),
+                        before_versions=json.dumps(run.before_versions),
+                        target_versions=json.dumps(run.target_versions), after_versions="{}",
+                        progress="{}", timings="{}", updated_at=now,
+                        finished_at=now if run.step in ("not_applicable", "skipped") else None))
+        except IntegrityError:
+            return False
+        return True
+
+    def get_campaign(self, campaign_id: str) -> CampaignRecord:
+        """The campaign; NotFoundError when there is none."""
+        with self._transaction() as session:
+            row = session.get(CampaignRow, campaign_id)
+            if row is None:
+                raise NotFoundError(f"no campaign {campaign_id!r}")
+            return _campaign(row)
+
+    def find_campaign(self, image_sha256: str, cluster: str) -> CampaignRecord | None:
+        with self._transaction() as session:
+            row = session.scalar(sa.select(CampaignRow).where(
+                CampaignRow.image_sha256 == image_sha256, CampaignRow.cluster == cluster))
+            return _campaign(row) if row else None
+
+    def list_campaigns(self, states: Collection[str] = (), cluster: str | None = None
+                       ) -> list[CampaignRecord]:
+        """Campaigns (optionally only in `states` / of `cluster`), oldest first."""
+        with self._transaction() as session:
+            query = sa.select(CampaignRow).order_by(CampaignRow.created_at, CampaignRow.id)
+            if states:
+                query = query.where(CampaignRow.state.in_(list(states)))
+            if cluster is not None:
+                query = query.where(CampaignRow.cluster == cluster)
+            return [_campaign(r) for r in session.scalars(query)]
+
+    def change_campaign_state(self, campaign_id: str, expected: str, new: str, *,
+                              reason: str | None = None, finished: bool = False) -> bool:
+        """Compare-and-set the state; False when it was no longer `expected`."""
+        now = utcnow()
+        values: dict[str, Any] = {"state": new, "updated_at": now}
+        if reason is not None:
+            values["reason"] = reason
+        if finished:
+            values["finished_at"] = now
+        with self._transaction() as session:
+            result = session.execute(sa.update(CampaignRow).where(
+                CampaignRow.id == campaign_id, CampaignRow.state == expected).values(**values))
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    # -- node runs --------------------------------------------------------------
+
+    def runs(self, campaign_id: str) -> list[RunRecord]:
+        """Every run of the campaign, by node id."""
+        with self._transaction() as session:
+            rows = session.scalars(sa.select(NodeRunRow).where(
+                NodeRunRow.campaign_id == campaign_id).order_by(NodeRunRow.node_id))
+            return [_run(r) for r in rows]
+
+    def run(self, campaign_id: str, node_id: str) -> RunRecord:
+        with self._transaction() as session:
+            row = session.get(NodeRunRow, (campaign_id, node_id))
+            if row is None:
+                raise NotFoundError(f"node {node_id!r} is not part of campaign {campaign_id!r}")
+            return _run(row)
+
+    def runs_of_node(self, node_id: str) -> list[RunRecord]:
+        with self._transaction() as session:
+            rows = session.scalars(sa.select(NodeRunRow).where(NodeRunRow.node_id == node_id)
+                                   .order_by(NodeRunRow.updated_at))
+            return [_run(r) for r in rows]
+
+    def busy_nodes(self, steps: Collection[str], *, except_campaign: str | None = None
+                   ) -> set[str]:
+        """Node ids with a run in `steps` in any campaign other than `except_campaign`."""
+        with self._transaction() as session:
+            query = sa.select(NodeRunRow.node_id).where(NodeRunRow.step.in_(list(steps)))
+            if except_campaign is not None:
+                query = query.where(NodeRunRow.campaign_id != except_campaign)
+            return set(session.scalars(query))
+
+    def start_runs(self, campaign_id: str, node_ids: Iterable[str], owner: str,
+                   lease: timedelta, first_step: str) -> list[str]:
+        """PENDING -> `first_step` for each node still pending and not held, leased to
+        `owner`. Returns the ids actually started (a node already taken is left out)."""
+        now = utcnow()
+        started: list[str] = []
+        with self._transaction() as session:
+            for node in node_ids:
+                result = session.execute(sa.update(NodeRunRow).where(
+                    NodeRunRow.campaign_id == campaign_id, NodeRunRow.node_id == node,
+                    NodeRunRow.step == "pending", NodeRunRow.held.is_(False),
+                ).values(step=first_step, lease_owner=owner, lease_expires=now + lease,
+                         started_at=now, step_started_at=now, next_action_at=now,
+                         updated_at=now, progress="{}", error=None))
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    started.append(node)
+        return started
+
+    def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],
+                   campaign_ids: Collection[str]) -> int:
+        """Lease to `owner` every run in `steps` of `campaign_ids` that is unleased, leased
+        by `owner` (renewal) or whose lease expired. Returns how many `owner` now holds."""
+        now = utcnow()
+        with self._transaction() as session:
+            result = session.execute(sa.update(NodeRunRow).where(
+                NodeRunRow.step.in_(list(steps)),
+                NodeRunRow.campaign_id.in_(list(campaign_ids)),
+                sa.or_(NodeRunRow.lease_owner.is_(None), NodeRunRow.lease_owner == owner,
+                       NodeRunRow.lease_expires < now),
+            ).values(lease_owner=owner, lease_expires=now + lease))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def due_runs(self, owner: str, steps: Collection[str], now: datetime) -> list[RunRecord]:
+        """Runs leased to `owner` in `steps` whose next action is due at `now`."""
+        with self._transaction() as session:
+            rows = session.scalars(sa.select(NodeRunRow).where(
+                NodeRunRow.lease_owner == owner, NodeRunRow.step.in_(list(steps)),
+                NodeRunRow.lease_expires > now,
+                sa.or_(NodeRunRow.next_action_at.is_(None), NodeRunRow.next_action_at <= now),
+            ).order_by(NodeRunRow.next_action_at))
+            return [_run(r) for r in rows]
+
+    def save_run(self, campaign_id: str, node_id: str, *, owner: str | None,
+                 expected_step: str, expected_attempt: int | None = None,
+                 **fields: Any) -> bool:
+        """Compare-and-set a run: only while it is in `expected_step` (and, with `owner`,
+        leased to `owner`; with `expected_attempt`, at that attempt). Dict/tuple fields
+        are stored as JSON. False when the run moved on or the lease was lost."""
+        values = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
+                      if k in _JSON_FIELDS else v) for k, v in fields.items()}
+        values["updated_at"] = utcnow()
+        conditions = [NodeRunRow.campaign_id == campaign_id, NodeRunRow.node_id == node_id,
+                      NodeRunRow.step == expected_step]
+        if owner is not None:
+            conditions.append(NodeRunRow.lease_owner == owner)
+        if expected_attempt is not None:
+            conditions.append(NodeRunRow.attempt == expected_attempt)
+        with self._transaction() as session:
+            result = session.execute(sa.update(NodeRunRow).where(*conditions).values(**values))
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def skip_pending(self, campaign_id: str, reason: str) -> int:
+        """Every PENDING run of the campaign becomes SKIPPED with `reason`; returns how many."""
+        now = utcnow()
+        with self._transaction() as session:
+            result = session.execute(sa.update(NodeRunRow).where(
+                NodeRunRow.campaign_id == campaign_id, NodeRunRow.step == "pending",
+            ).values(step="skipped", error=reason, finished_at=now, updated_at=now))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- managed nodes ----------------------------------------------------------
+
+    def upsert_node(self, node: ManagedNode) -> None:
+        """Store the latest inventory of a node (insert or replace)."""
+        values = asdict(node) | {"firmware": json.dumps(node.firmware),
+                                 "capabilities": json.dumps(node.capabilities)}
+        with self._transaction() as session:
+            row = session.get(ManagedNodeRow, node.node_id)
+            if row is None:
+                session.add(ManagedNodeRow(**values))
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+
+    def set_health(self, node_id: str, health: str, power_state: str | None = None,
+                   firmware: dict[str, str] | None = None) -> None:
+        """Record an observation of a known node (unknown ids are ignored)."""
+        values: dict[str, Any] = {"health": health, "observed_at": utcnow()}
+        if power_state is not None:
+            values["power_state"] = power_state
+        if firmware is not None:
+            values["firmware"] = json.dumps(firmware)
+        with self._transaction() as session:
+            session.execute(sa.update(ManagedNodeRow).where(
+                ManagedNodeRow.node_id == node_id).values(**values))
+
+    def nodes(self, cluster: str | None = None) -> list[ManagedNode]:
+        with self._transaction() as session:
+            query = sa.select(ManagedNodeRow).order_by(ManagedNodeRow.node_id)
+            if cluster is not None:
+                query = query.where(ManagedNodeRow.cluster == cluster)
+            return [_node(r) for r in session.scalars(query)]
+
+    # -- named leases -------------------------------------------------------------
+
+    def take_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
+        """Take or renew the lease `name` for `owner`; False while another holds it."""
+        now = utcnow()
+        try:
+            with self._transaction() as session:
+                result = session.execute(sa.update(LeaseRow).where(
+                    LeaseRow.name == name,
+                    sa.or_(LeaseRow.owner == owner, LeaseRow.expires < now),
+                ).values(owner=owner, expires=now + ttl))
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    return True
+                if session.get(LeaseRow, name) is not None:
+                    return False
+                session.add(LeaseRow(name=name, owner=owner, expires=now + ttl))
+        except IntegrityError:
+            return False  # another gateway inserted it first
+        return True
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise StoreError("a stored JSON column is corrupt") from exc
+
+
+def _campaign(row: CampaignRow) -> CampaignRecord:
+    return CampaignRecord(
+        id=row.id, cluster=row.cluster, image_sha256=row.image_sha256,
+        bundle_id=row.bundle_id, release=row.release, state=row.state,
+        failure_budget=row.failure_budget, canaries=tuple(_loads(row.canaries, [])),
+        reason=row.reason or "", planned_waves=row.planned_waves,
+        lower_bound=row.lower_bound, created_at=row.created_at, updated_at=row.updated_at,
+        finished_at=row.finished_at)
+
+
+def _run(row: NodeRunRow) -> RunRecord:
+    return RunRecord(
+        campaign_id=row.campaign_id, node_id=row.node_id, step=row.step,
+        attempt=row.attempt, canary=bool(row.canary), held=bool(row.held), error=row.error,
+        model=row.model or "", method=row.method,
+        packages=tuple(_loads(row.packages, [])),
+        before_versions=_loads(row.before_versions, {}),
+        target_versions=_loads(row.target_versions, {}),
+        after_versions=_loads(row.after_versions, {}), progress=_loads(row.progress, {}),
+        timings=_loads(row.timings, {}), lease_owner=row.lease_owner,
+        lease_expires=row.lease_expires, next_action_at=row.next_action_at,
+        step_started_at=row.step_started_at, started_at=row.started_at,
+        finished_at=row.finished_at, updated_at=row.updated_at)
+
+
+def _node(row: ManagedNodeRow) -> ManagedNode:
+    return ManagedNode(
+        node_id=row.node_id, cluster=row.cluster, model=row.model, serial=row.serial,
+        health=row.health, power_state=row.power_state,
+        firmware=_loads(row.firmware, {}), capabilities=_loads(row.capabilities, {}),
+        error=row.error or "", observed_at=row.observed_at)

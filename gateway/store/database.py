@@ -1,0 +1,94 @@
+"""Engine creation and schema migration for the gateway store.
+
+The database URL picks the backend: `sqlite:///path` (default, a file under
+the gateway state directory) or `postgresql+psycopg://...` for several gateways
+sharing one store. Nothing here or in the repository uses backend-specific
+SQL; SQLite only gets connection pragmas (WAL, busy timeout) so concurrent
+threads wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.store.errors import StoreError
+
+LOG = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this code."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (CLI `alerts list`) run while the gateway writes;
+    # NORMAL sync is durable across process crashes, which is what restart needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    """Create the engine for `url`; for SQLite the parent directory is created.
+
+    Raises StoreError when the URL is malformed or its driver is missing.
+    """
+    try:
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        raise StoreError(f"cannot open database {_safe(url)}: {exc.__class__.__name__}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def migrate(engine: Engine) -> str:
+    """Upgrade the schema to head (idempotent). Returns the revision now in force.
+
+    Raises StoreError when the database cannot be reached or migrated.
+    """
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "head")
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate database {_safe(str(engine.url))}: {exc}") from exc
+    LOG.debug("database schema at revision %s", current)
+    return current or ""
+
+
+def _safe(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "(unparseable URL)"

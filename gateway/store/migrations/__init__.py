@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway store (run by gateway.store.database.migrate)."""

@@ -1,0 +1,1 @@
+"""Alembic revision scripts (one chain; see each file's down_revision)."""

@@ -1,0 +1,271 @@
+"""Manifest lint: what a vendor gets wrong, each with its own check and message.
+
+The lint reads the decoded manifest JSON, not a `Manifest`, on purpose:
+`Manifest.from_json` stops at the first cross-reference problem with one
+error, while a vendor needs every problem named, each against its package.
+(`manifest.schema` in static.py still reports what the library refuses,
+because that is what gateways and BMCs will refuse.)
+
+Reset rule (docs/validation.md): a BMC package must declare reset "bmc"
+(the BMC restarts into the new image); a BIOS package "host" (the image
+loads at the next host boot); a NIC package "host" or "none" (some
+adapters activate live). Any other component may use "host" or "none";
+"bmc" on them is a warning, since only BMC firmware restarts the BMC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from firmware_payloads import VersionError, parse_version
+from lab.topology import Matrix
+from lab.validate.results import CheckResult, Finding, Severity, judge, skipped
+
+TITLES: dict[str, str] = {
+    "lint.versions_parse": "Every version and min_from_version parses",
+    "lint.version_above_min_from": "Each package's version is above its min_from_version",
+    "lint.models_in_matrix": "Every model a package names is in the validation matrix",
+    "lint.dependencies_resolve": "Every required package exists and covers the same models",
+    "lint.dependency_cycles": "Package dependencies have no cycles",
+    "lint.reset_consistent": "Each package's reset fits its component",
+    "lint.unique_component_model": "No two packages update the same component on a model",
+    "matrix.version_regression": "No package is older than a version the matrix has installed",
+}
+
+RESET_RULES: dict[str, tuple[str, ...]] = {
+    "BMC": ("bmc",),
+    "BIOS": ("host",),
+    "NIC": ("host", "none"),
+}
+OTHER_COMPONENT_RESETS = ("host", "none")
+
+
+@dataclass(frozen=True)
+class RawPackage:
+    """A manifest package as decoded, with every field coerced defensively."""
+
+    id: str
+    component: str
+    version: str
+    min_from_version: str | None
+    models: tuple[str, ...]
+    requires: tuple[str, ...]
+    reset: str
+
+
+def raw_packages(document: Mapping[str, Any]) -> list[RawPackage]:
+    """The packages of a decoded manifest; malformed fields become empty values."""
+    packages = document.get("packages")
+    if not isinstance(packages, list):
+        return []
+    result = []
+    for index, raw in enumerate(packages):
+        if not isinstance(raw, Mapping):
+            continue
+        min_from = raw.get("min_from_version")
+        result.append(RawPackage(
+            id=str(raw.get("id", f"#{index}")),
+            component=str(raw.get("component", "")),
+            version=str(raw.get("version", "")),
+            min_from_version=None if min_from is None else str(min_from),
+            models=_strings(raw.get("models")),
+            requires=_strings(raw.get("requires")),
+            reset=str(raw.get("reset", "")),
+        ))
+    return result
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def lint_manifest(document: Mapping[str, Any], matrix: Matrix | None,
+                  matrix_source: str = "the matrix") -> list[CheckResult]:
+    """Run every lint check on a decoded manifest; one CheckResult per check id.
+
+    Without a matrix, the two matrix checks are skipped.
+    """
+    packages = raw_packages(document)
+    results = [
+        judge("lint.versions_parse", TITLES["lint.versions_parse"], _versions_parse(packages)),
+        judge("lint.version_above_min_from", TITLES["lint.version_above_min_from"],
+              _above_min_from(packages)),
+    ]
+    if matrix is None:
+        results.append(skipped("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
+                               "no matrix given"))
+    else:
+        results.append(judge("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
+                             _models_in_matrix(packages, matrix, matrix_source)))
+    results += [
+        judge("lint.dependencies_resolve", TITLES["lint.dependencies_resolve"],
+              _dependencies_resolve(packages)),
+        judge("lint.dependency_cycles", TITLES["lint.dependency_cycles"],
+              _dependency_cycles(packages)),
+        judge("lint.reset_consistent", TITLES["lint.reset_consistent"],
+              _reset_consistent(packages)),
+        judge("lint.unique_component_model", TITLES["lint.unique_component_model"],
+              _unique_component_model(packages)),
+    ]
+    if matrix is None:
+        results.append(skipped("matrix.version_regression", TITLES["matrix.version_regression"],
+                               "no matrix given"))
+    else:
+        results.append(judge("matrix.version_regression", TITLES["matrix.version_regression"],
+                             _version_regressions(packages, matrix)))
+    return results
+
+
+def _parses(text: str | None) -> bool:
+    if text is None:
+        return False
+    try:
+        parse_version(text)
+    except VersionError:
+        return False
+    return True
+
+
+def _versions_parse(packages: Sequence[RawPackage]) -> list[Finding]:
+    findings = []
+    for pkg in packages:
+        for name, text in (("version", pkg.version), ("min_from_version", pkg.min_from_version)):
+            if text is not None and not _parses(text):
+                findings.append(Finding(
+                    "lint.versions_parse", Severity.ERROR,
+                    f"package '{pkg.id}': {name} '{text}' is not a version (dotted numbers "
+                    "with an optional build suffix, e.g. 2.10.3 or 1.4.0-b17)", pkg.id))
+    return findings
+
+
+def _above_min_from(packages: Sequence[RawPackage]) -> list[Finding]:
+    findings = []
+    for pkg in packages:
+        if pkg.min_from_version is None or not _parses(pkg.version) \
+                or not _parses(pkg.min_from_version):
+            continue
+        if parse_version(pkg.version) <= parse_version(pkg.min_from_version):
+            findings.append(Finding(
+                "lint.version_above_min_from", Severity.ERROR,
+                f"package '{pkg.id}': version {pkg.version} is not above its min_from_version "
+                f"{pkg.min_from_version}, so no node could ever take it", pkg.id))
+    return findings
+
+
+def _models_in_matrix(packages: Sequence[RawPackage], matrix: Matrix,
+                      matrix_source: str) -> list[Finding]:
+    known = set(matrix.model_names)
+    findings = []
+    for pkg in packages:
+        for model in pkg.models:
+            if model not in known:
+                findings.append(Finding(
+                    "lint.models_in_matrix", Severity.ERROR,
+                    f"package '{pkg.id}' names model '{model}', which is not in "
+                    f"{matrix_source} (known models: {', '.join(sorted(known))})", pkg.id))
+    return findings
+
+
+def _dependencies_resolve(packages: Sequence[RawPackage]) -> list[Finding]:
+    by_id = {pkg.id: pkg for pkg in packages}
+    findings = []
+    for pkg in packages:
+        for dep_id in pkg.requires:
+            dep = by_id.get(dep_id)
+            if dep is None:
+                findings.append(Finding(
+                    "lint.dependencies_resolve", Severity.ERROR,
+                    f"package '{pkg.id}' requires '{dep_id}', which is not in the bundle",
+                    pkg.id))
+            elif dep_id != pkg.id:
+                uncovered = sorted(set(pkg.models) - set(dep.models))
+                if uncovered:
+                    findings.append(Finding(
+                        "lint.dependencies_resolve", Severity.ERROR,
+                        f"package '{pkg.id}' requires '{dep_id}', which does not cover "
+                        f"model(s) {', '.join(uncovered)}", pkg.id))
+    return findings
+
+
+def _dependency_cycles(packages: Sequence[RawPackage]) -> list[Finding]:
+    """Each distinct cycle once, named from its smallest package id."""
+    graph = {pkg.id: [dep for dep in pkg.requires] for pkg in packages}
+    cycles: set[tuple[str, ...]] = set()
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in graph.get(node, []):
+            if dep not in graph:
+                continue  # a missing dependency is lint.dependencies_resolve's finding
+            if state.get(dep) == 1:
+                loop = path[path.index(dep):]
+                start = loop.index(min(loop))
+                cycles.add(tuple(loop[start:] + loop[:start]))
+            elif state.get(dep) is None:
+                visit(dep, path)
+        path.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    return [Finding("lint.dependency_cycles", Severity.ERROR,
+                    f"dependency cycle: {' -> '.join((*cycle, cycle[0]))} "
+                    "(no order can install these packages)", cycle[0])
+            for cycle in sorted(cycles)]
+
+
+def _reset_consistent(packages: Sequence[RawPackage]) -> list[Finding]:
+    findings = []
+    for pkg in packages:
+        allowed = RESET_RULES.get(pkg.component.upper())
+        if allowed is not None and pkg.reset not in allowed:
+            findings.append(Finding(
+                "lint.reset_consistent", Severity.ERROR,
+                f"package '{pkg.id}' updates {pkg.component} but declares reset '{pkg.reset}'; "
+                f"{pkg.component} needs reset {' or '.join(repr(r) for r in allowed)}", pkg.id))
+        elif allowed is None and pkg.reset not in OTHER_COMPONENT_RESETS:
+            findings.append(Finding(
+                "lint.reset_consistent", Severity.WARNING,
+                f"package '{pkg.id}' updates {pkg.component} but declares reset '{pkg.reset}'; "
+                "only BMC firmware restarts the BMC, expected 'host' or 'none'", pkg.id))
+    return findings
+
+
+def _unique_component_model(packages: Sequence[RawPackage]) -> list[Finding]:
+    owner: dict[tuple[str, str], str] = {}
+    findings = []
+    for pkg in packages:
+        for model in pkg.models:
+            first = owner.setdefault((pkg.component, model), pkg.id)
+            if first != pkg.id:
+                findings.append(Finding(
+                    "lint.unique_component_model", Severity.ERROR,
+                    f"packages '{first}' and '{pkg.id}' both update {pkg.component} on "
+                    f"{model}", pkg.id))
+    return findings
+
+
+def _version_regressions(packages: Sequence[RawPackage], matrix: Matrix) -> list[Finding]:
+    """A package older than what a matrix start already runs would roll that fleet back."""
+    findings = []
+    for pkg in packages:
+        if not _parses(pkg.version):
+            continue
+        offered = parse_version(pkg.version)
+        for entry in matrix.models:
+            if entry.model not in pkg.models:
+                continue
+            for start in entry.starting:
+                installed = start.firmware.get(pkg.component)
+                if installed is not None and parse_version(installed) > offered:
+                    findings.append(Finding(
+                        "matrix.version_regression", Severity.ERROR,
+                        f"package '{pkg.id}' brings {pkg.component} {pkg.version}, lower than "
+                        f"the {installed} already installed on {entry.model} "
+                        f"'{start.name}': a version regression", pkg.id))
+    return findings

@@ -1,0 +1,120 @@
+"""The API against a whole running gateway: an operator raises the update alert over REST,
+approves, pauses and resumes the campaign, the CLI watches it finish, and the reports,
+node list, audit log and /metrics show what happened."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.cli import main
+from tests.integration.api.conftest import LiveFactory, LiveGateway
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+
+
+def _get(live: LiveGateway, path: str, role: str = "viewer") -> requests.Response:
+    return requests.get(live.url + path, timeout=10,
+                        headers={"Authorization": f"Bearer {live.tokens[role]}"})
+
+
+def _post(live: LiveGateway, path: str, body: dict[str, object] | None = None,
+          role: str = "operator") -> requests.Response:
+    return requests.post(live.url + path, json=body or {}, timeout=10,
+                         headers={"Authorization": f"Bearer {live.tokens[role]}"})
+
+
+def _started(live: LiveGateway, campaign_id: str) -> set[str]:
+    detail = _get(live, f"/api/campaigns/{campaign_id}").json()
+    return {n["node_id"] for w in detail["waves"] for n in w["nodes"] if n["step"] != "pending"}
+
+
+def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -> None:
+    live = live_gateway(nodes=4, flash_seconds=0.6)
+    raised = _post(live, "/api/alerts", {
+        "source": "acme", "image_uri": live.image_uri, "sha256": live.sha256,
+        "bundle_id": "test-bundle", "release": "test"})
+    assert raised.status_code == 201, raised.text
+    assert raised.json()["decision"] == "accepted"
+
+    assert wait_for(lambda: _get(live, "/api/campaigns").json()["total"] == 1, 90)
+    campaign = _get(live, "/api/campaigns").json()["items"][0]
+    campaign_id = campaign["id"]
+    assert campaign["state"] == "pending_approval"
+    # Illegal in this state: 409 with the state named; nothing changes.
+    refused = _post(live, f"/api/campaigns/{campaign_id}/resume")
+    assert refused.status_code == 409
+    assert "pending_approval" in refused.json()["error"]["message"]
+    assert _post(live, f"/api/campaigns/{campaign_id}/approve", role="viewer").status_code == 403
+
+    assert _post(live, f"/api/campaigns/{campaign_id}/approve").json()["state"] == "running"
+    paused = _post(live, f"/api/campaigns/{campaign_id}/pause", {"reason": "change freeze"})
+    assert paused.status_code == 200 and paused.json()["state"] == "paused"
+    assert _post(live, f"/api/campaigns/{campaign_id}/pause").status_code == 409
+    started = _started(live, campaign_id)
+    time.sleep(1.0)  # give the scheduler several ticks (0.1 s) in which it could start nodes
+    detail = _get(live, f"/api/campaigns/{campaign_id}").json()
+    assert detail["state"] == "paused"
+    assert _started(live, campaign_id) <= started  # a paused campaign starts nothing new
+    assert _post(live, f"/api/campaigns/{campaign_id}/resume").json()["state"] == "running"
+
+    runner = CliRunner()
+    watched = runner.invoke(main, ["campaigns", "watch", campaign_id, "--interval", "0.2",
+                                   "--api-url", live.url],
+                            env={"FLEETFLASH_TOKEN": live.tokens["viewer"]})
+    assert watched.exit_code == 0, watched.output
+    assert f"campaign {campaign_id} ended: completed" in watched.output
+    assert "canary" in watched.output
+
+    detail = _get(live, f"/api/campaigns/{campaign_id}").json()
+    assert detail["counts"] == {"done": 4}
+    waves = detail["waves"]
+    assert waves[0]["canary"] is True and len(waves[0]["nodes"]) == 1
+    assert sorted(n["node_id"] for w in waves for n in w["nodes"]) == [
+        f"bmc-{i:04d}" for i in range(4)]
+    assert all(n["progress"] == 100 for w in waves for n in w["nodes"])
+
+    report = _get(live, f"/api/reports/campaigns/{campaign_id}").json()["items"]
+    assert {r["outcome"] for r in report} == {"done"}
+    assert all(r["versions_after"] == TARGET_VERSIONS for r in report)
+    compliance = _get(live, "/api/reports/compliance").json()["items"]
+    assert sorted(r["node_id"] for r in compliance) == [f"bmc-{i:04d}" for i in range(4)]
+    assert {r["release"] for r in compliance} == {"test"}
+    nodes = _get(live, "/api/nodes?cluster=lab").json()
+    assert nodes["total"] == 4 and all(n["step"] == "done" for n in nodes["items"])
+    assert all(n["versions"] == TARGET_VERSIONS for n in nodes["items"])
+    assert all(n["model"] == TEST_MODEL and n["health"] == "up" for n in nodes["items"])
+
+    audit = _get(live, "/api/audit", role="operator").json()["items"]
+    actions = [(e["actor"], e["action"], e["outcome"]) for e in reversed(audit)]
+    assert actions == [
+        ("operator-1", "alert.raise", "ok"), ("operator-1", "campaign.resume", "refused"),
+        ("operator-1", "campaign.approve", "ok"), ("operator-1", "campaign.pause", "ok"),
+        ("operator-1", "campaign.pause", "refused"), ("operator-1", "campaign.resume", "ok")]
+    assert audit[-4]["detail"] == "change freeze"
+
+    for action in ("approve", "pause", "resume", "abort"):
+        late = _post(live, f"/api/campaigns/{campaign_id}/{action}")
+        assert late.status_code == 409, action
+    retry = _post(live, f"/api/campaigns/{campaign_id}/nodes/bmc-0000/retry")
+    assert retry.status_code == 409 and retry.json()["error"]["code"] == "illegal_transition"
+    assert _post(live, f"/api/campaigns/{campaign_id}/nodes/bmc-9999/clear").status_code == 404
+
+    metrics = {f.name: f for f in text_string_to_metric_families(_get(live, "/metrics").text)}
+    alerts = {s.labels["decision"]: s.value for s in metrics["fleetflash_alerts"].samples
+              if s.name == "fleetflash_alerts_total"}
+    assert alerts["accepted"] == 1
+    images = {s.labels["state"]: s.value for s in metrics["fleetflash_images"].samples}
+    assert images["verified"] == 1
+    campaigns = {s.labels["state"]: s.value for s in metrics["fleetflash_campaigns"].samples}
+    assert campaigns == {"completed": 1}
+    nodes_by_state = {s.labels["state"]: s.value for s in metrics["fleetflash_nodes"].samples}
+    assert nodes_by_state == {"done": 4}
+    served = metrics["fleetflash_media_served_bytes"].samples[0].value
+    assert served >= live.bundle.stat().st_size  # MSC: each BMC read at least its payload
+    steps = metrics["fleetflash_node_step_duration_seconds"].samples
+    counts = {s.labels["step"]: s.value for s in steps
+              if s.name.endswith("_count") and s.labels["method"] == "msc"}
+    assert counts["deliver"] == 4 and counts["verify"] == 4

@@ -1,0 +1,126 @@
+"""Fixtures for emulator integration tests: real clusters on loopback ports,
+real signed bundles served over HTTP (Range), and sushy clients."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import sushy
+
+from emulator.cluster import EmulatedCluster
+from emulator.config import NodeSpec
+
+TEST_MODEL = "FF-TEST"  # the model of the root conftest's small bundle
+START_FIRMWARE = {"BMC": "1.0.0", "BIOS": "1.0.0", "NIC": "7.0"}
+
+
+def make_nodes(count: int, **overrides: Any) -> list[NodeSpec]:
+    """NodeSpecs for the small test bundle: it upgrades every component of these."""
+    firmware = dict(START_FIRMWARE)
+    firmware.update(overrides.pop("firmware", {}))
+    return [NodeSpec(model=TEST_MODEL, firmware=dict(firmware), **overrides)
+            for _ in range(count)]
+
+
+@pytest.fixture
+def cluster_factory(test_keys: Any, tmp_path: Path) -> Iterator[Callable[..., EmulatedCluster]]:
+    """start(**settings) -> a running EmulatedCluster with fast test timings."""
+    started: list[EmulatedCluster] = []
+
+    def start(**settings: Any) -> EmulatedCluster:
+        defaults: dict[str, Any] = {
+            "nodes": make_nodes(1),
+            "trusted_keys": [test_keys.public],
+            "flash_seconds": 0.2,
+            "reset_seconds": 0.1,
+            "bmc_restart_seconds": 1.0,  # the refused window tests watch for
+            "audit_log": tmp_path / f"audit-{len(started)}.jsonl",
+            "event_retry_interval_s": 0.1,
+            "worker_threads": 4,
+        }
+        defaults.update(settings)
+        cluster = EmulatedCluster(**defaults).start()
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(cluster_factory: Callable[..., EmulatedCluster]) -> EmulatedCluster:
+    return cluster_factory()
+
+
+@pytest.fixture
+def node(cluster: EmulatedCluster) -> dict[str, str]:
+    return cluster.inventory[0]
+
+
+def sushy_client(node: dict[str, str]) -> sushy.Sushy:
+    return sushy.Sushy(node["url"] + "/redfish/v1", auth=sushy.auth.BasicAuth(
+        username=node["username"], password=node["password"]))
+
+
+def http(node: dict[str, str]) -> requests.Session:
+    session = requests.Session()
+    session.auth = (node["username"], node["password"])
+    return session
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float = 20.0) -> Any:
+    """Poll until predicate() is truthy; fail the test with a clear message otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = predicate()
+        except (requests.ConnectionError, sushy.exceptions.ConnectionError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s} s")
+        time.sleep(0.05)
+
+
+def refuses_connections(url: str) -> bool:
+    """True when a TCP connect to the BMC's port is refused (it is down or rebooting)."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # reset while the port was closing: not refused yet
+        return False
+    return False
+
+
+def versions(node: dict[str, str]) -> dict[str, str]:
+    """FirmwareInventory as {component: Version}, read over Redfish."""
+    session = http(node)
+    base = node["url"]
+    members = session.get(f"{base}/redfish/v1/UpdateService/FirmwareInventory").json()["Members"]
+    return {
+        item["@odata.id"].rsplit("/", 1)[1]: session.get(base + item["@odata.id"]).json()["Version"]
+        for item in members
+    }
+
+
+@pytest.fixture
+def small_bundle_url(bundle_factory: Any, http_bundle_server: Any) -> tuple[str, Any, Path]:
+    """(URL, ServedDirectory, path) of the small signed test bundle served with Range."""
+    spec = bundle_factory.default_spec()
+    for package in spec["packages"]:
+        if package["component"] in ("BMC", "BIOS"):
+            # Big enough that reading them needlessly would show in bytes_sent.
+            package["size"] = 2 << 20
+    path = bundle_factory(spec)
+    served = http_bundle_server(path.parent)
+    return served.url(path.name), served, path

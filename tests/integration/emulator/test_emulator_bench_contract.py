@@ -1,0 +1,24 @@
+"""bench/emulator_scale.py keeps its contract: the last output line is one JSON
+object with the named figures (values are not judged here; that is the bench's job)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_bench_prints_its_figures_as_json_last() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "emulator_scale.py"), "--nodes", "6",
+         "--clients", "3", "--seconds", "1"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"nodes", "start_s", "rss_mb", "rss_after_load_mb", "req_per_s",
+                            "p50_ms", "p99_ms"}
+    assert figures["nodes"] == 6
+    assert figures["req_per_s"] > 0 and figures["rss_mb"] > 0

@@ -1,0 +1,113 @@
+"""Fixtures: an emulated cluster, the published small test bundle, and a running gateway
+(the real `build_gateway` composition root) configured for the emulated BMCs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.cluster import EmulatedCluster
+from emulator.config import NodeSpec
+from emulator.publisher import BundleServer
+from gateway.config import load_config
+from gateway.orchestrator import CampaignService, Orchestrator
+from gateway.service import Gateway, build_gateway
+from gateway.store import ImageState
+from tests.conftest import BundleFactory, TestKeys
+from tests.integration.orchestrator.rig import TEST_MODEL, wait_for, write_gateway_config
+
+
+@dataclass
+class Rollout:
+    """A running rig. ``service`` is what the API calls; ``sha256`` the published image."""
+
+    emulated: EmulatedCluster
+    gateway: Gateway
+    sha256: str
+    bundle: Path
+    publisher: BundleServer
+    audit_from: int = 0  # audit records before this index are the rig's own (power-on)
+
+    @property
+    def service(self) -> CampaignService:
+        assert self.gateway.orchestration is not None
+        return self.gateway.orchestration.service
+
+    @property
+    def orchestrator(self) -> Orchestrator:
+        assert self.gateway.orchestration is not None
+        return self.gateway.orchestration.orchestrator
+
+    def audit(self) -> list[dict[str, Any]]:
+        """What happened to the BMCs since the gateway started."""
+        return self.emulated.audit.records()[self.audit_from:]
+
+    def announce(self) -> None:
+        """Raise the update alert, as a publisher would, and wait for the image to verify."""
+        outcome = self.gateway.intake.raise_alert(
+            source="acme", image_uri=self.publisher.url_for(self.bundle),
+            image_sha256=self.sha256, bundle_id="test-bundle", release="test")
+        assert not outcome.refused, outcome.reason
+        assert wait_for(lambda: self.gateway.store.get_image(self.sha256).state
+                        is ImageState.VERIFIED, 60)
+
+    def campaign_id(self) -> str:
+        assert wait_for(lambda: bool(self.service.list_campaigns()), 60)
+        return self.service.list_campaigns()[0].id
+
+    def wait_state(self, campaign_id: str, *states: str, timeout: float = 90) -> str:
+        import faulthandler
+        self._dump = open("/tmp/orch_stacks.txt", "w")  # noqa: SIM115
+        faulthandler.dump_traceback_later(40, file=self._dump)
+        assert wait_for(lambda: self.service.show(campaign_id).campaign.state in states,
+                        timeout), self.service.report(campaign_id).to_json()
+        return self.service.show(campaign_id).campaign.state
+
+
+RolloutFactory = Callable[..., Rollout]
+
+
+def power_on(emulated: EmulatedCluster) -> None:
+    """Emulated hosts start powered off; a managed server in production runs."""
+    for bmc in emulated.bmcs:
+        bmc.reset_host("On")
+    assert wait_for(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
+
+
+@pytest.fixture
+def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
+            ) -> Iterator[RolloutFactory]:
+    """Start a rig: ``rollout(models=[...], group_of=fn, groups={...}, cluster={...})``."""
+    with ExitStack() as stack:
+        def start(*, models: list[str] | None = None, groups: dict[str, int] | None = None,
+                  group_of: Callable[[str], str] | None = None,
+                  cluster: dict[str, Any] | None = None,
+                  timeouts: dict[str, float] | None = None,
+                  orchestrator: dict[str, Any] | None = None) -> Rollout:
+            node_models = models or [TEST_MODEL] * 4
+            emulated = stack.enter_context(EmulatedCluster(
+                nodes=[NodeSpec(model=m) for m in node_models],
+                trusted_keys=[test_keys.public], flash_seconds=0.1, reset_seconds=0.1,
+                bmc_restart_seconds=0.3))
+            power_on(emulated)
+            bundle = bundle_factory(name="fleet-test.iso")
+            publisher = stack.enter_context(BundleServer([bundle]))
+            config_path = write_gateway_config(
+                tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+                bmcs=emulated.inventory, group_of=group_of or (lambda _n: "all"),
+                groups=groups or {"all": 2}, cluster=cluster, timeouts=timeouts,
+                orchestrator=orchestrator)
+            gateway = build_gateway(load_config(config_path), worker_poll_interval=0.2)
+            gateway.start()
+            stack.callback(gateway.stop)
+            sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+            return Rollout(emulated, gateway, sha, bundle, publisher,
+                           len(emulated.audit.records()))
+
+        yield start

@@ -1,0 +1,176 @@
+"""A whole rollout rig for the orchestrator tests: emulator, publisher, gateway config.
+
+`write_gateway_config` writes a real gateway TOML ([[sources]], [media],
+[orchestrator], [[clusters]], [[bmcs]]) for the emulated BMCs; the same file
+drives an in-process gateway (build_gateway) or `fleetflash gateway serve`.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.config import hash_password
+
+SOURCE_USER = "acme-publisher"
+SOURCE_HASH = hash_password("not used by these tests", iterations=1000)
+TEST_MODEL = "FF-TEST"
+OTHER_MODEL = "FF-OTHER"
+TARGET_VERSIONS = {"BMC": "2.0.0", "BIOS": "1.5.0", "NIC": "7.1"}
+FAST_ORCHESTRATOR = {
+    "tick_s": 0.1, "lease_s": 3, "workers": 8, "poll_max_s": 0.2, "good_answers": 2,
+    "probe_interval_s": 0.1, "expected_node_s": 60, "health_interval_s": 3600,
+    "retry_base_s": 0.2, "retry_max_s": 1, "retry_attempts": 4, "cd_settle_s": 3,
+}
+FAST_TIMEOUTS = {"precheck": 30, "deliver": 30, "monitor": 30, "wait_back": 30, "verify": 6,
+                 "postcheck": 30, "eject": 30}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _table(values: Mapping[str, Any]) -> str:
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
+
+
+def write_gateway_config(
+    directory: Path, *, publisher_prefix: str, trusted_key: Path,
+    bmcs: Iterable[Mapping[str, str]], group_of: Callable[[str], str],
+    groups: Mapping[str, int], cluster: Mapping[str, Any] | None = None,
+    orchestrator: Mapping[str, Any] | None = None,
+    timeouts: Mapping[str, float] | None = None,
+) -> Path:
+    """Write DIR/gateway.toml for one cluster "lab" whose groups allow `groups[name]`
+    unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password)."""
+    media_port = free_port()
+    cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
+                     "delivery": ["msc"], **(cluster or {})}
+    text = textwrap.dedent(f"""\
+        [gateway]
+        name = "gw-orch"
+        state_dir = "{directory / 'state'}"
+
+        [listener]
+        http = "127.0.0.1:{free_port()}"
+
+        [cache]
+        max_size = "1GiB"
+
+        [[sources]]
+        name = "acme"
+        clients = ["127.0.0.0/8"]
+        username = "{SOURCE_USER}"
+        password_hash = "{SOURCE_HASH}"
+        owning_entities = ["FLEETFLASH"]
+        image_uri_prefixes = ["{publisher_prefix}"]
+        trusted_keys = ["{trusted_key}"]
+
+        [media]
+        http = "127.0.0.1:{media_port}"
+        base_url = "http://127.0.0.1:{media_port}"
+
+        """)
+    text += "[orchestrator]\n" + _table({**FAST_ORCHESTRATOR, **(orchestrator or {})})
+    text += "\n[orchestrator.timeouts]\n" + _table({**FAST_TIMEOUTS, **(timeouts or {})})
+    text += "\n[[clusters]]\n" + _table(cluster_table)
+    for name, allowance in groups.items():
+        text += "\n[[clusters.groups]]\n" + _table({"name": name, "max_unavailable": allowance})
+    for bmc in bmcs:
+        text += "\n[[bmcs]]\n" + _table({
+            "name": bmc["id"], "cluster": "lab", "group": group_of(bmc["id"]),
+            "url": bmc["url"], "username": bmc["username"], "password": bmc["password"]})
+    path = directory / "gateway.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0,
+             interval: float = 0.05) -> bool:
+    """Poll until `predicate()` is true; a hang guard, not a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+# -- audit log analysis ------------------------------------------------------------------
+
+def flash_counts(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """(bmc, component) -> number of flash_start events."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for record in records:
+        if record["event"] == "flash_start":
+            counts[(record["bmc"], record["component"])] += 1
+    return dict(counts)
+
+
+def double_flashes(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(bmc, component) pairs flashed twice: more than one completed write, or a write
+    started while another was neither completed nor failed. A write that failed (e.g. its
+    image source vanished with a killed gateway) may be tried again: that is a retry."""
+    ends: dict[tuple[str, str], int] = defaultdict(int)
+    open_writes: dict[tuple[str, str], int] = defaultdict(int)
+    problems: dict[tuple[str, str], str] = {}
+    for record in records:
+        if not record["event"].startswith("flash") or "component" not in record:
+            continue
+        key = (record["bmc"], record["component"])
+        if record["event"] == "flash_start":
+            if open_writes[key] or ends[key]:
+                problems[key] = "started again after a successful or unfinished write"
+            open_writes[key] += 1
+        elif record["event"] == "flash_end":
+            ends[key] += 1
+            open_writes[key] = max(0, open_writes[key] - 1)
+            if ends[key] > 1:
+                problems[key] = "written twice"
+        elif record["event"] == "flash_failed":
+            open_writes[key] = max(0, open_writes[key] - 1)
+    return problems
+
+
+def busy_intervals(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[datetime, datetime]]:
+    """Per BMC, the span from its first to its last audit event (its update)."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for record in records:
+        moment = datetime.fromisoformat(record["ts"])
+        first, last = spans.get(record["bmc"], (moment, moment))
+        spans[record["bmc"]] = (min(first, moment), max(last, moment))
+    return spans
+
+
+def max_down_per_group(records: Iterable[Mapping[str, Any]],
+                       group_of: Callable[[str], str]) -> dict[str, int]:
+    """Per group, the most BMCs whose update spans overlapped at one instant."""
+    events: list[tuple[datetime, int, str]] = []
+    for bmc, (first, last) in busy_intervals(records).items():
+        events += [(first, 1, group_of(bmc)), (last, -1, group_of(bmc))]
+    current: dict[str, int] = defaultdict(int)
+    peak: dict[str, int] = defaultdict(int)
+    # At equal times, ends before starts: touching spans do not overlap.
+    for _moment, delta, group in sorted(events, key=lambda e: (e[0], e[1])):
+        current[group] += delta
+        peak[group] = max(peak[group], current[group])
+    return dict(peak)

@@ -1,0 +1,59 @@
+"""End to end on the emulator, one test per delivery method: a verified image rolls out,
+versions decide success, nothing is flashed twice, no group's allowance is exceeded,
+the canary goes first, the misfit model is never touched, nothing is left behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.orchestrator.conftest import RolloutFactory
+from tests.integration.orchestrator.rig import (
+    OTHER_MODEL,
+    TARGET_VERSIONS,
+    TEST_MODEL,
+    flash_counts,
+    max_down_per_group,
+)
+
+MODELS = [TEST_MODEL] * 5 + [OTHER_MODEL]
+GROUPS = {"even": 1, "odd": 2}
+
+
+def group_of(node: str) -> str:
+    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
+
+
+@pytest.mark.parametrize("method", ["msc", "simple_update", "multipart_push"])
+def test_campaign_updates_every_fitting_node(rollout: RolloutFactory, method: str) -> None:
+    rig = rollout(models=MODELS, groups=GROUPS, group_of=group_of,
+                  cluster={"delivery": [method]})
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert rig.wait_state(campaign_id, "completed") == "completed"
+
+    report = rig.service.report(campaign_id)
+    by_node = {n.node_id: n for n in report.nodes}
+    misfit = "bmc-0005"
+    assert by_node[misfit].outcome == "not_applicable"
+    assert report.outcomes == {"done": 5, "not_applicable": 1}, [
+        (n.node_id, n.outcome, n.error) for n in report.nodes]
+    for node in (f"bmc-{i:04d}" for i in range(5)):
+        assert by_node[node].method == method
+        assert by_node[node].before_versions == {"BMC": "1.0.0", "BIOS": "1.0.0", "NIC": "1.0.0"}
+        assert by_node[node].after_versions == TARGET_VERSIONS
+        assert rig.emulated.bmc(node).firmware.installed() == TARGET_VERSIONS
+
+    audit = rig.audit()
+    assert set(flash_counts(audit).values()) == {1}, flash_counts(audit)
+    assert not [r for r in audit if r["bmc"] == misfit]
+    peaks = max_down_per_group(audit, group_of)
+    assert peaks["even"] <= GROUPS["even"] and peaks["odd"] <= GROUPS["odd"], peaks
+    # The canary finished before any other node was touched.
+    (canary,) = rig.service.show(campaign_id).campaign.canaries
+    canary_done = max(r["ts"] for r in audit if r["bmc"] == canary)
+    others_start = min(r["ts"] for r in audit if r["bmc"] != canary)
+    assert canary_done < others_start
+    for bmc in rig.emulated.bmcs:
+        assert not bmc.media.inserted and bmc.boot.enabled == "Disabled", bmc.id
+    compliance = rig.service.compliance("lab")
+    assert compliance.counts == {"compliant": 5, "not_applicable": 1}

@@ -1,0 +1,163 @@
+"""The multi-port HTTP server: real sockets on loopback, one tiny WSGI app."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from emulator.server import HttpServerError, MultiPortServer, PortPolicy
+
+
+def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers with the port, method, path and body length it saw."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read() if length else b""
+    document = json.dumps({"port": environ["SERVER_PORT"], "method": environ["REQUEST_METHOD"],
+                           "path": environ["PATH_INFO"], "declared": length,
+                           "received": len(body)}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(document)))])
+    return [document]
+
+
+@pytest.fixture
+def server() -> Iterator[MultiPortServer]:
+    instance = MultiPortServer(max_body_bytes=10_000, worker_threads=2)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def _raw(port: int, data: bytes, read_until_close: bool = True) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        chunks = []
+        while read_until_close:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_each_port_tells_the_app_which_port_it_is(server: MultiPortServer) -> None:
+    ports = [server.open_port(0, echo_app) for _ in range(3)]
+    assert len(set(ports)) == 3
+    for port in ports:
+        assert requests.get(f"http://127.0.0.1:{port}/x").json()["port"] == str(port)
+
+
+def test_closed_port_refuses_then_reopens_on_the_same_number(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app)
+    server.close_port(port)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    server.reopen_port(port)
+    assert requests.get(f"http://127.0.0.1:{port}/back").json()["path"] == "/back"
+
+
+def test_busy_port_is_reported(server: MultiPortServer) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(HttpServerError, match="cannot listen"):
+            server.open_port(taken.getsockname()[1], echo_app)
+
+
+def test_chunked_request_body_is_decoded(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app)
+
+    def parts() -> Iterator[bytes]:
+        yield b"abc"
+        yield b"defgh"
+
+    assert requests.post(f"http://127.0.0.1:{port}/", data=parts()).json()["received"] == 8
+
+
+def test_oversized_body_is_not_buffered(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app)
+    answer = requests.post(f"http://127.0.0.1:{port}/", data=b"x" * 50_000).json()
+    assert answer["declared"] == 50_000 and answer["received"] == 0
+
+
+def test_pipelined_requests_are_answered_in_order(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app)
+    reply = _raw(port, b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert reply.index(b'"/one"') < reply.index(b'"/two"')
+
+
+@pytest.mark.parametrize(
+    ("description", "request_bytes", "status"),
+    [
+        ("garbage request line", b"HELLO\r\n\r\n", b"400"),
+        ("bad header line", b"GET / HTTP/1.1\r\nno-colon-here\r\n\r\n", b"400"),
+        ("bad content length", b"POST / HTTP/1.1\r\nContent-Length: ten\r\n\r\n", b"400"),
+        ("headers too large", b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", b"431"),
+        ("bad chunk size", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+         b"400"),
+    ],
+)
+def test_malformed_requests_get_a_4xx(server: MultiPortServer, description: str,
+                                      request_bytes: bytes, status: bytes) -> None:
+    port = server.open_port(0, echo_app)
+    assert _raw(port, request_bytes).split(b" ")[1] == status, description
+
+
+def test_latency_policy_delays_answers(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app, PortPolicy(delay_s=2.0))
+    with pytest.raises(requests.ReadTimeout):
+        requests.get(f"http://127.0.0.1:{port}/", timeout=0.3)
+    server.policy(port).delay_s = 0
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+
+
+def test_blackhole_policy_never_answers(server: MultiPortServer) -> None:
+    port = server.open_port(0, echo_app, PortPolicy(blackhole=True))
+    with pytest.raises(requests.ReadTimeout):
+        requests.get(f"http://127.0.0.1:{port}/", timeout=0.3)
+
+
+def test_streamed_response_uses_chunked_encoding(server: MultiPortServer) -> None:
+    def streaming(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first,"
+        yield b"second"
+
+    port = server.open_port(0, streaming)
+    response = requests.get(f"http://127.0.0.1:{port}/")
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert response.text == "first,second"
+
+
+def test_an_app_crash_drops_the_connection_but_not_the_server(server: MultiPortServer) -> None:
+    def broken(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        raise RuntimeError("bug")
+
+    bad = server.open_port(0, broken)
+    good = server.open_port(0, echo_app)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{bad}/")
+    assert requests.get(f"http://127.0.0.1:{good}/").status_code == 200
+
+
+def test_large_bodies_are_spooled_and_arrive_whole() -> None:
+    big = MultiPortServer(max_body_bytes=8 << 20, worker_threads=1)
+    big.start()
+    try:
+        port = big.open_port(0, echo_app)
+        payload = bytes(range(256)) * (12 << 10)  # 3 MiB, over the in-memory threshold
+        answer = requests.post(f"http://127.0.0.1:{port}/up", data=payload).json()
+        assert answer["declared"] == answer["received"] == len(payload)
+        # A request pipelined right behind a spooled body is still answered.
+        head = f"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}\r\n\r\n"
+        reply = _raw(port, head.encode() + payload +
+                     b"GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert reply.index(b'"/a"') < reply.index(b'"/b"')
+    finally:
+        big.stop()
