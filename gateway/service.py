@@ -3,7 +3,8 @@
 Builds the parts from the configuration and starts them in order: store
 (migrated), image cache, intake service, acquisition worker, CIM listener.
 The media server, API and orchestrator are added here as they land; each is
-one more `start`/`stop` pair and nothing else in this module changes.
+one more `start`/`stop` pair and nothing else in this module changes. The USB
+key watcher ([usb]) starts last and stops first.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from gateway.api.server import ApiServerError
 from gateway.api.service import ApiService, apply_logging_config, build_api
 from gateway.cim.listener import GatewayListener
 from gateway.config import ConfigError, GatewayConfig
+from gateway.intake.errors import IntakeError
 from gateway.intake.service import IntakeService
+from gateway.intake.usb_feed import UsbIntake, build_usb_intake
 from gateway.intake.worker import AcquisitionWorker
 from gateway.media import MediaError
 from gateway.media.cache import ImageCache
@@ -45,6 +48,7 @@ class Gateway:
     listener: GatewayListener
     orchestration: Orchestration | None = None  # media server + orchestrator ([[clusters]])
     api: ApiService | None = None  # REST API, dashboard, metrics ([api])
+    usb: UsbIntake | None = None  # USB key watcher ([usb])
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -71,11 +75,15 @@ class Gateway:
                 self.listener.stop()
                 self.worker.stop()
                 raise GatewayStartError(str(exc)) from exc
+        if self.usb is not None:
+            self.usb.start()  # last: a key plugged in at boot finds everything running
         LOG.info("gateway %s listening (http %s, https %s)", self.config.name,
                  self.config.listener.http, self.config.listener.https)
 
     def stop(self) -> None:
         """Stop accepting alerts, finish the current chunk of work, close the store."""
+        if self.usb is not None:
+            self.usb.stop()
         if self.api is not None:
             self.api.stop()
         self.listener.stop()
@@ -100,7 +108,14 @@ def build_gateway(config: GatewayConfig, *, worker_poll_interval: float = 2.0) -
     store = GatewayStore.open(config.database_url)
     cache = ImageCache(config.cache_dir, config.cache_max_bytes)
     intake = IntakeService(config, store)
-    worker = AcquisitionWorker(config, store, cache, poll_interval=worker_poll_interval)
+    try:
+        usb = build_usb_intake(config, intake, cache)
+    except (MediaError, IntakeError) as exc:
+        store.close()
+        raise GatewayStartError(f"usb: {exc}") from exc
+    # The worker must know the [usb] source to mark USB images verified (local_bundle).
+    worker = AcquisitionWorker(usb.worker_config(config) if usb else config, store, cache,
+                               poll_interval=worker_poll_interval)
     intake.set_new_image_callback(worker.wake)
     listener_config = config.listener
     http = listener_config.http
@@ -127,4 +142,5 @@ def build_gateway(config: GatewayConfig, *, worker_poll_interval: float = 2.0) -
     except (ConfigError, ApiServerError) as exc:
         store.close()
         raise GatewayStartError(f"API: {exc}") from exc
-    return Gateway(config, store, cache, intake, worker, listener, orchestration, api)
+    return Gateway(config, store, cache, intake, worker, listener, orchestration, api,
+                   usb=usb)

@@ -26,6 +26,8 @@ COMMAND_GROUPS: dict[str, str] = {
     "campaigns": "gateway.api.cli_campaigns:campaigns",
     "nodes": "gateway.api.cli_campaigns:nodes",
     "publish": "emulator.publisher.cli:publish",
+    "validate": "lab.validate.cli:validate",
+    "lab": "lab.cli_lab:lab",
 }
 
 

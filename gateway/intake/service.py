@@ -29,6 +29,7 @@ LOG = logging.getLogger(__name__)
 CHANNEL_CIM = "cim"
 CHANNEL_CLI = "cli"
 CHANNEL_REST = "rest"
+CHANNEL_USB = "usb"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,21 @@ class IntakeService:
             admission = self.store.admit_withdrawal(new)
         LOG.info("%s %s from source %s: %s (%s)", alert.message_id, alert.indication_identifier,
                  source.name, admission.alert.decision, admission.alert.reason)
+        if admission.starts_acquisition:
+            self._on_new_image()
+        return Outcome(admission.alert.decision, admission.alert.reason, admission.alert.id,
+                       alert.image_sha256)
+
+    def admit_local(self, alert: NewAlert) -> Outcome:
+        """Admit an FWUP0001 from a local source (a USB key, see intake.local_bundle).
+
+        The caller has already verified the image into the cache, so the trust
+        rules for URIs do not apply; deduplication and recording are the usual
+        ones, and an accepted image wakes the worker, which finds it cached.
+        """
+        admission = self.store.admit_update(alert)
+        LOG.info("local FWUP0001 %s from source %s: %s (%s)", alert.indication_identifier,
+                 alert.source, admission.alert.decision, admission.alert.reason)
         if admission.starts_acquisition:
             self._on_new_image()
         return Outcome(admission.alert.decision, admission.alert.reason, admission.alert.id,

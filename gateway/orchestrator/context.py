@@ -21,7 +21,7 @@ from gateway.domain import NodeInventory, NodeStep
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import BmcEndpoint
-from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ class StepContext:
     epoch: str = ""  # this gateway process: a delivery made by another one may have broken
     # Seconds MONITOR took on nodes of this campaign that finished (learned from canaries).
     typical_monitor_s: float | None = None
+    # The node's stored inventory (capabilities do not change during an update).
+    known_node: Callable[[], ManagedNode | None] = lambda: None
 
     @property
     def node(self) -> str:

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,8 @@ class Engine:
                           observe=lambda inventory: self.store.upsert_node(
                               managed_node(run.node_id, cluster.name, inventory)),
                           streaks=self.streaks, now=now, epoch=self.epoch,
-                          typical_monitor_s=self._typical(run.campaign_id))
+                          typical_monitor_s=self._typical(run.campaign_id),
+                          known_node=partial(self.store.node, run.node_id))
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = progress.get("behind")

@@ -86,6 +86,7 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
             LOG.warning("inventory of %s failed: %s", endpoint.name, exc)
             return endpoint.name, None, str(exc)
 
+    known = {node.node_id for node in store.nodes(cluster)}
     found: dict[str, NodeInventory] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers),
                             thread_name_prefix="inventory") as pool:
@@ -93,6 +94,8 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
             if inventory is not None:
                 found[node_id] = inventory
                 store.upsert_node(managed_node(node_id, cluster, inventory))
+            elif node_id in known:  # keep what was last seen; only the health is unknown
+                store.set_health(node_id, Health.UNKNOWN.value)
             else:
                 store.upsert_node(ManagedNode(
                     node_id=node_id, cluster=cluster, model="", serial="",

@@ -33,7 +33,7 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 CAPABILITY_LIFETIME_S = 14 * 24 * 3600
 SCHEDULE_EVERY_S = 1.0
-RESCHEDULE_AFTER_S = 0.1  # at most this often when woken (a node finished or failed)
+RESCHEDULE_AFTER_S = 0.2  # at most this often when woken (a node finished or failed)
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]

@@ -74,7 +74,8 @@ class Scheduler:
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
                 now: datetime) -> list[str]:
-        runs = {r.node_id: domain_run(r) for r in self.store.runs(record.id)}
+        runs = {node: NodeRun(node, NodeStep(step), attempt, canary, held, error)
+                for node, step, attempt, canary, held, error in self.store.run_states(record.id)}
         campaign = domain_campaign(record)
         if self._withdrawn(record.image_sha256):
             campaign = self._apply(campaign, CampaignEvent.ABORT, runs,
@@ -90,7 +91,8 @@ class Scheduler:
             return []
         if campaign.state is not CampaignState.RUNNING:
             return []
-        health = {n.node_id: Health(n.health) for n in self.store.nodes(record.cluster)}
+        health = {node: Health(value)
+                  for node, value in self.store.node_health(record.cluster).items()}
         busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
         active_elsewhere = self.store.busy_nodes(
             [s.value for s in ACTIVE_STEPS], except_campaign=record.id)

@@ -27,7 +27,7 @@ from gateway.orchestrator.reports import (
     compliance_report,
 )
 from gateway.orchestrator.scheduler import domain_campaign, domain_run
-from gateway.store import GatewayStore, ImageState, StoreError
+from gateway.store import GatewayStore, ImageState, StoreError, utcnow
 from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord
 from gateway.store.campaigns import CampaignStore
 
@@ -134,12 +134,13 @@ class CampaignService:
         return self._save_node(record, fields, "retry")
 
     def clear_node(self, campaign_id: str, node_id: str) -> RunRecord:
-        """Give a quarantined node up (SKIPPED). It stops counting against the failure
-        budget; it still counts as unavailable while it is observed down."""
+        """Give a quarantined or pending node up (SKIPPED). A quarantined node stops
+        counting against the failure budget; either still counts as unavailable while it
+        is observed down. IllegalTransitionError for a node in any other step."""
         record = self.store.run(campaign_id, node_id)
         updated = clear_node(domain_run(record))
-        return self._save_node(record, {"step": updated.step.value, "error": updated.error},
-                               "clear")
+        return self._save_node(record, {"step": updated.step.value, "error": updated.error,
+                                        "finished_at": utcnow()}, "clear")
 
     def _require_open(self, campaign_id: str, node_id: str, action: str) -> None:
         campaign = domain_campaign(self.store.get_campaign(campaign_id))

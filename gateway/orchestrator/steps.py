@@ -11,12 +11,16 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.domain import (
+    FirmwareComponent,
     Health,
+    NodeInventory,
     NoDeliveryMethodError,
     NodeStep,
     PowerState,
+    UpdateCapabilities,
     choose_delivery,
 )
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, missing_versions
@@ -31,9 +35,28 @@ RESET_REQUIRED = "ResetRequired"
 _URL = re.compile(r"https?://\S+")
 
 
+def quick_inventory(ctx: StepContext) -> NodeInventory:
+    """A fresh inventory of the node. Capabilities come from the stored inventory when
+    there is one (they do not change during an update): one read of the system and one
+    per firmware component instead of walking managers, media and the UpdateService."""
+    known = ctx.known_node()
+    client = ctx.client()
+    if known is None or not known.capabilities or not known.model:
+        return client.inventory()
+    facts = client.health()
+    caps: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+            for key, value in known.capabilities.items()}
+    return NodeInventory(
+        system_id=facts.system_id, model=facts.model, serial=facts.serial,
+        manufacturer=facts.manufacturer, power_state=facts.power_state, health=facts.health,
+        firmware=tuple(FirmwareComponent(component, version) for component, version
+                       in sorted(client.component_versions().items())),
+        capabilities=UpdateCapabilities(**caps))
+
+
 def precheck(ctx: StepContext) -> Outcome:
     """The node must be healthy and still need the image; choose the delivery method."""
-    inventory = ctx.client().inventory()
+    inventory = quick_inventory(ctx)
     ctx.observe(inventory)
     if inventory.observed_health() is not Health.UP:
         return Stay(ctx.settings.probe_interval_s,
@@ -220,7 +243,7 @@ def eject(ctx: StepContext) -> Outcome:
 
 
 def postcheck(ctx: StepContext) -> Outcome:
-    inventory = ctx.client().inventory()
+    inventory = quick_inventory(ctx)
     ctx.observe(inventory)
     if inventory.observed_health() is not Health.UP:
         return Stay(ctx.settings.probe_interval_s, "not healthy yet")

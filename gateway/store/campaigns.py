@@ -128,6 +128,23 @@ class CampaignStore:
                 NodeRunRow.campaign_id == campaign_id).order_by(NodeRunRow.node_id))
             return [_run(r) for r in rows]
 
+    def run_states(self, campaign_id: str) -> list[tuple[str, str, int, bool, bool, str | None]]:
+        """(node_id, step, attempt, canary, held, error) of every run: what the scheduler
+        needs, without decoding the JSON columns (it runs often on large campaigns)."""
+        with self._transaction() as session:
+            rows = session.execute(sa.select(
+                NodeRunRow.node_id, NodeRunRow.step, NodeRunRow.attempt, NodeRunRow.canary,
+                NodeRunRow.held, NodeRunRow.error,
+            ).where(NodeRunRow.campaign_id == campaign_id).order_by(NodeRunRow.node_id))
+            return [(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5]) for r in rows]
+
+    def node_health(self, cluster: str) -> dict[str, str]:
+        """node id -> last observed health of every node of `cluster`."""
+        with self._transaction() as session:
+            rows = session.execute(sa.select(ManagedNodeRow.node_id, ManagedNodeRow.health)
+                                   .where(ManagedNodeRow.cluster == cluster))
+            return {r[0]: r[1] for r in rows}
+
     def run(self, campaign_id: str, node_id: str) -> RunRecord:
         with self._transaction() as session:
             row = session.get(NodeRunRow, (campaign_id, node_id))
@@ -245,6 +262,12 @@ class CampaignStore:
         with self._transaction() as session:
             session.execute(sa.update(ManagedNodeRow).where(
                 ManagedNodeRow.node_id == node_id).values(**values))
+
+    def node(self, node_id: str) -> ManagedNode | None:
+        """The last inventory of one node, or None if it was never inventoried."""
+        with self._transaction() as session:
+            row = session.get(ManagedNodeRow, node_id)
+            return _node(row) if row else None
 
     def nodes(self, cluster: str | None = None) -> list[ManagedNode]:
         with self._transaction() as session:

@@ -24,9 +24,9 @@ def print_summary(report: ValidationReport, console: Console) -> None:
     checks = report.dynamic_checks
     if checks:
         matrix = Table(title="Matrix")
-        matrix.add_column("combination")
-        for check in checks:
-            matrix.add_column(check)
+        matrix.add_column("combination", no_wrap=True)
+        for check in checks:  # "dynamic." on every column only costs width
+            matrix.add_column(check.removeprefix("dynamic."))
         for combination in report.combinations:
             cells = []
             for check in checks:

@@ -62,9 +62,6 @@ class Rollout:
         return self.service.list_campaigns()[0].id
 
     def wait_state(self, campaign_id: str, *states: str, timeout: float = 90) -> str:
-        import faulthandler
-        self._dump = open("/tmp/orch_stacks.txt", "w")  # noqa: SIM115
-        faulthandler.dump_traceback_later(40, file=self._dump)
         assert wait_for(lambda: self.service.show(campaign_id).campaign.state in states,
                         timeout), self.service.report(campaign_id).to_json()
         return self.service.show(campaign_id).campaign.state

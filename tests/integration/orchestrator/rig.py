@@ -97,7 +97,10 @@ def write_gateway_config(
     for bmc in bmcs:
         text += "\n[[bmcs]]\n" + _table({
             "name": bmc["id"], "cluster": "lab", "group": group_of(bmc["id"]),
-            "url": bmc["url"], "username": bmc["username"], "password": bmc["password"]})
+            "url": bmc["url"], "username": bmc["username"], "password": bmc["password"],
+            # Short request timeout: a request the emulator never answers (seen rarely under
+            # load) costs one retry, not half a minute.
+            "timeout_s": 5})
     path = directory / "gateway.toml"
     path.write_text(text)
     path.chmod(0o600)

@@ -1,0 +1,234 @@
+"""`lab up` and `lab down`: bring a topology's emulated data centre up in the
+background (emulator, publisher, gateway) and take it down again.
+
+`up` picks free loopback ports, makes a signing key pair (unless the work
+directory already has one), an API token and the publisher's listener
+password, starts the three processes detached, powers the emulated hosts on
+(a managed server runs; the emulator starts them off) and returns once every
+part answers, writing the state file (lab.lab_state). If anything fails on
+the way, what was started is stopped again: no half-running lab is left.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+import firmware_payloads as fp
+from gateway.api.auth import TokenStore
+from gateway.config import ConfigError, hash_password, load_config
+from gateway.store import GatewayStore, StoreError
+from lab import lab_processes as procs
+from lab.lab_gateway_config import LabEndpoints, render_gateway_config
+from lab.lab_state import LabError, LabState, read_state, write_state
+from lab.topology import Topology, TopologyError, load_topology
+
+DEFAULT_LIBVIRT_URI = "test:///default"
+CIM_USERNAME = "lab-publisher"
+API_TOKEN_NAME = "lab-admin"
+START_TIMEOUT_S = 180.0
+# What each process's command line contains, so `down` never signals a reused pid.
+MARKERS = {"emulator": "emulator", "publisher": "lab.lab_publisher", "gateway": "gateway"}
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """How to bring a lab up. `workdir` None: var/lab/<topology>-<UTC time>."""
+
+    topology: Path
+    state_file: Path
+    workdir: Path | None = None
+    libvirt_uri: str = DEFAULT_LIBVIRT_URI
+
+
+def default_workdir(topology: Topology) -> Path:
+    return Path("var/lab") / f"{topology.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def lab_keys(workdir: Path) -> tuple[Path, Path]:
+    """(private, public) signing key paths in WORKDIR/keys, generated if absent."""
+    directory = workdir / "keys"
+    private, public = directory / "bundle-signing.key", directory / "bundle-signing.pub"
+    if not (private.exists() and public.exists()):
+        try:
+            private, public = fp.write_keypair(directory)
+        except fp.BundleError as exc:
+            raise LabError(f"cannot write the lab's signing keys: {exc}") from exc
+    return private.resolve(), public.resolve()
+
+
+def _emulator_argv(topology: Topology, workdir: Path, public_key: Path,
+                   libvirt_uri: str) -> list[str]:
+    """`fleetflash emulator serve` for the topology: one BMC per node, in file order."""
+    nodes = [{"model": node.model, "firmware": dict(node.firmware)} for node in topology.nodes]
+    nodes_file = workdir / "emulator-nodes.json"
+    nodes_file.write_text(json.dumps(nodes, indent=1) + "\n", encoding="utf-8")
+    timings = topology.emulator
+    argv = [*procs.FLEETFLASH, "emulator", "serve", "--nodes-file", str(nodes_file),
+            "--base-port", "0", "--trusted-key", str(public_key),
+            "--flash-seconds", str(timings.flash_seconds),
+            "--reset-seconds", str(timings.reset_seconds),
+            "--bmc-restart-seconds", str(timings.bmc_restart_seconds),
+            "--libvirt-uri", libvirt_uri, "--audit-log", str(workdir / "audit.jsonl"),
+            "--inventory-out", str(workdir / "inventory.json")]
+    index = {node.name: i for i, node in enumerate(topology.nodes)}
+    for fault in topology.faults:
+        params = ",".join(f"{key}={value}" for key, value in fault.params.items())
+        argv += ["--fault", f"{bmc_id(index[fault.node])}={fault.kind.value}"
+                            + (f":{params}" if params else "")]
+    return argv
+
+
+def bmc_id(index: int) -> str:
+    """The emulator's id of BMC number `index` (emulator.cluster names them so)."""
+    return f"bmc-{index:04d}"
+
+
+def power_on(inventory: list[dict[str, Any]], timeout_s: float = 120.0) -> None:
+    """Power every emulated host on through its BMC's Redfish ComputerSystem.Reset,
+    reading the action's target from the system resource, and wait until all are On."""
+    def one(bmc: dict[str, Any]) -> None:
+        auth = (bmc["username"], bmc["password"])
+        system_url = bmc["url"].rstrip("/") + "/redfish/v1/Systems/1"
+        try:
+            system = requests.get(system_url, auth=auth, timeout=30).json()
+            if system.get("PowerState") != "On":
+                target = system["Actions"]["#ComputerSystem.Reset"]["target"]
+                requests.post(bmc["url"].rstrip("/") + target, auth=auth, timeout=30,
+                              json={"ResetType": "On"}).raise_for_status()
+            deadline = time.monotonic() + timeout_s
+            while requests.get(system_url, auth=auth, timeout=30).json().get(
+                    "PowerState") != "On":
+                if time.monotonic() > deadline:
+                    raise LabError(f"host of {bmc['id']} did not power on")
+                time.sleep(0.1)
+        except (requests.RequestException, KeyError, ValueError) as exc:
+            raise LabError(f"cannot power on the host of {bmc['id']}: "
+                           f"{exc.__class__.__name__}") from exc
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(one, inventory))
+
+
+def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabState:
+    """Start the lab described by `options` and write its state file.
+
+    `keys`: an existing (private, public) key pair to trust instead of WORKDIR/keys.
+    Raises LabError (or TopologyError for a bad topology); nothing keeps running then.
+    """
+    topology = load_topology(options.topology)
+    if options.state_file.exists():
+        try:
+            previous = read_state(options.state_file)
+        except LabError:
+            previous = None
+        if previous is not None and any(procs.running(pid, MARKERS[name])
+                                        for name, pid in previous.pids().items()):
+            raise LabError(f"a lab is already running with state file {options.state_file}; "
+                           "stop it with `fleetflash lab down` or pass another --state-file")
+    workdir = (options.workdir or default_workdir(topology)).resolve()
+    if (workdir / "gateway").exists():
+        raise LabError(f"{workdir} already holds a lab's gateway state; "
+                       "pick a new --workdir (nothing there is removed)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    private_key, public_key = keys or lab_keys(workdir)
+    started: dict[str, int] = {}
+    try:
+        return _start(topology, options, workdir, private_key, public_key, started)
+    except BaseException:
+        for name in ("gateway", "publisher", "emulator"):
+            if name in started:
+                procs.stop(started[name], MARKERS[name])
+        raise
+
+
+def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: Path,
+           public_key: Path, started: dict[str, int]) -> LabState:
+    emulator = procs.spawn("emulator", _emulator_argv(topology, workdir, public_key,
+                                                      options.libvirt_uri), workdir)
+    started["emulator"] = emulator.pid
+    inventory_file = workdir / "inventory.json"
+    admin_file = workdir / "inventory.admin.json"
+    procs.wait_until("emulator", lambda: inventory_file.exists() and admin_file.exists(),
+                     emulator, workdir, START_TIMEOUT_S)
+    inventory = json.loads(inventory_file.read_text(encoding="utf-8"))
+    admin = json.loads(admin_file.read_text(encoding="utf-8"))
+    power_on(inventory)
+
+    site = workdir / "publisher"
+    site.mkdir(exist_ok=True)
+    publisher_port = procs.free_port()
+    publisher = procs.spawn("publisher", [*procs.PYTHON, "lab.lab_publisher",
+                                          str(site), str(publisher_port)], workdir)
+    started["publisher"] = publisher.pid
+    publisher_url = f"http://127.0.0.1:{publisher_port}/bundles/"
+    procs.wait_until("publisher", lambda: procs.answers(publisher_url + "none.iso"),
+                     publisher, workdir, 30)
+
+    cim_password = secrets.token_urlsafe(18)
+    endpoints = LabEndpoints(
+        workdir=workdir, listener_port=procs.free_port(), media_port=procs.free_port(),
+        api_port=procs.free_port(), publisher_url=publisher_url, cim_username=CIM_USERNAME,
+        cim_password_hash=hash_password(cim_password), trusted_key=public_key, bmcs=inventory)
+    config_path = workdir / "gateway.toml"
+    config_path.write_text(render_gateway_config(topology, endpoints), encoding="utf-8")
+    config_path.chmod(0o600)
+    api_token = _admin_token(config_path)
+    gateway = procs.spawn("gateway", [*procs.FLEETFLASH, "gateway", "serve", "--config",
+                                      str(config_path)], workdir)
+    started["gateway"] = gateway.pid
+    api_url = f"http://127.0.0.1:{endpoints.api_port}"
+    procs.wait_until("gateway", lambda: procs.answers(api_url + "/healthz")
+                     and procs.port_open(endpoints.listener_port), gateway, workdir, 60)
+    return write_state(options.state_file.resolve(), {
+        "topology": str(options.topology.resolve()), "name": topology.name,
+        "workdir": str(workdir), "started_at": datetime.now(UTC).isoformat(),
+        "gateway": {"cim_url": f"http://127.0.0.1:{endpoints.listener_port}",
+                    "cim_username": CIM_USERNAME, "cim_password": cim_password,
+                    "api_url": api_url, "api_token": api_token, "config": str(config_path),
+                    "pid": gateway.pid, "media_url": f"http://127.0.0.1:{endpoints.media_port}"},
+        "publisher": {"url": publisher_url, "pid": publisher.pid, "dir": str(site)},
+        "emulator": {"inventory": inventory, "pid": emulator.pid,
+                     "admin_url": admin["admin_url"], "admin_token": admin["admin_token"],
+                     "libvirt_uri": options.libvirt_uri},
+        "nodes": {node.name: bmc_id(i) for i, node in enumerate(topology.nodes)},
+        "audit_log": str(workdir / "audit.jsonl"),
+        "keys": {"public": str(public_key), "private": str(private_key)},
+        "logs": str(workdir / "logs"),
+    })
+
+
+def _admin_token(config_path: Path) -> str:
+    """Create the lab's admin API token in the gateway's database (before it starts)."""
+    try:
+        config = load_config(config_path)
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        store = GatewayStore.open(config.database_url)
+        try:
+            return TokenStore(store.engine).create(API_TOKEN_NAME, "admin")[1]
+        finally:
+            store.engine.dispose()
+    except (ConfigError, StoreError) as exc:
+        raise LabError(f"cannot prepare the gateway: {exc}") from exc
+
+
+def lab_down(state: LabState) -> dict[str, bool]:
+    """Stop the gateway, publisher and emulator (in that order, so nothing touches a BMC
+    that is going away). Files stay. Returns name -> whether it was running."""
+    stopped = {name: procs.stop(pid, MARKERS[name])
+               for name, pid in sorted(state.pids().items(),
+                                       key=lambda item: ("gateway", "publisher",
+                                                         "emulator").index(item[0]))}
+    write_state(state.path, {**state.document, "stopped_at": datetime.now(UTC).isoformat()})
+    return stopped
+
+
+__all__ = ["LabError", "TopologyError", "UpOptions", "lab_down", "lab_up"]
