@@ -12,23 +12,24 @@ bootstrap:
 lint: bootstrap
 	$(BIN)/ruff check firmware_payloads gateway emulator lab tests bench
 
+# The issue asks for firmware_payloads and gateway/domain at least; the whole
+# code base is held to it.
 typecheck: bootstrap
-	$(BIN)/mypy --strict firmware_payloads gateway/domain
+	$(BIN)/mypy --strict firmware_payloads gateway emulator lab
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Until the lab demo lands: build, inspect and verify the signed sample bundle.
-DEMO_DIR := var/demo
+# The main job: a whole emulated data centre (lab/topologies/demo.yaml) updated by the
+# gateway with nobody touching anything; exits non-zero if any invariant fails.
 demo: bootstrap
-	@mkdir -p $(DEMO_DIR)
-	@test -f $(DEMO_DIR)/bundle-signing.key || $(BIN)/fleetflash bundle keygen --out $(DEMO_DIR)
-	$(BIN)/fleetflash bundle build firmware_payloads/samples/quarterly-2026q4.yaml --key $(DEMO_DIR)/bundle-signing.key -o $(DEMO_DIR)/bundle.iso
-	$(BIN)/fleetflash bundle inspect $(DEMO_DIR)/bundle.iso
-	$(BIN)/fleetflash bundle verify $(DEMO_DIR)/bundle.iso --trusted-key $(DEMO_DIR)/bundle-signing.pub
+	$(BIN)/fleetflash lab demo
 
+# Each benchmark prints its figures, the last line as one JSON object; record
+# them in docs/performance.md. rollout at 1000 nodes: `bench/rollout.py --nodes 1000`.
+BENCHES := bundle emulator_scale intake media rollout
 bench: bootstrap
-	$(BIN)/python bench/bundle.py
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -51,8 +51,9 @@ class ResetKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Package:
-    """One firmware payload in the bundle. ``size`` is in bytes, ``sha256`` lowercase hex."""
+class PackageTarget:
+    """What a package is and where it may be applied: the fields the publisher's
+    PackageSpec and the manifest's Package share."""
 
     id: str
     component: str
@@ -60,6 +61,12 @@ class Package:
     models: tuple[str, ...]
     min_from_version: str | None
     requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Package(PackageTarget):
+    """One firmware payload in the bundle. ``size`` is in bytes, ``sha256`` lowercase hex."""
+
     reset: ResetKind
     path: str
     size: int

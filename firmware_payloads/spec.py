@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Protocol
 import yaml
 
 from firmware_payloads.errors import ManifestError
-from firmware_payloads.manifest import MAX_PAYLOAD_BYTES
+from firmware_payloads.manifest import MAX_PAYLOAD_BYTES, PackageTarget
 
 _PACKAGE_SPEC_FIELDS = frozenset(
     {"id", "component", "version", "models", "min_from_version", "requires", "reset",
@@ -129,15 +129,12 @@ class _GeneratedStream(io.RawIOBase):
 
 
 @dataclass(frozen=True)
-class PackageSpec:
-    """A package as the publisher writes it: the manifest fields minus size/sha256, plus bytes."""
+class PackageSpec(PackageTarget):
+    """A package as the publisher writes it: the manifest fields minus size/sha256, plus bytes.
 
-    id: str
-    component: str
-    version: str
-    models: tuple[str, ...]
-    min_from_version: str | None
-    requires: tuple[str, ...]
+    ``reset`` is still the raw text; building the manifest checks it.
+    """
+
     reset: str
     path: str
     source: PayloadSource

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Iterable
 from types import FrameType
+from typing import NamedTuple
 
 import click
 from rich.console import Console
@@ -16,7 +18,7 @@ from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
 from gateway.store import Decision, GatewayStore, StoreError
 
-_DECISION_STYLE = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
+_DECISION_STYLE: dict[str, str] = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
                    Decision.WITHDRAWN: "magenta", Decision.IGNORED: "dim",
                    Decision.REJECTED: "red"}
 
@@ -104,16 +106,37 @@ def alerts() -> None:
 def list_alerts(config_path: str, limit: int) -> None:
     """Show what arrived and what was done with it."""
     store = _store(_load(config_path))
+    print_alert_table(
+        AlertRow(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"), alert.channel,
+                 alert.indication_identifier, alert.source, alert.message_id,
+                 alert.decision, alert.reason)
+        for alert in store.list_alerts(limit))
+
+
+class AlertRow(NamedTuple):
+    """One line of `alerts list`; `received` is "YYYY-MM-DD HH:MM:SS" UTC, `channel` one of
+    cim / rest / cli / usb, `decision` a Decision value."""
+
+    received: str
+    channel: str
+    indication_identifier: str | None
+    source: str | None
+    message_id: str | None
+    decision: str
+    reason: str
+
+
+def print_alert_table(rows: Iterable[AlertRow]) -> None:
+    """Print alerts as one table, newest first as given (database and API mode alike)."""
     table = Table(title="Alerts (newest first)")
-    for column in ("time (UTC)", "IndicationIdentifier", "source", "MessageID", "decision",
-                   "reason"):
+    for column in ("time (UTC)", "channel", "IndicationIdentifier", "source", "MessageID",
+                   "decision", "reason"):
         table.add_column(column, overflow="fold")
-    for alert in store.list_alerts(limit):
-        style = _DECISION_STYLE.get(alert.decision, "")
-        table.add_row(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"),
-                      alert.indication_identifier or "-", alert.source or "-",
-                      alert.message_id or "-", f"[{style}]{alert.decision}[/]",
-                      alert.reason)
+    for row in rows:
+        style = _DECISION_STYLE.get(row.decision, "")
+        table.add_row(row.received, row.channel, row.indication_identifier or "-",
+                      row.source or "-", row.message_id or "-", f"[{style}]{row.decision}[/]",
+                      row.reason)
     Console(width=200).print(table)
 
 

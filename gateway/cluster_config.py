@@ -16,7 +16,7 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, check_known_keys
 from gateway.domain import (
     AutonomyPolicy,
     Cluster,
@@ -62,12 +62,7 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
     specs: dict[str, list[NodeSpec]] = {}
     seen: set[str] = set()
     for index, raw in enumerate(raw_bmcs):
-        where = f"bmcs[{index}]"
-        _only(where, raw, _BMC_KEYS)
-        name = _text(raw, "name", where)
-        if name in seen:
-            raise ConfigError(f"{where}: duplicate BMC name {name!r}")
-        seen.add(name)
+        name = _unique_name(raw, f"bmcs[{index}]", _BMC_KEYS, seen, "BMC")
         where = f"BMC {name!r}"
         cluster = _text(raw, "cluster", where)
         endpoints.setdefault(cluster, {})[name] = _endpoint(raw, name, where, base)
@@ -76,12 +71,7 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
     result = []
     names: set[str] = set()
     for index, raw in enumerate(raw_clusters):
-        where = f"clusters[{index}]"
-        _only(where, raw, _CLUSTER_KEYS)
-        name = _text(raw, "name", where)
-        if name in names:
-            raise ConfigError(f"{where}: duplicate cluster name {name!r}")
-        names.add(name)
+        name = _unique_name(raw, f"clusters[{index}]", _CLUSTER_KEYS, names, "cluster")
         result.append(_cluster(raw, name, qos, specs.pop(name, []), endpoints.get(name, {})))
     if specs:
         raise ConfigError(f"bmcs name unknown cluster(s): {', '.join(sorted(specs))}")
@@ -91,7 +81,7 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
 def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
     """The [orchestrator] section (every key optional). Raises ConfigError."""
     table = config.section("orchestrator")
-    _only("orchestrator", table, _ORCH_KEYS)
+    check_known_keys("orchestrator", table, _ORCH_KEYS)
     numbers: dict[str, Any] = {key: _number(table, key, "orchestrator") for key in
                ("tick_s", "lease_s", "poll_max_s", "probe_interval_s", "expected_node_s",
                 "health_interval_s", "cd_settle_s") if key in table}
@@ -127,7 +117,7 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
     where = f"cluster {name!r}"
     groups = []
     for index, group in enumerate(_array(raw.get("groups", []), f"{where} groups")):
-        _only(f"{where} groups[{index}]", group, _GROUP_KEYS)
+        check_known_keys(f"{where} groups[{index}]", group, _GROUP_KEYS)
         groups.append((group, f"{where} groups[{index}]"))
     try:
         cluster = Cluster(
@@ -204,12 +194,12 @@ def _qos_classes(raw_list: Any) -> tuple[QosClass, ...]:
     classes = [QosClass("default")]
     for index, raw in enumerate(_array(raw_list, "qos_classes")):
         where = f"qos_classes[{index}]"
-        _only(where, raw, _QOS_KEYS)
+        check_known_keys(where, raw, _QOS_KEYS)
         name = _text(raw, "name", where)
         windows = []
         for w_index, window in enumerate(_array(raw.get("windows", []), f"{where} windows")):
             w_where = f"QoS class {name!r} windows[{w_index}]"
-            _only(w_where, window, _WINDOW_KEYS)
+            check_known_keys(w_where, window, _WINDOW_KEYS)
             match = _TIME_RE.match(str(window.get("start", "")))
             if match is None:
                 raise ConfigError(f"{w_where}: start must be \"HH:MM\" (UTC)")
@@ -236,11 +226,16 @@ def _array(value: Any, where: str) -> list[Mapping[str, Any]]:
     return value
 
 
-def _only(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+def _unique_name(raw: Mapping[str, Any], where: str, allowed: set[str], seen: set[str],
+                 kind: str) -> str:
+    """Check an array entry's keys and its required `name`, which must not be in `seen`
+    (it is added). Raises ConfigError naming the entry."""
+    check_known_keys(where, raw, allowed)
+    name = _text(raw, "name", where)
+    if name in seen:
+        raise ConfigError(f"{where}: duplicate {kind} name {name!r}")
+    seen.add(name)
+    return name
 
 
 def _text(table: Mapping[str, Any], key: str, where: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from gateway.addresses import client_ip
 from gateway.intake.trust import check_prefix
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
@@ -80,13 +81,9 @@ class SourceConfig:
 
     def admits_client(self, address: str) -> bool:
         """True when the client IP address falls in one of the source's ranges."""
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip.version == net.version and ip in net for net in self.clients)
+        ip = client_ip(address)
+        return ip is not None and any(
+            ip.version == net.version and ip in net for net in self.clients)
 
 
 @dataclass(frozen=True)
@@ -141,16 +138,16 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     """Validate an already-parsed TOML document; relative paths resolve against `path`'s dir."""
     base = path.parent
     gateway = _table(data, "gateway")
-    _only_keys("gateway", gateway, {"name", "state_dir", "database_url"})
-    state_dir = _path(base, _str(gateway, "gateway.state_dir", "var/gateway"))
+    check_known_keys("gateway", gateway, {"name", "state_dir", "database_url"})
+    state_dir = resolve_path(base, _str(gateway, "gateway.state_dir", "var/gateway"))
     name = _str(gateway, "gateway.name", socket.gethostname() or "gateway")
     database_url = _str(gateway, "gateway.database_url", "")
     if not database_url:
         database_url = f"sqlite:///{state_dir / 'gateway.db'}"
 
     cache = _table(data, "cache")
-    _only_keys("cache", cache, {"dir", "max_size"})
-    cache_dir = _path(base, _str(cache, "cache.dir", str(state_dir / "images")))
+    check_known_keys("cache", cache, {"dir", "max_size"})
+    cache_dir = resolve_path(base, _str(cache, "cache.dir", str(state_dir / "images")))
     cache_max = _size(cache.get("max_size", DEFAULT_CACHE_BYTES), "cache.max_size")
 
     raw_sources = data.get("sources", [])
@@ -175,7 +172,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
 
 
 def _listener(base: Path, table: Mapping[str, Any]) -> ListenerConfig:
-    _only_keys("listener", table, {"http", "https", "certfile", "keyfile", "max_body_bytes"})
+    check_known_keys("listener", table, {"http", "https", "certfile", "keyfile", "max_body_bytes"})
     http = _address(_str(table, "listener.http", "0.0.0.0:5988"), "listener.http")
     https = _address(_str(table, "listener.https", ""), "listener.https")
     certfile = table.get("certfile")
@@ -191,8 +188,8 @@ def _listener(base: Path, table: Mapping[str, Any]) -> ListenerConfig:
                      "listener.max_body_bytes")
     return ListenerConfig(
         http=http, https=https,
-        certfile=_path(base, str(certfile)) if certfile else None,
-        keyfile=_path(base, str(keyfile)) if keyfile else None,
+        certfile=resolve_path(base, str(certfile)) if certfile else None,
+        keyfile=resolve_path(base, str(keyfile)) if keyfile else None,
         max_body_bytes=max_body,
     )
 
@@ -201,7 +198,7 @@ def _source(base: Path, raw: Any, index: int) -> SourceConfig:
     where = f"sources[{index}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
-    _only_keys(where, raw, {"name", "clients", "username", "password_hash",
+    check_known_keys(where, raw, {"name", "clients", "username", "password_hash",
                             "owning_entities", "image_uri_prefixes", "trusted_keys"})
     name = _str(raw, f"{where}.name", None)
     if not _NAME_RE.match(name):
@@ -222,8 +219,8 @@ def _source(base: Path, raw: Any, index: int) -> SourceConfig:
         problem = check_prefix(prefix)
         if problem:
             raise ConfigError(f"{where}: image_uri_prefixes entry {prefix!r}: {problem}")
-    key_paths = tuple(_path(base, p) for p in _str_list(raw, f"{where} trusted_keys"))
-    keys = tuple(_public_key(p, where) for p in key_paths)
+    key_paths = tuple(resolve_path(base, p) for p in _str_list(raw, f"{where} trusted_keys"))
+    keys = tuple(load_trusted_key(p, where) for p in key_paths)
     return SourceConfig(
         name=name, clients=tuple(clients), username=_str(raw, f"{where} username", None),
         password_hash=password_hash,
@@ -232,7 +229,9 @@ def _source(base: Path, raw: Any, index: int) -> SourceConfig:
     )
 
 
-def _public_key(path: Path, where: str) -> Ed25519PublicKey:
+def load_trusted_key(path: Path, where: str) -> Ed25519PublicKey:
+    """The Ed25519 public key in PEM file `path`; ConfigError prefixed with `where` if the
+    file cannot be read or holds anything else."""
     try:
         key = load_pem_public_key(path.read_bytes())
     except OSError as exc:
@@ -251,7 +250,9 @@ def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def _only_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+def check_known_keys(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    """ConfigError naming the unknown keys of `table` (and the allowed ones), if any:
+    a misspelt setting must never be silently ignored."""
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
@@ -276,7 +277,9 @@ def _str_list(table: Mapping[str, Any], key: str) -> list[str]:
     return list(value)
 
 
-def _path(base: Path, value: str) -> Path:
+def resolve_path(base: Path, value: str) -> Path:
+    """`value` with ~ expanded; a relative path is taken relative to `base` (the config
+    file's directory) and made absolute."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path).resolve()
 

@@ -153,7 +153,10 @@ def run_demo(topology_path: Path, *, state_file: Path, workdir: Path | None,
         console.print(f"3. publisher sent the CIM alert for {announced.image_uri}")
         console.print("4. the gateway takes it from here: verify, inventory, plan, canaries, "
                       "roll out")
+        console.print("5. live progress (from the gateway's API):")
         snapshot = watch_rollout(state, topology, console, timeout_s)
+        console.print()
+        console.print("6. final state")
         console.print(compliance_table(state))
         checks = evaluate(state, topology, snapshot)
         console.print(checks_table(checks))

@@ -79,9 +79,9 @@ def orchestrator_settings(topology: Topology) -> tuple[dict[str, Any], dict[str,
         "health_interval_s": 3600, "retry_base_s": 0.5, "retry_max_s": 5,
         "retry_attempts": 5, "cd_settle_s": max(5, round(3 * expected)),
     }
-    timeouts = {"precheck": 60, "deliver": 60, "monitor": max(45, round(5 * expected)),
-                "reset": 60, "wait_back": max(60, round(10 * expected)), "verify": 30,
-                "eject": 60, "postcheck": 60}
+    timeouts: dict[str, float] = {
+        "precheck": 60, "deliver": 60, "monitor": max(45, round(5 * expected)), "reset": 60,
+        "wait_back": max(60, round(10 * expected)), "verify": 30, "eject": 60, "postcheck": 60}
     return settings, timeouts
 
 

@@ -98,9 +98,8 @@ def _wave_text(campaign: dict[str, Any]) -> str:
 
 def progress_table(snapshot: Snapshot, elapsed_s: float) -> Table:
     """Per campaign: state, waves (finished/size), nodes per step; bytes served below."""
-    table = Table(title=f"Rollout after {elapsed_s:.0f} s", title_justify="left",
-                  caption=f"media served: {_human_bytes(snapshot.bytes_served)}",
-                  caption_justify="left")
+    table = Table(title=f"Rollout after {elapsed_s:.0f} s; media served: "
+                        f"{_human_bytes(snapshot.bytes_served)}", title_justify="left")
     for column in ("campaign", "state", "waves", "nodes per step"):
         table.add_column(column)
     if not snapshot.campaigns:

@@ -82,14 +82,6 @@ class Announcement:
     image_uri: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def publish(state: LabState, bundle: Path | None = None) -> Announcement:
     """Put `bundle` (default: the sample bundle signed with the lab's key) on the lab's
     publisher and send FWUP0001 to the gateway. LabError if the bundle cannot be read
@@ -98,18 +90,18 @@ def publish(state: LabState, bundle: Path | None = None) -> Announcement:
     if bundle is None:
         bundle = site / "quarterly-2026q4.iso"
         build_sample_bundle(Path(state.get("keys.private")), bundle)
-    else:
-        if bundle.suffix != ".iso":
-            raise LabError(f"{bundle}: the publisher serves .iso bundles only")
-        if bundle.resolve().parent != site.resolve():
-            shutil.copyfile(bundle, site / bundle.name)
-            bundle = site / bundle.name
-    try:
+    elif bundle.suffix != ".iso":
+        raise LabError(f"{bundle}: the publisher serves .iso bundles only")
+    try:  # read before copying: nothing unreadable lands on the publisher
         with fp.open_bundle(bundle) as reader:
             manifest = reader.manifest
     except fp.BundleError as exc:
         raise LabError(f"{bundle}: {exc}") from exc
-    sha256 = _sha256(bundle)
+    if bundle.resolve().parent != site.resolve():
+        shutil.copyfile(bundle, site / bundle.name)
+        bundle = site / bundle.name
+    with open(bundle, "rb") as handle:
+        sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     image_uri = str(state.get("publisher.url")) + bundle.name
     indication = update_available_indication(
         image_uri=image_uri, image_sha256=sha256, bundle_id=manifest.bundle_id,

@@ -42,20 +42,22 @@ def _style(step: str) -> str:
 
 
 def node_table(nodes: list[dict[str, Any]]) -> Table:
-    """Per cluster: nodes, how many per step, models, how many are powered on."""
+    """Per cluster: nodes, how many per step, per model and per health (unknown until the
+    gateway first inventories them, at the first campaign)."""
     table = Table(title="Nodes", title_justify="left")
-    for column in ("cluster", "nodes", "steps", "models", "up"):
+    for column in ("cluster", "nodes", "steps", "models", "health"):
         table.add_column(column)
     clusters: dict[str, list[dict[str, Any]]] = {}
     for node in nodes:
         clusters.setdefault(node["cluster"], []).append(node)
     for cluster, members in sorted(clusters.items()):
         steps = Counter(node["step"] or "never updated" for node in members)
-        models = Counter(node["model"] or "?" for node in members)
+        models = Counter(node["model"] or "unknown" for node in members)
+        health = Counter(node["health"] or "unknown" for node in members)
         table.add_row(cluster, str(len(members)),
                       ", ".join(f"{_style(step)} {count}" for step, count in sorted(steps.items())),
                       ", ".join(f"{model} {count}" for model, count in sorted(models.items())),
-                      str(sum(1 for node in members if node["health"] == "up")))
+                      ", ".join(f"{state} {count}" for state, count in sorted(health.items())))
     return table
 
 

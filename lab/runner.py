@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import requests
 
 import firmware_payloads as fp
 from gateway.api.auth import TokenStore
@@ -28,6 +23,7 @@ from gateway.config import ConfigError, hash_password, load_config
 from gateway.store import GatewayStore, StoreError
 from lab import lab_processes as procs
 from lab.lab_gateway_config import LabEndpoints, render_gateway_config
+from lab.lab_power import power_on
 from lab.lab_state import LabError, LabState, read_state, write_state
 from lab.topology import Topology, TopologyError, load_topology
 
@@ -92,32 +88,6 @@ def bmc_id(index: int) -> str:
     return f"bmc-{index:04d}"
 
 
-def power_on(inventory: list[dict[str, Any]], timeout_s: float = 120.0) -> None:
-    """Power every emulated host on through its BMC's Redfish ComputerSystem.Reset,
-    reading the action's target from the system resource, and wait until all are On."""
-    def one(bmc: dict[str, Any]) -> None:
-        auth = (bmc["username"], bmc["password"])
-        system_url = bmc["url"].rstrip("/") + "/redfish/v1/Systems/1"
-        try:
-            system = requests.get(system_url, auth=auth, timeout=30).json()
-            if system.get("PowerState") != "On":
-                target = system["Actions"]["#ComputerSystem.Reset"]["target"]
-                requests.post(bmc["url"].rstrip("/") + target, auth=auth, timeout=30,
-                              json={"ResetType": "On"}).raise_for_status()
-            deadline = time.monotonic() + timeout_s
-            while requests.get(system_url, auth=auth, timeout=30).json().get(
-                    "PowerState") != "On":
-                if time.monotonic() > deadline:
-                    raise LabError(f"host of {bmc['id']} did not power on")
-                time.sleep(0.1)
-        except (requests.RequestException, KeyError, ValueError) as exc:
-            raise LabError(f"cannot power on the host of {bmc['id']}: "
-                           f"{exc.__class__.__name__}") from exc
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(one, inventory))
-
-
 def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabState:
     """Start the lab described by `options` and write its state file.
 
@@ -125,6 +95,9 @@ def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabS
     Raises LabError (or TopologyError for a bad topology); nothing keeps running then.
     """
     topology = load_topology(options.topology)
+    if not topology.nodes:
+        raise LabError(f"{options.topology}: the topology has no cluster nodes to run "
+                       "(a matrix-only topology is for `fleetflash validate`)")
     if options.state_file.exists():
         try:
             previous = read_state(options.state_file)

@@ -17,6 +17,7 @@ from emulator.redfish.common import (
     bmc,
     check_properties,
     collection,
+    existing,
     json_response,
     not_found,
     read_json,
@@ -75,10 +76,7 @@ def _account_document(account: Account) -> dict[str, object]:
 
 
 def _account(account_id: str) -> Account:
-    found = bmc().accounts.get(account_id)
-    if found is None:
-        raise not_found("ManagerAccount", account_id)
-    return found
+    return existing(bmc().accounts.get(account_id), "ManagerAccount", account_id)
 
 
 @blueprint.post(ACCOUNTS_URI)

@@ -18,6 +18,7 @@ from emulator.bmc import Bmc
 from emulator.errors import RedfishError
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 JSON_HEADERS = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
 SERVICE_NAME = "Fleetflash emulated BMC"
@@ -153,3 +154,10 @@ def _short(value: Any) -> str:
 
 def not_found(kind: str, name: str) -> RedfishError:
     return RedfishError(404, "ResourceNotFound", kind, name)
+
+
+def existing(found: T | None, kind: str, name: str) -> T:
+    """`found` from a lookup; None raises 404 ResourceNotFound naming `kind` and `name`."""
+    if found is None:
+        raise not_found(kind, name)
+    return found

@@ -17,6 +17,7 @@ from emulator.redfish.common import (
     bmc,
     check_properties,
     collection,
+    existing,
     json_response,
     not_found,
     read_json,
@@ -145,9 +146,7 @@ def subscribe() -> Response:
 
 @blueprint.get(f"{SUBSCRIPTIONS_URI}/<subscription_id>")
 def subscription(subscription_id: str) -> Response:
-    found = bmc().events.get(subscription_id)
-    if found is None:
-        raise not_found("EventDestination", subscription_id)
+    found = existing(bmc().events.get(subscription_id), "EventDestination", subscription_id)
     return json_response(_subscription_document(found))
 
 

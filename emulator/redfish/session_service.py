@@ -12,8 +12,8 @@ from emulator.redfish.common import (
     bmc,
     check_properties,
     collection,
+    existing,
     json_response,
-    not_found,
     read_json,
     requires,
 )
@@ -91,19 +91,15 @@ def login() -> Response:
 
 @blueprint.get(f"{SESSIONS_URI}/<session_id>")
 def session(session_id: str) -> Response:
-    found = bmc().sessions.get(session_id)
-    if found is None:
-        raise not_found("Session", session_id)
-    return json_response(_session_document(found))
+    return json_response(
+        _session_document(existing(bmc().sessions.get(session_id), "Session", session_id)))
 
 
 @blueprint.delete(f"{SESSIONS_URI}/<session_id>")
 @requires(Privilege.CONFIGURE_SELF)
 def logout(session_id: str) -> Response:
     current = bmc()
-    found = current.sessions.get(session_id)
-    if found is None:
-        raise not_found("Session", session_id)
+    found = existing(current.sessions.get(session_id), "Session", session_id)
     own = found.account is g.account
     if not own and Privilege.CONFIGURE_MANAGER not in g.account.privileges:
         raise RedfishError(403, "InsufficientPrivilege")

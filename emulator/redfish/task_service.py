@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from emulator.audit import utc_now
-from emulator.redfish.common import bmc, collection, json_response, not_found
+from emulator.redfish.common import bmc, collection, existing, json_response
 from emulator.tasks import MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
 
 blueprint = Blueprint("task_service", __name__)
@@ -46,10 +46,7 @@ def tasks() -> Response:
 
 
 def _task(task_id: str) -> Task:
-    found = bmc().tasks.get(task_id)
-    if found is None:
-        raise not_found("Task", task_id)
-    return found
+    return existing(bmc().tasks.get(task_id), "Task", task_id)
 
 
 def monitor_response(task: Task) -> Response:

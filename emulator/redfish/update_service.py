@@ -23,8 +23,8 @@ from emulator.redfish.common import (
     bmc,
     check_action,
     collection,
+    existing,
     json_response,
-    not_found,
     read_json,
     requires,
 )
@@ -204,9 +204,8 @@ def firmware_inventory() -> Response:
 @blueprint.get(f"{INVENTORY_URI}/<component>")
 def firmware_item(component: str) -> Response:
     current = bmc()
-    version = current.firmware.installed().get(component)
-    if version is None:
-        raise not_found("SoftwareInventory", component)
+    version = existing(current.firmware.installed().get(component), "SoftwareInventory",
+                       component)
     related = MANAGER_URI if component == "BMC" else SYSTEM_URI
     return json_response(
         {

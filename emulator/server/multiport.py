@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from emulator.server.connection import HttpConnection, Listener, PortPolicy, WsgiApp
 
@@ -38,6 +38,16 @@ IDLE_TIMEOUT_S = 120.0
 
 class HttpServerError(Exception):
     """A port could not be opened or closed."""
+
+
+class _Request(NamedTuple):
+    """A parsed request on its way from the event loop to a worker thread."""
+
+    connection: HttpConnection
+    environ: dict[str, Any]
+    keep_alive: bool
+    discard: int
+    listener: Listener
 
 
 class MultiPortServer:
@@ -66,6 +76,9 @@ class MultiPortServer:
         self._listeners: dict[int, Listener] = {}
         self._thread = threading.Thread(target=self._run, name="http-loop", daemon=True)
         self._started = False
+        # Set for good by stop(): a BMC restart thread may wake after the cluster
+        # stopped and ask for its port back; a stopping server keeps every port closed.
+        self._stopping = False
 
     # life cycle -------------------------------------------------------------
     def start(self) -> None:
@@ -85,9 +98,10 @@ class MultiPortServer:
         """Close every port and stop the loop (idempotent)."""
         if not self._started:
             return
-        with contextlib.suppress(HttpServerError):
-            for port in list(self._listeners):
-                self.close_port(port, forget=True)
+        self._stopping = True
+        for port in list(self._listeners):
+            with contextlib.suppress(HttpServerError):
+                self._call(self._close(port, forget=True))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -102,11 +116,13 @@ class MultiPortServer:
     def open_port(self, port: int, app: WsgiApp, policy: PortPolicy | None = None) -> int:
         """Listen on ``port`` (0 picks a free one); returns the bound port number.
 
-        Raises HttpServerError if the port is busy.
+        Raises HttpServerError if the port is busy or the server is stopping.
         """
         return int(self._call(self._open(port, app, policy or PortPolicy())))
 
     async def _open(self, port: int, app: WsgiApp, policy: PortPolicy) -> int:
+        if self._stopping:
+            raise HttpServerError(f"cannot listen on {self.host}:{port}: the server is stopping")
         listener = self._listeners.get(port) if port else None
         if listener is None:
             listener = Listener(port=port, app=app, policy=policy)
@@ -132,14 +148,15 @@ class MultiPortServer:
         """Stop listening on ``port`` and drop its open connections.
 
         Until reopen_port() the port refuses connections. forget=True also
-        discards the app binding.
+        discards the app binding. Does nothing once stop() has begun (every port
+        is closed then); otherwise HttpServerError for a port this server never opened.
         """
+        if self._stopping:
+            return
         self._call(self._close(port, forget))
 
     async def _close(self, port: int, forget: bool) -> None:
-        listener = self._listeners.get(port)
-        if listener is None:
-            raise HttpServerError(f"port {port} is not managed by this server")
+        listener = self._listener(port)
         if listener.server is not None:
             listener.server.close()
             listener.server = None
@@ -149,21 +166,33 @@ class MultiPortServer:
             del self._listeners[port]
 
     def reopen_port(self, port: int) -> None:
-        """Listen again on a port closed with close_port()."""
-        listener = self._listeners.get(port)
-        if listener is None:
-            raise HttpServerError(f"port {port} is not managed by this server")
-        self._call(self._open(port, listener.app, listener.policy))
+        """Listen again on a port closed with close_port().
+
+        Does nothing once stop() has begun: a stopped server keeps its ports closed.
+        HttpServerError for a port this server never opened, or if the port is busy.
+        """
+        if self._stopping:
+            return
+        listener = self._listener(port)
+        try:
+            self._call(self._open(port, listener.app, listener.policy))
+        except HttpServerError:
+            if not self._stopping:  # stop() began while the request was on its way
+                raise
 
     def is_open(self, port: int) -> bool:
         listener = self._listeners.get(port)
         return listener is not None and listener.server is not None
 
     def policy(self, port: int) -> PortPolicy:
+        """The live fault policy of ``port``; HttpServerError if this server never opened it."""
+        return self._listener(port).policy
+
+    def _listener(self, port: int) -> Listener:
         listener = self._listeners.get(port)
         if listener is None:
             raise HttpServerError(f"port {port} is not managed by this server")
-        return listener.policy
+        return listener
 
     # requests -------------------------------------------------------------------
     def dispatch(
@@ -174,37 +203,27 @@ class MultiPortServer:
         discard: int,
         listener: Listener,
     ) -> None:
+        """Run the app for one parsed request (called on the loop by HttpConnection).
+
+        discard: body bytes still to skip after the answer (an unread oversized body).
+        """
         policy = listener.policy
         if policy.blackhole:
             return  # never answer; the connection stays busy until the client gives up
+        request = _Request(connection, environ, keep_alive, discard, listener)
         if policy.delay_s > 0:
-            self._loop.call_later(
-                policy.delay_s, self._submit, connection, environ, keep_alive, discard, listener
-            )
+            self._loop.call_later(policy.delay_s, self._submit, request)
         else:
-            self._submit(connection, environ, keep_alive, discard, listener)
+            self._submit(request)
 
-    def _submit(
-        self,
-        connection: HttpConnection,
-        environ: dict[str, Any],
-        keep_alive: bool,
-        discard: int,
-        listener: Listener,
-    ) -> None:
+    def _submit(self, request: _Request) -> None:
         try:
-            self._pool.submit(self._run_app, connection, environ, keep_alive, discard, listener)
+            self._pool.submit(self._run_app, request)
         except RuntimeError:  # pool shut down: the server is stopping
-            connection.abort()
+            request.connection.abort()
 
-    def _run_app(
-        self,
-        connection: HttpConnection,
-        environ: dict[str, Any],
-        keep_alive: bool,
-        discard: int,
-        listener: Listener,
-    ) -> None:
+    def _run_app(self, request: _Request) -> None:
+        connection, environ, keep_alive, discard, listener = request
         loop = self._loop
         state: dict[str, Any] = {"head": None, "chunked": False, "sent": False}
 

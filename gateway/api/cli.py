@@ -142,23 +142,15 @@ def list_images(client: ApiClient, state: str | None) -> None:
     console().print(table)
 
 
-_DECISION_STYLE = {"accepted": "green", "duplicate": "cyan", "withdrawn": "magenta",
-                   "ignored": "dim", "rejected": "red"}
-
-
 def print_alerts(items: list[dict[str, Any]]) -> None:
-    """Render alerts as the API returns them."""
-    table = Table(title="Alerts (newest first)")
-    for column in ("time (UTC)", "IndicationIdentifier", "source", "MessageID", "decision",
-                   "reason"):
-        table.add_column(column, overflow="fold")
-    for alert in items:
-        style = _DECISION_STYLE.get(alert["decision"], "")
-        table.add_row(alert["received_at"][:19].replace("T", " "),
-                      alert["IndicationIdentifier"] or "-", alert["source"] or "-",
-                      alert["MessageID"] or "-", f"[{style}]{alert['decision']}[/]",
-                      alert["reason"])
-    Console(width=200).print(table)
+    """Render alerts as the API returns them (the same table as the database mode)."""
+    from gateway.cli import AlertRow, print_alert_table
+
+    print_alert_table(
+        AlertRow(alert["received_at"][:19].replace("T", " "), alert["channel"],
+                 alert["IndicationIdentifier"], alert["source"], alert["MessageID"],
+                 alert["decision"], alert["reason"])
+        for alert in items)
 
 
 @click.command("list")

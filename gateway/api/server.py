@@ -16,6 +16,8 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from gateway.tls import server_tls_context
+
 LOG = logging.getLogger(__name__)
 
 
@@ -36,13 +38,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 def tls_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
     """A TLS 1.2+ server context. Raises ApiServerError naming the unreadable file."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(certfile, keyfile)
+        return server_tls_context(certfile, keyfile)
     except (OSError, ssl.SSLError) as exc:
         raise ApiServerError(f"cannot load API certificate {certfile}: {exc}") from exc
-    return context
 
 
 class ApiServer:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig
+from gateway.config import ConfigError, GatewayConfig, check_known_keys, resolve_path
 
 _API_KEYS = {"listen", "certfile", "keyfile"}
 _LOGGING_KEYS = {"format", "level"}
@@ -58,8 +58,8 @@ def api_settings(config: GatewayConfig) -> ApiSettings:
         raise ConfigError("api.certfile and api.keyfile must be set together")
     base = config.path.parent
     return ApiSettings(host=host.strip("[]"), port=int(port),
-                       certfile=_path(base, certfile) if certfile else None,
-                       keyfile=_path(base, keyfile) if keyfile else None)
+                       certfile=resolve_path(base, certfile) if certfile else None,
+                       keyfile=resolve_path(base, keyfile) if keyfile else None)
 
 
 def logging_settings(config: GatewayConfig) -> LoggingSettings:
@@ -75,10 +75,7 @@ def logging_settings(config: GatewayConfig) -> LoggingSettings:
 
 
 def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> Mapping[str, Any]:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+    check_known_keys(where, table, allowed)
     return table
 
 
@@ -88,7 +85,3 @@ def _text(table: Mapping[str, Any], key: str, default: str) -> str:
         raise ConfigError(f"{key} must be a string")
     return value
 
-
-def _path(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()

@@ -63,12 +63,16 @@ class RecordingUsbKeySource(UsbKeySource):
             LOG.error("usb: key %s: cannot record its outcome: %s", report.key, exc)
         return report
 
-    def _publish(self, bundle: UsbBundle) -> None:
+    def _publish(self, bundle: UsbBundle) -> str:
+        """Hand the bundle to the intake; returns its decision for the USB source's log."""
         try:
-            self._local.accept(LocalBundle(bundle.path, bundle.sha256, bundle.key, bundle.name))
+            outcome = self._local.accept(
+                LocalBundle(bundle.path, bundle.sha256, bundle.key, bundle.name))
         except StoreError as exc:
             LOG.error("usb: bundle %s from key %s not recorded: %s", bundle.name, bundle.key,
                       exc)
+            return "not recorded (database error)"
+        return f"{outcome.decision}: {outcome.reason}" if outcome.reason else outcome.decision
 
     def _record_problems(self, report: KeyReport) -> None:
         reasons = [f"USB key {report.key}: {line}" for line in report.rejected]

@@ -34,9 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config import (
+    ConfigError,
+    GatewayConfig,
+    check_known_keys,
+    load_config,
+    load_trusted_key,
+    resolve_path,
+)
 from gateway.media.errors import MediaConfigError
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -121,7 +127,7 @@ def media_config(config: GatewayConfig) -> MediaConfig:
     return MediaConfig(
         http=http, https=https, certfile=certfile, keyfile=keyfile, base_url=base_url,
         secret_file=secret or config.state_dir / "media.secret",
-        previous_secret_files=tuple(_resolve(base, p) for p in previous),
+        previous_secret_files=tuple(resolve_path(base, p) for p in previous),
         nginx_root=_opt_path(base, table.get("nginx_root", ""), "media.nginx_root"),
         withdrawn=frozenset(withdrawn), max_connections=max_connections,
         image_dir=config.cache_dir,
@@ -142,7 +148,7 @@ def usb_config(config: GatewayConfig) -> UsbConfig:
             isinstance(k, str) for k in key_values):
         raise MediaConfigError("usb.trusted_keys must be a non-empty list of PEM file paths")
     base = config.path.parent
-    paths = tuple(_resolve(base, k) for k in key_values)
+    paths = tuple(resolve_path(base, k) for k in key_values)
     staging = _opt_path(base, table.get("staging_dir", ""), "usb.staging_dir")
     interval = table.get("poll_interval_s", 2.0)
     if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
@@ -153,14 +159,9 @@ def usb_config(config: GatewayConfig) -> UsbConfig:
 
 def _public_key(path: Path) -> Ed25519PublicKey:
     try:
-        key = load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise MediaConfigError(f"usb: cannot read trusted key {path}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise MediaConfigError(f"usb: trusted key {path} is not a PEM public key") from exc
-    if not isinstance(key, Ed25519PublicKey):
-        raise MediaConfigError(f"usb: trusted key {path} is not an Ed25519 public key")
-    return key
+        return load_trusted_key(path, "usb")
+    except ConfigError as exc:
+        raise MediaConfigError(str(exc)) from exc
 
 
 def _read_secret(path: Path) -> bytes:
@@ -174,10 +175,10 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _only(table: Mapping[str, Any], name: str, allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise MediaConfigError(f"{name}: unknown key(s) {', '.join(unknown)}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+    try:
+        check_known_keys(name, table, allowed)
+    except ConfigError as exc:
+        raise MediaConfigError(str(exc)) from exc
 
 
 def _address(value: Any, key: str) -> tuple[str, int] | None:
@@ -194,9 +195,6 @@ def _address(value: Any, key: str) -> tuple[str, int] | None:
 def _opt_path(base: Path, value: Any, key: str) -> Path | None:
     if not isinstance(value, str):
         raise MediaConfigError(f"{key} must be a path string")
-    return _resolve(base, value) if value else None
+    return resolve_path(base, value) if value else None
 
 
-def _resolve(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()

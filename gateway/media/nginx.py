@@ -17,11 +17,11 @@ Bytes served per image and node come from nginx's access log in the
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from pathlib import Path
 
+from gateway.addresses import client_ip
 from gateway.media.capability import CapabilitySigner
 from gateway.media.catalog import MediaCatalog
 from gateway.media.errors import CapabilityError
@@ -69,13 +69,8 @@ def authorize_for_nginx(signer: CapabilitySigner, catalog: MediaCatalog, media_r
 
 
 def _is_loopback(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = client_ip(address)
+    return ip is not None and ip.is_loopback
 
 
 def render_nginx_site(*, listen: str, media_root: str | os.PathLike[str], gateway: str,

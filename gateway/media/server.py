@@ -40,6 +40,7 @@ from gateway.media.http1 import (
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.ranges import ByteRange, plan_response
 from gateway.media.transfer_stats import TransferCounters
+from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)
 _CONTENT_TYPE = "application/octet-stream"
@@ -303,11 +304,8 @@ def _count_bytes(counters: TransferCounters, image: ServableImage,
 def make_tls_context(certfile: os.PathLike[str] | str, keyfile: os.PathLike[str] | str
                      ) -> ssl.SSLContext:
     """A server TLS context (TLS 1.2+). Raises MediaError naming the unreadable file."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        context.load_cert_chain(certfile, keyfile)
+        return server_tls_context(certfile, keyfile)
     except (OSError, ssl.SSLError) as exc:
         raise MediaError(f"cannot load media TLS certificate {certfile}: {exc}") from exc
-    return context
 

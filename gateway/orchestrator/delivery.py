@@ -25,7 +25,7 @@ TASK_CLOCK_SLACK = timedelta(minutes=2)
 
 def deliver(ctx: StepContext) -> Outcome:
     """Hand the image to the BMC by the chosen method, or notice it already was."""
-    installed = ctx.client().firmware_versions()
+    installed = ctx.client().component_versions()
     if not missing_versions(installed, ctx.run.target_versions):
         return Advance(NodeStep.MONITOR)  # resumed after the update finished: just check
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
@@ -40,7 +40,7 @@ def _msc(ctx: StepContext) -> Outcome:
     if ctx.progress.get("reset_intent"):
         # Crashed around the reset: a boot override still pending on a host that is
         # plainly On or Off means the reset never reached the BMC.
-        power = client.inventory().power_state
+        power = client.power_state()
         if client.boot_override().pending and power in (PowerState.ON, PowerState.OFF):
             client.reset_host()
         return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})

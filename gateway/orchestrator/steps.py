@@ -181,7 +181,7 @@ def reset(ctx: StepContext) -> Outcome:
     (again): a spare host reset activates staged firmware, it flashes nothing."""
     client = ctx.client()
     if ctx.progress.get("host_reset_sent") and (
-            client.inventory().power_state is not PowerState.ON):
+            client.power_state() is not PowerState.ON):
         return Advance(NodeStep.WAIT_BACK)
     ctx.mark({"host_reset_sent": ctx.now.isoformat()})
     client.reset_host()

@@ -49,8 +49,14 @@ class BmcClient:
 
     def close(self) -> None:
         """Log out (end the Redfish session) and drop the connection; never raises."""
+        # Detach the auth first: sushy's Sushy.__del__ logs out again (an HTTP
+        # DELETE) whenever the garbage collector reaches the object, on whatever
+        # thread it runs, unless the logout above reset the session, which it
+        # does not when the BMC restarted meanwhile (404) or is down.
+        auth, self._root._auth = self._root._auth, None
         try:
-            self._root._auth.close()
+            if auth is not None:
+                auth.close()
         except Exception as exc:  # the BMC may already be gone: nothing to clean up
             LOG.debug("closing session with %s: %s", self.endpoint.name, exc)
         self._conn.close()

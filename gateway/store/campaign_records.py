@@ -28,21 +28,10 @@ class NewCampaign:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class CampaignRecord:
-    """One stored campaign (see `campaigns` table)."""
+@dataclass(frozen=True, kw_only=True)
+class CampaignRecord(NewCampaign):
+    """One stored campaign (see `campaigns` table): what was created, plus its times."""
 
-    id: str
-    cluster: str
-    image_sha256: str
-    bundle_id: str
-    release: str
-    state: str
-    failure_budget: int
-    canaries: tuple[str, ...]
-    reason: str
-    planned_waves: int
-    lower_bound: int
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None

@@ -11,15 +11,15 @@ gateway after a restart claims its own at once).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.store.campaign_records import (
@@ -30,6 +30,7 @@ from gateway.store.campaign_records import (
     RunRecord,
 )
 from gateway.store.campaign_tables import CampaignRow, LeaseRow, ManagedNodeRow, NodeRunRow
+from gateway.store.database import transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 
@@ -44,15 +45,8 @@ class CampaignStore:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}") from exc
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     # -- campaigns ------------------------------------------------------------
 

@@ -10,6 +10,8 @@ threads wait instead of failing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.store.errors import StoreError
 
@@ -92,3 +95,21 @@ def _safe(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except SQLAlchemyError:
         return "(unparseable URL)"
+
+
+@contextmanager
+def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One session in one transaction, committed on leaving the block.
+
+    IntegrityError passes through unchanged: callers turn a lost unique-key race
+    into their own answer. Any other SQLAlchemy error becomes StoreError with the
+    driver's message (never the statement's parameters).
+    """
+    try:
+        with sessions() as session, session.begin():
+            yield session
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig}"
+                         if hasattr(exc, "orig") else f"database error: {exc}") from exc

@@ -32,18 +32,16 @@ ACQUIRABLE_STATES = (ImageState.PENDING, ImageState.DOWNLOADING)
 
 
 @dataclass(frozen=True)
-class AlertRecord:
-    """One stored alert (see `alerts` table)."""
+class NewAlert:
+    """What the intake knows about an alert when it records it."""
 
-    id: int
-    received_at: datetime
     channel: str
-    client_address: str | None
-    source: str | None
-    indication_identifier: str | None
-    message_id: str | None
     decision: Decision
     reason: str
+    client_address: str | None = None
+    source: str | None = None
+    indication_identifier: str | None = None
+    message_id: str | None = None
     owning_entity: str | None = None
     image_sha256: str | None = None
     image_uri: str | None = None
@@ -51,6 +49,15 @@ class AlertRecord:
     bundle_id: str | None = None
     release: str | None = None
     description: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRecord(NewAlert):
+    """One stored alert (see `alerts` table): what was recorded, plus its id, its arrival
+    time and the manifest learned from its ManifestURI."""
+
+    id: int
+    received_at: datetime
     learned_manifest: str | None = None
 
 
@@ -79,26 +86,6 @@ class ImageRecord:
     updated_at: datetime
     verified_at: datetime | None
     withdrawn_at: datetime | None
-
-
-@dataclass(frozen=True)
-class NewAlert:
-    """What the intake knows about an alert when it records it."""
-
-    channel: str
-    decision: Decision
-    reason: str
-    client_address: str | None = None
-    source: str | None = None
-    indication_identifier: str | None = None
-    message_id: str | None = None
-    owning_entity: str | None = None
-    image_sha256: str | None = None
-    image_uri: str | None = None
-    manifest_uri: str | None = None
-    bundle_id: str | None = None
-    release: str | None = None
-    description: str | None = None
 
 
 @dataclass(frozen=True)

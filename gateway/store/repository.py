@@ -10,17 +10,16 @@ handed out by a compare-and-set lease on the image row.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.database import create_engine, migrate
+from gateway.store.database import create_engine, migrate, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.models import AlertRow, ImageReferenceRow, ImageRow, IndicationSeenRow
 from gateway.store.records import (
@@ -59,16 +58,8 @@ class GatewayStore:
         """Release pooled connections."""
         self.engine.dispose()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        try:
-            with self._sessions() as session, session.begin():
-                yield session
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig}"
-                             if hasattr(exc, "orig") else f"database error: {exc}") from exc
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return transaction(self._sessions)
 
     # -- alerts -------------------------------------------------------------
 

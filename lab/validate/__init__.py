@@ -2,8 +2,10 @@
 
 Static checks (format, signature, hashes, manifest lint) are in `static`
 and `lint`; results, and the slot for dynamic matrix checks, in `results`
-and `harness`; report writers in `junit` and `html_report`.
-See docs/validation.md.
+and `harness`; report writers in `junit`, `html_report` and `terminal`.
+The dynamic checks on the emulated matrix are `dynamic.MatrixChecks`
+(`dynamic_*` modules), imported on demand: they start an emulator. The
+command is `cli.validate`. See docs/validation.md.
 """
 
 from lab.validate.errors import ValidateError

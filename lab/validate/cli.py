@@ -99,8 +99,13 @@ def _run(bundle: Path, key_paths: tuple[Path, ...], matrix_path: Path, jobs: int
 
         dynamic = MatrixChecks(keys, jobs=jobs, timings=timings, faults=faults,
                                timeout_s=timeout_s, on_result=advance)
-        return run_validation(bundle, keys, matrix, matrix_source=str(matrix_path),
-                              dynamic=dynamic)
+        report = run_validation(bundle, keys, matrix, matrix_source=str(matrix_path),
+                                dynamic=dynamic)
+    if dynamic.bmcs_started:
+        console.print(f"Emulated {dynamic.bmcs_started} BMCs for {len(matrix.combinations())} "
+                      f"matrix cells with {jobs} job(s); they read "
+                      f"{dynamic.bytes_served / 1e6:.1f} MB of the bundle from the media server.")
+    return report
 
 
 def _quiet_libraries(verbose: bool) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -84,7 +83,8 @@ class MatrixChecks:
         self.faults = faults
         self.timeout_s = timeout_s
         self.on_result = on_result
-        self.bytes_served = 0
+        self.bmcs_started = 0  # after run(): emulated BMCs the matrix needed
+        self.bytes_served = 0  # after run(): bundle bytes the media server sent
 
     def run(self, bundle: str, manifest: Manifest, matrix: Matrix) -> list[CheckResult]:
         """Results for every check x combination, in matrix order.
@@ -101,6 +101,7 @@ class MatrixChecks:
             return [judge(check, title, [Finding(check, Severity.ERROR, reason)],
                           combination=cell.key) for cell in cells for check, title in self.checks]
         units, results = self._plan(cells)
+        self.bmcs_started = len(units)
         with BundleServer(path) as server:
             cluster = self._start_cluster(units)
             try:
@@ -224,13 +225,3 @@ def _free(port: int) -> bool:
 def _key(result: CheckResult) -> CombinationKey:
     assert result.combination is not None
     return result.combination
-
-
-def describe_plan(matrix: Matrix, manifest: Manifest) -> dict[str, Any]:
-    """How many cells and BMCs a run needs (for progress output and the benchmark)."""
-    cells = matrix.combinations()
-    bmcs = 0
-    for combination in cells:
-        exp = expect(manifest, combination.model, combination.starting.firmware)
-        bmcs += 1 if not exp.in_bundle else (2 + (2 if exp.to_flash else 0))
-    return {"cells": len(cells), "bmcs": bmcs}

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from emulator.audit import read_audit_log
 from gateway.api.client import ApiClient
 from lab.lab_state import LabState, read_state
 from tests.conftest import REPO_ROOT
+from tests.integration.orchestrator.rig import wait_for as rig_wait_for
 
 FIXTURES = REPO_ROOT / "tests" / "unit" / "lab" / "fixtures"
 TOPOLOGIES = REPO_ROOT / "lab" / "topologies"
@@ -32,13 +32,8 @@ def fleetflash(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> bool:
-    """Poll until `predicate()` holds; a hang guard, never a speed assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
+    """The orchestrator tests' hang guard, polling the lab's API a few times a second."""
+    return rig_wait_for(predicate, timeout, interval=0.3)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from emulator.publisher.sender import (
 from gateway.config import load_config
 from lab import lab_processes
 from lab.runner import MARKERS
-from tests.e2e.conftest import FIXTURES, LabFactory, fleetflash
+from tests.e2e.conftest import FIXTURES, TOPOLOGIES, LabFactory, fleetflash
 
 CONTRACT = ("gateway.cim_url", "gateway.cim_username", "gateway.cim_password",
             "gateway.api_url", "gateway.api_token", "gateway.config", "gateway.pid",
@@ -92,11 +92,14 @@ def test_lab_up_writes_the_state_file_contract_and_down_stops_everything(
 @pytest.mark.parametrize(("description", "args", "message"), [
     ("missing topology", ["lab", "up", "no-such.yaml"], "cannot read topology"),
     ("invalid topology", ["lab", "up", "{bad}"], "no-such"),
+    ("a topology without nodes", ["lab", "up", "{matrix}"], "has no cluster nodes to run"),
     ("no state file", ["lab", "status", "--state-file", "{tmp}/none.json"], "no lab state"),
     ("not a state file", ["lab", "down", "--state-file", "{tmp}/junk.json"],
      "not a lab state file"),
-    ("publish a non-bundle", ["lab", "publish", "--state-file", "{tmp}/junk.json", "{bad}"],
-     "not a lab state file"),
+    ("publish a non-.iso file", ["lab", "publish", "--state-file", "{tmp}/lab.json", "{bad}"],
+     "the publisher serves .iso bundles only"),
+    ("publish a file that is no bundle",
+     ["lab", "publish", "--state-file", "{tmp}/lab.json", "{tmp}/junk.iso"], "junk.iso: "),
 ])
 def test_lab_commands_refuse_bad_input_with_one_clear_line(
         tmp_path: Path, description: str, args: list[str], message: str) -> None:
@@ -105,9 +108,13 @@ def test_lab_commands_refuse_bad_input_with_one_clear_line(
                    "      - {name: g, max_unavailable: 1, nodes: [{name: n1, model: M}]}\n"
                    "faults:\n  - {node: no-such, kind: flash_fails}\n")
     (tmp_path / "junk.json").write_text(json.dumps({"hello": 1}))
-    argv = [a.replace("{tmp}", str(tmp_path)).replace("{bad}", str(bad)) for a in args]
+    (tmp_path / "junk.iso").write_bytes(b"not an ISO image" * 100)
+    (tmp_path / "publisher").mkdir()
+    (tmp_path / "lab.json").write_text(json.dumps({"gateway": {}, "workdir": str(tmp_path)}))
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{bad}", str(bad))
+            .replace("{matrix}", str(TOPOLOGIES / "matrix.yaml")) for a in args]
     result = fleetflash(*argv)
     assert result.returncode != 0, description
     assert message in result.stderr, (description, result.stderr)
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "lab-state.json").exists()
+    assert not list((tmp_path / "publisher").iterdir())  # nothing was put on the publisher

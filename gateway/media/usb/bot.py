@@ -111,7 +111,8 @@ class BulkOnlyDisk:
         self.block_size = 0
         self.block_count = 0
         self.recoveries = 0  # STALLs cleared and short transfers re-read (for logs and tests)
-        self.bytes_read = 0
+        self.bytes_read = 0  # medium bytes of completed READ(10) transfers
+        self._reading: tuple[int, int] | None = None  # (byte offset, length) under way
         self._detached = False
 
     def open(self) -> Inquiry:
@@ -190,36 +191,40 @@ class BulkOnlyDisk:
         out = bytearray()
         per_command = max(1, MAX_TRANSFER_BYTES // self.block_size)
         stalled = 0
-        while count > 0:
-            blocks = min(count, per_command)
-            cb = struct.pack(">BBIBHB", 0x28, 0, lba, 0, blocks, 0)
-            try:
-                data = self._usb(self._command, cb, blocks * self.block_size)
-            except _CommandFailed:
-                sense = self.request_sense()
-                self._raise_if_no_medium(sense)
-                stalled += 1
-                if sense.key not in _RETRYABLE_SENSE or stalled >= MAX_ATTEMPTS:
-                    raise UsbTransportError(
-                        f"READ(10) at block {lba} failed {stalled} time(s) "
-                        f"({sense.describe()})") from None
-                self.recoveries += 1
-                continue
-            whole = len(data) // self.block_size
-            if whole < blocks:
-                # Residue: keep the whole blocks that arrived, re-read the rest.
-                stalled = stalled + 1 if whole == 0 else 0
-                self.recoveries += 1
-                if stalled >= MAX_ATTEMPTS:
-                    raise UsbTransportError(
-                        f"USB key keeps returning short reads at block {lba} "
-                        f"(no progress after {stalled} tries)")
-            else:
-                stalled = 0
-            out += data[: whole * self.block_size]
-            self.bytes_read += whole * self.block_size
-            lba += whole
-            count -= whole
+        try:
+            while count > 0:
+                blocks = min(count, per_command)
+                cb = struct.pack(">BBIBHB", 0x28, 0, lba, 0, blocks, 0)
+                self._reading = (lba * self.block_size, blocks * self.block_size)
+                try:
+                    data = self._usb(self._command, cb, blocks * self.block_size)
+                except _CommandFailed:
+                    sense = self.request_sense()
+                    self._raise_if_no_medium(sense)
+                    stalled += 1
+                    if sense.key not in _RETRYABLE_SENSE or stalled >= MAX_ATTEMPTS:
+                        raise UsbTransportError(
+                            f"READ(10) at block {lba} failed {stalled} time(s) "
+                            f"({sense.describe()})") from None
+                    self.recoveries += 1
+                    continue
+                whole = len(data) // self.block_size
+                if whole < blocks:
+                    # Residue: keep the whole blocks that arrived, re-read the rest.
+                    stalled = stalled + 1 if whole == 0 else 0
+                    self.recoveries += 1
+                    if stalled >= MAX_ATTEMPTS:
+                        raise UsbTransportError(
+                            f"USB key keeps returning short reads at block {lba} "
+                            f"(no progress after {stalled} tries)")
+                else:
+                    stalled = 0
+                out += data[: whole * self.block_size]
+                self.bytes_read += whole * self.block_size
+                lba += whole
+                count -= whole
+        finally:
+            self._reading = None
         return bytes(out)
 
     # ----- transport ----------------------------------------------------------
@@ -299,6 +304,17 @@ class BulkOnlyDisk:
         except usb.core.USBError as exc:
             log.debug("usb: reset recovery failed: %s", exc)
 
+    def _removal_message(self) -> str:
+        # A transfer cut off by the removal delivers nothing (libusb drops its partial
+        # data), so a key pulled during the first big read had delivered 0 bytes; the
+        # read under way says how far the gateway had got on the key.
+        message = (f"the USB key was removed while it was being read (after {self.bytes_read} "
+                   f"bytes had arrived")
+        if self._reading is not None:
+            offset, length = self._reading
+            message += f"; a {length}-byte read at byte {offset} of the key was cut off"
+        return message + ")"
+
     def _raise_if_no_medium(self, sense: Sense) -> None:
         if sense.key == _NOT_READY and sense.asc == _MEDIUM_NOT_PRESENT:
             raise KeyRemovedError("the USB key reports no medium (removed or ejected)")
@@ -312,7 +328,5 @@ class BulkOnlyDisk:
                                     ) from exc
         except usb.core.USBError as exc:
             if exc.errno == errno.ENODEV:
-                raise KeyRemovedError(
-                    f"the USB key was removed while it was being read "
-                    f"(after {self.bytes_read} bytes)") from exc
+                raise KeyRemovedError(self._removal_message()) from exc
             raise UsbTransportError(f"USB transfer failed: {exc.strerror or exc}") from exc

@@ -7,7 +7,8 @@
 3. verify each staged copy with firmware_payloads against the [usb] source's
    trusted keys (signature and every payload hash);
 4. only when the whole key was read without a USB error, publish the verified
-   bundles through the injected `publish` callable, in the order found.
+   bundles through the injected `publish` callable, in the order found, and log
+   what the receiver decided (it may still refuse, e.g. a withdrawn image).
 A bundle failing verification is reported and not published; a USB error or a
 removed key publishes nothing from that key. Staged files of anything not
 published are deleted.
@@ -15,11 +16,12 @@ published are deleted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +54,9 @@ class UsbBundle:
     manifest: fp.Manifest
 
 
-Publish = Callable[[UsbBundle], None]
+# Returns the receiver's decision in words ("accepted", "rejected: …") for the log,
+# or None when the receiver has nothing to say.
+Publish = Callable[[UsbBundle], str | None]
 
 
 @dataclass
@@ -80,19 +84,28 @@ def describe_device(device: usb.core.Device) -> str:
 def scan_key(device: usb.core.Device) -> KeyReport:
     """Capacity and candidate bundles of a key; problems land in `report.error`."""
     report = KeyReport(describe_device(device))
-    disk: BulkOnlyDisk | None = None
     try:
-        disk = BulkOnlyDisk(device)
+        with _opened_key(device, report):
+            pass
+    except UsbKeyError as exc:
+        report.error = str(exc)
+    return report
+
+
+@contextlib.contextmanager
+def _opened_key(device: usb.core.Device,
+                report: KeyReport) -> Iterator[tuple[BulkOnlyDisk, UsbBlockDevice]]:
+    """Open the key and fill `report.capacity_bytes` and `report.found`; the key is
+    released on leaving. Raises UsbKeyError (not a key, USB error, unreadable layout)."""
+    disk = BulkOnlyDisk(device)
+    try:
         disk.open()
         block_device = UsbBlockDevice(disk)
         report.capacity_bytes = block_device.size
         report.found = find_bundles(block_device, block_device.size)
-    except UsbKeyError as exc:
-        report.error = str(exc)
+        yield disk, block_device
     finally:
-        if disk is not None:
-            disk.close()
-    return report
+        disk.close()
 
 
 class UsbKeySource:
@@ -119,28 +132,20 @@ class UsbKeySource:
         """
         report = KeyReport(describe_device(device))
         staged: list[tuple[BundleOnKey, Path, str]] = []
-        disk: BulkOnlyDisk | None = None
         try:
-            disk = BulkOnlyDisk(device)
-            disk.open()
-            block_device = UsbBlockDevice(disk)
-            report.capacity_bytes = block_device.size
-            report.found = find_bundles(block_device, block_device.size)
-            self._staging.mkdir(parents=True, exist_ok=True)
-            for bundle in report.found:
-                path, digest = self._copy_off(block_device, bundle)
-                staged.append((bundle, path, digest))
-            if disk.recoveries:
-                log.info("usb: key %s needed %d transport recoveries", report.key,
-                         disk.recoveries)
+            with _opened_key(device, report) as (disk, block_device):
+                self._staging.mkdir(parents=True, exist_ok=True)
+                for bundle in report.found:
+                    path, digest = self._copy_off(block_device, bundle)
+                    staged.append((bundle, path, digest))
+                if disk.recoveries:
+                    log.info("usb: key %s needed %d transport recoveries", report.key,
+                             disk.recoveries)
         except UsbKeyError as exc:
             report.error = str(exc)
             log.warning("usb: key %s: %s; nothing published", report.key, exc)
             _discard(path for _, path, _ in staged)
             return report
-        finally:
-            if disk is not None:
-                disk.close()
         verified = []
         for bundle, path, digest in staged:
             try:
@@ -150,11 +155,11 @@ class UsbKeySource:
                 log.warning("usb: key %s: %s", report.key, exc)
                 _discard([path])
         for item in verified:
-            if self._publish is not None:
-                self._publish(item)
+            decision = self._publish(item) if self._publish is not None else None
             report.published.append(item)
-            log.info("usb: published bundle %s (%s) from key %s", item.manifest.bundle_id,
-                     item.sha256[:12], report.key)
+            log.info("usb: bundle %s (%s) from key %s handed over: %s",
+                     item.manifest.bundle_id, item.sha256[:12], report.key,
+                     decision or "no decision reported")
         return report
 
     def _copy_off(self, device: UsbBlockDevice, bundle: BundleOnKey) -> tuple[Path, str]:

@@ -3,43 +3,19 @@ tokens are created on the database, the other commands talk to the running gatew
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
+import re
 from pathlib import Path
 
 import requests
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from lab.cli import main
 from tests.integration.api.conftest import LiveFactory
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gateway.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "api.crt", directory / "api.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+from tests.support.tls import write_self_signed
 
 
 def test_https_api_and_cli(live_gateway: LiveFactory, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed(tmp_path, "api", common_name="gateway.test")
     live = live_gateway(nodes=2, flash_seconds=0.2,
                         api_extra=f'certfile = "{cert}"\nkeyfile = "{key}"')
     assert live.url.startswith("https://127.0.0.1:")
@@ -82,6 +58,8 @@ def test_https_api_and_cli(live_gateway: LiveFactory, tmp_path: Path) -> None:
     assert f"cli:{live.sha256}" in alerts.output and "accepted" in alerts.output
     from_db = runner.invoke(main, ["alerts", "list", "--config", config])
     assert "accepted" in from_db.output
+    for listing in (alerts.output, from_db.output):  # the channel has its own column
+        assert "channel" in listing and re.search(r"│ cli +│", listing), listing
     images = runner.invoke(main, ["images", "list"], env=env)
     assert images.exit_code == 0 and live.sha256[:16] in images.output
     nodes = runner.invoke(main, ["nodes", "list"], env=env)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import signal
 import socket
@@ -13,10 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from emulator.publisher import send_indication, update_available_indication
 from emulator.publisher.cli import publish
@@ -32,6 +26,7 @@ from tests.integration.intake.gatewaykit import (
     running_gateway,
     write_config,
 )
+from tests.support.tls import write_self_signed
 
 
 def test_publish_command_announces_and_withdraws(tmp_path: Path, bundle_site: PublishedBundle,
@@ -101,25 +96,6 @@ def test_cli_raise_and_alerts_list(tmp_path: Path, bundle_site: PublishedBundle,
     assert listing.output.count("cli:") >= 3 and "rejected" in listing.output
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "gw.crt", directory / "gw.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
 
 def test_alert_over_https_is_accepted(tmp_path: Path, bundle_site: PublishedBundle,
                                       test_keys: TestKeys,
@@ -127,7 +103,7 @@ def test_alert_over_https_is_accepted(tmp_path: Path, bundle_site: PublishedBund
     # requests lets these variables override an explicit CA file; the test wants its own CA.
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed(tmp_path, "gw")
     https_port = free_port()
     config = write_config(tmp_path, prefixes=[bundle_site.server.base_url],
                           trusted_key=test_keys.public)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import http.client
 import os
@@ -12,13 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from gateway.media import MediaServer, make_tls_context
 from tests.integration.media.conftest import RunningMedia, write_image
+from tests.support.tls import write_self_signed
 
 READERS = 200
 
@@ -65,30 +61,10 @@ def test_media_200_simultaneous_readers_get_identical_bytes(media: RunningMedia)
     assert len(snapshot.per_node) == READERS
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "media.crt", directory / "media.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
 
 @pytest.fixture()
 def tls_media(media: RunningMedia, tmp_path: Path) -> tuple[RunningMedia, Path]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = write_self_signed(tmp_path, "media")
     server = MediaServer(media.signer, media.catalog, http=None, https=("127.0.0.1", 0),
                          tls_context=make_tls_context(cert, key))
     server.start()

@@ -108,6 +108,22 @@ def test_media_usb_faults_give_a_clear_message_and_publish_nothing(
     assert _staged_files(source) == []
 
 
+@pytest.mark.parametrize(("limit", "arrived", "cut_off"), [
+    # At 60,000 bytes the ISO probe's first read (64 KiB from byte 32768) is under way;
+    # at 100,000 the probe is done and the copy of the whole 100 KiB key is.
+    (60_000, 0, "a 65536-byte read at byte 32768 of the key was cut off"),
+    (100_000, 65_536, "a 102400-byte read at byte 0 of the key was cut off"),
+])
+def test_media_usb_removal_message_counts_the_bytes_read(
+        tmp_path: Path, bundle: Path, source: UsbKeySource, limit: int, arrived: int,
+        cut_off: str) -> None:
+    image = make_iso_key(tmp_path / "key.img", bundle)
+    report = source.import_key(_device(image, f"remove-after:{limit}"))
+    assert report.error is not None
+    assert f"removed while it was being read (after {arrived} bytes had arrived" in report.error
+    assert cut_off in report.error
+
+
 def test_media_usb_removal_during_fat_copy_publishes_nothing(
         tmp_path: Path, bundle_factory: BundleFactory, source: UsbKeySource,
         published: Published) -> None:

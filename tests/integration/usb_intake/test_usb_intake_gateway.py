@@ -4,6 +4,8 @@ key image -> verified image in the cache + a usb-channel alert, and every refusa
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,7 @@ def test_usb_key_becomes_verified_cached_image_and_usb_alert(
     assert listing.exit_code == 0, listing.output
     flat = "".join(listing.output.split())  # rich folds long cells over several lines
     assert f"usb:1209:0001{key.serial}:" in flat and USB_SOURCE in flat and "accepted" in flat
+    assert "channel" in listing.output and re.search(r"│ usb +│", listing.output), listing.output
 
 
 def test_usb_same_key_twice_and_second_key_are_duplicates(
@@ -120,7 +123,8 @@ def test_usb_key_pulled_out_mid_read_publishes_nothing(
 
 def test_usb_key_with_withdrawn_image_is_rejected_and_not_cached(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory,
-        plugger: Plugger) -> None:
+        plugger: Plugger, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.media.usb.source")
     bundle = bundle_factory(name="fleet-usb.iso")
     sha = _sha256(bundle)
     closed = f"http://127.0.0.1:{free_port()}/"  # nothing listens: the download never lands
@@ -136,6 +140,9 @@ def test_usb_key_with_withdrawn_image_is_rejected_and_not_cached(
         assert wait_for(lambda: len(usb_alerts(gateway.store)) == 1)
         [alert] = usb_alerts(gateway.store)
         assert alert.decision == Decision.REJECTED and "withdrawn" in alert.reason
+        # The USB source's log tells the intake's decision, not a bare "published".
+        assert wait_for(lambda: "handed over: rejected" in caplog.text), caplog.text
+        assert "withdrawn" in caplog.text and "published bundle" not in caplog.text
         assert gateway.cache.verified_path(sha) is None
         assert gateway.store.get_image(sha).state is ImageState.WITHDRAWN
 

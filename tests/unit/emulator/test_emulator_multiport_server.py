@@ -161,3 +161,24 @@ def test_large_bodies_are_spooled_and_arrive_whole() -> None:
         assert reply.index(b'"/a"') < reply.index(b'"/b"')
     finally:
         big.stop()
+
+
+def test_port_calls_after_stop_are_quiet_and_leave_the_port_closed() -> None:
+    # A BMC restart thread that wakes after the cluster stopped asks for its port back.
+    instance = MultiPortServer(worker_threads=1)
+    instance.start()
+    port = instance.open_port(0, echo_app)
+    instance.stop()
+    instance.reopen_port(port)
+    instance.close_port(port)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    with pytest.raises(HttpServerError, match="not managed"):
+        instance.policy(port)
+
+
+def test_unknown_port_is_named_in_the_error(server: MultiPortServer) -> None:
+    with pytest.raises(HttpServerError, match="port 1 is not managed"):
+        server.reopen_port(1)
+    with pytest.raises(HttpServerError, match="port 1 is not managed"):
+        server.close_port(1)

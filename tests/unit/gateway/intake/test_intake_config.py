@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from gateway.api.settings import LoggingSettings, api_settings, logging_settings
 from gateway.config import ConfigError, hash_password, load_config, password_matches
+from gateway.media.config import media_config, usb_config
 from tests.conftest import TestKeys
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "docs" / "examples" / "gateway.toml"
@@ -121,3 +124,23 @@ def test_documented_example_config_loads(tmp_path: Path, test_keys: TestKeys) ->
     (tmp_path / "tls").mkdir()
     config = load_config(copy)
     assert [s.name for s in config.sources] == ["acme", "in-house"]
+    assert config.section("usb") == {} and config.section("api") == {}  # commented out
+
+
+def test_commented_example_sections_are_valid_once_uncommented(
+        tmp_path: Path, test_keys: TestKeys) -> None:
+    # "#key = value" lines are settings; "# text" lines are prose and stay comments.
+    text = re.sub(r"(?m)^#(?=[\[a-z])", "", EXAMPLE.read_text())
+    copy = _write(tmp_path, text)
+    (tmp_path / "keys").mkdir()
+    shutil.copy(test_keys.public, tmp_path / "keys" / "acme-signing.pub")
+    config = load_config(copy)
+    usb = usb_config(config)
+    assert usb.source == "usb-key" and usb.poll_interval_s == 2.0
+    assert usb.source not in {s.name for s in config.sources}
+    media = media_config(config)
+    assert media.https == ("0.0.0.0", 8443) and media.base_url.startswith("https://")
+    assert media.certfile == tmp_path / "tls" / "media.crt"
+    api = api_settings(config)
+    assert (api.host, api.port, api.tls) == ("127.0.0.1", 8000, True)
+    assert logging_settings(config) == LoggingSettings("json", "INFO")
