@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import requests
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
@@ -20,6 +21,8 @@ from gateway.redfish import (
     MediaState,
     NotSupportedError,
     RedfishError,
+    probe,
+    probe_session,
     systems,
     virtual_media,
 )
@@ -123,11 +126,32 @@ class FleetBmcClient(BmcClient):
 
 
 class ClientPool:
-    """One cached client per node; thread-safe. ``get`` connects on first use."""
+    """One cached client per node; thread-safe. ``get`` connects on first use.
+
+    Probes (WAIT_BACK) use a separate keep-alive session per node, kept across client
+    drops: a probe logs in with Basic auth per request, so a BMC restart cannot
+    invalidate it, and a fresh TCP connection per probe was measurable CPU."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
+        self._probes: dict[str, requests.Session] = {}
+
+    def probe(self, endpoint: BmcEndpoint, *, timeout: float) -> bool:
+        """One health probe of the node's BMC (see gateway.redfish.probe); never raises."""
+        with self._lock:
+            session = self._probes.get(endpoint.name)
+            if session is None:
+                session = self._probes[endpoint.name] = probe_session(endpoint)
+        return probe(endpoint, timeout=timeout, session=session)
+
+    def forget(self, node_id: str) -> None:
+        """Drop the node's client and probe session (the node is finished)."""
+        self.drop(node_id)
+        with self._lock:
+            session = self._probes.pop(node_id, None)
+        if session is not None:
+            session.close()
 
     def get(self, endpoint: BmcEndpoint) -> FleetBmcClient:
         """The node's client, connecting (and logging in) if needed. Raises RedfishError."""
@@ -150,9 +174,13 @@ class ClientPool:
     def close_all(self) -> None:
         with self._lock:
             clients = list(self._clients.values())
+            sessions = list(self._probes.values())
             self._clients.clear()
+            self._probes.clear()
         for client in clients:
             client.close()
+        for session in sessions:
+            session.close()
 
 
 __all__ = ["ClientPool", "FleetBmcClient", "RedfishError"]

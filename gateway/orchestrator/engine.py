@@ -119,7 +119,7 @@ class Engine:
                                    expected_step=run.step, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
         if target in FINAL:
-            self.clients.drop(run.node_id)
+            self.clients.forget(run.node_id)
         if target is NodeStep.DONE and "monitor" in timings:
             self.monitor_seconds.setdefault(run.campaign_id, []).append(timings["monitor"])
         LOG.info("node %s (%s): %s -> %s", run.node_id, run.campaign_id, step.value,
@@ -174,7 +174,7 @@ class Engine:
                                    step=NodeStep.QUARANTINED.value, error=reason[:1000],
                                    finished_at=now, lease_owner=None, lease_expires=None):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
-        self.clients.drop(run.node_id)
+        self.clients.forget(run.node_id)
         return NodeStep.QUARANTINED
 
 

@@ -28,7 +28,7 @@ from gateway.orchestrator.delivery import deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
-from gateway.redfish import RedfishError, TaskRef, probe
+from gateway.redfish import RedfishError, TaskRef
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
@@ -191,7 +191,7 @@ def reset(ctx: StepContext) -> Outcome:
 def wait_back(ctx: StepContext) -> Outcome:
     """Several consecutive good answers from the BMC with the host powered on."""
     key = _streak_key(ctx)
-    good = probe(ctx.endpoint, timeout=min(ctx.endpoint.timeout, 5.0))
+    good = ctx.clients.probe(ctx.endpoint, timeout=min(ctx.endpoint.timeout, 5.0))
     if good:
         try:
             good = ctx.client().power_state() is PowerState.ON
@@ -212,7 +212,9 @@ def _streak_key(ctx: StepContext) -> str:
 def verify(ctx: StepContext) -> Outcome:
     """Versions decide: every target component must report at least its target version."""
     try:
-        installed = ctx.client().firmware_versions()
+        # The cached FirmwareInventory members: one GET per component, not a walk from
+        # the service root (the client re-discovers them if they moved).
+        installed = ctx.client().component_versions()
     except RedfishError as exc:
         if not exc.transient:
             raise

@@ -4,7 +4,7 @@ Import from here; everything raised is a RedfishError (``.transient`` says
 whether a retry may help).
 """
 
-from gateway.redfish.client import BmcClient, probe, wait_until_back
+from gateway.redfish.client import BmcClient, probe, probe_session, wait_until_back
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode, normalise_fingerprint
 from gateway.redfish.errors import (
     AuthenticationError,
@@ -28,5 +28,5 @@ __all__ = [
     "BootOverride", "ConfigurationError", "MediaState", "NotSupportedError",
     "OperationTimeoutError", "RedfishError", "RequestRejectedError", "ResourceMissingError",
     "TaskFailedError", "TaskRef", "TaskStatus", "TaskSummary", "TlsError", "TlsMode",
-    "normalise_fingerprint", "parse_retry_after", "probe", "wait_until_back",
+    "normalise_fingerprint", "parse_retry_after", "probe", "probe_session", "wait_until_back",
 ]

@@ -177,13 +177,29 @@ class BmcClient:
         event_service.unsubscribe(self._conn, subscription_uri)
 
 
-def probe(endpoint: BmcEndpoint, *, timeout: float = 5.0) -> bool:
+def probe_session(endpoint: BmcEndpoint) -> requests.Session:
+    """A requests session for repeated ``probe`` calls to one BMC (keeps the connection
+    alive between probes; the pinned certificate is checked as for the client)."""
+    session = requests.Session()
+    # BMC credentials come from config: never read ~/.netrc or proxy variables per request.
+    session.trust_env = False
+    mount_pinning(session, endpoint)
+    return session
+
+
+def probe(endpoint: BmcEndpoint, *, timeout: float = 5.0,
+          session: requests.Session | None = None) -> bool:
     """One health probe of a BMC: True when it answers the service root and, logged in,
-    its Systems collection with 200. Never raises (a refused connection is False)."""
+    its Systems collection with 200. Never raises (a refused connection is False).
+
+    ``session`` (from ``probe_session``) is reused and left open; without it a fresh
+    one is made and closed."""
     auth = (endpoint.username, endpoint.password)
     verify = endpoint.requests_verify()
-    session = requests.Session()
-    mount_pinning(session, endpoint)
+    owned = session is None
+    if session is None:
+        session = requests.Session()
+        mount_pinning(session, endpoint)
     try:
         # /redfish/v1/ is fixed by DSP0266; everything else is followed from it.
         root = session.get(endpoint.url + "/redfish/v1/", verify=verify, timeout=timeout)
@@ -196,7 +212,8 @@ def probe(endpoint: BmcEndpoint, *, timeout: float = 5.0) -> bool:
     except (requests.exceptions.RequestException, ValueError):
         return False
     finally:
-        session.close()
+        if owned:
+            session.close()
 
 
 def wait_until_back(
@@ -228,4 +245,4 @@ def wait_until_back(
         sleep(interval)
 
 
-__all__ = ["BmcClient", "RedfishError", "probe", "wait_until_back"]
+__all__ = ["BmcClient", "RedfishError", "probe", "probe_session", "wait_until_back"]

@@ -206,17 +206,17 @@ def _interrupted(driver: NodeDriver, cluster: EmulatedCluster, cell: Cell,
     method = cell.combination.delivery
     mark = driver.mark()
     if check == "dynamic.power_loss":
-        # The last package the node needs: earlier ones are done, so the node is
-        # left half-updated, the state a retry must cope with.
-        victim = exp.to_flash[-1].component
-        # No emulator fault is a power loss: the write in progress is cut off
-        # (flash_fails, once), then the host is forced off and the BMC restarts.
-        cluster.faults.set(driver.bmc_id, FaultKind.FLASH_FAILS.value, component=victim,
-                           count=1)
+        victim, armed = _cut_off_component(cell)
+        if armed:
+            # No emulator fault is a power loss: the write in progress is cut off
+            # (flash_fails, once), then the host is forced off and the BMC restarts.
+            cluster.faults.set(driver.bmc_id, FaultKind.FLASH_FAILS.value, component=victim,
+                               count=1)
         driver.start(method)
         driver.wait_for_event(mark, lambda r: r["event"] == "flash_failed"
                               and r.get("component") == victim, f"the cut-off {victim} flash")
-        _restore(cluster, driver.bmc_id, cell.declared)
+        if armed:
+            _restore(cluster, driver.bmc_id, cell.declared)
         driver.power_off_host()
         driver.restart_bmc()
         moment = f"power lost during the {victim} flash"
@@ -242,6 +242,25 @@ def _interrupted(driver: NodeDriver, cluster: EmulatedCluster, cell: Cell,
     detail = (f"{moment}; recovered on {_versions(state)}; retry: "
               f"{describe_change(state, got)}")
     return _result(check, cell, findings + mismatches, detail, started)
+
+
+def _cut_off_component(cell: Cell) -> tuple[str, bool]:
+    """The component whose flash the power loss cuts off, and whether to arm a fault.
+
+    A flash_fails fault declared on the cell already cuts a flash off (and
+    replacing it would hide it from the retry): the power goes then. Otherwise
+    the last package the node needs is cut off, so earlier ones are done and
+    the node is left half-updated, the state a retry must cope with.
+    """
+    flashed = [pkg.component for pkg in cell.expectation.to_flash]
+    for fault in cell.declared:
+        if fault.kind is FaultKind.FLASH_FAILS:
+            wanted = fault.params.get("component")
+            if wanted is None:
+                return flashed[0], False
+            if wanted in flashed:
+                return str(wanted), False
+    return flashed[-1], True
 
 
 def _restore(cluster: EmulatedCluster, bmc_id: str, declared: tuple[Fault, ...]) -> None:

@@ -13,7 +13,6 @@ the matrix runs faster for it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,9 +42,6 @@ POLL_S = 0.05
 PROGRESS_IDS = frozenset({"UpdateInProgress", "TargetDetermined", "TransferringToComponent",
                           "VerifyingAtComponent", "ApplyingOnComponent"})
 T = TypeVar("T")
-# The emulator receives uploads on its one event loop (spooled to disk there):
-# several whole-bundle pushes at once stall every BMC's port, so they take turns.
-PUSH_SLOTS = threading.BoundedSemaphore(4)
 
 
 class DriverError(Exception):
@@ -69,8 +65,9 @@ class Attempt:
 
     def failures(self) -> tuple[str, ...]:
         """Why flashes failed: the audit log's reasons."""
-        return tuple(f"{e.get('component', '?')}: {e.get('reason', 'no reason')}"
-                     for e in self.events if e["event"] == "flash_failed")
+        # dict.fromkeys: the update CD logs a failed flash twice (the flash, the CD run)
+        return tuple(dict.fromkeys(f"{e.get('component', '?')}: {e.get('reason', 'no reason')}"
+                                   for e in self.events if e["event"] == "flash_failed"))
 
     def describe(self) -> str:
         """One line for failure messages: the task's end and messages, or the CD's outcome."""
@@ -158,10 +155,9 @@ class NodeDriver:
         if method is Delivery.SIMPLE_UPDATE:
             ref = self.retrying(lambda c: c.simple_update(url, force=force), "SimpleUpdate")
         elif method is Delivery.MULTIPART_PUSH:
-            with PUSH_SLOTS:
-                ref = self.retrying(lambda c: c.multipart_push(
-                    self._bundle.chunks(), self._bundle.size, filename="bundle.iso",
-                    force=force), "multipart push")
+            ref = self.retrying(lambda c: c.multipart_push(
+                self._bundle.chunks(), self._bundle.size, filename="bundle.iso", force=force),
+                "multipart push")
         else:
             self.retrying(lambda c: c.eject_media(), "ejecting virtual media")
             self.retrying(lambda c: c.insert_media(url), "inserting virtual media")
