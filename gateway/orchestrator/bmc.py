@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import requests
 from sushy.resources.manager.virtual_media import VirtualMedia
@@ -39,6 +40,10 @@ class FleetBmcClient(BmcClient):
     _members: list[str] | None = None
     _cd: VirtualMedia | None = None
     _system: System | None = None
+    # URIs discovered by earlier clients of the same node (shared through ClientPool): a
+    # client made after a BMC restart reads its system and CD directly instead of walking
+    # Managers and Systems again. A stale URI is forgotten and rediscovered.
+    known: dict[str, Any]
 
     # The lookups below are cached per client (a client lives while one node is driven
     # and is dropped after any error): walking Managers and Systems for every call would
@@ -46,13 +51,38 @@ class FleetBmcClient(BmcClient):
 
     def _cd_slot(self) -> VirtualMedia | None:
         if self._cd is None:
+            path = self.known.get("cd")
+            if path:
+                try:
+                    with translated("reading virtual media"):
+                        self._cd = VirtualMedia(self._conn, path,
+                                                redfish_version=self._root.redfish_version,
+                                                root=self._root)
+                    return self._cd
+                except RedfishError as exc:
+                    if exc.transient:
+                        raise
+                    self.known.pop("cd", None)
             self._cd = virtual_media.find_cd(self._root)
+            if self._cd is not None:
+                self.known["cd"] = self._cd.path
         return self._cd
 
     def _host(self) -> System:
         """The ComputerSystem, read fresh (one GET once it is known)."""
         if self._system is None:
+            path = self.known.get("system")
+            if path:
+                try:
+                    with translated("reading the system"):
+                        self._system = self._root.get_system(path)
+                    return self._system
+                except RedfishError as exc:
+                    if exc.transient:
+                        raise
+                    self.known.pop("system", None)
             self._system = systems.find_system(self._root)
+            self.known["system"] = self._system.path
             return self._system
         with translated("reading the system"):
             self._system.refresh(force=True)
@@ -90,27 +120,37 @@ class FleetBmcClient(BmcClient):
         """Component name -> installed version, one GET per FirmwareInventory member once
         the members are known. Raises RedfishError."""
         if self._members is None:
+            self._members = self.known.get("members")
+        if self._members is None:
             service = self._update_service()
             inventory_uri = link(service, "FirmwareInventory")
             if inventory_uri is None:
                 return self.firmware_versions()
             with translated("reading FirmwareInventory"):
                 self._members = member_links(self._conn.get(inventory_uri).json())
+            self.known["members"] = self._members
         versions: dict[str, str] = {}
         try:
             with translated("reading FirmwareInventory"):
                 for uri in self._members:
                     body = self._conn.get(uri).json()
                     versions[str(body["Id"])] = str(body.get("Version") or "")
-        except RedfishError:
-            self._members = None  # members may have moved (e.g. after a BMC restart)
+        except RedfishError as exc:
+            # Members may have moved (e.g. after a BMC firmware update): rediscover.
+            self._members = None
+            if not exc.transient:
+                self.known.pop("members", None)
             raise
         return versions
 
     @classmethod
-    def connect(cls, endpoint: BmcEndpoint) -> FleetBmcClient:
+    def connect(cls, endpoint: BmcEndpoint,
+                known: dict[str, Any] | None = None) -> FleetBmcClient:
+        """Connect and log in; ``known``: URIs discovered earlier for this BMC (updated
+        in place). Raises RedfishError."""
         base = BmcClient.connect(endpoint)
         client = cls(base.endpoint, base._root)
+        client.known = known if known is not None else {}
         # requests otherwise reads ~/.netrc and the proxy environment on every request:
         # measurable CPU across a thousand nodes, and BMC credentials come from config.
         client._conn._session.trust_env = False
@@ -136,6 +176,7 @@ class ClientPool:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
         self._probes: dict[str, requests.Session] = {}
+        self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
 
     def probe(self, endpoint: BmcEndpoint, *, timeout: float) -> bool:
         """One health probe of the node's BMC (see gateway.redfish.probe); never raises."""
@@ -150,6 +191,7 @@ class ClientPool:
         self.drop(node_id)
         with self._lock:
             session = self._probes.pop(node_id, None)
+            self._known.pop(node_id, None)
         if session is not None:
             session.close()
 
@@ -159,7 +201,9 @@ class ClientPool:
             client = self._clients.get(endpoint.name)
         if client is not None:
             return client
-        client = FleetBmcClient.connect(endpoint)
+        with self._lock:
+            known = self._known.setdefault(endpoint.name, {})
+        client = FleetBmcClient.connect(endpoint, known)
         with self._lock:
             self._clients[endpoint.name] = client
         return client
