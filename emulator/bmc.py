@@ -313,4 +313,22 @@ class Bmc:
             with self.lock:
                 self.manager_restarting = False
             if self.port_control is not None and not self.faults.active(FaultKind.UNREACHABLE):
-                self.port_control.reopen()
+                self._reopen_port(self.port_control)
+
+    # A port picked by the kernel lies in the ephemeral range, so while the BMC
+    # was "restarting" an outgoing connection may have taken its number. Keep
+    # trying for a while (that connection is short-lived) instead of letting the
+    # restart thread die and the BMC stay down for good.
+    REOPEN_ATTEMPTS = 100
+    REOPEN_RETRY_S = 0.1
+
+    def _reopen_port(self, port_control: PortControl) -> None:
+        for attempt in range(1, self.REOPEN_ATTEMPTS + 1):
+            try:
+                port_control.reopen()
+                return
+            except Exception as exc:  # the server's own error type; bmc.py knows no server
+                if attempt == self.REOPEN_ATTEMPTS:
+                    LOG.error("BMC %s: port did not reopen after its restart: %s", self.id, exc)
+                    return
+                time.sleep(self.REOPEN_RETRY_S)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
+
+from emulator.server.spool import SPOOL_IN_MEMORY_BYTES, SpooledBody
 
 if TYPE_CHECKING:
     from emulator.server.multiport import MultiPortServer
@@ -27,9 +28,6 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_DISCARD_BYTES = 1 << 30
 # Stop reading from a client that pipelines more than this while we work.
 MAX_PENDING_BYTES = 4 << 20
-# Request bodies larger than this are spooled (to disk past this size) as they
-# arrive, rather than held in the connection's buffer.
-SPOOL_IN_MEMORY_BYTES = 1 << 20
 
 _REASONS = {
     100: "Continue", 400: "Bad Request", 431: "Request Header Fields Too Large",
@@ -65,35 +63,6 @@ class _BadRequest(Exception):
         self.status = status
 
 
-class _SpooledBody:
-    """A request whose large body is being written to a spool file as it arrives."""
-
-    def __init__(self, method: str, target: str, version: str, headers: dict[str, str],
-                 length: int) -> None:
-        self.request = (method, target, version, headers)
-        self.left = length
-        self.length = length
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (handed to WSGI)
-            max_size=SPOOL_IN_MEMORY_BYTES
-        )
-        connection = headers.get("connection", "").lower()
-        self.keep_alive = (
-            "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-        )
-
-    def feed(self, data: bytes) -> bytes:
-        """Store what belongs to the body; return the bytes beyond it."""
-        take = min(self.left, len(data))
-        self.file.write(data[:take])
-        self.left -= take
-        return data[take:]
-
-    def environ(self, connection: HttpConnection) -> dict[str, Any]:
-        self.file.seek(0)
-        method, target, version, headers = self.request
-        return connection.environ(method, target, version, headers, self.file, self.length)
-
-
 class HttpConnection(asyncio.Protocol):
     """One client connection: parses requests, hands them to the pool in order."""
 
@@ -105,7 +74,7 @@ class HttpConnection(asyncio.Protocol):
         self.busy = False  # a request is being handled; pipelined ones wait
         self._closing = False
         self._discard_left = 0
-        self._spooling: _SpooledBody | None = None  # a large body on its way to disk
+        self._spooling: SpooledBody | None = None  # a large body on its way to disk
         self.last_activity = time.monotonic()
         self._peer: tuple[str, int] = ("", 0)
 
@@ -119,6 +88,8 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._listener.connections.discard(self)
+        if self._spooling is not None:
+            self._spooling.cancel()
         self._closing = True
         self._transport = None
 
@@ -132,14 +103,17 @@ class HttpConnection(asyncio.Protocol):
                 self.close()
             return
         if self._spooling is not None:
-            data = self._spooling.feed(data)
             if self._spooling.left:
-                return
-            spooled, self._spooling = self._spooling, None
+                data, pause = self._spooling.feed(data)
+                if pause and self._transport is not None:
+                    self._transport.pause_reading()
+                if self._spooling.left:
+                    return
+                # The whole body is here; the request goes out once it is on disk.
+                self.busy = True
             self._buffer += data  # anything pipelined after the body
-            self.busy = True
-            self._server.dispatch(self, spooled.environ(self), spooled.keep_alive, 0,
-                                  self._listener)
+            if len(self._buffer) > MAX_PENDING_BYTES and self._transport is not None:
+                self._transport.pause_reading()
             return
         self._buffer += data
         if len(self._buffer) > MAX_PENDING_BYTES and self.busy and self._transport is not None:
@@ -225,8 +199,10 @@ class HttpConnection(asyncio.Protocol):
                     if length > SPOOL_IN_MEMORY_BYTES:
                         # A big upload (a bundle image): stream it to a spool
                         # file instead of growing the buffer to its full size.
-                        self._spooling = _SpooledBody(method, target, version, headers, length)
-                        rest = self._spooling.feed(bytes(self._buffer[body_start:]))
+                        self._spooling = SpooledBody(
+                            self, (method, target, version, headers), length,
+                            self._server.spool_file, self._server.loop)
+                        rest, _pause = self._spooling.feed(bytes(self._buffer[body_start:]))
                         del self._buffer[:]
                         self._buffer += rest
                     return None
@@ -274,6 +250,21 @@ class HttpConnection(asyncio.Protocol):
         if "CONTENT_LENGTH" not in environ and body_length:
             environ["CONTENT_LENGTH"] = str(body_length)
         return environ
+
+    # a spooled body (called on the loop thread by its writer) ----------------
+    def spooled(self, body: SpooledBody, spool: IO[bytes]) -> None:
+        """The body is on disk: hand the request over (or drop it if the client left)."""
+        if body is not self._spooling or self._closing or self._transport is None:
+            spool.close()
+            return
+        self._spooling = None
+        self._server.dispatch(self, body.environ(self, spool), body.keep_alive, 0,
+                              self._listener)
+
+    def resume_spooling(self) -> None:
+        """The writer caught up: read the rest of the body."""
+        if self._transport is not None and self._spooling is not None and self._spooling.left:
+            self._transport.resume_reading()
 
     # writing (called on the loop thread) ------------------------------------
     def write(self, data: bytes) -> None:

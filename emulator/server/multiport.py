@@ -27,9 +27,10 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from emulator.server.connection import HttpConnection, Listener, PortPolicy, WsgiApp
+from emulator.server.spool import new_spool_file
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +57,10 @@ class MultiPortServer:
     max_body_bytes: request bodies above this are not buffered; the app sees
     the real CONTENT_LENGTH with an empty body and should answer 413.
     worker_threads: size of the pool that runs the WSGI app.
+    spool_file: makes the file a large request body is written to (on a
+    thread of its own, never on the event loop).
+    call_timeout_s: how long open/close/reopen wait for the event loop before
+    giving up with HttpServerError (the call is then dropped, not done late).
     """
 
     def __init__(
@@ -65,8 +70,12 @@ class MultiPortServer:
         ssl_context: ssl.SSLContext | None = None,
         max_body_bytes: int = 64 << 20,
         worker_threads: int = 8,
+        spool_file: Callable[[], IO[bytes]] = new_spool_file,
+        call_timeout_s: float = 30.0,
     ) -> None:
         self.host = host
+        self.call_timeout_s = call_timeout_s
+        self.spool_file = spool_file
         self.ssl_context = ssl_context
         self.max_body_bytes = max_body_bytes
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -79,6 +88,11 @@ class MultiPortServer:
         # Set for good by stop(): a BMC restart thread may wake after the cluster
         # stopped and ask for its port back; a stopping server keeps every port closed.
         self._stopping = False
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop every port is served from."""
+        return self._loop
 
     # life cycle -------------------------------------------------------------
     def start(self) -> None:
@@ -107,10 +121,33 @@ class MultiPortServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._started = False
 
-    def _call(self, coro: Any, timeout: float = 30.0) -> Any:
+    def _call(self, coro: Any) -> Any:
+        """Run ``coro`` on the loop and wait for it; HttpServerError if the loop does not answer.
+
+        A call that timed out is abandoned: if the loop gets to it later it
+        does nothing. Otherwise a port close the caller gave up on would land
+        after the caller's "reopen if closed" check, and the port (a BMC after
+        its restart) would stay closed for good.
+        """
         if threading.current_thread() is self._thread:
+            coro.close()
             raise HttpServerError("must not be called from the event loop thread")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        abandoned = threading.Event()
+
+        async def unless_abandoned() -> Any:
+            if abandoned.is_set():
+                coro.close()
+                return None
+            return await coro
+
+        future = asyncio.run_coroutine_threadsafe(unless_abandoned(), self._loop)
+        try:
+            return future.result(self.call_timeout_s)
+        except concurrent.futures.TimeoutError:
+            abandoned.set()
+            raise HttpServerError(
+                f"the server's event loop did not answer within {self.call_timeout_s:g} s"
+            ) from None
 
     # ports --------------------------------------------------------------------
     def open_port(self, port: int, app: WsgiApp, policy: PortPolicy | None = None) -> int:

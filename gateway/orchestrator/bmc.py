@@ -45,6 +45,10 @@ class FleetBmcClient(BmcClient):
     # Managers and Systems again. A stale URI is forgotten and rediscovered.
     known: dict[str, Any]
 
+    def __init__(self, endpoint: BmcEndpoint, root: Any) -> None:
+        super().__init__(endpoint, root)
+        self.known = {}
+
     # The lookups below are cached per client (a client lives while one node is driven
     # and is dropped after any error): walking Managers and Systems for every call would
     # triple the requests a rollout of a thousand nodes makes.

@@ -1,8 +1,8 @@
 """The DELIVER step, per method: MSC (virtual CD boot), SimpleUpdate pull, multipart push.
 
-Every path first reads the BMC: versions already at target, or a marker saying
-the irreversible call may have been made, mean the update is under way or done
-and must not be started again (no node is flashed twice).
+A marker saying the irreversible call may have been made means the update is
+under way or done and must not be started again (no node is flashed twice); with
+such a marker the BMC's versions are read first (already at target: done).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ TASK_CLOCK_SLACK = timedelta(minutes=2)
 
 def deliver(ctx: StepContext) -> Outcome:
     """Hand the image to the BMC by the chosen method, or notice it already was."""
-    installed = ctx.client().component_versions()
-    if not missing_versions(installed, ctx.run.target_versions):
-        return Advance(NodeStep.MONITOR)  # resumed after the update finished: just check
+    # Without an intent marker nothing of ours reached the BMC in this attempt and
+    # PRECHECK has just read the versions: reading them again costs three requests a
+    # node for nothing (an MSC CD applies only what is still below target anyway).
+    if ctx.progress.get("reset_intent") or ctx.progress.get("update_intent"):
+        installed = ctx.client().component_versions()
+        if not missing_versions(installed, ctx.run.target_versions):
+            return Advance(NodeStep.MONITOR)  # resumed after the update finished: check
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
     if method is DeliveryMethod.MSC:
         return _msc(ctx)

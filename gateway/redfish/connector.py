@@ -20,11 +20,23 @@ import sushy
 from requests.adapters import HTTPAdapter
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
+from urllib3.util.retry import Retry
 
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
 from gateway.redfish.errors import translated
 
 LOG = logging.getLogger(__name__)
+
+
+def reuse_retries() -> Retry:
+    """One retry of an idempotent request (GET, PUT, DELETE, ...) whose connection failed.
+
+    Connections are kept alive between requests; a BMC may close an idle one just as
+    a request is sent on it. POST and PATCH are never retried here (a reset or an
+    insert must not be sent twice): their failure reaches the executor's retry policy.
+    """
+    return Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0,
+                 raise_on_status=False)
 
 
 class PinnedCertificateAdapter(HTTPAdapter):
@@ -36,7 +48,7 @@ class PinnedCertificateAdapter(HTTPAdapter):
 
     def __init__(self, fingerprint: str) -> None:
         self._fingerprint = fingerprint  # set before HTTPAdapter builds its pool manager
-        super().__init__()
+        super().__init__(max_retries=reuse_retries())
 
     def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
                          **pool_kwargs: Any) -> None:
@@ -102,6 +114,13 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             connect_timeout=min(endpoint.timeout, 10.0),
         )
         self.endpoint = endpoint
+        # sushy asks every BMC to close the connection after each response (some BMCs
+        # choke on long-lived connections). That made a TCP handshake per request, the
+        # largest single cost of a thousand-node rollout. Keep connections alive; a
+        # dropped one is detected before reuse or retried once (idempotent requests).
+        self._session.headers.pop("Connection", None)
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, HTTPAdapter(max_retries=reuse_retries()))
         mount_pinning(self._session, endpoint)
         endpoint.warn_if_insecure()
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -19,7 +22,8 @@ def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     body = environ["wsgi.input"].read() if length else b""
     document = json.dumps({"port": environ["SERVER_PORT"], "method": environ["REQUEST_METHOD"],
                            "path": environ["PATH_INFO"], "declared": length,
-                           "received": len(body)}).encode()
+                           "received": len(body),
+                           "sha256": hashlib.sha256(body).hexdigest()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(document)))])
     return [document]
@@ -154,6 +158,7 @@ def test_large_bodies_are_spooled_and_arrive_whole() -> None:
         payload = bytes(range(256)) * (12 << 10)  # 3 MiB, over the in-memory threshold
         answer = requests.post(f"http://127.0.0.1:{port}/up", data=payload).json()
         assert answer["declared"] == answer["received"] == len(payload)
+        assert answer["sha256"] == hashlib.sha256(payload).hexdigest()
         # A request pipelined right behind a spooled body is still answered.
         head = f"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}\r\n\r\n"
         reply = _raw(port, head.encode() + payload +
@@ -182,3 +187,83 @@ def test_unknown_port_is_named_in_the_error(server: MultiPortServer) -> None:
         server.reopen_port(1)
     with pytest.raises(HttpServerError, match="port 1 is not managed"):
         server.close_port(1)
+
+
+class StalledDiskSpool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+    """A spool file on a disk that stalls: every write waits until ``release`` is set.
+
+    A stalled disk (write-back throttling on a loaded machine) cannot be
+    produced on demand, so this subclass of the real spool file stands in for it.
+    """
+
+    stalled = threading.Event()  # set by the first write that waits
+    release = threading.Event()
+
+    def __init__(self) -> None:
+        super().__init__(max_size=1 << 20)
+
+    def write(self, data: Any) -> int:
+        self.stalled.set()
+        self.release.wait(timeout=120)
+        return int(super().write(data))
+
+
+def test_a_stalled_disk_under_an_upload_does_not_stall_port_close_and_reopen() -> None:
+    # An upload is spooled to disk while it arrives; if that write ran on the
+    # event loop, a slow disk would hold every port, and close_port (a BMC
+    # restart) would time out. Here the disk stays stalled until the port work is done.
+    StalledDiskSpool.stalled.clear()
+    StalledDiskSpool.release.clear()
+    stalled = MultiPortServer(max_body_bytes=8 << 20, worker_threads=1,
+                              spool_file=StalledDiskSpool)
+    stalled.start()
+    uploader: threading.Thread | None = None
+    try:
+        upload_port = stalled.open_port(0, echo_app)
+        other_port = stalled.open_port(0, echo_app)
+        # 6 MiB: more than the loop queues for the writer, so reading pauses and resumes.
+        payload = bytes(range(256)) * (24 << 10)
+        answers: list[dict[str, Any]] = []
+        uploader = threading.Thread(target=lambda: answers.append(requests.post(
+            f"http://127.0.0.1:{upload_port}/up", data=payload, timeout=120).json()))
+        uploader.start()
+        assert StalledDiskSpool.stalled.wait(timeout=60)
+
+        stalled.close_port(other_port)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", other_port), timeout=5)
+        stalled.reopen_port(other_port)
+        back = requests.get(f"http://127.0.0.1:{other_port}/back", timeout=30).json()
+
+        # All of that happened while the upload was still stuck on the disk.
+        assert back["path"] == "/back"
+        assert uploader.is_alive() and not answers
+    finally:
+        StalledDiskSpool.release.set()
+        if uploader is not None:
+            uploader.join(timeout=120)
+        stalled.stop()
+    assert answers[0]["received"] == len(payload)
+    assert answers[0]["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_a_close_the_caller_gave_up_on_is_dropped_not_done_late() -> None:
+    # A BMC restart whose close timed out goes on to "reopen if closed"; a close
+    # landing after that check would leave the BMC unreachable for good.
+    impatient = MultiPortServer(worker_threads=1, call_timeout_s=0.5)
+    impatient.start()
+    gate = threading.Event()
+    try:
+        port = impatient.open_port(0, echo_app)
+        impatient.loop.call_soon_threadsafe(gate.wait, 120)  # the loop is stuck until gate
+        with pytest.raises(HttpServerError, match="did not answer"):
+            impatient.close_port(port)
+        gate.set()
+        # The loop runs its queue in order: the abandoned close, then this open.
+        impatient.open_port(0, echo_app)
+        assert impatient.is_open(port)
+        assert requests.get(f"http://127.0.0.1:{port}/still", timeout=30).json()["path"] == (
+            "/still")
+    finally:
+        gate.set()
+        impatient.stop()
