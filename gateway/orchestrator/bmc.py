@@ -93,8 +93,11 @@ class FleetBmcClient(BmcClient):
         return self._system
 
     def media_state(self) -> MediaState | None:
+        fresh = self._cd is None  # _cd_slot reads the slot when it is not yet known
         media = self._cd_slot()
-        return virtual_media.state_of(media) if media is not None else None
+        if media is None:
+            return None
+        return virtual_media.state_of(media, refresh=not fresh)
 
     def insert_media(self, image_url: str,
                      credentials: tuple[str, str] | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from gateway.domain import ACTIVE_STEPS
 from gateway.media import CapabilityGrant
@@ -27,27 +28,35 @@ class CampaignMediaGate:
         self._images = images
         self._store = store
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str, str], tuple[float, bool]] = {}
+        self._cache: dict[tuple[str, ...], tuple[float, object]] = {}
 
     def allows(self, grant: CapabilityGrant) -> bool:
-        key = (grant.image_sha256, grant.campaign_id, grant.node_id)
+        # Three answers, each cached for CACHE_SECONDS: the campaign's image and the
+        # image's state are shared by every node of the campaign, so a wave of BMCs
+        # reading their CDs costs one run lookup per node and second, not three queries.
+        try:
+            image = self._cached(("campaign", grant.campaign_id),
+                                 lambda: self._store.get_campaign(grant.campaign_id)
+                                 .image_sha256)
+            if image != grant.image_sha256:
+                return False
+            if self._cached(("image", grant.image_sha256),
+                            lambda: self._images.get_image(grant.image_sha256).state
+                            ) is not ImageState.VERIFIED:
+                return False
+            step = self._cached(("run", grant.campaign_id, grant.node_id),
+                                lambda: self._store.run(grant.campaign_id, grant.node_id).step)
+            return step in _SERVING_STEPS
+        except (NotFoundError, StoreError):
+            return False
+
+    def _cached(self, key: tuple[str, ...], read: Callable[[], object]) -> object:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        answer = self._decide(grant)
+        value = read()
         with self._lock:
-            self._cache[key] = (now, answer)
-        return answer
-
-    def _decide(self, grant: CapabilityGrant) -> bool:
-        try:
-            campaign = self._store.get_campaign(grant.campaign_id)
-            if campaign.image_sha256 != grant.image_sha256:
-                return False
-            if self._images.get_image(grant.image_sha256).state is not ImageState.VERIFIED:
-                return False
-            return self._store.run(grant.campaign_id, grant.node_id).step in _SERVING_STEPS
-        except (NotFoundError, StoreError):
-            return False
+            self._cache[key] = (now, value)
+        return value

@@ -33,6 +33,7 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 CAPABILITY_LIFETIME_S = 14 * 24 * 3600
 SCHEDULE_EVERY_S = 1.0
+CAMPAIGN_CACHE_S = 5.0
 RESCHEDULE_AFTER_S = 0.2  # at most this often when woken (a node finished or failed)
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
@@ -62,6 +63,7 @@ class Orchestrator:
         self._in_flight: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._manifests: dict[str, Manifest] = {}
+        self._campaigns: dict[str, tuple[float, CampaignRecord]] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reschedule = threading.Event()
@@ -157,7 +159,7 @@ class Orchestrator:
         """Advance one node until it has to wait (Stay) or reaches a final step."""
         key = (run.campaign_id, run.node_id)
         try:
-            campaign = self.store.get_campaign(run.campaign_id)
+            campaign = self._campaign(run.campaign_id)
             cluster = self.clusters[campaign.cluster]
             manifest = self._manifest(campaign.image_sha256)
             # The tick's snapshot may be stale: a worker may have moved the node meanwhile.
@@ -188,6 +190,17 @@ class Orchestrator:
         finally:
             with self._lock:
                 self._in_flight.discard(key)
+
+    def _campaign(self, campaign_id: str) -> CampaignRecord:
+        """The campaign, read at most every CAMPAIGN_CACHE_S: steps use only fields that
+        never change (id, cluster, image, creation time); states are the scheduler's."""
+        now = time.monotonic()
+        cached = self._campaigns.get(campaign_id)
+        if cached is not None and now - cached[0] < CAMPAIGN_CACHE_S:
+            return cached[1]
+        campaign = self.store.get_campaign(campaign_id)
+        self._campaigns[campaign_id] = (now, campaign)
+        return campaign
 
     def _manifest(self, sha256: str) -> Manifest:
         manifest = self._manifests.get(sha256)

@@ -107,16 +107,17 @@ def monitor(ctx: StepContext) -> Outcome:
     """Follow the BMC's task (Retry-After honoured) or, without one (MSC), the versions.
 
     Without a task the wait is learned: once nodes of the campaign finished, the first
-    look comes at 95 % of their typical MONITOR time and then every 0.1 s; before that
-    looks become sparser as the step goes on (a twentieth of the time so far, at most
-    poll_max_s). A thousand nodes polling every 100 ms would load the gateway and the
-    BMCs for nothing.
+    look comes at 95 % of their typical MONITOR time and then every hundredth of that
+    time (at least 0.1 s, at most poll_max_s); before that looks become sparser as the
+    step goes on (a twentieth of the time so far, at most poll_max_s). A wave of 200
+    nodes polling every 100 ms saturated the gateway's CPU and delayed every other step.
     """
     elapsed = (ctx.now - (ctx.run.step_started_at or ctx.now)).total_seconds()
     poll = min(ctx.settings.poll_max_s, max(0.1, elapsed / 20))
     if ctx.typical_monitor_s and not ctx.progress.get("task"):
         early = 0.95 * ctx.typical_monitor_s - elapsed
-        poll = early if early > 0.1 else 0.1
+        late = min(ctx.settings.poll_max_s, max(0.1, ctx.typical_monitor_s / 100))
+        poll = early if early > late else late
     task = ctx.progress.get("task")
     try:
         if task:

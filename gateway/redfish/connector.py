@@ -29,13 +29,15 @@ LOG = logging.getLogger(__name__)
 
 
 def reuse_retries() -> Retry:
-    """One retry of an idempotent request (GET, PUT, DELETE, ...) whose connection failed.
+    """One retry of an idempotent request (GET, PUT, DELETE, ...) whose kept-alive
+    connection broke while the request was under way.
 
     Connections are kept alive between requests; a BMC may close an idle one just as
     a request is sent on it. POST and PATCH are never retried here (a reset or an
     insert must not be sent twice): their failure reaches the executor's retry policy.
     """
-    return Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0,
+    # connect=0: a refused new connection (a BMC restarting) is reported at once.
+    return Retry(total=1, connect=0, read=1, status=0, redirect=0, other=0,
                  raise_on_status=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 
@@ -30,10 +31,11 @@ def _media_types(media: VirtualMedia) -> set[str]:
 def find_cd(root: sushy.Sushy) -> VirtualMedia | None:
     """The first VirtualMedia slot accepting CD/DVD images, managers first; None if none."""
     with translated("looking for a virtual CD"):
-        owners = [root.get_manager(m) for m in
-                  sorted(root.get_manager_collection().members_identities)]
-        owners += [root.get_system(s) for s in
-                   sorted(root.get_system_collection().members_identities)]
+        # Lazily: the systems are read only when no manager offers a CD.
+        owners = itertools.chain.from_iterable(
+            (get(member) for member in sorted(collection().members_identities))
+            for collection, get in ((root.get_manager_collection, root.get_manager),
+                                    (root.get_system_collection, root.get_system)))
         for owner in owners:
             try:
                 collection = owner.virtual_media
@@ -53,9 +55,12 @@ def require_cd(root: sushy.Sushy) -> VirtualMedia:
     return media
 
 
-def state_of(media: VirtualMedia) -> MediaState:
+def state_of(media: VirtualMedia, *, refresh: bool = True) -> MediaState:
+    """The slot's state, read fresh unless ``refresh`` is False (the caller has just
+    read the resource). Raises RedfishError."""
     with translated("reading virtual media"):
-        media.refresh(force=True)
+        if refresh:
+            media.refresh(force=True)
         image = media.json.get("Image")
         return MediaState(str(media.json.get("Id", "")), image if image else None,
                           bool(media.json.get("Inserted")))

@@ -29,6 +29,7 @@ from gateway.store.errors import StoreError
 LOG = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 48  # >= orchestrator workers + loop + background + API threads
 
 
 def _alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
@@ -66,9 +67,16 @@ def create_engine(url: str) -> Engine:
         parsed = sa.make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite = parsed.get_backend_name() == "sqlite"
         # A ping per connection checkout guards against servers that drop idle
         # connections; a SQLite file cannot, and the ping was measurable CPU per step.
-        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        options: dict[str, Any] = {"pool_pre_ping": not sqlite}
+        if sqlite and parsed.database not in (None, "", ":memory:"):
+            # One connection per orchestrator worker thread stays open: with the default
+            # pool of 5 the workers queued for connections, and every overflow
+            # connection was opened (PRAGMAs included) and closed again per step.
+            options |= {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+        engine = sa.create_engine(parsed, **options)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open database {_safe(url)}: {exc.__class__.__name__}") from exc
     if engine.dialect.name == "sqlite":

@@ -46,14 +46,24 @@ def test_alerts_by_decision_and_images_by_state(api: ApiHarness) -> None:
 def test_bmc_errors_are_counted_by_kind_from_the_orchestrator_log(api: ApiHarness) -> None:
     logger = logging.getLogger("gateway.orchestrator.test")
     handler = BmcErrorCounter(api.context.metrics, RedfishError)
-    logging.getLogger("gateway.orchestrator").addHandler(handler)
+    parent = logging.getLogger("gateway.orchestrator")
+    parent.addHandler(handler)
+    # Earlier tests may have configured a quieter root level (apply_logging_config);
+    # the orchestrator's warnings must reach the counter whatever ran before.
+    saved = (logger.level, logger.disabled, parent.disabled, logging.root.manager.disable)
+    logger.setLevel(logging.WARNING)
+    logger.disabled = parent.disabled = False
+    logging.disable(logging.NOTSET)
     try:
         logger.warning("node %s: %s (retry)", "n1", BmcUnreachableError("refused"))
         logger.warning("node %s: %s (retry)", "n2", BmcUnreachableError("timeout"))
         logger.warning("node %s: %s", "n3", AuthenticationError("401"))
         logger.warning("node %s: nothing to count", "n4")
     finally:
-        logging.getLogger("gateway.orchestrator").removeHandler(handler)
+        parent.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.disabled, parent.disabled = saved[1], saved[2]
+        logging.disable(saved[3])
     errors = {dict(k)["kind"]: v for k, v in _scrape(api)["fleetflash_bmc_errors_total"].items()}
     assert errors == {"BmcUnreachable": 2, "Authentication": 1}
 
