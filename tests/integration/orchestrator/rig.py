@@ -12,11 +12,11 @@ import textwrap
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gateway.config import hash_password
+from lab.lab_invariants import peak_busy_per_group
 
 SOURCE_USER = "acme-publisher"
 SOURCE_HASH = hash_password("not used by these tests", iterations=1000)
@@ -129,51 +129,9 @@ def flash_counts(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], 
     return dict(counts)
 
 
-def double_flashes(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
-    """(bmc, component) pairs flashed twice: more than one completed write, or a write
-    started while another was neither completed nor failed. A write that failed (e.g. its
-    image source vanished with a killed gateway) may be tried again: that is a retry."""
-    ends: dict[tuple[str, str], int] = defaultdict(int)
-    open_writes: dict[tuple[str, str], int] = defaultdict(int)
-    problems: dict[tuple[str, str], str] = {}
-    for record in records:
-        if not record["event"].startswith("flash") or "component" not in record:
-            continue
-        key = (record["bmc"], record["component"])
-        if record["event"] == "flash_start":
-            if open_writes[key] or ends[key]:
-                problems[key] = "started again after a successful or unfinished write"
-            open_writes[key] += 1
-        elif record["event"] == "flash_end":
-            ends[key] += 1
-            open_writes[key] = max(0, open_writes[key] - 1)
-            if ends[key] > 1:
-                problems[key] = "written twice"
-        elif record["event"] == "flash_failed":
-            open_writes[key] = max(0, open_writes[key] - 1)
-    return problems
-
-
-def busy_intervals(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[datetime, datetime]]:
-    """Per BMC, the span from its first to its last audit event (its update)."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for record in records:
-        moment = datetime.fromisoformat(record["ts"])
-        first, last = spans.get(record["bmc"], (moment, moment))
-        spans[record["bmc"]] = (min(first, moment), max(last, moment))
-    return spans
-
-
 def max_down_per_group(records: Iterable[Mapping[str, Any]],
                        group_of: Callable[[str], str]) -> dict[str, int]:
-    """Per group, the most BMCs whose update spans overlapped at one instant."""
-    events: list[tuple[datetime, int, str]] = []
-    for bmc, (first, last) in busy_intervals(records).items():
-        events += [(first, 1, group_of(bmc)), (last, -1, group_of(bmc))]
-    current: dict[str, int] = defaultdict(int)
-    peak: dict[str, int] = defaultdict(int)
-    # At equal times, ends before starts: touching spans do not overlap.
-    for _moment, delta, group in sorted(events, key=lambda e: (e[0], e[1])):
-        current[group] += delta
-        peak[group] = max(peak[group], current[group])
-    return dict(peak)
+    """Per group, the most BMCs whose update spans overlapped at one instant
+    (the lab's invariant checker, fed this rig's group function)."""
+    records = list(records)
+    return peak_busy_per_group(records, {str(r["bmc"]): group_of(str(r["bmc"])) for r in records})

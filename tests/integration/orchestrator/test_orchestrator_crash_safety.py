@@ -22,12 +22,12 @@ from gateway.config import load_config
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore, ImageState
 from gateway.store.campaigns import CampaignStore
+from lab.lab_invariants import repeated_flashes
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.conftest import power_on
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     TEST_MODEL,
-    double_flashes,
     max_down_per_group,
     wait_for,
     write_gateway_config,
@@ -138,7 +138,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}, message
         audit = emulated.audit.records()[audit_from:]
-        doubles = double_flashes(audit)
+        doubles = repeated_flashes(audit)
         assert not doubles, (message, doubles)
         written = Counter((r["bmc"], r["component"]) for r in audit if r["event"] == "flash_end")
         assert set(written.values()) == {1}, message
