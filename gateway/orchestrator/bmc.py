@@ -11,20 +11,18 @@ import logging
 import threading
 from typing import Any
 
-import requests
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
-from gateway.domain import PowerState
+from gateway.domain import FirmwareComponent, PowerState
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
     MediaState,
     NotSupportedError,
     RedfishError,
-    probe,
-    probe_session,
     systems,
+    update_service,
     virtual_media,
 )
 from gateway.redfish.common import link, member_links
@@ -91,6 +89,20 @@ class FleetBmcClient(BmcClient):
         with translated("reading the system"):
             self._system.refresh(force=True)
         return self._system
+
+    # Inventory lookups that remember what they found (see BmcClient.inventory).
+
+    def _inventory_system(self) -> System:
+        return self._host()
+
+    def _inventory_cd(self) -> VirtualMedia | None:
+        return self._cd_slot()
+
+    def _inventory_firmware(self, service: dict[str, Any]
+                            ) -> tuple[FirmwareComponent, ...]:
+        members, components = update_service.read_firmware_members(self._conn, service)
+        self._members = self.known["members"] = members
+        return components
 
     def media_state(self) -> MediaState | None:
         fresh = self._cd is None  # _cd_slot reads the slot when it is not yet known
@@ -175,32 +187,24 @@ class FleetBmcClient(BmcClient):
 class ClientPool:
     """One cached client per node; thread-safe. ``get`` connects on first use.
 
-    Probes (WAIT_BACK) use a separate keep-alive session per node, kept across client
-    drops: a probe logs in with Basic auth per request, so a BMC restart cannot
-    invalidate it, and a fresh TCP connection per probe was measurable CPU."""
+    The Redfish URIs a node's BMC revealed (system, virtual CD, FirmwareInventory
+    members) outlive its clients and campaigns: they are stable, a stale one is
+    rediscovered, and each saves a walk from the service root. The campaign's
+    inventory fills them in (``known``) before the first step runs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
-        self._probes: dict[str, requests.Session] = {}
         self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
 
-    def probe(self, endpoint: BmcEndpoint, *, timeout: float) -> bool:
-        """One health probe of the node's BMC (see gateway.redfish.probe); never raises."""
+    def known(self, node_id: str) -> dict[str, Any]:
+        """The node's remembered URIs (a live dict: clients update it in place)."""
         with self._lock:
-            session = self._probes.get(endpoint.name)
-            if session is None:
-                session = self._probes[endpoint.name] = probe_session(endpoint)
-        return probe(endpoint, timeout=timeout, session=session)
+            return self._known.setdefault(node_id, {})
 
     def forget(self, node_id: str) -> None:
-        """Drop the node's client and probe session (the node is finished)."""
+        """Drop the node's client (the node is finished); its URIs are kept."""
         self.drop(node_id)
-        with self._lock:
-            session = self._probes.pop(node_id, None)
-            self._known.pop(node_id, None)
-        if session is not None:
-            session.close()
 
     def get(self, endpoint: BmcEndpoint) -> FleetBmcClient:
         """The node's client, connecting (and logging in) if needed. Raises RedfishError."""
@@ -208,9 +212,7 @@ class ClientPool:
             client = self._clients.get(endpoint.name)
         if client is not None:
             return client
-        with self._lock:
-            known = self._known.setdefault(endpoint.name, {})
-        client = FleetBmcClient.connect(endpoint, known)
+        client = FleetBmcClient.connect(endpoint, self.known(endpoint.name))
         with self._lock:
             self._clients[endpoint.name] = client
         return client
@@ -225,13 +227,9 @@ class ClientPool:
     def close_all(self) -> None:
         with self._lock:
             clients = list(self._clients.values())
-            sessions = list(self._probes.values())
             self._clients.clear()
-            self._probes.clear()
         for client in clients:
             client.close()
-        for session in sessions:
-            session.close()
 
 
 __all__ = ["ClientPool", "FleetBmcClient", "RedfishError"]

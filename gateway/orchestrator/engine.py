@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -34,6 +34,17 @@ LOG = logging.getLogger(__name__)
 FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED})
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """What one ``Engine.advance`` call left behind: the step the run is in now, the run
+    as stored (so the caller need not read it back), and, when the run stays in its
+    step, how many seconds until it should be looked at again (None: go on now)."""
+
+    step: NodeStep
+    run: RunRecord
+    wait_s: float | None = None
+
+
 @dataclass
 class Engine:
     """Carries out node steps for the gateway ``owner`` (its lease owner name)."""
@@ -50,18 +61,28 @@ class Engine:
 
     def advance(self, run: RunRecord, campaign: CampaignRecord, cluster: ClusterSettings,
                 manifest: Manifest, media_url: Callable[[], str],
-                image_file: Callable[[], Path]) -> NodeStep:
-        """Do one piece of work for ``run`` and persist it. Returns the step it is now in
-        (unchanged when it stays). Raises LeaseLostError when another gateway took it."""
+                image_file: Callable[[], Path]) -> StepResult:
+        """Do one piece of work for ``run`` and persist it. Raises LeaseLostError when
+        another gateway took the run.
+
+        A handler that stays without changing the run's progress writes nothing: when to
+        look again is the caller's to remember (after a crash every run is due at once,
+        which re-entrant handlers make safe), and a poll of two hundred nodes every few
+        hundred milliseconds no longer costs a database write each."""
         step = NodeStep(run.step)
         now = utcnow()
-        progress = run.progress  # the handler's ctx.progress: marks update it in place
+        progress = dict(run.progress)  # the handler's ctx.progress: marks update it
+        stored = dict(progress)  # the progress as the database has it
 
         def mark(update: dict[str, Any]) -> None:
             progress.update(update)
             if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                        expected_step=run.step, progress=progress):
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
+            stored.clear()
+            stored.update(progress)
+
+        run = replace(run, progress=progress)
 
         endpoint = cluster.endpoints.get(run.node_id)
         if endpoint is None:
@@ -89,18 +110,16 @@ class Engine:
             return self._after_error(run, step, now, progress, exc)
         if isinstance(outcome, Stay):
             kept = outcome.progress if outcome.progress is not None else progress
-            retry_progress = {k: v for k, v in kept.items() if k != "retries"}
-            saved = self.store.save_run(
-                run.campaign_id, run.node_id, owner=self.owner, expected_step=run.step,
-                next_action_at=now + timedelta(seconds=outcome.delay_s),
-                progress=retry_progress)
-            if not saved:
+            kept = {k: v for k, v in kept.items() if k != "retries"}
+            if kept != stored and not self.store.save_run(
+                    run.campaign_id, run.node_id, owner=self.owner, expected_step=run.step,
+                    next_action_at=now + timedelta(seconds=outcome.delay_s), progress=kept):
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
-            return step
+            return StepResult(step, replace(run, progress=kept), outcome.delay_s)
         return self._advance(run, step, now, progress, outcome)
 
     def _advance(self, run: RunRecord, step: NodeStep, now: datetime,
-                 progress: dict[str, Any], outcome: Advance) -> NodeStep:
+                 progress: dict[str, Any], outcome: Advance) -> StepResult:
         target = outcome.step
         # The domain decides what is legal; a refusal here is a bug, not a node failure.
         domain_run = NodeRun(run.node_id, step, run.attempt, run.canary, run.held, run.error)
@@ -124,7 +143,9 @@ class Engine:
             self.monitor_seconds.setdefault(run.campaign_id, []).append(timings["monitor"])
         LOG.info("node %s (%s): %s -> %s", run.node_id, run.campaign_id, step.value,
                  target.value)
-        return target
+        if "packages" in values:
+            values["packages"] = tuple(values["packages"])
+        return StepResult(target, replace(run, **values, updated_at=now))
 
     def _typical(self, campaign_id: str) -> float | None:
         """The median MONITOR time of this campaign's finished nodes (None before any)."""
@@ -132,7 +153,7 @@ class Engine:
         return seen[len(seen) // 2] if seen else None
 
     def _after_error(self, run: RunRecord, step: NodeStep, now: datetime,
-                     progress: dict[str, Any], exc: RedfishError) -> NodeStep:
+                     progress: dict[str, Any], exc: RedfishError) -> StepResult:
         retries = int(progress.get("retries", 0)) + 1
         # A BMC that restarted forgot our session: one fresh login is worth a retry.
         transient = exc.transient or (isinstance(exc, AuthenticationError) and retries == 1)
@@ -145,14 +166,16 @@ class Engine:
             return self._fail(run, step, now, f"{step.value}: {exc}")
         delay = self.settings.retry.delay(retries)
         LOG.warning("node %s: %s (retry %d in %.1f s)", run.node_id, exc, retries, delay)
+        retrying = {**progress, "retries": retries}
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                    expected_step=run.step,
                                    next_action_at=now + timedelta(seconds=delay),
-                                   progress={**progress, "retries": retries}):
+                                   progress=retrying):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
-        return step
+        return StepResult(step, replace(run, progress=retrying), delay)
 
-    def _fail(self, run: RunRecord, step: NodeStep, now: datetime, reason: str) -> NodeStep:
+    def _fail(self, run: RunRecord, step: NodeStep, now: datetime, reason: str
+              ) -> StepResult:
         if step is NodeStep.FAILED:
             return self._quarantine_anyway(run, now, f"{run.error}; {reason}")
         LOG.warning("node %s (%s) failed in %s: %s", run.node_id, run.campaign_id, step.value,
@@ -160,22 +183,25 @@ class Engine:
         NodeRun(run.node_id, step, run.attempt, run.canary, run.held).fail(reason)
         timings = dict(run.timings)
         timings[step.value] = round(timings.get(step.value, 0.0) + _seconds(run, now), 3)
+        values: dict[str, Any] = {
+            "step": NodeStep.FAILED.value, "error": reason[:1000], "step_started_at": now,
+            "next_action_at": now, "timings": timings,
+            "progress": {**run.progress, "failed_in": step.value}}
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
-                                   expected_step=run.step, step=NodeStep.FAILED.value,
-                                   error=reason[:1000], step_started_at=now,
-                                   next_action_at=now, timings=timings,
-                                   progress={**run.progress, "failed_in": step.value}):
+                                   expected_step=run.step, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
-        return NodeStep.FAILED
+        return StepResult(NodeStep.FAILED, replace(run, **values, updated_at=now))
 
-    def _quarantine_anyway(self, run: RunRecord, now: datetime, reason: str) -> NodeStep:
+    def _quarantine_anyway(self, run: RunRecord, now: datetime, reason: str
+                           ) -> StepResult:
+        values: dict[str, Any] = {"step": NodeStep.QUARANTINED.value, "error": reason[:1000],
+                                  "finished_at": now, "lease_owner": None,
+                                  "lease_expires": None}
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
-                                   expected_step=NodeStep.FAILED.value,
-                                   step=NodeStep.QUARANTINED.value, error=reason[:1000],
-                                   finished_at=now, lease_owner=None, lease_expires=None):
+                                   expected_step=NodeStep.FAILED.value, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
         self.clients.forget(run.node_id)
-        return NodeStep.QUARANTINED
+        return StepResult(NodeStep.QUARANTINED, replace(run, **values, updated_at=now))
 
 
 def _seconds(run: RunRecord, now: datetime) -> float:

@@ -10,9 +10,10 @@ the gateway is never told a node's model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from firmware_payloads import BundleError, Manifest, explain_applicability
 from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
@@ -64,14 +65,22 @@ def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> Manage
         capabilities=asdict(inventory.capabilities), error="", observed_at=utcnow())
 
 
-def read_inventory(endpoint: BmcEndpoint) -> NodeInventory:
-    """Log in, read, log out. Raises RedfishError."""
-    with FleetBmcClient.connect(endpoint) as client:
+# node id -> the URIs its BMC revealed, updated in place (see ClientPool.known)
+KnownUris = Callable[[str], dict[str, Any]]
+
+
+def read_inventory(endpoint: BmcEndpoint, known: dict[str, Any] | None = None
+                   ) -> NodeInventory:
+    """Log in, read, log out; ``known`` receives the system, virtual CD and firmware
+    URIs found on the way, so the node's steps need not look for them again. Raises
+    RedfishError."""
+    with FleetBmcClient.connect(endpoint, known) as client:
         return client.inventory()
 
 
 def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[BmcEndpoint],
-                      *, workers: int = 16) -> dict[str, NodeInventory]:
+                      *, workers: int = 16, known: KnownUris | None = None
+                      ) -> dict[str, NodeInventory]:
     """Inventory every endpoint in parallel and record the result in the store.
 
     Returns node id -> inventory for the BMCs that answered; the others are
@@ -81,12 +90,13 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
 
     def one(endpoint: BmcEndpoint) -> tuple[str, NodeInventory | None, str]:
         try:
-            return endpoint.name, read_inventory(endpoint), ""
+            uris = known(endpoint.name) if known is not None else None
+            return endpoint.name, read_inventory(endpoint, uris), ""
         except RedfishError as exc:
             LOG.warning("inventory of %s failed: %s", endpoint.name, exc)
             return endpoint.name, None, str(exc)
 
-    known = {node.node_id for node in store.nodes(cluster)}
+    stored = {node.node_id for node in store.nodes(cluster)}
     found: dict[str, NodeInventory] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers),
                             thread_name_prefix="inventory") as pool:
@@ -94,7 +104,7 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
             if inventory is not None:
                 found[node_id] = inventory
                 store.upsert_node(managed_node(node_id, cluster, inventory))
-            elif node_id in known:  # keep what was last seen; only the health is unknown
+            elif node_id in stored:  # keep what was last seen; only the health is unknown
                 store.set_health(node_id, Health.UNKNOWN.value)
             else:
                 store.upsert_node(ManagedNode(

@@ -5,10 +5,16 @@ dispatch of due node steps), a pool of ``workers`` carrying out steps, and one
 background thread creating campaigns for newly verified images and probing
 idle nodes. All coordination goes through the store, so a second gateway on
 the same database (or this one after ``kill -9``) sees the same picture.
+
+When a node that stays in its step is looked at again is remembered here, in
+memory (a timer per node); the store is swept for due runs this process is
+not already driving (new starts, takeovers, runs of an earlier process) every
+``SWEEP_EVERY_S`` and at once after the scheduler started nodes.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -20,7 +26,7 @@ from pathlib import Path
 from firmware_payloads import Manifest
 from gateway.domain import NodeStep
 from gateway.orchestrator.creator import CampaignCreator
-from gateway.orchestrator.engine import FINAL, Engine
+from gateway.orchestrator.engine import FINAL, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
 from gateway.orchestrator.inventory import managed_node, read_inventory
 from gateway.orchestrator.scheduler import BUSY_STEPS, OPEN_STATES, Scheduler
@@ -35,6 +41,8 @@ CAPABILITY_LIFETIME_S = 14 * 24 * 3600
 SCHEDULE_EVERY_S = 1.0
 CAMPAIGN_CACHE_S = 5.0
 RESCHEDULE_AFTER_S = 0.2  # at most this often when woken (a node finished or failed)
+SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not driving
+RunKey = tuple[str, str]  # (campaign id, node id)
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]
@@ -57,10 +65,17 @@ class Orchestrator:
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner)
-        self.creator = CampaignCreator(store, images, self.clusters, settings, owner)
+        self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
+                                       known=self.engine.clients.known)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
-        self._in_flight: set[tuple[str, str]] = set()
+        self._in_flight: set[RunKey] = set()
+        # Runs waiting in their step: key -> (monotonic due time, the run as stored), and a
+        # heap of (due, key) over it (entries whose due time changed are skipped).
+        self._waiting: dict[RunKey, tuple[float, RunRecord]] = {}
+        self._timers: list[tuple[float, RunKey]] = []
+        self._sweep_now = True
+        self._last_sweep = 0.0
         self._lock = threading.Lock()
         self._manifests: dict[str, Manifest] = {}
         self._campaigns: dict[str, tuple[float, CampaignRecord]] = {}
@@ -126,9 +141,10 @@ class Orchestrator:
     def tick(self) -> None:
         """Scheduler decisions, lease renewal/takeover, dispatch of due node steps.
 
-        Dispatch happens every tick; the scheduler (which reads every run of every open
-        campaign) only when something finished or at least every SCHEDULE_EVERY_S;
-        leases are renewed (and expired ones taken over) every third of a lease.
+        Dispatch of waiting runs happens every tick; the scheduler (which reads every
+        run of every open campaign) only when something finished or at least every
+        SCHEDULE_EVERY_S; leases are renewed (and expired ones taken over) every third
+        of a lease; the store is swept for due runs every SWEEP_EVERY_S.
         """
         now = utcnow()
         clock = time.monotonic()
@@ -137,56 +153,93 @@ class Orchestrator:
                 since >= SCHEDULE_EVERY_S):
             self._reschedule.clear()
             self._last_schedule = clock
-            self.scheduler.tick(now)
+            if self.scheduler.tick(now):
+                self._sweep_now = True
         if clock - self._last_claim >= self.settings.lease_s / 3:
             ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
             if ours:
                 self.store.claim_runs(self.owner, self.settings.lease, BUSY_STEPS, ours)
+            self._forget_lost_runs()
             self._last_claim = clock
-        for run in self.store.due_runs(self.owner, BUSY_STEPS, now):
-            key = (run.campaign_id, run.node_id)
-            with self._lock:
-                if key in self._in_flight:
-                    continue
-                self._in_flight.add(key)
-            try:
-                self._pool.submit(self._drive, run)
-            except RuntimeError:  # shutting down
+        if self._sweep_now or clock - self._last_sweep >= SWEEP_EVERY_S:
+            self._sweep_now = False
+            self._last_sweep = clock
+            for key in self.store.due_run_keys(self.owner, BUSY_STEPS, now):
                 with self._lock:
-                    self._in_flight.discard(key)
+                    if key in self._waiting:
+                        continue
+                self._submit(key, None)
+        for key, run in self._due_waiting(clock):
+            self._submit(key, run)
 
-    def _drive(self, run: RunRecord) -> None:
-        """Advance one node until it has to wait (Stay) or reaches a final step."""
-        key = (run.campaign_id, run.node_id)
+    def _due_waiting(self, clock: float) -> list[tuple[RunKey, RunRecord]]:
+        due: list[tuple[RunKey, RunRecord]] = []
+        with self._lock:
+            while self._timers and self._timers[0][0] <= clock:
+                when, key = heapq.heappop(self._timers)
+                entry = self._waiting.get(key)
+                if entry is not None and entry[0] == when:
+                    del self._waiting[key]
+                    due.append((key, entry[1]))
+        return due
+
+    def _wait(self, key: RunKey, run: RunRecord, seconds: float) -> None:
+        when = time.monotonic() + max(0.0, seconds)
+        with self._lock:
+            self._waiting[key] = (when, run)
+            heapq.heappush(self._timers, (when, key))
+
+    def _forget_lost_runs(self) -> None:
+        """Stop timing runs whose lease this gateway no longer holds (taken over)."""
+        held = self.store.leased_keys(self.owner, BUSY_STEPS)
+        with self._lock:
+            for key in [k for k in self._waiting if k not in held]:
+                del self._waiting[key]
+
+    def _submit(self, key: RunKey, run: RunRecord | None) -> None:
+        """Drive ``key`` on a worker (``run``: as stored, or None to read it first)."""
+        with self._lock:
+            if key in self._in_flight:
+                return
+            self._in_flight.add(key)
         try:
+            self._pool.submit(self._drive, key, run)
+        except RuntimeError:  # shutting down
+            with self._lock:
+                self._in_flight.discard(key)
+
+    def _drive(self, key: RunKey, run: RunRecord | None) -> None:
+        """Advance one node until it has to wait (Stay) or reaches a final step."""
+        try:
+            if run is None:
+                # Swept from the store: a worker may have moved it since, or lost it.
+                run = self.store.run(*key)
+                if run.lease_owner != self.owner or run.step not in BUSY_STEPS:
+                    return
             campaign = self._campaign(run.campaign_id)
             cluster = self.clusters[campaign.cluster]
             manifest = self._manifest(campaign.image_sha256)
-            # The tick's snapshot may be stale: a worker may have moved the node meanwhile.
-            current = self.store.run(run.campaign_id, run.node_id)
-            if current.lease_owner != self.owner or current.step != run.step:
-                return
             changed = False  # a node finished or failed: the scheduler should look now
             while not self._stop.is_set():
-                before = NodeStep(current.step)
-                after = self.engine.advance(
-                    current, campaign, cluster, manifest,
-                    media_url=partial(self._url, campaign, current.node_id),
+                result: StepResult = self.engine.advance(
+                    run, campaign, cluster, manifest,
+                    media_url=partial(self._url, campaign, run.node_id),
                     image_file=partial(self._image_file, campaign.image_sha256))
-                changed = changed or after in FINAL or after is NodeStep.FAILED
-                if after is before or after in FINAL:
+                changed = changed or result.step in FINAL or result.step is NodeStep.FAILED
+                if result.step in FINAL:
                     break
-                current = self.store.run(run.campaign_id, run.node_id)
-                if current.lease_owner != self.owner:
+                if result.wait_s is not None:
+                    self._wait(key, result.run, result.wait_s)
                     break
+                run = result.run
             if changed:
                 self.wake()
         except LeaseLostError as exc:
             LOG.warning("%s", exc)
         except (StoreError, OrchestratorError) as exc:
-            LOG.error("node %s: %s", run.node_id, exc)
+            LOG.error("node %s: %s", key[1], exc)
         except Exception:  # a worker thread must log, never die silently
-            LOG.exception("node %s: unexpected error", run.node_id)
+            LOG.exception("node %s: unexpected error", key[1])
         finally:
             with self._lock:
                 self._in_flight.discard(key)
@@ -236,7 +289,9 @@ class Orchestrator:
                 if node_id in busy or self._stop.is_set():
                     continue
                 try:
-                    self.store.upsert_node(managed_node(node_id, name, read_inventory(endpoint)))
+                    self.store.upsert_node(managed_node(
+                        node_id, name,
+                        read_inventory(endpoint, self.engine.clients.known(node_id))))
                 except RedfishError as exc:
                     self.store.set_health(node_id, "down" if exc.transient else "unknown")
                 count += 1

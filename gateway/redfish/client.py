@@ -14,8 +14,10 @@ from typing import Any, Self
 
 import requests
 import sushy
+from sushy.resources.manager.virtual_media import VirtualMedia
+from sushy.resources.system.system import System
 
-from gateway.domain.inventory import NodeInventory, UpdateCapabilities
+from gateway.domain.inventory import FirmwareComponent, NodeInventory, UpdateCapabilities
 from gateway.redfish import event_service, systems, update_service, virtual_media
 from gateway.redfish.common import link
 from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
@@ -84,21 +86,32 @@ class BmcClient:
 
     def inventory(self) -> NodeInventory:
         """Model, serial, power, health, FirmwareInventory and capabilities."""
-        facts = systems.facts_of(systems.find_system(self._root))
+        facts = systems.facts_of(self._inventory_system())
         service = self._update_service()
         return NodeInventory(
             system_id=facts.system_id, model=facts.model, serial=facts.serial,
             manufacturer=facts.manufacturer, power_state=facts.power_state,
-            health=facts.health, firmware=update_service.read_firmware(self._conn, service),
+            health=facts.health, firmware=self._inventory_firmware(service),
             capabilities=UpdateCapabilities(
                 simple_update=update_service.simple_update_action(service) is not None,
                 transfer_protocols=update_service.transfer_protocols(service),
                 multipart_push=update_service.multipart_push_uri(service) is not None,
-                virtual_media_cd=virtual_media.find_cd(self._root) is not None,
+                virtual_media_cd=self._inventory_cd() is not None,
                 apply_times=update_service.apply_times(service),
                 max_image_size=update_service.max_image_size(service),
             ),
         )
+
+    # The lookups of an inventory, as hooks: a subclass may remember what they found.
+
+    def _inventory_system(self) -> System:
+        return systems.find_system(self._root)
+
+    def _inventory_cd(self) -> VirtualMedia | None:
+        return virtual_media.find_cd(self._root)
+
+    def _inventory_firmware(self, service: dict[str, Any]) -> tuple[FirmwareComponent, ...]:
+        return update_service.read_firmware(self._conn, service)
 
     def firmware_versions(self) -> dict[str, str]:
         """Component name → installed version (what decides an update's success)."""

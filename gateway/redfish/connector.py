@@ -162,6 +162,9 @@ def open_service(endpoint: BmcEndpoint) -> sushy.Sushy:
             connector=FleetConnector(endpoint),
         )
         # sushy falls back to Basic auth without trying it when a session
-        # cannot be created: one authenticated read proves the credentials.
-        root.get_system_collection()
+        # cannot be created: then one authenticated read proves the credentials
+        # (a session the BMC created proves them already).
+        auth = root._auth
+        if not (isinstance(auth, sushy.auth.SessionAuth) and auth.get_session_key()):
+            root.get_system_collection()
         return root

@@ -93,14 +93,21 @@ def read_service(conn: FleetConnector, root_json: dict[str, Any]) -> dict[str, A
 
 def read_firmware(conn: FleetConnector, service: dict[str, Any]) -> tuple[FirmwareComponent, ...]:
     """Every FirmwareInventory member, sorted by component name."""
+    return read_firmware_members(conn, service)[1]
+
+
+def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
+                          ) -> tuple[list[str], tuple[FirmwareComponent, ...]]:
+    """The FirmwareInventory member URIs, and every member sorted by component name."""
     target = link(service, "FirmwareInventory")
     if target is None:
         raise NotSupportedError("the UpdateService has no FirmwareInventory")
     components = []
     with translated("reading FirmwareInventory"):
-        for member in member_links(conn.get(target).json()):
+        members = member_links(conn.get(target).json())
+        for member in members:
             components.append(component_from(conn.get(member).json()))
-    return tuple(sorted(components, key=lambda c: c.id))
+    return members, tuple(sorted(components, key=lambda c: c.id))
 
 
 def _apply_time_parameter(service: dict[str, Any], apply_time: str | None) -> dict[str, str]:

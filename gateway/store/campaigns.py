@@ -30,10 +30,11 @@ from gateway.store.campaign_records import (
     RunRecord,
 )
 from gateway.store.campaign_tables import CampaignRow, LeaseRow, ManagedNodeRow, NodeRunRow
-from gateway.store.database import transaction
+from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 
+_RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
                           "progress", "timings"})
 
@@ -125,11 +126,11 @@ class CampaignStore:
     def run_states(self, campaign_id: str) -> list[tuple[str, str, int, bool, bool, str | None]]:
         """(node_id, step, attempt, canary, held, error) of every run: what the scheduler
         needs, without decoding the JSON columns (it runs often on large campaigns)."""
-        with self._transaction() as session:
-            rows = session.execute(sa.select(
-                NodeRunRow.node_id, NodeRunRow.step, NodeRunRow.attempt, NodeRunRow.canary,
-                NodeRunRow.held, NodeRunRow.error,
-            ).where(NodeRunRow.campaign_id == campaign_id).order_by(NodeRunRow.node_id))
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(
+                _RUNS.c.node_id, _RUNS.c.step, _RUNS.c.attempt, _RUNS.c.canary,
+                _RUNS.c.held, _RUNS.c.error,
+            ).where(_RUNS.c.campaign_id == campaign_id).order_by(_RUNS.c.node_id))
             return [(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5]) for r in rows]
 
     def node_health(self, cluster: str) -> dict[str, str]:
@@ -140,11 +141,12 @@ class CampaignStore:
             return {r[0]: r[1] for r in rows}
 
     def run(self, campaign_id: str, node_id: str) -> RunRecord:
-        with self._transaction() as session:
-            row = session.get(NodeRunRow, (campaign_id, node_id))
-            if row is None:
-                raise NotFoundError(f"node {node_id!r} is not part of campaign {campaign_id!r}")
-            return _run(row)
+        with core_transaction(self.engine) as connection:
+            row = connection.execute(sa.select(_RUNS).where(
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id)).first()
+        if row is None:
+            raise NotFoundError(f"node {node_id!r} is not part of campaign {campaign_id!r}")
+        return _run(row)
 
     def runs_of_node(self, node_id: str) -> list[RunRecord]:
         with self._transaction() as session:
@@ -193,15 +195,25 @@ class CampaignStore:
             ).values(lease_owner=owner, lease_expires=now + lease))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def due_runs(self, owner: str, steps: Collection[str], now: datetime) -> list[RunRecord]:
-        """Runs leased to `owner` in `steps` whose next action is due at `now`."""
-        with self._transaction() as session:
-            rows = session.scalars(sa.select(NodeRunRow).where(
-                NodeRunRow.lease_owner == owner, NodeRunRow.step.in_(list(steps)),
-                NodeRunRow.lease_expires > now,
-                sa.or_(NodeRunRow.next_action_at.is_(None), NodeRunRow.next_action_at <= now),
-            ).order_by(NodeRunRow.next_action_at))
-            return [_run(r) for r in rows]
+    def due_run_keys(self, owner: str, steps: Collection[str], now: datetime
+                     ) -> list[tuple[str, str]]:
+        """(campaign id, node id) of the runs leased to `owner` in `steps` whose next
+        action is due at `now`, the most overdue first (keys only: the caller loads the
+        runs it is not already driving)."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_RUNS.c.campaign_id, _RUNS.c.node_id).where(
+                _RUNS.c.lease_owner == owner, _RUNS.c.step.in_(list(steps)),
+                _RUNS.c.lease_expires > now,
+                sa.or_(_RUNS.c.next_action_at.is_(None), _RUNS.c.next_action_at <= now),
+            ).order_by(_RUNS.c.next_action_at))
+            return [(r[0], r[1]) for r in rows]
+
+    def leased_keys(self, owner: str, steps: Collection[str]) -> set[tuple[str, str]]:
+        """(campaign id, node id) of every run in `steps` leased to `owner`."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_RUNS.c.campaign_id, _RUNS.c.node_id).where(
+                _RUNS.c.lease_owner == owner, _RUNS.c.step.in_(list(steps))))
+            return {(r[0], r[1]) for r in rows}
 
     def save_run(self, campaign_id: str, node_id: str, *, owner: str | None,
                  expected_step: str, expected_attempt: int | None = None,
@@ -212,15 +224,15 @@ class CampaignStore:
         values = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
                       if k in _JSON_FIELDS else v) for k, v in fields.items()}
         values["updated_at"] = utcnow()
-        conditions = [NodeRunRow.campaign_id == campaign_id, NodeRunRow.node_id == node_id,
-                      NodeRunRow.step == expected_step]
+        conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
+                      _RUNS.c.step == expected_step]
         if owner is not None:
-            conditions.append(NodeRunRow.lease_owner == owner)
+            conditions.append(_RUNS.c.lease_owner == owner)
         if expected_attempt is not None:
-            conditions.append(NodeRunRow.attempt == expected_attempt)
-        with self._transaction() as session:
-            result = session.execute(sa.update(NodeRunRow).where(*conditions).values(**values))
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            conditions.append(_RUNS.c.attempt == expected_attempt)
+        with core_transaction(self.engine) as connection:
+            result = connection.execute(sa.update(_RUNS).where(*conditions).values(**values))
+            return bool(result.rowcount == 1)
 
     def skip_pending(self, campaign_id: str, reason: str) -> int:
         """Every PENDING run of the campaign becomes SKIPPED with `reason`; returns how many."""
@@ -310,7 +322,7 @@ def _campaign(row: CampaignRow) -> CampaignRecord:
         finished_at=row.finished_at)
 
 
-def _run(row: NodeRunRow) -> RunRecord:
+def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:
     return RunRecord(
         campaign_id=row.campaign_id, node_id=row.node_id, step=row.step,
         attempt=row.attempt, canary=bool(row.canary), held=bool(row.held), error=row.error,

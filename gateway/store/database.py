@@ -108,6 +108,27 @@ def _safe(url: str) -> str:
 
 
 @contextmanager
+def core_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """One connection in one transaction, committed on leaving the block: for the
+    orchestrator's hottest statements, which need no ORM identity map (a Core
+    statement costs about half the CPU of the same statement through a Session).
+    Errors are translated as in ``transaction``."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        raise StoreError(_describe(exc)) from exc
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """The driver's message, never the statement's parameters."""
+    return (f"database error: {exc.__class__.__name__}: {exc.orig}"
+            if hasattr(exc, "orig") else f"database error: {exc}")
+
+
+@contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One session in one transaction, committed on leaving the block.
 
@@ -121,5 +142,4 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
     except IntegrityError:
         raise
     except SQLAlchemyError as exc:
-        raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig}"
-                         if hasattr(exc, "orig") else f"database error: {exc}") from exc
+        raise StoreError(_describe(exc)) from exc
