@@ -244,7 +244,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         time.sleep(0.5)
         if time.monotonic() - last > 10:
             last = time.monotonic()
-            steps = Counter(r.step for r in service.show(campaign_id).runs)
+            steps = Counter(r[1] for r in service.store.run_states(campaign_id))
             print(f"  {dict(sorted(steps.items()))}", flush=True)
     detail = service.show(campaign_id)
     runs = detail.runs

@@ -70,8 +70,9 @@ class FleetBmcClient(BmcClient):
                 self.known["cd"] = self._cd.path
         return self._cd
 
-    def _host(self) -> System:
-        """The ComputerSystem, read fresh (one GET once it is known)."""
+    def _host(self, *, fresh: bool = True) -> System:
+        """The ComputerSystem, read fresh (one GET once it is known) or, with ``fresh``
+        False, as this client last read it (for actions that need only its links)."""
         if self._system is None:
             path = self.known.get("system")
             if path:
@@ -85,6 +86,8 @@ class FleetBmcClient(BmcClient):
                     self.known.pop("system", None)
             self._system = systems.find_system(self._root)
             self.known["system"] = self._system.path
+            return self._system
+        if not fresh:
             return self._system
         with translated("reading the system"):
             self._system.refresh(force=True)
@@ -112,22 +115,25 @@ class FleetBmcClient(BmcClient):
         return virtual_media.state_of(media, refresh=not fresh)
 
     def insert_media(self, image_url: str,
-                     credentials: tuple[str, str] | None = None) -> None:
+                     credentials: tuple[str, str] | None = None, *,
+                     current: MediaState | None = None) -> None:
+        """Insert ``image_url``; ``current``: the slot's state just read by this client
+        (spares reading it again)."""
         media = self._cd_slot()
         if media is None:
             raise NotSupportedError("the BMC offers no virtual CD/DVD")
-        virtual_media.insert(media, image_url, credentials)
+        virtual_media.insert(media, image_url, credentials, current=current)
 
-    def eject_media(self) -> None:
+    def eject_media(self, *, current: MediaState | None = None) -> None:
         media = self._cd_slot()
         if media is not None:
-            virtual_media.eject(media)
+            virtual_media.eject(media, current=current)
 
     def set_boot_once_cd(self) -> None:
-        systems.set_boot_once_cd(self._host())
+        systems.set_boot_once_cd(self._host(fresh=False))
 
     def clear_boot_override(self) -> None:
-        systems.clear_boot_override(self._host())
+        systems.clear_boot_override(self._host(fresh=False))
 
     def boot_override(self) -> systems.BootOverride:
         return systems.boot_override_of(self._host())
@@ -190,17 +196,13 @@ class ClientPool:
     The Redfish URIs a node's BMC revealed (system, virtual CD, FirmwareInventory
     members) outlive its clients and campaigns: they are stable, a stale one is
     rediscovered, and each saves a walk from the service root. The campaign's
-    inventory fills them in (``known``) before the first step runs."""
+    inventory uses the pool too, so a node's first step finds its session open and
+    its URIs known."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
         self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
-
-    def known(self, node_id: str) -> dict[str, Any]:
-        """The node's remembered URIs (a live dict: clients update it in place)."""
-        with self._lock:
-            return self._known.setdefault(node_id, {})
 
     def forget(self, node_id: str) -> None:
         """Drop the node's client (the node is finished); its URIs are kept."""
@@ -212,7 +214,9 @@ class ClientPool:
             client = self._clients.get(endpoint.name)
         if client is not None:
             return client
-        client = FleetBmcClient.connect(endpoint, self.known(endpoint.name))
+        with self._lock:
+            known = self._known.setdefault(endpoint.name, {})
+        client = FleetBmcClient.connect(endpoint, known)
         with self._lock:
             self._clients[endpoint.name] = client
         return client

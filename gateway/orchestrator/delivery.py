@@ -53,7 +53,7 @@ def _msc(ctx: StepContext) -> Outcome:
     if media is None:
         raise StepFailedError("the BMC no longer offers a virtual CD")
     if not (media.inserted and media.image == url):
-        client.insert_media(url)
+        client.insert_media(url, current=media)
     boot_cd(ctx)
     return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
 
@@ -78,7 +78,7 @@ def redeliver(ctx: StepContext) -> dict[str, object]:
         client = ctx.client()
         media = client.media_state()
         if media is None or not (media.inserted and media.image == ctx.media_url()):
-            client.insert_media(ctx.media_url())
+            client.insert_media(ctx.media_url(), current=media)
         boot_cd(ctx)
         return dict(ctx.progress)
     intent = ctx.progress.get("update_intent")

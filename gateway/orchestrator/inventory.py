@@ -10,15 +10,14 @@ the gateway is never told a node's model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from firmware_payloads import BundleError, Manifest, explain_applicability
 from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
 from gateway.domain.applicability import target_from_decisions
-from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.redfish import BmcEndpoint, RedfishError
 from gateway.store import utcnow
 from gateway.store.campaign_records import ManagedNode
@@ -65,21 +64,23 @@ def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> Manage
         capabilities=asdict(inventory.capabilities), error="", observed_at=utcnow())
 
 
-# node id -> the URIs its BMC revealed, updated in place (see ClientPool.known)
-KnownUris = Callable[[str], dict[str, Any]]
-
-
-def read_inventory(endpoint: BmcEndpoint, known: dict[str, Any] | None = None
+def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None
                    ) -> NodeInventory:
-    """Log in, read, log out; ``known`` receives the system, virtual CD and firmware
-    URIs found on the way, so the node's steps need not look for them again. Raises
-    RedfishError."""
-    with FleetBmcClient.connect(endpoint, known) as client:
-        return client.inventory()
+    """The node's inventory. With ``clients`` its pooled client is used and kept logged
+    in (the node's first step reuses the session and the URIs found on the way);
+    without, log in, read, log out. Raises RedfishError."""
+    if clients is None:
+        with FleetBmcClient.connect(endpoint) as client:
+            return client.inventory()
+    try:
+        return clients.get(endpoint).inventory()
+    except RedfishError:
+        clients.drop(endpoint.name)
+        raise
 
 
 def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[BmcEndpoint],
-                      *, workers: int = 16, known: KnownUris | None = None
+                      *, workers: int = 16, clients: ClientPool | None = None
                       ) -> dict[str, NodeInventory]:
     """Inventory every endpoint in parallel and record the result in the store.
 
@@ -90,8 +91,7 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
 
     def one(endpoint: BmcEndpoint) -> tuple[str, NodeInventory | None, str]:
         try:
-            uris = known(endpoint.name) if known is not None else None
-            return endpoint.name, read_inventory(endpoint, uris), ""
+            return endpoint.name, read_inventory(endpoint, clients), ""
         except RedfishError as exc:
             LOG.warning("inventory of %s failed: %s", endpoint.name, exc)
             return endpoint.name, None, str(exc)

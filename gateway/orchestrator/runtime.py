@@ -66,7 +66,7 @@ class Orchestrator:
         self.engine = Engine(store, settings, owner)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
-                                       known=self.engine.clients.known)
+                                       clients=self.engine.clients)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
@@ -291,7 +291,7 @@ class Orchestrator:
                 try:
                     self.store.upsert_node(managed_node(
                         node_id, name,
-                        read_inventory(endpoint, self.engine.clients.known(node_id))))
+                        read_inventory(endpoint, self.engine.clients)))
                 except RedfishError as exc:
                     self.store.set_health(node_id, "down" if exc.transient else "unknown")
                 count += 1

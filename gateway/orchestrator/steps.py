@@ -35,22 +35,26 @@ RESET_REQUIRED = "ResetRequired"
 _URL = re.compile(r"https?://\S+")
 
 
-def quick_inventory(ctx: StepContext) -> NodeInventory:
+def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None
+                    ) -> NodeInventory:
     """A fresh inventory of the node. Capabilities come from the stored inventory when
     there is one (they do not change during an update): one read of the system and one
-    per firmware component instead of walking managers, media and the UpdateService."""
+    per firmware component instead of walking managers, media and the UpdateService.
+    ``versions``: component versions the caller has just read (not read again)."""
     known = ctx.known_node()
     client = ctx.client()
     if known is None or not known.capabilities or not known.model:
         return client.inventory()
     facts = client.health()
+    if versions is None:
+        versions = client.component_versions()
     caps: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
             for key, value in known.capabilities.items()}
     return NodeInventory(
         system_id=facts.system_id, model=facts.model, serial=facts.serial,
         manufacturer=facts.manufacturer, power_state=facts.power_state, health=facts.health,
         firmware=tuple(FirmwareComponent(component, version) for component, version
-                       in sorted(client.component_versions().items())),
+                       in sorted(versions.items())),
         capabilities=UpdateCapabilities(**caps))
 
 
@@ -238,7 +242,7 @@ def make_safe(ctx: StepContext) -> None:
     client = ctx.client()
     media = client.media_state()
     if media is not None and (media.inserted or media.image):
-        client.eject_media()
+        client.eject_media(current=media)
     if client.boot_override().pending:
         client.clear_boot_override()
 
@@ -249,7 +253,9 @@ def eject(ctx: StepContext) -> Outcome:
 
 
 def postcheck(ctx: StepContext) -> Outcome:
-    inventory = quick_inventory(ctx)
+    """The node must be healthy again. Its versions are the ones VERIFY read moments
+    ago, after the BMC came back (one read of the system instead of four)."""
+    inventory = quick_inventory(ctx, dict(ctx.run.after_versions) or None)
     ctx.observe(inventory)
     if inventory.observed_health() is not Health.UP:
         return Stay(ctx.settings.probe_interval_s, "not healthy yet")

@@ -67,24 +67,27 @@ def state_of(media: VirtualMedia, *, refresh: bool = True) -> MediaState:
 
 
 def insert(media: VirtualMedia, image_url: str,
-           credentials: tuple[str, str] | None = None) -> None:
+           credentials: tuple[str, str] | None = None, *,
+           current: MediaState | None = None) -> None:
     """Insert ``image_url`` read-only. Ejects whatever else is inserted first (many BMCs
     refuse an insert while Image is set); inserting the same image again is a no-op.
-    ``credentials``: (user, password) the BMC presents to the image server."""
-    current = state_of(media)
+    ``credentials``: (user, password) the BMC presents to the image server;
+    ``current``: the slot's state if the caller has just read it."""
+    current = current or state_of(media)
     if current.inserted and current.image == image_url:
         return
     if current.inserted or current.image:
-        eject(media)
+        eject(media, current=current)
     with translated("inserting virtual media"):
         user, password = credentials if credentials is not None else (None, None)
         media.insert_media(image_url, inserted=True, write_protected=True,
                            username=user, password=password)
 
 
-def eject(media: VirtualMedia) -> None:
-    """Eject the slot; nothing happens when it is already empty."""
-    current = state_of(media)
+def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:
+    """Eject the slot; nothing happens when it is already empty (``current``: the
+    slot's state if the caller has just read it)."""
+    current = current or state_of(media)
     if not current.inserted and not current.image:
         return
     with translated("ejecting virtual media"):
