@@ -118,7 +118,8 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
         "",
         "[orchestrator]", "tick_s = 0.1", "lease_s = 30", f"workers = {args.workers}",
         "poll_max_s = 0.5", "good_answers = 3", "probe_interval_s = 0.1",
-        "expected_node_s = 600", "health_interval_s = 100000", "inventory_workers = 32", "",
+        "expected_node_s = 600", "health_interval_s = 100000", "inventory_workers = 32",
+        *([f'events_http = "127.0.0.1:{free_port()}"'] if args.events else []), "",
         "[[clusters]]", 'name = "bench"', "failure_budget = 5", 'autonomy = "auto_approve"',
         'delivery = ["msc"]', "",
     ]
@@ -173,6 +174,8 @@ def main() -> None:
     parser.add_argument("--reset-seconds", type=float, default=2.0)
     parser.add_argument("--bmc-restart-seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--no-events", dest="events", action="store_false",
+                        help="no EventService subscriptions: MONITOR polls only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -275,6 +278,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
                                      1),
         "origin_bytes": origin, "image_bytes": bundle.stat().st_size,
         "served_bytes": orchestration.media.counters.snapshot().total_bytes,
+        "bmc_event_posts": orchestration.events.accepted if orchestration.events else 0,
         "inventory_s": round(inventory_s, 1), "origin_manifest_bytes": manifest_bytes,
     }
 

@@ -48,7 +48,8 @@ _WINDOW_KEYS = {"days", "start", "hours"}
 _ORCH_KEYS = {"tick_s", "lease_s", "workers", "poll_max_s", "good_answers", "probe_interval_s",
               "expected_node_s", "health_interval_s", "global_max_concurrent",
               "inventory_workers", "retry_attempts", "retry_base_s", "retry_max_s",
-              "timeouts", "auto_campaigns", "cd_settle_s", "max_redeliveries"}
+              "timeouts", "auto_campaigns", "cd_settle_s", "max_redeliveries",
+              "events_http", "events_url", "event_fallback_s"}
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -84,7 +85,7 @@ def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
     check_known_keys("orchestrator", table, _ORCH_KEYS)
     numbers: dict[str, Any] = {key: _number(table, key, "orchestrator") for key in
                ("tick_s", "lease_s", "poll_max_s", "probe_interval_s", "expected_node_s",
-                "health_interval_s", "cd_settle_s") if key in table}
+                "health_interval_s", "cd_settle_s", "event_fallback_s") if key in table}
     integers: dict[str, Any] = {key: _integer(table, key, "orchestrator") for key in
                 ("workers", "good_answers", "global_max_concurrent", "inventory_workers",
                  "max_redeliveries")
@@ -108,8 +109,20 @@ def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
     auto = table.get("auto_campaigns", True)
     if not isinstance(auto, bool):
         raise ConfigError("orchestrator.auto_campaigns must be true or false")
-    return OrchestratorSettings(**numbers, **integers, retry=retry, timeouts=timeouts,
-                                auto_campaigns=auto)
+    events: dict[str, Any] = {}
+    if "events_http" in table:
+        listen = _text(table, "events_http", "orchestrator")
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"orchestrator.events_http must be HOST:PORT (got {listen!r})")
+        events["events_http"] = listen
+    if "events_url" in table:
+        url = _text(table, "events_url", "orchestrator")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"orchestrator.events_url must be an http(s) URL (got {url!r})")
+        events["events_url"] = url
+    return OrchestratorSettings(**numbers, **integers, **events, retry=retry,
+                                timeouts=timeouts, auto_campaigns=auto)
 
 
 def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],

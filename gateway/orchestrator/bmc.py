@@ -190,6 +190,9 @@ class FleetBmcClient(BmcClient):
         return systems.facts_of(self._host())
 
 
+REFUSED = "refused"  # known["events"] of a BMC that cannot push events (it is polled)
+
+
 class ClientPool:
     """One cached client per node; thread-safe. ``get`` connects on first use.
 
@@ -203,6 +206,12 @@ class ClientPool:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
         self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
+
+    def pushes_events(self, node_id: str) -> bool:
+        """Whether the node's BMC was subscribed to push its events to this gateway."""
+        with self._lock:
+            value = self._known.get(node_id, {}).get("events")
+        return bool(value) and value != REFUSED
 
     def forget(self, node_id: str) -> None:
         """Drop the node's client (the node is finished); its URIs are kept."""
@@ -236,4 +245,4 @@ class ClientPool:
             client.close()
 
 
-__all__ = ["ClientPool", "FleetBmcClient", "RedfishError"]
+__all__ = ["REFUSED", "ClientPool", "FleetBmcClient", "RedfishError"]

@@ -67,6 +67,8 @@ class StepContext:
     typical_monitor_s: float | None = None
     # The node's stored inventory (capabilities do not change during an update).
     known_node: Callable[[], ManagedNode | None] = lambda: None
+    # The node's BMC pushes its events to the gateway: an event wakes the node at once.
+    events: bool = False
 
     @property
     def node(self) -> str:

@@ -21,7 +21,7 @@ from datetime import timedelta
 from firmware_payloads import BundleError, Manifest
 from gateway.domain import Health, NodeStep, new_campaign, plan_campaign
 from gateway.orchestrator.bmc import ClientPool
-from gateway.orchestrator.inventory import applicability, inventory_cluster
+from gateway.orchestrator.inventory import EventDestination, applicability, inventory_cluster
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.store import GatewayStore, ImageRecord, ImageState, utcnow
 from gateway.store.campaign_records import NewCampaign, NewRun
@@ -43,8 +43,10 @@ class CampaignCreator:
 
     def __init__(self, store: CampaignStore, images: GatewayStore,
                  clusters: dict[str, ClusterSettings], settings: OrchestratorSettings,
-                 owner: str, clients: ClientPool | None = None) -> None:
+                 owner: str, clients: ClientPool | None = None,
+                 events: EventDestination | None = None) -> None:
         self.clients = clients
+        self.events = events
         self.store = store
         self.images = images
         self.clusters = clusters
@@ -85,7 +87,7 @@ class CampaignCreator:
         inventories = inventory_cluster(self.store, cluster.name,
                                         settings.endpoints.values(),
                                         workers=self.settings.inventory_workers,
-                                        clients=self.clients)
+                                        clients=self.clients, events=self.events)
         fits = {node: applicability(manifest, inv.model, inv.installed_versions())
                 for node, inv in inventories.items() if cluster.has_node(node)}
         health = {node: inv.observed_health() for node, inv in inventories.items()}

@@ -94,7 +94,8 @@ class Engine:
                               managed_node(run.node_id, cluster.name, inventory)),
                           streaks=self.streaks, now=now, epoch=self.epoch,
                           typical_monitor_s=self._typical(run.campaign_id),
-                          known_node=partial(self.store.node, run.node_id))
+                          known_node=partial(self.store.node, run.node_id),
+                          events=self.clients.pushes_events(run.node_id))
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = progress.get("behind")

@@ -10,14 +10,14 @@ the gateway is never told a node's model.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from firmware_payloads import BundleError, Manifest, explain_applicability
 from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
 from gateway.domain.applicability import target_from_decisions
-from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
+from gateway.orchestrator.bmc import REFUSED, ClientPool, FleetBmcClient
 from gateway.redfish import BmcEndpoint, RedfishError
 from gateway.store import utcnow
 from gateway.store.campaign_records import ManagedNode
@@ -64,24 +64,52 @@ def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> Manage
         capabilities=asdict(inventory.capabilities), error="", observed_at=utcnow())
 
 
-def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None
-                   ) -> NodeInventory:
+# node id -> the URL its BMC should push events to (see gateway.orchestrator.bmc_events)
+EventDestination = Callable[[str], str]
+
+
+def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None,
+                   events: EventDestination | None = None) -> NodeInventory:
     """The node's inventory. With ``clients`` its pooled client is used and kept logged
-    in (the node's first step reuses the session and the URIs found on the way);
-    without, log in, read, log out. Raises RedfishError."""
+    in (the node's first step reuses the session and the URIs found on the way), and
+    with ``events`` the BMC is subscribed to push its events to the gateway; without,
+    log in, read, log out. Raises RedfishError."""
     if clients is None:
         with FleetBmcClient.connect(endpoint) as client:
             return client.inventory()
     try:
-        return clients.get(endpoint).inventory()
+        client = clients.get(endpoint)
+        inventory = client.inventory()
     except RedfishError:
         clients.drop(endpoint.name)
         raise
+    if events is not None:
+        subscribe(client, endpoint.name, events(endpoint.name))
+    return inventory
+
+
+def subscribe(client: FleetBmcClient, node_id: str, destination: str) -> None:
+    """Make sure the node's BMC pushes its events to ``destination`` (once per process;
+    idempotent on the BMC). A BMC that cannot is polled; one that fails for a moment is
+    tried again at its next inventory. Never raises."""
+    if client.known.get("events") in (destination, REFUSED):
+        return
+    try:
+        client.ensure_event_subscription(destination, context=f"fleetflash {node_id}")
+    except RedfishError as exc:
+        if exc.transient:
+            LOG.info("node %s: event subscription failed for now: %s", node_id, exc)
+            return
+        LOG.info("node %s: the BMC will not push events (%s); its updates are polled",
+                 node_id, exc)
+        client.known["events"] = REFUSED
+        return
+    client.known["events"] = destination
 
 
 def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[BmcEndpoint],
-                      *, workers: int = 16, clients: ClientPool | None = None
-                      ) -> dict[str, NodeInventory]:
+                      *, workers: int = 16, clients: ClientPool | None = None,
+                      events: EventDestination | None = None) -> dict[str, NodeInventory]:
     """Inventory every endpoint in parallel and record the result in the store.
 
     Returns node id -> inventory for the BMCs that answered; the others are
@@ -91,7 +119,7 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
 
     def one(endpoint: BmcEndpoint) -> tuple[str, NodeInventory | None, str]:
         try:
-            return endpoint.name, read_inventory(endpoint, clients), ""
+            return endpoint.name, read_inventory(endpoint, clients, events), ""
         except RedfishError as exc:
             LOG.warning("inventory of %s failed: %s", endpoint.name, exc)
             return endpoint.name, None, str(exc)

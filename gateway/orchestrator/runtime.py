@@ -25,10 +25,11 @@ from pathlib import Path
 
 from firmware_payloads import Manifest
 from gateway.domain import NodeStep
+from gateway.orchestrator.bmc_events import BmcEvent
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import FINAL, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
-from gateway.orchestrator.inventory import managed_node, read_inventory
+from gateway.orchestrator.inventory import EventDestination, managed_node, read_inventory
 from gateway.orchestrator.scheduler import BUSY_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import RedfishError
@@ -55,7 +56,8 @@ class Orchestrator:
 
     def __init__(self, images: GatewayStore, store: CampaignStore,
                  clusters: tuple[ClusterSettings, ...], settings: OrchestratorSettings, *,
-                 owner: str, mint_url: UrlMinter, locate_image: ImageLocator) -> None:
+                 owner: str, mint_url: UrlMinter, locate_image: ImageLocator,
+                 events: EventDestination | None = None) -> None:
         self.images = images
         self.store = store
         self.clusters = {c.name: c for c in clusters}
@@ -65,8 +67,9 @@ class Orchestrator:
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner)
+        self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
-                                       clients=self.engine.clients)
+                                       clients=self.engine.clients, events=events)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
@@ -189,6 +192,19 @@ class Orchestrator:
             self._waiting[key] = (when, run)
             heapq.heappush(self._timers, (when, key))
 
+    def on_bmc_events(self, node_id: str, events: tuple[BmcEvent, ...]) -> None:
+        """Events a node's BMC pushed (called on the receiver's thread: no I/O here). A
+        firmware or task event wakes the node if it is waiting in MONITOR."""
+        if not any(_wakes_monitor(event) for event in events):
+            return
+        with self._lock:
+            key = next((k for k in self._waiting if k[1] == node_id), None)
+            if key is None or self._waiting[key][1].step != NodeStep.MONITOR.value:
+                return
+            run = self._waiting[key][1]
+        self._wait(key, run, 0.0)
+        self._wake.set()
+
     def _forget_lost_runs(self) -> None:
         """Stop timing runs whose lease this gateway no longer holds (taken over)."""
         held = self.store.leased_keys(self.owner, BUSY_STEPS)
@@ -291,8 +307,15 @@ class Orchestrator:
                 try:
                     self.store.upsert_node(managed_node(
                         node_id, name,
-                        read_inventory(endpoint, self.engine.clients)))
+                        read_inventory(endpoint, self.engine.clients, self.events)))
                 except RedfishError as exc:
                     self.store.set_health(node_id, "down" if exc.transient else "unknown")
                 count += 1
         return count
+
+
+def _wakes_monitor(event: BmcEvent) -> bool:
+    """Task and update messages, and changes to the firmware inventory."""
+    registry = event.message_id.split(".", 1)[0]
+    return registry in ("TaskEvent", "Update") or "/FirmwareInventory" in event.origin \
+        or "/Tasks/" in event.origin

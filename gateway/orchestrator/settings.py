@@ -73,6 +73,10 @@ class OrchestratorSettings:
     that was reading from the previous process may still be running before the
     gateway concludes it lost its media and boots it again.
     max_redeliveries: how often one node's delivery is repeated after restarts.
+    events_http: HOST:PORT the BMC event receiver listens on (None: no subscriptions,
+    MONITOR polls). events_url: the receiver's base URL as the BMCs reach it (default
+    http://HOST:PORT). event_fallback_s: while a node's BMC pushes events, MONITOR
+    looks by itself only this often (events wake it at once).
     """
 
     tick_s: float = 0.5
@@ -90,6 +94,9 @@ class OrchestratorSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     auto_campaigns: bool = True
+    events_http: str | None = None
+    events_url: str = ""
+    event_fallback_s: float = 30.0
 
     def timeout(self, step: NodeStep) -> timedelta:
         return timedelta(seconds=self.timeouts.get(step, DEFAULT_TIMEOUTS.get(step, 600.0)))

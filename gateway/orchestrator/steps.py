@@ -29,19 +29,21 @@ from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.redfish import RedfishError, TaskRef
+from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
 _URL = re.compile(r"https?://\S+")
 
 
-def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None
-                    ) -> NodeInventory:
+def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
+                    known: ManagedNode | None = None) -> NodeInventory:
     """A fresh inventory of the node. Capabilities come from the stored inventory when
     there is one (they do not change during an update): one read of the system and one
     per firmware component instead of walking managers, media and the UpdateService.
-    ``versions``: component versions the caller has just read (not read again)."""
-    known = ctx.known_node()
+    ``versions``: component versions the caller has just read (not read again);
+    ``known``: the stored inventory if the caller has just read it."""
+    known = known or ctx.known_node()
     client = ctx.client()
     if known is None or not known.capabilities or not known.model:
         return client.inventory()
@@ -58,9 +60,19 @@ def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None
         capabilities=UpdateCapabilities(**caps))
 
 
+# Versions the campaign's inventory read this recently are not read again by PRECHECK
+# (the first wave starts right after the inventory). Delivery is safe either way: an
+# update CD or a BMC applies only what is below target, and VERIFY reads the versions.
+INVENTORY_FRESH_S = 60.0
+
+
 def precheck(ctx: StepContext) -> Outcome:
     """The node must be healthy and still need the image; choose the delivery method."""
-    inventory = quick_inventory(ctx)
+    known = ctx.known_node()
+    fresh = (known is not None and known.firmware and
+             (ctx.now - known.observed_at).total_seconds() < INVENTORY_FRESH_S)
+    inventory = quick_inventory(ctx, dict(known.firmware) if fresh and known else None,
+                                known)
     ctx.observe(inventory)
     if inventory.observed_health() is not Health.UP:
         return Stay(ctx.settings.probe_interval_s,
@@ -115,14 +127,23 @@ def monitor(ctx: StepContext) -> Outcome:
     time (at least 0.1 s, at most poll_max_s); before that looks become sparser as the
     step goes on (a twentieth of the time so far, at most poll_max_s). A wave of 200
     nodes polling every 100 ms saturated the gateway's CPU and delayed every other step.
+
+    When the BMC pushes its events (ctx.events), a firmware or task event wakes the
+    node at once and it looks by itself only every event_fallback_s, except while the
+    BMC is not answering (not every BMC announces that it is back).
     """
     elapsed = (ctx.now - (ctx.run.step_started_at or ctx.now)).total_seconds()
-    poll = min(ctx.settings.poll_max_s, max(0.1, elapsed / 20))
-    if ctx.typical_monitor_s and not ctx.progress.get("task"):
-        early = 0.95 * ctx.typical_monitor_s - elapsed
-        late = min(ctx.settings.poll_max_s, max(0.1, ctx.typical_monitor_s / 100))
-        poll = early if early > late else late
     task = ctx.progress.get("task")
+    short = min(ctx.settings.poll_max_s, max(0.1, elapsed / 20))
+    fallback = max(short, ctx.settings.event_fallback_s) if ctx.events else short
+    poll = fallback
+    if ctx.typical_monitor_s and not task:
+        early = 0.95 * ctx.typical_monitor_s - elapsed
+        short = min(ctx.settings.poll_max_s, max(0.1, ctx.typical_monitor_s / 100))
+        poll = early if early > short else max(short, fallback)
+    if not task and elapsed < 0.1 and not _may_redeliver(ctx):
+        # Just delivered: the update CD has not even booted, nothing to look at yet.
+        return Stay(max(poll, 0.1), "update CD starting")
     try:
         if task:
             status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
@@ -141,7 +162,7 @@ def monitor(ctx: StepContext) -> Outcome:
         if not exc.transient:
             raise
         ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
-        return Stay(poll, "BMC not answering")
+        return Stay(short, "BMC not answering")
     if not missing_versions(installed, ctx.run.target_versions):
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1

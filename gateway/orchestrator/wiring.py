@@ -8,6 +8,7 @@ campaign check, so both are built here. Without [[clusters]] nothing is built.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.cluster_config import load_clusters, load_orchestrator_settings
@@ -15,10 +16,12 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.media import CacheBackedCatalog, MediaError, MediaServer
 from gateway.media.cache import ImageCache
 from gateway.media.service import MediaUrls, build_media
+from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.media_gate import CampaignMediaGate
 from gateway.orchestrator.runtime import Orchestrator
 from gateway.orchestrator.service import CampaignService
+from gateway.orchestrator.settings import OrchestratorSettings
 from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 
@@ -33,13 +36,18 @@ class Orchestration:
     media: MediaServer
     urls: MediaUrls
     service: CampaignService
+    events: BmcEventReceiver | None = None  # [orchestrator] events_http
 
     def start(self) -> None:
         self.media.start()
+        if self.events is not None:
+            self.events.start()
         self.orchestrator.start()
 
     def stop(self) -> None:
         self.orchestrator.stop()
+        if self.events is not None:
+            self.events.stop()
         self.media.stop()
 
 
@@ -67,7 +75,23 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
         return urls.url_for(image_sha256=sha256, campaign_id=campaign_id, node_id=node_id,
                             expires_at=expires_at)
 
+    receiver = _event_receiver(config, settings, lambda node, events: orchestrator
+                               .on_bmc_events(node, events))
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
-                                mint_url=mint, locate_image=cache.verified_path)
+                                mint_url=mint, locate_image=cache.verified_path,
+                                events=receiver.destination if receiver else None)
     service = CampaignService(store, campaigns, on_change=orchestrator.wake)
-    return Orchestration(orchestrator, media, urls, service)
+    return Orchestration(orchestrator, media, urls, service, receiver)
+
+
+def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,
+                    on_events: Callable[[str, tuple[BmcEvent, ...]], None]
+                    ) -> BmcEventReceiver | None:
+    """The BMC event receiver of [orchestrator] events_http, or None (polling only).
+    Its secret lives in the state directory, so subscriptions survive restarts."""
+    if not settings.events_http:
+        return None
+    host, _, port = settings.events_http.rpartition(":")
+    secret = load_or_create_secret(config.state_dir / "bmc-events.key")
+    return BmcEventReceiver(host.strip("[]"), int(port), settings.events_url, secret,
+                            on_events)
