@@ -141,7 +141,8 @@ class Engine:
         if target in FINAL:
             self.clients.forget(run.node_id)
         if target is NodeStep.DONE and "monitor" in timings:
-            self.monitor_seconds.setdefault(run.campaign_id, []).append(timings["monitor"])
+            self._typical(run.campaign_id)  # the stored history first, after a restart
+            self.monitor_seconds[run.campaign_id].append(timings["monitor"])
         LOG.info("node %s (%s): %s -> %s", run.node_id, run.campaign_id, step.value,
                  target.value)
         if "packages" in values:
@@ -149,8 +150,11 @@ class Engine:
         return StepResult(target, replace(run, **values, updated_at=now))
 
     def _typical(self, campaign_id: str) -> float | None:
-        """The median MONITOR time of this campaign's finished nodes (None before any)."""
-        seen = sorted(self.monitor_seconds.get(campaign_id, ())[-50:])
+        """The median MONITOR time of this campaign's finished nodes (None before any).
+        After a restart it is learned again from the stored timings."""
+        if campaign_id not in self.monitor_seconds:
+            self.monitor_seconds[campaign_id] = self.store.monitor_seconds(campaign_id)
+        seen = sorted(self.monitor_seconds[campaign_id][-50:])
         return seen[len(seen) // 2] if seen else None
 
     def _after_error(self, run: RunRecord, step: NodeStep, now: datetime,

@@ -195,6 +195,16 @@ class CampaignStore:
             ).values(lease_owner=owner, lease_expires=now + lease))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
+    def monitor_seconds(self, campaign_id: str, limit: int = 50) -> list[float]:
+        """MONITOR seconds of the campaign's most recently finished (done) runs, oldest
+        first: what the executor learns its polling from, read again after a restart."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_RUNS.c.timings).where(
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step == "done",
+            ).order_by(_RUNS.c.finished_at.desc()).limit(limit))
+            seconds = [_loads(r[0], {}).get("monitor") for r in rows]
+        return [float(s) for s in reversed(seconds) if isinstance(s, int | float)]
+
     def due_run_keys(self, owner: str, steps: Collection[str], now: datetime
                      ) -> list[tuple[str, str]]:
         """(campaign id, node id) of the runs leased to `owner` in `steps` whose next
