@@ -123,8 +123,16 @@ class Orchestrator:
                 self.tick()
             except (StoreError, OrchestratorError) as exc:
                 LOG.error("orchestrator tick failed: %s", exc)
-            self._wake.wait(self.settings.tick_s)
+            self._wake.wait(self._until_next_timer())
             self._wake.clear()
+
+    def _until_next_timer(self) -> float:
+        """Seconds to sleep: a tick, or less when a waiting run is due sooner."""
+        with self._lock:
+            first = self._timers[0][0] if self._timers else None
+        if first is None:
+            return self.settings.tick_s
+        return min(self.settings.tick_s, max(0.0, first - time.monotonic()))
 
     def _background(self) -> None:
         last_health = time.monotonic()
@@ -167,7 +175,8 @@ class Orchestrator:
         if self._sweep_now or clock - self._last_sweep >= SWEEP_EVERY_S:
             self._sweep_now = False
             self._last_sweep = clock
-            for key in self.store.due_run_keys(self.owner, BUSY_STEPS, now):
+            # A fresh clock: runs the scheduler started just now are due after `now`.
+            for key in self.store.due_run_keys(self.owner, BUSY_STEPS, utcnow()):
                 with self._lock:
                     if key in self._waiting:
                         continue

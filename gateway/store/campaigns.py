@@ -35,6 +35,7 @@ from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
+_NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
                           "progress", "timings"})
 
@@ -259,13 +260,14 @@ class CampaignStore:
         """Store the latest inventory of a node (insert or replace)."""
         values = asdict(node) | {"firmware": json.dumps(node.firmware),
                                  "capabilities": json.dumps(node.capabilities)}
-        with self._transaction() as session:
-            row = session.get(ManagedNodeRow, node.node_id)
-            if row is None:
-                session.add(ManagedNodeRow(**values))
-            else:
-                for key, value in values.items():
-                    setattr(row, key, value)
+        # An UPDATE first: every step that looks at a node lands here, and the row
+        # exists after the first inventory. Two first inventories racing is a bug of
+        # the caller (one thread inventories a node), so the INSERT need not retry.
+        with core_transaction(self.engine) as connection:
+            updated = connection.execute(sa.update(_NODES).where(
+                _NODES.c.node_id == node.node_id).values(**values))
+            if updated.rowcount == 0:
+                connection.execute(sa.insert(_NODES).values(**values))
 
     def set_health(self, node_id: str, health: str, power_state: str | None = None,
                    firmware: dict[str, str] | None = None) -> None:
@@ -281,9 +283,10 @@ class CampaignStore:
 
     def node(self, node_id: str) -> ManagedNode | None:
         """The last inventory of one node, or None if it was never inventoried."""
-        with self._transaction() as session:
-            row = session.get(ManagedNodeRow, node_id)
-            return _node(row) if row else None
+        with core_transaction(self.engine) as connection:
+            row = connection.execute(sa.select(_NODES).where(
+                _NODES.c.node_id == node_id)).first()
+        return _node(row) if row else None
 
     def nodes(self, cluster: str | None = None) -> list[ManagedNode]:
         with self._transaction() as session:
@@ -347,7 +350,7 @@ def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:
         finished_at=row.finished_at, updated_at=row.updated_at)
 
 
-def _node(row: ManagedNodeRow) -> ManagedNode:
+def _node(row: ManagedNodeRow | sa.Row[Any]) -> ManagedNode:
     return ManagedNode(
         node_id=row.node_id, cluster=row.cluster, model=row.model, serial=row.serial,
         health=row.health, power_state=row.power_state,
