@@ -110,6 +110,7 @@ def test_a_full_declaration_builds_the_domain_cluster_and_endpoints(
     assert orchestrator.global_max_concurrent == 40 and orchestrator.tick_s == 0.5
     assert orchestrator.timeout(NodeStep.MONITOR).total_seconds() == 7200
     assert orchestrator.cd_settle_s == 60
+    assert orchestrator.events_http is None  # no receiver unless configured: polling
 
 
 @pytest.mark.parametrize(("description", "text", "message"), [
@@ -138,6 +139,10 @@ def test_a_full_declaration_builds_the_domain_cluster_and_endpoints(
      'start = "25:00", hours = 1}]\n', "HH:MM"),
     ("unknown timeout step", BASE + '[orchestrator.timeouts]\nflashing = 3\n', "unknown step"),
     ("negative tick", BASE + '[orchestrator]\ntick_s = -1\n', "positive number"),
+    ("receiver without a port", BASE + '[orchestrator]\nevents_http = "0.0.0.0"\n',
+     "events_http must be HOST:PORT"),
+    ("receiver URL not http", BASE + '[orchestrator]\nevents_http = "0.0.0.0:8447"\n'
+     'events_url = "gw.example:8447"\n', r"events_url must be an http\(s\) URL"),
 ])
 def test_bad_declarations_name_the_problem(tmp_path: Path, description: str, text: str,
                                            message: str) -> None:
@@ -158,3 +163,17 @@ def test_missing_password_env_is_named_without_a_value(tmp_path: Path) -> None:
 
 def test_no_clusters_means_no_orchestration(tmp_path: Path) -> None:
     assert load_clusters(load_config(write(tmp_path, BASE))) == ()
+
+
+def test_the_event_receiver_is_configured_in_the_orchestrator_section(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(BASE + textwrap.dedent("""
+        [orchestrator]
+        events_http = "[::1]:8447"
+        events_url = "https://gw.example:8447"
+        event_fallback_s = 45
+        """))
+    settings = load_orchestrator_settings(load_config(path))
+    assert settings.events_http == "[::1]:8447"
+    assert settings.events_url == "https://gw.example:8447"
+    assert settings.event_fallback_s == 45
