@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import ssl
-import threading
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from gateway.tls import server_tls_context
+from gateway.wsgi_thread import WsgiThread
 
 LOG = logging.getLogger(__name__)
 
@@ -51,10 +51,13 @@ class ApiServer:
                  tls: ssl.SSLContext | None = None) -> None:
         self.app = app
         self.host = host
-        self.port = port
         self.tls = tls
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = WsgiThread("api-server", host, port, app, tls, _QuietHandler)
+
+    @property
+    def port(self) -> int:
+        """The bound port once started (the configured one before)."""
+        return self._serving.port
 
     @property
     def url(self) -> str:
@@ -66,22 +69,11 @@ class ApiServer:
     def start(self) -> None:
         """Bind and serve in a daemon thread. Raises ApiServerError."""
         try:
-            self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                       ssl_context=self.tls, request_handler=_QuietHandler)
-        except (OSError, SystemExit) as exc:
+            self._serving.start()
+        except OSError as exc:
             raise ApiServerError(f"API cannot listen on {self.host}:{self.port}: {exc}") from exc
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="api-server", daemon=True)
-        self._thread.start()
         LOG.info("API and dashboard at %s", self.url)
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.stop()

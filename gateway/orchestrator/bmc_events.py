@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from gateway.orchestrator.errors import OrchestratorError
+from gateway.wsgi_thread import WsgiThread
 
 LOG = logging.getLogger(__name__)
 
@@ -131,8 +132,8 @@ class BmcEventReceiver:
         self._secret = secret
         self._on_events = on_events
         self._tls = tls
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = WsgiThread("bmc-events", bind_host, bind_port, self._wsgi, tls,
+                                   _QuietHandler)
         self._lock = threading.Lock()
         self.accepted = 0
         self.refused = 0
@@ -158,32 +159,20 @@ class BmcEventReceiver:
 
     def start(self) -> None:
         """Bind and serve in a daemon thread (no-op when running). Raises OrchestratorError."""
-        if self._server is not None:
+        if self._serving.running:
             return
         try:
-            server = make_server(self.bind_host, self._port, self._wsgi, threaded=True,
-                                 ssl_context=self._tls, request_handler=_QuietHandler)
-        except (OSError, SystemExit) as exc:
+            self._port = self._serving.start()
+        except OSError as exc:
             raise OrchestratorError(
                 f"BMC event receiver cannot listen on {self.bind_host}:{self._port}: {exc}"
             ) from exc
-        self._server = server
-        self._port = server.server_port
-        self._thread = threading.Thread(target=server.serve_forever, name="bmc-events",
-                                        daemon=True)
-        self._thread.start()
         LOG.info("receiving BMC events on %s:%d (%s)", self.bind_host, self._port,
                  self.base_url)
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.stop()
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         response = self._handle(Request(environ))
