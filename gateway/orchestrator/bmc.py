@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
@@ -29,6 +30,7 @@ from gateway.redfish.common import link, member_links
 from gateway.redfish.errors import translated
 
 LOG = logging.getLogger(__name__)
+_R = TypeVar("_R", VirtualMedia, System)
 
 
 class FleetBmcClient(BmcClient):
@@ -51,42 +53,44 @@ class FleetBmcClient(BmcClient):
     # and is dropped after any error): walking Managers and Systems for every call would
     # triple the requests a rollout of a thousand nodes makes.
 
+    def _remembered(self, key: str, what: str, open_at: Callable[[str], _R],
+                    discover: Callable[[], _R | None]) -> _R | None:
+        """The resource at the URI remembered under ``key`` (one GET) or, when none is
+        remembered or it is gone, the one ``discover`` finds from the service root
+        (then remembered). Transient errors propagate; the URI is kept for them."""
+        path = self.known.get(key)
+        if path:
+            try:
+                with translated(what):
+                    return open_at(path)
+            except RedfishError as exc:
+                if exc.transient:
+                    raise
+                self.known.pop(key, None)
+        found = discover()
+        if found is not None:
+            self.known[key] = found.path
+        return found
+
     def _cd_slot(self) -> VirtualMedia | None:
         if self._cd is None:
-            path = self.known.get("cd")
-            if path:
-                try:
-                    with translated("reading virtual media"):
-                        self._cd = VirtualMedia(self._conn, path,
-                                                redfish_version=self._root.redfish_version,
-                                                root=self._root)
-                    return self._cd
-                except RedfishError as exc:
-                    if exc.transient:
-                        raise
-                    self.known.pop("cd", None)
-            self._cd = virtual_media.find_cd(self._root)
-            if self._cd is not None:
-                self.known["cd"] = self._cd.path
+            self._cd = self._remembered(
+                "cd", "reading virtual media",
+                lambda path: VirtualMedia(self._conn, path,
+                                          redfish_version=self._root.redfish_version,
+                                          root=self._root),
+                lambda: virtual_media.find_cd(self._root))
         return self._cd
 
     def _host(self, *, fresh: bool = True) -> System:
         """The ComputerSystem, read fresh (one GET once it is known) or, with ``fresh``
         False, as this client last read it (for actions that need only its links)."""
         if self._system is None:
-            path = self.known.get("system")
-            if path:
-                try:
-                    with translated("reading the system"):
-                        self._system = self._root.get_system(path)
-                    return self._system
-                except RedfishError as exc:
-                    if exc.transient:
-                        raise
-                    self.known.pop("system", None)
-            self._system = systems.find_system(self._root)
-            self.known["system"] = self._system.path
-            return self._system
+            system = self._remembered("system", "reading the system", self._root.get_system,
+                                      lambda: systems.find_system(self._root))
+            assert system is not None  # find_system raises rather than return None
+            self._system = system
+            return system
         if not fresh:
             return self._system
         with translated("reading the system"):
