@@ -4,11 +4,18 @@ Rules, per package for the node's model (see docs/bundle-format.md):
 
 - ``not_applicable_model``: the model is not listed, or the node reports no
   version for the package's component (nothing there to update);
-- ``skip_not_newer``: installed version >= package version;
+- ``unknown_version``: the installed version of the package's component does
+  not read under the package's version scheme (the reason quotes it); only
+  this package is affected, and only for a node of a listed model;
+- ``skip_not_newer``: installed version >= package version (for the ``exact``
+  scheme: installed version == package version);
 - ``below_min_from_version``: installed version < the package's min_from_version;
 - ``blocked_dependency``: a required package is neither applied in this run
   nor already satisfied on the node (installed >= its version);
 - ``apply``: otherwise.
+
+Installed versions are read per package, with that package's scheme: a component
+no package of the node's model touches is never read, so it can never block.
 
 Applied packages come in dependency order (a package after everything it
 requires), ties broken by manifest order, so the result is deterministic.
@@ -22,11 +29,10 @@ from typing import Literal
 
 from firmware_payloads.errors import VersionError
 from firmware_payloads.manifest import Manifest, Package
-from firmware_payloads.versions import Version, parse_version
 
 Action = Literal[
     "apply", "skip_not_newer", "not_applicable_model", "below_min_from_version",
-    "blocked_dependency",
+    "blocked_dependency", "unknown_version",
 ]
 
 
@@ -45,12 +51,12 @@ def explain_applicability(
     """One Decision per package in the manifest; ``apply`` ones first, in dependency order.
 
     ``installed`` maps component name (e.g. "BIOS") to the node's version
-    string. Raises VersionError naming the component if one is unparseable.
+    string as reported. Never raises for an unreadable installed version: that
+    package's decision is ``unknown_version``.
     """
-    current = _parse_installed(installed)
     decisions: dict[str, Decision] = {}
     for pkg in manifest.packages:
-        decisions[pkg.id] = _own_decision(pkg, model, current)
+        decisions[pkg.id] = _own_decision(pkg, model, installed)
 
     # A dependency is satisfied when it is applied in this run or already on
     # the node. Blocking propagates, so repeat until nothing changes.
@@ -85,31 +91,28 @@ def applicable_packages(
             if d.action == "apply"]
 
 
-def _parse_installed(installed: Mapping[str, str]) -> dict[str, Version]:
-    parsed: dict[str, Version] = {}
-    for component, text in installed.items():
-        try:
-            parsed[component] = parse_version(text)
-        except VersionError as exc:
-            raise VersionError(f"installed {component} version: {exc}") from exc
-    return parsed
-
-
-def _own_decision(pkg: Package, model: str, current: Mapping[str, Version]) -> Decision:
+def _own_decision(pkg: Package, model: str, installed: Mapping[str, str]) -> Decision:
     if model not in pkg.models:
         return Decision(pkg, "not_applicable_model", f"not built for model {model}")
-    have = current.get(pkg.component)
+    have = installed.get(pkg.component)
     if have is None:
         return Decision(pkg, "not_applicable_model", f"node reports no {pkg.component} version")
-    target = parse_version(pkg.version)
-    if have >= target:
-        return Decision(pkg, "skip_not_newer", f"{pkg.component} {have} is at or above {target}")
-    if pkg.min_from_version is not None and have < parse_version(pkg.min_from_version):
+    scheme = pkg.version_scheme
+    try:
+        scheme.key(have)
+    except VersionError as exc:
+        return Decision(pkg, "unknown_version",
+                        f"installed {pkg.component} version {have!r} cannot be read as a "
+                        f"{scheme.describe()} ({exc})")
+    if scheme.at_least(have, pkg.version):
+        relation = "is" if not scheme.ordered else "is at or above"
+        return Decision(pkg, "skip_not_newer", f"{pkg.component} {have} {relation} {pkg.version}")
+    if pkg.min_from_version is not None and not scheme.at_least(have, pkg.min_from_version):
         return Decision(
             pkg, "below_min_from_version",
             f"{pkg.component} {have} is below the minimum {pkg.min_from_version} to update from",
         )
-    return Decision(pkg, "apply", f"{pkg.component} {have} -> {target}")
+    return Decision(pkg, "apply", f"{pkg.component} {have} -> {pkg.version}")
 
 
 def _dependency_order(packages: list[Package]) -> list[Package]:

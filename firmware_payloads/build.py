@@ -73,6 +73,8 @@ def manifest_from_spec(spec: BundleSpec) -> Manifest:
                 "path": pkg.path,
                 "size": size,
                 "sha256": sha256,
+                **({} if pkg.version_scheme is None
+                   else {"version_scheme": dict(pkg.version_scheme)}),
             }
         )
     return Manifest.from_dict(

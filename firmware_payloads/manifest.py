@@ -21,7 +21,7 @@ from firmware_payloads.errors import (
     VersionError,
 )
 from firmware_payloads.safepaths import check_payload_path
-from firmware_payloads.versions import parse_version
+from firmware_payloads.schemes import DEFAULT_SCHEME, VersionScheme, scheme_of
 
 SCHEMA_VERSION = 1
 KNOWN_SCHEMA_VERSIONS = frozenset({1})
@@ -40,6 +40,8 @@ _PACKAGE_FIELDS = frozenset(
     {"id", "component", "version", "models", "min_from_version", "requires", "reset",
      "path", "size", "sha256"}
 )
+# Optional package fields: absent in older manifests, which stay valid and byte-identical.
+_OPTIONAL_PACKAGE_FIELDS = frozenset({"version_scheme"})
 
 
 class ResetKind(enum.StrEnum):
@@ -65,15 +67,17 @@ class PackageTarget:
 
 @dataclass(frozen=True)
 class Package(PackageTarget):
-    """One firmware payload in the bundle. ``size`` is in bytes, ``sha256`` lowercase hex."""
+    """One firmware payload in the bundle. ``size`` is in bytes, ``sha256`` lowercase hex.
+    ``version_scheme``: how the component's versions read and compare (schemes.py)."""
 
     reset: ResetKind
     path: str
     size: int
     sha256: str
+    version_scheme: VersionScheme = DEFAULT_SCHEME
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "component": self.component,
             "version": self.version,
@@ -85,6 +89,9 @@ class Package(PackageTarget):
             "size": self.size,
             "sha256": self.sha256,
         }
+        if self.version_scheme != DEFAULT_SCHEME:
+            document["version_scheme"] = self.version_scheme.to_dict()
+        return document
 
 
 @dataclass(frozen=True)
@@ -180,8 +187,9 @@ def canonical_json(document: Mapping[str, Any]) -> bytes:
     )
 
 
-def _reject_unknown_fields(obj: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(obj) - allowed)
+def _reject_unknown_fields(obj: Mapping[str, Any], allowed: frozenset[str], where: str,
+                           optional: frozenset[str] = frozenset()) -> None:
+    unknown = sorted(set(obj) - allowed - optional)
     if unknown:
         raise ManifestError(f"{where} has unknown field(s): {', '.join(map(repr, unknown))}")
     missing = sorted(allowed - set(obj))
@@ -198,11 +206,12 @@ def _text(obj: Mapping[str, Any], name: str, where: str, limit: int = 200) -> st
     return value
 
 
-def _version_text(value: Any, name: str, where: str) -> str:
+def _version_text(value: Any, name: str, where: str,
+                  scheme: VersionScheme = DEFAULT_SCHEME) -> str:
     if not isinstance(value, str):
         raise ManifestError(f"{where} field {name!r} must be a version string")
     try:
-        parse_version(value)
+        scheme.key(value)
     except VersionError as exc:
         raise ManifestError(f"{where} field {name!r}: {exc}") from exc
     return value
@@ -217,7 +226,8 @@ def _parse_package(raw: Any, index: int) -> Package:
             f"package #{index} field 'id' must match [a-z0-9][a-z0-9._-]{{0,63}}"
         )
     where = f"package {package_id!r}"
-    _reject_unknown_fields(raw, _PACKAGE_FIELDS, where)
+    _reject_unknown_fields(raw, _PACKAGE_FIELDS, where, _OPTIONAL_PACKAGE_FIELDS)
+    scheme = scheme_of(raw.get("version_scheme"), f"{where} field 'version_scheme'")
     component = raw["component"]
     if not isinstance(component, str) or not _COMPONENT_RE.match(component):
         raise ManifestError(f"{where} field 'component' must match [A-Za-z0-9][A-Za-z0-9_-]*")
@@ -243,19 +253,23 @@ def _parse_package(raw: Any, index: int) -> Package:
     if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
         raise ManifestError(f"{where} field 'sha256' must be 64 lowercase hex digits")
     min_from = raw["min_from_version"]
+    if min_from is not None and not scheme.ordered:
+        raise ManifestError(f"{where}: min_from_version needs an ordered version scheme "
+                            f"({scheme.kind.value} only knows equality)")
     return Package(
         id=package_id,
         component=component,
-        version=_version_text(raw["version"], "version", where),
+        version=_version_text(raw["version"], "version", where, scheme),
         models=tuple(models),
         min_from_version=None
         if min_from is None
-        else _version_text(min_from, "min_from_version", where),
+        else _version_text(min_from, "min_from_version", where, scheme),
         requires=tuple(requires),
         reset=reset,
         path=check_payload_path(raw["path"], package_id=package_id),
         size=size,
         sha256=sha256,
+        version_scheme=scheme,
     )
 
 

@@ -26,7 +26,7 @@ from firmware_payloads.manifest import MAX_PAYLOAD_BYTES, PackageTarget
 
 _PACKAGE_SPEC_FIELDS = frozenset(
     {"id", "component", "version", "models", "min_from_version", "requires", "reset",
-     "path", "file", "size"}
+     "path", "file", "size", "version_scheme"}
 )
 _GENERATED_BLOCK = 1 << 20
 
@@ -138,6 +138,8 @@ class PackageSpec(PackageTarget):
     reset: str
     path: str
     source: PayloadSource
+    # The manifest's version_scheme object as written (checked when the manifest is built).
+    version_scheme: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ def _package_spec(raw: Any, index: int, bundle_id: str, base_dir: Path) -> Packa
         reset=str(raw.get("reset", "none")),
         path=str(raw.get("path", "")),
         source=source,
+        version_scheme=raw.get("version_scheme"),
     )
 
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from firmware_payloads import (
     Manifest,
-    VersionError,
     applicable_packages,
     explain_applicability,
     parse_version,
@@ -73,9 +72,26 @@ def test_decision_table(description: str, model: str, installed: dict[str, str],
     assert actions(model, installed) == expected, description
 
 
-def test_unparseable_installed_version_names_the_component() -> None:
-    with pytest.raises(VersionError, match="installed BIOS version"):
-        applicable_packages(QUARTER, "R450", {"BIOS": "P2.40"})
+def test_unreadable_installed_version_makes_only_its_package_unknown() -> None:
+    decisions = {d.package.id: d for d in explain_applicability(
+        QUARTER, "R450", {"BMC": "2.5", "BIOS": "P79 v1.45", "NIC": "1"})}
+    assert decisions["bios"].action == "unknown_version"
+    assert "'P79 v1.45'" in decisions["bios"].reason
+    assert decisions["bmc"].action == "apply"
+    assert decisions["nic"].action == "apply"
+
+
+def test_untouched_component_is_never_read() -> None:
+    # X900 gets only the NIC package: its vendor-format BIOS and BMC strings are irrelevant.
+    assert actions("X900", {"BMC": "1.45.455b66-rev4", "BIOS": "U46 v2.90 (10/25/2024)",
+                            "NIC": "1"}) == {
+        "bmc": "not_applicable_model", "bios": "not_applicable_model", "nic": "apply"}
+
+
+def test_wrong_model_is_not_hidden_by_an_unreadable_version() -> None:
+    reasons = [d.reason for d in explain_applicability(QUARTER, "PowerEdge R640",
+                                                       {"BIOS": "P79 v1.45"})]
+    assert reasons and all(r == "not built for model PowerEdge R640" for r in reasons)
 
 
 # --- properties -------------------------------------------------------------
