@@ -85,7 +85,7 @@ class VersionScheme:
 
     def describe(self) -> str:
         if self.kind is SchemeKind.REGEX:
-            return f"regex {self.pattern!r}"
+            return f"regex '{self.pattern}'"
         return f"{self.kind.value} version"
 
     def key(self, text: str) -> VersionKey:

@@ -52,6 +52,9 @@ class UpdateCapabilities:
     action exists). ``apply_times``: supported OperationApplyTime values.
     ``virtual_media_cd``: a VirtualMedia slot accepts CD/DVD images.
     ``max_image_size``: UpdateService.MaxImageSizeBytes, bytes, None if unstated.
+    ``version_source``: where the versions were read: "FirmwareInventory", or a
+    sentence starting "fallback" naming each fallback property read or tried (a BMC
+    without FirmwareInventory); VERIFY reads the same source again.
     """
 
     simple_update: bool = False
@@ -60,6 +63,11 @@ class UpdateCapabilities:
     virtual_media_cd: bool = False
     apply_times: tuple[str, ...] = ()
     max_image_size: int | None = None
+    version_source: str = "FirmwareInventory"
+
+    @property
+    def firmware_inventory(self) -> bool:
+        return self.version_source == "FirmwareInventory"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from gateway.redfish import (
     MediaState,
     NotSupportedError,
     RedfishError,
+    fallback,
     systems,
     update_service,
     virtual_media,
@@ -31,6 +32,7 @@ from gateway.redfish.errors import translated
 
 LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
+FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
 
 
 class FleetBmcClient(BmcClient):
@@ -79,15 +81,17 @@ class FleetBmcClient(BmcClient):
                 lambda path: VirtualMedia(self._conn, path,
                                           redfish_version=self._root.redfish_version,
                                           root=self._root),
-                lambda: virtual_media.find_cd(self._root))
+                lambda: virtual_media.find_cd(
+                    self._root, self._host(fresh=False) if self.endpoint.system else None))
         return self._cd
 
     def _host(self, *, fresh: bool = True) -> System:
         """The ComputerSystem, read fresh (one GET once it is known) or, with ``fresh``
         False, as this client last read it (for actions that need only its links)."""
         if self._system is None:
-            system = self._remembered("system", "reading the system", self._root.get_system,
-                                      lambda: systems.find_system(self._root))
+            system = self._remembered(
+                "system", "reading the system", self._root.get_system,
+                lambda: systems.find_system(self._root, self.endpoint.system))
             assert system is not None  # find_system raises rather than return None
             self._system = system
             return system
@@ -105,11 +109,19 @@ class FleetBmcClient(BmcClient):
     def _inventory_cd(self) -> VirtualMedia | None:
         return self._cd_slot()
 
-    def _inventory_firmware(self, service: dict[str, Any]
-                            ) -> tuple[FirmwareComponent, ...]:
+    def _inventory_firmware(self, service: dict[str, Any] | None, system: System
+                            ) -> tuple[tuple[FirmwareComponent, ...], str]:
+        if service is None or link(service, "FirmwareInventory") is None:
+            # Remembered: later reads (VERIFY) use the same source, never another one.
+            components, source = super()._inventory_firmware(service, system)
+            self.known["versions_from"] = FALLBACK
+            self.known["manager"] = fallback.manager_uri(self._conn, system.json,
+                                                         self._root_json())
+            return components, source
         members, components = update_service.read_firmware_members(self._conn, service)
         self._members = self.known["members"] = members
-        return components
+        self.known["versions_from"] = fallback.FIRMWARE_INVENTORY
+        return components, fallback.FIRMWARE_INVENTORY
 
     def media_state(self) -> MediaState | None:
         fresh = self._cd is None  # _cd_slot reads the slot when it is not yet known
@@ -147,14 +159,19 @@ class FleetBmcClient(BmcClient):
 
     def component_versions(self) -> dict[str, str]:
         """Component name -> installed version, one GET per FirmwareInventory member once
-        the members are known. Raises RedfishError."""
+        the members are known; on a BMC whose inventory read the fallback sources, from
+        those sources again (never from another one). Raises RedfishError."""
+        if self.known.get("versions_from") == FALLBACK:
+            return self._fallback_versions()
         if self._members is None:
             self._members = self.known.get("members")
         if self._members is None:
             service = self._update_service()
             inventory_uri = link(service, "FirmwareInventory")
             if inventory_uri is None:
-                return self.firmware_versions()
+                raise NotSupportedError(
+                    "the BMC no longer offers FirmwareInventory, where its versions were "
+                    "read: they cannot be verified from another source")
             with translated("reading FirmwareInventory"):
                 self._members = member_links(self._conn.get(inventory_uri).json())
             self.known["members"] = self._members
@@ -171,6 +188,15 @@ class FleetBmcClient(BmcClient):
                 self.known.pop("members", None)
             raise
         return versions
+
+    def _fallback_versions(self) -> dict[str, str]:
+        """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""
+        system = self._host()
+        manager = self.known.get("manager")
+        if manager is None:
+            manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+        components, _source = fallback.read_fallback(self._conn, system.json, manager)
+        return {c.id: c.version for c in components}
 
     @classmethod
     def connect(cls, endpoint: BmcEndpoint,

@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_payloads import Manifest, VersionError, parse_version
+from firmware_payloads import Manifest, VersionError
+from firmware_payloads.schemes import DEFAULT_SCHEME, VersionScheme
 from gateway.domain import NodeInventory, NodeStep
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -83,15 +84,35 @@ class StepContext:
         return self.clients.get(self.endpoint)
 
 
-def missing_versions(installed: dict[str, str], targets: dict[str, str]) -> list[str]:
-    """Components whose installed version is below its target, as "BIOS 1.0 (want 1.5)"."""
+def missing_versions(installed: dict[str, str], targets: dict[str, str],
+                     manifest: Manifest | None = None, model: str | None = None) -> list[str]:
+    """Components whose installed version is below its target, as "BIOS 1.0 (want 1.5)",
+    compared with the version scheme of the ``manifest``'s package for the component
+    (and ``model``); the default scheme without one. The exact target string always
+    counts as reached; a version that does not read under the scheme never does."""
+    schemes = schemes_for(manifest, model) if manifest is not None else {}
     behind = []
     for component, wanted in sorted(targets.items()):
         have = installed.get(component)
+        scheme = schemes.get(component, DEFAULT_SCHEME)
         try:
-            ok = have is not None and parse_version(have) >= parse_version(wanted)
+            ok = have is not None and (have == wanted or scheme.at_least(have, wanted))
         except VersionError:
-            ok = have == wanted
+            behind.append(f"{component} {have!r} unreadable as a {scheme.describe()} "
+                          f"(want {wanted})")
+            continue
         if not ok:
             behind.append(f"{component} {have or 'absent'} (want {wanted})")
     return behind
+
+
+def schemes_for(manifest: Manifest, model: str | None) -> dict[str, VersionScheme]:
+    """Component -> the version scheme of the package updating it (on ``model``)."""
+    return {pkg.component: pkg.version_scheme for pkg in manifest.packages
+            if model is None or model in pkg.models}
+
+
+def versions_behind(ctx: StepContext, installed: dict[str, str]) -> list[str]:
+    """missing_versions for the node of ``ctx`` (its run's targets, the image's schemes)."""
+    return missing_versions(installed, ctx.run.target_versions, ctx.manifest,
+                            ctx.run.model or None)

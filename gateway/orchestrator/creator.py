@@ -88,7 +88,8 @@ class CampaignCreator:
                                         settings.endpoints.values(),
                                         workers=self.settings.inventory_workers,
                                         clients=self.clients, events=self.events)
-        fits = {node: applicability(manifest, inv.model, inv.installed_versions())
+        fits = {node: applicability(manifest, inv.model, inv.installed_versions(),
+                                    inv.capabilities.version_source)
                 for node, inv in inventories.items() if cluster.has_node(node)}
         health = {node: inv.observed_health() for node, inv in inventories.items()}
         plan = plan_campaign(

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from gateway.domain import DeliveryMethod, NodeStep, PowerState
-from gateway.orchestrator.context import Advance, Outcome, StepContext, missing_versions
+from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
 from gateway.redfish import TaskRef
 
@@ -30,7 +30,7 @@ def deliver(ctx: StepContext) -> Outcome:
     # node for nothing (an MSC CD applies only what is still below target anyway).
     if ctx.progress.get("reset_intent") or ctx.progress.get("update_intent"):
         installed = ctx.client().component_versions()
-        if not missing_versions(installed, ctx.run.target_versions):
+        if not versions_behind(ctx, installed):
             return Advance(NodeStep.MONITOR)  # resumed after the update finished: check
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
     if method is DeliveryMethod.MSC:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from firmware_payloads import BundleError, Manifest, explain_applicability
 from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
 from gateway.domain.applicability import target_from_decisions
 from gateway.orchestrator.bmc import REFUSED, ClientPool, FleetBmcClient
 from gateway.redfish import BmcEndpoint, RedfishError
+from gateway.redfish.fallback import FIRMWARE_INVENTORY
 from gateway.store import utcnow
 from gateway.store.campaign_records import ManagedNode
 from gateway.store.campaigns import CampaignStore
@@ -37,21 +38,36 @@ class NodeApplicability:
     reasons: tuple[str, ...]
 
 
-def applicability(manifest: Manifest, model: str, installed: dict[str, str]
-                  ) -> NodeApplicability:
+def applicability(manifest: Manifest, model: str, installed: dict[str, str],
+                  version_source: str = FIRMWARE_INVENTORY) -> NodeApplicability:
     """Decide what ``manifest`` means for a node of ``model`` with ``installed`` versions.
 
     UPDATE when at least one package applies; UP_TO_DATE when every package for
     the model is already installed; NOT_APPLICABLE otherwise (other model, or
-    only packages that cannot apply from these versions).
+    only packages that cannot apply from these versions). ``version_source``: where
+    the versions were read (UpdateCapabilities.version_source); a node read without
+    FirmwareInventory that is not applicable says so, and what was tried.
     """
     try:
         decisions = explain_applicability(manifest, model, installed)
-    except BundleError as exc:  # an unparseable installed version: do not touch the node
-        return NodeApplicability(NodeTarget(model, Applicability.NOT_APPLICABLE), (), {},
-                                 (str(exc),))
+    except BundleError as exc:  # a manifest the reader cannot use: do not touch the node
+        return NodeApplicability(NodeTarget(model, Applicability.NOT_APPLICABLE,
+                                            reason=str(exc)), (), {}, (str(exc),))
     target = target_from_decisions(model, decisions)
     reasons = tuple(f"{d.package.id}: {d.action} ({d.reason})" for d in decisions)
+    if version_source != FIRMWARE_INVENTORY:
+        note = (f"the BMC has no UpdateService.FirmwareInventory; versions were read by "
+                f"{version_source}")
+        # Without FirmwareInventory an absent component may simply be unreadable: the
+        # node is not up to date as far as anyone can tell.
+        unread = [f"{d.package.id}: {d.reason}" for d in decisions
+                  if d.action == "not_applicable_model" and model in d.package.models]
+        if target.applicability is Applicability.UP_TO_DATE and unread:
+            target = replace(target, applicability=Applicability.NOT_APPLICABLE,
+                             reason="; ".join(unread))
+        if target.applicability is Applicability.NOT_APPLICABLE:
+            target = replace(target, reason=f"{target.reason} ({note})")
+            reasons = (*reasons, note)
     return NodeApplicability(target, target.packages, dict(target.expected), reasons)
 
 

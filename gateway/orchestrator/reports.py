@@ -13,6 +13,7 @@ from typing import Any
 
 from firmware_payloads import BundleError, Manifest
 from gateway.orchestrator.inventory import applicability
+from gateway.redfish.fallback import FIRMWARE_INVENTORY
 from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord
 
 
@@ -114,7 +115,8 @@ def compliance_report(cluster: str, nodes: list[ManagedNode], image_sha256: str 
         if not node.model or manifest is None:
             status, outdated = "unknown", {}
         else:
-            fit = applicability(manifest, node.model, node.firmware)
+            fit = applicability(manifest, node.model, node.firmware,
+                                str(node.capabilities.get("version_source", FIRMWARE_INVENTORY)))
             outdated = fit.versions
             status = ("outdated" if outdated else "compliant"
                       if fit.target.applicability.value == "up_to_date" else "not_applicable")

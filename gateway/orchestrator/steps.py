@@ -23,7 +23,7 @@ from gateway.domain import (
     UpdateCapabilities,
     choose_delivery,
 )
-from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, missing_versions
+from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.delivery import deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
@@ -163,7 +163,7 @@ def monitor(ctx: StepContext) -> Outcome:
             raise
         ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
         return Stay(short, "BMC not answering")
-    if not missing_versions(installed, ctx.run.target_versions):
+    if not versions_behind(ctx, installed):
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
@@ -249,7 +249,7 @@ def verify(ctx: StepContext) -> Outcome:
             raise
         ctx.clients.drop(ctx.node)
         return Stay(ctx.settings.poll_max_s, "BMC not answering")
-    behind = missing_versions(installed, ctx.run.target_versions)
+    behind = versions_behind(ctx, installed)
     if behind:
         # A BMC may still be restarting into its new version: wait until the step times out.
         if ctx.progress.get("behind") != "; ".join(behind):

@@ -18,11 +18,17 @@ from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
 from gateway.domain.inventory import FirmwareComponent, NodeInventory, UpdateCapabilities
-from gateway.redfish import event_service, systems, update_service, virtual_media
+from gateway.redfish import event_service, fallback, systems, update_service, virtual_media
 from gateway.redfish.common import link
 from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
 from gateway.redfish.endpoint import BmcEndpoint
-from gateway.redfish.errors import OperationTimeoutError, RedfishError, translated
+from gateway.redfish.errors import (
+    NotSupportedError,
+    OperationTimeoutError,
+    RedfishError,
+    translated,
+)
+from gateway.redfish.fallback import FIRMWARE_INVENTORY
 from gateway.redfish.systems import BootOverride
 from gateway.redfish.tasks import (
     TaskRef,
@@ -82,40 +88,65 @@ class BmcClient:
     def _update_service(self) -> dict[str, Any]:
         return update_service.read_service(self._conn, self._root_json())
 
+    def _update_service_or_none(self) -> dict[str, Any] | None:
+        """The UpdateService, or None when the root links none (read versions elsewhere)."""
+        root = self._root_json()
+        if link(root, "UpdateService") is None:
+            return None
+        return update_service.read_service(self._conn, root)
+
+    def _chosen_system(self) -> System:
+        """The ComputerSystem this endpoint manages (see systems.choose_system)."""
+        return systems.find_system(self._root, self.endpoint.system)
+
     # ---------------------------------------------------------------- inventory
 
     def inventory(self) -> NodeInventory:
-        """Model, serial, power, health, FirmwareInventory and capabilities."""
-        facts = systems.facts_of(self._inventory_system())
-        service = self._update_service()
+        """Model, serial, power, health, firmware versions and capabilities. Versions
+        come from FirmwareInventory or, on a BMC without one, from the fallback
+        sources (gateway.redfish.fallback); ``capabilities.version_source`` says which."""
+        system = self._inventory_system()
+        facts = systems.facts_of(system)
+        service = self._update_service_or_none()
+        firmware, source = self._inventory_firmware(service, system)
+        known = service or {}
         return NodeInventory(
             system_id=facts.system_id, model=facts.model, serial=facts.serial,
             manufacturer=facts.manufacturer, power_state=facts.power_state,
-            health=facts.health, firmware=self._inventory_firmware(service),
+            health=facts.health, firmware=firmware,
             capabilities=UpdateCapabilities(
-                simple_update=update_service.simple_update_action(service) is not None,
-                transfer_protocols=update_service.transfer_protocols(service),
-                multipart_push=update_service.multipart_push_uri(service) is not None,
+                simple_update=update_service.simple_update_action(known) is not None,
+                transfer_protocols=update_service.transfer_protocols(known),
+                multipart_push=update_service.multipart_push_uri(known) is not None,
                 virtual_media_cd=self._inventory_cd() is not None,
-                apply_times=update_service.apply_times(service),
-                max_image_size=update_service.max_image_size(service),
+                apply_times=update_service.apply_times(known),
+                max_image_size=update_service.max_image_size(known),
+                version_source=source,
             ),
         )
 
     # The lookups of an inventory, as hooks: a subclass may remember what they found.
 
     def _inventory_system(self) -> System:
-        return systems.find_system(self._root)
+        return self._chosen_system()
 
     def _inventory_cd(self) -> VirtualMedia | None:
-        return virtual_media.find_cd(self._root)
+        return virtual_media.find_cd(self._root, self._chosen_system() if self.endpoint.system
+                                     else None)
 
-    def _inventory_firmware(self, service: dict[str, Any]) -> tuple[FirmwareComponent, ...]:
-        return update_service.read_firmware(self._conn, service)
+    def _inventory_firmware(self, service: dict[str, Any] | None, system: System
+                            ) -> tuple[tuple[FirmwareComponent, ...], str]:
+        """The components and where their versions were read (see inventory)."""
+        if service is not None and link(service, "FirmwareInventory") is not None:
+            return update_service.read_firmware(self._conn, service), FIRMWARE_INVENTORY
+        manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+        return fallback.read_fallback(self._conn, system.json, manager)
 
     def firmware_versions(self) -> dict[str, str]:
-        """Component name → installed version (what decides an update's success)."""
-        components = update_service.read_firmware(self._conn, self._update_service())
+        """Component name → installed version (what decides an update's success), from
+        the same source as the inventory's."""
+        service = self._update_service_or_none()
+        components, _source = self._inventory_firmware(service, self._chosen_system())
         return {c.id: c.version for c in components}
 
     # ---------------------------------------------------------------- delivery
@@ -141,30 +172,36 @@ class BmcClient:
     def insert_media(self, image_url: str,
                      credentials: tuple[str, str] | None = None) -> None:
         """Insert the image in the virtual CD (ejecting anything else first)."""
-        virtual_media.insert(virtual_media.require_cd(self._root), image_url, credentials)
+        virtual_media.insert(self._require_cd(), image_url, credentials)
+
+    def _require_cd(self) -> VirtualMedia:
+        media = self._inventory_cd()
+        if media is None:
+            raise NotSupportedError("the BMC offers no virtual CD/DVD")
+        return media
 
     def eject_media(self) -> None:
         """Eject the virtual CD if anything is inserted (idempotent)."""
-        media = virtual_media.find_cd(self._root)
+        media = self._inventory_cd()
         if media is not None:
             virtual_media.eject(media)
 
     def media_state(self) -> MediaState | None:
-        media = virtual_media.find_cd(self._root)
+        media = self._inventory_cd()
         return virtual_media.state_of(media) if media is not None else None
 
     def set_boot_once_cd(self) -> None:
-        systems.set_boot_once_cd(systems.find_system(self._root))
+        systems.set_boot_once_cd(self._chosen_system())
 
     def clear_boot_override(self) -> None:
-        systems.clear_boot_override(systems.find_system(self._root))
+        systems.clear_boot_override(self._chosen_system())
 
     def boot_override(self) -> BootOverride:
-        return systems.boot_override_of(systems.find_system(self._root))
+        return systems.boot_override_of(self._chosen_system())
 
     def reset_host(self, reset_type: str | None = None) -> str:
         """Reset the host (ForceRestart, or On when off); returns the ResetType sent."""
-        return systems.reset_host(systems.find_system(self._root), reset_type)
+        return systems.reset_host(self._chosen_system(), reset_type)
 
     # ---------------------------------------------------------------- tasks, events
 

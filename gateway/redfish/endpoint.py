@@ -14,6 +14,19 @@ LOG = logging.getLogger(__name__)
 
 _HEX_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_ROOT_PATHS = {"", "/", "/redfish", "/redfish/", "/redfish/v1", "/redfish/v1/"}
+_SYSTEM_PATH = re.compile(r"^/redfish/v1/Systems/[^/?#]+/?$")
+# ``system`` of a registration still to be expanded into one node per system
+# (``systems = "all"``); such an endpoint is never driven itself.
+ALL_SYSTEMS = "*"
+
+
+def system_key(selector: str | None) -> str:
+    """The system a selector names, as compared between registrations: the last
+    path segment of a path, the id itself otherwise ("" = not chosen)."""
+    if not selector:
+        return ""
+    return selector.rstrip("/").rsplit("/", 1)[-1]
 
 
 class TlsMode(StrEnum):
@@ -41,7 +54,11 @@ class BmcEndpoint:
     """One BMC to manage.
 
     ``url``: scheme and authority of the Redfish service, e.g.
-    ``https://10.0.0.5`` (a path, if any, is ignored). ``tls``: how its
+    ``https://10.0.0.5``; a path may name the service root (``/redfish/v1``) or
+    one system (``/redfish/v1/Systems/<id>``, which sets ``system``); any other
+    path is refused. ``system``: the ComputerSystem to manage behind a root that
+    serves several, as its id or its path (None: the root must serve exactly
+    one). ``tls``: how its
     certificate is trusted (only meaningful for https). ``fingerprint``: the
     pinned SHA-256 certificate fingerprint for TlsMode.PIN. ``ca_bundle``: a
     CA file or directory for TlsMode.VERIFY. ``timeout``: seconds per HTTP
@@ -57,6 +74,7 @@ class BmcEndpoint:
     fingerprint: str | None = None
     ca_bundle: str | None = None
     timeout: float = 30.0
+    system: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -64,6 +82,7 @@ class BmcEndpoint:
             raise ConfigurationError(
                 f"BMC {self.name!r}: URL must be http(s)://host[:port], got {self.url!r}"
             )
+        self._system_from_path(parts.path)
         if parts.username or parts.password:
             raise ConfigurationError(
                 f"BMC {self.name!r}: put credentials in username/password, not in the URL"
@@ -81,6 +100,27 @@ class BmcEndpoint:
         if self.timeout <= 0:
             raise ConfigurationError(f"BMC {self.name!r}: timeout must be > 0 seconds")
         object.__setattr__(self, "url", f"{parts.scheme}://{parts.netloc}")
+
+    def _system_from_path(self, path: str) -> None:
+        if self.system is not None and (not self.system.strip() or len(self.system) > 256):
+            raise ConfigurationError(f"BMC {self.name!r}: system must be a system id or path")
+        if path in _ROOT_PATHS:
+            return
+        if not _SYSTEM_PATH.match(path):
+            raise ConfigurationError(
+                f"BMC {self.name!r}: URL path {path!r} is neither the service root "
+                "(/redfish/v1) nor one system (/redfish/v1/Systems/<id>)")
+        chosen = path.rstrip("/")
+        if self.system is not None and system_key(self.system) != system_key(chosen):
+            raise ConfigurationError(
+                f"BMC {self.name!r}: the URL names system {chosen!r} but system is "
+                f"{self.system!r}")
+        object.__setattr__(self, "system", chosen)
+
+    @property
+    def service(self) -> tuple[str, str]:
+        """What two registrations must not share: the service and the system chosen."""
+        return self.url, system_key(self.system)
 
     @property
     def is_https(self) -> bool:

@@ -11,7 +11,8 @@ from sushy.resources.system.system import System
 
 from gateway.domain.inventory import HealthStatus, PowerState
 from gateway.redfish.common import health_from
-from gateway.redfish.errors import NotSupportedError, translated
+from gateway.redfish.endpoint import ALL_SYSTEMS, system_key
+from gateway.redfish.errors import ConfigurationError, NotSupportedError, translated
 
 LOG = logging.getLogger(__name__)
 
@@ -38,13 +39,43 @@ class BootOverride:
         return self.enabled != "Disabled" and self.target not in ("None", "")
 
 
-def find_system(root: sushy.Sushy) -> System:
-    """The first ComputerSystem (by URI); NotSupportedError when the BMC lists none."""
+def system_paths(root: sushy.Sushy) -> list[str]:
+    """The members of the Systems collection, sorted."""
     with translated("reading Systems"):
-        members = sorted(root.get_system_collection().members_identities)
-        if not members:
-            raise NotSupportedError("the BMC lists no ComputerSystem")
-        return root.get_system(members[0])
+        return sorted(root.get_system_collection().members_identities)
+
+
+def choose_system(members: list[str], selector: str | None) -> str:
+    """The member ``selector`` names (a path, or an id matched against the last path
+    segment), or the only member when none is named. ConfigurationError when a root
+    serves several systems and none is named, or the named one is not there (never
+    silently the first); NotSupportedError when it serves none."""
+    if not members:
+        raise NotSupportedError("the BMC lists no ComputerSystem")
+    listed = ", ".join(members)
+    if selector == ALL_SYSTEMS:
+        raise ConfigurationError(
+            f"systems = \"all\" was not expanded into one node per system (the BMC did not "
+            f"answer when the gateway started); it serves: {listed}")
+    if selector is None:
+        if len(members) > 1:
+            raise ConfigurationError(
+                f"the BMC serves {len(members)} systems ({listed}): name one with "
+                f"system = \"<id or path>\" or register each with systems = \"all\"")
+        return members[0]
+    wanted = system_key(selector)
+    for member in members:
+        if (member.rstrip("/") == selector.rstrip("/") if selector.startswith("/")
+                else system_key(member) == wanted):
+            return member
+    raise ConfigurationError(f"the BMC serves no system {selector!r} (it serves: {listed})")
+
+
+def find_system(root: sushy.Sushy, selector: str | None = None) -> System:
+    """The ComputerSystem ``selector`` names (see choose_system)."""
+    path = choose_system(system_paths(root), selector)
+    with translated("reading the system"):
+        return root.get_system(path)
 
 
 def facts_of(system: System) -> SystemFacts:

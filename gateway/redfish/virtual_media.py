@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sushy
 from sushy import exceptions as sushy_exc
+from sushy.resources.manager.manager import Manager
 from sushy.resources.manager.virtual_media import VirtualMedia
+from sushy.resources.system.system import System
 
 from gateway.redfish.errors import NotSupportedError, translated
 
@@ -28,15 +30,27 @@ def _media_types(media: VirtualMedia) -> set[str]:
     return {str(t) for t in media.json.get("MediaTypes") or []}
 
 
-def find_cd(root: sushy.Sushy) -> VirtualMedia | None:
-    """The first VirtualMedia slot accepting CD/DVD images, managers first; None if none."""
+def _owners(root: sushy.Sushy, system: System | None) -> Iterator[Manager | System]:
+    """Who may hold the CD: managers first, then systems (read lazily). For a chosen
+    ``system``: the managers it names in Links.ManagedBy (every manager when it names
+    none), then the system itself, never another system's slot."""
+    managed_by = [] if system is None else [
+        str(entry["@odata.id"]) for entry in (system.json.get("Links") or {})
+        .get("ManagedBy") or [] if isinstance(entry, dict) and "@odata.id" in entry]
+    managers = managed_by or sorted(root.get_manager_collection().members_identities)
+    yield from (root.get_manager(member) for member in managers)
+    if system is not None:
+        yield system
+        return
+    yield from (root.get_system(member)
+                for member in sorted(root.get_system_collection().members_identities))
+
+
+def find_cd(root: sushy.Sushy, system: System | None = None) -> VirtualMedia | None:
+    """The first VirtualMedia slot accepting CD/DVD images, managers first; None if none.
+    ``system``: the host the CD is for, on a root serving several (see _owners)."""
     with translated("looking for a virtual CD"):
-        # Lazily: the systems are read only when no manager offers a CD.
-        owners = itertools.chain.from_iterable(
-            (get(member) for member in sorted(collection().members_identities))
-            for collection, get in ((root.get_manager_collection, root.get_manager),
-                                    (root.get_system_collection, root.get_system)))
-        for owner in owners:
+        for owner in _owners(root, system):
             try:
                 collection = owner.virtual_media
             except (sushy_exc.MissingAttributeError, sushy_exc.ResourceNotFoundError):
@@ -48,8 +62,8 @@ def find_cd(root: sushy.Sushy) -> VirtualMedia | None:
     return None
 
 
-def require_cd(root: sushy.Sushy) -> VirtualMedia:
-    media = find_cd(root)
+def require_cd(root: sushy.Sushy, system: System | None = None) -> VirtualMedia:
+    media = find_cd(root, system)
     if media is None:
         raise NotSupportedError("the BMC offers no virtual CD/DVD")
     return media

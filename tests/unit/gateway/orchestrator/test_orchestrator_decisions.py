@@ -32,8 +32,14 @@ def manifest(bundle_factory: BundleFactory):  # type: ignore[no-untyped-def]
     ("already current", "FF-TEST", {"BMC": "2.0.0", "BIOS": "1.5.0", "NIC": "7.1"},
      Applicability.UP_TO_DATE, {}),
     ("another model", "FF-OTHER", START, Applicability.NOT_APPLICABLE, {}),
+    # Only the BMC package (and the BIOS one, which requires it) is held back.
     ("unparseable version", "FF-TEST", {"BMC": "banana", "BIOS": "1", "NIC": "1"},
-     Applicability.NOT_APPLICABLE, {}),
+     Applicability.UPDATE, {"NIC": "7.1"}),
+    ("unparseable version, nothing else to do", "FF-TEST",
+     {"BMC": "banana", "BIOS": "1.5.0", "NIC": "7.1"}, Applicability.NOT_APPLICABLE, {}),
+    ("untouched component in a vendor format", "FF-TEST",
+     {**START, "CPLD": "U46 v2.90 (10/25/2024)"}, Applicability.UPDATE,
+     {"BMC": "2.0.0", "BIOS": "1.5.0", "NIC": "7.1"}),
 ])
 def test_applicability_from_discovered_model_and_versions(
         manifest, description: str, model: str, installed: dict[str, str],  # type: ignore[no-untyped-def]
@@ -41,6 +47,44 @@ def test_applicability_from_discovered_model_and_versions(
     fit = applicability(manifest, model, installed)
     assert fit.target.applicability is kind, description
     assert fit.versions == versions, description
+
+
+def test_unreadable_version_reason_quotes_it(manifest) -> None:  # type: ignore[no-untyped-def]
+    fit = applicability(manifest, "FF-TEST", {"BMC": "P79 v1.45", "BIOS": "1.5.0",
+                                              "NIC": "7.1"})
+    assert "'P79 v1.45'" in fit.target.reason
+
+
+def test_wrong_model_reason_is_not_hidden(manifest) -> None:  # type: ignore[no-untyped-def]
+    fit = applicability(manifest, "PowerEdge R640", {"BIOS": "P79 v1.45"})
+    assert fit.target.reason == "the image has no package for model PowerEdge R640"
+
+
+def test_fallback_source_is_named_when_not_applicable(manifest) -> None:  # type: ignore[no-untyped-def]
+    source = ("fallback: BIOS from ComputerSystem.BiosVersion ('1.5.0'); "
+              "BMC from Manager.FirmwareVersion (not reported)")
+    fit = applicability(manifest, "FF-TEST", {"BIOS": "1.5.0"}, source)
+    assert fit.target.applicability is Applicability.NOT_APPLICABLE
+    assert "node reports no BMC version" in fit.target.reason
+    assert "no UpdateService.FirmwareInventory" in fit.target.reason
+    assert "Manager.FirmwareVersion (not reported)" in fit.reasons[-1]
+
+
+def test_versions_decide_success_under_the_package_scheme() -> None:
+    from firmware_payloads import Manifest
+
+    raw = {"id": "bios", "component": "BIOS", "version": "P79 v1.50", "models": ["R1"],
+           "min_from_version": None, "requires": [], "reset": "host", "path": "p/b.bin",
+           "size": 1, "sha256": "0" * 64,
+           "version_scheme": {"type": "regex", "pattern": r"P79 v(\d+)\.(\d+)"}}
+    bundle = Manifest.from_dict({"schema_version": 1, "bundle_id": "b", "release": "r",
+                                 "publisher": "p", "packages": [raw]})
+    targets = {"BIOS": "P79 v1.50"}
+    assert missing_versions({"BIOS": "P79 v1.60"}, targets, bundle, "R1") == []
+    assert missing_versions({"BIOS": "P79 v1.45"}, targets, bundle, "R1") == [
+        "BIOS P79 v1.45 (want P79 v1.50)"]
+    assert missing_versions({"BIOS": "1.50"}, targets, bundle, "R1") == [
+        "BIOS '1.50' unreadable as a regex 'P79 v(\\d+)\\.(\\d+)' (want P79 v1.50)"]
 
 
 def test_versions_decide_success() -> None:
