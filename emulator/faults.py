@@ -15,10 +15,19 @@ latency                every response delayed by ``seconds``
 service_unavailable    every Redfish request answers 503 + Retry-After ``seconds``
 version_unchanged      a reset "activates" pending firmware but versions stay old
 reset_hangs            a host reset leaves the host off; a BMC restart never returns
+no_firmware_inventory  the UpdateService links no FirmwareInventory (nor
+                       SoftwareInventory) and those URIs answer 404, as on
+                       sushy-tools and older BMCs; versions are still in
+                       ComputerSystem.BiosVersion and Manager.FirmwareVersion
+extra_systems          the service root serves ``systems`` more ComputerSystems
+                       (/redfish/v1/Systems/2...), read-only hosts with their
+                       own serial and BiosVersion, as behind a blade chassis
+                       manager or an aggregator
 =====================  ===========================================================
 
 Optional parameters: ``component`` (download/image/flash faults: only that
-component), ``count`` (the fault clears itself after that many hits).
+component), ``count`` (the fault clears itself after that many hits),
+``systems`` (extra_systems: how many, default 2).
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ class FaultKind(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     VERSION_UNCHANGED = "version_unchanged"
     RESET_HANGS = "reset_hangs"
+    NO_FIRMWARE_INVENTORY = "no_firmware_inventory"
+    EXTRA_SYSTEMS = "extra_systems"
 
 
 # parameter name -> (type, allowed values or None); anything else is refused.
@@ -50,11 +61,13 @@ _PARAMETERS: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "mode": (str, ("refuse", "timeout")),
     "component": (str, None),
     "count": (int, None),
+    "systems": (int, None),
 }
 _DEFAULTS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.LATENCY: {"seconds": 0.5},
     FaultKind.SERVICE_UNAVAILABLE: {"seconds": 5.0},
     FaultKind.UNREACHABLE: {"mode": "refuse"},
+    FaultKind.EXTRA_SYSTEMS: {"systems": 2},
 }
 
 

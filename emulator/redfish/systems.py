@@ -15,6 +15,7 @@ from emulator.bmc import (
     BusyError,
 )
 from emulator.errors import RedfishError
+from emulator.faults import FaultKind
 from emulator.redfish.common import (
     bmc,
     check_action,
@@ -31,12 +32,35 @@ RESET_ACTION = "ComputerSystem.Reset"
 BOOT_MODES = ("UEFI", "Legacy")
 
 
+def _extra_systems() -> list[str]:
+    """The ids of the extra_systems fault's read-only hosts ("2", "3", ...)."""
+    fault = bmc().faults.active(FaultKind.EXTRA_SYSTEMS)
+    return [str(n) for n in range(2, 2 + int(fault.params["systems"]))] if fault else []
+
+
 @blueprint.get("/redfish/v1/Systems")
 def systems() -> Response:
+    members = [SYSTEM_URI] + [f"/redfish/v1/Systems/{i}" for i in _extra_systems()]
     return json_response(
         collection("/redfish/v1/Systems", "ComputerSystemCollection", "Computer Systems",
-                   [SYSTEM_URI])
+                   members)
     )
+
+
+@blueprint.get("/redfish/v1/Systems/<system_id>")
+def extra_system(system_id: str) -> Response:
+    """Another host behind this root (extra_systems fault): same model, its own serial
+    and BiosVersion, no actions (nothing is ever updated on it)."""
+    if system_id not in _extra_systems():
+        raise RedfishError(404, "ResourceNotFound", "ComputerSystem", system_id)
+    document = system_document()
+    uri = f"/redfish/v1/Systems/{system_id}"
+    document.update({"@odata.id": uri, "Id": system_id, "Name": f"{document['Name']} {system_id}",
+                     "SerialNumber": f"{bmc().serial}-{system_id}",
+                     "BiosVersion": f"0.{system_id}.0", "PowerState": "On", "Actions": {}})
+    document["Boot"] = {"BootSourceOverrideTarget": "None",
+                        "BootSourceOverrideEnabled": "Disabled"}
+    return json_response(document)
 
 
 def system_document() -> dict[str, object]:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, request
 from emulator.accounts import Privilege
 from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
+from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
 from emulator.redfish.common import (
     bmc,
@@ -45,32 +46,47 @@ def engine() -> FirmwareEngine:
     return found
 
 
+def _inventory_hidden() -> bool:
+    """The no_firmware_inventory fault: this BMC keeps its versions elsewhere only."""
+    return bmc().faults.active(FaultKind.NO_FIRMWARE_INVENTORY) is not None
+
+
+def _check_inventory_offered() -> None:
+    if _inventory_hidden():
+        raise RedfishError(404, "ResourceNotFound", "Resource", request.path)
+
+
 @blueprint.get(SERVICE_URI)
 def update_service() -> Response:
-    return json_response(
-        {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#UpdateService.v1_17_0.UpdateService",
-            "Id": "UpdateService",
-            "Name": "Update Service",
-            "ServiceEnabled": True,
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "MaxImageSizeBytes": engine().max_image_bytes,
-            "MultipartHttpPushUri": PUSH_URI,
-            "FirmwareInventory": {"@odata.id": INVENTORY_URI},
-            "SoftwareInventory": {"@odata.id": SOFTWARE_URI},
-            "Actions": {
-                f"#{SIMPLE_UPDATE}": {
-                    "target": f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}",
-                    "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
-                    "@Redfish.OperationApplyTimeSupport": {
-                        "@odata.type": "#Settings.v1_4_0.OperationApplyTimeSupport",
-                        "SupportedValues": list(APPLY_TIMES),
-                    },
-                }
-            },
-        }
-    )
+    document = service_document()
+    if _inventory_hidden():
+        del document["FirmwareInventory"], document["SoftwareInventory"]
+    return json_response(document)
+
+
+def service_document() -> dict[str, Any]:
+    return {
+        "@odata.id": SERVICE_URI,
+        "@odata.type": "#UpdateService.v1_17_0.UpdateService",
+        "Id": "UpdateService",
+        "Name": "Update Service",
+        "ServiceEnabled": True,
+        "Status": {"State": "Enabled", "Health": "OK"},
+        "MaxImageSizeBytes": engine().max_image_bytes,
+        "MultipartHttpPushUri": PUSH_URI,
+        "FirmwareInventory": {"@odata.id": INVENTORY_URI},
+        "SoftwareInventory": {"@odata.id": SOFTWARE_URI},
+        "Actions": {
+            f"#{SIMPLE_UPDATE}": {
+                "target": f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}",
+                "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
+                "@Redfish.OperationApplyTimeSupport": {
+                    "@odata.type": "#Settings.v1_4_0.OperationApplyTimeSupport",
+                    "SupportedValues": list(APPLY_TIMES),
+                },
+            }
+        },
+    }
 
 
 def _components(targets: Any, action: str) -> frozenset[str] | None:
@@ -195,6 +211,7 @@ def multipart_push() -> Response:
 
 @blueprint.get(INVENTORY_URI)
 def firmware_inventory() -> Response:
+    _check_inventory_offered()
     members = [f"{INVENTORY_URI}/{c}" for c in sorted(bmc().firmware.installed())]
     return json_response(
         collection(INVENTORY_URI, "SoftwareInventoryCollection", "Firmware Inventory", members)
@@ -203,6 +220,7 @@ def firmware_inventory() -> Response:
 
 @blueprint.get(f"{INVENTORY_URI}/<component>")
 def firmware_item(component: str) -> Response:
+    _check_inventory_offered()
     current = bmc()
     version = existing(current.firmware.installed().get(component), "SoftwareInventory",
                        component)
@@ -226,6 +244,7 @@ def firmware_item(component: str) -> Response:
 
 @blueprint.get(SOFTWARE_URI)
 def software_inventory() -> Response:
+    _check_inventory_offered()
     return json_response(
         collection(SOFTWARE_URI, "SoftwareInventoryCollection", "Software Inventory", [])
     )
