@@ -1,0 +1,100 @@
+"""BMCs unlike the emulator's default: no FirmwareInventory, several systems behind a root."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator.cluster import EmulatedCluster
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.redfish import BmcClient, BmcEndpoint, ConfigurationError, RedfishError
+
+from .conftest import STARTING_VERSIONS, endpoint_of
+
+
+def test_without_firmware_inventory_versions_come_from_system_and_manager(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    emulated.faults.set(node["id"], "no_firmware_inventory")
+    with BmcClient.connect(endpoint) as client:
+        inventory = client.inventory()
+    # No NIC: only BIOS and BMC have a home outside FirmwareInventory.
+    assert inventory.installed_versions() == {"BIOS": STARTING_VERSIONS["BIOS"],
+                                              "BMC": STARTING_VERSIONS["BMC"]}
+    source = inventory.capabilities.version_source
+    assert not inventory.capabilities.firmware_inventory
+    assert "BIOS from ComputerSystem.BiosVersion ('1.0.0')" in source
+    assert "BMC from Manager.FirmwareVersion ('1.0.0')" in source
+    # Delivery capabilities are still read from the UpdateService.
+    assert inventory.capabilities.simple_update and inventory.capabilities.virtual_media_cd
+
+
+def test_versions_are_read_back_from_the_source_the_inventory_used(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    emulated.faults.set(node["id"], "no_firmware_inventory")
+    client = FleetBmcClient.connect(endpoint)
+    try:
+        client.inventory()
+        emulated.bmc(node["id"]).firmware.install("BIOS", "1.5.0")
+        assert client.component_versions() == {"BIOS": "1.5.0", "BMC": "1.0.0"}
+        # The BMC now offers FirmwareInventory again: still read where the inventory read.
+        emulated.faults.clear(node["id"], "no_firmware_inventory")
+        assert client.component_versions() == {"BIOS": "1.5.0", "BMC": "1.0.0"}
+    finally:
+        client.close()
+
+
+def test_inventory_source_vanishing_is_an_error_not_another_source(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    client = FleetBmcClient.connect(endpoint, {})
+    try:
+        assert client.inventory().capabilities.firmware_inventory
+        client.known.pop("members")
+        client._members = None
+        emulated.faults.set(node["id"], "no_firmware_inventory")
+        with pytest.raises(RedfishError, match="no longer offers FirmwareInventory"):
+            client.component_versions()
+    finally:
+        client.close()
+
+
+def test_several_systems_and_none_chosen_is_refused_naming_them(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    emulated.faults.set(node["id"], "extra_systems", systems=2)
+    with BmcClient.connect(endpoint) as client, pytest.raises(ConfigurationError) as caught:
+        client.inventory()
+    message = str(caught.value)
+    assert "serves 3 systems" in message
+    assert "/redfish/v1/Systems/1, /redfish/v1/Systems/2, /redfish/v1/Systems/3" in message
+    assert 'system = "<id or path>"' in message
+
+
+@pytest.mark.parametrize("how", ["id", "path", "url"])
+def test_the_chosen_system_is_the_one_managed(
+        emulated: EmulatedCluster, node: dict[str, str], how: str) -> None:
+    emulated.faults.set(node["id"], "extra_systems", systems=2)
+    if how == "url":
+        endpoint = BmcEndpoint(node["id"], node["url"] + "/redfish/v1/Systems/3",
+                               node["username"], node["password"], timeout=10.0)
+    else:
+        endpoint = endpoint_of(node, timeout=10.0,
+                               system="3" if how == "id" else "/redfish/v1/Systems/3")
+    assert endpoint.system in ("3", "/redfish/v1/Systems/3")
+    with BmcClient.connect(endpoint) as client:
+        inventory = client.inventory()
+        assert client.boot_override().target == "None"
+    assert (inventory.system_id, inventory.serial) == ("3", f"{node['serial']}-3")
+
+
+def test_a_system_the_root_does_not_serve_is_named(
+        emulated: EmulatedCluster, node: dict[str, str]) -> None:
+    emulated.faults.set(node["id"], "extra_systems", systems=1)
+    endpoint = endpoint_of(node, timeout=10.0, system="7")
+    with BmcClient.connect(endpoint) as client, pytest.raises(ConfigurationError) as caught:
+        client.inventory()
+    assert "serves no system '7'" in str(caught.value)
+    assert "/redfish/v1/Systems/2" in str(caught.value)
+
+
+def test_a_single_system_root_needs_no_choice(node: dict[str, str],
+                                              endpoint: BmcEndpoint) -> None:
+    with BmcClient.connect(endpoint) as client:
+        assert client.inventory().system_id == "1"
