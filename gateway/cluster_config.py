@@ -9,9 +9,11 @@ BMC passwords come from ``password_env`` or ``password_file`` (or, for labs,
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,13 +38,17 @@ from gateway.orchestrator.settings import (
     OrchestratorSettings,
 )
 from gateway.redfish import BmcEndpoint, RedfishError, TlsMode
+from gateway.redfish.endpoint import ALL_SYSTEMS, system_key
+
+LOG = logging.getLogger(__name__)
 
 _CLUSTER_KEYS = {"name", "failure_budget", "autonomy", "max_concurrent", "delivery", "groups",
                  "drain_command", "undrain_command", "drain_webhook", "undrain_webhook",
                  "hook_timeout_s"}
 _GROUP_KEYS = {"name", "max_unavailable", "min_available"}
 _BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "password_env",
-             "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s"}
+             "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s", "system",
+             "systems"}
 _QOS_KEYS = {"name", "order", "manual_only", "windows"}
 _WINDOW_KEYS = {"days", "start", "hours"}
 _ORCH_KEYS = {"tick_s", "lease_s", "workers", "poll_max_s", "good_answers", "probe_interval_s",
@@ -62,11 +68,14 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
     endpoints: dict[str, dict[str, BmcEndpoint]] = {}
     specs: dict[str, list[NodeSpec]] = {}
     seen: set[str] = set()
+    services: dict[tuple[str, str], str] = {}  # (url, system) -> the entry registering it
     for index, raw in enumerate(raw_bmcs):
         name = _unique_name(raw, f"bmcs[{index}]", _BMC_KEYS, seen, "BMC")
         where = f"BMC {name!r}"
         cluster = _text(raw, "cluster", where)
-        endpoints.setdefault(cluster, {})[name] = _endpoint(raw, name, where, base)
+        endpoint = _endpoint(raw, name, where, base)
+        _refuse_duplicate(endpoint, services, where)
+        endpoints.setdefault(cluster, {})[name] = endpoint
         specs.setdefault(cluster, []).append(NodeSpec(
             name, _text(raw, "group", where), str(raw.get("qos", "default"))))
     result = []
@@ -77,6 +86,64 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
     if specs:
         raise ConfigError(f"bmcs name unknown cluster(s): {', '.join(sorted(specs))}")
     return tuple(result)
+
+
+def _refuse_duplicate(endpoint: BmcEndpoint, services: dict[tuple[str, str], str],
+                      where: str) -> None:
+    """Two entries for the same BMC and system would update one host twice at once.
+    An entry expanding every system (systems = "all") claims the whole BMC."""
+    url, system = endpoint.service
+    for (other_url, other_system), other in services.items():
+        if other_url == url and (other_system == system or ALL_SYSTEMS in (system,
+                                                                           other_system)):
+            what = f"system {system!r} of {url}" if system not in ("", ALL_SYSTEMS) else url
+            raise ConfigError(f"{where}: {what} is already registered by BMC {other!r}")
+    services[(url, system)] = endpoint.name
+
+
+def expand_systems(clusters: tuple[ClusterSettings, ...],
+                   list_systems: Callable[[BmcEndpoint], list[str]]
+                   ) -> tuple[ClusterSettings, ...]:
+    """Replace each ``systems = "all"`` entry by one node per system its BMC serves
+    (``list_systems``: the Systems member paths, raising RedfishError), named
+    ``<name>-<system id>``, in the entry's group and QoS class. An entry whose BMC
+    cannot be listed stays one node whose inventory says why (see systems.choose_system).
+    Raises ConfigError when an expanded id collides with another node."""
+    result = []
+    for settings in clusters:
+        endpoints = dict(settings.endpoints)
+        nodes = list(settings.cluster.nodes)
+        for name, endpoint in settings.endpoints.items():
+            if endpoint.system != ALL_SYSTEMS:
+                continue
+            try:
+                members = list_systems(endpoint)
+            except RedfishError as exc:
+                LOG.warning("BMC %s: systems = \"all\" not expanded: %s", name, exc)
+                continue
+            spec = settings.cluster.node(name)
+            del endpoints[name]
+            nodes.remove(spec)
+            for member in members:
+                node_id = f"{name}-{_id_part(system_key(member))}"
+                if node_id in endpoints:
+                    raise ConfigError(f"BMC {name!r}: system {member} would be node "
+                                      f"{node_id!r}, which already exists")
+                endpoints[node_id] = replace(endpoint, name=node_id, system=member)
+                nodes.append(NodeSpec(node_id, spec.group, spec.qos))
+        if endpoints != settings.endpoints:
+            try:
+                cluster = replace(settings.cluster, nodes=tuple(nodes))
+            except DomainError as exc:
+                raise ConfigError(str(exc)) from exc
+            settings = replace(settings, cluster=cluster, endpoints=endpoints)
+        result.append(settings)
+    return tuple(result)
+
+
+def _id_part(system_id: str) -> str:
+    """A system id as part of a node id (letters, digits, '.', '_', '-' kept)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", system_id)
 
 
 def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
@@ -193,12 +260,20 @@ def _endpoint(raw: Mapping[str, Any], name: str, where: str, base: Path) -> BmcE
                               f"{exc.strerror}") from exc
     else:
         password = _text(raw, "password", where)
+    system = _text(raw, "system", where) if "system" in raw else None
+    if "systems" in raw:
+        if raw["systems"] != "all":
+            raise ConfigError(f"{where}: systems can only be \"all\" (one node per system; "
+                              "use system = \"<id>\" for one)")
+        if system is not None:
+            raise ConfigError(f"{where}: set system or systems, not both")
+        system = ALL_SYSTEMS
     try:
         return BmcEndpoint(
             name=name, url=_text(raw, "url", where), username=_text(raw, "username", where),
             password=password, tls=_enum(TlsMode, raw.get("tls", "verify"), f"{where} tls"),
             fingerprint=raw.get("fingerprint"), ca_bundle=raw.get("ca_bundle"),
-            timeout=_number(raw, "timeout_s", where, 30.0))
+            timeout=_number(raw, "timeout_s", where, 30.0), system=system)
     except RedfishError as exc:
         raise ConfigError(str(exc)) from exc
 

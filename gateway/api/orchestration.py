@@ -205,7 +205,7 @@ class OrchestratorOperations:
                     node_id) else NodeSpec(node_id, "?")
                 views.append(BmcView(node_id, endpoint.url, endpoint.username,
                                      bool(endpoint.password), endpoint.tls.value, name,
-                                     spec.group, spec.qos))
+                                     spec.group, spec.qos, endpoint.system))
         return views
 
     def register_bmc(self, registration: BmcRegistration, actor: str) -> BmcView:
@@ -221,11 +221,12 @@ class OrchestratorOperations:
                 endpoint = BmcEndpoint(
                     name=registration.id, url=registration.url, username=registration.username,
                     password=registration.password, tls=TlsMode(registration.tls),
-                    fingerprint=registration.fingerprint)
+                    fingerprint=registration.fingerprint, system=registration.system)
             except ConfigurationError as exc:
                 from gateway.api.errors import BadRequestError
 
                 raise BadRequestError(str(exc), field="url") from exc
+            self._refuse_duplicate(endpoint)
             old = settings.cluster
             nodes = tuple(n for n in old.nodes if n.id != registration.id) + (
                 NodeSpec(registration.id, registration.group, registration.qos),)
@@ -236,7 +237,19 @@ class OrchestratorOperations:
                                                       registration.id: endpoint})
         return BmcView(registration.id, endpoint.url, endpoint.username, True,
                        endpoint.tls.value, registration.cluster, registration.group,
-                       registration.qos)
+                       registration.qos, endpoint.system)
+
+    def _refuse_duplicate(self, endpoint: BmcEndpoint) -> None:
+        """ConflictError when another node already manages the same BMC and system."""
+        for settings in self.clusters.values():
+            for node_id, other in settings.endpoints.items():
+                if node_id != endpoint.name and other.service == endpoint.service:
+                    from gateway.api.errors import ConflictError
+
+                    system = f", system {endpoint.system!r}" if endpoint.system else ""
+                    raise ConflictError(
+                        f"BMC {endpoint.url}{system} is already registered as node "
+                        f"{node_id!r} (cluster {settings.name!r})")
 
     # -- metrics -------------------------------------------------------------------------
 

@@ -154,6 +154,7 @@ class BmcView(View):
     cluster: str
     group: str
     qos: str
+    system: str | None = None  # the ComputerSystem managed behind a multi-system root
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class BmcRegistration:
     qos: str = "default"
     tls: str = "verify"  # verify | pin | insecure
     fingerprint: str | None = None
+    system: str | None = None  # id or path of the system, on a root serving several
 
 
 class Operations(Protocol):

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.cluster_config import load_clusters, load_orchestrator_settings
+from gateway.cluster_config import expand_systems, load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, GatewayConfig
 from gateway.media import CacheBackedCatalog, MediaError, MediaServer
 from gateway.media.cache import ImageCache
@@ -22,6 +22,7 @@ from gateway.orchestrator.media_gate import CampaignMediaGate
 from gateway.orchestrator.runtime import Orchestrator
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import OrchestratorSettings
+from gateway.redfish.client import list_systems
 from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 
@@ -58,7 +59,8 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     Raises OrchestratorError naming the configuration problem.
     """
     try:
-        clusters = load_clusters(config)
+        # systems = "all" entries become one node per system their BMC serves now.
+        clusters = expand_systems(load_clusters(config), list_systems)
         settings = load_orchestrator_settings(config)
     except ConfigError as exc:
         raise OrchestratorError(f"configuration: {exc}") from exc

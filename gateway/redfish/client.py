@@ -99,6 +99,10 @@ class BmcClient:
         """The ComputerSystem this endpoint manages (see systems.choose_system)."""
         return systems.find_system(self._root, self.endpoint.system)
 
+    def system_paths(self) -> list[str]:
+        """Every ComputerSystem the service root serves (member paths, sorted)."""
+        return systems.system_paths(self._root)
+
     # ---------------------------------------------------------------- inventory
 
     def inventory(self) -> NodeInventory:
@@ -233,6 +237,12 @@ class BmcClient:
         event_service.unsubscribe(self._conn, subscription_uri)
 
 
+def list_systems(endpoint: BmcEndpoint) -> list[str]:
+    """Log in, list the systems behind the root, log out. Raises RedfishError."""
+    with BmcClient.connect(endpoint) as client:
+        return client.system_paths()
+
+
 def probe_session(endpoint: BmcEndpoint) -> requests.Session:
     """A requests session for repeated ``probe`` calls to one BMC (keeps the connection
     alive between probes; the pinned certificate is checked as for the client)."""
@@ -301,4 +311,5 @@ def wait_until_back(
         sleep(interval)
 
 
-__all__ = ["BmcClient", "RedfishError", "probe", "probe_session", "wait_until_back"]
+__all__ = ["BmcClient", "RedfishError", "list_systems", "probe", "probe_session",
+           "wait_until_back"]

@@ -111,6 +111,9 @@ class BmcEndpoint:
                 f"BMC {self.name!r}: URL path {path!r} is neither the service root "
                 "(/redfish/v1) nor one system (/redfish/v1/Systems/<id>)")
         chosen = path.rstrip("/")
+        if self.system == ALL_SYSTEMS:
+            raise ConfigurationError(f"BMC {self.name!r}: systems = \"all\" needs the service "
+                                     f"root URL, not one system's ({path})")
         if self.system is not None and system_key(self.system) != system_key(chosen):
             raise ConfigurationError(
                 f"BMC {self.name!r}: the URL names system {chosen!r} but system is "

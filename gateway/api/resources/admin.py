@@ -32,6 +32,7 @@ BMC_BODY = {
         "cluster": NAME, "group": NAME, "qos": {**NAME, "default": "default"},
         "tls": {"type": "string", "enum": ["verify", "pin", "insecure"], "default": "verify"},
         "fingerprint": {"type": "string", "pattern": "^[0-9A-Fa-f:]{64,95}$"},
+        "system": {"type": "string", "minLength": 1, "maxLength": 256},
     },
 }
 TOKEN_BODY = {"type": "object", "additionalProperties": False, "required": ["name", "role"],
