@@ -39,7 +39,13 @@ def test_registered_bmc_joins_a_hand_started_campaign(live_gateway: LiveFactory)
     assert created.json() == {"id": extra["id"], "url": extra["url"],
                               "username": extra["username"], "credentials_set": True,
                               "tls": "verify", "cluster": "lab", "group": "even",
-                              "qos": "default"}
+                              "qos": "default", "system": None}
+    # The same BMC (and system) under another name would be updated twice at once.
+    for duplicate in ({"id": "again"}, {"id": "again", "url": extra["url"] + "/redfish/v1/"}):
+        refused = _call(live, "POST", "/api/bmcs", "admin", registration | duplicate)
+        assert refused.status_code == 409, refused.text
+        assert f"already registered as node {extra['id']!r}" in refused.json()["error"][
+            "message"]
     listed = _call(live, "GET", "/api/bmcs", "admin").json()
     assert listed["total"] == 3 and extra["password"] not in repr(listed)
     cluster = _call(live, "GET", "/api/clusters/lab", "viewer").json()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from emulator.cluster import EmulatedCluster
+from gateway.cluster_config import expand_systems
+from gateway.domain import Cluster, NodeSpec, RedundancyGroup
 from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import BmcClient, BmcEndpoint, ConfigurationError, RedfishError
+from gateway.redfish.client import list_systems
+from gateway.redfish.endpoint import ALL_SYSTEMS
 
 from .conftest import STARTING_VERSIONS, endpoint_of
 
@@ -98,3 +103,16 @@ def test_a_single_system_root_needs_no_choice(node: dict[str, str],
                                               endpoint: BmcEndpoint) -> None:
     with BmcClient.connect(endpoint) as client:
         assert client.inventory().system_id == "1"
+
+
+def test_systems_all_expands_from_what_the_root_serves(
+        emulated: EmulatedCluster, node: dict[str, str]) -> None:
+    emulated.faults.set(node["id"], "extra_systems", systems=2)
+    entry = endpoint_of(node, timeout=10.0, system=ALL_SYSTEMS)
+    settings = ClusterSettings(
+        Cluster("c", (RedundancyGroup("g", 1),), (NodeSpec(node["id"], "g"),)),
+        {node["id"]: entry})
+    (expanded,) = expand_systems((settings,), list_systems)
+    assert sorted(expanded.endpoints) == [f"{node['id']}-{i}" for i in (1, 2, 3)]
+    with BmcClient.connect(expanded.endpoints[f"{node['id']}-2"]) as client:
+        assert client.inventory().serial == f"{node['serial']}-2"
