@@ -15,9 +15,10 @@ latency                every response delayed by ``seconds``
 service_unavailable    every Redfish request answers 503 + Retry-After ``seconds``
 version_unchanged      a reset "activates" pending firmware but versions stay old
 reset_hangs            a host reset leaves the host off; a BMC restart never returns
-no_firmware_inventory  the UpdateService links no FirmwareInventory (nor
-                       SoftwareInventory) and those URIs answer 404, as on
-                       sushy-tools and older BMCs; versions are still in
+no_firmware_inventory  FirmwareInventory and SoftwareInventory answer 404 and,
+                       with link=absent (default), the UpdateService does not
+                       link them (older BMCs); link=dangling keeps the links,
+                       as sushy-tools does. Versions are still in
                        ComputerSystem.BiosVersion and Manager.FirmwareVersion
 extra_systems          the service root serves ``systems`` more ComputerSystems
                        (/redfish/v1/Systems/2...), read-only hosts with their
@@ -27,7 +28,7 @@ extra_systems          the service root serves ``systems`` more ComputerSystems
 
 Optional parameters: ``component`` (download/image/flash faults: only that
 component), ``count`` (the fault clears itself after that many hits),
-``systems`` (extra_systems: how many, default 2).
+``systems`` (extra_systems: how many, default 2), ``link`` (no_firmware_inventory).
 """
 
 from __future__ import annotations
@@ -62,12 +63,14 @@ _PARAMETERS: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "component": (str, None),
     "count": (int, None),
     "systems": (int, None),
+    "link": (str, ("absent", "dangling")),
 }
 _DEFAULTS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.LATENCY: {"seconds": 0.5},
     FaultKind.SERVICE_UNAVAILABLE: {"seconds": 5.0},
     FaultKind.UNREACHABLE: {"mode": "refuse"},
     FaultKind.EXTRA_SYSTEMS: {"systems": 2},
+    FaultKind.NO_FIRMWARE_INVENTORY: {"link": "absent"},
 }
 
 

@@ -51,6 +51,11 @@ def _inventory_hidden() -> bool:
     return bmc().faults.active(FaultKind.NO_FIRMWARE_INVENTORY) is not None
 
 
+def _inventory_unlinked() -> bool:
+    fault = bmc().faults.active(FaultKind.NO_FIRMWARE_INVENTORY)
+    return fault is not None and fault.params.get("link") != "dangling"
+
+
 def _check_inventory_offered() -> None:
     if _inventory_hidden():
         raise RedfishError(404, "ResourceNotFound", "Resource", request.path)
@@ -59,7 +64,7 @@ def _check_inventory_offered() -> None:
 @blueprint.get(SERVICE_URI)
 def update_service() -> Response:
     document = service_document()
-    if _inventory_hidden():
+    if _inventory_unlinked():
         del document["FirmwareInventory"], document["SoftwareInventory"]
     return json_response(document)
 
