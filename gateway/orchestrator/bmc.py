@@ -109,19 +109,20 @@ class FleetBmcClient(BmcClient):
     def _inventory_cd(self) -> VirtualMedia | None:
         return self._cd_slot()
 
-    def _inventory_firmware(self, service: dict[str, Any] | None, system: System
-                            ) -> tuple[tuple[FirmwareComponent, ...], str]:
-        if service is None or link(service, "FirmwareInventory") is None:
-            # Remembered: later reads (VERIFY) use the same source, never another one.
-            components, source = super()._inventory_firmware(service, system)
-            self.known["versions_from"] = FALLBACK
-            self.known["manager"] = fallback.manager_uri(self._conn, system.json,
-                                                         self._root_json())
-            return components, source
+    def _read_firmware_inventory(self, service: dict[str, Any]
+                                 ) -> tuple[FirmwareComponent, ...]:
         members, components = update_service.read_firmware_members(self._conn, service)
         self._members = self.known["members"] = members
         self.known["versions_from"] = fallback.FIRMWARE_INVENTORY
-        return components, fallback.FIRMWARE_INVENTORY
+        return components
+
+    def _read_fallback(self, system: System, why: str
+                       ) -> tuple[tuple[FirmwareComponent, ...], str]:
+        # Remembered: later reads (VERIFY) use the same source, never another one.
+        manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+        self.known["versions_from"] = FALLBACK
+        self.known["manager"] = manager
+        return fallback.read_fallback(self._conn, system.json, manager, why)
 
     def media_state(self) -> MediaState | None:
         fresh = self._cd is None  # _cd_slot reads the slot when it is not yet known

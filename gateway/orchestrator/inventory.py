@@ -56,8 +56,8 @@ def applicability(manifest: Manifest, model: str, installed: dict[str, str],
     target = target_from_decisions(model, decisions)
     reasons = tuple(f"{d.package.id}: {d.action} ({d.reason})" for d in decisions)
     if version_source != FIRMWARE_INVENTORY:
-        note = (f"the BMC has no UpdateService.FirmwareInventory; versions were read by "
-                f"{version_source}")
+        note = (f"the BMC offers no readable UpdateService.FirmwareInventory; versions were "
+                f"read by {version_source}")
         # Without FirmwareInventory an absent component may simply be unreadable: the
         # node is not up to date as far as anyone can tell.
         unread = [f"{d.package.id}: {d.reason}" for d in decisions

@@ -26,6 +26,7 @@ from gateway.redfish.errors import (
     NotSupportedError,
     OperationTimeoutError,
     RedfishError,
+    ResourceMissingError,
     translated,
 )
 from gateway.redfish.fallback import FIRMWARE_INVENTORY
@@ -141,10 +142,22 @@ class BmcClient:
     def _inventory_firmware(self, service: dict[str, Any] | None, system: System
                             ) -> tuple[tuple[FirmwareComponent, ...], str]:
         """The components and where their versions were read (see inventory)."""
+        why = "no UpdateService" if service is None else "no FirmwareInventory"
         if service is not None and link(service, "FirmwareInventory") is not None:
-            return update_service.read_firmware(self._conn, service), FIRMWARE_INVENTORY
+            try:
+                return self._read_firmware_inventory(service), FIRMWARE_INVENTORY
+            except ResourceMissingError:
+                why = "FirmwareInventory is linked but answers 404"
+        return self._read_fallback(system, why)
+
+    def _read_firmware_inventory(self, service: dict[str, Any]
+                                 ) -> tuple[FirmwareComponent, ...]:
+        return update_service.read_firmware(self._conn, service)
+
+    def _read_fallback(self, system: System, why: str
+                       ) -> tuple[tuple[FirmwareComponent, ...], str]:
         manager = fallback.manager_uri(self._conn, system.json, self._root_json())
-        return fallback.read_fallback(self._conn, system.json, manager)
+        return fallback.read_fallback(self._conn, system.json, manager, why)
 
     def firmware_versions(self) -> dict[str, str]:
         """Component name → installed version (what decides an update's success), from

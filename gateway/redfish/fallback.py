@@ -1,5 +1,6 @@
 """Versions of a BMC without UpdateService.FirmwareInventory (sushy-tools, older BMCs).
 
+Some link a FirmwareInventory that answers 404 (sushy-tools); both count as none.
 Such a BMC still reports two versions elsewhere: ``ComputerSystem.BiosVersion``
 (component BIOS) and ``Manager.FirmwareVersion`` (component BMC, from the
 manager that manages the system). They are read only when there is no
@@ -37,10 +38,12 @@ def manager_uri(conn: FleetConnector, system: dict[str, Any],
     return members[0] if len(members) == 1 else None
 
 
-def read_fallback(conn: FleetConnector, system: dict[str, Any], manager: str | None
+def read_fallback(conn: FleetConnector, system: dict[str, Any], manager: str | None,
+                  why: str = "no FirmwareInventory"
                   ) -> tuple[tuple[FirmwareComponent, ...], str]:
     """The BIOS and BMC versions this BMC reports outside FirmwareInventory, and a
-    sentence saying where each came from (or that it was not reported)."""
+    sentence saying why (``why``) and where each came from (or that it was not
+    reported)."""
     found: dict[str, str] = {}
     bios = system.get("BiosVersion")
     if isinstance(bios, str) and bios.strip():
@@ -56,7 +59,7 @@ def read_fallback(conn: FleetConnector, system: dict[str, Any], manager: str | N
         f"BMC from {BMC_SOURCE} ("
         + (_said(found.get("BMC")) if manager is not None else "no manager found") + ")",
     ]
-    source = "fallback: " + "; ".join(tried)
+    source = f"fallback ({why}): " + "; ".join(tried)
     components = tuple(FirmwareComponent(component, version)
                        for component, version in sorted(found.items()))
     return components, source

@@ -40,7 +40,7 @@ def test_fallback_versions_are_updated_and_verified_from_the_same_source(
     assert skipped.outcome == "not_applicable"
     error = skipped.error or ""
     assert "node reports no NIC version" in error
-    assert "no UpdateService.FirmwareInventory" in error
+    assert "no readable UpdateService.FirmwareInventory" in error
     assert "ComputerSystem.BiosVersion ('1.5.0')" in error
     assert "Manager.FirmwareVersion ('2.0.0')" in error
     stored = {n.node_id: n for n in rig.service.nodes()}

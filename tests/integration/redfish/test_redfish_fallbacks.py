@@ -32,6 +32,20 @@ def test_without_firmware_inventory_versions_come_from_system_and_manager(
     assert inventory.capabilities.simple_update and inventory.capabilities.virtual_media_cd
 
 
+def test_a_linked_firmware_inventory_that_answers_404_counts_as_none(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    emulated.faults.set(node["id"], "no_firmware_inventory", link="dangling")  # sushy-tools
+    client = FleetBmcClient.connect(endpoint, {})
+    try:
+        inventory = client.inventory()
+        assert inventory.installed_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
+        assert inventory.capabilities.version_source.startswith(
+            "fallback (FirmwareInventory is linked but answers 404): ")
+        assert client.component_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
+    finally:
+        client.close()
+
+
 def test_versions_are_read_back_from_the_source_the_inventory_used(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
     emulated.faults.set(node["id"], "no_firmware_inventory")

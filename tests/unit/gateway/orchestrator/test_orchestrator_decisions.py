@@ -66,7 +66,7 @@ def test_fallback_source_is_named_when_not_applicable(manifest) -> None:  # type
     fit = applicability(manifest, "FF-TEST", {"BIOS": "1.5.0"}, source)
     assert fit.target.applicability is Applicability.NOT_APPLICABLE
     assert "node reports no BMC version" in fit.target.reason
-    assert "no UpdateService.FirmwareInventory" in fit.target.reason
+    assert "no readable UpdateService.FirmwareInventory" in fit.target.reason
     assert "Manager.FirmwareVersion (not reported)" in fit.reasons[-1]
 
 
