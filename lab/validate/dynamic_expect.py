@@ -80,7 +80,7 @@ def expect(manifest: Manifest, model: str, start: Mapping[str, str]) -> Expectat
         pkg = decision.package
         have = start.get(pkg.component)
         if decision.action == "skip_not_newer" and have is not None \
-                and parse_version(have) > parse_version(pkg.version):
+                and pkg.version_scheme.compare(have, pkg.version) > 0:
             problems.append(f"version regression: package '{pkg.id}' brings {pkg.component} "
                             f"{pkg.version}, lower than the {have} installed; the node refuses "
                             "it and stays on the newer version")

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_payloads import VersionError, parse_version
+from firmware_payloads import ManifestError, VersionError
+from firmware_payloads.schemes import DEFAULT_SCHEME, VersionScheme, scheme_of
 from lab.topology import Matrix
 from lab.validate.results import CheckResult, Finding, Severity, judge, skipped
 
@@ -53,6 +54,7 @@ class RawPackage:
     models: tuple[str, ...]
     requires: tuple[str, ...]
     reset: str
+    scheme: VersionScheme = DEFAULT_SCHEME  # its version_scheme (default when unusable)
 
 
 def raw_packages(document: Mapping[str, Any]) -> list[RawPackage]:
@@ -73,8 +75,21 @@ def raw_packages(document: Mapping[str, Any]) -> list[RawPackage]:
             models=_strings(raw.get("models")),
             requires=_strings(raw.get("requires")),
             reset=str(raw.get("reset", "")),
+            scheme=_scheme(raw),
         ))
     return result
+
+
+def _scheme(raw: Mapping[str, Any]) -> VersionScheme:
+    try:
+        return scheme_of(raw.get("version_scheme"), "version_scheme")
+    except ManifestError:
+        return DEFAULT_SCHEME  # the manifest check reports it
+
+
+def _newer(scheme: VersionScheme, left: str, right: str) -> bool:
+    """``left`` is above ``right`` under ``scheme`` (False when it has no order)."""
+    return scheme.ordered and scheme.compare(left, right) > 0
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -118,11 +133,11 @@ def lint_manifest(document: Mapping[str, Any], matrix: Matrix | None,
     return results
 
 
-def _parses(text: str | None) -> bool:
+def _parses(text: str | None, scheme: VersionScheme = DEFAULT_SCHEME) -> bool:
     if text is None:
         return False
     try:
-        parse_version(text)
+        scheme.key(text)
     except VersionError:
         return False
     return True
@@ -132,21 +147,22 @@ def _versions_parse(packages: Sequence[RawPackage]) -> list[Finding]:
     findings = []
     for pkg in packages:
         for name, text in (("version", pkg.version), ("min_from_version", pkg.min_from_version)):
-            if text is not None and not _parses(text):
+            if text is not None and not _parses(text, pkg.scheme):
                 findings.append(Finding(
                     "lint.versions_parse", Severity.ERROR,
-                    f"package '{pkg.id}': {name} '{text}' is not a version (dotted numbers "
-                    "with an optional build suffix, e.g. 2.10.3 or 1.4.0-b17)", pkg.id))
+                    f"package '{pkg.id}': {name} '{text}' is not a {pkg.scheme.describe()} "
+                    "(default: dotted numbers with an optional build suffix, e.g. 2.10.3 or "
+                    "1.4.0-b17)", pkg.id))
     return findings
 
 
 def _above_min_from(packages: Sequence[RawPackage]) -> list[Finding]:
     findings = []
     for pkg in packages:
-        if pkg.min_from_version is None or not _parses(pkg.version) \
-                or not _parses(pkg.min_from_version):
+        if pkg.min_from_version is None or not _parses(pkg.version, pkg.scheme) \
+                or not _parses(pkg.min_from_version, pkg.scheme) or not pkg.scheme.ordered:
             continue
-        if parse_version(pkg.version) <= parse_version(pkg.min_from_version):
+        if not _newer(pkg.scheme, pkg.version, pkg.min_from_version):
             findings.append(Finding(
                 "lint.version_above_min_from", Severity.ERROR,
                 f"package '{pkg.id}': version {pkg.version} is not above its min_from_version "
@@ -254,15 +270,15 @@ def _version_regressions(packages: Sequence[RawPackage], matrix: Matrix) -> list
     """A package older than what a matrix start already runs would roll that fleet back."""
     findings = []
     for pkg in packages:
-        if not _parses(pkg.version):
+        if not _parses(pkg.version, pkg.scheme):
             continue
-        offered = parse_version(pkg.version)
         for entry in matrix.models:
             if entry.model not in pkg.models:
                 continue
             for start in entry.starting:
                 installed = start.firmware.get(pkg.component)
-                if installed is not None and parse_version(installed) > offered:
+                if installed is not None and _parses(installed, pkg.scheme) \
+                        and _newer(pkg.scheme, installed, pkg.version):
                     findings.append(Finding(
                         "matrix.version_regression", Severity.ERROR,
                         f"package '{pkg.id}' brings {pkg.component} {pkg.version}, lower than "

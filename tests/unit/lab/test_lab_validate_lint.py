@@ -99,3 +99,15 @@ def test_without_a_matrix_the_matrix_checks_are_skipped() -> None:
     results = lint_manifest({"packages": [package("b", "BIOS", "1.0")]}, None)
     skipped = {r.check for r in results if r.outcome is Outcome.SKIPPED}
     assert skipped == {"lint.models_in_matrix", "matrix.version_regression"}
+
+
+def test_versions_are_linted_under_the_package_scheme() -> None:
+    hpe = {"type": "regex", "pattern": r"P79 v(\d+)\.(\d+)", "groups": ["int", "int"]}
+    vendor = package("b", "BIOS", "P79 v1.50", min_from="P79 v1.10") | {"version_scheme": hpe}
+    assert "lint.versions_parse" not in lint(vendor)
+    wrong = package("b", "BIOS", "P79 v1.50") | {"version_scheme": {"type": "semver"}}
+    (finding,) = lint(wrong)["lint.versions_parse"]
+    assert "'P79 v1.50' is not a semver version" in finding[1]
+    backwards = package("b", "BIOS", "P79 v1.10", min_from="P79 v1.50") | {
+        "version_scheme": hpe}
+    assert "lint.version_above_min_from" in lint(backwards)
