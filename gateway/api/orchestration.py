@@ -341,7 +341,10 @@ def _node_view(cluster: str, spec: NodeSpec, settings: ClusterSettings,
         versions=_versions(seen, run), step=run.step if run else "idle",
         campaign_id=run.campaign_id if run else None,
         error=(run.error if run else None) or ((seen.error or None) if seen else None),
-        bmc_url=endpoint.url if endpoint else "")
+        bmc_url=endpoint.url if endpoint else "",
+        versions_source=str(seen.capabilities.get("version_source", "FirmwareInventory"))
+        if seen and seen.capabilities else None,
+        system=endpoint.system if endpoint else None)
 
 
 def _versions(seen: ManagedNode | None, run: RunRecord | None) -> dict[str, str]:

@@ -71,6 +71,10 @@ class NodeView(View):
     campaign_id: str | None
     error: str | None
     bmc_url: str
+    # Where `versions` were read: "FirmwareInventory", or the fallback sentence of a BMC
+    # without one (which properties, what each said); None before any inventory.
+    versions_source: str | None = None
+    system: str | None = None  # the ComputerSystem chosen behind a multi-system root
 
 
 @dataclass(frozen=True)

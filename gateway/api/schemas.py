@@ -78,7 +78,7 @@ COMPONENTS: dict[str, Schema] = {
         "qos": {"type": "string"}, "model": _NULL_STR, "serial": _NULL_STR,
         "health": {"type": "string"}, "power": _NULL_STR, "versions": VERSIONS,
         "step": {"type": "string"}, "campaign_id": _NULL_STR, "error": _NULL_STR,
-        "bmc_url": {"type": "string"},
+        "bmc_url": {"type": "string"}, "versions_source": _NULL_STR, "system": _NULL_STR,
     }),
     "NodeProgress": _NODE_PROGRESS,
     "Wave": _obj({"index": {"type": "integer"}, "canary": {"type": "boolean"},

@@ -86,6 +86,8 @@ def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -
     assert nodes["total"] == 4 and all(n["step"] == "done" for n in nodes["items"])
     assert all(n["versions"] == TARGET_VERSIONS for n in nodes["items"])
     assert all(n["model"] == TEST_MODEL and n["health"] == "up" for n in nodes["items"])
+    assert all(n["versions_source"] == "FirmwareInventory" and n["system"] is None
+               for n in nodes["items"])
 
     audit = _get(live, "/api/audit", role="operator").json()["items"]
     actions = [(e["actor"], e["action"], e["outcome"]) for e in reversed(audit)]
