@@ -148,11 +148,12 @@ def _versions_parse(packages: Sequence[RawPackage]) -> list[Finding]:
     for pkg in packages:
         for name, text in (("version", pkg.version), ("min_from_version", pkg.min_from_version)):
             if text is not None and not _parses(text, pkg.scheme):
+                expected = ("a version (dotted numbers with an optional build suffix, e.g. "
+                            "2.10.3 or 1.4.0-b17)" if pkg.scheme == DEFAULT_SCHEME
+                            else f"a {pkg.scheme.describe()}")
                 findings.append(Finding(
                     "lint.versions_parse", Severity.ERROR,
-                    f"package '{pkg.id}': {name} '{text}' is not a {pkg.scheme.describe()} "
-                    "(default: dotted numbers with an optional build suffix, e.g. 2.10.3 or "
-                    "1.4.0-b17)", pkg.id))
+                    f"package '{pkg.id}': {name} '{text}' is not {expected}", pkg.id))
     return findings
 
 
