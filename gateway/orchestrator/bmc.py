@@ -162,7 +162,14 @@ class FleetBmcClient(BmcClient):
         """Component name -> installed version, one GET per FirmwareInventory member once
         the members are known; on a BMC whose inventory read the fallback sources, from
         those sources again (never from another one). Raises RedfishError."""
-        if self.known.get("versions_from") == FALLBACK:
+        source = self.known.get("versions_from")
+        if source is None:
+            # Nothing read yet in this process (e.g. after a gateway restart): the source
+            # the inventory's rule picks, which is then remembered.
+            components, _source = self._inventory_firmware(self._update_service_or_none(),
+                                                           self._host())
+            return {c.id: c.version for c in components}
+        if source == FALLBACK:
             return self._fallback_versions()
         if self._members is None:
             self._members = self.known.get("members")

@@ -160,8 +160,8 @@ class BmcClient:
         return fallback.read_fallback(self._conn, system.json, manager, why)
 
     def firmware_versions(self) -> dict[str, str]:
-        """Component name → installed version (what decides an update's success), from
-        the same source as the inventory's."""
+        """Component name → installed version (what decides an update's success), read
+        by the inventory's rule (FirmwareInventory when offered, else the fallback)."""
         service = self._update_service_or_none()
         components, _source = self._inventory_firmware(service, self._chosen_system())
         return {c.id: c.version for c in components}

@@ -61,6 +61,18 @@ def test_versions_are_read_back_from_the_source_the_inventory_used(
         client.close()
 
 
+def test_a_client_of_a_restarted_gateway_reads_the_fallback_too(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    emulated.faults.set(node["id"], "no_firmware_inventory")
+    known: dict[str, object] = {}
+    client = FleetBmcClient.connect(endpoint, known)  # nothing remembered: a new process
+    try:
+        assert client.component_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
+        assert known["versions_from"] == "fallback"
+    finally:
+        client.close()
+
+
 def test_inventory_source_vanishing_is_an_error_not_another_source(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
     client = FleetBmcClient.connect(endpoint, {})
