@@ -96,7 +96,8 @@ def _refuse_duplicate(endpoint: BmcEndpoint, services: dict[tuple[str, str], str
     for (other_url, other_system), other in services.items():
         if other_url == url and (other_system == system or ALL_SYSTEMS in (system,
                                                                            other_system)):
-            what = f"system {system!r} of {url}" if system not in ("", ALL_SYSTEMS) else url
+            what = (f"system {system!r} of {endpoint.url}" if system not in ("", ALL_SYSTEMS)
+                    else endpoint.url)
             raise ConfigError(f"{where}: {what} is already registered by BMC {other!r}")
     services[(url, system)] = endpoint.name
 

@@ -122,8 +122,13 @@ class BmcEndpoint:
 
     @property
     def service(self) -> tuple[str, str]:
-        """What two registrations must not share: the service and the system chosen."""
-        return self.url, system_key(self.system)
+        """What two registrations must not share: the service (host in lower case, the
+        port spelled out) and the system chosen."""
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = (parts.hostname or "").lower()
+        host = f"[{host}]" if ":" in host else host
+        return f"{parts.scheme}://{host}:{port}", system_key(self.system)
 
     @property
     def is_https(self) -> bool:

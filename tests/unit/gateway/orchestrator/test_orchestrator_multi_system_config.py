@@ -60,6 +60,8 @@ def test_system_by_id_by_path_and_by_url(tmp_path: Path) -> None:
      "already registered by BMC 'a'"),
     ((bmc("a", "https://10.0.0.9", system="2"), bmc("b", "https://10.0.0.9", systems="all")),
      "already registered by BMC 'a'"),
+    ((bmc("a", "https://BMC-7.example"), bmc("b", "https://bmc-7.example:443/redfish/v1")),
+     "BMC 'b': https://bmc-7.example:443 is already registered by BMC 'a'"),
     ((bmc("a", "https://10.0.0.9", systems="some"),), 'systems can only be "all"'),
     ((bmc("a", "https://10.0.0.9", systems="all", system="1"),), "not both"),
     ((bmc("a", "https://10.0.0.9/redfish/v1/Systems/1", systems="all"),),
