@@ -35,11 +35,13 @@ from firmware_payloads.manifest import (
     ResetKind,
 )
 from firmware_payloads.reader import BundleReader, open_bundle
+from firmware_payloads.schemes import DEFAULT_SCHEME, SchemeKind, VersionScheme
 from firmware_payloads.spec import BundleSpec
 from firmware_payloads.verify import verify_bundle, verify_manifest, verify_payload
 from firmware_payloads.versions import Version, parse_version
 
 __all__ = [
+    "DEFAULT_SCHEME",
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
     "BundleError",
@@ -55,12 +57,14 @@ __all__ = [
     "ManifestTooLargeError",
     "Package",
     "ResetKind",
+    "SchemeKind",
     "SignatureError",
     "SizeLimitError",
     "UnknownSchemaError",
     "UnsafePathError",
     "Version",
     "VersionError",
+    "VersionScheme",
     "applicable_packages",
     "build_bundle",
     "explain_applicability",

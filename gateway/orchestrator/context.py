@@ -16,8 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_payloads import Manifest, VersionError
-from firmware_payloads.schemes import DEFAULT_SCHEME, VersionScheme
+from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionScheme
 from gateway.domain import NodeInventory, NodeStep
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from firmware_payloads import ManifestError, VersionError
-from firmware_payloads.schemes import DEFAULT_SCHEME, VersionScheme, scheme_of
+from firmware_payloads import DEFAULT_SCHEME, ManifestError, VersionError, VersionScheme
+from firmware_payloads.schemes import scheme_of
 from lab.topology import Matrix
 from lab.validate.results import CheckResult, Finding, Severity, judge, skipped
 
