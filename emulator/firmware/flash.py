@@ -30,7 +30,6 @@ from firmware_payloads import (
     SizeLimitError,
     explain_applicability,
     open_bundle,
-    parse_version,
     verify_manifest,
 )
 
@@ -120,7 +119,7 @@ def plan(
         elif decision.action == "skip_not_newer" and force:
             planned.append(PlannedPackage(pkg, forced=True))
         elif decision.action == "skip_not_newer":
-            same = parse_version(installed[pkg.component]) == parse_version(pkg.version)
+            same = pkg.version_scheme.compare(installed[pkg.component], pkg.version) == 0
             refused.append(Refusal(pkg, "Update.UpdateSkippedSameVersion" if same
                                    else "Update.UpdateSkipped"))
         elif decision.action == "below_min_from_version":
