@@ -64,3 +64,20 @@ def test_plan(description: str, installed: dict[str, str], components: frozenset
 def test_other_models_get_nothing_and_no_refusals() -> None:
     chosen, refusals = plan(_manifest(), "OTHER", {"BMC": "1.0", "BIOS": "1.0", "NIC": "7.0"})
     assert chosen == [] and refusals == []
+
+
+def test_vendor_scheme_packages_are_planned_and_refused_by_their_scheme() -> None:
+    raw = {"id": "bios", "component": "BIOS", "version": "P79 v1.50", "models": ["M1"],
+           "min_from_version": None, "requires": [], "reset": "host", "path": "p/bios.bin",
+           "size": 1, "sha256": "0" * 64,
+           "version_scheme": {"type": "regex", "pattern": r"P79 v(\d+)\.(\d+)"}}
+    manifest = Manifest.from_json(json.dumps({
+        "schema_version": 1, "bundle_id": "b", "release": "r", "publisher": "p",
+        "packages": [raw]}).encode())
+    chosen, refusals = plan(manifest, "M1", {"BIOS": "P79 v1.45"})
+    assert _ids(chosen) == ["bios"] and refusals == []
+    chosen, refusals = plan(manifest, "M1", {"BIOS": "P79 v1.50"})
+    assert chosen == [] and [r.message_id.split(".")[1] for r in refusals] == [
+        "UpdateSkippedSameVersion"]
+    chosen, refusals = plan(manifest, "M1", {"BIOS": "U46 v2.90 (10/25/2024)"})
+    assert chosen == [] and [r.message_id.split(".")[1] for r in refusals] == ["UpdateSkipped"]
