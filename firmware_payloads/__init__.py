@@ -7,6 +7,7 @@ docs/bundle-format.md for the format.
 from firmware_payloads.applicability import Decision, applicable_packages, explain_applicability
 from firmware_payloads.build import build_bundle
 from firmware_payloads.errors import (
+    BootCatalogError,
     BundleError,
     BundleFormatError,
     FetchError,
@@ -42,6 +43,7 @@ from firmware_payloads.versions import Version, parse_version
 __all__ = [
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
+    "BootCatalogError",
     "BundleError",
     "BundleFormatError",
     "BundleReader",
