@@ -143,9 +143,9 @@ def test_a_catalog_pointing_elsewhere_fails_verification(
     iso.close()
     # The initial entry is the catalog's second 32-byte record; its load RBA is at +8.
     _patch(out, catalog_block * 2048 + 32 + 8, payload_block.to_bytes(4, "little"))
-    with open_bundle(out) as reader:
-        with pytest.raises(BootCatalogError, match="no bootable bios entry"):
-            verify_bundle(reader, [test_keys.public_key()], check_payloads=False)
+    with open_bundle(out) as reader, \
+            pytest.raises(BootCatalogError, match="no bootable bios entry"):
+        verify_bundle(reader, [test_keys.public_key()], check_payloads=False)
 
 
 def test_a_boot_catalog_the_manifest_does_not_sign_is_refused(
@@ -156,13 +156,13 @@ def test_a_boot_catalog_the_manifest_does_not_sign_is_refused(
     write_image(out, manifest_bytes, test_keys.private_key().sign(manifest_bytes),
                 [ImageFile(p.path, p.source) for p in spec.packages],
                 [BootFile("bios", BytesPayload(BIOS_IMAGE.read_bytes()))])
-    with open_bundle(out) as reader:
-        with pytest.raises(BootCatalogError, match="not covered by the signature"):
-            verify_bundle(reader, [test_keys.public_key()], check_payloads=False)
+    with open_bundle(out) as reader, \
+            pytest.raises(BootCatalogError, match="not covered by the signature"):
+        verify_bundle(reader, [test_keys.public_key()], check_payloads=False)
 
 
 @pytest.mark.parametrize(("boot", "message"), [
-    ({"bios": b"\x90" * 700}, "bios boot image is 700 bytes; it must be a non-zero multiple of 512"),
+    ({"bios": b"\x90" * 700}, "bios boot image is 700 bytes; it must be a non-zero multiple"),
     ({"bios": b""}, "bios boot image is 0 bytes"),
     ({"bios": b"\x90" * 33 * 1024}, "at most 32768"),
     ({"efi": b"\x00" * 4096}, "no 0x55AA signature"),
