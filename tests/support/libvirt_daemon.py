@@ -28,6 +28,10 @@ from pathlib import Path
 
 import libvirt
 
+# libvirt prints every error to stderr by default; connection attempts while the
+# daemon starts are expected to fail.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
 BINARIES = ("libvirtd", "virtlogd", "qemu-system-x86_64")
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 START_TIMEOUT_S = 60.0
