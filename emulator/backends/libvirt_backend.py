@@ -93,11 +93,6 @@ class LibvirtBackend(HostBackend):
         self._type_lock = threading.Lock()
         self._closed = False
 
-    @property
-    def domain_type(self) -> str:
-        """The libvirt domain type guests get: test, kvm, or qemu (TCG)."""
-        return self._guest_type()
-
     def _guest_type(self) -> str:
         with self._type_lock:
             if self._domain_type is None:
@@ -191,10 +186,12 @@ class LibvirtBackend(HostBackend):
                 return
         except libvirt.libvirtError as exc:
             raise BackendError(f"host {name}: cannot read power state: {exc}") from exc
-        if self._live_update and self._guest_type() == "qemu":
-            # A domain kept from an earlier lab may say kvm where KVM does not work.
-            self._redefine(name, _set_type_qemu)
         try:
+            if self._live_update and self._guest_type() == "qemu" and ET.fromstring(
+                domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+            ).get("type") == "kvm":
+                # Kept from an earlier lab, but KVM does not work here (any more).
+                self._redefine(name, _set_type_qemu)
             domain.create()
         except libvirt.libvirtError as exc:
             raise BackendError(f"host {name}: cannot start: {exc}") from exc

@@ -20,12 +20,12 @@ from firmware_payloads import (
     verify_bundle,
 )
 from firmware_payloads.build import BootFile, ImageFile, manifest_from_spec, write_image
-from firmware_payloads.samples.boot import serial_marker
+from firmware_payloads.samples.boot import efi_marker, serial_marker
 from firmware_payloads.spec import BytesPayload
 from tests.conftest import TestKeys, small_bundle_spec
-from tests.support.fat import empty_fat12
 
 BIOS_IMAGE = serial_marker.BIN_PATH
+ESP_IMAGE = efi_marker.IMAGE_PATH
 
 
 def _catalog(iso_path: Path) -> tuple[pycdlib.PyCdlib, Any]:
@@ -54,8 +54,24 @@ def test_checked_in_boot_sector_is_what_its_listing_builds() -> None:
     assert serial_marker.MARKER + b"\r\n\x00" in image[:510]
 
 
-def test_sample_bundle_boots_the_marker_image_from_a_bios_catalog_entry(
+def test_checked_in_esp_image_is_what_its_builder_builds() -> None:
+    image = ESP_IMAGE.read_bytes()
+    assert image == efi_marker.build()
+    assert image[510:512] == b"\x55\xaa" and image[54:62] == b"FAT12   "
+    application = efi_marker.build_efi_application()
+    assert application[:2] == b"MZ" and application[64:68] == b"PE\0\0"
+    assert application in image  # /EFI/BOOT/BOOTX64.EFI's clusters are contiguous
+
+
+def _read(path: Path, block: int, length: int) -> bytes:
+    with path.open("rb") as image:
+        image.seek(block * 2048)
+        return image.read(length)
+
+
+def test_sample_bundle_has_bios_and_uefi_catalog_entries(
         sample_bundle: Path, test_keys: TestKeys) -> None:
+    esp = ESP_IMAGE.read_bytes()
     iso, catalog = _catalog(sample_bundle)
     try:
         assert catalog is not None, "the sample bundle has no El Torito boot catalog"
@@ -65,34 +81,30 @@ def test_sample_bundle_boots_the_marker_image_from_a_bios_catalog_entry(
         assert entry.boot_media_type == 0  # no emulation
         assert entry.sector_count == 4  # 2048 bytes as 512-byte sectors
         assert entry.load_rba == _extent(iso, "/fleetflash/boot/bios.img")
-        assert catalog.sections == []
-        with sample_bundle.open("rb") as image:
-            image.seek(entry.load_rba * 2048)
-            assert image.read(2048) == BIOS_IMAGE.read_bytes()
-    finally:
-        iso.close()
-    with open_bundle(sample_bundle) as reader:
-        manifest = verify_bundle(reader, [test_keys.public_key()])
-    (boot,) = manifest.boot
-    assert (boot.platform, boot.size) == ("bios", 2048)
-
-
-def test_bios_and_uefi_entries(tmp_path: Path, test_keys: TestKeys) -> None:
-    esp = empty_fat12(128)
-    spec = _bootable_spec(tmp_path, bios=BIOS_IMAGE.read_bytes(), efi=esp)
-    out = tmp_path / "both.iso"
-    manifest = build_bundle(spec, test_keys.private_key(), out)
-    assert [(b.platform, b.size) for b in manifest.boot] == [("bios", 2048), ("efi", len(esp))]
-    iso, catalog = _catalog(out)
-    try:
-        assert catalog.validation_entry.platform_id == 0x00
-        assert catalog.initial_entry.load_rba == _extent(iso, "/fleetflash/boot/bios.img")
         (section,) = catalog.sections
         assert section.platform_id == 0xEF  # UEFI
         (efi_entry,) = section.section_entries
         assert efi_entry.boot_indicator == 0x88 and efi_entry.boot_media_type == 0
         assert efi_entry.sector_count == len(esp) // 512
         assert efi_entry.load_rba == _extent(iso, "/fleetflash/boot/efi.img")
+    finally:
+        iso.close()
+    assert _read(sample_bundle, entry.load_rba, 2048) == BIOS_IMAGE.read_bytes()
+    assert _read(sample_bundle, efi_entry.load_rba, len(esp)) == esp
+    with open_bundle(sample_bundle) as reader:
+        manifest = verify_bundle(reader, [test_keys.public_key()])
+    assert [(b.platform, b.size) for b in manifest.boot] == [("bios", 2048), ("efi", len(esp))]
+
+
+def test_a_uefi_only_bundle_has_one_uefi_entry(tmp_path: Path, test_keys: TestKeys) -> None:
+    out = tmp_path / "uefi.iso"
+    build_bundle(_bootable_spec(tmp_path, efi=ESP_IMAGE.read_bytes()),
+                 test_keys.private_key(), out)
+    iso, catalog = _catalog(out)
+    try:
+        assert catalog.validation_entry.platform_id == 0xEF
+        assert catalog.initial_entry.load_rba == _extent(iso, "/fleetflash/boot/efi.img")
+        assert catalog.sections == []
     finally:
         iso.close()
     with open_bundle(out) as reader:
