@@ -117,7 +117,7 @@ def build_efi_application() -> bytes:
     )
     headers = dos + b"PE\0\0" + coff + optional + section
     assert len(headers) <= _FILE_ALIGN
-    return headers.ljust(_FILE_ALIGN, b"\0") + code.ljust(_FILE_ALIGN, b"\0")
+    return bytes(headers.ljust(_FILE_ALIGN, b"\0")) + code.ljust(_FILE_ALIGN, b"\0")
 
 
 # FAT12 volume: 32 sectors of 512 bytes, one sector per cluster.
