@@ -111,9 +111,11 @@ def build(spec_path: Path, key_path: Path, out_path: Path) -> None:
     started = time.perf_counter()
     manifest = build_bundle(spec, private_key, out_path)
     elapsed = time.perf_counter() - started
+    platforms = ", ".join(image.platform for image in manifest.boot)
     _console().print(
         f"built {out_path}: bundle {manifest.bundle_id} release {manifest.release}, "
-        f"{len(manifest.packages)} packages, {_human_bytes(out_path.stat().st_size)}, "
+        f"{len(manifest.packages)} packages{f', bootable ({platforms})' if platforms else ''}, "
+        f"{_human_bytes(out_path.stat().st_size)}, "
         f"signed by key {key_id(private_key.public_key())} in {elapsed:.2f} s"
     )
 
@@ -142,6 +144,10 @@ def inspect(source: str, max_stream_bytes: int, timeout: float) -> None:
         table = _package_table(reader)
         console = _console()
         console.print(table)
+        if reader.manifest.boot:
+            images = ", ".join(f"{image.platform} {_human_bytes(image.size)}"
+                               for image in reader.manifest.boot)
+            console.print(f"bootable CD (El Torito): {images}")
         console.print(
             f"{reader.source}: {_human_bytes(reader.size)} image, "
             f"{_human_bytes(reader.bytes_transferred)} read to inspect it "

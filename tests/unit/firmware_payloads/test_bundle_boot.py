@@ -208,3 +208,41 @@ def test_manifest_boot_field_is_validated() -> None:
     document["boot"] = {"arm": {"size": 2048, "sha256": "0" * 64}}
     with pytest.raises(ManifestError, match="unknown platform"):
         Manifest.from_dict(document)
+
+
+def test_cli_says_the_bundle_is_bootable_and_refuses_an_unsigned_catalog(
+        tmp_path: Path, test_keys: TestKeys) -> None:
+    from click.testing import CliRunner
+
+    from firmware_payloads.cli import bundle
+
+    def run(*args: str | Path) -> Any:
+        return CliRunner().invoke(bundle, [str(a) for a in args])
+
+    spec = small_bundle_spec()
+    spec["boot"] = {"bios": str(BIOS_IMAGE), "efi": str(ESP_IMAGE)}
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(json.dumps(spec))  # JSON is YAML
+    out = tmp_path / "cli.iso"
+    built = run("build", spec_path, "--key", test_keys.private, "-o", out)
+    assert built.exit_code == 0 and "bootable (bios, efi)" in built.output, built.output
+    inspected = run("inspect", out)
+    assert "bootable CD (El Torito): bios 2.0 KiB, efi 16.0 KiB" in inspected.output
+    verified = run("verify", out, "--trusted-key", test_keys.public)
+    assert verified.exit_code == 0, verified.output
+    assert "boot catalog ok: its entries (bios, efi) load the signed boot images" in \
+        verified.output
+    assert "boot image ok: bios 2.0 KiB" in verified.output
+    assert "boot image ok: efi 16.0 KiB" in verified.output
+
+    plain = BundleSpec.from_dict(small_bundle_spec(), base_dir=tmp_path)
+    manifest_bytes = manifest_from_spec(plain).to_json()
+    unsigned = tmp_path / "unsigned-boot.iso"
+    write_image(unsigned, manifest_bytes, test_keys.private_key().sign(manifest_bytes),
+                [ImageFile(p.path, p.source) for p in plain.packages],
+                [BootFile("bios", BytesPayload(BIOS_IMAGE.read_bytes()))])
+    refused = run("verify", unsigned, "--trusted-key", test_keys.public)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {unsigned} has an El Torito boot catalog but its signed manifest lists no "
+        "boot images: the boot code is not covered by the signature"]
