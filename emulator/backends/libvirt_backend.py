@@ -10,10 +10,10 @@ driver that can, the CD-ROM change is also applied to the running domain.
 Firmware versions live in the domain's <metadata> under our own namespace,
 so with a persistent driver they survive an emulator restart.
 
-Acceleration: a QEMU daemon's capabilities list KVM whenever /dev/kvm exists,
-even when QEMU (running as another user) cannot open it. So KVM is only used
-after a paused probe guest has started with it; otherwise guests run under TCG
-(software emulation) and the backend logs why, once.
+Acceleration: a QEMU daemon's capabilities can list KVM although QEMU, running
+as another user, cannot open /dev/kvm. So KVM is only used after a paused probe
+guest has started with it; otherwise guests run under TCG (software emulation)
+and the backend logs why, once.
 
 A QEMU guest's first serial port (COM1) writes to QEMU's stdout, which libvirt
 keeps in the domain's log (docs/emulator.md, "Real QEMU guests").
