@@ -17,8 +17,10 @@ lint: bootstrap
 typecheck: bootstrap
 	$(BIN)/mypy --strict firmware_payloads gateway emulator lab
 
+# The real-QEMU tests (private libvirtd, TCG guests) need the packages bootstrap
+# installed, so here a missing piece fails them instead of skipping them.
 test: lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	FLEETFLASH_REQUIRE_QEMU=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The main job: a whole emulated data centre (lab/topologies/demo.yaml) updated by the
 # gateway with nobody touching anything; exits non-zero if any invariant fails.

@@ -181,12 +181,18 @@ class Bmc:
             while self.faults.active(FaultKind.RESET_HANGS):
                 time.sleep(0.05)  # "never comes back" while the fault stays set
             self.activate_pending_firmware()
-            cd_image = self._boot_source_cd()
+            cd_image, once = self._boot_source_cd()
             with self.lock:
                 self.host_transition = None
                 if cd_image:
                     self.host_busy_reason = "the host is running the update CD"
             self._set_power(True, reason="boot")
+            with self.lock:
+                # Only now: a real (QEMU) host reads its boot order when it starts,
+                # so resetting it before the start would skip the CD. Unless a new
+                # override was set meanwhile, which then owns the boot order.
+                if once and self.boot.enabled == "Disabled":
+                    self.backend.set_boot_order(self.host, BootDevice.HDD)
             if cd_image and self.cd_boot_handler is not None:
                 try:
                     self.cd_boot_handler(self, cd_image)
@@ -199,16 +205,16 @@ class Bmc:
                 self.host_transition = None
                 self.host_busy_reason = None
 
-    def _boot_source_cd(self) -> str | None:
-        """The CD image to boot, consuming a Once override (it lasts one boot)."""
+    def _boot_source_cd(self) -> tuple[str | None, bool]:
+        """The CD image to boot (or None), and whether a Once override was consumed
+        (it lasts this one boot; the caller restores the disk boot order after it)."""
         with self.lock:
             target, enabled = self.boot.target, self.boot.enabled
             if enabled == "Once":
                 self.boot = BootOverride(mode=self.boot.mode)
-                self.backend.set_boot_order(self.host, BootDevice.HDD)
             if target == "Cd" and enabled in ("Once", "Continuous") and self.media.inserted:
-                return self.media.image
-        return None
+                return self.media.image, enabled == "Once"
+        return None, enabled == "Once"
 
     def activate_pending_firmware(self) -> None:
         """Host reset: staged versions become installed (unless version_unchanged)."""

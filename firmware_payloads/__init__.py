@@ -7,6 +7,7 @@ docs/bundle-format.md for the format.
 from firmware_payloads.applicability import Decision, applicable_packages, explain_applicability
 from firmware_payloads.build import build_bundle
 from firmware_payloads.errors import (
+    BootCatalogError,
     BundleError,
     BundleFormatError,
     FetchError,
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_SCHEME",
     "MAX_MANIFEST_BYTES",
     "SCHEMA_VERSION",
+    "BootCatalogError",
     "BundleError",
     "BundleFormatError",
     "BundleReader",

@@ -4,6 +4,10 @@ Payloads are streamed twice (once to hash, once into the image) and never
 held in memory, so a bundle of any size builds in constant memory. The image
 is written to a temporary file beside ``out_path`` and renamed into place only
 when complete, so a failed build leaves nothing behind.
+
+A spec with ``boot`` images makes a bootable CD: the images go to fixed names
+under ``/fleetflash/boot/``, the manifest records their size and sha256 (so the
+signature covers them), and an El Torito boot catalog points at them.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pycdlib.pycdlibexception import PyCdlibException
 
 from firmware_payloads import layout
+from firmware_payloads.boot import BootImage, check_boot_image_head, check_boot_image_size
 from firmware_payloads.errors import BundleError, HashMismatchError, UnsafePathError
 from firmware_payloads.manifest import SCHEMA_VERSION, Manifest
-from firmware_payloads.spec import BundleSpec, PayloadSource
+from firmware_payloads.spec import BootSpec, BundleSpec, PayloadSource
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,15 @@ class ImageFile:
     """One payload to place in the image at Rock Ridge/Joliet path ``path``."""
 
     path: str
+    source: PayloadSource
+    expected_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class BootFile:
+    """An El Torito boot image for ``platform`` (``bios``/``efi``), at its fixed name."""
+
+    platform: str
     source: PayloadSource
     expected_sha256: str | None = None
 
@@ -77,15 +91,27 @@ def manifest_from_spec(spec: BundleSpec) -> Manifest:
                    else {"version_scheme": dict(pkg.version_scheme)}),
             }
         )
-    return Manifest.from_dict(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "bundle_id": spec.bundle_id,
-            "release": spec.release,
-            "publisher": spec.publisher,
-            "packages": packages,
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "bundle_id": spec.bundle_id,
+        "release": spec.release,
+        "publisher": spec.publisher,
+        "packages": packages,
+    }
+    if spec.boot:
+        document["boot"] = {
+            image.platform: image.to_dict() for image in map(_measure_boot, spec.boot)
         }
-    )
+    return Manifest.from_dict(document)
+
+
+def _measure_boot(boot: BootSpec) -> BootImage:
+    size, sha256 = measure(boot.source)
+    check_boot_image_size(boot.platform, size)
+    with boot.source.open() as stream:
+        check_boot_image_head(boot.platform, stream.read(512))
+    log.debug("measured %s boot image: %d bytes sha256 %s", boot.platform, size, sha256)
+    return BootImage(boot.platform, size, sha256)
 
 
 def build_bundle(
@@ -103,7 +129,10 @@ def build_bundle(
         ImageFile(pkg.path, spec_pkg.source, pkg.sha256)
         for pkg, spec_pkg in zip(manifest.packages, spec.packages, strict=True)
     ]
-    write_image(out_path, manifest_bytes, private_key.sign(manifest_bytes), files)
+    sources = {boot.platform: boot.source for boot in spec.boot}
+    boot = [BootFile(image.platform, sources[image.platform], image.sha256)
+            for image in manifest.boot]
+    write_image(out_path, manifest_bytes, private_key.sign(manifest_bytes), files, boot)
     return manifest
 
 
@@ -112,8 +141,11 @@ def write_image(
     manifest_bytes: bytes,
     signature: bytes,
     files: Sequence[ImageFile],
+    boot: Sequence[BootFile] = (),
 ) -> None:
-    """Write an ISO holding exactly these manifest bytes, signature and files.
+    """Write an ISO holding exactly these manifest bytes, signature and files, and an
+    El Torito boot catalog for the ``boot`` images (in that order: the first is the
+    catalog's initial entry, each further one gets its own section).
 
     No validation of the manifest happens here, which is what lets tests craft
     hostile images; callers normally go through ``build_bundle``.
@@ -140,7 +172,7 @@ def write_image(
             rr_name="manifest.sig", joliet_path=layout.SIGNATURE_JOLIET,
         )
         with ExitStack() as stack:
-            checkers = _add_payloads(iso, files, stack)
+            checkers = _add_boot_images(iso, boot, stack) + _add_payloads(iso, files, stack)
             try:
                 with temporary.open("wb") as out:
                     iso.write_fp(out, blocksize=_HASH_CHUNK)
@@ -156,6 +188,34 @@ def write_image(
             iso.close()
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+def _add_boot_images(
+    iso: pycdlib.PyCdlib, boot: Sequence[BootFile], stack: ExitStack
+) -> list[_CheckedStream]:
+    if not boot:
+        return []
+    iso.add_directory(
+        layout.BOOT_DIR_ISO, rr_name="boot", joliet_path="/" + layout.BOOT_DIR_RR
+    )
+    checkers: list[_CheckedStream] = []
+    for image in boot:
+        iso_path, rr_path = layout.BOOT_IMAGES[image.platform]
+        item = ImageFile(rr_path.lstrip("/"), image.source, image.expected_sha256)
+        size = image.source.size
+        checker = _CheckedStream(stack.enter_context(image.source.open()), item, size)
+        checkers.append(checker)
+        iso.add_fp(cast(BinaryIO, checker), size, iso_path,
+                   rr_name=rr_path.rpartition("/")[2], joliet_path=rr_path)
+        # No-emulation entries: firmware loads exactly the image's 512-byte
+        # sectors (the size is a checked multiple of 512).
+        iso.add_eltorito(
+            iso_path, bootcatfile=layout.BOOT_CATALOG_ISO, rr_bootcatname="boot.cat",
+            joliet_bootcatfile=layout.BOOT_CATALOG_RR, boot_load_size=size // 512,
+            platform_id=layout.BOOT_PLATFORM_IDS[image.platform],
+            efi=image.platform == "efi", media_name="noemul",
+        )
+    return checkers
 
 
 def _add_payloads(

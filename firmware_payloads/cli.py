@@ -21,7 +21,13 @@ from firmware_payloads.errors import BundleError
 from firmware_payloads.keys import key_id, load_private_key, load_public_key, write_keypair
 from firmware_payloads.reader import DEFAULT_MAX_STREAM_BYTES, BundleReader, open_bundle
 from firmware_payloads.spec import BundleSpec
-from firmware_payloads.verify import find_signing_key, verify_manifest, verify_payload
+from firmware_payloads.verify import (
+    find_signing_key,
+    verify_boot_catalog,
+    verify_boot_image,
+    verify_manifest,
+    verify_payload,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,9 +111,11 @@ def build(spec_path: Path, key_path: Path, out_path: Path) -> None:
     started = time.perf_counter()
     manifest = build_bundle(spec, private_key, out_path)
     elapsed = time.perf_counter() - started
+    platforms = ", ".join(image.platform for image in manifest.boot)
     _console().print(
         f"built {out_path}: bundle {manifest.bundle_id} release {manifest.release}, "
-        f"{len(manifest.packages)} packages, {_human_bytes(out_path.stat().st_size)}, "
+        f"{len(manifest.packages)} packages{f', bootable ({platforms})' if platforms else ''}, "
+        f"{_human_bytes(out_path.stat().st_size)}, "
         f"signed by key {key_id(private_key.public_key())} in {elapsed:.2f} s"
     )
 
@@ -136,6 +144,10 @@ def inspect(source: str, max_stream_bytes: int, timeout: float) -> None:
         table = _package_table(reader)
         console = _console()
         console.print(table)
+        if reader.manifest.boot:
+            images = ", ".join(f"{image.platform} {_human_bytes(image.size)}"
+                               for image in reader.manifest.boot)
+            console.print(f"bootable CD (El Torito): {images}")
         console.print(
             f"{reader.source}: {_human_bytes(reader.size)} image, "
             f"{_human_bytes(reader.bytes_transferred)} read to inspect it "
@@ -164,11 +176,18 @@ def verify(source: str, trusted_key_paths: tuple[Path, ...], manifest_only: bool
         manifest = verify_manifest(reader.manifest_bytes, reader.signature, trusted)
         signer = key_id(find_signing_key(reader.manifest_bytes, reader.signature, trusted))
         console.print(f"signature ok: bundle {manifest.bundle_id} signed by key {signer}")
+        verify_boot_catalog(reader, manifest)
+        if manifest.boot:
+            platforms = ", ".join(image.platform for image in manifest.boot)
+            console.print(f"boot catalog ok: its entries ({platforms}) load the signed boot images")
         if manifest_only:
             console.print("payloads not checked (--manifest-only)")
             return
         started = time.perf_counter()
         total = 0
+        for image in manifest.boot:
+            verify_boot_image(reader, image)
+            console.print(f"boot image ok: {image.platform} {_human_bytes(image.size)}")
         for pkg in manifest.packages:
             verify_payload(reader, pkg)
             total += pkg.size

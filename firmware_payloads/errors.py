@@ -39,6 +39,10 @@ class HashMismatchError(BundleError):
     """A payload's size or sha256 differs from what the manifest declares."""
 
 
+class BootCatalogError(BundleError):
+    """The image's El Torito boot catalog does not point at exactly the signed boot images."""
+
+
 class FetchError(BundleError):
     """Reading the bundle from a file or URL failed (I/O, HTTP status, connection)."""
 

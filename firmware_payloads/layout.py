@@ -11,6 +11,10 @@ directory trees over the same file data:
 
 The reader looks files up by Rock Ridge name, so a manifest path is what a
 user sees when the image is mounted on Linux.
+
+A bootable bundle also carries its El Torito boot images and the boot catalog
+under ``/fleetflash/boot/`` (``/FLEETFLASH/BOOT/`` in ISO 9660), at fixed names,
+so the manifest only records their size and sha256.
 """
 
 from __future__ import annotations
@@ -28,6 +32,17 @@ SIGNATURE_ISO = "/FLEETFLASH/MANIFEST.SIG;1"
 SIGNATURE_RR = "/fleetflash/manifest.sig"
 SIGNATURE_JOLIET = "/fleetflash/manifest.sig"
 SIGNATURE_BYTES = 64
+BOOT_DIR_ISO = "/FLEETFLASH/BOOT"
+BOOT_DIR_RR = "fleetflash/boot"
+BOOT_CATALOG_ISO = "/FLEETFLASH/BOOT/BOOT.CAT;1"
+BOOT_CATALOG_RR = "/fleetflash/boot/boot.cat"
+# Boot platform (the manifest's key) -> (ISO 9660 name, Rock Ridge/Joliet name).
+BOOT_IMAGES = {
+    "bios": ("/FLEETFLASH/BOOT/BIOS.IMG;1", "/fleetflash/boot/bios.img"),
+    "efi": ("/FLEETFLASH/BOOT/EFI.IMG;1", "/fleetflash/boot/efi.img"),
+}
+# El Torito platform ids (El Torito 1.0 section 2.1; 0xEF added by UEFI 2.x 13.3.2).
+BOOT_PLATFORM_IDS = {"bios": 0x00, "efi": 0xEF}
 VOLUME_ID = "FLEETFLASH"
 ISO_INTERCHANGE_LEVEL = 3
 ROCK_RIDGE_VERSION = "1.09"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from firmware_payloads.boot import BootImage, boot_to_dict, parse_boot
 from firmware_payloads.errors import (
     ManifestError,
     ManifestTooLargeError,
@@ -103,6 +104,9 @@ class Manifest:
     release: str
     publisher: str
     packages: tuple[Package, ...]
+    # El Torito boot images (bootable bundles only); absent from the JSON when
+    # empty, so the manifests of non-bootable bundles are byte-for-byte unchanged.
+    boot: tuple[BootImage, ...] = ()
 
     def packages_for_model(self, model: str) -> tuple[Package, ...]:
         """Packages whose ``models`` include ``model`` (exact match), in manifest order."""
@@ -121,13 +125,16 @@ class Manifest:
         return tuple(sorted({model for pkg in self.packages for model in pkg.models}))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "schema_version": self.schema_version,
             "bundle_id": self.bundle_id,
             "release": self.release,
             "publisher": self.publisher,
             "packages": [pkg.to_dict() for pkg in self.packages],
         }
+        if self.boot:
+            document["boot"] = boot_to_dict(self.boot)
+        return document
 
     def to_json(self) -> bytes:
         """Deterministic UTF-8 JSON: sorted keys, no insignificant whitespace."""
@@ -163,7 +170,11 @@ class Manifest:
                 f"unknown manifest schema_version {schema} (this reader knows "
                 f"{', '.join(str(v) for v in sorted(KNOWN_SCHEMA_VERSIONS))})"
             )
-        _reject_unknown_fields(document, _TOP_FIELDS, "manifest")
+        boot = parse_boot(document["boot"]) if "boot" in document else ()
+        _reject_unknown_fields(
+            {key: value for key, value in document.items() if key != "boot"},
+            _TOP_FIELDS, "manifest",
+        )
         raw_packages = document.get("packages")
         if not isinstance(raw_packages, list) or not raw_packages:
             raise ManifestError("manifest field 'packages' must be a non-empty list")
@@ -175,6 +186,7 @@ class Manifest:
             release=_text(document, "release", "manifest"),
             publisher=_text(document, "publisher", "manifest"),
             packages=tuple(_parse_package(raw, index) for index, raw in enumerate(raw_packages)),
+            boot=boot,
         )
         _check_cross_references(manifest)
         return manifest

@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, BinaryIO, cast
 
@@ -23,6 +24,7 @@ import requests
 from pycdlib.pycdlibexception import PyCdlibException
 
 from firmware_payloads import layout
+from firmware_payloads.boot import BootImage
 from firmware_payloads.errors import (
     BundleError,
     BundleFormatError,
@@ -65,6 +67,20 @@ class _SourceFile(io.RawIOBase):
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    """One El Torito boot catalog entry as firmware reads it.
+
+    ``platform_id``: 0x00 x86 BIOS, 0xEF UEFI; ``load_rba``: the 2048-byte block
+    firmware starts loading from; ``sector_count``: how many 512-byte sectors.
+    """
+
+    platform_id: int
+    bootable: bool
+    load_rba: int
+    sector_count: int
 
 
 class BundleReader:
@@ -142,6 +158,39 @@ class BundleReader:
         if record.is_dir():
             raise BundleFormatError(f"payload of package {pkg.id!r} ({pkg.path}) is a directory")
         return self._bytes.iter_range(*self._extent(record), chunk_size)
+
+    def boot_entries(self) -> tuple[BootEntry, ...]:
+        """Every entry of the image's El Torito boot catalog; () when it has none."""
+        catalog = self._iso.eltorito_boot_catalog
+        if catalog is None:
+            return ()
+        default_platform = catalog.validation_entry.platform_id
+        pairs = [(default_platform, catalog.initial_entry)]
+        pairs += [(default_platform, entry) for entry in catalog.standalone_entries]
+        pairs += [(section.platform_id, entry)
+                  for section in catalog.sections for entry in section.section_entries]
+        return tuple(
+            BootEntry(int(platform), entry.boot_indicator == 0x88, int(entry.load_rba),
+                      int(entry.sector_count))
+            for platform, entry in pairs
+        )
+
+    def boot_image_extent(self, image: BootImage) -> tuple[int, int]:
+        """(first 2048-byte block, length in bytes) of ``image``'s file in the image."""
+        record = self._boot_record(image)
+        return record.extent_location(), record.get_data_length()
+
+    def iter_boot_image(self, image: BootImage, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Yield the bytes of a boot image's file (at its fixed name under /fleetflash/boot)."""
+        return self._bytes.iter_range(*self._extent(self._boot_record(image)), chunk_size)
+
+    def _boot_record(self, image: BootImage) -> Any:
+        rr_path = layout.BOOT_IMAGES[image.platform][1]
+        record = self._record(rr_path, f"{image.platform} boot image")
+        rock_ridge = record.rock_ridge
+        if record.is_dir() or (rock_ridge is not None and rock_ridge.is_symlink()):
+            raise BundleFormatError(f"{self._bytes.label}: {rr_path} is not a regular file")
+        return record
 
     def read_payload(self, pkg: Package) -> bytes:
         """The whole payload in memory; prefer ``iter_payload`` for large ones."""

@@ -7,6 +7,10 @@ bytes in one of two ways:
 - ``file: RELATIVE/OR/ABSOLUTE/PATH`` — a file, relative to the spec file;
 - ``size: BYTES`` — deterministic pseudo-random bytes generated at build time
   from the bundle id and package id (so samples commit no binary payloads).
+
+An optional top-level ``boot`` mapping makes the image a bootable CD:
+``boot: {bios: FILE, efi: FILE}`` (either or both; files relative to the spec),
+see docs/bundle-format.md "Bootable bundles".
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, BinaryIO, Protocol
 
 import yaml
 
+from firmware_payloads.boot import BOOT_PLATFORMS
 from firmware_payloads.errors import ManifestError
 from firmware_payloads.manifest import MAX_PAYLOAD_BYTES, PackageTarget
 
@@ -143,6 +148,14 @@ class PackageSpec(PackageTarget):
 
 
 @dataclass(frozen=True)
+class BootSpec:
+    """An El Torito boot image to add: platform ``bios`` or ``efi``, and its bytes."""
+
+    platform: str
+    source: PayloadSource
+
+
+@dataclass(frozen=True)
 class BundleSpec:
     """What to build. Validation of field values happens when the manifest is built."""
 
@@ -150,6 +163,7 @@ class BundleSpec:
     release: str
     publisher: str
     packages: tuple[PackageSpec, ...]
+    boot: tuple[BootSpec, ...] = ()
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> BundleSpec:
@@ -173,7 +187,9 @@ class BundleSpec:
         """Build a spec from a mapping shaped like the YAML; ManifestError if malformed."""
         if not isinstance(document, Mapping):
             raise ManifestError("bundle spec must be a mapping")
-        unknown = sorted(set(document) - {"bundle_id", "release", "publisher", "packages"})
+        unknown = sorted(
+            set(document) - {"bundle_id", "release", "publisher", "packages", "boot"}
+        )
         if unknown:
             raise ManifestError(f"bundle spec has unknown field(s): {', '.join(unknown)}")
         packages = document.get("packages")
@@ -188,7 +204,30 @@ class BundleSpec:
                 _package_spec(raw, index, bundle_id, Path(base_dir))
                 for index, raw in enumerate(packages)
             ),
+            boot=_boot_specs(document.get("boot"), Path(base_dir)),
         )
+
+
+def _boot_specs(raw: Any, base_dir: Path) -> tuple[BootSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping) or not raw:
+        raise ManifestError(
+            "bundle spec field 'boot' must be a mapping like {bios: FILE, efi: FILE}"
+        )
+    unknown = sorted(set(raw) - set(BOOT_PLATFORMS))
+    if unknown:
+        raise ManifestError(
+            f"bundle spec field 'boot' has unknown platform(s): {', '.join(map(str, unknown))} "
+            "(known: bios, efi)"
+        )
+    specs = []
+    for platform in BOOT_PLATFORMS:
+        if platform in raw:
+            if not isinstance(raw[platform], str) or not raw[platform]:
+                raise ManifestError(f"bundle spec field 'boot.{platform}' must be a file path")
+            specs.append(BootSpec(platform, FilePayload(base_dir / raw[platform])))
+    return tuple(specs)
 
 
 def _package_spec(raw: Any, index: int, bundle_id: str, base_dir: Path) -> PackageSpec:

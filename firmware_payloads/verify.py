@@ -2,7 +2,10 @@
 
 Order matters: the size limit is checked before anything else, the signature
 before the manifest is parsed, and payload hashes only against a manifest
-whose signature verified.
+whose signature verified. A bootable image's El Torito catalog must point at
+exactly the boot images the signed manifest lists, so firmware booting the CD
+only ever runs signed bytes; a catalog on an image whose manifest lists none is
+refused for the same reason.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from collections.abc import Iterable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firmware_payloads.errors import HashMismatchError, ManifestTooLargeError, SignatureError
+from firmware_payloads import layout
+from firmware_payloads.boot import BootImage
+from firmware_payloads.errors import (
+    BootCatalogError,
+    HashMismatchError,
+    ManifestTooLargeError,
+    SignatureError,
+)
 from firmware_payloads.keys import key_id
 from firmware_payloads.manifest import MAX_MANIFEST_BYTES, Manifest, Package
 from firmware_payloads.reader import BundleReader
@@ -78,18 +88,67 @@ def verify_payload(reader: BundleReader, pkg: Package) -> None:
         )
 
 
+def verify_boot_catalog(reader: BundleReader, manifest: Manifest) -> None:
+    """Check that the boot catalog has one entry per signed boot image, each loading
+    exactly that image's sectors, and nothing else. Raises BootCatalogError."""
+    entries = list(reader.boot_entries())
+    label = reader.source
+    if not manifest.boot:
+        if entries:
+            raise BootCatalogError(
+                f"{label} has an El Torito boot catalog but its signed manifest lists no boot "
+                "images: the boot code is not covered by the signature"
+            )
+        return
+    for image in manifest.boot:
+        platform_id = layout.BOOT_PLATFORM_IDS[image.platform]
+        block, length = reader.boot_image_extent(image)
+        matching = [e for e in entries if e.platform_id == platform_id and e.load_rba == block]
+        if len(matching) != 1 or not matching[0].bootable or length != image.size or \
+                matching[0].sector_count * 512 != image.size:
+            raise BootCatalogError(
+                f"{label}: the boot catalog has no bootable {image.platform} entry loading "
+                f"exactly the signed {image.platform} boot image ({image.size} bytes)"
+            )
+        entries.remove(matching[0])
+    if entries:
+        raise BootCatalogError(
+            f"{label}: the boot catalog has {len(entries)} more entry(ies) that load no "
+            "signed boot image"
+        )
+
+
+def verify_boot_image(reader: BundleReader, image: BootImage) -> None:
+    """Stream a boot image and compare size and sha256 with the manifest."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in reader.iter_boot_image(image):
+        digest.update(chunk)
+        size += len(chunk)
+    if size != image.size or digest.hexdigest() != image.sha256:
+        raise HashMismatchError(
+            f"{image.platform} boot image ({layout.BOOT_IMAGES[image.platform][1]}) does not "
+            f"match the manifest: {size} bytes sha256 {digest.hexdigest()[:16]}..., manifest "
+            f"says {image.size} bytes sha256 {image.sha256[:16]}..."
+        )
+
+
 def verify_bundle(
     reader: BundleReader,
     trusted_keys: Iterable[Ed25519PublicKey],
     *,
     check_payloads: bool = True,
 ) -> Manifest:
-    """Verify the signature and (unless ``check_payloads`` is False) every payload.
+    """Verify the signature, the boot catalog, and (unless ``check_payloads`` is False)
+    every boot image and payload.
 
     Returns the verified manifest; raises the first problem found.
     """
     manifest = verify_manifest(reader.manifest_bytes, reader.signature, trusted_keys)
+    verify_boot_catalog(reader, manifest)
     if check_payloads:
+        for image in manifest.boot:
+            verify_boot_image(reader, image)
         for pkg in manifest.packages:
             verify_payload(reader, pkg)
     return manifest

@@ -7,8 +7,14 @@ cd "$(dirname "$0")/.."
 
 # libvirt-python builds against libvirt-dev via pkg-config. chromium drives the
 # dashboard browser tests (never a downloaded browser). nginx fronts the media
-# directory in the large-fleet test and benchmark.
-APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium ${EXTRA_APT_PACKAGES:-})
+# directory in the large-fleet test and benchmark. The real-QEMU tests start
+# their own private libvirtd and virtlogd (libvirt-daemon, with its QEMU driver)
+# and boot guests with qemu-system-x86, whose CD-ROM is read over HTTP by QEMU's
+# curl block driver (qemu-block-extra); ovmf is the UEFI firmware the bootable
+# bundle is also tested with. No system libvirt service is set up.
+APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium
+              libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-block-extra ovmf
+              ${EXTRA_APT_PACKAGES:-})
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -17,12 +17,14 @@ __all__ = [
 
 
 def open_backend(
-    libvirt_uri: str = "test:///default", *, prefix: str = "fleetflash-"
+    libvirt_uri: str = "test:///default", *, prefix: str = "fleetflash-",
+    try_kvm: bool | None = None,
 ) -> HostBackend:
     """Open the host backend for a libvirt URI (test:///default, qemu:///system, ...).
 
-    Raises BackendError if the connection cannot be opened.
+    ``try_kvm``: see LibvirtBackend. Raises BackendError if the connection cannot
+    be opened.
     """
     from emulator.backends.libvirt_backend import LibvirtBackend
 
-    return LibvirtBackend(libvirt_uri, prefix=prefix)
+    return LibvirtBackend(libvirt_uri, prefix=prefix, try_kvm=try_kvm)

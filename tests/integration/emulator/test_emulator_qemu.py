@@ -1,37 +1,51 @@
-"""The emulator on real QEMU domains instead of libvirt's test driver.
+"""The emulator on real QEMU guests instead of libvirt's test driver.
 
-Runs only with FLEETFLASH_SLOW=1 and a reachable libvirt QEMU daemon:
-qemu:///system by default, or FLEETFLASH_LIBVIRT_URI (e.g. an unprivileged
-session daemon's socket). See docs/emulator.md for starting libvirtd and
-virtlogd. Otherwise skipped with the reason.
+Each module gets a private libvirtd + virtlogd (tests/support/libvirt_daemon.py)
+on its own socket; no system libvirt service is used or needed. Without the
+packages (scripts/bootstrap.sh installs them) these tests skip, or fail when
+FLEETFLASH_REQUIRE_QEMU=1 (as `make test` sets it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from typing import Any
 
 import libvirt
 import pytest
 
 from emulator.audit import read_audit_log
-from emulator.backends import BackendError, BootDevice, FirmwareRecord, PowerState, open_backend
+from emulator.backends import BootDevice, FirmwareRecord, PowerState, open_backend
 from tests.integration.emulator.conftest import http, make_nodes, versions, wait_until
+from tests.support.libvirt_daemon import DaemonUnavailable, PrivateLibvirt, private_libvirt
 
-pytestmark = pytest.mark.slow
-URI = os.environ.get("FLEETFLASH_LIBVIRT_URI", "qemu:///system")
+
+@pytest.fixture(scope="module")
+def libvirt_daemon() -> Iterator[PrivateLibvirt]:
+    try:
+        with private_libvirt() as daemon:
+            yield daemon
+    except DaemonUnavailable as exc:
+        if os.environ.get("FLEETFLASH_REQUIRE_QEMU") == "1":
+            pytest.fail(f"real QEMU tests cannot run: {exc}")
+        pytest.skip(f"real QEMU tests need libvirt and QEMU: {exc}")
 
 
 @pytest.fixture
-def qemu_uri() -> str:
-    if os.environ.get("FLEETFLASH_SLOW") != "1":
-        pytest.skip("real QEMU test: set FLEETFLASH_SLOW=1 (needs libvirtd and virtlogd)")
+def qemu_uri(libvirt_daemon: PrivateLibvirt) -> str:
+    return libvirt_daemon.uri
+
+
+def _domain_type(uri: str, name: str) -> str:
+    connection = libvirt.open(uri)
     try:
-        open_backend(URI).close()
-    except BackendError as exc:
-        pytest.skip(f"{URI} not reachable: {exc}")
-    return URI
+        return str(ET.fromstring(connection.lookupByName(name).XMLDesc()).get("type"))
+    finally:
+        connection.close()
 
 
 def test_qemu_backend_round_trip(qemu_uri: str) -> None:
@@ -47,6 +61,33 @@ def test_qemu_backend_round_trip(qemu_uri: str) -> None:
         assert backend.read_firmware("h1") == FirmwareRecord({"BIOS": "1.0.0"}, {})
     finally:
         backend.remove_host("h1")
+        backend.close()
+
+
+def test_kvm_that_cannot_start_falls_back_to_tcg_and_says_so_once(
+        qemu_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Where QEMU cannot open /dev/kvm (root-only, QEMU runs as another user), a
+    guest asked to use KVM must still start: under TCG, with one warning saying why."""
+    connection = libvirt.open(qemu_uri)
+    kvm_offered = "<domain type='kvm'" in connection.getCapabilities()
+    connection.close()
+    if kvm_offered:
+        pytest.skip("this daemon's QEMU can use KVM here: no failing KVM to fall back from")
+    prefix = f"fftest-{secrets.token_hex(3)}-"
+    backend = open_backend(qemu_uri, prefix=prefix, try_kvm=True)
+    caplog.set_level(logging.WARNING, logger="emulator.backends.libvirt_backend")
+    try:
+        for host in ("h1", "h2"):
+            backend.ensure_host(host)
+            backend.power_on(host)
+            assert backend.power_state(host) is PowerState.ON
+            assert _domain_type(qemu_uri, prefix + host) == "qemu"
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "a KVM guest cannot start" in warnings[0] and "TCG" in warnings[0]
+    finally:
+        for host in ("h1", "h2"):
+            backend.remove_host(host)
         backend.close()
 
 

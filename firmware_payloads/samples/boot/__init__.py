@@ -1,0 +1,1 @@
+"""The sample bundle's El Torito boot image and its builder."""
