@@ -34,6 +34,7 @@ from emulator.redfish import (
     systems,
     task_service,
     update_service,
+    virtual_media,
 )
 from emulator.redfish.common import json_response
 
@@ -84,7 +85,7 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     for module in (service_root, systems, managers, chassis, update_service, task_service,
-                   session_service, account_service, event_service, registries):
+                   session_service, account_service, event_service, registries, virtual_media):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

@@ -77,6 +77,7 @@ class HttpConnection(asyncio.Protocol):
         self._spooling: SpooledBody | None = None  # a large body on its way to disk
         self.last_activity = time.monotonic()
         self._peer: tuple[str, int] = ("", 0)
+        self._seen_bytes = False
 
     # asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,6 +96,11 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
+        if not self._seen_bytes:
+            self._seen_bytes = True
+            if self._server.ssl_context is None and looks_like_tls(data):
+                self._refuse_tls()
+                return
         if self._discard_left:
             take = min(self._discard_left, len(data))
             self._discard_left -= take
@@ -292,6 +298,17 @@ class HttpConnection(asyncio.Protocol):
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
         )
 
+    def _refuse_tls(self) -> None:
+        """A TLS handshake on a plain-HTTP port: say so at once and hang up.
+
+        Waiting for a request line that never comes would keep an HTTPS-only
+        client (Ansible's redfish modules) hanging until the idle timeout; the
+        client cannot read this answer, but its handshake fails at once, as
+        against nginx's 497 the other way round.
+        """
+        self._send_simple(400, "this port speaks plain HTTP, not HTTPS (TLS handshake received)")
+        self.close()
+
     @property
     def closing(self) -> bool:
         return self._closing
@@ -305,6 +322,11 @@ class HttpConnection(asyncio.Protocol):
         self._closing = True
         if self._transport is not None:
             self._transport.abort()
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """A TLS record starts with content type 0x16 (handshake); no HTTP request line can."""
+    return data[:1] == b"\x16"
 
 
 def _decode_chunked(
