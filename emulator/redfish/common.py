@@ -49,11 +49,10 @@ def json_response(
 ) -> Response:
     """Serialise a Redfish document (or an empty body for None) with OData headers."""
     body = "" if document is None else json.dumps(document, separators=(",", ":"))
-    response = Response(body, status=status, mimetype="application/json")
-    response.headers.update(JSON_HEADERS)
+    fields = dict(JSON_HEADERS)
     if headers:
-        response.headers.update(headers)
-    return response
+        fields.update(headers)
+    return Response(body, status=status, headers=fields, mimetype="application/json")
 
 
 def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> dict[str, Any]:

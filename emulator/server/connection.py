@@ -86,6 +86,11 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._seen_bytes = False
         self._head_checked = False
+        # The next request head as it arrives (None: seed it from h11's buffer),
+        # searched once per byte for its end, so a client sending one byte at a
+        # time costs linear work.
+        self._head: bytearray | None = bytearray()
+        self._head_scanned = 0
         self._request: h11.Request | None = None
         self._body: RequestBody | None = None
         # Reading and dropping an oversized body (after or while the app refuses it):
@@ -119,6 +124,8 @@ class HttpConnection(asyncio.Protocol):
                 self._reject(400, "this port speaks plain HTTP, not HTTPS "
                                   "(TLS handshake received)")
                 return
+        if self._head is not None and not self._head_checked:
+            self._head += data[: MAX_HEADER_BYTES + 4 - len(self._head)]
         self._h11.receive_data(data)
         if self.busy and not self._dropping:
             self._pending += len(data)
@@ -134,9 +141,12 @@ class HttpConnection(asyncio.Protocol):
             if self.busy and not self._dropping:
                 return
             if self._h11.their_state is h11.IDLE and not self._head_checked:
-                raw = self._h11.trailing_data[0]
-                end = HEAD_END.search(raw, 0, MAX_HEADER_BYTES + 2)
-                if end is None and len(raw) <= MAX_HEADER_BYTES:
+                if self._head is None:  # pipelined bytes h11 already holds
+                    self._head = bytearray(self._h11.trailing_data[0][: MAX_HEADER_BYTES + 4])
+                end = HEAD_END.search(self._head, max(0, self._head_scanned - 2),
+                                      MAX_HEADER_BYTES + 2)
+                self._head_scanned = len(self._head)
+                if end is None and len(self._head) <= MAX_HEADER_BYTES:
                     return  # h11 needs the whole head too
                 if end is None:
                     # h11 bounds only a head still incomplete; one that arrived
@@ -144,7 +154,8 @@ class HttpConnection(asyncio.Protocol):
                     self._reject(431, "request headers too large")
                     return
                 self._head_checked = True
-                problem = head_problem(raw[: end.start()])
+                problem = head_problem(bytes(self._head[: end.start()]))
+                self._head = None
                 if problem:
                     self._reject(400, problem)
                     return
@@ -352,6 +363,7 @@ class HttpConnection(asyncio.Protocol):
             self._h11.start_next_cycle()
             self._request = None
             self._head_checked = False
+            self._head, self._head_scanned = None, 0
             self._pending = 0
             if self._transport is not None:
                 self._transport.resume_reading()
