@@ -117,6 +117,8 @@ class Bmc:
         self.url = ""
         self.port_control: PortControl | None = None
         self.lock = threading.RLock()
+        # Held from an If-Match check to the end of that write (one winner per ETag).
+        self.conditional_write_lock = threading.Lock()
         self.accounts = AccountStore()
         self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
         self.sessions = SessionStore(session_timeout_s)

@@ -29,6 +29,7 @@ from emulator.redfish import (
     chassis,
     event_service,
     managers,
+    protocol,
     registries,
     service_root,
     session_service,
@@ -88,6 +89,9 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     for module in (service_root, systems, managers, chassis, update_service, task_service,
                    session_service, account_service, event_service, registries, virtual_media):
         app.register_blueprint(module.blueprint)
+    app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    app.after_request(protocol.finish(app))
+    app.teardown_request(protocol.release_write_lock)
 
     @app.before_request
     def pick_bmc_and_authenticate() -> Response | None:
@@ -103,6 +107,7 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
             seconds = round(float(unavailable.params.get("seconds", 5)))
             raise RedfishError(503, "ServiceTemporarilyUnavailable", seconds,
                                headers={"Retry-After": str(seconds)})
+        protocol.check_request(environ)
         length = environ.get("CONTENT_LENGTH", "")
         if length.isdigit() and int(length) > max_body_bytes:
             raise RedfishError(413, "PayloadTooLarge")
@@ -114,6 +119,7 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
             return None
         _authenticate(found, environ)
         _authorise(app, method)
+        protocol.check_if_match(app, found.conditional_write_lock)
         return None
 
     @app.errorhandler(RedfishError)
