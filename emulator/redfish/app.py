@@ -91,7 +91,6 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
         app.register_blueprint(module.blueprint)
     app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
     app.after_request(protocol.finish(app))
-    app.teardown_request(protocol.release_write_lock)
 
     @app.before_request
     def pick_bmc_and_authenticate() -> Response | None:
@@ -119,7 +118,7 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
             return None
         _authenticate(found, environ)
         _authorise(app, method)
-        protocol.check_if_match(app, found.conditional_write_lock)
+        protocol.check_if_match(app, found.conditional_write_lock, environ)
         return None
 
     @app.errorhandler(RedfishError)
