@@ -30,6 +30,8 @@ from emulator.errors import RedfishError
 
 SCHEMA_BASE = "https://redfish.dmtf.org/schemas/v1"
 WRITE_METHODS = frozenset({"PATCH", "PUT", "DELETE"})
+# A conditional write waits at most this long for another one to finish.
+LOCK_WAIT_S = 30.0
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -97,7 +99,8 @@ def check_if_match(app: Flask, lock: threading.Lock, environ: dict[str, Any]) ->
     wanted = environ.get("HTTP_IF_MATCH")
     if wanted is None:
         return
-    lock.acquire()
+    if not lock.acquire(timeout=LOCK_WAIT_S):
+        raise RedfishError(503, "ServiceTemporarilyUnavailable", 5, headers={"Retry-After": "5"})
     g.write_lock = lock  # released by finish(), after the view and any error handler
     tags = {tag.strip() for tag in wanted.split(",")}
     if "*" in tags:
