@@ -46,11 +46,24 @@ class PortControl(Protocol):
 
 @dataclass(frozen=True)
 class Timings:
-    """Seconds: one component flash, a host reset, a BMC restart."""
+    """Seconds: one component flash, a host reset, a BMC restart.
+
+    restart_delay_s: after an update task that restarts the BMC finished, the
+    longest the BMC keeps serving before it goes down (it goes down sooner,
+    RESTART_GRACE_S after a client has read the finished task).
+    """
 
     flash_s: float
     reset_s: float
     bmc_restart_s: float
+    restart_delay_s: float = 3.0
+
+
+# A real BMC finishes the task, then reboots a moment later; a client that has
+# just read the finished task gets this long to log out before the port closes.
+RESTART_GRACE_S = 1.0
+# Manager.Reset: long enough for the HTTP worker to send the 204 first.
+RESET_ANSWER_S = 0.05
 
 
 @dataclass
@@ -86,6 +99,7 @@ class Bmc:
         delivery: EventDelivery,
         timings: Timings,
         session_timeout_s: int = 1800,
+        sessions_survive_restart: bool = False,
     ) -> None:
         assert spec.model and spec.password and spec.serial and spec.firmware is not None
         self.id = bmc_id
@@ -103,9 +117,13 @@ class Bmc:
         self.url = ""
         self.port_control: PortControl | None = None
         self.lock = threading.RLock()
+        # Held from an If-Match check to the end of that write (one winner per ETag).
+        self.conditional_write_lock = threading.Lock()
         self.accounts = AccountStore()
         self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
         self.sessions = SessionStore(session_timeout_s)
+        # OpenBMC keeps sessions on flash across a reboot; most BMCs forget them.
+        self.sessions_survive_restart = sessions_survive_restart
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
         self.faults = FaultSet()
@@ -286,28 +304,38 @@ class Bmc:
             self.audit.record(self.id, "media_eject", image=image)
 
     # BMC restart -------------------------------------------------------------------------------
-    def restart_bmc(self, reason: str, on_back: Callable[[], None] | None = None) -> None:
+    def restart_bmc(self, reason: str, on_back: Callable[[], None] | None = None, *,
+                    after_task: Task | None = None) -> None:
         """Close the BMC's port for bmc_restart_s seconds, then reopen it.
 
         on_back runs just before the port reopens (e.g. the new BMC firmware
-        version takes effect). Sessions do not survive a restart.
+        version takes effect). after_task: the update task whose end causes
+        this restart. The BMC keeps serving until a client has read that task
+        finished (then RESTART_GRACE_S more) or restart_delay_s passed, as a
+        real BMC that reboots a moment after its task completes. Sessions end
+        with the restart unless sessions_survive_restart.
         """
         with self.lock:
             if self.manager_restarting:
                 raise BusyError("the BMC is already restarting")
             self.manager_restarting = True
-        self.audit.record(self.id, "bmc_restart", component="BMC", reason=reason)
         threading.Thread(
-            target=self._restart, args=(on_back,), name=f"{self.id}-restart", daemon=True
+            target=self._restart, args=(reason, on_back, after_task),
+            name=f"{self.id}-restart", daemon=True,
         ).start()
 
-    def _restart(self, on_back: Callable[[], None] | None) -> None:
-        # Let the HTTP worker send the answer to the request that caused this.
-        time.sleep(0.05)
+    def _restart(self, reason: str, on_back: Callable[[], None] | None,
+                 after_task: Task | None) -> None:
+        if after_task is None:
+            time.sleep(RESET_ANSWER_S)
+        elif after_task.wait_seen_finished(self.timings.restart_delay_s):
+            time.sleep(RESTART_GRACE_S)
         try:
+            self.audit.record(self.id, "bmc_restart", component="BMC", reason=reason)
             if self.port_control is not None:
                 self.port_control.close()
-            self.sessions.clear()
+            if not self.sessions_survive_restart:
+                self.sessions.clear()
             time.sleep(self.timings.bmc_restart_s)
             while self.faults.active(FaultKind.RESET_HANGS):
                 time.sleep(0.05)

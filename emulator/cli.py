@@ -67,6 +67,12 @@ def emulator() -> None:
               help="Time a host reset takes (PowerState PoweringOn meanwhile).")
 @click.option("--bmc-restart-seconds", type=click.FloatRange(0), default=3.0, show_default=True,
               help="Time the BMC's port refuses connections while it restarts.")
+@click.option("--bmc-restart-delay-seconds", type=click.FloatRange(0), default=3.0,
+              show_default=True,
+              help="After an update task that restarts the BMC: the longest the BMC keeps "
+                   "serving (1 s after a client read the finished task, if sooner).")
+@click.option("--sessions-survive-restart", is_flag=True,
+              help="Keep sessions across a BMC restart (as OpenBMC does).")
 @click.option("--tls", is_flag=True, help="HTTPS with a self-signed certificate made now.")
 @click.option("--libvirt-uri", default="test:///default", show_default=True,
               help="libvirt URI for the hosts (qemu:///system for labs).")
@@ -86,7 +92,8 @@ def emulator() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
           trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
-          bmc_restart_seconds: float, tls: bool, libvirt_uri: str, audit_log: Path | None,
+          bmc_restart_seconds: float, bmc_restart_delay_seconds: float,
+          sessions_survive_restart: bool, tls: bool, libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
           image_ca: Path | None, faults: tuple[str, ...], verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
@@ -108,7 +115,9 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
         config = ClusterConfig(
             nodes=node_specs, base_port=base_port or None, models=models.split(","),
             trusted_keys=list(trusted_keys), flash_seconds=flash_seconds,
-            reset_seconds=reset_seconds, bmc_restart_seconds=bmc_restart_seconds, tls=tls,
+            reset_seconds=reset_seconds, bmc_restart_seconds=bmc_restart_seconds,
+            bmc_restart_delay_seconds=bmc_restart_delay_seconds,
+            sessions_survive_restart=sessions_survive_restart, tls=tls,
             libvirt_uri=libvirt_uri, audit_log=audit_log, admin_port=admin_port or None,
             image_tls_verify=str(image_ca) if image_ca else True,
         )

@@ -170,12 +170,14 @@ class EmulatedCluster:
         self._server.start()
         app = create_app(self._by_port.get, max_body)
         app.config[ENGINE_KEY] = engine
-        timings = Timings(cfg.flash_seconds, cfg.reset_seconds, cfg.bmc_restart_seconds)
+        timings = Timings(cfg.flash_seconds, cfg.reset_seconds, cfg.bmc_restart_seconds,
+                          cfg.bmc_restart_delay_seconds)
         scheme = "https" if cfg.tls else "http"
         for index, spec in enumerate(specs):
             bmc_id = f"bmc-{index:04d}"
             bmc = Bmc(bmc_id=bmc_id, spec=spec, backend=self._backend, audit=self.audit,
-                      delivery=self._delivery, timings=timings)
+                      delivery=self._delivery, timings=timings,
+                      sessions_survive_restart=cfg.sessions_survive_restart)
             bmc.cd_boot_handler = engine.boot_update_cd
             wanted = cfg.base_port + index if cfg.base_port else 0
             try:

@@ -73,6 +73,11 @@ class ClusterConfig:
     flash_seconds: float = 2.0
     reset_seconds: float = 1.0
     bmc_restart_seconds: float = 3.0
+    # After an update task that restarts the BMC: the longest the BMC keeps
+    # serving (it restarts 1 s after a client read the finished task, if sooner).
+    bmc_restart_delay_seconds: float = 3.0
+    # OpenBMC keeps sessions across its own restart; most BMCs log everybody out.
+    sessions_survive_restart: bool = False
     tls: bool = False
     libvirt_uri: str = "test:///default"
     audit_log: str | Path | None = None
@@ -116,7 +121,8 @@ class ClusterConfig:
 
     def validate(self) -> None:
         """ConfigError naming the first invalid setting."""
-        for name in ("flash_seconds", "reset_seconds", "bmc_restart_seconds"):
+        for name in ("flash_seconds", "reset_seconds", "bmc_restart_seconds",
+                     "bmc_restart_delay_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         if self.base_port and not 1024 <= self.base_port <= 65535:

@@ -28,6 +28,21 @@ from emulator.messages import message
 LOG = logging.getLogger(__name__)
 
 SUBSCRIPTIONS_URI = "/redfish/v1/EventService/Subscriptions"
+# EventType (deprecated since EventService 1.3, still sent by many clients):
+# what a subscription's EventTypes filter on, and what each record carries.
+EVENT_TYPES = ("StatusChange", "ResourceUpdated", "ResourceAdded", "ResourceRemoved", "Alert",
+               "Other")
+_EVENT_TYPE_OF = {
+    "ResourceEvent.ResourceChanged": "ResourceUpdated",
+    "ResourceEvent.ResourceCreated": "ResourceAdded",
+    "ResourceEvent.ResourceRemoved": "ResourceRemoved",
+}
+
+
+def event_type_of(message_id: str) -> str:
+    """The EventType of one of our messages: task and power transitions are status changes."""
+    return _EVENT_TYPE_OF.get(message_id, "StatusChange")
+
 MAX_SUBSCRIPTIONS = 32
 SSE_QUEUE_DEPTH = 256
 MAX_OUTBOX = 1000  # undelivered events kept per subscription
@@ -46,6 +61,7 @@ class Subscription:
     resource_types: list[str] = field(default_factory=list)
     origin_resources: list[str] = field(default_factory=list)
     include_origin_subordinates: bool = False
+    event_types: list[str] = field(default_factory=list)
     http_headers: dict[str, str] = field(default_factory=dict, repr=False)
     # Pending deliveries, sent one at a time so a subscriber sees events in order.
     outbox: deque[dict[str, Any]] = field(default_factory=deque, repr=False)
@@ -55,8 +71,11 @@ class Subscription:
     def uri(self) -> str:
         return f"{SUBSCRIPTIONS_URI}/{self.id}"
 
-    def wants(self, message_id: str, resource_type: str, origin: str) -> bool:
+    def wants(self, message_id: str, resource_type: str, origin: str,
+              event_type: str = "") -> bool:
         """Whether an event with this short id ("TaskEvent.TaskStarted") passes the filters."""
+        if self.event_types and (event_type or event_type_of(message_id)) not in self.event_types:
+            return False
         prefix, _, key = message_id.partition(".")
         if self.registry_prefixes and prefix not in self.registry_prefixes:
             return False
@@ -212,24 +231,32 @@ class EventService:
         resource_type: its schema name ("Task", "SoftwareInventory", ...).
         Returns the event record (without Context) or None when nobody listens.
         """
+        record = message(message_id, *args)
+        record.pop("Resolution", None)
+        return self._send(record, message_id, resource_type, origin, event_type_of(message_id))
+
+    def submit_test(self, record: dict[str, Any], origin: str, event_type: str) -> None:
+        """EventService.SubmitTestEvent: send a client-made record through the same filters."""
+        parts = str(record.get("MessageId", "")).split(".")
+        short_id = f"{parts[0]}.{parts[-1]}"  # "Base.1.0.Foo" -> "Base.Foo"
+        self._send(record, short_id, "", origin, event_type)
+
+    def _send(self, record: dict[str, Any], message_id: str, resource_type: str, origin: str,
+              event_type: str) -> dict[str, Any] | None:
         if not self.service_enabled:
             return None
-        targets = [s for s in self.all() if s.wants(message_id, resource_type, origin)]
+        targets = [s for s in self.all()
+                   if s.wants(message_id, resource_type, origin, event_type)]
         with self._lock:
             readers = list(self._sse_readers)
         if not targets and not readers:
             return None
         event_id = str(next(self._event_ids))
-        record = message(message_id, *args)
-        record.pop("Resolution", None)
-        record.update(
-            {
-                "EventId": event_id,
-                "EventTimestamp": utc_now(),
-                "OriginOfCondition": {"@odata.id": origin},
-                "MemberId": "0",
-            }
-        )
+        record = dict(record)
+        record.setdefault("EventId", event_id)
+        record.setdefault("EventTimestamp", utc_now())
+        record.update({"EventType": event_type, "OriginOfCondition": {"@odata.id": origin},
+                       "MemberId": "0"})
         for subscription in targets:
             event = {
                 "@odata.type": "#Event.v1_13_0.Event",
@@ -246,4 +273,3 @@ class EventService:
                      "Name": "Event", "Events": [record]}
                 )
         return record
-

@@ -53,6 +53,8 @@ class Task:
     end_time: str | None = None
     payload: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Set once a client has read the task in its final state (see seen_finished).
+    _seen_finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def uri(self) -> str:
@@ -111,6 +113,17 @@ class Task:
             self.status = "Critical"
             self.end_time = utc_now()
         self.listener(self, "TaskEvent.TaskAborted", (self.id,))
+
+    def read(self) -> dict[str, Any]:
+        """The Redfish document a client reads; remembers when it showed the final state."""
+        body = self.to_redfish()
+        if body["TaskState"] in FINAL_STATES:
+            self._seen_finished.set()
+        return body
+
+    def wait_seen_finished(self, timeout_s: float) -> bool:
+        """Wait until a client has read the finished task; False after timeout_s."""
+        return self._seen_finished.wait(timeout_s)
 
     def to_redfish(self) -> dict[str, Any]:
         with self._lock:

@@ -143,7 +143,7 @@ class FirmwareEngine:
                 task.add_message("Base.ResetRequired", SYSTEM_URI, "ForceRestart")
         task.complete()
         if restart_bmc_to is not None:
-            self._restart_into(bmc, restart_bmc_to, task.id)
+            self._restart_into(bmc, restart_bmc_to, task)
 
     def _flash_one(self, bmc: Bmc, reader: BundleReader, pkg: Package, image: str,
                    task: Task | None, report: flash.Progress) -> None:
@@ -181,12 +181,12 @@ class FirmwareEngine:
             time.sleep(0.05)
         return True
 
-    def _restart_into(self, bmc: Bmc, version: str, task_id: str | None) -> None:
+    def _restart_into(self, bmc: Bmc, version: str, task: Task | None) -> None:
         def activate() -> None:
-            bmc.activate_bmc_firmware(version, task_id)
+            bmc.activate_bmc_firmware(version, task.id if task else None)
 
         try:
-            bmc.restart_bmc("BMC firmware update", on_back=activate)
+            bmc.restart_bmc("BMC firmware update", on_back=activate, after_task=task)
         except BusyError:
             LOG.warning("BMC %s: already restarting; BMC %s applies at the next restart",
                         bmc.id, version)

@@ -14,6 +14,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -28,12 +29,14 @@ from emulator.redfish import (
     chassis,
     event_service,
     managers,
+    protocol,
     registries,
     service_root,
     session_service,
     systems,
     task_service,
     update_service,
+    virtual_media,
 )
 from emulator.redfish.common import json_response
 
@@ -84,12 +87,17 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     for module in (service_root, systems, managers, chassis, update_service, task_service,
-                   session_service, account_service, event_service, registries):
+                   session_service, account_service, event_service, registries, virtual_media):
         app.register_blueprint(module.blueprint)
+    app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    app.after_request(protocol.finish(app))
 
     @app.before_request
     def pick_bmc_and_authenticate() -> Response | None:
-        found = find_bmc(int(request.environ.get("SERVER_PORT", "0")))
+        # Runs for every request: reads the WSGI environ directly rather than
+        # through the request object's parsed properties.
+        environ = request.environ
+        found = find_bmc(int(environ.get("SERVER_PORT", "0")))
         if found is None:
             raise RedfishError(404, "ResourceNotFound", "Manager", request.host)
         g.bmc = found
@@ -98,15 +106,19 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
             seconds = round(float(unavailable.params.get("seconds", 5)))
             raise RedfishError(503, "ServiceTemporarilyUnavailable", seconds,
                                headers={"Retry-After": str(seconds)})
-        if (request.content_length or 0) > max_body_bytes:
+        protocol.check_request(environ)
+        length = environ.get("CONTENT_LENGTH", "")
+        if length.isdigit() and int(length) > max_body_bytes:
             raise RedfishError(413, "PayloadTooLarge")
+        method = environ["REQUEST_METHOD"]
         path = request.path
-        if request.method in ("GET", "HEAD") and path in ANONYMOUS_GET:
+        if method in ("GET", "HEAD") and path in ANONYMOUS_GET:
             return None
-        if request.method == "POST" and path in LOGIN_PATHS:
+        if method == "POST" and path in LOGIN_PATHS:
             return None
-        _authenticate(found)
-        _authorise(app)
+        _authenticate(found, environ)
+        _authorise(app, method)
+        protocol.check_if_match(app, found.conditional_write_lock, environ)
         return None
 
     @app.errorhandler(RedfishError)
@@ -142,8 +154,8 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     return app
 
 
-def _authenticate(found: Bmc) -> None:
-    token = request.headers.get("X-Auth-Token")
+def _authenticate(found: Bmc, environ: dict[str, Any]) -> None:
+    token = environ.get("HTTP_X_AUTH_TOKEN")
     if token:
         session = found.sessions.lookup(token)
         if session is None:
@@ -151,7 +163,7 @@ def _authenticate(found: Bmc) -> None:
         g.account = session.account
         g.session = session
         return
-    header = request.headers.get("Authorization", "")
+    header = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
         raise RedfishError(401, "NoValidSession")
@@ -166,9 +178,9 @@ def _authenticate(found: Bmc) -> None:
     g.session = None
 
 
-def _authorise(app: Flask) -> None:
+def _authorise(app: Flask, method: str) -> None:
     view = app.view_functions.get(request.endpoint or "")
-    default = Privilege.LOGIN if request.method in ("GET", "HEAD") else Privilege.CONFIGURE_MANAGER
+    default = Privilege.LOGIN if method in ("GET", "HEAD") else Privilege.CONFIGURE_MANAGER
     needed: Privilege = getattr(view, "_privilege", default)
     if needed not in g.account.privileges:
         raise RedfishError(403, "InsufficientPrivilege")

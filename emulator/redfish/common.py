@@ -16,6 +16,7 @@ from flask import Response, g, request
 from emulator.accounts import Privilege
 from emulator.bmc import Bmc
 from emulator.errors import RedfishError
+from emulator.redfish.protocol import etag_of, schema_link
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -49,11 +50,15 @@ def json_response(
 ) -> Response:
     """Serialise a Redfish document (or an empty body for None) with OData headers."""
     body = "" if document is None else json.dumps(document, separators=(",", ":"))
-    response = Response(body, status=status, mimetype="application/json")
-    response.headers.update(JSON_HEADERS)
+    fields = dict(JSON_HEADERS)
+    if document is not None and status == 200:
+        fields["ETag"] = etag_of(body.encode())
+        odata_type = document.get("@odata.type")
+        if isinstance(odata_type, str):
+            fields["Link"] = schema_link(odata_type)
     if headers:
-        response.headers.update(headers)
-    return response
+        fields.update(headers)
+    return Response(body, status=status, headers=fields, mimetype="application/json")
 
 
 def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
+from emulator.audit import utc_now
 from emulator.errors import RedfishError
-from emulator.events import SUBSCRIPTIONS_URI, Subscription
+from emulator.events import EVENT_TYPES, SUBSCRIPTIONS_URI, Subscription
 from emulator.redfish.common import (
     bmc,
+    check_action,
     check_properties,
     collection,
     existing,
@@ -31,6 +33,8 @@ SSE_URI = f"{SERVICE_URI}/SSE"
 REGISTRY_PREFIXES = ("TaskEvent", "ResourceEvent")
 RESOURCE_TYPES = ("Task", "SoftwareInventory", "ComputerSystem")
 SSE_KEEPALIVE_S = 15.0
+TEST_EVENT = "EventService.SubmitTestEvent"
+SEVERITIES = ("OK", "Warning", "Critical")
 
 
 @blueprint.get(SERVICE_URI)
@@ -46,13 +50,56 @@ def event_service() -> Response:
             "DeliveryRetryAttempts": max(0, current.events.delivery.attempts - 1),
             "DeliveryRetryIntervalSeconds": round(current.events.delivery.interval_s),
             "EventFormatTypes": ["Event"],
+            "EventTypesForSubscription": list(EVENT_TYPES),
             "RegistryPrefixes": list(REGISTRY_PREFIXES),
             "ResourceTypes": list(RESOURCE_TYPES),
             "ServerSentEventUri": SSE_URI,
             "Status": {"State": "Enabled", "Health": "OK"},
             "Subscriptions": {"@odata.id": SUBSCRIPTIONS_URI},
+            "Actions": {
+                f"#{TEST_EVENT}": {
+                    "target": f"{SERVICE_URI}/Actions/{TEST_EVENT}",
+                    "EventType@Redfish.AllowableValues": list(EVENT_TYPES),
+                }
+            },
         }
     )
+
+
+@blueprint.post(f"{SERVICE_URI}/Actions/{TEST_EVENT}")
+@requires(Privilege.CONFIGURE_MANAGER)
+def submit_test_event() -> Response:
+    """Send a client-described event to the subscribers its filters select."""
+    document = read_json()
+    check_action(
+        TEST_EVENT, document,
+        {"MessageId": str, "Message": str, "MessageArgs": list, "EventId": str,
+         "EventTimestamp": str, "EventType": str, "Severity": str, "MessageSeverity": str,
+         "OriginOfCondition": str, "EventGroupId": int, "Context": str},
+        choices={"EventType": EVENT_TYPES, "Severity": SEVERITIES,
+                 "MessageSeverity": SEVERITIES},
+        required=["MessageId"],
+    )
+    args = document.get("MessageArgs", [])
+    if not all(isinstance(a, str) for a in args):
+        raise RedfishError(400, "ActionParameterValueTypeError", json.dumps(args)[:80],
+                           "MessageArgs", TEST_EVENT)
+    severity = document.get("MessageSeverity") or document.get("Severity") or "OK"
+    record: dict[str, Any] = {
+        "MessageId": document["MessageId"],
+        "Message": document.get("Message", "Test event"),
+        "MessageArgs": list(args),
+        "MessageSeverity": severity,
+        "Severity": severity,
+        "EventTimestamp": document.get("EventTimestamp") or utc_now(),
+    }
+    if document.get("EventId"):
+        record["EventId"] = document["EventId"]
+    if "EventGroupId" in document:
+        record["EventGroupId"] = document["EventGroupId"]
+    bmc().events.submit_test(record, document.get("OriginOfCondition", SERVICE_URI),
+                             document.get("EventType", "Alert"))
+    return json_response(None, 204)
 
 
 @blueprint.get(SUBSCRIPTIONS_URI)
@@ -77,6 +124,7 @@ def _subscription_document(subscription: Subscription) -> dict[str, Any]:
         "RegistryPrefixes": subscription.registry_prefixes,
         "MessageIds": subscription.message_ids,
         "ResourceTypes": subscription.resource_types,
+        "EventTypes": subscription.event_types,
         "OriginResources": [{"@odata.id": o} for o in subscription.origin_resources],
         "SubordinateResources": subscription.include_origin_subordinates,
         "HttpHeaders": [],  # write-only: never echoed back (they may hold secrets)
@@ -100,7 +148,7 @@ def subscribe() -> Response:
         {"Destination": str, "Context": str, "Protocol": str, "RegistryPrefixes": list,
          "MessageIds": list, "ResourceTypes": list, "OriginResources": list,
          "SubordinateResources": bool, "HttpHeaders": list, "EventFormatType": str,
-         "SubscriptionType": str},
+         "SubscriptionType": str, "EventTypes": list},
         choices={"Protocol": ("Redfish",), "EventFormatType": ("Event",),
                  "SubscriptionType": ("RedfishEvent",)},
         required=("Destination",),
@@ -113,6 +161,11 @@ def subscribe() -> Response:
     for prefix in prefixes:
         if prefix not in REGISTRY_PREFIXES:
             raise RedfishError(400, "PropertyValueNotInList", prefix, "RegistryPrefixes")
+    # EventTypes is deprecated but still what many clients send: honoured as a filter.
+    event_types = _strings(document, "EventTypes")
+    for event_type in event_types:
+        if event_type not in EVENT_TYPES:
+            raise RedfishError(400, "PropertyValueNotInList", event_type, "EventTypes")
     origins = []
     for origin in document.get("OriginResources", []):
         if not isinstance(origin, dict) or not isinstance(origin.get("@odata.id"), str):
@@ -133,6 +186,7 @@ def subscribe() -> Response:
         resource_types=_strings(document, "ResourceTypes"),
         origin_resources=origins,
         include_origin_subordinates=document.get("SubordinateResources", False),
+        event_types=event_types,
         http_headers=headers,
     )
     try:

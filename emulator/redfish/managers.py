@@ -1,10 +1,11 @@
-"""/redfish/v1/Managers: the BMC itself (firmware version, restart) and its VirtualMedia."""
+"""/redfish/v1/Managers: the BMC itself (firmware version, restart).
+
+Its VirtualMedia collection is served by emulator/redfish/virtual_media.py.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
 from emulator.bmc import BMC_RESET_TYPES, CHASSIS_URI, MANAGER_URI, SYSTEM_URI, BusyError
@@ -14,7 +15,6 @@ from emulator.redfish.common import (
     check_action,
     collection,
     json_response,
-    not_found,
     read_json,
     requires,
 )
@@ -22,11 +22,6 @@ from emulator.redfish.common import (
 blueprint = Blueprint("managers", __name__)
 
 RESET_ACTION = "Manager.Reset"
-MEDIA_URI = f"{MANAGER_URI}/VirtualMedia"
-CD_URI = f"{MEDIA_URI}/CD"
-INSERT_ACTION = "VirtualMedia.InsertMedia"
-EJECT_ACTION = "VirtualMedia.EjectMedia"
-TRANSFER_PROTOCOLS = ("HTTP", "HTTPS")
 
 
 @blueprint.get("/redfish/v1/Managers")
@@ -52,7 +47,7 @@ def manager() -> Response:
             "FirmwareVersion": current.firmware.installed().get("BMC", ""),
             "PowerState": "On",
             "Status": {"State": "Enabled", "Health": "OK"},
-            "VirtualMedia": {"@odata.id": MEDIA_URI},
+            "VirtualMedia": {"@odata.id": f"{MANAGER_URI}/VirtualMedia"},
             "Actions": {
                 f"#{RESET_ACTION}": {
                     "target": f"{MANAGER_URI}/Actions/{RESET_ACTION}",
@@ -84,87 +79,3 @@ def reset_manager() -> Response:
 @requires(Privilege.CONFIGURE_MANAGER)
 def unknown_manager_action(name: str) -> Response:
     raise RedfishError(400, "ActionNotSupported", name)
-
-
-@blueprint.get(MEDIA_URI)
-def virtual_media_collection() -> Response:
-    return json_response(
-        collection(MEDIA_URI, "VirtualMediaCollection", "Virtual Media", [CD_URI])
-    )
-
-
-@blueprint.get(f"{MEDIA_URI}/<media_id>")
-def virtual_media(media_id: str) -> Response:
-    if media_id != "CD":
-        raise not_found("VirtualMedia", media_id)
-    media = bmc().media
-    image_name = urlsplit(media.image).path.rsplit("/", 1)[-1] if media.image else None
-    return json_response(
-        {
-            "@odata.id": CD_URI,
-            "@odata.type": "#VirtualMedia.v1_6_5.VirtualMedia",
-            "Id": "CD",
-            "Name": "Virtual CD",
-            "MediaTypes": ["CD", "DVD"],
-            "Image": media.image,
-            "ImageName": image_name,
-            "Inserted": media.inserted,
-            "WriteProtected": media.write_protected,
-            "ConnectedVia": "URI" if media.image else "NotConnected",
-            "TransferProtocolType": media.transfer_protocol,
-            "TransferMethod": media.transfer_method,
-            "Actions": {
-                f"#{INSERT_ACTION}": {"target": f"{CD_URI}/Actions/{INSERT_ACTION}"},
-                f"#{EJECT_ACTION}": {"target": f"{CD_URI}/Actions/{EJECT_ACTION}"},
-            },
-        }
-    )
-
-
-@blueprint.post(f"{CD_URI}/Actions/{INSERT_ACTION}")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def insert_media() -> Response:
-    document = read_json()
-    check_action(
-        INSERT_ACTION, document,
-        {"Image": str, "Inserted": bool, "WriteProtected": bool, "TransferProtocolType": str,
-         "TransferMethod": str, "UserName": str, "Password": str},
-        choices={"TransferProtocolType": TRANSFER_PROTOCOLS, "TransferMethod": ("Stream",)},
-        required=["Image"],
-    )
-    image = document["Image"]
-    scheme = urlsplit(image).scheme.upper()
-    if scheme not in TRANSFER_PROTOCOLS or not urlsplit(image).hostname:
-        raise RedfishError(400, "ActionParameterValueFormatError", image, "Image", INSERT_ACTION)
-    if document.get("Inserted", True) is False:
-        raise RedfishError(400, "ActionParameterValueNotInList", "false", "Inserted",
-                           INSERT_ACTION)
-    try:
-        bmc().insert_media(
-            image,
-            write_protected=document.get("WriteProtected", True),
-            protocol=document.get("TransferProtocolType", scheme),
-            method=document.get("TransferMethod", "Stream"),
-        )
-    except BusyError:
-        raise RedfishError(409, "ResourceInUse") from None
-    return json_response(None, 204)
-
-
-@blueprint.post(f"{CD_URI}/Actions/{EJECT_ACTION}")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def eject_media() -> Response:
-    document = read_json() if _has_body() else {}
-    check_action(EJECT_ACTION, document, {})
-    bmc().eject_media()
-    return json_response(None, 204)
-
-
-@blueprint.post(f"{CD_URI}/Actions/<path:name>")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def unknown_media_action(name: str) -> Response:
-    raise RedfishError(400, "ActionNotSupported", name)
-
-
-def _has_body() -> bool:
-    return bool(request.get_data(cache=True).strip())

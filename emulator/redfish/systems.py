@@ -87,6 +87,7 @@ def system_document() -> dict[str, object]:
             "BootSourceOverrideEnabled": current.boot.enabled,
             "BootSourceOverrideMode": current.boot.mode,
         },
+        "VirtualMedia": {"@odata.id": f"{SYSTEM_URI}/VirtualMedia"},
         "Actions": {
             f"#{RESET_ACTION}": {
                 "target": f"{SYSTEM_URI}/Actions/{RESET_ACTION}",

@@ -13,7 +13,7 @@ from flask import Blueprint, Response
 
 from emulator.audit import utc_now
 from emulator.redfish.common import bmc, collection, existing, json_response
-from emulator.tasks import MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
+from emulator.tasks import FINAL_STATES, MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
 
 blueprint = Blueprint("task_service", __name__)
 
@@ -51,10 +51,11 @@ def _task(task_id: str) -> Task:
 
 def monitor_response(task: Task) -> Response:
     """202 + Retry-After + task body while running; 200 + task body when finished."""
-    if task.finished:
-        return json_response(task.to_redfish())
+    body = task.read()
+    if body["TaskState"] in FINAL_STATES:
+        return json_response(body)
     return json_response(
-        task.to_redfish(), 202, {"Retry-After": str(RETRY_AFTER_S), "Location": task.monitor_uri}
+        body, 202, {"Retry-After": str(RETRY_AFTER_S), "Location": task.monitor_uri}
     )
 
 

@@ -1,7 +1,19 @@
-"""One HTTP/1.x client connection: parse requests, hand them over in order.
+"""One HTTP/1.1 client connection, framed by h11's state machine.
 
-Only what Redfish clients use is implemented: HTTP/1.0 and 1.1, keep-alive,
-Content-Length and chunked request bodies, ``Expect: 100-continue``.
+h11 parses request heads, decodes Content-Length and chunked bodies, and
+frames every response (Content-Length or chunked, none at all for 204, 304
+and HEAD, Connection: close when the exchange must end the connection). This
+module feeds it the bytes, hands complete requests to the WSGI pool in order,
+and adds what h11 leaves to the server (RFC 9112 lets a server refuse these,
+and ambiguous framing is how requests get smuggled past a proxy):
+
+- a request with more than one Content-Length, or with Content-Length and
+  Transfer-Encoding together, or with obsolete line folding, gets 400;
+- a TLS handshake on a plain-HTTP port gets 400 at once;
+- a body larger than the server's limit is never buffered: the app sees its
+  size (and answers 413) before any authentication.
+
+Every protocol error answers with its status and closes the connection.
 """
 
 from __future__ import annotations
@@ -15,7 +27,10 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from emulator.server.spool import SPOOL_IN_MEMORY_BYTES, SpooledBody
+import h11
+
+from emulator.server.checks import HEAD_END, head_problem, looks_like_tls, reason_phrase
+from emulator.server.spool import RequestBody, SpooledBody
 
 if TYPE_CHECKING:
     from emulator.server.multiport import MultiPortServer
@@ -28,10 +43,8 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_DISCARD_BYTES = 1 << 30
 # Stop reading from a client that pipelines more than this while we work.
 MAX_PENDING_BYTES = 4 << 20
-
-_REASONS = {
-    100: "Continue", 400: "Bad Request", 431: "Request Header Fields Too Large",
-}
+# Responses that never carry a body, whatever the app wrote (RFC 9110 6.4.1).
+_BODYLESS = frozenset({204, 304})
 
 
 @dataclass
@@ -57,24 +70,34 @@ class Listener:
     connections: set[HttpConnection] = field(default_factory=set)
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
 class HttpConnection(asyncio.Protocol):
-    """One client connection: parses requests, hands them to the pool in order."""
+    """One client connection: feeds h11, hands requests to the pool in order.
+
+    Everything here runs on the event loop thread; the WSGI worker reaches
+    the respond/stream methods through loop.call_soon_threadsafe.
+    """
 
     def __init__(self, server: MultiPortServer, listener: Listener) -> None:
         self._server = server
         self._listener = listener
-        self._buffer = bytearray()
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._transport: asyncio.Transport | None = None
-        self.busy = False  # a request is being handled; pipelined ones wait
+        self.busy = False  # a request is with the app; pipelined ones wait in h11
         self._closing = False
-        self._discard_left = 0
-        self._spooling: SpooledBody | None = None  # a large body on its way to disk
+        self._seen_bytes = False
+        self._head_checked = False
+        # The next request head as it arrives (None: seed it from h11's buffer),
+        # searched once per byte for its end, so a client sending one byte at a
+        # time costs linear work.
+        self._head: bytearray | None = bytearray()
+        self._head_scanned = 0
+        self._request: h11.Request | None = None
+        self._body: RequestBody | None = None
+        # Reading and dropping an oversized body (after or while the app refuses it):
+        self._dropping = False
+        self._drop_left = 0  # bytes we still read before hanging up
+        self._pending = 0  # bytes received while busy
+        self._bodyless = False  # the response being sent must not carry a body
         self.last_activity = time.monotonic()
         self._peer: tuple[str, int] = ("", 0)
 
@@ -88,148 +111,146 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._listener.connections.discard(self)
-        if self._spooling is not None:
-            self._spooling.cancel()
+        if self._body is not None:
+            self._body.cancel()
         self._closing = True
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = time.monotonic()
-        if self._discard_left:
-            take = min(self._discard_left, len(data))
-            self._discard_left -= take
-            data = data[take:]
-            if not self._discard_left:
-                self.close()
-            return
-        if self._spooling is not None:
-            if self._spooling.left:
-                data, pause = self._spooling.feed(data)
-                if pause and self._transport is not None:
-                    self._transport.pause_reading()
-                if self._spooling.left:
-                    return
-                # The whole body is here; the request goes out once it is on disk.
-                self.busy = True
-            self._buffer += data  # anything pipelined after the body
-            if len(self._buffer) > MAX_PENDING_BYTES and self._transport is not None:
+        if not self._seen_bytes:
+            self._seen_bytes = True
+            if self._server.ssl_context is None and looks_like_tls(data):
+                self._reject(400, "this port speaks plain HTTP, not HTTPS "
+                                  "(TLS handshake received)")
+                return
+        if self._head is not None and not self._head_checked:
+            self._head += data[: MAX_HEADER_BYTES + 4 - len(self._head)]
+        self._h11.receive_data(data)
+        if self.busy and not self._dropping:
+            self._pending += len(data)
+            if self._pending > MAX_PENDING_BYTES and self._transport is not None:
                 self._transport.pause_reading()
             return
-        self._buffer += data
-        if len(self._buffer) > MAX_PENDING_BYTES and self.busy and self._transport is not None:
-            self._transport.pause_reading()
-        self._try_next_request()
+        self._process()
 
-    # parsing --------------------------------------------------------------
-    def _try_next_request(self) -> None:
-        if self.busy or self._closing or self._transport is None:
-            return
-        try:
-            parsed = self._parse_request()
-        except _BadRequest as exc:
-            self._send_simple(exc.status, str(exc))
-            self.close()
-            return
-        if parsed is None:
-            return
-        environ, keep_alive, discard = parsed
-        self.busy = True
-        self._server.dispatch(self, environ, keep_alive, discard, self._listener)
+    # requests ---------------------------------------------------------------
+    def _process(self) -> None:
+        """Take events from h11 until it needs more bytes or a request is with the app."""
+        while not self._closing and self._transport is not None:
+            if self.busy and not self._dropping:
+                return
+            if self._h11.their_state is h11.IDLE and not self._head_checked:
+                if self._head is None:  # pipelined bytes h11 already holds
+                    self._head = bytearray(self._h11.trailing_data[0][: MAX_HEADER_BYTES + 4])
+                end = HEAD_END.search(self._head, max(0, self._head_scanned - 2),
+                                      MAX_HEADER_BYTES + 2)
+                self._head_scanned = len(self._head)
+                if end is None and len(self._head) <= MAX_HEADER_BYTES:
+                    return  # h11 needs the whole head too
+                if end is None:
+                    # h11 bounds only a head still incomplete; one that arrived
+                    # whole in a single read would pass.
+                    self._reject(431, "request headers too large")
+                    return
+                self._head_checked = True
+                problem = head_problem(bytes(self._head[: end.start()]))
+                self._head = None
+                if problem:
+                    self._reject(400, problem)
+                    return
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._reject(exc.error_status_hint, str(exc))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._start_request(event)
+            elif isinstance(event, h11.Data):
+                self._take_body(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._end_body()
+            elif isinstance(event, h11.ConnectionClosed):
+                self.close()
+                return
 
-    def _parse_request(self) -> tuple[dict[str, Any], bool, int] | None:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self._buffer) > MAX_HEADER_BYTES:
-                raise _BadRequest(431, "request headers too large")
-            return None
-        if end > MAX_HEADER_BYTES:
-            raise _BadRequest(431, "request headers too large")
-        head = bytes(self._buffer[:end]).decode("latin-1")
-        lines = head.split("\r\n")
-        parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _BadRequest(400, "malformed request line")
-        method, target, version = parts
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep or not name or name != name.strip():
-                raise _BadRequest(400, "malformed header line")
-            key = name.strip().lower()
-            value = value.strip()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        body_start = end + 4
+    def _start_request(self, request: h11.Request) -> None:
+        self._request = request
+        length = next((int(v) for n, v in request.headers if n == b"content-length"), None)
         limit = self._server.max_body_bytes
-        discard = 0
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            decoded = _decode_chunked(self._buffer, body_start, limit)
-            if decoded is None:
-                return None
-            body, consumed, too_large = decoded
-            # The app sees a plain body of known length (WSGI has no chunking).
-            headers.pop("transfer-encoding")
-            headers["content-length"] = str(len(body))
-            if too_large:
-                # Header says nothing about the size; we cannot find the end
-                # cheaply, so answer and hang up.
-                headers["content-length"] = str(limit + 1)
-                body = b""
-                discard = -1
-            del self._buffer[:consumed]
-        else:
-            raw_length = headers.get("content-length", "0") or "0"
-            if not raw_length.isdigit():
-                raise _BadRequest(400, "invalid Content-Length")
-            length = int(raw_length)
-            if length > limit:
-                have = len(self._buffer) - body_start
-                del self._buffer[:]
-                discard = min(length - have, MAX_DISCARD_BYTES) if have < length else 0
-                body = b""
-                if discard == 0:
-                    discard = -1  # close after the answer
-            else:
-                if len(self._buffer) - body_start < length:
-                    if headers.get("expect", "").lower() == "100-continue" and (
-                        len(self._buffer) == body_start
-                    ):
-                        assert self._transport is not None
-                        self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                        headers.pop("expect")
-                    if length > SPOOL_IN_MEMORY_BYTES:
-                        # A big upload (a bundle image): stream it to a spool
-                        # file instead of growing the buffer to its full size.
-                        self._spooling = SpooledBody(
-                            self, (method, target, version, headers), length,
-                            self._server.spool_file, self._server.loop)
-                        rest, _pause = self._spooling.feed(bytes(self._buffer[body_start:]))
-                        del self._buffer[:]
-                        self._buffer += rest
-                    return None
-                body = bytes(self._buffer[body_start : body_start + length])
-                del self._buffer[: body_start + length]
-        connection = headers.get("connection", "").lower()
-        keep_alive = (
-            "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-        )
-        environ = self.environ(method, target, version, headers, io.BytesIO(body), len(body))
-        return environ, keep_alive and discard == 0, discard
+        if length is not None and length > limit:
+            # Never buffered: the app answers 413 from the declared size.
+            self._oversized(length, wait_for_body=not self._h11.client_is_waiting_for_100_continue)
+            return
+        if self._h11.client_is_waiting_for_100_continue:
+            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        self._body = RequestBody(self, self._server.spool_file, self._server.loop)
 
-    def environ(
-        self, method: str, target: str, version: str, headers: dict[str, str],
-        body: IO[bytes], body_length: int,
-    ) -> dict[str, Any]:
+    def _take_body(self, data: bytes) -> None:
+        if self._dropping:
+            self._drop_left -= len(data)
+            if self._drop_left <= 0 and not self.busy:
+                self.close()  # past MAX_DISCARD_BYTES: stop reading, hang up
+            return
+        if self._body is None:
+            return
+        if self._body.size + len(data) > self._server.max_body_bytes:
+            # Chunked: only now is the body known to be too large.
+            self._body.cancel()
+            self._body = None
+            # Its end cannot be found cheaply: answer, then hang up.
+            self._oversized(self._server.max_body_bytes + 1, wait_for_body=False)
+            return
+        if self._body.feed(data) and self._transport is not None:
+            self._transport.pause_reading()
+
+    def _end_body(self) -> None:
+        if self._dropping:
+            if not self.busy:
+                self.close()  # the answer went out and the oversized body is gone
+            return
+        body, self._body = self._body, None
+        if body is None:
+            return
+        if body.spool is None:
+            self._dispatch(body.in_memory(), body.size)
+        else:
+            body.spool.finish()  # dispatched from spooled() once on disk
+            self._body = body
+            self.busy = True
+
+    def _oversized(self, length: int, *, wait_for_body: bool) -> None:
+        """Let the app refuse a body over the limit; read and drop it, or hang up after.
+
+        Dropping (rather than closing at once) lets the client read the answer:
+        closing with unread bytes in the socket makes the kernel send a reset.
+        """
+        self._dropping = wait_for_body
+        self._drop_left = MAX_DISCARD_BYTES
+        self._dispatch(io.BytesIO(), 0, declared=length, close=True)
+
+    def _dispatch(self, body: IO[bytes], size: int, *, declared: int | None = None,
+                  close: bool = False) -> None:
+        assert self._request is not None
+        self.busy = True
+        environ = self.environ(self._request, body, size if declared is None else declared)
+        self._server.dispatch(self, environ, close, self._listener)
+
+    def environ(self, request: h11.Request, body: IO[bytes], length: int) -> dict[str, Any]:
         """The WSGI environ for one request whose body is readable from ``body``."""
+        target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
         environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
+            "REQUEST_METHOD": request.method.decode("ascii"),
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote(path, "latin-1"),
             "RAW_URI": target,
             "QUERY_STRING": query,
             "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": str(self._listener.port),
-            "SERVER_PROTOCOL": version,
+            "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
             "REMOTE_ADDR": self._peer[0],
             "REMOTE_PORT": str(self._peer[1]),
             "wsgi.version": (1, 0),
@@ -240,57 +261,130 @@ class HttpConnection(asyncio.Protocol):
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
         }
-        for key, value in headers.items():
-            if key == "content-type":
-                environ["CONTENT_TYPE"] = value
-            elif key == "content-length":
-                environ["CONTENT_LENGTH"] = value
-            else:
-                environ["HTTP_" + key.upper().replace("-", "_")] = value
-        if "CONTENT_LENGTH" not in environ and body_length:
-            environ["CONTENT_LENGTH"] = str(body_length)
+        for raw_name, raw_value in request.headers:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            if name in ("content-length", "transfer-encoding"):
+                continue  # the app sees the decoded body's length
+            key = "CONTENT_TYPE" if name == "content-type" else (
+                "HTTP_" + name.upper().replace("-", "_"))
+            environ[key] = f"{environ[key]}, {value}" if key in environ else value
+        if length or request.method not in (b"GET", b"HEAD"):
+            environ["CONTENT_LENGTH"] = str(length)
         return environ
 
     # a spooled body (called on the loop thread by its writer) ----------------
     def spooled(self, body: SpooledBody, spool: IO[bytes]) -> None:
         """The body is on disk: hand the request over (or drop it if the client left)."""
-        if body is not self._spooling or self._closing or self._transport is None:
+        if self._body is None or body is not self._body.spool or self._closing:
             spool.close()
             return
-        self._spooling = None
-        self._server.dispatch(self, body.environ(self, spool), body.keep_alive, 0,
-                              self._listener)
+        size = self._body.size
+        self._body = None
+        self.busy = False
+        self._dispatch(spool, size)
 
     def resume_spooling(self) -> None:
         """The writer caught up: read the rest of the body."""
-        if self._transport is not None and self._spooling is not None and self._spooling.left:
+        if self._transport is not None and self._body is not None:
             self._transport.resume_reading()
 
-    # writing (called on the loop thread) ------------------------------------
-    def write(self, data: bytes) -> None:
-        if self._transport is not None and not self._closing:
-            self._transport.write(data)
+    # responses (called on the loop thread) ---------------------------------------
+    def start_response(self, status: str, headers: list[tuple[str, str]], close: bool) -> None:
+        """Send the status line and headers of a streamed answer; h11 picks the framing."""
+        code = int(status[:3])
+        self._bodyless = code in _BODYLESS or self._method() == b"HEAD"
+        self._send(h11.Response(status_code=code, headers=self._fields(code, headers, close),
+                                reason=status[4:] or reason_phrase(code)))
+
+    def send_body(self, data: bytes) -> None:
+        if data and not self._bodyless:
+            self._send(h11.Data(data=data))
             self.last_activity = time.monotonic()
 
-    def finish_request(self, keep_alive: bool, discard: int) -> None:
-        self.busy = False
-        if discard > 0:
-            self._discard_left = discard
+    def respond(self, status: str, headers: list[tuple[str, str]], body: bytes,
+                close: bool) -> None:
+        """A whole response in one write: head and body together."""
+        if self._closing or self._transport is None:
             return
-        if not keep_alive or discard < 0:
-            self.close()
+        try:
+            code = int(status[:3])
+            self._bodyless = code in _BODYLESS or self._method() == b"HEAD"
+            data = self._h11.send(h11.Response(
+                status_code=code, headers=self._fields(code, headers, close),
+                reason=status[4:] or reason_phrase(code)))
+            if body and not self._bodyless:
+                data += self._h11.send(h11.Data(data=body))
+            data += self._h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:  # the app's framing was wrong (short body)
+            self.abort()
             return
-        if self._transport is not None:
-            self._transport.resume_reading()
-        self._try_next_request()
+        self._transport.write(data)
+        self.last_activity = time.monotonic()
+        self._finish_request()
 
-    def _send_simple(self, status: int, text: str) -> None:
-        body = text.encode()
-        reason = _REASONS.get(status, "Error")
-        self.write(
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
-        )
+    def end_response(self) -> None:
+        self._send(h11.EndOfMessage())
+        self._finish_request()
+
+    def _method(self) -> bytes:
+        return self._request.method if self._request is not None else b"GET"
+
+    @staticmethod
+    def _fields(code: int, headers: list[tuple[str, str]], close: bool) -> list[tuple[str, str]]:
+        hop_by_hop = {"connection", "transfer-encoding", "keep-alive"}
+        if code in _BODYLESS:
+            hop_by_hop.add("content-length")
+        fields = [(n, v) for n, v in headers if n.lower() not in hop_by_hop]
+        if close:
+            fields.append(("Connection", "close"))
+        return fields
+
+    def _send(self, event: Any) -> None:
+        if self._closing or self._transport is None:
+            return
+        try:
+            data = self._h11.send(event)
+        except h11.LocalProtocolError:
+            self.abort()
+            return
+        if data:
+            self._transport.write(data)
+
+    def _finish_request(self) -> None:
+        """The answer is out: next request, drain an oversized body, or close."""
+        self.busy = False
+        if self._dropping:
+            if self._h11.their_state is not h11.SEND_BODY or self._drop_left <= 0:
+                self.close()
+                return
+            self._process()  # keep dropping the body until it ends, then close
+            return
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            self._request = None
+            self._head_checked = False
+            self._head, self._head_scanned = None, 0
+            self._pending = 0
+            if self._transport is not None:
+                self._transport.resume_reading()
+            self._process()
+        else:
+            self.close()
+
+    def _reject(self, status: int, text: str) -> None:
+        """A protocol error: answer it (if h11 still can) and close."""
+        body = text.encode("utf-8", "replace")
+        try:
+            data = self._h11.send(h11.Response(
+                status_code=status, reason=reason_phrase(status),
+                headers=[("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                         ("Connection", "close")]))
+            data += self._h11.send(h11.Data(data=body)) + self._h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            data = b""  # a response was already under way: just hang up
+        if self._transport is not None and data:
+            self._transport.write(data)
+        self.close()
 
     @property
     def closing(self) -> bool:
@@ -305,35 +399,3 @@ class HttpConnection(asyncio.Protocol):
         self._closing = True
         if self._transport is not None:
             self._transport.abort()
-
-
-def _decode_chunked(
-    buffer: bytearray, start: int, limit: int
-) -> tuple[bytes, int, bool] | None:
-    """Decode a chunked body; None if incomplete. Returns (body, consumed, too_large)."""
-    pos = start
-    out = bytearray()
-    while True:
-        line_end = buffer.find(b"\r\n", pos)
-        if line_end < 0:
-            return None
-        size_text = bytes(buffer[pos:line_end]).split(b";")[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise _BadRequest(400, "malformed chunk size") from None
-        pos = line_end + 2
-        if size == 0:
-            trailer_end = buffer.find(b"\r\n", pos)
-            while trailer_end > pos:  # skip trailer fields
-                pos = trailer_end + 2
-                trailer_end = buffer.find(b"\r\n", pos)
-            if trailer_end < 0:
-                return None
-            return bytes(out), trailer_end + 2, False
-        if len(out) + size > limit:
-            return b"", len(buffer), True
-        if len(buffer) < pos + size + 2:
-            return None
-        out += buffer[pos : pos + size]
-        pos += size + 2

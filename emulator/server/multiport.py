@@ -2,18 +2,18 @@
 
 Why not one thread (or one waitress server) per BMC: 1000 BMCs would mean
 1000 accept threads; and waitress has no TLS. Here every listening socket
-belongs to one selector (epoll) loop, requests are parsed on the loop and the
-WSGI app runs on a small thread pool, so a slow handler (a libvirt call to a
-remote daemon) never stalls the other BMCs' sockets. A port can be closed
-(clients then get "connection refused", as from a rebooting BMC) and reopened
-later on the same number.
+belongs to one selector (epoll) loop, requests are framed there by h11
+(emulator/server/connection.py) and the WSGI app runs on a small thread
+pool, so a slow handler (a libvirt call to a remote daemon) never stalls the
+other BMCs' sockets. A port can be closed (clients then get "connection
+refused", as from a rebooting BMC) and reopened later on the same number.
 
 The app learns which port a request came in on from ``SERVER_PORT`` (the
 *local* port), which is how the emulator picks the BMC.
 
-Only what Redfish clients use is implemented: HTTP/1.0 and 1.1, keep-alive,
-Content-Length and chunked request bodies, ``Expect: 100-continue``, responses
-with Content-Length or chunked (streamed bodies such as server-sent events).
+HTTP/1.1 as h11 implements it: keep-alive and pipelining, Content-Length and
+chunked request bodies, ``Expect: 100-continue``, responses with
+Content-Length or chunked (streamed bodies such as server-sent events).
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import itertools
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import IO, Any, NamedTuple
+from collections.abc import Callable
+from typing import IO, Any
 
 from emulator.server.connection import HttpConnection, Listener, PortPolicy, WsgiApp
 from emulator.server.spool import new_spool_file
+from emulator.server.wsgi import Request, run_app
 
 LOG = logging.getLogger(__name__)
 
@@ -39,16 +39,6 @@ IDLE_TIMEOUT_S = 120.0
 
 class HttpServerError(Exception):
     """A port could not be opened or closed."""
-
-
-class _Request(NamedTuple):
-    """A parsed request on its way from the event loop to a worker thread."""
-
-    connection: HttpConnection
-    environ: dict[str, Any]
-    keep_alive: bool
-    discard: int
-    listener: Listener
 
 
 class MultiPortServer:
@@ -232,121 +222,26 @@ class MultiPortServer:
         return listener
 
     # requests -------------------------------------------------------------------
-    def dispatch(
-        self,
-        connection: HttpConnection,
-        environ: dict[str, Any],
-        keep_alive: bool,
-        discard: int,
-        listener: Listener,
-    ) -> None:
+    def dispatch(self, connection: HttpConnection, environ: dict[str, Any], close: bool,
+                 listener: Listener) -> None:
         """Run the app for one parsed request (called on the loop by HttpConnection).
 
-        discard: body bytes still to skip after the answer (an unread oversized body).
+        close: the connection closes after the answer (an oversized body).
         """
         policy = listener.policy
         if policy.blackhole:
             return  # never answer; the connection stays busy until the client gives up
-        request = _Request(connection, environ, keep_alive, discard, listener)
+        request = Request(connection, environ, close, listener.app)
         if policy.delay_s > 0:
             self._loop.call_later(policy.delay_s, self._submit, request)
         else:
             self._submit(request)
 
-    def _submit(self, request: _Request) -> None:
+    def _submit(self, request: Request) -> None:
         try:
-            self._pool.submit(self._run_app, request)
+            self._pool.submit(run_app, self._loop, request)
         except RuntimeError:  # pool shut down: the server is stopping
             request.connection.abort()
-
-    def _run_app(self, request: _Request) -> None:
-        connection, environ, keep_alive, discard, listener = request
-        loop = self._loop
-        state: dict[str, Any] = {"head": None, "chunked": False, "sent": False}
-
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: Any = None
-        ) -> Callable[[bytes], None]:
-            state["status"] = status
-            state["headers"] = headers
-            return lambda data: emit(data)
-
-        def head_bytes(body_len: int | None) -> bytes:
-            lines = [f"HTTP/1.1 {state['status']}"]
-            names = set()
-            for name, value in state["headers"]:
-                names.add(name.lower())
-                lines.append(f"{name}: {value}")
-            if "content-length" not in names:
-                if body_len is not None:
-                    lines.append(f"Content-Length: {body_len}")
-                else:
-                    state["chunked"] = True
-                    lines.append("Transfer-Encoding: chunked")
-            lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-        def emit(data: bytes) -> None:
-            if not state["sent"]:
-                state["sent"] = True
-                loop.call_soon_threadsafe(connection.write, head_bytes(None))
-            if data:
-                payload = b"%x\r\n%s\r\n" % (len(data), data) if state["chunked"] else data
-                loop.call_soon_threadsafe(connection.write, payload)
-
-        def finish(result: Iterable[bytes], keep: bool) -> None:
-            close = getattr(result, "close", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    close()
-            with contextlib.suppress(Exception):
-                environ["wsgi.input"].close()
-            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                loop.call_soon_threadsafe(connection.finish_request, keep, discard)
-
-        def stream(result: Iterable[bytes], chunks: Iterable[bytes]) -> None:
-            keep = keep_alive
-            try:
-                for chunk in chunks:
-                    emit(chunk)
-                    if connection.closing:  # the client went away
-                        keep = False
-                        break
-                if not state["sent"]:
-                    emit(b"")
-                if state["chunked"]:
-                    loop.call_soon_threadsafe(connection.write, b"0\r\n\r\n")
-            except Exception:
-                LOG.exception("error streaming %s", environ.get("PATH_INFO"))
-                keep = False
-            finish(result, keep)
-
-        result: Iterable[bytes] = ()
-        try:
-            result = listener.app(environ, start_response)
-            chunks = iter(result)
-            first: list[bytes] = []
-            if "headers" not in state:
-                # A generator app calls start_response at its first step.
-                first = [chunk for chunk in [next(chunks, b"")] if chunk]
-            declared = any(name.lower() == "content-length" for name, _ in state["headers"])
-            if declared:
-                # The usual case: one write with head and body together.
-                body = b"".join(first) + b"".join(chunks)
-                loop.call_soon_threadsafe(connection.write, head_bytes(None) + body)
-            else:
-                # A streamed body (server-sent events) may last for hours: give
-                # it its own thread rather than holding a pool worker.
-                threading.Thread(target=stream, args=(result, itertools.chain(first, chunks)),
-                                 daemon=True, name="wsgi-stream").start()
-                return
-        except Exception:  # the app must never take the server down
-            LOG.exception("unhandled error serving %s", environ.get("PATH_INFO"))
-            if not state["sent"]:
-                loop.call_soon_threadsafe(connection.abort)
-            finish(result, False)
-            return
-        finish(result, keep_alive)
 
     async def _sweep_idle(self) -> None:
         while True:

@@ -3,15 +3,20 @@ real signed bundles served over HTTP (Range), and sushy clients."""
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import sushy
+from flask import Flask, request
+from werkzeug.serving import make_server
 
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
@@ -26,6 +31,48 @@ def make_nodes(count: int, **overrides: Any) -> list[NodeSpec]:
     firmware.update(overrides.pop("firmware", {}))
     return [NodeSpec(model=TEST_MODEL, firmware=dict(firmware), **overrides)
             for _ in range(count)]
+
+
+@dataclass
+class Listener:
+    """A real HTTP event listener on loopback recording every POSTed event."""
+
+    url: str
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def message_ids(self) -> list[str]:
+        return [e["MessageId"].rsplit(".", 1)[1] for doc in self.received for e in doc["Events"]]
+
+
+@pytest.fixture
+def listener_factory() -> Iterator[Callable[[], Listener]]:
+    """start() -> a new Listener on a free port; all are stopped after the test."""
+    servers: list[Any] = []
+
+    def start() -> Listener:
+        app = Flask("event-listener")
+        state = Listener(url="")
+
+        @app.post("/events")
+        def receive() -> tuple[str, int]:
+            state.received.append(json.loads(request.get_data()))
+            return "", state.status
+
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        state.url = f"http://127.0.0.1:{server.server_port}/events"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return state
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def listener(listener_factory: Callable[[], Listener]) -> Listener:
+    return listener_factory()
 
 
 @pytest.fixture

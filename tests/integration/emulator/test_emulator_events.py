@@ -5,47 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
-from flask import Flask, request
-from werkzeug.serving import make_server
 
-from tests.integration.emulator.conftest import http, wait_until
+from tests.integration.emulator.conftest import Listener, http, wait_until
 
 SUBSCRIPTIONS = "/redfish/v1/EventService/Subscriptions"
-
-
-@dataclass
-class Listener:
-    url: str
-    status: int = 200
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-    def message_ids(self) -> list[str]:
-        return [e["MessageId"].rsplit(".", 1)[1] for doc in self.received for e in doc["Events"]]
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    """A real HTTP event listener on loopback recording every POSTed event."""
-    app = Flask("event-listener")
-    state = Listener(url="")
-
-    @app.post("/events")
-    def receive() -> tuple[str, int]:
-        state.received.append(json.loads(request.get_data()))
-        return "", state.status
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    state.url = f"http://127.0.0.1:{server.server_port}/events"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
 
 
 def _subscribe(node: dict[str, str], body: dict[str, Any]) -> requests.Response:

@@ -31,6 +31,8 @@ def test_per_node_firmware_overrides_model_defaults() -> None:
     [
         ("no nodes", {"nodes": 0}, "nodes must be between"),
         ("negative flash time", {"flash_seconds": -1}, "flash_seconds"),
+        ("negative restart delay", {"bmc_restart_delay_seconds": -0.5},
+         "bmc_restart_delay_seconds must not be negative"),
         ("privileged base port", {"base_port": 80}, "outside 1024..65535"),
         ("ports past 65535", {"base_port": 65000, "nodes": 1000}, "run past 65535"),
         ("no models", {"models": [" "]}, "at least one model"),
