@@ -30,6 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.frontdoor.policy import FrontDoorStats
 from gateway.store import GatewayStore
 from gateway.store.models import AlertRow, ImageRow
 
@@ -75,6 +76,10 @@ class GatewayMetrics:
         """Report the media server's bytes served (a monotonically growing count)."""
         self._scraped.bytes_served = total_bytes
 
+    def watch_front_door(self, listener: str, stats: Callable[[], FrontDoorStats]) -> None:
+        """Report a listener's open connections, bytes in flight and front-door refusals."""
+        self._scraped.front_doors[listener] = stats
+
     def render(self) -> bytes:
         """The metrics in Prometheus text format (serve with CONTENT_TYPE)."""
         return generate_latest(self.registry)
@@ -87,6 +92,7 @@ class _ScrapeTimeCollector(Collector):
         self.nodes: StateCounts | None = None
         self.bytes_served: Callable[[], int] | None = None
         self.durations: Callable[[], Iterable[tuple[str, str, float]]] | None = None
+        self.front_doors: dict[str, Callable[[], FrontDoorStats]] = {}
 
     def describe(self) -> Iterable[Metric]:
         return []  # metrics appear only once their source is attached
@@ -105,6 +111,8 @@ class _ScrapeTimeCollector(Collector):
                                          "Image bytes sent by the media server.")
             served.add_metric([], float(self.bytes_served()))
             yield served
+        if self.front_doors:
+            yield from _front_doors(self.front_doors)
 
     def _from_store(self, store: GatewayStore) -> Iterator[Metric]:
         try:
@@ -123,6 +131,27 @@ class _ScrapeTimeCollector(Collector):
         for state in ("pending", "downloading", "verified", "rejected", "failed", "withdrawn"):
             gauge.add_metric([state], float(images.get(state, 0)))
         yield gauge
+
+
+def _front_doors(sources: Mapping[str, Callable[[], FrontDoorStats]]) -> Iterator[Metric]:
+    connections = GaugeMetricFamily("fleetflash_front_door_connections",
+                                    "Open client connections, by listener.",
+                                    labels=["listener"])
+    in_flight = GaugeMetricFamily("fleetflash_front_door_bytes_in_flight",
+                                  "Response body bytes promised but not yet sent, by listener.",
+                                  labels=["listener"])
+    refused = CounterMetricFamily("fleetflash_front_door_refusals",
+                                  "Connections and requests refused or cut off at the front "
+                                  "door, by listener and reason.", labels=["listener", "reason"])
+    for listener, read in sorted(sources.items()):
+        stats = read()
+        connections.add_metric([listener], float(stats.connections))
+        in_flight.add_metric([listener], float(stats.bytes_in_flight))
+        for reason, count in sorted(stats.refusals.items()):
+            refused.add_metric([listener, reason], float(count))
+    yield connections
+    yield in_flight
+    yield refused
 
 
 def _group_count(store: GatewayStore, column: Any) -> dict[str, int]:

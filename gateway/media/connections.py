@@ -28,18 +28,14 @@ SEND_SLICE_BYTES = 8 * 1024 * 1024
 RECV_BYTES = 64 * 1024
 
 
-class HeadTooLarge(Exception):
-    """The client sent more than the head limit without ending its head."""
-
-
 class Connection(Protocol):
     """What request handling needs from a connection. I/O errors are OSError."""
 
     peer: str | None
+    buffer: bytearray  # received bytes not yet consumed (see gateway.frontdoor.read_head)
 
-    async def read_head(self, timeout: float) -> bytes | None:
-        """Bytes up to and including CRLF CRLF; None when the client closed or
-        stayed silent for `timeout` seconds. Raises HeadTooLarge."""
+    async def recv(self) -> bytes:
+        """The next bytes from the client; b"" when it closed."""
         ...
 
     def write(self, data: bytes) -> None:
@@ -66,28 +62,16 @@ class SocketConnection:
         self._senders = senders
         self._head_limit = head_limit
         self._send_timeout = send_timeout_s
-        self._buffer = bytearray()
+        self.buffer = bytearray()
         self._pending = bytearray()
         peer = sock.getpeername()
         self.peer: str | None = str(peer[0]) if peer else None
 
-    async def read_head(self, timeout: float) -> bytes | None:
-        loop = asyncio.get_running_loop()
-        while True:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                head = bytes(self._buffer[:end + 4])
-                del self._buffer[:end + 4]  # pipelined requests stay buffered
-                return head
-            if len(self._buffer) > self._head_limit:
-                raise HeadTooLarge()
-            try:
-                data = await asyncio.wait_for(loop.sock_recv(self._sock, RECV_BYTES), timeout)
-            except (TimeoutError, ConnectionError):
-                return None
-            if not data:
-                return None
-            self._buffer += data
+    async def recv(self) -> bytes:
+        try:
+            return await asyncio.get_running_loop().sock_recv(self._sock, RECV_BYTES)
+        except ConnectionError:
+            return b""
 
     def write(self, data: bytes) -> None:
         self._pending += data
@@ -171,16 +155,15 @@ class StreamConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self.buffer = bytearray()
         peer = writer.get_extra_info("peername")
         self.peer: str | None = str(peer[0]) if peer else None
 
-    async def read_head(self, timeout: float) -> bytes | None:
+    async def recv(self) -> bytes:
         try:
-            return await asyncio.wait_for(self._reader.readuntil(b"\r\n\r\n"), timeout)
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ssl.SSLError):
-            return None
-        except asyncio.LimitOverrunError as exc:
-            raise HeadTooLarge() from exc
+            return await self._reader.read(RECV_BYTES)
+        except (ConnectionError, ssl.SSLError):
+            return b""
 
     def write(self, data: bytes) -> None:
         self._writer.write(data)

@@ -54,7 +54,7 @@ class LoopGroup:
 
     def __init__(self, listeners: list[Listener], handler: Handler, *, count: int,
                  head_limit: int, senders: ThreadPoolExecutor, send_timeout_s: float,
-                 backlog: int = 1024) -> None:
+                 handshake_timeout_s: float = 10.0, backlog: int = 4096) -> None:
         reuse = hasattr(socket, "SO_REUSEPORT")
         self._count = max(1, count if reuse else 1)
         self._reuse_port = reuse and self._count > 1
@@ -64,6 +64,7 @@ class LoopGroup:
         self._senders = senders
         self._send_timeout = send_timeout_s
         self._backlog = backlog
+        self._handshake_timeout = handshake_timeout_s
         self._loops: list[_Loop] = []
         self.ports: dict[str, int] = {}
 
@@ -112,6 +113,7 @@ class LoopGroup:
                     server = await asyncio.start_server(
                         lambda r, w: self._on_stream(state, r, w), listener.host, port,
                         limit=self._head_limit, ssl=listener.tls, backlog=self._backlog,
+                        ssl_handshake_timeout=self._handshake_timeout,
                         reuse_port=self._reuse_port)
                     servers.append(server)
                     bound = server.sockets[0].getsockname()[1]
