@@ -176,7 +176,7 @@ async def read_head(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy, *,
 
     A connection's first head must be whole within head_timeout_s of accept(); a later
     one may wait idle_timeout_s for its first byte, then has head_timeout_s from that
-    byte. Returns None when the client closed (or went idle) between requests; raises
+    byte. Returns None when the client closed, or went idle between requests; raises
     DeadlineExceeded(HEAD_TIMEOUT) for a head started but not finished in time, and
     HeadTooLarge. Bytes after the head stay in `buffer` (body, pipelined requests).
     """
@@ -203,9 +203,7 @@ async def read_head(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy, *,
                 return None  # idle keep-alive connection: close quietly
             raise DeadlineExceeded(HEAD_TIMEOUT) from None
         if not data:
-            if buffer.strip():
-                raise DeadlineExceeded(HEAD_TIMEOUT)  # hung up mid-head
-            return None
+            return None  # the client left (also mid-head: nobody is left to answer)
         if deadline is None:
             deadline = loop.time() + policy.head_timeout_s  # counted from the first byte
         buffer += data

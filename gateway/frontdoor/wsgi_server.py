@@ -78,7 +78,7 @@ class FrontDoorWsgiServer:
                  max_body_bytes: int = 1024 * 1024, workers: int = 16,
                  on_refused: RefusalHook | None = None,
                  error_headers: Iterable[tuple[str, str]] = (),
-                 chunked_bodies: bool = True) -> None:
+                 chunked_bodies: bool = True, slots: ClientSlots | None = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -90,7 +90,7 @@ class FrontDoorWsgiServer:
         self._on_refused = on_refused
         self._error_headers = list(error_headers)
         self._chunked = chunked_bodies
-        self.slots = ClientSlots(policy)
+        self.slots = slots or ClientSlots(policy)  # shared by a listener's ports
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -166,6 +166,10 @@ class FrontDoorWsgiServer:
                 # Closed unanswered, like nginx's limit_conn with a 444: answering would
                 # cost the flood more of our time than it costs the flooder.
                 self._report(client, refused, "connection refused at the front door")
+                if self._on_refused is not None:
+                    with contextlib.suppress(RuntimeError):  # shutting down
+                        self._workers.submit(_safe_call, self._on_refused, client, refused,
+                                             "connection refused at the front door")
                 return
             try:
                 await self._requests(reader, writer, client, peer)
@@ -191,25 +195,25 @@ class FrontDoorWsgiServer:
                 head = await read_head(recv, buffer, self.policy, first=first,
                                        limit=MAX_HEAD_BYTES)
             except DeadlineExceeded as exc:
-                self._report(client, exc.reason, "request head not received in time")
-                return await self._refuse(writer, 408, "request head not received in time")
+                message = "request head not received in time"
+                return await self._refuse(writer, client, (exc.reason, message), 408, message)
             except HeadTooLarge:
-                self._report(client, HEAD_TOO_LARGE, "request head too large")
-                return await self._refuse(writer, 431, "request head too large")
+                message = "request head too large"
+                return await self._refuse(writer, client, (HEAD_TOO_LARGE, message), 431,
+                                          message)
             if head is None:
                 return
             first = False
             try:
                 request = parse_request_head(head, bodies=True, chunked=self._chunked)
             except HttpError as exc:
-                self._report(client, MALFORMED, f"{exc.status} {exc}")
-                return await self._refuse(writer, exc.status, str(exc))
+                return await self._refuse(writer, client, (MALFORMED, f"{exc.status} {exc}"),
+                                          exc.status, str(exc))
             length = content_length(request) or 0
             if length > self._max_body:
-                self._report(client, BODY_TOO_LARGE, f"body of {length} bytes exceeds the "
-                                                     f"{self._max_body} byte limit")
-                return await self._refuse(writer, 413, f"body of {length} bytes exceeds the "
-                                                       f"{self._max_body} byte limit")
+                message = f"body of {length} bytes exceeds the {self._max_body} byte limit"
+                return await self._refuse(writer, client, (BODY_TOO_LARGE, message), 413,
+                                          message)
             chunked = is_chunked(request)
             if ((length or chunked)
                     and (request.header("expect") or "").lower() == "100-continue"):
@@ -220,12 +224,12 @@ class FrontDoorWsgiServer:
                 else:
                     body = await read_body(recv, buffer, length, self.policy)
             except DeadlineExceeded as exc:
-                self._report(client, exc.reason, "request body not received in time")
-                return await self._refuse(writer, 408, "request body not received in time")
+                message = "request body not received in time"
+                return await self._refuse(writer, client, (exc.reason, message), 408, message)
             except BodyError as exc:
-                self._report(client, exc.reason, str(exc))
                 status = 413 if exc.reason == BODY_TOO_LARGE else 400
-                return await self._refuse(writer, status, str(exc))
+                return await self._refuse(writer, client, (exc.reason, str(exc)), status,
+                                          str(exc))
             environ = self._environ(request, body, peer)
             loop = asyncio.get_running_loop()
             response, keep = await loop.run_in_executor(self._workers, self._call_app,
@@ -235,7 +239,17 @@ class FrontDoorWsgiServer:
             if not keep:
                 return
 
-    async def _refuse(self, writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    async def _refuse(self, writer: asyncio.StreamWriter, client: str,
+                      report: tuple[str, str], status: int, message: str) -> None:
+        """Report (and wait for the hook: the refusal is on record before the client
+        learns of it), then answer `status` and close."""
+        reason, detail = report
+        self._report(client, reason, detail)
+        if self._on_refused is not None:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(RuntimeError):  # shutting down
+                await loop.run_in_executor(self._workers, _safe_call, self._on_refused,
+                                           client, reason, detail)
         body = f"{message}\n".encode()
         fields = [*self._error_headers, ("Content-Type", "text/plain; charset=utf-8"),
                   ("Content-Length", str(len(body))), ("Connection", "close")]
@@ -244,12 +258,10 @@ class FrontDoorWsgiServer:
             await asyncio.wait_for(writer.drain(), 1.0)
 
     def _report(self, client: str, reason: str, detail: str) -> None:
+        """Count and log a refusal (the hook is the caller's business)."""
         if reason not in (PER_CLIENT_LIMIT, GLOBAL_LIMIT):  # ClientSlots counted those
             self.slots.count_refusal(reason)
         LOG.info("%s: refused %s: %s (%s)", self.name, client, reason, detail)
-        if self._on_refused is not None:
-            with contextlib.suppress(RuntimeError):  # shutting down
-                self._workers.submit(_safe_call, self._on_refused, client, reason, detail)
 
     # ----- WSGI -------------------------------------------------------------
     def _environ(self, request: Request, body: bytes, peer: Any) -> dict[str, Any]:

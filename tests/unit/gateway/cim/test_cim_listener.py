@@ -212,7 +212,7 @@ def test_connection_flood_is_capped_and_recovers(gateway: Gateway) -> None:
 
     assert gateway.config.listener.http is not None
     port = gateway.config.listener.http[1]
-    limit = gateway.listener.max_connections
+    limit = gateway.listener.policy.max_connections_per_client
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(limit)]
     try:
         extra = socket.create_connection(("127.0.0.1", port))
