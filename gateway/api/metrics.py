@@ -31,8 +31,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.frontdoor.policy import FrontDoorStats
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, StoreError
 from gateway.store.models import AlertRow, ImageRow
+from gateway.store.refusals import refusal_totals
 
 LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -131,6 +132,18 @@ class _ScrapeTimeCollector(Collector):
         for state in ("pending", "downloading", "verified", "rejected", "failed", "withdrawn"):
             gauge.add_metric([state], float(images.get(state, 0)))
         yield gauge
+        try:
+            totals = refusal_totals(store.engine)
+        except StoreError as exc:
+            LOG.warning("metrics: cannot read refusals: %s", exc)
+            return
+        refusals = CounterMetricFamily(
+            "fleetflash_refusals", "Requests refused before an alert was read (kept rows, "
+            "see [refusals] retention_days), by listener and reason.",
+            labels=["channel", "reason"])
+        for (channel, reason), count in sorted(totals.items()):
+            refusals.add_metric([channel, reason], float(count))
+        yield refusals
 
 
 def _front_doors(sources: Mapping[str, Callable[[], FrontDoorStats]]) -> Iterator[Metric]:

@@ -17,7 +17,9 @@ pywbem then parses the export message (gateway.cim.pywbem_export) and the
 indication is handed to the intake service inside the request (it only writes the
 store), so an acknowledged alert survives a restart. Trust and profile failures come
 back as CIM-XML errors (CIM_ERR_ACCESS_DENIED, CIM_ERR_INVALID_PARAMETER). Every
-refusal is recorded through the intake service.
+refusal is recorded: HTTP-level ones counted per client address, reason and time
+bucket (gateway.intake.refusals), CIM-level refusals of authenticated exports as one
+alert record each, through the intake service.
 """
 
 from __future__ import annotations
@@ -50,8 +52,17 @@ from gateway.config import SourceConfig
 from gateway.frontdoor import ClientSlots, FrontDoorPolicy, front_door_policy
 from gateway.frontdoor.policy import FrontDoorStats
 from gateway.frontdoor.wsgi_server import FrontDoorWsgiServer
-from gateway.intake.credentials import SourceAuthenticator
+from gateway.intake.credentials import LoginBackoff, SourceAuthenticator, backoff_settings
 from gateway.intake.errors import AlertFormatError
+from gateway.intake.refusals import (
+    FORBIDDEN,
+    LOGIN_BACKOFF,
+    MALFORMED,
+    METHOD_NOT_ALLOWED,
+    UNAUTHENTICATED,
+    RefusalLog,
+    refusal_settings,
+)
 from gateway.intake.service import CHANNEL_CIM, IntakeService
 from gateway.store import Decision, StoreError
 from gateway.tls import server_tls_context
@@ -70,12 +81,18 @@ class _Request:
     body: bytes
 
 
+_REASONS = {401: UNAUTHENTICATED, 403: FORBIDDEN, 405: METHOD_NOT_ALLOWED,
+            429: LOGIN_BACKOFF}
+
+
 class ExportApp:
     """The WSGI app of the export endpoint (one call per whole request, any thread)."""
 
-    def __init__(self, intake: IntakeService, authenticator: SourceAuthenticator) -> None:
+    def __init__(self, intake: IntakeService, authenticator: SourceAuthenticator,
+                 refusals: RefusalLog) -> None:
         self.intake = intake
         self.authenticator = authenticator
+        self.refusals = refusals
 
     def __call__(self, environ: dict[str, Any],
                  start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -98,6 +115,8 @@ class ExportApp:
         identity = self.authenticator.identify(request.client, request.headers.get("authorization"))
         if identity.source is None:
             extra = [("WWW-Authenticate", REALM)] if identity.http_status == 401 else []
+            if identity.retry_after_s:
+                extra.append(("Retry-After", str(identity.retry_after_s)))
             return self._refuse(request, identity.http_status, None, identity.reason, extra=extra,
                                 source=identity.claimed_source)
         source = identity.source
@@ -163,11 +182,13 @@ class ExportApp:
 
     def _refuse(self, request: _Request, status: int, cim_error: str | None, reason: str, *,
                 extra: list[tuple[str, str]] | None = None, source: str | None = None) -> Answer:
-        """An HTTP-level refusal, recorded (the reason never echoes credentials)."""
+        """An HTTP-level refusal, counted per client address and reason (never one row
+        per request: see gateway.intake.refusals); the reason never echoes credentials."""
         details = dsp0200.header_safe(reason)
         LOG.info("refused export request from %s: HTTP %s %s %s", request.client, status,
                  cim_error or "", details)
-        self._record(request.client, f"{cim_error or status}: {details}", source)
+        self.refusals.record(CHANNEL_CIM, request.client, _REASONS.get(status, MALFORMED),
+                             f"{status} {cim_error or ''}: {details}", source)
         return dsp0200.http_error(status, cim_error, details, extra)
 
     def _cim_refusal(self, request: _Request, source: SourceConfig, export: ExportRequest,
@@ -195,7 +216,7 @@ class ExportApp:
 
     def front_door_refused(self, client: str, reason: str, detail: str) -> None:
         """Hook for refusals the front door answered itself (limits, deadlines, sizes)."""
-        self._record(client, f"{reason}: {dsp0200.header_safe(detail)}", None)
+        self.refusals.record(CHANNEL_CIM, client, reason, dsp0200.header_safe(detail))
 
 
 class GatewayListener:
@@ -206,10 +227,12 @@ class GatewayListener:
                  keyfile: str | None = None, max_body_bytes: int = 64 * 1024,
                  policy: FrontDoorPolicy | None = None) -> None:
         self.intake = intake
-        self.authenticator = SourceAuthenticator(intake.config.sources)
+        self.authenticator = SourceAuthenticator(
+            intake.config.sources, LoginBackoff(backoff_settings(intake.config)))
         self.max_body_bytes = max_body_bytes
         self.policy = policy or front_door_policy(intake.config, "cim")
-        self.app = ExportApp(intake, self.authenticator)
+        self.refusals = RefusalLog(intake.store.engine, refusal_settings(intake.config))
+        self.app = ExportApp(intake, self.authenticator, self.refusals)
         self.slots = ClientSlots(self.policy)  # one budget for both ports
         self._host = host
         self._ports = {"http": http_port, "https": https_port}
@@ -226,6 +249,7 @@ class GatewayListener:
 
     def start(self) -> None:
         """Start listening. Raises OSError (port in use, unreadable certificate)."""
+        self.refusals.start()
         for scheme, port in self._ports.items():
             if port is None:
                 continue
@@ -247,10 +271,11 @@ class GatewayListener:
             self._servers.append(server)
 
     def stop(self) -> None:
-        """Stop both ports (idempotent)."""
+        """Stop both ports, then write the refusal counts still waiting (idempotent)."""
         for server in self._servers:
             server.stop()
         self._servers = []
+        self.refusals.stop()
 
     def bound_ports(self) -> dict[str, int]:
         return {server.name.removeprefix("cim-"): server.port for server in self._servers}
