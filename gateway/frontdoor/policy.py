@@ -197,7 +197,8 @@ async def read_head(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy, *,
             if remaining <= 0:
                 raise DeadlineExceeded(HEAD_TIMEOUT)
         try:
-            data = await asyncio.wait_for(recv(), remaining)
+            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
+                data = await recv()
         except TimeoutError:
             if deadline is None and not buffer:
                 return None  # idle keep-alive connection: close quietly
@@ -222,7 +223,8 @@ async def read_body(recv: Recv, buffer: bytearray, length: int,
         if remaining <= 0:
             raise DeadlineExceeded(BODY_TIMEOUT)
         try:
-            data = await asyncio.wait_for(recv(), remaining)
+            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
+                data = await recv()
         except TimeoutError:
             raise DeadlineExceeded(BODY_TIMEOUT) from None
         if not data:
@@ -255,7 +257,8 @@ async def read_chunked(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy,
         if remaining <= 0:
             raise DeadlineExceeded(BODY_TIMEOUT)
         try:
-            data = await asyncio.wait_for(recv(), remaining)
+            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
+                data = await recv()
         except TimeoutError:
             raise DeadlineExceeded(BODY_TIMEOUT) from None
         if not data:

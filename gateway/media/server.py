@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import secrets
 import ssl
 import threading
@@ -49,6 +50,7 @@ from gateway.media.connections import Connection
 from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
+from gateway.media.open_files import SharedFiles
 from gateway.media.ranges import ByteRange, plan_response
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
@@ -138,6 +140,7 @@ class MediaServer:
         self._in_flight_lock = threading.Lock()
         self._in_flight = 0
         self._stop_requested = threading.Event()
+        self._files = SharedFiles()  # one descriptor per image for plain readers
 
     # ----- life cycle -------------------------------------------------------
     @property
@@ -164,6 +167,7 @@ class MediaServer:
 
         Raises MediaError when an address cannot be bound.
         """
+        _raise_descriptor_limit()
         try:
             self._loops.start()
         except OSError as exc:
@@ -241,30 +245,45 @@ class MediaServer:
             return await self._send_error(conn, 404, "not found", keep_alive,
                                           head=request.method == "HEAD")
         loop = asyncio.get_running_loop()
-        opened = await loop.run_in_executor(self._executor, self._open_servable, grant)
+        shared = conn.shares_files
+        try:
+            opened = await loop.run_in_executor(self._executor, self._open_servable, grant,
+                                                shared)
+        except OSError as exc:  # out of descriptors: the image is fine, we are busy
+            self.slots.count_refusal("open-failed")
+            log.warning("media: cannot open a verified image: %s", exc.strerror)
+            return await self._send_error(conn, 503, "busy, retry later", False,
+                                          [("Retry-After", "5")], head=request.method == "HEAD")
         if opened is None:
             return await self._send_error(conn, 404, "not found", keep_alive,
                                           head=request.method == "HEAD")
         image, stream = opened
-        with stream:
+        try:
             self.counters.count_request()
             return await self._send_image(request, conn, grant, image, stream, keep_alive)
+        finally:
+            if shared:
+                self._files.release(image.path)
+            else:
+                stream.close()
 
-    def _open_servable(self, grant: CapabilityGrant) -> tuple[ServableImage, BinaryIO] | None:
+    def _open_servable(self, grant: CapabilityGrant, shared: bool
+                       ) -> tuple[ServableImage, BinaryIO] | None:
+        """The image and an open file of it, or None (404). Raises OSError (503)."""
         image = self._catalog.servable_image(grant)
         if image is None:
             return None
-        try:
+        if shared:
+            stream = self._files.acquire(image.path, image.size)
+        else:
             stream = image.path.open("rb")
-        except OSError as exc:
-            log.warning("media: cannot open verified image %s: %s", image.image_id, exc.strerror)
-            return None
-        if os.fstat(stream.fileno()).st_size != image.size:
+            if os.fstat(stream.fileno()).st_size != image.size:
+                stream.close()
+                stream = None
+        if stream is None:
             # The file changed under the cache after verification: never serve it.
             log.error("media: image %s changed size on disk; refusing it", image.image_id)
-            stream.close()
-            return None
-        return image, stream
+        return (image, stream) if stream is not None else None
 
     async def _send_image(self, request: Request, conn: Connection,
                           grant: CapabilityGrant, image: ServableImage, stream: BinaryIO,
@@ -369,6 +388,15 @@ def _part_head(boundary: str, part: ByteRange, size: int) -> bytes:
             f"Content-Range: bytes {part.first}-{part.last}/{size}\r\n\r\n").encode("ascii")
 
 
+
+
+def _raise_descriptor_limit() -> None:
+    """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("media: descriptor limit raised from %d to %d", soft, hard)
 
 
 def make_tls_context(certfile: os.PathLike[str] | str, keyfile: os.PathLike[str] | str
