@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from gateway.media.connections import Connection, SocketConnection, StreamConnection
 
 log = logging.getLogger(__name__)
+ACCEPT_BATCH = 128
 Handler = Callable[[Connection], Awaitable[None]]
 
 
@@ -177,17 +178,32 @@ class LoopGroup:
                 log.warning("media: accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
+            self._start(state, sock)
+            # A fleet connects in bursts: take what is already queued without a loop
+            # round-trip per connection (asyncio's own servers accept in batches too).
+            for _ in range(ACCEPT_BATCH):
+                try:
+                    sock, _ = listening.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    log.warning("media: accept failed: %s", exc)
+                    break
+                self._start(state, sock)
+
+    def _start(self, state: _Loop, sock: socket.socket) -> None:
+        """Run the handler for a newly accepted plain connection."""
+        try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                connection = SocketConnection(sock, self._senders, self._head_limit,
-                                              self._send_timeout)
-            except OSError:  # the peer vanished already
-                sock.close()
-                continue
-            task = asyncio.create_task(self._run_plain(connection))
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
+            connection = SocketConnection(sock, self._senders, self._head_limit,
+                                          self._send_timeout)
+        except OSError:  # the peer vanished already
+            sock.close()
+            return
+        task = asyncio.create_task(self._run_plain(connection))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
 
     async def _run_plain(self, connection: SocketConnection) -> None:
         try:
