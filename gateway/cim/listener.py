@@ -50,6 +50,7 @@ from gateway.cim.pywbem_export import (
 )
 from gateway.config import SourceConfig
 from gateway.frontdoor import ClientSlots, FrontDoorPolicy, front_door_policy
+from gateway.frontdoor.http1 import Request
 from gateway.frontdoor.policy import FrontDoorStats
 from gateway.frontdoor.wsgi_server import FrontDoorWsgiServer
 from gateway.intake.credentials import LoginBackoff, SourceAuthenticator, backoff_settings
@@ -239,6 +240,13 @@ class GatewayListener:
         self._certfile, self._keyfile = certfile, keyfile
         self._servers: list[FrontDoorWsgiServer] = []
 
+    def _priority(self, client: str, request: Request) -> int:
+        """Publishers first: a request without credentials, or from an address backing
+        off after failed logins, waits behind every request with them."""
+        if request.header("authorization") and not self.authenticator.backoff.waiting(client):
+            return 0
+        return 1
+
     @property
     def max_connections(self) -> int:
         return self.policy.max_connections
@@ -262,7 +270,7 @@ class GatewayListener:
                 f"cim-{scheme}", self._host, port, self.app, policy=self.policy, tls=tls,
                 max_body_bytes=self.max_body_bytes, on_refused=self.app.front_door_refused,
                 error_headers=[("CIMExport", "MethodResponse")], chunked_bodies=False,
-                slots=self.slots)
+                slots=self.slots, priority=self._priority)
             try:
                 server.start()
             except OSError:

@@ -4,9 +4,11 @@ Each connection's request head and body are read by one asyncio loop under the
 front-door policy (whole-head and whole-body deadlines, idle keep-alive timeout,
 per-client and global connection limits). Only a complete request reaches a
 worker thread, which runs the WSGI app; the loop writes the buffered response
-(with the body deadline as its send deadline). So a client trickling bytes, or
-hundreds of them, holds a few KB of memory for at most the deadline and never a
-worker: every other client keeps being answered.
+(with the body deadline as its send deadline). Workers take requests round-robin
+by client address, in the priority classes `priority` assigns (see
+gateway.frontdoor.dispatch), so a flood from some addresses slows only them. A
+client trickling bytes, or hundreds of them, holds a few KB of memory for at most
+the deadline and never a worker: every other client keeps being answered.
 
 The HTTP subset: HTTP/1.0 and 1.1, keep-alive, ``Expect: 100-continue``, bodies
 announced by Content-Length up to ``max_body_bytes`` (411 for Transfer-Encoding,
@@ -31,6 +33,7 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from gateway.frontdoor.dispatch import FairDispatcher
 from gateway.frontdoor.http1 import (
     MAX_HEAD_BYTES,
     REASONS,
@@ -78,7 +81,8 @@ class FrontDoorWsgiServer:
                  max_body_bytes: int = 1024 * 1024, workers: int = 16,
                  on_refused: RefusalHook | None = None,
                  error_headers: Iterable[tuple[str, str]] = (),
-                 chunked_bodies: bool = True, slots: ClientSlots | None = None) -> None:
+                 chunked_bodies: bool = True, slots: ClientSlots | None = None,
+                 priority: Callable[[str, Request], int] | None = None) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -87,6 +91,9 @@ class FrontDoorWsgiServer:
         self._tls = tls
         self._max_body = max_body_bytes
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._worker_count = workers
+        self._dispatcher: FairDispatcher | None = None  # created on the loop
+        self._priority = priority
         self._on_refused = on_refused
         self._error_headers = list(error_headers)
         self._chunked = chunked_bodies
@@ -231,8 +238,10 @@ class FrontDoorWsgiServer:
                 return await self._refuse(writer, client, (exc.reason, str(exc)), status,
                                           str(exc))
             environ = self._environ(request, body, peer)
-            loop = asyncio.get_running_loop()
-            response, keep = await loop.run_in_executor(self._workers, self._call_app,
+            if self._dispatcher is None:
+                self._dispatcher = FairDispatcher(self._workers, self._worker_count)
+            priority = self._priority(client, request) if self._priority else 0
+            response, keep = await self._dispatcher.run(priority, client, self._call_app,
                                                         environ, request)
             writer.write(response)
             await asyncio.wait_for(writer.drain(), self.policy.body_timeout_s)

@@ -133,6 +133,13 @@ class LoginBackoff:
             while len(self._addresses) > MAX_TRACKED_ADDRESSES:
                 self._addresses.popitem(last=False)
 
+    def waiting(self, address: str) -> bool:
+        """True while `address` is backing off (its logins are refused unchecked)."""
+        with self._lock:
+            state = self._addresses.get(address)
+            return (state is not None and state.failures >= self.settings.failures
+                    and (state.blocked_until > self.clock() or state.checking))
+
     def failures(self, address: str) -> int:
         with self._lock:
             state = self._addresses.get(address)
