@@ -58,3 +58,22 @@ def test_rows_past_the_retention_are_purged_by_the_log_itself(api: ApiHarness) -
                                  list_refusals(engine, limit=10)[0]] == ["10.1.1.1"])
     finally:
         log.stop()
+
+
+def test_refusal_settings_are_validated() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from gateway.config import ConfigError, parse_config
+    from gateway.intake.refusals import refusal_settings
+
+    def settings(table: dict[str, object]) -> RefusalSettings:
+        return refusal_settings(parse_config({"refusals": table}, Path("/x/g.toml")))
+
+    assert settings({}) == RefusalSettings()
+    assert settings({"retention_days": 7, "bucket_s": 600}).retention_days == 7
+    for bad in ({"retention_days": 0}, {"bucket_s": 10}, {"retention": 30},
+                {"flush_interval_s": "2"}, {"retention_days": True}):
+        with pytest.raises(ConfigError, match="refusals"):
+            settings(bad)
