@@ -14,8 +14,6 @@ import sys
 import threading
 from dataclasses import dataclass, field
 
-from pywbem import ListenerError
-
 from gateway.api.server import ApiServerError
 from gateway.api.service import ApiService, apply_logging_config, build_api
 from gateway.cim.listener import GatewayListener
@@ -58,7 +56,7 @@ class Gateway:
         self.worker.start()
         try:
             self.listener.start()
-        except (ListenerError, OSError) as exc:
+        except OSError as exc:
             self.worker.stop()
             raise GatewayStartError(f"CIM listener could not start: {exc}") from exc
         if self.orchestration is not None:
@@ -151,5 +149,7 @@ def build_gateway(config: GatewayConfig, *, worker_poll_interval: float = 2.0) -
     except (ConfigError, ApiServerError) as exc:
         store.close()
         raise GatewayStartError(f"API: {exc}") from exc
+    if api is not None:
+        api.context.metrics.watch_front_door("cim", listener.front_door_stats)
     return Gateway(config, store, cache, intake, worker, listener, orchestration, api,
                    usb=usb)

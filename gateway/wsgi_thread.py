@@ -1,56 +1,28 @@
-"""A werkzeug threaded WSGI server in a daemon thread: what the API and the BMC event
-receiver share (bind, serve, stop). Werkzeug because it serves TLS from a standard
-``ssl.SSLContext``; both loads are small (operators, a scraper, BMC events)."""
+"""The WSGI server the API and the BMC event receiver share (bind, serve, stop): the
+front door's event-loop server (gateway.frontdoor.wsgi_server), so both enforce the
+front-door policy (deadlines, per-client and global connection limits) and a slow
+client never holds a worker thread."""
 
 from __future__ import annotations
 
 import ssl
-import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from gateway.frontdoor.policy import DEFAULTS, FrontDoorPolicy
+from gateway.frontdoor.wsgi_server import FrontDoorWsgiServer
 
 
-class WsgiThread:
-    """Serves ``app`` on host:port (port 0 = any free port) from ``start`` to ``stop``."""
+class WsgiThread(FrontDoorWsgiServer):
+    """Serves ``app`` on host:port (port 0 = any free port) from ``start`` to ``stop``.
+
+    ``handler`` is accepted for callers written for werkzeug's request handlers and
+    ignored: access lines are not logged (paths can carry capability tokens).
+    ``policy`` defaults to the API's front-door defaults.
+    """
 
     def __init__(self, name: str, host: str, port: int, app: Any,
-                 tls: ssl.SSLContext | None = None,
-                 handler: type[WSGIRequestHandler] | None = None) -> None:
-        self.name = name
-        self.host = host
-        self.port = port
-        self._app = app
-        self._tls = tls
-        self._handler = handler
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def start(self) -> int:
-        """Bind and serve; returns the bound port. Raises OSError when it cannot bind
-        (werkzeug's SystemExit for a busy port becomes OSError)."""
-        try:
-            server = make_server(self.host, self.port, self._app, threaded=True,
-                                 ssl_context=self._tls, request_handler=self._handler)
-        except SystemExit as exc:
-            raise OSError(f"address {self.host}:{self.port} is not available") from exc
-        self._server = server
-        self.port = server.server_port
-        self._thread = threading.Thread(target=server.serve_forever, name=self.name,
-                                        daemon=True)
-        self._thread.start()
-        return self.port
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+                 tls: ssl.SSLContext | None = None, handler: object | None = None,
+                 *, policy: FrontDoorPolicy | None = None,
+                 max_body_bytes: int = 1024 * 1024) -> None:
+        super().__init__(name, host, port, app, policy=policy or DEFAULTS["api"], tls=tls,
+                         max_body_bytes=max_body_bytes)

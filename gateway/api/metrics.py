@@ -30,8 +30,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.store import GatewayStore
+from gateway.frontdoor.policy import FrontDoorStats
+from gateway.store import GatewayStore, StoreError
 from gateway.store.models import AlertRow, ImageRow
+from gateway.store.refusals import refusal_totals
 
 LOG = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -75,6 +77,10 @@ class GatewayMetrics:
         """Report the media server's bytes served (a monotonically growing count)."""
         self._scraped.bytes_served = total_bytes
 
+    def watch_front_door(self, listener: str, stats: Callable[[], FrontDoorStats]) -> None:
+        """Report a listener's open connections, bytes in flight and front-door refusals."""
+        self._scraped.front_doors[listener] = stats
+
     def render(self) -> bytes:
         """The metrics in Prometheus text format (serve with CONTENT_TYPE)."""
         return generate_latest(self.registry)
@@ -87,6 +93,7 @@ class _ScrapeTimeCollector(Collector):
         self.nodes: StateCounts | None = None
         self.bytes_served: Callable[[], int] | None = None
         self.durations: Callable[[], Iterable[tuple[str, str, float]]] | None = None
+        self.front_doors: dict[str, Callable[[], FrontDoorStats]] = {}
 
     def describe(self) -> Iterable[Metric]:
         return []  # metrics appear only once their source is attached
@@ -105,6 +112,8 @@ class _ScrapeTimeCollector(Collector):
                                          "Image bytes sent by the media server.")
             served.add_metric([], float(self.bytes_served()))
             yield served
+        if self.front_doors:
+            yield from _front_doors(self.front_doors)
 
     def _from_store(self, store: GatewayStore) -> Iterator[Metric]:
         try:
@@ -123,6 +132,39 @@ class _ScrapeTimeCollector(Collector):
         for state in ("pending", "downloading", "verified", "rejected", "failed", "withdrawn"):
             gauge.add_metric([state], float(images.get(state, 0)))
         yield gauge
+        try:
+            totals = refusal_totals(store.engine)
+        except StoreError as exc:
+            LOG.warning("metrics: cannot read refusals: %s", exc)
+            return
+        refusals = CounterMetricFamily(
+            "fleetflash_refusals", "Requests refused before an alert was read (kept rows, "
+            "see [refusals] retention_days), by listener and reason.",
+            labels=["channel", "reason"])
+        for (channel, reason), count in sorted(totals.items()):
+            refusals.add_metric([channel, reason], float(count))
+        yield refusals
+
+
+def _front_doors(sources: Mapping[str, Callable[[], FrontDoorStats]]) -> Iterator[Metric]:
+    connections = GaugeMetricFamily("fleetflash_front_door_connections",
+                                    "Open client connections, by listener.",
+                                    labels=["listener"])
+    in_flight = GaugeMetricFamily("fleetflash_front_door_bytes_in_flight",
+                                  "Response body bytes promised but not yet sent, by listener.",
+                                  labels=["listener"])
+    refused = CounterMetricFamily("fleetflash_front_door_refusals",
+                                  "Connections and requests refused or cut off at the front "
+                                  "door, by listener and reason.", labels=["listener", "reason"])
+    for listener, read in sorted(sources.items()):
+        stats = read()
+        connections.add_metric([listener], float(stats.connections))
+        in_flight.add_metric([listener], float(stats.bytes_in_flight))
+        for reason, count in sorted(stats.refusals.items()):
+            refused.add_metric([listener, reason], float(count))
+    yield connections
+    yield in_flight
+    yield refused
 
 
 def _group_count(store: GatewayStore, column: Any) -> dict[str, int]:

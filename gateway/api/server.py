@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
+from gateway.frontdoor.policy import FrontDoorPolicy, FrontDoorStats
 from gateway.tls import server_tls_context
 from gateway.wsgi_thread import WsgiThread
 
@@ -48,11 +49,17 @@ class ApiServer:
     """Serves `app` on host:port (port 0 = any free port) until `stop`."""
 
     def __init__(self, app: Flask, host: str, port: int,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, *,
+                 policy: FrontDoorPolicy | None = None) -> None:
         self.app = app
         self.host = host
         self.tls = tls
-        self._serving = WsgiThread("api-server", host, port, app, tls, _QuietHandler)
+        self._serving = WsgiThread("api-server", host, port, app, tls, _QuietHandler,
+                                   policy=policy)
+
+    def front_door_stats(self) -> FrontDoorStats:
+        """Open connections and front-door refusals (for /metrics)."""
+        return self._serving.slots.stats()
 
     @property
     def port(self) -> int:

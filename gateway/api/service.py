@@ -13,6 +13,7 @@ from gateway.api.metrics import BmcErrorCounter, GatewayMetrics
 from gateway.api.server import ApiServer, tls_context
 from gateway.api.settings import api_settings, logging_settings
 from gateway.config import GatewayConfig
+from gateway.frontdoor import front_door_policy
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore
 
@@ -84,5 +85,11 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
     tls = None
     if settings.certfile is not None and settings.keyfile is not None:
         tls = tls_context(settings.certfile, settings.keyfile)
-    server = ApiServer(create_app(context), settings.host, settings.port, tls)
+    server = ApiServer(create_app(context), settings.host, settings.port, tls,
+                       policy=front_door_policy(config, "api"))
+    metrics.watch_front_door("api", server.front_door_stats)
+    if orchestration is not None:
+        metrics.watch_front_door("media", orchestration.media.stats)
+        if orchestration.events is not None:
+            metrics.watch_front_door("bmc_events", orchestration.events.front_door_stats)
     return ApiService(server, context, handlers)

@@ -19,6 +19,7 @@ from gateway.api.errors import BadRequestError
 Schema = Mapping[str, Any]
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_INTEGER_DIGITS = 30  # far beyond any field's maximum; int() of 5,000 digits is slow
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
@@ -42,18 +43,46 @@ def parse_json_body(raw: bytes, content_type: str | None, schema: Schema) -> dic
         if not (content_type or "").split(";")[0].strip().lower() == "application/json":
             raise BadRequestError("request body must be application/json", field="body",
                                   code="unsupported_media_type")
-        try:
-            value = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            position = getattr(exc, "pos", None)
-            where = f" at character {position}" if position is not None else ""
-            raise BadRequestError(f"request body is not valid JSON{where}", field="body",
-                                  code="malformed_json") from exc
+        value = _loads(raw)
     else:
         value = {}
     checked = check(value, schema, "")
     assert isinstance(checked, dict)
     return checked
+
+
+class _NumberTooLarge(ValueError):
+    pass
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NumberTooLarge(f"integer of {len(text)} digits")
+    return int(text)
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN/Infinity
+
+
+def _loads(raw: bytes) -> Any:
+    """json.loads, with every way it can fail a 400 with the stable error body: syntax,
+    encoding, nesting too deep (RecursionError), numbers too large (ValueError)."""
+    try:
+        return json.loads(raw, parse_int=_integer, parse_constant=_constant)
+    except _NumberTooLarge as exc:
+        raise BadRequestError(f"request body has a number too large ({exc}; at most "
+                              f"{MAX_INTEGER_DIGITS} digits)", field="body",
+                              code="malformed_json") from exc
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"request body is not valid JSON at character {exc.pos}",
+                              field="body", code="malformed_json") from exc
+    except RecursionError as exc:  # the C scanner stops at the recursion limit, safely
+        raise BadRequestError("request body is nested too deeply", field="body",
+                              code="malformed_json") from exc
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise BadRequestError(f"request body is not valid JSON ({exc.__class__.__name__})",
+                              field="body", code="malformed_json") from exc
 
 
 def parse_query(args: Mapping[str, str], params: Mapping[str, Schema]) -> dict[str, Any]:

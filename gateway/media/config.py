@@ -14,7 +14,7 @@ validates them strictly (unknown key -> MediaConfigError naming it).
     previous_secret_files = []     # still accepted (rotation)
     nginx_root = ""                # set when nginx fronts the media directory
     withdrawn = []                 # SHA-256 digests never to serve
-    max_connections = 2048
+    max_connections = 16384        # kept for older configs; see [front_door.media]
 
     [usb]
     source = "usb-key"             # the alert source name bundles are published under
@@ -64,7 +64,7 @@ class MediaConfig:
     previous_secret_files: tuple[Path, ...]
     nginx_root: Path | None
     withdrawn: frozenset[str]
-    max_connections: int
+    max_connections: int | None  # None: [front_door.media] decides
     image_dir: Path
 
     def load_secrets(self) -> list[bytes]:
@@ -116,9 +116,10 @@ def media_config(config: GatewayConfig) -> MediaConfig:
     if not isinstance(withdrawn, list) or not all(
             isinstance(d, str) and _SHA256_RE.match(d) for d in withdrawn):
         raise MediaConfigError("media.withdrawn must be a list of lowercase SHA-256 hex digests")
-    max_connections = table.get("max_connections", 2048)
-    if not isinstance(max_connections, int) or isinstance(max_connections, bool) \
-            or not 1 <= max_connections <= 1_000_000:
+    max_connections = table.get("max_connections")
+    if max_connections is not None and (
+            not isinstance(max_connections, int) or isinstance(max_connections, bool)
+            or not 1 <= max_connections <= 1_000_000):
         raise MediaConfigError("media.max_connections must be an integer 1..1000000")
     secret = _opt_path(base, table.get("secret_file", ""), "media.secret_file")
     previous = table.get("previous_secret_files", [])

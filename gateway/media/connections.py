@@ -2,9 +2,11 @@
 
 Two implementations behind one Protocol:
 - SocketConnection (plain HTTP): a raw non-blocking socket driven with the loop's
-  sock_* API. Body bytes leave through os.sendfile(2) run in a small shared
-  thread pool: each job sends until the socket is full or SEND_SLICE_BYTES went
-  out, then the loop (not a thread) waits for writability. The copies of many
+  sock_* API. Body bytes leave through os.sendfile(2): whatever the socket takes
+  at once (up to LOOP_SLICE) is sent from the loop thread, which is all a slow
+  reader ever takes; a reader that takes a whole LOOP_SLICE continues in a small
+  shared pool of sender threads: each job sends until the socket is full or
+  SEND_SLICE_BYTES went out, then the loop (not a thread) waits for writability. The copies of many
   readers so run in parallel on all cores without a thread per reader, and a
   slow reader never holds a thread while it drains its buffer. (Measured in
   bench/media.py: asyncio's own loop.sendfile, which issues every sendfile from
@@ -25,21 +27,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
 SEND_SLICE_BYTES = 8 * 1024 * 1024
+LOOP_SLICE = 256 * 1024  # at most this much is sent from the loop thread per wake-up
 RECV_BYTES = 64 * 1024
-
-
-class HeadTooLarge(Exception):
-    """The client sent more than the head limit without ending its head."""
 
 
 class Connection(Protocol):
     """What request handling needs from a connection. I/O errors are OSError."""
 
     peer: str | None
+    buffer: bytearray  # received bytes not yet consumed (see gateway.frontdoor.read_head)
+    shares_files: bool  # sendfile() never moves the file position (see media.open_files)
 
-    async def read_head(self, timeout: float) -> bytes | None:
-        """Bytes up to and including CRLF CRLF; None when the client closed or
-        stayed silent for `timeout` seconds. Raises HeadTooLarge."""
+    async def recv(self) -> bytes:
+        """The next bytes from the client; b"" when it closed."""
         ...
 
     def write(self, data: bytes) -> None:
@@ -60,34 +60,24 @@ class Connection(Protocol):
 class SocketConnection:
     """A plain-TCP connection on a raw non-blocking socket."""
 
+    shares_files = True
+
     def __init__(self, sock: socket.socket, senders: ThreadPoolExecutor, head_limit: int,
                  send_timeout_s: float) -> None:
         self._sock = sock
         self._senders = senders
         self._head_limit = head_limit
         self._send_timeout = send_timeout_s
-        self._buffer = bytearray()
+        self.buffer = bytearray()
         self._pending = bytearray()
         peer = sock.getpeername()
         self.peer: str | None = str(peer[0]) if peer else None
 
-    async def read_head(self, timeout: float) -> bytes | None:
-        loop = asyncio.get_running_loop()
-        while True:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                head = bytes(self._buffer[:end + 4])
-                del self._buffer[:end + 4]  # pipelined requests stay buffered
-                return head
-            if len(self._buffer) > self._head_limit:
-                raise HeadTooLarge()
-            try:
-                data = await asyncio.wait_for(loop.sock_recv(self._sock, RECV_BYTES), timeout)
-            except (TimeoutError, ConnectionError):
-                return None
-            if not data:
-                return None
-            self._buffer += data
+    async def recv(self) -> bytes:
+        try:
+            return await asyncio.get_running_loop().sock_recv(self._sock, RECV_BYTES)
+        except ConnectionError:
+            return b""
 
     def write(self, data: bytes) -> None:
         self._pending += data
@@ -105,6 +95,23 @@ class SocketConnection:
         out_fd, in_fd = self._sock.fileno(), stream.fileno()
         done = 0
         while done < count:
+            # First what the socket takes right now, on the loop: for a slow reader that
+            # is all there is, and a thread hand-off per wake-up would cost more than
+            # the copy. Only a reader that takes a whole LOOP_SLICE goes to a sender.
+            try:
+                n = os.sendfile(out_fd, in_fd, offset + done, min(LOOP_SLICE, count - done))
+            except BlockingIOError:
+                await self._writable()
+                continue
+            if n == 0:
+                raise ConnectionError("file ended before the range did")
+            done += n
+            sent(n)
+            if done >= count:
+                break
+            if n < LOOP_SLICE:
+                await self._writable()
+                continue
             chunk = min(SEND_SLICE_BYTES, count - done)
             job = loop.run_in_executor(self._senders, _send_until_full, out_fd, in_fd,
                                        offset + done, chunk)
@@ -134,7 +141,8 @@ class SocketConnection:
 
         loop.add_writer(fd, on_writable)
         try:
-            await asyncio.wait_for(ready, self._send_timeout)
+            async with asyncio.timeout(self._send_timeout):
+                await ready
         finally:
             loop.remove_writer(fd)
 
@@ -168,19 +176,20 @@ def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
 class StreamConnection:
     """A connection on asyncio streams (used for TLS)."""
 
+    shares_files = False  # asyncio's TLS sendfile reads at the file position
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self.buffer = bytearray()
         peer = writer.get_extra_info("peername")
         self.peer: str | None = str(peer[0]) if peer else None
 
-    async def read_head(self, timeout: float) -> bytes | None:
+    async def recv(self) -> bytes:
         try:
-            return await asyncio.wait_for(self._reader.readuntil(b"\r\n\r\n"), timeout)
-        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ssl.SSLError):
-            return None
-        except asyncio.LimitOverrunError as exc:
-            raise HeadTooLarge() from exc
+            return await self._reader.read(RECV_BYTES)
+        except (ConnectionError, ssl.SSLError):
+            return b""
 
     def write(self, data: bytes) -> None:
         self._writer.write(data)

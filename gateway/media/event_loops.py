@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from gateway.media.connections import Connection, SocketConnection, StreamConnection
 
 log = logging.getLogger(__name__)
+ACCEPT_BATCH = 128
 Handler = Callable[[Connection], Awaitable[None]]
 
 
@@ -54,7 +55,7 @@ class LoopGroup:
 
     def __init__(self, listeners: list[Listener], handler: Handler, *, count: int,
                  head_limit: int, senders: ThreadPoolExecutor, send_timeout_s: float,
-                 backlog: int = 1024) -> None:
+                 handshake_timeout_s: float = 10.0, backlog: int = 4096) -> None:
         reuse = hasattr(socket, "SO_REUSEPORT")
         self._count = max(1, count if reuse else 1)
         self._reuse_port = reuse and self._count > 1
@@ -64,6 +65,7 @@ class LoopGroup:
         self._senders = senders
         self._send_timeout = send_timeout_s
         self._backlog = backlog
+        self._handshake_timeout = handshake_timeout_s
         self._loops: list[_Loop] = []
         self.ports: dict[str, int] = {}
 
@@ -112,6 +114,7 @@ class LoopGroup:
                     server = await asyncio.start_server(
                         lambda r, w: self._on_stream(state, r, w), listener.host, port,
                         limit=self._head_limit, ssl=listener.tls, backlog=self._backlog,
+                        ssl_handshake_timeout=self._handshake_timeout,
                         reuse_port=self._reuse_port)
                     servers.append(server)
                     bound = server.sockets[0].getsockname()[1]
@@ -175,17 +178,32 @@ class LoopGroup:
                 log.warning("media: accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
+            self._start(state, sock)
+            # A fleet connects in bursts: take what is already queued without a loop
+            # round-trip per connection (asyncio's own servers accept in batches too).
+            for _ in range(ACCEPT_BATCH):
+                try:
+                    sock, _ = listening.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    log.warning("media: accept failed: %s", exc)
+                    break
+                self._start(state, sock)
+
+    def _start(self, state: _Loop, sock: socket.socket) -> None:
+        """Run the handler for a newly accepted plain connection."""
+        try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                connection = SocketConnection(sock, self._senders, self._head_limit,
-                                              self._send_timeout)
-            except OSError:  # the peer vanished already
-                sock.close()
-                continue
-            task = asyncio.create_task(self._run_plain(connection))
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
+            connection = SocketConnection(sock, self._senders, self._head_limit,
+                                          self._send_timeout)
+        except OSError:  # the peer vanished already
+            sock.close()
+            return
+        task = asyncio.create_task(self._run_plain(connection))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
 
     async def _run_plain(self, connection: SocketConnection) -> None:
         try:

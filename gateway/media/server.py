@@ -15,8 +15,10 @@ URL space: GET/HEAD /media/<token>/<filename>; optionally
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import resource
 import secrets
 import ssl
 import threading
@@ -25,19 +27,30 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from gateway.media.capability import CapabilityGrant, CapabilitySigner
-from gateway.media.catalog import MediaCatalog, ServableImage
-from gateway.media.connections import Connection, HeadTooLarge
-from gateway.media.errors import CapabilityError, MediaError
-from gateway.media.event_loops import Listener, LoopGroup
-from gateway.media.http1 import (
+from gateway.frontdoor.http1 import (
     MAX_HEAD_BYTES,
     HttpError,
     Request,
     parse_request_head,
     response_head,
 )
+from gateway.frontdoor.policy import (
+    HEAD_TOO_LARGE,
+    MALFORMED,
+    ClientSlots,
+    DeadlineExceeded,
+    FrontDoorPolicy,
+    FrontDoorStats,
+    HeadTooLarge,
+    read_head,
+)
+from gateway.media.capability import CapabilityGrant, CapabilitySigner
+from gateway.media.catalog import MediaCatalog, ServableImage
+from gateway.media.connections import Connection
+from gateway.media.errors import CapabilityError, MediaError
+from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
+from gateway.media.open_files import SharedFiles
 from gateway.media.ranges import ByteRange, plan_response
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
@@ -48,17 +61,37 @@ _CONTENT_TYPE = "application/octet-stream"
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Timeouts in seconds; max_connections (all loops) beyond which new clients get 503."""
+    """The media server's front-door policy (see gateway.frontdoor) and sending limits.
 
-    head_timeout_s: float = 15.0
+    Timeouts in seconds. A request head must arrive whole within head_timeout_s
+    (from accept(), then from its first byte on a kept-alive connection); beyond
+    max_connections (all loops) or max_connections_per_client new clients get 503.
+    """
+
+    head_timeout_s: float = 10.0
     idle_timeout_s: float = 60.0
-    max_connections: int = 2048
+    max_connections: int = 16384
+    max_connections_per_client: int = 1024
     # Seconds a reader may leave its socket full before it is dropped.
     send_timeout_s: float = 300.0
     # One asyncio loop per core; sendfile copies run in a fixed pool of sender threads
     # (memory does not grow with readers). See gateway.media.event_loops / connections.
     event_loops: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     sender_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 2)
+
+    @classmethod
+    def from_policy(cls, policy: FrontDoorPolicy) -> ServerLimits:
+        return cls(head_timeout_s=policy.head_timeout_s, idle_timeout_s=policy.idle_timeout_s,
+                   max_connections=policy.max_connections,
+                   max_connections_per_client=policy.max_connections_per_client)
+
+    @property
+    def policy(self) -> FrontDoorPolicy:
+        return FrontDoorPolicy(head_timeout_s=self.head_timeout_s,
+                               idle_timeout_s=self.idle_timeout_s,
+                               max_connections=self.max_connections,
+                               max_connections_per_client=min(
+                                   self.max_connections_per_client, self.max_connections))
 
 
 class MediaServer:
@@ -100,16 +133,30 @@ class MediaServer:
                                            thread_name_prefix="media-send")
         self._loops = LoopGroup(listeners, self._handle, count=self._limits.event_loops,
                                 head_limit=MAX_HEAD_BYTES, senders=self._senders,
-                                send_timeout_s=self._limits.send_timeout_s)
-        self._count_lock = threading.Lock()
-        self._connections = 0
-        self.peak_connections = 0  # most simultaneous connections seen (for tests and bench)
+                                send_timeout_s=self._limits.send_timeout_s,
+                                handshake_timeout_s=self._limits.head_timeout_s)
+        self._policy = self._limits.policy
+        self.slots = ClientSlots(self._policy)  # open connections, refusals by reason
+        self._in_flight_lock = threading.Lock()
+        self._in_flight = 0
         self._stop_requested = threading.Event()
+        self._files = SharedFiles()  # one descriptor per image for plain readers
 
     # ----- life cycle -------------------------------------------------------
     @property
     def limits(self) -> ServerLimits:
         return self._limits
+
+    @property
+    def peak_connections(self) -> int:
+        """Most simultaneous connections seen (for tests and bench)."""
+        return self.slots.peak
+
+    def stats(self) -> FrontDoorStats:
+        """Open connections, body bytes promised but not yet sent, refusals by reason."""
+        with self._in_flight_lock:
+            in_flight = self._in_flight
+        return FrontDoorStats(self.slots.open, self.slots.refusals(), in_flight)
 
     def bound_ports(self) -> dict[str, int]:
         """{"http": port, "https": port} for the listeners that are running."""
@@ -120,6 +167,7 @@ class MediaServer:
 
         Raises MediaError when an address cannot be bound.
         """
+        _raise_descriptor_limit()
         try:
             self._loops.start()
         except OSError as exc:
@@ -141,36 +189,42 @@ class MediaServer:
 
     # ----- one connection ---------------------------------------------------
     async def _handle(self, conn: Connection) -> None:
-        with self._count_lock:
-            self._connections += 1
-            self.peak_connections = max(self.peak_connections, self._connections)
-            over_limit = self._connections > self._limits.max_connections
-        try:
-            if over_limit:
+        client = conn.peer or "unknown"
+        refused = self.slots.acquire(client)
+        if refused is not None:
+            log.info("media: refused a connection from %s: %s", client, refused)
+            with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, TimeoutError):
                 await self._send_error(conn, 503, "too many connections", keep_alive=False)
-                return
-            timeout = self._limits.head_timeout_s
+            return
+        try:
+            first = True
             while True:
                 try:
-                    head = await conn.read_head(timeout)
+                    head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
+                                           limit=MAX_HEAD_BYTES)
+                except DeadlineExceeded as exc:
+                    self.slots.count_refusal(exc.reason)
+                    log.info("media: cut off %s: request head not received in time", client)
+                    return
                 except HeadTooLarge:
+                    self.slots.count_refusal(HEAD_TOO_LARGE)
                     await self._send_error(conn, 431, "request head too large", False)
                     return
                 if head is None:
                     return
+                first = False
                 try:
                     request = parse_request_head(head)
                 except HttpError as exc:
+                    self.slots.count_refusal(MALFORMED)
                     await self._send_error(conn, exc.status, str(exc), keep_alive=False)
                     return
                 if not await self._respond(request, conn):
                     return
-                timeout = self._limits.idle_timeout_s
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
             log.debug("media: connection ended: %s", exc)
         finally:
-            with self._count_lock:
-                self._connections -= 1
+            self.slots.release(client)
 
     async def _respond(self, request: Request, conn: Connection) -> bool:
         """Answer one request; True when the connection may carry another."""
@@ -191,30 +245,45 @@ class MediaServer:
             return await self._send_error(conn, 404, "not found", keep_alive,
                                           head=request.method == "HEAD")
         loop = asyncio.get_running_loop()
-        opened = await loop.run_in_executor(self._executor, self._open_servable, grant)
+        shared = conn.shares_files
+        try:
+            opened = await loop.run_in_executor(self._executor, self._open_servable, grant,
+                                                shared)
+        except OSError as exc:  # out of descriptors: the image is fine, we are busy
+            self.slots.count_refusal("open-failed")
+            log.warning("media: cannot open a verified image: %s", exc.strerror)
+            return await self._send_error(conn, 503, "busy, retry later", False,
+                                          [("Retry-After", "5")], head=request.method == "HEAD")
         if opened is None:
             return await self._send_error(conn, 404, "not found", keep_alive,
                                           head=request.method == "HEAD")
         image, stream = opened
-        with stream:
+        try:
             self.counters.count_request()
             return await self._send_image(request, conn, grant, image, stream, keep_alive)
+        finally:
+            if shared:
+                self._files.release(image.path)
+            else:
+                stream.close()
 
-    def _open_servable(self, grant: CapabilityGrant) -> tuple[ServableImage, BinaryIO] | None:
+    def _open_servable(self, grant: CapabilityGrant, shared: bool
+                       ) -> tuple[ServableImage, BinaryIO] | None:
+        """The image and an open file of it, or None (404). Raises OSError (503)."""
         image = self._catalog.servable_image(grant)
         if image is None:
             return None
-        try:
+        if shared:
+            stream = self._files.acquire(image.path, image.size)
+        else:
             stream = image.path.open("rb")
-        except OSError as exc:
-            log.warning("media: cannot open verified image %s: %s", image.image_id, exc.strerror)
-            return None
-        if os.fstat(stream.fileno()).st_size != image.size:
+            if os.fstat(stream.fileno()).st_size != image.size:
+                stream.close()
+                stream = None
+        if stream is None:
             # The file changed under the cache after verification: never serve it.
             log.error("media: image %s changed size on disk; refusing it", image.image_id)
-            stream.close()
-            return None
-        return image, stream
+        return (image, stream) if stream is not None else None
 
     async def _send_image(self, request: Request, conn: Connection,
                           grant: CapabilityGrant, image: ServableImage, stream: BinaryIO,
@@ -231,13 +300,13 @@ class MediaServer:
             return await self._send_error(conn, 416, "range not satisfiable", keep_alive,
                                           [("Content-Range", f"bytes */{image.size}")])
         send_body = request.method == "GET"
-        count = _count_bytes(self.counters, image, grant)
+        count = self._counter(image, grant)
         if plan.status == 200:
             fields = [*common, ("Content-Type", _CONTENT_TYPE),
                       ("Content-Length", str(image.size))]
             conn.write(response_head(200, fields, keep_alive=keep_alive))
             if send_body:
-                await conn.sendfile(stream, 0, image.size, count)
+                await self._sendfile(conn, stream, 0, image.size, count)
             await conn.drain()
             return keep_alive
         if len(plan.ranges) == 1:
@@ -246,7 +315,7 @@ class MediaServer:
                       ("Content-Range", f"bytes {part.first}-{part.last}/{image.size}"),
                       ("Content-Length", str(part.length))]
             conn.write(response_head(206, fields, keep_alive=keep_alive))
-            await conn.sendfile(stream, part.first, part.length, count)
+            await self._sendfile(conn, stream, part.first, part.length, count)
             await conn.drain()
             return keep_alive
         boundary = secrets.token_hex(16)
@@ -258,10 +327,35 @@ class MediaServer:
         conn.write(response_head(206, fields, keep_alive=keep_alive))
         for part_head, part in zip(heads, plan.ranges, strict=True):
             conn.write(part_head)
-            await conn.sendfile(stream, part.first, part.length, count)
+            await self._sendfile(conn, stream, part.first, part.length, count)
         conn.write(trailer)
         await conn.drain()
         return keep_alive
+
+    def _counter(self, image: ServableImage, grant: CapabilityGrant) -> Callable[[int], None]:
+        def count(nbytes: int) -> None:
+            self.counters.add(image.image_id, grant.campaign_id, grant.node_id, nbytes)
+        return count
+
+    async def _sendfile(self, conn: Connection, stream: BinaryIO, offset: int, length: int,
+                        count: Callable[[int], None]) -> None:
+        """conn.sendfile, with the bytes not yet sent counted as in flight."""
+        left = length
+
+        def sent(nbytes: int) -> None:
+            nonlocal left
+            left -= nbytes
+            with self._in_flight_lock:
+                self._in_flight -= nbytes
+            count(nbytes)
+
+        with self._in_flight_lock:
+            self._in_flight += length
+        try:
+            await conn.sendfile(stream, offset, length, sent)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= left
 
     async def _authorize_for_nginx(self, request: Request, conn: Connection,
                                    keep_alive: bool) -> bool:
@@ -294,11 +388,15 @@ def _part_head(boundary: str, part: ByteRange, size: int) -> bytes:
             f"Content-Range: bytes {part.first}-{part.last}/{size}\r\n\r\n").encode("ascii")
 
 
-def _count_bytes(counters: TransferCounters, image: ServableImage,
-                 grant: CapabilityGrant) -> Callable[[int], None]:
-    def count(nbytes: int) -> None:
-        counters.add(image.image_id, grant.campaign_id, grant.node_id, nbytes)
-    return count
+
+
+def _raise_descriptor_limit() -> None:
+    """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("media: descriptor limit raised from %d to %d", soft, hard)
 
 
 def make_tls_context(certfile: os.PathLike[str] | str, keyfile: os.PathLike[str] | str

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
+from gateway.frontdoor import front_door_policy
 from gateway.media.capability import CapabilityGrant, CapabilitySigner, media_url
 from gateway.media.catalog import MediaCatalog, VerifiedDirectoryCatalog
 from gateway.media.config import MediaConfig, media_config
@@ -51,6 +52,19 @@ def build_media(config: GatewayConfig, *, catalog: MediaCatalog | None = None
         catalog or VerifiedDirectoryCatalog(settings.image_dir, settings.withdrawn),
         http=settings.http, https=settings.https, tls_context=tls,
         nginx_root=settings.nginx_root,
-        limits=ServerLimits(max_connections=settings.max_connections),
+        limits=_limits(config, settings),
     )
     return server, MediaUrls(signer, settings.base_url), settings
+
+
+def _limits(config: GatewayConfig, settings: MediaConfig) -> ServerLimits:
+    """[front_door.media], with the older [media] max_connections taking precedence."""
+    try:
+        policy = front_door_policy(config, "media")
+    except ConfigError as exc:
+        raise MediaConfigError(str(exc)) from exc
+    if settings.max_connections is not None:
+        policy = replace(policy, max_connections=settings.max_connections,
+                         max_connections_per_client=min(policy.max_connections_per_client,
+                                                        settings.max_connections))
+    return ServerLimits.from_policy(policy)

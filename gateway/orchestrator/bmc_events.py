@@ -34,6 +34,7 @@ from urllib.parse import quote
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from gateway.frontdoor.policy import DEFAULTS, FrontDoorPolicy, FrontDoorStats
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.wsgi_thread import WsgiThread
 
@@ -121,7 +122,8 @@ class BmcEventReceiver:
     """
 
     def __init__(self, bind_host: str, bind_port: int, base_url: str, secret: bytes,
-                 on_events: EventHandler, *, tls: ssl.SSLContext | None = None) -> None:
+                 on_events: EventHandler, *, tls: ssl.SSLContext | None = None,
+                 policy: FrontDoorPolicy | None = None) -> None:
         if len(secret) < MIN_SECRET_BYTES:
             raise OrchestratorError(
                 f"BMC event secret is too short: {len(secret)} bytes, "
@@ -133,10 +135,14 @@ class BmcEventReceiver:
         self._on_events = on_events
         self._tls = tls
         self._serving = WsgiThread("bmc-events", bind_host, bind_port, self._wsgi, tls,
-                                   _QuietHandler)
+                                   _QuietHandler, policy=policy or DEFAULTS["bmc_events"])
         self._lock = threading.Lock()
         self.accepted = 0
         self.refused = 0
+
+    def front_door_stats(self) -> FrontDoorStats:
+        """Open connections and front-door refusals (for /metrics)."""
+        return self._serving.slots.stats()
 
     @property
     def port(self) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.cluster_config import expand_systems, load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, GatewayConfig
+from gateway.frontdoor import front_door_policy
 from gateway.media import CacheBackedCatalog, MediaError, MediaServer
 from gateway.media.cache import ImageCache
 from gateway.media.service import MediaUrls, build_media
@@ -95,5 +96,9 @@ def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,
         return None
     host, _, port = settings.events_http.rpartition(":")
     secret = load_or_create_secret(config.state_dir / "bmc-events.key")
+    try:
+        policy = front_door_policy(config, "bmc_events")
+    except ConfigError as exc:
+        raise OrchestratorError(f"configuration: {exc}") from exc
     return BmcEventReceiver(host.strip("[]"), int(port), settings.events_url, secret,
-                            on_events)
+                            on_events, policy=policy)

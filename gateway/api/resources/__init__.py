@@ -7,6 +7,7 @@ from gateway.api.resources import (
     clusters,
     dashboard,
     images,
+    refusals,
     reports,
     system,
 )
@@ -15,5 +16,5 @@ from gateway.api.routing import Resource
 ALL_RESOURCES: tuple[Resource, ...] = (
     system.resource, alerts.resource, images.resource, clusters.resource,
     clusters.nodes_resource, campaigns.resource, reports.resource, admin.bmcs, admin.tokens,
-    admin.audit, dashboard.resource,
+    admin.audit, dashboard.resource, refusals.resource,
 )

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pywbem import ListenerPortError
-
 from gateway.config import GatewayConfig, hash_password, load_config
 from gateway.service import Gateway, GatewayStartError, build_gateway
 
@@ -74,7 +72,7 @@ def running_gateway(config_path: Path, *, poll_interval: float = 0.2) -> Iterato
             gateway.start()
         except GatewayStartError as exc:
             gateway.store.close()
-            if not isinstance(exc.__cause__, ListenerPortError):
+            if not isinstance(exc.__cause__, OSError):
                 raise
             text = config_path.read_text()
             assert config.listener.http is not None

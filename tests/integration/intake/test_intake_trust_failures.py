@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from emulator.publisher import PublishError, send_indication, update_available_indication
+from gateway.service import Gateway
 from gateway.store import Decision, ImageState
+from gateway.store.refusals import RefusalCount, list_refusals
 from tests.conftest import TestKeys
 from tests.integration.intake.conftest import PublishedBundle, sha256_of, wait_for
 from tests.integration.intake.gatewaykit import (
@@ -51,8 +53,12 @@ def test_untrusted_alert_is_refused_recorded_and_fetches_nothing(
     with running_gateway(config) as gateway:
         with pytest.raises(PublishError, match=answer):
             _announce(listener_url(gateway.config), bundle_site, **overrides)
-        recorded = gateway.store.list_alerts(1)[0]
-        assert recorded.decision == Decision.REJECTED and reason in recorded.reason
+        if answer.startswith("HTTP "):  # refused before authentication: counted, no alert
+            assert gateway.store.count_alerts() == 0
+            assert reason in _refusal(gateway, "unauthenticated").last_sample
+        else:
+            recorded = gateway.store.list_alerts(1)[0]
+            assert recorded.decision == Decision.REJECTED and reason in recorded.reason
         assert gateway.store.list_images() == []
     assert gateway.cache.list_images() == []
 
@@ -64,10 +70,18 @@ def test_unknown_client_address_is_forbidden(tmp_path: Path, bundle_site: Publis
     with running_gateway(config) as gateway:
         with pytest.raises(PublishError, match="HTTP 403"):
             _announce(listener_url(gateway.config), bundle_site)
-        recorded = gateway.store.list_alerts(1)[0]
-        assert recorded.decision == Decision.REJECTED
-        assert "not in any configured source" in recorded.reason
+        assert gateway.store.count_alerts() == 0
+        assert "not in any configured source" in _refusal(gateway, "forbidden").last_sample
         assert gateway.store.list_images() == []
+
+
+def _refusal(gateway: Gateway, reason: str) -> RefusalCount:
+    """The one refusal row of the listener (written out first)."""
+    gateway.listener.refusals.flush()
+    rows, _ = list_refusals(gateway.store.engine, limit=10)
+    assert [(r.channel, r.client_address, r.reason, r.count) for r in rows] == [
+        ("cim", "127.0.0.1", reason, 1)]
+    return rows[0]
 
 
 def _image_outcome(tmp_path: Path, bundle_site: PublishedBundle, trusted_key: Path,

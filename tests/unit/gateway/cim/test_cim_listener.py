@@ -16,6 +16,7 @@ import requests
 
 from gateway.service import Gateway
 from gateway.store import Decision
+from gateway.store.refusals import list_refusals
 from tests.unit.gateway.cim.cimxml import (
     SHA,
     export_headers,
@@ -132,10 +133,27 @@ def _snapshot(gateway: Gateway) -> tuple[int, list[tuple[str, str]]]:
     return gateway.store.count_alerts(), images
 
 
+def refusals(gateway: Gateway) -> dict[str, int]:
+    """{reason: count} of the listener's refusals from 127.0.0.1 (written out first)."""
+    gateway.listener.refusals.flush()
+    items, _ = list_refusals(gateway.store.engine, limit=500)
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.channel == "cim" and item.client_address == "127.0.0.1":
+            assert item.reason not in counts, "more than one row per address, reason, bucket"
+            counts[item.reason] = item.count
+    return counts
+
+
+REASONS = {401: "unauthenticated", 403: "forbidden", 405: "method-not-allowed",
+           413: "body-too-large"}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.description for c in CASES])
 def test_each_request_is_answered_recorded_and_changes_only_what_it_should(
         gateway: Gateway, case: Case) -> None:
     alerts_before, images_before = _snapshot(gateway)
+    refusals_before = refusals(gateway)
     response = send(gateway, case)
 
     assert response.status_code == case.status
@@ -147,10 +165,17 @@ def test_each_request_is_answered_recorded_and_changes_only_what_it_should(
         match = re.search(rb'<ERROR CODE="(\d+)"', response.content)
         assert (int(match.group(1)) if match else None) == case.error_code
     alerts_after, images_after = _snapshot(gateway)
-    assert alerts_after == alerts_before + 1
-    recorded = gateway.store.list_alerts(1)[0]
-    assert recorded.decision == case.decision
-    assert recorded.reason
+    if case.status == 200:  # an export read after authentication: one alert record
+        assert alerts_after == alerts_before + 1
+        recorded = gateway.store.list_alerts(1)[0]
+        assert recorded.decision == case.decision
+        assert recorded.reason
+    else:  # refused before an alert was read: counted, no alert record
+        assert alerts_after == alerts_before
+        reason = REASONS.get(case.status, "malformed-request")
+        after = refusals(gateway)
+        assert after[reason] == refusals_before.get(reason, 0) + 1
+        assert sum(after.values()) == sum(refusals_before.values()) + 1
     if case.new_image:
         assert len(images_after) == len(images_before) + 1
     else:
@@ -160,6 +185,9 @@ def test_each_request_is_answered_recorded_and_changes_only_what_it_should(
 def test_refusals_never_echo_the_password(gateway: Gateway) -> None:
     send(gateway, Case("wrong password", headers={"Authorization": basic(password="hunter2")}))
     assert all("hunter2" not in a.reason for a in gateway.store.list_alerts(50))
+    gateway.listener.refusals.flush()
+    items, _ = list_refusals(gateway.store.engine, limit=500)
+    assert items and all("hunter2" not in i.last_sample for i in items)
 
 
 def _raw(gateway: Gateway, build: Callable[[http.client.HTTPConnection], None]) -> int:
@@ -191,9 +219,11 @@ def test_missing_or_bad_content_length_is_refused(gateway: Gateway) -> None:
         connection.endheaders()
 
     before = gateway.store.count_alerts()
+    malformed = refusals(gateway).get("malformed-request", 0)
     assert _raw(gateway, chunked) == 411
     assert _raw(gateway, non_numeric) == 400
-    assert gateway.store.count_alerts() == before + 2
+    assert gateway.store.count_alerts() == before
+    assert refusals(gateway)["malformed-request"] == malformed + 2
 
 
 def test_keep_alive_connection_survives_refusals(gateway: Gateway) -> None:
@@ -212,7 +242,7 @@ def test_connection_flood_is_capped_and_recovers(gateway: Gateway) -> None:
 
     assert gateway.config.listener.http is not None
     port = gateway.config.listener.http[1]
-    limit = gateway.listener.max_connections
+    limit = gateway.listener.policy.max_connections_per_client
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(limit)]
     try:
         extra = socket.create_connection(("127.0.0.1", port))

@@ -55,3 +55,79 @@ def test_wrong_password_after_a_right_one_is_still_refused() -> None:
 def test_parse_basic_auth_keeps_colons_in_password() -> None:
     assert parse_basic_auth(_basic("u", "a:b")) == ("u", "a:b")
     assert parse_basic_auth("basic " + base64.b64encode(b"nocolon").decode()) is None
+
+
+class FakeClock:
+    """A hand-moved monotonic clock: backoff windows without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _guarded(clock: FakeClock, failures: int = 3) -> SourceAuthenticator:
+    from gateway.intake.credentials import BackoffSettings, LoginBackoff
+
+    return SourceAuthenticator(
+        (_source("acme", "acme", "10.0.0.0/8"),),
+        LoginBackoff(BackoffSettings(failures=failures, base_delay_s=2, max_delay_s=16), clock))
+
+
+def test_guessing_backs_off_exponentially_with_one_pbkdf2_per_window() -> None:
+    clock = FakeClock()
+    auth = _guarded(clock)
+    for _ in range(3):
+        assert auth.identify("10.6.6.6", _basic("acme", "guess")).http_status == 401
+    assert auth.password_checks == 3
+    delays = []
+    for _ in range(6):
+        refused = [auth.identify("10.6.6.6", _basic("acme", "guess")) for _ in range(50)]
+        assert {r.http_status for r in refused} == {429}
+        delays.append(refused[0].retry_after_s)
+        clock.now += refused[0].retry_after_s  # the window passes: one more check
+        assert auth.identify("10.6.6.6", _basic("acme", "guess")).http_status == 401
+    assert delays == [2, 4, 8, 16, 16, 16]
+    assert auth.password_checks == 3 + 6  # one PBKDF2 per window, 300 refused for free
+
+
+def test_failures_from_one_address_never_lock_out_another() -> None:
+    clock = FakeClock()
+    auth = _guarded(clock)
+    for _ in range(10):
+        auth.identify("10.6.6.6", _basic("acme", "guess"))
+    assert auth.identify("10.6.6.6", _basic("acme", PASSWORD)).http_status == 429
+    good = auth.identify("10.1.1.1", _basic("acme", PASSWORD))
+    assert good.source is not None and good.source.name == "acme"
+
+
+def test_a_correct_login_after_the_window_clears_the_address() -> None:
+    clock = FakeClock()
+    auth = _guarded(clock)
+    for _ in range(3):
+        auth.identify("10.2.2.2", _basic("acme", "guess"))
+    blocked = auth.identify("10.2.2.2", _basic("acme", PASSWORD))
+    assert blocked.http_status == 429
+    clock.now += blocked.retry_after_s
+    assert auth.identify("10.2.2.2", _basic("acme", PASSWORD)).source is not None
+    assert auth.backoff.failures("10.2.2.2") == 0
+    assert auth.identify("10.2.2.2", _basic("acme", "guess")).http_status == 401  # not 429
+
+
+def test_backoff_settings_are_validated() -> None:
+    import pytest
+
+    from gateway.config import ConfigError, parse_config
+    from gateway.intake.credentials import backoff_settings
+
+    def config(table: dict[str, object]) -> object:
+        from pathlib import Path
+
+        return backoff_settings(parse_config({"login_backoff": table}, Path("/x/g.toml")))
+
+    assert config({"failures": 2, "base_delay_s": 0.5, "max_delay_s": 60}) is not None
+    for bad in ({"failures": 0}, {"failures": True}, {"base_delay_s": "1"},
+                {"max_delay_s": 0.1, "base_delay_s": 1}, {"attempts": 3}):
+        with pytest.raises(ConfigError):
+            config(bad)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.media.http1 import MAX_HEADER_FIELDS, HttpError, parse_request_head
+from gateway.frontdoor.http1 import MAX_HEADER_FIELDS, HttpError, parse_request_head
 
 
 def _head(*lines: str) -> bytes:

@@ -22,10 +22,12 @@ MAX_HEADER_FIELDS = 100
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _TARGET = re.compile(r"^/[\x21-\x7e]*$")
 _BAD_VALUE_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 REASONS = {
     200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
     400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 412: "Precondition Failed", 416: "Range Not Satisfiable",
+    408: "Request Timeout", 411: "Length Required", 412: "Precondition Failed",
+    413: "Content Too Large", 416: "Range Not Satisfiable",
     431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
 }
@@ -47,6 +49,7 @@ class Request:
     path: str
     version: str
     headers: dict[str, list[str]] = field(default_factory=dict)
+    query: str = ""
 
     @property
     def keep_alive(self) -> bool:
@@ -61,10 +64,15 @@ class Request:
         return values[0] if values else None
 
 
-def parse_request_head(head: bytes) -> Request:
+def parse_request_head(head: bytes, *, bodies: bool = False,
+                       chunked: bool = False) -> Request:
     """Parse bytes up to and including the blank line ending the head.
 
-    Raises HttpError(400/431/501/505) naming the first problem found.
+    `bodies`: accept a request body announced by Content-Length (ASCII digits only,
+    one value; see `content_length`); `chunked`: also ``Transfer-Encoding: chunked``
+    (alone: with Content-Length too it is 400, the request-smuggling pattern). Other
+    Transfer-Encodings are refused with 411.
+    Raises HttpError(400/411/431/501/505) naming the first problem found.
     """
     if len(head) > MAX_HEAD_BYTES:
         raise HttpError(431, "request head too large")
@@ -84,12 +92,35 @@ def parse_request_head(head: bytes) -> Request:
         headers.setdefault(name, []).append(value)
     if version == "HTTP/1.1" and len(headers.get("host", [])) != 1:
         raise HttpError(400, "HTTP/1.1 request needs exactly one Host header")
-    if "transfer-encoding" in headers:
-        raise HttpError(400, "request bodies are not accepted (Transfer-Encoding)")
     lengths = headers.get("content-length", [])
-    if any(v.strip() != "0" for v in lengths):
+    if "transfer-encoding" in headers:
+        codings = ",".join(headers["transfer-encoding"]).strip().lower()
+        if bodies and chunked and codings == "chunked":
+            if lengths:
+                raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        elif bodies:
+            raise HttpError(411, "Transfer-Encoding is not supported; send Content-Length")
+        else:
+            raise HttpError(400, "request bodies are not accepted (Transfer-Encoding)")
+    if bodies:
+        if any(not _DIGITS.fullmatch(v) for v in lengths) or len(set(lengths)) > 1:
+            # str.isdigit() and int() accept non-ASCII digits ("\u0663"): never here.
+            raise HttpError(400, "Content-Length is not a number")
+    elif any(v.strip() != "0" for v in lengths):
         raise HttpError(400, "request bodies are not accepted (Content-Length)")
-    return Request(method, target.split("?", 1)[0], version, headers)
+    path, _, query = target.partition("?")
+    return Request(method, path, version, headers, query)
+
+
+def content_length(request: Request) -> int | None:
+    """The announced body length (validated by parse_request_head), or None."""
+    value = request.header("content-length")
+    return int(value) if value is not None else None
+
+
+def is_chunked(request: Request) -> bool:
+    """True for a body sent with Transfer-Encoding: chunked (validated by the parser)."""
+    return "transfer-encoding" in request.headers
 
 
 def _request_line(line: str) -> tuple[str, str, str]:
