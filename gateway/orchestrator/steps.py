@@ -14,6 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.domain import (
+    NOT_APPLICABLE_NOTE,
+    OTHER_MODEL_NOTE,
+    UP_TO_DATE_NOTE,
+    Applicability,
     FirmwareComponent,
     Health,
     NodeInventory,
@@ -83,7 +87,13 @@ def precheck(ctx: StepContext) -> Outcome:
     installed = inventory.installed_versions()
     fit = applicability(ctx.manifest, inventory.model, installed)
     if not fit.packages:
-        return Advance(NodeStep.SKIPPED, {"error": "already at the image's versions",
+        # Say which: up to date is a covered node, anything else is an exclusion
+        # (gateway.domain.exclusion_of) and must not end the campaign "completed".
+        note = UP_TO_DATE_NOTE
+        if fit.target.applicability is not Applicability.UP_TO_DATE:
+            prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
+            note = f"{prefix}: " + "; ".join(fit.reasons)
+        return Advance(NodeStep.SKIPPED, {"error": note[:1000],
                                           "before_versions": installed,
                                           "after_versions": installed})
     scheme = ctx.media_url().split(":", 1)[0]
