@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
@@ -159,18 +159,34 @@ class FleetBmcClient(BmcClient):
                 self._members = member_links(self._conn.get(inventory_uri).json())
             self.known["members"] = self._members
         versions: dict[str, str] = {}
+        uris: dict[str, str] = {}
         try:
             with translated("reading FirmwareInventory"):
                 for uri in self._members:
                     body = self._conn.get(uri).json()
                     versions[str(body["Id"])] = str(body.get("Version") or "")
+                    uris[str(body["Id"])] = uri
         except RedfishError as exc:
             # Members may have moved (e.g. after a BMC firmware update): rediscover.
             self._members = None
             if not exc.transient:
                 self.known.pop("members", None)
             raise
+        self.known["member_uris"] = uris
         return versions
+
+    def firmware_targets(self, components: Iterable[str]) -> list[str] | None:
+        """The FirmwareInventory member URIs of ``components``: an update's ``Targets``,
+        so the BMC applies nothing else from the image. None when one of them is not a
+        FirmwareInventory member. Raises RedfishError."""
+        wanted = sorted(set(components))
+        uris: dict[str, str] = self.known.get("member_uris") or {}
+        if any(component not in uris for component in wanted):
+            self.component_versions()
+            uris = self.known.get("member_uris") or {}
+        if any(component not in uris for component in wanted):
+            return None
+        return [uris[component] for component in wanted]
 
     @classmethod
     def connect(cls, endpoint: BmcEndpoint,

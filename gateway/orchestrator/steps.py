@@ -7,6 +7,7 @@ already happened (docs/orchestration.md, "Executor").
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from gateway.domain import (
     OTHER_MODEL_NOTE,
     UP_TO_DATE_NOTE,
     Applicability,
+    DeliveryMethod,
     FirmwareComponent,
     Health,
     NodeInventory,
@@ -28,7 +30,7 @@ from gateway.domain import (
     choose_delivery,
 )
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, missing_versions
-from gateway.orchestrator.delivery import deliver, redeliver
+from gateway.orchestrator.delivery import OWN_BOOT, OWN_MEDIA, deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
@@ -101,6 +103,14 @@ def precheck(ctx: StepContext) -> Outcome:
         method = choose_delivery(inventory.capabilities, ctx.cluster.delivery, scheme)
     except NoDeliveryMethodError as exc:
         raise StepFailedError(str(exc)) from exc
+    if method is DeliveryMethod.MSC and (busy := operator_state(ctx)):
+        # MSC would replace the operator's media or boot override: another method, or none.
+        caps = dataclasses.replace(inventory.capabilities, virtual_media_cd=False)
+        try:
+            method = choose_delivery(caps, ctx.cluster.delivery, scheme)
+        except NoDeliveryMethodError as exc:
+            raise StepFailedError(f"MSC cannot be used: {busy} (left alone); {exc}") from exc
+        LOG.info("node %s: %s; delivering by %s instead of MSC", ctx.node, busy, method.value)
     following = NodeStep.DRAIN if ctx.cluster.drain else NodeStep.DELIVER
     return Advance(following, {"method": method.value, "model": inventory.model,
                                "before_versions": installed, "packages": fit.packages,
@@ -268,14 +278,44 @@ def verify(ctx: StepContext) -> Outcome:
     return Advance(NodeStep.EJECT, {"after_versions": installed})
 
 
-def make_safe(ctx: StepContext) -> None:
-    """Eject any virtual media and cancel a pending boot override (idempotent)."""
+def operator_state(ctx: StepContext) -> str | None:
+    """What the gateway did not set and MSC would replace: media in the virtual CD, or a
+    pending boot override. None when the slot is empty and no override is pending."""
     client = ctx.client()
     media = client.media_state()
+    if media is not None and (media.inserted or media.image) and (
+            media.image not in ctx.progress.get(OWN_MEDIA, ())):
+        return "the virtual CD holds media the gateway did not insert"
+    override = client.boot_override()
+    if override.pending and not ctx.progress.get(OWN_BOOT):
+        return (f"a boot override the gateway did not set is pending "
+                f"({override.target}, {override.enabled})")
+    return None
+
+
+def make_safe(ctx: StepContext) -> None:
+    """Undo what the gateway itself set, and only that (idempotent): eject the media it
+    inserted (its own capability URLs, recorded in the run's progress before the insert)
+    and cancel the one-time CD boot it asked for if still pending. An operator's media
+    or boot override (e.g. Pxe) is left as it is."""
+    own_media = ctx.progress.get(OWN_MEDIA) or ()
+    if not own_media and not ctx.progress.get(OWN_BOOT):
+        return  # nothing set by the gateway in this attempt: not even a look needed
+    client = ctx.client()
+    media = client.media_state() if own_media else None
     if media is not None and (media.inserted or media.image):
-        client.eject_media(current=media)
-    if client.boot_override().pending:
-        client.clear_boot_override()
+        if media.image in own_media:
+            client.eject_media(current=media)
+        else:
+            LOG.info("node %s: virtual CD holds media the gateway did not insert; "
+                     "left alone", ctx.node)
+    if ctx.progress.get(OWN_BOOT):
+        override = client.boot_override()
+        if override.pending and override.target == "Cd":
+            client.clear_boot_override()
+        elif override.pending:
+            LOG.info("node %s: boot override %s/%s was not set by the gateway; left alone",
+                     ctx.node, override.target, override.enabled)
 
 
 def eject(ctx: StepContext) -> Outcome:
