@@ -114,7 +114,8 @@ def virtual_media(media_id: str) -> Response:
             "TransferProtocolType": media.transfer_protocol,
             "TransferMethod": media.transfer_method,
             "Actions": {
-                f"#{INSERT_ACTION}": {"target": f"{CD_URI}/Actions/{INSERT_ACTION}"},
+                **({f"#{INSERT_ACTION}": {"target": f"{CD_URI}/Actions/{INSERT_ACTION}"}}
+                   if bmc().insert_media_action else {}),
                 f"#{EJECT_ACTION}": {"target": f"{CD_URI}/Actions/{EJECT_ACTION}"},
             },
         }
@@ -124,6 +125,8 @@ def virtual_media(media_id: str) -> Response:
 @blueprint.post(f"{CD_URI}/Actions/{INSERT_ACTION}")
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def insert_media() -> Response:
+    if not bmc().insert_media_action:
+        raise RedfishError(400, "ActionNotSupported", INSERT_ACTION)
     document = read_json()
     check_action(
         INSERT_ACTION, document,
