@@ -7,6 +7,7 @@ Redfish session and answers 401 to it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
-from gateway.domain import FirmwareComponent, PowerState
+from gateway.domain import FirmwareComponent, NodeInventory, PowerState
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -96,6 +97,16 @@ class FleetBmcClient(BmcClient):
         with translated("reading the system"):
             self._system.refresh(force=True)
         return self._system
+
+    def inventory(self) -> NodeInventory:
+        """BmcClient's inventory, and whether the virtual CD can be loaded at all (a slot
+        without InsertMedia makes MSC unusable: refused at precheck, not in deliver)."""
+        found = super().inventory()
+        cd = self._cd_slot()  # read by the inventory just now: no request
+        if cd is None or virtual_media.can_insert(cd):
+            return found
+        return dataclasses.replace(found, capabilities=dataclasses.replace(
+            found.capabilities, virtual_media_insert=False))
 
     # Inventory lookups that remember what they found (see BmcClient.inventory).
 
