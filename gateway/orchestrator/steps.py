@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,12 +33,18 @@ from gateway.orchestrator.delivery import OWN_BOOT, OWN_MEDIA, deliver, redelive
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
+from gateway.orchestrator.monitor_notes import (
+    BEHIND,
+    BMC_SAID,
+    remember,
+    task_failure,
+    task_said,
+)
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
-_URL = re.compile(r"https?://\S+")
 
 
 def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
@@ -168,7 +173,8 @@ def monitor(ctx: StepContext) -> Outcome:
         if task:
             status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
             if not status.finished:
-                return Stay(min(status.retry_after, poll), f"task {status.state}")
+                return Stay(min(status.retry_after, poll), f"task {status.state}",
+                            progress=remember(ctx, BMC_SAID, task_said(status)))
             if status.succeeded is False:
                 if _may_redeliver(ctx):
                     return Stay(ctx.settings.poll_max_s, "redelivered",
@@ -183,10 +189,13 @@ def monitor(ctx: StepContext) -> Outcome:
             raise
         ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
         return Stay(short, "BMC not answering")
-    if not missing_versions(installed, ctx.run.target_versions):
+    behind = missing_versions(installed, ctx.run.target_versions)
+    if not behind:
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
+    if ctx.progress.get(BEHIND) != "; ".join(behind):
+        ctx.mark({BEHIND: "; ".join(behind)})  # named if the step times out
     if _may_redeliver(ctx):
         settle = ctx.progress.get("settle_until")
         if settle is None:
@@ -208,17 +217,6 @@ def _may_redeliver(ctx: StepContext) -> bool:
     died with it) and the redelivery allowance is not used up."""
     return (ctx.progress.get("epoch") not in (None, ctx.epoch)
             and int(ctx.progress.get("redeliveries", 0)) < ctx.settings.max_redeliveries)
-
-
-def task_failure(state: str, message_ids: tuple[str, ...], messages: tuple[str, ...]) -> str:
-    """One line saying why a task failed: its failure messages, with URLs removed (the
-    media URL is a capability: whoever holds it may read the image)."""
-    failing = [(i, m) for i, m in zip(message_ids, messages, strict=False)
-               if any(word in i.rsplit(".", 1)[-1] for word in ("Fail", "Error", "Abort"))]
-    chosen = failing or list(zip(message_ids, messages, strict=False))[-1:]
-    detail = "; ".join(f"{i.rsplit('.', 1)[-1]}: {_URL.sub('<image URL>', m)}"
-                       for i, m in chosen) or "no message"
-    return f"update task ended {state}: {detail}"[:500]
 
 
 def reset(ctx: StepContext) -> Outcome:
