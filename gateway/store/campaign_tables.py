@@ -33,7 +33,7 @@ class CampaignRow(Base):
     image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
     bundle_id: Mapped[str] = mapped_column(String(256))
     release: Mapped[str] = mapped_column(String(256))
-    state: Mapped[str] = mapped_column(String(24), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
     failure_budget: Mapped[int] = mapped_column(Integer)
     canaries: Mapped[str] = mapped_column(Text)  # JSON list of node ids
     reason: Mapped[str] = mapped_column(Text, default="")

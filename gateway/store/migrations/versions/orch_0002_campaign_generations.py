@@ -3,7 +3,8 @@
 An image may be rolled out again on a cluster once its earlier campaign there
 has ended: the unique key becomes (image_sha256, cluster, generation).
 ``unreached`` is a JSON object node id -> why its BMC could not be inventoried
-(those nodes have no run, and the campaign cannot end ``completed``).
+(those nodes have no run, and the campaign cannot end ``completed``). ``state``
+widens to hold ``completed_with_exclusions`` (25 characters).
 
 Revision ID: orch_0002_campaign_generations
 Revises: orch_0001_campaigns
@@ -45,6 +46,8 @@ def upgrade() -> None:
                                    server_default="1"))
         batch.add_column(sa.Column("unreached", sa.Text(), nullable=False,
                                    server_default="{}"))
+        batch.alter_column("state", existing_type=sa.String(24), type_=sa.String(32),
+                           existing_nullable=False)
         batch.drop_constraint(name, type_="unique")
         batch.create_unique_constraint("uq_campaigns_image_cluster_generation",
                                        ["image_sha256", "cluster", "generation"])
@@ -59,5 +62,7 @@ def downgrade() -> None:
     with op.batch_alter_table("campaigns", naming_convention=_NAMING) as batch:
         batch.drop_constraint("uq_campaigns_image_cluster_generation", type_="unique")
         batch.create_unique_constraint("uq_campaigns_image_sha256_cluster", _OLD_KEY)
+        batch.alter_column("state", existing_type=sa.String(32), type_=sa.String(24),
+                           existing_nullable=False)
         batch.drop_column("unreached")
         batch.drop_column("generation")
