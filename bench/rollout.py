@@ -243,7 +243,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     # The campaign row alone: reading every run each half second would load the very
     # process being measured (it was a tenth of the gateway's CPU at 1000 nodes).
     while service.store.get_campaign(campaign_id).state not in (
-            "completed", "failed", "aborted", "paused_budget"):
+            "completed", "completed_with_exclusions", "failed", "aborted", "paused_budget"):
         time.sleep(0.5)
         if time.monotonic() - last > 10:
             last = time.monotonic()

@@ -132,6 +132,9 @@ class Bmc:
         )
         self.boot = BootOverride()
         self.media = VirtualMediaState()
+        # False: the virtual CD offers no InsertMedia action (as some BMCs' slots do not:
+        # the slot is listed, but nothing can load it).
+        self.insert_media_action = True
         self.host_transition: str | None = None  # "PoweringOn" while a reset is under way
         self.host_busy_reason: str | None = None  # e.g. "booting the update CD"
         self.manager_restarting = False
@@ -300,6 +303,9 @@ class Bmc:
             image = self.media.image
             self.backend.set_cdrom(self.host, None)
             self.media = VirtualMediaState()
+        # False: the virtual CD offers no InsertMedia action (as some BMCs' slots do not:
+        # the slot is listed, but nothing can load it).
+        self.insert_media_action = True
         if image:
             self.audit.record(self.id, "media_eject", image=image)
 

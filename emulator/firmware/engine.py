@@ -40,6 +40,8 @@ class UpdateRequest:
     components: only these components (from Targets); None = everything.
     apply_time: "Immediate" or "OnReset" (@Redfish.OperationApplyTime).
     cleanup: delete ``source`` when done (an uploaded file).
+    body: the request's JSON parameters (Password removed), shown as the task's
+      Payload.JsonBody as Redfish describes it: what the client asked for.
     """
 
     source: str
@@ -50,6 +52,7 @@ class UpdateRequest:
     username: str | None = None
     password: str | None = None
     cleanup: bool = False
+    body: str = ""
 
 
 class FirmwareEngine:
@@ -73,7 +76,7 @@ class FirmwareEngine:
         task = bmc.tasks.create(
             UPDATE_TASK_NAME,
             payload={"HttpOperation": "POST", "TargetUri": "/redfish/v1/UpdateService",
-                     "JsonBody": "", "HttpHeaders": []},
+                     "JsonBody": request.body, "HttpHeaders": []},
         )
         threading.Thread(target=self._run_task, args=(bmc, task, request),
                          name=f"{bmc.id}-update-{task.id}", daemon=True).start()

@@ -157,6 +157,7 @@ def simple_update() -> Response:
         apply_time=document.get("@Redfish.OperationApplyTime", "Immediate"),
         username=document.get("Username"),
         password=document.get("Password"),
+        body=json.dumps({k: v for k, v in document.items() if k != "Password"}),
     )
     return _accepted(engine().start_update(bmc(), update))
 
@@ -210,6 +211,7 @@ def multipart_push() -> Response:
         force=parameters.get("ForceUpdate", False),
         apply_time=parameters.get("@Redfish.OperationApplyTime", "Immediate"),
         cleanup=True,
+        body=json.dumps(parameters),
     )
     return _accepted(engine().start_update(bmc(), update))
 

@@ -67,7 +67,8 @@ def virtual_media(owner: str, media_id: str) -> Response:
             "TransferProtocolType": media.transfer_protocol,
             "TransferMethod": media.transfer_method,
             "Actions": {
-                f"#{INSERT_ACTION}": {"target": f"{cd_uri}/Actions/{INSERT_ACTION}"},
+                **({f"#{INSERT_ACTION}": {"target": f"{cd_uri}/Actions/{INSERT_ACTION}"}}
+                   if bmc().insert_media_action else {}),
                 f"#{EJECT_ACTION}": {"target": f"{cd_uri}/Actions/{EJECT_ACTION}"},
             },
         }
@@ -77,6 +78,8 @@ def virtual_media(owner: str, media_id: str) -> Response:
 @blueprint.post(f"{CD_ROUTE}/Actions/{INSERT_ACTION}")
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def insert_media(owner: str) -> Response:
+    if not bmc().insert_media_action:
+        raise RedfishError(400, "ActionNotSupported", INSERT_ACTION)
     document = read_json()
     check_action(
         INSERT_ACTION, document,

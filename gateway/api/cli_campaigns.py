@@ -1,7 +1,9 @@
 """`fleetflash campaigns ...` and `fleetflash nodes ...`: API clients with rich output.
 
 `campaigns watch ID` redraws progress bars per wave and per node until the
-campaign ends; its exit status is 0 when it completed and 1 otherwise.
+campaign ends; its exit status is 0 when it completed (every node covered),
+3 when it completed with exclusions (nodes it could not inventory or plan) and
+1 otherwise (failed or aborted).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from rich.table import Table
 from gateway.api.cli import api_options, console
 from gateway.api.client import ApiClient
 
-TERMINAL = {"completed", "aborted", "failed"}
+TERMINAL = {"completed", "completed_with_exclusions", "aborted", "failed"}
+EXIT_EXCLUSIONS = 3  # completed_with_exclusions: not a failure, but not every node either
 FINISHED_STEPS = {"done", "skipped", "not_applicable"}
-_STATE_STYLE = {"completed": "green", "running": "cyan", "failed": "red", "aborted": "red",
+_STATE_STYLE = {"completed": "green", "completed_with_exclusions": "yellow", "running": "cyan",
+                "failed": "red", "aborted": "red",
                 "paused": "yellow", "paused_budget": "yellow", "pending_approval": "yellow"}
 
 
@@ -53,7 +57,8 @@ def campaign_tables(campaign: dict[str, Any]) -> Group:
     parts: list[Any] = [
         f"campaign [bold]{campaign['id']}[/] on cluster {campaign['cluster']}: "
         f"{_state(campaign['state'])}  release {campaign['release']}"
-        + (f"\nreason: {campaign['reason']}" if campaign.get("reason") else "")]
+        + (f"\nreason: {campaign['reason']}" if campaign.get("reason") else "")
+        + "".join(f"\nnot covered: {line}" for line in campaign.get("exclusions") or ())]
     for wave in campaign["waves"]:
         title = "Canary wave" if wave["canary"] else f"Wave {wave['index']}"
         table = Table(title=title, title_justify="left")
@@ -132,7 +137,9 @@ class _Bars:
               help="Seconds between two looks at the campaign.")
 @api_options
 def watch_campaign(client: ApiClient, campaign_id: str, interval: float) -> None:
-    """Show live progress bars per wave and node until the campaign ends."""
+    """Show live progress bars per wave and node until the campaign ends.
+
+    Exit status: 0 completed, 3 completed with exclusions, 1 failed or aborted."""
     bars = _Bars()
     campaign = client.get(f"/api/campaigns/{campaign_id}")
     out = console()
@@ -147,6 +154,10 @@ def watch_campaign(client: ApiClient, campaign_id: str, interval: float) -> None
             campaign = client.get(f"/api/campaigns/{campaign_id}")
     out.print(f"campaign {campaign['id']} ended: {campaign['state']}"
               + (f" ({campaign['reason']})" if campaign.get("reason") else ""))
+    for line in campaign.get("exclusions") or ():
+        out.print(f"  not covered: {line}")
+    if campaign["state"] == "completed_with_exclusions":
+        raise SystemExit(EXIT_EXCLUSIONS)
     if campaign["state"] != "completed":
         raise SystemExit(1)
 

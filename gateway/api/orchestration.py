@@ -28,6 +28,8 @@ from gateway.api.ports import (
 )
 from gateway.domain import (
     PATH,
+    TERMINAL_STATES,
+    CampaignState,
     Cluster,
     Health,
     IllegalTransitionError,
@@ -36,6 +38,7 @@ from gateway.domain import (
     occupies_allowance,
 )
 from gateway.orchestrator.creator import CampaignCreator
+from gateway.orchestrator.scheduler import domain_run, exclusion_lines
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import BmcEndpoint
@@ -139,13 +142,17 @@ class OrchestratorOperations:
             raise IllegalTransitionError("image", image_sha256[:16], image.state.value,
                                          "campaign", "only a verified image can be rolled out")
         existing = self.service.store.find_campaign(image_sha256, cluster)
+        generation = 1
         if existing is not None:
-            raise IllegalTransitionError("campaign", existing.id, existing.state, "start",
-                                         "this image already has a campaign on this cluster")
+            if CampaignState(existing.state) not in TERMINAL_STATES:
+                raise IllegalTransitionError(
+                    "campaign", existing.id, existing.state, "start",
+                    "this image already has an open campaign on this cluster")
+            generation = existing.generation + 1  # a retry, once the last one ended
         if self._creator is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "this gateway does not create campaigns")
-        created = self._creator.create(image, settings)
+        created = self._creator.create(image, settings, generation)
         if created is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "another gateway created it first, or the image's "
@@ -254,7 +261,9 @@ class OrchestratorOperations:
     # -- metrics -------------------------------------------------------------------------
 
     def campaign_counts(self) -> dict[str, int]:
-        return dict(Counter(c.state for c in self.service.list_campaigns()))
+        """Campaigns per state, every state listed (0 included) so alerts can match it."""
+        counts = Counter(c.state for c in self.service.list_campaigns())
+        return {state.value: counts.get(state.value, 0) for state in CampaignState} | counts
 
     def node_counts(self) -> dict[str, int]:
         return dict(Counter(run.step for run in self._latest_runs().values()))
@@ -288,7 +297,9 @@ class OrchestratorOperations:
             release=record.release, state=record.state, created_at=record.created_at,
             updated_at=record.updated_at, failure_budget=record.failure_budget,
             counts=dict(sorted(Counter(r.step for r in runs).items())),
-            waves=self._waves(runs, groups) if waves else [], reason=record.reason)
+            waves=self._waves(runs, groups) if waves else [], reason=record.reason,
+            exclusions=exclusion_lines({r.node_id: domain_run(r) for r in runs},
+                                       record.unreached))
 
     def _waves(self, runs: list[RunRecord], groups: dict[str, str]) -> list[WaveView]:
         canaries = sorted((r for r in runs if r.canary), key=lambda r: r.node_id)

@@ -102,7 +102,8 @@ class WaveView(View):
 
 @dataclass(frozen=True)
 class CampaignView(View):
-    """A campaign with its waves; `counts` is {step: number of nodes}."""
+    """A campaign with its waves; `counts` is {step: number of nodes}; `exclusions`: one
+    line per reason nodes could not be covered (count and first node's detail)."""
 
     id: str
     cluster: str
@@ -115,6 +116,7 @@ class CampaignView(View):
     counts: dict[str, int]
     waves: list[WaveView] = field(default_factory=list)
     reason: str = ""
+    exclusions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -86,11 +86,13 @@ COMPONENTS: dict[str, Schema] = {
     "Campaign": _obj({
         "id": {"type": "string"}, "cluster": {"type": "string"}, "image_sha256": SHA256,
         "release": {"type": "string"}, "state": {"type": "string", "enum": [
-            "pending_approval", "running", "paused", "paused_budget", "completed", "aborted",
-            "failed"]},
+            "pending_approval", "running", "paused", "paused_budget", "completed",
+            "completed_with_exclusions", "aborted", "failed"]},
         "created_at": TIME, "updated_at": TIME, "failure_budget": {"type": "integer"},
         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
         "waves": {"type": "array", "items": ref("Wave")}, "reason": {"type": "string"},
+        "exclusions": {"type": "array", "items": {"type": "string"}, "description":
+                       "Why nodes could not be covered: one line per reason, with a count"},
     }),
     "NodeReport": _obj({
         "node_id": {"type": "string"}, "outcome": {"type": "string"}, "method": _NULL_STR,

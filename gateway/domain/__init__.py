@@ -13,12 +13,17 @@ from gateway.domain.admission import (
 )
 from gateway.domain.applicability import target_from_decisions, version_mismatches
 from gateway.domain.campaign_state import (
+    NOT_APPLICABLE_NOTE,
     OPERATOR_EVENTS,
+    OTHER_MODEL_NOTE,
     TERMINAL_STATES,
+    UP_TO_DATE_NOTE,
     Campaign,
     CampaignEvent,
     CampaignState,
     canary_gate_open,
+    covered,
+    exclusion_of,
     new_campaign,
     next_event,
     open_failures,
@@ -77,14 +82,16 @@ from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
 
 __all__ = [
     "ACTIVE_STEPS", "DEFAULT_PREFERENCE", "DEFAULT_QOS", "FAILURE_STEPS", "FINAL_STEPS",
-    "OPERATOR_EVENTS", "PATH", "TERMINAL_STATES",
+    "NOT_APPLICABLE_NOTE", "OPERATOR_EVENTS", "OTHER_MODEL_NOTE", "PATH", "TERMINAL_STATES",
+    "UP_TO_DATE_NOTE",
     "Admission", "Applicability", "AutonomyPolicy", "Campaign", "CampaignEvent",
     "CampaignState", "Cluster", "DeliveryMethod", "DomainError", "Exclusion",
     "FirmwareComponent", "Health", "HealthStatus", "IllegalTransitionError",
     "InvalidClusterError", "MaintenanceWindow", "NoDeliveryMethodError", "NodeInventory",
     "NodeRun", "NodeSpec", "NodeStep", "NodeTarget", "Plan", "PlanningError", "PowerState",
     "QosClass", "RedundancyGroup", "RetryPolicy", "UpdateCapabilities", "WaitReason", "Wave",
-    "can_transition", "canary_gate_open", "choose_delivery", "clear_node", "down_per_group",
+    "can_transition", "canary_gate_open", "choose_delivery", "clear_node", "covered",
+    "down_per_group", "exclusion_of",
     "lower_bound", "new_campaign", "next_event", "occupies_allowance", "offered_methods",
     "open_failures", "plan_campaign", "reassign_canaries", "retry_node", "startable_now",
     "target_from_decisions", "unavailable_per_group", "version_mismatches",

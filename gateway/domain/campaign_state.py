@@ -2,10 +2,12 @@
 
 States: PENDING_APPROVAL (waits for an operator when the cluster requires
 approval), RUNNING, PAUSED (by an operator), PAUSED_BUDGET (more nodes failed
-than the cluster's failure budget allows), and the terminal COMPLETED,
-ABORTED and FAILED (a canary failed: the image is not proven on that model, so
-nothing else is touched). Outside RUNNING nothing new starts; nodes already in
-flight are driven to a safe end (done or failed) by the executor.
+than the cluster's failure budget allows), and the terminal COMPLETED (every
+node of the cluster was covered), COMPLETED_WITH_EXCLUSIONS (some nodes could
+not be inventoried or planned, see exclusion_of), ABORTED and FAILED (a canary
+failed: the image is not proven on that model, so nothing else is touched; or
+nothing could be done at all). Outside RUNNING nothing new starts; nodes
+already in flight are driven to a safe end (done or failed) by the executor.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from enum import StrEnum
 from gateway.domain.cluster import AutonomyPolicy, Cluster
 from gateway.domain.errors import IllegalTransitionError
 from gateway.domain.node_state import FAILURE_STEPS, NodeRun, NodeStep
+from gateway.domain.planner import Exclusion
 
 
 class CampaignState(StrEnum):
@@ -25,12 +28,14 @@ class CampaignState(StrEnum):
     PAUSED = "paused"
     PAUSED_BUDGET = "paused_budget"
     COMPLETED = "completed"
+    COMPLETED_WITH_EXCLUSIONS = "completed_with_exclusions"
     ABORTED = "aborted"
     FAILED = "failed"
 
 
 TERMINAL_STATES: frozenset[CampaignState] = frozenset(
-    {CampaignState.COMPLETED, CampaignState.ABORTED, CampaignState.FAILED}
+    {CampaignState.COMPLETED, CampaignState.COMPLETED_WITH_EXCLUSIONS, CampaignState.ABORTED,
+     CampaignState.FAILED}
 )
 
 
@@ -44,6 +49,8 @@ class CampaignEvent(StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     CANARY_FAILED = "canary_failed"
     FINISH = "finish"
+    FINISH_WITH_EXCLUSIONS = "finish_with_exclusions"
+    NOTHING_DONE = "nothing_done"
 
 
 OPERATOR_EVENTS: frozenset[CampaignEvent] = frozenset(
@@ -54,11 +61,14 @@ _S, _E = CampaignState, CampaignEvent
 TRANSITIONS: dict[tuple[CampaignState, CampaignEvent], CampaignState] = {
     (_S.PENDING_APPROVAL, _E.APPROVE): _S.RUNNING,
     (_S.PENDING_APPROVAL, _E.ABORT): _S.ABORTED,
+    (_S.PENDING_APPROVAL, _E.NOTHING_DONE): _S.FAILED,
     (_S.RUNNING, _E.PAUSE): _S.PAUSED,
     (_S.RUNNING, _E.ABORT): _S.ABORTED,
     (_S.RUNNING, _E.BUDGET_EXCEEDED): _S.PAUSED_BUDGET,
     (_S.RUNNING, _E.CANARY_FAILED): _S.FAILED,
     (_S.RUNNING, _E.FINISH): _S.COMPLETED,
+    (_S.RUNNING, _E.FINISH_WITH_EXCLUSIONS): _S.COMPLETED_WITH_EXCLUSIONS,
+    (_S.RUNNING, _E.NOTHING_DONE): _S.FAILED,
     (_S.PAUSED, _E.RESUME): _S.RUNNING,
     (_S.PAUSED, _E.ABORT): _S.ABORTED,
     (_S.PAUSED, _E.CANARY_FAILED): _S.FAILED,
@@ -67,6 +77,39 @@ TRANSITIONS: dict[tuple[CampaignState, CampaignEvent], CampaignState] = {
     (_S.PAUSED_BUDGET, _E.ABORT): _S.ABORTED,
     (_S.PAUSED_BUDGET, _E.CANARY_FAILED): _S.FAILED,
 }
+
+
+# Error prefixes the orchestrator writes on a node run, read back by exclusion_of.
+OTHER_MODEL_NOTE = "other model"  # NOT_APPLICABLE: the image has no package for the node's model
+NOT_APPLICABLE_NOTE = "not applicable"  # a package for the model cannot be applied (reasons follow)
+UP_TO_DATE_NOTE = "already at the image's versions"  # SKIPPED by precheck: nothing to do
+_PLANNING_EXCLUSIONS = frozenset(
+    {Exclusion.NO_ALLOWANCE.value, Exclusion.NO_WINDOW.value, Exclusion.NO_CANARY.value})
+
+
+def exclusion_of(run: NodeRun) -> str | None:
+    """Why inventory or planning could not cover this node (a reason key), or None.
+
+    Keys: ``not_applicable`` (the image is built for the node's model but cannot be
+    applied: unreadable versions, no firmware inventory, a blocked package; the
+    error starts with NOT_APPLICABLE_NOTE) and the planning exclusions
+    ``no_allowance``, ``no_window`` and ``no_canary``. Not exclusions: a node of
+    another model (OTHER_MODEL_NOTE), one up to date, failed and quarantined nodes
+    (reported as failures), and what an operator decided (held manual-only nodes,
+    nodes cleared)."""
+    error = run.error or ""
+    if run.step is NodeStep.NOT_APPLICABLE or (
+            run.step is NodeStep.SKIPPED and error not in _PLANNING_EXCLUSIONS):
+        return "not_applicable" if error.startswith(NOT_APPLICABLE_NOTE + ":") else None
+    if run.step is NodeStep.SKIPPED:
+        return error
+    return None
+
+
+def covered(run: NodeRun) -> bool:
+    """The image is on the node: updated and verified (DONE), or found up to date."""
+    return run.step is NodeStep.DONE or (
+        run.step is NodeStep.SKIPPED and run.error in (UP_TO_DATE_NOTE, Exclusion.UP_TO_DATE.value))
 
 
 def open_failures(runs: Iterable[NodeRun]) -> int:
@@ -81,6 +124,9 @@ class Campaign:
     ``canaries``: node ids of the canary phase (one per model, chosen by the
     planner). ``failure_budget``: copied from the cluster when the campaign
     is created, so a later config change does not alter a running campaign.
+    ``unreached``: nodes of the cluster the campaign has no run for (their BMC
+    did not answer the inventory): nothing is known about them, so nothing is
+    done to them, and the campaign cannot end COMPLETED.
     """
 
     id: str
@@ -88,6 +134,7 @@ class Campaign:
     state: CampaignState
     failure_budget: int
     canaries: tuple[str, ...] = ()
+    unreached: int = 0
 
     def apply(self, event: CampaignEvent, *, failures: int = 0) -> Campaign:
         """Apply ``event``; ``failures`` = open_failures(runs), checked on RESUME.
@@ -112,7 +159,8 @@ class Campaign:
         return self.state in TERMINAL_STATES
 
 
-def new_campaign(campaign_id: str, cluster: Cluster, canaries: Iterable[str]) -> Campaign:
+def new_campaign(campaign_id: str, cluster: Cluster, canaries: Iterable[str],
+                 unreached: int = 0) -> Campaign:
     """A fresh campaign: RUNNING when the cluster auto-approves, else PENDING_APPROVAL."""
     state = (
         CampaignState.RUNNING
@@ -120,7 +168,7 @@ def new_campaign(campaign_id: str, cluster: Cluster, canaries: Iterable[str]) ->
         else CampaignState.PENDING_APPROVAL
     )
     return Campaign(campaign_id, cluster.name, state, cluster.failure_budget,
-                    tuple(sorted(canaries)))
+                    tuple(sorted(canaries)), unreached)
 
 
 def canary_gate_open(campaign: Campaign, runs: Mapping[str, NodeRun]) -> bool:
@@ -140,10 +188,19 @@ def next_event(campaign: Campaign, runs: Mapping[str, NodeRun]) -> CampaignEvent
     """The decision the gateway must take now, if any; call after every node change.
 
     A failed canary fails the campaign; more open failures than the budget
-    pause it; nothing left to start or finish completes it (quarantined and
-    held manual-only nodes are left for the operator and the report).
+    pause it; nothing left to start or finish ends it (quarantined and held
+    manual-only nodes are left for the operator and the report): COMPLETED
+    when every node was covered, COMPLETED_WITH_EXCLUSIONS when some could not
+    be (unreached, or see exclusion_of), FAILED when none was covered and some
+    could not be: nothing could be done. A campaign waiting for approval with
+    nothing it could ever start fails at once in that last case.
     """
-    if campaign.terminal or campaign.state is CampaignState.PENDING_APPROVAL:
+    if campaign.terminal:
+        return None
+    if campaign.state is CampaignState.PENDING_APPROVAL:
+        startable = any(r.step is NodeStep.PENDING for r in runs.values())
+        if not startable and _finish(campaign, runs) is CampaignEvent.NOTHING_DONE:
+            return CampaignEvent.NOTHING_DONE
         return None
     if any(runs[n].step in FAILURE_STEPS for n in campaign.canaries if n in runs):
         return CampaignEvent.CANARY_FAILED
@@ -157,4 +214,13 @@ def next_event(campaign: Campaign, runs: Mapping[str, NodeRun]) -> CampaignEvent
         or (run.step is NodeStep.PENDING and not run.held)
         for run in runs.values()
     )
-    return None if outstanding else CampaignEvent.FINISH
+    return None if outstanding else _finish(campaign, runs)
+
+
+def _finish(campaign: Campaign, runs: Mapping[str, NodeRun]) -> CampaignEvent:
+    excluded = campaign.unreached + sum(1 for r in runs.values() if exclusion_of(r))
+    if not excluded:
+        return CampaignEvent.FINISH
+    if any(covered(r) for r in runs.values()):
+        return CampaignEvent.FINISH_WITH_EXCLUSIONS
+    return CampaignEvent.NOTHING_DONE

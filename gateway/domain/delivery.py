@@ -31,7 +31,7 @@ class NoDeliveryMethodError(DomainError):
 def offered_methods(caps: UpdateCapabilities, media_scheme: str = "http") -> list[DeliveryMethod]:
     """Methods the BMC can use; ``media_scheme`` is the gateway media URL's scheme."""
     offered: list[DeliveryMethod] = []
-    if caps.virtual_media_cd:
+    if caps.virtual_media_cd and caps.virtual_media_insert:
         offered.append(DeliveryMethod.MSC)
     protocols = {p.upper() for p in caps.transfer_protocols}
     # A BMC that lists no protocols accepts the URI's own scheme (Redfish: the
@@ -54,7 +54,12 @@ def choose_delivery(
         if method in offered:
             return method
     wanted = ", ".join(m.value for m in preference)
+    why_not_msc = (
+        " (its virtual CD has no VirtualMedia.InsertMedia action: MSC cannot load it)"
+        if caps.virtual_media_cd and not caps.virtual_media_insert
+        and DeliveryMethod.MSC in preference else ""
+    )
     raise NoDeliveryMethodError(
         f"BMC offers none of the allowed delivery methods ({wanted}); "
-        f"it offers: {', '.join(m.value for m in offered) or 'nothing'}"
+        f"it offers: {', '.join(m.value for m in offered) or 'nothing'}{why_not_msc}"
     )

@@ -51,6 +51,8 @@ class UpdateCapabilities:
     (empty when the BMC lists none; ``simple_update`` still says whether the
     action exists). ``apply_times``: supported OperationApplyTime values.
     ``virtual_media_cd``: a VirtualMedia slot accepts CD/DVD images.
+    ``virtual_media_insert``: that slot can be loaded (it offers InsertMedia, or
+    PATCH); a slot without it cannot take the update CD.
     ``max_image_size``: UpdateService.MaxImageSizeBytes, bytes, None if unstated.
     ``version_source``: where the versions were read: "FirmwareInventory", or a
     sentence starting "fallback" naming each fallback property read or tried (a BMC
@@ -61,6 +63,7 @@ class UpdateCapabilities:
     transfer_protocols: tuple[str, ...] = ()
     multipart_push: bool = False
     virtual_media_cd: bool = False
+    virtual_media_insert: bool = True
     apply_times: tuple[str, ...] = ()
     max_image_size: int | None = None
     version_source: str = "FirmwareInventory"

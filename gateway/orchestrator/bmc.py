@@ -7,15 +7,16 @@ Redfish session and answers 401 to it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
-from gateway.domain import FirmwareComponent, PowerState
+from gateway.domain import FirmwareComponent, NodeInventory, PowerState
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -101,6 +102,16 @@ class FleetBmcClient(BmcClient):
             self._system.refresh(force=True)
         return self._system
 
+    def inventory(self) -> NodeInventory:
+        """BmcClient's inventory, and whether the virtual CD can be loaded at all (a slot
+        without InsertMedia makes MSC unusable: refused at precheck, not in deliver)."""
+        found = super().inventory()
+        cd = self._cd_slot()  # read by the inventory just now: no request
+        if cd is None or virtual_media.can_insert(cd):
+            return found
+        return dataclasses.replace(found, capabilities=dataclasses.replace(
+            found.capabilities, virtual_media_insert=False))
+
     # Inventory lookups that remember what they found (see BmcClient.inventory).
 
     def _inventory_system(self) -> System:
@@ -184,17 +195,20 @@ class FleetBmcClient(BmcClient):
                 self._members = member_links(self._conn.get(inventory_uri).json())
             self.known["members"] = self._members
         versions: dict[str, str] = {}
+        uris: dict[str, str] = {}
         try:
             with translated("reading FirmwareInventory"):
                 for uri in self._members:
                     body = self._conn.get(uri).json()
                     versions[str(body["Id"])] = str(body.get("Version") or "")
+                    uris[str(body["Id"])] = uri
         except RedfishError as exc:
             # Members may have moved (e.g. after a BMC firmware update): rediscover.
             self._members = None
             if not exc.transient:
                 self.known.pop("members", None)
             raise
+        self.known["member_uris"] = uris
         return versions
 
     def _fallback_versions(self) -> dict[str, str]:
@@ -205,6 +219,19 @@ class FleetBmcClient(BmcClient):
             manager = fallback.manager_uri(self._conn, system.json, self._root_json())
         components, _source = fallback.read_fallback(self._conn, system.json, manager)
         return {c.id: c.version for c in components}
+
+    def firmware_targets(self, components: Iterable[str]) -> list[str] | None:
+        """The FirmwareInventory member URIs of ``components``: an update's ``Targets``,
+        so the BMC applies nothing else from the image. None when one of them is not a
+        FirmwareInventory member. Raises RedfishError."""
+        wanted = sorted(set(components))
+        uris: dict[str, str] = self.known.get("member_uris") or {}
+        if any(component not in uris for component in wanted):
+            self.component_versions()
+            uris = self.known.get("member_uris") or {}
+        if any(component not in uris for component in wanted):
+            return None
+        return [uris[component] for component in wanted]
 
     @classmethod
     def connect(cls, endpoint: BmcEndpoint,

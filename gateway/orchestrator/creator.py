@@ -9,7 +9,9 @@ or just before a crash, still gets its campaigns.
 One campaign per (image, cluster): clusters have independent redundancy,
 failure budgets and autonomy policies, so they are approved, paused and
 reported separately. Older verified images are superseded by the newest one
-and get no new campaigns.
+and get no new campaigns. Once that campaign has ended, an operator may start
+the image again on the cluster (a new generation, e.g. after fixing the BMCs
+the first one could not reach); the gateway never does so by itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import logging
 from datetime import timedelta
 
 from firmware_payloads import BundleError, Manifest
-from gateway.domain import Health, NodeStep, new_campaign, plan_campaign
+from gateway.domain import (
+    NOT_APPLICABLE_NOTE,
+    OTHER_MODEL_NOTE,
+    Health,
+    NodeStep,
+    new_campaign,
+    plan_campaign,
+)
 from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.inventory import EventDestination, applicability, inventory_cluster
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -30,12 +39,14 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 
 
-def campaign_id_for(cluster: str, image_sha256: str) -> str:
-    """A stable id (≤ 64 characters): the cluster name and the image digest's start."""
-    if len(cluster) <= 50:
-        return f"{cluster}-{image_sha256[:12]}"
+def campaign_id_for(cluster: str, image_sha256: str, generation: int = 1) -> str:
+    """A stable id (≤ 64 characters): the cluster name, the image digest's start and,
+    from the second campaign of the image on the cluster on, its generation."""
+    suffix = "" if generation == 1 else f"-{generation}"
+    if len(cluster) <= 50 - len(suffix):
+        return f"{cluster}-{image_sha256[:12]}{suffix}"
     return f"{cluster[:30]}-{hashlib.sha256(cluster.encode()).hexdigest()[:8]}-" \
-           f"{image_sha256[:12]}"
+           f"{image_sha256[:12]}{suffix}"
 
 
 class CampaignCreator:
@@ -74,9 +85,11 @@ class CampaignCreator:
                 created.append(campaign_id)
         return created
 
-    def create(self, image: ImageRecord, settings: ClusterSettings) -> str | None:
-        """Inventory the cluster, plan, and store the campaign. None if another gateway
-        created it first or the image's manifest is unusable."""
+    def create(self, image: ImageRecord, settings: ClusterSettings,
+               generation: int = 1) -> str | None:
+        """Inventory the cluster, plan, and store the campaign (the ``generation``-th of
+        the image on the cluster). None if another gateway created it first or the
+        image's manifest is unusable."""
         assert image.manifest_json is not None
         try:
             manifest = Manifest.from_json(image.manifest_json.encode())
@@ -84,10 +97,14 @@ class CampaignCreator:
             LOG.error("image %s: stored manifest unusable: %s", image.sha256, exc)
             return None
         cluster = settings.cluster
+        errors: dict[str, str] = {}
         inventories = inventory_cluster(self.store, cluster.name,
                                         settings.endpoints.values(),
                                         workers=self.settings.inventory_workers,
-                                        clients=self.clients, events=self.events)
+                                        clients=self.clients, events=self.events,
+                                        errors=errors)
+        unreached = {node: errors.get(node) or "no inventory"
+                     for node in cluster.node_ids() if node not in inventories}
         fits = {node: applicability(manifest, inv.model, inv.installed_versions(),
                                     inv.capabilities.version_source)
                 for node, inv in inventories.items() if cluster.has_node(node)}
@@ -96,15 +113,16 @@ class CampaignCreator:
             cluster, {node: fit.target for node, fit in fits.items()}, health,
             start=utcnow(), slot=timedelta(seconds=self.settings.expected_node_s),
             max_concurrent=self.settings.global_max_concurrent)
-        campaign_id = campaign_id_for(cluster.name, image.sha256)
-        campaign = new_campaign(campaign_id, cluster, plan.canaries)
+        campaign_id = campaign_id_for(cluster.name, image.sha256, generation)
+        campaign = new_campaign(campaign_id, cluster, plan.canaries, len(unreached))
         runs = []
         for node, run in plan.initial_runs().items():
             inventory = inventories[node]
             fit = fits[node]
             error = run.error
             if run.step is NodeStep.NOT_APPLICABLE:
-                error = "not applicable: " + "; ".join(fit.reasons)
+                prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
+                error = f"{prefix}: " + "; ".join(fit.reasons)
             runs.append(NewRun(
                 node_id=node, step=run.step.value, canary=run.canary, held=run.held,
                 error=error[:1000] if error else None, model=inventory.model,
@@ -115,13 +133,14 @@ class CampaignCreator:
             bundle_id=image.bundle_id, release=image.release, state=campaign.state.value,
             failure_budget=campaign.failure_budget, canaries=campaign.canaries,
             planned_waves=len(plan.waves), lower_bound=plan.lower_bound,
-            reason=_summary(len(inventories), len(cluster.node_ids()), health))
+            reason=_summary(len(inventories), len(cluster.node_ids()), health),
+            generation=generation, unreached={n: e[:300] for n, e in unreached.items()})
         if not self.store.create_campaign(record, runs):
             return None
         self.images.add_image_reference(image.sha256, f"campaign:{campaign_id}")
-        LOG.info("campaign %s created (%s): %d nodes, canaries %s, %d waves planned",
-                 campaign_id, campaign.state.value, len(runs), ", ".join(plan.canaries),
-                 len(plan.waves))
+        LOG.info("campaign %s created (%s): %d nodes, canaries %s, %d waves planned, "
+                 "%d BMCs not reached", campaign_id, campaign.state.value, len(runs),
+                 ", ".join(plan.canaries), len(plan.waves), len(unreached))
         return campaign_id
 
 

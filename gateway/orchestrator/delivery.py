@@ -16,9 +16,14 @@ from gateway.domain import DeliveryMethod, NodeStep, PowerState
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
 from gateway.redfish import TaskRef
+from gateway.redfish.virtual_media import MediaState
 
 LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
+# Progress keys: what the gateway set on the BMC, persisted before it is set, so that
+# making the node safe (steps.make_safe) undoes exactly that, even after a crash.
+OWN_MEDIA = "own_media"  # image URLs the gateway inserted in the virtual CD
+OWN_BOOT = "own_boot"  # the gateway asked for a one-time boot from the virtual CD
 # A task the BMC lists counts as ours if it started no earlier than this before our request.
 TASK_CLOCK_SLACK = timedelta(minutes=2)
 
@@ -53,14 +58,28 @@ def _msc(ctx: StepContext) -> Outcome:
     if media is None:
         raise StepFailedError("the BMC no longer offers a virtual CD")
     if not (media.inserted and media.image == url):
-        client.insert_media(url, current=media)
+        _insert_own(ctx, url, media)
     boot_cd(ctx)
     return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
+
+
+def _insert_own(ctx: StepContext, url: str, media: MediaState | None) -> None:
+    """Insert the gateway's image, recorded as its own first. Media the gateway did not
+    insert is never ejected to make room (precheck chose another method for such a node;
+    this guards the time since)."""
+    own = list(ctx.progress.get(OWN_MEDIA) or ())
+    if media is not None and (media.inserted or media.image) and media.image not in own:
+        raise StepFailedError("the virtual CD holds media the gateway did not insert; "
+                              "left alone")
+    ctx.mark({OWN_MEDIA: [*own, url] if url not in own else own, OWN_BOOT: True})
+    ctx.client().insert_media(url, current=media)
 
 
 def boot_cd(ctx: StepContext) -> None:
     """Boot the inserted update CD once: override, persist the intent, reset."""
     client = ctx.client()
+    if not ctx.progress.get(OWN_BOOT):
+        ctx.mark({OWN_BOOT: True})
     client.set_boot_once_cd()
     ctx.mark({"reset_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
     client.reset_host()
@@ -78,7 +97,7 @@ def redeliver(ctx: StepContext) -> dict[str, object]:
         client = ctx.client()
         media = client.media_state()
         if media is None or not (media.inserted and media.image == ctx.media_url()):
-            client.insert_media(ctx.media_url(), current=media)
+            _insert_own(ctx, ctx.media_url(), media)
         boot_cd(ctx)
         return dict(ctx.progress)
     intent = ctx.progress.get("update_intent")
@@ -104,12 +123,29 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
 
 def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
     client = ctx.client()
+    targets = _targets(ctx)
     ctx.mark({"update_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
     if method is DeliveryMethod.SIMPLE_UPDATE:
-        return client.simple_update(ctx.media_url())
+        return client.simple_update(ctx.media_url(), targets=targets)
     path = ctx.image_file()
     return client.multipart_push(_chunks(path), path.stat().st_size, filename="image.iso",
+                                 targets=targets,
                                  timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds())
+
+
+def _targets(ctx: StepContext) -> list[str]:
+    """The update's Targets: the FirmwareInventory members of the components planned for
+    the node, so a BMC cannot apply a package of the image the gateway ruled out.
+    Without them (a component the BMC does not list as a member) the update is sent
+    without Targets and the BMC decides, as it would for any client: logged."""
+    components = sorted(ctx.run.target_versions)
+    uris = ctx.client().firmware_targets(components) if components else None
+    if uris is None:
+        LOG.warning("node %s: no FirmwareInventory member for every planned component "
+                    "(%s); the update is sent without Targets", ctx.node,
+                    ", ".join(components) or "none planned")
+        return []
+    return uris
 
 
 def _to_monitor(ctx: StepContext, ref: TaskRef | None) -> Outcome:

@@ -23,6 +23,7 @@ from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
 from gateway.orchestrator.inventory import managed_node
+from gateway.orchestrator.monitor_notes import TIMEOUT_DETAILS
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.orchestrator.steps import HANDLERS
 from gateway.redfish import AuthenticationError, RedfishError
@@ -100,6 +101,8 @@ class Engine:
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = progress.get("behind")
             detail = f"; {behind}" if behind else ""
+            if step in TIMEOUT_DETAILS:
+                detail = f"; {TIMEOUT_DETAILS[step](ctx)}"
             return self._fail(run, step, now, f"{step.value} timed out after "
                               f"{self.settings.timeout(step).total_seconds():.0f} s{detail}")
         try:

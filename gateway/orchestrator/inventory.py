@@ -30,12 +30,14 @@ LOG = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class NodeApplicability:
     """The image on one node: the planner's target, the package ids and component
-    versions to reach (dependency order), and one line per package decision."""
+    versions to reach (dependency order), and one line per package decision.
+    ``other_model``: the image has no package for the node's model at all."""
 
     target: NodeTarget
     packages: tuple[str, ...]
     versions: dict[str, str]
     reasons: tuple[str, ...]
+    other_model: bool = False
 
 
 def applicability(manifest: Manifest, model: str, installed: dict[str, str],
@@ -68,7 +70,10 @@ def applicability(manifest: Manifest, model: str, installed: dict[str, str],
         if target.applicability is Applicability.NOT_APPLICABLE:
             target = replace(target, reason=f"{target.reason} ({note})")
             reasons = (*reasons, note)
-    return NodeApplicability(target, target.packages, dict(target.expected), reasons)
+    other_model = bool(decisions) and all(d.action == "not_applicable_model"
+                                          for d in decisions)
+    return NodeApplicability(target, target.packages, dict(target.expected), reasons,
+                             other_model)
 
 
 def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> ManagedNode:
@@ -125,11 +130,12 @@ def subscribe(client: FleetBmcClient, node_id: str, destination: str) -> None:
 
 def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[BmcEndpoint],
                       *, workers: int = 16, clients: ClientPool | None = None,
-                      events: EventDestination | None = None) -> dict[str, NodeInventory]:
+                      events: EventDestination | None = None,
+                      errors: dict[str, str] | None = None) -> dict[str, NodeInventory]:
     """Inventory every endpoint in parallel and record the result in the store.
 
     Returns node id -> inventory for the BMCs that answered; the others are
-    stored with health "unknown" and their error.
+    stored with health "unknown" and their error (also put in ``errors``).
     """
     targets = list(endpoints)
 
@@ -148,7 +154,10 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
             if inventory is not None:
                 found[node_id] = inventory
                 store.upsert_node(managed_node(node_id, cluster, inventory))
-            elif node_id in stored:  # keep what was last seen; only the health is unknown
+                continue
+            if errors is not None:
+                errors[node_id] = error
+            if node_id in stored:  # keep what was last seen; only the health is unknown
                 store.set_health(node_id, Health.UNKNOWN.value)
             else:
                 store.upsert_node(ManagedNode(

@@ -10,16 +10,19 @@ crash, a failure, or a node going down by itself.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 
 from gateway.domain import (
     ACTIVE_STEPS,
+    TERMINAL_STATES,
     Campaign,
     CampaignEvent,
     CampaignState,
     Health,
     NodeRun,
     NodeStep,
+    exclusion_of,
     next_event,
     open_failures,
     startable_now,
@@ -30,8 +33,7 @@ from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
-OPEN_STATES = tuple(s.value for s in CampaignState if s not in
-                    (CampaignState.COMPLETED, CampaignState.ABORTED, CampaignState.FAILED))
+OPEN_STATES = tuple(s.value for s in CampaignState if s not in TERMINAL_STATES)
 BUSY_STEPS = tuple(s.value for s in (*ACTIVE_STEPS, NodeStep.FAILED))
 
 
@@ -42,7 +44,7 @@ def domain_run(record: RunRecord) -> NodeRun:
 
 def domain_campaign(record: CampaignRecord) -> Campaign:
     return Campaign(record.id, record.cluster, CampaignState(record.state),
-                    record.failure_budget, record.canaries)
+                    record.failure_budget, record.canaries, len(record.unreached))
 
 
 class Scheduler:
@@ -82,7 +84,8 @@ class Scheduler:
                                    "image withdrawn by its publisher: nothing new starts")
         event = next_event(campaign, runs)
         if event is not None:
-            campaign = self._apply(campaign, event, runs, _reason(event, campaign, runs))
+            campaign = self._apply(campaign, event, runs,
+                                   _reason(event, campaign, runs, record.unreached))
         if campaign.terminal:
             skipped = self.store.skip_pending(record.id, f"campaign {campaign.state.value}")
             if skipped:
@@ -129,7 +132,11 @@ class Scheduler:
         return domain_campaign(self.store.get_campaign(campaign.id))  # an operator was first
 
 
-def _reason(event: CampaignEvent, campaign: Campaign, runs: dict[str, NodeRun]) -> str:
+def _reason(event: CampaignEvent, campaign: Campaign, runs: dict[str, NodeRun],
+            unreached: dict[str, str]) -> str:
+    if event in (CampaignEvent.FINISH, CampaignEvent.FINISH_WITH_EXCLUSIONS,
+                 CampaignEvent.NOTHING_DONE):
+        return finish_reason(event, runs, unreached)
     if event is CampaignEvent.CANARY_FAILED:
         failed = [f"{n}: {runs[n].error}" for n in campaign.canaries
                   if n in runs and runs[n].step in (NodeStep.FAILED, NodeStep.QUARANTINED)]
@@ -137,4 +144,36 @@ def _reason(event: CampaignEvent, campaign: Campaign, runs: dict[str, NodeRun]) 
     if event is CampaignEvent.BUDGET_EXCEEDED:
         return (f"failure budget exceeded ({open_failures(runs.values())} failed, budget "
                 f"{campaign.failure_budget}): paused, nothing new starts")
-    return "every node finished"
+    return event.value
+
+
+def exclusion_lines(runs: dict[str, NodeRun], unreached: dict[str, str]) -> list[str]:
+    """One line per reason the campaign could not cover nodes, with its count and the
+    first node's detail, e.g. "inventory: 0 of 3 BMCs answered (bmc-1: refused)"."""
+    lines = []
+    if unreached:
+        first = min(unreached)
+        lines.append(f"inventory: {len(runs)} of {len(runs) + len(unreached)} BMCs answered "
+                     f"({first}: {unreached[first]})")
+    by_reason: dict[str, list[NodeRun]] = {}
+    for run in runs.values():
+        key = exclusion_of(run)
+        if key is not None:
+            by_reason.setdefault(key, []).append(run)
+    for key, excluded in sorted(by_reason.items()):
+        first_run = min(excluded, key=lambda r: r.node_id)
+        lines.append(f"{key}: {len(excluded)} ({first_run.node_id}: {first_run.error})")
+    return lines
+
+
+def finish_reason(event: CampaignEvent, runs: dict[str, NodeRun],
+                  unreached: dict[str, str]) -> str:
+    """What the campaign ended with: the nodes per final step and every exclusion."""
+    steps = Counter(run.step.value for run in runs.values())
+    outcome = ", ".join(f"{count} {step}" for step, count in sorted(steps.items()))
+    excluded = "; ".join(exclusion_lines(runs, unreached))
+    if event is CampaignEvent.NOTHING_DONE:
+        return f"nothing could be done: {excluded}"[:2000]
+    if event is CampaignEvent.FINISH_WITH_EXCLUSIONS:
+        return f"every node finished ({outcome}); not covered: {excluded}"[:2000]
+    return f"every node finished ({outcome or 'no node to update'})"

@@ -7,13 +7,18 @@ already happened (docs/orchestration.md, "Executor").
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.domain import (
+    NOT_APPLICABLE_NOTE,
+    OTHER_MODEL_NOTE,
+    UP_TO_DATE_NOTE,
+    Applicability,
+    DeliveryMethod,
     FirmwareComponent,
     Health,
     NodeInventory,
@@ -24,16 +29,22 @@ from gateway.domain import (
     choose_delivery,
 )
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
-from gateway.orchestrator.delivery import deliver, redeliver
+from gateway.orchestrator.delivery import OWN_BOOT, OWN_MEDIA, deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
+from gateway.orchestrator.monitor_notes import (
+    BEHIND,
+    BMC_SAID,
+    remember,
+    task_failure,
+    task_said,
+)
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
-_URL = re.compile(r"https?://\S+")
 
 
 def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
@@ -83,7 +94,13 @@ def precheck(ctx: StepContext) -> Outcome:
     installed = inventory.installed_versions()
     fit = applicability(ctx.manifest, inventory.model, installed)
     if not fit.packages:
-        return Advance(NodeStep.SKIPPED, {"error": "already at the image's versions",
+        # Say which: up to date is a covered node, anything else is an exclusion
+        # (gateway.domain.exclusion_of) and must not end the campaign "completed".
+        note = UP_TO_DATE_NOTE
+        if fit.target.applicability is not Applicability.UP_TO_DATE:
+            prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
+            note = f"{prefix}: " + "; ".join(fit.reasons)
+        return Advance(NodeStep.SKIPPED, {"error": note[:1000],
                                           "before_versions": installed,
                                           "after_versions": installed})
     scheme = ctx.media_url().split(":", 1)[0]
@@ -91,6 +108,14 @@ def precheck(ctx: StepContext) -> Outcome:
         method = choose_delivery(inventory.capabilities, ctx.cluster.delivery, scheme)
     except NoDeliveryMethodError as exc:
         raise StepFailedError(str(exc)) from exc
+    if method is DeliveryMethod.MSC and (busy := operator_state(ctx)):
+        # MSC would replace the operator's media or boot override: another method, or none.
+        caps = dataclasses.replace(inventory.capabilities, virtual_media_cd=False)
+        try:
+            method = choose_delivery(caps, ctx.cluster.delivery, scheme)
+        except NoDeliveryMethodError as exc:
+            raise StepFailedError(f"MSC cannot be used: {busy} (left alone); {exc}") from exc
+        LOG.info("node %s: %s; delivering by %s instead of MSC", ctx.node, busy, method.value)
     following = NodeStep.DRAIN if ctx.cluster.drain else NodeStep.DELIVER
     return Advance(following, {"method": method.value, "model": inventory.model,
                                "before_versions": installed, "packages": fit.packages,
@@ -148,7 +173,8 @@ def monitor(ctx: StepContext) -> Outcome:
         if task:
             status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
             if not status.finished:
-                return Stay(min(status.retry_after, poll), f"task {status.state}")
+                return Stay(min(status.retry_after, poll), f"task {status.state}",
+                            progress=remember(ctx, BMC_SAID, task_said(status)))
             if status.succeeded is False:
                 if _may_redeliver(ctx):
                     return Stay(ctx.settings.poll_max_s, "redelivered",
@@ -163,10 +189,13 @@ def monitor(ctx: StepContext) -> Outcome:
             raise
         ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
         return Stay(short, "BMC not answering")
-    if not versions_behind(ctx, installed):
+    behind = versions_behind(ctx, installed)
+    if not behind:
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
+    if ctx.progress.get(BEHIND) != "; ".join(behind):
+        ctx.mark({BEHIND: "; ".join(behind)})  # named if the step times out
     if _may_redeliver(ctx):
         settle = ctx.progress.get("settle_until")
         if settle is None:
@@ -188,17 +217,6 @@ def _may_redeliver(ctx: StepContext) -> bool:
     died with it) and the redelivery allowance is not used up."""
     return (ctx.progress.get("epoch") not in (None, ctx.epoch)
             and int(ctx.progress.get("redeliveries", 0)) < ctx.settings.max_redeliveries)
-
-
-def task_failure(state: str, message_ids: tuple[str, ...], messages: tuple[str, ...]) -> str:
-    """One line saying why a task failed: its failure messages, with URLs removed (the
-    media URL is a capability: whoever holds it may read the image)."""
-    failing = [(i, m) for i, m in zip(message_ids, messages, strict=False)
-               if any(word in i.rsplit(".", 1)[-1] for word in ("Fail", "Error", "Abort"))]
-    chosen = failing or list(zip(message_ids, messages, strict=False))[-1:]
-    detail = "; ".join(f"{i.rsplit('.', 1)[-1]}: {_URL.sub('<image URL>', m)}"
-                       for i, m in chosen) or "no message"
-    return f"update task ended {state}: {detail}"[:500]
 
 
 def reset(ctx: StepContext) -> Outcome:
@@ -258,14 +276,44 @@ def verify(ctx: StepContext) -> Outcome:
     return Advance(NodeStep.EJECT, {"after_versions": installed})
 
 
-def make_safe(ctx: StepContext) -> None:
-    """Eject any virtual media and cancel a pending boot override (idempotent)."""
+def operator_state(ctx: StepContext) -> str | None:
+    """What the gateway did not set and MSC would replace: media in the virtual CD, or a
+    pending boot override. None when the slot is empty and no override is pending."""
     client = ctx.client()
     media = client.media_state()
+    if media is not None and (media.inserted or media.image) and (
+            media.image not in ctx.progress.get(OWN_MEDIA, ())):
+        return "the virtual CD holds media the gateway did not insert"
+    override = client.boot_override()
+    if override.pending and not ctx.progress.get(OWN_BOOT):
+        return (f"a boot override the gateway did not set is pending "
+                f"({override.target}, {override.enabled})")
+    return None
+
+
+def make_safe(ctx: StepContext) -> None:
+    """Undo what the gateway itself set, and only that (idempotent): eject the media it
+    inserted (its own capability URLs, recorded in the run's progress before the insert)
+    and cancel the one-time CD boot it asked for if still pending. An operator's media
+    or boot override (e.g. Pxe) is left as it is."""
+    own_media = ctx.progress.get(OWN_MEDIA) or ()
+    if not own_media and not ctx.progress.get(OWN_BOOT):
+        return  # nothing set by the gateway in this attempt: not even a look needed
+    client = ctx.client()
+    media = client.media_state() if own_media else None
     if media is not None and (media.inserted or media.image):
-        client.eject_media(current=media)
-    if client.boot_override().pending:
-        client.clear_boot_override()
+        if media.image in own_media:
+            client.eject_media(current=media)
+        else:
+            LOG.info("node %s: virtual CD holds media the gateway did not insert; "
+                     "left alone", ctx.node)
+    if ctx.progress.get(OWN_BOOT):
+        override = client.boot_override()
+        if override.pending and override.target == "Cd":
+            client.clear_boot_override()
+        elif override.pending:
+            LOG.info("node %s: boot override %s/%s was not set by the gateway; left alone",
+                     ctx.node, override.target, override.enabled)
 
 
 def eject(ctx: StepContext) -> Outcome:

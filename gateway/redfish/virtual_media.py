@@ -106,3 +106,13 @@ def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:
         return
     with translated("ejecting virtual media"):
         media.eject_media()
+
+
+def can_insert(media: VirtualMedia) -> bool:
+    """Whether the slot can be loaded: it offers VirtualMedia.InsertMedia, or allows PATCH
+    of Image (the two ways sushy's insert_media knows). Raises RedfishError."""
+    actions = media.json.get("Actions") or {}
+    if "#VirtualMedia.InsertMedia" in actions:
+        return True
+    with translated("reading virtual media"):
+        return bool(media._allow_patch())  # the Allow header of the slot

@@ -13,7 +13,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class NewCampaign:
-    """What the orchestrator decides when it creates a campaign."""
+    """What the orchestrator decides when it creates a campaign. ``generation``: the
+    how-manyth campaign of this image on this cluster; ``unreached``: node id -> why
+    its BMC could not be inventoried (those nodes get no run)."""
 
     id: str
     cluster: str
@@ -26,6 +28,8 @@ class NewCampaign:
     planned_waves: int = 0
     lower_bound: int = 0
     reason: str = ""
+    generation: int = 1
+    unreached: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

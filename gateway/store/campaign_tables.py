@@ -17,22 +17,30 @@ from gateway.store.models import Base, UTCDateTime
 
 
 class CampaignRow(Base):
-    """One verified image rolled out to one cluster (state: gateway.domain.CampaignState)."""
+    """One verified image rolled out to one cluster (state: gateway.domain.CampaignState).
+
+    ``generation`` counts the campaigns of that image on that cluster (a new one may
+    start once the previous ended); ``unreached``: JSON node id -> why its BMC could
+    not be inventoried when the campaign was created (those nodes have no run).
+    """
 
     __tablename__ = "campaigns"
-    __table_args__ = (UniqueConstraint("image_sha256", "cluster"),)
+    __table_args__ = (UniqueConstraint("image_sha256", "cluster", "generation",
+                                       name="uq_campaigns_image_cluster_generation"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     cluster: Mapped[str] = mapped_column(String(64), index=True)
     image_sha256: Mapped[str] = mapped_column(ForeignKey("images.sha256"))
     bundle_id: Mapped[str] = mapped_column(String(256))
     release: Mapped[str] = mapped_column(String(256))
-    state: Mapped[str] = mapped_column(String(24), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
     failure_budget: Mapped[int] = mapped_column(Integer)
     canaries: Mapped[str] = mapped_column(Text)  # JSON list of node ids
     reason: Mapped[str] = mapped_column(Text, default="")
     planned_waves: Mapped[int] = mapped_column(Integer, default=0)
     lower_bound: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    unreached: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

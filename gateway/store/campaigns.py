@@ -54,13 +54,16 @@ class CampaignStore:
 
     def create_campaign(self, campaign: NewCampaign, runs: Iterable[NewRun]) -> bool:
         """Insert a campaign and its runs atomically. False when the image already has a
-        campaign on that cluster (another gateway was first): nothing is written."""
+        campaign of that generation on that cluster (another gateway or operator was
+        first): nothing is written."""
         now = utcnow()
         try:
             with self._transaction() as session:
                 session.add(CampaignRow(
-                    **{k: v for k, v in asdict(campaign).items() if k != "canaries"},
-                    canaries=json.dumps(list(campaign.canaries)), created_at=now,
+                    **{k: v for k, v in asdict(campaign).items()
+                       if k not in ("canaries", "unreached")},
+                    canaries=json.dumps(list(campaign.canaries)),
+                    unreached=json.dumps(campaign.unreached), created_at=now,
                     updated_at=now))
                 session.flush()
                 for run in runs:
@@ -85,9 +88,11 @@ class CampaignStore:
             return _campaign(row)
 
     def find_campaign(self, image_sha256: str, cluster: str) -> CampaignRecord | None:
+        """The newest campaign (highest generation) of the image on the cluster, if any."""
         with self._transaction() as session:
-            row = session.scalar(sa.select(CampaignRow).where(
-                CampaignRow.image_sha256 == image_sha256, CampaignRow.cluster == cluster))
+            row = session.scalars(sa.select(CampaignRow).where(
+                CampaignRow.image_sha256 == image_sha256, CampaignRow.cluster == cluster,
+            ).order_by(CampaignRow.generation.desc()).limit(1)).first()
             return _campaign(row) if row else None
 
     def list_campaigns(self, states: Collection[str] = (), cluster: str | None = None
@@ -331,8 +336,9 @@ def _campaign(row: CampaignRow) -> CampaignRecord:
         bundle_id=row.bundle_id, release=row.release, state=row.state,
         failure_budget=row.failure_budget, canaries=tuple(_loads(row.canaries, [])),
         reason=row.reason or "", planned_waves=row.planned_waves,
-        lower_bound=row.lower_bound, created_at=row.created_at, updated_at=row.updated_at,
-        finished_at=row.finished_at)
+        lower_bound=row.lower_bound, generation=row.generation or 1,
+        unreached=_loads(row.unreached, {}), created_at=row.created_at,
+        updated_at=row.updated_at, finished_at=row.finished_at)
 
 
 def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:

@@ -19,8 +19,8 @@ from gateway.api.validation import PAGE_QUERY
 
 resource = Resource("campaigns", "campaigns")
 
-STATES = ["pending_approval", "running", "paused", "paused_budget", "completed", "aborted",
-          "failed"]
+STATES = ["pending_approval", "running", "paused", "paused_budget", "completed",
+          "completed_with_exclusions", "aborted", "failed"]
 START_BODY = {"type": "object", "additionalProperties": False,
               "required": ["image_sha256", "cluster"],
               "properties": {"image_sha256": SHA256, "cluster": NAME, "reason": REASON}}

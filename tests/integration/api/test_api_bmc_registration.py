@@ -66,7 +66,7 @@ def test_registered_bmc_joins_a_hand_started_campaign(live_gateway: LiveFactory)
     assert campaign.status_code == 201, campaign.text
     campaign_id = campaign.json()["id"]
     again = _call(live, "POST", "/api/campaigns", "operator", start)
-    assert again.status_code == 409 and "already has a campaign" in again.text
+    assert again.status_code == 409 and "already has an open campaign" in again.text
 
     assert wait_for(lambda: _call(live, "GET", f"/api/campaigns/{campaign_id}", "viewer"
                                   ).json()["state"] == "completed", 120)

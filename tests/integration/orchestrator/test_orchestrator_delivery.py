@@ -4,6 +4,8 @@ the canary goes first, the misfit model is never touched, nothing is left behind
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.integration.orchestrator.conftest import RolloutFactory
@@ -57,3 +59,29 @@ def test_campaign_updates_every_fitting_node(rollout: RolloutFactory, method: st
         assert not bmc.media.inserted and bmc.boot.enabled == "Disabled", bmc.id
     compliance = rig.service.compliance("lab")
     assert compliance.counts == {"compliant": 5, "not_applicable": 1}
+
+
+@pytest.mark.parametrize("method", ["simple_update", "multipart_push"])
+def test_the_bmc_is_told_which_components_to_update(rollout: RolloutFactory,
+                                                    method: str) -> None:
+    """Targets name the FirmwareInventory members the gateway planned, and nothing it
+    ruled out (NIC is already at the image's version); SimpleUpdate names the
+    TransferProtocol the BMC advertises."""
+    rig = rollout(models=[TEST_MODEL] * 2, groups={"all": 1},
+                  cluster={"delivery": [method]})
+    for bmc in rig.emulated.bmcs:
+        bmc.firmware.install("NIC", TARGET_VERSIONS["NIC"])
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert rig.wait_state(campaign_id, "completed") == "completed"
+    inventory = "/redfish/v1/UpdateService/FirmwareInventory"
+    for bmc in rig.emulated.bmcs:
+        assert bmc.firmware.installed() == TARGET_VERSIONS
+        (task,) = [t for t in bmc.tasks.all() if t.name == "Firmware update"]
+        assert task.payload is not None
+        asked = json.loads(task.payload["JsonBody"])
+        assert asked["Targets"] == [f"{inventory}/BIOS", f"{inventory}/BMC"], asked
+        if method == "simple_update":
+            assert asked["TransferProtocol"] == "HTTP"
+    assert not [r for r in rig.audit()
+                if r["event"] == "flash_start" and r["component"] == "NIC"]

@@ -13,6 +13,7 @@ from gateway.domain import (
     NodeRun,
     NodeStep,
     canary_gate_open,
+    exclusion_of,
     new_campaign,
     next_event,
 )
@@ -24,11 +25,14 @@ ALL_EVENTS = list(CampaignEvent)
 LEGAL = {
     (C.PENDING_APPROVAL, E.APPROVE): C.RUNNING,
     (C.PENDING_APPROVAL, E.ABORT): C.ABORTED,
+    (C.PENDING_APPROVAL, E.NOTHING_DONE): C.FAILED,
     (C.RUNNING, E.PAUSE): C.PAUSED,
     (C.RUNNING, E.ABORT): C.ABORTED,
     (C.RUNNING, E.BUDGET_EXCEEDED): C.PAUSED_BUDGET,
     (C.RUNNING, E.CANARY_FAILED): C.FAILED,
     (C.RUNNING, E.FINISH): C.COMPLETED,
+    (C.RUNNING, E.FINISH_WITH_EXCLUSIONS): C.COMPLETED_WITH_EXCLUSIONS,
+    (C.RUNNING, E.NOTHING_DONE): C.FAILED,
     (C.PAUSED, E.RESUME): C.RUNNING,
     (C.PAUSED, E.ABORT): C.ABORTED,
     (C.PAUSED, E.CANARY_FAILED): C.FAILED,
@@ -106,6 +110,58 @@ def test_held_manual_node_does_not_keep_the_campaign_open() -> None:
     runs = {"c1": NodeRun("c1", NodeStep.DONE, canary=True), "m1": NodeRun("m1", held=True)}
     campaign = Campaign("k1", "c1", C.RUNNING, failure_budget=0, canaries=("c1",))
     assert next_event(campaign, runs) is E.FINISH
+
+
+OTHER = "other model: the image has no package for model X"
+UNREADABLE = "not applicable: installed BIOS version: cannot read 'P79 v1.45'"
+
+
+@pytest.mark.parametrize(
+    ("description", "state", "unreached", "runs", "expected"),
+    [
+        ("every node covered", C.RUNNING, 0,
+         {"a": NodeRun("a", NodeStep.DONE), "b": NodeRun("b", NodeStep.NOT_APPLICABLE,
+                                                          error=OTHER)}, E.FINISH),
+        ("up to date only", C.RUNNING, 0,
+         {"a": NodeRun("a", NodeStep.SKIPPED, error="already at the image's versions")},
+         E.FINISH),
+        ("no BMC answered", C.RUNNING, 3, {}, E.NOTHING_DONE),
+        ("no BMC answered, approval pending", C.PENDING_APPROVAL, 3, {}, E.NOTHING_DONE),
+        ("one BMC silent", C.RUNNING, 1, {"a": NodeRun("a", NodeStep.DONE)},
+         E.FINISH_WITH_EXCLUSIONS),
+        ("versions unreadable everywhere", C.RUNNING, 0,
+         {"a": NodeRun("a", NodeStep.NOT_APPLICABLE, error=UNREADABLE),
+          "b": NodeRun("b", NodeStep.NOT_APPLICABLE, error=OTHER)}, E.NOTHING_DONE),
+        ("no window for one", C.RUNNING, 0,
+         {"a": NodeRun("a", NodeStep.DONE), "b": NodeRun("b", NodeStep.SKIPPED,
+                                                          error="no_window")},
+         E.FINISH_WITH_EXCLUSIONS),
+        ("found not applicable at precheck", C.RUNNING, 0,
+         {"a": NodeRun("a", NodeStep.DONE), "b": NodeRun("b", NodeStep.SKIPPED,
+                                                          error=UNREADABLE)},
+         E.FINISH_WITH_EXCLUSIONS),
+        ("work left", C.RUNNING, 2, {"a": NodeRun("a", NodeStep.PENDING)}, None),
+        ("approval pending with work to approve", C.PENDING_APPROVAL, 2,
+         {"a": NodeRun("a", NodeStep.PENDING)}, None),
+    ],
+)
+def test_a_campaign_that_could_not_cover_every_node_never_completes(
+        description: str, state: CampaignState, unreached: int, runs: dict[str, NodeRun],
+        expected: CampaignEvent | None) -> None:
+    campaign = Campaign("k1", "c1", state, failure_budget=0, unreached=unreached)
+    assert next_event(campaign, runs) is expected
+
+
+def test_exclusion_reasons() -> None:
+    assert exclusion_of(NodeRun("a", NodeStep.NOT_APPLICABLE, error=UNREADABLE)) == (
+        "not_applicable")
+    assert exclusion_of(NodeRun("a", NodeStep.SKIPPED, error="no_canary")) == "no_canary"
+    for run in (NodeRun("a", NodeStep.NOT_APPLICABLE, error=OTHER),
+                NodeRun("a", NodeStep.SKIPPED, error="cleared by operator (x)"),
+                NodeRun("a", NodeStep.SKIPPED, error="up_to_date"),
+                NodeRun("a", NodeStep.QUARANTINED, error="flash failed"),
+                NodeRun("a", held=True)):
+        assert exclusion_of(run) is None, run
 
 
 def test_canary_gate_opens_only_when_every_canary_is_done() -> None:

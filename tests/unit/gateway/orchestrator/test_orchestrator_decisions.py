@@ -11,7 +11,7 @@ from gateway.domain import Applicability
 from gateway.orchestrator.context import missing_versions
 from gateway.orchestrator.creator import campaign_id_for
 from gateway.orchestrator.inventory import applicability
-from gateway.orchestrator.steps import task_failure
+from gateway.orchestrator.monitor_notes import task_failure
 from tests.conftest import BundleFactory
 
 START = {"BMC": "1.0.0", "BIOS": "1.0.0", "NIC": "1.0.0"}

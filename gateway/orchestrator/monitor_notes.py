@@ -1,0 +1,77 @@
+"""What MONITOR says about an update it follows: a failed task's reason, a running
+task's last word, and, when the step times out, which components were still behind.
+
+Everything here is one line for a node run's error (no secrets: the media URL is a
+capability, whoever holds it may read the image, so URLs are replaced).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from gateway.domain import NodeStep
+from gateway.orchestrator.context import StepContext, versions_behind
+from gateway.redfish import RedfishError, TaskStatus
+
+_URL = re.compile(r"https?://\S+")
+
+
+def task_failure(state: str, message_ids: tuple[str, ...], messages: tuple[str, ...]) -> str:
+    """One line saying why a task failed: its failure messages, with URLs removed (the
+    media URL is a capability: whoever holds it may read the image)."""
+    failing = [(i, m) for i, m in zip(message_ids, messages, strict=False)
+               if any(word in i.rsplit(".", 1)[-1] for word in ("Fail", "Error", "Abort"))]
+    chosen = failing or list(zip(message_ids, messages, strict=False))[-1:]
+    detail = "; ".join(f"{i.rsplit('.', 1)[-1]}: {_URL.sub('<image URL>', m)}"
+                       for i, m in chosen) or "no message"
+    return f"update task ended {state}: {detail}"[:500]
+
+
+# Progress keys MONITOR keeps for its timeout message (monitor_timeout): the components
+# still below target when last read, and what the BMC's task last said.
+BEHIND = "behind"
+BMC_SAID = "bmc_said"
+
+
+def remember(ctx: StepContext, key: str, value: str) -> dict[str, Any] | None:
+    """The progress with ``key`` set to ``value``, or None when it already was (Stay then
+    writes nothing)."""
+    return None if ctx.progress.get(key) == value else {**ctx.progress, key: value}
+
+
+def task_said(status: TaskStatus) -> str:
+    """One line of what a running task says: state, percent, its last message."""
+    percent = f" at {status.percent} %" if status.percent is not None else ""
+    last = ""
+    if status.message_ids:
+        text = _URL.sub("<image URL>", status.messages[-1]) if status.messages else ""
+        last = f": {status.message_ids[-1].rsplit('.', 1)[-1]}" + (f" ({text})" if text else "")
+    return f"task {status.state}{percent}{last}"[:300]
+
+
+def monitor_timeout(ctx: StepContext) -> str:
+    """What a MONITOR timeout reports besides the time: each component still behind (seen
+    version against target, read now if the BMC answers, else as last read) and what the
+    BMC's task last said."""
+    parts: list[str] = []
+    try:
+        behind = versions_behind(ctx, ctx.client().component_versions())
+        parts.append("still behind: " + ", ".join(behind) if behind
+                     else "every component now at its target")
+    except RedfishError as exc:
+        ctx.clients.drop(ctx.node)
+        if ctx.progress.get(BEHIND):
+            parts.append(f"still behind when last read: {ctx.progress[BEHIND]}")
+        parts.append(f"BMC not answering now ({exc})")
+    if ctx.progress.get(BMC_SAID):
+        parts.append(f"the BMC last said: {ctx.progress[BMC_SAID]}")
+    elif not ctx.progress.get("task"):
+        parts.append("no BMC task to follow (the update CD applies the image)")
+    return "; ".join(parts)
+
+
+TIMEOUT_DETAILS: dict[NodeStep, Callable[[StepContext], str]] = {
+    NodeStep.MONITOR: monitor_timeout,
+}
