@@ -1,7 +1,7 @@
 """Refusal counts: one row per listener, client address, reason and time bucket.
 
 Revision ID: frontdoor_0001_refusals
-Revises: orch_0001_campaigns
+Revises: orch_0002_campaign_generations
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "frontdoor_0001_refusals"
-down_revision = "orch_0001_campaigns"
+down_revision = "orch_0002_campaign_generations"
 branch_labels = None
 depends_on = None
 

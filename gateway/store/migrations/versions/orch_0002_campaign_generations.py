@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "orch_0002_campaign_generations"
-down_revision = "frontdoor_0001_refusals"
+down_revision = "orch_0001_campaigns"
 branch_labels = None
 depends_on = None
 
@@ -39,7 +39,14 @@ def upgrade() -> None:
     if sqlite:
         # SQLite rebuilds the table (copy, drop, rename) and node_runs points at it: the
         # drop would fail the foreign key. Checked again below, once the ids are back.
+        # foreign_keys = OFF is a no-op inside a transaction, so this revision must run
+        # before any other writes of the same upgrade (it directly follows orch_0001).
         op.execute("PRAGMA foreign_keys = OFF")
+        bind = op.get_bind()
+        if (bind.exec_driver_sql("PRAGMA foreign_keys").scalar()
+                and bind.exec_driver_sql("SELECT 1 FROM node_runs LIMIT 1").first()):
+            raise RuntimeError("cannot rebuild campaigns: SQLite kept foreign keys on inside "
+                               "an open transaction; run this revision on its own")
     name = _old_key_name()
     with op.batch_alter_table("campaigns", naming_convention=_NAMING) as batch:
         batch.add_column(sa.Column("generation", sa.Integer(), nullable=False,
