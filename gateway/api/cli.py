@@ -59,7 +59,7 @@ def api_options(command: F) -> F:
 def _tokens(config_path: str) -> TokenStore:
     try:
         config = load_config(config_path)
-        return TokenStore(GatewayStore.open(config.database_url).engine)
+        return TokenStore.for_store(GatewayStore.open(config.database_url))
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 

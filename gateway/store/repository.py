@@ -206,6 +206,41 @@ class GatewayStore:
         with self._transaction() as session:
             return int(session.scalar(sa.select(sa.func.count(AlertRow.id))) or 0)
 
+    def alert_page(self, *, limit: int, offset: int = 0, decision: Decision | None = None
+                   ) -> tuple[list[AlertRecord], int]:
+        """A page of the alerts (with `decision`, when given), newest first, and how many
+        there are: one page and one count in the database, whatever the size of the log."""
+        where = AlertRow.decision == decision if decision else sa.true()
+        with self._transaction() as session:
+            total = session.scalar(sa.select(sa.func.count(AlertRow.id)).where(where))
+            rows = session.scalars(sa.select(AlertRow).where(where)
+                                   .order_by(AlertRow.id.desc()).offset(offset).limit(limit))
+            return [_alert_record(r) for r in rows], int(total or 0)
+
+    def count_alerts_by_decision(self) -> dict[Decision, int]:
+        """{decision: alerts}, every decision present (one GROUP BY)."""
+        counts = self._count_by(AlertRow.decision)
+        return {decision: counts.get(decision, 0) for decision in Decision}
+
+    def count_images_by_state(self) -> dict[ImageState, int]:
+        """{state: images}, every state present (one GROUP BY)."""
+        counts = self._count_by(ImageRow.state)
+        return {state: counts.get(state, 0) for state in ImageState}
+
+    def _count_by(self, column: Any) -> dict[str, int]:
+        with self._transaction() as session:
+            rows = session.execute(sa.select(column, sa.func.count()).group_by(column))
+            return {str(value): int(count) for value, count in rows}
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self._transaction() as session:
+                session.execute(sa.text("SELECT 1"))
+        except StoreError:
+            return False
+        return True
+
     # -- images -------------------------------------------------------------
 
     def get_image(self, sha256: str) -> ImageRecord:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.audit import AuditEvent
 from gateway.api.auth import Role, TokenInfo
 from gateway.api.context import api_context
 from gateway.api.errors import NotFoundError
@@ -17,6 +16,7 @@ from gateway.api.resources.common import page
 from gateway.api.routing import Call, Resource
 from gateway.api.schemas import NAME, page_of, ref
 from gateway.api.validation import PAGE_QUERY
+from gateway.store.operators import AuditEvent
 
 bmcs = Resource("bmcs", "bmcs")
 tokens = Resource("tokens", "tokens")

@@ -7,10 +7,7 @@ IntakeService.raise_alert, so every trust rule applies.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
-
-import sqlalchemy as sa
 
 from gateway.api.auth import Role
 from gateway.api.context import api_context
@@ -20,11 +17,10 @@ from gateway.api.schemas import NAME, SHA256, page_of, ref
 from gateway.api.validation import PAGE_QUERY
 from gateway.intake.service import CHANNEL_REST, Outcome
 from gateway.store import AlertRecord, Decision
-from gateway.store.models import AlertRow
 
 resource = Resource("alerts", "alerts")
 
-DECISIONS = ["accepted", "duplicate", "withdrawn", "ignored", "rejected"]
+DECISIONS = [decision.value for decision in Decision]
 _URI = {"type": "string", "minLength": 8, "maxLength": 2048, "pattern": "^https?://"}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 256}
 RAISE_BODY = {
@@ -61,22 +57,10 @@ def alert_json(alert: AlertRecord) -> dict[str, Any]:
 def list_alerts(call: Call) -> Any:
     limit, offset = call.query["limit"], call.query["offset"]
     decision = call.query.get("decision")
-    condition = AlertRow.decision == decision if decision else sa.true()
-    # One page and one count in the database, whatever the size of the log.
-    with api_context().store.engine.connect() as connection:
-        total = connection.scalar(sa.select(sa.func.count(AlertRow.id)).where(condition))
-        rows = connection.execute(sa.select(AlertRow).where(condition)
-                                  .order_by(AlertRow.id.desc()).offset(offset).limit(limit))
-        items = [alert_json(_record(row._mapping)) for row in rows]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
-
-
-def _record(row: Any) -> AlertRecord:
-    fields = {name: row[name] for name in AlertRecord.__dataclass_fields__}
-    received = fields["received_at"]
-    if received.tzinfo is None:  # SQLite keeps no zone; the store writes UTC
-        fields["received_at"] = received.replace(tzinfo=UTC)
-    return AlertRecord(**fields | {"decision": Decision(fields["decision"])})
+    alerts, total = api_context().store.alert_page(
+        limit=limit, offset=offset, decision=Decision(decision) if decision else None)
+    return {"items": [alert_json(a) for a in alerts], "total": total, "limit": limit,
+            "offset": offset}
 
 
 def _refuse_if_rejected(outcome: Outcome) -> None:
