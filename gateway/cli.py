@@ -107,13 +107,13 @@ def list_alerts(config_path: str, limit: int) -> None:
     """Show what arrived and what was done with it."""
     store = _store(_load(config_path))
     print_alert_table(
-        AlertRow(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"), alert.channel,
+        AlertLine(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"), alert.channel,
                  alert.indication_identifier, alert.source, alert.message_id,
                  alert.decision, alert.reason)
         for alert in store.list_alerts(limit))
 
 
-class AlertRow(NamedTuple):
+class AlertLine(NamedTuple):
     """One line of `alerts list`; `received` is "YYYY-MM-DD HH:MM:SS" UTC, `channel` one of
     cim / rest / cli / usb, `decision` a Decision value."""
 
@@ -126,7 +126,7 @@ class AlertRow(NamedTuple):
     reason: str
 
 
-def print_alert_table(rows: Iterable[AlertRow]) -> None:
+def print_alert_table(rows: Iterable[AlertLine]) -> None:
     """Print alerts as one table, newest first as given (database and API mode alike)."""
     table = Table(title="Alerts (newest first)")
     for column in ("time (UTC)", "channel", "IndicationIdentifier", "source", "MessageID",

@@ -4,11 +4,29 @@ receiver share (bind, serve, stop). Werkzeug because it serves TLS from a standa
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+def quiet_request_handler(access_log: logging.Logger,
+                          redact: Callable[[str], str] = str) -> type[WSGIRequestHandler]:
+    """A request handler that writes its access and error lines to `access_log` at DEBUG,
+    through `redact` (e.g. to blank a token out of the path), never to stderr."""
+
+    class QuietRequestHandler(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            access_log.debug("%s %s %s", self.command, redact(self.path.split("?", 1)[0]),
+                             code)
+
+        def log(self, type: str, message: str, *args: object) -> None:  # noqa: A002
+            access_log.debug("%s", redact(message % args if args else message))
+
+    return QuietRequestHandler
 
 
 class WsgiThread:

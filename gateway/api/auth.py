@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from gateway.store import GatewayStore
-from gateway.store import NotFoundError as StoreNotFoundError
+from gateway.api.errors import BadRequestError
+from gateway.store import GatewayStore, NotFoundError
 from gateway.store.operators import OperatorStore, TokenNameTakenError, TokenRecord
 
 LOG = logging.getLogger(__name__)
@@ -49,8 +49,10 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
-class TokenError(Exception):
+class TokenError(BadRequestError):
     """A token could not be created, found or revoked (message says why; no secrets)."""
+
+    code = "invalid_token_request"
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class TokenStore:
         """Revoke the token called `name` (idempotent). Raises TokenError if unknown."""
         try:
             record, revoked_now = self._store.revoke_token(name)
-        except StoreNotFoundError as exc:
+        except NotFoundError as exc:
             raise TokenError(str(exc)) from exc
         if revoked_now:
             LOG.info("token %r revoked", name)

@@ -144,10 +144,10 @@ def list_images(client: ApiClient, state: str | None) -> None:
 
 def print_alerts(items: list[dict[str, Any]]) -> None:
     """Render alerts as the API returns them (the same table as the database mode)."""
-    from gateway.cli import AlertRow, print_alert_table
+    from gateway.cli import AlertLine, print_alert_table
 
     print_alert_table(
-        AlertRow(alert["received_at"][:19].replace("T", " "), alert["channel"],
+        AlertLine(alert["received_at"][:19].replace("T", " "), alert["channel"],
                  alert["IndicationIdentifier"], alert["source"], alert["MessageID"],
                  alert["decision"], alert["reason"])
         for alert in items)

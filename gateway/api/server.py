@@ -13,27 +13,17 @@ import ssl
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler
 
+from gateway.api.errors import ApiError
 from gateway.tls import server_tls_context
-from gateway.wsgi_thread import WsgiThread
+from gateway.wsgi_thread import WsgiThread, quiet_request_handler
 
 LOG = logging.getLogger(__name__)
+ACCESS_LOG = logging.getLogger("gateway.api.access")  # request lines, at DEBUG
 
 
-class ApiServerError(Exception):
+class ApiServerError(ApiError):
     """The API server could not start (address in use, bad certificate)."""
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request lines go to the gateway.api.access logger at DEBUG, never to stderr."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        logging.getLogger("gateway.api.access").debug(
-            "%s %s %s", self.command, self.path.split("?", 1)[0], code)
-
-    def log(self, type: str, message: str, *args: object) -> None:  # noqa: A002
-        logging.getLogger("gateway.api.access").debug(message, *args)
 
 
 def tls_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
@@ -52,7 +42,8 @@ class ApiServer:
         self.app = app
         self.host = host
         self.tls = tls
-        self._serving = WsgiThread("api-server", host, port, app, tls, _QuietHandler)
+        self._serving = WsgiThread("api-server", host, port, app, tls,
+                                   quiet_request_handler(ACCESS_LOG))
 
     @property
     def port(self) -> int:

@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway.media.errors import MediaError
+
 LOG = logging.getLogger(__name__)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _HASH_CHUNK = 1 << 20
 IMAGE_SUFFIX = ".iso"
 
 
-class CacheError(Exception):
+class CacheError(MediaError):
     """Root of image cache errors."""
 
 

@@ -24,11 +24,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
+from gateway.media.errors import MediaError
+
 SEND_SLICE_BYTES = 8 * 1024 * 1024
 RECV_BYTES = 64 * 1024
 
 
-class HeadTooLarge(Exception):
+class HeadTooLargeError(MediaError):
     """The client sent more than the head limit without ending its head."""
 
 
@@ -39,7 +41,7 @@ class Connection(Protocol):
 
     async def read_head(self, timeout: float) -> bytes | None:
         """Bytes up to and including CRLF CRLF; None when the client closed or
-        stayed silent for `timeout` seconds. Raises HeadTooLarge."""
+        stayed silent for `timeout` seconds. Raises HeadTooLargeError."""
         ...
 
     def write(self, data: bytes) -> None:
@@ -80,7 +82,7 @@ class SocketConnection:
                 del self._buffer[:end + 4]  # pipelined requests stay buffered
                 return head
             if len(self._buffer) > self._head_limit:
-                raise HeadTooLarge()
+                raise HeadTooLargeError()
             try:
                 data = await asyncio.wait_for(loop.sock_recv(self._sock, RECV_BYTES), timeout)
             except (TimeoutError, ConnectionError):
@@ -180,7 +182,7 @@ class StreamConnection:
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, ssl.SSLError):
             return None
         except asyncio.LimitOverrunError as exc:
-            raise HeadTooLarge() from exc
+            raise HeadTooLargeError() from exc
 
     def write(self, data: bytes) -> None:
         self._writer.write(data)

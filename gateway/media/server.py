@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from gateway.media.capability import CapabilityGrant, CapabilitySigner
 from gateway.media.catalog import MediaCatalog, ServableImage
-from gateway.media.connections import Connection, HeadTooLarge
+from gateway.media.connections import Connection, HeadTooLargeError
 from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.http1 import (
@@ -153,7 +153,7 @@ class MediaServer:
             while True:
                 try:
                     head = await conn.read_head(timeout)
-                except HeadTooLarge:
+                except HeadTooLargeError:
                     await self._send_error(conn, 431, "request head too large", False)
                     return
                 if head is None:

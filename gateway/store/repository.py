@@ -23,7 +23,7 @@ from gateway.store.database import create_engine, migrate, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.models import AlertRow, ImageReferenceRow, ImageRow, IndicationSeenRow
 from gateway.store.records import (
-    Admission,
+    AlertAdmission,
     AlertRecord,
     Decision,
     ImageRecord,
@@ -68,7 +68,7 @@ class GatewayStore:
         with self._transaction() as session:
             return _alert_record(self._insert_alert(session, alert, alert.decision, alert.reason))
 
-    def admit_update(self, alert: NewAlert) -> Admission:
+    def admit_update(self, alert: NewAlert) -> AlertAdmission:
         """Record a trusted FWUP0001 and decide what it starts.
 
         `alert` must carry source, image_sha256, image_uri, bundle_id and release.
@@ -85,14 +85,14 @@ class GatewayStore:
                 LOG.debug("concurrent admission of %s; re-evaluating", alert.image_sha256)
         raise StoreError("could not admit alert: repeated conflicting concurrent writes")
 
-    def _admit_update(self, session: Session, alert: NewAlert) -> Admission:
+    def _admit_update(self, session: Session, alert: NewAlert) -> AlertAdmission:
         now = utcnow()
         if self._seen(session, alert):
             row = self._insert_alert(session, alert, Decision.DUPLICATE,
                                      "IndicationIdentifier already received from this source")
             image = session.get(ImageRow, alert.image_sha256)
             state = ImageState(image.state) if image else None
-            return Admission(_alert_record(row), state, False)
+            return AlertAdmission(_alert_record(row), state, False)
         image = session.get(ImageRow, alert.image_sha256)
         starts = False
         if image is None:
@@ -128,9 +128,10 @@ class GatewayStore:
             image.lease_expires = None
             image.updated_at = now
         session.flush()
-        return Admission(_alert_record(row), ImageState(image.state) if image else None, starts)
+        state = ImageState(image.state) if image else None
+        return AlertAdmission(_alert_record(row), state, starts)
 
-    def admit_withdrawal(self, alert: NewAlert) -> Admission:
+    def admit_withdrawal(self, alert: NewAlert) -> AlertAdmission:
         """Record a trusted FWUP0002 and mark its image withdrawn.
 
         Only the source that announced the image may withdraw it, and the
@@ -145,7 +146,7 @@ class GatewayStore:
                 LOG.debug("concurrent withdrawal of %s; re-evaluating", alert.image_sha256)
         raise StoreError("could not admit withdrawal: repeated conflicting concurrent writes")
 
-    def _admit_withdrawal(self, session: Session, alert: NewAlert) -> Admission:
+    def _admit_withdrawal(self, session: Session, alert: NewAlert) -> AlertAdmission:
         image = session.get(ImageRow, alert.image_sha256)
         replay = self._seen(session, alert)
         if replay:
@@ -170,7 +171,7 @@ class GatewayStore:
                                           indication_identifier=alert.indication_identifier,
                                           alert_id=row.id))
         session.flush()
-        return Admission(_alert_record(row), ImageState(image.state) if image else None, False)
+        return AlertAdmission(_alert_record(row), ImageState(image.state) if image else None, False)
 
     def _seen(self, session: Session, alert: NewAlert) -> bool:
         if not alert.indication_identifier:

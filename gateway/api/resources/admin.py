@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.api.auth import Role, TokenInfo
 from gateway.api.context import api_context
-from gateway.api.errors import NotFoundError
+from gateway.api.errors import ApiNotFoundError
 from gateway.api.ports import BmcRegistration, BmcView
 from gateway.api.resources.common import page
 from gateway.api.routing import Call, Resource
@@ -80,7 +80,7 @@ def create_token(call: Call) -> Any:
                   role=Role.ADMIN, response=ref("Token"), audit="token.revoke")
 def revoke_token(call: Call, name: str) -> Any:
     if not any(t.name == name for t in api_context().tokens.list()):
-        raise NotFoundError(f"no token named {name[:64]!r}")
+        raise ApiNotFoundError(f"no token named {name[:64]!r}")
     return token_json(api_context().tokens.revoke(name))
 
 
