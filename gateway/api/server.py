@@ -1,9 +1,9 @@
 """Serving the API app: a threaded WSGI server on one address, HTTP or HTTPS.
 
 Werkzeug's threaded server is used because it serves TLS with a standard
-`ssl.SSLContext` (waitress cannot), which the issue requires ("HTTPS with a
-certificate from config"); the API's load is a handful of operators and a
-scraper, far below what it handles.
+`ssl.SSLContext`, for HTTPS with a certificate from config (docs/api.md,
+"Configuration"); the API's load is a handful of operators and a scraper, far
+below what it handles.
 """
 
 from __future__ import annotations
