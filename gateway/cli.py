@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from collections.abc import Iterable
-from types import FrameType
 from typing import NamedTuple
 
 import click
@@ -16,6 +14,7 @@ from rich.table import Table
 from gateway.config import ConfigError, GatewayConfig, hash_password, load_config
 from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
+from gateway.stop_signals import StopSignals
 from gateway.store import Decision, GatewayStore, StoreError
 
 _DECISION_STYLE: dict[str, str] = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
@@ -56,20 +55,21 @@ def serve(config_path: str, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load(config_path)
-    try:
-        running = build_gateway(config)
-        running.start()
-    except (GatewayStartError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: stopping", signum)
-        running.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    click.echo(f"gateway {config.name} running; state in {config.state_dir}", err=True)
-    running.wait()
+    # Caught from before start-up: SIGTERM while the parts start stops them once they run
+    # (a stop during start-up would race with it); see gateway/stop_signals.py.
+    with StopSignals() as stop_signals:
+        try:
+            running = build_gateway(config)
+            running.start()
+        except (GatewayStartError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            click.echo(f"gateway {config.name} running; state in {config.state_dir}",
+                       err=True)
+            received = stop_signals.wait()
+            logging.getLogger(__name__).info("%s: stopping", received.name)
+        finally:
+            running.stop()
 
 
 @gateway.command("hash-password")
