@@ -148,7 +148,7 @@ class ImageCache:
         """
         partial = self._partial(check_sha256(sha256))
         try:
-            actual = _file_sha256(partial)
+            actual = file_sha256(partial)
             if actual != sha256:
                 raise DigestMismatchError(
                     f"downloaded image hashes to {actual}, not the announced {sha256}")
@@ -206,7 +206,8 @@ class ImageCache:
         return self._partial_dir / f"{sha256}.part"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (any size, constant memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):

@@ -10,6 +10,7 @@ handed out by a compare-and-set lease on the image row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,13 +78,7 @@ class GatewayStore:
         rejected or failed image is queued again.
         """
         assert alert.source and alert.image_sha256 and alert.image_uri
-        for _ in range(_RACE_RETRIES):
-            try:
-                with self._transaction() as session:
-                    return self._admit_update(session, alert)
-            except IntegrityError:
-                LOG.debug("concurrent admission of %s; re-evaluating", alert.image_sha256)
-        raise StoreError("could not admit alert: repeated conflicting concurrent writes")
+        return self._admit("alert", self._admit_update, alert)
 
     def _admit_update(self, session: Session, alert: NewAlert) -> AlertAdmission:
         now = utcnow()
@@ -138,13 +133,19 @@ class GatewayStore:
         BundleID must match. Unknown images are rejected.
         """
         assert alert.source and alert.image_sha256
+        return self._admit("withdrawal", self._admit_withdrawal, alert)
+
+    def _admit(self, what: str, decide: Callable[[Session, NewAlert], AlertAdmission],
+               alert: NewAlert) -> AlertAdmission:
+        """Run `decide` in a transaction; a lost unique-key race (another gateway admitted
+        the same indication or image meanwhile) is decided again on what is stored now."""
         for _ in range(_RACE_RETRIES):
             try:
                 with self._transaction() as session:
-                    return self._admit_withdrawal(session, alert)
+                    return decide(session, alert)
             except IntegrityError:
-                LOG.debug("concurrent withdrawal of %s; re-evaluating", alert.image_sha256)
-        raise StoreError("could not admit withdrawal: repeated conflicting concurrent writes")
+                LOG.debug("concurrent %s of %s; re-evaluating", what, alert.image_sha256)
+        raise StoreError(f"could not admit {what}: repeated conflicting concurrent writes")
 
     def _admit_withdrawal(self, session: Session, alert: NewAlert) -> AlertAdmission:
         image = session.get(ImageRow, alert.image_sha256)

@@ -17,8 +17,9 @@ import pytest
 import requests
 
 from lab.lab_publisher import build_sample_bundle
-from tests.e2e.conftest import RunningLab, fleetflash, wait_for
+from tests.e2e.conftest import RunningLab, fleetflash
 from tests.integration.emulator.test_emulator_qemu import qemu_uri  # noqa: F401  (fixture)
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 DOMAIN = "fleetflash-bmc-0000"  # kept domains on a real daemon are named fleetflash-<bmc id>
@@ -75,14 +76,14 @@ def test_lab_on_real_qemu_inserts_and_ejects_media_through_a_bmc(
         inserted = session.post(bmc["url"] + actions["#VirtualMedia.InsertMedia"]["target"],
                                 json={"Image": image}, timeout=60)
         assert inserted.status_code in (200, 202, 204), inserted.text
-        assert wait_for(lambda: _cd_source(domain) == image, 60)
+        wait_until(lambda: _cd_source(domain) == image, 60)
         cd = session.get(bmc["url"] + "/redfish/v1/Managers/1/VirtualMedia/CD", timeout=30).json()
         assert cd["Inserted"] is True and cd["Image"] == image
 
         ejected = session.post(bmc["url"] + actions["#VirtualMedia.EjectMedia"]["target"],
                                json={}, timeout=60)
         assert ejected.status_code in (200, 202, 204), ejected.text
-        assert wait_for(lambda: _cd_source(domain) is None, 60)
+        wait_until(lambda: _cd_source(domain) is None, 60)
         events = [r["event"] for r in lab.audit()]
         assert events.count("media_insert") == 1 and events.count("media_eject") == 1
     finally:

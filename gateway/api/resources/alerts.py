@@ -63,18 +63,15 @@ def list_alerts(call: Call) -> Any:
             "offset": offset}
 
 
-def _refuse_if_rejected(outcome: Outcome) -> None:
-    """Untrusted input is the caller's mistake (400); a refusal because of the image's
-    state (e.g. withdrawn) conflicts with that state (409). Both are recorded alerts."""
-    if not outcome.refused:
-        return
-    message = f"alert {outcome.alert_id} rejected: {outcome.reason}"
-    if outcome.untrusted:
-        raise BadRequestError(message, code="untrusted_alert")
-    raise ConflictError(message, code="alert_rejected")
-
-
-def _outcome(outcome: Outcome) -> dict[str, Any]:
+def _answer(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as the API shows it, or the refusal as an error. Untrusted input is
+    the caller's mistake (400); a refusal because of the image's state (e.g. withdrawn)
+    conflicts with that state (409). Both are recorded alerts."""
+    if outcome.refused:
+        message = f"alert {outcome.alert_id} rejected: {outcome.reason}"
+        if outcome.untrusted:
+            raise BadRequestError(message, code="untrusted_alert")
+        raise ConflictError(message, code="alert_rejected")
     return {"alert_id": outcome.alert_id, "decision": str(outcome.decision),
             "reason": outcome.reason, "image_sha256": outcome.image_sha256}
 
@@ -85,13 +82,11 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
 def raise_alert(call: Call) -> Any:
     """409 when the trust rules refuse it (the refusal is recorded like a CIM alert's)."""
     body = call.body
-    outcome = api_context().require_intake().raise_alert(
+    return _answer(api_context().require_intake().raise_alert(
         source=body["source"], image_uri=body["image_uri"], image_sha256=body["sha256"],
         bundle_id=body["bundle_id"], release=body["release"],
         manifest_uri=body.get("manifest_uri"), description=body.get("description"),
-        channel=CHANNEL_REST)
-    _refuse_if_rejected(outcome)
-    return _outcome(outcome)
+        channel=CHANNEL_REST))
 
 
 @resource.operation("POST", "/alerts/withdrawals", summary="Withdraw an image (FWUP0002)",
@@ -99,8 +94,6 @@ def raise_alert(call: Call) -> Any:
                     status=201, audit="alert.withdraw", may_conflict=True)
 def withdraw_image(call: Call) -> Any:
     body = call.body
-    outcome = api_context().require_intake().withdraw_image(
+    return _answer(api_context().require_intake().withdraw_image(
         source=body["source"], bundle_id=body["bundle_id"], image_sha256=body["sha256"],
-        channel=CHANNEL_REST)
-    _refuse_if_rejected(outcome)
-    return _outcome(outcome)
+        channel=CHANNEL_REST))

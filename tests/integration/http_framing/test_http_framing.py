@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,12 @@ import pytest
 from gateway.api.app import create_app
 from gateway.api.context import ApiContext
 from gateway.api.server import ApiServer
-from gateway.media import CapabilityGrant, CapabilitySigner, MediaServer
+from gateway.media import CapabilitySigner, MediaServer
 from gateway.media.catalog import VerifiedDirectoryCatalog
 from gateway.media.nginx import AUTHORIZE_PATH
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver
 from gateway.store import GatewayStore
-from tests.integration.media.conftest import write_image
+from tests.integration.media.conftest import RunningMedia, write_image
 from tests.support.raw_http import RawConnection, RawResponse
 
 IMAGE = os.urandom(100_000)
@@ -88,30 +87,16 @@ def test_api_head_has_the_get_fields_and_no_body(api: RunningApi, path: str,
 
 # -- media server ---------------------------------------------------------------------
 
-@dataclass
-class RunningMedia:
-    server: MediaServer
-    signer: CapabilitySigner
-    digest: str
-
-    @property
-    def port(self) -> int:
-        return self.server.bound_ports()["http"]
-
-    def path(self, ttl_s: int = 600) -> str:
-        grant = CapabilityGrant(self.digest, "camp-1", "node-1", int(time.time()) + ttl_s)
-        return f"/media/{self.signer.mint(grant)}/image.iso"
-
-
 @pytest.fixture
 def media(tmp_path: Path) -> Iterator[RunningMedia]:
+    """The media server, with the nginx authorize endpoint on (nginx_root)."""
     digest = write_image(tmp_path, IMAGE)
     signer = CapabilitySigner([os.urandom(32)])
-    server = MediaServer(signer, VerifiedDirectoryCatalog(tmp_path), http=("127.0.0.1", 0),
-                         nginx_root=tmp_path)
+    catalog = VerifiedDirectoryCatalog(tmp_path)
+    server = MediaServer(signer, catalog, http=("127.0.0.1", 0), nginx_root=tmp_path)
     server.start()
     try:
-        yield RunningMedia(server, signer, digest)
+        yield RunningMedia(server, signer, catalog, tmp_path, IMAGE, digest)
     finally:
         server.stop()
 
