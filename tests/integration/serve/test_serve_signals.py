@@ -40,7 +40,7 @@ class Served:
             return False
         try:
             return requests.get(found.group(1) + "/healthz", timeout=5).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:  # not answering yet, or slowly on a busy machine
             return False
 
     def settled(self) -> bool:
