@@ -12,8 +12,7 @@ bootstrap:
 lint: bootstrap
 	$(BIN)/ruff check firmware_payloads gateway emulator lab tests bench
 
-# The issue asks for firmware_payloads and gateway/domain at least; the whole
-# code base is held to it.
+# The whole code base is held to mypy --strict (CONTRIBUTING.md).
 typecheck: bootstrap
 	$(BIN)/mypy --strict firmware_payloads gateway emulator lab
 

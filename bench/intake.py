@@ -15,7 +15,6 @@ rss_growth_mb. Usage: .venv/bin/python bench/intake.py [--mib 256] [--alerts 100
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import socket
@@ -39,6 +38,7 @@ from emulator.publisher import (  # noqa: E402
 )
 from firmware_payloads import BundleSpec, build_bundle, load_private_key, write_keypair  # noqa: E402
 from gateway.config import hash_password, load_config  # noqa: E402
+from gateway.media.cache import file_sha256  # noqa: E402
 from gateway.store import GatewayStore, ImageState  # noqa: E402
 
 MIB = 1 << 20
@@ -54,14 +54,6 @@ def spec(bundle_id: str, total_mib: float) -> BundleSpec:
                 for i, size in enumerate(sizes)]
     return BundleSpec.from_dict({"bundle_id": bundle_id, "release": "bench",
                                  "publisher": "fleetflash bench", "packages": packages})
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def free_port() -> int:
@@ -135,7 +127,7 @@ trusted_keys = ["{public_key}"]
 def measure_download(gateway: Gateway, server: BundleServer, bundle: Path,
                      bundle_id: str) -> tuple[float, float]:
     """(seconds from alert to verified, RSS growth in MB during the acquisition)."""
-    sha = sha256_of(bundle)
+    sha = file_sha256(bundle)
     baseline = rss_mb(gateway.process.pid)
     peak = baseline
     start = time.perf_counter()
@@ -151,7 +143,7 @@ def measure_download(gateway: Gateway, server: BundleServer, bundle: Path,
 
 def measure_alert_rate(gateway: Gateway, server: BundleServer, bundles: list[Path],
                        total: int, senders: int = 4) -> tuple[float, Counter[str]]:
-    digests = [sha256_of(b) for b in bundles]
+    digests = [file_sha256(b) for b in bundles]
     before = {a.id for a in gateway.store.list_alerts(100_000)}
     jobs = [(server.url_for(bundles[i % len(bundles)]), digests[i % len(bundles)],
              f"rate-{i % len(bundles)}", f"rate-alert-{i}") for i in range(total)]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from collections.abc import Iterable
-from types import FrameType
 from typing import NamedTuple
 
 import click
@@ -16,6 +14,7 @@ from rich.table import Table
 from gateway.config import ConfigError, GatewayConfig, hash_password, load_config
 from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
+from gateway.stop_signals import StopSignals
 from gateway.store import Decision, GatewayStore, StoreError
 
 _DECISION_STYLE: dict[str, str] = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
@@ -56,20 +55,21 @@ def serve(config_path: str, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load(config_path)
-    try:
-        running = build_gateway(config)
-        running.start()
-    except (GatewayStartError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: stopping", signum)
-        running.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    click.echo(f"gateway {config.name} running; state in {config.state_dir}", err=True)
-    running.wait()
+    # Caught from before start-up: SIGTERM while the parts start stops them once they run
+    # (a stop during start-up would race with it); see gateway/stop_signals.py.
+    with StopSignals() as stop_signals:
+        try:
+            running = build_gateway(config)
+            running.start()
+        except (GatewayStartError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            click.echo(f"gateway {config.name} running; state in {config.state_dir}",
+                       err=True)
+            received = stop_signals.wait()
+            logging.getLogger(__name__).info("%s: stopping", received.name)
+        finally:
+            running.stop()
 
 
 @gateway.command("hash-password")
@@ -107,13 +107,13 @@ def list_alerts(config_path: str, limit: int) -> None:
     """Show what arrived and what was done with it."""
     store = _store(_load(config_path))
     print_alert_table(
-        AlertRow(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"), alert.channel,
+        AlertLine(alert.received_at.strftime("%Y-%m-%d %H:%M:%S"), alert.channel,
                  alert.indication_identifier, alert.source, alert.message_id,
                  alert.decision, alert.reason)
         for alert in store.list_alerts(limit))
 
 
-class AlertRow(NamedTuple):
+class AlertLine(NamedTuple):
     """One line of `alerts list`; `received` is "YYYY-MM-DD HH:MM:SS" UTC, `channel` one of
     cim / rest / cli / usb, `decision` a Decision value."""
 
@@ -126,7 +126,7 @@ class AlertRow(NamedTuple):
     reason: str
 
 
-def print_alert_table(rows: Iterable[AlertRow]) -> None:
+def print_alert_table(rows: Iterable[AlertLine]) -> None:
     """Print alerts as one table, newest first as given (database and API mode alike)."""
     table = Table(title="Alerts (newest first)")
     for column in ("time (UTC)", "channel", "IndicationIdentifier", "source", "MessageID",

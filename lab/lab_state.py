@@ -1,6 +1,6 @@
 """The lab's JSON state file: what `lab up` started and how to reach it.
 
-The keys are a contract (issue 7) that scripts and tests read directly:
+The keys are a contract (docs/lab.md, "The state file") that scripts and tests read directly:
 ``gateway.{cim_url,cim_username,cim_password,api_url,api_token,config,pid}``,
 ``publisher.{url,pid}``, ``emulator.{inventory,pid,admin_url,admin_token}``,
 ``audit_log``, ``keys.{public,private}``, plus ``topology``, ``workdir`` and

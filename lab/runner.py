@@ -186,7 +186,7 @@ def _admin_token(config_path: Path) -> str:
         config.state_dir.mkdir(parents=True, exist_ok=True)
         store = GatewayStore.open(config.database_url)
         try:
-            return TokenStore(store.engine).create(API_TOKEN_NAME, "admin")[1]
+            return TokenStore.for_store(store).create(API_TOKEN_NAME, "admin")[1]
         finally:
             store.engine.dispose()
     except (ConfigError, StoreError) as exc:

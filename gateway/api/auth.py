@@ -20,13 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-
-from gateway.store import StoreError, utcnow
-from gateway.store.api_tables import ApiTokenRow
+from gateway.api.errors import BadRequestError
+from gateway.store import GatewayStore, NotFoundError
+from gateway.store.operators import OperatorStore, TokenNameTakenError, TokenRecord
 
 LOG = logging.getLogger(__name__)
 TOKEN_PREFIX = "ff_"
@@ -53,8 +49,10 @@ class Role(StrEnum):
 _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 
-class TokenError(Exception):
+class TokenError(BadRequestError):
     """A token could not be created, found or revoked (message says why; no secrets)."""
+
+    code = "invalid_token_request"
 
 
 @dataclass(frozen=True)
@@ -92,13 +90,15 @@ def looks_like_token(text: str) -> bool:
 
 
 class TokenStore:
-    """Create, list, revoke and check tokens in the gateway database. Thread-safe."""
+    """Create, list, revoke and check tokens (kept by the store). Thread-safe."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, store: OperatorStore) -> None:
+        self._store = store
 
-    def _session(self) -> Session:
-        return self._sessions()
+    @classmethod
+    def for_store(cls, store: GatewayStore) -> TokenStore:
+        """The tokens kept in `store`'s database."""
+        return cls(OperatorStore(store.engine))
 
     def create(self, name: str, role: Role | str) -> tuple[TokenInfo, str]:
         """Store a new token; returns its info and the secret (shown once).
@@ -113,61 +113,40 @@ class TokenStore:
         except ValueError as exc:
             raise TokenError(f"role must be one of {', '.join(Role)}") from exc
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = ApiTokenRow(name=name, role=role.value, token_hash=hash_token(secret),
-                          prefix=secret[:8], created_at=utcnow(), revoked_at=None)
         try:
-            with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError as exc:
-            raise TokenError(f"a token named {name!r} already exists") from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot store token: {exc.__class__.__name__}") from exc
+            record = self._store.add_token(name, role.value, hash_token(secret), secret[:8])
+        except TokenNameTakenError as exc:
+            raise TokenError(str(exc)) from exc
         LOG.info("token %r created with role %s", name, role.value)
-        return _info(row), secret
+        return _info(record), secret
 
     def list(self, *, include_revoked: bool = True) -> list[TokenInfo]:
         """All tokens, oldest first."""
-        query = sa.select(ApiTokenRow).order_by(ApiTokenRow.id)
-        if not include_revoked:
-            query = query.where(ApiTokenRow.revoked_at.is_(None))
-        try:
-            with self._session() as session:
-                return [_info(row) for row in session.scalars(query)]
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot list tokens: {exc.__class__.__name__}") from exc
+        return [_info(record) for record in self._store.tokens(include_revoked=include_revoked)]
 
     def revoke(self, name: str) -> TokenInfo:
         """Revoke the token called `name` (idempotent). Raises TokenError if unknown."""
         try:
-            with self._session() as session, session.begin():
-                row = session.scalar(sa.select(ApiTokenRow).where(ApiTokenRow.name == name))
-                if row is None:
-                    raise TokenError(f"no token named {name!r}")
-                if row.revoked_at is None:
-                    row.revoked_at = utcnow()
-                    LOG.info("token %r revoked", name)
-                return _info(row)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot revoke token: {exc.__class__.__name__}") from exc
+            record, revoked_now = self._store.revoke_token(name)
+        except NotFoundError as exc:
+            raise TokenError(str(exc)) from exc
+        if revoked_now:
+            LOG.info("token %r revoked", name)
+        return _info(record)
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal for an active token, or None (unknown, revoked or malformed)."""
         if not looks_like_token(token):
             return None
         digest = hash_token(token)
-        try:
-            with self._session() as session:
-                row = session.scalar(sa.select(ApiTokenRow).where(
-                    ApiTokenRow.token_hash == digest))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot check token: {exc.__class__.__name__}") from exc
+        record = self._store.token_by_hash(digest)
         # The lookup is by digest; compare again in constant time for defence in depth.
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(
-                row.token_hash, digest):
+        if record is None or record.revoked_at is not None or not hmac.compare_digest(
+                record.token_hash, digest):
             return None
-        return Principal(row.name, Role(row.role))
+        return Principal(record.name, Role(record.role))
 
 
-def _info(row: ApiTokenRow) -> TokenInfo:
-    return TokenInfo(row.id, row.name, Role(row.role), row.prefix, row.created_at,
-                     row.revoked_at)
+def _info(record: TokenRecord) -> TokenInfo:
+    return TokenInfo(record.id, record.name, Role(record.role), record.prefix,
+                     record.created_at, record.revoked_at)

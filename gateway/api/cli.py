@@ -59,7 +59,7 @@ def api_options(command: F) -> F:
 def _tokens(config_path: str) -> TokenStore:
     try:
         config = load_config(config_path)
-        return TokenStore(GatewayStore.open(config.database_url).engine)
+        return TokenStore.for_store(GatewayStore.open(config.database_url))
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -144,10 +144,10 @@ def list_images(client: ApiClient, state: str | None) -> None:
 
 def print_alerts(items: list[dict[str, Any]]) -> None:
     """Render alerts as the API returns them (the same table as the database mode)."""
-    from gateway.cli import AlertRow, print_alert_table
+    from gateway.cli import AlertLine, print_alert_table
 
     print_alert_table(
-        AlertRow(alert["received_at"][:19].replace("T", " "), alert["channel"],
+        AlertLine(alert["received_at"][:19].replace("T", " "), alert["channel"],
                  alert["IndicationIdentifier"], alert["source"], alert["MessageID"],
                  alert["decision"], alert["reason"])
         for alert in items)

@@ -10,18 +10,18 @@ from typing import Any
 
 import requests
 
+from gateway.api.errors import ApiError
+
 DEFAULT_TIMEOUT_S = 30.0
 
 
-class ApiClientError(Exception):
-    """The gateway refused the request or could not be reached."""
+class ApiClientError(ApiError):
+    """The gateway refused the request (`status`, `code` and `field` as it answered) or
+    could not be reached (`status` 0, `code` "unreachable")."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str = "",
+    def __init__(self, message: str, *, status: int = 0, code: str = "",
                  field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.field = field
+        super().__init__(message, field=field, code=code or "unreachable", status=status)
 
 
 class ApiClient:

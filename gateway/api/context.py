@@ -18,6 +18,7 @@ from gateway.api.metrics import GatewayMetrics
 from gateway.api.ports import Operations
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore
+from gateway.store.operators import OperatorStore
 
 CONTEXT_KEY = "fleetflash.context"
 
@@ -41,7 +42,8 @@ class ApiContext:
         """A context whose tokens and audit log live in `store`'s database."""
         metrics = metrics or GatewayMetrics()
         metrics.watch_store(store)
-        return cls(store=store, tokens=TokenStore(store.engine), audit=AuditLog(store.engine),
+        operators = OperatorStore(store.engine)
+        return cls(store=store, tokens=TokenStore(operators), audit=AuditLog(operators),
                    metrics=metrics, intake=intake, operations=operations)
 
     def require_operations(self) -> Operations:

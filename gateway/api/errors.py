@@ -15,7 +15,8 @@ from typing import Any
 
 
 class ApiError(Exception):
-    """Root of every error the API renders. `status` is the HTTP status code."""
+    """Root of every error of gateway.api. `status` is the HTTP status code it renders as
+    (0 for a client error that got no answer)."""
 
     status = 500
     code = "internal_error"
@@ -60,7 +61,7 @@ class ForbiddenError(ApiError):
     code = "forbidden"
 
 
-class NotFoundError(ApiError):
+class ApiNotFoundError(ApiError):
     """No such resource (or route)."""
 
     status = 404

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import (
@@ -28,11 +26,9 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.frontdoor.policy import FrontDoorStats
 from gateway.store import GatewayStore, StoreError
-from gateway.store.models import AlertRow, ImageRow
 from gateway.store.refusals import refusal_totals
 
 LOG = logging.getLogger(__name__)
@@ -117,20 +113,20 @@ class _ScrapeTimeCollector(Collector):
 
     def _from_store(self, store: GatewayStore) -> Iterator[Metric]:
         try:
-            decisions = _group_count(store, AlertRow.decision)
-            images = _group_count(store, ImageRow.state)
-        except SQLAlchemyError as exc:
+            decisions = store.count_alerts_by_decision()
+            images = store.count_images_by_state()
+        except StoreError as exc:
             LOG.warning("metrics: cannot read the store: %s", exc)
             return
         alerts = CounterMetricFamily("fleetflash_alerts", "Alerts received, by decision.",
                                      labels=["decision"])
-        for decision in ("accepted", "duplicate", "withdrawn", "ignored", "rejected"):
-            alerts.add_metric([decision], float(decisions.get(decision, 0)))
+        for decision, count in decisions.items():
+            alerts.add_metric([decision.value], float(count))
         yield alerts
         gauge = GaugeMetricFamily("fleetflash_images", "Update images by state.",
                                   labels=["state"])
-        for state in ("pending", "downloading", "verified", "rejected", "failed", "withdrawn"):
-            gauge.add_metric([state], float(images.get(state, 0)))
+        for state, count in images.items():
+            gauge.add_metric([state.value], float(count))
         yield gauge
         try:
             totals = refusal_totals(store.engine)
@@ -165,13 +161,6 @@ def _front_doors(sources: Mapping[str, Callable[[], FrontDoorStats]]) -> Iterato
     yield connections
     yield in_flight
     yield refused
-
-
-def _group_count(store: GatewayStore, column: Any) -> dict[str, int]:
-    """{value: rows} of one column, counted by the database (one GROUP BY per scrape)."""
-    with store.engine.connect() as connection:
-        rows = connection.execute(sa.select(column, sa.func.count()).group_by(column))
-        return {str(value): int(count) for value, count in rows}
 
 
 def _histogram(durations: Callable[[], Iterable[tuple[str, str, float]]]

@@ -22,7 +22,7 @@ from gateway.api.ports import (
     ComplianceRow,
     GroupView,
     NodeProgress,
-    NodeReport,
+    NodeReportView,
     NodeView,
     WaveView,
 )
@@ -177,9 +177,9 @@ class OrchestratorOperations:
         return self._progress(run, self._group_of(self.service.store.get_campaign(
             campaign_id).cluster))
 
-    def campaign_report(self, campaign_id: str) -> list[NodeReport]:
+    def campaign_report(self, campaign_id: str) -> list[NodeReportView]:
         report = self.service.report(campaign_id)
-        return [NodeReport(
+        return [NodeReportView(
             node_id=n.node_id, outcome=n.outcome, method=n.method,
             versions_before=n.before_versions, versions_after=n.after_versions,
             started_at=_parse(n.started_at), finished_at=_parse(n.finished_at),

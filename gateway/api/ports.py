@@ -120,7 +120,7 @@ class CampaignView(View):
 
 
 @dataclass(frozen=True)
-class NodeReport(View):
+class NodeReportView(View):
     """Per-node outcome of a campaign: versions before and after, method, timings (s)."""
 
     node_id: str
@@ -204,7 +204,7 @@ class Operations(Protocol):
         """`action` is retry or clear."""
         ...
 
-    def campaign_report(self, campaign_id: str) -> list[NodeReport]: ...
+    def campaign_report(self, campaign_id: str) -> list[NodeReportView]: ...
 
     def compliance(self, cluster: str | None = None) -> list[ComplianceRow]: ...
 

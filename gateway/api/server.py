@@ -1,9 +1,9 @@
 """Serving the API app: a threaded WSGI server on one address, HTTP or HTTPS.
 
 Werkzeug's threaded server is used because it serves TLS with a standard
-`ssl.SSLContext` (waitress cannot), which the issue requires ("HTTPS with a
-certificate from config"); the API's load is a handful of operators and a
-scraper, far below what it handles.
+`ssl.SSLContext`, for HTTPS with a certificate from config (docs/api.md,
+"Configuration"); the API's load is a handful of operators and a scraper, far
+below what it handles.
 """
 
 from __future__ import annotations
@@ -13,28 +13,18 @@ import ssl
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler
 
+from gateway.api.errors import ApiError
 from gateway.frontdoor.policy import FrontDoorPolicy, FrontDoorStats
 from gateway.tls import server_tls_context
 from gateway.wsgi_thread import WsgiThread
 
 LOG = logging.getLogger(__name__)
+ACCESS_LOG = logging.getLogger("gateway.api.access")  # request lines, at DEBUG
 
 
-class ApiServerError(Exception):
+class ApiServerError(ApiError):
     """The API server could not start (address in use, bad certificate)."""
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Request lines go to the gateway.api.access logger at DEBUG, never to stderr."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        logging.getLogger("gateway.api.access").debug(
-            "%s %s %s", self.command, self.path.split("?", 1)[0], code)
-
-    def log(self, type: str, message: str, *args: object) -> None:  # noqa: A002
-        logging.getLogger("gateway.api.access").debug(message, *args)
 
 
 def tls_context(certfile: Path, keyfile: Path) -> ssl.SSLContext:
@@ -54,8 +44,7 @@ class ApiServer:
         self.app = app
         self.host = host
         self.tls = tls
-        self._serving = WsgiThread("api-server", host, port, app, tls, _QuietHandler,
-                                   policy=policy)
+        self._serving = WsgiThread("api-server", host, port, app, tls, policy=policy)
 
     def front_door_stats(self) -> FrontDoorStats:
         """Open connections and front-door refusals (for /metrics)."""

@@ -1,16 +1,15 @@
 """Errors of the other packages, as API errors (one place, so every route agrees).
 
 Domain IllegalTransitionError -> 409, other domain errors -> 400, a missing
-store record -> 404, an unknown token -> 404, a bad intake alert -> 400.
+store record -> 404, a bad intake alert -> 400.
 """
 
 from __future__ import annotations
 
-from gateway.api.auth import TokenError
-from gateway.api.errors import ApiError, BadRequestError, ConflictError, NotFoundError
+from gateway.api.errors import ApiError, ApiNotFoundError, BadRequestError, ConflictError
 from gateway.domain.errors import DomainError, IllegalTransitionError
 from gateway.intake.errors import AlertFormatError, UntrustedAlertError
-from gateway.store import NotFoundError as StoreNotFoundError
+from gateway.store import NotFoundError
 
 
 def translate(exc: Exception) -> ApiError | None:
@@ -22,10 +21,8 @@ def translate(exc: Exception) -> ApiError | None:
         return error
     if isinstance(exc, DomainError):
         return BadRequestError(str(exc), code="invalid_model")
-    if isinstance(exc, StoreNotFoundError):
-        return NotFoundError(str(exc))
-    if isinstance(exc, TokenError):
-        return BadRequestError(str(exc), code="invalid_token_request")
+    if isinstance(exc, NotFoundError):
+        return ApiNotFoundError(str(exc))
     if isinstance(exc, AlertFormatError):
         return BadRequestError(str(exc), code="invalid_alert")
     if isinstance(exc, UntrustedAlertError):

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
+from gateway.media.errors import MediaError
+
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 100
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -33,7 +35,7 @@ REASONS = {
 }
 
 
-class HttpError(Exception):
+class HttpError(MediaError):
     """The request cannot be served; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gateway.media.errors import MediaError
+
 LOG = logging.getLogger(__name__)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _HASH_CHUNK = 1 << 20
 IMAGE_SUFFIX = ".iso"
 
 
-class CacheError(Exception):
+class CacheError(MediaError):
     """Root of image cache errors."""
 
 
@@ -146,7 +148,7 @@ class ImageCache:
         """
         partial = self._partial(check_sha256(sha256))
         try:
-            actual = _file_sha256(partial)
+            actual = file_sha256(partial)
             if actual != sha256:
                 raise DigestMismatchError(
                     f"downloaded image hashes to {actual}, not the announced {sha256}")
@@ -204,7 +206,8 @@ class ImageCache:
         return self._partial_dir / f"{sha256}.part"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (any size, constant memory)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_HASH_CHUNK):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from types import FrameType
 
 import click
 
@@ -14,6 +11,7 @@ from gateway.media.config import load_gateway_config
 from gateway.media.errors import MediaError
 from gateway.media.nginx import render_nginx_site
 from gateway.media.service import build_media
+from gateway.stop_signals import StopSignals
 
 config_option = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False),
@@ -32,22 +30,18 @@ def serve(config_path: str, verbose: bool) -> None:
     """Run the media server alone until interrupted."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        server, _, settings = build_media(load_gateway_config(config_path))
-        server.start()
-    except MediaError as exc:
-        raise click.ClickException(str(exc)) from exc
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    ports = ", ".join(f"{k} {v}" for k, v in server.bound_ports().items())
-    click.echo(f"media server listening ({ports}); images from {settings.image_dir}")
-    stop.wait()
-    server.stop()
+    with StopSignals() as stop_signals:  # see gateway/stop_signals.py
+        try:
+            server, _, settings = build_media(load_gateway_config(config_path))
+            server.start()
+        except MediaError as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            ports = ", ".join(f"{k} {v}" for k, v in server.bound_ports().items())
+            click.echo(f"media server listening ({ports}); images from {settings.image_dir}")
+            stop_signals.wait()
+        finally:
+            server.stop()
 
 
 @media.command()

@@ -365,8 +365,9 @@ class MediaServer:
             self._executor, authorize_for_nginx, self._signer, self._catalog,
             self._nginx_root, request.header("x-original-uri"), conn.peer,
         )
-        conn.write(response_head(status, [*fields, ("Content-Length", "0")],
-                                   keep_alive=keep_alive))
+        # No body either way; a 204 must not even say so (RFC 9110 section 8.6).
+        length = [] if status == 204 else [("Content-Length", "0")]
+        conn.write(response_head(status, [*fields, *length], keep_alive=keep_alive))
         await conn.drain()
         return keep_alive
 

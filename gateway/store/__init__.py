@@ -3,7 +3,7 @@
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.records import (
     ACQUIRABLE_STATES,
-    Admission,
+    AlertAdmission,
     AlertRecord,
     Decision,
     ImageRecord,
@@ -13,6 +13,6 @@ from gateway.store.records import (
 from gateway.store.repository import GatewayStore, utcnow
 
 __all__ = [
-    "ACQUIRABLE_STATES", "Admission", "AlertRecord", "Decision", "GatewayStore", "ImageRecord",
+    "ACQUIRABLE_STATES", "AlertAdmission", "AlertRecord", "Decision", "GatewayStore", "ImageRecord",
     "ImageState", "NewAlert", "NotFoundError", "StoreError", "utcnow",
 ]

@@ -89,7 +89,7 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
-class Admission:
+class AlertAdmission:
     """Result of admitting an alert: the stored alert and the image's state after it."""
 
     alert: AlertRecord

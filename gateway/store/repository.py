@@ -10,6 +10,7 @@ handed out by a compare-and-set lease on the image row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from gateway.store.database import create_engine, migrate, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.models import AlertRow, ImageReferenceRow, ImageRow, IndicationSeenRow
 from gateway.store.records import (
-    Admission,
+    AlertAdmission,
     AlertRecord,
     Decision,
     ImageRecord,
@@ -68,7 +69,7 @@ class GatewayStore:
         with self._transaction() as session:
             return _alert_record(self._insert_alert(session, alert, alert.decision, alert.reason))
 
-    def admit_update(self, alert: NewAlert) -> Admission:
+    def admit_update(self, alert: NewAlert) -> AlertAdmission:
         """Record a trusted FWUP0001 and decide what it starts.
 
         `alert` must carry source, image_sha256, image_uri, bundle_id and release.
@@ -77,22 +78,16 @@ class GatewayStore:
         rejected or failed image is queued again.
         """
         assert alert.source and alert.image_sha256 and alert.image_uri
-        for _ in range(_RACE_RETRIES):
-            try:
-                with self._transaction() as session:
-                    return self._admit_update(session, alert)
-            except IntegrityError:
-                LOG.debug("concurrent admission of %s; re-evaluating", alert.image_sha256)
-        raise StoreError("could not admit alert: repeated conflicting concurrent writes")
+        return self._admit("alert", self._admit_update, alert)
 
-    def _admit_update(self, session: Session, alert: NewAlert) -> Admission:
+    def _admit_update(self, session: Session, alert: NewAlert) -> AlertAdmission:
         now = utcnow()
         if self._seen(session, alert):
             row = self._insert_alert(session, alert, Decision.DUPLICATE,
                                      "IndicationIdentifier already received from this source")
             image = session.get(ImageRow, alert.image_sha256)
             state = ImageState(image.state) if image else None
-            return Admission(_alert_record(row), state, False)
+            return AlertAdmission(_alert_record(row), state, False)
         image = session.get(ImageRow, alert.image_sha256)
         starts = False
         if image is None:
@@ -128,24 +123,31 @@ class GatewayStore:
             image.lease_expires = None
             image.updated_at = now
         session.flush()
-        return Admission(_alert_record(row), ImageState(image.state) if image else None, starts)
+        state = ImageState(image.state) if image else None
+        return AlertAdmission(_alert_record(row), state, starts)
 
-    def admit_withdrawal(self, alert: NewAlert) -> Admission:
+    def admit_withdrawal(self, alert: NewAlert) -> AlertAdmission:
         """Record a trusted FWUP0002 and mark its image withdrawn.
 
         Only the source that announced the image may withdraw it, and the
         BundleID must match. Unknown images are rejected.
         """
         assert alert.source and alert.image_sha256
+        return self._admit("withdrawal", self._admit_withdrawal, alert)
+
+    def _admit(self, what: str, decide: Callable[[Session, NewAlert], AlertAdmission],
+               alert: NewAlert) -> AlertAdmission:
+        """Run `decide` in a transaction; a lost unique-key race (another gateway admitted
+        the same indication or image meanwhile) is decided again on what is stored now."""
         for _ in range(_RACE_RETRIES):
             try:
                 with self._transaction() as session:
-                    return self._admit_withdrawal(session, alert)
+                    return decide(session, alert)
             except IntegrityError:
-                LOG.debug("concurrent withdrawal of %s; re-evaluating", alert.image_sha256)
-        raise StoreError("could not admit withdrawal: repeated conflicting concurrent writes")
+                LOG.debug("concurrent %s of %s; re-evaluating", what, alert.image_sha256)
+        raise StoreError(f"could not admit {what}: repeated conflicting concurrent writes")
 
-    def _admit_withdrawal(self, session: Session, alert: NewAlert) -> Admission:
+    def _admit_withdrawal(self, session: Session, alert: NewAlert) -> AlertAdmission:
         image = session.get(ImageRow, alert.image_sha256)
         replay = self._seen(session, alert)
         if replay:
@@ -170,7 +172,7 @@ class GatewayStore:
                                           indication_identifier=alert.indication_identifier,
                                           alert_id=row.id))
         session.flush()
-        return Admission(_alert_record(row), ImageState(image.state) if image else None, False)
+        return AlertAdmission(_alert_record(row), ImageState(image.state) if image else None, False)
 
     def _seen(self, session: Session, alert: NewAlert) -> bool:
         if not alert.indication_identifier:
@@ -205,6 +207,41 @@ class GatewayStore:
         """How many alerts are stored."""
         with self._transaction() as session:
             return int(session.scalar(sa.select(sa.func.count(AlertRow.id))) or 0)
+
+    def alert_page(self, *, limit: int, offset: int = 0, decision: Decision | None = None
+                   ) -> tuple[list[AlertRecord], int]:
+        """A page of the alerts (with `decision`, when given), newest first, and how many
+        there are: one page and one count in the database, whatever the size of the log."""
+        where = AlertRow.decision == decision if decision else sa.true()
+        with self._transaction() as session:
+            total = session.scalar(sa.select(sa.func.count(AlertRow.id)).where(where))
+            rows = session.scalars(sa.select(AlertRow).where(where)
+                                   .order_by(AlertRow.id.desc()).offset(offset).limit(limit))
+            return [_alert_record(r) for r in rows], int(total or 0)
+
+    def count_alerts_by_decision(self) -> dict[Decision, int]:
+        """{decision: alerts}, every decision present (one GROUP BY)."""
+        counts = self._count_by(AlertRow.decision)
+        return {decision: counts.get(decision, 0) for decision in Decision}
+
+    def count_images_by_state(self) -> dict[ImageState, int]:
+        """{state: images}, every state present (one GROUP BY)."""
+        counts = self._count_by(ImageRow.state)
+        return {state: counts.get(state, 0) for state in ImageState}
+
+    def _count_by(self, column: Any) -> dict[str, int]:
+        with self._transaction() as session:
+            rows = session.execute(sa.select(column, sa.func.count()).group_by(column))
+            return {str(value): int(count) for value, count in rows}
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self._transaction() as session:
+                session.execute(sa.text("SELECT 1"))
+        except StoreError:
+            return False
+        return True
 
     # -- images -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The vendor validation harness (issue 9): prove a bundle before it ships.
+"""The vendor validation harness (docs/validation.md): prove a bundle before it ships.
 
 Static checks (format, signature, hashes, manifest lint) are in `static`
 and `lint`; results, and the slot for dynamic matrix checks, in `results`

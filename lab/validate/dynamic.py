@@ -1,4 +1,4 @@
-"""Dynamic checks: install the bundle on the emulated matrix (issue 9, item 2).
+"""Dynamic checks: install the bundle on the emulated matrix (docs/validation.md).
 
 One emulator process (an in-process `EmulatedCluster`) holds every BMC the
 run needs, and the gateway's media server serves the bundle on loopback.

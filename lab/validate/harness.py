@@ -26,7 +26,7 @@ DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "topologies" / "matrix
 
 
 class DynamicChecks(Protocol):
-    """Installs the bundle on the emulated matrix (issue 9, item 2)."""
+    """Installs the bundle on the emulated matrix (docs/validation.md, "Dynamic checks")."""
 
     #: Check ids this runner produces, for the "skipped" rows of a bundle it may not install.
     checks: Sequence[tuple[str, str]]  # (check id, title)

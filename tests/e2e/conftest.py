@@ -18,10 +18,13 @@ from emulator.audit import read_audit_log
 from gateway.api.client import ApiClient
 from lab.lab_state import LabState, read_state
 from tests.conftest import REPO_ROOT
-from tests.integration.orchestrator.rig import wait_for as rig_wait_for
 
 FIXTURES = REPO_ROOT / "tests" / "unit" / "lab" / "fixtures"
 TOPOLOGIES = REPO_ROOT / "lab" / "topologies"
+# How the lab tests wait (tests.support.waiting.wait_until): a whole lab gets two minutes,
+# and its API is asked a few times a second, not twenty.
+LAB_WAIT_S = 120.0
+LAB_POLL_S = 0.3
 
 
 def fleetflash(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -29,11 +32,6 @@ def fleetflash(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[
     return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "COLUMNS": "160"})
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 120.0) -> bool:
-    """The orchestrator tests' hang guard, polling the lab's API a few times a second."""
-    return rig_wait_for(predicate, timeout, interval=0.3)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from tests.integration.api.conftest import (
     LiveGateway,
     live_gateway,  # noqa: F401  (fixture)
 )
-from tests.integration.orchestrator.rig import wait_for
+from tests.support.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -51,7 +51,7 @@ def _campaign_id(live: LiveGateway) -> str:
                                 headers={"Authorization": f"Bearer {live.tokens['viewer']}"})
         return list(response.json()["items"])
 
-    assert wait_for(lambda: bool(listed()), 90)
+    wait_until(lambda: bool(listed()), 90)
     return listed()[0]["id"]
 
 

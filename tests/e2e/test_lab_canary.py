@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from lab.lab_invariants import check_rollout
-from tests.e2e.conftest import FIXTURES, LabFactory, fleetflash, wait_for
+from tests.e2e.conftest import FIXTURES, LAB_POLL_S, LAB_WAIT_S, LabFactory, fleetflash
+from tests.support.waiting import wait_until
 
 
 def test_lab_failing_canary_fails_the_campaign_and_touches_nothing_else(
@@ -14,9 +15,10 @@ def test_lab_failing_canary_fails_the_campaign_and_touches_nothing_else(
     assert published.returncode == 0, published.stderr
     assert "announced fleetflash-2026q4 2026.Q4" in published.stdout
 
-    assert wait_for(lambda: any(c["state"] == "failed" for c in lab.campaigns().values()))
-    assert wait_for(lambda: not {"failed", "eject", "monitor", "precheck", "deliver"}
-                    & set(lab.steps().values()))
+    wait_until(lambda: any(c["state"] == "failed" for c in lab.campaigns().values()),
+               LAB_WAIT_S, interval_s=LAB_POLL_S)
+    wait_until(lambda: not {"failed", "eject", "monitor", "precheck", "deliver"}
+               & set(lab.steps().values()), LAB_WAIT_S, interval_s=LAB_POLL_S)
     (campaign,) = lab.campaigns().values()
     assert "canary" in campaign["reason"]
     canaries = {n["node_id"] for w in campaign["waves"] if w["canary"] for n in w["nodes"]}

@@ -13,7 +13,8 @@ from pathlib import Path
 from lab import lab_processes
 from lab.lab_invariants import check_rollout
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import FIXTURES, LabFactory, RunningLab, fleetflash, wait_for
+from tests.e2e.conftest import FIXTURES, LAB_POLL_S, LAB_WAIT_S, LabFactory, RunningLab, fleetflash
+from tests.support.waiting import wait_until
 
 FAULTY = {"fb-g1-1", "fb-g2-1", "fb-g3-1"}
 ACTIVE = {"precheck", "drain", "deliver", "monitor", "reset", "wait_back", "verify", "eject",
@@ -41,9 +42,11 @@ def test_lab_failure_budget_pauses_and_a_restarted_gateway_picks_the_lab_back_up
         lab_up: LabFactory, tmp_path: Path) -> None:
     lab = lab_up(FIXTURES / "failure-budget.yaml")
     assert fleetflash("lab", "publish", "--state-file", str(lab.state_file)).returncode == 0
-    assert wait_for(lambda: any(c["state"] == "paused_budget"
-                                for c in lab.campaigns().values()))
-    assert wait_for(lambda: not ACTIVE & set(lab.steps().values()))
+    wait_until(lambda: any(c["state"] == "paused_budget"
+                           for c in lab.campaigns().values()),
+               LAB_WAIT_S, interval_s=LAB_POLL_S)
+    wait_until(lambda: not ACTIVE & set(lab.steps().values()), LAB_WAIT_S,
+               interval_s=LAB_POLL_S)
     (campaign_id,) = lab.campaigns()
     steps = lab.steps()
     quarantined = {n for n, s in steps.items() if s == "quarantined"}
@@ -56,10 +59,10 @@ def test_lab_failure_budget_pauses_and_a_restarted_gateway_picks_the_lab_back_up
 
     # Kill the gateway outright, then restart it by hand from the state file.
     os.kill(lab.state.get("gateway.pid"), signal.SIGKILL)
-    assert wait_for(lambda: not lab_processes.answers(lab.state.api_url + "/healthz"), 30)
+    wait_until(lambda: not lab_processes.answers(lab.state.api_url + "/healthz"), 30)
     restarted = _restart_gateway(lab, tmp_path)
     try:
-        assert wait_for(lambda: lab_processes.answers(lab.state.api_url + "/healthz"), 60)
+        wait_until(lambda: lab_processes.answers(lab.state.api_url + "/healthz"), 60)
         status = fleetflash("lab", "status", "--state-file", str(lab.state_file))
         assert status.returncode == 0 and "restarted by hand" in status.stdout
         assert lab.campaigns()[campaign_id]["state"] == "paused_budget"
@@ -77,8 +80,9 @@ def test_lab_failure_budget_pauses_and_a_restarted_gateway_picks_the_lab_back_up
             assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         finally:
             del os.environ["FLEETFLASH_TOKEN"]
-        assert wait_for(lambda: lab.campaigns()[campaign_id]["state"] in
-                        ("completed", "paused_budget", "failed"))
+        wait_until(lambda: lab.campaigns()[campaign_id]["state"] in
+                   ("completed", "paused_budget", "failed"),
+                   LAB_WAIT_S, interval_s=LAB_POLL_S)
         steps = lab.steps()
         healthy = set(steps) - FAULTY
         assert lab.campaigns()[campaign_id]["state"] == "completed", steps

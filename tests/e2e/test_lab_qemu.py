@@ -19,12 +19,13 @@ import requests
 
 from firmware_payloads.samples.boot.serial_marker import MARKER
 from lab.lab_publisher import build_sample_bundle
-from tests.e2e.conftest import RunningLab, fleetflash, wait_for
+from tests.e2e.conftest import RunningLab, fleetflash
 from tests.integration.emulator.test_emulator_qemu import (  # noqa: F401  (fixtures)
     libvirt_daemon,
     qemu_uri,
 )
 from tests.support.libvirt_daemon import PrivateLibvirt
+from tests.support.waiting import wait_until
 
 DOMAIN = "fleetflash-bmc-0000"  # kept domains on a real daemon are named fleetflash-<bmc id>
 TOPOLOGY = """\
@@ -62,7 +63,7 @@ def _post_until_accepted(session: requests.Session, url: str, body: object) -> b
             return session.post(url, json=body, timeout=30).status_code in (200, 202, 204)
         except requests.ConnectionError:
             return False
-    return wait_for(accepted, 120)
+    return bool(wait_until(accepted, 120))
 
 
 def test_lab_on_real_qemu_boots_the_bundle_cd_through_a_bmc(
@@ -90,7 +91,7 @@ def test_lab_on_real_qemu_boots_the_bundle_cd_through_a_bmc(
         inserted = session.post(bmc["url"] + actions["#VirtualMedia.InsertMedia"]["target"],
                                 json={"Image": image}, timeout=60)
         assert inserted.status_code in (200, 202, 204), inserted.text
-        assert wait_for(lambda: _cd_source(domain) == image, 60)
+        wait_until(lambda: _cd_source(domain) == image, 60)
         cd = session.get(bmc["url"] + "/redfish/v1/Managers/1/VirtualMedia/CD", timeout=30).json()
         assert cd["Inserted"] is True and cd["Image"] == image
 
@@ -102,8 +103,8 @@ def test_lab_on_real_qemu_boots_the_bundle_cd_through_a_bmc(
         reset = session.post(bmc["url"] + "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
                              json={"ResetType": "ForceRestart"}, timeout=60)
         assert reset.status_code in (200, 202, 204), reset.text
-        assert wait_for(lambda: MARKER in serial.read_bytes()[seen:], 120), \
-            f"no boot marker on the guest's COM1; its log ends:\n{serial.read_text()[-1500:]}"
+        wait_until(lambda: MARKER in serial.read_bytes()[seen:], 120,
+                   describe=lambda: serial.read_text()[-1500:])
         # And it ran because the BMC started the guest with the CD first: the QEMU
         # command line libvirt logged for that start (emulated hosts have no disk,
         # so firmware could also reach the CD by falling through an empty disk).
@@ -113,11 +114,11 @@ def test_lab_on_real_qemu_boots_the_bundle_cd_through_a_bmc(
 
         # The BMC ran its (emulated) update from that CD, rebooted the host to disk
         # (activating BIOS and NIC) and restarted itself into the new BMC firmware.
-        assert wait_for(lambda: [r["event"] for r in lab.audit()].count("flash_end") == 3, 120)
+        wait_until(lambda: [r["event"] for r in lab.audit()].count("flash_end") == 3, 120)
         assert any(r.get("reason") == "update CD finished" for r in lab.audit())
         assert _post_until_accepted(
             session, bmc["url"] + actions["#VirtualMedia.EjectMedia"]["target"], {})
-        assert wait_for(lambda: _cd_source(domain) is None, 60)
+        wait_until(lambda: _cd_source(domain) is None, 60)
         events = [r["event"] for r in lab.audit()]
         assert events.count("media_insert") == 1 and events.count("media_eject") == 1
     finally:

@@ -1,4 +1,4 @@
-"""The `lab up` state file contract (issue 7), `lab status`, `lab down`, and how the lab
+"""The `lab up` state file contract (docs/lab.md), `lab status`, `lab down`, and how the lab
 commands refuse bad input."""
 
 from __future__ import annotations

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.audit import AuditEvent
 from gateway.api.auth import Role, TokenInfo
 from gateway.api.context import api_context
-from gateway.api.errors import NotFoundError
+from gateway.api.errors import ApiNotFoundError
 from gateway.api.ports import BmcRegistration, BmcView
 from gateway.api.resources.common import page
 from gateway.api.routing import Call, Resource
 from gateway.api.schemas import NAME, page_of, ref
 from gateway.api.validation import PAGE_QUERY
+from gateway.store.operators import AuditEvent
 
 bmcs = Resource("bmcs", "bmcs")
 tokens = Resource("tokens", "tokens")
@@ -81,7 +81,7 @@ def create_token(call: Call) -> Any:
                   role=Role.ADMIN, response=ref("Token"), audit="token.revoke")
 def revoke_token(call: Call, name: str) -> Any:
     if not any(t.name == name for t in api_context().tokens.list()):
-        raise NotFoundError(f"no token named {name[:64]!r}")
+        raise ApiNotFoundError(f"no token named {name[:64]!r}")
     return token_json(api_context().tokens.revoke(name))
 
 

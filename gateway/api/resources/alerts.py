@@ -7,10 +7,7 @@ IntakeService.raise_alert, so every trust rule applies.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
-
-import sqlalchemy as sa
 
 from gateway.api.auth import Role
 from gateway.api.context import api_context
@@ -20,11 +17,10 @@ from gateway.api.schemas import NAME, SHA256, page_of, ref
 from gateway.api.validation import PAGE_QUERY
 from gateway.intake.service import CHANNEL_REST, Outcome
 from gateway.store import AlertRecord, Decision
-from gateway.store.models import AlertRow
 
 resource = Resource("alerts", "alerts")
 
-DECISIONS = ["accepted", "duplicate", "withdrawn", "ignored", "rejected"]
+DECISIONS = [decision.value for decision in Decision]
 _URI = {"type": "string", "minLength": 8, "maxLength": 2048, "pattern": "^https?://"}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 256}
 RAISE_BODY = {
@@ -61,36 +57,21 @@ def alert_json(alert: AlertRecord) -> dict[str, Any]:
 def list_alerts(call: Call) -> Any:
     limit, offset = call.query["limit"], call.query["offset"]
     decision = call.query.get("decision")
-    condition = AlertRow.decision == decision if decision else sa.true()
-    # One page and one count in the database, whatever the size of the log.
-    with api_context().store.engine.connect() as connection:
-        total = connection.scalar(sa.select(sa.func.count(AlertRow.id)).where(condition))
-        rows = connection.execute(sa.select(AlertRow).where(condition)
-                                  .order_by(AlertRow.id.desc()).offset(offset).limit(limit))
-        items = [alert_json(_record(row._mapping)) for row in rows]
-    return {"items": items, "total": int(total or 0), "limit": limit, "offset": offset}
+    alerts, total = api_context().store.alert_page(
+        limit=limit, offset=offset, decision=Decision(decision) if decision else None)
+    return {"items": [alert_json(a) for a in alerts], "total": total, "limit": limit,
+            "offset": offset}
 
 
-def _record(row: Any) -> AlertRecord:
-    fields = {name: row[name] for name in AlertRecord.__dataclass_fields__}
-    received = fields["received_at"]
-    if received.tzinfo is None:  # SQLite keeps no zone; the store writes UTC
-        fields["received_at"] = received.replace(tzinfo=UTC)
-    return AlertRecord(**fields | {"decision": Decision(fields["decision"])})
-
-
-def _refuse_if_rejected(outcome: Outcome) -> None:
-    """Untrusted input is the caller's mistake (400); a refusal because of the image's
-    state (e.g. withdrawn) conflicts with that state (409). Both are recorded alerts."""
-    if not outcome.refused:
-        return
-    message = f"alert {outcome.alert_id} rejected: {outcome.reason}"
-    if outcome.untrusted:
-        raise BadRequestError(message, code="untrusted_alert")
-    raise ConflictError(message, code="alert_rejected")
-
-
-def _outcome(outcome: Outcome) -> dict[str, Any]:
+def _answer(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as the API shows it, or the refusal as an error. Untrusted input is
+    the caller's mistake (400); a refusal because of the image's state (e.g. withdrawn)
+    conflicts with that state (409). Both are recorded alerts."""
+    if outcome.refused:
+        message = f"alert {outcome.alert_id} rejected: {outcome.reason}"
+        if outcome.untrusted:
+            raise BadRequestError(message, code="untrusted_alert")
+        raise ConflictError(message, code="alert_rejected")
     return {"alert_id": outcome.alert_id, "decision": str(outcome.decision),
             "reason": outcome.reason, "image_sha256": outcome.image_sha256}
 
@@ -101,13 +82,11 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
 def raise_alert(call: Call) -> Any:
     """409 when the trust rules refuse it (the refusal is recorded like a CIM alert's)."""
     body = call.body
-    outcome = api_context().require_intake().raise_alert(
+    return _answer(api_context().require_intake().raise_alert(
         source=body["source"], image_uri=body["image_uri"], image_sha256=body["sha256"],
         bundle_id=body["bundle_id"], release=body["release"],
         manifest_uri=body.get("manifest_uri"), description=body.get("description"),
-        channel=CHANNEL_REST)
-    _refuse_if_rejected(outcome)
-    return _outcome(outcome)
+        channel=CHANNEL_REST))
 
 
 @resource.operation("POST", "/alerts/withdrawals", summary="Withdraw an image (FWUP0002)",
@@ -115,8 +94,6 @@ def raise_alert(call: Call) -> Any:
                     status=201, audit="alert.withdraw", may_conflict=True)
 def withdraw_image(call: Call) -> Any:
     body = call.body
-    outcome = api_context().require_intake().withdraw_image(
+    return _answer(api_context().require_intake().withdraw_image(
         source=body["source"], bundle_id=body["bundle_id"], image_sha256=body["sha256"],
-        channel=CHANNEL_REST)
-    _refuse_if_rejected(outcome)
-    return _outcome(outcome)
+        channel=CHANNEL_REST))

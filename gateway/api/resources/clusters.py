@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.api.auth import Role
 from gateway.api.context import api_context
-from gateway.api.errors import NotFoundError
+from gateway.api.errors import ApiNotFoundError
 from gateway.api.ports import ClusterView, NodeView
 from gateway.api.resources.common import checked_id, page
 from gateway.api.routing import Call, Resource
@@ -30,7 +30,7 @@ def get_cluster(call: Call, name: str) -> Any:
     for cluster in api_context().require_operations().list_clusters():
         if cluster.name == name:
             return cluster.to_json()
-    raise NotFoundError(f"no cluster {name!r}")
+    raise ApiNotFoundError(f"no cluster {name!r}")
 
 
 @nodes_resource.operation("GET", "/nodes", summary="List nodes with model, versions and state",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from gateway.api.errors import NotFoundError
+from gateway.api.errors import ApiNotFoundError
 from gateway.api.routing import Call
 
 T = TypeVar("T")
@@ -23,5 +23,5 @@ def page(items: Sequence[T], call: Call, render: Callable[[T], Any]) -> dict[str
 def checked_id(kind: str, value: str) -> str:
     """`value` when it can be an id; otherwise 404 (such a resource cannot exist)."""
     if not _ID_RE.match(value):
-        raise NotFoundError(f"no {kind} {value[:80]!r}")
+        raise ApiNotFoundError(f"no {kind} {value[:80]!r}")
     return value

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.api.auth import Role
 from gateway.api.context import api_context
-from gateway.api.errors import NotFoundError
+from gateway.api.errors import ApiNotFoundError
 from gateway.api.resources.common import page
 from gateway.api.routing import Call, Resource
 from gateway.api.schemas import page_of, ref
@@ -42,5 +42,5 @@ def list_images(call: Call) -> Any:
                     response=ref("Image"))
 def get_image(call: Call, sha256: str) -> Any:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        raise NotFoundError("no image with that digest (expected 64 lowercase hex digits)")
+        raise ApiNotFoundError("no image with that digest (expected 64 lowercase hex digits)")
     return image_json(api_context().store.get_image(sha256))

@@ -6,7 +6,7 @@ from typing import Any
 
 from gateway.api.auth import Role
 from gateway.api.context import api_context
-from gateway.api.ports import ComplianceRow, NodeReport
+from gateway.api.ports import ComplianceRow, NodeReportView
 from gateway.api.resources.common import checked_id, page
 from gateway.api.routing import Call, Resource
 from gateway.api.schemas import NAME, page_of
@@ -21,7 +21,7 @@ resource = Resource("reports", "reports")
 def campaign_report(call: Call, campaign_id: str) -> Any:
     rows = api_context().require_operations().campaign_report(
         checked_id("campaign", campaign_id))
-    return page(rows, call, NodeReport.to_json)
+    return page(rows, call, NodeReportView.to_json)
 
 
 @resource.operation("GET", "/reports/compliance",

@@ -81,7 +81,7 @@ def live_gateway(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFact
             gateway.start()
             stack.callback(gateway.stop)
             assert gateway.api is not None
-            tokens = TokenStore(gateway.store.engine)
+            tokens = TokenStore.for_store(gateway.store)
             secrets = {role: tokens.create(f"{role}-1", role)[1]
                        for role in ("viewer", "operator", "admin")}
             sha = hashlib.sha256(bundle.read_bytes()).hexdigest()

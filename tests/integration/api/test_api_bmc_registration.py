@@ -8,7 +8,8 @@ from typing import Any
 import requests
 
 from tests.integration.api.conftest import LiveFactory, LiveGateway
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS
+from tests.support.waiting import wait_until
 
 
 def _call(live: LiveGateway, method: str, path: str, role: str,
@@ -57,8 +58,8 @@ def test_registered_bmc_joins_a_hand_started_campaign(live_gateway: LiveFactory)
         "bundle_id": "test-bundle", "release": "test"})
     assert raised.status_code == 201
     start = {"image_sha256": live.sha256, "cluster": "lab"}
-    assert wait_for(lambda: _call(live, "GET", f"/api/images/{live.sha256}", "viewer"
-                                  ).json()["state"] == "verified", 90)
+    wait_until(lambda: _call(live, "GET", f"/api/images/{live.sha256}", "viewer"
+                             ).json()["state"] == "verified", 90)
     assert _call(live, "GET", "/api/campaigns", "viewer").json()["total"] == 0
     assert _call(live, "POST", "/api/campaigns", "operator",
                  start | {"cluster": "nowhere"}).status_code == 404
@@ -68,8 +69,8 @@ def test_registered_bmc_joins_a_hand_started_campaign(live_gateway: LiveFactory)
     again = _call(live, "POST", "/api/campaigns", "operator", start)
     assert again.status_code == 409 and "already has an open campaign" in again.text
 
-    assert wait_for(lambda: _call(live, "GET", f"/api/campaigns/{campaign_id}", "viewer"
-                                  ).json()["state"] == "completed", 120)
+    wait_until(lambda: _call(live, "GET", f"/api/campaigns/{campaign_id}", "viewer"
+                             ).json()["state"] == "completed", 120)
     report = _call(live, "GET", f"/api/reports/campaigns/{campaign_id}", "viewer").json()
     outcomes = {r["node_id"]: (r["outcome"], r["versions_after"]) for r in report["items"]}
     assert outcomes[extra["id"]] == ("done", TARGET_VERSIONS)

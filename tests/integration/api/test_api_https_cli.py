@@ -65,12 +65,12 @@ def test_https_api_and_cli(live_gateway: LiveFactory, tmp_path: Path) -> None:
     nodes = runner.invoke(main, ["nodes", "list"], env=env)
     assert nodes.exit_code == 0 and "bmc-0000" in nodes.output and "bmc-0001" in nodes.output
 
-    from tests.integration.orchestrator.rig import wait_for
+    from tests.support.waiting import wait_until
 
     def listed_campaigns() -> str:
         return runner.invoke(main, ["campaigns", "list"], env=env).output
 
-    assert wait_for(lambda: "pending_approval" in listed_campaigns(), 90)
+    wait_until(lambda: "pending_approval" in listed_campaigns(), 90)
     campaign_id = live.gateway.orchestration.service.list_campaigns()[0].id  # type: ignore[union-attr]
     shown = runner.invoke(main, ["campaigns", "show", campaign_id], env=env)
     assert shown.exit_code == 0 and "Canary wave" in shown.output

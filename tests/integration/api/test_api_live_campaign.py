@@ -4,7 +4,8 @@ node list, audit log and /metrics show what happened."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from datetime import datetime
 
 import requests
 from click.testing import CliRunner
@@ -12,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.cli import main
 from tests.integration.api.conftest import LiveFactory, LiveGateway
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
+from tests.support.waiting import wait_until
 
 
 def _get(live: LiveGateway, path: str, role: str = "viewer") -> requests.Response:
@@ -31,6 +33,24 @@ def _started(live: LiveGateway, campaign_id: str) -> set[str]:
     return {n["node_id"] for w in detail["waves"] for n in w["nodes"] if n["step"] != "pending"}
 
 
+def _scheduler_passes(live: LiveGateway) -> Callable[[], int]:
+    """How many scheduler passes (decisions over every open campaign) have finished since
+    this call: the real scheduler runs, the test only counts its passes."""
+    assert live.gateway.orchestration is not None
+    scheduler = live.gateway.orchestration.orchestrator.scheduler
+    decide = scheduler.tick
+    finished = [0]
+
+    def counted(now: datetime) -> list[str]:
+        try:
+            return decide(now)
+        finally:
+            finished[0] += 1
+
+    scheduler.tick = counted  # type: ignore[method-assign]
+    return lambda: finished[0]
+
+
 def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -> None:
     live = live_gateway(nodes=4, flash_seconds=0.6)
     raised = _post(live, "/api/alerts", {
@@ -39,7 +59,7 @@ def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -
     assert raised.status_code == 201, raised.text
     assert raised.json()["decision"] == "accepted"
 
-    assert wait_for(lambda: _get(live, "/api/campaigns").json()["total"] == 1, 90)
+    wait_until(lambda: _get(live, "/api/campaigns").json()["total"] == 1, 90)
     campaign = _get(live, "/api/campaigns").json()["items"][0]
     campaign_id = campaign["id"]
     assert campaign["state"] == "pending_approval"
@@ -54,7 +74,10 @@ def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -
     assert paused.status_code == 200 and paused.json()["state"] == "paused"
     assert _post(live, f"/api/campaigns/{campaign_id}/pause").status_code == 409
     started = _started(live, campaign_id)
-    time.sleep(1.0)  # give the scheduler several ticks (0.1 s) in which it could start nodes
+    # Three scheduler passes after the pause: each was a chance to start nodes.
+    passes = _scheduler_passes(live)
+    seen = passes()
+    wait_until(lambda: passes() >= seen + 3, 30)
     detail = _get(live, f"/api/campaigns/{campaign_id}").json()
     assert detail["state"] == "paused"
     assert _started(live, campaign_id) <= started  # a paused campaign starts nothing new

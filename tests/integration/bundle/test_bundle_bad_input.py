@@ -1,4 +1,5 @@
-"""Every "bad input" of issue 2 at library level, on real images built by the factory."""
+"""Every bad input of docs/bundle-format.md ("Verification rules", "Limits") at library
+level, on real images built by the factory."""
 
 from __future__ import annotations
 

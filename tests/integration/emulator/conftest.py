@@ -3,10 +3,10 @@ real signed bundles served over HTTP (Range), and sushy clients."""
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
+from tests.support.waiting import wait_until as support_wait_until
 
 TEST_MODEL = "FF-TEST"  # the model of the root conftest's small bundle
 START_FIRMWARE = {"BMC": "1.0.0", "BIOS": "1.0.0", "NIC": "7.0"}
@@ -122,19 +123,10 @@ def http(node: dict[str, str]) -> requests.Session:
     return session
 
 
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    """Poll until predicate() is truthy; fail the test with a clear message otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = predicate()
-        except (requests.ConnectionError, sushy.exceptions.ConnectionError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s} s")
-        time.sleep(0.05)
+# The one wait (tests.support.waiting), where a BMC that is restarting refuses connections:
+# that counts as "not yet".
+wait_until = functools.partial(support_wait_until, ignoring=(
+    requests.ConnectionError, sushy.exceptions.ConnectionError))
 
 
 def refuses_connections(url: str) -> bool:

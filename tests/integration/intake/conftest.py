@@ -40,13 +40,3 @@ def bundle_site(bundle_factory: Callable[..., Path]) -> Iterator[PublishedBundle
         yield PublishedBundle(path, server.url_for(path), sha256_of(path), server)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    """Poll `predicate` until true or `timeout` seconds pass (a hang guard, not a speed test)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()

@@ -10,7 +10,7 @@ from emulator.publisher import send_indication, update_available_indication
 from gateway.cli import alerts
 from gateway.store import Decision, ImageState
 from tests.conftest import TestKeys
-from tests.integration.intake.conftest import PublishedBundle, wait_for
+from tests.integration.intake.conftest import PublishedBundle
 from tests.integration.intake.gatewaykit import (
     SOURCE_PASSWORD,
     SOURCE_USER,
@@ -18,6 +18,7 @@ from tests.integration.intake.gatewaykit import (
     running_gateway,
     write_config,
 )
+from tests.support.waiting import wait_until
 
 
 def test_published_bundle_becomes_verified_image_and_audit_is_listed(
@@ -31,12 +32,13 @@ def test_published_bundle_becomes_verified_image_and_audit_is_listed(
             description="three test packages")
         send_indication(listener_url(gateway.config), indication, user=SOURCE_USER,
                         password=SOURCE_PASSWORD)
-        assert wait_for(lambda: gateway.cache.verified_path(bundle_site.sha256) is not None)
+        # The store says verified last (after the file is in the cache): wait for that.
+        wait_until(lambda: gateway.store.get_image(bundle_site.sha256).state
+                   == ImageState.VERIFIED)
         cached = gateway.cache.verified_path(bundle_site.sha256)
         assert cached is not None
         assert cached.read_bytes() == bundle_site.path.read_bytes()
         image = gateway.store.get_image(bundle_site.sha256)
-        assert image.state == ImageState.VERIFIED
         assert image.manifest_json is not None and '"test-bundle"' in image.manifest_json
 
     result = CliRunner().invoke(alerts, ["list", "--config", str(config_path)])

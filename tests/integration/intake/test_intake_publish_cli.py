@@ -17,7 +17,7 @@ from emulator.publisher.cli import publish
 from gateway.store import Decision, ImageState
 from lab.cli import main
 from tests.conftest import TestKeys
-from tests.integration.intake.conftest import PublishedBundle, wait_for
+from tests.integration.intake.conftest import PublishedBundle
 from tests.integration.intake.gatewaykit import (
     SOURCE_PASSWORD,
     SOURCE_USER,
@@ -27,6 +27,7 @@ from tests.integration.intake.gatewaykit import (
     write_config,
 )
 from tests.support.tls import write_self_signed
+from tests.support.waiting import wait_until
 
 
 def test_publish_command_announces_and_withdraws(tmp_path: Path, bundle_site: PublishedBundle,
@@ -42,8 +43,8 @@ def test_publish_command_announces_and_withdraws(tmp_path: Path, bundle_site: Pu
             env={"FLEETFLASH_PUBLISH_PASSWORD": SOURCE_PASSWORD})
         assert result.exit_code == 0, result.output
         assert bundle_site.sha256 in result.output
-        assert wait_for(lambda: gateway.store.get_image(bundle_site.sha256).state
-                        == ImageState.VERIFIED)
+        wait_until(lambda: gateway.store.get_image(bundle_site.sha256).state
+                   == ImageState.VERIFIED)
         first = gateway.store.list_alerts(1)[0]
         assert first.manifest_uri == bundle_site.url + ".manifest.json"
         assert first.learned_manifest is not None and "test-bundle" in first.learned_manifest
@@ -85,7 +86,7 @@ def test_cli_raise_and_alerts_list(tmp_path: Path, bundle_site: PublishedBundle,
     with running_gateway(config) as gateway:
         result = runner.invoke(main, args)
         assert result.exit_code == 0 and "accepted" in result.output, result.output
-        assert wait_for(lambda: gateway.cache.verified_path(bundle_site.sha256) is not None)
+        wait_until(lambda: gateway.cache.verified_path(bundle_site.sha256) is not None)
         again = runner.invoke(main, args)
         assert again.exit_code == 0 and "duplicate" in again.output
     refused = runner.invoke(main, [*args[:-4], "--bundle-id", "b", "--release", "r",
@@ -119,7 +120,7 @@ def test_alert_over_https_is_accepted(tmp_path: Path, bundle_site: PublishedBund
             bundle_id="test-bundle", release="test", identifier="tls-1"),
             user=SOURCE_USER, password=SOURCE_PASSWORD, ca_certs=str(cert))
         assert gateway.store.list_alerts(1)[0].indication_identifier == "tls-1"
-        assert wait_for(lambda: gateway.cache.verified_path(bundle_site.sha256) is not None)
+        wait_until(lambda: gateway.cache.verified_path(bundle_site.sha256) is not None)
 
 
 def test_gateway_cli_errors_are_one_clear_line(tmp_path: Path) -> None:
@@ -162,8 +163,8 @@ def test_publish_serves_until_terminated(tmp_path: Path, bundle_site: PublishedB
              str(serve_port)], env={**os.environ, "FLEETFLASH_PUBLISH_PASSWORD": SOURCE_PASSWORD},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
-            assert wait_for(lambda: gateway.cache.verified_path(bundle_site.sha256)
-                            is not None, timeout=60)
+            wait_until(lambda: gateway.cache.verified_path(bundle_site.sha256)
+                       is not None, timeout_s=60)
         finally:
             publisher.send_signal(signal.SIGTERM)
             output, _ = publisher.communicate(timeout=60)

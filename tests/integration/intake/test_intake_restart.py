@@ -20,7 +20,7 @@ from emulator.publisher.server import AccessRecord, create_app
 from gateway.config import load_config
 from gateway.store import GatewayStore, ImageState
 from tests.conftest import TestKeys, small_bundle_spec
-from tests.integration.intake.conftest import sha256_of, wait_for
+from tests.integration.intake.conftest import sha256_of
 from tests.integration.intake.gatewaykit import (
     SOURCE_PASSWORD,
     SOURCE_USER,
@@ -28,6 +28,7 @@ from tests.integration.intake.gatewaykit import (
     listener_url,
     write_config,
 )
+from tests.support.waiting import accepts_connections, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 PAUSE_PER_BLOCK_S = 0.004  # ~2 MB/s: slow enough to kill the gateway mid-download
@@ -69,16 +70,6 @@ def _serve(config: Path, log_file: Path) -> subprocess.Popen[bytes]:
                                  "--config", str(config)], cwd=REPO, stdout=log, stderr=log)
 
 
-def _wait_listening(port: int) -> bool:
-    import socket
-
-    def accepting() -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", port)) == 0
-
-    return wait_for(accepting, timeout=60)
-
-
 def test_killed_gateway_resumes_the_download_after_restart(
         tmp_path: Path, slow_site: tuple[Path, str, list[AccessRecord]],
         test_keys: TestKeys) -> None:
@@ -93,11 +84,12 @@ def test_killed_gateway_resumes_the_download_after_restart(
 
     first = _serve(config_path, log_file)
     try:
-        assert _wait_listening(port), log_file.read_text()
+        wait_until(lambda: accepts_connections("127.0.0.1", port), 60,
+                   describe=log_file.read_text)
         send_indication(listener_url(config), update_available_indication(
             image_uri=base_url + bundle.name, image_sha256=sha, bundle_id="test-bundle",
             release="test", identifier="restart-1"), user=SOURCE_USER, password=SOURCE_PASSWORD)
-        assert wait_for(lambda: partial.exists() and partial.stat().st_size > 256 * 1024)
+        wait_until(lambda: partial.exists() and partial.stat().st_size > 256 * 1024)
     finally:
         os.kill(first.pid, signal.SIGKILL)  # a crash: no chance to clean up
         first.wait()
@@ -109,8 +101,8 @@ def test_killed_gateway_resumes_the_download_after_restart(
 
     second = _serve(config_path, log_file)
     try:
-        assert wait_for(lambda: store.get_image(sha).state == ImageState.VERIFIED,
-                        timeout=120), log_file.read_text()
+        wait_until(lambda: store.get_image(sha).state == ImageState.VERIFIED,
+                   timeout_s=120, describe=log_file.read_text)
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0

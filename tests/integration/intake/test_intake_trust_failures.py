@@ -12,7 +12,7 @@ from gateway.service import Gateway
 from gateway.store import Decision, ImageState
 from gateway.store.refusals import RefusalCount, list_refusals
 from tests.conftest import TestKeys
-from tests.integration.intake.conftest import PublishedBundle, sha256_of, wait_for
+from tests.integration.intake.conftest import PublishedBundle, sha256_of
 from tests.integration.intake.gatewaykit import (
     SOURCE_PASSWORD,
     SOURCE_USER,
@@ -20,6 +20,7 @@ from tests.integration.intake.gatewaykit import (
     running_gateway,
     write_config,
 )
+from tests.support.waiting import wait_until
 
 
 def _announce(url: str, bundle: PublishedBundle, *, image_uri: str | None = None,
@@ -91,7 +92,7 @@ def _image_outcome(tmp_path: Path, bundle_site: PublishedBundle, trusted_key: Pa
     with running_gateway(config) as gateway:
         _announce(listener_url(gateway.config), bundle_site, sha256=sha256)
         digest = sha256 or bundle_site.sha256
-        assert wait_for(lambda: gateway.store.get_image(digest).state not in (
+        wait_until(lambda: gateway.store.get_image(digest).state not in (
             ImageState.PENDING, ImageState.DOWNLOADING))
         image = gateway.store.get_image(digest)
         return image.state, image.reason, list(gateway.cache.list_images())

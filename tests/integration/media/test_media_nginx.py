@@ -34,6 +34,7 @@ from gateway.media.nginx import (
     render_nginx_site,
 )
 from tests.integration.media.conftest import RunningMedia, write_image
+from tests.support.waiting import accepts_connections, wait_until
 
 NGINX = Path("/usr/sbin/nginx")
 pytestmark = pytest.mark.skipif(not NGINX.exists(),
@@ -57,17 +58,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"nginx exited: {process.stderr.read()!r}")  # type: ignore[union-attr]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nginx did not start listening")
+def _listening(port: int, process: subprocess.Popen[bytes]) -> bool:
+    if process.poll() is not None:
+        raise AssertionError(f"nginx exited: {process.stderr.read()!r}")  # type: ignore[union-attr]
+    return accepts_connections("127.0.0.1", port)
 
 
 @pytest.fixture()
@@ -94,7 +88,7 @@ def fronted(tmp_path: Path) -> Iterator[Fronted]:
                                 "-c", str(conf), "-g", "daemon off;"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for_port(port, process)
+        wait_until(lambda: _listening(port, process), 30, describe="nginx did not listen")
         yield Fronted(RunningMedia(server, signer, catalog, images, data, digest), port,
                       access_log)
     finally:
@@ -148,12 +142,14 @@ def test_media_nginx_bytes_are_counted_per_node_from_its_access_log(fronted: Fro
     requests.get(fronted.url(node="bmc-2"), timeout=30)
     requests.get(fronted.url(node="bmc-3", ttl_s=-1), timeout=30)  # refused: not counted
     counters = TransferCounters()
-    deadline = time.monotonic() + 30  # nginx writes the line after the response: wait for it
     offset = 0
-    while len(counters.snapshot().per_node) < 2:
-        assert time.monotonic() < deadline, "nginx never logged the transfers"
+
+    def both_logged() -> bool:  # nginx writes the line after the response: wait for it
+        nonlocal offset
         offset = ingest_access_log(fronted.access_log, counters, offset)
-        time.sleep(0.05)
+        return len(counters.snapshot().per_node) >= 2
+
+    wait_until(both_logged, 30, describe="nginx never logged the transfers")
     snapshot = counters.snapshot()
     assert snapshot.per_node == {("camp-1", "bmc-1"): 4096,
                                  ("camp-1", "bmc-2"): len(fronted.media.data)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from gateway.media.usb.cli import usb as usb_cli
 from gateway.media.usb.service import build_usb_watcher
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.media.usbkey_images import make_fat_key, make_iso_key
+from tests.support.waiting import wait_until
 
 
 class Published(list[UsbBundle]):
@@ -248,10 +248,7 @@ def test_media_usb_watcher_thread_picks_up_a_key(tmp_path: Path, bundle: Path,
     watcher.start()
     try:
         backend.plug(EmulatedKey(str(make_iso_key(tmp_path / "k.img", bundle))))
-        deadline = time.monotonic() + 30  # waiting for the poll, not measuring it
-        while not seen:
-            assert time.monotonic() < deadline, "the watcher never saw the key"
-            time.sleep(0.02)
+        wait_until(lambda: seen, 30, describe="the watcher never saw the key")
     finally:
         watcher.stop()
     assert len(published) == 1

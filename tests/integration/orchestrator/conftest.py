@@ -20,7 +20,8 @@ from gateway.orchestrator import CampaignService, Orchestrator
 from gateway.service import Gateway, build_gateway
 from gateway.store import ImageState
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.rig import TEST_MODEL, wait_for, write_gateway_config
+from tests.integration.orchestrator.rig import TEST_MODEL, write_gateway_config
+from tests.support.waiting import wait_until
 
 
 @dataclass
@@ -54,16 +55,16 @@ class Rollout:
             source="acme", image_uri=self.publisher.url_for(self.bundle),
             image_sha256=self.sha256, bundle_id="test-bundle", release="test")
         assert not outcome.refused, outcome.reason
-        assert wait_for(lambda: self.gateway.store.get_image(self.sha256).state
-                        is ImageState.VERIFIED, 60)
+        wait_until(lambda: self.gateway.store.get_image(self.sha256).state
+                   is ImageState.VERIFIED, 60)
 
     def campaign_id(self) -> str:
-        assert wait_for(lambda: bool(self.service.list_campaigns()), 60)
+        wait_until(lambda: bool(self.service.list_campaigns()), 60)
         return self.service.list_campaigns()[0].id
 
     def wait_state(self, campaign_id: str, *states: str, timeout: float = 90) -> str:
-        assert wait_for(lambda: self.service.show(campaign_id).campaign.state in states,
-                        timeout), self.service.report(campaign_id).to_json()
+        wait_until(lambda: self.service.show(campaign_id).campaign.state in states,
+                   timeout, describe=lambda: self.service.report(campaign_id).to_json())
         return self.service.show(campaign_id).campaign.state
 
 
@@ -74,7 +75,7 @@ def power_on(emulated: EmulatedCluster) -> None:
     """Emulated hosts start powered off; a managed server in production runs."""
     for bmc in emulated.bmcs:
         bmc.reset_host("On")
-    assert wait_for(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
+    wait_until(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
 
 
 @pytest.fixture

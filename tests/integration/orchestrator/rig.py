@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import textwrap
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from gateway.config import hash_password
 from lab.lab_invariants import peak_busy_per_group
+from tests.support.waiting import wait_until
 
 SOURCE_USER = "acme-publisher"
 SOURCE_HASH = hash_password("not used by these tests", iterations=1000)
@@ -107,15 +107,8 @@ def write_gateway_config(
     return path
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0,
-             interval: float = 0.05) -> bool:
-    """Poll until `predicate()` is true; a hang guard, not a speed assertion."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
+# The crash-safety test still imports the old name; the one implementation is wait_until.
+wait_for = wait_until
 
 
 # -- audit log analysis ------------------------------------------------------------------

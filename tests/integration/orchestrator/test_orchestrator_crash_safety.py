@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
@@ -37,6 +39,18 @@ NODES = 12
 GROUPS = {"even": 1, "odd": 2}
 KILLS = 10
 FLEETFLASH = Path(sys.executable).with_name("fleetflash")
+SEED_VARIABLE = "FLEETFLASH_CRASH_SEED"  # docs/orchestration.md
+
+
+def crash_seed() -> int:
+    """The seed of the kill schedule: FLEETFLASH_CRASH_SEED replays a run, else a fresh
+    one. Printed first, so a failure's captured output always shows it."""
+    given = os.environ.get(SEED_VARIABLE, "").strip()
+    if given and not given.isdigit():
+        pytest.fail(f"{SEED_VARIABLE} must be a whole number, not {given!r}")
+    seed = int(given) if given else random.SystemRandom().randrange(1 << 30)
+    print(f"crash-safety seed {seed}; replay with {SEED_VARIABLE}={seed}")
+    return seed
 
 
 def group_of(node: str) -> str:
@@ -81,8 +95,7 @@ class GatewayProcess:
 
 def test_kill_9_at_random_points_keeps_every_invariant(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    seed = int(os.environ.get("FLEETFLASH_CRASH_SEED")
-               or random.SystemRandom().randrange(1 << 30))
+    seed = crash_seed()
     rng = random.Random(seed)
     bundle = bundle_factory(name="fleet-crash.iso")
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()

@@ -10,7 +10,8 @@ import pytest
 
 from gateway.domain import IllegalTransitionError
 from tests.integration.orchestrator.conftest import RolloutFactory
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
+from tests.support.waiting import wait_until
 
 
 def test_failing_canary_stops_the_campaign_and_touches_nothing_else(
@@ -26,7 +27,7 @@ def test_failing_canary_stops_the_campaign_and_touches_nothing_else(
     detail = rig.service.show(campaign_id)
     (canary,) = detail.campaign.canaries
     assert "canary failed" in detail.campaign.reason
-    assert wait_for(lambda: rig.service.show(campaign_id).runs[0].step != "failed", 30)
+    wait_until(lambda: rig.service.show(campaign_id).runs[0].step != "failed", 30)
     runs = {r.node_id: r for r in rig.service.show(campaign_id).runs}
     assert runs[canary].step == "quarantined"
     assert "ApplyFailed" in (runs[canary].error or "") or "failed" in (runs[canary].error or "")
@@ -56,8 +57,8 @@ def test_failures_beyond_budget_pause_then_operators_recover(rollout: RolloutFac
         rig.emulated.bmc(node).faults.set("flash_fails")
     rig.service.approve(campaign_id)
     assert rig.wait_state(campaign_id, "paused_budget") == "paused_budget"
-    assert wait_for(lambda: not [r for r in rig.service.show(campaign_id).runs
-                                 if r.step not in ("pending", "done", "quarantined")], 30)
+    wait_until(lambda: not [r for r in rig.service.show(campaign_id).runs
+                            if r.step not in ("pending", "done", "quarantined")], 30)
 
     runs = {r.node_id: r for r in rig.service.show(campaign_id).runs}
     assert sorted(n for n, r in runs.items() if r.step == "quarantined") == faulty
@@ -126,7 +127,7 @@ def test_a_failing_drain_hook_quarantines_the_canary(rollout: RolloutFactory) ->
     rig.announce()
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
-    assert wait_for(lambda: "quarantined" in {
+    wait_until(lambda: "quarantined" in {
         r.step for r in rig.service.show(campaign_id).runs}, 30)
     (canary,) = [r for r in rig.service.show(campaign_id).runs if r.canary]
     assert canary.error == "drain hook exited 3: refused"

@@ -8,7 +8,6 @@ cleared after every test.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from gateway.redfish import BmcClient, BmcEndpoint, RedfishError
 from tests.conftest import BundleFactory, ServedDirectory, TestKeys
+from tests.support.waiting import wait_until
 
 NODES = 12
 TEST_MODEL = "FF-TEST"  # the model of tests/conftest.py's small bundle
@@ -88,20 +88,21 @@ def bundle_url(bundle_factory: BundleFactory,
 def eventually(read: Callable[[], T], done: Callable[[T], bool], *,
                timeout: float = 60.0, interval: float = 0.1) -> T:
     """Call ``read`` until ``done`` holds, riding out transient BMC errors (a BMC
-    restarting refuses connections). A bounded wait, not a timing assertion."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
+    restarting refuses connections), with the one wait of tests.support.waiting."""
+    last: list[T] = []
+
+    def reached() -> bool:
         try:
-            last = read()
-            if done(last):
-                return last
+            value = read()
         except RedfishError as exc:
             if not exc.transient:
                 raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not reached within {timeout} s; last: {last!r}")
-        time.sleep(interval)
+            return False
+        last[:] = [value]
+        return done(value)
+
+    wait_until(reached, timeout, interval_s=interval, describe=lambda: f"last: {last!r}")
+    return last[0]
 
 
 def versions_of(endpoint: BmcEndpoint) -> dict[str, str]:

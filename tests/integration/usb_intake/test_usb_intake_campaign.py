@@ -13,9 +13,10 @@ from gateway.config import load_config
 from gateway.service import build_gateway
 from gateway.store import Decision, ImageState
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.rig import TEST_MODEL, wait_for, write_gateway_config
+from tests.integration.orchestrator.rig import TEST_MODEL, write_gateway_config
 from tests.integration.usb_intake.conftest import Plugger, key_image, usb_alerts
 from tests.integration.usb_intake.usbkit import USB_SOURCE, usb_section
+from tests.support.waiting import wait_until
 
 
 def test_usb_key_creates_one_campaign_for_the_cluster(
@@ -39,7 +40,7 @@ def test_usb_key_creates_one_campaign_for_the_cluster(
             assert gateway.orchestration is not None
             campaigns = gateway.orchestration.service
             first = plugger.plug(image_path)
-            assert wait_for(lambda: len(campaigns.list_campaigns()) == 1, 60)
+            wait_until(lambda: len(campaigns.list_campaigns()) == 1, 60)
             [campaign] = campaigns.list_campaigns()
             assert campaign.image_sha256 == sha and campaign.cluster == "lab"
             assert campaign.bundle_id == "test-bundle"
@@ -47,7 +48,7 @@ def test_usb_key_creates_one_campaign_for_the_cluster(
 
             plugger.bus.unplug(first)  # the same key, plugged in again
             plugger.plug(image_path, key=EmulatedKey(str(image_path), serial=first.serial))
-            assert wait_for(lambda: len(usb_alerts(gateway.store)) == 2, 60)
+            wait_until(lambda: len(usb_alerts(gateway.store)) == 2, 60)
             assert [a.decision for a in usb_alerts(gateway.store)] == [
                 Decision.ACCEPTED, Decision.DUPLICATE]
             # The orchestrator's own creation pass finds nothing left to create.

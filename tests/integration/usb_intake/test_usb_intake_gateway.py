@@ -18,10 +18,10 @@ from gateway.service import GatewayStartError, build_gateway
 from gateway.store import Decision, GatewayStore, ImageState, NotFoundError
 from lab.cli import main
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.intake.conftest import wait_for
 from tests.integration.intake.gatewaykit import free_port, running_gateway, write_config
 from tests.integration.usb_intake.conftest import Plugger, key_image, staged_files, usb_alerts
 from tests.integration.usb_intake.usbkit import USB_SOURCE, usb_section
+from tests.support.waiting import wait_until
 
 
 def _config(tmp_path: Path, test_keys: TestKeys, *, prefixes: list[str] | None = None,
@@ -45,7 +45,7 @@ def test_usb_key_becomes_verified_cached_image_and_usb_alert(
     with running_gateway(config) as gateway:
         assert gateway.usb is not None
         key = plugger.plug(key_image(tmp_path, bundle, layout))
-        assert wait_for(lambda: _state(gateway.store, sha) is ImageState.VERIFIED)
+        wait_until(lambda: _state(gateway.store, sha) is ImageState.VERIFIED)
         cached = gateway.cache.verified_path(sha)
         assert cached is not None and cached.read_bytes() == bundle.read_bytes()
         image = gateway.store.get_image(sha)
@@ -71,13 +71,13 @@ def test_usb_same_key_twice_and_second_key_are_duplicates(
     image_path = key_image(tmp_path, bundle, "fat-key")
     with running_gateway(_config(tmp_path, test_keys)) as gateway:
         first = plugger.plug(image_path)
-        assert wait_for(lambda: _state(gateway.store, sha) is ImageState.VERIFIED)
+        wait_until(lambda: _state(gateway.store, sha) is ImageState.VERIFIED)
         plugger.bus.unplug(first)
         plugger.plug(image_path, key=EmulatedKey(str(image_path), serial=first.serial))
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 2)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 2)
         other_copy = key_image(tmp_path, bundle, "iso-key", name="other")
         plugger.plug(other_copy)
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 3)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 3)
         accepted, replug, other = usb_alerts(gateway.store)
         assert accepted.decision == Decision.ACCEPTED
         assert replug.decision == Decision.DUPLICATE and "already received" in replug.reason
@@ -93,7 +93,7 @@ def test_usb_bundle_signed_by_untrusted_key_is_rejected(
     forged = bundle_factory(name="forged.iso", key=load_private_key(test_keys.other_private))
     with running_gateway(_config(tmp_path, test_keys)) as gateway:
         plugger.plug(key_image(tmp_path, forged, "fat-key"))
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 1)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 1)
         [alert] = usb_alerts(gateway.store)
         assert alert.decision == Decision.REJECTED
         assert "Fleet-Update-2026Q4.iso" in alert.reason and "refused" in alert.reason
@@ -112,7 +112,7 @@ def test_usb_key_pulled_out_mid_read_publishes_nothing(
     bundle = bundle_factory(name="fleet-usb.iso")
     with running_gateway(_config(tmp_path, test_keys)) as gateway:
         plugger.plug(key_image(tmp_path, bundle, "iso-key"), fault)
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 1)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 1)
         [alert] = usb_alerts(gateway.store)
         assert alert.decision == Decision.REJECTED
         assert message in alert.reason and "nothing published" in alert.reason
@@ -137,11 +137,11 @@ def test_usb_key_with_withdrawn_image_is_rejected_and_not_cached(
                                                   image_sha256=sha)
         assert withdrawn.decision == Decision.WITHDRAWN
         plugger.plug(key_image(tmp_path, bundle, "iso-key"))
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 1)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 1)
         [alert] = usb_alerts(gateway.store)
         assert alert.decision == Decision.REJECTED and "withdrawn" in alert.reason
         # The USB source's log tells the intake's decision, not a bare "published".
-        assert wait_for(lambda: "handed over: rejected" in caplog.text), caplog.text
+        wait_until(lambda: "handed over: rejected" in caplog.text, describe=lambda: caplog.text)
         assert "withdrawn" in caplog.text and "published bundle" not in caplog.text
         assert gateway.cache.verified_path(sha) is None
         assert gateway.store.get_image(sha).state is ImageState.WITHDRAWN
@@ -153,7 +153,7 @@ def test_usb_key_that_does_not_fit_the_cache_is_rejected(
     bundle = bundle_factory(name="fleet-usb.iso")
     with running_gateway(_config(tmp_path, test_keys, cache_max="16KiB")) as gateway:
         plugger.plug(key_image(tmp_path, bundle, "iso-key"))
-        assert wait_for(lambda: len(usb_alerts(gateway.store)) == 1)
+        wait_until(lambda: len(usb_alerts(gateway.store)) == 1)
         [alert] = usb_alerts(gateway.store)
         assert alert.decision == Decision.REJECTED and "cache limit" in alert.reason
         assert gateway.cache.list_images() == [] and gateway.store.list_images() == []

@@ -14,10 +14,10 @@ from firmware_payloads import load_private_key
 from gateway.config import load_config
 from gateway.store import Decision, GatewayStore, ImageState
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.intake.conftest import wait_for
 from tests.integration.intake.gatewaykit import free_port, write_config
 from tests.integration.usb_intake.conftest import key_image, usb_alerts
 from tests.integration.usb_intake.usbkit import usb_section
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,14 +52,14 @@ def test_usb_gateway_serve_imports_keys_plugged_at_boot(
         server = _fleetflash("gateway", "serve", "--config", str(config), env=env,
                              stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_for(lambda: b"running; state in" in log_path.read_bytes()
-                        or server.poll() is not None, 60), log_path.read_text()
+        wait_until(lambda: b"running; state in" in log_path.read_bytes()
+                   or server.poll() is not None, 60, describe=log_path.read_text)
         assert server.poll() is None, log_path.read_text()
         store = GatewayStore.open(load_config(config).database_url)
         try:
-            assert wait_for(lambda: len(usb_alerts(store)) == 4 and all(
-                i.state is ImageState.VERIFIED for i in store.list_images()), 60), \
-                log_path.read_text()
+            wait_until(lambda: len(usb_alerts(store)) == 4 and all(
+                i.state is ImageState.VERIFIED for i in store.list_images()),
+                60, describe=log_path.read_text)
             images = store.list_images()
             alerts = usb_alerts(store)
         finally:

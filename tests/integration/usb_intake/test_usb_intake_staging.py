@@ -16,9 +16,9 @@ from gateway.intake.local_bundle import LocalBundle, LocalBundleIntake
 from gateway.service import Gateway
 from gateway.store import Decision, ImageState
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.intake.conftest import wait_for
 from tests.integration.intake.gatewaykit import free_port, running_gateway, write_config
 from tests.integration.usb_intake.usbkit import usb_section
+from tests.support.waiting import wait_until
 
 DEVICE = "1209:0001 STAGINGTEST"
 
@@ -93,7 +93,7 @@ def test_usb_key_restores_an_evicted_verified_image(
     sha = _sha256(bundle)
     first = _local(gateway).accept(LocalBundle(_staged(tmp_path, bundle), sha, DEVICE, "/a"))
     assert first.decision == Decision.ACCEPTED
-    assert wait_for(lambda: gateway.store.get_image(sha).state is ImageState.VERIFIED)
+    wait_until(lambda: gateway.store.get_image(sha).state is ImageState.VERIFIED)
     assert gateway.cache.remove(sha)  # evicted to make room for something else
     again = _local(gateway).accept(LocalBundle(_staged(tmp_path, bundle), sha,
                                                "1209:0001 OTHERKEY", "/a"))

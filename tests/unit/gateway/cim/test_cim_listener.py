@@ -202,26 +202,20 @@ def _raw(gateway: Gateway, build: Callable[[http.client.HTTPConnection], None]) 
 
 
 def test_missing_or_bad_content_length_is_refused(gateway: Gateway) -> None:
-    def chunked(connection: http.client.HTTPConnection) -> None:
-        # Headers only: the listener answers before any chunk, and a body still in
+    def headers_only(extra: dict[str, str]) -> Callable[[http.client.HTTPConnection], None]:
+        # Headers only: the listener answers before any body byte, and a body still in
         # flight when it closes the connection would race with the answer (RST).
-        connection.putrequest("POST", "/")
-        for name, value in {**export_headers(), "Authorization": basic(),
-                            "Transfer-Encoding": "chunked"}.items():
-            connection.putheader(name, value)
-        connection.endheaders()
-
-    def non_numeric(connection: http.client.HTTPConnection) -> None:
-        connection.putrequest("POST", "/")
-        for name, value in {**export_headers(), "Authorization": basic(),
-                            "Content-Length": "12abc"}.items():
-            connection.putheader(name, value)
-        connection.endheaders()
+        def build(connection: http.client.HTTPConnection) -> None:
+            connection.putrequest("POST", "/")
+            for name, value in {**export_headers(), "Authorization": basic(), **extra}.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+        return build
 
     before = gateway.store.count_alerts()
     malformed = refusals(gateway).get("malformed-request", 0)
-    assert _raw(gateway, chunked) == 411
-    assert _raw(gateway, non_numeric) == 400
+    assert _raw(gateway, headers_only({"Transfer-Encoding": "chunked"})) == 411
+    assert _raw(gateway, headers_only({"Content-Length": "12abc"})) == 400
     assert gateway.store.count_alerts() == before
     assert refusals(gateway)["malformed-request"] == malformed + 2
 
@@ -253,6 +247,6 @@ def test_connection_flood_is_capped_and_recovers(gateway: Gateway) -> None:
         for connection in idle:
             connection.close()
     # Slots free up as the idle connections close; the listener keeps serving.
-    from tests.integration.intake.conftest import wait_for
+    from tests.support.waiting import wait_until
 
-    assert wait_for(lambda: send(gateway, Case("after flood", body=b"<x")).status_code == 400)
+    wait_until(lambda: send(gateway, Case("after flood", body=b"<x")).status_code == 400)
