@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
-from gateway.media.errors import MediaError
+from gateway.frontdoor.errors import FrontDoorError
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADER_FIELDS = 100
@@ -35,7 +35,7 @@ REASONS = {
 }
 
 
-class HttpError(MediaError):
+class HttpError(FrontDoorError):
     """The request cannot be served; `status` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

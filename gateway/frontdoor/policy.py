@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from gateway.config import ConfigError, GatewayConfig, check_known_keys
+from gateway.frontdoor.errors import FrontDoorError
 
 LISTENERS = ("cim", "media", "api", "bmc_events")
 
@@ -155,7 +156,7 @@ class ClientSlots:
         return FrontDoorStats(self.open, self.refusals())
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(FrontDoorError):
     """The head or body did not arrive whole in time; `reason` says which."""
 
     def __init__(self, reason: str) -> None:
@@ -163,7 +164,7 @@ class DeadlineExceeded(Exception):
         self.reason = reason
 
 
-class HeadTooLarge(Exception):
+class HeadTooLarge(FrontDoorError):
     """More than the head limit arrived without the blank line ending the head."""
 
 
@@ -235,7 +236,7 @@ async def read_body(recv: Recv, buffer: bytearray, length: int,
     return body
 
 
-class BodyError(Exception):
+class BodyError(FrontDoorError):
     """A chunked body was malformed or grew beyond the limit; `reason` says which."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from gateway.frontdoor import FrontDoorPolicy
 from gateway.frontdoor.wsgi_server import FrontDoorWsgiServer
-from tests.integration.intake.conftest import wait_for
 from tests.support.slow_clients import (
     closed_by_peer,
     http_get,
@@ -21,6 +20,7 @@ from tests.support.slow_clients import (
     source_address,
     trickle,
 )
+from tests.support.waiting import wait_until
 
 
 def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -48,7 +48,7 @@ def serve() -> Iterator[Callable[..., FrontDoorWsgiServer]]:
 def test_normal_client_is_answered_while_500_slow_heads_are_held(serve: Any) -> None:
     server = serve(FrontDoorPolicy(max_connections=2000, max_connections_per_client=10))
     with slow_heads(server.port, 500, per_address=10):
-        assert wait_for(lambda: server.slots.open >= 500)
+        wait_until(lambda: server.slots.open >= 500)
         response = http_get(server.port, "/hello")
         assert response.startswith(b"HTTP/1.1 200 ")
         assert response.endswith(b"ok:/hello:")
@@ -77,14 +77,14 @@ def test_an_idle_keep_alive_connection_is_closed(serve: Any) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
-        assert wait_for(lambda: closed_by_peer(sock))
+        wait_until(lambda: closed_by_peer(sock))
     assert server.slots.refusals() == {}  # an idle client is not a refusal
 
 
 def test_one_address_cannot_take_every_connection(serve: Any) -> None:
     server = serve(FrontDoorPolicy(max_connections=100, max_connections_per_client=5))
     with slow_heads(server.port, 5, per_address=5):
-        assert wait_for(lambda: server.slots.open == 5)
+        wait_until(lambda: server.slots.open == 5)
         extra = socket.socket()
         extra.bind((source_address(0, 5), 0))
         extra.settimeout(10)
@@ -98,10 +98,10 @@ def test_one_address_cannot_take_every_connection(serve: Any) -> None:
 def test_the_global_cap_refuses_and_recovers(serve: Any) -> None:
     server = serve(FrontDoorPolicy(max_connections=20, max_connections_per_client=5))
     with slow_heads(server.port, 20, per_address=5):
-        assert wait_for(lambda: server.slots.open == 20)
+        wait_until(lambda: server.slots.open == 20)
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as extra:
             assert read_all(extra) == b""
-    assert wait_for(lambda: server.slots.open == 0)
+    wait_until(lambda: server.slots.open == 0)
     assert http_get(server.port).startswith(b"HTTP/1.1 200 ")
     assert server.slots.refusals()["connection-limit"] >= 1
 
@@ -114,7 +114,7 @@ def test_a_bad_content_length_is_400_and_reported(serve: Any, length: str) -> No
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + length.encode("utf-8")
                      + b"\r\n\r\n")
         assert read_all(sock).startswith(b"HTTP/1.1 400 ")
-    assert wait_for(lambda: len(refused) == 1)
+    wait_until(lambda: len(refused) == 1)
     assert refused[0][:2] == ("127.0.0.1", "malformed-request")
 
 

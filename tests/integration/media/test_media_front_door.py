@@ -7,18 +7,18 @@ import socket
 from pathlib import Path
 
 from gateway.media import CapabilitySigner, MediaServer, ServerLimits, VerifiedDirectoryCatalog
-from tests.integration.intake.conftest import wait_for
 from tests.integration.media.conftest import RunningMedia
 from tests.support.slow_clients import http_get, read_all, slow_heads, source_address, trickle
+from tests.support.waiting import wait_until
 
 
 def test_media_reader_is_served_while_500_slow_heads_are_held(media: RunningMedia) -> None:
     with slow_heads(media.port, 500, per_address=10):
-        assert wait_for(lambda: media.server.stats().connections >= 500)
+        wait_until(lambda: media.server.stats().connections >= 500)
         response = http_get(media.port, media.path(node="good"))
         assert response.startswith(b"HTTP/1.1 200 ")
         assert response.endswith(media.data)
-    assert wait_for(lambda: media.server.stats().connections == 0)
+    wait_until(lambda: media.server.stats().connections == 0)
 
 
 def test_media_trickling_head_is_cut_off_although_bytes_keep_coming(
@@ -47,7 +47,7 @@ def test_media_per_client_limit_leaves_room_for_others(
     try:
         port = server.bound_ports()["http"]
         with slow_heads(port, 3, per_address=3):
-            assert wait_for(lambda: server.stats().connections == 3)
+            wait_until(lambda: server.stats().connections == 3)
             extra = socket.socket()
             extra.bind((source_address(0, 3), 0))
             extra.settimeout(10)

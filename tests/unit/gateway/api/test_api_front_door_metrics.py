@@ -16,8 +16,8 @@ from gateway.media import (
     VerifiedDirectoryCatalog,
     media_url,
 )
-from tests.integration.intake.conftest import wait_for
 from tests.support.slow_clients import slow_heads, source_address
+from tests.support.waiting import wait_until
 from tests.unit.gateway.api.conftest import ApiHarness
 
 
@@ -41,7 +41,7 @@ def test_media_connections_bytes_in_flight_and_refusals(api: ApiHarness, tmp_pat
     path = "/" + media_url("http://x", signer.mint(grant), "i.iso").split("/", 3)[3]
     try:
         with slow_heads(port, 4, per_address=4):
-            assert wait_for(lambda: server.stats().connections == 4)
+            wait_until(lambda: server.stats().connections == 4)
             with socket.socket() as refused:  # a fifth from the same address
                 refused.bind((source_address(0, 4), 0))
                 refused.connect(("127.0.0.1", port))
@@ -50,7 +50,7 @@ def test_media_connections_bytes_in_flight_and_refusals(api: ApiHarness, tmp_pat
                 stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                 stalled.connect(("127.0.0.1", port))
                 stalled.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-                assert wait_for(lambda: server.stats().bytes_in_flight > 0)
+                wait_until(lambda: server.stats().bytes_in_flight > 0)
                 metrics = _scrape(api)
         assert 'fleetflash_front_door_connections{listener="media"} 5.0' in metrics
         in_flight = next(line for line in metrics.splitlines() if line.startswith(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from gateway.intake.refusals import RefusalLog, RefusalSettings
 from gateway.store import utcnow
 from gateway.store.refusals import RefusalCount, add_refusals, list_refusals
-from tests.integration.intake.conftest import wait_for
+from tests.support.waiting import wait_until
 from tests.unit.gateway.api.conftest import ApiHarness
 
 
@@ -54,7 +54,7 @@ def test_rows_past_the_retention_are_purged_by_the_log_itself(api: ApiHarness) -
     log.record("cim", "10.1.1.1", "forbidden", "403: new")
     log.start()
     try:
-        assert wait_for(lambda: [i.client_address for i in
+        wait_until(lambda: [i.client_address for i in
                                  list_refusals(engine, limit=10)[0]] == ["10.1.1.1"])
     finally:
         log.stop()

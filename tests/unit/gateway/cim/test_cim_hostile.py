@@ -12,8 +12,8 @@ import requests
 
 from gateway.service import Gateway
 from gateway.store.refusals import list_refusals
-from tests.integration.intake.conftest import wait_for
 from tests.support.slow_clients import read_all, slow_heads
+from tests.support.waiting import wait_until
 from tests.unit.gateway.cim.cimxml import export_headers, export_request, update_properties
 from tests.unit.gateway.cim.conftest import ALLOWED_PREFIX, basic
 from tests.unit.gateway.cim.test_cim_listener import good_body
@@ -34,13 +34,13 @@ def test_an_alert_is_acknowledged_while_500_slow_heads_are_held(gateway: Gateway
     body = export_request(update_properties(uri=ALLOWED_PREFIX + "slow.iso",
                                             identifier="slow-1", sha="d" * 64))
     with slow_heads(_port(gateway), 500, per_address=10):
-        assert wait_for(lambda: gateway.listener.front_door_stats().connections >= 500)
+        wait_until(lambda: gateway.listener.front_door_stats().connections >= 500)
         response = requests.post(_url(gateway), data=body, timeout=30,
                                  headers={**export_headers(), "Authorization": basic()})
         assert response.status_code == 200
         assert b"<ERROR" not in response.content
     # Every slow connection is released (the good client may keep its keep-alive one).
-    assert wait_for(lambda: gateway.listener.front_door_stats().connections <= 1)
+    wait_until(lambda: gateway.listener.front_door_stats().connections <= 1)
 
 
 def test_billion_laughs_with_valid_credentials_is_400_without_expansion(
