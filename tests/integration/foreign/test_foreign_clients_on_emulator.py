@@ -46,8 +46,8 @@ class Lab:
         return dict(self.cluster.bmc(bmc_id).firmware.installed())
 
 
-def _lab(tls: bool) -> Iterator[Lab]:
-    with EmulatedCluster(nodes=[NodeSpec(model=MODEL) for _ in range(NODES)],
+def _lab(tls: bool, nodes: int = NODES) -> Iterator[Lab]:
+    with EmulatedCluster(nodes=[NodeSpec(model=MODEL) for _ in range(nodes)],
                          trusted_keys=[KEYS_DIR / "TEST-ONLY-bundle-signing.pub"], tls=tls,
                          flash_seconds=0.1, reset_seconds=0.1,
                          bmc_restart_seconds=0.3) as cluster:
@@ -62,6 +62,12 @@ def https_lab() -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def http_lab() -> Iterator[Lab]:
     yield from _lab(tls=False)
+
+
+@pytest.fixture
+def lone_http_lab() -> Iterator[Lab]:
+    """A one-BMC plain-HTTP cluster of its own."""
+    yield from _lab(tls=False, nodes=1)
 
 
 @pytest.fixture(params=["http", "https"])
@@ -201,10 +207,12 @@ def test_ansible_virtual_media_boot_override_and_power(
 
 @pytest.mark.xfail(strict=True, reason="emulator fix pending: a TLS ClientHello on the plain "
                    "HTTP port is answered at once (400) instead of waiting for the idle timeout")
-def test_ansible_on_the_plain_http_port_fails_at_once(http_lab: Lab, tmp_path: Path) -> None:
+def test_ansible_on_the_plain_http_port_fails_at_once(lone_http_lab: Lab,
+                                                      tmp_path: Path) -> None:
     """Ansible always speaks HTTPS: pointed at a plain-HTTP BMC, it must get a clear
-    TLS error, not a handshake that times out."""
-    _bmc_id, bmc = http_lab.take()
+    TLS error, not a handshake that times out. Its own cluster: today the unanswered
+    handshakes hold the server's workers, which would starve the other tests' BMCs."""
+    _bmc_id, bmc = lone_http_lab.take()
     run = run_playbook(tmp_path, bmc, [
         {"community.general.redfish_info": {"category": "Systems",
                                             "command": "GetSystemInventory"}}], timeout_s=5)
