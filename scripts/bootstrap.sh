@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # libvirt-python builds against libvirt-dev via pkg-config. chromium drives the
 # dashboard browser tests (never a downloaded browser). nginx fronts the media
-# directory in the large-fleet test and benchmark.
-APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium ${EXTRA_APT_PACKAGES:-})
+# directory in the large-fleet test and benchmark. slurm-wlm and munge: the Slurm
+# cluster-manager tests and the hpc-slurm lab run real daemons on loopback.
+APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium slurm-wlm munge ${EXTRA_APT_PACKAGES:-})
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
