@@ -75,8 +75,9 @@ class NodeStatus:
     in_reservation: bool = False
 
     def drained_by(self, campaign: str) -> bool:
-        """Drained or draining with the reason the gateway gives for `campaign`."""
-        return (self.condition in (NodeCondition.DRAINING, NodeCondition.DRAINED)
+        """Out of service with the reason the gateway gives for `campaign` (a drained
+        node that stops responding is still the gateway's drain)."""
+        return (self.condition is not NodeCondition.IN_SERVICE
                 and self.reason == drain_reason(campaign))
 
     @property
@@ -107,7 +108,7 @@ class ManagerSettings:
     slurm_conf: Path | None = None
     node_names: Mapping[str, str] = field(default_factory=dict)
     mode: Mode = Mode.DRAIN
-    max_wait_s: float = 3600.0
+    max_wait_s: float = 300.0
     on_timeout: OnTimeout = OnTimeout.SKIP
     partition: str | None = None
 

@@ -50,11 +50,11 @@ MAPPED = 'node_names = { node-1 = "n1", node-2 = "n2" }'
 
 
 def test_a_slurm_cluster_with_mapped_names_loads(slurm: SlurmRig, tmp_path: Path) -> None:
-    path = write(tmp_path, slurm.conf, MAPPED + '\nmode = "reservation"\nmax_wait_s = 90\n'
+    path = write(tmp_path, slurm.conf, MAPPED + '\nmode = "drain"\nmax_wait_s = 90\n'
                  'partition = "batch"')
     (settings,) = load_clusters(load_config(path))
     assert settings.manager is not None
-    assert settings.manager.mode is Mode.RESERVATION
+    assert settings.manager.mode is Mode.DRAIN
     assert settings.manager.on_timeout is OnTimeout.SKIP
     assert settings.manager.max_wait_s == 90
     assert settings.manager.name_of("node-2") == "n2"
@@ -72,6 +72,7 @@ def test_node_names_slurm_does_not_know_are_refused_by_name(slurm: SlurmRig,
 
 @pytest.mark.parametrize(("extra", "message"), [
     ('mode = "maintenance"', "mode: 'maintenance' is not one of reservation, drain"),
+    ('mode = "reservation"', 'mode "reservation" is not available yet'),
     ("max_wait_s = -1", "max_wait_s must be a positive number"),
     ('on_timeout = "kill"', "on_timeout: 'kill' is not one of skip, cancel"),
     ('node_names = { node-9 = "n9" }', "node_names: not nodes of this cluster: node-9"),
