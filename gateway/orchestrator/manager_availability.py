@@ -23,6 +23,9 @@ LOG = logging.getLogger(__name__)
 # The scheduler ticks every tick_s (0.5 s): one sinfo/squeue pair per cluster per
 # this many seconds is enough, a node's state in Slurm changes on job boundaries.
 CACHE_S = 2.0
+# sinfo takes seconds to give up on an unreachable slurmctld: asked again only this often,
+# so the scheduler's tick (and the clusters behind it) is not held up every time.
+RETRY_S = 10.0
 
 
 class ManagerView:
@@ -31,6 +34,7 @@ class ManagerView:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, dict[str, NodeStatus]]] = {}
+        self._failed_at: dict[str, float] = {}
         self.problem: dict[str, str] = {}  # cluster -> why nothing starts (manager error)
 
     def statuses(self, settings: ClusterSettings) -> dict[str, NodeStatus] | None:
@@ -42,6 +46,8 @@ class ManagerView:
             cached = self._cache.get(settings.name)
             if cached and time.monotonic() - cached[0] < CACHE_S:
                 return cached[1]
+            if time.monotonic() - self._failed_at.get(settings.name, -RETRY_S) < RETRY_S:
+                return None
         ids = settings.cluster.node_ids()
         try:
             by_name = connect(manager).status([manager.name_of(n) for n in ids])
@@ -49,7 +55,9 @@ class ManagerView:
             if self.problem.get(settings.name) != str(exc):
                 LOG.error("cluster %s: no node starts, its cluster manager cannot tell which "
                           "nodes are free: %s", settings.name, exc)
-            self.problem[settings.name] = str(exc)
+            with self._lock:
+                self.problem[settings.name] = str(exc)
+                self._failed_at[settings.name] = time.monotonic()
             return None
         self.problem.pop(settings.name, None)
         result = {node: by_name[manager.name_of(node)] for node in ids}

@@ -21,6 +21,8 @@ from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
 from gateway.config import load_config
 from gateway.service import build_gateway
+from lab import lab_slurm
+from lab.lab_invariants import UPDATE_EVENTS
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
 from tests.conftest import BundleFactory, TestKeys
@@ -38,6 +40,11 @@ SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003":
 @pytest.fixture
 def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
                   bundle_factory: BundleFactory) -> Iterator[Rollout]:
+    yield from _rollout(slurm.conf, tmp_path, test_keys, bundle_factory)
+
+
+def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
+             bundle_factory: BundleFactory) -> Iterator[Rollout]:
     with ExitStack() as stack:
         emulated = stack.enter_context(EmulatedCluster(
             nodes=[NodeSpec(model=TEST_MODEL)] * 4, trusted_keys=[test_keys.public],
@@ -51,7 +58,7 @@ def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
             timeouts={"drain": 60, "undrain": 30})
         names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
         manager = (f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
-                   f'slurm_conf = "{slurm.conf}"\nmode = "drain"\nmax_wait_s = 3\n'
+                   f'slurm_conf = "{slurm_conf}"\nmode = "drain"\nmax_wait_s = 3\n'
                    f"node_names = {{ {names} }}\n")
         text = path.read_text()
         cut = text.index("\n[[bmcs]]")
@@ -100,3 +107,23 @@ def test_drain_mode_waits_for_jobs_skips_a_stuck_node_and_leaves_an_operator_dra
     jobs = completed_jobs((slurm.root / "log" / "jobcomp.txt").read_text())
     assert {j.job_id for j in jobs} >= set(short)
     assert jobs_during_updates(audit, jobs, SLURM_NAMES) == []
+
+
+def test_no_node_starts_while_slurmctld_does_not_answer(
+        tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+    # A cluster whose slurm.conf names a controller that is not running.
+    conf = lab_slurm.write_config(tmp_path / "slurm", list(SLURM_NAMES.values()))
+    rollouts = _rollout(conf, tmp_path, test_keys, bundle_factory)
+    rollout = next(rollouts)
+    try:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        scheduler = rollout.orchestrator.scheduler
+        assert wait_for(lambda: "lab" in scheduler.manager_view.problem, 60)
+        assert "sinfo --json reported an error (is slurmctld running?)" in (
+            scheduler.manager_view.problem["lab"])
+        assert rollout.service.show(campaign).campaign.state == "running"
+        assert {run.step for run in rollout.service.show(campaign).runs} == {"pending"}
+        assert not [r for r in rollout.audit() if r["event"] in UPDATE_EVENTS]
+    finally:
+        rollouts.close()
