@@ -201,9 +201,14 @@ def stop(rig: SlurmRig, timeout_s: float = 20.0) -> None:
     rig.processes.clear()
 
 
-def stop_pids(pids: dict[str, int], root: Path, conf: Path, nodes: Sequence[str]) -> None:
-    """`stop` for a rig started by another process (the lab's state file keeps the pids)."""
-    stop(SlurmRig(root=root, conf=conf, nodes=tuple(nodes), partition="", pids=dict(pids)))
+def stop_pids(pids: dict[str, int], root: Path, conf: Path, nodes: Sequence[str]) -> bool:
+    """`stop` for a rig started by another process (the lab's state file keeps the pids).
+    Only pids that still run the daemon they were recorded for are signalled (pids are
+    reused). Returns whether any was running."""
+    live = {name: pid for name, pid in pids.items()
+            if _command(pid).startswith(name.split("-", 1)[0])}
+    stop(SlurmRig(root=root, conf=conf, nodes=tuple(nodes), partition="", pids=live))
+    return bool(live)
 
 
 def _free_port(taken: set[int]) -> int:
@@ -290,6 +295,13 @@ def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout_s: flo
         return
     if process is not None:
         process.wait(timeout=5)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def _zombie(pid: int) -> bool:
