@@ -131,8 +131,8 @@ def demo(topology: str, topology_option: str | None, state_file: Path, workdir: 
 
     console = Console(width=120)
     result = run_demo(_topology_path(topology_option or topology), state_file=state_file,
-                      workdir=workdir, console=console, timeout_s=timeout_s, keep_running=keep_running,
-                      libvirt_uri=libvirt_uri)
+                      workdir=workdir, console=console, timeout_s=timeout_s,
+                      keep_running=keep_running, libvirt_uri=libvirt_uri)
     failed = [check.name for check in result.checks if not check.ok]
     if failed:
         console.print(f"[red]demo FAILED[/] in {result.elapsed_s:.0f} s: {', '.join(failed)}")

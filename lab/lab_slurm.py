@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from lab.lab_state import LabError
 
+SPOOL_PREFIX = "ffslurm-spool-"
 REQUIRED_PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo", "scontrol", "squeue", "sbatch",
                      "scancel")
 # squeue --json in 22.05 lists every job slurmctld remembers (MinJobAge), finished ones
@@ -47,7 +49,7 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={munge_socket}
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool/%n
+SlurmdSpoolDir={spool}/%n
 SlurmctldPidFile={root}/run/slurmctld.pid
 SlurmdPidFile={root}/run/slurmd-%n.pid
 SlurmctldLogFile={root}/log/slurmctld.log
@@ -126,8 +128,13 @@ def write_config(root: Path, nodes: Sequence[str], *, cluster: str = "fleetflash
     """Create the directory layout, a munge key and slurm.conf for `nodes` under `root`."""
     if not nodes:
         raise LabError("a Slurm cluster needs at least one node")
-    for sub in ("state", "run", "log", "munge", *(f"spool/{n}" for n in nodes)):
+    for sub in ("state", "run", "log", "munge"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    # slurmstepd makes unix sockets in the spool dir, named after node and job; a socket
+    # path may have 108 bytes at most, so the spool lives in a short directory of its own.
+    spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX))
+    for node in nodes:
+        (spool / node).mkdir()
     munge = root / "munge"
     munge.chmod(0o700)
     key = munge / "munge.key"
@@ -135,7 +142,7 @@ def write_config(root: Path, nodes: Sequence[str], *, cluster: str = "fleetflash
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o400)
     taken: set[int] = set()
-    text = _SLURM_CONF_TEMPLATE.format(root=root, cluster=cluster,
+    text = _SLURM_CONF_TEMPLATE.format(root=root, cluster=cluster, spool=spool,
                                        ctld_port=_free_port(taken),
                                        slurmd_port=_free_port(taken),
                                        munge_socket=munge / "munge.socket")
@@ -199,6 +206,9 @@ def stop(rig: SlurmRig, timeout_s: float = 20.0) -> None:
         _terminate(rig.pids[name], rig.processes.get(name), timeout_s)
     rig.pids.clear()
     rig.processes.clear()
+    spool = _spool_of(rig.conf)
+    if spool is not None and spool.name.startswith(SPOOL_PREFIX):
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def stop_pids(pids: dict[str, int], root: Path, conf: Path, nodes: Sequence[str]) -> bool:
@@ -209,6 +219,17 @@ def stop_pids(pids: dict[str, int], root: Path, conf: Path, nodes: Sequence[str]
             if _command(pid).startswith(name.split("-", 1)[0])}
     stop(SlurmRig(root=root, conf=conf, nodes=tuple(nodes), partition="", pids=live))
     return bool(live)
+
+
+def _spool_of(conf: Path) -> Path | None:
+    try:
+        text = conf.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("SlurmdSpoolDir="):
+            return Path(line.split("=", 1)[1]).parent  # the value ends in /%n
+    return None
 
 
 def _free_port(taken: set[int]) -> int:

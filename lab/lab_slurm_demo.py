@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -20,10 +21,11 @@ from typing import Any
 from lab.lab_invariants import Check
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import JobSpan, completed_jobs, jobs_during_updates
-from lab.lab_state import LabState
+from lab.lab_state import LabError, LabState
 
 JOB_SECONDS = (4, 20)  # each node's job sleeps this many seconds (uniform, seeded)
 RESUME_SETTLE_S = 30.0
+DEMO_JOB = "fleetflash-demo"
 
 
 def rigs(state: LabState) -> dict[str, SlurmRig]:
@@ -34,13 +36,22 @@ def rigs(state: LabState) -> dict[str, SlurmRig]:
             for name, raw in (state.document.get("slurm") or {}).items()}
 
 
-def submit_workload(state: LabState, seed: int = 19) -> dict[int, str]:
-    """One sleep job per Slurm node; returns job id -> node."""
+def submit_workload(state: LabState, seed: int = 19, timeout_s: float = 60.0
+                    ) -> dict[int, str]:
+    """One sleep job per Slurm node, returned once every one runs (so the rollout meets
+    busy nodes); returns job id -> node. LabError if they do not start."""
     chooser = random.Random(seed)
-    jobs = {}
+    jobs: dict[int, str] = {}
     for rig in rigs(state).values():
-        for node in rig.nodes:
-            jobs[rig.sbatch(node, chooser.randint(*JOB_SECONDS), "fleetflash-demo")] = node
+        submitted = [rig.sbatch(node, chooser.randint(*JOB_SECONDS), DEMO_JOB)
+                     for node in rig.nodes]
+        jobs.update(zip(submitted, rig.nodes, strict=True))
+        deadline = time.monotonic() + timeout_s
+        while any(rig.job_states().get(job) != "RUNNING" for job in submitted):
+            if time.monotonic() > deadline:
+                raise LabError(f"Slurm did not start the demo jobs: {rig.job_states()} "
+                               f"(see {rig.root / 'log'})")
+            time.sleep(0.3)
     return jobs
 
 
@@ -61,7 +72,12 @@ def slurm_checks(state: LabState, audit: Iterable[Mapping[str, Any]]) -> list[Ch
     records = list(audit)
     checks = []
     for name, rig in rigs(state).items():
-        jobs = completed_jobs(_read(rig.root / "log" / "jobcomp.txt")) + running_jobs(rig)
+        completions = _read(rig.root / "log" / "jobcomp.txt")
+        jobs = completed_jobs(completions) + running_jobs(rig)
+        finished = len(re.findall(rf"Name={DEMO_JOB} JobState=COMPLETED ", completions))
+        checks.append(Check(f"every demo job ran to completion ({name})",
+                            finished == len(rig.nodes),
+                            f"{finished} of {len(rig.nodes)} completed (jobcomp log)"))
         # Slurm node names are the topology's node names; the audit log names BMCs.
         overlaps = jobs_during_updates(records, jobs, state.node_of_bmc)
         checks.append(Check(f"no Slurm job ran on a node while it updated ({name})",
