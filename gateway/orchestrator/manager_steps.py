@@ -44,8 +44,11 @@ def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
                         f"drained in Slurm by someone else ({status.reason or 'no reason'}):"
                         " left alone, not updated")})
                 if status.condition is NodeCondition.DOWN:
-                    raise StepFailedError(f"Slurm reports {name} down "
-                                          f"({status.reason or 'no reason'})")
+                    # It was in service when the scheduler started it (Slurm reports a
+                    # node it just pinged as not responding for a moment): wait, and let
+                    # the step's timeout decide. Nothing was asked of Slurm yet.
+                    return Stay(POLL_S, f"Slurm reports {name} down "
+                                        f"({status.reason or 'no reason'})")
                 ctx.mark({"drained_by_us": name, "drain_requested_at": ctx.now.isoformat()})
             elif status.condition is NodeCondition.DOWN:
                 return Stay(POLL_S, f"Slurm reports {name} down ({status.reason})")
