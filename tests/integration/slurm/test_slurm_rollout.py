@@ -44,7 +44,7 @@ def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
 
 
 def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
-             bundle_factory: BundleFactory) -> Iterator[Rollout]:
+             bundle_factory: BundleFactory, extra: str = "") -> Iterator[Rollout]:
     with ExitStack() as stack:
         emulated = stack.enter_context(EmulatedCluster(
             nodes=[NodeSpec(model=TEST_MODEL)] * 4, trusted_keys=[test_keys.public],
@@ -59,7 +59,7 @@ def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
         names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
         manager = (f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
                    f'slurm_conf = "{slurm_conf}"\nmode = "drain"\nmax_wait_s = 3\n'
-                   f"node_names = {{ {names} }}\n")
+                   f"node_names = {{ {names} }}\n{extra}")
         text = path.read_text()
         cut = text.index("\n[[bmcs]]")
         path.write_text(text[:cut] + manager + text[cut:])
@@ -125,5 +125,28 @@ def test_no_node_starts_while_slurmctld_does_not_answer(
         assert rollout.service.show(campaign).campaign.state == "running"
         assert {run.step for run in rollout.service.show(campaign).runs} == {"pending"}
         assert not [r for r in rollout.audit() if r["event"] in UPDATE_EVENTS]
+    finally:
+        rollouts.close()
+
+
+def test_on_timeout_cancel_cancels_the_jobs_of_a_node_that_does_not_drain(
+        slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
+        bundle_factory: BundleFactory) -> None:
+    stuck = slurm.sbatch("n1", 600)
+    assert wait_for(lambda: slurm.job_states()[stuck] == "RUNNING", 30)
+    rollouts = _rollout(slurm.conf, tmp_path, test_keys, bundle_factory,
+                        'on_timeout = "cancel"\n')
+    rollout = next(rollouts)
+    try:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        rollout.wait_state(campaign, "completed", timeout=120)
+        runs = {run.node_id: run for run in rollout.service.show(campaign).runs}
+        assert {run.step for run in runs.values()} == {"done"}
+        assert runs["bmc-0000"].after_versions == TARGET_VERSIONS
+        assert slurm.job_states()[stuck] == "CANCELLED"
+        jobs = completed_jobs((slurm.root / "log" / "jobcomp.txt").read_text())
+        assert stuck in {j.job_id for j in jobs}
+        assert jobs_during_updates(rollout.audit(), jobs, SLURM_NAMES) == []
     finally:
         rollouts.close()
