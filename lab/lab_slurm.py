@@ -206,7 +206,13 @@ def stop(rig: SlurmRig, timeout_s: float = 20.0) -> None:
         _terminate(rig.pids[name], rig.processes.get(name), timeout_s)
     rig.pids.clear()
     rig.processes.clear()
-    spool = _spool_of(rig.conf)
+    remove_spool(rig.conf)
+
+
+def remove_spool(conf: Path) -> None:
+    """Delete the short spool directory `write_config` made for `conf` (after `stop`, or
+    for a configuration that was never started)."""
+    spool = _spool_of(conf)
     if spool is not None and spool.name.startswith(SPOOL_PREFIX):
         shutil.rmtree(spool, ignore_errors=True)
 

@@ -91,10 +91,14 @@ def test_a_reservation_over_a_busy_node_is_refused_with_slurms_message(
 def test_an_unreachable_slurmctld_is_a_clear_error(tmp_path: Path) -> None:
     conf = lab_slurm.write_config(tmp_path, ["n1"])  # configured, never started
     manager = SlurmManager(conf)
-    with pytest.raises(ManagerUnreachableError, match="sinfo --json.*slurmctld"):
-        manager.status(["n1"])
-    with pytest.raises(ManagerUnreachableError, match="Unable to contact slurm controller"):
-        manager.drain(["n1"], drain_reason("c-1"))
+    try:
+        with pytest.raises(ManagerUnreachableError, match="sinfo --json.*slurmctld"):
+            manager.status(["n1"])
+        with pytest.raises(ManagerUnreachableError,
+                           match="Unable to contact slurm controller"):
+            manager.drain(["n1"], drain_reason("c-1"))
+    finally:
+        lab_slurm.remove_spool(conf)
 
 
 def test_output_of_an_unknown_shape_names_the_command_and_version(

@@ -127,6 +127,7 @@ def test_no_node_starts_while_slurmctld_does_not_answer(
         assert not [r for r in rollout.audit() if r["event"] in UPDATE_EVENTS]
     finally:
         rollouts.close()
+        lab_slurm.remove_spool(conf)
 
 
 def test_on_timeout_cancel_cancels_the_jobs_of_a_node_that_does_not_drain(
