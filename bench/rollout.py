@@ -14,6 +14,12 @@ and the invariants checked on the emulator's audit log. The last line is JSON.
 
     .venv/bin/python bench/rollout.py --nodes 200
     .venv/bin/python bench/rollout.py --nodes 1000
+    .venv/bin/python bench/rollout.py --manager slurm --nodes 60
+
+With ``--manager slurm`` a real Slurm runs one slurmd per node (bench/rollout_slurm.py),
+every node runs a job when the update is announced, and the gateway drains through
+Slurm: the makespan then includes waiting for jobs, and job-seconds lost (must be 0)
+are reported.
 """
 
 from __future__ import annotations
@@ -38,12 +44,16 @@ from typing import Any
 
 import requests
 
+# bench/ is a directory of scripts: running one puts bench/ first on sys.path.
+import rollout_slurm
+
 from emulator.publisher import BundleServer
 from firmware_payloads import BundleSpec, build_bundle, write_keypair
 from firmware_payloads.keys import load_private_key
 from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
 from gateway.store import ImageState
+from lab import lab_slurm
 
 MODEL = "FF-BENCH"
 PACKAGES = [("bmc-9.0.0", "BMC", "9.0.0", [], "bmc", 256 << 10),
@@ -105,7 +115,7 @@ def power_on(nodes: list[dict[str, str]]) -> None:
 
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
-                 nodes: list[dict[str, str]]) -> Path:
+                 nodes: list[dict[str, str]], extra: list[str] | None = None) -> Path:
     media = free_port()
     lines = [
         "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"', "",
@@ -121,7 +131,7 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
         "expected_node_s = 600", "health_interval_s = 100000", "inventory_workers = 32",
         *([f'events_http = "127.0.0.1:{free_port()}"'] if args.events else []), "",
         "[[clusters]]", 'name = "bench"', "failure_budget = 5", 'autonomy = "auto_approve"',
-        'delivery = ["msc"]', "",
+        'delivery = ["msc"]', "", *(extra or []),
     ]
     groups = (len(nodes) + args.group_size - 1) // args.group_size
     for index in range(groups):
@@ -177,6 +187,8 @@ def main() -> None:
     parser.add_argument("--no-events", dest="events", action="store_false",
                         help="no EventService subscriptions: MONITOR polls only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--manager", choices=["slurm"], default=None,
+                        help="run a real Slurm with a job on every node; drain through it")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
@@ -184,6 +196,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="fleetflash-bench-"))
     emulator = None
+    rig = None
     try:
         bundle, public = make_bundle(work)
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
@@ -192,21 +205,31 @@ def main() -> None:
         power_on(nodes)
         print(f"emulator: {len(nodes)} BMCs up and powered on in "
               f"{time.monotonic() - started:.1f} s", flush=True)
+        extra: list[str] = []
+        if args.manager == "slurm":
+            rig = rollout_slurm.start(work, [n["id"] for n in nodes])
+            extra = rollout_slurm.config_lines(rig, max_wait_s=300)
         with BundleServer([bundle]) as publisher:
             gateway = build_gateway(load_config(write_config(work, args, publisher, public,
-                                                             nodes)),
+                                                             nodes, extra)),
                                     worker_poll_interval=0.2)
             gateway.start()
             try:
+                jobs = rollout_slurm.submit_workload(rig) if rig is not None else {}
                 figures = run(gateway, publisher, bundle, sha, args)
             finally:
                 gateway.stop()
+        if rig is not None:
+            records = [json.loads(line) for line in audit.read_text().splitlines() if line]
+            figures |= rollout_slurm.figures(rig, jobs, records)
         figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
         figures |= audit_figures(audit, group_of)
     finally:
+        if rig is not None:
+            lab_slurm.stop(rig)
         if emulator is not None:
             emulator.terminate()
             emulator.wait(timeout=60)
@@ -217,7 +240,9 @@ def main() -> None:
     print(json.dumps({k: figures[k] for k in (
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
-        "components_written_twice", "max_down_in_a_group", "outcomes")}))
+        "components_written_twice", "max_down_in_a_group", "outcomes",
+        *(("job_seconds_lost", "jobs_during_update", "jobs_completed")
+          if args.manager else ()))}))
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,

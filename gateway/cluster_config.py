@@ -18,6 +18,7 @@ from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.cluster_managers.config import check_node_names, parse_manager
 from gateway.config import ConfigError, GatewayConfig, check_known_keys
 from gateway.domain import (
     AutonomyPolicy,
@@ -44,7 +45,7 @@ LOG = logging.getLogger(__name__)
 
 _CLUSTER_KEYS = {"name", "failure_budget", "autonomy", "max_concurrent", "delivery", "groups",
                  "drain_command", "undrain_command", "drain_webhook", "undrain_webhook",
-                 "hook_timeout_s"}
+                 "hook_timeout_s", "cluster_manager"}
 _GROUP_KEYS = {"name", "max_unavailable", "min_available"}
 _BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "password_env",
              "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s", "system",
@@ -82,7 +83,8 @@ def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
     names: set[str] = set()
     for index, raw in enumerate(raw_clusters):
         name = _unique_name(raw, f"clusters[{index}]", _CLUSTER_KEYS, names, "cluster")
-        result.append(_cluster(raw, name, qos, specs.pop(name, []), endpoints.get(name, {})))
+        result.append(_cluster(raw, name, qos, specs.pop(name, []), endpoints.get(name, {}),
+                               base))
     if specs:
         raise ConfigError(f"bmcs name unknown cluster(s): {', '.join(sorted(specs))}")
     return tuple(result)
@@ -194,7 +196,8 @@ def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
 
 
 def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
-             nodes: list[NodeSpec], endpoints: dict[str, BmcEndpoint]) -> ClusterSettings:
+             nodes: list[NodeSpec], endpoints: dict[str, BmcEndpoint],
+             base: Path) -> ClusterSettings:
     where = f"cluster {name!r}"
     groups = []
     for index, group in enumerate(_array(raw.get("groups", []), f"{where} groups")):
@@ -219,9 +222,18 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
         raise ConfigError(f"{where}: delivery must be a non-empty list of methods")
     methods = tuple(_enum(DeliveryMethod, m, f"{where} delivery") for m in delivery)
     timeout = _number(raw, "hook_timeout_s", where, 300.0)
+    manager = None
+    if "cluster_manager" in raw:
+        if any(f"{kind}_{how}" in raw for kind in ("drain", "undrain")
+               for how in ("command", "webhook")):
+            raise ConfigError(f"{where}: set a cluster_manager or drain/undrain hooks, "
+                              "not both (the cluster manager drains)")
+        manager = parse_manager(raw["cluster_manager"], where, base)
+        check_node_names(manager, cluster.node_ids(), where)
     return ClusterSettings(
         cluster=cluster, endpoints=endpoints, delivery=methods,
-        drain=_hook(raw, "drain", where, timeout), undrain=_hook(raw, "undrain", where, timeout))
+        drain=_hook(raw, "drain", where, timeout), undrain=_hook(raw, "undrain", where, timeout),
+        manager=manager)
 
 
 def _hook(raw: Mapping[str, Any], kind: str, where: str, timeout: float) -> Hook | None:

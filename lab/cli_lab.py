@@ -111,6 +111,8 @@ def publish(bundle: Path | None, state_file: Path) -> None:
 
 @lab.command()
 @click.argument("topology", default="demo")
+@click.option("--topology", "topology_option", default=None,
+              help="Same as the TOPOLOGY argument (e.g. --topology hpc-slurm).")
 @state_file_option
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keys, configs, logs and audit log (default var/lab/<topology>-<time>).")
@@ -121,16 +123,16 @@ def publish(bundle: Path | None, state_file: Path) -> None:
 @click.option("--libvirt-uri", default=DEFAULT_LIBVIRT_URI, show_default=True,
               help="Host backend of the emulated BMCs.")
 @_one_line_errors
-def demo(topology: str, state_file: Path, workdir: Path | None, timeout_s: float,
-         keep_running: bool, libvirt_uri: str) -> None:
+def demo(topology: str, topology_option: str | None, state_file: Path, workdir: Path | None,
+         timeout_s: float, keep_running: bool, libvirt_uri: str) -> None:
     """The autonomous end-to-end demo on TOPOLOGY (default demo.yaml): exit 0 only if
     every invariant holds."""
     from lab.lab_demo import run_demo
 
     console = Console(width=120)
-    result = run_demo(_topology_path(topology), state_file=state_file, workdir=workdir,
-                      console=console, timeout_s=timeout_s, keep_running=keep_running,
-                      libvirt_uri=libvirt_uri)
+    result = run_demo(_topology_path(topology_option or topology), state_file=state_file,
+                      workdir=workdir, console=console, timeout_s=timeout_s,
+                      keep_running=keep_running, libvirt_uri=libvirt_uri)
     failed = [check.name for check in result.checks if not check.ok]
     if failed:
         console.print(f"[red]demo FAILED[/] in {result.elapsed_s:.0f} s: {', '.join(failed)}")

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from emulator.audit import read_audit_log
 from gateway.api.client import ApiClient, ApiClientError
+from lab import lab_slurm_demo
 from lab.lab_invariants import Check, check_rollout
 from lab.lab_progress import Snapshot, fetch, milestones, progress_table
 from lab.lab_publisher import build_sample_bundle, publish
@@ -112,6 +113,7 @@ def evaluate(state: LabState, topology: Topology, snapshot: Snapshot) -> list[Ch
         final_steps=final_steps, expected_quarantined=expected_failures(topology))
     states = {campaign_id: campaign["state"]
               for campaign_id, campaign in sorted(snapshot.campaigns.items())}
+    checks += lab_slurm_demo.slurm_checks(state, read_audit_log(state.audit_log))
     checks.append(Check("every campaign completed",
                         all(value == "completed" for value in states.values()),
                         ", ".join(f"{key} {value}" for key, value in states.items())))
@@ -149,6 +151,9 @@ def run_demo(topology_path: Path, *, state_file: Path, workdir: Path | None,
     console.print(f"2. lab up: {len(topology.nodes)} emulated BMCs, publisher, gateway "
                   f"(dashboard {state.api_url}, work dir {workdir})")
     try:
+        if lab_slurm_demo.rigs(state):
+            jobs = lab_slurm_demo.submit_workload(state)
+            console.print(f"2b. Slurm: {len(jobs)} sleep jobs submitted, one per node")
         announced = publish(state, bundle)
         console.print(f"3. publisher sent the CIM alert for {announced.image_uri}")
         console.print("4. the gateway takes it from here: verify, inventory, plan, canaries, "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ LAB_OWNING_ENTITY = "FLEETFLASH"
 # not the 30 s default, so it cannot use up a step's whole timeout.
 BMC_TIMEOUT_S = 10
 SOURCE_NAME = "lab-publisher"
+# How long the lab's drains wait for jobs (the lab's workload jobs are shorter).
+SLURM_MAX_WAIT_S = 120
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class LabEndpoints:
     cim_password_hash: str
     trusted_key: Path
     bmcs: Sequence[Mapping[str, str]]  # emulator inventory, BMC i = topology.nodes[i]
+    # cluster -> the slurm.conf of the Slurm the lab started for it (manager: slurm)
+    slurm_confs: Mapping[str, Path] = field(default_factory=dict)
 
 
 def _toml(value: Any) -> str:
@@ -138,6 +142,10 @@ def render_gateway_config(topology: Topology, endpoints: LabEndpoints) -> str:
                      if group.max_unavailable is not None
                      else {"min_available": group.min_available})
             text += _table("[[clusters.groups]]", {"name": group.name, **limit})
+        if cluster.name in endpoints.slurm_confs:
+            text += _table("[clusters.cluster_manager]", {
+                "manager": "slurm", "slurm_conf": str(endpoints.slurm_confs[cluster.name]),
+                "mode": "drain", "max_wait_s": SLURM_MAX_WAIT_S})
     for node, bmc in zip(topology.nodes, endpoints.bmcs, strict=True):
         text += _table("[[bmcs]]", {
             "name": node.name, "cluster": node.cluster, "group": node.group, "qos": node.qos,

@@ -22,6 +22,7 @@ from gateway.api.auth import TokenStore
 from gateway.config import ConfigError, hash_password, load_config
 from gateway.store import GatewayStore, StoreError
 from lab import lab_processes as procs
+from lab import lab_slurm
 from lab.lab_gateway_config import LabEndpoints, render_gateway_config
 from lab.lab_power import power_on
 from lab.lab_state import LabError, LabState, read_state, write_state
@@ -114,17 +115,21 @@ def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabS
     workdir.mkdir(parents=True, exist_ok=True)
     private_key, public_key = keys or lab_keys(workdir)
     started: dict[str, int] = {}
+    rigs: dict[str, lab_slurm.SlurmRig] = {}
     try:
-        return _start(topology, options, workdir, private_key, public_key, started)
+        return _start(topology, options, workdir, private_key, public_key, started, rigs)
     except BaseException:
         for name in ("gateway", "publisher", "emulator"):
             if name in started:
                 procs.stop(started[name], MARKERS[name])
+        for rig in rigs.values():
+            lab_slurm.stop(rig)
         raise
 
 
 def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: Path,
-           public_key: Path, started: dict[str, int]) -> LabState:
+           public_key: Path, started: dict[str, int],
+           rigs: dict[str, lab_slurm.SlurmRig]) -> LabState:
     emulator = procs.spawn("emulator", _emulator_argv(topology, workdir, public_key,
                                                       options.libvirt_uri), workdir)
     started["emulator"] = emulator.pid
@@ -146,11 +151,17 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
     procs.wait_until("publisher", lambda: procs.answers(publisher_url + "none.iso"),
                      publisher, workdir, 30)
 
+    for cluster in topology.clusters:
+        if cluster.manager == "slurm":
+            rigs[cluster.name] = lab_slurm.start(
+                workdir / "slurm" / cluster.name, cluster.node_names, cluster=cluster.name)
+
     cim_password = secrets.token_urlsafe(18)
     endpoints = LabEndpoints(
         workdir=workdir, listener_port=procs.free_port(), media_port=procs.free_port(),
         api_port=procs.free_port(), publisher_url=publisher_url, cim_username=CIM_USERNAME,
-        cim_password_hash=hash_password(cim_password), trusted_key=public_key, bmcs=inventory)
+        cim_password_hash=hash_password(cim_password), trusted_key=public_key, bmcs=inventory,
+        slurm_confs={name: rig.conf for name, rig in rigs.items()})
     config_path = workdir / "gateway.toml"
     config_path.write_text(render_gateway_config(topology, endpoints), encoding="utf-8")
     config_path.chmod(0o600)
@@ -176,6 +187,9 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
         "audit_log": str(workdir / "audit.jsonl"),
         "keys": {"public": str(public_key), "private": str(private_key)},
         "logs": str(workdir / "logs"),
+        "slurm": {name: {"root": str(rig.root), "conf": str(rig.conf), "nodes": list(rig.nodes),
+                         "partition": rig.partition, "pids": rig.pids}
+                  for name, rig in rigs.items()},
     })
 
 
@@ -200,6 +214,10 @@ def lab_down(state: LabState) -> dict[str, bool]:
                for name, pid in sorted(state.pids().items(),
                                        key=lambda item: ("gateway", "publisher",
                                                          "emulator").index(item[0]))}
+    for name, rig in (state.document.get("slurm") or {}).items():
+        pids = {daemon: int(pid) for daemon, pid in rig["pids"].items()}
+        stopped[f"slurm {name}"] = lab_slurm.stop_pids(pids, Path(rig["root"]),
+                                                       Path(rig["conf"]), rig["nodes"])
     write_state(state.path, {**state.document, "stopped_at": datetime.now(UTC).isoformat()})
     return stopped
 

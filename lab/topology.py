@@ -107,6 +107,7 @@ class Cluster:
     failure_budget: int
     autonomy: AutonomyPolicy = AutonomyPolicy.AUTO_APPROVE
     max_concurrent: int | None = None
+    manager: str | None = None  # "slurm": the lab runs Slurm for it (lab/lab_slurm.py)
 
     @property
     def node_names(self) -> tuple[str, ...]:

@@ -102,7 +102,8 @@ class _Builder:
     def read_cluster(self, node: yaml.Node, field: str) -> Cluster | None:
         reader = self.reader
         entries = reader.mapping(node, field, required=("name", "failure_budget", "groups"),
-                                 optional=("autonomy", "qos", "delivery", "max_concurrent"))
+                                 optional=("autonomy", "qos", "delivery", "max_concurrent",
+                                           "manager"))
         if entries is None or "name" not in entries:
             return None
         name = reader.name(entries["name"], join(field, "name"))
@@ -122,6 +123,8 @@ class _Builder:
         if "delivery" in entries:
             value = reader.choice(entries["delivery"], join(field, "delivery"), tuple(Delivery))
             delivery = Delivery(value) if value else delivery
+        manager = (reader.choice(entries["manager"], join(field, "manager"), ("slurm",))
+                   if "manager" in entries else None)
         if name is None or "groups" not in entries:
             return None
         groups: list[Group] = []
@@ -137,7 +140,8 @@ class _Builder:
         if budget is None or autonomy is None:
             return None
         return Cluster(name=name, groups=tuple(groups), failure_budget=budget,
-                       autonomy=AutonomyPolicy(autonomy), max_concurrent=max_concurrent)
+                       autonomy=AutonomyPolicy(autonomy), max_concurrent=max_concurrent,
+                       manager=manager)
 
     def read_group(self, node: yaml.Node, field: str, cluster: str, qos: str,
                    delivery: Delivery) -> list[Group]:

@@ -78,6 +78,8 @@ def _build_transitions() -> dict[NodeStep, frozenset[NodeStep]]:
         table[step] = _forward_targets(step) | {NodeStep.FAILED}
     # Precheck may find the node already on the target versions: nothing to do.
     table[NodeStep.PRECHECK].add(NodeStep.SKIPPED)
+    # A cluster manager's drain may not free the node in time (it is resumed, untouched).
+    table[NodeStep.DRAIN].add(NodeStep.SKIPPED)
     return {step: frozenset(targets) for step, targets in table.items()}
 
 

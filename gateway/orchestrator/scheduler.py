@@ -27,6 +27,7 @@ from gateway.domain import (
     open_failures,
     startable_now,
 )
+from gateway.orchestrator.manager_availability import ManagerView, with_manager
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.store import GatewayStore, ImageState, NotFoundError
 from gateway.store.campaign_records import CampaignRecord, RunRecord
@@ -58,6 +59,7 @@ class Scheduler:
         self.clusters = clusters
         self.settings = settings
         self.owner = owner
+        self.manager_view = ManagerView()
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
@@ -96,6 +98,11 @@ class Scheduler:
             return []
         health = {node: Health(value)
                   for node, value in self.store.node_health(record.cluster).items()}
+        if settings.manager is not None:
+            statuses = self.manager_view.statuses(settings)
+            if statuses is None:
+                return []  # the manager cannot say which nodes are free: none is assumed
+            health = with_manager(health, statuses, record.id)
         busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
         active_elsewhere = self.store.busy_nodes(
             [s.value for s in ACTIVE_STEPS], except_campaign=record.id)

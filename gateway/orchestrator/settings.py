@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from gateway.cluster_managers.port import ManagerSettings
 from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
 from gateway.redfish import BmcEndpoint
 
@@ -43,7 +44,8 @@ class ClusterSettings:
     """One managed cluster: the domain model plus how to reach and treat its nodes.
 
     ``endpoints``: node id -> BMC registration. ``delivery``: allowed methods in
-    order of preference. ``drain``/``undrain``: optional hooks.
+    order of preference. ``drain``/``undrain``: optional hooks. ``manager``: the
+    cluster manager asked about nodes (docs/cluster-managers.md), None without one.
     """
 
     cluster: Cluster
@@ -51,6 +53,7 @@ class ClusterSettings:
     delivery: tuple[DeliveryMethod, ...] = DEFAULT_PREFERENCE
     drain: Hook | None = None
     undrain: Hook | None = None
+    manager: ManagerSettings | None = None
 
     @property
     def name(self) -> str:

@@ -28,6 +28,7 @@ from gateway.domain import (
     UpdateCapabilities,
     choose_delivery,
 )
+from gateway.orchestrator import manager_steps
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.delivery import OWN_BOOT, OWN_MEDIA, deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
@@ -116,19 +117,24 @@ def precheck(ctx: StepContext) -> Outcome:
         except NoDeliveryMethodError as exc:
             raise StepFailedError(f"MSC cannot be used: {busy} (left alone); {exc}") from exc
         LOG.info("node %s: %s; delivering by %s instead of MSC", ctx.node, busy, method.value)
-    following = NodeStep.DRAIN if ctx.cluster.drain else NodeStep.DELIVER
+    following = (NodeStep.DRAIN if ctx.cluster.drain or ctx.cluster.manager
+                 else NodeStep.DELIVER)
     return Advance(following, {"method": method.value, "model": inventory.model,
                                "before_versions": installed, "packages": fit.packages,
                                "target_versions": fit.versions})
 
 
 def drain(ctx: StepContext) -> Outcome:
+    if ctx.cluster.manager is not None:
+        return manager_steps.drain(ctx, ctx.cluster.manager)
     if ctx.cluster.drain is not None:
         _hook(ctx, "drain")
     return Advance(NodeStep.DELIVER)
 
 
 def undrain(ctx: StepContext) -> Outcome:
+    if ctx.cluster.manager is not None:
+        return manager_steps.undrain(ctx, ctx.cluster.manager)
     if ctx.cluster.undrain is not None:
         _hook(ctx, "undrain")
     return Advance(NodeStep.DONE)
@@ -328,7 +334,8 @@ def postcheck(ctx: StepContext) -> Outcome:
     ctx.observe(inventory)
     if inventory.observed_health() is not Health.UP:
         return Stay(ctx.settings.probe_interval_s, "not healthy yet")
-    following = NodeStep.UNDRAIN if ctx.cluster.undrain else NodeStep.DONE
+    following = (NodeStep.UNDRAIN if ctx.cluster.undrain or ctx.cluster.manager
+                 else NodeStep.DONE)
     return Advance(following, {"after_versions": inventory.installed_versions()})
 
 

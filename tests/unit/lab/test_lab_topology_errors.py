@@ -42,7 +42,10 @@ CASES: list[tuple[str, str, str, str]] = [
     ("unknown cluster key",
      "failure_budget: 1", "failure_budget: 1\n    colour: red",
      "x.yaml:8: clusters[0].colour: unknown key (expected one of: autonomy, delivery, "
-     "failure_budget, groups, max_concurrent, name, qos)"),
+     "failure_budget, groups, manager, max_concurrent, name, qos)"),
+    ("unknown cluster manager",
+     "failure_budget: 1", "failure_budget: 1\n    manager: pacemaker",
+     "x.yaml:8: clusters[0].manager: must be one of slurm; got \"pacemaker\""),
     ("unknown top-level key",
      "name: t\n", "name: t\nnodes: []\n",
      "x.yaml:2: nodes: unknown key (expected one of: clusters, defaults, description, "

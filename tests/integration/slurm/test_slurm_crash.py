@@ -1,0 +1,98 @@
+"""kill -9 of a real `fleetflash gateway serve` between drain and resume, with real Slurm.
+
+The operator-drained node takes one of the group's two slots, so nodes go one at a time.
+After each restart the gateway carries on with the nodes it drained: it resumes exactly
+those (once they are updated), never the node an operator drained, and no job runs on a
+node while its BMC is updated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from emulator.cluster import EmulatedCluster
+from emulator.config import NodeSpec
+from emulator.publisher import BundleServer
+from gateway.config import load_config
+from gateway.intake.service import IntakeService
+from gateway.store import GatewayStore, ImageState
+from gateway.store.campaigns import CampaignStore
+from lab.lab_invariants import repeated_flashes
+from lab.lab_slurm import SlurmRig
+from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
+from tests.conftest import BundleFactory, TestKeys
+from tests.integration.orchestrator.conftest import power_on
+from tests.integration.orchestrator.rig import TEST_MODEL, wait_for, write_gateway_config
+from tests.integration.orchestrator.test_orchestrator_crash_safety import GatewayProcess
+
+SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
+AFTER_DRAIN = {"deliver", "monitor", "reset", "wait_back", "verify", "eject", "postcheck",
+               "undrain"}
+
+
+def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_drained(
+        slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
+        bundle_factory: BundleFactory) -> None:
+    bundle = bundle_factory(name="fleet-crash.iso")
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * 4,
+                         trusted_keys=[test_keys.public], flash_seconds=0.5,
+                         reset_seconds=0.3, bmc_restart_seconds=0.3) as emulated, \
+            BundleServer([bundle]) as publisher:
+        power_on(emulated)
+        audit_from = len(emulated.audit.records())
+        path = write_gateway_config(
+            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
+            orchestrator={"lease_s": 3}, timeouts={"drain": 120, "undrain": 60})
+        names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
+        text = path.read_text()
+        cut = text.index("\n[[bmcs]]")
+        path.write_text(text[:cut] + f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
+                        f'slurm_conf = "{slurm.conf}"\nmax_wait_s = 60\n'
+                        f"node_names = {{ {names} }}\n" + text[cut:])
+        jobs = [slurm.sbatch("n1", 5), slurm.sbatch("n2", 8), slurm.sbatch("n3", 11)]
+        slurm.run("scontrol", "update", "nodename=n4", "state=drain", "reason=bad DIMM")
+        config = load_config(path)
+        gateway = GatewayProcess(path, tmp_path)
+        gateway.start()
+        images = GatewayStore.open(config.database_url)
+        campaigns = CampaignStore(images.engine)
+        kills: list[str] = []
+        try:
+            outcome = IntakeService(config, images).raise_alert(
+                source="acme", image_uri=publisher.url_for(bundle), image_sha256=sha,
+                bundle_id="test-bundle", release="test")
+            assert not outcome.refused, outcome.reason
+            assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
+            assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
+            campaign = campaigns.list_campaigns()[0].id
+
+            def steps() -> dict[str, str]:
+                return {r.node_id: r.step for r in campaigns.runs(campaign)}
+
+            # Kill while a node waits for its job in DRAIN, then while a drained node is
+            # being updated, three times over.
+            for wanted in ({"drain"}, AFTER_DRAIN) * 3:
+                if not wait_for(lambda w=wanted: bool(set(steps().values()) & w), 60):
+                    break
+                kills.append(",".join(sorted(set(steps().values()) - {"pending", "done"})))
+                gateway.kill()
+                gateway.start()
+            assert wait_for(lambda: [steps()[n] for n in ("bmc-0000", "bmc-0001", "bmc-0002")]
+                            == ["done"] * 3, 180), (kills, steps())
+        finally:
+            gateway.stop()
+            images.close()
+    assert len(kills) >= 3, kills
+    assert steps()["bmc-0003"] == "pending"
+    assert wait_for(lambda: [slurm.node_states()[n] for n in ("n1", "n2", "n3", "n4")] == [
+        ("idle", ()), ("idle", ()), ("idle", ()), ("idle", ("DRAIN",))], 30), (
+        kills, slurm.node_states())
+    assert "bad DIMM" in slurm.run("sinfo", "-R", "-o", "%30E %N").stdout
+    audit = emulated.audit.records()[audit_from:]
+    assert not repeated_flashes(audit), kills
+    completed = completed_jobs((slurm.root / "log" / "jobcomp.txt").read_text())
+    assert {j.job_id for j in completed} >= set(jobs)
+    assert jobs_during_updates(audit, completed, SLURM_NAMES) == [], kills

@@ -1,0 +1,153 @@
+"""A real rollout (emulated BMCs, the real gateway) on a cluster whose jobs Slurm runs.
+
+Drain mode: every node is drained in Slurm before its BMC is touched, flashed only once
+its jobs finished, and resumed after; a node whose job outlives max_wait_s is resumed
+and skipped; a node an operator drained is left alone (not updated, never resumed).
+The emulator's audit log and Slurm's job completion log prove no job ran on a node
+while it was updated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from emulator.cluster import EmulatedCluster
+from emulator.config import NodeSpec
+from emulator.publisher import BundleServer
+from gateway.config import load_config
+from gateway.service import build_gateway
+from lab import lab_slurm
+from lab.lab_invariants import UPDATE_EVENTS
+from lab.lab_slurm import SlurmRig
+from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
+from tests.conftest import BundleFactory, TestKeys
+from tests.integration.orchestrator.conftest import Rollout, power_on
+from tests.integration.orchestrator.rig import (
+    TARGET_VERSIONS,
+    TEST_MODEL,
+    wait_for,
+    write_gateway_config,
+)
+
+SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
+
+
+@pytest.fixture
+def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
+                  bundle_factory: BundleFactory) -> Iterator[Rollout]:
+    yield from _rollout(slurm.conf, tmp_path, test_keys, bundle_factory)
+
+
+def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
+             bundle_factory: BundleFactory, extra: str = "") -> Iterator[Rollout]:
+    with ExitStack() as stack:
+        emulated = stack.enter_context(EmulatedCluster(
+            nodes=[NodeSpec(model=TEST_MODEL)] * 4, trusted_keys=[test_keys.public],
+            flash_seconds=0.1, reset_seconds=0.1, bmc_restart_seconds=0.3))
+        power_on(emulated)
+        bundle = bundle_factory(name="fleet-test.iso")
+        publisher = stack.enter_context(BundleServer([bundle]))
+        path = write_gateway_config(
+            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
+            timeouts={"drain": 60, "undrain": 30})
+        names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
+        manager = (f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
+                   f'slurm_conf = "{slurm_conf}"\nmode = "drain"\nmax_wait_s = 3\n'
+                   f"node_names = {{ {names} }}\n{extra}")
+        text = path.read_text()
+        cut = text.index("\n[[bmcs]]")
+        path.write_text(text[:cut] + manager + text[cut:])
+        gateway = build_gateway(load_config(path), worker_poll_interval=0.2)
+        gateway.start()
+        stack.callback(gateway.stop)
+        sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        yield Rollout(emulated, gateway, sha, bundle, publisher, len(emulated.audit.records()))
+
+
+def test_drain_mode_waits_for_jobs_skips_a_stuck_node_and_leaves_an_operator_drain(
+        slurm: SlurmRig, slurm_rollout: Rollout) -> None:
+    short = [slurm.sbatch("n1", 3), slurm.sbatch("n2", 3)]
+    stuck = slurm.sbatch("n3", 600)
+    slurm.run("scontrol", "update", "nodename=n4", "state=drain", "reason=bad DIMM")
+    assert wait_for(lambda: all(slurm.job_states()[j] == "RUNNING" for j in
+                                (*short, stuck)), 30)
+    slurm_rollout.announce()
+    campaign = slurm_rollout.campaign_id()
+    service = slurm_rollout.service
+
+    def steps() -> dict[str, str]:
+        return {run.node_id: run.step for run in service.show(campaign).runs}
+
+    assert wait_for(lambda: steps()["bmc-0000"] == "done" and steps()["bmc-0001"] == "done"
+                    and steps()["bmc-0002"] == "skipped", 120), steps()
+    runs = {run.node_id: run for run in service.show(campaign).runs}
+    assert f"jobs {stuck} still running on n3 after max_wait_s 3 s: resumed and skipped" in (
+        runs["bmc-0002"].error or "")
+    # The operator's drain: never started, still drained with their reason.
+    assert steps()["bmc-0003"] == "pending"
+    assert slurm.node_states()["n4"] == ("idle", ("DRAIN",))
+    assert "bad DIMM" in slurm.run("sinfo", "-R", "-o", "%30E %N").stdout
+    # What the gateway drained it resumed; the stuck job still runs.
+    # (Slurm pings a resumed node: NOT_RESPONDING until it answers.)
+    assert wait_for(lambda: [slurm.node_states()[n] for n in ("n1", "n2", "n3")] == [
+        ("idle", ()), ("idle", ()), ("allocated", ())], 30), slurm.node_states()
+    assert slurm.job_states()[stuck] == "RUNNING"
+    assert [slurm.job_states()[j] for j in short] == ["COMPLETED", "COMPLETED"]
+    for bmc in ("bmc-0000", "bmc-0001"):
+        assert runs[bmc].after_versions == TARGET_VERSIONS
+    audit = slurm_rollout.audit()
+    flashed = {r["bmc"] for r in audit if r["event"] == "flash_start"}
+    assert flashed == {"bmc-0000", "bmc-0001"}
+    jobs = completed_jobs((slurm.root / "log" / "jobcomp.txt").read_text())
+    assert {j.job_id for j in jobs} >= set(short)
+    assert jobs_during_updates(audit, jobs, SLURM_NAMES) == []
+
+
+def test_no_node_starts_while_slurmctld_does_not_answer(
+        tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+    # A cluster whose slurm.conf names a controller that is not running.
+    conf = lab_slurm.write_config(tmp_path / "slurm", list(SLURM_NAMES.values()))
+    rollouts = _rollout(conf, tmp_path, test_keys, bundle_factory)
+    rollout = next(rollouts)
+    try:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        scheduler = rollout.orchestrator.scheduler
+        assert wait_for(lambda: "lab" in scheduler.manager_view.problem, 60)
+        assert "sinfo --json reported an error (is slurmctld running?)" in (
+            scheduler.manager_view.problem["lab"])
+        assert rollout.service.show(campaign).campaign.state == "running"
+        assert {run.step for run in rollout.service.show(campaign).runs} == {"pending"}
+        assert not [r for r in rollout.audit() if r["event"] in UPDATE_EVENTS]
+    finally:
+        rollouts.close()
+        lab_slurm.remove_spool(conf)
+
+
+def test_on_timeout_cancel_cancels_the_jobs_of_a_node_that_does_not_drain(
+        slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
+        bundle_factory: BundleFactory) -> None:
+    stuck = slurm.sbatch("n1", 600)
+    assert wait_for(lambda: slurm.job_states()[stuck] == "RUNNING", 30)
+    rollouts = _rollout(slurm.conf, tmp_path, test_keys, bundle_factory,
+                        'on_timeout = "cancel"\n')
+    rollout = next(rollouts)
+    try:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        rollout.wait_state(campaign, "completed", timeout=120)
+        runs = {run.node_id: run for run in rollout.service.show(campaign).runs}
+        assert {run.step for run in runs.values()} == {"done"}
+        assert runs["bmc-0000"].after_versions == TARGET_VERSIONS
+        assert slurm.job_states()[stuck] == "CANCELLED"
+        jobs = completed_jobs((slurm.root / "log" / "jobcomp.txt").read_text())
+        assert stuck in {j.job_id for j in jobs}
+        assert jobs_during_updates(rollout.audit(), jobs, SLURM_NAMES) == []
+    finally:
+        rollouts.close()
