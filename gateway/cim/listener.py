@@ -232,7 +232,7 @@ class GatewayListener:
             intake.config.sources, LoginBackoff(backoff_settings(intake.config)))
         self.max_body_bytes = max_body_bytes
         self.policy = policy or front_door_policy(intake.config, "cim")
-        self.refusals = RefusalLog(intake.store.engine, refusal_settings(intake.config))
+        self.refusals = RefusalLog(intake.store, refusal_settings(intake.config))
         self.app = ExportApp(intake, self.authenticator, self.refusals)
         self.slots = ClientSlots(self.policy)  # one budget for both ports
         self._host = host

@@ -25,10 +25,12 @@ from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from pywbem._listener import ListenerRequestHandler  # private: see the module docstring
 
+from gateway.intake.errors import IntakeError
+
 SUPPORTED_PYWBEM = ">=1.7,<1.10"  # keep equal to pyproject.toml's pin
 
 
-class ExportParseError(Exception):
+class ExportParseError(IntakeError):
     """The body is not an acceptable export request; `cim_error` is the DSP0200
     CIMError header value to answer 400 with."""
 

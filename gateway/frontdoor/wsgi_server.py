@@ -331,9 +331,13 @@ class FrontDoorWsgiServer:
         keep = request.keep_alive
         code = int(response.status.split(" ", 1)[0])
         body = b"".join(chunks)
+        declared = [v for k, v in response.headers if k.lower() == "content-length"]
         fields = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
         if code not in _NO_BODY and code >= 200:
-            fields.append(("Content-Length", str(len(body))))
+            # HEAD: the app (werkzeug) sends no body but declares the GET's length, which
+            # the answer must keep (RFC 9110 9.3.2); otherwise the length is what is sent.
+            length = declared[0] if request.method == "HEAD" and declared else str(len(body))
+            fields.append(("Content-Length", length))
         if request.method == "HEAD" or code in _NO_BODY:
             body = b""
         if not keep:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from gateway.config import ConfigError, GatewayConfig, check_known_keys
-from gateway.store import StoreError, utcnow
+from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.refusals import RefusalCount, add_refusals, purge_refusals
 
 LOG = logging.getLogger(__name__)
@@ -67,8 +65,8 @@ def refusal_settings(config: GatewayConfig) -> RefusalSettings:
 class RefusalLog:
     """Counts refusals in memory and writes them, bucketed, to the store in the background."""
 
-    def __init__(self, engine: Engine, settings: RefusalSettings) -> None:
-        self._engine = engine
+    def __init__(self, store: GatewayStore, settings: RefusalSettings) -> None:
+        self._engine = store.engine
         self.settings = settings
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str, str, datetime], RefusalCount] = {}

@@ -13,7 +13,7 @@ from tests.unit.gateway.api.conftest import ApiHarness
 
 
 def test_a_flood_is_one_row_per_address_reason_and_bucket(api: ApiHarness) -> None:
-    log = RefusalLog(api.context.store.engine, RefusalSettings())
+    log = RefusalLog(api.context.store, RefusalSettings())
     for index in range(2000):
         log.record("cim", f"10.0.0.{index % 4}", "unauthenticated", f"401: attempt {index}")
         if index % 500 == 0:
@@ -50,7 +50,7 @@ def test_rows_past_the_retention_are_purged_by_the_log_itself(api: ApiHarness) -
     old = utcnow() - timedelta(days=31)
     add_refusals(engine, [RefusalCount("cim", "10.9.9.9", "forbidden", old, 3, old, old,
                                        "403: old")])
-    log = RefusalLog(engine, RefusalSettings(retention_days=30, flush_interval_s=0.1))
+    log = RefusalLog(api.context.store, RefusalSettings(retention_days=30, flush_interval_s=0.1))
     log.record("cim", "10.1.1.1", "forbidden", "403: new")
     log.start()
     try:
