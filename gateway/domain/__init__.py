@@ -16,6 +16,7 @@ from gateway.domain.campaign_state import (
     NOT_APPLICABLE_NOTE,
     OPERATOR_EVENTS,
     OTHER_MODEL_NOTE,
+    PARTLY_NOTE,
     TERMINAL_STATES,
     UP_TO_DATE_NOTE,
     Campaign,
@@ -82,7 +83,8 @@ from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
 
 __all__ = [
     "ACTIVE_STEPS", "DEFAULT_PREFERENCE", "DEFAULT_QOS", "FAILURE_STEPS", "FINAL_STEPS",
-    "NOT_APPLICABLE_NOTE", "OPERATOR_EVENTS", "OTHER_MODEL_NOTE", "PATH", "TERMINAL_STATES",
+    "NOT_APPLICABLE_NOTE", "OPERATOR_EVENTS", "OTHER_MODEL_NOTE", "PARTLY_NOTE", "PATH",
+    "TERMINAL_STATES",
     "UP_TO_DATE_NOTE",
     "Admission", "Applicability", "AutonomyPolicy", "Campaign", "CampaignEvent",
     "CampaignState", "Cluster", "DeliveryMethod", "DomainError", "Exclusion",

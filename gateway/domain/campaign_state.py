@@ -82,6 +82,7 @@ TRANSITIONS: dict[tuple[CampaignState, CampaignEvent], CampaignState] = {
 # Error prefixes the orchestrator writes on a node run, read back by exclusion_of.
 OTHER_MODEL_NOTE = "other model"  # NOT_APPLICABLE: the image has no package for the node's model
 NOT_APPLICABLE_NOTE = "not applicable"  # a package for the model cannot be applied (reasons follow)
+PARTLY_NOTE = "partly not applicable"  # updated, but a package for its model could not be planned
 UP_TO_DATE_NOTE = "already at the image's versions"  # SKIPPED by precheck: nothing to do
 _PLANNING_EXCLUSIONS = frozenset(
     {Exclusion.NO_ALLOWANCE.value, Exclusion.NO_WINDOW.value, Exclusion.NO_CANARY.value})
@@ -90,14 +91,20 @@ _PLANNING_EXCLUSIONS = frozenset(
 def exclusion_of(run: NodeRun) -> str | None:
     """Why inventory or planning could not cover this node (a reason key), or None.
 
-    Keys: ``not_applicable`` (the image is built for the node's model but cannot be
-    applied: unreadable versions, no firmware inventory, a blocked package; the
-    error starts with NOT_APPLICABLE_NOTE) and the planning exclusions
-    ``no_allowance``, ``no_window`` and ``no_canary``. Not exclusions: a node of
+    Keys: ``partly_not_applicable`` (DONE, but a package for the node's model was
+    left out: its error starts with PARTLY_NOTE), ``not_applicable`` (the image is
+    built for the node's model but cannot be applied: unreadable versions, no
+    firmware inventory, a blocked package; the error starts with
+    NOT_APPLICABLE_NOTE) and the planning exclusions ``no_allowance``, ``no_window``
+    and ``no_canary``. Not exclusions: a node of
     another model (OTHER_MODEL_NOTE), one up to date, failed and quarantined nodes
     (reported as failures), and what an operator decided (held manual-only nodes,
     nodes cleared)."""
     error = run.error or ""
+    if run.step is NodeStep.DONE:
+        # Updated, verified, yet a package built for its model was left out (its
+        # installed version could not be read): the node is only partly covered.
+        return "partly_not_applicable" if error.startswith(PARTLY_NOTE + ":") else None
     if run.step is NodeStep.NOT_APPLICABLE or (
             run.step is NodeStep.SKIPPED and error not in _PLANNING_EXCLUSIONS):
         return "not_applicable" if error.startswith(NOT_APPLICABLE_NOTE + ":") else None

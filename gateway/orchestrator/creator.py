@@ -24,6 +24,7 @@ from firmware_payloads import BundleError, Manifest
 from gateway.domain import (
     NOT_APPLICABLE_NOTE,
     OTHER_MODEL_NOTE,
+    PARTLY_NOTE,
     Health,
     NodeStep,
     new_campaign,
@@ -123,6 +124,8 @@ class CampaignCreator:
             if run.step is NodeStep.NOT_APPLICABLE:
                 prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
                 error = f"{prefix}: " + "; ".join(fit.reasons)
+            elif not error and (unread := [r for r in fit.reasons if ": unknown_version " in r]):
+                error = f"{PARTLY_NOTE}: " + "; ".join(unread)
             runs.append(NewRun(
                 node_id=node, step=run.step.value, canary=run.canary, held=run.held,
                 error=error[:1000] if error else None, model=inventory.model,

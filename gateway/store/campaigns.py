@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.domain import PARTLY_NOTE
 from gateway.store.campaign_records import (
     CampaignRecord,
     ManagedNode,
@@ -182,7 +183,10 @@ class CampaignStore:
                     NodeRunRow.step == "pending", NodeRunRow.held.is_(False),
                 ).values(step=first_step, lease_owner=owner, lease_expires=now + lease,
                          started_at=now, step_started_at=now, next_action_at=now,
-                         updated_at=now, progress="{}", error=None))
+                         updated_at=now, progress="{}",
+                         # A planning note (PARTLY_NOTE) stays for the report; others go.
+                         error=sa.case((NodeRunRow.error.like(f"{PARTLY_NOTE}:%"),
+                                        NodeRunRow.error), else_=None)))
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     started.append(node)
         return started
