@@ -29,13 +29,17 @@ class StopSignals:
     Enter it in the main thread before anything starts: a signal that arrives
     during start-up is kept, and `wait` returns at once after start-up. Later
     signals (a second Ctrl-C during shutdown) are ignored. On leaving, the
-    previous handlers and wakeup descriptor are restored.
+    previous wakeup descriptor is restored, and the previous handlers too unless a
+    stop signal was received: then the process is on its way out, and a signal sent
+    while it finishes (interpreter shutdown, thread joins) must not kill it with the
+    default action, so stop signals stay ignored.
     """
 
     def __init__(self) -> None:
         self._read = self._write = -1
         self._previous_fd = -1
         self._previous: dict[int, Any] = {}
+        self.received: signal.Signals | None = None
 
     def __enter__(self) -> StopSignals:
         self._read, self._write = os.pipe()
@@ -49,12 +53,13 @@ class StopSignals:
         while True:
             for number in os.read(self._read, 64):
                 if number in STOP_SIGNALS:
-                    return signal.Signals(number)
+                    self.received = signal.Signals(number)
+                    return self.received
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, handler if self.received is None else signal.SIG_IGN)
         signal.set_wakeup_fd(self._previous_fd)
         os.close(self._read)
         os.close(self._write)

@@ -184,6 +184,10 @@ class FrontDoorWsgiServer:
                 self.slots.release(client)
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
             LOG.debug("%s: connection from %s ended: %s", self.name, client, exc)
+        except asyncio.CancelledError:
+            # Cancelled by `stop`: end quietly. Re-raising would make asyncio's
+            # start_server callback log the cancelled task as an error (Python 3.11).
+            LOG.debug("%s: connection from %s closed at shutdown", self.name, client)
         finally:
             self._writers.discard(writer)
             writer.transport.abort() if refused else writer.close()
