@@ -37,8 +37,6 @@ def explained_by(error: str | None, *words: str) -> bool:
 
 # -- sushy-tools ------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: inventory fallback and campaign "
-                   "honesty (today inventory fails and the 0-node campaign ends completed)")
 def test_sushy_libvirt_node_is_refused_naming_the_missing_inventory_or_updated(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     service = fresh_service("sushy-libvirt")
@@ -56,8 +54,6 @@ def test_sushy_libvirt_node_is_refused_naming_the_missing_inventory_or_updated(
         assert explained_by(node.error, "FirmwareInventory", "BiosVersion"), node.error
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: systems = \"all\" in a BMC "
-                   "entry, inventory fallback to Manager.FirmwareVersion, campaign honesty")
 def test_sushy_fake_every_system_is_a_node_refused_with_its_reason(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     service = fresh_service("sushy-fake")
@@ -73,8 +69,6 @@ def test_sushy_fake_every_system_is_a_node_refused_with_its_reason(
         assert explained_by(node.error, "FirmwareInventory", "FirmwareVersion"), node.error
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: campaign honesty (a campaign "
-                   "whose every inventory failed ends completed with no node)")
 def test_a_campaign_whose_inventories_fail_does_not_end_completed(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """What a new user does first: register sushy-tools by its bare URL, next to a BMC
@@ -93,8 +87,6 @@ def test_a_campaign_whose_inventories_fail_does_not_end_completed(
         assert report.state == "failed", report.to_json()
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: system = \"<path>\" in a BMC "
-                   "entry, and the FirmwareInventory fallback")
 def test_sushy_systems_registered_by_path_are_one_node_each(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     service = fresh_service("sushy-fake")
@@ -112,8 +104,6 @@ def test_sushy_systems_registered_by_path_are_one_node_each(
         assert explained_by(node.error, "FirmwareInventory"), node.error
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: duplicate URL+system "
-                   "registrations are refused")
 def test_the_same_system_registered_twice_is_refused(
         sushy_fake: ForeignService, foreign_rig: RigFactory) -> None:
     system = sushy_fake.members("/redfish/v1/Systems")[0]
@@ -143,8 +133,6 @@ def test_rackmount_bios_in_the_default_grammar_is_refused_quoting_the_string(
     assert node.before_versions["BIOS"] == "P79 v1.45"
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: a component the bundle does not "
-                   "touch never blocks a node (vendor version strings)")
 def test_rackmount_untouched_vendor_versions_do_not_block_an_update(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """Only SS (``2.50``) is in the bundle; BIOS and BMC speak vendor formats it never
@@ -159,8 +147,6 @@ def test_rackmount_untouched_vendor_versions_do_not_block_an_update(
         report.to_json()
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: version schemes in the manifest "
-                   "(regex, exact) for vendor version strings")
 def test_rackmount_vendor_versions_read_by_the_bundle_schemes(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """BIOS ``P79 v1.45`` < ``P79 v1.50`` by a regex scheme; BMC ``1.45.455b66-rev4``
@@ -179,8 +165,6 @@ def test_rackmount_vendor_versions_read_by_the_bundle_schemes(
         report.to_json()
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: the real reason (another model) "
-                   "is not hidden by an unreadable vendor version")
 def test_rackmount_of_another_model_is_refused_for_its_model(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     service = fresh_service("public-rackmount1")
@@ -195,8 +179,6 @@ def test_rackmount_of_another_model_is_refused_for_its_model(
     assert "3500" in (node.error or "") and "P79" not in (node.error or ""), node.error
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: systems = \"all\" in a BMC entry "
-                   "and the BiosVersion fallback")
 def test_bladed_enclosure_gives_one_node_per_blade_with_its_bios_version(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     service = fresh_service("public-bladed")
