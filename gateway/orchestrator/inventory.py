@@ -27,6 +27,10 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 
 
+NO_MODEL_NOTE = ("the BMC reports no ComputerSystem.Model, so no package can be matched "
+                 "to this host")
+
+
 @dataclass(frozen=True)
 class NodeApplicability:
     """The image on one node: the planner's target, the package ids and component
@@ -48,7 +52,8 @@ def applicability(manifest: Manifest, model: str, installed: dict[str, str],
     the model is already installed; NOT_APPLICABLE otherwise (other model, or
     only packages that cannot apply from these versions). ``version_source``: where
     the versions were read (UpdateCapabilities.version_source); a node read without
-    FirmwareInventory that is not applicable says so, and what was tried.
+    FirmwareInventory that is not applicable says so, and what was tried. A node
+    whose BMC reports no Model is not "another model" but an exclusion saying so.
     """
     try:
         decisions = explain_applicability(manifest, model, installed)
@@ -72,6 +77,12 @@ def applicability(manifest: Manifest, model: str, installed: dict[str, str],
             reasons = (*reasons, note)
     other_model = bool(decisions) and all(d.action == "not_applicable_model"
                                           for d in decisions)
+    if other_model and not model.strip():
+        # Not "another model": the BMC never said what the host is (sushy-tools serves
+        # no Model), so nothing could be planned for it, an exclusion to look at.
+        other_model = False
+        target = replace(target, reason=f"{target.reason} ({NO_MODEL_NOTE})")
+        reasons = (NO_MODEL_NOTE, *reasons)
     return NodeApplicability(target, target.packages, dict(target.expected), reasons,
                              other_model)
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gateway.domain import NodeStep
+from gateway.domain import DeliveryMethod, NodeStep
 from gateway.orchestrator.context import StepContext, versions_behind
 from gateway.redfish import RedfishError, TaskStatus
 
@@ -68,8 +68,17 @@ def monitor_timeout(ctx: StepContext) -> str:
     if ctx.progress.get(BMC_SAID):
         parts.append(f"the BMC last said: {ctx.progress[BMC_SAID]}")
     elif not ctx.progress.get("task"):
-        parts.append("no BMC task to follow (the update CD applies the image)")
+        parts.append(no_task_note(ctx.run.method))
     return "; ".join(parts)
+
+
+def no_task_note(method: str | None) -> str:
+    """Why there was no task to follow: MSC has none (the update CD applies the image);
+    a BMC that accepted a SimpleUpdate or push without naming one (DMTF's mockup
+    server answers 204) said nothing more. Never claim the CD for another method."""
+    if method in (None, DeliveryMethod.MSC.value):
+        return "no BMC task to follow (the update CD applies the image)"
+    return f"no BMC task to follow (the BMC accepted the {method} request without naming one)"
 
 
 TIMEOUT_DETAILS: dict[NodeStep, Callable[[StepContext], str]] = {

@@ -73,12 +73,13 @@ def bladed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ForeignService]
 
 
 @pytest.fixture
-def fresh_service(tmp_path: Path) -> Iterator[Callable[[str], ForeignService]]:
-    """``fresh_service(kind)`` -> a private service for a test that changes it; kind is
-    sushy-fake, sushy-libvirt, or a DMTF mockup name (public-rackmount1, public-bladed)."""
+def fresh_service(tmp_path: Path) -> Iterator[Callable[..., ForeignService]]:
+    """``fresh_service(kind, edit=None)`` -> a private service for a test that changes it;
+    kind is sushy-fake, sushy-libvirt, or a DMTF mockup name (public-rackmount1,
+    public-bladed), whose private copy ``edit`` may change first."""
     started: list[ForeignService] = []
 
-    def start(kind: str) -> ForeignService:
+    def start(kind: str, edit: Callable[[Path], None] | None = None) -> ForeignService:
         workdir = tmp_path / f"{kind}-{len(started)}"
         workdir.mkdir()
         if kind == "sushy-fake":
@@ -86,7 +87,7 @@ def fresh_service(tmp_path: Path) -> Iterator[Callable[[str], ForeignService]]:
         elif kind == "sushy-libvirt":
             service = start_sushy_libvirt(workdir)
         else:
-            service = start_dmtf_mockup(workdir, kind)
+            service = start_dmtf_mockup(workdir, kind, edit)
         started.append(service)
         return service
 

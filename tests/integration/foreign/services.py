@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,11 +147,15 @@ def start_sushy_libvirt(workdir: Path) -> ForeignService:
         "--libvirt-uri", "test:///default", "-i", "127.0.0.1", "-p", str(port)], workdir)
 
 
-def start_dmtf_mockup(workdir: Path, mockup: str) -> ForeignService:
+def start_dmtf_mockup(workdir: Path, mockup: str,
+                      edit: Callable[[Path], None] | None = None) -> ForeignService:
     """DMTF's Redfish-Mockup-Server serving a private copy of the public mockup ``mockup``
-    (short form: the mockup's top directory is /redfish/v1)."""
+    (short form: the mockup's top directory is /redfish/v1). ``edit(copy)`` may change
+    the copy before the server starts (a test that needs what a mockup lacks says so)."""
     copy = workdir / mockup
     shutil.copytree(MOCKUPS / mockup, copy)
+    if edit is not None:
+        edit(copy)
     service = _start(f"dmtf-{mockup}", lambda port: [
         sys.executable, str(MOCKUP_SERVER), "-H", "127.0.0.1", "-p", str(port),
         "-S", "-D", str(copy)], workdir)

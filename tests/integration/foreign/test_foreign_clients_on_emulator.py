@@ -130,7 +130,6 @@ def test_ansible_redfish_info_reads_the_inventory(https_lab: Lab, tmp_path: Path
     assert [m["Id"] for m in media] == ["CD"]
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: VirtualMedia under Systems")
 def test_ansible_finds_virtual_media_under_the_system(https_lab: Lab, tmp_path: Path) -> None:
     _bmc_id, bmc = https_lab.take()
     run = run_playbook(tmp_path, bmc, [
@@ -205,8 +204,6 @@ def test_ansible_virtual_media_boot_override_and_power(
     assert wait_power_on(https_lab, bmc_id) == "On"
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: a TLS ClientHello on the plain "
-                   "HTTP port is answered at once (400) instead of waiting for the idle timeout")
 def test_ansible_on_the_plain_http_port_fails_at_once(lone_http_lab: Lab,
                                                       tmp_path: Path) -> None:
     """Ansible always speaks HTTPS: pointed at a plain-HTTP BMC, it must get a clear
@@ -234,9 +231,6 @@ def test_dmtf_inventory_tools_read_the_node(lab: Lab) -> None:
         assert f"{component} firmware" in firmware.output and version in firmware.output
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: the session (or the finished "
-                   "task) is lost in the BMC restart, so rf_update.py exits 1 after a "
-                   "successful update (NoValidSession at logout)")
 @pytest.mark.parametrize("source", ["uri", "file"])
 def test_dmtf_rf_update_succeeds_and_says_so(lab: Lab, bundle: tuple[Path, str],
                                             source: str) -> None:
@@ -270,8 +264,6 @@ def test_dmtf_event_subscription(lab: Lab) -> None:
     assert info.returncode == 0 and "http://127.0.0.1:9/events" in info.output, info.output
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: the deprecated but widely sent "
-                   "EventTypes is refused as PropertyUnknown")
 def test_dmtf_event_subscription_by_event_types(lab: Lab) -> None:
     _bmc_id, bmc = lab.take()
     created = run_dmtf_tool("rf_event_service.py", bmc, "subscribe",
@@ -297,14 +289,11 @@ def test_sushy_reads_inventory_and_manager_virtual_media(lab: Lab) -> None:
     assert cd.identity == "CD" and not cd.inserted
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: EventService has no Actions "
-                   "(sushy raises MissingAttributeError)")
 def test_sushy_reads_the_event_service(lab: Lab) -> None:
     _bmc_id, bmc = lab.take()
     assert sushy_root(bmc).get_event_service().service_enabled
 
 
-@pytest.mark.xfail(strict=True, reason="emulator fix pending: VirtualMedia under Systems")
 def test_sushy_finds_virtual_media_under_the_system(lab: Lab) -> None:
     _bmc_id, bmc = lab.take()
     [cd] = sushy_root(bmc).get_system().virtual_media.get_members()

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.redfish import BmcClient, BmcEndpoint
+from gateway.redfish import BmcClient, BmcEndpoint, ConfigurationError
 from tests.integration.foreign.services import ForeignService
 
 RACKMOUNT_FIRMWARE = {"BIOS": "P79 v1.45", "BMC": "1.45.455b66-rev4", "SS": "2.50"}
 BLADE_BIOS = "P86 v1.58 (10/15/2015)"
 
 
-def endpoint(service: ForeignService) -> BmcEndpoint:
-    return BmcEndpoint("dmtf", service.url, "admin", "password", timeout=10)
+def endpoint(service: ForeignService, system: str | None = None) -> BmcEndpoint:
+    return BmcEndpoint("dmtf", service.url, "admin", "password", timeout=10, system=system)
 
 
 def test_rackmount_inventory_as_the_gateway_reads_it(rackmount: ForeignService) -> None:
@@ -66,10 +66,27 @@ def test_bladed_serves_four_systems_and_no_update_service(bladed: ForeignService
     assert len(bladed.members("/redfish/v1/Managers")) == 5
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: inventory falls back to "
-                   "ComputerSystem.BiosVersion when there is no UpdateService")
-def test_bladed_inventory_falls_back_to_the_bios_version(bladed: ForeignService) -> None:
-    with BmcClient.connect(endpoint(bladed)) as client:
-        inventory = client.inventory()
-    assert inventory.model == "SX1000"
-    assert BLADE_BIOS in inventory.installed_versions().values()
+def test_bladed_blade_inventory_falls_back_to_the_bios_version(bladed: ForeignService) -> None:
+    """No UpdateService: each blade's versions are its BiosVersion, in the vendor's
+    spelling (kept as it is), and its manager's FirmwareVersion; the inventory says so."""
+    for blade in bladed.members("/redfish/v1/Systems"):
+        with BmcClient.connect(endpoint(bladed, system=blade.rsplit("/", 1)[1])) as client:
+            inventory = client.inventory()
+        assert (inventory.model, inventory.serial) == ("SX1000", blade.rsplit("/", 1)[1])
+        assert inventory.installed_versions()["BIOS"] == BLADE_BIOS
+        source = inventory.capabilities.version_source
+        assert "no UpdateService" in source and "ComputerSystem.BiosVersion" in source, source
+        # Nothing to update with: no SimpleUpdate, no multipart push, no virtual CD.
+        capabilities = inventory.capabilities
+        assert not (capabilities.simple_update or capabilities.multipart_push
+                    or capabilities.virtual_media_cd)
+
+
+def test_bladed_root_without_a_chosen_system_is_refused_listing_them(
+        bladed: ForeignService) -> None:
+    """Four blades behind one root and no ``system``: the gateway never takes the first."""
+    with BmcClient.connect(endpoint(bladed)) as client, \
+            pytest.raises(ConfigurationError, match="serves 4 systems") as refused:
+        client.inventory()
+    for blade in bladed.members("/redfish/v1/Systems"):
+        assert blade in str(refused.value)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.redfish import BmcClient, BmcEndpoint, RedfishError
+from gateway.redfish import BmcClient, BmcEndpoint, ConfigurationError, RedfishError
 from tests.integration.foreign.services import FAKE_SYSTEMS, ForeignService
 
 
-def endpoint(service: ForeignService) -> BmcEndpoint:
-    return BmcEndpoint("sushy", service.url, "admin", "password", timeout=10)
+def endpoint(service: ForeignService, system: str | None = None) -> BmcEndpoint:
+    return BmcEndpoint("sushy", service.url, "admin", "password", timeout=10, system=system)
 
 
 def bios_versions(service: ForeignService) -> list[str | None]:
@@ -68,20 +68,31 @@ def test_gateway_finds_the_virtual_cd(sushy_fake: ForeignService) -> None:
 
 # -- what the gateway's client makes of it ---------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: inventory falls back to "
-                   "ComputerSystem.BiosVersion when there is no FirmwareInventory")
 def test_inventory_falls_back_to_the_bios_version(sushy_libvirt: ForeignService) -> None:
     with BmcClient.connect(endpoint(sushy_libvirt)) as client:
-        versions = client.inventory().installed_versions()
-    assert [v for k, v in versions.items() if "bios" in k.lower()] == ["1.0.0"], versions
+        inventory = client.inventory()
+    assert inventory.installed_versions() == {"BIOS": "1.0.0", "BMC": "1.00"}
+    source = inventory.capabilities.version_source
+    assert "FirmwareInventory is linked but answers 404" in source, source
+    assert "ComputerSystem.BiosVersion ('1.0.0')" in source, source
 
 
-@pytest.mark.xfail(strict=True, reason="gateway fix pending: inventory falls back to "
-                   "Manager.FirmwareVersion when there is no FirmwareInventory")
 def test_inventory_falls_back_to_the_manager_version(sushy_fake: ForeignService) -> None:
-    with BmcClient.connect(endpoint(sushy_fake)) as client:
-        versions = client.inventory().installed_versions()
-    assert "1.00" in versions.values(), versions
+    """Each fake system, chosen by its id: no BiosVersion, so only its manager's
+    FirmwareVersion, and the inventory says the BIOS version was not reported."""
+    for system in sushy_fake.members("/redfish/v1/Systems"):
+        with BmcClient.connect(endpoint(sushy_fake, system=system.rsplit("/", 1)[1])) as client:
+            inventory = client.inventory()
+        assert inventory.installed_versions() == {"BMC": "1.00"}
+        source = inventory.capabilities.version_source
+        assert "BiosVersion (not reported)" in source, source
+        assert "Manager.FirmwareVersion ('1.00')" in source, source
+
+
+def test_several_systems_and_none_chosen_is_refused(sushy_fake: ForeignService) -> None:
+    with BmcClient.connect(endpoint(sushy_fake)) as client, \
+            pytest.raises(ConfigurationError, match=f"serves {len(FAKE_SYSTEMS)} systems"):
+        client.inventory()
 
 
 def test_simple_update_without_targets_is_refused(sushy_libvirt: ForeignService) -> None:

@@ -60,6 +60,15 @@ def test_wrong_model_reason_is_not_hidden(manifest) -> None:  # type: ignore[no-
     assert fit.target.reason == "the image has no package for model PowerEdge R640"
 
 
+def test_a_node_without_a_model_is_not_another_model(manifest) -> None:  # type: ignore[no-untyped-def]
+    """sushy-tools reports no Model: an exclusion saying so, not a covered other model."""
+    fit = applicability(manifest, "", {"BIOS": "1.0.0"})
+    assert fit.target.applicability is Applicability.NOT_APPLICABLE
+    assert not fit.other_model
+    assert "reports no ComputerSystem.Model" in fit.target.reason
+    assert "reports no ComputerSystem.Model" in fit.reasons[0]
+
+
 def test_fallback_source_is_named_when_not_applicable(manifest) -> None:  # type: ignore[no-untyped-def]
     source = ("fallback: BIOS from ComputerSystem.BiosVersion ('1.5.0'); "
               "BMC from Manager.FirmwareVersion (not reported)")
