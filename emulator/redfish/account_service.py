@@ -44,6 +44,7 @@ def account_service() -> Response:
             "MinPasswordLength": MIN_PASSWORD_LENGTH,
             "MaxPasswordLength": MAX_PASSWORD_LENGTH,
             "LocalAccountAuth": "Enabled",
+            "SupportedAccountTypes": ["Redfish"],
             "Status": {"State": "Enabled", "Health": "OK"},
             "Accounts": {"@odata.id": ACCOUNTS_URI},
             "Roles": {"@odata.id": ROLES_URI},
@@ -71,6 +72,8 @@ def _account_document(account: Account) -> dict[str, object]:
         "Locked": False,
         "Password": None,  # never readable (the schema says null on GET)
         "AccountTypes": ["Redfish"],
+        "PasswordChangeRequired": False,
+        "PasswordExpiration": None,
         "Links": {"Role": {"@odata.id": f"{ROLES_URI}/{account.role.value}"}},
     }
 

@@ -26,15 +26,22 @@ from emulator.faults import FaultKind
 from emulator.messages import message
 from emulator.redfish import (
     account_service,
+    certificate_service,
     chassis,
+    chassis_sensors,
+    ethernet_interfaces,
     event_service,
+    log_service,
     managers,
+    network_protocol,
+    power,
     protocol,
     registries,
     service_root,
     session_service,
     systems,
     task_service,
+    thermal,
     update_service,
     virtual_media,
 )
@@ -87,7 +94,9 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     for module in (service_root, systems, managers, chassis, update_service, task_service,
-                   session_service, account_service, event_service, registries, virtual_media):
+                   session_service, account_service, event_service, registries, virtual_media,
+                   log_service, network_protocol, ethernet_interfaces, certificate_service,
+                   power, thermal, chassis_sensors):
         app.register_blueprint(module.blueprint)
     app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
     app.after_request(protocol.finish(app))

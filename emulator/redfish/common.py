@@ -87,6 +87,13 @@ def read_json() -> dict[str, Any]:
     return document
 
 
+def read_json_optional() -> dict[str, Any]:
+    """An action body that may be absent (clients often POST nothing): {} then."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    return read_json()
+
+
 _JSON_TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", dict: "object"}
 
 
