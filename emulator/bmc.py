@@ -103,7 +103,7 @@ class Bmc:
         audit: AuditLog,
         delivery: EventDelivery,
         timings: Timings,
-        session_timeout_s: int = 1800,
+        session_timeout_s: float = 1800,
         sessions_survive_restart: bool = False,
         served_certificate: bytes | None = None,
         apply_certificate: Callable[[ssl.SSLContext], None] | None = None,

@@ -180,6 +180,7 @@ class EmulatedCluster:
             bmc = Bmc(bmc_id=bmc_id, spec=spec, backend=self._backend, audit=self.audit,
                       delivery=self._delivery, timings=timings,
                       sessions_survive_restart=cfg.sessions_survive_restart,
+                      session_timeout_s=cfg.session_timeout_seconds,
                       served_certificate=served_pem,
                       apply_certificate=self._certificate_swapper(bmc_id) if cfg.tls else None)
             bmc.cd_boot_handler = engine.boot_update_cd
