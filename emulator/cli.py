@@ -96,7 +96,8 @@ def emulator() -> None:
 def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
           trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
           bmc_restart_seconds: float, bmc_restart_delay_seconds: float,
-          sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool, libvirt_uri: str, audit_log: Path | None,
+          sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool,
+          libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
           image_ca: Path | None, faults: tuple[str, ...], verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
