@@ -62,10 +62,16 @@ class EventLog:
         with self._lock:
             return next((e for e in self._entries if e.id == entry_id), None)
 
-    def clear(self) -> None:
-        """ClearLog: every entry goes; ids keep counting (a client never sees one reused)."""
+    def clear(self, expected: list[LogEntry] | None = None) -> bool:
+        """ClearLog: every entry goes; ids keep counting (a client never sees one reused).
+
+        expected: clear only if the entries are still exactly these (False otherwise).
+        """
         with self._lock:
+            if expected is not None and list(self._entries) != expected:
+                return False
             self._entries.clear()
+            return True
 
 
 class BmcLogs:

@@ -95,20 +95,25 @@ def log_service(owner: str, log_id: str) -> Response:
     )
 
 
-@blueprint.get("/redfish/v1/<any(Managers,Systems):owner>/1/LogServices/<log_id>/Entries")
-def log_entries(owner: str, log_id: str) -> Response:
-    uri, log = _log(owner, log_id)
+def _entries_response(owner: str, log_id: str, entries: list[LogEntry]) -> Response:
+    uri = f"{OWNERS[owner]}/LogServices/{log_id}"
     entry_type = LOGS[(OWNERS[owner], log_id)][2]
-    entries = [_entry_document(uri, entry_type, e) for e in log.entries()]
+    members = [_entry_document(uri, entry_type, e) for e in entries]
     return json_response(
         {
             "@odata.id": f"{uri}/Entries",
             "@odata.type": "#LogEntryCollection.LogEntryCollection",
             "Name": "Log Entries",
-            "Members@odata.count": len(entries),
-            "Members": entries,
+            "Members@odata.count": len(members),
+            "Members": members,
         }
     )
+
+
+@blueprint.get("/redfish/v1/<any(Managers,Systems):owner>/1/LogServices/<log_id>/Entries")
+def log_entries(owner: str, log_id: str) -> Response:
+    _uri, log = _log(owner, log_id)
+    return _entries_response(owner, log_id, log.entries())
 
 
 @blueprint.get(
@@ -124,8 +129,15 @@ def log_entry(owner: str, log_id: str, entry_id: str) -> Response:
 @requires(Privilege.CONFIGURE_MANAGER)
 def clear_log(owner: str, log_id: str) -> Response:
     _uri, log = _log(owner, log_id)
-    raw = read_json_optional()
-    check_action(CLEAR_ACTION, raw, {"LogEntriesETag": str})
-    log.clear()
+    document = read_json_optional()
+    check_action(CLEAR_ACTION, document, {"LogEntriesETag": str})
+    wanted = document.get("LogEntriesETag")
+    # Clear only what the client has seen: the entries' ETag must still be
+    # current (LogService schema: 428 otherwise), and the log unchanged since.
+    seen = log.entries()
+    if wanted is not None and wanted != _entries_response(owner, log_id, seen).headers["ETag"]:
+        raise RedfishError(428, "PreconditionFailed")
+    if not log.clear(expected=seen if wanted is not None else None):
+        raise RedfishError(428, "PreconditionFailed")
     return json_response(None, 204)
 

@@ -66,9 +66,20 @@ def test_logs_are_written_with_the_audit_log_and_clear(
     # The host reset is in the SEL too.
     sel = _short_ids(_entries(session, base, SEL))
     assert "ResourceEvent.ResourcePoweredOff" in sel and "ResourceEvent.ResourcePoweredOn" in sel
+    # ClearLog with a stale LogEntriesETag is refused and clears nothing.
+    stale = session.get(base + SEL + "/Entries").headers["ETag"]
+    session.post(base + "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
+                 json={"ResetType": "ForceOff"})
+    wait_until(lambda: session.get(base + SEL + "/Entries").headers["ETag"] != stale)
+    refused = session.post(base + SEL + "/Actions/LogService.ClearLog",
+                           json={"LogEntriesETag": stale})
+    assert refused.status_code == 428 and _entries(session, base, SEL) != []
     # ClearLog empties that log only; later entries get new ids.
+    entries = _entries(session, base, LOG)
     last_id = int(entries[-1]["Id"])
-    assert session.post(base + LOG + "/Actions/LogService.ClearLog").status_code == 204
+    current = session.get(base + LOG + "/Entries").headers["ETag"]
+    assert session.post(base + LOG + "/Actions/LogService.ClearLog",
+                        json={"LogEntriesETag": current}).status_code == 204
     assert _entries(session, base, LOG) == []
     assert _entries(session, base, SEL) != []
     session.post(base + "/redfish/v1/Managers/1/VirtualMedia/CD/Actions/VirtualMedia.EjectMedia")
