@@ -9,11 +9,14 @@ power; subscriptions' exclude filters hold back events.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -98,22 +101,41 @@ def _served_certificate(port: int) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
-def _sign(csr_pem: str, issuer_key: ec.EllipticCurvePrivateKey) -> str:
+def _lab_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Lab CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=1))
+                   .not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return key, certificate
+
+
+def _sign(csr_pem: str, issuer_key: ec.EllipticCurvePrivateKey,
+          issuer: x509.Certificate | None = None) -> str:
     csr = x509.load_pem_x509_csr(csr_pem.encode())
     now = datetime.datetime.now(datetime.UTC)
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Lab CA")])
-    certificate = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(issuer)
+    issuer_name = issuer.subject if issuer else csr.subject
+    certificate = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(issuer_name)
                    .public_key(csr.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+                   .not_valid_before(now - datetime.timedelta(minutes=1))
+                   .not_valid_after(now + datetime.timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
                    .sign(issuer_key, hashes.SHA256()))
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_replace_certificate_changes_what_the_port_serves(cluster_factory: Any) -> None:
+def test_replace_certificate_changes_what_the_port_serves(
+    cluster_factory: Any, tmp_path: Path
+) -> None:
     cluster = cluster_factory(tls=True)
     node = cluster.inventory[0]
     session, base = http(node), node["url"]
-    session.verify, session.trust_env = False, False
+    session.verify, session.trust_env = str(cluster.tls_cert_path), False
     port = int(base.rsplit(":", 1)[1])
     service = "/redfish/v1/CertificateService/Actions/CertificateService."
     cert_uri = "/redfish/v1/Managers/1/NetworkProtocol/HTTPS/Certificates/1"
@@ -138,15 +160,22 @@ def test_replace_certificate_changes_what_the_port_serves(cluster_factory: Any) 
                        json={"CertificateCollection": {"@odata.id": cert_uri.rsplit("/", 1)[0]},
                              "CommonName": "bmc-0000.lab", "Country": "DE"})
     assert csr.status_code == 200
-    signed = _sign(csr.json()["CSRString"], ec.generate_private_key(ec.SECP256R1()))
+    ca_key, ca_certificate = _lab_ca()
+    signed = _sign(csr.json()["CSRString"], ca_key, ca_certificate)
     replaced = session.post(base + service + "ReplaceCertificate",
                             json={"CertificateUri": {"@odata.id": cert_uri},
                                   "CertificateString": signed, "CertificateType": "PEM"})
     assert replaced.status_code == 204, replaced.text
     served = _served_certificate(port)
     assert served == x509.load_pem_x509_certificate(signed.encode())
-    assert session.get(base + cert_uri).json()["Subject"]["CommonName"] == "bmc-0000.lab"
-    assert session.get(base + "/redfish/v1").status_code == 200  # still serving
+    # A client that trusts the lab CA now verifies the BMC; the old trust no longer does.
+    ca_file = tmp_path / "lab-ca.pem"
+    ca_file.write_bytes(ca_certificate.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(base + "/redfish/v1", verify=str(cluster.tls_cert_path), timeout=10)
+    fresh = http(node)
+    fresh.verify, fresh.trust_env = str(ca_file), False
+    assert fresh.get(base + cert_uri).json()["Subject"]["CommonName"] == "bmc-0000.lab"
 
 
 def _csr_for_other_key() -> str:
