@@ -5,6 +5,8 @@ bmc_restart, media_insert, media_eject, power. Every line has ``ts`` (ISO 8601,
 UTC) and ``bmc`` (the inventory id); flash events add ``component``,
 ``from_version`` and ``to_version``; media events add ``image``; power events
 add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why.
+Each record is also handed to its BMC's sink, which makes the BMC's
+LogService entries from it (emulator/logs.py): the two never disagree.
 """
 
 from __future__ import annotations
