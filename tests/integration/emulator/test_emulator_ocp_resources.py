@@ -281,3 +281,23 @@ def test_exclude_filters_hold_back_events(node: dict[str, str], listener: Any) -
                  json={"ResetType": "ForceRestart"})
     wait_until(lambda: "ResourcePoweredOn" in listener.message_ids())
     assert "ResourcePoweredOff" not in listener.message_ids()
+
+
+def test_a_subscription_patch_changes_context_and_headers_only(
+    node: dict[str, str], listener: Any
+) -> None:
+    session, base = http(node), node["url"]
+    uri = session.post(base + "/redfish/v1/EventService/Subscriptions",
+                       json={"Destination": listener.url, "Context": "before"}
+                       ).headers["Location"]
+    moved = session.patch(base + uri, json={"Context": "after", "Destination": "http://x/"})
+    assert _refusal(moved) == (400, "PropertyNotWritable", ["Destination"])
+    assert session.get(base + uri).json()["Context"] == "before"  # nothing changed
+    changed = session.patch(base + uri, json={"Context": "after",
+                                              "HttpHeaders": [{"X-Lab": "secret"}]})
+    assert changed.status_code == 200 and changed.json()["Context"] == "after"
+    assert changed.json()["HttpHeaders"] == []  # write-only
+    session.post(base + "/redfish/v1/Systems/1/Actions/ComputerSystem.Reset",
+                 json={"ResetType": "On"})
+    wait_until(lambda: listener.received)
+    assert listener.received[0]["Context"] == "after"
