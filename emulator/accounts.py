@@ -62,13 +62,21 @@ class Account:
     username: str
     role: Role
     enabled: bool = True
+    failed_logins: int = 0
+    last_failure: float = 0.0
+    locked_until: float | None = None  # monotonic; inf: until an administrator unlocks
     _salt: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
     _digest: bytes = field(default=b"", repr=False)
 
-    def set_password(self, password: str) -> None:
-        """Raises RedfishError 400 if the password length is outside policy."""
+    @staticmethod
+    def check_password_policy(password: str) -> None:
+        """RedfishError 400 if the password length is outside policy."""
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise RedfishError(400, "PropertyValueFormatError", "<hidden>", "Password")
+
+    def set_password(self, password: str) -> None:
+        """Raises RedfishError 400 if the password length is outside policy."""
+        self.check_password_policy(password)
         self._salt = secrets.token_bytes(16)
         self._digest = _digest(self._salt, password)
 
@@ -78,6 +86,32 @@ class Account:
     @property
     def privileges(self) -> frozenset[Privilege]:
         return ROLE_PRIVILEGES[self.role]
+
+    def locked(self, now: float | None = None) -> bool:
+        """Locked out by too many failed logins (an expired lockout ends here)."""
+        if self.locked_until is None:
+            return False
+        if (time.monotonic() if now is None else now) >= self.locked_until:
+            self.unlock()
+            return False
+        return True
+
+    def unlock(self) -> None:
+        self.locked_until = None
+        self.failed_logins = 0
+
+
+@dataclass
+class LockoutPolicy:
+    """AccountService lockout settings (seconds; threshold 0 disables lockout).
+
+    duration_s 0 keeps an account locked until an administrator unlocks it
+    (PATCH Locked false), as the schema describes.
+    """
+
+    threshold: int = 5
+    duration_s: int = 300
+    counter_reset_s: int = 60
 
 
 @dataclass
@@ -98,6 +132,7 @@ class AccountStore:
         self._lock = threading.Lock()
         self._accounts: dict[str, Account] = {}
         self._next_id = 1
+        self.lockout = LockoutPolicy()
 
     def add(self, username: str, password: str, role: Role) -> Account:
         """Create an account; 409-style RedfishError if the user name is taken."""
@@ -126,19 +161,43 @@ class AccountStore:
             self._accounts.pop(account_id, None)
 
     def authenticate(self, username: str, password: str) -> Account | None:
-        """The enabled account with these credentials, or None."""
+        """The enabled, unlocked account with these credentials, or None.
+
+        A wrong password counts towards the lockout threshold (the count
+        restarts counter_reset_s after the last failure); a locked account
+        is refused even with the right password.
+        """
         for account in list(self._accounts.values()):
             if account.username == username:
-                return account if account.check_password(password) else None
+                return self._check(account, password)
         # Spend the same time as a real check so user names cannot be probed.
         _digest(b"0" * 16, password)
+        return None
+
+    def _check(self, account: Account, password: str) -> Account | None:
+        good = account.check_password(password)
+        now = time.monotonic()
+        policy = self.lockout
+        with self._lock:
+            if account.locked(now):
+                return None
+            if good:
+                account.failed_logins = 0
+                return account
+            if now - account.last_failure > policy.counter_reset_s:
+                account.failed_logins = 0
+            account.failed_logins += 1
+            account.last_failure = now
+            if policy.threshold and account.failed_logins >= policy.threshold:
+                account.locked_until = now + policy.duration_s if policy.duration_s else (
+                    float("inf"))
         return None
 
 
 class SessionStore:
     """Sessions with an idle timeout (SessionService.SessionTimeout, seconds)."""
 
-    def __init__(self, timeout_s: int = 1800) -> None:
+    def __init__(self, timeout_s: float = 1800) -> None:
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._by_digest: dict[bytes, Session] = {}
@@ -192,6 +251,14 @@ class SessionStore:
                 return False
             self._drop(session)
             return True
+
+    def end_for(self, account: Account) -> int:
+        """End every session of ``account`` (deleted, password or role changed); how many."""
+        with self._lock:
+            doomed = [s for s in self._by_id.values() if s.account is account]
+            for session in doomed:
+                self._drop(session)
+            return len(doomed)
 
     def clear(self) -> None:
         """Forget every session (a BMC restart logs everybody out)."""

@@ -5,13 +5,15 @@ bmc_restart, media_insert, media_eject, power. Every line has ``ts`` (ISO 8601,
 UTC) and ``bmc`` (the inventory id); flash events add ``component``,
 ``from_version`` and ``to_version``; media events add ``image``; power events
 add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why.
+Each record is also handed to its BMC's sink, which makes the BMC's
+LogService entries from it (emulator/logs.py): the two never disagree.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -46,12 +48,18 @@ class AuditLog:
         self._lock = threading.Lock()
         self._memory: list[dict[str, Any]] = []
         self._file: IO[str] | None = None
+        # Per BMC: the BMC's own logs (LogService), fed from the same records.
+        self._sinks: dict[str, Callable[[dict[str, Any]], None]] = {}
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
 
+    def add_sink(self, bmc: str, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Also hand every record of ``bmc`` to ``sink`` (its LogService entries)."""
+        self._sinks[bmc] = sink
+
     def record(self, bmc: str, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one line; ``event`` must be one of EVENTS (ValueError otherwise)."""
+        """Write one line, then give it to the BMC's sink; ValueError for an event not in EVENTS."""
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
         line = {"ts": utc_now(), "bmc": bmc, "event": event}
@@ -62,6 +70,9 @@ class AuditLog:
             if self._file is not None:
                 self._file.write(text + "\n")
                 self._file.flush()
+        sink = self._sinks.get(bmc)
+        if sink is not None:
+            sink(dict(line))
         return line
 
     def records(self, bmc: str | None = None, event: str | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ short-lived thread so the HTTP worker answers at once, as a real BMC does.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -16,10 +17,14 @@ from typing import Protocol
 from emulator.accounts import AccountStore, Role, SessionStore
 from emulator.audit import AuditLog
 from emulator.backends.base import BootDevice, HostBackend, PowerState
+from emulator.certificates import BmcCertificate
+from emulator.clock import ManagerClock
 from emulator.config import MANUFACTURER, NodeSpec
 from emulator.events import EventDelivery, EventService
 from emulator.faults import FaultKind, FaultSet
 from emulator.firmware.state import FirmwareState
+from emulator.logs import BmcLogs
+from emulator.network import NetworkSettings
 from emulator.tasks import Task, TaskStore
 
 LOG = logging.getLogger(__name__)
@@ -98,8 +103,10 @@ class Bmc:
         audit: AuditLog,
         delivery: EventDelivery,
         timings: Timings,
-        session_timeout_s: int = 1800,
+        session_timeout_s: float = 1800,
         sessions_survive_restart: bool = False,
+        served_certificate: bytes | None = None,
+        apply_certificate: Callable[[ssl.SSLContext], None] | None = None,
     ) -> None:
         assert spec.model and spec.password and spec.serial and spec.firmware is not None
         self.id = bmc_id
@@ -127,6 +134,14 @@ class Bmc:
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
         self.faults = FaultSet()
+        self.logs = BmcLogs()
+        audit.add_sink(bmc_id, self.logs.from_audit)
+        self.certificate = BmcCertificate(f"{self.model} BMC {bmc_id}", served_certificate,
+                                          apply_certificate)
+        self.clock = ManagerClock()
+        self.indicator_led = "Off"
+        self.asset_tag = ""
+        self.network = NetworkSettings.for_bmc(bmc_id)
         self.firmware = FirmwareState(
             bmc_id, self.host, backend, audit, dict(spec.firmware), self._firmware_changed
         )

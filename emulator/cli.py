@@ -73,6 +73,9 @@ def emulator() -> None:
                    "serving (1 s after a client read the finished task, if sooner).")
 @click.option("--sessions-survive-restart", is_flag=True,
               help="Keep sessions across a BMC restart (as OpenBMC does).")
+@click.option("--session-timeout-seconds", type=click.FloatRange(0, 86400, min_open=True),
+              default=1800.0, show_default=True,
+              help="Idle time after which a session ends (SessionService.SessionTimeout).")
 @click.option("--tls", is_flag=True, help="HTTPS with a self-signed certificate made now.")
 @click.option("--libvirt-uri", default="test:///default", show_default=True,
               help="libvirt URI for the hosts (qemu:///system for labs).")
@@ -93,7 +96,8 @@ def emulator() -> None:
 def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
           trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
           bmc_restart_seconds: float, bmc_restart_delay_seconds: float,
-          sessions_survive_restart: bool, tls: bool, libvirt_uri: str, audit_log: Path | None,
+          sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool,
+          libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
           image_ca: Path | None, faults: tuple[str, ...], verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
@@ -117,7 +121,8 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
             trusted_keys=list(trusted_keys), flash_seconds=flash_seconds,
             reset_seconds=reset_seconds, bmc_restart_seconds=bmc_restart_seconds,
             bmc_restart_delay_seconds=bmc_restart_delay_seconds,
-            sessions_survive_restart=sessions_survive_restart, tls=tls,
+            sessions_survive_restart=sessions_survive_restart,
+            session_timeout_seconds=session_timeout_seconds, tls=tls,
             libvirt_uri=libvirt_uri, audit_log=audit_log, admin_port=admin_port or None,
             image_tls_verify=str(image_ca) if image_ca else True,
         )

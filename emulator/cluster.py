@@ -20,6 +20,7 @@ import resource
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,11 +174,15 @@ class EmulatedCluster:
         timings = Timings(cfg.flash_seconds, cfg.reset_seconds, cfg.bmc_restart_seconds,
                           cfg.bmc_restart_delay_seconds)
         scheme = "https" if cfg.tls else "http"
+        served_pem = self.tls_cert_path.read_bytes() if self.tls_cert_path else None
         for index, spec in enumerate(specs):
             bmc_id = f"bmc-{index:04d}"
             bmc = Bmc(bmc_id=bmc_id, spec=spec, backend=self._backend, audit=self.audit,
                       delivery=self._delivery, timings=timings,
-                      sessions_survive_restart=cfg.sessions_survive_restart)
+                      sessions_survive_restart=cfg.sessions_survive_restart,
+                      session_timeout_s=cfg.session_timeout_seconds,
+                      served_certificate=served_pem,
+                      apply_certificate=self._certificate_swapper(bmc_id) if cfg.tls else None)
             bmc.cd_boot_handler = engine.boot_update_cd
             wanted = cfg.base_port + index if cfg.base_port else 0
             try:
@@ -259,6 +264,15 @@ class EmulatedCluster:
             json.dump(self.inventory, handle, indent=2)
             handle.write("\n")
         temporary.replace(target)
+
+    def _certificate_swapper(self, bmc_id: str) -> Callable[[ssl.SSLContext], None]:
+        """How BMC ``bmc_id`` makes its port serve a replaced certificate."""
+
+        def swap(context: ssl.SSLContext) -> None:
+            assert self._server is not None
+            self._server.replace_tls(self._by_id[bmc_id].port, context)
+
+        return swap
 
     # faults that act on the port -----------------------------------------------------------------
     def _fault_hook(self, bmc: Bmc) -> Any:

@@ -78,6 +78,8 @@ class ClusterConfig:
     bmc_restart_delay_seconds: float = 3.0
     # OpenBMC keeps sessions across its own restart; most BMCs log everybody out.
     sessions_survive_restart: bool = False
+    # SessionService.SessionTimeout at start (idle seconds); clients may PATCH it (30..86400).
+    session_timeout_seconds: float = 1800.0
     tls: bool = False
     libvirt_uri: str = "test:///default"
     audit_log: str | Path | None = None
@@ -125,6 +127,8 @@ class ClusterConfig:
                      "bmc_restart_delay_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if not 0 < self.session_timeout_seconds <= 86400:
+            raise ConfigError("session_timeout_seconds must be in (0, 86400]")
         if self.base_port and not 1024 <= self.base_port <= 65535:
             raise ConfigError(f"base port {self.base_port} is outside 1024..65535")
         count = self.nodes if isinstance(self.nodes, int) else len(self.nodes)

@@ -62,6 +62,8 @@ class Subscription:
     origin_resources: list[str] = field(default_factory=list)
     include_origin_subordinates: bool = False
     event_types: list[str] = field(default_factory=list)
+    exclude_message_ids: list[str] = field(default_factory=list)
+    exclude_registry_prefixes: list[str] = field(default_factory=list)
     http_headers: dict[str, str] = field(default_factory=dict, repr=False)
     # Pending deliveries, sent one at a time so a subscriber sees events in order.
     outbox: deque[dict[str, Any]] = field(default_factory=deque, repr=False)
@@ -79,11 +81,11 @@ class Subscription:
         prefix, _, key = message_id.partition(".")
         if self.registry_prefixes and prefix not in self.registry_prefixes:
             return False
-        if self.message_ids and not any(
-            wanted in (message_id, key) or wanted.endswith("." + key)
-            and wanted.startswith(prefix + ".")
-            for wanted in self.message_ids
-        ):
+        if prefix in self.exclude_registry_prefixes:
+            return False
+        if self.message_ids and not _names(self.message_ids, prefix, key):
+            return False
+        if _names(self.exclude_message_ids, prefix, key):
             return False
         if self.resource_types and resource_type not in self.resource_types:
             return False
@@ -93,6 +95,15 @@ class Subscription:
                 for o in self.origin_resources
             )
         return True
+
+
+def _names(wanted_ids: list[str], prefix: str, key: str) -> bool:
+    """Whether one of the ids names this message ("Prefix.Key", "Prefix.1.0.Key" or "Key")."""
+    return any(
+        wanted in (f"{prefix}.{key}", key)
+        or (wanted.endswith("." + key) and wanted.startswith(prefix + "."))
+        for wanted in wanted_ids
+    )
 
 
 class EventDelivery:

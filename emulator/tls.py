@@ -1,7 +1,10 @@
-"""A self-signed certificate made at start-up for ``--tls``.
+"""Certificates for the emulator's HTTPS ports.
 
+``make_self_signed`` makes the cluster's certificate at start-up for ``--tls``.
 The key never leaves a private temporary directory (mode 0700, file 0600)
 and is deleted with it; clients that want to verify get the certificate path.
+``server_context`` builds an SSL context from PEM bytes (a BMC whose
+certificate was replaced through its CertificateService).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ class SelfSignedTls:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def make_self_signed(common_name: str = "fleetflash-emulator") -> SelfSignedTls:
-    """Create an ECDSA P-256 certificate valid for 127.0.0.1 and localhost (1 year)."""
+def make_certificate(common_name: str) -> tuple[bytes, bytes]:
+    """(certificate PEM, PKCS#8 key PEM): ECDSA P-256, valid for 127.0.0.1 and localhost, 1 year."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -55,19 +58,45 @@ def make_self_signed(common_name: str = "fleetflash-emulator") -> SelfSignedTls:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    """A TLS server context for this certificate chain and key (ssl.SSLError if they differ).
+
+    The ssl module loads keys only from files: they live for the call in a
+    private directory and are deleted before returning.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="fleetflash-tls-"))
+    try:
+        cert_path = directory / "cert.pem"
+        key_path = directory / "key.pem"
+        cert_path.write_bytes(cert_pem)
+        _write_private(key_path, key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert_path, key_path)
+        return context
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def make_self_signed(common_name: str = "fleetflash-emulator") -> SelfSignedTls:
+    """A fresh certificate (see make_certificate), its server context and its PEM file."""
+    cert_pem, key_pem = make_certificate(common_name)
     directory = Path(tempfile.mkdtemp(prefix="fleetflash-tls-"))
     cert_path = directory / "emulator-cert.pem"
     key_path = directory / "emulator-key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+    cert_path.write_bytes(cert_pem)
+    _write_private(key_path, key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)

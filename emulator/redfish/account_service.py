@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, g
 
 from emulator.accounts import (
@@ -30,12 +32,12 @@ SERVICE_URI = "/redfish/v1/AccountService"
 ACCOUNTS_URI = f"{SERVICE_URI}/Accounts"
 ROLES_URI = f"{SERVICE_URI}/Roles"
 ROLE_IDS = tuple(role.value for role in Role)
+MAX_LOCKOUT_VALUE = 86400 * 7
 
 
-@blueprint.get(SERVICE_URI)
-def account_service() -> Response:
-    return json_response(
-        {
+def service_document() -> dict[str, Any]:
+    policy = bmc().accounts.lockout
+    return {
             "@odata.id": SERVICE_URI,
             "@odata.type": "#AccountService.v1_18_1.AccountService",
             "Id": "AccountService",
@@ -44,11 +46,45 @@ def account_service() -> Response:
             "MinPasswordLength": MIN_PASSWORD_LENGTH,
             "MaxPasswordLength": MAX_PASSWORD_LENGTH,
             "LocalAccountAuth": "Enabled",
+            "SupportedAccountTypes": ["Redfish"],
             "Status": {"State": "Enabled", "Health": "OK"},
+            "AccountLockoutThreshold": policy.threshold,
+            "AccountLockoutDuration": policy.duration_s,
+            "AccountLockoutCounterResetAfter": policy.counter_reset_s,
+            "AccountLockoutCounterResetEnabled": True,
             "Accounts": {"@odata.id": ACCOUNTS_URI},
             "Roles": {"@odata.id": ROLES_URI},
         }
-    )
+
+
+@blueprint.get(SERVICE_URI)
+def account_service() -> Response:
+    return json_response(service_document())
+
+
+@blueprint.patch(SERVICE_URI)
+@requires(Privilege.CONFIGURE_USERS)
+def patch_account_service() -> Response:
+    """The lockout policy: threshold (0: never), duration (0: until unlocked), counter reset."""
+    document = read_json()
+    writable = {"AccountLockoutThreshold": int, "AccountLockoutDuration": int,
+                "AccountLockoutCounterResetAfter": int}
+    check_properties(document, writable, read_only=service_document().keys() - writable.keys())
+    policy = bmc().accounts.lockout
+    threshold = document.get("AccountLockoutThreshold", policy.threshold)
+    duration = document.get("AccountLockoutDuration", policy.duration_s)
+    reset_after = document.get("AccountLockoutCounterResetAfter", policy.counter_reset_s)
+    for name, value in (("AccountLockoutThreshold", threshold),
+                        ("AccountLockoutDuration", duration),
+                        ("AccountLockoutCounterResetAfter", reset_after)):
+        if not 0 <= value <= MAX_LOCKOUT_VALUE:
+            raise RedfishError(400, "PropertyValueOutOfRange", value, name)
+    if duration and reset_after > duration:
+        # The schema: the counter reset shall not exceed the lockout duration.
+        raise RedfishError(400, "PropertyValueConflict", "AccountLockoutCounterResetAfter",
+                           "AccountLockoutDuration")
+    policy.threshold, policy.duration_s, policy.counter_reset_s = threshold, duration, reset_after
+    return json_response(service_document())
 
 
 @blueprint.get(ACCOUNTS_URI)
@@ -68,9 +104,11 @@ def _account_document(account: Account) -> dict[str, object]:
         "UserName": account.username,
         "RoleId": account.role.value,
         "Enabled": account.enabled,
-        "Locked": False,
+        "Locked": account.locked(),
         "Password": None,  # never readable (the schema says null on GET)
         "AccountTypes": ["Redfish"],
+        "PasswordChangeRequired": False,
+        "PasswordExpiration": None,
         "Links": {"Role": {"@odata.id": f"{ROLES_URI}/{account.role.value}"}},
     }
 
@@ -104,24 +142,36 @@ def account(account_id: str) -> Response:
 @blueprint.patch(f"{ACCOUNTS_URI}/<account_id>")
 @requires(Privilege.CONFIGURE_SELF)
 def patch_account(account_id: str) -> Response:
+    """Password, RoleId, Enabled; Locked only to false (unlock).
+
+    A new password, a new role or disabling ends the account's sessions at
+    once, as on a real BMC: a token must not outlive the credentials or
+    privileges it was issued for.
+    """
     found = _account(account_id)
     document = read_json()
-    check_properties(
-        document,
-        {"Password": str, "RoleId": str, "Enabled": bool},
-        read_only=("Id", "Name", "UserName", "Locked", "AccountTypes", "Links"),
-        choices={"RoleId": ROLE_IDS},
-    )
+    writable = {"Password": str, "RoleId": str, "Enabled": bool, "Locked": bool}
+    check_properties(document, writable,
+                     read_only=_account_document(found).keys() - writable.keys(),
+                     choices={"RoleId": ROLE_IDS, "Locked": (False,)})
     admin = Privilege.CONFIGURE_USERS in g.account.privileges
     # ConfigureSelf lets a user change only their own password.
     if not admin and (found is not g.account or set(document) - {"Password"}):
         raise RedfishError(403, "InsufficientPrivilege")
-    if "Password" in document:
-        found.set_password(document["Password"])
-    if "RoleId" in document:
-        found.role = Role(document["RoleId"])
-    if "Enabled" in document:
-        found.enabled = document["Enabled"]
+    password = document.get("Password")
+    if password is not None:
+        found.check_password_policy(password)  # before anything changes
+    role = Role(document["RoleId"]) if "RoleId" in document else found.role
+    ends_sessions = (password is not None or role is not found.role
+                     or document.get("Enabled") is False)
+    if password is not None:
+        found.set_password(password)
+    found.role = role
+    found.enabled = document.get("Enabled", found.enabled)
+    if "Locked" in document:
+        found.unlock()
+    if ends_sessions:
+        bmc().sessions.end_for(found)
     return json_response(_account_document(found))
 
 
@@ -131,7 +181,9 @@ def delete_account(account_id: str) -> Response:
     found = _account(account_id)
     if found is g.account:
         raise RedfishError(409, "ResourceCannotBeDeleted")
-    bmc().accounts.remove(account_id)
+    current = bmc()
+    current.accounts.remove(account_id)
+    current.sessions.end_for(found)
     return json_response(None, 204)
 
 

@@ -1,13 +1,30 @@
-"""/redfish/v1/Chassis: the enclosure of the host (identity and links only)."""
+"""/redfish/v1/Chassis: the enclosure of the host: identity, indicator LED, sensors' links.
+
+The readings themselves are served by emulator/redfish/power.py and thermal.py.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
+from emulator.accounts import Privilege
 from emulator.bmc import CHASSIS_URI, MANAGER_URI, SYSTEM_URI
-from emulator.redfish.common import bmc, collection, json_response
+from emulator.errors import RedfishError
+from emulator.redfish.common import (
+    bmc,
+    check_properties,
+    collection,
+    json_response,
+    read_json,
+    requires,
+)
 
 blueprint = Blueprint("chassis", __name__)
+
+INDICATOR_STATES = ("Lit", "Blinking", "Off")
+MAX_ASSET_TAG = 64
 
 
 @blueprint.get("/redfish/v1/Chassis")
@@ -17,24 +34,65 @@ def chassis_collection() -> Response:
     )
 
 
+def chassis_document() -> dict[str, Any]:
+    current = bmc()
+    return {
+        "@odata.id": CHASSIS_URI,
+        "@odata.type": "#Chassis.v1_28_0.Chassis",
+        "Id": "1",
+        "Name": f"{current.model} chassis",
+        "ChassisType": "RackMount",
+        "Manufacturer": current.manufacturer,
+        "Model": current.model,
+        "SKU": current.model,
+        "PartNumber": f"{current.model}-CH",
+        "SerialNumber": current.serial,
+        "AssetTag": current.asset_tag,
+        "PowerState": current.power_state(),
+        "IndicatorLED": current.indicator_led,
+        "LocationIndicatorActive": current.indicator_led != "Off",
+        "Status": {"State": "Enabled", "Health": "OK"},
+        "PowerSubsystem": {"@odata.id": f"{CHASSIS_URI}/PowerSubsystem"},
+        "ThermalSubsystem": {"@odata.id": f"{CHASSIS_URI}/ThermalSubsystem"},
+        "Power": {"@odata.id": f"{CHASSIS_URI}/Power"},
+        "Thermal": {"@odata.id": f"{CHASSIS_URI}/Thermal"},
+        "EnvironmentMetrics": {"@odata.id": f"{CHASSIS_URI}/EnvironmentMetrics"},
+        "Sensors": {"@odata.id": f"{CHASSIS_URI}/Sensors"},
+        "Controls": {"@odata.id": f"{CHASSIS_URI}/Controls"},
+        "Links": {
+            "ComputerSystems": [{"@odata.id": SYSTEM_URI}],
+            "ManagedBy": [{"@odata.id": MANAGER_URI}],
+        },
+    }
+
+
 @blueprint.get(CHASSIS_URI)
 def chassis() -> Response:
+    return json_response(chassis_document())
+
+
+@blueprint.patch(CHASSIS_URI)
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def patch_chassis() -> Response:
+    """IndicatorLED (deprecated) and LocationIndicatorActive are one LED; AssetTag is free text."""
+    document = read_json()
+    writable = {"IndicatorLED": str, "LocationIndicatorActive": bool, "AssetTag": str}
+    check_properties(document, writable, read_only=chassis_document().keys() - writable.keys(),
+                     choices={"IndicatorLED": INDICATOR_STATES})
+    led = document.get("IndicatorLED")
+    active = document.get("LocationIndicatorActive")
+    if led is not None and active is not None and (led != "Off") != active:
+        raise RedfishError(400, "PropertyValueConflict", "LocationIndicatorActive",
+                           "IndicatorLED")
+    tag = document.get("AssetTag")
+    if tag is not None and (len(tag) > MAX_ASSET_TAG or not tag.isprintable()):
+        raise RedfishError(400, "PropertyValueFormatError", tag[:80], "AssetTag")
     current = bmc()
-    return json_response(
-        {
-            "@odata.id": CHASSIS_URI,
-            "@odata.type": "#Chassis.v1_28_0.Chassis",
-            "Id": "1",
-            "Name": f"{current.model} chassis",
-            "ChassisType": "RackMount",
-            "Manufacturer": current.manufacturer,
-            "Model": current.model,
-            "SerialNumber": current.serial,
-            "PowerState": current.power_state(),
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "Links": {
-                "ComputerSystems": [{"@odata.id": SYSTEM_URI}],
-                "ManagedBy": [{"@odata.id": MANAGER_URI}],
-            },
-        }
-    )
+    with current.lock:
+        if active is not None and led is None:
+            led = "Blinking" if active else "Off"
+        if led is not None:
+            current.indicator_led = led
+        if tag is not None:
+            current.asset_tag = tag
+    return json_response(chassis_document())

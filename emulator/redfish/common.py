@@ -22,6 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 JSON_HEADERS = {"OData-Version": "4.0", "Cache-Control": "no-cache"}
+JSON_HEADER_ITEMS = tuple(JSON_HEADERS.items())
 SERVICE_NAME = "Fleetflash emulated BMC"
 
 
@@ -49,16 +50,20 @@ def json_response(
     document: Mapping[str, Any] | None, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """Serialise a Redfish document (or an empty body for None) with OData headers."""
-    body = "" if document is None else json.dumps(document, separators=(",", ":"))
-    fields = dict(JSON_HEADERS)
+    body = b"" if document is None else json.dumps(document, separators=(",", ":")).encode()
+    # Built as a list with the final Content-Type: Werkzeug then neither merges
+    # a mapping nor works out a mimetype's charset (per request, this showed).
+    fields = [("Content-Type", "application/json"), *JSON_HEADER_ITEMS]
     if document is not None and status == 200:
-        fields["ETag"] = etag_of(body.encode())
+        fields.append(("ETag", etag_of(body)))
         odata_type = document.get("@odata.type")
         if isinstance(odata_type, str):
-            fields["Link"] = schema_link(odata_type)
+            fields.append(("Link", schema_link(odata_type)))
     if headers:
-        fields.update(headers)
-    return Response(body, status=status, headers=fields, mimetype="application/json")
+        names = {name.lower() for name in headers}
+        fields = [(k, v) for k, v in fields if k.lower() not in names]
+        fields.extend(headers.items())
+    return Response(body, status=status, headers=fields)
 
 
 def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> dict[str, Any]:
@@ -85,6 +90,13 @@ def read_json() -> dict[str, Any]:
     if not isinstance(document, dict):
         raise RedfishError(400, "MalformedJSON")
     return document
+
+
+def read_json_optional() -> dict[str, Any]:
+    """An action body that may be absent (clients often POST nothing): {} then."""
+    if not request.get_data(cache=True).strip():
+        return {}
+    return read_json()
 
 
 _JSON_TYPE_NAMES = {str: "string", bool: "boolean", int: "integer", list: "array", dict: "object"}

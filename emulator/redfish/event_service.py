@@ -35,6 +35,7 @@ RESOURCE_TYPES = ("Task", "SoftwareInventory", "ComputerSystem")
 SSE_KEEPALIVE_S = 15.0
 TEST_EVENT = "EventService.SubmitTestEvent"
 SEVERITIES = ("OK", "Warning", "Critical")
+RETRY_POLICIES = ("RetryForever",)
 
 
 @blueprint.get(SERVICE_URI)
@@ -54,6 +55,11 @@ def event_service() -> Response:
             "RegistryPrefixes": list(REGISTRY_PREFIXES),
             "ResourceTypes": list(RESOURCE_TYPES),
             "ServerSentEventUri": SSE_URI,
+            # Filters a subscription may set, all applied when events are delivered.
+            "ExcludeMessageId": True,
+            "ExcludeRegistryPrefix": True,
+            "SubordinateResourcesSupported": True,
+            "IncludeOriginOfConditionSupported": False,
             "Status": {"State": "Enabled", "Health": "OK"},
             "Subscriptions": {"@odata.id": SUBSCRIPTIONS_URI},
             "Actions": {
@@ -123,6 +129,11 @@ def _subscription_document(subscription: Subscription) -> dict[str, Any]:
         "EventFormatType": "Event",
         "RegistryPrefixes": subscription.registry_prefixes,
         "MessageIds": subscription.message_ids,
+        "ExcludeRegistryPrefixes": subscription.exclude_registry_prefixes,
+        "ExcludeMessageIds": subscription.exclude_message_ids,
+        "IncludeOriginOfCondition": False,
+        # A failed delivery is dropped after its retries; later events still go out.
+        "DeliveryRetryPolicy": "RetryForever",
         "ResourceTypes": subscription.resource_types,
         "EventTypes": subscription.event_types,
         "OriginResources": [{"@odata.id": o} for o in subscription.origin_resources],
@@ -148,19 +159,28 @@ def subscribe() -> Response:
         {"Destination": str, "Context": str, "Protocol": str, "RegistryPrefixes": list,
          "MessageIds": list, "ResourceTypes": list, "OriginResources": list,
          "SubordinateResources": bool, "HttpHeaders": list, "EventFormatType": str,
-         "SubscriptionType": str, "EventTypes": list},
+         "SubscriptionType": str, "EventTypes": list, "ExcludeMessageIds": list,
+         "ExcludeRegistryPrefixes": list, "IncludeOriginOfCondition": bool,
+         "DeliveryRetryPolicy": str},
         choices={"Protocol": ("Redfish",), "EventFormatType": ("Event",),
-                 "SubscriptionType": ("RedfishEvent",)},
+                 "SubscriptionType": ("RedfishEvent",), "IncludeOriginOfCondition": (False,),
+                 "DeliveryRetryPolicy": RETRY_POLICIES},
         required=("Destination",),
     )
+    for including, excluding in (("MessageIds", "ExcludeMessageIds"),
+                                 ("RegistryPrefixes", "ExcludeRegistryPrefixes")):
+        if document.get(including) and document.get(excluding):
+            raise RedfishError(400, "PropertyValueConflict", excluding, including)
     destination = document["Destination"]
     parts = urlsplit(destination)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RedfishError(400, "PropertyValueFormatError", destination, "Destination")
     prefixes = _strings(document, "RegistryPrefixes")
-    for prefix in prefixes:
-        if prefix not in REGISTRY_PREFIXES:
-            raise RedfishError(400, "PropertyValueNotInList", prefix, "RegistryPrefixes")
+    excluded = _strings(document, "ExcludeRegistryPrefixes")
+    for name, values in (("RegistryPrefixes", prefixes), ("ExcludeRegistryPrefixes", excluded)):
+        for prefix in values:
+            if prefix not in REGISTRY_PREFIXES:
+                raise RedfishError(400, "PropertyValueNotInList", prefix, name)
     # EventTypes is deprecated but still what many clients send: honoured as a filter.
     event_types = _strings(document, "EventTypes")
     for event_type in event_types:
@@ -172,11 +192,7 @@ def subscribe() -> Response:
             raise RedfishError(400, "PropertyValueTypeError", json.dumps(origin)[:80],
                                "OriginResources")
         origins.append(origin["@odata.id"])
-    headers: dict[str, str] = {}
-    for item in document.get("HttpHeaders", []):
-        if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
-            raise RedfishError(400, "PropertyValueTypeError", "<hidden>", "HttpHeaders")
-        headers.update(item)
+    headers = _headers(document)
     subscription = Subscription(
         id="",
         destination=destination,
@@ -187,6 +203,8 @@ def subscribe() -> Response:
         origin_resources=origins,
         include_origin_subordinates=document.get("SubordinateResources", False),
         event_types=event_types,
+        exclude_message_ids=_strings(document, "ExcludeMessageIds"),
+        exclude_registry_prefixes=excluded,
         http_headers=headers,
     )
     try:
@@ -201,6 +219,32 @@ def subscribe() -> Response:
 @blueprint.get(f"{SUBSCRIPTIONS_URI}/<subscription_id>")
 def subscription(subscription_id: str) -> Response:
     found = existing(bmc().events.get(subscription_id), "EventDestination", subscription_id)
+    return json_response(_subscription_document(found))
+
+
+def _headers(document: dict[str, Any]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    items = document.get("HttpHeaders", [])
+    for item in items:
+        if not isinstance(item, dict) or not all(isinstance(v, str) for v in item.values()):
+            raise RedfishError(400, "PropertyValueTypeError", "<hidden>", "HttpHeaders")
+        headers.update(item)
+    return headers
+
+
+@blueprint.patch(f"{SUBSCRIPTIONS_URI}/<subscription_id>")
+@requires(Privilege.CONFIGURE_COMPONENTS)
+def patch_subscription(subscription_id: str) -> Response:
+    """Context, HttpHeaders (replaced as a whole) and DeliveryRetryPolicy may change."""
+    found = existing(bmc().events.get(subscription_id), "EventDestination", subscription_id)
+    document = read_json()
+    writable = {"Context": str, "HttpHeaders": list, "DeliveryRetryPolicy": str}
+    check_properties(document, writable,
+                     read_only=_subscription_document(found).keys() - writable.keys(),
+                     choices={"DeliveryRetryPolicy": RETRY_POLICIES})
+    headers = _headers(document) if "HttpHeaders" in document else found.http_headers
+    found.context = document.get("Context", found.context)
+    found.http_headers = headers
     return json_response(_subscription_document(found))
 
 

@@ -5,6 +5,8 @@ Its VirtualMedia collection is served by emulator/redfish/virtual_media.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
@@ -13,6 +15,7 @@ from emulator.errors import RedfishError
 from emulator.redfish.common import (
     bmc,
     check_action,
+    check_properties,
     collection,
     json_response,
     read_json,
@@ -31,11 +34,9 @@ def managers() -> Response:
     )
 
 
-@blueprint.get(MANAGER_URI)
-def manager() -> Response:
+def manager_document() -> dict[str, Any]:
     current = bmc()
-    return json_response(
-        {
+    return {
             "@odata.id": MANAGER_URI,
             "@odata.type": "#Manager.v1_24_0.Manager",
             "Id": "1",
@@ -47,7 +48,12 @@ def manager() -> Response:
             "FirmwareVersion": current.firmware.installed().get("BMC", ""),
             "PowerState": "On",
             "Status": {"State": "Enabled", "Health": "OK"},
+            "DateTime": current.clock.now(),
+            "DateTimeLocalOffset": current.clock.local_offset,
             "VirtualMedia": {"@odata.id": f"{MANAGER_URI}/VirtualMedia"},
+            "NetworkProtocol": {"@odata.id": f"{MANAGER_URI}/NetworkProtocol"},
+            "EthernetInterfaces": {"@odata.id": f"{MANAGER_URI}/EthernetInterfaces"},
+            "LogServices": {"@odata.id": f"{MANAGER_URI}/LogServices"},
             "Actions": {
                 f"#{RESET_ACTION}": {
                     "target": f"{MANAGER_URI}/Actions/{RESET_ACTION}",
@@ -59,7 +65,26 @@ def manager() -> Response:
                 "ManagerForChassis": [{"@odata.id": CHASSIS_URI}],
             },
         }
-    )
+
+
+@blueprint.get(MANAGER_URI)
+def manager() -> Response:
+    return json_response(manager_document())
+
+
+@blueprint.patch(MANAGER_URI)
+@requires(Privilege.CONFIGURE_MANAGER)
+def patch_manager() -> Response:
+    """DateTime and DateTimeLocalOffset set the BMC's clock (emulator/clock.py)."""
+    document = read_json()
+    writable = {"DateTime": str, "DateTimeLocalOffset": str}
+    check_properties(document, writable, read_only=manager_document().keys() - writable.keys())
+    try:
+        bmc().clock.set(document.get("DateTime"), document.get("DateTimeLocalOffset"))
+    except ValueError as exc:
+        name = str(exc)
+        raise RedfishError(400, "PropertyValueFormatError", document[name], name) from None
+    return json_response(manager_document())
 
 
 @blueprint.post(f"{MANAGER_URI}/Actions/{RESET_ACTION}")

@@ -42,6 +42,30 @@ METADATA_NAMESPACES: dict[str, tuple[str, ...]] = {
     "MessageRegistryFile_v1.xml": ("MessageRegistryFile", "MessageRegistryFile.v1_1_5"),
     "VirtualMediaCollection_v1.xml": ("VirtualMediaCollection",),
     "VirtualMedia_v1.xml": ("VirtualMedia", "VirtualMedia.v1_6_5"),
+    "LogServiceCollection_v1.xml": ("LogServiceCollection",),
+    "LogService_v1.xml": ("LogService", "LogService.v1_9_0"),
+    "LogEntryCollection_v1.xml": ("LogEntryCollection",),
+    "LogEntry_v1.xml": ("LogEntry", "LogEntry.v1_21_0"),
+    "ManagerNetworkProtocol_v1.xml": ("ManagerNetworkProtocol",
+                                      "ManagerNetworkProtocol.v1_12_0"),
+    "EthernetInterfaceCollection_v1.xml": ("EthernetInterfaceCollection",),
+    "EthernetInterface_v1.xml": ("EthernetInterface", "EthernetInterface.v1_12_4"),
+    "CertificateService_v1.xml": ("CertificateService", "CertificateService.v1_2_1"),
+    "CertificateLocations_v1.xml": ("CertificateLocations", "CertificateLocations.v1_0_4"),
+    "CertificateCollection_v1.xml": ("CertificateCollection",),
+    "Certificate_v1.xml": ("Certificate", "Certificate.v1_11_0"),
+    "ActionInfo_v1.xml": ("ActionInfo", "ActionInfo.v1_5_0"),
+    "PowerSubsystem_v1.xml": ("PowerSubsystem", "PowerSubsystem.v1_1_3"),
+    "Power_v1.xml": ("Power", "Power.v1_7_3"),
+    "ThermalSubsystem_v1.xml": ("ThermalSubsystem", "ThermalSubsystem.v1_5_0"),
+    "ThermalMetrics_v1.xml": ("ThermalMetrics", "ThermalMetrics.v1_3_2"),
+    "FanCollection_v1.xml": ("FanCollection",),
+    "Fan_v1.xml": ("Fan", "Fan.v1_6_0"),
+    "Thermal_v1.xml": ("Thermal", "Thermal.v1_7_3"),
+    "SensorCollection_v1.xml": ("SensorCollection",),
+    "Sensor_v1.xml": ("Sensor", "Sensor.v1_12_0"),
+    "ControlCollection_v1.xml": ("ControlCollection",),
+    "EnvironmentMetrics_v1.xml": ("EnvironmentMetrics", "EnvironmentMetrics.v1_5_0"),
     "Message_v1.xml": ("Message", "Message.v1_3_0"),
     "Resource_v1.xml": ("Resource", "Resource.v1_23_0"),
     "RedfishExtensions_v1.xml": ("RedfishExtensions.v1_0_0",),
@@ -97,6 +121,7 @@ def service_root() -> Response:
             "AccountService": {"@odata.id": f"{ROOT}/AccountService"},
             "EventService": {"@odata.id": f"{ROOT}/EventService"},
             "Registries": {"@odata.id": f"{ROOT}/Registries"},
+            "CertificateService": {"@odata.id": f"{ROOT}/CertificateService"},
             "Links": {"Sessions": {"@odata.id": f"{ROOT}/SessionService/Sessions"}},
             "ProtocolFeaturesSupported": {
                 "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
@@ -104,6 +129,8 @@ def service_root() -> Response:
                 "FilterQuery": False,
                 "SelectQuery": False,
                 "OnlyMemberQuery": False,
+                # Many requests may be in flight at once, on one connection or several.
+                "MultipleHTTPRequests": True,
             },
         }
     )
@@ -119,7 +146,8 @@ def metadata() -> Response:
 @blueprint.get(f"{ROOT}/odata")
 def odata_service_document() -> Response:
     singletons = ["Systems", "Managers", "Chassis", "UpdateService", "TaskService",
-                  "SessionService", "AccountService", "EventService", "Registries"]
+                  "SessionService", "AccountService", "EventService", "Registries",
+                  "CertificateService"]
     return json_response(
         {
             "@odata.context": f"{ROOT}/$metadata",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Blueprint, Response, g
@@ -33,7 +34,8 @@ def session_service() -> Response:
             "Id": "SessionService",
             "Name": "Session Service",
             "ServiceEnabled": True,
-            "SessionTimeout": bmc().sessions.timeout_s,
+            # An integer in the schema; a lab may start BMCs with a sub-second timeout.
+            "SessionTimeout": math.ceil(bmc().sessions.timeout_s),
             "Status": {"State": "Enabled", "Health": "OK"},
             "Sessions": {"@odata.id": SESSIONS_URI},
         }

@@ -88,6 +88,7 @@ def system_document() -> dict[str, object]:
             "BootSourceOverrideMode": current.boot.mode,
         },
         "VirtualMedia": {"@odata.id": f"{SYSTEM_URI}/VirtualMedia"},
+        "LogServices": {"@odata.id": f"{SYSTEM_URI}/LogServices"},
         "Actions": {
             f"#{RESET_ACTION}": {
                 "target": f"{SYSTEM_URI}/Actions/{RESET_ACTION}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
 from emulator.bmc import MANAGER_URI, SYSTEM_URI, BusyError
@@ -22,6 +22,7 @@ from emulator.redfish.common import (
     json_response,
     not_found,
     read_json,
+    read_json_optional,
     requires,
 )
 
@@ -110,7 +111,7 @@ def insert_media(owner: str) -> Response:
 @blueprint.post(f"{CD_ROUTE}/Actions/{EJECT_ACTION}")
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def eject_media(owner: str) -> Response:
-    document = read_json() if _has_body() else {}
+    document = read_json_optional()
     check_action(EJECT_ACTION, document, {})
     bmc().eject_media()
     return json_response(None, 204)
@@ -121,6 +122,3 @@ def eject_media(owner: str) -> Response:
 def unknown_media_action(owner: str, name: str) -> Response:
     raise RedfishError(400, "ActionNotSupported", name)
 
-
-def _has_body() -> bool:
-    return bool(request.get_data(cache=True).strip())

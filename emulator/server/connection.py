@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -68,6 +69,8 @@ class Listener:
     policy: PortPolicy
     server: asyncio.Server | None = None
     connections: set[HttpConnection] = field(default_factory=set)
+    # This port's own certificate (a replaced one); None uses the server's.
+    ssl_context: ssl.SSLContext | None = None
 
 
 class HttpConnection(asyncio.Protocol):

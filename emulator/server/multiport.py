@@ -160,7 +160,7 @@ class MultiPortServer:
                 lambda: HttpConnection(self, listener),
                 host=self.host,
                 port=port,
-                ssl=self.ssl_context,
+                ssl=listener.ssl_context or self.ssl_context,
                 reuse_address=True,
                 backlog=128,
             )
@@ -206,6 +206,25 @@ class MultiPortServer:
         except HttpServerError:
             if not self._stopping:  # stop() began while the request was on its way
                 raise
+
+    def replace_tls(self, port: int, context: ssl.SSLContext) -> None:
+        """Serve new connections on ``port`` with ``context`` (a replaced certificate).
+
+        Only the listening socket is swapped: connections already open keep the
+        certificate they were made with, as on a BMC whose web server reloads.
+        HttpServerError for a port this server never opened or without TLS.
+        """
+        if self.ssl_context is None:
+            raise HttpServerError("the server does not use TLS")
+        self._call(self._replace_tls(port, context))
+
+    async def _replace_tls(self, port: int, context: ssl.SSLContext) -> None:
+        listener = self._listener(port)
+        listener.ssl_context = context
+        if listener.server is not None and not self._stopping:
+            listener.server.close()
+            listener.server = None
+            await self._open(port, listener.app, listener.policy)
 
     def is_open(self, port: int) -> bool:
         listener = self._listeners.get(port)

@@ -48,3 +48,46 @@ def test_sessions_expire_and_clear() -> None:
     _second, token2 = sessions.create(account)
     sessions.clear()
     assert sessions.lookup(token2) is None
+
+
+def test_failed_logins_lock_an_account_and_a_success_restarts_the_count() -> None:
+    store = AccountStore()
+    store.lockout.threshold = 3
+    user = store.add("user", "user-password", Role.OPERATOR)
+    for _ in range(2):
+        assert store.authenticate("user", "wrong-password") is None
+    assert store.authenticate("user", "user-password") is user  # count back to 0
+    for _ in range(2):
+        store.authenticate("user", "wrong-password")
+    assert not user.locked()
+    store.authenticate("user", "wrong-password")
+    assert user.locked()
+    assert store.authenticate("user", "user-password") is None  # even the right one
+    user.unlock()
+    assert store.authenticate("user", "user-password") is user
+
+
+def test_lockout_duration_zero_lasts_until_unlocked_and_threshold_zero_never_locks() -> None:
+    store = AccountStore()
+    store.lockout.threshold, store.lockout.duration_s = 1, 0
+    user = store.add("user", "user-password", Role.OPERATOR)
+    store.authenticate("user", "wrong-password")
+    assert user.locked() and user.locked_until == float("inf")
+    store.lockout.threshold = 0
+    user.unlock()
+    for _ in range(20):
+        store.authenticate("user", "wrong-password")
+    assert not user.locked()
+
+
+def test_sessions_of_one_account_end_together() -> None:
+    accounts = AccountStore()
+    one = accounts.add("one", "one-password", Role.OPERATOR)
+    two = accounts.add("two", "two-password", Role.OPERATOR)
+    sessions = SessionStore()
+    _first, token_a = sessions.create(one)
+    _second, token_b = sessions.create(one)
+    _third, token_c = sessions.create(two)
+    assert sessions.end_for(one) == 2
+    assert sessions.lookup(token_a) is None and sessions.lookup(token_b) is None
+    assert sessions.lookup(token_c) is not None
