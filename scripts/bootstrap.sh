@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 # their own private libvirtd and virtlogd (libvirt-daemon, with its QEMU driver)
 # and boot guests with qemu-system-x86, whose CD-ROM is read over HTTP by QEMU's
 # curl block driver (qemu-block-extra); ovmf is the UEFI firmware the bootable
-# bundle is also tested with. No system libvirt service is set up.
+# bundle is also tested with. No system libvirt service is set up. postgresql
+# provides initdb/pg_ctl (in /usr/lib/postgresql/<major>/bin): the store tests
+# start a throwaway server of their own; Debian's cluster service is never used.
 APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium
               libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-block-extra ovmf
+              postgresql
               ${EXTRA_APT_PACKAGES:-})
 
 missing=()
