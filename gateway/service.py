@@ -26,7 +26,7 @@ from gateway.media import MediaError
 from gateway.media.cache import ImageCache
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.wiring import Orchestration, build_orchestration
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, StoreError
 
 LOG = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001  # see Gateway.start
@@ -73,6 +73,10 @@ class Gateway:
                 self.listener.stop()
                 self.worker.stop()
                 raise GatewayStartError(f"media server could not start: {exc}") from exc
+            except StoreError as exc:  # e.g. another live gateway has the same name
+                self.listener.stop()
+                self.worker.stop()
+                raise GatewayStartError(str(exc)) from exc
         if self.api is not None:
             try:
                 self.api.start()

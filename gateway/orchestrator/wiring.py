@@ -41,6 +41,8 @@ class Orchestration:
     events: BmcEventReceiver | None = None  # [orchestrator] events_http
 
     def start(self) -> None:
+        """Raises MediaError, or NameInUseError before anything listens."""
+        self.orchestrator.membership.join()
         self.media.start()
         if self.events is not None:
             self.events.start()

@@ -66,6 +66,9 @@ class NodeRunRow(Base):
     timings: Mapped[str] = mapped_column(Text, default="{}")
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fencing counter: +1 whenever the run is leased to a gateway that did not hold it
+    # (start, takeover). BMC-changing actions check it (CampaignStore.holds).
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
