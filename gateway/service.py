@@ -52,7 +52,12 @@ class Gateway:
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        """Start the worker, then the listener. Raises GatewayStartError."""
+        """Join the fleet, start the worker, then the listener. Raises GatewayStartError."""
+        if self.orchestration is not None:
+            try:  # first: a second gateway under a live one's name must not act at all
+                self.orchestration.join()
+            except StoreError as exc:
+                raise GatewayStartError(str(exc)) from exc
         self.worker.start()
         try:
             self.listener.start()
@@ -73,10 +78,7 @@ class Gateway:
                 self.listener.stop()
                 self.worker.stop()
                 raise GatewayStartError(f"media server could not start: {exc}") from exc
-            except StoreError as exc:  # e.g. another live gateway has the same name
-                self.listener.stop()
-                self.worker.stop()
-                raise GatewayStartError(str(exc)) from exc
+
         if self.api is not None:
             try:
                 self.api.start()

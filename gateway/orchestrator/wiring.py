@@ -40,9 +40,12 @@ class Orchestration:
     service: CampaignService
     events: BmcEventReceiver | None = None  # [orchestrator] events_http
 
-    def start(self) -> None:
-        """Raises MediaError, or NameInUseError before anything listens."""
+    def join(self) -> None:
+        """Register this gateway in the fleet sharing the database. Raises
+        NameInUseError (a StoreError) when a live gateway has the same name."""
         self.orchestrator.membership.join()
+
+    def start(self) -> None:
         self.media.start()
         if self.events is not None:
             self.events.start()
