@@ -1,11 +1,11 @@
 """Three real `fleetflash gateway serve` processes on one PostgreSQL and the emulator.
 
-The admitted nodes are spread over the live gateways; one of them is killed with
--9 mid-rollout and not restarted: its nodes are taken over by the others after
-its leases expire, and the rollout finishes with every audit-log invariant of
-the lab: no component flashed twice, no group over its allowance, no media left
-inserted, every node on the target versions. A fourth process with a name in use
-is refused.
+The admitted nodes are spread over the live gateways; the busiest is killed
+with -9 mid-rollout: its nodes are taken over by the others after its leases
+expire, it is restarted under its name and given new work, and the rollout
+finishes with every audit-log invariant of the lab: no component flashed twice,
+no group over its allowance, no media left inserted, every node on the target
+versions. A fourth process with a name in use is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.cluster import EmulatedCluster
@@ -112,7 +113,18 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
             orphaned = {r.node_id for r in campaigns.runs(campaign_id)
                         if r.lease_owner == victim_name and r.step in BUSY}
             victim.kill()
+            victim_started = datetime.now(UTC)
 
+            # The others take the victim's nodes over once its leases expire...
+            assert wait_for(lambda: not ({r.node_id for r in campaigns.runs(campaign_id)
+                                          if r.lease_owner == victim_name} & orphaned), 60)
+            # ...and the victim, restarted under its name, rejoins and is given new work.
+            victim.start()
+            rejoined = wait_for(lambda: victim_name in holders()
+                                or campaigns.get_campaign(campaign_id).state != "running", 60)
+            given_work = victim_name in holders() or any(
+                r.node_id not in orphaned and r.started_at is not None
+                and r.started_at > victim_started for r in campaigns.runs(campaign_id))
             assert wait_for(lambda: campaigns.get_campaign(campaign_id).state
                             in ("completed", "failed", "paused_budget"), 180)
             final = campaigns.get_campaign(campaign_id)
@@ -124,10 +136,11 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
             images.close()
 
         assert orphaned, "the victim held no node when it was killed"
+        assert rejoined and given_work, "the restarted gateway was given no new node"
         assert final.state == "completed", (final.reason,
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}
-        assert members[victim_name] is False and sum(members.values()) == GATEWAYS - 1
+        assert members[victim_name] is True and sum(members.values()) == GATEWAYS
         audit = emulated.audit.records()[audit_from:]
         assert not repeated_flashes(audit), repeated_flashes(audit)
         written = Counter((r["bmc"], r["component"]) for r in audit if r["event"] == "flash_end")
