@@ -1,12 +1,7 @@
-"""A throwaway PostgreSQL server for tests: ``initdb`` + ``pg_ctl`` in a temp dir.
+"""Fixtures for a throwaway PostgreSQL server (lab/lab_postgres.py does the work).
 
-The server listens on a free 127.0.0.1 port (and a Unix socket inside its own
-directory), trusts local connections, and is stopped and deleted afterwards.
-It never touches a system service or the system's clusters. ``initdb`` refuses
-to run as root, so when the tests run as root the server runs as ``nobody``.
-
-Fixtures (registered as a pytest plugin by tests/conftest.py):
-- ``postgres_server``: one server per test session (PostgresServer).
+Registered as a pytest plugin by tests/conftest.py:
+- ``postgres_server``: one server per test session, stopped and deleted after.
 - ``database_url``: a fresh, empty database per test, parametrized over
   ``sqlite`` and ``postgresql``: every test using it runs on both backends.
 - ``postgres_url``: a fresh PostgreSQL database only (whole-campaign tests).
@@ -14,114 +9,15 @@ Fixtures (registered as a pytest plugin by tests/conftest.py):
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import pwd
 import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-SUPERUSER = "fleetflash"
-_COUNTER = itertools.count(1)
+from lab.lab_postgres import PostgresServer, start_postgres
 
-
-def postgres_bin_dir() -> Path:
-    """The directory holding initdb/pg_ctl/postgres: on PATH, or Debian's versioned
-    /usr/lib/postgresql/<major>/bin (the newest one), which is not on PATH."""
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(os.path.realpath(found)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                        key=lambda p: int(Path(p).parent.parent.name)
-                        if Path(p).parent.parent.name.isdigit() else 0)
-    if candidates:
-        return Path(candidates[-1]).parent
-    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found; "
-                       "scripts/bootstrap.sh installs the Debian 'postgresql' package")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class PostgresServer:
-    """A running private server; ``url(db)`` is its SQLAlchemy URL for database ``db``."""
-
-    root: Path
-    port: int
-    bin_dir: Path
-    user: str | None  # the OS user the server runs as (None: the current one)
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
-
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        kwargs: dict[str, Any] = {"user": self.user} if self.user else {}
-        return subprocess.run(args, check=check, capture_output=True, text=True,
-                              cwd=self.root, timeout=120, **kwargs)
-
-    def start(self) -> None:
-        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                  "--auth=trust", "--encoding=UTF8", "--no-sync", "-N")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
-                   f"-c unix_socket_directories={self.root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l",
-                  str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")
-
-    def stop(self) -> None:
-        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
-                  "-w", "stop", check=False)
-
-    def create_database(self) -> str:
-        """A new empty database; returns its URL."""
-        name = f"t{os.getpid()}_{next(_COUNTER)}"
-        engine = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as connection:
-                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        finally:
-            engine.dispose()
-        return self.url(name)
-
-    def log(self) -> str:
-        path = self.root / "server.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def start_postgres() -> PostgresServer:
-    """Start a private server (as ``nobody`` when running as root)."""
-    bin_dir = postgres_bin_dir()
-    root = Path(tempfile.mkdtemp(prefix="fleetflash-pg-"))
-    user = None
-    if os.geteuid() == 0:
-        user = "nobody"
-        entry = pwd.getpwnam(user)
-        os.chown(root, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(root=root, port=_free_port(), bin_dir=bin_dir, user=user)
-    try:
-        server.start()
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"could not start PostgreSQL: {exc.stderr}") from exc
-    return server
-
+__all__ = ["PostgresServer", "start_postgres"]
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
