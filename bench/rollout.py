@@ -14,6 +14,11 @@ and the invariants checked on the emulator's audit log. The last line is JSON.
 
     .venv/bin/python bench/rollout.py --nodes 200
     .venv/bin/python bench/rollout.py --nodes 1000
+    .venv/bin/python bench/rollout.py --nodes 200 --database postgresql
+
+``--database postgresql`` stores the gateway's state in a private PostgreSQL
+server started for the run (lab/lab_postgres.py) instead of SQLite; the
+server's CPU seconds are printed as ``database_cpu_s``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from firmware_payloads.keys import load_private_key
 from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
 from gateway.store import ImageState
+from lab.lab_postgres import PostgresServer, start_postgres
 
 MODEL = "FF-BENCH"
 PACKAGES = [("bmc-9.0.0", "BMC", "9.0.0", [], "bmc", 256 << 10),
@@ -105,10 +111,11 @@ def power_on(nodes: list[dict[str, str]]) -> None:
 
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
-                 nodes: list[dict[str, str]]) -> Path:
+                 nodes: list[dict[str, str]], database_url: str = "") -> Path:
     media = free_port()
     lines = [
-        "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"', "",
+        "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"',
+        *([f'database_url = "{database_url}"'] if database_url else []), "",
         "[listener]", f'http = "127.0.0.1:{free_port()}"', "",
         "[[sources]]", 'name = "bench"', 'clients = ["127.0.0.0/8"]', 'username = "bench"',
         f'password_hash = "{hash_password("unused", iterations=1000)}"',
@@ -141,6 +148,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a running child process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def database_cpu_seconds(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster and every backend it forked
+    (the backends of the closed connections are counted in the postmaster's children)."""
+    pid = server.pid()
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[1] == str(pid):
+                ticks += int(stat[11]) + int(stat[12])
+    return round(ticks / os.sysconf("SC_CLK_TCK"), 1)
 
 
 def audit_figures(audit: Path, group_of: dict[str, str]) -> dict[str, Any]:
@@ -177,6 +203,8 @@ def main() -> None:
     parser.add_argument("--no-events", dest="events", action="store_false",
                         help="no EventService subscriptions: MONITOR polls only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the gateway's store (postgresql: a private server)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
@@ -184,7 +212,12 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="fleetflash-bench-"))
     emulator = None
+    database: PostgresServer | None = None
     try:
+        database_url = ""
+        if args.database == "postgresql":
+            database = start_postgres()
+            database_url = database.create_database("bench")
         bundle, public = make_bundle(work)
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
         started = time.monotonic()
@@ -194,7 +227,7 @@ def main() -> None:
               f"{time.monotonic() - started:.1f} s", flush=True)
         with BundleServer([bundle]) as publisher:
             gateway = build_gateway(load_config(write_config(work, args, publisher, public,
-                                                             nodes)),
+                                                             nodes, database_url)),
                                     worker_poll_interval=0.2)
             gateway.start()
             try:
@@ -202,6 +235,9 @@ def main() -> None:
             finally:
                 gateway.stop()
         figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
+        figures["database"] = args.database
+        if database is not None:
+            figures["database_cpu_s"] = database_cpu_seconds(database)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
@@ -210,6 +246,9 @@ def main() -> None:
         if emulator is not None:
             emulator.terminate()
             emulator.wait(timeout=60)
+        if database is not None:
+            database.stop()
+            shutil.rmtree(database.root, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     for key, value in figures.items():
@@ -217,7 +256,7 @@ def main() -> None:
     print(json.dumps({k: figures[k] for k in (
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
-        "components_written_twice", "max_down_in_a_group", "outcomes")}))
+        "components_written_twice", "max_down_in_a_group", "outcomes", "database")}))
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,

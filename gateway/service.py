@@ -78,7 +78,6 @@ class Gateway:
                 self.listener.stop()
                 self.worker.stop()
                 raise GatewayStartError(f"media server could not start: {exc}") from exc
-
         if self.api is not None:
             try:
                 self.api.start()

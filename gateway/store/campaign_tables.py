@@ -47,7 +47,8 @@ class NodeRunRow(Base):
     """
 
     __tablename__ = "node_runs"
-    __table_args__ = (Index("ix_node_runs_step_lease", "step", "lease_expires"),)
+    __table_args__ = (Index("ix_node_runs_step_lease", "step", "lease_expires"),
+                      Index("ix_node_runs_lease_owner", "lease_owner"))
 
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(64), primary_key=True)

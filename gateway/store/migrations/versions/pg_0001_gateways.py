@@ -32,9 +32,12 @@ def upgrade() -> None:
     with op.batch_alter_table("node_runs") as batch:
         batch.add_column(sa.Column("fence", sa.Integer(), nullable=False,
                                    server_default="0"))
+    # What each gateway holds: its sweep, renewals and /api/gateways count by owner.
+    op.create_index("ix_node_runs_lease_owner", "node_runs", ["lease_owner"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_node_runs_lease_owner", table_name="node_runs")
     with op.batch_alter_table("node_runs") as batch:
         batch.drop_column("fence")
     op.drop_table("gateways")
