@@ -75,8 +75,13 @@ class PostgresServer:
                               cwd=self.root, timeout=120, **kwargs)
 
     def start(self) -> None:
+        """Create the cluster (initdb) and start the server."""
         self._run(str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
                   "--auth=trust", "--encoding=UTF8", "--no-sync", "-N")
+        self.restart()
+
+    def restart(self) -> None:
+        """Start the (stopped) server again on the same directory and port."""
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} "
                    f"-c unix_socket_directories={self.root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
