@@ -3,6 +3,8 @@ gateways sharing it, a whole rollout split between them, and `lab down` stopping
 
 from __future__ import annotations
 
+import shutil
+
 import requests
 
 from lab import lab_processes
@@ -49,6 +51,7 @@ def test_two_lab_gateways_on_postgresql_share_one_rollout(lab_up: LabFactory) ->
     down = fleetflash("lab", "down", "--state-file", str(lab.state_file))
     assert down.returncode == 0, down.stderr
     assert not any(lab_processes.running(pid, marker(name)) for name, pid in pids.items())
+    shutil.rmtree(state.get("database.dir"))  # `lab down` keeps it, like the workdir
 
 
 def test_several_gateways_need_postgresql(lab_up: LabFactory) -> None:
