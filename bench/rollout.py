@@ -20,6 +20,12 @@ With ``--manager slurm`` a real Slurm runs one slurmd per node (bench/rollout_sl
 every node runs a job when the update is announced, and the gateway drains through
 Slurm: the makespan then includes waiting for jobs, and job-seconds lost (must be 0)
 are reported.
+
+    .venv/bin/python bench/rollout.py --nodes 200 --database postgresql
+
+``--database postgresql`` stores the gateway's state in a private PostgreSQL
+server started for the run (lab/lab_postgres.py) instead of SQLite; the
+server's CPU seconds are printed as ``database_cpu_s``.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
 from gateway.store import ImageState
 from lab import lab_slurm
+from lab.lab_postgres import PostgresServer, start_postgres
 
 MODEL = "FF-BENCH"
 PACKAGES = [("bmc-9.0.0", "BMC", "9.0.0", [], "bmc", 256 << 10),
@@ -115,10 +122,12 @@ def power_on(nodes: list[dict[str, str]]) -> None:
 
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
-                 nodes: list[dict[str, str]], extra: list[str] | None = None) -> Path:
+                 nodes: list[dict[str, str]], extra: list[str] | None = None,
+                 database_url: str = "") -> Path:
     media = free_port()
     lines = [
-        "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"', "",
+        "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"',
+        *([f'database_url = "{database_url}"'] if database_url else []), "",
         "[listener]", f'http = "127.0.0.1:{free_port()}"', "",
         "[[sources]]", 'name = "bench"', 'clients = ["127.0.0.0/8"]', 'username = "bench"',
         f'password_hash = "{hash_password("unused", iterations=1000)}"',
@@ -151,6 +160,25 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a running child process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def database_cpu_seconds(server: PostgresServer) -> float:
+    """CPU seconds of the PostgreSQL server: the postmaster and every backend it forked
+    (the backends of the closed connections are counted in the postmaster's children)."""
+    pid = server.pid()
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[1] == str(pid):
+                ticks += int(stat[11]) + int(stat[12])
+    return round(ticks / os.sysconf("SC_CLK_TCK"), 1)
 
 
 def audit_figures(audit: Path, group_of: dict[str, str]) -> dict[str, Any]:
@@ -189,6 +217,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--manager", choices=["slurm"], default=None,
                         help="run a real Slurm with a job on every node; drain through it")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the gateway's store (postgresql: a private server)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
@@ -197,7 +227,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fleetflash-bench-"))
     emulator = None
     rig = None
+    database: PostgresServer | None = None
     try:
+        database_url = ""
+        if args.database == "postgresql":
+            database = start_postgres()
+            database_url = database.create_database("bench")
         bundle, public = make_bundle(work)
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
         started = time.monotonic()
@@ -211,7 +246,7 @@ def main() -> None:
             extra = rollout_slurm.config_lines(rig, max_wait_s=300)
         with BundleServer([bundle]) as publisher:
             gateway = build_gateway(load_config(write_config(work, args, publisher, public,
-                                                             nodes, extra)),
+                                                             nodes, extra, database_url)),
                                     worker_poll_interval=0.2)
             gateway.start()
             try:
@@ -223,6 +258,9 @@ def main() -> None:
             records = [json.loads(line) for line in audit.read_text().splitlines() if line]
             figures |= rollout_slurm.figures(rig, jobs, records)
         figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
+        figures["database"] = args.database
+        if database is not None:
+            figures["database_cpu_s"] = database_cpu_seconds(database)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
@@ -233,6 +271,9 @@ def main() -> None:
         if emulator is not None:
             emulator.terminate()
             emulator.wait(timeout=60)
+        if database is not None:
+            database.stop()
+            shutil.rmtree(database.root, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     for key, value in figures.items():
@@ -240,7 +281,7 @@ def main() -> None:
     print(json.dumps({k: figures[k] for k in (
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
-        "components_written_twice", "max_down_in_a_group", "outcomes",
+        "components_written_twice", "max_down_in_a_group", "outcomes", "database",
         *(("job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()))}))
 

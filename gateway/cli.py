@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import click
 from rich.console import Console
@@ -15,7 +15,7 @@ from gateway.config import ConfigError, GatewayConfig, hash_password, load_confi
 from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
 from gateway.stop_signals import StopSignals
-from gateway.store import Decision, GatewayStore, StoreError
+from gateway.store import DatabaseUnavailableError, Decision, GatewayStore, StoreError
 
 _DECISION_STYLE: dict[str, str] = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
                    Decision.WITHDRAWN: "magenta", Decision.IGNORED: "dim",
@@ -33,9 +33,21 @@ def _load(config_path: str) -> GatewayConfig:
         raise click.ClickException(str(exc)) from exc
 
 
+# The database could not be reached at start-up: distinct from a bad configuration
+# (exit 1), so a supervisor can tell "retry later" from "fix the file".
+EXIT_DATABASE_UNAVAILABLE = 2
+
+
+def _unavailable(exc: DatabaseUnavailableError) -> NoReturn:
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(EXIT_DATABASE_UNAVAILABLE)
+
+
 def _store(config: GatewayConfig) -> GatewayStore:
     try:
         return GatewayStore.open(config.database_url)
+    except DatabaseUnavailableError as exc:
+        _unavailable(exc)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -61,6 +73,8 @@ def serve(config_path: str, verbose: bool) -> None:
         try:
             running = build_gateway(config)
             running.start()
+        except DatabaseUnavailableError as exc:
+            _unavailable(exc)
         except (GatewayStartError, StoreError) as exc:
             raise click.ClickException(str(exc)) from exc
         try:

@@ -29,7 +29,7 @@ from gateway.media import MediaError
 from gateway.media.cache import ImageCache
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.wiring import Orchestration, build_orchestration
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, StoreError
 
 LOG = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001  # see Gateway.start
@@ -54,11 +54,17 @@ class Gateway:
     usb: UsbIntake | None = None  # USB key watcher ([usb])
 
     def start(self) -> None:
-        """Start every part: worker, CIM listener, orchestration, API, USB watcher.
+        """Join the fleet, then start every part: worker, CIM listener, orchestration,
+        API, USB watcher.
 
         Raises GatewayStartError naming the part that could not start; the parts
         already started are stopped again first (in reverse order).
         """
+        if self.orchestration is not None:
+            try:  # first: a second gateway under a live one's name must not act at all
+                self.orchestration.join()
+            except StoreError as exc:
+                raise GatewayStartError(str(exc)) from exc
         with contextlib.ExitStack() as started:
             self.worker.start()
             started.callback(self.worker.stop)

@@ -12,7 +12,14 @@ import click
 from rich.console import Console
 
 from lab.lab_state import LabError, read_state
-from lab.runner import DEFAULT_LIBVIRT_URI, UpOptions, lab_down, lab_up
+from lab.runner import (
+    DATABASES,
+    DEFAULT_LIBVIRT_URI,
+    MAX_GATEWAYS,
+    UpOptions,
+    lab_down,
+    lab_up,
+)
 from lab.topology import TopologyError
 
 P = ParamSpec("P")
@@ -56,15 +63,27 @@ def lab() -> None:
               help="Keys, configs, logs and audit log (default var/lab/<topology>-<time>).")
 @click.option("--libvirt-uri", default=DEFAULT_LIBVIRT_URI, show_default=True,
               help="Host backend of the emulated BMCs (qemu:///system: real QEMU guests).")
+@click.option("--gateways", "gateways", type=click.IntRange(1, MAX_GATEWAYS), default=1,
+              show_default=True, help="Gateways sharing one database (needs postgresql).")
+@click.option("--database", type=click.Choice(DATABASES), default="sqlite",
+              show_default=True,
+              help="The gateways' store: SQLite, or a private PostgreSQL server.")
 @_one_line_errors
-def up(topology: str, state_file: Path, workdir: Path | None, libvirt_uri: str) -> None:
-    """Start the emulator, publisher and gateway for TOPOLOGY (a file, or "demo")."""
-    state = lab_up(UpOptions(_topology_path(topology), state_file, workdir, libvirt_uri))
+def up(topology: str, state_file: Path, workdir: Path | None, libvirt_uri: str,
+       gateways: int, database: str) -> None:
+    """Start the emulator, publisher and gateway(s) for TOPOLOGY (a file, or "demo")."""
+    state = lab_up(UpOptions(_topology_path(topology), state_file, workdir, libvirt_uri,
+                             gateways=gateways, database=database))
     console = Console()
     console.print(f"lab [bold]{state.get('name')}[/] is up: "
                   f"{len(state.get('emulator.inventory'))} BMCs")
     console.print(f"  gateway API   {state.api_url}  (dashboard; token in the state file)")
     console.print(f"  CIM listener  {state.get('gateway.cim_url')}")
+    for entry in state.document.get("gateways", [])[1:]:
+        console.print(f"  gateway {entry['name']}  API {entry['api_url']}  "
+                      f"CIM {entry['cim_url']}")
+    if state.document.get("database", {}).get("kind") == "postgresql":
+        console.print(f"  database      {state.get('database.url')}")
     console.print(f"  publisher     {state.get('publisher.url')}")
     console.print(f"  state file    {state.path}")
     console.print(f"  logs          {state.get('logs')}")

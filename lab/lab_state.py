@@ -4,7 +4,10 @@ The keys are a contract (docs/lab.md, "The state file") that scripts and tests r
 ``gateway.{cim_url,cim_username,cim_password,api_url,api_token,config,pid}``,
 ``publisher.{url,pid}``, ``emulator.{inventory,pid,admin_url,admin_token}``,
 ``audit_log``, ``keys.{public,private}``, plus ``topology``, ``workdir`` and
-``nodes`` (topology node name -> emulator BMC id). The file holds secrets
+``nodes`` (topology node name -> emulator BMC id). ``gateways`` lists every
+gateway (``[{name, pid, api_url, cim_url, media_url, config}]``; ``gateway.*`` is
+the first), ``database`` the store (``{kind: sqlite}`` or ``{kind: postgresql,
+url, dir, pid}``). The file holds secrets
 (passwords, the admin token), so it is written with mode 0600.
 """
 
@@ -61,10 +64,20 @@ class LabState:
         return {bmc: node for node, bmc in self.get("nodes").items()}
 
     def pids(self) -> dict[str, int]:
-        """Process name -> pid of every process the lab started."""
-        return {name: int(self.document[name]["pid"]) for name in ("gateway", "publisher",
+        """Process name -> pid of every process the lab started: "gateway" (the first),
+        "gateway-2", ... (``gateways``), "publisher", "emulator", and "postgres" when the
+        lab runs its own database server."""
+        pids = {name: int(self.document[name]["pid"]) for name in ("gateway", "publisher",
                                                                     "emulator")
                 if isinstance(self.document.get(name), dict) and "pid" in self.document[name]}
+        gateways = self.document.get("gateways")
+        for index, entry in enumerate(gateways if isinstance(gateways, list) else []):
+            if index and isinstance(entry, dict) and "pid" in entry:
+                pids[f"gateway-{index + 1}"] = int(entry["pid"])
+        database = self.document.get("database")
+        if isinstance(database, dict) and database.get("pid"):
+            pids["postgres"] = int(database["pid"])
+        return pids
 
 
 def write_state(path: Path, document: dict[str, Any]) -> LabState:

@@ -1,6 +1,10 @@
 """`lab up` and `lab down`: bring a topology's emulated data centre up in the
 background (emulator, publisher, gateway) and take it down again.
 
+With ``--gateways N --database postgresql`` the lab starts a private PostgreSQL
+server (lab.lab_postgres) and N gateways sharing it (each its own name, ports
+and state directory; one image cache directory, as on one host).
+
 `up` picks free loopback ports, makes a signing key pair (unless the work
 directory already has one), an API token and the publisher's listener
 password, starts the three processes detached, powers the emulated hosts on
@@ -15,7 +19,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import firmware_payloads as fp
 from gateway.api.auth import TokenStore
@@ -24,6 +30,7 @@ from gateway.store import GatewayStore, StoreError
 from lab import lab_processes as procs
 from lab import lab_slurm
 from lab.lab_gateway_config import LabEndpoints, render_gateway_config
+from lab.lab_postgres import PostgresError, start_postgres
 from lab.lab_power import power_on
 from lab.lab_state import LabError, LabState, read_state, write_state
 from lab.topology import Topology, TopologyError, load_topology
@@ -33,7 +40,21 @@ CIM_USERNAME = "lab-publisher"
 API_TOKEN_NAME = "lab-admin"
 START_TIMEOUT_S = 180.0
 # What each process's command line contains, so `down` never signals a reused pid.
-MARKERS = {"emulator": "emulator", "publisher": "lab.lab_publisher", "gateway": "gateway"}
+MARKERS = {"emulator": "emulator", "publisher": "lab.lab_publisher", "gateway": "gateway",
+           "postgres": "postgres"}
+DATABASES = ("sqlite", "postgresql")
+MAX_GATEWAYS = 8
+
+
+def marker(name: str) -> str:
+    """The command-line marker of process `name` ("gateway-2" is a gateway)."""
+    return MARKERS[name.split("-", 1)[0]]
+
+
+def _stop_order(name: str) -> tuple[int, str]:
+    """Gateways first (nothing touches a BMC that is going away), the database last."""
+    kind = name.split("-", 1)[0]
+    return ("gateway", "publisher", "emulator", "postgres").index(kind), name
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,8 @@ class UpOptions:
     state_file: Path
     workdir: Path | None = None
     libvirt_uri: str = DEFAULT_LIBVIRT_URI
+    gateways: int = 1
+    database: str = "sqlite"  # or "postgresql": a private server the gateways share
 
 
 def default_workdir(topology: Topology) -> Path:
@@ -95,6 +118,12 @@ def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabS
     `keys`: an existing (private, public) key pair to trust instead of WORKDIR/keys.
     Raises LabError (or TopologyError for a bad topology); nothing keeps running then.
     """
+    if options.database not in DATABASES:
+        raise LabError(f"--database must be one of {', '.join(DATABASES)}")
+    if not 1 <= options.gateways <= MAX_GATEWAYS:
+        raise LabError(f"--gateways must be between 1 and {MAX_GATEWAYS}")
+    if options.gateways > 1 and options.database != "postgresql":
+        raise LabError("several gateways share one database: use --database postgresql")
     topology = load_topology(options.topology)
     if not topology.nodes:
         raise LabError(f"{options.topology}: the topology has no cluster nodes to run "
@@ -104,7 +133,7 @@ def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabS
             previous = read_state(options.state_file)
         except LabError:
             previous = None
-        if previous is not None and any(procs.running(pid, MARKERS[name])
+        if previous is not None and any(procs.running(pid, marker(name))
                                         for name, pid in previous.pids().items()):
             raise LabError(f"a lab is already running with state file {options.state_file}; "
                            "stop it with `fleetflash lab down` or pass another --state-file")
@@ -119,9 +148,8 @@ def lab_up(options: UpOptions, *, keys: tuple[Path, Path] | None = None) -> LabS
     try:
         return _start(topology, options, workdir, private_key, public_key, started, rigs)
     except BaseException:
-        for name in ("gateway", "publisher", "emulator"):
-            if name in started:
-                procs.stop(started[name], MARKERS[name])
+        for name in sorted(started, key=_stop_order):
+            procs.stop(started[name], marker(name))
         for rig in rigs.values():
             lab_slurm.stop(rig)
         raise
@@ -156,29 +184,50 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
             rigs[cluster.name] = lab_slurm.start(
                 workdir / "slurm" / cluster.name, cluster.node_names, cluster=cluster.name)
 
+    database_url, database_state = _database(options, started)
     cim_password = secrets.token_urlsafe(18)
-    endpoints = LabEndpoints(
-        workdir=workdir, listener_port=procs.free_port(), media_port=procs.free_port(),
-        api_port=procs.free_port(), publisher_url=publisher_url, cim_username=CIM_USERNAME,
-        cim_password_hash=hash_password(cim_password), trusted_key=public_key, bmcs=inventory,
-        slurm_confs={name: rig.conf for name, rig in rigs.items()})
-    config_path = workdir / "gateway.toml"
-    config_path.write_text(render_gateway_config(topology, endpoints), encoding="utf-8")
-    config_path.chmod(0o600)
-    api_token = _admin_token(config_path)
-    gateway = procs.spawn("gateway", [*procs.FLEETFLASH, "gateway", "serve", "--config",
-                                      str(config_path)], workdir)
-    started["gateway"] = gateway.pid
-    api_url = f"http://127.0.0.1:{endpoints.api_port}"
-    procs.wait_until("gateway", lambda: procs.answers(api_url + "/healthz")
-                     and procs.port_open(endpoints.listener_port), gateway, workdir, 60)
+    gateways: list[dict[str, Any]] = []
+    for index in range(options.gateways):
+        endpoints = LabEndpoints(
+            workdir=workdir, listener_port=procs.free_port(), media_port=procs.free_port(),
+            api_port=procs.free_port(), publisher_url=publisher_url,
+            cim_username=CIM_USERNAME, cim_password_hash=hash_password(cim_password),
+            trusted_key=public_key, bmcs=inventory,
+            slurm_confs={name: rig.conf for name, rig in rigs.items()})
+        suffix = "" if index == 0 else f"-{index + 1}"
+        config_path = workdir / f"gateway{suffix}.toml"
+        config_path.write_text(_gateway_config(render_gateway_config(topology, endpoints),
+                                               workdir, suffix, database_url),
+                               encoding="utf-8")
+        config_path.chmod(0o600)
+        gateways.append({"process": f"gateway{suffix}", "config": config_path,
+                         "endpoints": endpoints})
+    api_token = _admin_token(gateways[0]["config"])  # one database: valid on every gateway
+    listed: list[dict[str, Any]] = []
+    for entry in gateways:
+        endpoints = entry["endpoints"]
+        process = procs.spawn(entry["process"], [*procs.FLEETFLASH, "gateway", "serve",
+                                                 "--config", str(entry["config"])], workdir)
+        started[entry["process"]] = process.pid
+        api_url = f"http://127.0.0.1:{endpoints.api_port}"
+        procs.wait_until(entry["process"], partial(_gateway_ready, api_url,
+                                                   endpoints.listener_port),
+                         process, workdir, 60)
+        listed.append({"name": _gateway_name(entry["config"]), "pid": process.pid,
+                       "api_url": api_url,
+                       "cim_url": f"http://127.0.0.1:{endpoints.listener_port}",
+                       "media_url": f"http://127.0.0.1:{endpoints.media_port}",
+                       "config": str(entry["config"])})
+    first = listed[0]
     return write_state(options.state_file.resolve(), {
         "topology": str(options.topology.resolve()), "name": topology.name,
         "workdir": str(workdir), "started_at": datetime.now(UTC).isoformat(),
-        "gateway": {"cim_url": f"http://127.0.0.1:{endpoints.listener_port}",
-                    "cim_username": CIM_USERNAME, "cim_password": cim_password,
-                    "api_url": api_url, "api_token": api_token, "config": str(config_path),
-                    "pid": gateway.pid, "media_url": f"http://127.0.0.1:{endpoints.media_port}"},
+        "gateway": {"cim_url": first["cim_url"], "cim_username": CIM_USERNAME,
+                    "cim_password": cim_password, "api_url": first["api_url"],
+                    "api_token": api_token, "config": first["config"], "pid": first["pid"],
+                    "media_url": first["media_url"]},
+        "gateways": listed,
+        "database": database_state,
         "publisher": {"url": publisher_url, "pid": publisher.pid, "dir": str(site)},
         "emulator": {"inventory": inventory, "pid": emulator.pid,
                      "admin_url": admin["admin_url"], "admin_token": admin["admin_token"],
@@ -191,6 +240,53 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
                          "partition": rig.partition, "pids": rig.pids}
                   for name, rig in rigs.items()},
     })
+
+
+def _database(options: UpOptions, started: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    """("" for the gateways' default SQLite, or the URL of the lab's PostgreSQL), and what
+    the state file records about it."""
+    if options.database != "postgresql":
+        return "", {"kind": "sqlite"}
+    try:
+        server = start_postgres()  # a temp dir: initdb's user must reach it (root: nobody)
+        pid = server.pid()
+        if pid is not None:
+            started["postgres"] = pid
+        url = server.create_database("fleetflash")
+    except PostgresError as exc:
+        raise LabError(f"database: {exc}") from exc
+    return url, {"kind": "postgresql", "url": url, "dir": str(server.root), "pid": pid}
+
+
+def _gateway_config(text: str, workdir: Path, suffix: str, database_url: str) -> str:
+    """The lab's gateway TOML for gateway `suffix` ("" for the first, "-2", ...): its own
+    name and state directory, the shared database and the first one's image cache."""
+    lines: list[str] = []
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[gateway]" and line.startswith("name = ") and suffix:
+            line = line[:-1] + f'{suffix}"'
+        elif section == "[gateway]" and line.startswith("state_dir = "):
+            line = f"state_dir = {json.dumps(str(workdir / ('gateway' + suffix)))}"
+            if database_url:
+                line += f"\ndatabase_url = {json.dumps(database_url)}"
+        lines.append(line)
+        if line == "[cache]" and suffix:
+            lines.append(f"dir = {json.dumps(str(workdir / 'gateway' / 'images'))}")
+    return "\n".join(lines) + "\n"
+
+
+def _gateway_ready(api_url: str, listener_port: int) -> bool:
+    return procs.answers(api_url + "/healthz") and procs.port_open(listener_port)
+
+
+def _gateway_name(config_path: Path) -> str:
+    try:
+        return load_config(config_path).name
+    except ConfigError as exc:
+        raise LabError(f"{config_path}: {exc}") from exc
 
 
 def _admin_token(config_path: Path) -> str:
@@ -210,10 +306,9 @@ def _admin_token(config_path: Path) -> str:
 def lab_down(state: LabState) -> dict[str, bool]:
     """Stop the gateway, publisher and emulator (in that order, so nothing touches a BMC
     that is going away). Files stay. Returns name -> whether it was running."""
-    stopped = {name: procs.stop(pid, MARKERS[name])
+    stopped = {name: procs.stop(pid, marker(name))
                for name, pid in sorted(state.pids().items(),
-                                       key=lambda item: ("gateway", "publisher",
-                                                         "emulator").index(item[0]))}
+                                       key=lambda item: _stop_order(item[0]))}
     for name, rig in (state.document.get("slurm") or {}).items():
         pids = {daemon: int(pid) for daemon, pid in rig["pids"].items()}
         stopped[f"slurm {name}"] = lab_slurm.stop_pids(pids, Path(rig["root"]),

@@ -13,10 +13,12 @@ cd "$(dirname "$0")/.."
 # curl block driver (qemu-block-extra); ovmf is the UEFI firmware the bootable
 # bundle is also tested with. No system libvirt service is set up. slurm-wlm and
 # munge: the Slurm cluster-manager tests and the hpc-slurm lab run real daemons
-# on loopback.
+# on loopback. postgresql provides initdb/pg_ctl (in /usr/lib/postgresql/<major>/bin):
+# the store tests start a throwaway server of their own; Debian's cluster service
+# is never used.
 APT_PACKAGES=(libvirt-dev pkg-config gcc nginx chromium
               libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-block-extra ovmf
-              slurm-wlm munge ${EXTRA_APT_PACKAGES:-})
+              slurm-wlm munge postgresql ${EXTRA_APT_PACKAGES:-})
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

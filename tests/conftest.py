@@ -29,6 +29,9 @@ from firmware_payloads.build import ImageFile, manifest_from_spec, write_image
 from firmware_payloads.manifest import canonical_json
 from firmware_payloads.spec import BytesPayload, PayloadSource
 
+# Throwaway PostgreSQL server and the SQLite/PostgreSQL-parametrized `database_url`.
+pytest_plugins = ["tests.support.postgres"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYS_DIR = Path(__file__).resolve().parent / "keys"
 SAMPLE_SPEC = REPO_ROOT / "firmware_payloads" / "samples" / "quarterly-2026q4.yaml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
@@ -23,6 +23,7 @@ from gateway.redfish import (
     MediaState,
     NotSupportedError,
     RedfishError,
+    TaskRef,
     fallback,
     systems,
     update_service,
@@ -47,10 +48,18 @@ class FleetBmcClient(BmcClient):
     # client made after a BMC restart reads its system and CD directly instead of walking
     # Managers and Systems again. A stale URI is forgotten and rediscovered.
     known: dict[str, Any]
+    # Called before every request that changes the BMC (media, boot, reset, update):
+    # raises when this gateway no longer holds the node's lease at its fencing counter
+    # (ClientPool.set_guard; see gateway/store/run_leases.py). None: unguarded.
+    guard: Callable[[], None] | None = None
 
     def __init__(self, endpoint: BmcEndpoint, root: Any) -> None:
         super().__init__(endpoint, root)
         self.known = {}
+
+    def _fenced(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     # The lookups below are cached per client (a client lives while one node is driven
     # and is dropped after any error): walking Managers and Systems for every call would
@@ -150,24 +159,47 @@ class FleetBmcClient(BmcClient):
         media = self._cd_slot()
         if media is None:
             raise NotSupportedError("the BMC offers no virtual CD/DVD")
+        self._fenced()
         virtual_media.insert(media, image_url, credentials, current=current)
 
     def eject_media(self, *, current: MediaState | None = None) -> None:
         media = self._cd_slot()
         if media is not None:
+            self._fenced()
             virtual_media.eject(media, current=current)
 
     def set_boot_once_cd(self) -> None:
+        self._fenced()
         systems.set_boot_once_cd(self._host(fresh=False))
 
     def clear_boot_override(self) -> None:
+        self._fenced()
         systems.clear_boot_override(self._host(fresh=False))
 
     def boot_override(self) -> systems.BootOverride:
         return systems.boot_override_of(self._host())
 
     def reset_host(self, reset_type: str | None = None) -> str:
-        return systems.reset_host(self._host(), reset_type)
+        host = self._host()
+        self._fenced()
+        return systems.reset_host(host, reset_type)
+
+    def simple_update(self, image_uri: str, *, targets: Sequence[str] = (),
+                      protocol: str | None = None, apply_time: str | None = None,
+                      force: bool = False,
+                      credentials: tuple[str, str] | None = None) -> TaskRef | None:
+        self._fenced()
+        return super().simple_update(image_uri, targets=targets, protocol=protocol,
+                                     apply_time=apply_time, force=force,
+                                     credentials=credentials)
+
+    def multipart_push(self, chunks: Iterable[bytes], size: int, *,
+                       filename: str = "image.iso", targets: Sequence[str] = (),
+                       apply_time: str | None = None, force: bool = False,
+                       timeout: float | None = None) -> TaskRef | None:
+        self._fenced()
+        return super().multipart_push(chunks, size, filename=filename, targets=targets,
+                                      apply_time=apply_time, force=force, timeout=timeout)
 
     def component_versions(self) -> dict[str, str]:
         """Component name -> installed version, one GET per FirmwareInventory member once
@@ -271,6 +303,15 @@ class ClientPool:
         self._lock = threading.Lock()
         self._clients: dict[str, FleetBmcClient] = {}
         self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
+        self._guards: dict[str, Callable[[], None]] = {}  # node -> fencing check
+
+    def set_guard(self, node_id: str, guard: Callable[[], None]) -> None:
+        """Check `guard` before each BMC-changing request to the node (from now on)."""
+        with self._lock:
+            self._guards[node_id] = guard
+            client = self._clients.get(node_id)
+        if client is not None:
+            client.guard = guard
 
     def pushes_events(self, node_id: str) -> bool:
         """Whether the node's BMC was subscribed to push its events to this gateway."""
@@ -292,6 +333,7 @@ class ClientPool:
             known = self._known.setdefault(endpoint.name, {})
         client = FleetBmcClient.connect(endpoint, known)
         with self._lock:
+            client.guard = self._guards.get(endpoint.name)
             self._clients[endpoint.name] = client
         return client
 

@@ -88,6 +88,7 @@ class Engine:
         endpoint = cluster.endpoints.get(run.node_id)
         if endpoint is None:
             return self._fail(run, step, now, f"node {run.node_id} is no longer registered")
+        self.clients.set_guard(run.node_id, partial(self._check_fence, run))
         ctx = StepContext(run=run, campaign=campaign, cluster=cluster, endpoint=endpoint,
                           settings=self.settings, manifest=manifest, clients=self.clients,
                           media_url=media_url, image_file=image_file, mark=mark,
@@ -121,6 +122,14 @@ class Engine:
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
             return StepResult(step, replace(run, progress=kept), outcome.delay_s)
         return self._advance(run, step, now, progress, outcome)
+
+    def _check_fence(self, run: RunRecord) -> None:
+        """Before a BMC-changing request: this gateway must still hold the run's lease,
+        unexpired on the database's clock, at the fencing counter it read. A database
+        that cannot be reached fails the check too (StoreError): no lease, no action."""
+        if not self.store.holds(run.campaign_id, run.node_id, self.owner, run.fence):
+            raise LeaseLostError(f"node {run.node_id}: lease lost (fence {run.fence}); "
+                                 "not touching its BMC")
 
     def _advance(self, run: RunRecord, step: NodeStep, now: datetime,
                  progress: dict[str, Any], outcome: Advance) -> StepResult:

@@ -30,6 +30,7 @@ from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import FINAL, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
 from gateway.orchestrator.inventory import EventDestination, managed_node, read_inventory
+from gateway.orchestrator.membership import Membership
 from gateway.orchestrator.scheduler import BUSY_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import RedfishError
@@ -66,7 +67,10 @@ class Orchestrator:
         self.mint_url = mint_url
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
-        self.scheduler = Scheduler(store, images, self.clusters, settings, owner)
+        # The fleet this gateway shares the database with (alone: a fleet of one).
+        self.membership = Membership(store.engine, owner, self.engine.epoch, settings.lease)
+        self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
+                                   assign=self.membership.assign)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
@@ -92,9 +96,11 @@ class Orchestrator:
     # -- life cycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the loop and the background thread (idempotent)."""
+        """Join the fleet, start the loop and the background thread (idempotent).
+        Raises NameInUseError (a StoreError) when a live gateway has the same name."""
         if self._threads:
             return
+        self.membership.join()
         for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -111,6 +117,10 @@ class Orchestrator:
         self._threads.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.engine.clients.close_all()
+        try:
+            self.membership.leave()
+        except StoreError as exc:
+            LOG.warning("could not leave the fleet cleanly: %s", exc)
 
     def wake(self) -> None:
         """Take campaign decisions now (after an operator action or a node finishing)."""
@@ -167,9 +177,15 @@ class Orchestrator:
             if self.scheduler.tick(now):
                 self._sweep_now = True
         if clock - self._last_claim >= self.settings.lease_s / 3:
+            if not self.membership.heartbeat():
+                LOG.error("gateway %s: another process took over this name (this one was "
+                          "taken for dead); stopping", self.owner)
+                self._stop.set()
+                return
             ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
             if ours:
-                self.store.claim_runs(self.owner, self.settings.lease, BUSY_STEPS, ours)
+                self.store.claim_runs(self.owner, self.settings.lease, BUSY_STEPS, ours,
+                                      members=self.membership.live_members)
             self._forget_lost_runs()
             self._last_claim = clock
         if self._sweep_now or clock - self._last_sweep >= SWEEP_EVERY_S:

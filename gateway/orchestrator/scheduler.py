@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from gateway.domain import (
@@ -53,13 +54,17 @@ class Scheduler:
 
     def __init__(self, store: CampaignStore, images: GatewayStore,
                  clusters: dict[str, ClusterSettings], settings: OrchestratorSettings,
-                 owner: str) -> None:
+                 owner: str, *,
+                 assign: Callable[[Iterable[str]], dict[str, str]] | None = None) -> None:
         self.store = store
         self.images = images
         self.clusters = clusters
         self.settings = settings
         self.owner = owner
         self.manager_view = ManagerView()
+        # node ids -> the gateway to drive each (gateway.orchestrator.membership);
+        # None: this gateway drives every node it starts.
+        self.assign = assign
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
@@ -114,8 +119,12 @@ class Scheduler:
             busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())))
         if not admission.start:
             return []
-        started = self.store.start_runs(record.id, admission.start, self.owner,
-                                        self.settings.lease, NodeStep.PRECHECK.value)
+        # Only while this gateway still leads the cluster (checked under a lock in the
+        # same transaction): two leaders never both admit into one group.
+        started = self.store.start_runs(
+            record.id, admission.start, self.owner, self.settings.lease,
+            NodeStep.PRECHECK.value, leader_lease=f"scheduler:{record.cluster}",
+            owners=self.assign(admission.start) if self.assign else None)
         LOG.info("campaign %s: starting %s", record.id, ", ".join(started))
         return started
 

@@ -40,6 +40,11 @@ class Orchestration:
     service: CampaignService
     events: BmcEventReceiver | None = None  # [orchestrator] events_http
 
+    def join(self) -> None:
+        """Register this gateway in the fleet sharing the database. Raises
+        NameInUseError (a StoreError) when a live gateway has the same name."""
+        self.orchestrator.membership.join()
+
     def start(self) -> None:
         self.media.start()
         if self.events is not None:

@@ -1,6 +1,6 @@
 """Persistence of the gateway (SQLAlchemy 2 + Alembic; SQLite by default, PostgreSQL by URL)."""
 
-from gateway.store.errors import NotFoundError, StoreError
+from gateway.store.errors import DatabaseUnavailableError, NotFoundError, StoreError
 from gateway.store.records import (
     ACQUIRABLE_STATES,
     AlertAdmission,
@@ -13,6 +13,7 @@ from gateway.store.records import (
 from gateway.store.repository import GatewayStore, utcnow
 
 __all__ = [
-    "ACQUIRABLE_STATES", "AlertAdmission", "AlertRecord", "Decision", "GatewayStore", "ImageRecord",
-    "ImageState", "NewAlert", "NotFoundError", "StoreError", "utcnow",
+    "ACQUIRABLE_STATES", "AlertAdmission", "AlertRecord", "DatabaseUnavailableError",
+    "Decision", "GatewayStore", "ImageRecord", "ImageState", "NewAlert", "NotFoundError",
+    "StoreError", "utcnow",
 ]

@@ -82,6 +82,7 @@ class RunRecord:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    fence: int = 0  # fencing counter at the time it was read (see NodeRunRow.fence)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ class NodeRunRow(Base):
     """
 
     __tablename__ = "node_runs"
-    __table_args__ = (Index("ix_node_runs_step_lease", "step", "lease_expires"),)
+    __table_args__ = (Index("ix_node_runs_step_lease", "step", "lease_expires"),
+                      Index("ix_node_runs_lease_owner", "lease_owner"))
 
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -74,6 +75,9 @@ class NodeRunRow(Base):
     timings: Mapped[str] = mapped_column(Text, default="{}")
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Fencing counter: +1 whenever the run is leased to a gateway that did not hold it
+    # (start, takeover). BMC-changing actions check it (CampaignStore.holds).
+    fence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

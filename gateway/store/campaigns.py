@@ -14,7 +14,7 @@ import json
 from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.domain import PARTLY_NOTE
 from gateway.store.campaign_records import (
     CampaignRecord,
     ManagedNode,
@@ -30,10 +29,11 @@ from gateway.store.campaign_records import (
     NewRun,
     RunRecord,
 )
-from gateway.store.campaign_tables import CampaignRow, LeaseRow, ManagedNodeRow, NodeRunRow
+from gateway.store.campaign_tables import CampaignRow, ManagedNodeRow, NodeRunRow
 from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
+from gateway.store.run_leases import RunLeases
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
@@ -41,8 +41,9 @@ _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "aft
                           "progress", "timings"})
 
 
-class CampaignStore:
-    """Thread-safe repository; each call runs in its own transaction."""
+class CampaignStore(RunLeases):
+    """Thread-safe repository; each call runs in its own transaction. The lease
+    operations (start, claim, fencing, named leases) are in gateway.store.run_leases."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -170,41 +171,6 @@ class CampaignStore:
                 query = query.where(NodeRunRow.campaign_id != except_campaign)
             return set(session.scalars(query))
 
-    def start_runs(self, campaign_id: str, node_ids: Iterable[str], owner: str,
-                   lease: timedelta, first_step: str) -> list[str]:
-        """PENDING -> `first_step` for each node still pending and not held, leased to
-        `owner`. Returns the ids actually started (a node already taken is left out)."""
-        now = utcnow()
-        started: list[str] = []
-        with self._transaction() as session:
-            for node in node_ids:
-                result = session.execute(sa.update(NodeRunRow).where(
-                    NodeRunRow.campaign_id == campaign_id, NodeRunRow.node_id == node,
-                    NodeRunRow.step == "pending", NodeRunRow.held.is_(False),
-                ).values(step=first_step, lease_owner=owner, lease_expires=now + lease,
-                         started_at=now, step_started_at=now, next_action_at=now,
-                         updated_at=now, progress="{}",
-                         # A planning note (PARTLY_NOTE) stays for the report; others go.
-                         error=sa.case((NodeRunRow.error.like(f"{PARTLY_NOTE}:%"),
-                                        NodeRunRow.error), else_=None)))
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    started.append(node)
-        return started
-
-    def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],
-                   campaign_ids: Collection[str]) -> int:
-        """Lease to `owner` every run in `steps` of `campaign_ids` that is unleased, leased
-        by `owner` (renewal) or whose lease expired. Returns how many `owner` now holds."""
-        now = utcnow()
-        with self._transaction() as session:
-            result = session.execute(sa.update(NodeRunRow).where(
-                NodeRunRow.step.in_(list(steps)),
-                NodeRunRow.campaign_id.in_(list(campaign_ids)),
-                sa.or_(NodeRunRow.lease_owner.is_(None), NodeRunRow.lease_owner == owner,
-                       NodeRunRow.lease_expires < now),
-            ).values(lease_owner=owner, lease_expires=now + lease))
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
     def monitor_seconds(self, campaign_id: str, limit: int = 50) -> list[float]:
         """MONITOR seconds of the campaign's most recently finished (done) runs, oldest
         first: what the executor learns its polling from, read again after a restart."""
@@ -304,27 +270,6 @@ class CampaignStore:
                 query = query.where(ManagedNodeRow.cluster == cluster)
             return [_node(r) for r in session.scalars(query)]
 
-    # -- named leases -------------------------------------------------------------
-
-    def take_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
-        """Take or renew the lease `name` for `owner`; False while another holds it."""
-        now = utcnow()
-        try:
-            with self._transaction() as session:
-                result = session.execute(sa.update(LeaseRow).where(
-                    LeaseRow.name == name,
-                    sa.or_(LeaseRow.owner == owner, LeaseRow.expires < now),
-                ).values(owner=owner, expires=now + ttl))
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    return True
-                if session.get(LeaseRow, name) is not None:
-                    return False
-                session.add(LeaseRow(name=name, owner=owner, expires=now + ttl))
-        except IntegrityError:
-            return False  # another gateway inserted it first
-        return True
-
-
 def _loads(text: str | None, default: Any) -> Any:
     if not text:
         return default
@@ -357,7 +302,7 @@ def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:
         timings=_loads(row.timings, {}), lease_owner=row.lease_owner,
         lease_expires=row.lease_expires, next_action_at=row.next_action_at,
         step_started_at=row.step_started_at, started_at=row.started_at,
-        finished_at=row.finished_at, updated_at=row.updated_at)
+        finished_at=row.finished_at, updated_at=row.updated_at, fence=row.fence or 0)
 
 
 def _node(row: ManagedNodeRow | sa.Row[Any]) -> ManagedNode:

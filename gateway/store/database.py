@@ -2,9 +2,12 @@
 
 The database URL picks the backend: `sqlite:///path` (default, a file under
 the gateway state directory) or `postgresql+psycopg://...` for several gateways
-sharing one store. Nothing here or in the repository uses backend-specific
-SQL; SQLite only gets connection pragmas (WAL, busy timeout) so concurrent
-threads wait instead of failing.
+sharing one store (docs/database.md). Nothing in the repositories uses
+backend-specific SQL, except where a module says so and keeps a portable path.
+SQLite gets connection pragmas (WAL, busy timeout) so concurrent threads wait
+instead of failing; PostgreSQL connections get a text dumper that replaces NUL
+characters (which PostgreSQL text cannot hold and SQLite stores), because alerts
+and refusals record untrusted text from the wire.
 """
 
 from __future__ import annotations
@@ -24,12 +27,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.errors import StoreError
+from gateway.store.errors import DatabaseUnavailableError, StoreError
 
 LOG = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 48  # >= orchestrator workers + loop + background + API threads
+# PostgreSQL: this many connections stay open per gateway, up to POSTGRES_MAX_CONNECTIONS
+# at peaks (the rest are closed after use). The server's max_connections must allow
+# POSTGRES_MAX_CONNECTIONS per gateway (docs/database.md).
+POSTGRES_POOL_SIZE = 20
+POSTGRES_MAX_CONNECTIONS = 48
 
 
 def _alembic_config(connection: sa.Connection | None = None) -> AlembicConfig:
@@ -76,27 +84,52 @@ def create_engine(url: str) -> Engine:
             # pool of 5 the workers queued for connections, and every overflow
             # connection was opened (PRAGMAs included) and closed again per step.
             options |= {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+        elif parsed.get_backend_name() == "postgresql":
+            options |= {"pool_size": POSTGRES_POOL_SIZE,
+                        "max_overflow": POSTGRES_MAX_CONNECTIONS - POSTGRES_POOL_SIZE}
         engine = sa.create_engine(parsed, **options)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open database {_safe(url)}: {exc.__class__.__name__}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)
+    elif engine.dialect.driver == "psycopg":
+        sa.event.listen(engine, "connect", _on_psycopg_connect)
     return engine
+
+
+def _on_psycopg_connect(dbapi_connection: Any, _record: Any) -> None:
+    from gateway.store.pg_text import register_nul_safe_text
+
+    register_nul_safe_text(dbapi_connection)
 
 
 def migrate(engine: Engine) -> str:
     """Upgrade the schema to head (idempotent). Returns the revision now in force.
 
-    Raises StoreError when the database cannot be reached or migrated.
+    Raises DatabaseUnavailableError (a StoreError) when the database cannot be
+    reached, StoreError when it cannot be migrated.
     """
     try:
-        with engine.begin() as connection:
+        connection = engine.connect()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailableError(
+            f"cannot reach database {_safe(str(engine.url))}: {_driver_message(exc)}") from exc
+    try:
+        with connection, connection.begin():
             command.upgrade(_alembic_config(connection), "head")
             current = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate database {_safe(str(engine.url))}: {exc}") from exc
+        raise StoreError(f"cannot migrate database {_safe(str(engine.url))}: "
+                         f"{_driver_message(exc)}") from exc
     LOG.debug("database schema at revision %s", current)
     return current or ""
+
+
+def _driver_message(exc: SQLAlchemyError) -> str:
+    """The driver's own words (first line), without SQLAlchemy's statement and links."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def _safe(url: str) -> str:

@@ -9,3 +9,7 @@ class StoreError(Exception):
 
 class NotFoundError(StoreError):
     """The requested record does not exist."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database server could not be reached (or refused the connection) at all."""

@@ -67,7 +67,7 @@ class RunningLab:
                 for wave in campaign["waves"] for node in wave["nodes"]}
 
 
-LabFactory = Callable[[Path], RunningLab]
+LabFactory = Callable[..., RunningLab]  # (topology path, *extra `lab up` options)
 
 
 @pytest.fixture
@@ -75,12 +75,12 @@ def lab_up(tmp_path: Path) -> Iterator[LabFactory]:
     """`lab_up(topology_path)` runs `fleetflash lab up`; every lab is taken down after."""
     started: list[RunningLab] = []
 
-    def start(topology: Path) -> RunningLab:
+    def start(topology: Path, *options: str) -> RunningLab:
         lab = RunningLab(tmp_path / f"state-{len(started)}.json",
                          tmp_path / f"lab-{len(started)}")
         started.append(lab)
         result = fleetflash("lab", "up", str(topology), "--state-file", str(lab.state_file),
-                            "--workdir", str(lab.workdir))
+                            "--workdir", str(lab.workdir), *options)
         assert result.returncode == 0, result.stdout + result.stderr
         return lab
 

@@ -58,16 +58,19 @@ def write_gateway_config(
     groups: Mapping[str, int], cluster: Mapping[str, Any] | None = None,
     orchestrator: Mapping[str, Any] | None = None,
     timeouts: Mapping[str, float] | None = None,
+    database_url: str | None = None, name: str = "gw-orch",
 ) -> Path:
     """Write DIR/gateway.toml for one cluster "lab" whose groups allow `groups[name]`
-    unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password)."""
+    unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password).
+    `database_url`: the store (default: SQLite in the state directory)."""
     media_port = free_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
     text = textwrap.dedent(f"""\
         [gateway]
-        name = "gw-orch"
+        name = "{name}"
         state_dir = "{directory / 'state'}"
+        {f'database_url = "{database_url}"' if database_url else ""}
 
         [listener]
         http = "127.0.0.1:{free_port()}"

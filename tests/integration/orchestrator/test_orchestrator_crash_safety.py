@@ -1,7 +1,8 @@
 """Crash safety: `kill -9` a real `fleetflash gateway serve` at random points of an MSC
-campaign on the emulator, restart it each time, and check the emulator's audit log:
-nobody flashed twice, no group ever had more nodes down than its allowance, no virtual
-media left inserted, no boot override left pending, every node on the new versions."""
+campaign on the emulator (store: SQLite, then PostgreSQL), restart it each time, and
+check the emulator's audit log: nobody flashed twice, no group ever had more nodes down
+than its allowance, no virtual media left inserted, no boot override left pending, every
+node on the new versions."""
 
 from __future__ import annotations
 
@@ -94,7 +95,9 @@ class GatewayProcess:
 
 
 def test_kill_9_at_random_points_keeps_every_invariant(
-        tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+        tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory,
+        database_url: str) -> None:
+    # Runs on SQLite and on a real PostgreSQL (tests/support/postgres.py).
     seed = crash_seed()
     rng = random.Random(seed)
     bundle = bundle_factory(name="fleet-crash.iso")
@@ -108,7 +111,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=group_of, groups=GROUPS,
-            orchestrator={"lease_s": 5})
+            orchestrator={"lease_s": 5}, database_url=database_url)
         config = load_config(config_path)
         gateway = GatewayProcess(config_path, tmp_path)
         gateway.start()

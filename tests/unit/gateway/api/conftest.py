@@ -1,5 +1,5 @@
-"""Fixtures for API tests: a real SQLite store, intake service, tokens of every role,
-and Flask's test client over the real app (no server needed for unit tests)."""
+"""Fixtures for API tests: a real SQLite (or PostgreSQL) store, intake service, tokens of
+every role, and Flask's test client over the real app (no server needed for unit tests)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.conftest import TestKeys
 from tests.integration.intake.gatewaykit import write_config
 
 IMAGE_PREFIX = "http://127.0.0.1:9/fw/"
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @dataclass
@@ -36,10 +37,16 @@ class ApiHarness:
 
 
 @pytest.fixture
-def api(tmp_path: Path, test_keys: TestKeys) -> Iterator[ApiHarness]:
+def api(tmp_path: Path, test_keys: TestKeys, request: pytest.FixtureRequest
+        ) -> Iterator[ApiHarness]:
+    """On SQLite; a module runs on PostgreSQL too with
+    ``pytestmark = pytest.mark.parametrize("api", BACKENDS, indirect=True)``."""
     config = load_config(write_config(tmp_path, prefixes=[IMAGE_PREFIX],
                                       trusted_key=test_keys.public))
-    store = GatewayStore.open(config.database_url)
+    backend = getattr(request, "param", "sqlite")
+    url = (request.getfixturevalue("postgres_url") if backend == "postgresql"
+           else config.database_url)
+    store = GatewayStore.open(url)
     context = ApiContext.for_store(store, intake=IntakeService(config, store))
     tokens = {role: context.tokens.create(f"{role}-token", role)[1]
               for role in ("viewer", "operator", "admin")}

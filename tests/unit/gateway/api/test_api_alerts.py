@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.gateway.api.conftest import IMAGE_PREFIX, ApiHarness
+import pytest
+
+from tests.unit.gateway.api.conftest import BACKENDS, IMAGE_PREFIX, ApiHarness
+
+# The API end to end on both backends: PostgreSQL is a first-class store.
+pytestmark = pytest.mark.parametrize("api", BACKENDS, indirect=True)
 
 SHA = "ab" * 32
 

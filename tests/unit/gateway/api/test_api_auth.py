@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from gateway.api.auth import Role, TokenError
-from tests.unit.gateway.api.conftest import ApiHarness
+from tests.unit.gateway.api.conftest import BACKENDS, ApiHarness
+
+# The API end to end on both backends: PostgreSQL is a first-class store.
+pytestmark = pytest.mark.parametrize("api", BACKENDS, indirect=True)
 
 
 def test_only_the_hash_of_a_token_is_stored(api: ApiHarness) -> None:

@@ -15,7 +15,10 @@ from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.store.campaign_records import NewCampaign, NewRun
 from gateway.store.campaigns import CampaignStore
-from tests.unit.gateway.api.conftest import IMAGE_PREFIX, ApiHarness
+from tests.unit.gateway.api.conftest import BACKENDS, IMAGE_PREFIX, ApiHarness
+
+# The API end to end on both backends: PostgreSQL is a first-class store.
+pytestmark = pytest.mark.parametrize("api", BACKENDS, indirect=True)
 
 SHA = "ef" * 32
 NODES = ("n1", "n2", "n3")

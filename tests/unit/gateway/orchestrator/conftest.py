@@ -1,10 +1,10 @@
-"""A real SQLite store with one verified image and a campaign factory."""
+"""A real store (SQLite and PostgreSQL: every test runs on both) with one verified image
+and a campaign factory."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +16,8 @@ SHA = "c" * 64
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[GatewayStore, CampaignStore]]:
-    images = GatewayStore.open(f"sqlite:///{tmp_path / 'gw.db'}")
+def stores(database_url: str) -> Iterator[tuple[GatewayStore, CampaignStore]]:
+    images = GatewayStore.open(database_url)
     images.admit_update(NewAlert(
         channel="cli", decision=Decision.ACCEPTED, reason="", source="acme",
         indication_identifier="i-1", message_id="FWUP0001", image_sha256=SHA,

@@ -1,4 +1,5 @@
-"""The gateway store on a real SQLite file: migrations, dedup, leases, references, restart."""
+"""The gateway store on a real SQLite file and a real PostgreSQL server: migrations, dedup,
+leases, references, restart."""
 
 from __future__ import annotations
 
@@ -45,8 +46,9 @@ def _withdraw(identifier: str = "w-1", sha: str = SHA_A, bundle: str = "bundle-1
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state' / 'gateway.db'}"
+def db_url(database_url: str) -> str:
+    """Every test here runs on SQLite and on a real PostgreSQL (tests/support/postgres.py)."""
+    return database_url
 
 
 @pytest.fixture
@@ -234,3 +236,23 @@ def test_times_are_aware_utc(store: GatewayStore) -> None:
     assert alert.received_at.utcoffset() == timedelta(0)
     with store.engine.connect() as connection:
         assert connection.execute(sa.text("select count(*) from alerts")).scalar() == 1
+
+
+def test_untrusted_text_with_nul_characters_is_stored_on_every_backend(
+        store: GatewayStore) -> None:
+    # PostgreSQL text cannot hold NUL; a hostile identifier must not become a database error.
+    alert = store.record_alert(NewAlert(
+        channel="cim", decision=Decision.REJECTED, reason="malformed", source="acme",
+        indication_identifier="id\x00-1", message_id="FW\x00UP", description="a\x00b"))
+    stored = store.list_alerts()[0]
+    assert stored.id == alert.id and stored.decision == Decision.REJECTED
+    assert stored.indication_identifier in ("id\x00-1", "id\ufffd-1")
+    assert (stored.description or "").replace("\ufffd", "\x00") == "a\x00b"
+
+
+def test_every_table_matches_the_models_after_migration(store: GatewayStore) -> None:
+    for module in pkgutil.iter_modules(gateway.store.__path__):
+        importlib.import_module(f"gateway.store.{module.name}")
+    with store.engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diffs == []

@@ -1,0 +1,79 @@
+"""This gateway as a member of a fleet sharing one database (gateway/store/gateways.py).
+
+Registers the gateway's name at start (refused while another live gateway
+uses it), heartbeats on the database's clock, and tells the scheduler which
+live member should drive each node it admits: the one holding the fewest runs,
+so a gateway that joins (or rejoins after a crash) takes a fair share of new
+work at once. A gateway alone behaves exactly as before: every node is its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from gateway.store.gateways import GatewayRegistry, Member
+
+LOG = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+class Membership:
+    """Registration, heartbeat and work assignment of gateway ``name``."""
+
+    def __init__(self, engine: Engine, name: str, instance: str, dead_after: timedelta
+                 ) -> None:
+        self.name = name
+        self.registry = GatewayRegistry(engine, name, instance, host=socket.gethostname(),
+                                        pid=os.getpid(), dead_after=dead_after,
+                                        pid_alive=_pid_alive)
+        self._members = 1
+
+    def join(self, api_url: str = "") -> None:
+        """Register; raises NameInUseError (a StoreError) when the name is taken."""
+        self.registry.register(api_url)
+        LOG.info("gateway %s joined the fleet", self.name)
+
+    def leave(self) -> None:
+        self.registry.deregister()
+
+    def heartbeat(self) -> bool:
+        """Stamp the heartbeat and refresh the member count; False when this process
+        lost its name to another (it was taken for dead) and must stop acting."""
+        ok = self.registry.heartbeat()
+        self._members = max(1, len(self.registry.live_names()))
+        return ok
+
+    @property
+    def live_members(self) -> int:
+        """Live members at the last heartbeat (at least 1: this one)."""
+        return self._members
+
+    def members(self) -> list[Member]:
+        return self.registry.members()
+
+    def assign(self, node_ids: Iterable[str]) -> dict[str, str]:
+        """node id -> the live member that should drive it: the least loaded first
+        (ties by name), counting the nodes assigned here too."""
+        load = {m.name: m.held_runs for m in self.registry.members() if m.alive}
+        load.setdefault(self.name, 0)
+        owners: dict[str, str] = {}
+        for node in node_ids:
+            member = min(load, key=lambda name: (load[name], name))
+            owners[node] = member
+            load[member] += 1
+        return owners
