@@ -10,7 +10,8 @@ import requests
 from lab import lab_processes
 from lab.lab_invariants import check_rollout
 from lab.runner import marker
-from tests.e2e.conftest import FIXTURES, LabFactory, fleetflash, wait_for
+from tests.e2e.conftest import FIXTURES, LabFactory, fleetflash
+from tests.support.waiting import wait_until
 
 
 def test_two_lab_gateways_on_postgresql_share_one_rollout(lab_up: LabFactory) -> None:
@@ -32,8 +33,8 @@ def test_two_lab_gateways_on_postgresql_share_one_rollout(lab_up: LabFactory) ->
 
     published = fleetflash("lab", "publish", "--state-file", str(lab.state_file))
     assert published.returncode == 0, published.stderr
-    assert wait_for(lambda: any(c["state"] == "completed" for c in lab.campaigns().values()),
-                    240), lab.campaigns()
+    wait_until(lambda: any(c["state"] == "completed" for c in lab.campaigns().values()),
+               240, describe=lab.campaigns)
     steps = lab.steps()
     assert set(steps.values()) == {"done"} and len(steps) == 8
 
