@@ -24,8 +24,10 @@ from gateway.api.ports import (
     NodeProgress,
     NodeReportView,
     NodeView,
+    TimelineView,
     WaveView,
 )
+from gateway.api.timeline import build_timeline
 from gateway.domain import (
     PATH,
     TERMINAL_STATES,
@@ -184,6 +186,16 @@ class OrchestratorOperations:
             versions_before=n.before_versions, versions_after=n.after_versions,
             started_at=_parse(n.started_at), finished_at=_parse(n.finished_at),
             duration_s=n.duration_s, error=n.error) for n in report.nodes]
+
+    def campaign_timeline(self, campaign_id: str) -> TimelineView:
+        campaign = self.service.store.get_campaign(campaign_id)
+        groups = self._group_of(campaign.cluster)
+        settings = self.clusters.get(campaign.cluster)
+        allowances = ({g: settings.cluster.allowance(g) for g in settings.cluster.group_names()}
+                      if settings is not None else {})
+        return build_timeline(campaign, self.service.store.runs(campaign_id),
+                              self.service.store.step_spans(campaign_id), groups,
+                              allowances, utcnow())
 
     def compliance(self, cluster: str | None = None) -> list[ComplianceRow]:
         rows = []

@@ -85,6 +85,20 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class StepSpan:
+    """One step a run spent time in (see `node_run_steps`); `ended_at` None while it
+    lasts; `next_step` is the step it went to (``failed``: it failed, `detail` says why)."""
+
+    node_id: str
+    attempt: int
+    step: str
+    started_at: datetime
+    ended_at: datetime | None
+    next_step: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
 class ManagedNode:
     """The last inventory of one registered BMC.
 

@@ -28,14 +28,24 @@ from gateway.store.campaign_records import (
     NewCampaign,
     NewRun,
     RunRecord,
+    StepSpan,
 )
-from gateway.store.campaign_tables import CampaignRow, LeaseRow, ManagedNodeRow, NodeRunRow
+from gateway.store.campaign_tables import (
+    CampaignRow,
+    LeaseRow,
+    ManagedNodeRow,
+    NodeRunRow,
+    StepSpanRow,
+)
 from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
+_SPANS: sa.Table = StepSpanRow.__table__  # type: ignore[assignment]
+# Steps a run rests in rather than spends time in: no span is opened for them.
+_RESTING_STEPS = frozenset({"pending", "done", "skipped", "quarantined", "not_applicable"})
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
                           "progress", "timings"})
 
@@ -185,6 +195,8 @@ class CampaignStore:
                          updated_at=now, progress="{}", error=None))
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     started.append(node)
+                    _record_step(session.connection(), campaign_id, node, first_step, now,
+                                 None)
         return started
 
     def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],
@@ -237,7 +249,7 @@ class CampaignStore:
         """Compare-and-set a run: only while it is in `expected_step` (and, with `owner`,
         leased to `owner`; with `expected_attempt`, at that attempt). Dict/tuple fields
         are stored as JSON. False when the run moved on or the lease was lost."""
-        values = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
+        values: dict[str, Any] = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
                       if k in _JSON_FIELDS else v) for k, v in fields.items()}
         values["updated_at"] = utcnow()
         conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
@@ -248,7 +260,22 @@ class CampaignStore:
             conditions.append(_RUNS.c.attempt == expected_attempt)
         with core_transaction(self.engine) as connection:
             result = connection.execute(sa.update(_RUNS).where(*conditions).values(**values))
-            return bool(result.rowcount == 1)
+            changed = bool(result.rowcount == 1)
+            if changed and values.get("step", expected_step) != expected_step:
+                at = fields.get("step_started_at") or values["updated_at"]
+                _record_step(connection, campaign_id, node_id, str(values["step"]), at,
+                             values.get("error"))
+            return changed
+
+    def step_spans(self, campaign_id: str) -> list[StepSpan]:
+        """The step history of every run of the campaign, by node then time."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_SPANS).where(
+                _SPANS.c.campaign_id == campaign_id,
+            ).order_by(_SPANS.c.node_id, _SPANS.c.started_at, _SPANS.c.id))
+            return [StepSpan(node_id=r.node_id, attempt=r.attempt, step=r.step,
+                             started_at=r.started_at, ended_at=r.ended_at,
+                             next_step=r.next_step, detail=r.detail) for r in rows]
 
     def skip_pending(self, campaign_id: str, reason: str) -> int:
         """Every PENDING run of the campaign becomes SKIPPED with `reason`; returns how many."""
@@ -319,6 +346,24 @@ class CampaignStore:
         except IntegrityError:
             return False  # another gateway inserted it first
         return True
+
+
+def _record_step(connection: sa.Connection, campaign_id: str, node_id: str, step: str,
+                 at: datetime, error: str | None) -> None:
+    """Close the run's open span (the step it left) and open one for `step` unless the
+    run rests there. Runs in the transaction of the step change itself."""
+    connection.execute(sa.update(_SPANS).where(
+        _SPANS.c.campaign_id == campaign_id, _SPANS.c.node_id == node_id,
+        _SPANS.c.ended_at.is_(None),
+    ).values(ended_at=at, next_step=step, detail=error if step == "failed" else None))
+    if step in _RESTING_STEPS:
+        return
+    attempt = connection.execute(sa.select(_RUNS.c.attempt).where(
+        _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id)).scalar()
+    connection.execute(sa.insert(_SPANS).values(
+        campaign_id=campaign_id, node_id=node_id, attempt=attempt or 1, step=step,
+        started_at=at, ended_at=None, next_step=None,
+        detail=error if step == "failed" else None))
 
 
 def _loads(text: str | None, default: Any) -> Any:

@@ -59,6 +59,15 @@ def get_campaign(call: Call, campaign_id: str) -> Any:
     return operations.get_campaign(checked_id("campaign", campaign_id)).to_json()
 
 
+@resource.operation("GET", "/campaigns/<campaign_id>/timeline",
+                    summary="Show a campaign's timeline: each node's steps over time, its "
+                            "wave, and each group's allowance in use",
+                    role=Role.VIEWER, response=ref("Timeline"))
+def get_timeline(call: Call, campaign_id: str) -> Any:
+    operations = api_context().require_operations()
+    return operations.campaign_timeline(checked_id("campaign", campaign_id)).to_json()
+
+
 def _campaign_action(action: str, summary: str) -> None:
     @resource.operation("POST", f"/campaigns/<campaign_id>/{action}", summary=summary,
                         role=Role.OPERATOR, body=ACTION_BODY, response=ref("Campaign"),
