@@ -66,14 +66,16 @@ def _spans(history: list[StepSpan]) -> list[SpanView]:
             for s in history]
 
 
-def _usage(intervals: list[tuple[datetime, datetime]]) -> tuple[list[UsagePoint], int]:
-    """The step function of how many intervals overlap, and its peak."""
+def _usage(intervals: list[tuple[datetime, datetime | None]]
+           ) -> tuple[list[UsagePoint], int]:
+    """The step function of how many intervals overlap (an open one lasts), and its peak."""
     changes: dict[datetime, int] = {}
     for start, end in intervals:
-        if end <= start:
+        if end is not None and end <= start:
             continue
         changes[start] = changes.get(start, 0) + 1
-        changes[end] = changes.get(end, 0) - 1
+        if end is not None:
+            changes[end] = changes.get(end, 0) - 1
     points: list[UsagePoint] = []
     level = peak = 0
     for at in sorted(changes):
@@ -85,16 +87,18 @@ def _usage(intervals: list[tuple[datetime, datetime]]) -> tuple[list[UsagePoint]
     return points, peak
 
 
-def _held(spans: list[SpanView], now: datetime) -> list[tuple[datetime, datetime]]:
-    """The intervals a node was held, adjacent spans merged (a node moving from one step
-    to the next holds one slot, not two for an instant)."""
-    merged: list[tuple[datetime, datetime]] = []
+def _held(spans: list[SpanView]) -> list[tuple[datetime, datetime | None]]:
+    """The intervals a node was held (None: still held), adjacent spans merged (a node
+    moving from one step to the next holds one slot, not two for an instant)."""
+    merged: list[tuple[datetime, datetime | None]] = []
     for span in sorted((s for s in spans if s.step in _HOLDING), key=lambda s: s.started_at):
-        end = span.ended_at or now
-        if merged and span.started_at <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        last_end = merged[-1][1] if merged else None
+        if merged and (last_end is None or span.started_at <= last_end):
+            end = None if last_end is None or span.ended_at is None else max(
+                last_end, span.ended_at)
+            merged[-1] = (merged[-1][0], end)
         else:
-            merged.append((span.started_at, end))
+            merged.append((span.started_at, span.ended_at))
     return merged
 
 
@@ -108,12 +112,12 @@ def build_timeline(campaign: CampaignRecord, runs: list[RunRecord],
         by_node.setdefault(span.node_id, []).append(span)
     waves = wave_numbers(runs, now)
     nodes: list[TimelineNode] = []
-    held: dict[str, list[tuple[datetime, datetime]]] = {}
+    held: dict[str, list[tuple[datetime, datetime | None]]] = {}
     for run in sorted(runs, key=lambda r: (waves.get(r.node_id, 10**6), r.node_id)):
         recorded = by_node.get(run.node_id, [])
         spans = _spans(recorded) if recorded else _approximate_spans(run)
         group = groups.get(run.node_id, "")
-        held.setdefault(group, []).extend(_held(spans, now))
+        held.setdefault(group, []).extend(_held(spans))
         nodes.append(TimelineNode(
             node_id=run.node_id, group=group, model=run.model or None, canary=run.canary,
             wave=waves.get(run.node_id), attempt=run.attempt, outcome=run.step,
