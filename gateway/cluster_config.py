@@ -45,7 +45,7 @@ LOG = logging.getLogger(__name__)
 
 _CLUSTER_KEYS = {"name", "failure_budget", "autonomy", "max_concurrent", "delivery", "groups",
                  "drain_command", "undrain_command", "drain_webhook", "undrain_webhook",
-                 "hook_timeout_s", "cluster_manager"}
+                 "hook_timeout_s", "cluster_manager", "allow_downgrade"}
 _GROUP_KEYS = {"name", "max_unavailable", "min_available"}
 _BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "password_env",
              "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s", "system",
@@ -230,8 +230,12 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
                               "not both (the cluster manager drains)")
         manager = parse_manager(raw["cluster_manager"], where, base)
         check_node_names(manager, cluster.node_ids(), where)
+    allow_downgrade = raw.get("allow_downgrade", False)
+    if not isinstance(allow_downgrade, bool):
+        raise ConfigError(f"{where}: allow_downgrade must be true or false")
     return ClusterSettings(
         cluster=cluster, endpoints=endpoints, delivery=methods,
+        allow_downgrade=allow_downgrade,
         drain=_hook(raw, "drain", where, timeout), undrain=_hook(raw, "undrain", where, timeout),
         manager=manager)
 

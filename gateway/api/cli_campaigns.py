@@ -113,6 +113,26 @@ def report_campaign(client: ApiClient, campaign_id: str, html_file: str) -> None
                f"nodes, report written to {html_file}")
 
 
+@campaigns.command("create")
+@click.option("--image", "image_sha256", required=True,
+              help="SHA-256 of a verified image in the cache (an older one too).")
+@click.option("--cluster", required=True)
+@click.option("--allow-downgrade", is_flag=True, default=False,
+              help="Install versions older than the nodes' (a rollback); refused unless "
+                   "the cluster's or the image source's policy sets allow_downgrade.")
+@api_options
+def create_campaign(client: ApiClient, image_sha256: str, cluster: str,
+                    allow_downgrade: bool) -> None:
+    """Start a campaign for any verified image on a cluster: same canaries, waves and
+    checks as an automatic one."""
+    body: dict[str, Any] = {"image_sha256": image_sha256, "cluster": cluster}
+    if allow_downgrade:
+        body["allow_downgrade"] = True
+    campaign = client.post("/api/campaigns", body)
+    click.echo(f"campaign {campaign['id']}: {campaign['state']}"
+               + (" (downgrades allowed)" if allow_downgrade else ""))
+
+
 def _campaign_action(action: str, help_text: str) -> None:
     @campaigns.command(action, help=help_text)
     @click.argument("campaign_id")

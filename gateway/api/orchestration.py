@@ -75,10 +75,12 @@ class OrchestratorOperations:
     """
 
     def __init__(self, service: CampaignService, clusters: dict[str, ClusterSettings],
-                 creator: CampaignCreator | None = None) -> None:
+                 creator: CampaignCreator | None = None,
+                 downgrade_sources: frozenset[str] = frozenset()) -> None:
         self.service = service
         self.clusters = clusters
         self._creator = creator
+        self._downgrade_sources = downgrade_sources  # sources with allow_downgrade = true
         self._lock = threading.Lock()
 
     # -- clusters and nodes ------------------------------------------------------------
@@ -135,7 +137,8 @@ class OrchestratorOperations:
         detail = self.service.show(campaign_id)
         return self._campaign(detail.campaign, list(detail.runs), waves=True)
 
-    def start_campaign(self, image_sha256: str, cluster: str, actor: str) -> CampaignView:
+    def start_campaign(self, image_sha256: str, cluster: str, actor: str,
+                       allow_downgrade: bool = False) -> CampaignView:
         settings = self.clusters.get(cluster)
         if settings is None:
             raise NotFoundError(f"no cluster {cluster!r}")
@@ -143,6 +146,15 @@ class OrchestratorOperations:
         if image.state is not ImageState.VERIFIED:
             raise IllegalTransitionError("image", image_sha256[:16], image.state.value,
                                          "campaign", "only a verified image can be rolled out")
+        if allow_downgrade and not (settings.allow_downgrade
+                                    or image.source in self._downgrade_sources):
+            from gateway.api.errors import ConflictError
+
+            raise ConflictError(
+                f"downgrades are not allowed on cluster {cluster!r}: its policy "
+                f"allow_downgrade is false (the default), and so is source "
+                f"{image.source!r}'s; set allow_downgrade = true in the [[clusters]] entry "
+                f"of {cluster!r} or the [[sources]] entry of {image.source!r}")
         existing = self.service.store.find_campaign(image_sha256, cluster)
         generation = 1
         if existing is not None:
@@ -154,7 +166,7 @@ class OrchestratorOperations:
         if self._creator is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "this gateway does not create campaigns")
-        created = self._creator.create(image, settings, generation)
+        created = self._creator.create(image, settings, generation, allow_downgrade)
         if created is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "another gateway created it first, or the image's "

@@ -256,7 +256,11 @@ class Operations(Protocol):
 
     def get_campaign(self, campaign_id: str) -> CampaignView: ...
 
-    def start_campaign(self, image_sha256: str, cluster: str, actor: str) -> CampaignView: ...
+    def start_campaign(self, image_sha256: str, cluster: str, actor: str,
+                       allow_downgrade: bool = False) -> CampaignView:
+        """`allow_downgrade`: older versions apply too, if the cluster's or the image
+        source's policy allows it (ConflictError naming the policy otherwise)."""
+        ...
 
     def campaign_action(self, campaign_id: str, action: str, actor: str) -> CampaignView:
         """`action` is approve, pause, resume or abort."""

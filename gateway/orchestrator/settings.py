@@ -46,6 +46,7 @@ class ClusterSettings:
     ``endpoints``: node id -> BMC registration. ``delivery``: allowed methods in
     order of preference. ``drain``/``undrain``: optional hooks. ``manager``: the
     cluster manager asked about nodes (docs/cluster-managers.md), None without one.
+    ``allow_downgrade``: an operator may roll this cluster back to an older image.
     """
 
     cluster: Cluster
@@ -54,6 +55,7 @@ class ClusterSettings:
     drain: Hook | None = None
     undrain: Hook | None = None
     manager: ManagerSettings | None = None
+    allow_downgrade: bool = False
 
     @property
     def name(self) -> str:

@@ -382,7 +382,8 @@ def _campaign(row: CampaignRow) -> CampaignRecord:
         failure_budget=row.failure_budget, canaries=tuple(_loads(row.canaries, [])),
         reason=row.reason or "", planned_waves=row.planned_waves,
         lower_bound=row.lower_bound, generation=row.generation or 1,
-        unreached=_loads(row.unreached, {}), created_at=row.created_at,
+        unreached=_loads(row.unreached, {}), allow_downgrade=bool(row.allow_downgrade),
+        created_at=row.created_at,
         updated_at=row.updated_at, finished_at=row.finished_at)
 
 

@@ -1,9 +1,12 @@
-"""Step history of node runs: when each step started and ended (the campaign timeline).
+"""Step history of node runs (the campaign timeline), and downgrade campaigns.
 
-Runs of earlier campaigns have no history; timelines lay those out from the
-per-step seconds in ``node_runs.timings`` and say so.
+``node_run_steps``: when each step of a run started and ended. Runs of earlier
+campaigns have no history; timelines lay those out from the per-step seconds in
+``node_runs.timings`` and say so. ``campaigns.allow_downgrade``: the campaign
+may install versions older than a node's (a rollback started by an operator
+under a policy that allows it); earlier campaigns did not.
 
-Revision ID: orch_0003_step_spans
+Revision ID: orch_0003_timeline_downgrades
 Revises: frontdoor_0001_refusals
 Create Date: 2026-12-06
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orch_0003_step_spans"
+revision = "orch_0003_timeline_downgrades"
 down_revision = "frontdoor_0001_refusals"
 branch_labels = None
 depends_on = None
@@ -33,8 +36,12 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=True),
     )
     op.create_index("ix_node_run_steps_run", "node_run_steps", ["campaign_id", "node_id"])
+    op.add_column("campaigns", sa.Column("allow_downgrade", sa.Boolean(), nullable=False,
+                                         server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaigns") as batch:
+        batch.drop_column("allow_downgrade")
     op.drop_index("ix_node_run_steps_run", table_name="node_run_steps")
     op.drop_table("node_run_steps")
