@@ -362,9 +362,23 @@ class GatewayStore:
                 ImageReferenceRow.image_sha256 == sha256, ImageReferenceRow.holder == holder))
 
     def referenced_digests(self) -> set[str]:
-        """Digests that at least one holder references (never evicted)."""
+        """Digests never to evict: those at least one holder references, and the newest
+        two verified images of each bundle ID (the current one and the one before, so a
+        rollback to it needs no download)."""
         with self._transaction() as session:
-            return set(session.scalars(sa.select(ImageReferenceRow.image_sha256).distinct()))
+            held = set(session.scalars(sa.select(ImageReferenceRow.image_sha256).distinct()))
+            rows = session.execute(sa.select(ImageRow.bundle_id, ImageRow.sha256).where(
+                ImageRow.state == ImageState.VERIFIED.value,
+            ).order_by(ImageRow.bundle_id, ImageRow.verified_at.desc(), ImageRow.sha256))
+            kept: dict[str, int] = {}
+            for bundle_id, sha256 in rows:
+                if kept.get(bundle_id, 0) < ROLLBACK_IMAGES:
+                    held.add(sha256)
+                    kept[bundle_id] = kept.get(bundle_id, 0) + 1
+            return held
+
+
+ROLLBACK_IMAGES = 2  # verified images kept per bundle ID: the current one and the previous
 
 
 def _clip(value: str | None, limit: int) -> str | None:
