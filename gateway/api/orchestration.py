@@ -143,9 +143,6 @@ class OrchestratorOperations:
         if settings is None:
             raise NotFoundError(f"no cluster {cluster!r}")
         image = self.service.images.get_image(image_sha256)
-        if image.state is not ImageState.VERIFIED:
-            raise IllegalTransitionError("image", image_sha256[:16], image.state.value,
-                                         "campaign", "only a verified image can be rolled out")
         if allow_downgrade and not (settings.allow_downgrade
                                     or image.source in self._downgrade_sources):
             from gateway.api.errors import ConflictError
@@ -155,6 +152,9 @@ class OrchestratorOperations:
                 f"allow_downgrade is false (the default), and so is source "
                 f"{image.source!r}'s; set allow_downgrade = true in the [[clusters]] entry "
                 f"of {cluster!r} or the [[sources]] entry of {image.source!r}")
+        if image.state is not ImageState.VERIFIED:
+            raise IllegalTransitionError("image", image_sha256[:16], image.state.value,
+                                         "campaign", "only a verified image can be rolled out")
         existing = self.service.store.find_campaign(image_sha256, cluster)
         generation = 1
         if existing is not None:
