@@ -143,6 +143,10 @@ class OrchestratorOperations:
         if settings is None:
             raise NotFoundError(f"no cluster {cluster!r}")
         image = self.service.images.get_image(image_sha256)
+        if (staged := settings.staged_refusal()) is not None:
+            from gateway.api.errors import ConflictError
+
+            raise ConflictError(staged)
         if allow_downgrade and not (settings.allow_downgrade
                                     or image.source in self._downgrade_sources):
             from gateway.api.errors import ConflictError

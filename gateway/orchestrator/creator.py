@@ -63,6 +63,7 @@ class CampaignCreator:
         self.clusters = clusters
         self.settings = settings
         self.owner = owner
+        self._told_staged: set[str] = set()
 
     def newest_verified(self) -> ImageRecord | None:
         verified = [i for i in self.images.list_images(ImageState.VERIFIED)
@@ -77,6 +78,11 @@ class CampaignCreator:
         created = []
         for name, cluster in sorted(self.clusters.items()):
             if self.store.find_campaign(image.sha256, name) is not None:
+                continue
+            if (staged := cluster.staged_refusal()) is not None:
+                if name not in self._told_staged:  # once per cluster, not every tick
+                    self._told_staged.add(name)
+                    LOG.warning("no campaign for image %s: %s", image.sha256[:12], staged)
                 continue
             if not self.store.take_lease(f"create:{name}", self.owner, self.settings.lease):
                 continue  # another gateway is inventorying this cluster
