@@ -362,23 +362,20 @@ class GatewayStore:
                 ImageReferenceRow.image_sha256 == sha256, ImageReferenceRow.holder == holder))
 
     def referenced_digests(self) -> set[str]:
-        """Digests never to evict: those at least one holder references, and the newest
-        two verified images of each bundle ID (the current one and the one before, so a
-        rollback to it needs no download)."""
+        """Digests never to evict: those at least one holder references, and the previous
+        verified image of each bundle ID (the one before the newest), so a rollback to it
+        needs no download."""
         with self._transaction() as session:
             held = set(session.scalars(sa.select(ImageReferenceRow.image_sha256).distinct()))
             rows = session.execute(sa.select(ImageRow.bundle_id, ImageRow.sha256).where(
                 ImageRow.state == ImageState.VERIFIED.value,
             ).order_by(ImageRow.bundle_id, ImageRow.verified_at.desc(), ImageRow.sha256))
-            kept: dict[str, int] = {}
+            seen: dict[str, int] = {}
             for bundle_id, sha256 in rows:
-                if kept.get(bundle_id, 0) < ROLLBACK_IMAGES:
+                seen[bundle_id] = seen.get(bundle_id, 0) + 1
+                if seen[bundle_id] == 2:  # newest first: the second is the previous one
                     held.add(sha256)
-                    kept[bundle_id] = kept.get(bundle_id, 0) + 1
             return held
-
-
-ROLLBACK_IMAGES = 2  # verified images kept per bundle ID: the current one and the previous
 
 
 def _clip(value: str | None, limit: int) -> str | None:
