@@ -4,7 +4,12 @@ Everything other packages need is importable from here; see
 docs/bundle-format.md for the format.
 """
 
-from firmware_payloads.applicability import Decision, applicable_packages, explain_applicability
+from firmware_payloads.applicability import (
+    Decision,
+    applicable_packages,
+    explain_applicability,
+    is_downgrade,
+)
 from firmware_payloads.build import build_bundle
 from firmware_payloads.errors import (
     BootCatalogError,
@@ -70,6 +75,7 @@ __all__ = [
     "applicable_packages",
     "build_bundle",
     "explain_applicability",
+    "is_downgrade",
     "generate_keypair",
     "key_id",
     "load_private_key",

@@ -12,7 +12,10 @@ Rules, per package for the node's model (see docs/bundle-format.md):
 - ``below_min_from_version``: installed version < the package's min_from_version;
 - ``blocked_dependency``: a required package is neither applied in this run
   nor already satisfied on the node (installed >= its version);
-- ``apply``: otherwise.
+- ``apply``: otherwise. With ``allow_downgrade``, a package of an ordered
+  scheme whose version is strictly below the installed one is ``apply`` too
+  (a rollback, by policy; ``min_from_version`` bounds upgrades only); an equal
+  version stays ``skip_not_newer``.
 
 Installed versions are read per package, with that package's scheme: a component
 no package of the node's model touches is never read, so it can never block.
@@ -46,7 +49,8 @@ class Decision:
 
 
 def explain_applicability(
-    manifest: Manifest, model: str, installed: Mapping[str, str]
+    manifest: Manifest, model: str, installed: Mapping[str, str], *,
+    allow_downgrade: bool = False,
 ) -> list[Decision]:
     """One Decision per package in the manifest; ``apply`` ones first, in dependency order.
 
@@ -56,7 +60,7 @@ def explain_applicability(
     """
     decisions: dict[str, Decision] = {}
     for pkg in manifest.packages:
-        decisions[pkg.id] = _own_decision(pkg, model, installed)
+        decisions[pkg.id] = _own_decision(pkg, model, installed, allow_downgrade)
 
     # A dependency is satisfied when it is applied in this run or already on
     # the node. Blocking propagates, so repeat until nothing changes.
@@ -91,7 +95,20 @@ def applicable_packages(
             if d.action == "apply"]
 
 
-def _own_decision(pkg: Package, model: str, installed: Mapping[str, str]) -> Decision:
+def is_downgrade(pkg: Package, installed: Mapping[str, str]) -> bool:
+    """True when applying ``pkg`` would lower its component's installed version."""
+    have = installed.get(pkg.component)
+    scheme = pkg.version_scheme
+    if have is None or not scheme.ordered:
+        return False
+    try:
+        return scheme.at_least(have, pkg.version) and not scheme.at_least(pkg.version, have)
+    except VersionError:
+        return False
+
+
+def _own_decision(pkg: Package, model: str, installed: Mapping[str, str],
+                  allow_downgrade: bool = False) -> Decision:
     if model not in pkg.models:
         return Decision(pkg, "not_applicable_model", f"not built for model {model}")
     have = installed.get(pkg.component)
@@ -104,6 +121,8 @@ def _own_decision(pkg: Package, model: str, installed: Mapping[str, str]) -> Dec
         return Decision(pkg, "unknown_version",
                         f"installed {pkg.component} version {have!r} cannot be read as a "
                         f"{scheme.describe()} ({exc})")
+    if allow_downgrade and is_downgrade(pkg, installed):
+        return Decision(pkg, "apply", f"{pkg.component} {have} -> {pkg.version} (downgrade)")
     if scheme.at_least(have, pkg.version):
         relation = "is" if not scheme.ordered else "is at or above"
         return Decision(pkg, "skip_not_newer", f"{pkg.component} {have} {relation} {pkg.version}")

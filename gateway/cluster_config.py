@@ -34,6 +34,7 @@ from gateway.domain import (
 )
 from gateway.orchestrator.settings import (
     DEFAULT_TIMEOUTS,
+    Activation,
     ClusterSettings,
     Hook,
     OrchestratorSettings,
@@ -45,7 +46,8 @@ LOG = logging.getLogger(__name__)
 
 _CLUSTER_KEYS = {"name", "failure_budget", "autonomy", "max_concurrent", "delivery", "groups",
                  "drain_command", "undrain_command", "drain_webhook", "undrain_webhook",
-                 "hook_timeout_s", "cluster_manager"}
+                 "hook_timeout_s", "cluster_manager", "allow_downgrade",
+                 "activation"}
 _GROUP_KEYS = {"name", "max_unavailable", "min_available"}
 _BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "password_env",
              "password_file", "tls", "fingerprint", "ca_bundle", "timeout_s", "system",
@@ -230,10 +232,19 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
                               "not both (the cluster manager drains)")
         manager = parse_manager(raw["cluster_manager"], where, base)
         check_node_names(manager, cluster.node_ids(), where)
-    return ClusterSettings(
+    allow_downgrade = raw.get("allow_downgrade", False)
+    if not isinstance(allow_downgrade, bool):
+        raise ConfigError(f"{where}: allow_downgrade must be true or false")
+    activation = _enum(Activation, raw.get("activation", "immediate"), f"{where} activation")
+    settings = ClusterSettings(
         cluster=cluster, endpoints=endpoints, delivery=methods,
+        allow_downgrade=allow_downgrade, activation=activation,
         drain=_hook(raw, "drain", where, timeout), undrain=_hook(raw, "undrain", where, timeout),
         manager=manager)
+    if activation is Activation.STAGED and settings.windowless_nodes():
+        refusal = settings.staged_refusal()
+        raise ConfigError(str(refusal))
+    return settings
 
 
 def _hook(raw: Mapping[str, Any], kind: str, where: str, timeout: float) -> Hook | None:

@@ -78,6 +78,8 @@ class SourceConfig:
     image_uri_prefixes: tuple[str, ...]
     trusted_key_paths: tuple[Path, ...]
     trusted_keys: tuple[Ed25519PublicKey, ...] = field(repr=False, compare=False)
+    # An operator may roll clusters back to an older image of this source.
+    allow_downgrade: bool = False
 
     def admits_client(self, address: str) -> bool:
         """True when the client IP address falls in one of the source's ranges."""
@@ -199,7 +201,8 @@ def _source(base: Path, raw: Any, index: int) -> SourceConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
     check_known_keys(where, raw, {"name", "clients", "username", "password_hash",
-                            "owning_entities", "image_uri_prefixes", "trusted_keys"})
+                            "owning_entities", "image_uri_prefixes", "trusted_keys",
+                            "allow_downgrade"})
     name = _str(raw, f"{where}.name", None)
     if not _NAME_RE.match(name):
         raise ConfigError(f"{where}.name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
@@ -221,7 +224,11 @@ def _source(base: Path, raw: Any, index: int) -> SourceConfig:
             raise ConfigError(f"{where}: image_uri_prefixes entry {prefix!r}: {problem}")
     key_paths = tuple(resolve_path(base, p) for p in _str_list(raw, f"{where} trusted_keys"))
     keys = tuple(load_trusted_key(p, where) for p in key_paths)
+    allow_downgrade = raw.get("allow_downgrade", False)
+    if not isinstance(allow_downgrade, bool):
+        raise ConfigError(f"{where}: allow_downgrade must be true or false")
     return SourceConfig(
+        allow_downgrade=allow_downgrade,
         name=name, clients=tuple(clients), username=_str(raw, f"{where} username", None),
         password_hash=password_hash,
         owning_entities=tuple(_str_list(raw, f"{where} owning_entities")),

@@ -9,6 +9,7 @@ campaign ends; its exit status is 0 when it completed (every node covered),
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from rich.table import Table
 
 from gateway.api.cli import api_options, console
 from gateway.api.client import ApiClient
+from gateway.api.timeline_svg import report_html
 
 TERMINAL = {"completed", "completed_with_exclusions", "aborted", "failed"}
 EXIT_EXCLUSIONS = 3  # completed_with_exclusions: not a failure, but not every node either
@@ -87,6 +89,48 @@ def start_campaign(client: ApiClient, image_sha256: str, cluster: str) -> None:
     """Start a campaign for an image on a cluster (usually the gateway does this itself)."""
     campaign = client.post("/api/campaigns", {"image_sha256": image_sha256, "cluster": cluster})
     click.echo(f"campaign {campaign['id']}: {campaign['state']}")
+
+
+@campaigns.command("report")
+@click.argument("campaign_id")
+@click.option("--html", "html_file", required=True, type=click.Path(dir_okay=False),
+              help="Write the timeline and per-node report to this self-contained HTML file.")
+@api_options
+def report_campaign(client: ApiClient, campaign_id: str, html_file: str) -> None:
+    """Write a campaign's timeline (Gantt chart) and per-node outcomes as one HTML file."""
+    timeline = client.get(f"/api/campaigns/{campaign_id}/timeline")
+    rows = list(client.get_all(f"/api/reports/campaigns/{campaign_id}"))
+    page = report_html(timeline, rows)
+    target = Path(html_file)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(target)  # never a half-written report under the asked-for name
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from exc
+    click.echo(f"campaign {campaign_id} ({timeline['state']}): {len(timeline['nodes'])} "
+               f"nodes, report written to {html_file}")
+
+
+@campaigns.command("create")
+@click.option("--image", "image_sha256", required=True,
+              help="SHA-256 of a verified image in the cache (an older one too).")
+@click.option("--cluster", required=True)
+@click.option("--allow-downgrade", is_flag=True, default=False,
+              help="Install versions older than the nodes' (a rollback); refused unless "
+                   "the cluster's or the image source's policy sets allow_downgrade.")
+@api_options
+def create_campaign(client: ApiClient, image_sha256: str, cluster: str,
+                    allow_downgrade: bool) -> None:
+    """Start a campaign for any verified image on a cluster: same canaries, waves and
+    checks as an automatic one."""
+    body: dict[str, Any] = {"image_sha256": image_sha256, "cluster": cluster}
+    if allow_downgrade:
+        body["allow_downgrade"] = True
+    campaign = client.post("/api/campaigns", body)
+    click.echo(f"campaign {campaign['id']}: {campaign['state']}"
+               + (" (downgrades allowed)" if allow_downgrade else ""))
 
 
 def _campaign_action(action: str, help_text: str) -> None:

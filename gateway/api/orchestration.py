@@ -24,8 +24,10 @@ from gateway.api.ports import (
     NodeProgress,
     NodeReportView,
     NodeView,
+    TimelineView,
     WaveView,
 )
+from gateway.api.timeline import build_timeline
 from gateway.domain import (
     PATH,
     TERMINAL_STATES,
@@ -73,10 +75,12 @@ class OrchestratorOperations:
     """
 
     def __init__(self, service: CampaignService, clusters: dict[str, ClusterSettings],
-                 creator: CampaignCreator | None = None) -> None:
+                 creator: CampaignCreator | None = None,
+                 downgrade_sources: frozenset[str] = frozenset()) -> None:
         self.service = service
         self.clusters = clusters
         self._creator = creator
+        self._downgrade_sources = downgrade_sources  # sources with allow_downgrade = true
         self._lock = threading.Lock()
 
     # -- clusters and nodes ------------------------------------------------------------
@@ -133,11 +137,25 @@ class OrchestratorOperations:
         detail = self.service.show(campaign_id)
         return self._campaign(detail.campaign, list(detail.runs), waves=True)
 
-    def start_campaign(self, image_sha256: str, cluster: str, actor: str) -> CampaignView:
+    def start_campaign(self, image_sha256: str, cluster: str, actor: str,
+                       allow_downgrade: bool = False) -> CampaignView:
         settings = self.clusters.get(cluster)
         if settings is None:
             raise NotFoundError(f"no cluster {cluster!r}")
         image = self.service.images.get_image(image_sha256)
+        if (staged := settings.staged_refusal()) is not None:
+            from gateway.api.errors import ConflictError
+
+            raise ConflictError(staged)
+        if allow_downgrade and not (settings.allow_downgrade
+                                    or image.source in self._downgrade_sources):
+            from gateway.api.errors import ConflictError
+
+            raise ConflictError(
+                f"downgrades are not allowed on cluster {cluster!r}: its policy "
+                f"allow_downgrade is false (the default), and so is source "
+                f"{image.source!r}'s; set allow_downgrade = true in the [[clusters]] entry "
+                f"of {cluster!r} or the [[sources]] entry of {image.source!r}")
         if image.state is not ImageState.VERIFIED:
             raise IllegalTransitionError("image", image_sha256[:16], image.state.value,
                                          "campaign", "only a verified image can be rolled out")
@@ -152,7 +170,7 @@ class OrchestratorOperations:
         if self._creator is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "this gateway does not create campaigns")
-        created = self._creator.create(image, settings, generation)
+        created = self._creator.create(image, settings, generation, allow_downgrade)
         if created is None:
             raise IllegalTransitionError("campaign", cluster, "none", "start",
                                          "another gateway created it first, or the image's "
@@ -184,6 +202,16 @@ class OrchestratorOperations:
             versions_before=n.before_versions, versions_after=n.after_versions,
             started_at=_parse(n.started_at), finished_at=_parse(n.finished_at),
             duration_s=n.duration_s, error=n.error) for n in report.nodes]
+
+    def campaign_timeline(self, campaign_id: str) -> TimelineView:
+        campaign = self.service.store.get_campaign(campaign_id)
+        groups = self._group_of(campaign.cluster)
+        settings = self.clusters.get(campaign.cluster)
+        allowances = ({g: settings.cluster.allowance(g) for g in settings.cluster.group_names()}
+                      if settings is not None else {})
+        return build_timeline(campaign, self.service.store.runs(campaign_id),
+                              self.service.store.step_spans(campaign_id), groups,
+                              allowances, utcnow())
 
     def compliance(self, cluster: str | None = None) -> list[ComplianceRow]:
         rows = []

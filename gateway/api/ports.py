@@ -135,6 +135,69 @@ class NodeReportView(View):
 
 
 @dataclass(frozen=True)
+class SpanView(View):
+    """One step of one node: `ended_at` None while it lasts; `failed` when the node
+    failed in it (`detail` says why)."""
+
+    step: str
+    attempt: int
+    started_at: datetime
+    ended_at: datetime | None
+    failed: bool = False
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineNode(View):
+    """A node's row of the timeline. `wave` 0 is the canary wave; `wave` None: not
+    started yet. `outcome` is the run's step now; `approximate`: laid out from the
+    per-step seconds of a run recorded before step times were kept."""
+
+    node_id: str
+    group: str
+    model: str | None
+    canary: bool
+    wave: int | None
+    attempt: int
+    outcome: str
+    error: str | None
+    spans: list[SpanView]
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class UsagePoint(View):
+    at: datetime
+    in_use: int
+
+
+@dataclass(frozen=True)
+class GroupUsageView(View):
+    """How many of a redundancy group's nodes the campaign held (in an update step or
+    being made safe) over time: `in_use` from `at` until the next point."""
+
+    group: str
+    allowance: int
+    usage: list[UsagePoint]
+    peak: int
+
+
+@dataclass(frozen=True)
+class TimelineView(View):
+    """A campaign as a Gantt chart: from `start` to `end` (`now` while it runs)."""
+
+    campaign_id: str
+    cluster: str
+    release: str
+    state: str
+    start: datetime
+    end: datetime
+    running: bool
+    nodes: list[TimelineNode]
+    groups: list[GroupUsageView]
+
+
+@dataclass(frozen=True)
 class ComplianceRow(View):
     """A node against the newest verified image that applies to it."""
 
@@ -193,7 +256,11 @@ class Operations(Protocol):
 
     def get_campaign(self, campaign_id: str) -> CampaignView: ...
 
-    def start_campaign(self, image_sha256: str, cluster: str, actor: str) -> CampaignView: ...
+    def start_campaign(self, image_sha256: str, cluster: str, actor: str,
+                       allow_downgrade: bool = False) -> CampaignView:
+        """`allow_downgrade`: older versions apply too, if the cluster's or the image
+        source's policy allows it (ConflictError naming the policy otherwise)."""
+        ...
 
     def campaign_action(self, campaign_id: str, action: str, actor: str) -> CampaignView:
         """`action` is approve, pause, resume or abort."""
@@ -205,6 +272,8 @@ class Operations(Protocol):
         ...
 
     def campaign_report(self, campaign_id: str) -> list[NodeReportView]: ...
+
+    def campaign_timeline(self, campaign_id: str) -> TimelineView: ...
 
     def compliance(self, cluster: str | None = None) -> list[ComplianceRow]: ...
 

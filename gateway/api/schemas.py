@@ -94,6 +94,26 @@ COMPONENTS: dict[str, Schema] = {
         "exclusions": {"type": "array", "items": {"type": "string"}, "description":
                        "Why nodes could not be covered: one line per reason, with a count"},
     }),
+    "Span": _obj({"step": {"type": "string"}, "attempt": {"type": "integer"},
+                  "started_at": TIME, "ended_at": {**TIME, "nullable": True},
+                  "failed": {"type": "boolean"}, "detail": _NULL_STR}),
+    "TimelineNode": _obj({
+        "node_id": {"type": "string"}, "group": {"type": "string"}, "model": _NULL_STR,
+        "canary": {"type": "boolean"}, "wave": {"type": "integer", "nullable": True},
+        "attempt": {"type": "integer"}, "outcome": {"type": "string"}, "error": _NULL_STR,
+        "spans": {"type": "array", "items": ref("Span")}, "approximate": {"type": "boolean"},
+    }),
+    "GroupUsage": _obj({
+        "group": {"type": "string"}, "allowance": {"type": "integer"},
+        "peak": {"type": "integer"}, "usage": {"type": "array", "items": _obj(
+            {"at": TIME, "in_use": {"type": "integer"}})}}),
+    "Timeline": _obj({
+        "campaign_id": {"type": "string"}, "cluster": {"type": "string"},
+        "release": {"type": "string"}, "state": {"type": "string"}, "start": TIME,
+        "end": TIME, "running": {"type": "boolean"},
+        "nodes": {"type": "array", "items": ref("TimelineNode")},
+        "groups": {"type": "array", "items": ref("GroupUsage")},
+    }),
     "NodeReport": _obj({
         "node_id": {"type": "string"}, "outcome": {"type": "string"}, "method": _NULL_STR,
         "versions_before": VERSIONS, "versions_after": VERSIONS,

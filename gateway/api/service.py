@@ -71,8 +71,9 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
         from gateway.redfish import RedfishError
 
         orchestrator = orchestration.orchestrator
-        operations = OrchestratorOperations(orchestration.service, orchestrator.clusters,
-                                            orchestrator.creator)
+        operations = OrchestratorOperations(
+            orchestration.service, orchestrator.clusters, orchestrator.creator,
+            frozenset(s.name for s in config.sources if s.allow_downgrade))
         metrics.watch_campaigns(operations.campaign_counts, operations.node_counts)
         metrics.watch_step_durations(operations.step_durations)
         counters = orchestration.media.counters

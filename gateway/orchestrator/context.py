@@ -10,13 +10,13 @@ calls ``ctx.mark(...)``: the marker is persisted before the call is made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionScheme
+from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionScheme, is_downgrade
 from gateway.domain import NodeInventory, NodeStep
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -84,18 +84,23 @@ class StepContext:
 
 
 def missing_versions(installed: dict[str, str], targets: dict[str, str],
-                     manifest: Manifest | None = None, model: str | None = None) -> list[str]:
+                     manifest: Manifest | None = None, model: str | None = None,
+                     downgraded: Collection[str] = ()) -> list[str]:
     """Components whose installed version is below its target, as "BIOS 1.0 (want 1.5)",
     compared with the version scheme of the ``manifest``'s package for the component
     (and ``model``); the default scheme without one. The exact target string always
-    counts as reached; a version that does not read under the scheme never does."""
+    counts as reached; a version that does not read under the scheme never does.
+    A ``downgraded`` component must be at its target exactly: above it is still the
+    version the rollback replaces."""
     schemes = schemes_for(manifest, model) if manifest is not None else {}
     behind = []
     for component, wanted in sorted(targets.items()):
         have = installed.get(component)
         scheme = schemes.get(component, DEFAULT_SCHEME)
         try:
-            ok = have is not None and (have == wanted or scheme.at_least(have, wanted))
+            ok = have is not None and (have == wanted or (
+                scheme.at_least(have, wanted) and (component not in downgraded
+                                                   or scheme.at_least(wanted, have))))
         except VersionError:
             behind.append(f"{component} {have!r} unreadable as a {scheme.describe()} "
                           f"(want {wanted})")
@@ -112,6 +117,12 @@ def schemes_for(manifest: Manifest, model: str | None) -> dict[str, VersionSchem
 
 
 def versions_behind(ctx: StepContext, installed: dict[str, str]) -> list[str]:
-    """missing_versions for the node of ``ctx`` (its run's targets, the image's schemes)."""
+    """missing_versions for the node of ``ctx`` (its run's targets, the image's schemes;
+    in a campaign allowing downgrades, the components it lowers must match exactly)."""
+    downgraded: set[str] = set()
+    if ctx.campaign.allow_downgrade:
+        downgraded = {pkg.component for pkg in ctx.manifest.packages
+                      if pkg.id in ctx.run.packages
+                      and is_downgrade(pkg, ctx.run.before_versions)}
     return missing_versions(installed, ctx.run.target_versions, ctx.manifest,
-                            ctx.run.model or None)
+                            ctx.run.model or None, downgraded)

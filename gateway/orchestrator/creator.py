@@ -64,6 +64,7 @@ class CampaignCreator:
         self.clusters = clusters
         self.settings = settings
         self.owner = owner
+        self._told_staged: set[str] = set()
 
     def newest_verified(self) -> ImageRecord | None:
         verified = [i for i in self.images.list_images(ImageState.VERIFIED)
@@ -79,6 +80,11 @@ class CampaignCreator:
         for name, cluster in sorted(self.clusters.items()):
             if self.store.find_campaign(image.sha256, name) is not None:
                 continue
+            if (staged := cluster.staged_refusal()) is not None:
+                if name not in self._told_staged:  # once per cluster, not every tick
+                    self._told_staged.add(name)
+                    LOG.warning("no campaign for image %s: %s", image.sha256[:12], staged)
+                continue
             if not self.store.take_lease(f"create:{name}", self.owner, self.settings.lease):
                 continue  # another gateway is inventorying this cluster
             campaign_id = self.create(image, cluster)
@@ -87,10 +93,11 @@ class CampaignCreator:
         return created
 
     def create(self, image: ImageRecord, settings: ClusterSettings,
-               generation: int = 1) -> str | None:
+               generation: int = 1, allow_downgrade: bool = False) -> str | None:
         """Inventory the cluster, plan, and store the campaign (the ``generation``-th of
         the image on the cluster). None if another gateway created it first or the
-        image's manifest is unusable."""
+        image's manifest is unusable. ``allow_downgrade``: older versions apply too (the
+        caller checked the policy)."""
         assert image.manifest_json is not None
         try:
             manifest = Manifest.from_json(image.manifest_json.encode())
@@ -107,7 +114,8 @@ class CampaignCreator:
         unreached = {node: errors.get(node) or "no inventory"
                      for node in cluster.node_ids() if node not in inventories}
         fits = {node: applicability(manifest, inv.model, inv.installed_versions(),
-                                    inv.capabilities.version_source)
+                                    inv.capabilities.version_source,
+                                    allow_downgrade=allow_downgrade)
                 for node, inv in inventories.items() if cluster.has_node(node)}
         health = {node: inv.observed_health() for node, inv in inventories.items()}
         plan = plan_campaign(
@@ -137,7 +145,8 @@ class CampaignCreator:
             failure_budget=campaign.failure_budget, canaries=campaign.canaries,
             planned_waves=len(plan.waves), lower_bound=plan.lower_bound,
             reason=_summary(len(inventories), len(cluster.node_ids()), health),
-            generation=generation, unreached={n: e[:300] for n, e in unreached.items()})
+            generation=generation, unreached={n: e[:300] for n, e in unreached.items()},
+            allow_downgrade=allow_downgrade)
         if not self.store.create_campaign(record, runs):
             return None
         self.images.add_image_reference(image.sha256, f"campaign:{campaign_id}")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from firmware_payloads import is_downgrade
 from gateway.domain import DeliveryMethod, NodeStep, PowerState
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
@@ -125,12 +126,22 @@ def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
     client = ctx.client()
     targets = _targets(ctx)
     ctx.mark({"update_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
+    force = downgrades(ctx)  # a BMC refuses older versions unless told ForceUpdate
     if method is DeliveryMethod.SIMPLE_UPDATE:
-        return client.simple_update(ctx.media_url(), targets=targets)
+        return client.simple_update(ctx.media_url(), targets=targets, force=force)
     path = ctx.image_file()
     return client.multipart_push(_chunks(path), path.stat().st_size, filename="image.iso",
-                                 targets=targets,
+                                 targets=targets, force=force,
                                  timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds())
+
+
+def downgrades(ctx: StepContext) -> bool:
+    """True when the node's planned packages lower a version it had before (only in a
+    campaign that allows downgrades)."""
+    if not ctx.campaign.allow_downgrade:
+        return False
+    return any(is_downgrade(pkg, ctx.run.before_versions) for pkg in ctx.manifest.packages
+               if pkg.id in ctx.run.packages)
 
 
 def _targets(ctx: StepContext) -> list[str]:

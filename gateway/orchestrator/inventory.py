@@ -45,7 +45,8 @@ class NodeApplicability:
 
 
 def applicability(manifest: Manifest, model: str, installed: dict[str, str],
-                  version_source: str = FIRMWARE_INVENTORY) -> NodeApplicability:
+                  version_source: str = FIRMWARE_INVENTORY, *,
+                  allow_downgrade: bool = False) -> NodeApplicability:
     """Decide what ``manifest`` means for a node of ``model`` with ``installed`` versions.
 
     UPDATE when at least one package applies; UP_TO_DATE when every package for
@@ -54,9 +55,12 @@ def applicability(manifest: Manifest, model: str, installed: dict[str, str],
     the versions were read (UpdateCapabilities.version_source); a node read without
     FirmwareInventory that is not applicable says so, and what was tried. A node
     whose BMC reports no Model is not "another model" but an exclusion saying so.
+    ``allow_downgrade``: packages older than what is installed apply too (a rollback
+    campaign, allowed by policy).
     """
     try:
-        decisions = explain_applicability(manifest, model, installed)
+        decisions = explain_applicability(manifest, model, installed,
+                                          allow_downgrade=allow_downgrade)
     except BundleError as exc:  # a manifest the reader cannot use: do not touch the node
         return NodeApplicability(NodeTarget(model, Applicability.NOT_APPLICABLE,
                                             reason=str(exc)), (), {}, (str(exc),))

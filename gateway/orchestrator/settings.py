@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
 from gateway.cluster_managers.port import ManagerSettings
 from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
@@ -39,6 +40,15 @@ class Hook:
     timeout_s: float = 300.0
 
 
+class Activation(StrEnum):
+    """When updated firmware takes effect: at once (``immediate``), or staged now and
+    activated by resets inside maintenance windows (``staged``: accepted and
+    validated; campaigns of a staged cluster are refused until it is implemented)."""
+
+    IMMEDIATE = "immediate"
+    STAGED = "staged"
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     """One managed cluster: the domain model plus how to reach and treat its nodes.
@@ -46,6 +56,7 @@ class ClusterSettings:
     ``endpoints``: node id -> BMC registration. ``delivery``: allowed methods in
     order of preference. ``drain``/``undrain``: optional hooks. ``manager``: the
     cluster manager asked about nodes (docs/cluster-managers.md), None without one.
+    ``allow_downgrade``: an operator may roll this cluster back to an older image.
     """
 
     cluster: Cluster
@@ -54,10 +65,36 @@ class ClusterSettings:
     drain: Hook | None = None
     undrain: Hook | None = None
     manager: ManagerSettings | None = None
+    allow_downgrade: bool = False
+    activation: Activation = Activation.IMMEDIATE
 
     @property
     def name(self) -> str:
         return self.cluster.name
+
+    def windowless_nodes(self) -> dict[str, list[str]]:
+        """QoS class -> nodes of this cluster whose class has no maintenance window."""
+        found: dict[str, list[str]] = {}
+        for node in self.cluster.node_ids():
+            qos = self.cluster.qos_of(node)
+            if not qos.windows:
+                found.setdefault(qos.name, []).append(node)
+        return found
+
+    def staged_refusal(self) -> str | None:
+        """Why a campaign cannot be created on this cluster because of its activation
+        policy (None for ``immediate``)."""
+        if self.activation is not Activation.STAGED:
+            return None
+        missing = self.windowless_nodes()
+        if missing:
+            return (f"cluster {self.name!r}: activation = \"staged\" activates only inside "
+                    "maintenance windows, and " + "; ".join(
+                        f"QoS class {qos!r} (nodes {', '.join(nodes[:5])}"
+                        f"{', …' if len(nodes) > 5 else ''}) has none"
+                        for qos, nodes in sorted(missing.items())))
+        return (f"cluster {self.name!r}: activation = \"staged\" is accepted and validated, "
+                "but staged campaigns are not implemented yet; use \"immediate\"")
 
 
 @dataclass(frozen=True)

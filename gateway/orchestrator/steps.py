@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from firmware_payloads import is_downgrade
 from gateway.domain import (
     NOT_APPLICABLE_NOTE,
     OTHER_MODEL_NOTE,
@@ -93,7 +94,8 @@ def precheck(ctx: StepContext) -> Outcome:
         raise StepFailedError(f"model changed from {ctx.run.model!r} to {inventory.model!r} "
                               "since the campaign was planned")
     installed = inventory.installed_versions()
-    fit = applicability(ctx.manifest, inventory.model, installed)
+    fit = applicability(ctx.manifest, inventory.model, installed,
+                        allow_downgrade=ctx.campaign.allow_downgrade)
     if not fit.packages:
         # Say which: up to date is a covered node, anything else is an exclusion
         # (gateway.domain.exclusion_of) and must not end the campaign "completed".
@@ -105,15 +107,24 @@ def precheck(ctx: StepContext) -> Outcome:
                                           "before_versions": installed,
                                           "after_versions": installed})
     scheme = ctx.media_url().split(":", 1)[0]
+    preference = ctx.cluster.delivery
+    if ctx.campaign.allow_downgrade and any(
+            is_downgrade(p, installed) for p in ctx.manifest.packages if p.id in fit.packages):
+        # The update CD applies only newer packages; a BMC's update service takes an
+        # older one when told ForceUpdate (docs/orchestration.md, downgrades).
+        preference = tuple(m for m in preference if m is not DeliveryMethod.MSC)
+        if not preference:
+            raise StepFailedError("a downgrade needs SimpleUpdate or multipart push (with "
+                                  "ForceUpdate); this cluster's delivery allows only msc")
     try:
-        method = choose_delivery(inventory.capabilities, ctx.cluster.delivery, scheme)
+        method = choose_delivery(inventory.capabilities, preference, scheme)
     except NoDeliveryMethodError as exc:
         raise StepFailedError(str(exc)) from exc
     if method is DeliveryMethod.MSC and (busy := operator_state(ctx)):
         # MSC would replace the operator's media or boot override: another method, or none.
         caps = dataclasses.replace(inventory.capabilities, virtual_media_cd=False)
         try:
-            method = choose_delivery(caps, ctx.cluster.delivery, scheme)
+            method = choose_delivery(caps, preference, scheme)
         except NoDeliveryMethodError as exc:
             raise StepFailedError(f"MSC cannot be used: {busy} (left alone); {exc}") from exc
         LOG.info("node %s: %s; delivering by %s instead of MSC", ctx.node, busy, method.value)

@@ -15,7 +15,8 @@ from typing import Any
 class NewCampaign:
     """What the orchestrator decides when it creates a campaign. ``generation``: the
     how-manyth campaign of this image on this cluster; ``unreached``: node id -> why
-    its BMC could not be inventoried (those nodes get no run)."""
+    its BMC could not be inventoried (those nodes get no run); ``allow_downgrade``: it may
+    install versions older than a node's (a rollback allowed by policy)."""
 
     id: str
     cluster: str
@@ -30,6 +31,7 @@ class NewCampaign:
     reason: str = ""
     generation: int = 1
     unreached: dict[str, str] = field(default_factory=dict)
+    allow_downgrade: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +85,20 @@ class RunRecord:
     finished_at: datetime | None
     updated_at: datetime
     fence: int = 0  # fencing counter at the time it was read (see NodeRunRow.fence)
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """One step a run spent time in (see `node_run_steps`); `ended_at` None while it
+    lasts; `next_step` is the step it went to (``failed``: it failed, `detail` says why)."""
+
+    node_id: str
+    attempt: int
+    step: str
+    started_at: datetime
+    ended_at: datetime | None
+    next_step: str | None
+    detail: str | None
 
 
 @dataclass(frozen=True)

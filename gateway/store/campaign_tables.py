@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,6 +42,7 @@ class CampaignRow(Base):
     lower_bound: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     unreached: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    allow_downgrade: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -110,3 +112,25 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     expires: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StepSpanRow(Base):
+    """One step a node run spent time in: when it started and ended (NULL while it
+    lasts), and the step that followed (``failed`` marks a failure, with ``detail``).
+
+    Written by the store itself whenever a run changes step, so every writer of a
+    step (engine, operator actions) leaves the same history; read by timelines.
+    """
+
+    __tablename__ = "node_run_steps"
+    __table_args__ = (Index("ix_node_run_steps_run", "campaign_id", "node_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    node_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    step: Mapped[str] = mapped_column(String(24))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_step: Mapped[str | None] = mapped_column(String(24))
+    detail: Mapped[str | None] = mapped_column(Text)

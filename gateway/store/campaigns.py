@@ -28,12 +28,19 @@ from gateway.store.campaign_records import (
     NewCampaign,
     NewRun,
     RunRecord,
+    StepSpan,
 )
-from gateway.store.campaign_tables import CampaignRow, ManagedNodeRow, NodeRunRow
+from gateway.store.campaign_tables import (
+    CampaignRow,
+    ManagedNodeRow,
+    NodeRunRow,
+)
 from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 from gateway.store.run_leases import RunLeases
+from gateway.store.step_spans import SPANS as _SPANS
+from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
@@ -207,7 +214,7 @@ class CampaignStore(RunLeases):
         """Compare-and-set a run: only while it is in `expected_step` (and, with `owner`,
         leased to `owner`; with `expected_attempt`, at that attempt). Dict/tuple fields
         are stored as JSON. False when the run moved on or the lease was lost."""
-        values = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
+        values: dict[str, Any] = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
                       if k in _JSON_FIELDS else v) for k, v in fields.items()}
         values["updated_at"] = utcnow()
         conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
@@ -218,7 +225,22 @@ class CampaignStore(RunLeases):
             conditions.append(_RUNS.c.attempt == expected_attempt)
         with core_transaction(self.engine) as connection:
             result = connection.execute(sa.update(_RUNS).where(*conditions).values(**values))
-            return bool(result.rowcount == 1)
+            changed = bool(result.rowcount == 1)
+            if changed and values.get("step", expected_step) != expected_step:
+                at = fields.get("step_started_at") or values["updated_at"]
+                record_step(connection, campaign_id, node_id, str(values["step"]), at,
+                             values.get("error"))
+            return changed
+
+    def step_spans(self, campaign_id: str) -> list[StepSpan]:
+        """The step history of every run of the campaign, by node then time."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_SPANS).where(
+                _SPANS.c.campaign_id == campaign_id,
+            ).order_by(_SPANS.c.node_id, _SPANS.c.started_at, _SPANS.c.id))
+            return [StepSpan(node_id=r.node_id, attempt=r.attempt, step=r.step,
+                             started_at=r.started_at, ended_at=r.ended_at,
+                             next_step=r.next_step, detail=r.detail) for r in rows]
 
     def skip_pending(self, campaign_id: str, reason: str) -> int:
         """Every PENDING run of the campaign becomes SKIPPED with `reason`; returns how many."""
@@ -286,7 +308,8 @@ def _campaign(row: CampaignRow) -> CampaignRecord:
         failure_budget=row.failure_budget, canaries=tuple(_loads(row.canaries, [])),
         reason=row.reason or "", planned_waves=row.planned_waves,
         lower_bound=row.lower_bound, generation=row.generation or 1,
-        unreached=_loads(row.unreached, {}), created_at=row.created_at,
+        unreached=_loads(row.unreached, {}), allow_downgrade=bool(row.allow_downgrade),
+        created_at=row.created_at,
         updated_at=row.updated_at, finished_at=row.finished_at)
 
 

@@ -362,9 +362,20 @@ class GatewayStore:
                 ImageReferenceRow.image_sha256 == sha256, ImageReferenceRow.holder == holder))
 
     def referenced_digests(self) -> set[str]:
-        """Digests that at least one holder references (never evicted)."""
+        """Digests never to evict: those at least one holder references, and the previous
+        verified image of each bundle ID (the one before the newest), so a rollback to it
+        needs no download."""
         with self._transaction() as session:
-            return set(session.scalars(sa.select(ImageReferenceRow.image_sha256).distinct()))
+            held = set(session.scalars(sa.select(ImageReferenceRow.image_sha256).distinct()))
+            rows = session.execute(sa.select(ImageRow.bundle_id, ImageRow.sha256).where(
+                ImageRow.state == ImageState.VERIFIED.value,
+            ).order_by(ImageRow.bundle_id, ImageRow.verified_at.desc(), ImageRow.sha256))
+            seen: dict[str, int] = {}
+            for bundle_id, sha256 in rows:
+                seen[bundle_id] = seen.get(bundle_id, 0) + 1
+                if seen[bundle_id] == 2:  # newest first: the second is the previous one
+                    held.add(sha256)
+            return held
 
 
 def _clip(value: str | None, limit: int) -> str | None:

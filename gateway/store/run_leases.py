@@ -28,6 +28,7 @@ from gateway.domain import PARTLY_NOTE
 from gateway.store.campaign_tables import LeaseRow, NodeRunRow
 from gateway.store.database import core_transaction
 from gateway.store.gateways import db_now
+from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _LEASES: sa.Table = LeaseRow.__table__  # type: ignore[assignment]
@@ -68,6 +69,7 @@ class RunLeases:
                                         NodeRunRow.error), else_=None)))
                 if result.rowcount == 1:
                     started.append(node)
+                    record_step(connection, campaign_id, node, first_step, now, None)
         return started
 
     def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],

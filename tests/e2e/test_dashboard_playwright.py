@@ -1,6 +1,7 @@
 """The dashboard in a real browser (Debian's chromium, driven by Playwright): an operator
 logs in, approves a campaign on an emulated cluster, pauses and resumes it, and watches it
-finish; the alert log shows the trust decision. Screenshots go to test-artifacts/ and the
+finish; the alert log shows the trust decision; the campaign's timeline grows while it runs
+and the HTML report draws the same chart. Screenshots go to test-artifacts/ and the
 README's docs/images/dashboard.png."""
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from lab.cli import main
 from tests.conftest import REPO_ROOT
 from tests.integration.api.conftest import (
     LiveFactory,
@@ -168,4 +171,73 @@ def test_a_viewer_sees_no_action_buttons_and_cannot_act(
     assert status == 403
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(f"{live.url}/login")
+    page.close()
+
+
+def _bars(page: Page) -> int:
+    return int(page.locator("svg#timeline rect.span").count())
+
+
+def test_the_timeline_grows_while_a_campaign_runs_and_shows_how_it_ended(
+        live_gateway: LiveFactory, browser: Browser, tmp_path: Path) -> None:  # noqa: F811
+    live = live_gateway(nodes=4, flash_seconds=1.0)
+    live.gateway.intake.raise_alert(source="acme", image_uri=live.image_uri,
+                                    image_sha256=live.sha256, bundle_id="test-bundle",
+                                    release="2026.4-test")
+    campaign_id = _campaign_id(live)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    _log_in(page, live, "operator")
+    page.goto(f"{live.url}/campaigns/{campaign_id}")
+    chart = page.locator("svg#timeline")
+    expect(chart).to_be_visible()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    assert _bars(page) == 0  # nothing started before the approval
+    expect(chart.locator("text.wave", has_text="Not started")).to_have_count(1)
+
+    page.get_by_role("button", name="Approve").click()
+    # The running campaign's chart refreshes in place: the canary's first bars appear,
+    # then more bars as nodes move through their steps, without reloading the page.
+    page.wait_for_function("() => document.querySelectorAll('svg#timeline rect.span').length > 0",
+                           timeout=STEP_TIMEOUT_MS)
+    seen = _bars(page)
+    page.wait_for_function(
+        "n => document.querySelectorAll('svg#timeline rect.span').length > n", arg=seen,
+        timeout=CAMPAIGN_TIMEOUT_MS)
+    expect(chart.locator("text.wave", has_text="Canary wave")).to_have_count(1)
+
+    expect(page.locator("#campaign-state")).to_have_text("completed",
+                                                          timeout=CAMPAIGN_TIMEOUT_MS)
+    rows = chart.locator("g.node")
+    expect(rows).to_have_count(4)
+    for index in range(4):
+        expect(rows.nth(index)).to_have_attribute("data-outcome", "done")
+        expect(rows.nth(index).locator("text.outcome")).to_have_text("done")
+    for step in ("deliver", "verify"):
+        expect(chart.locator(f"rect.span[data-step='{step}']")).to_have_count(4)
+    expect(chart).to_have_attribute("data-state", "completed")
+    usage = chart.locator("g.usage")
+    expect(usage).to_have_count(2)  # the cluster's groups: even, odd
+    for index in range(2):
+        expect(usage.nth(index)).to_have_attribute("data-peak", "1")  # never over allowance
+    bars = _bars(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    chart.screenshot(path=str(ARTIFACTS / "dashboard-timeline.png"))
+
+    # The operator's report file draws the same chart, and needs nothing but itself.
+    report = tmp_path / "report.html"
+    written = CliRunner().invoke(main, ["campaigns", "report", campaign_id, "--html",
+                                        str(report), "--api-url", live.url],
+                                 env={"FLEETFLASH_TOKEN": live.tokens["viewer"]})
+    assert written.exit_code == 0, written.output
+    offline = browser.new_page()
+    requested: list[str] = []
+    offline.on("request", lambda request: requested.append(request.url))
+    offline.goto(report.as_uri())
+    expect(offline.get_by_role("heading", name=f"Campaign {campaign_id} on lab")).to_be_visible()
+    expect(offline.locator("svg#timeline rect.span")).to_have_count(bars)
+    expect(offline.locator("svg#timeline g.node[data-outcome='done']")).to_have_count(4)
+    expect(offline.locator("table tbody tr")).to_have_count(4)
+    assert requested == [report.as_uri()]  # no other file, no network
+    offline.close()
     page.close()

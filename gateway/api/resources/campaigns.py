@@ -23,7 +23,10 @@ STATES = ["pending_approval", "running", "paused", "paused_budget", "completed",
           "completed_with_exclusions", "aborted", "failed"]
 START_BODY = {"type": "object", "additionalProperties": False,
               "required": ["image_sha256", "cluster"],
-              "properties": {"image_sha256": SHA256, "cluster": NAME, "reason": REASON}}
+              "properties": {"image_sha256": SHA256, "cluster": NAME, "reason": REASON,
+                             "allow_downgrade": {"type": "boolean", "description":
+                                                 "Install versions older than the nodes' "
+                                                 "too, where the policy allows it"}}}
 
 
 def _summary(view: CampaignView) -> dict[str, Any]:
@@ -47,7 +50,8 @@ def start_campaign(call: Call) -> Any:
     operations = api_context().require_operations()
     assert call.principal is not None
     view = operations.start_campaign(call.body["image_sha256"], call.body["cluster"],
-                                     call.principal.name)
+                                     call.principal.name,
+                                     bool(call.body.get("allow_downgrade", False)))
     return view.to_json()
 
 
@@ -57,6 +61,15 @@ def start_campaign(call: Call) -> Any:
 def get_campaign(call: Call, campaign_id: str) -> Any:
     operations = api_context().require_operations()
     return operations.get_campaign(checked_id("campaign", campaign_id)).to_json()
+
+
+@resource.operation("GET", "/campaigns/<campaign_id>/timeline",
+                    summary="Show a campaign's timeline: each node's steps over time, its "
+                            "wave, and each group's allowance in use",
+                    role=Role.VIEWER, response=ref("Timeline"))
+def get_timeline(call: Call, campaign_id: str) -> Any:
+    operations = api_context().require_operations()
+    return operations.campaign_timeline(checked_id("campaign", campaign_id)).to_json()
 
 
 def _campaign_action(action: str, summary: str) -> None:

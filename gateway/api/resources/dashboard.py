@@ -23,6 +23,7 @@ from gateway.api.resources.alerts import alert_json
 from gateway.api.resources.common import checked_id
 from gateway.api.resources.images import image_json
 from gateway.api.routing import HTML, Call, Resource, current_principal
+from gateway.api.timeline_svg import legend_items, timeline_svg
 
 resource = Resource("dashboard", "dashboard", url_prefix="")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -127,7 +128,8 @@ def campaigns_page(call: Call) -> Any:
 def campaign_page(call: Call, campaign_id: str) -> Any:
     operations = api_context().require_operations()
     campaign = operations.get_campaign(checked_id("campaign", campaign_id))
-    return _page("campaign.html", campaign=campaign)
+    timeline = Markup(timeline_svg(operations.campaign_timeline(campaign.id).to_json()))  # noqa: S704  (escaped by timeline_svg)
+    return _page("campaign.html", campaign=campaign, timeline=timeline, legend=legend_items())
 
 
 @resource.operation("GET", "/alerts", summary="Show the alert log with trust decisions",

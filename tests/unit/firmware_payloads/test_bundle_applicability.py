@@ -12,6 +12,7 @@ from firmware_payloads import (
     Manifest,
     applicable_packages,
     explain_applicability,
+    is_downgrade,
     parse_version,
 )
 
@@ -40,6 +41,20 @@ QUARTER = manifest(
 
 def actions(model: str, installed: dict[str, str]) -> dict[str, str]:
     return {d.package.id: d.action for d in explain_applicability(QUARTER, model, installed)}
+
+
+def test_downgrades_apply_only_when_allowed() -> None:
+    ahead = {"BMC": "2.11", "BIOS": "1.18.0", "NIC": "23"}
+    assert actions("R450", ahead) == {"bmc": "skip_not_newer", "bios": "skip_not_newer",
+                                      "nic": "skip_not_newer"}
+    decisions = explain_applicability(QUARTER, "R450", ahead, allow_downgrade=True)
+    assert {d.package.id: d.action for d in decisions} == {
+        "bmc": "apply", "bios": "skip_not_newer", "nic": "apply"}  # equal stays skipped
+    assert [d.reason for d in decisions if d.package.id == "bmc"] == [
+        "BMC 2.11 -> 2.10.3 (downgrade)"]
+    assert is_downgrade(QUARTER.packages[2], ahead)
+    assert not is_downgrade(QUARTER.packages[1], {"NIC": "22.31.6"})
+    assert not is_downgrade(QUARTER.packages[1], {})
 
 
 def test_dependencies_first_and_only_newer() -> None:

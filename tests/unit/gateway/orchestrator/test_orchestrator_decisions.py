@@ -105,6 +105,28 @@ def test_versions_decide_success() -> None:
         "BMC 1.9 (want 2.0.0)"]
 
 
+def test_a_downgraded_component_must_reach_its_target_exactly() -> None:
+    """A rollback from BMC 2.1 to 2.0: 2.1 still installed is not done (the BMC has not
+    restarted into 2.0 yet), though it is "at least" 2.0."""
+    targets = {"BMC": "2.0.0", "BIOS": "1.5.0"}
+    assert missing_versions({"BMC": "2.1.0", "BIOS": "1.5.0"}, targets,
+                            downgraded={"BMC"}) == ["BMC 2.1.0 (want 2.0.0)"]
+    assert missing_versions({"BMC": "2.0.0", "BIOS": "1.6.0"}, targets,
+                            downgraded={"BMC"}) == []
+    assert missing_versions({"BMC": "2.0", "BIOS": "1.5.0"}, targets,
+                            downgraded={"BMC"}) == []  # equal under the scheme
+
+
+def test_a_downgrade_campaign_plans_older_packages(manifest) -> None:  # type: ignore[no-untyped-def]
+    ahead = {"BMC": "2.1.0", "BIOS": "1.6.0", "NIC": "7.1"}
+    assert applicability(manifest, "FF-TEST", ahead).target.applicability is (
+        Applicability.UP_TO_DATE)
+    fit = applicability(manifest, "FF-TEST", ahead, allow_downgrade=True)
+    assert fit.target.applicability is Applicability.UPDATE
+    assert fit.versions == {"BMC": "2.0.0", "BIOS": "1.5.0"}  # NIC 7.1 is already there
+    assert list(fit.packages) == ["bmc-2.0.0", "bios-1.5.0"]  # BIOS requires BMC: after it
+
+
 def test_task_failure_names_the_failure_and_hides_the_capability_url() -> None:
     url = "http://gw:8080/media/SECRETTOKEN/image.iso"
     text = task_failure(

@@ -256,3 +256,21 @@ def test_every_table_matches_the_models_after_migration(store: GatewayStore) -> 
     with store.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diffs == []
+
+
+def test_the_previous_verified_image_of_each_bundle_stays_pinned(
+        store: GatewayStore) -> None:
+    """A rollback needs the previous image: the verified image before the newest of a
+    bundle ID is never evicted (the newest is pinned by its campaigns' references); an
+    older one, or one of another state, may be."""
+    digests = ["1" * 64, "2" * 64, "3" * 64]
+    for index, sha in enumerate(digests):
+        store.admit_update(_update(f"id-{index}", sha=sha))
+        claimed = store.claim_next_image("gw", LEASE)
+        assert claimed is not None and claimed.sha256 == sha
+        assert store.finish_image(sha, "gw", ImageState.VERIFIED)
+        assert store.referenced_digests() == set(digests[index - 1:index] if index else [])
+    store.admit_update(_update("id-other", sha=SHA_B))  # pending: not pinned
+    assert store.referenced_digests() == {digests[1]}
+    store.add_image_reference(digests[0], "campaign:old")  # a campaign still holds it
+    assert store.referenced_digests() == {digests[0], digests[1]}
