@@ -184,6 +184,11 @@ class FrontDoorWsgiServer:
                 self.slots.release(client)
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
             LOG.debug("%s: connection from %s ended: %s", self.name, client, exc)
+        except asyncio.CancelledError:
+            # Cut by stop(). Ending normally, not cancelled: Python 3.11's
+            # StreamReaderProtocol calls task.exception() on the finished task, which
+            # raises for a cancelled one and logs a traceback per open connection.
+            LOG.debug("%s: connection from %s cut at stop", self.name, client)
         finally:
             self._writers.discard(writer)
             writer.transport.abort() if refused else writer.close()
