@@ -25,6 +25,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "images": "gateway.api.cli:images",
     "campaigns": "gateway.api.cli_campaigns:campaigns",
     "nodes": "gateway.api.cli_campaigns:nodes",
+    "bmcs": "gateway.onboarding.bmcs_cli:bmcs",
     "publish": "emulator.publisher.cli:publish",
     "validate": "lab.validate.cli:validate",
     "lab": "lab.cli_lab:lab",
