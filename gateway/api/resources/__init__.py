@@ -3,6 +3,7 @@
 from gateway.api.resources import (
     admin,
     alerts,
+    bmc_import,
     campaigns,
     clusters,
     dashboard,
@@ -16,5 +17,5 @@ from gateway.api.routing import Resource
 ALL_RESOURCES: tuple[Resource, ...] = (
     system.resource, alerts.resource, images.resource, clusters.resource,
     clusters.nodes_resource, campaigns.resource, reports.resource, admin.bmcs, admin.tokens,
-    admin.audit, dashboard.resource, refusals.resource,
+    admin.audit, dashboard.resource, refusals.resource, bmc_import.resource,
 )
