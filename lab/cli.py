@@ -26,6 +26,7 @@ COMMAND_GROUPS: dict[str, str] = {
     "campaigns": "gateway.api.cli_campaigns:campaigns",
     "nodes": "gateway.api.cli_campaigns:nodes",
     "bmcs": "gateway.onboarding.bmcs_cli:bmcs",
+    "doctor": "gateway.onboarding.cli:doctor_command",
     "publish": "emulator.publisher.cli:publish",
     "validate": "lab.validate.cli:validate",
     "lab": "lab.cli_lab:lab",

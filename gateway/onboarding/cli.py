@@ -42,3 +42,25 @@ def init_command(directory: Path, name: str, listener: str, api: str, media: str
     click.echo(f"start: fleetflash gateway serve --config {result.config_path}", err=True)
     click.echo("admin API token (shown once, only its hash is kept):", err=True)
     click.echo(result.token)
+
+
+@click.command("doctor")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), envvar="FLEETFLASH_CONFIG",
+              help="Gateway TOML configuration [env FLEETFLASH_CONFIG].")
+@click.option("--bmc-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 120),
+              help="Seconds to wait for each BMC answer.")
+def doctor_command(config_path: Path, bmc_timeout: float) -> None:
+    """Check a configuration: ports, database, keys, BMCs, clocks, cache space.
+
+    One line per check with its fix; exits 1 when something blocks a rollout."""
+    from gateway.onboarding.doctor import FAIL, run_doctor
+
+    failed = 0
+    for finding in run_doctor(config_path, bmc_timeout=bmc_timeout):
+        click.echo(finding.line())
+        failed += finding.status == FAIL
+    click.echo(f"{failed} problem(s) block a rollout" if failed else "nothing blocks a rollout",
+               err=True)
+    if failed:
+        raise SystemExit(1)
