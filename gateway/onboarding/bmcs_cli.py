@@ -153,3 +153,12 @@ def list_command(config_path: str, as_json: bool) -> None:
         table.add_row(str(entry.get("name")), str(entry.get("cluster")),
                       str(entry.get("group")), str(entry.get("url")), source)
     Console(width=160).print(table)
+
+
+def _register_discover() -> None:
+    from gateway.onboarding.discover_cli import discover_command
+
+    bmcs.add_command(discover_command)
+
+
+_register_discover()
