@@ -26,18 +26,21 @@ from gateway.onboarding.init import InitOptions, init_gateway
               help="Your own PEM certificate (chain) instead of a self-signed one.")
 @click.option("--key", "keyfile", type=click.Path(dir_okay=False, path_type=Path),
               help="The private key of --cert.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Database and image cache [default: DIRECTORY/state].")
 def init_command(directory: Path, name: str, listener: str, api: str, media: str,
                  host_names: tuple[str, ...], certfile: Path | None,
-                 keyfile: Path | None) -> None:
+                 keyfile: Path | None, state_dir: Path | None) -> None:
     """Set up DIRECTORY: a working gateway.toml, state dir, TLS and an admin token."""
     options = InitOptions(name=name, listener=listener, api=api, media=media,
-                          host_names=host_names, certfile=certfile, keyfile=keyfile)
+                          host_names=host_names, certfile=certfile, keyfile=keyfile,
+                          state_dir=state_dir.absolute() if state_dir else None)
     try:
         result = init_gateway(directory, options)
     except OnboardingError as exc:
         raise click.ClickException(str(exc)) from exc
     kind = "self-signed certificate" if result.self_signed else "your certificate"
-    click.echo(f"wrote {result.config_path} and {directory / 'state'}", err=True)
+    click.echo(f"wrote {result.config_path}", err=True)
     click.echo(f"TLS: {kind}, SHA-256 {result.fingerprint}", err=True)
     click.echo(f"start: fleetflash gateway serve --config {result.config_path}", err=True)
     click.echo("admin API token (shown once, only its hash is kept):", err=True)

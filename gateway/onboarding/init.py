@@ -8,6 +8,7 @@ running gateway by replacing its certificate or database.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
@@ -34,6 +35,7 @@ class InitOptions:
     host_names: tuple[str, ...] = ()
     certfile: Path | None = None
     keyfile: Path | None = None
+    state_dir: Path | None = None  # default DIR/state; /var/lib/fleetflash under systemd
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ TEMPLATE = """\
 # Check it with:  fleetflash doctor --config {config}
 
 [gateway]
-name = "{name}"          # also this gateway's lease owner in the store: keep it stable
-state_dir = "state"      # database (SQLite unless database_url is set) and image cache
+name = {name}          # also this gateway's lease owner in the store: keep it stable
+state_dir = {state_dir}      # database (SQLite unless database_url is set) and image cache
 # database_url = "postgresql+psycopg://fleetflash@db/fleetflash"  # several gateways
 
 [cache]
@@ -129,7 +131,8 @@ def init_gateway(directory: Path, options: InitOptions) -> InitResult:
     tls = directory / "tls"
     try:
         tls.mkdir(parents=True, exist_ok=True)
-        (directory / "state").mkdir(mode=0o700, exist_ok=True)
+        state_dir = options.state_dir or directory / "state"
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         cert, key = tls / "gateway.crt", tls / "gateway.key"
         if cert.exists() or key.exists():
             raise OnboardingError(f"{tls} already holds gateway.crt/gateway.key; "
@@ -140,7 +143,9 @@ def init_gateway(directory: Path, options: InitOptions) -> InitResult:
             fingerprint = write_self_signed(cert, key, hosts)
         media_port = options.media.rpartition(":")[2]
         config_path.write_text(TEMPLATE.format(
-            config=config_path, name=name, listener=options.listener, api=options.api,
+            config=config_path, name=json.dumps(name),
+            state_dir=json.dumps(str(state_dir) if options.state_dir else "state"),
+            listener=options.listener, api=options.api,
             media=options.media, host=hosts[0], media_port=media_port), encoding="utf-8")
     except OSError as exc:
         raise OnboardingError(f"cannot write into {directory}: {exc.strerror}") from exc
