@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import errno
-import json
 import os
 import shutil
 import socket
@@ -21,10 +20,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
-import sqlalchemy as sa
-from alembic.runtime.migration import MigrationContext
 
 from gateway.cluster_config import load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -32,6 +30,8 @@ from gateway.domain import DeliveryMethod
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import BmcEndpoint, RedfishError
 from gateway.redfish.client import BmcClient, probe_session
+from gateway.store import StoreError
+from gateway.store.bmc_registry import inspect_database, safe_url
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MAX_SKEW_S = 120.0  # beyond it TLS validity and maintenance windows start to drift
@@ -141,11 +141,8 @@ def _bind(key: str, address: str) -> Finding:
 
 # -- database, keys, cache ------------------------------------------------------------------
 
-def _database(config: GatewayConfig) -> tuple[list[dict[str, object]], list[Finding]]:
+def _database(config: GatewayConfig) -> tuple[list[dict[str, Any]], list[Finding]]:
     """The registry's entries and the database findings; never migrates."""
-    from gateway.store.bmc_registry import BmcRegistrationRow
-    from gateway.store.database import head_revision
-
     url = config.database_url
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -156,31 +153,17 @@ def _database(config: GatewayConfig) -> tuple[list[dict[str, object]], list[Find
                                     "is not writable", f"create {path.parent} for the "
                                     "gateway's user")]
             return [], [Finding(OK, "database", f"{path} will be created at first start")]
-    engine = sa.create_engine(url)
     try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-            head = head_revision()
-            findings = [Finding(OK, "database", f"{_safe(url)} at revision {current}")
-                        if current == head else
-                        Finding(WARN, "database", f"{_safe(url)} at revision {current}, "
-                                f"code at {head}", "it migrates at the next start; back "
-                                "it up first")]
-            entries: list[dict[str, object]] = []
-            if sa.inspect(connection).has_table(BmcRegistrationRow.__tablename__):
-                rows = connection.execute(sa.select(BmcRegistrationRow.entry_json)).all()
-                entries = [json.loads(row[0]) for row in rows]
-            return entries, findings
-    except sa.exc.SQLAlchemyError as exc:
-        return [], [Finding(FAIL, "database", f"{_safe(url)}: {exc.__class__.__name__}: "
-                            f"{str(exc).splitlines()[0]}", "check gateway.database_url, "
+        state = inspect_database(url)
+    except StoreError as exc:
+        return [], [Finding(FAIL, "database", str(exc), "check gateway.database_url, "
                             "the server and the credentials")]
-    finally:
-        engine.dispose()
-
-
-def _safe(url: str) -> str:
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    where = safe_url(url)
+    if state.revision == state.head:
+        return state.entries, [Finding(OK, "database", f"{where} at revision {state.revision}")]
+    return state.entries, [Finding(WARN, "database", f"{where} at revision {state.revision}, "
+                                   f"code at {state.head}", "it migrates at the next start; "
+                                   "back it up first")]
 
 
 def _keys(config: GatewayConfig) -> Iterator[Finding]:

@@ -113,3 +113,44 @@ class BmcRegistry:
 def _record(row: BmcRegistrationRow) -> Registration:
     return Registration(row.name, json.loads(row.entry_json), row.origin, row.created_at,
                         row.updated_at)
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    """What `fleetflash doctor` needs of a database, read without migrating it."""
+
+    revision: str | None
+    head: str
+    entries: list[dict[str, Any]]
+
+
+def inspect_database(url: str) -> DatabaseState:
+    """The schema revision, the code's head revision and the registry's entries of the
+    database at `url` (empty when the table does not exist yet). Never migrates.
+    Raises StoreError naming the driver's complaint (never the password)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from gateway.store.database import head_revision
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+            entries: list[dict[str, Any]] = []
+            if sa.inspect(connection).has_table(BmcRegistrationRow.__tablename__):
+                rows = connection.execute(sa.select(BmcRegistrationRow.entry_json)).all()
+                entries = [json.loads(row[0]) for row in rows]
+            return DatabaseState(revision, head_revision(), entries)
+    except sa.exc.SQLAlchemyError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise StoreError(f"{safe_url(url)}: {exc.__class__.__name__}: {first}") from exc
+    finally:
+        engine.dispose()
+
+
+def safe_url(url: str) -> str:
+    """`url` with any password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparsable database URL>"
