@@ -310,8 +310,10 @@ def _netbox(name: str, text: str, defaults: ImportDefaults) -> ReadResult:
                               "object with \"results\")")
     names = defaults.variables
     result = ReadResult()
+    lines = _element_lines(text, isinstance(data, dict))
     for index, device in enumerate(devices):
-        where = f"{name}:device[{index}]"
+        line = lines[index] if index < len(lines) else 0
+        where = f"{name}:{line}" if line else f"{name}:device[{index}]"
         if not isinstance(device, dict):
             result.problems.append(RowProblem(where, "a device must be a JSON object"))
             continue
@@ -335,6 +337,43 @@ def _netbox(name: str, text: str, defaults: ImportDefaults) -> ReadResult:
             "group": str(custom.get(names.group) or defaults.group or rack_name)}
         _finish(where, fields, defaults, result)
     return result
+
+
+def _element_lines(text: str, in_results: bool) -> list[int]:
+    """The line each device starts on: the top-level array's elements, or those of the
+    top-level object's "results" (the text is known to be valid JSON)."""
+    decoder = json.JSONDecoder()
+    position = _skip(text, 0)
+    if in_results:
+        position = _skip(text, position + 1)  # past "{"
+        while position < len(text) and text[position] != "}":
+            key, position = decoder.raw_decode(text, position)
+            position = _skip(text, _skip(text, position) + 1)  # past ":"
+            if key == "results":
+                break
+            _value, position = decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if text[position] == ",":
+                position = _skip(text, position + 1)
+        else:
+            return []
+    if position >= len(text) or text[position] != "[":
+        return []
+    lines = []
+    position = _skip(text, position + 1)
+    while position < len(text) and text[position] != "]":
+        lines.append(text.count("\n", 0, position) + 1)
+        _value, position = decoder.raw_decode(text, position)
+        position = _skip(text, position)
+        if text[position] == ",":
+            position = _skip(text, position + 1)
+    return lines
+
+
+def _skip(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
 
 
 def _ip_of(value: Any) -> str:

@@ -173,10 +173,16 @@ def test_netbox_export(gw_config: GatewayConfig, registry: BmcRegistry) -> None:
          "custom_fields": {"bmc_user": "root", "bmc_password_file": "secrets/n2",
                            "fleetflash_cluster": "hpc"}},
     ]}
-    outcome = _import(gw_config, registry, json.dumps(devices).encode(), "netbox", "nb.json")
+    text = json.dumps(devices, indent=2)
+    second = [i + 1 for i, line in enumerate(text.splitlines()) if line == "    {"][1]
+    outcome = _import(gw_config, registry, text.encode(), "netbox", "nb.json")
     assert not outcome.applied
     [problem] = outcome.plan.problems
-    assert problem.where == "nb.json:device[1] (n2)" and "url" in problem.message
+    assert problem.where == f"nb.json:{second} (n2)" and "url" in problem.message
+    # A bare array (another export shape) is numbered the same way.
+    bare = json.dumps(devices["results"], indent=1)
+    [problem] = _import(gw_config, registry, bare.encode(), "netbox", "nb.json").plan.problems
+    assert problem.where == f"nb.json:{bare.splitlines().index(' {', 2) + 1} (n2)"
     devices["results"][1]["oob_ip"] = {"address": "10.0.0.2/24"}  # type: ignore[index]
     assert _import(gw_config, registry, json.dumps(devices).encode(), "netbox",
                    "nb.json").applied
