@@ -103,6 +103,8 @@ def import_command(file: Path, config_path: str, fmt: str | None, dry_run: bool,
 def add_command(name: str, config_path: str, **options: str) -> None:
     """Register (or replace) one BMC."""
     entry: dict[str, Any] = {"name": name, **{k: v for k, v in options.items() if v}}
+    if "password_file" in entry:  # as typed: relative to where the command runs
+        entry["password_file"] = str(Path(entry["password_file"]).absolute())
     config, store = _open(config_path)
     try:
         register(config, BmcRegistry(store.engine), entry, origin="cli")

@@ -96,5 +96,11 @@ def test_import_survives_restarts_and_reaches_the_orchestrator(tmp_path: Path) -
     assert nope.returncode == 1 and "not in the registry" in nope.stderr
     added = _cli("bmcs", "add", "n9", "--config", str(config), "--cluster", "hpc",
                  "--group", "rack1", "--url", "https://127.0.0.1:12", "--username", "u",
-                 "--password-file", "pw")
+                 "--password-file", str(tmp_path / "pw"))
     assert added.returncode == 1 and "already registered by BMC 'n2'" in added.stderr
+    added = _cli("bmcs", "add", "n9", "--config", str(config), "--cluster", "hpc",
+                 "--group", "rack1", "--url", "https://127.0.0.1:19", "--username", "u",
+                 "--password-file", str(tmp_path / "pw"))
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(_cli("bmcs", "list", "--config", str(config), "--json").stdout)
+    assert [(b["name"], b["source"]) for b in listed][-1] == ("n9", "cli")
