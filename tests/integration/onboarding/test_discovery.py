@@ -83,7 +83,7 @@ def test_probe_tells_redfish_from_the_rest(tmp_path: Path) -> None:
         ports = [_port(bmc["url"]), web, silent, _closed_port()]
         urls = probe_urls(["127.0.0.1/32"], ports, "https", 16)
         found = {f.url: f for f in probe(urls, credentials=(bmc["username"], bmc["password"]),
-                                         timeout=2, rate_per_s=50, pin=True)}
+                                         timeout=8, rate_per_s=50, pin=True)}
         redfish = found[bmc["url"]]
         assert redfish.status == REDFISH
         assert (redfish.model, redfish.serial) == (bmc["model"], bmc["serial"])
@@ -94,7 +94,7 @@ def test_probe_tells_redfish_from_the_rest(tmp_path: Path) -> None:
         assert found[f"https://127.0.0.1:{silent}"].status == TIMEOUT
         assert found[f"https://127.0.0.1:{ports[3]}"].status == UNREACHABLE
 
-        rules = parse_rules({"rules": [{"field": "serial", "match": r"(\d)$",
+        rules = parse_rules({"rules": [{"field": "serial", "match": r"(.)$",
                                         "cluster": "lab", "group": "rack-{1}"}]}, "r")
         proposed = propose(redfish, rules)
         assert proposed.cluster == "lab" and proposed.group == f"rack-{bmc['serial'][-1]}"
