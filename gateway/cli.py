@@ -204,3 +204,12 @@ def withdraw_command(config_path: str, source: str, bundle_id: str, image_sha256
     except (IntakeError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
     _report(outcome)
+
+
+def _register_onboarding() -> None:
+    from gateway.onboarding.cli import init_command
+
+    gateway.add_command(init_command)
+
+
+_register_onboarding()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import time, timedelta
 from pathlib import Path
@@ -62,18 +62,29 @@ _ORCH_KEYS = {"tick_s", "lease_s", "workers", "poll_max_s", "good_answers", "pro
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-def load_clusters(config: GatewayConfig) -> tuple[ClusterSettings, ...]:
-    """Every declared cluster with its BMCs. Raises ConfigError naming the bad entry."""
+def load_clusters(config: GatewayConfig, registered: Sequence[Mapping[str, Any]] = ()
+                  ) -> tuple[ClusterSettings, ...]:
+    """Every declared cluster with its BMCs: the config file's [[bmcs]] and the
+    `registered` entries of the BMC registry (same shape; gateway/store/bmc_registry.py).
+    Raises ConfigError naming the bad entry, also for a name in both sources."""
     qos = _qos_classes(config.arrays.get("qos_classes", []))
     raw_clusters = _array(config.arrays.get("clusters", []), "clusters")
     raw_bmcs = _array(config.arrays.get("bmcs", []), "bmcs")
+    in_file = {raw.get("name") for raw in raw_bmcs if isinstance(raw, dict)}
+    for entry in registered:
+        if entry.get("name") in in_file:
+            raise ConfigError(f"BMC {entry.get('name')!r} is both in the config file "
+                              "[[bmcs]] and in the BMC registry; remove one "
+                              "(fleetflash bmcs remove NAME, or delete the [[bmcs]] table)")
     base = config.path.parent
     endpoints: dict[str, dict[str, BmcEndpoint]] = {}
     specs: dict[str, list[NodeSpec]] = {}
     seen: set[str] = set()
     services: dict[tuple[str, str], str] = {}  # (url, system) -> the entry registering it
-    for index, raw in enumerate(raw_bmcs):
-        name = _unique_name(raw, f"bmcs[{index}]", _BMC_KEYS, seen, "BMC")
+    sources = [(f"bmcs[{i}]", raw) for i, raw in enumerate(raw_bmcs)]
+    sources += [(f"registry entry {e.get('name')!r}", e) for e in registered]
+    for label, raw in sources:
+        name = _unique_name(raw, label, _BMC_KEYS, seen, "BMC")
         where = f"BMC {name!r}"
         cluster = _text(raw, "cluster", where)
         endpoint = _endpoint(raw, name, where, base)

@@ -41,7 +41,7 @@ fi
 # Reinstall only when the project's declared dependencies changed.
 stamp=.venv/.fleetflash-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "bootstrap: pip install -e .[dev]"
-  .venv/bin/pip install -q -e '.[dev]'
+  echo "bootstrap: pip install -e .[dev,lab]"
+  .venv/bin/pip install -q -e '.[dev,lab]'
   touch "$stamp"
 fi

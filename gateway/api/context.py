@@ -16,6 +16,7 @@ from gateway.api.auth import TokenStore
 from gateway.api.errors import UnavailableError
 from gateway.api.metrics import GatewayMetrics
 from gateway.api.ports import Operations
+from gateway.config import GatewayConfig
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore
 from gateway.store.operators import OperatorStore
@@ -34,6 +35,7 @@ class ApiContext:
     intake: IntakeService | None = None
     operations: Operations | None = None
     secure_cookies: bool = False
+    config: GatewayConfig | None = None  # for the BMC registry's checks (POST /api/bmcs:import)
 
     @classmethod
     def for_store(cls, store: GatewayStore, *, intake: IntakeService | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from gateway.api.ports import (
@@ -70,17 +70,21 @@ class OrchestratorOperations:
 
     `clusters` is the orchestrator's own name -> ClusterSettings dict: a BMC
     registered through the API is added to it, so the scheduler and the
-    campaign creator see the new node at once (until the gateway restarts;
-    permanent BMCs belong in the config file).
+    campaign creator see the new node at once, and `persist` keeps it in the BMC
+    registry for the next start.
     """
 
     def __init__(self, service: CampaignService, clusters: dict[str, ClusterSettings],
                  creator: CampaignCreator | None = None,
-                 downgrade_sources: frozenset[str] = frozenset()) -> None:
+                 downgrade_sources: frozenset[str] = frozenset(),
+                 persist: Callable[[BmcRegistration], None] | None = None) -> None:
         self.service = service
         self.clusters = clusters
         self._creator = creator
         self._downgrade_sources = downgrade_sources  # sources with allow_downgrade = true
+        # Keeps an API registration across restarts (gateway/api/registry_api.py);
+        # raises an ApiError when the registry refuses it.
+        self._persist = persist
         self._lock = threading.Lock()
 
     # -- clusters and nodes ------------------------------------------------------------
@@ -267,6 +271,8 @@ class OrchestratorOperations:
                 NodeSpec(registration.id, registration.group, registration.qos),)
             cluster = Cluster(old.name, old.groups, nodes, old.qos_classes, old.failure_budget,
                               old.autonomy, old.max_concurrent)  # InvalidClusterError -> 400
+            if self._persist is not None:
+                self._persist(registration)
             self.clusters[registration.cluster] = dataclasses.replace(
                 settings, cluster=cluster, endpoints={**settings.endpoints,
                                                       registration.id: endpoint})

@@ -71,9 +71,12 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
         from gateway.redfish import RedfishError
 
         orchestrator = orchestration.orchestrator
+        from gateway.api.registry_api import RegistryPersistence
+
         operations = OrchestratorOperations(
             orchestration.service, orchestrator.clusters, orchestrator.creator,
-            frozenset(s.name for s in config.sources if s.allow_downgrade))
+            frozenset(s.name for s in config.sources if s.allow_downgrade),
+            RegistryPersistence(config, store).persist)
         metrics.watch_campaigns(operations.campaign_counts, operations.node_counts)
         metrics.watch_step_durations(operations.step_durations)
         counters = orchestration.media.counters
@@ -83,6 +86,7 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
         handlers.append(handler)
     context = ApiContext.for_store(store, intake=intake, operations=operations, metrics=metrics)
     context.secure_cookies = settings.tls
+    context.config = config
     tls = None
     if settings.certfile is not None and settings.keyfile is not None:
         tls = tls_context(settings.certfile, settings.keyfile)

@@ -25,6 +25,7 @@ from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import OrchestratorSettings
 from gateway.redfish.client import list_systems
 from gateway.store import GatewayStore
+from gateway.store.bmc_registry import BmcRegistry
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     """
     try:
         # systems = "all" entries become one node per system their BMC serves now.
-        clusters = expand_systems(load_clusters(config), list_systems)
+        registered = BmcRegistry(store.engine).entries()
+        clusters = expand_systems(load_clusters(config, registered), list_systems)
         settings = load_orchestrator_settings(config)
     except ConfigError as exc:
         raise OrchestratorError(f"configuration: {exc}") from exc

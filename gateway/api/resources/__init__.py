@@ -3,6 +3,7 @@
 from gateway.api.resources import (
     admin,
     alerts,
+    bmc_import,
     campaigns,
     clusters,
     dashboard,
@@ -18,4 +19,5 @@ ALL_RESOURCES: tuple[Resource, ...] = (
     system.resource, alerts.resource, images.resource, clusters.resource,
     clusters.nodes_resource, campaigns.resource, reports.resource, admin.bmcs, admin.tokens,
     admin.audit, dashboard.resource, refusals.resource, gateways.resource,
+    bmc_import.resource,
 )
