@@ -31,13 +31,13 @@ manager = "slurm"
 slurm_conf = "{conf}"
 {manager_extra}
 """
-    for node in nodes:
+    for index, node in enumerate(nodes):  # one BMC URL each: duplicates are refused
         text += f"""
 [[bmcs]]
 name = "{node}"
 cluster = "hpc"
 group = "rack1"
-url = "https://127.0.0.1:1"
+url = "https://127.0.0.1:{index + 1}"
 username = "u"
 password = "p"
 """
