@@ -15,8 +15,7 @@ import socket
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy.engine import Engine
-
+from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import GatewayRegistry, Member
 
 LOG = logging.getLogger(__name__)
@@ -35,10 +34,10 @@ def _pid_alive(pid: int) -> bool:
 class Membership:
     """Registration, heartbeat and work assignment of gateway ``name``."""
 
-    def __init__(self, engine: Engine, name: str, instance: str, dead_after: timedelta
+    def __init__(self, store: CampaignStore, name: str, instance: str, dead_after: timedelta
                  ) -> None:
         self.name = name
-        self.registry = GatewayRegistry(engine, name, instance, host=socket.gethostname(),
+        self.registry = GatewayRegistry(store.engine, name, instance, host=socket.gethostname(),
                                         pid=os.getpid(), dead_after=dead_after,
                                         pid_alive=_pid_alive)
         self._members = 1

@@ -68,7 +68,7 @@ class Orchestrator:
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
         # The fleet this gateway shares the database with (alone: a fleet of one).
-        self.membership = Membership(store.engine, owner, self.engine.epoch, settings.lease)
+        self.membership = Membership(store, owner, self.engine.epoch, settings.lease)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
                                    assign=self.membership.assign)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
