@@ -259,6 +259,36 @@ def check_known_keys(where: str, table: Mapping[str, Any], allowed: set[str]) ->
                           f"allowed: {', '.join(sorted(allowed))}")
 
 
+@dataclass(frozen=True)
+class NumberKey:
+    """A numeric setting: an integer or any number, optionally within low..high."""
+
+    integer: bool
+    low: float | None = None
+    high: float | None = None
+
+
+def read_numbers(where: str, table: Mapping[str, Any],
+                 keys: Mapping[str, NumberKey]) -> dict[str, Any]:
+    """The settings of `keys` that `table` has, each checked (a bool is no number):
+    ConfigError "<where>.<key> must be an integer|a number [in low..high]"."""
+    values: dict[str, Any] = {}
+    for key, spec in keys.items():
+        if key not in table:
+            continue
+        value = table[key]
+        valid = not isinstance(value, bool) and isinstance(
+            value, int if spec.integer else (int, float))
+        if valid and spec.low is not None and spec.high is not None:
+            valid = spec.low <= value <= spec.high
+        if not valid:
+            kind = "an integer" if spec.integer else "a number"
+            bounds = "" if spec.low is None else f" in {spec.low}..{spec.high}"
+            raise ConfigError(f"{where}.{key} must be {kind}{bounds}")
+        values[key] = value
+    return values
+
+
 def _str(table: Mapping[str, Any], key: str, default: str | None) -> str:
     short = key.rsplit(".", 1)[-1].rsplit(" ", 1)[-1]
     value = table.get(short, default)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig, check_known_keys
+from gateway.config import ConfigError, GatewayConfig, NumberKey, check_known_keys, read_numbers
 from gateway.frontdoor.errors import FrontDoorError
 
 LISTENERS = ("cim", "media", "api", "bmc_events")
@@ -75,16 +75,12 @@ DEFAULTS: dict[str, FrontDoorPolicy] = {
     "bmc_events": FrontDoorPolicy(max_connections=4096, max_connections_per_client=16),
 }
 _KEYS = {f.name for f in fields(FrontDoorPolicy)}
+# The ranges are FrontDoorPolicy's own checks (one needs the other fields).
+_NUMBERS = {key: NumberKey(integer=key.startswith("max_")) for key in sorted(_KEYS)}
 
 
 def _override(policy: FrontDoorPolicy, table: Mapping[str, Any], where: str) -> FrontDoorPolicy:
-    values: dict[str, Any] = {}
-    for key in _KEYS & set(table):
-        value = table[key]
-        integer = key.startswith("max_")
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            raise ConfigError(f"{where}.{key} must be {'an integer' if integer else 'a number'}")
-        values[key] = value
+    values = read_numbers(where, table, _NUMBERS)
     try:
         return replace(policy, **values)
     except ValueError as exc:
