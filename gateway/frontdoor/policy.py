@@ -207,26 +207,31 @@ async def read_head(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy, *,
         buffer += data
 
 
+async def _body_bytes(recv: Recv, deadline: float) -> bytes:
+    """The next bytes of a body, before the loop time `deadline`; DeadlineExceeded
+    (BODY_TIMEOUT) when it passes or the client hangs up early."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        raise DeadlineExceeded(BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
+            data = await recv()
+    except TimeoutError:
+        raise DeadlineExceeded(BODY_TIMEOUT) from None
+    if not data:
+        raise DeadlineExceeded(BODY_TIMEOUT)
+    return data
+
+
 async def read_body(recv: Recv, buffer: bytearray, length: int,
                     policy: FrontDoorPolicy) -> bytes:
     """Exactly `length` body bytes (buffered ones first) within body_timeout_s.
 
     Raises DeadlineExceeded(BODY_TIMEOUT), also when the client hangs up early.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.body_timeout_s
+    deadline = asyncio.get_running_loop().time() + policy.body_timeout_s
     while len(buffer) < length:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        try:
-            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
-                data = await recv()
-        except TimeoutError:
-            raise DeadlineExceeded(BODY_TIMEOUT) from None
-        if not data:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        buffer += data
+        buffer += await _body_bytes(recv, deadline)
     body = bytes(buffer[:length])
     del buffer[:length]
     return body
@@ -246,21 +251,10 @@ async def read_chunked(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy,
 
     Raises DeadlineExceeded(BODY_TIMEOUT), BodyError(BODY_TOO_LARGE or MALFORMED).
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.body_timeout_s
+    deadline = asyncio.get_running_loop().time() + policy.body_timeout_s
 
     async def more() -> None:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        try:
-            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
-                data = await recv()
-        except TimeoutError:
-            raise DeadlineExceeded(BODY_TIMEOUT) from None
-        if not data:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        buffer.extend(data)
+        buffer.extend(await _body_bytes(recv, deadline))
 
     async def line() -> bytes:
         while (end := buffer.find(b"\r\n")) < 0:
