@@ -21,7 +21,7 @@ from gateway.service import Gateway, build_gateway
 from gateway.store import ImageState
 from gateway.store.campaign_records import RunRecord
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.rig import TEST_MODEL, write_gateway_config
+from tests.integration.orchestrator.rig import TEST_MODEL, power_on, write_gateway_config
 from tests.support.waiting import wait_until
 
 
@@ -78,13 +78,6 @@ class Rollout:
 
 
 RolloutFactory = Callable[..., Rollout]
-
-
-def power_on(emulated: EmulatedCluster) -> None:
-    """Emulated hosts start powered off; a managed server in production runs."""
-    for bmc in emulated.bmcs:
-        bmc.reset_host("On")
-    wait_until(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
 
 
 @pytest.fixture
