@@ -24,14 +24,17 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gateway.addresses import client_ip
 from gateway.intake.trust import check_prefix
+
+E = TypeVar("E", bound=Enum)
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CACHE_BYTES = 20 * 1024**3
@@ -287,6 +290,15 @@ def read_numbers(where: str, table: Mapping[str, Any],
             raise ConfigError(f"{where}.{key} must be {kind}{bounds}")
         values[key] = value
     return values
+
+
+def parse_enum(kind: type[E], value: Any, where: str) -> E:
+    """`value` as a member of the enum `kind`; ConfigError naming the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
 def _str(table: Mapping[str, Any], key: str, default: str | None) -> str:
