@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.media import NGINX, ensure_nginx, rss_mb  # noqa: E402
+from bench.media import ensure_nginx, free_port, rss_mb, run_nginx  # noqa: E402
 from gateway.media import CapabilityGrant, CapabilitySigner, media_url  # noqa: E402
 
 MB = 1_000_000
@@ -181,9 +181,7 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
 
 
 def start_plain_nginx(prefix: Path, image_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     for name in ("tmp_body", "tmp_proxy", "tmp_fastcgi", "tmp_uwsgi", "tmp_scgi"):
         (prefix / name).mkdir(exist_ok=True)
     conf = prefix / "nginx.conf"
@@ -205,17 +203,7 @@ def start_plain_nginx(prefix: Path, image_dir: Path) -> tuple[subprocess.Popen[b
             }}
         }}
         """))
-    process = subprocess.Popen([str(NGINX), "-p", str(prefix), "-e", str(prefix / "error.log"),
-                                "-c", str(conf), "-g", "daemon off;"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("nginx did not start")
+    return run_nginx(prefix, conf, port)
 
 
 def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:

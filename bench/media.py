@@ -157,16 +157,14 @@ def ensure_nginx() -> bool:
     return NGINX.exists()
 
 
-def start_nginx(prefix: Path, image_dir: Path,
-                gateway_port: int) -> tuple[subprocess.Popen[bytes], int]:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    site = render_nginx_site(listen=f"127.0.0.1:{port}", media_root=image_dir,
-                             gateway=f"127.0.0.1:{gateway_port}", access_log=prefix / "access.log")
-    conf = prefix / "nginx.conf"
-    conf.write_text(render_nginx_conf(site=site, prefix=prefix, worker_processes=2,
-                                      user="root" if os.geteuid() == 0 else None))
+        return int(sock.getsockname()[1])
+
+
+def run_nginx(prefix: Path, conf: Path, port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx in the foreground on `conf`, once it accepts connections on `port`."""
     process = subprocess.Popen([str(NGINX), "-p", str(prefix), "-e", str(prefix / "error.log"),
                                 "-c", str(conf), "-g", "daemon off;"])
     deadline = time.monotonic() + 30
@@ -178,6 +176,17 @@ def start_nginx(prefix: Path, image_dir: Path,
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("nginx did not start")
+
+
+def start_nginx(prefix: Path, image_dir: Path,
+                gateway_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    site = render_nginx_site(listen=f"127.0.0.1:{port}", media_root=image_dir,
+                             gateway=f"127.0.0.1:{gateway_port}", access_log=prefix / "access.log")
+    conf = prefix / "nginx.conf"
+    conf.write_text(render_nginx_conf(site=site, prefix=prefix, worker_processes=2,
+                                      user="root" if os.geteuid() == 0 else None))
+    return run_nginx(prefix, conf, port)
 
 
 def usb_throughput(image: Path, megabytes: int) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cluster_managers.config import check_node_names, parse_manager
-from gateway.config import ConfigError, GatewayConfig, check_known_keys
+from gateway.config import ConfigError, GatewayConfig, check_known_keys, parse_enum
 from gateway.domain import (
     AutonomyPolicy,
     Cluster,
@@ -224,7 +224,7 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
                                          _opt_int(g, "min_available", w)) for g, w in groups),
             nodes=tuple(nodes), qos_classes=qos,
             failure_budget=_integer(raw, "failure_budget", where, 0),
-            autonomy=_enum(AutonomyPolicy, raw.get("autonomy", "require_approval"),
+            autonomy=parse_enum(AutonomyPolicy, raw.get("autonomy", "require_approval"),
                            f"{where} autonomy"),
             max_concurrent=_opt_int(raw, "max_concurrent", where),
         )
@@ -233,7 +233,7 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
     delivery = raw.get("delivery", [m.value for m in DeliveryMethod])
     if not isinstance(delivery, list) or not delivery:
         raise ConfigError(f"{where}: delivery must be a non-empty list of methods")
-    methods = tuple(_enum(DeliveryMethod, m, f"{where} delivery") for m in delivery)
+    methods = tuple(parse_enum(DeliveryMethod, m, f"{where} delivery") for m in delivery)
     timeout = _number(raw, "hook_timeout_s", where, 300.0)
     manager = None
     if "cluster_manager" in raw:
@@ -306,7 +306,7 @@ def _endpoint(raw: Mapping[str, Any], name: str, where: str, base: Path) -> BmcE
     try:
         return BmcEndpoint(
             name=name, url=_text(raw, "url", where), username=_text(raw, "username", where),
-            password=password, tls=_enum(TlsMode, raw.get("tls", "verify"), f"{where} tls"),
+            password=password, tls=parse_enum(TlsMode, raw.get("tls", "verify"), f"{where} tls"),
             fingerprint=raw.get("fingerprint"), ca_bundle=raw.get("ca_bundle"),
             timeout=_number(raw, "timeout_s", where, 30.0), system=system)
     except RedfishError as exc:
@@ -385,11 +385,3 @@ def _integer(table: Mapping[str, Any], key: str, where: str, default: int | None
 
 def _opt_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
     return _integer(table, key, where) if key in table else None
-
-
-def _enum(kind: Any, value: Any, where: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None

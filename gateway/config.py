@@ -24,14 +24,17 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gateway.addresses import client_ip
 from gateway.intake.trust import check_prefix
+
+E = TypeVar("E", bound=Enum)
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_CACHE_BYTES = 20 * 1024**3
@@ -264,6 +267,45 @@ def check_known_keys(where: str, table: Mapping[str, Any], allowed: set[str]) ->
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
                           f"allowed: {', '.join(sorted(allowed))}")
+
+
+@dataclass(frozen=True)
+class NumberKey:
+    """A numeric setting: an integer or any number, optionally within low..high."""
+
+    integer: bool
+    low: float | None = None
+    high: float | None = None
+
+
+def read_numbers(where: str, table: Mapping[str, Any],
+                 keys: Mapping[str, NumberKey]) -> dict[str, Any]:
+    """The settings of `keys` that `table` has, each checked (a bool is no number):
+    ConfigError "<where>.<key> must be an integer|a number [in low..high]"."""
+    values: dict[str, Any] = {}
+    for key, spec in keys.items():
+        if key not in table:
+            continue
+        value = table[key]
+        valid = not isinstance(value, bool) and isinstance(
+            value, int if spec.integer else (int, float))
+        if valid and spec.low is not None and spec.high is not None:
+            valid = spec.low <= value <= spec.high
+        if not valid:
+            kind = "an integer" if spec.integer else "a number"
+            bounds = "" if spec.low is None else f" in {spec.low}..{spec.high}"
+            raise ConfigError(f"{where}.{key} must be {kind}{bounds}")
+        values[key] = value
+    return values
+
+
+def parse_enum(kind: type[E], value: Any, where: str) -> E:
+    """`value` as a member of the enum `kind`; ConfigError naming the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
 def _str(table: Mapping[str, Any], key: str, default: str | None) -> str:

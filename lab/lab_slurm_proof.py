@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lab.lab_invariants import UPDATE_EVENTS
+from lab.lab_invariants import update_spans
 
 _FIELD = re.compile(r"(\w+)=(\S*)")
 
@@ -42,19 +42,6 @@ def completed_jobs(jobcomp_text: str, hostnames: Mapping[str, tuple[str, ...]] |
                             datetime.fromisoformat(fields["StartTime"]).astimezone(),
                             datetime.fromisoformat(fields["EndTime"]).astimezone()))
     return jobs
-
-
-def update_spans(records: Iterable[Mapping[str, object]]) -> dict[str, tuple[datetime, datetime]]:
-    """BMC id -> (first, last) update event time."""
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for record in records:
-        if record.get("event") not in UPDATE_EVENTS:
-            continue
-        at = datetime.fromisoformat(str(record["ts"]))
-        bmc = str(record["bmc"])
-        first, last = spans.get(bmc, (at, at))
-        spans[bmc] = (min(first, at), max(last, at))
-    return spans
 
 
 def jobs_during_updates(records: Iterable[Mapping[str, object]], jobs: Iterable[JobSpan],

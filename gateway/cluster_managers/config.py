@@ -30,7 +30,7 @@ from gateway.cluster_managers.port import (
     OnTimeout,
 )
 from gateway.cluster_managers.slurm import SlurmManager
-from gateway.config import ConfigError, check_known_keys
+from gateway.config import ConfigError, check_known_keys, parse_enum
 
 LOG = logging.getLogger(__name__)
 _KEYS = {"manager", "slurm_conf", "mode", "max_wait_s", "on_timeout", "partition", "node_names"}
@@ -65,7 +65,7 @@ def parse_manager(raw: Any, where: str, base: Path) -> ManagerSettings:
     partition = raw.get("partition")
     if partition is not None and (not isinstance(partition, str) or not partition):
         raise ConfigError(f"{where}: partition must be a non-empty string")
-    mode = _enum(Mode, raw.get("mode", "drain"), f"{where} mode")
+    mode = parse_enum(Mode, raw.get("mode", "drain"), f"{where} mode")
     if mode is Mode.RESERVATION:
         # The adapter books and deletes maintenance reservations, but the planner's waves
         # do not drive them yet (docs/cluster-managers.md): refused rather than ignored.
@@ -74,7 +74,7 @@ def parse_manager(raw: Any, where: str, base: Path) -> ManagerSettings:
     return ManagerSettings(manager=manager, slurm_conf=conf, node_names=dict(names),
                            mode=mode,
                            max_wait_s=float(wait), partition=partition,
-                           on_timeout=_enum(OnTimeout, raw.get("on_timeout", "skip"),
+                           on_timeout=parse_enum(OnTimeout, raw.get("on_timeout", "skip"),
                                             f"{where} on_timeout"))
 
 
@@ -106,13 +106,3 @@ def check_node_names(settings: ManagerSettings, node_ids: Iterable[str], where: 
     if unknown:
         scope = f" in partition {settings.partition}" if settings.partition else ""
         raise ConfigError(f"{where}: Slurm does not know node(s){scope}: {', '.join(unknown)}")
-
-
-def _enum(kind: Any, value: Any, where: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
-
-

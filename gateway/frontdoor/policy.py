@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig, check_known_keys
+from gateway.config import ConfigError, GatewayConfig, NumberKey, check_known_keys, read_numbers
 from gateway.frontdoor.errors import FrontDoorError
 
 LISTENERS = ("cim", "media", "api", "bmc_events")
@@ -75,16 +75,12 @@ DEFAULTS: dict[str, FrontDoorPolicy] = {
     "bmc_events": FrontDoorPolicy(max_connections=4096, max_connections_per_client=16),
 }
 _KEYS = {f.name for f in fields(FrontDoorPolicy)}
+# The ranges are FrontDoorPolicy's own checks (one needs the other fields).
+_NUMBERS = {key: NumberKey(integer=key.startswith("max_")) for key in sorted(_KEYS)}
 
 
 def _override(policy: FrontDoorPolicy, table: Mapping[str, Any], where: str) -> FrontDoorPolicy:
-    values: dict[str, Any] = {}
-    for key in _KEYS & set(table):
-        value = table[key]
-        integer = key.startswith("max_")
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            raise ConfigError(f"{where}.{key} must be {'an integer' if integer else 'a number'}")
-        values[key] = value
+    values = read_numbers(where, table, _NUMBERS)
     try:
         return replace(policy, **values)
     except ValueError as exc:
@@ -211,26 +207,31 @@ async def read_head(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy, *,
         buffer += data
 
 
+async def _body_bytes(recv: Recv, deadline: float) -> bytes:
+    """The next bytes of a body, before the loop time `deadline`; DeadlineExceeded
+    (BODY_TIMEOUT) when it passes or the client hangs up early."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        raise DeadlineExceeded(BODY_TIMEOUT)
+    try:
+        async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
+            data = await recv()
+    except TimeoutError:
+        raise DeadlineExceeded(BODY_TIMEOUT) from None
+    if not data:
+        raise DeadlineExceeded(BODY_TIMEOUT)
+    return data
+
+
 async def read_body(recv: Recv, buffer: bytearray, length: int,
                     policy: FrontDoorPolicy) -> bytes:
     """Exactly `length` body bytes (buffered ones first) within body_timeout_s.
 
     Raises DeadlineExceeded(BODY_TIMEOUT), also when the client hangs up early.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.body_timeout_s
+    deadline = asyncio.get_running_loop().time() + policy.body_timeout_s
     while len(buffer) < length:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        try:
-            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
-                data = await recv()
-        except TimeoutError:
-            raise DeadlineExceeded(BODY_TIMEOUT) from None
-        if not data:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        buffer += data
+        buffer += await _body_bytes(recv, deadline)
     body = bytes(buffer[:length])
     del buffer[:length]
     return body
@@ -250,21 +251,10 @@ async def read_chunked(recv: Recv, buffer: bytearray, policy: FrontDoorPolicy,
 
     Raises DeadlineExceeded(BODY_TIMEOUT), BodyError(BODY_TOO_LARGE or MALFORMED).
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + policy.body_timeout_s
+    deadline = asyncio.get_running_loop().time() + policy.body_timeout_s
 
     async def more() -> None:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        try:
-            async with asyncio.timeout(remaining):  # no extra task per recv (wait_for)
-                data = await recv()
-        except TimeoutError:
-            raise DeadlineExceeded(BODY_TIMEOUT) from None
-        if not data:
-            raise DeadlineExceeded(BODY_TIMEOUT)
-        buffer.extend(data)
+        buffer.extend(await _body_bytes(recv, deadline))
 
     async def line() -> bytes:
         while (end := buffer.find(b"\r\n")) < 0:

@@ -27,14 +27,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.config import (
     ConfigError,
     GatewayConfig,
+    NumberKey,
     SourceConfig,
     check_known_keys,
     password_matches,
+    read_numbers,
 )
 
 MAX_TRACKED_ADDRESSES = 10_000  # oldest forgotten first: memory stays bounded
@@ -67,18 +68,10 @@ def backoff_settings(config: GatewayConfig) -> BackoffSettings:
     """[login_backoff] of `config`. Raises ConfigError naming a bad or unknown key."""
     table = config.section("login_backoff")
     check_known_keys("login_backoff", table, {"failures", "base_delay_s", "max_delay_s"})
-    values: dict[str, Any] = {}
-    for key, low, high in (("failures", 1, 1000), ("base_delay_s", 0.001, 3600),
-                           ("max_delay_s", 0.001, 86_400)):
-        if key in table:
-            value = table[key]
-            integer = key == "failures"
-            if (isinstance(value, bool)
-                    or not isinstance(value, int if integer else (int, float))
-                    or not low <= value <= high):
-                raise ConfigError(f"login_backoff.{key} must be "
-                                  f"{'an integer' if integer else 'a number'} in {low}..{high}")
-            values[key] = value
+    values = read_numbers("login_backoff", table, {
+        "failures": NumberKey(integer=True, low=1, high=1000),
+        "base_delay_s": NumberKey(integer=False, low=0.001, high=3600),
+        "max_delay_s": NumberKey(integer=False, low=0.001, high=86_400)})
     settings = BackoffSettings(**values)
     if settings.max_delay_s < settings.base_delay_s:
         raise ConfigError("login_backoff.max_delay_s must be at least base_delay_s")

@@ -17,9 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from gateway.config import ConfigError, GatewayConfig, check_known_keys
+from gateway.config import GatewayConfig, NumberKey, check_known_keys, read_numbers
 from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.refusals import RefusalCount, add_refusals, purge_refusals
 
@@ -47,18 +46,10 @@ def refusal_settings(config: GatewayConfig) -> RefusalSettings:
     """[refusals] of `config`. Raises ConfigError naming a bad or unknown key."""
     table = config.section("refusals")
     check_known_keys("refusals", table, {"bucket_s", "retention_days", "flush_interval_s"})
-    values: dict[str, Any] = {}
-    for key, low, high in (("bucket_s", 60, 86_400), ("retention_days", 1, 3650),
-                           ("flush_interval_s", 0.1, 60)):
-        if key not in table:
-            continue
-        value = table[key]
-        integer = key != "flush_interval_s"
-        if (isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-                or not low <= value <= high):
-            raise ConfigError(f"refusals.{key} must be {'an integer' if integer else 'a number'}"
-                              f" in {low}..{high}")
-        values[key] = value
+    values = read_numbers("refusals", table, {
+        "bucket_s": NumberKey(integer=True, low=60, high=86_400),
+        "retention_days": NumberKey(integer=True, low=1, high=3650),
+        "flush_interval_s": NumberKey(integer=False, low=0.1, high=60)})
     return RefusalSettings(**values)
 
 

@@ -24,8 +24,7 @@ from gateway.api.auth import TokenStore
 from gateway.config import load_config
 from gateway.service import Gateway, build_gateway
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.conftest import power_on
-from tests.integration.orchestrator.rig import TEST_MODEL, write_gateway_config
+from tests.integration.orchestrator.rig import TEST_MODEL, power_on, write_gateway_config
 
 GROUPS = {"even": 1, "odd": 1}
 

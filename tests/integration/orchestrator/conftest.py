@@ -19,8 +19,9 @@ from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
 from gateway.service import Gateway, build_gateway
 from gateway.store import ImageState
+from gateway.store.campaign_records import RunRecord
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.rig import TEST_MODEL, write_gateway_config
+from tests.integration.orchestrator.rig import TEST_MODEL, power_on, write_gateway_config
 from tests.support.waiting import wait_until
 
 
@@ -67,15 +68,16 @@ class Rollout:
                    timeout, describe=lambda: self.service.report(campaign_id).to_json())
         return self.service.show(campaign_id).campaign.state
 
+    def quarantined_canary(self, campaign_id: str) -> RunRecord:
+        """The canary's run once it is quarantined: a failed campaign records its state
+        a moment before the canary's run reaches its last step."""
+        (canary,) = self.service.show(campaign_id).campaign.canaries
+        wait_until(lambda: self.service.store.run(campaign_id, canary).step == "quarantined",
+                   30)
+        return self.service.store.run(campaign_id, canary)
+
 
 RolloutFactory = Callable[..., Rollout]
-
-
-def power_on(emulated: EmulatedCluster) -> None:
-    """Emulated hosts start powered off; a managed server in production runs."""
-    for bmc in emulated.bmcs:
-        bmc.reset_host("On")
-    wait_until(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
 
 
 @pytest.fixture

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import socket
 import textwrap
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.config import hash_password
-from lab.lab_invariants import peak_busy_per_group
+from emulator.cluster import EmulatedCluster
+from emulator.config import NodeSpec
+from emulator.publisher import BundleServer
+from gateway.config import GatewayConfig, hash_password
+from gateway.intake.service import IntakeService
+from gateway.store import GatewayStore, ImageState
+from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaigns import CampaignStore
+from lab.lab_invariants import peak_busy_per_group, repeated_flashes
+from tests.conftest import TestKeys
 from tests.support.waiting import wait_until
 
 SOURCE_USER = "acme-publisher"
@@ -131,3 +140,69 @@ def max_down_per_group(records: Iterable[Mapping[str, Any]],
     (the lab's invariant checker, fed this rig's group function)."""
     records = list(records)
     return peak_busy_per_group(records, {str(r["bmc"]): group_of(str(r["bmc"])) for r in records})
+
+
+# -- a rollout driven by `gateway serve` processes (tests/support/gateway_process.py) ------
+
+def power_on(emulated: EmulatedCluster) -> None:
+    """Emulated hosts start powered off; a managed server in production runs."""
+    for bmc in emulated.bmcs:
+        bmc.reset_host("On")
+    wait_until(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
+
+
+@contextmanager
+def emulated_rollout(test_keys: TestKeys, bundle: Path, nodes: int, *, flash_seconds: float,
+                     reset_seconds: float) -> Iterator[tuple[EmulatedCluster, BundleServer, int]]:
+    """`nodes` powered-on emulated BMCs trusting the test key, `bundle` published, and
+    where the rollout's part of the audit log starts."""
+    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * nodes,
+                         trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
+                         reset_seconds=reset_seconds, bmc_restart_seconds=0.3) as emulated, \
+            BundleServer([bundle]) as publisher:
+        power_on(emulated)
+        yield emulated, publisher, len(emulated.audit.records())
+
+
+def raise_alert_and_wait_for_campaign(config: GatewayConfig, images: GatewayStore,
+                                      campaigns: CampaignStore, publisher: BundleServer,
+                                      bundle: Path, sha: str) -> str:
+    """Announce the published bundle as the source would; the id of the campaign the
+    gateways start once they have verified it."""
+    outcome = IntakeService(config, images).raise_alert(
+        source="acme", image_uri=publisher.url_for(bundle), image_sha256=sha,
+        bundle_id="test-bundle", release="test")
+    assert not outcome.refused, outcome.reason
+    assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
+    assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
+    return campaigns.list_campaigns()[0].id
+
+
+def wait_until_finished(campaigns: CampaignStore, campaign_id: str,
+                        timeout_s: float) -> tuple[CampaignRecord, list[RunRecord]]:
+    """The campaign and its runs once it has stopped (completed, failed or paused)."""
+    assert wait_for(lambda: campaigns.get_campaign(campaign_id).state
+                    in ("completed", "failed", "paused_budget"), timeout_s)
+    return campaigns.get_campaign(campaign_id), campaigns.runs(campaign_id)
+
+
+def assert_rollout_invariants(emulated: EmulatedCluster, audit_from: int,
+                              group_of: Callable[[str], str], allowance: Mapping[str, int],
+                              message: object = "", *, each_flashed_once: bool = True) -> None:
+    """What the lab checks on the audit log after a rollout: no component flashed twice,
+    every component written exactly once (unless told otherwise), no group over its
+    allowance, and every BMC on the target versions with no media or boot override left."""
+    audit = emulated.audit.records()[audit_from:]
+    doubles = repeated_flashes(audit)
+    assert not doubles, (message, doubles)
+    if each_flashed_once:
+        written = Counter((r["bmc"], r["component"]) for r in audit
+                          if r["event"] == "flash_end")
+        assert set(written.values()) == {1}, message
+        assert len(written) == len(emulated.bmcs) * len(TARGET_VERSIONS), message
+    peaks = max_down_per_group(audit, group_of)
+    assert all(peaks[g] <= allowance[g] for g in peaks), (message, peaks)
+    for bmc in emulated.bmcs:
+        assert bmc.firmware.installed() == TARGET_VERSIONS, (message, bmc.id)
+        assert not bmc.media.inserted, (message, bmc.id)
+        assert bmc.boot.enabled == "Disabled", (message, bmc.id)

@@ -3,8 +3,6 @@ a gateway whose lease was taken over, or that cannot reach the database, sends n
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,23 +16,11 @@ from gateway.redfish import BmcEndpoint
 from gateway.store import Decision, GatewayStore, ImageState, NewAlert, StoreError
 from gateway.store.campaign_records import NewCampaign, NewRun
 from gateway.store.campaigns import CampaignStore
-from tests.integration.orchestrator.conftest import power_on
-from tests.integration.orchestrator.rig import TEST_MODEL, wait_for
-from tests.support.postgres import PostgresServer, start_postgres
+from tests.integration.orchestrator.rig import TEST_MODEL, power_on, wait_for
+from tests.support.postgres import PostgresServer
 
 SHA = "d" * 64
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PostgresServer]:
-    """A server of its own: this test stops it (the partition)."""
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def _campaign(images: GatewayStore, store: CampaignStore, node: str) -> None:

@@ -16,28 +16,20 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from emulator.cluster import EmulatedCluster
-from emulator.config import NodeSpec
-from emulator.publisher import BundleServer
 from gateway.config import load_config
-from gateway.intake.service import IntakeService
-from gateway.store import GatewayStore, ImageState
+from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import list_members
-from lab.lab_invariants import repeated_flashes
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.conftest import power_on
 from tests.integration.orchestrator.rig import (
-    TARGET_VERSIONS,
-    TEST_MODEL,
-    max_down_per_group,
+    assert_rollout_invariants,
+    emulated_rollout,
+    raise_alert_and_wait_for_campaign,
     wait_for,
+    wait_until_finished,
     write_gateway_config,
 )
-from tests.integration.orchestrator.test_orchestrator_crash_safety import (
-    FLEETFLASH,
-    GatewayProcess,
-)
+from tests.support.gateway_process import FLEETFLASH, GatewayProcess
 
 NODES = 12
 GROUPS = {"even": 2, "odd": 2}
@@ -68,12 +60,8 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
         postgres_url: str) -> None:
     bundle = bundle_factory(name="fleet-three.iso")
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * NODES,
-                         trusted_keys=[test_keys.public], flash_seconds=0.4,
-                         reset_seconds=0.3, bmc_restart_seconds=0.3) as emulated, \
-            BundleServer([bundle]) as publisher:
-        power_on(emulated)
-        audit_from = len(emulated.audit.records())
+    with emulated_rollout(test_keys, bundle, NODES, flash_seconds=0.4,
+                          reset_seconds=0.3) as (emulated, publisher, audit_from):
         paths = _configs(tmp_path, postgres_url, publisher_prefix=publisher.base_url,
                          trusted_key=test_keys.public, bmcs=emulated.inventory,
                          group_of=group_of, groups=GROUPS, orchestrator={"lease_s": 4})
@@ -93,14 +81,8 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
             assert twin.returncode == 1 and "'gw-0' is in use" in twin.stderr, twin.stderr
             assert "Address already in use" not in twin.stderr  # refused before listening
 
-            config = load_config(paths[0])
-            outcome = IntakeService(config, images).raise_alert(
-                source="acme", image_uri=publisher.url_for(bundle), image_sha256=sha,
-                bundle_id="test-bundle", release="test")
-            assert not outcome.refused, outcome.reason
-            assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
-            assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
-            campaign_id = campaigns.list_campaigns()[0].id
+            campaign_id = raise_alert_and_wait_for_campaign(
+                load_config(paths[0]), images, campaigns, publisher, bundle, sha)
 
             def holders() -> Counter[str]:
                 return Counter(r.lease_owner for r in campaigns.runs(campaign_id)
@@ -125,10 +107,7 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
             given_work = victim_name in holders() or any(
                 r.node_id not in orphaned and r.started_at is not None
                 and r.started_at > victim_started for r in campaigns.runs(campaign_id))
-            assert wait_for(lambda: campaigns.get_campaign(campaign_id).state
-                            in ("completed", "failed", "paused_budget"), 180)
-            final = campaigns.get_campaign(campaign_id)
-            runs = campaigns.runs(campaign_id)
+            final, runs = wait_until_finished(campaigns, campaign_id, 180)
             members = {m.name: m.alive for m in list_members(images.engine)}
         finally:
             for gateway in gateways:
@@ -141,14 +120,4 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}
         assert members[victim_name] is True and sum(members.values()) == GATEWAYS
-        audit = emulated.audit.records()[audit_from:]
-        assert not repeated_flashes(audit), repeated_flashes(audit)
-        written = Counter((r["bmc"], r["component"]) for r in audit if r["event"] == "flash_end")
-        assert set(written.values()) == {1}
-        assert len(written) == NODES * len(TARGET_VERSIONS)
-        peaks = max_down_per_group(audit, group_of)
-        assert all(peaks[g] <= GROUPS[g] for g in peaks), peaks
-        for bmc in emulated.bmcs:
-            assert bmc.firmware.installed() == TARGET_VERSIONS, bmc.id
-            assert not bmc.media.inserted, bmc.id
-            assert bmc.boot.enabled == "Disabled", bmc.id
+        assert_rollout_invariants(emulated, audit_from, group_of, GROUPS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.orchestrator.conftest import RolloutFactory
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
 
 @pytest.mark.parametrize(("method", "fault", "said"), [
@@ -22,13 +22,11 @@ def test_monitor_timeout_names_what_was_behind_and_what_the_bmc_said(
     rig.announce()
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
-    (canary,) = rig.service.show(campaign_id).campaign.canaries
-    assert wait_for(lambda: rig.service.store.run(campaign_id, canary).step == "quarantined",
-                    30)
-    error = rig.service.store.run(campaign_id, canary).error or ""
+    run = rig.quarantined_canary(campaign_id)
+    error = run.error or ""
     assert error.startswith("monitor timed out after 3 s; still behind: "), error
     # Every component still below the image's version, with the version the BMC reports.
-    installed = rig.emulated.bmc(canary).firmware.installed()
+    installed = rig.emulated.bmc(run.node_id).firmware.installed()
     behind = [c for c, target in TARGET_VERSIONS.items() if installed[c] != target]
     assert "BIOS" in behind
     for component in behind:

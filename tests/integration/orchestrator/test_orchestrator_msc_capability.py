@@ -4,7 +4,7 @@ the missing action named (nothing is delivered), or another allowed method is us
 from __future__ import annotations
 
 from tests.integration.orchestrator.conftest import RolloutFactory
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
 
 def test_msc_without_insert_media_is_refused_at_precheck(rollout: RolloutFactory) -> None:
@@ -14,10 +14,7 @@ def test_msc_without_insert_media_is_refused_at_precheck(rollout: RolloutFactory
     rig.announce()
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
-    (canary,) = rig.service.show(campaign_id).campaign.canaries
-    assert wait_for(lambda: rig.service.store.run(campaign_id, canary).step == "quarantined",
-                    30)
-    run = rig.service.store.run(campaign_id, canary)
+    run = rig.quarantined_canary(campaign_id)
     assert run.progress.get("failed_in") == "precheck", (run.progress, run.error)
     assert "no VirtualMedia.InsertMedia action" in (run.error or ""), run.error
     assert not [r for r in rig.audit() if r["event"] in ("media_insert", "reset")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from emulator.bmc import Bmc
 from tests.integration.orchestrator.conftest import RolloutFactory
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, wait_for
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
 OPERATOR_ISO = "http://127.0.0.1:9/operator-rescue.iso"
 
@@ -50,9 +50,7 @@ def test_a_failed_node_keeps_the_operators_media_and_boot_override(
     rig.announce()
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
-    (canary,) = rig.service.show(campaign_id).campaign.canaries
-    assert wait_for(lambda: rig.service.store.run(campaign_id, canary).step == "quarantined",
-                    30)
+    rig.quarantined_canary(campaign_id)
     for bmc in rig.emulated.bmcs:
         assert operator_state_intact(bmc, "Once"), (bmc.id, bmc.media, bmc.boot)
 
@@ -65,10 +63,7 @@ def test_msc_only_refuses_a_node_with_operator_media_at_precheck(
     rig.announce()
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
-    (canary,) = rig.service.show(campaign_id).campaign.canaries
-    assert wait_for(lambda: rig.service.store.run(campaign_id, canary).step == "quarantined",
-                    30)
-    run = rig.service.store.run(campaign_id, canary)
+    run = rig.quarantined_canary(campaign_id)
     assert run.progress.get("failed_in") == "precheck"
     assert "holds media the gateway did not insert" in (run.error or ""), run.error
     for bmc in rig.emulated.bmcs:

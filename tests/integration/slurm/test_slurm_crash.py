@@ -11,20 +11,20 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from emulator.cluster import EmulatedCluster
-from emulator.config import NodeSpec
-from emulator.publisher import BundleServer
 from gateway.config import load_config
-from gateway.intake.service import IntakeService
-from gateway.store import GatewayStore, ImageState
+from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 from lab.lab_invariants import repeated_flashes
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.conftest import power_on
-from tests.integration.orchestrator.rig import TEST_MODEL, wait_for, write_gateway_config
-from tests.integration.orchestrator.test_orchestrator_crash_safety import GatewayProcess
+from tests.integration.orchestrator.rig import (
+    emulated_rollout,
+    raise_alert_and_wait_for_campaign,
+    wait_for,
+    write_gateway_config,
+)
+from tests.support.gateway_process import GatewayProcess
 
 SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
 AFTER_DRAIN = {"deliver", "monitor", "reset", "wait_back", "verify", "eject", "postcheck",
@@ -36,12 +36,8 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
         bundle_factory: BundleFactory) -> None:
     bundle = bundle_factory(name="fleet-crash.iso")
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * 4,
-                         trusted_keys=[test_keys.public], flash_seconds=0.5,
-                         reset_seconds=0.3, bmc_restart_seconds=0.3) as emulated, \
-            BundleServer([bundle]) as publisher:
-        power_on(emulated)
-        audit_from = len(emulated.audit.records())
+    with emulated_rollout(test_keys, bundle, 4, flash_seconds=0.5,
+                          reset_seconds=0.3) as (emulated, publisher, audit_from):
         path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
@@ -61,13 +57,8 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
         campaigns = CampaignStore(images.engine)
         kills: list[str] = []
         try:
-            outcome = IntakeService(config, images).raise_alert(
-                source="acme", image_uri=publisher.url_for(bundle), image_sha256=sha,
-                bundle_id="test-bundle", release="test")
-            assert not outcome.refused, outcome.reason
-            assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
-            assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
-            campaign = campaigns.list_campaigns()[0].id
+            campaign = raise_alert_and_wait_for_campaign(
+                config, images, campaigns, publisher, bundle, sha)
 
             def steps() -> dict[str, str]:
                 return {r.node_id: r.step for r in campaigns.runs(campaign)}

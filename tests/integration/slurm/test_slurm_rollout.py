@@ -26,10 +26,11 @@ from lab.lab_invariants import UPDATE_EVENTS
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.conftest import Rollout, power_on
+from tests.integration.orchestrator.conftest import Rollout
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     TEST_MODEL,
+    power_on,
     wait_for,
     write_gateway_config,
 )
