@@ -246,7 +246,8 @@ def _cluster(raw: Mapping[str, Any], name: str, qos: tuple[QosClass, ...],
     allow_downgrade = raw.get("allow_downgrade", False)
     if not isinstance(allow_downgrade, bool):
         raise ConfigError(f"{where}: allow_downgrade must be true or false")
-    activation = _enum(Activation, raw.get("activation", "immediate"), f"{where} activation")
+    activation = parse_enum(Activation, raw.get("activation", "immediate"),
+                            f"{where} activation")
     settings = ClusterSettings(
         cluster=cluster, endpoints=endpoints, delivery=methods,
         allow_downgrade=allow_downgrade, activation=activation,
