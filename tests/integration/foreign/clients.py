@@ -102,6 +102,7 @@ def run_dmtf_tool(tool: str, bmc: Bmc, *args: str, wall_s: float = 180) -> ToolR
     """Run a DMTF redfish-utilities console script against ``bmc`` (stdout and stderr
     together, as a user reads them)."""
     done = subprocess.run(
-        [str(BIN / tool), "-u", bmc.username, "-p", bmc.password, "-r", bmc.url, *args],
+        [str(BIN / tool), f"--user={bmc.username}", f"--password={bmc.password}",
+         f"--rhost={bmc.url}", *args],
         capture_output=True, text=True, timeout=wall_s, check=False)
     return ToolRun(done.returncode, done.stdout + done.stderr)
