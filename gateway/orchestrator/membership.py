@@ -28,7 +28,13 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process
-    return True
+    # A gateway killed with -9 whose parent never reaps it (an orphan under a container
+    # init that does not wait) stays a zombie: signal 0 still reaches it, yet it is dead.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class Membership:
