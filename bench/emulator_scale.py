@@ -5,10 +5,17 @@ the load, and GET latency (p50/p99) and throughput with C concurrent clients.
 The clients run in a separate process (asyncio, one keep-alive connection per
 client and BMC, each client polling its share of the BMCs round-robin with a
 mix of the resources a gateway reads), so client and emulator do not share a
-GIL. The last line is one JSON object:
-nodes, start_s, rss_mb, rss_after_load_mb, req_per_s, p50_ms, p99_ms.
+GIL. Both processes' CPU is reported too: on a 2-core machine the client
+takes a share of the same cores the emulator runs on. The last line is one
+JSON object: nodes, start_s, rss_mb, rss_after_load_mb, req_per_s, p50_ms,
+p99_ms, server_cores, server_cpu_us_per_req, client_cores.
 
     .venv/bin/python bench/emulator_scale.py [--nodes 1000] [--clients 100] [--seconds 20]
+
+Before and after in one run: ``--compare-with REF`` exports git commit REF
+to a temporary directory and alternates runs of REF's emulator and this
+tree's (``--rounds`` of each), all measured by this script, so both see the
+same machine load; it prints every run and the medians.
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ import base64
 import gc
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PATHS = (
@@ -44,7 +54,7 @@ def rss_mb() -> float:
 
 # ---------------------------------------------------------------------------- load process
 async def _client(targets: list[dict[str, str]], deadline: float, warmup_end: float,
-                  latencies: list[float], errors: list[str]) -> None:
+                  latencies: list[float], errors: list[str], done: list[int]) -> None:
     streams: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
     index = 0
     while time.monotonic() < deadline:
@@ -73,6 +83,7 @@ async def _client(targets: list[dict[str, str]], deadline: float, warmup_end: fl
             streams.pop(node["id"], None)
             continue
         elapsed = time.perf_counter() - started
+        done[0] += 1
         if status != 200:
             errors.append(f"HTTP {status}")
         elif time.monotonic() >= warmup_end:
@@ -88,11 +99,16 @@ async def _load(inventory: list[dict[str, str]], clients: int, seconds: float) -
     deadline = warmup_end + seconds
     latencies: list[float] = []
     errors: list[str] = []
+    done = [0]  # every answered request, warm-up included
     shares = [inventory[i::clients] for i in range(clients)]
-    await asyncio.gather(*(_client(share, deadline, warmup_end, latencies, errors)
+    cpu_started = time.process_time()
+    await asyncio.gather(*(_client(share, deadline, warmup_end, latencies, errors, done)
                            for share in shares if share))
+    wall = time.monotonic() - start
     latencies.sort()
     return {
+        "all_requests": done[0],
+        "client_cores": (time.process_time() - cpu_started) / wall,
         "requests": len(latencies),
         "errors": len(errors),
         "req_per_s": len(latencies) / seconds,
@@ -108,19 +124,14 @@ def load_main(inventory_path: str, clients: int, seconds: float) -> None:
 
 
 # ---------------------------------------------------------------------------- emulator process
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=20.0, help="measured load duration")
-    parser.add_argument("--workers", type=int, default=8, help="emulator WSGI worker threads")
-    parser.add_argument("--load-from", help=argparse.SUPPRESS)  # internal: run the clients
-    args = parser.parse_args()
-    if args.load_from:
-        load_main(args.load_from, args.clients, args.seconds)
-        return
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
-    sys.path.insert(0, str(REPO_ROOT))
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the cluster, load it from a client process, return the figures."""
+    sys.path.insert(0, args.tree or str(REPO_ROOT))
     from emulator.cluster import EmulatedCluster
 
     rss_before_start = rss_mb()
@@ -139,11 +150,13 @@ def main() -> None:
         cluster.write_inventory(inventory)
         print(f"load: {args.clients} concurrent clients for {args.seconds:.0f} s "
               f"(+ warm-up) in a separate process ...", flush=True)
+        cpu_started, load_started = _cpu_s(), time.monotonic()
         result = subprocess.run(
             [sys.executable, __file__, "--load-from", str(inventory), "--clients",
              str(args.clients), "--seconds", str(args.seconds)],
             capture_output=True, text=True, check=True,
         )
+        server_cpu, load_wall = _cpu_s() - cpu_started, time.monotonic() - load_started
         inventory.unlink()
         load = json.loads(result.stdout.strip().splitlines()[-1])
         rss_after = rss_mb()
@@ -152,7 +165,11 @@ def main() -> None:
     print(f"{load['requests']} GETs, {load['errors']} errors, {load['req_per_s']:.0f} req/s, "
           f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms, "
           f"max {load['max_ms']:.1f} ms; RSS after load {rss_after:.0f} MiB")
-    print(json.dumps({
+    # The client process's lifetime (start-up included) is the window for both.
+    print(f"CPU: emulator {server_cpu / load_wall:.2f} cores "
+          f"({server_cpu / load['all_requests'] * 1e6:.0f} us per request), "
+          f"client {load['client_cores']:.2f} cores, of 2 shared with everything else")
+    return {
         "nodes": args.nodes,
         "start_s": round(start_s, 2),
         "rss_mb": round(rss_start, 1),
@@ -160,7 +177,58 @@ def main() -> None:
         "req_per_s": round(load["req_per_s"], 1),
         "p50_ms": round(load["p50_ms"], 2),
         "p99_ms": round(load["p99_ms"], 2),
-    }))
+        "server_cores": round(server_cpu / load_wall, 2),
+        "server_cpu_us_per_req": round(server_cpu / load["all_requests"] * 1e6, 1),
+        "client_cores": round(load["client_cores"], 2),
+    }
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Alternate runs of commit args.compare_with's emulator and this tree's."""
+    with tempfile.TemporaryDirectory(prefix="fleetflash-bench-") as before_tree:
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", args.compare_with],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", before_tree], input=archive, check=True)
+        trees = {f"before ({args.compare_with})": before_tree, "after (this tree)": str(REPO_ROOT)}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        common = ["--nodes", str(args.nodes), "--clients", str(args.clients),
+                  "--seconds", str(args.seconds), "--workers", str(args.workers)]
+        for round_number in range(1, args.rounds + 1):
+            for name, tree in trees.items():
+                print(f"round {round_number}: {name}", flush=True)
+                result = subprocess.run([sys.executable, __file__, "--tree", tree, *common],
+                                        capture_output=True, text=True, check=True)
+                figures = json.loads(result.stdout.strip().splitlines()[-1])
+                figures["load_avg"] = round(os.getloadavg()[0], 1)
+                runs[name].append(figures)
+                print("  " + json.dumps(figures), flush=True)
+    medians = {name: {key: round(statistics.median(run[key] for run in found), 2)
+                      for key in found[0]} for name, found in runs.items()}
+    for name, figures in medians.items():
+        print(f"median {name}: " + json.dumps(figures))
+    print(json.dumps({"before": medians[f"before ({args.compare_with})"],
+                      "after": medians["after (this tree)"]}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured load duration")
+    parser.add_argument("--workers", type=int, default=8, help="emulator WSGI worker threads")
+    parser.add_argument("--compare-with", metavar="REF",
+                        help="also measure git commit REF's emulator, alternating runs")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each tree with --compare-with")
+    parser.add_argument("--tree", help=argparse.SUPPRESS)  # internal: the emulator to import
+    parser.add_argument("--load-from", help=argparse.SUPPRESS)  # internal: run the clients
+    args = parser.parse_args()
+    if args.load_from:
+        load_main(args.load_from, args.clients, args.seconds)
+    elif args.compare_with:
+        compare(args)
+    else:
+        print(json.dumps(measure(args)))
 
 
 if __name__ == "__main__":

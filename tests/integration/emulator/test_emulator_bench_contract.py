@@ -20,9 +20,11 @@ def test_bench_prints_its_figures_as_json_last() -> None:
     )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(figures) == {"nodes", "start_s", "rss_mb", "rss_after_load_mb", "req_per_s",
-                            "p50_ms", "p99_ms"}
+                            "p50_ms", "p99_ms", "server_cores", "server_cpu_us_per_req",
+                            "client_cores"}
     assert figures["nodes"] == 6
     assert figures["req_per_s"] > 0 and figures["rss_mb"] > 0
+    assert figures["server_cpu_us_per_req"] > 0 and figures["client_cores"] > 0
 
 
 def test_app_cost_bench_prints_its_figure_as_json_last() -> None:
