@@ -21,16 +21,15 @@ from __future__ import annotations
 import asyncio
 import io
 import ssl
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import h11
 
 from emulator.server.checks import HEAD_END, head_problem, looks_like_tls, reason_phrase
+from emulator.server.environ import wsgi_environ
 from emulator.server.spool import RequestBody, SpooledBody
 
 if TYPE_CHECKING:
@@ -238,42 +237,10 @@ class HttpConnection(asyncio.Protocol):
                   close: bool = False) -> None:
         assert self._request is not None
         self.busy = True
-        environ = self.environ(self._request, body, size if declared is None else declared)
+        environ = wsgi_environ(self._request, body, size if declared is None else declared,
+                               port=self._listener.port, peer=self._peer,
+                               https=self._server.ssl_context is not None)
         self._server.dispatch(self, environ, close, self._listener)
-
-    def environ(self, request: h11.Request, body: IO[bytes], length: int) -> dict[str, Any]:
-        """The WSGI environ for one request whose body is readable from ``body``."""
-        target = request.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": request.method.decode("ascii"),
-            "SCRIPT_NAME": "",
-            "PATH_INFO": unquote(path, "latin-1"),
-            "RAW_URI": target,
-            "QUERY_STRING": query,
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": str(self._listener.port),
-            "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
-            "REMOTE_ADDR": self._peer[0],
-            "REMOTE_PORT": str(self._peer[1]),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "https" if self._server.ssl_context else "http",
-            "wsgi.input": body,
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        for raw_name, raw_value in request.headers:
-            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-            if name in ("content-length", "transfer-encoding"):
-                continue  # the app sees the decoded body's length
-            key = "CONTENT_TYPE" if name == "content-type" else (
-                "HTTP_" + name.upper().replace("-", "_"))
-            environ[key] = f"{environ[key]}, {value}" if key in environ else value
-        if length or request.method not in (b"GET", b"HEAD"):
-            environ["CONTENT_LENGTH"] = str(length)
-        return environ
 
     # a spooled body (called on the loop thread by its writer) ----------------
     def spooled(self, body: SpooledBody, spool: IO[bytes]) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from emulator.server.connection import HttpConnection, Listener, PortPolicy, WsgiApp
+from emulator.server.pool import LoopInbox, WorkerPool
 from emulator.server.spool import new_spool_file
 from emulator.server.wsgi import Request, run_app
 
@@ -68,10 +69,9 @@ class MultiPortServer:
         self.spool_file = spool_file
         self.ssl_context = ssl_context
         self.max_body_bytes = max_body_bytes
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=worker_threads, thread_name_prefix="wsgi"
-        )
+        self._pool = WorkerPool(worker_threads)
         self._loop = asyncio.new_event_loop()
+        self._inbox = LoopInbox(self._loop)
         self._listeners: dict[int, Listener] = {}
         self._thread = threading.Thread(target=self._run, name="http-loop", daemon=True)
         self._started = False
@@ -108,7 +108,7 @@ class MultiPortServer:
                 self._call(self._close(port, forget=True))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._started = False
 
     def _call(self, coro: Any) -> Any:
@@ -258,7 +258,7 @@ class MultiPortServer:
 
     def _submit(self, request: Request) -> None:
         try:
-            self._pool.submit(run_app, self._loop, request)
+            self._pool.submit(run_app, self._inbox, request)
         except RuntimeError:  # pool shut down: the server is stopping
             request.connection.abort()
 

@@ -1,7 +1,7 @@
 """Running the WSGI app for one request on a worker thread.
 
 The worker never touches the socket or h11: every write goes back to the
-event loop thread through call_soon_threadsafe, in order. A response with a
+event loop thread through the server's LoopInbox, in order. A response with a
 Content-Length is sent in one piece; one without (server-sent events, which
 may last for hours) streams from a thread of its own so it does not hold a
 pool worker.
@@ -9,7 +9,6 @@ pool worker.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import logging
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from emulator.server.connection import HttpConnection, WsgiApp
+from emulator.server.pool import LoopInbox
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Request(NamedTuple):
     app: WsgiApp
 
 
-def run_app(loop: asyncio.AbstractEventLoop, request: Request) -> None:
+def run_app(inbox: LoopInbox, request: Request) -> None:
     """Call the app and send its answer (worker thread)."""
     connection, environ, close, app = request
     state: dict[str, Any] = {}
@@ -47,11 +47,7 @@ def run_app(loop: asyncio.AbstractEventLoop, request: Request) -> None:
         return write
 
     def write(data: bytes) -> None:  # the legacy WSGI write(); no app here uses it
-        loop.call_soon_threadsafe(connection.send_body, data)
-
-    def to_loop(callback: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-            loop.call_soon_threadsafe(callback, *args)
+        inbox.put(connection.send_body, data)
 
     result: Iterable[bytes] = ()
     try:
@@ -64,37 +60,33 @@ def run_app(loop: asyncio.AbstractEventLoop, request: Request) -> None:
         declared = any(name.lower() == "content-length" for name, _ in state["headers"])
         if declared:
             body = b"".join(first) + b"".join(chunks)
-            to_loop(connection.respond, state["status"], state["headers"], body, close)
+            inbox.put(connection.respond, state["status"], state["headers"], body, close)
         else:
-            threading.Thread(
-                target=_stream, args=(loop, request, state, result, itertools.chain(first, chunks)),
-                daemon=True, name="wsgi-stream").start()
+            rest = itertools.chain(first, chunks)
+            threading.Thread(target=_stream, args=(inbox, request, state, result, rest),
+                             daemon=True, name="wsgi-stream").start()
             return
     except Exception:  # the app must never take the server down
         LOG.exception("unhandled error serving %s", environ.get("PATH_INFO"))
-        to_loop(connection.abort)
+        inbox.put(connection.abort)
     _close(result, environ)
 
 
-def _stream(loop: asyncio.AbstractEventLoop, request: Request, state: dict[str, Any],
+def _stream(inbox: LoopInbox, request: Request, state: dict[str, Any],
             result: Iterable[bytes], chunks: Iterable[bytes]) -> None:
     connection, environ, close, _app = request
     try:
-        loop.call_soon_threadsafe(connection.start_response, state["status"], state["headers"],
-                                  close)
+        inbox.put(connection.start_response, state["status"], state["headers"], close)
         for chunk in chunks:
             if connection.closing:  # the client went away
                 break
             if chunk:
-                loop.call_soon_threadsafe(connection.send_body, chunk)
+                inbox.put(connection.send_body, chunk)
         else:
-            loop.call_soon_threadsafe(connection.end_response)
-    except RuntimeError:  # loop closed during shutdown
-        pass
+            inbox.put(connection.end_response)
     except Exception:
         LOG.exception("error streaming %s", environ.get("PATH_INFO"))
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(connection.abort)
+        inbox.put(connection.abort)
     _close(result, environ)
 
 

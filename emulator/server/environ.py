@@ -1,0 +1,52 @@
+"""The WSGI environ (PEP 3333) for one request h11 has parsed.
+
+Kept apart from the connection: this is pure translation, from h11's view
+of a request to the app's, and knows nothing of sockets or framing.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+from urllib.parse import unquote
+
+import h11
+
+
+def wsgi_environ(request: h11.Request, body: IO[bytes], length: int, *, port: int,
+                 peer: tuple[str, int], https: bool) -> dict[str, Any]:
+    """The environ for ``request`` whose decoded body (``length`` bytes) reads from ``body``.
+
+    port is the local port the request arrived on (how the app picks the BMC).
+    """
+    target = request.target.decode("latin-1")
+    path, _, query = target.partition("?")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method.decode("ascii"),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote(path, "latin-1"),
+        "RAW_URI": target,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(port),
+        "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
+        "REMOTE_ADDR": peer[0],
+        "REMOTE_PORT": str(peer[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https" if https else "http",
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in request.headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name in ("content-length", "transfer-encoding"):
+            continue  # the app sees the decoded body's length
+        key = "CONTENT_TYPE" if name == "content-type" else (
+            "HTTP_" + name.upper().replace("-", "_"))
+        environ[key] = f"{environ[key]}, {value}" if key in environ else value
+    if length or request.method not in (b"GET", b"HEAD"):
+        environ["CONTENT_LENGTH"] = str(length)
+    return environ
