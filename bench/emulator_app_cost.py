@@ -40,7 +40,8 @@ def main() -> None:
     with EmulatedCluster(nodes=[NodeSpec(model="FF-1U-R450")]) as cluster:
         node = cluster.inventory[0]
         port = node["url"].rsplit(":", 1)[1]
-        app = cluster._server._listeners[int(port)].app  # noqa: SLF001 - the app under test
+        app = cluster.redfish_app
+        assert app is not None
         credentials = f"{node['username']}:{node['password']}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode(),
                    "Host": f"127.0.0.1:{port}", "Accept": "application/json"}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import Flask
 
 from emulator.admin import create_admin_app
 from emulator.audit import AuditLog
@@ -128,6 +129,8 @@ class EmulatedCluster:
         self._by_port: dict[int, Bmc] = {}
         self._by_id: dict[str, Bmc] = {}
         self._server: MultiPortServer | None = None
+        # The Redfish WSGI app every BMC port serves (set by start()).
+        self.redfish_app: Flask | None = None
         self._backend: HostBackend | None = None
         self._delivery: EventDelivery | None = None
         self._started = False
@@ -171,6 +174,7 @@ class EmulatedCluster:
         self._server.start()
         app = create_app(self._by_port.get, max_body)
         app.config[ENGINE_KEY] = engine
+        self.redfish_app = app
         timings = Timings(cfg.flash_seconds, cfg.reset_seconds, cfg.bmc_restart_seconds,
                           cfg.bmc_restart_delay_seconds)
         scheme = "https" if cfg.tls else "http"

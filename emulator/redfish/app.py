@@ -49,6 +49,7 @@ from emulator.redfish import (
     virtual_media,
 )
 from emulator.redfish.common import json_response
+from emulator.redfish.fast_get import FastGet
 
 LOG = logging.getLogger(__name__)
 
@@ -137,6 +138,10 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
                    power, thermal, chassis_sensors):
         app.register_blueprint(module.blueprint)
     app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    # Plain GETs skip Flask's request machinery (emulator/redfish/fast_get.py).
+    app.wsgi_app = FastGet(  # type: ignore[method-assign]
+        app, find_bmc, max_body_bytes, app.wsgi_app, admit=admit, render_error=render_error,
+        render_backend_error=render_backend_error)
     app.after_request(protocol.finish(app))
 
     @app.before_request
@@ -148,24 +153,8 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
         if found is None:
             raise RedfishError(404, "ResourceNotFound", "Manager", request.host)
         g.bmc = found
-        unavailable = found.faults.hit(FaultKind.SERVICE_UNAVAILABLE)
-        if unavailable is not None:
-            seconds = round(float(unavailable.params.get("seconds", 5)))
-            raise RedfishError(503, "ServiceTemporarilyUnavailable", seconds,
-                               headers={"Retry-After": str(seconds)})
-        protocol.check_request(environ)
-        length = environ.get("CONTENT_LENGTH", "")
-        if length.isdigit() and int(length) > max_body_bytes:
-            raise RedfishError(413, "PayloadTooLarge")
-        method = environ["REQUEST_METHOD"]
-        path = request.path
-        if method in ("GET", "HEAD") and path in ANONYMOUS_GET:
-            return None
-        if method == "POST" and path in LOGIN_PATHS:
-            return None
-        _authenticate(found, environ)
-        _authorise(app, method)
-        protocol.check_if_match(app, found.conditional_write_lock, environ)
+        admit(app, found, environ, request.path, app.view_functions.get(request.endpoint or ""),
+              max_body_bytes)
         return None
 
     @app.errorhandler(RedfishError)
@@ -174,11 +163,7 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
 
     @app.errorhandler(BackendError)
     def backend_error(error: BackendError) -> Response:
-        # The BMC cannot reach its host (libvirt failed): a temporary condition
-        # from the client's point of view, and nothing internal is disclosed.
-        LOG.warning("BMC host backend failed on %s %s: %s", request.method, request.path, error)
-        return render_error(RedfishError(503, "ServiceTemporarilyUnavailable", 10,
-                                         headers={"Retry-After": "10"}))
+        return render_backend_error(error, request.method, request.path)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -199,6 +184,41 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
         return render_error(RedfishError(500, "InternalError"))
 
     return app
+
+
+def admit(app: Flask, found: Bmc, environ: dict[str, Any], path: str,
+          view: Callable[..., Any] | None, max_body_bytes: int) -> None:
+    """What every request passes before its view runs (g.bmc is set): faults that
+    answer for the BMC, protocol refusals, body size, authentication into
+    g.account and g.session, the view's privilege, If-Match on writes.
+
+    Raises RedfishError. Shared by the Flask hook and the GET fast path.
+    """
+    unavailable = found.faults.hit(FaultKind.SERVICE_UNAVAILABLE)
+    if unavailable is not None:
+        seconds = round(float(unavailable.params.get("seconds", 5)))
+        raise RedfishError(503, "ServiceTemporarilyUnavailable", seconds,
+                           headers={"Retry-After": str(seconds)})
+    protocol.check_request(environ)
+    length = environ.get("CONTENT_LENGTH", "")
+    if length.isdigit() and int(length) > max_body_bytes:
+        raise RedfishError(413, "PayloadTooLarge")
+    method = environ["REQUEST_METHOD"]
+    if method in ("GET", "HEAD") and path in ANONYMOUS_GET:
+        return
+    if method == "POST" and path in LOGIN_PATHS:
+        return
+    _authenticate(found, environ)
+    _authorise(view, method)
+    protocol.check_if_match(app, found.conditional_write_lock, environ)
+
+
+def render_backend_error(error: BackendError, method: str, path: str) -> Response:
+    """The BMC cannot reach its host (libvirt failed): a temporary condition
+    from the client's point of view, and nothing internal is disclosed."""
+    LOG.warning("BMC host backend failed on %s %s: %s", method, path, error)
+    return render_error(RedfishError(503, "ServiceTemporarilyUnavailable", 10,
+                                     headers={"Retry-After": "10"}))
 
 
 def _authenticate(found: Bmc, environ: dict[str, Any]) -> None:
@@ -225,8 +245,7 @@ def _authenticate(found: Bmc, environ: dict[str, Any]) -> None:
     g.session = None
 
 
-def _authorise(app: Flask, method: str) -> None:
-    view = app.view_functions.get(request.endpoint or "")
+def _authorise(view: Callable[..., Any] | None, method: str) -> None:
     default = Privilege.LOGIN if method in ("GET", "HEAD") else Privilege.CONFIGURE_MANAGER
     needed: Privilege = getattr(view, "_privilege", default)
     if needed not in g.account.privileges:

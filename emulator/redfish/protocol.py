@@ -140,16 +140,22 @@ def finish(app: Flask) -> Callable[[Response], Response]:
             if lock is not None:
                 lock.release()
             return response
-        if response.status_code != 200:
-            return response
         rule = request.url_rule
-        if rule is not None:
-            response.headers["Allow"] = allow(rule.rule)
-        wanted = environ.get("HTTP_IF_NONE_MATCH")
-        etag = response.headers.get("ETag") if wanted else None
-        if etag and wanted and etag in {tag.strip() for tag in wanted.split(",")}:
-            response.status_code = 304
-            response.set_data(b"")
-        return response
+        return finish_read(response, environ, rule.rule if rule is not None else None, allow)
 
     return after
+
+
+def finish_read(response: Response, environ: dict[str, Any], rule: str | None,
+                allow: Callable[[str], str]) -> Response:
+    """A GET or HEAD answered 200: Allow for its URL rule; 304 for a matching If-None-Match."""
+    if response.status_code != 200:
+        return response
+    if rule is not None:
+        response.headers["Allow"] = allow(rule)
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
+    etag = response.headers.get("ETag") if wanted else None
+    if etag and wanted and etag in {tag.strip() for tag in wanted.split(",")}:
+        response.status_code = 304
+        response.set_data(b"")
+    return response
