@@ -28,7 +28,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 import h11
 
-from emulator.server.checks import HEAD_END, head_problem, looks_like_tls, reason_phrase
+from emulator.server.checks import (
+    BODYLESS,
+    HEAD_END,
+    REASON,
+    head_problem,
+    looks_like_tls,
+    reason_phrase,
+    response_fields,
+)
 from emulator.server.environ import wsgi_environ
 from emulator.server.spool import RequestBody, SpooledBody
 
@@ -43,8 +51,6 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_DISCARD_BYTES = 1 << 30
 # Stop reading from a client that pipelines more than this while we work.
 MAX_PENDING_BYTES = 4 << 20
-# Responses that never carry a body, whatever the app wrote (RFC 9110 6.4.1).
-_BODYLESS = frozenset({204, 304})
 
 
 @dataclass
@@ -261,10 +267,12 @@ class HttpConnection(asyncio.Protocol):
     # responses (called on the loop thread) ---------------------------------------
     def start_response(self, status: str, headers: list[tuple[str, str]], close: bool) -> None:
         """Send the status line and headers of a streamed answer; h11 picks the framing."""
-        code = int(status[:3])
-        self._bodyless = code in _BODYLESS or self._method() == b"HEAD"
-        self._send(h11.Response(status_code=code, headers=self._fields(code, headers, close),
-                                reason=status[4:] or reason_phrase(code)))
+        try:
+            head = self._response_head(status, headers, close)
+        except h11.LocalProtocolError:
+            self.abort()
+            return
+        self._send(head)
 
     def send_body(self, data: bytes) -> None:
         if data and not self._bodyless:
@@ -277,15 +285,11 @@ class HttpConnection(asyncio.Protocol):
         if self._closing or self._transport is None:
             return
         try:
-            code = int(status[:3])
-            self._bodyless = code in _BODYLESS or self._method() == b"HEAD"
-            data = self._h11.send(h11.Response(
-                status_code=code, headers=self._fields(code, headers, close),
-                reason=status[4:] or reason_phrase(code)))
+            data = self._h11.send(self._response_head(status, headers, close))
             if body and not self._bodyless:
                 data += self._h11.send(h11.Data(data=body))
             data += self._h11.send(h11.EndOfMessage())
-        except h11.LocalProtocolError:  # the app's framing was wrong (short body)
+        except h11.LocalProtocolError:  # the app's framing or a header was wrong
             self.abort()
             return
         self._transport.write(data)
@@ -299,15 +303,18 @@ class HttpConnection(asyncio.Protocol):
     def _method(self) -> bytes:
         return self._request.method if self._request is not None else b"GET"
 
-    @staticmethod
-    def _fields(code: int, headers: list[tuple[str, str]], close: bool) -> list[tuple[str, str]]:
-        hop_by_hop = {"connection", "transfer-encoding", "keep-alive"}
-        if code in _BODYLESS:
-            hop_by_hop.add("content-length")
-        fields = [(n, v) for n, v in headers if n.lower() not in hop_by_hop]
-        if close:
-            fields.append(("Connection", "close"))
-        return fields
+    def _response_head(self, status: str, headers: list[tuple[str, str]], close: bool
+                       ) -> h11.Response:
+        """The response head; sets whether a body may follow."""
+        code = int(status[:3])
+        self._bodyless = code in BODYLESS or self._method() == b"HEAD"
+        reason = status[4:].encode("latin-1", "replace")
+        if not reason or not REASON.fullmatch(reason):
+            reason = reason_phrase(code).encode("ascii")
+        # response_fields checked every field as h11 would: _parsed tells h11 not
+        # to check them again (h11 is pinned to a minor version in pyproject.toml).
+        return h11.Response(status_code=code, headers=response_fields(code, headers, close),
+                            reason=reason, _parsed=True)
 
     def _send(self, event: Any) -> None:
         if self._closing or self._transport is None:

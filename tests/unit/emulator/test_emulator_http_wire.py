@@ -30,6 +30,9 @@ def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
         start_response(f"{status} X", [("Content-Type", "text/plain"),
                                        ("Content-Length", "28")])
         return [b"this must not reach the wire"]
+    if path == "/injected":  # a header value that would smuggle a second header line
+        start_response("200 OK", [("Content-Length", "2"), ("X-Note", "a\r\nSet-Cookie: x=1")])
+        return [b"ok"]
     declared = int(environ.get("CONTENT_LENGTH") or 0)
     text = b"%s %s %d %d:" % (environ["REQUEST_METHOD"].encode(), path.encode(), declared,
                               len(body)) + body
@@ -262,3 +265,12 @@ def test_pipelined_keep_alive_requests_are_answered_in_order(port: int) -> None:
     found = answers(exchange(port, raw), ["POST"] * 29 + ["GET"])
     assert [body.split(b" ")[1] for _s, _h, body in found] == [
         f"/{i}".encode() for i in range(1, 30)] + [b"/end"]
+
+
+def test_an_app_header_with_a_line_break_never_reaches_the_wire(port: int) -> None:
+    answer = exchange(port, b"GET /injected HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"Set-Cookie" not in answer
+    assert not answer.startswith(b"HTTP/1.1 200")  # the connection is dropped instead
+    # The server is unharmed: the next connection is answered.
+    again = exchange(port, b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert again.startswith(b"HTTP/1.1 200 ") and again.endswith(b"GET /after 0 0:")
