@@ -76,7 +76,7 @@ class FastGet:
     def answer(self, environ: dict[str, Any]) -> Response | None:
         """The response to ``environ``, or None when Flask must answer it."""
         method = environ["REQUEST_METHOD"]
-        path = environ["PATH_INFO"]
+        path = environ.get("PATH_INFO", "")
         if (method not in ("GET", "HEAD") or environ.get("QUERY_STRING")
                 or "CONTENT_LENGTH" in environ or not path.isascii()):
             return None
