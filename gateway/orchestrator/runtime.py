@@ -92,6 +92,9 @@ class Orchestrator:
         self._last_schedule = 0.0
         self._last_claim = 0.0
         self._threads: list[threading.Thread] = []
+        # Joins BMCs registered while running (gateway/orchestrator/registry_sync.py);
+        # set by the wiring, returns the node ids that joined.
+        self.sync_registry: Callable[[], list[str]] = list
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -148,6 +151,8 @@ class Orchestrator:
         last_health = time.monotonic()
         while not self._stop.is_set():
             try:
+                if self.sync_registry():
+                    self.wake()
                 if self.settings.auto_campaigns and self.creator.create_due():
                     self.wake()
                 if time.monotonic() - last_health >= self.settings.health_interval_s:

@@ -20,6 +20,7 @@ from gateway.media.service import MediaUrls, build_media
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.media_gate import CampaignMediaGate
+from gateway.orchestrator.registry_sync import RegistrySync
 from gateway.orchestrator.runtime import Orchestrator
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import OrchestratorSettings
@@ -67,7 +68,9 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     """
     try:
         # systems = "all" entries become one node per system their BMC serves now.
-        registered = BmcRegistry(store.engine).entries()
+        registry = BmcRegistry(store.engine)
+        stamp = registry.stamp()  # before reading: a change meanwhile is seen later
+        registered = registry.entries()
         clusters = expand_systems(load_clusters(config, registered), list_systems)
         settings = load_orchestrator_settings(config)
     except ConfigError as exc:
@@ -90,6 +93,9 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
                                 mint_url=mint, locate_image=cache.verified_path,
                                 events=receiver.destination if receiver else None)
+    sync = RegistrySync(config, registry, orchestrator.clusters)
+    sync.prime(stamp, registered)
+    orchestrator.sync_registry = sync.poll
     service = CampaignService(store, campaigns, on_change=orchestrator.wake)
     return Orchestration(orchestrator, media, urls, service, receiver)
 
