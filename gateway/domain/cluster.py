@@ -94,7 +94,8 @@ class Cluster:
     _members: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _allowances: dict[str, int] = field(init=False, repr=False, compare=False)
     _by_order: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
-    _index: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    _group_map: dict[str, str] = field(init=False, repr=False, compare=False)
+    _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = _unique(self.name, "group", [(g.name, g) for g in self.groups])
@@ -133,8 +134,8 @@ class Cluster:
         object.__setattr__(self, "_by_order", {
             name: tuple(sorted(ids, key=lambda n: (qos[nodes[n].qos].order, n)))
             for name, ids in members.items()})
-        object.__setattr__(self, "_index", tuple(
-            (node_id, nodes[node_id].group) for node_id in sorted(nodes)))
+        object.__setattr__(self, "_group_map", {n: spec.group for n, spec in nodes.items()})
+        object.__setattr__(self, "_node_set", frozenset(nodes))
 
     def node(self, node_id: str) -> NodeSpec:
         """The node's spec; KeyError if the cluster has no such node."""
@@ -158,10 +159,12 @@ class Cluster:
         """Ids of the nodes in ``group`` by QoS order, then id: the order they update in."""
         return self._by_order[group]
 
-    def group_index(self) -> tuple[tuple[str, str], ...]:
-        """(node id, group) for every node, by node id (precomputed: admission walks it
-        every tick)."""
-        return self._index
+    def group_map(self) -> Mapping[str, str]:
+        """node id -> its group, for every node (admission counts through it every tick)."""
+        return self._group_map
+
+    def node_set(self) -> frozenset[str]:
+        return self._node_set
 
     def allowance(self, group: str) -> int:
         """How many nodes of ``group`` may be unavailable at any instant."""
