@@ -7,6 +7,7 @@ server) are optional; a route that needs a missing part answers 503.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import current_app
@@ -36,6 +37,9 @@ class ApiContext:
     operations: Operations | None = None
     secure_cookies: bool = False
     config: GatewayConfig | None = None  # for the BMC registry's checks (POST /api/bmcs:import)
+    # Joins what changed in the BMC registry into the running fleet now; returns the
+    # node ids that joined (gateway/orchestrator/registry_sync.py). None: no orchestrator.
+    join_registered: Callable[[], list[str]] | None = None
 
     @classmethod
     def for_store(cls, store: GatewayStore, *, intake: IntakeService | None = None,

@@ -90,4 +90,7 @@ def _responses(op: Operation) -> dict[str, Any]:
     for status in errors:
         responses[str(status)] = {"description": _ERROR_TEXT[status],
                                   "content": {JSON: {"schema": ref("Error")}}}
+    for status, (description, schema) in sorted(op.also.items()):
+        responses[str(status)] = {"description": description,
+                                  "content": {JSON: {"schema": dict(schema)}}}
     return responses

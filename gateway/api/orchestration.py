@@ -8,7 +8,6 @@ dashboard groups started nodes whose update intervals overlap into one wave
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,7 +31,6 @@ from gateway.domain import (
     PATH,
     TERMINAL_STATES,
     CampaignState,
-    Cluster,
     Health,
     IllegalTransitionError,
     NodeSpec,
@@ -266,16 +264,12 @@ class OrchestratorOperations:
 
                 raise BadRequestError(str(exc), field="url") from exc
             self._refuse_duplicate(endpoint)
-            old = settings.cluster
-            nodes = tuple(n for n in old.nodes if n.id != registration.id) + (
-                NodeSpec(registration.id, registration.group, registration.qos),)
-            cluster = Cluster(old.name, old.groups, nodes, old.qos_classes, old.failure_budget,
-                              old.autonomy, old.max_concurrent)  # InvalidClusterError -> 400
+            joined = settings.with_node(NodeSpec(registration.id, registration.group,
+                                                 registration.qos),
+                                        endpoint)  # InvalidClusterError -> 400
             if self._persist is not None:
                 self._persist(registration)
-            self.clusters[registration.cluster] = dataclasses.replace(
-                settings, cluster=cluster, endpoints={**settings.endpoints,
-                                                      registration.id: endpoint})
+            self.clusters[registration.cluster] = joined
         return BmcView(registration.id, endpoint.url, endpoint.username, True,
                        endpoint.tls.value, registration.cluster, registration.group,
                        registration.qos, endpoint.system)

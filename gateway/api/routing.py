@@ -49,6 +49,8 @@ class Operation:
     audit: str | None = None
     may_conflict: bool = False
     may_be_missing: bool = False
+    # Further documented answers: status -> (description, body schema).
+    also: Mapping[int, tuple[str, Schema]] = field(default_factory=dict)
 
     @property
     def openapi_path(self) -> str:
@@ -85,7 +87,8 @@ class Resource:
                   response: Schema | None = None, query: Mapping[str, Schema] | None = None,
                   body: Schema | None = None, body_media: str = JSON, status: int = 200,
                   response_media: str = JSON, audit: str | None = None,
-                  may_conflict: bool = False, name: str | None = None
+                  may_conflict: bool = False, name: str | None = None,
+                  also: Mapping[int, tuple[str, Schema]] | None = None
                   ) -> Callable[[View], View]:
         """Register `view` for `method rule`; see Operation for the meaning of each field.
 
@@ -103,7 +106,7 @@ class Resource:
                 body=body if body is not None or method.upper() == "GET" else _EMPTY_OBJECT,
                 body_media=body_media, response=response, response_media=response_media,
                 status=status, audit=audit, may_conflict=may_conflict,
-                may_be_missing=bool(_RULE_PARAM.search(rule)))
+                may_be_missing=bool(_RULE_PARAM.search(rule)), also=dict(also or {}))
             self.operations.append(op)
 
             def handler(**path_params: Any) -> Any:

@@ -87,6 +87,8 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
     context = ApiContext.for_store(store, intake=intake, operations=operations, metrics=metrics)
     context.secure_cookies = settings.tls
     context.config = config
+    if orchestration is not None:
+        context.join_registered = orchestration.orchestrator.sync_registry
     tls = None
     if settings.certfile is not None and settings.keyfile is not None:
         tls = tls_context(settings.certfile, settings.keyfile)

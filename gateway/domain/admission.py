@@ -11,8 +11,9 @@ holds after crashes, failures and nodes going down on their own.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,8 +21,8 @@ from math import ceil
 
 from gateway.domain.campaign_state import Campaign, CampaignState, canary_gate_open
 from gateway.domain.cluster import Cluster, Health
-from gateway.domain.node_state import NodeRun, NodeStep, occupies_allowance
-from gateway.domain.windows import as_utc
+from gateway.domain.node_state import ACTIVE_STEPS, NodeRun, NodeStep
+from gateway.domain.windows import QosClass, as_utc
 
 
 class WaitReason(StrEnum):
@@ -57,18 +58,46 @@ def unavailable_per_group(
     failed, or not observed UP), when it has no run and is not observed UP,
     or when another campaign holds it (``busy_elsewhere``).
     """
-    counts: dict[str, int] = {}
-    for group in cluster.group_names():
-        total = 0
-        for node in cluster.members(group):
-            observed = health.get(node, Health.UNKNOWN)
-            run = runs.get(node)
-            if node in busy_elsewhere or (
-                occupies_allowance(run.step, observed) if run else observed is not Health.UP
-            ):
-                total += 1
-        counts[group] = total
-    return counts
+    unavailable = _tally(cluster, runs, health, busy_elsewhere)[0]
+    return {group: unavailable[group] for group in cluster.group_names()}
+
+
+_OCCUPYING = ACTIVE_STEPS | {NodeStep.FAILED}  # see node_state.occupies_allowance
+
+
+def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
+           busy_elsewhere: frozenset[str]
+           ) -> tuple[Counter[str], Counter[str], list[NodeRun], dict[str, list[str]]]:
+    """Per group: members unavailable now and PENDING runs; the PENDING canary runs;
+    and, when few runs are pending, the pending node ids per group.
+
+    This is the part of a tick that grows with the fleet, so it is a few flat passes
+    that CPython runs in C (comprehensions, set algebra, Counter over map) rather than
+    one loop doing everything per node: about 4x faster at 100,000 nodes. Locals, not
+    NodeStep.PENDING in the loops: an enum member costs a metaclass lookup per use.
+    """
+    group_of, waits, up = cluster.group_map(), NodeStep.PENDING, Health.UP
+    pending_ids = [node for node, run in runs.items() if run.step is waits]
+    by_group: dict[str, list[str]] = {}
+    if len(pending_ids) * 4 < len(group_of):  # few left: their own lists beat scanning
+        for node in pending_ids:
+            by_group.setdefault(group_of[node], []).append(node)
+    canaries = [run for run in runs.values() if run.canary and run.step is waits]
+    out = {node for node, run in runs.items() if run.step in _OCCUPYING}
+    out.update(node for node, observed in health.items() if observed is not up)
+    out.update(cluster.node_set() - health.keys())  # never observed: unknown
+    out.update(busy_elsewhere)
+    out &= cluster.node_set()
+    return (Counter(map(group_of.__getitem__, out)),
+            Counter(map(group_of.__getitem__, pending_ids)), canaries, by_group)
+
+
+def _in_order(cluster: Cluster, group: str, pending: list[str] | None) -> Iterable[str]:
+    """The group's members in update order; only its pending ones when _tally listed
+    them (late in a rollout, when most members are done)."""
+    if pending is None:
+        return cluster.members_in_order(group)
+    return sorted(pending, key=lambda n: (cluster.qos_of(n).order, n))
 
 
 def startable_now(
@@ -95,11 +124,91 @@ def startable_now(
     observed UP, every canary has verified (unless it is a canary itself), its
     window holds the update, and starting it keeps its group within the
     allowance and both caps respected — counting nodes already down or busy.
+
+    The answer is the one `_decide` gives (the rule written out node by node), found
+    with one pass over the nodes plus, per group with room, only as many members as
+    it takes to fill the room, so a tick at 100,000 nodes stays cheap
+    (bench/planner.py). Why the others wait is worked out only when `waiting` is read.
     """
     now = as_utc(now)
+    arguments = (cluster, campaign, runs, health, now, expected_duration,
+                 in_flight_elsewhere, global_cap, busy_elsewhere)
+    waiting = _LazyReasons(lambda: _decide(*arguments)[1])
+    if campaign.state is not CampaignState.RUNNING:
+        return Admission((), waiting)
+    limit: int | None = None
+    if cluster.max_concurrent is not None or global_cap is not None:
+        active_here = sum(1 for r in runs.values() if r.step in ACTIVE_STEPS)
+        caps = [room for room in (_room(cluster.max_concurrent, active_here),
+                                  _room(global_cap, active_here + in_flight_elsewhere))
+                if room is not None]
+        limit = max(0, min(caps))
+        if limit == 0:
+            return Admission((), waiting)
+    unavailable, pending, canary_runs, pending_ids = _tally(cluster, runs, health,
+                                                            busy_elsewhere)
+    group_of = cluster.group_map()
+    gate_open = canary_gate_open(campaign, runs)
+    windows: dict[str, bool] = {}
+
+    waits, up, runs_get, health_get = NodeStep.PENDING, Health.UP, runs.get, health.get
+
+    def fits(qos: QosClass) -> bool:
+        if qos.name not in windows:
+            windows[qos.name] = qos.allows(now, expected_duration)
+        return windows[qos.name]
+
+    room = {group: cluster.allowance(group) - unavailable[group] for group in pending}
+    waves_left = {group: -ceil(count / max(cluster.allowance(group), 1))
+                  for group, count in pending.items()}
+    # (priority, node) for each node that may start: see _priority.
+    keyed: list[tuple[tuple[int, int, int, str, str], str]] = []
+    # Canaries come first in their group (and pass a closed gate); then, with the gate
+    # open, the other members in update order until the group's room is used.
+    canary_runs.sort(key=lambda r: (cluster.qos_of(r.node_id).order, r.node_id))
+    for run in canary_runs:
+        node = run.node_id
+        group, qos = group_of[node], cluster.qos_of(node)
+        if (room[group] > 0 and not run.held and node not in busy_elsewhere
+                and health_get(node) is up and fits(qos)):
+            keyed.append(((0, qos.order, waves_left[group], group, node), node))
+            room[group] -= 1
+    for group, left in room.items() if gate_open else ():
+        for node in _in_order(cluster, group, pending_ids.get(group)) if left > 0 else ():
+            found = runs_get(node)
+            if (found is None or found.step is not waits or found.canary or found.held
+                    or node in busy_elsewhere or health_get(node) is not up):
+                continue
+            qos = cluster.qos_of(node)
+            if fits(qos):
+                keyed.append(((1, qos.order, waves_left[group], group, node), node))
+                left -= 1
+                if left == 0:
+                    break
+    chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
+              else heapq.nsmallest(limit, keyed))
+    return Admission(tuple(node for _key, node in chosen), waiting)
+
+
+def _priority(cluster: Cluster, waiting_in_group: Mapping[str, int], run: NodeRun
+              ) -> tuple[int, int, int, str, str]:
+    """Canaries first, then QoS order, then the groups with the most waves left."""
+    group = cluster.group_of(run.node_id)
+    allowance = max(cluster.allowance(group), 1)
+    return (0 if run.canary else 1, cluster.qos_of(run.node_id).order,
+            -ceil(waiting_in_group.get(group, 0) / allowance), group, run.node_id)
+
+
+def _decide(
+    cluster: Cluster, campaign: Campaign, runs: Mapping[str, NodeRun],
+    health: Mapping[str, Health], now: datetime, expected_duration: timedelta,
+    in_flight_elsewhere: int, global_cap: int | None, busy_elsewhere: frozenset[str],
+) -> tuple[list[str], dict[str, WaitReason]]:
+    """The admission rule node by node, in priority order: what starts, and why each
+    other pending node waits. startable_now gives the same `start` faster."""
     pending = [r for r in runs.values() if r.step is NodeStep.PENDING]
     if campaign.state is not CampaignState.RUNNING:
-        return Admission((), {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING for r in pending})
+        return [], {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING for r in pending}
     unavailable = unavailable_per_group(cluster, runs, health, busy_elsewhere)
     active_here = sum(1 for r in runs.values() if r.active)
     cluster_room = _room(cluster.max_concurrent, active_here)
@@ -107,20 +216,9 @@ def startable_now(
     gate_open = canary_gate_open(campaign, runs)
     waiting_in_group = Counter(cluster.group_of(r.node_id) for r in pending)
 
-    def priority(run: NodeRun) -> tuple[int, int, int, str, str]:
-        group = cluster.group_of(run.node_id)
-        allowance = max(cluster.allowance(group), 1)
-        return (
-            0 if run.canary else 1,
-            cluster.qos_of(run.node_id).order,
-            -ceil(waiting_in_group[group] / allowance),
-            group,
-            run.node_id,
-        )
-
     started: list[str] = []
     waiting: dict[str, WaitReason] = {}
-    for run in sorted(pending, key=priority):
+    for run in sorted(pending, key=lambda r: _priority(cluster, waiting_in_group, r)):
         node = run.node_id
         group = cluster.group_of(node)
         reason: WaitReason | None = None
@@ -145,7 +243,32 @@ def startable_now(
         unavailable[group] += 1
         cluster_room = None if cluster_room is None else cluster_room - 1
         global_room = None if global_room is None else global_room - 1
-    return Admission(tuple(started), dict(sorted(waiting.items())))
+    return started, dict(sorted(waiting.items()))
+
+
+class _LazyReasons(Mapping[str, WaitReason]):
+    """Why each pending node waits, computed on first read (the scheduler never reads it)."""
+
+    def __init__(self, compute: Callable[[], dict[str, WaitReason]]) -> None:
+        self._compute = compute
+        self._value: dict[str, WaitReason] | None = None
+
+    def _reasons(self) -> dict[str, WaitReason]:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+    def __getitem__(self, node: str) -> WaitReason:
+        return self._reasons()[node]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reasons())
+
+    def __len__(self) -> int:
+        return len(self._reasons())
+
+    def __repr__(self) -> str:
+        return repr(self._reasons())
 
 
 def _room(cap: int | None, used: int) -> int | None:

@@ -92,6 +92,10 @@ class Cluster:
     _nodes: dict[str, NodeSpec] = field(init=False, repr=False, compare=False)
     _qos: dict[str, QosClass] = field(init=False, repr=False, compare=False)
     _members: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _allowances: dict[str, int] = field(init=False, repr=False, compare=False)
+    _by_order: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _group_map: dict[str, str] = field(init=False, repr=False, compare=False)
+    _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = _unique(self.name, "group", [(g.name, g) for g in self.groups])
@@ -125,6 +129,13 @@ class Cluster:
         object.__setattr__(
             self, "_members", {name: tuple(sorted(ids)) for name, ids in members.items()}
         )
+        object.__setattr__(self, "_allowances", {
+            name: group.allowance(len(members[name])) for name, group in groups.items()})
+        object.__setattr__(self, "_by_order", {
+            name: tuple(sorted(ids, key=lambda n: (qos[nodes[n].qos].order, n)))
+            for name, ids in members.items()})
+        object.__setattr__(self, "_group_map", {n: spec.group for n, spec in nodes.items()})
+        object.__setattr__(self, "_node_set", frozenset(nodes))
 
     def node(self, node_id: str) -> NodeSpec:
         """The node's spec; KeyError if the cluster has no such node."""
@@ -144,9 +155,20 @@ class Cluster:
         """Ids of the nodes in ``group``, sorted."""
         return self._members[group]
 
+    def members_in_order(self, group: str) -> tuple[str, ...]:
+        """Ids of the nodes in ``group`` by QoS order, then id: the order they update in."""
+        return self._by_order[group]
+
+    def group_map(self) -> Mapping[str, str]:
+        """node id -> its group, for every node (admission counts through it every tick)."""
+        return self._group_map
+
+    def node_set(self) -> frozenset[str]:
+        return self._node_set
+
     def allowance(self, group: str) -> int:
         """How many nodes of ``group`` may be unavailable at any instant."""
-        return self._groups[group].allowance(len(self._members[group]))
+        return self._allowances[group]
 
     def qos_of(self, node_id: str) -> QosClass:
         return self._qos[self._nodes[node_id].qos]

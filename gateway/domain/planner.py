@@ -279,7 +279,56 @@ def _choose_canaries(
 def _build_waves(
     ctx: _Context, nodes: list[str], begin: datetime
 ) -> list[tuple[datetime, tuple[str, ...]]]:
-    """Greedy waves for ``nodes`` from ``begin``; every node must fit some window."""
+    """Greedy waves for ``nodes`` from ``begin``; every node must fit some window.
+
+    Without a concurrency cap the groups do not compete, so each wave takes, group by
+    group, the first members in update order (QoS order, then id) that fit the moment:
+    the same waves `_greedy_waves` builds, without sorting every remaining node for
+    every wave (100,000 nodes plan in about a second: bench/planner.py)."""
+    if ctx.cap is not None:
+        return _greedy_waves(ctx, nodes, begin)
+    cluster = ctx.cluster
+    by_group: dict[str, list[str]] = {}
+    for node in nodes:
+        by_group.setdefault(cluster.group_of(node), []).append(node)
+    for members in by_group.values():
+        members.sort(key=lambda n: (cluster.qos_of(n).order, n))
+    waves: list[tuple[datetime, tuple[str, ...]]] = []
+    moment = begin
+    while by_group:
+        fits: dict[str, bool] = {}  # QoS class -> an update fits at `moment`
+        chosen: list[str] = []
+        for group in list(by_group):
+            members, room, taken = by_group[group], ctx.room[group], []
+            for node in members:
+                qos = cluster.qos_of(node)
+                if qos.name not in fits:
+                    fits[qos.name] = qos.allows(moment, ctx.slot)
+                if fits[qos.name]:
+                    taken.append(node)
+                    if len(taken) == room:
+                        break
+            if taken:
+                gone = set(taken)
+                by_group[group] = [n for n in members if n not in gone]
+                if not by_group[group]:
+                    del by_group[group]
+                chosen += taken
+        if chosen:
+            waves.append((moment, tuple(sorted(chosen))))
+            moment += ctx.slot
+            continue
+        classes = {cluster.qos_of(n).name: cluster.qos_of(n)
+                   for members in by_group.values() for n in members}
+        openings = [qos.next_allowed(moment, ctx.slot) for qos in classes.values()]
+        moment = min(at for at in openings if at is not None)
+    return waves
+
+
+def _greedy_waves(
+    ctx: _Context, nodes: list[str], begin: datetime
+) -> list[tuple[datetime, tuple[str, ...]]]:
+    """Waves by one global priority order: what a concurrency cap needs."""
     cluster = ctx.cluster
     remaining = set(nodes)
     waves: list[tuple[datetime, tuple[str, ...]]] = []

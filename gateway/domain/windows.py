@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 
 from gateway.domain.errors import InvalidClusterError
 
@@ -56,22 +57,31 @@ class MaintenanceWindow:
 
     def fits(self, begin: datetime, duration: timedelta) -> bool:
         """True when [begin, begin + duration] lies inside one opening."""
-        begin = as_utc(begin)
-        return any(
-            opening <= begin and begin + duration <= opening + self.length
-            for opening in self._openings_around(begin)
-        )
+        return _fits(self, as_utc(begin), duration)
 
     def next_fit(self, after: datetime, duration: timedelta) -> datetime | None:
         """Earliest moment ≥ ``after`` at which an update of ``duration`` fits; None if never."""
-        after = as_utc(after)
-        if duration > self.length:
-            return None
-        for opening in self._openings_around(after):
-            begin = max(after, opening)
-            if begin + duration <= opening + self.length:
-                return begin
-        return None  # unreachable for a valid window: it reopens within a week
+        return _next_fit(self, as_utc(after), duration)
+
+
+# Planning and admission ask the same few classes about the same moment once per node
+# (100,000 times a tick at scale); the answers are pure, so they are memoised.
+@lru_cache(maxsize=4096)
+def _fits(window: MaintenanceWindow, begin: datetime, duration: timedelta) -> bool:
+    return any(opening <= begin and begin + duration <= opening + window.length
+               for opening in window._openings_around(begin))
+
+
+@lru_cache(maxsize=4096)
+def _next_fit(window: MaintenanceWindow, after: datetime, duration: timedelta
+              ) -> datetime | None:
+    if duration > window.length:
+        return None
+    for opening in window._openings_around(after):
+        begin = max(after, opening)
+        if begin + duration <= opening + window.length:
+            return begin
+    return None  # unreachable for a valid window: it reopens within a week
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class ImageAcquirer:
         Raises AcquisitionError."""
         existing = self.cache.verified_path(image.sha256)
         if existing is not None:
-            return self._verified_manifest(existing, image, source)
+            return verified_manifest(existing, image, source)
         for uri in (image.image_uri, image.manifest_uri):
             problem = uri and uri_allowed(uri, source.image_uri_prefixes)
             if problem:
@@ -206,7 +206,7 @@ class ImageAcquirer:
         verified: list[str] = []
 
         def verify(path: Path) -> None:
-            verified.append(self._verified_manifest(path, image, source, check_payloads=True))
+            verified.append(verified_manifest(path, image, source, check_payloads=True))
 
         try:
             self.cache.promote(image.sha256, verify)
@@ -214,18 +214,22 @@ class ImageAcquirer:
             raise AcquisitionError(str(exc), permanent=True) from exc
         return verified[0]
 
-    @staticmethod
-    def _verified_manifest(path: Path, image: ImageRecord, source: SourceConfig, *,
-                           check_payloads: bool = False) -> str:
-        try:
-            with fp.open_bundle(path) as reader:
-                manifest = fp.verify_bundle(reader, source.trusted_keys,
-                                            check_payloads=check_payloads)
-                raw = reader.manifest_bytes
-        except fp.BundleError as exc:
-            raise AcquisitionError(f"image failed verification: {exc}", permanent=True) from exc
-        _check_bundle_id(manifest, image)
-        return raw.decode("utf-8")
+
+
+def verified_manifest(path: Path, image: ImageRecord, source: SourceConfig, *,
+                      check_payloads: bool = False) -> str:
+    """The manifest (JSON text) of the bundle at `path` once its signature checks with
+    `source`'s trusted keys and it is the bundle `image` announced. Raises
+    AcquisitionError (permanent) otherwise. Also used for an image read from a peer."""
+    try:
+        with fp.open_bundle(path) as reader:
+            manifest = fp.verify_bundle(reader, source.trusted_keys,
+                                        check_payloads=check_payloads)
+            raw = reader.manifest_bytes
+    except fp.BundleError as exc:
+        raise AcquisitionError(f"image failed verification: {exc}", permanent=True) from exc
+    _check_bundle_id(manifest, image)
+    return raw.decode("utf-8")
 
 
 def _check_bundle_id(manifest: fp.Manifest, image: ImageRecord) -> None:

@@ -127,7 +127,8 @@ def remove_command(name: str, config_path: str) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
-    click.echo(f"removed BMC {name!r} from the registry")
+    click.echo(f"removed BMC {name!r} from the registry; a running gateway keeps managing "
+               "it until its next start")
 
 
 @bmcs.command("list")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from gateway.domain import ACTIVE_STEPS
 from gateway.media import CapabilityGrant
+from gateway.orchestrator.peer_images import PEER_CAMPAIGN
 from gateway.store import GatewayStore, ImageState, NotFoundError, StoreError
 from gateway.store.campaigns import CampaignStore
 
@@ -35,14 +36,15 @@ class CampaignMediaGate:
         # image's state are shared by every node of the campaign, so a wave of BMCs
         # reading their CDs costs one run lookup per node and second, not three queries.
         try:
+            verified = self._cached(("image", grant.image_sha256),
+                                    lambda: self._images.get_image(grant.image_sha256).state
+                                    ) is ImageState.VERIFIED
+            if grant.campaign_id == PEER_CAMPAIGN:  # a peer gateway copying the image
+                return verified
             image = self._cached(("campaign", grant.campaign_id),
                                  lambda: self._store.get_campaign(grant.campaign_id)
                                  .image_sha256)
-            if image != grant.image_sha256:
-                return False
-            if self._cached(("image", grant.image_sha256),
-                            lambda: self._images.get_image(grant.image_sha256).state
-                            ) is not ImageState.VERIFIED:
+            if image != grant.image_sha256 or not verified:
                 return False
             step = self._cached(("run", grant.campaign_id, grant.node_id),
                                 lambda: self._store.run(grant.campaign_id, grant.node_id).step)

@@ -92,6 +92,12 @@ class Orchestrator:
         self._last_schedule = 0.0
         self._last_claim = 0.0
         self._threads: list[threading.Thread] = []
+        # Joins BMCs registered while running (gateway/orchestrator/registry_sync.py);
+        # set by the wiring, returns the node ids that joined.
+        self.sync_registry: Callable[[], list[str]] = list
+        # Further chores of the background loop (e.g. advertising cached images to
+        # peers); one returning True wakes the scheduler.
+        self.housekeeping: list[Callable[[], bool]] = []
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -148,6 +154,9 @@ class Orchestrator:
         last_health = time.monotonic()
         while not self._stop.is_set():
             try:
+                joined = bool(self.sync_registry())
+                if any([chore() for chore in self.housekeeping]) or joined:
+                    self.wake()
                 if self.settings.auto_campaigns and self.creator.create_due():
                     self.wake()
                 if time.monotonic() - last_health >= self.settings.health_interval_s:
@@ -307,6 +316,9 @@ class Orchestrator:
         return manifest
 
     def _url(self, campaign: CampaignRecord, node_id: str) -> str:
+        # This gateway's media server serves the URL from its own cache: the image must
+        # be there (read from a peer if another gateway acquired it).
+        self._image_file(campaign.image_sha256)
         # Deterministic: the same node always gets the same URL, so re-inserting after
         # a crash is recognised as "already inserted".
         expires = int(campaign.created_at.timestamp()) + CAPABILITY_LIFETIME_S

@@ -6,12 +6,20 @@ gateway.cluster_config; tests and the benchmark build them directly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
 from gateway.cluster_managers.port import ManagerSettings
-from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
+from gateway.domain import (
+    DEFAULT_PREFERENCE,
+    Cluster,
+    DeliveryMethod,
+    NodeSpec,
+    NodeStep,
+    RetryPolicy,
+)
 from gateway.redfish import BmcEndpoint
 
 # Seconds each step may take before the node fails (the issue: "every step has a timeout").
@@ -71,6 +79,14 @@ class ClusterSettings:
     @property
     def name(self) -> str:
         return self.cluster.name
+
+    def with_node(self, spec: NodeSpec, endpoint: BmcEndpoint) -> ClusterSettings:
+        """These settings with node `spec.id` added, or replaced, reached at `endpoint`.
+        Raises InvalidClusterError (for example an unknown group)."""
+        nodes = tuple(n for n in self.cluster.nodes if n.id != spec.id) + (spec,)
+        return dataclasses.replace(
+            self, cluster=dataclasses.replace(self.cluster, nodes=nodes),
+            endpoints={**self.endpoints, spec.id: endpoint})
 
     def windowless_nodes(self) -> dict[str, list[str]]:
         """QoS class -> nodes of this cluster whose class has no maintenance window."""

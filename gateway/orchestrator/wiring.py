@@ -20,13 +20,17 @@ from gateway.media.service import MediaUrls, build_media
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.media_gate import CampaignMediaGate
+from gateway.orchestrator.peer_images import PeerImages
+from gateway.orchestrator.registry_sync import RegistrySync
 from gateway.orchestrator.runtime import Orchestrator
+from gateway.orchestrator.scheduler import OPEN_STATES
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import OrchestratorSettings
 from gateway.redfish.client import list_systems
 from gateway.store import GatewayStore
 from gateway.store.bmc_registry import BmcRegistry
 from gateway.store.campaigns import CampaignStore
+from gateway.store.image_copies import ImageCopies
 
 LOG = logging.getLogger(__name__)
 
@@ -67,7 +71,9 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     """
     try:
         # systems = "all" entries become one node per system their BMC serves now.
-        registered = BmcRegistry(store.engine).entries()
+        registry = BmcRegistry(store.engine)
+        stamp = registry.stamp()  # before reading: a change meanwhile is seen later
+        registered = registry.entries()
         clusters = expand_systems(load_clusters(config, registered), list_systems)
         settings = load_orchestrator_settings(config)
     except ConfigError as exc:
@@ -87,9 +93,16 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
 
     receiver = _event_receiver(config, settings, lambda node, events: orchestrator
                                .on_bmc_events(node, events))
+    peers = PeerImages(config, store, cache, ImageCopies(store.engine), mint,
+                       lambda: orchestrator.membership.registry.live_names())
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
-                                mint_url=mint, locate_image=cache.verified_path,
+                                mint_url=mint, locate_image=peers.locate,
                                 events=receiver.destination if receiver else None)
+    orchestrator.housekeeping += [peers.advertise, lambda: peers.replicate(
+        {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})]
+    sync = RegistrySync(config, registry, orchestrator.clusters)
+    sync.prime(stamp, registered)
+    orchestrator.sync_registry = sync.poll
     service = CampaignService(store, campaigns, on_change=orchestrator.wake)
     return Orchestration(orchestrator, media, urls, service, receiver)
 

@@ -78,6 +78,14 @@ class BmcRegistry:
                                    .order_by(BmcRegistrationRow.name)).all()
             return [_record(row) for row in rows]
 
+    def stamp(self) -> tuple[int, datetime | None]:
+        """How many registrations there are and when the newest changed: a cheap check
+        of whether the registry changed since it was last read (one small query)."""
+        with transaction(self._sessions) as session:
+            count, newest = session.execute(sa.select(
+                sa.func.count(), sa.func.max(BmcRegistrationRow.updated_at))).one()
+            return int(count), newest
+
     def entries(self) -> list[dict[str, Any]]:
         """The [[bmcs]]-shaped entries, by name (what load_clusters takes)."""
         return [dict(r.entry) for r in self.registrations()]

@@ -3,7 +3,8 @@
 The inventory travels as text in a JSON body. The answer lists what was (or, for a
 dry run or a refused import, would be) added, updated and left unchanged, and every
 refused row with its place in the file. A refused all-or-nothing import answers 422
-and changes nothing. Imported BMCs join the orchestrator at the next start.
+and changes nothing. Imported BMCs join the running orchestrator at once (`joined`);
+other gateways sharing the database pick them up within a second or two.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ IMPORT_RESPONSE = {
         "unchanged": {"type": "array", "items": {"type": "string"}},
         "problems": {"type": "array", "items": {"type": "object", "properties": {
             "where": {"type": "string"}, "message": {"type": "string"}}}},
+        "joined": {"type": "array", "items": {"type": "string"},
+                   "description": "nodes now in this gateway's running fleet"},
     },
 }
 
@@ -59,7 +62,9 @@ def outcome_json(outcome: ImportOutcome) -> dict[str, Any]:
 @resource.operation("POST", "/bmcs:import", summary="Import BMCs from an inventory "
                     "(CSV, Ansible YAML/INI, NetBox JSON) into the registry",
                     role=Role.ADMIN, body=IMPORT_BODY, response=IMPORT_RESPONSE,
-                    audit="bmc.import", name="import_bmcs")
+                    audit="bmc.import", name="import_bmcs",
+                    also={422: ("rows were refused and, without partial, nothing was "
+                                "imported; `problems` says where and why", IMPORT_RESPONSE)})
 def import_bmcs(call: Call) -> Any:
     context = api_context()
     if context.config is None:
@@ -77,6 +82,8 @@ def import_bmcs(call: Call) -> Any:
     except OnboardingError as exc:
         raise BadRequestError(str(exc), field="content") from exc
     result = outcome_json(outcome)
+    joined = context.join_registered() if outcome.applied and context.join_registered else []
+    result["joined"] = joined
     if outcome.plan.problems and not outcome.applied and not body.get("dry_run", False):
         response = jsonify(result)
         response.status_code = 422

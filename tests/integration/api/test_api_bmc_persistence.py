@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import requests
 
 from gateway.config import load_config
@@ -45,6 +46,10 @@ def test_api_registrations_and_imports_survive_a_restart(live_gateway: LiveFacto
     assert refused.status_code == 422, refused.text
     assert refused.json()["applied"] is False
     assert [p["where"] for p in refused.json()["problems"]] == ["inv.csv:3"]
+    # The 422 is documented, and the answer is what the document says.
+    document = _call(live.url, admin, "GET", "/api/openapi.json").json()
+    answers = document["paths"]["/api/bmcs:import"]["post"]["responses"]
+    jsonschema.validate(refused.json(), answers["422"]["content"]["application/json"]["schema"])
     dry = _call(live.url, admin, "POST", "/api/bmcs:import", body | {"dry_run": True})
     assert dry.status_code == 200 and dry.json()["added"] == [fourth["id"]]
     taken = _call(live.url, admin, "POST", "/api/bmcs:import", body | {"partial": True})

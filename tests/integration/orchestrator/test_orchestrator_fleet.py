@@ -1,6 +1,9 @@
 """Three real `fleetflash gateway serve` processes on one PostgreSQL and the emulator.
 
-The admitted nodes are spread over the live gateways; the busiest is killed
+Each gateway has its own image cache (as on three hosts): the one whose intake
+acquires the image is the only one that reads the publisher; the others read it from
+that peer's media server and verify it again. The admitted nodes are spread over the
+live gateways; the busiest is killed
 with -9 mid-rollout: its nodes are taken over by the others after its leases
 expire, it is restarted under its name and given new work, and the rollout
 finishes with every audit-log invariant of the lab: no component flashed twice,
@@ -42,16 +45,12 @@ def group_of(node: str) -> str:
 
 
 def _configs(tmp_path: Path, url: str, **kwargs: object) -> list[Path]:
-    shared_cache = tmp_path / "shared-cache"  # one host: the gateways share verified images
     paths = []
     for index in range(GATEWAYS):
         directory = tmp_path / f"gw{index}"
         directory.mkdir()
-        path = write_gateway_config(directory, database_url=url, name=f"gw-{index}",
-                                    **kwargs)  # type: ignore[arg-type]
-        path.write_text(path.read_text().replace(
-            "[cache]\n", f'[cache]\ndir = "{shared_cache}"\n', 1))
-        paths.append(path)
+        paths.append(write_gateway_config(directory, database_url=url, name=f"gw-{index}",
+                                          **kwargs))  # type: ignore[arg-type]
     return paths
 
 
@@ -121,3 +120,12 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
         assert Counter(r.step for r in runs) == {"done": NODES}
         assert members[victim_name] is True and sum(members.values()) == GATEWAYS
         assert_rollout_invariants(emulated, audit_from, group_of, GROUPS)
+        # The origin served the image once (after the intake's ranged read of the
+        # manifest); every gateway that drove a node holds a verified copy in its own
+        # cache, read from a peer.
+        origin = [r for r in publisher.access_log if r.path.endswith(bundle.name)]
+        assert [r.status for r in origin if r.range is None] == [200], origin
+        drivers = {r.lease_owner for r in runs if r.lease_owner}
+        copies = {path.relative_to(tmp_path).parts[0] for path in tmp_path.glob(
+            f"gw*/**/{sha}*") if path.is_file() and not path.name.endswith(".part")}
+        assert len(copies) >= 2, (copies, drivers)

@@ -289,3 +289,35 @@ def test_admission_does_not_depend_on_the_order_runs_are_given(
     assert set(first.start).isdisjoint(first.waiting)
     pending = {n for n, r in runs.items() if r.step is NodeStep.PENDING}
     assert set(first.start) | set(first.waiting) == pending
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(manual=True, cap=True, windows=True), st.data())
+def test_the_fast_admission_starts_exactly_what_the_node_by_node_rule_starts(
+        s: Scenario, data: st.DataObject) -> None:
+    """startable_now skips most pending nodes at scale; it must still start the very
+    nodes, in the very order, that the rule applied to every node one by one starts."""
+    from gateway.domain.admission import _decide
+
+    steps = [NodeStep.PENDING] * 6 + list(NodeStep)
+    runs: dict[str, NodeRun] = {}
+    for node in s.cluster.node_ids():
+        if data.draw(st.integers(0, 9)) == 0:
+            continue  # the campaign has no run for this node
+        runs[node] = NodeRun(node, data.draw(st.sampled_from(steps)),
+                             canary=data.draw(st.integers(0, 4)) == 0,
+                             held=data.draw(st.integers(0, 9)) == 0)
+    canaries = tuple(sorted(n for n, r in runs.items() if r.canary
+                            and data.draw(st.integers(0, 5)) > 0))
+    camp = Campaign("k", "c", data.draw(st.sampled_from([RUNNING] * 5 + list(CampaignState))),
+                    failure_budget=1, canaries=canaries)
+    busy = frozenset(n for n in s.cluster.node_ids() if data.draw(st.integers(0, 9)) == 0)
+    now = START + timedelta(hours=data.draw(st.integers(0, 7 * 24)))
+    elsewhere = data.draw(st.integers(0, 3))
+    fast = startable_now(s.cluster, camp, runs, s.health, now=now, expected_duration=SLOT,
+                         in_flight_elsewhere=elsewhere, global_cap=s.cap,
+                         busy_elsewhere=busy)
+    started, waiting = _decide(s.cluster, camp, runs, s.health, now, SLOT, elsewhere, s.cap,
+                               busy)
+    assert list(fast.start) == started
+    assert dict(fast.waiting) == waiting

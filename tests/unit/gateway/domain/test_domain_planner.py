@@ -271,3 +271,20 @@ def test_when_the_cap_binds_the_group_needing_most_waves_goes_first() -> None:
     plan = plan_campaign(cluster, update_all(cluster), all_up(cluster), start=START, slot=SLOT,
                          verified_models=[MODELS[0]])
     assert [w.node_ids for w in plan.waves] == [("g0-0", "g1-0"), ("g0-1", "g1-1"), ("g1-2",)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(manual=True, windows=True), st.integers(0, 7 * 24))
+def test_uncapped_waves_are_the_ones_the_global_greedy_order_builds(
+        s: Scenario, hours: int) -> None:
+    """Without a cap the planner fills each group on its own (fast at 100,000 nodes);
+    the waves must be exactly those of the one-global-order greedy it replaces."""
+    from gateway.domain.planner import _build_waves, _Context, _greedy_waves
+
+    down = down_per_group(s.cluster, s.health)
+    room = {g: s.cluster.allowance(g) - down[g] for g in s.cluster.group_names()}
+    ctx = _Context(s.cluster, SLOT, None, room)
+    nodes = [n for n in s.cluster.node_ids() if room[s.cluster.group_of(n)] > 0
+             and s.cluster.qos_of(n).next_allowed(START, SLOT) is not None]
+    begin = START + timedelta(hours=hours)
+    assert _build_waves(ctx, nodes, begin) == _greedy_waves(ctx, nodes, begin)
