@@ -22,41 +22,29 @@ Last line: one JSON object with every figure and the parameters used.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
+import hashlib
 import json
-import multiprocessing
 import os
-import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.cim_flood import cim_figures  # noqa: E402
 from bench.media import ensure_nginx, free_port, rss_mb, run_nginx  # noqa: E402
 from gateway.media import CapabilityGrant, CapabilitySigner, media_url  # noqa: E402
+from tests.support.slow_readers import RAMP_BATCH, RAMP_PAUSE_S, raise_fd_limit  # noqa: E402
 
 MB = 1_000_000
-TICK_S = 0.5
-
-
-def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def source_ip(index: int) -> str:
-    """127.0.x.y for reader `index`, 8 readers per address (a BMC opens a few)."""
-    n = index // 8
-    return f"127.0.{n // 250 + 1}.{n % 250 + 2}"
+CLIENT_PROCESSES = 2
 
 
 # ----- media ------------------------------------------------------------------
@@ -78,103 +66,52 @@ def serve_media(image_dir: str) -> None:
     server.stop()
 
 
-async def _reader(index: int, port: int, path: str, rate: float, until: float,
-                  result: dict[str, Any]) -> None:
-    """GET `path` and read it at `rate` bytes/s until `until`; rate 0: as fast as
-    possible, fetching the file again on the same connection whenever it ends."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    try:
-        reader, writer = await asyncio.open_connection(
-            "127.0.0.1", port, local_addr=(source_ip(index), 0), limit=64 * 1024)
-    except OSError as exc:
-        result["errors"].append(f"connect: {exc}")
-        return
-    try:
-        budget_end = loop.time()
-        first = True
-        while loop.time() < until:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
-                result["errors"].append(head.split(b"\r\n", 1)[0].decode())
-                return
-            length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-            await reader.readexactly(1)
-            if first:
-                result["ttfb"].append(loop.time() - started)
-                first = False
-            left = length - 1
-            result["bytes"] += 1
-            while left > 0 and loop.time() < until:
-                want = min(left, int(rate * TICK_S) if rate > 0 else 1 << 20)
-                while want > 0:
-                    data = await reader.read(min(want, 1 << 20))
-                    if not data:
-                        raise ConnectionError("closed by the server")
-                    want -= len(data)
-                    left -= len(data)
-                    result["bytes"] += len(data)
-                if rate > 0:
-                    budget_end += TICK_S
-                    await asyncio.sleep(max(0.0, budget_end - loop.time()))
-            if left > 0:
-                return  # time is up mid-body
-    except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
-        result["errors"].append(f"read: {exc}")
-    finally:
-        writer.transport.abort()
+def _readers(port: int, paths: list[str], rate: float, seconds: float, first_source: int
+             ) -> subprocess.Popen[str]:
+    """A process of throttled readers (tests/support/slow_readers.py)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.slow_readers", str(port), str(rate),
+         str(seconds), str(first_source)], cwd=REPO, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdin is not None
+    child.stdin.write(" ".join(paths) + "\n")
+    child.stdin.flush()
+    return child
 
 
-def _client_process(port: int, jobs: list[tuple[int, str, float]], start: float, seconds: float,
-                    label: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    raise_fd_limit()
-
-    async def run() -> dict[str, Any]:
-        result: dict[str, Any] = {"bytes": 0, "ttfb": [], "errors": []}
-        await asyncio.sleep(max(0.0, start - time.time()))
-        until = asyncio.get_running_loop().time() + seconds
-        tasks = []
-        for index, path, rate in jobs:
-            tasks.append(asyncio.create_task(_reader(index, port, path, rate, until, result)))
-            if len(tasks) % 200 == 0:
-                await asyncio.sleep(0.02)  # a ramp, like BMCs mounting over a few seconds
-        await asyncio.gather(*tasks)
-        return result
-
-    out.put((label, asyncio.run(run())))
+def _final(child: subprocess.Popen[str]) -> dict[str, Any]:
+    assert child.stdin is not None and child.stdout is not None
+    lines = child.stdout.read().splitlines()  # until the readers' time is up
+    child.stdin.close()
+    child.wait(timeout=60)
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
 def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
-              sample: Any = None) -> dict[str, Any]:
-    """Readers + one fast reader; aggregate MB/s counts the throttled readers only."""
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    start = time.time() + 1.0
-    jobs = [(i, p, rate_mb * MB) for i, p in enumerate(paths)]
-    fast = (len(paths) + 8, paths[0], 0.0)
-    workers = [multiprocessing.Process(target=_client_process,
-                                       args=(port, jobs[i::2], start, seconds, "slow", queue))
-               for i in range(2)]
-    workers.append(multiprocessing.Process(target=_client_process,
-                                           args=(port, [fast], start + seconds / 2,
-                                                 seconds / 2, "fast", queue)))
-    for worker in workers:
-        worker.start()
-    peak: dict[str, Any] = {}
+              sample: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Throttled readers in CLIENT_PROCESSES processes, plus one unthrottled reader
+    joining half-way; aggregate MB/s counts the throttled readers only."""
+    ramp_s = len(paths) / RAMP_BATCH * RAMP_PAUSE_S + 1
+    slow = [_readers(port, paths[i::CLIENT_PROCESSES], rate_mb * MB, seconds + ramp_s,
+                     i * len(paths))
+            for i in range(CLIENT_PROCESSES)]
+    time.sleep(ramp_s + seconds / 2)
+    fast = _readers(port, paths[:1], 0.0, seconds / 2, 8 * CLIENT_PROCESSES * len(paths))
+    peak = {}
     if sample is not None:
-        time.sleep(max(0.0, start - time.time()) + seconds * 0.8)
+        time.sleep(seconds * 0.3)
         peak = sample()
-    labelled = [queue.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    results = [r for _, r in labelled]
-    fast_result = next(r for label, r in labelled if label == "fast")
-    slow = [r for label, r in labelled if label == "slow"]
+    fast_result = _final(fast)
+    results = [_final(child) for child in slow]
     ttfb = sorted(t for r in results for t in r["ttfb"])
-    errors = [e for r in results for e in r["errors"]]
-    slow_bytes = sum(r["bytes"] for r in slow)
-    return {"mb_per_s": round(slow_bytes / MB / seconds, 1),
+    errors = [e for r in [*results, fast_result] for e in r["errors"]]
+    slow_bytes = sum(r["bytes"] for r in results)
+    # Every reader ran ramp_s + seconds; the ramp is where they connect, so the
+    # aggregate counts the seconds after it (a lower bound: some bytes came early).
+    return {"mb_per_s": round(slow_bytes / MB / (seconds + ramp_s), 1),
             "ttfb_p99_s": round(ttfb[int(len(ttfb) * 0.99) - 1], 3) if ttfb else None,
+            "readers_receiving": sum(r["receiving"] for r in results),
+            "slowest_reader_mb": round(min(r["min_reader_bytes"] for r in results) / MB, 2),
             "client_errors": len(errors), "first_error": errors[0] if errors else None,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),
             **peak}
@@ -210,8 +147,6 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     image_dir = work / "images"
     image_dir.mkdir()
     data = os.urandom(args.image_mb * MB)
-    import hashlib
-
     digest = hashlib.sha256(data).hexdigest()
     (image_dir / f"{digest}.iso").write_bytes(data)
     secret = os.urandom(32)
@@ -269,132 +204,6 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return figures
 
 
-# ----- CIM listener ---------------------------------------------------------------
-def serve_gateway(config_path: str) -> None:
-    """Child: a gateway with only its listener doing work; prints the port."""
-    raise_fd_limit()
-    from gateway.config import load_config
-    from gateway.service import build_gateway
-
-    config = load_config(config_path)
-    gateway = build_gateway(config, worker_poll_interval=3600)
-    gateway.start()
-    gateway.worker.stop()
-    assert config.listener.http is not None
-    print(config.listener.http[1], flush=True)
-    sys.stdin.read()
-    gateway.stop()
-
-
-def _export(identifier: str) -> bytes:
-    from tests.unit.gateway.cim.cimxml import export_request, update_properties
-
-    return export_request(update_properties(uri="http://127.0.0.1:9/fw/bench.iso",
-                                            identifier=identifier))
-
-
-def _publisher(port: int, worker: int, until: float, counts: list[int]) -> None:
-    auth = base64.b64encode(b"bench:bench-password").decode()
-    done = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        while time.monotonic() < until:
-            body = _export(f"bench-{worker}-{done}-{time.time_ns()}")
-            sock.sendall(
-                (f"POST / HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\n"
-                 f"CIMExport: MethodRequest\r\nCIMExportMethod: ExportIndication\r\n"
-                 f"Authorization: Basic {auth}\r\nContent-Length: {len(body)}\r\n\r\n"
-                 ).encode() + body)
-            answer = b""
-            while b"</CIM>" not in answer:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise RuntimeError("listener closed the connection")
-                answer += chunk
-            if answer.startswith(b"HTTP/1.1 200") and b"<ERROR" not in answer:
-                done += 1
-    counts.append(done)
-
-
-def alerts_per_s(port: int, seconds: float) -> float:
-    counts: list[int] = []
-    until = time.monotonic() + seconds
-    threads = [threading.Thread(target=_publisher, args=(port, w, until, counts))
-               for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return round(sum(counts) / seconds, 1)
-
-
-def flood(port: int, clients: int, stop_file: str) -> None:
-    """Child: `clients` unauthenticated posters, as fast as the listener answers."""
-    raise_fd_limit()
-    body = b"<x/>"
-    request = (b"POST / HTTP/1.1\r\nHost: gw\r\nContent-Type: application/xml\r\n"
-               b"CIMExport: MethodRequest\r\nCIMExportMethod: ExportIndication\r\n"
-               b"Content-Length: 4\r\n\r\n" + body)
-
-    async def one(index: int) -> None:
-        while not os.path.exists(stop_file):
-            try:
-                reader, writer = await asyncio.open_connection(
-                    "127.0.0.1", port, local_addr=(f"127.0.9.{index // 10 + 2}", 0))
-                while not os.path.exists(stop_file):
-                    writer.write(request)
-                    await reader.readuntil(b"\r\n\r\n")
-                writer.close()
-            except (OSError, asyncio.IncompleteReadError):
-                await asyncio.sleep(0.05)
-
-    async def run() -> None:
-        await asyncio.gather(*(one(i) for i in range(clients)))
-
-    asyncio.run(run())
-
-
-def cim_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from gateway.config import hash_password
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = work / "gateway.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [gateway]
-        name = "gw-bench"
-        state_dir = "{work / 'state'}"
-        [listener]
-        http = "127.0.0.1:{port}"
-        [[sources]]
-        name = "bench"
-        clients = ["127.0.0.0/8"]
-        username = "bench"
-        password_hash = "{hash_password('bench-password')}"
-        owning_entities = ["FLEETFLASH"]
-        image_uri_prefixes = ["http://127.0.0.1:9/fw/"]
-        trusted_keys = ["{REPO / 'tests/keys/TEST-ONLY-bundle-signing.pub'}"]
-        """))
-    child = subprocess.Popen([sys.executable, __file__, "--serve-gateway", str(config)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdin is not None and child.stdout is not None
-    try:
-        port = int(child.stdout.readline())
-        alone = alerts_per_s(port, args.alerts_s)
-        stop_file = str(work / "stop-flood")
-        flooder = multiprocessing.Process(target=flood, args=(port, args.flood, stop_file))
-        flooder.start()
-        time.sleep(2)  # the flood is established
-        flooded = alerts_per_s(port, args.alerts_s)
-        Path(stop_file).touch()
-        flooder.join(timeout=60)
-    finally:
-        child.stdin.close()
-        child.wait(timeout=60)
-    return {"cim_alerts_per_s": alone, "cim_alerts_per_s_under_flood": flooded,
-            "flood_clients": args.flood}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--readers", type=int, default=10_000)
@@ -408,12 +217,9 @@ def main() -> None:
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--skip-cim", action="store_true")
     parser.add_argument("--serve-media", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-gateway", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_media:
         return serve_media(args.serve_media)
-    if args.serve_gateway:
-        return serve_gateway(args.serve_gateway)
     raise_fd_limit()
     figures: dict[str, Any] = {"readers": args.readers, "rate_mb_per_reader": args.rate_mb,
                                "seconds": args.seconds, "image_mb": args.image_mb,
