@@ -41,7 +41,12 @@ sys.path.insert(0, str(REPO))
 from bench.cim_flood import cim_figures  # noqa: E402
 from bench.media import ensure_nginx, free_port, rss_mb, run_nginx  # noqa: E402
 from gateway.media import CapabilityGrant, CapabilitySigner, media_url  # noqa: E402
-from tests.support.slow_readers import RAMP_BATCH, RAMP_PAUSE_S, raise_fd_limit  # noqa: E402
+from tests.support.slow_readers import (  # noqa: E402
+    RAMP_BATCH,
+    RAMP_PAUSE_S,
+    ReaderProcess,
+    raise_fd_limit,
+)
 
 MB = 1_000_000
 CLIENT_PROCESSES = 2
@@ -66,43 +71,22 @@ def serve_media(image_dir: str) -> None:
     server.stop()
 
 
-def _readers(port: int, paths: list[str], rate: float, seconds: float, first_source: int
-             ) -> subprocess.Popen[str]:
-    """A process of throttled readers (tests/support/slow_readers.py)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.slow_readers", str(port), str(rate),
-         str(seconds), str(first_source)], cwd=REPO, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert child.stdin is not None
-    child.stdin.write(" ".join(paths) + "\n")
-    child.stdin.flush()
-    return child
-
-
-def _final(child: subprocess.Popen[str]) -> dict[str, Any]:
-    assert child.stdin is not None and child.stdout is not None
-    lines = child.stdout.read().splitlines()  # until the readers' time is up
-    child.stdin.close()
-    child.wait(timeout=60)
-    return json.loads(lines[-1])  # type: ignore[no-any-return]
-
-
 def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
               sample: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Throttled readers in CLIENT_PROCESSES processes, plus one unthrottled reader
     joining half-way; aggregate MB/s counts the throttled readers only."""
     ramp_s = len(paths) / RAMP_BATCH * RAMP_PAUSE_S + 1
-    slow = [_readers(port, paths[i::CLIENT_PROCESSES], rate_mb * MB, seconds + ramp_s,
-                     i * len(paths))
+    slow = [ReaderProcess(port, paths[i::CLIENT_PROCESSES], rate_mb * MB, seconds + ramp_s,
+                          i * len(paths))
             for i in range(CLIENT_PROCESSES)]
     time.sleep(ramp_s + seconds / 2)
-    fast = _readers(port, paths[:1], 0.0, seconds / 2, 8 * CLIENT_PROCESSES * len(paths))
+    fast = ReaderProcess(port, paths[:1], 0.0, seconds / 2, CLIENT_PROCESSES * len(paths))
     peak = {}
     if sample is not None:
         time.sleep(seconds * 0.3)
         peak = sample()
-    fast_result = _final(fast)
-    results = [_final(child) for child in slow]
+    fast_result = fast.finish()
+    results = [child.finish() for child in slow]
     ttfb = sorted(t for r in results for t in r["ttfb"])
     errors = [e for r in [*results, fast_result] for e in r["errors"]]
     slow_bytes = sum(r["bytes"] for r in results)

@@ -19,11 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from tests.support.slow_clients import source_address
+
+REPO = Path(__file__).resolve().parents[2]
 
 TICK_S = 0.5
 RAMP_BATCH = 200  # connections opened per RAMP_PAUSE_S, like BMCs mounting over seconds
@@ -37,10 +43,43 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def source_ip(index: int, per_address: int = 8) -> str:
-    """127.0.x.y for reader `index`, `per_address` readers per address (a BMC opens a few)."""
-    n = index // per_address
-    return f"127.0.{n // 250 + 1}.{n % 250 + 2}"
+class ReaderProcess:
+    """A process of throttled readers (this module run with -m), driven over pipes."""
+
+    def __init__(self, port: int, paths: list[str], rate: float, seconds: float,
+                 first_source: int = 0) -> None:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.slow_readers", str(port), str(rate),
+             str(seconds), str(first_source)], cwd=REPO, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self._child.stdin is not None
+        self._child.stdin.write(" ".join(paths) + "\n")
+        self._child.stdin.flush()
+
+    def report(self) -> dict[str, Any]:
+        """The readers' figures so far (see Figures.as_dict; ttfb left out)."""
+        assert self._child.stdin is not None and self._child.stdout is not None
+        self._child.stdin.write("report\n")
+        self._child.stdin.flush()
+        return json.loads(self._child.stdout.readline())  # type: ignore[no-any-return]
+
+    def finish(self, *, stop: bool = False) -> dict[str, Any]:
+        """The final figures, once the readers' time is up (`stop`: stop them now)."""
+        assert self._child.stdin is not None and self._child.stdout is not None
+        if stop:
+            self._child.stdin.close()
+        lines = self._child.stdout.read().splitlines()
+        if not stop:
+            self._child.stdin.close()
+        self._child.wait(timeout=60)
+        if not lines:
+            raise RuntimeError(f"reader process failed (exit {self._child.returncode})")
+        return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        if self._child.poll() is None:
+            self._child.kill()
+            self._child.wait(timeout=30)
 
 
 @dataclass
@@ -166,7 +205,7 @@ async def run_readers(port: int, paths: list[str], rate: float, seconds: float, 
         try:
             _, reader = await loop.create_connection(
                 lambda: Reader(path, rate, figures, started), "127.0.0.1", port,
-                local_addr=(source_ip(first_source + index), 0))
+                local_addr=(source_address(first_source + index, 8), 0))
         except OSError as exc:
             figures.errors.append(f"connect: {exc}")
             return
