@@ -19,7 +19,6 @@ import contextlib
 import logging
 import os
 import resource
-import secrets
 import ssl
 import threading
 from collections.abc import Callable
@@ -51,12 +50,11 @@ from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
-from gateway.media.ranges import ByteRange, plan_response
+from gateway.media.responses import InFlight, send_error, send_image
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)
-_CONTENT_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -137,8 +135,7 @@ class MediaServer:
                                 handshake_timeout_s=self._limits.head_timeout_s)
         self._policy = self._limits.policy
         self.slots = ClientSlots(self._policy)  # open connections, refusals by reason
-        self._in_flight_lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight = InFlight()
         self._stop_requested = threading.Event()
         self._files = SharedFiles()  # one descriptor per image for plain readers
 
@@ -154,9 +151,7 @@ class MediaServer:
 
     def stats(self) -> FrontDoorStats:
         """Open connections, body bytes promised but not yet sent, refusals by reason."""
-        with self._in_flight_lock:
-            in_flight = self._in_flight
-        return FrontDoorStats(self.slots.open, self.slots.refusals(), in_flight)
+        return FrontDoorStats(self.slots.open, self.slots.refusals(), self._in_flight.bytes)
 
     def bound_ports(self) -> dict[str, int]:
         """{"http": port, "https": port} for the listeners that are running."""
@@ -194,7 +189,7 @@ class MediaServer:
         if refused is not None:
             log.info("media: refused a connection from %s: %s", client, refused)
             with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, TimeoutError):
-                await self._send_error(conn, 503, "too many connections", keep_alive=False)
+                await send_error(conn, 503, "too many connections", keep_alive=False)
             return
         try:
             first = True
@@ -208,7 +203,7 @@ class MediaServer:
                     return
                 except HeadTooLarge:
                     self.slots.count_refusal(HEAD_TOO_LARGE)
-                    await self._send_error(conn, 431, "request head too large", False)
+                    await send_error(conn, 431, "request head too large", False)
                     return
                 if head is None:
                     return
@@ -217,7 +212,7 @@ class MediaServer:
                     request = parse_request_head(head)
                 except HttpError as exc:
                     self.slots.count_refusal(MALFORMED)
-                    await self._send_error(conn, exc.status, str(exc), keep_alive=False)
+                    await send_error(conn, exc.status, str(exc), keep_alive=False)
                     return
                 if not await self._respond(request, conn):
                     return
@@ -233,17 +228,17 @@ class MediaServer:
             return await self._authorize_for_nginx(request, conn, keep_alive)
         parts = request.path.split("/")
         if len(parts) != 4 or parts[1] != "media" or not parts[3]:
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         if request.method not in ("GET", "HEAD"):
-            return await self._send_error(conn, 405, "only GET and HEAD", keep_alive,
-                                          [("Allow", "GET, HEAD")])  # never HEAD here
+            return await send_error(conn, 405, "only GET and HEAD", keep_alive,
+                                    [("Allow", "GET, HEAD")])  # never HEAD here
         try:
             grant = self._signer.verify(parts[2])
         except CapabilityError as exc:
             log.info("media: refused a request: %s", exc)
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         loop = asyncio.get_running_loop()
         shared = conn.shares_files
         try:
@@ -252,15 +247,16 @@ class MediaServer:
         except OSError as exc:  # out of descriptors: the image is fine, we are busy
             self.slots.count_refusal("open-failed")
             log.warning("media: cannot open a verified image: %s", exc.strerror)
-            return await self._send_error(conn, 503, "busy, retry later", False,
-                                          [("Retry-After", "5")], head=request.method == "HEAD")
+            return await send_error(conn, 503, "busy, retry later", False,
+                                    [("Retry-After", "5")], head=request.method == "HEAD")
         if opened is None:
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         image, stream = opened
         try:
             self.counters.count_request()
-            return await self._send_image(request, conn, grant, image, stream, keep_alive)
+            return await send_image(conn, request, image, stream, keep_alive,
+                                    self._counter(image, grant), self._in_flight)
         finally:
             if shared:
                 self._files.release(image.path)
@@ -285,77 +281,10 @@ class MediaServer:
             log.error("media: image %s changed size on disk; refusing it", image.image_id)
         return (image, stream) if stream is not None else None
 
-    async def _send_image(self, request: Request, conn: Connection,
-                          grant: CapabilityGrant, image: ServableImage, stream: BinaryIO,
-                          keep_alive: bool) -> bool:
-        etag = f'"{image.sha256}"'
-        plan = plan_response(request.method, image.size, etag, request.headers)
-        common = [("ETag", etag), ("Accept-Ranges", "bytes"), ("Cache-Control", "private")]
-        if plan.status in (304, 412):
-            fields = common if plan.status == 304 else [*common, ("Content-Length", "0")]
-            conn.write(response_head(plan.status, fields, keep_alive=keep_alive))
-            await conn.drain()
-            return keep_alive
-        if plan.status == 416:
-            return await self._send_error(conn, 416, "range not satisfiable", keep_alive,
-                                          [("Content-Range", f"bytes */{image.size}")])
-        send_body = request.method == "GET"
-        count = self._counter(image, grant)
-        if plan.status == 200:
-            fields = [*common, ("Content-Type", _CONTENT_TYPE),
-                      ("Content-Length", str(image.size))]
-            conn.write(response_head(200, fields, keep_alive=keep_alive))
-            if send_body:
-                await self._sendfile(conn, stream, 0, image.size, count)
-            await conn.drain()
-            return keep_alive
-        if len(plan.ranges) == 1:
-            part = plan.ranges[0]
-            fields = [*common, ("Content-Type", _CONTENT_TYPE),
-                      ("Content-Range", f"bytes {part.first}-{part.last}/{image.size}"),
-                      ("Content-Length", str(part.length))]
-            conn.write(response_head(206, fields, keep_alive=keep_alive))
-            await self._sendfile(conn, stream, part.first, part.length, count)
-            await conn.drain()
-            return keep_alive
-        boundary = secrets.token_hex(16)
-        heads = [_part_head(boundary, r, image.size) for r in plan.ranges]
-        trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
-        length = sum(len(h) for h in heads) + sum(r.length for r in plan.ranges) + len(trailer)
-        fields = [*common, ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
-                  ("Content-Length", str(length))]
-        conn.write(response_head(206, fields, keep_alive=keep_alive))
-        for part_head, part in zip(heads, plan.ranges, strict=True):
-            conn.write(part_head)
-            await self._sendfile(conn, stream, part.first, part.length, count)
-        conn.write(trailer)
-        await conn.drain()
-        return keep_alive
-
     def _counter(self, image: ServableImage, grant: CapabilityGrant) -> Callable[[int], None]:
         def count(nbytes: int) -> None:
             self.counters.add(image.image_id, grant.campaign_id, grant.node_id, nbytes)
         return count
-
-    async def _sendfile(self, conn: Connection, stream: BinaryIO, offset: int, length: int,
-                        count: Callable[[int], None]) -> None:
-        """conn.sendfile, with the bytes not yet sent counted as in flight."""
-        left = length
-
-        def sent(nbytes: int) -> None:
-            nonlocal left
-            left -= nbytes
-            with self._in_flight_lock:
-                self._in_flight -= nbytes
-            count(nbytes)
-
-        with self._in_flight_lock:
-            self._in_flight += length
-        try:
-            await conn.sendfile(stream, offset, length, sent)
-        finally:
-            with self._in_flight_lock:
-                self._in_flight -= left
 
     async def _authorize_for_nginx(self, request: Request, conn: Connection,
                                    keep_alive: bool) -> bool:
@@ -370,26 +299,6 @@ class MediaServer:
         conn.write(response_head(status, [*fields, *length], keep_alive=keep_alive))
         await conn.drain()
         return keep_alive
-
-    async def _send_error(self, conn: Connection, status: int, message: str,
-                          keep_alive: bool, extra: list[tuple[str, str]] | None = None, *,
-                          head: bool = False) -> bool:
-        """A short text error; `head`: the request was HEAD, so headers only."""
-        body = f"{message}\n".encode()
-        fields = [*(extra or []), ("Content-Type", "text/plain; charset=utf-8"),
-                  ("Content-Length", str(len(body)))]
-        conn.write(response_head(status, fields, keep_alive=keep_alive)
-                   + (b"" if head else body))
-        await conn.drain()
-        return keep_alive
-
-
-def _part_head(boundary: str, part: ByteRange, size: int) -> bytes:
-    return (f"\r\n--{boundary}\r\nContent-Type: {_CONTENT_TYPE}\r\n"
-            f"Content-Range: bytes {part.first}-{part.last}/{size}\r\n\r\n").encode("ascii")
-
-
-
 
 def _raise_descriptor_limit() -> None:
     """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
