@@ -2,21 +2,21 @@
 
 Whole images, single ranges and multipart/byteranges (see gateway.media.ranges),
 304/412 for conditional requests, and short text errors. Bodies leave through
-Connection.sendfile; the bytes promised but not yet sent are kept in an InFlight
-count, which /metrics reports as bytes in flight.
+Connection.sendfile; BodyProgress counts them as served, and the bytes promised
+but not yet sent in an InFlight total, which /metrics reports as bytes in flight.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
 from typing import BinaryIO
 
 from gateway.frontdoor.http1 import Request, response_head
 from gateway.media.catalog import ServableImage
 from gateway.media.connections import Connection
-from gateway.media.ranges import ByteRange, plan_response
+from gateway.media.ranges import ByteRange, ResponsePlan, plan_response
+from gateway.media.transfer_stats import TransferCounters
 
 CONTENT_TYPE = "application/octet-stream"
 
@@ -38,71 +38,91 @@ class InFlight:
             return self._bytes
 
 
+class BodyProgress:
+    """Counts one response's body bytes as they leave: served per image and node
+    (TransferCounters) and, until sent, in flight.
+
+    One small object per transfer instead of closures and a wrapper coroutine:
+    10,000 readers hold 10,000 of these for the whole transfer (see
+    docs/performance.md, front door: RSS per connection).
+    """
+
+    __slots__ = ("_counters", "_in_flight", "_image", "_campaign", "_node", "_left")
+
+    def __init__(self, counters: TransferCounters, in_flight: InFlight, image_id: str,
+                 campaign_id: str, node_id: str) -> None:
+        self._counters = counters
+        self._in_flight = in_flight
+        self._image = image_id
+        self._campaign = campaign_id
+        self._node = node_id
+        self._left = 0
+
+    def promise(self, nbytes: int) -> None:
+        self._left += nbytes
+        self._in_flight.add(nbytes)
+
+    def __call__(self, nbytes: int) -> None:
+        """`nbytes` of body left (the Connection.sendfile progress callback)."""
+        self._left -= nbytes
+        self._in_flight.add(-nbytes)
+        self._counters.add(self._image, self._campaign, self._node, nbytes)
+
+    def settle(self) -> None:
+        """The transfer ended (also early): what was not sent is no longer in flight."""
+        self._in_flight.add(-self._left)
+        self._left = 0
+
+
 async def send_image(conn: Connection, request: Request, image: ServableImage,
-                     stream: BinaryIO, keep_alive: bool, count: Callable[[int], None],
-                     in_flight: InFlight) -> bool:
+                     stream: BinaryIO, keep_alive: bool, progress: BodyProgress) -> bool:
     """Answer a GET or HEAD for an authorised image; True when the connection may
-    carry another request. `count(n)` is told of every body byte sent."""
-    etag = f'"{image.sha256}"'
-    plan = plan_response(request.method, image.size, etag, request.headers)
-    common = [("ETag", etag), ("Accept-Ranges", "bytes"), ("Cache-Control", "private")]
-    if plan.status in (304, 412):
-        fields = common if plan.status == 304 else [*common, ("Content-Length", "0")]
-        conn.write(response_head(plan.status, fields, keep_alive=keep_alive))
-        await conn.drain()
-        return keep_alive
+    carry another request."""
+    plan = plan_response(request.method, image.size, f'"{image.sha256}"', request.headers)
     if plan.status == 416:
         return await send_error(conn, 416, "range not satisfiable", keep_alive,
                                 [("Content-Range", f"bytes */{image.size}")])
-    send_body = request.method == "GET"
+    head, parts, trailer = _response(plan, image, keep_alive)
+    conn.write(head)
+    if request.method == "GET" and plan.status in (200, 206):
+        progress.promise(sum(part.length for _, part in parts))
+        try:
+            for part_head, part in parts:
+                conn.write(part_head)
+                await conn.sendfile(stream, part.first, part.length, progress)
+        finally:
+            progress.settle()
+        conn.write(trailer)
+    await conn.drain()
+    return keep_alive
+
+
+def _response(plan: ResponsePlan, image: ServableImage, keep_alive: bool
+              ) -> tuple[bytes, list[tuple[bytes, ByteRange]], bytes]:
+    """(response head, [(part head, byte range)], trailer) for a 200, 206, 304 or 412."""
+    etag = f'"{image.sha256}"'
+    common = [("ETag", etag), ("Accept-Ranges", "bytes"), ("Cache-Control", "private")]
+    if plan.status in (304, 412):
+        fields = common if plan.status == 304 else [*common, ("Content-Length", "0")]
+        return response_head(plan.status, fields, keep_alive=keep_alive), [], b""
     if plan.status == 200:
         fields = [*common, ("Content-Type", CONTENT_TYPE),
                   ("Content-Length", str(image.size))]
-        conn.write(response_head(200, fields, keep_alive=keep_alive))
-        if send_body:
-            await _sendfile(conn, stream, 0, image.size, count, in_flight)
-        await conn.drain()
-        return keep_alive
+        whole = ByteRange(0, image.size - 1)
+        return response_head(200, fields, keep_alive=keep_alive), [(b"", whole)], b""
     if len(plan.ranges) == 1:
         part = plan.ranges[0]
         fields = [*common, ("Content-Type", CONTENT_TYPE),
                   ("Content-Range", f"bytes {part.first}-{part.last}/{image.size}"),
                   ("Content-Length", str(part.length))]
-        conn.write(response_head(206, fields, keep_alive=keep_alive))
-        await _sendfile(conn, stream, part.first, part.length, count, in_flight)
-        await conn.drain()
-        return keep_alive
+        return response_head(206, fields, keep_alive=keep_alive), [(b"", part)], b""
     boundary = secrets.token_hex(16)
-    heads = [_part_head(boundary, r, image.size) for r in plan.ranges]
+    parts = [(_part_head(boundary, r, image.size), r) for r in plan.ranges]
     trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
-    length = sum(len(h) for h in heads) + sum(r.length for r in plan.ranges) + len(trailer)
+    length = sum(len(h) + r.length for h, r in parts) + len(trailer)
     fields = [*common, ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
               ("Content-Length", str(length))]
-    conn.write(response_head(206, fields, keep_alive=keep_alive))
-    for part_head, part in zip(heads, plan.ranges, strict=True):
-        conn.write(part_head)
-        await _sendfile(conn, stream, part.first, part.length, count, in_flight)
-    conn.write(trailer)
-    await conn.drain()
-    return keep_alive
-
-
-async def _sendfile(conn: Connection, stream: BinaryIO, offset: int, length: int,
-                    count: Callable[[int], None], in_flight: InFlight) -> None:
-    """conn.sendfile, with the bytes not yet sent counted as in flight."""
-    left = length
-
-    def sent(nbytes: int) -> None:
-        nonlocal left
-        left -= nbytes
-        in_flight.add(-nbytes)
-        count(nbytes)
-
-    in_flight.add(length)
-    try:
-        await conn.sendfile(stream, offset, length, sent)
-    finally:
-        in_flight.add(-left)
+    return response_head(206, fields, keep_alive=keep_alive), parts, trailer
 
 
 async def send_error(conn: Connection, status: int, message: str,

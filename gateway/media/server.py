@@ -21,7 +21,6 @@ import os
 import resource
 import ssl
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -50,7 +49,7 @@ from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
-from gateway.media.responses import InFlight, send_error, send_image
+from gateway.media.responses import BodyProgress, InFlight, send_error, send_image
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
@@ -226,15 +225,15 @@ class MediaServer:
         keep_alive = request.keep_alive
         if request.path == AUTHORIZE_PATH and self._nginx_root is not None:
             return await self._authorize_for_nginx(request, conn, keep_alive)
-        parts = request.path.split("/")
-        if len(parts) != 4 or parts[1] != "media" or not parts[3]:
+        token = _capability_token(request.path)
+        if token is None:
             return await send_error(conn, 404, "not found", keep_alive,
                                     head=request.method == "HEAD")
         if request.method not in ("GET", "HEAD"):
             return await send_error(conn, 405, "only GET and HEAD", keep_alive,
                                     [("Allow", "GET, HEAD")])  # never HEAD here
         try:
-            grant = self._signer.verify(parts[2])
+            grant = self._signer.verify(token)
         except CapabilityError as exc:
             log.info("media: refused a request: %s", exc)
             return await send_error(conn, 404, "not found", keep_alive,
@@ -255,8 +254,9 @@ class MediaServer:
         image, stream = opened
         try:
             self.counters.count_request()
-            return await send_image(conn, request, image, stream, keep_alive,
-                                    self._counter(image, grant), self._in_flight)
+            progress = BodyProgress(self.counters, self._in_flight, image.image_id,
+                                    grant.campaign_id, grant.node_id)
+            return await send_image(conn, request, image, stream, keep_alive, progress)
         finally:
             if shared:
                 self._files.release(image.path)
@@ -281,11 +281,6 @@ class MediaServer:
             log.error("media: image %s changed size on disk; refusing it", image.image_id)
         return (image, stream) if stream is not None else None
 
-    def _counter(self, image: ServableImage, grant: CapabilityGrant) -> Callable[[int], None]:
-        def count(nbytes: int) -> None:
-            self.counters.add(image.image_id, grant.campaign_id, grant.node_id, nbytes)
-        return count
-
     async def _authorize_for_nginx(self, request: Request, conn: Connection,
                                    keep_alive: bool) -> bool:
         loop = asyncio.get_running_loop()
@@ -299,6 +294,14 @@ class MediaServer:
         conn.write(response_head(status, [*fields, *length], keep_alive=keep_alive))
         await conn.drain()
         return keep_alive
+
+def _capability_token(path: str) -> str | None:
+    """The token of /media/<token>/<filename>, or None for any other path."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "media" or not parts[3]:
+        return None
+    return parts[2]  # the list goes: a reader holds its frame for the whole transfer
+
 
 def _raise_descriptor_limit() -> None:
     """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
