@@ -66,6 +66,8 @@ class Connection(Protocol):
 class SocketConnection:
     """A plain-TCP connection on a raw non-blocking socket."""
 
+    __slots__ = ("_sock", "_senders", "_head_limit", "_send_timeout", "buffer", "_pending",
+                 "peer")
     shares_files = True
 
     def __init__(self, sock: socket.socket, senders: ThreadPoolExecutor, head_limit: int,

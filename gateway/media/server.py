@@ -192,33 +192,38 @@ class MediaServer:
             return
         try:
             first = True
-            while True:
-                try:
-                    head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
-                                           limit=MAX_HEAD_BYTES)
-                except DeadlineExceeded as exc:
-                    self.slots.count_refusal(exc.reason)
-                    log.info("media: cut off %s: request head not received in time", client)
-                    return
-                except HeadTooLarge:
-                    self.slots.count_refusal(HEAD_TOO_LARGE)
-                    await send_error(conn, 431, "request head too large", False)
-                    return
-                if head is None:
-                    return
+            while (request := await self._next_request(conn, client, first)) is not None:
                 first = False
-                try:
-                    request = parse_request_head(head)
-                except HttpError as exc:
-                    self.slots.count_refusal(MALFORMED)
-                    await send_error(conn, exc.status, str(exc), keep_alive=False)
-                    return
                 if not await self._respond(request, conn):
                     return
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
             log.debug("media: connection ended: %s", exc)
         finally:
             self.slots.release(client)
+
+    async def _next_request(self, conn: Connection, client: str, first: bool
+                            ) -> Request | None:
+        """The next request on `conn`, or None when the connection is to end (the
+        client left or idled out, or was cut off or answered with an error here)."""
+        try:
+            head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
+                                   limit=MAX_HEAD_BYTES)
+        except DeadlineExceeded as exc:
+            self.slots.count_refusal(exc.reason)
+            log.info("media: cut off %s: request head not received in time", client)
+            return None
+        except HeadTooLarge:
+            self.slots.count_refusal(HEAD_TOO_LARGE)
+            await send_error(conn, 431, "request head too large", False)
+            return None
+        if head is None:
+            return None
+        try:
+            return parse_request_head(head)
+        except HttpError as exc:
+            self.slots.count_refusal(MALFORMED)
+            await send_error(conn, exc.status, str(exc), keep_alive=False)
+            return None
 
     async def _respond(self, request: Request, conn: Connection) -> bool:
         """Answer one request; True when the connection may carry another."""
