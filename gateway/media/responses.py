@@ -15,7 +15,7 @@ from typing import BinaryIO
 from gateway.frontdoor.http1 import Request, response_head
 from gateway.media.catalog import ServableImage
 from gateway.media.connections import Connection
-from gateway.media.ranges import ByteRange, ResponsePlan, plan_response
+from gateway.media.ranges import ByteRange, plan_response
 from gateway.media.transfer_stats import TransferCounters
 
 CONTENT_TYPE = "application/octet-stream"
@@ -78,13 +78,12 @@ async def send_image(conn: Connection, request: Request, image: ServableImage,
                      stream: BinaryIO, keep_alive: bool, progress: BodyProgress) -> bool:
     """Answer a GET or HEAD for an authorised image; True when the connection may
     carry another request."""
-    plan = plan_response(request.method, image.size, f'"{image.sha256}"', request.headers)
-    if plan.status == 416:
+    planned = _write_head(conn, request, image, keep_alive)
+    if planned is None:
         return await send_error(conn, 416, "range not satisfiable", keep_alive,
                                 [("Content-Range", f"bytes */{image.size}")])
-    head, parts, trailer = _response(plan, image, keep_alive)
-    conn.write(head)
-    if request.method == "GET" and plan.status in (200, 206):
+    parts, trailer = planned
+    if request.method == "GET" and parts:
         progress.promise(sum(part.length for _, part in parts))
         try:
             for part_head, part in parts:
@@ -97,32 +96,39 @@ async def send_image(conn: Connection, request: Request, image: ServableImage,
     return keep_alive
 
 
-def _response(plan: ResponsePlan, image: ServableImage, keep_alive: bool
-              ) -> tuple[bytes, list[tuple[bytes, ByteRange]], bytes]:
-    """(response head, [(part head, byte range)], trailer) for a 200, 206, 304 or 412."""
+def _write_head(conn: Connection, request: Request, image: ServableImage, keep_alive: bool
+                ) -> tuple[list[tuple[bytes, ByteRange]], bytes] | None:
+    """Write the head of a 200, 206, 304 or 412 and return the body's [(part head,
+    byte range)] and trailer; None for a 416. (Its own function so that nothing of
+    the head stays referenced while the body goes out.)"""
     etag = f'"{image.sha256}"'
+    plan = plan_response(request.method, image.size, etag, request.headers)
+    if plan.status == 416:
+        return None
     common = [("ETag", etag), ("Accept-Ranges", "bytes"), ("Cache-Control", "private")]
+    parts: list[tuple[bytes, ByteRange]] = []
+    trailer = b""
     if plan.status in (304, 412):
         fields = common if plan.status == 304 else [*common, ("Content-Length", "0")]
-        return response_head(plan.status, fields, keep_alive=keep_alive), [], b""
-    if plan.status == 200:
+    elif plan.status == 200:
         fields = [*common, ("Content-Type", CONTENT_TYPE),
                   ("Content-Length", str(image.size))]
-        whole = ByteRange(0, image.size - 1)
-        return response_head(200, fields, keep_alive=keep_alive), [(b"", whole)], b""
-    if len(plan.ranges) == 1:
+        parts = [(b"", ByteRange(0, image.size - 1))]
+    elif len(plan.ranges) == 1:
         part = plan.ranges[0]
         fields = [*common, ("Content-Type", CONTENT_TYPE),
                   ("Content-Range", f"bytes {part.first}-{part.last}/{image.size}"),
                   ("Content-Length", str(part.length))]
-        return response_head(206, fields, keep_alive=keep_alive), [(b"", part)], b""
-    boundary = secrets.token_hex(16)
-    parts = [(_part_head(boundary, r, image.size), r) for r in plan.ranges]
-    trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
-    length = sum(len(h) + r.length for h, r in parts) + len(trailer)
-    fields = [*common, ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
-              ("Content-Length", str(length))]
-    return response_head(206, fields, keep_alive=keep_alive), parts, trailer
+        parts = [(b"", part)]
+    else:
+        boundary = secrets.token_hex(16)
+        parts = [(_part_head(boundary, r, image.size), r) for r in plan.ranges]
+        trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
+        length = sum(len(h) + r.length for h, r in parts) + len(trailer)
+        fields = [*common, ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
+                  ("Content-Length", str(length))]
+    conn.write(response_head(plan.status, fields, keep_alive=keep_alive))
+    return parts, trailer
 
 
 async def send_error(conn: Connection, status: int, message: str,
