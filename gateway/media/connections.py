@@ -157,6 +157,9 @@ class SocketConnection:
             raise
 
     async def close(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
