@@ -54,6 +54,7 @@ from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)
+_SPARE_DESCRIPTORS = 512  # images, the database, the other listeners' sockets
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class MediaServer:
 
         Raises MediaError when an address cannot be bound.
         """
-        _raise_descriptor_limit()
+        _raise_descriptor_limit(self._limits.max_connections)
         try:
             self._loops.start()
         except OSError as exc:
@@ -308,13 +309,20 @@ def _capability_token(path: str) -> str | None:
     return parts[2]  # the list goes: a reader holds its frame for the whole transfer
 
 
-def _raise_descriptor_limit() -> None:
-    """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
+def _raise_descriptor_limit(max_connections: int) -> None:
+    """Every reader holds a socket: lift the soft descriptor limit to the hard one,
+    and say so when even that cannot hold max_connections (accept() would then fail
+    with EMFILE before the front door's own 503)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             log.info("media: descriptor limit raised from %d to %d", soft, hard)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit != resource.RLIM_INFINITY and limit < max_connections + _SPARE_DESCRIPTORS:
+        log.warning("media: the descriptor limit (%d) is below max_connections (%d) plus "
+                    "%d for files and other listeners; raise LimitNOFILE/ulimit -n",
+                    limit, max_connections, _SPARE_DESCRIPTORS)
 
 
 def make_tls_context(certfile: os.PathLike[str] | str, keyfile: os.PathLike[str] | str
