@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
          [--seconds 20] [--image-mb 64] [--alerts-s 10] [--flood 500]
-         [--malloc-arena-max N] [--skip-media] [--skip-cim]
+         [--malloc-arena-max N] [--skip-media] [--skip-nginx] [--skip-cim]
 
 1. Media: the built-in media server runs in its own process (its RSS is its own).
    --readers asyncio clients (2 client processes, source addresses spread over
@@ -173,7 +173,7 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         child.stdin.close()
         child.wait(timeout=30)
     figures: dict[str, Any] = {"media": builtin, "media_idle_rss_mb": round(idle_rss, 1)}
-    if ensure_nginx():
+    if not args.skip_nginx and ensure_nginx():
         prefix = work / "nginx"
         prefix.mkdir()
         nginx, nginx_port = start_plain_nginx(prefix, image_dir)
@@ -200,6 +200,7 @@ def main() -> None:
                         help="MALLOC_ARENA_MAX for the media server process (0: unset)")
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--skip-cim", action="store_true")
+    parser.add_argument("--skip-nginx", action="store_true")
     parser.add_argument("--serve-media", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_media:
@@ -207,12 +208,16 @@ def main() -> None:
     raise_fd_limit()
     figures: dict[str, Any] = {"readers": args.readers, "rate_mb_per_reader": args.rate_mb,
                                "seconds": args.seconds, "image_mb": args.image_mb,
-                               "malloc_arena_max": args.malloc_arena_max or None}
+                               "malloc_arena_max": args.malloc_arena_max or None,
+                               # Other work on the machine starves a Python server of CPU
+                               # (and of the GIL) far more than nginx: say how busy it was.
+                               "load_avg_before": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory(prefix="fleetflash-frontdoor-") as tmp:
         if not args.skip_media:
             figures.update(media_figures(args, Path(tmp)))
         if not args.skip_cim:
             figures.update(cim_figures(args, Path(tmp)))
+    figures["load_avg_after"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures))
 
 

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
 SEND_SLICE_BYTES = 8 * 1024 * 1024
-LOOP_SLICE = 512 * 1024  # at most this much is sent from the loop thread per turn
+LOOP_SLICE = 1024 * 1024  # at most this much is sent from the loop thread per turn
 # Bytes sent without the socket ever filling up before a reader counts as fast.
 STREAK_BYTES = 4 * 1024 * 1024
 RECV_BYTES = 64 * 1024
