@@ -5,17 +5,22 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
          [--malloc-arena-max N] [--skip-media] [--skip-nginx] [--skip-cim]
 
 1. Media: the built-in media server runs in its own process (its RSS is its own).
-   --readers asyncio clients (2 client processes, source addresses spread over
-   127.0.0.0/16 like a fleet of BMCs) each GET the same image and read it at
-   --rate-mb MB/s for --seconds, while one unthrottled reader measures whether fast
-   readers starve. Reported: aggregate MB/s, p99 time to first byte, the server's
-   RSS growth from idle to full load, refusals (failed or non-200 readers plus the
+   --readers throttled readers in 2 client processes (tests/support/slow_readers.py:
+   asyncio BufferedProtocols that count bytes into one buffer and pause reading
+   to keep their rate, so the clients cost little; source addresses spread over
+   127.0.0.0/16, 8 per address, like a fleet of BMCs) each GET the same image and
+   read it at --rate-mb MB/s for --seconds after a connection ramp, while one
+   unthrottled reader (its own process) joins half-way and measures whether a fast
+   reader starves. Reported: aggregate MB/s, p99 time to first byte, how many
+   readers got their first byte, the slowest reader's MB, the server's RSS growth
+   from idle to 80 % of the run, refusals (failed or non-200 readers plus the
    server's own front-door refusals: must be 0) and the fast reader's MB/s.
    The same run against nginx (Debian package) serving the same file gives the
    ratio built-in / nginx of aggregate MB/s.
-2. CIM listener: a gateway in its own process; 4 publishers send valid alerts on
-   keep-alive connections for --alerts-s seconds, alone and then while --flood
-   unauthenticated clients post as fast as they can. Reported: alerts/s of both.
+2. CIM listener (bench/cim_flood.py): a gateway in its own process; 4 publishers
+   send valid alerts on keep-alive connections for --alerts-s seconds, alone and
+   then while --flood unauthenticated clients post as fast as they can.
+   Reported: alerts/s of both.
 Last line: one JSON object with every figure and the parameters used.
 """
 
