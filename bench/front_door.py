@@ -11,9 +11,10 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    127.0.0.0/16, 8 per address, like a fleet of BMCs) each GET the same image and
    read it at --rate-mb MB/s for --seconds after a connection ramp, while one
    unthrottled reader (its own process) joins half-way and measures whether a fast
-   reader starves. Reported: aggregate MB/s, p99 time to first byte, how many
-   readers got their first byte, the slowest reader's MB, the server's RSS growth
-   from idle to 80 % of the run, refusals (failed or non-200 readers plus the
+   reader starves. Reported: aggregate MB/s, p99 time to first byte (null when
+   over 1 % of readers never had one), when every reader had its first byte, the
+   slowest reader's MB, the server's RSS growth from idle to the moment every
+   reader is mid-body (or half-time), refusals (failed or non-200 readers plus the
    server's own front-door refusals: must be 0) and the fast reader's MB/s.
    The same run against nginx (Debian package) serving the same file gives the
    ratio built-in / nginx of aggregate MB/s.
@@ -79,27 +80,36 @@ def serve_media(image_dir: str) -> None:
 def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
               sample: Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Throttled readers in CLIENT_PROCESSES processes, plus one unthrottled reader
-    joining half-way; aggregate MB/s counts the throttled readers only."""
+    joining half-way; aggregate MB/s counts the throttled readers only. `sample()`
+    runs once every reader has had its first byte (or at half-time if not)."""
     ramp_s = len(paths) / RAMP_BATCH * RAMP_PAUSE_S + 1
+    started = time.monotonic()
     slow = [ReaderProcess(port, paths[i::CLIENT_PROCESSES], rate_mb * MB, seconds + ramp_s,
                           i * len(paths))
             for i in range(CLIENT_PROCESSES)]
-    time.sleep(ramp_s + seconds / 2)
+    half_time = started + ramp_s + seconds / 2
+    all_in: float | None = None
+    while all_in is None and time.monotonic() < half_time:
+        if sum(child.report()["receiving"] for child in slow) >= len(paths):
+            all_in = time.monotonic() - started
+        else:
+            time.sleep(0.25)
+    peak = sample() if sample is not None else {}
+    time.sleep(max(0.0, half_time - time.monotonic()))
     fast = ReaderProcess(port, paths[:1], 0.0, seconds / 2, CLIENT_PROCESSES * len(paths))
-    peak = {}
-    if sample is not None:
-        time.sleep(seconds * 0.3)
-        peak = sample()
     fast_result = fast.finish()
     results = [child.finish() for child in slow]
+    # Readers that never had a first byte count as slower than any that did.
     ttfb = sorted(t for r in results for t in r["ttfb"])
+    ttfb += [float("inf")] * (len(paths) - len(ttfb))
+    p99 = ttfb[max(0, int(len(ttfb) * 0.99) - 1)] if ttfb else None
     errors = [e for r in [*results, fast_result] for e in r["errors"]]
     slow_bytes = sum(r["bytes"] for r in results)
-    # Every reader ran ramp_s + seconds; the ramp is where they connect, so the
-    # aggregate counts the seconds after it (a lower bound: some bytes came early).
+    # Over the readers' whole time, ramp included: a lower bound of the rate after it.
     return {"mb_per_s": round(slow_bytes / MB / (seconds + ramp_s), 1),
-            "ttfb_p99_s": round(ttfb[int(len(ttfb) * 0.99) - 1], 3) if ttfb else None,
-            "readers_receiving": sum(r["receiving"] for r in results),
+            "ttfb_p99_s": round(p99, 3) if p99 is not None and p99 != float("inf") else None,
+            "all_first_bytes_after_s": round(all_in, 1) if all_in is not None else None,
+            "readers_with_first_byte": sum(len(r["ttfb"]) for r in results),
             "slowest_reader_mb": round(min(r["min_reader_bytes"] for r in results) / MB, 2),
             "client_errors": len(errors), "first_error": errors[0] if errors else None,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),

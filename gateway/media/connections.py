@@ -94,7 +94,8 @@ class SocketConnection:
         if self._pending:
             data, self._pending = bytes(self._pending), bytearray()
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.sock_sendall(self._sock, data), self._send_timeout)
+            async with asyncio.timeout(self._send_timeout):  # wait_for: a task per response
+                await loop.sock_sendall(self._sock, data)
 
     async def sendfile(self, stream: BinaryIO, offset: int, count: int,
                        sent: Callable[[int], None]) -> None:
