@@ -73,7 +73,8 @@ def serve_media(image_dir: str) -> None:
         stats = server.stats()
         print(json.dumps({"connections": stats.connections, "refusals": stats.refusals,
                           "in_flight": stats.bytes_in_flight,
-                          "peak": server.peak_connections}), flush=True)
+                          "peak": server.peak_connections,
+                          "cpu_s": time.process_time()}), flush=True)
     server.stop()
 
 
@@ -166,24 +167,29 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     idle_rss, _ = rss_mb(child.pid)
     lock = threading.Lock()
 
-    def sample() -> dict[str, Any]:
+    def stats() -> dict[str, Any]:
         with lock:
             assert child.stdin is not None and child.stdout is not None
             child.stdin.write("stats\n")
             child.stdin.flush()
-            stats = json.loads(child.stdout.readline())
+            return json.loads(child.stdout.readline())  # type: ignore[no-any-return]
+
+    def sample() -> dict[str, Any]:
+        connections = stats()["connections"]
         rss, _ = rss_mb(child.pid)
-        return {"connections_at_sample": stats["connections"],
+        return {"connections_at_sample": connections,
                 "rss_growth_mb": round(rss - idle_rss, 1)}
 
     try:
+        started, cpu_before = time.monotonic(), stats()["cpu_s"]
         builtin = run_media(port, paths, args.rate_mb, args.seconds, sample)
-        with lock:
-            child.stdin.write("stats\n")
-            child.stdin.flush()
-            final = json.loads(child.stdout.readline())
+        final = stats()
         builtin["server_refusals"] = sum(final["refusals"].values())
         builtin["peak_connections"] = final["peak"]
+        # The server's CPU (user + system) over the run, and as a share of one core.
+        cpu = final["cpu_s"] - cpu_before
+        builtin["server_cpu_s"] = round(cpu, 1)
+        builtin["server_cores_used"] = round(cpu / (time.monotonic() - started), 2)
     finally:
         child.stdin.close()
         child.wait(timeout=30)
