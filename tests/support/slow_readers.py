@@ -237,7 +237,7 @@ def main() -> None:
     """The reader process (see the module docstring)."""
     port, rate, seconds, first_source = (int(sys.argv[1]), float(sys.argv[2]),
                                          float(sys.argv[3]), int(sys.argv[4]))
-    paths = [line.strip() for line in sys.stdin.readline().split()]
+    paths = sys.stdin.readline().split()
     raise_fd_limit()
 
     async def run() -> None:
