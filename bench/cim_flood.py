@@ -26,6 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.media import recv_until  # noqa: E402
 from tests.support.slow_readers import raise_fd_limit  # noqa: E402
 
 
@@ -63,12 +64,7 @@ def _publisher(port: int, worker: int, until: float, counts: list[int]) -> None:
                  f"CIMExport: MethodRequest\r\nCIMExportMethod: ExportIndication\r\n"
                  f"Authorization: Basic {auth}\r\nContent-Length: {len(body)}\r\n\r\n"
                  ).encode() + body)
-            answer = b""
-            while b"</CIM>" not in answer:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    raise RuntimeError("listener closed the connection")
-                answer += chunk
+            answer = recv_until(sock, b"</CIM>")
             if answer.startswith(b"HTTP/1.1 200") and b"<ERROR" not in answer:
                 done += 1
     counts.append(done)
