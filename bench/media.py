@@ -71,18 +71,24 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return fields["VmRSS"], fields["VmHWM"]
 
 
+def recv_until(sock: socket.socket, marker: bytes) -> bytes:
+    """Bytes from `sock` until `marker` arrived (and whatever came with it)."""
+    received = b""
+    while marker not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"connection closed before {marker!r}")
+        received += chunk
+    return received
+
+
 def read_whole(port: int, path: str) -> int:
     """GET path; return body bytes received (the body is discarded into one buffer)."""
     buffer = bytearray(1 << 20)
     view = memoryview(buffer)
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise RuntimeError("connection closed before the response head")
-            head += chunk
+        head = recv_until(sock, b"\r\n\r\n")
         header, _, body_start = head.partition(b"\r\n\r\n")
         if not header.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(header.split(b"\r\n", 1)[0].decode())

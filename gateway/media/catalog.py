@@ -102,6 +102,7 @@ class VerifiedDirectoryCatalog:
         self._withdrawn = {d.lower() for d in withdrawn}
         self._verified: dict[str, tuple[int, int, int, int]] = {}
         self._lock = threading.Lock()
+        self._hashing = threading.Lock()
 
     def withdraw(self, sha256: str) -> None:
         """Stop serving `sha256` immediately, for every grant."""
@@ -121,14 +122,25 @@ class VerifiedDirectoryCatalog:
             identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             with self._lock:
                 known = self._verified.get(digest) == identity
-            if not known:
-                if not _content_matches(candidate, digest):
-                    log.warning("media: %s does not hash to its name; not serving it", candidate)
-                    return None
-                with self._lock:
-                    self._verified[digest] = identity
+            if not known and not self._verify(candidate, digest, identity):
+                return None
             return ServableImage(candidate, st.st_size, digest, digest)
         return None
+
+
+    def _verify(self, path: Path, digest: str, identity: tuple[int, int, int, int]) -> bool:
+        # One hash at a time: the first readers of a fleet arrive together, and each
+        # worker thread hashing the same image at once multiplied the CPU by the pool.
+        with self._hashing:
+            with self._lock:
+                if self._verified.get(digest) == identity:
+                    return True  # another reader's hash just finished
+            if not _content_matches(path, digest):
+                log.warning("media: %s does not hash to its name; not serving it", path)
+                return False
+            with self._lock:
+                self._verified[digest] = identity
+            return True
 
 
 def _content_matches(path: Path, sha256: str) -> bool:

@@ -2,15 +2,19 @@
 
 Two implementations behind one Protocol:
 - SocketConnection (plain HTTP): a raw non-blocking socket driven with the loop's
-  sock_* API. Body bytes leave through os.sendfile(2): whatever the socket takes
-  at once (up to LOOP_SLICE) is sent from the loop thread, which is all a slow
-  reader ever takes; a reader that takes a whole LOOP_SLICE continues in a small
-  shared pool of sender threads: each job sends until the socket is full or
-  SEND_SLICE_BYTES went out, then the loop (not a thread) waits for writability. The copies of many
-  readers so run in parallel on all cores without a thread per reader, and a
-  slow reader never holds a thread while it drains its buffer. (Measured in
-  bench/media.py: asyncio's own loop.sendfile, which issues every sendfile from
-  the loop thread, reached ~0.55 of nginx's throughput; this reaches ~0.8.)
+  sock_* API. Body bytes leave through os.sendfile(2) (zero-copy; the GIL is
+  released during the copy). Fairness between thousands of readers comes from
+  round-robin on the event loop: each turn a connection sends at most LOOP_SLICE,
+  then either waits for writability (its socket is full: a slow reader) or yields
+  to the back of the loop's ready queue. A reader that keeps taking whole slices
+  for STREAK_BYTES without ever filling its socket is a fast reader: its next
+  slices (up to SEND_SLICE_BYTES, until the socket is full) run in a small shared
+  pool of sender threads, so the copies of several fast readers use all cores
+  without a thread per reader. Slow readers never enter that pool: when 10,000 of
+  them queued there, one fast reader waited behind the whole queue for every
+  slice (measured in bench/front_door.py: 0.1 MB/s at 10,000 readers). (Measured
+  in bench/media.py: asyncio's own loop.sendfile, which issues every sendfile
+  from the loop thread, reached ~0.55 of nginx's throughput; the pool ~0.8.)
 - StreamConnection (HTTPS): asyncio streams over TLS; loop.sendfile falls back to
   a bounded 256 KiB read/encrypt/write cycle there.
 """
@@ -27,7 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
 SEND_SLICE_BYTES = 8 * 1024 * 1024
-LOOP_SLICE = 256 * 1024  # at most this much is sent from the loop thread per wake-up
+LOOP_SLICE = 1024 * 1024  # at most this much is sent from the loop thread per turn
+# Bytes sent without the socket ever filling up before a reader counts as fast.
+STREAK_BYTES = 4 * 1024 * 1024
 RECV_BYTES = 64 * 1024
 
 
@@ -60,6 +66,8 @@ class Connection(Protocol):
 class SocketConnection:
     """A plain-TCP connection on a raw non-blocking socket."""
 
+    __slots__ = ("_sock", "_senders", "_head_limit", "_send_timeout", "buffer", "_pending",
+                 "peer")
     shares_files = True
 
     def __init__(self, sock: socket.socket, senders: ThreadPoolExecutor, head_limit: int,
@@ -86,7 +94,8 @@ class SocketConnection:
         if self._pending:
             data, self._pending = bytes(self._pending), bytearray()
             loop = asyncio.get_running_loop()
-            await asyncio.wait_for(loop.sock_sendall(self._sock, data), self._send_timeout)
+            async with asyncio.timeout(self._send_timeout):  # wait_for: a task per response
+                await loop.sock_sendall(self._sock, data)
 
     async def sendfile(self, stream: BinaryIO, offset: int, count: int,
                        sent: Callable[[int], None]) -> None:
@@ -94,62 +103,72 @@ class SocketConnection:
         loop = asyncio.get_running_loop()
         out_fd, in_fd = self._sock.fileno(), stream.fileno()
         done = 0
+        streak = 0  # bytes sent since the socket was last full
         while done < count:
-            # First what the socket takes right now, on the loop: for a slow reader that
-            # is all there is, and a thread hand-off per wake-up would cost more than
-            # the copy. Only a reader that takes a whole LOOP_SLICE goes to a sender.
-            try:
-                n = os.sendfile(out_fd, in_fd, offset + done, min(LOOP_SLICE, count - done))
-            except BlockingIOError:
-                await self._writable()
-                continue
-            if n == 0:
-                raise ConnectionError("file ended before the range did")
+            if streak >= STREAK_BYTES:
+                chunk = min(SEND_SLICE_BYTES, count - done)
+                n, error = await self._send_in_pool(out_fd, in_fd, offset + done, chunk)
+                if error is not None:
+                    sent(n)  # bytes sent before a reset still count
+                    raise error
+                full = n < chunk
+            else:
+                # On the loop: what the socket takes now, at most one slice per turn.
+                try:
+                    n = os.sendfile(out_fd, in_fd, offset + done,
+                                    min(LOOP_SLICE, count - done))
+                except BlockingIOError:
+                    n = 0
+                else:
+                    if n == 0:
+                        raise ConnectionError("file ended before the range did")
+                full = n < min(LOOP_SLICE, count - done)
             done += n
             sent(n)
             if done >= count:
                 break
-            if n < LOOP_SLICE:
-                await self._writable()
-                continue
-            chunk = min(SEND_SLICE_BYTES, count - done)
-            job = loop.run_in_executor(self._senders, _send_until_full, out_fd, in_fd,
-                                       offset + done, chunk)
-            try:
-                n, error = await asyncio.shield(job)
-            except asyncio.CancelledError:
-                # Never close the socket under a running sendfile job: its fd number
-                # could be reused by another connection. Jobs are short (one slice).
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await job
-                raise
-            done += n
-            sent(n)
-            if error is not None:
-                raise error
-            if n < chunk:
-                await self._writable()
+            if full:
+                streak = 0
+                # Inline, not a helper coroutine: 10,000 readers wait here at once
+                # and each nested coroutine frame costs them ~300 bytes.
+                writable = loop.create_future()
+                loop.add_writer(out_fd, _set_done, writable)
+                try:
+                    async with asyncio.timeout(self._send_timeout):
+                        await writable
+                finally:
+                    loop.remove_writer(out_fd)
+            else:
+                streak += n
+                await asyncio.sleep(0)  # every other ready connection's turn first
 
-    async def _writable(self) -> None:
+    async def _send_in_pool(self, out_fd: int, in_fd: int, offset: int, chunk: int
+                            ) -> tuple[int, OSError | None]:
+        """One sender-thread job: (bytes sent, the error that stopped it or None)."""
         loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        fd = self._sock.fileno()
-
-        def on_writable() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_writer(fd, on_writable)
+        job = loop.run_in_executor(self._senders, _send_until_full, out_fd, in_fd,
+                                   offset, chunk)
         try:
-            async with asyncio.timeout(self._send_timeout):
-                await ready
-        finally:
-            loop.remove_writer(fd)
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # Never close the socket under a running sendfile job: its fd number
+            # could be reused by another connection. Jobs are short (one slice).
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await job
+            raise
 
     async def close(self) -> None:
+        self.close_now()
+
+    def close_now(self) -> None:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int

@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.media.connections import Connection, SocketConnection, StreamConnection
 
 log = logging.getLogger(__name__)
-ACCEPT_BATCH = 128
-Handler = Callable[[Connection], Awaitable[None]]
+# Connections taken per loop turn. When thousands of readers keep a loop busy, a
+# turn can take a good fraction of a second on a loaded machine; at 128 a turn,
+# 10,000 BMCs mounting at once waited in (and overflowed) the accept queue for
+# tens of seconds (bench/front_door.py).
+ACCEPT_BATCH = 2048
+Handler = Callable[[Connection], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
@@ -201,15 +207,11 @@ class LoopGroup:
         except OSError:  # the peer vanished already
             sock.close()
             return
-        task = asyncio.create_task(self._run_plain(connection))
+        # The handler's task itself, its end closing the socket: no wrapper coroutine
+        # per connection (10,000 readers hold 10,000 of whatever is here).
+        task = asyncio.create_task(self._handler(connection))
         state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
-
-    async def _run_plain(self, connection: SocketConnection) -> None:
-        try:
-            await self._handler(connection)
-        finally:
-            await connection.close()
+        task.add_done_callback(functools.partial(_finished, state.tasks, connection))
 
     async def _on_stream(self, state: _Loop, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
@@ -220,3 +222,9 @@ class LoopGroup:
         finally:
             state.streams.discard(connection)
             await connection.close()
+
+
+def _finished(tasks: set[asyncio.Task[None]], connection: SocketConnection,
+              task: asyncio.Task[None]) -> None:
+    tasks.discard(task)
+    connection.close_now()

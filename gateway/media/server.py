@@ -19,10 +19,8 @@ import contextlib
 import logging
 import os
 import resource
-import secrets
 import ssl
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -51,12 +49,12 @@ from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
-from gateway.media.ranges import ByteRange, plan_response
+from gateway.media.responses import BodyProgress, InFlight, send_error, send_image
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
 log = logging.getLogger(__name__)
-_CONTENT_TYPE = "application/octet-stream"
+_SPARE_DESCRIPTORS = 512  # images, the database, the other listeners' sockets
 
 
 @dataclass(frozen=True)
@@ -137,8 +135,7 @@ class MediaServer:
                                 handshake_timeout_s=self._limits.head_timeout_s)
         self._policy = self._limits.policy
         self.slots = ClientSlots(self._policy)  # open connections, refusals by reason
-        self._in_flight_lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight = InFlight()
         self._stop_requested = threading.Event()
         self._files = SharedFiles()  # one descriptor per image for plain readers
 
@@ -154,9 +151,7 @@ class MediaServer:
 
     def stats(self) -> FrontDoorStats:
         """Open connections, body bytes promised but not yet sent, refusals by reason."""
-        with self._in_flight_lock:
-            in_flight = self._in_flight
-        return FrontDoorStats(self.slots.open, self.slots.refusals(), in_flight)
+        return FrontDoorStats(self.slots.open, self.slots.refusals(), self._in_flight.bytes)
 
     def bound_ports(self) -> dict[str, int]:
         """{"http": port, "https": port} for the listeners that are running."""
@@ -167,7 +162,7 @@ class MediaServer:
 
         Raises MediaError when an address cannot be bound.
         """
-        _raise_descriptor_limit()
+        _raise_descriptor_limit(self._limits.max_connections)
         try:
             self._loops.start()
         except OSError as exc:
@@ -194,31 +189,12 @@ class MediaServer:
         if refused is not None:
             log.info("media: refused a connection from %s: %s", client, refused)
             with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, TimeoutError):
-                await self._send_error(conn, 503, "too many connections", keep_alive=False)
+                await send_error(conn, 503, "too many connections", keep_alive=False)
             return
         try:
             first = True
-            while True:
-                try:
-                    head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
-                                           limit=MAX_HEAD_BYTES)
-                except DeadlineExceeded as exc:
-                    self.slots.count_refusal(exc.reason)
-                    log.info("media: cut off %s: request head not received in time", client)
-                    return
-                except HeadTooLarge:
-                    self.slots.count_refusal(HEAD_TOO_LARGE)
-                    await self._send_error(conn, 431, "request head too large", False)
-                    return
-                if head is None:
-                    return
+            while (request := await self._next_request(conn, client, first)) is not None:
                 first = False
-                try:
-                    request = parse_request_head(head)
-                except HttpError as exc:
-                    self.slots.count_refusal(MALFORMED)
-                    await self._send_error(conn, exc.status, str(exc), keep_alive=False)
-                    return
                 if not await self._respond(request, conn):
                     return
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
@@ -226,24 +202,48 @@ class MediaServer:
         finally:
             self.slots.release(client)
 
+    async def _next_request(self, conn: Connection, client: str, first: bool
+                            ) -> Request | None:
+        """The next request on `conn`, or None when the connection is to end (the
+        client left or idled out, or was cut off or answered with an error here)."""
+        try:
+            head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
+                                   limit=MAX_HEAD_BYTES)
+        except DeadlineExceeded as exc:
+            self.slots.count_refusal(exc.reason)
+            log.info("media: cut off %s: request head not received in time", client)
+            return None
+        except HeadTooLarge:
+            self.slots.count_refusal(HEAD_TOO_LARGE)
+            await send_error(conn, 431, "request head too large", False)
+            return None
+        if head is None:
+            return None
+        try:
+            return parse_request_head(head)
+        except HttpError as exc:
+            self.slots.count_refusal(MALFORMED)
+            await send_error(conn, exc.status, str(exc), keep_alive=False)
+            return None
+
     async def _respond(self, request: Request, conn: Connection) -> bool:
         """Answer one request; True when the connection may carry another."""
         keep_alive = request.keep_alive
         if request.path == AUTHORIZE_PATH and self._nginx_root is not None:
             return await self._authorize_for_nginx(request, conn, keep_alive)
-        parts = request.path.split("/")
-        if len(parts) != 4 or parts[1] != "media" or not parts[3]:
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+        token = _capability_token(request.path)
+        if token is None:
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         if request.method not in ("GET", "HEAD"):
-            return await self._send_error(conn, 405, "only GET and HEAD", keep_alive,
-                                          [("Allow", "GET, HEAD")])  # never HEAD here
+            return await send_error(conn, 405, "only GET and HEAD", keep_alive,
+                                    [("Allow", "GET, HEAD")])  # never HEAD here
         try:
-            grant = self._signer.verify(parts[2])
+            grant = self._signer.verify(token)
         except CapabilityError as exc:
             log.info("media: refused a request: %s", exc)
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         loop = asyncio.get_running_loop()
         shared = conn.shares_files
         try:
@@ -252,15 +252,17 @@ class MediaServer:
         except OSError as exc:  # out of descriptors: the image is fine, we are busy
             self.slots.count_refusal("open-failed")
             log.warning("media: cannot open a verified image: %s", exc.strerror)
-            return await self._send_error(conn, 503, "busy, retry later", False,
-                                          [("Retry-After", "5")], head=request.method == "HEAD")
+            return await send_error(conn, 503, "busy, retry later", False,
+                                    [("Retry-After", "5")], head=request.method == "HEAD")
         if opened is None:
-            return await self._send_error(conn, 404, "not found", keep_alive,
-                                          head=request.method == "HEAD")
+            return await send_error(conn, 404, "not found", keep_alive,
+                                    head=request.method == "HEAD")
         image, stream = opened
         try:
             self.counters.count_request()
-            return await self._send_image(request, conn, grant, image, stream, keep_alive)
+            progress = BodyProgress(self.counters, self._in_flight, image.image_id,
+                                    grant.campaign_id, grant.node_id)
+            return await send_image(conn, request, image, stream, keep_alive, progress)
         finally:
             if shared:
                 self._files.release(image.path)
@@ -285,78 +287,6 @@ class MediaServer:
             log.error("media: image %s changed size on disk; refusing it", image.image_id)
         return (image, stream) if stream is not None else None
 
-    async def _send_image(self, request: Request, conn: Connection,
-                          grant: CapabilityGrant, image: ServableImage, stream: BinaryIO,
-                          keep_alive: bool) -> bool:
-        etag = f'"{image.sha256}"'
-        plan = plan_response(request.method, image.size, etag, request.headers)
-        common = [("ETag", etag), ("Accept-Ranges", "bytes"), ("Cache-Control", "private")]
-        if plan.status in (304, 412):
-            fields = common if plan.status == 304 else [*common, ("Content-Length", "0")]
-            conn.write(response_head(plan.status, fields, keep_alive=keep_alive))
-            await conn.drain()
-            return keep_alive
-        if plan.status == 416:
-            return await self._send_error(conn, 416, "range not satisfiable", keep_alive,
-                                          [("Content-Range", f"bytes */{image.size}")])
-        send_body = request.method == "GET"
-        count = self._counter(image, grant)
-        if plan.status == 200:
-            fields = [*common, ("Content-Type", _CONTENT_TYPE),
-                      ("Content-Length", str(image.size))]
-            conn.write(response_head(200, fields, keep_alive=keep_alive))
-            if send_body:
-                await self._sendfile(conn, stream, 0, image.size, count)
-            await conn.drain()
-            return keep_alive
-        if len(plan.ranges) == 1:
-            part = plan.ranges[0]
-            fields = [*common, ("Content-Type", _CONTENT_TYPE),
-                      ("Content-Range", f"bytes {part.first}-{part.last}/{image.size}"),
-                      ("Content-Length", str(part.length))]
-            conn.write(response_head(206, fields, keep_alive=keep_alive))
-            await self._sendfile(conn, stream, part.first, part.length, count)
-            await conn.drain()
-            return keep_alive
-        boundary = secrets.token_hex(16)
-        heads = [_part_head(boundary, r, image.size) for r in plan.ranges]
-        trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
-        length = sum(len(h) for h in heads) + sum(r.length for r in plan.ranges) + len(trailer)
-        fields = [*common, ("Content-Type", f"multipart/byteranges; boundary={boundary}"),
-                  ("Content-Length", str(length))]
-        conn.write(response_head(206, fields, keep_alive=keep_alive))
-        for part_head, part in zip(heads, plan.ranges, strict=True):
-            conn.write(part_head)
-            await self._sendfile(conn, stream, part.first, part.length, count)
-        conn.write(trailer)
-        await conn.drain()
-        return keep_alive
-
-    def _counter(self, image: ServableImage, grant: CapabilityGrant) -> Callable[[int], None]:
-        def count(nbytes: int) -> None:
-            self.counters.add(image.image_id, grant.campaign_id, grant.node_id, nbytes)
-        return count
-
-    async def _sendfile(self, conn: Connection, stream: BinaryIO, offset: int, length: int,
-                        count: Callable[[int], None]) -> None:
-        """conn.sendfile, with the bytes not yet sent counted as in flight."""
-        left = length
-
-        def sent(nbytes: int) -> None:
-            nonlocal left
-            left -= nbytes
-            with self._in_flight_lock:
-                self._in_flight -= nbytes
-            count(nbytes)
-
-        with self._in_flight_lock:
-            self._in_flight += length
-        try:
-            await conn.sendfile(stream, offset, length, sent)
-        finally:
-            with self._in_flight_lock:
-                self._in_flight -= left
-
     async def _authorize_for_nginx(self, request: Request, conn: Connection,
                                    keep_alive: bool) -> bool:
         loop = asyncio.get_running_loop()
@@ -371,33 +301,28 @@ class MediaServer:
         await conn.drain()
         return keep_alive
 
-    async def _send_error(self, conn: Connection, status: int, message: str,
-                          keep_alive: bool, extra: list[tuple[str, str]] | None = None, *,
-                          head: bool = False) -> bool:
-        """A short text error; `head`: the request was HEAD, so headers only."""
-        body = f"{message}\n".encode()
-        fields = [*(extra or []), ("Content-Type", "text/plain; charset=utf-8"),
-                  ("Content-Length", str(len(body)))]
-        conn.write(response_head(status, fields, keep_alive=keep_alive)
-                   + (b"" if head else body))
-        await conn.drain()
-        return keep_alive
+def _capability_token(path: str) -> str | None:
+    """The token of /media/<token>/<filename>, or None for any other path."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "media" or not parts[3]:
+        return None
+    return parts[2]  # the list goes: a reader holds its frame for the whole transfer
 
 
-def _part_head(boundary: str, part: ByteRange, size: int) -> bytes:
-    return (f"\r\n--{boundary}\r\nContent-Type: {_CONTENT_TYPE}\r\n"
-            f"Content-Range: bytes {part.first}-{part.last}/{size}\r\n\r\n").encode("ascii")
-
-
-
-
-def _raise_descriptor_limit() -> None:
-    """Every reader holds a socket: lift the soft descriptor limit to the hard one."""
+def _raise_descriptor_limit(max_connections: int) -> None:
+    """Every reader holds a socket: lift the soft descriptor limit to the hard one,
+    and say so when even that cannot hold max_connections (accept() would then fail
+    with EMFILE before the front door's own 503)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             log.info("media: descriptor limit raised from %d to %d", soft, hard)
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit != resource.RLIM_INFINITY and limit < max_connections + _SPARE_DESCRIPTORS:
+        log.warning("media: the descriptor limit (%d) is below max_connections (%d) plus "
+                    "%d for files and other listeners; raise LimitNOFILE/ulimit -n",
+                    limit, max_connections, _SPARE_DESCRIPTORS)
 
 
 def make_tls_context(certfile: os.PathLike[str] | str, keyfile: os.PathLike[str] | str
