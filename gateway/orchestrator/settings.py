@@ -8,26 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 
 from gateway.cluster_managers.port import ManagerSettings
 from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
+from gateway.domain.execution import DEFAULT_TIMEOUTS, Activation
 from gateway.redfish import BmcEndpoint
 
-# Seconds each step may take before the node fails (the issue: "every step has a timeout").
-DEFAULT_TIMEOUTS: dict[NodeStep, float] = {
-    NodeStep.PRECHECK: 120.0,
-    NodeStep.DRAIN: 600.0,
-    NodeStep.DELIVER: 900.0,
-    NodeStep.MONITOR: 3600.0,
-    NodeStep.RESET: 300.0,
-    NodeStep.WAIT_BACK: 1200.0,
-    NodeStep.VERIFY: 600.0,
-    NodeStep.EJECT: 120.0,
-    NodeStep.POSTCHECK: 600.0,
-    NodeStep.UNDRAIN: 600.0,
-    NodeStep.FAILED: 300.0,
-}
+__all__ = ["DEFAULT_TIMEOUTS", "Activation", "ClusterSettings", "Hook", "OrchestratorSettings"]
 
 
 @dataclass(frozen=True)
@@ -38,15 +25,6 @@ class Hook:
     command: tuple[str, ...] = ()
     webhook: str | None = None
     timeout_s: float = 300.0
-
-
-class Activation(StrEnum):
-    """When updated firmware takes effect: at once (``immediate``), or staged now and
-    activated by resets inside maintenance windows (``staged``: accepted and
-    validated; campaigns of a staged cluster are refused until it is implemented)."""
-
-    IMMEDIATE = "immediate"
-    STAGED = "staged"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,227 @@
+"""The building blocks of the typed configuration model (gateway.config_model).
+
+`Table` is the base of every TOML table: unknown keys are refused with their path and
+the closest known key ("did you mean ..."), values are checked strictly (a string is
+no number, a number no boolean), and a validated table is frozen. `HostPort` is the
+one HOST:PORT type of the gateway. `config_error` turns pydantic's report into one
+line naming the key by its path, e.g. ``bmcs[2].timeout_s must be a positive number``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from enum import Enum
+from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import model_validator
+
+E = TypeVar("E", bound=Enum)
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+_URL_RE = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid (message names the key)."""
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of `choices`, or '' when none is close."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class Table(BaseModel):
+    """A TOML table of the gateway configuration: strict, frozen, no unknown keys.
+
+    `entry` names what a key of this table is in error messages ("key", or "step"
+    for the step timeouts).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              arbitrary_types_allowed=True)
+    entry: ClassVar[str] = "key"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in set(data) - set(cls.model_fields))
+            if unknown:
+                key = unknown[0]
+                kind = "table" if isinstance(data[key], dict | list) and cls.entry == "key" \
+                    else cls.entry
+                more = f" (and {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else ""
+                hint = suggestion(key, cls.model_fields) or \
+                    f" (known: {', '.join(sorted(cls.model_fields))})"
+                raise ValueError(f"unknown {kind} {key!r}{hint}{more}")
+        return data
+
+
+class HostPort(NamedTuple):
+    """A listening address: host (no brackets; "" or "0.0.0.0" is every IPv4 address,
+    "::" every IPv6 one) and port (0: pick a free one)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(value: str) -> HostPort:
+    """`value` as HOST:PORT, an IPv6 host in brackets ("[::1]:8443"); ValueError naming
+    what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"must be HOST:PORT (got {value!r})")
+    if host.startswith("["):
+        if not host.endswith("]") or ":" not in host:
+            raise ValueError(f"must be HOST:PORT with an IPv6 host in brackets (got {value!r})")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"must be HOST:PORT with an IPv6 host in brackets, like "
+                         f"[::1]:8443 (got {value!r})")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT with a port in 0..65535 (got {value!r})")
+    if not host or any(c.isspace() or c in "/[]" for c in host):
+        raise ValueError(f"must be HOST:PORT (got {value!r})")
+    return HostPort(host, int(port))
+
+
+def _host_port(value: Any) -> Any:
+    if isinstance(value, HostPort):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a string HOST:PORT")
+    return parse_host_port(value)
+
+
+def _optional_host_port(value: Any) -> Any:
+    return None if value == "" or value is None else _host_port(value)
+
+
+# HOST:PORT, and HOST:PORT or "" (disabled) / unset.
+Address = Annotated[HostPort, BeforeValidator(_host_port)]
+OptionalAddress = Annotated[HostPort | None, BeforeValidator(_optional_host_port)]
+
+
+def _check(test: Callable[[Any], bool], message: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise ValueError(message)
+        return value
+    return check
+
+
+def _number_of(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return float(value)
+
+
+def _integer_of(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    return value
+
+
+def number(low: float | None = None, high: float | None = None) -> Any:
+    """A number type; without bounds a positive one ("must be a positive number")."""
+    if low is None:
+        return Annotated[float, BeforeValidator(_number_of),
+                         AfterValidator(_check(lambda v: v > 0, "must be a positive number"))]
+    assert high is not None
+    return Annotated[float, BeforeValidator(_number_of), AfterValidator(
+        _check(lambda v: low <= v <= high, f"must be a number in {low:g}..{high:g}"))]
+
+
+def integer(low: int = 0, high: int | None = None) -> Any:
+    """An integer type in low..high (no upper bound: "a whole number ≥ low")."""
+    message = (f"must be a whole number ≥ {low}" if high is None
+               else f"must be an integer in {low}..{high}")
+    return Annotated[int, BeforeValidator(_integer_of), AfterValidator(
+        _check(lambda v: v >= low and (high is None or v <= high), message))]
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if match:
+            return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "B").lower()]
+    raise ValueError("must be a positive byte count like 1048576 or \"20GiB\"")
+
+
+# A byte count: an integer or a string like "64KiB" / "20GiB".
+Size = Annotated[int, BeforeValidator(_size)]
+# A non-empty string.
+Text = Annotated[str, AfterValidator(_check(bool, "must be a non-empty string"))]
+# An http(s) URL.
+Url = Annotated[str, AfterValidator(_check(lambda v: bool(_URL_RE.match(v)),
+                                           "must be an http(s) URL"))]
+# A name of 1-64 letters, digits, '.', '_' or '-' (sources, the USB source).
+Name = Annotated[str, AfterValidator(_check(
+    lambda v: bool(_NAME_RE.match(v)), "must be 1-64 letters, digits, '.', '_' or '-'"))]
+# A non-empty list of strings.
+Strings = Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(_check(
+    lambda v: isinstance(v, list | tuple) and bool(v) and all(isinstance(s, str) for s in v),
+    "must be a non-empty list of strings")(v)))]
+
+
+def parse_enum(kind: type[E], value: Any, where: str) -> E:
+    """`value` as a member of the enum `kind`; ConfigError naming the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def choice(kind: type[E]) -> Any:
+    """A field holding one of the values of the enum `kind`."""
+    def member(value: Any) -> Any:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise ValueError(f"{value!r} is not one of {allowed}") from None
+    return Annotated[kind, BeforeValidator(member)]
+
+
+_TYPE_WORDS = {
+    "string_type": "must be a string", "bool_type": "must be true or false",
+    "int_type": "must be an integer", "float_type": "must be a number",
+    "list_type": "must be a list", "tuple_type": "must be a list",
+    "dict_type": "must be a table", "model_type": "must be a table",
+    "model_attributes_type": "must be a table", "missing": "is required",
+    "too_short": "must not be empty",
+}
+
+
+def config_error(error: ValidationError, prefix: str = "") -> ConfigError:
+    """One line for the first problem of `error`: the key's path (array entries by
+    index, e.g. ``clusters[0].groups[1].name``), then what is wrong. `prefix` names
+    the table validated when it is not the whole file."""
+    first = error.errors(include_url=False)[0]
+    path = prefix
+    for part in first["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if first["type"] == "value_error":
+        message = str(first["ctx"]["error"])
+    else:
+        message = _TYPE_WORDS.get(first["type"], first["msg"])
+    more = len(error.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    if not path:
+        return ConfigError(f"{message}{tail}")
+    joiner = " " if message.startswith(("must", "is ")) else ": "
+    return ConfigError(f"{path}{joiner}{message}{tail}")
