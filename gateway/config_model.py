@@ -13,27 +13,29 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, create_model, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from gateway.cluster_managers.port import Mode, OnTimeout
 from gateway.config_schema import (
     Address,
+    Count,
     HostPort,
     Name,
     OptionalAddress,
+    PositiveNumber,
     Size,
     Strings,
     Table,
     Text,
     Url,
-    choice,
-    integer,
-    number,
+    integer_in,
+    member_of,
+    number_in,
 )
 from gateway.domain import DEFAULT_PREFERENCE, AutonomyPolicy, DeliveryMethod
-from gateway.domain.execution import DEFAULT_TIMEOUTS, Activation
+from gateway.domain.execution import Activation
 from gateway.intake.trust import check_prefix
 from gateway.redfish.endpoint import TlsMode
 
@@ -73,8 +75,18 @@ def _matches(pattern: re.Pattern[str], message: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _no(message: str) -> Any:
+    raise ValueError(message)
+
+
+Method = Annotated[DeliveryMethod, member_of(DeliveryMethod)]
+# A [[bmcs]] entry's systems: only "all" (one node per system behind the root).
+AllSystems = Annotated[str, AfterValidator(lambda v: v if v == "all" else _no(
+    "can only be \"all\" (one node per system; use system = \"<id>\" for one)"))]
+
+
 class GatewayTable(Table):
-    name: Optional[str] = None  # None: this host's name  # noqa: UP045 (pydantic, 3.11)
+    name: str | None = None  # None: this host's name (pydantic, 3.11)
     state_dir: str = "var/gateway"
     database_url: str = ""
 
@@ -128,7 +140,7 @@ class MediaTable(Table):
     nginx_root: str = ""
     withdrawn: list[Annotated[str, _matches(
         _SHA256_RE, "must be a lowercase SHA-256 hex digest")]] = []
-    max_connections: Optional[integer(1, 1_000_000)] = None  # noqa: UP045
+    max_connections: Annotated[int, integer_in(1, 1_000_000)] | None = None
 
     @model_validator(mode="after")
     def _ports(self) -> MediaTable:
@@ -143,7 +155,7 @@ class UsbTable(Table):
     source: Name
     trusted_keys: Strings
     staging_dir: str = ""  # "": <state_dir>/usb-staging
-    poll_interval_s: number() = 2.0
+    poll_interval_s: PositiveNumber = 2.0
 
 
 class ApiTable(Table):
@@ -170,18 +182,14 @@ class LoggingTable(Table):
     level: Annotated[str, BeforeValidator(_level)] = "INFO"
 
 
-def _no(message: str) -> Any:
-    raise ValueError(message)
-
-
 class FrontDoorLimits(Table):
     """Unset keys keep the listener's defaults (gateway.frontdoor.policy.DEFAULTS)."""
 
-    head_timeout_s: Optional[number()] = None  # noqa: UP045
-    body_timeout_s: Optional[number()] = None  # noqa: UP045
-    idle_timeout_s: Optional[number()] = None  # noqa: UP045
-    max_connections_per_client: Optional[integer(1)] = None  # noqa: UP045
-    max_connections: Optional[integer(1)] = None  # noqa: UP045
+    head_timeout_s: PositiveNumber | None = None
+    body_timeout_s: PositiveNumber | None = None
+    idle_timeout_s: PositiveNumber | None = None
+    max_connections_per_client: Annotated[int, integer_in(1)] | None = None
+    max_connections: Annotated[int, integer_in(1)] | None = None
 
     def overrides(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude_none=True).items()
@@ -196,15 +204,15 @@ class FrontDoorTable(FrontDoorLimits):
 
 
 class RefusalsTable(Table):
-    bucket_s: integer(60, 86_400) = 3600
-    retention_days: integer(1, 3650) = 30
-    flush_interval_s: number(0.1, 60) = 2.0
+    bucket_s: Annotated[int, integer_in(60, 86_400)] = 3600
+    retention_days: Annotated[int, integer_in(1, 3650)] = 30
+    flush_interval_s: Annotated[float, number_in(0.1, 60)] = 2.0
 
 
 class LoginBackoffTable(Table):
-    failures: integer(1, 1000) = 5
-    base_delay_s: number(0.001, 3600) = 1.0
-    max_delay_s: number(0.001, 86_400) = 300.0
+    failures: Annotated[int, integer_in(1, 1000)] = 5
+    base_delay_s: Annotated[float, number_in(0.001, 3600)] = 1.0
+    max_delay_s: Annotated[float, number_in(0.001, 86_400)] = 300.0
 
     @model_validator(mode="after")
     def _order(self) -> LoginBackoffTable:
@@ -213,58 +221,65 @@ class LoginBackoffTable(Table):
         return self
 
 
-class _StepTable(Table):
+class StepTimeouts(Table):
+    """[orchestrator.timeouts]: seconds per node step (unset: DEFAULT_TIMEOUTS)."""
+
     entry = "step"
-
-
-# [orchestrator.timeouts]: seconds per node step (unset: the step's default).
-StepTimeouts: type[_StepTable] = create_model(  # type: ignore[call-overload]
-    "StepTimeouts", __base__=_StepTable,
-    **{step.value: (Optional[number()], None) for step in DEFAULT_TIMEOUTS})  # noqa: UP045
+    precheck: PositiveNumber | None = None
+    drain: PositiveNumber | None = None
+    deliver: PositiveNumber | None = None
+    monitor: PositiveNumber | None = None
+    reset: PositiveNumber | None = None
+    wait_back: PositiveNumber | None = None
+    verify: PositiveNumber | None = None
+    eject: PositiveNumber | None = None
+    postcheck: PositiveNumber | None = None
+    undrain: PositiveNumber | None = None
+    failed: PositiveNumber | None = None
 
 
 class OrchestratorTable(Table):
     """Unset keys keep gateway.orchestrator.settings.OrchestratorSettings' defaults."""
 
-    tick_s: Optional[number()] = None  # noqa: UP045
-    lease_s: Optional[number()] = None  # noqa: UP045
-    workers: Optional[integer()] = None  # noqa: UP045
-    poll_max_s: Optional[number()] = None  # noqa: UP045
-    good_answers: Optional[integer()] = None  # noqa: UP045
-    probe_interval_s: Optional[number()] = None  # noqa: UP045
-    expected_node_s: Optional[number()] = None  # noqa: UP045
-    health_interval_s: Optional[number()] = None  # noqa: UP045
-    global_max_concurrent: Optional[integer()] = None  # noqa: UP045
-    inventory_workers: Optional[integer()] = None  # noqa: UP045
-    cd_settle_s: Optional[number()] = None  # noqa: UP045
-    max_redeliveries: Optional[integer()] = None  # noqa: UP045
-    retry_attempts: integer() = 5
-    retry_base_s: number() = 1.0
-    retry_max_s: number() = 60.0
-    timeouts: StepTimeouts = StepTimeouts()  # type: ignore[valid-type]
+    tick_s: PositiveNumber | None = None
+    lease_s: PositiveNumber | None = None
+    workers: Count | None = None
+    poll_max_s: PositiveNumber | None = None
+    good_answers: Count | None = None
+    probe_interval_s: PositiveNumber | None = None
+    expected_node_s: PositiveNumber | None = None
+    health_interval_s: PositiveNumber | None = None
+    global_max_concurrent: Count | None = None
+    inventory_workers: Count | None = None
+    cd_settle_s: PositiveNumber | None = None
+    max_redeliveries: Count | None = None
+    retry_attempts: Count = 5
+    retry_base_s: PositiveNumber = 1.0
+    retry_max_s: PositiveNumber = 60.0
+    timeouts: StepTimeouts = StepTimeouts()
     auto_campaigns: bool = True
-    events_http: Optional[Address] = None  # noqa: UP045
-    events_url: Optional[Url] = None  # noqa: UP045
-    event_fallback_s: Optional[number()] = None  # noqa: UP045
+    events_http: Address | None = None
+    events_url: Url | None = None
+    event_fallback_s: PositiveNumber | None = None
 
 
 class WindowTable(Table):
-    days: list[integer(0, 6)]
+    days: list[Annotated[int, integer_in(0, 6)]]
     start: Annotated[str, _matches(_TIME_RE, "must be \"HH:MM\" (UTC)")]
-    hours: number()
+    hours: PositiveNumber
 
 
 class QosTable(Table):
     name: Text
-    order: integer() = 0
+    order: Count = 0
     windows: list[WindowTable] = []
     manual_only: bool = False
 
 
 class GroupTable(Table):
     name: Text
-    max_unavailable: Optional[integer()] = None  # noqa: UP045
-    min_available: Optional[integer()] = None  # noqa: UP045
+    max_unavailable: Count | None = None
+    min_available: Count | None = None
 
 
 class ManagerTable(Table):
@@ -272,11 +287,11 @@ class ManagerTable(Table):
 
     manager: Annotated[str, AfterValidator(lambda v: v if v in MANAGERS else _no(
         f"must be one of {', '.join(MANAGERS)} (got {v!r})"))]
-    slurm_conf: Optional[Text] = None  # noqa: UP045
-    mode: choice(Mode) = Mode.DRAIN
-    max_wait_s: number() = 300.0
-    on_timeout: choice(OnTimeout) = OnTimeout.SKIP
-    partition: Optional[Text] = None  # noqa: UP045
+    slurm_conf: Text | None = None
+    mode: Annotated[Mode, member_of(Mode)] = Mode.DRAIN
+    max_wait_s: PositiveNumber = 300.0
+    on_timeout: Annotated[OnTimeout, member_of(OnTimeout)] = OnTimeout.SKIP
+    partition: Text | None = None
     node_names: dict[str, Text] = {}
 
     @model_validator(mode="after")
@@ -291,20 +306,20 @@ class ManagerTable(Table):
 
 class ClusterTable(Table):
     name: Text
-    failure_budget: integer() = 0
-    autonomy: choice(AutonomyPolicy) = AutonomyPolicy.REQUIRE_APPROVAL
-    max_concurrent: Optional[integer()] = None  # noqa: UP045
-    delivery: Annotated[list[choice(DeliveryMethod)], Field(min_length=1)] = list(
-        DEFAULT_PREFERENCE)
+    failure_budget: Count = 0
+    autonomy: Annotated[AutonomyPolicy, member_of(AutonomyPolicy)] = \
+        AutonomyPolicy.REQUIRE_APPROVAL
+    max_concurrent: Count | None = None
+    delivery: Annotated[list[Method], Field(min_length=1)] = list(DEFAULT_PREFERENCE)
     groups: list[GroupTable] = []
-    drain_command: Optional[Strings] = None  # noqa: UP045
-    undrain_command: Optional[Strings] = None  # noqa: UP045
-    drain_webhook: Optional[Url] = None  # noqa: UP045
-    undrain_webhook: Optional[Url] = None  # noqa: UP045
-    hook_timeout_s: number() = 300.0
-    cluster_manager: Optional[ManagerTable] = None  # noqa: UP045
+    drain_command: Strings | None = None
+    undrain_command: Strings | None = None
+    drain_webhook: Url | None = None
+    undrain_webhook: Url | None = None
+    hook_timeout_s: PositiveNumber = 300.0
+    cluster_manager: ManagerTable | None = None
     allow_downgrade: bool = False
-    activation: choice(Activation) = Activation.IMMEDIATE
+    activation: Annotated[Activation, member_of(Activation)] = Activation.IMMEDIATE
 
     @model_validator(mode="after")
     def _hooks(self) -> ClusterTable:
@@ -328,18 +343,15 @@ class BmcTable(Table):
     qos: Text = "default"
     url: Text
     username: Text
-    password: Optional[Text] = Field(default=None, repr=False)  # noqa: UP045
-    password_env: Optional[Text] = None  # noqa: UP045
-    password_file: Optional[Text] = None  # noqa: UP045
-    tls: choice(TlsMode) = TlsMode.VERIFY
-    fingerprint: Optional[str] = None  # noqa: UP045
-    ca_bundle: Optional[str] = None  # noqa: UP045
-    timeout_s: number() = 30.0
-    system: Optional[Text] = None  # noqa: UP045
-    systems: Optional[Annotated[str, AfterValidator(  # noqa: UP045
-        lambda v: v if v == "all" else _no(
-            "can only be \"all\" (one node per system; use system = \"<id>\" for one)"))]] \
-        = None
+    password: Text | None = Field(default=None, repr=False)
+    password_env: Text | None = None
+    password_file: Text | None = None
+    tls: Annotated[TlsMode, member_of(TlsMode)] = TlsMode.VERIFY
+    fingerprint: str | None = None
+    ca_bundle: str | None = None
+    timeout_s: PositiveNumber = 30.0
+    system: Text | None = None
+    systems: AllSystems | None = None
 
     @model_validator(mode="after")
     def _choices(self) -> BmcTable:
@@ -359,10 +371,10 @@ class ConfigFile(Table):
     listener: ListenerTable = ListenerTable()
     cache: CacheTable = CacheTable()
     sources: list[SourceTable] = []
-    media: Optional[MediaTable] = None  # noqa: UP045
-    usb: Optional[UsbTable] = None  # noqa: UP045
-    api: Optional[ApiTable] = None  # noqa: UP045
-    logging: Optional[LoggingTable] = None  # noqa: UP045
+    media: MediaTable | None = None
+    usb: UsbTable | None = None
+    api: ApiTable | None = None
+    logging: LoggingTable | None = None
     front_door: FrontDoorTable = FrontDoorTable()
     refusals: RefusalsTable = RefusalsTable()
     login_backoff: LoginBackoffTable = LoginBackoffTable()

@@ -15,8 +15,14 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Annotated, Any, ClassVar, NamedTuple, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
-from pydantic import model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    model_validator,
+)
 
 E = TypeVar("E", bound=Enum)
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
@@ -119,34 +125,50 @@ def _check(test: Callable[[Any], bool], message: str) -> Callable[[Any], Any]:
     return check
 
 
-def _number_of(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a number")
-    return float(value)
+def number_in(low: float | None = None, high: float | None = None) -> BeforeValidator:
+    """Checks a number (a bool is none) in low..high; without bounds a positive one."""
+    message = ("must be a positive number" if low is None or high is None
+               else f"must be a number in {low:g}..{high:g}")
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if not (value > 0 if low is None or high is None else low <= value <= high):
+            raise ValueError(message)
+        return float(value)
+    return BeforeValidator(check)
 
 
-def _integer_of(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be an integer")
-    return value
-
-
-def number(low: float | None = None, high: float | None = None) -> Any:
-    """A number type; without bounds a positive one ("must be a positive number")."""
-    if low is None:
-        return Annotated[float, BeforeValidator(_number_of),
-                         AfterValidator(_check(lambda v: v > 0, "must be a positive number"))]
-    assert high is not None
-    return Annotated[float, BeforeValidator(_number_of), AfterValidator(
-        _check(lambda v: low <= v <= high, f"must be a number in {low:g}..{high:g}"))]
-
-
-def integer(low: int = 0, high: int | None = None) -> Any:
-    """An integer type in low..high (no upper bound: "a whole number ≥ low")."""
+def integer_in(low: int = 0, high: int | None = None) -> BeforeValidator:
+    """Checks an integer (a bool is none) in low..high (no upper bound: ≥ low)."""
     message = (f"must be a whole number ≥ {low}" if high is None
                else f"must be an integer in {low}..{high}")
-    return Annotated[int, BeforeValidator(_integer_of), AfterValidator(
-        _check(lambda v: v >= low and (high is None or v <= high), message))]
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if value < low or (high is not None and value > high):
+            raise ValueError(message)
+        return value
+    return BeforeValidator(check)
+
+
+def member_of(kind: type[Enum]) -> BeforeValidator:
+    """Checks a value of the enum `kind` ("'x' is not one of a, b")."""
+    def member(value: Any) -> Enum:
+        if isinstance(value, kind):
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in kind)
+            raise ValueError(f"{value!r} is not one of {allowed}") from None
+    return BeforeValidator(member)
+
+
+# A positive number of seconds (or hours); a whole number ≥ 0.
+PositiveNumber = Annotated[float, number_in()]
+Count = Annotated[int, integer_in()]
 
 
 def _size(value: Any) -> Any:
@@ -182,19 +204,6 @@ def parse_enum(kind: type[E], value: Any, where: str) -> E:
     except ValueError:
         allowed = ", ".join(str(member.value) for member in kind)
         raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
-
-
-def choice(kind: type[E]) -> Any:
-    """A field holding one of the values of the enum `kind`."""
-    def member(value: Any) -> Any:
-        if isinstance(value, kind):
-            return value
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(str(m.value) for m in kind)
-            raise ValueError(f"{value!r} is not one of {allowed}") from None
-    return Annotated[kind, BeforeValidator(member)]
 
 
 _TYPE_WORDS = {

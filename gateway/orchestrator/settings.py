@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from gateway.cluster_managers.port import ManagerSettings
+from gateway.config_schema import HostPort
 from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
 from gateway.domain.execution import DEFAULT_TIMEOUTS, Activation
 from gateway.redfish import BmcEndpoint
@@ -112,7 +113,7 @@ class OrchestratorSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     auto_campaigns: bool = True
-    events_http: str | None = None
+    events_http: HostPort | None = None
     events_url: str = ""
     event_fallback_s: float = 30.0
 
