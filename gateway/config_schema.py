@@ -232,5 +232,5 @@ def config_error(error: ValidationError, prefix: str = "") -> ConfigError:
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     if not path:
         return ConfigError(f"{message}{tail}")
-    joiner = " " if message.startswith(("must", "is ")) else ": "
+    joiner = " " if message.startswith(("must", "is ", "can ")) else ": "
     return ConfigError(f"{path}{joiner}{message}{tail}")
