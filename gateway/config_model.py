@@ -35,7 +35,7 @@ from gateway.config_schema import (
     number_in,
 )
 from gateway.domain import DEFAULT_PREFERENCE, AutonomyPolicy, DeliveryMethod
-from gateway.domain.execution import Activation
+from gateway.domain.activation import Activation
 from gateway.intake.trust import check_prefix
 from gateway.redfish.endpoint import TlsMode
 

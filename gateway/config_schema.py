@@ -38,7 +38,7 @@ class ConfigError(Exception):
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest of `choices`, or '' when none is close."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.75)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -221,9 +221,11 @@ def config_error(error: ValidationError, prefix: str = "") -> ConfigError:
     index, e.g. ``clusters[0].groups[1].name``), then what is wrong. `prefix` names
     the table validated when it is not the whole file."""
     first = error.errors(include_url=False)[0]
-    path = prefix
+    path = ""
     for part in first["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if prefix:
+        path = f"{prefix} {path}" if path else prefix
     if first["type"] == "value_error":
         message = str(first["ctx"]["error"])
     else:

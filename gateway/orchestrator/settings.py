@@ -12,10 +12,25 @@ from datetime import timedelta
 from gateway.cluster_managers.port import ManagerSettings
 from gateway.config_schema import HostPort
 from gateway.domain import DEFAULT_PREFERENCE, Cluster, DeliveryMethod, NodeStep, RetryPolicy
-from gateway.domain.execution import DEFAULT_TIMEOUTS, Activation
+from gateway.domain.activation import Activation
 from gateway.redfish import BmcEndpoint
 
 __all__ = ["DEFAULT_TIMEOUTS", "Activation", "ClusterSettings", "Hook", "OrchestratorSettings"]
+
+# Seconds each step may take before the node fails (the issue: "every step has a timeout").
+DEFAULT_TIMEOUTS: dict[NodeStep, float] = {
+    NodeStep.PRECHECK: 120.0,
+    NodeStep.DRAIN: 600.0,
+    NodeStep.DELIVER: 900.0,
+    NodeStep.MONITOR: 3600.0,
+    NodeStep.RESET: 300.0,
+    NodeStep.WAIT_BACK: 1200.0,
+    NodeStep.VERIFY: 600.0,
+    NodeStep.EJECT: 120.0,
+    NodeStep.POSTCHECK: 600.0,
+    NodeStep.UNDRAIN: 600.0,
+    NodeStep.FAILED: 300.0,
+}
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,18 @@ def test_the_config_gateway_init_writes_loads(tmp_path: Path) -> None:
     media = media_config(config)
     assert media.https == HostPort("127.0.0.1", 8444)
     assert media.base_url == "https://gw.example:8444"
+
+
+def test_the_model_has_a_key_for_every_executor_setting_and_step_timeout() -> None:
+    # A tunable added to OrchestratorSettings (or a step to DEFAULT_TIMEOUTS) must get its
+    # key in gateway/config_model.py, or it could never be configured.
+    from dataclasses import fields
+
+    from gateway.config_model import OrchestratorTable, StepTimeouts
+    from gateway.orchestrator.settings import DEFAULT_TIMEOUTS, OrchestratorSettings
+
+    assert set(StepTimeouts.model_fields) == {step.value for step in DEFAULT_TIMEOUTS}
+    settings = {f.name for f in fields(OrchestratorSettings)} - {"retry"}
+    assert set(OrchestratorTable.model_fields) - settings == {
+        "retry_attempts", "retry_base_s", "retry_max_s"}
+    assert settings <= set(OrchestratorTable.model_fields)
