@@ -23,6 +23,7 @@ from gateway.onboarding.init import InitOptions, init_gateway
 from tests.conftest import TestKeys
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+CONFIGURATION = EXAMPLES.parent / "configuration.md"
 HERE = Path("/nonexistent/gateway.toml")  # parse_config only resolves paths against it
 
 
@@ -113,33 +114,19 @@ def test_every_address_key_uses_the_one_type() -> None:
 # -- any misspelt name at any level ------------------------------------------------------
 
 def _example_document() -> dict[str, Any]:
-    """The docs example with its commented sections on, plus the cluster tables of
-    docs/configuration.md: a document that reaches every level of the model."""
+    """The docs example with its commented sections on, plus the cluster examples of
+    docs/configuration.md: a valid document that reaches every level of the model."""
     text = re.sub(r"(?m)^#(?=[\[a-z])", "", (EXAMPLES / "gateway.toml").read_text())
     document = tomllib.loads(text)
-    document.update(tomllib.loads("""
-        [orchestrator.timeouts]
-        monitor = 60
-        [front_door.media]
-        max_connections = 100
-        [[qos_classes]]
-        name = "batch"
-        windows = [{ days = [5], start = "22:00", hours = 8 }]
-        [[clusters]]
-        name = "rack1"
-        [clusters.cluster_manager]
-        manager = "slurm"
-        [[clusters.groups]]
-        name = "compute"
-        max_unavailable = 1
-        [[bmcs]]
-        name = "node1"
-        cluster = "rack1"
-        group = "compute"
-        url = "https://10.0.1.11"
-        username = "admin"
-        password = "lab"
-        """))
+    blocks = re.findall(r"```toml\n(.*?)```", CONFIGURATION.read_text(), re.S)
+    clusters = tomllib.loads(next(b for b in blocks if "[[bmcs]]" in b))
+    manager = tomllib.loads(next(b for b in blocks if "[clusters.cluster_manager]" in b))
+    cluster = clusters["clusters"][0]
+    for hook in ("drain_command", "undrain_webhook"):  # a cluster manager drains instead
+        del cluster[hook]
+    cluster["cluster_manager"] = manager["clusters"]["cluster_manager"]
+    document.update(clusters)
+    document["front_door"] = {"head_timeout_s": 5, "media": {"max_connections": 100}}
     return document
 
 
