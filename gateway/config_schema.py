@@ -153,17 +153,29 @@ def integer_in(low: int = 0, high: int | None = None) -> BeforeValidator:
     return BeforeValidator(check)
 
 
+def enum_value(kind: type[E], value: Any) -> E:
+    """`value` as a member of the enum `kind`; ValueError "'x' is not one of a, b"."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise ValueError(f"{value!r} is not one of {allowed}") from None
+
+
+def parse_enum(kind: type[E], value: Any, where: str) -> E:
+    """`value` as a member of the enum `kind`; ConfigError naming `where` and the
+    allowed values."""
+    try:
+        return enum_value(kind, value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def member_of(kind: type[Enum]) -> BeforeValidator:
     """Checks a value of the enum `kind` ("'x' is not one of a, b")."""
-    def member(value: Any) -> Enum:
-        if isinstance(value, kind):
-            return value
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(str(m.value) for m in kind)
-            raise ValueError(f"{value!r} is not one of {allowed}") from None
-    return BeforeValidator(member)
+    return BeforeValidator(lambda value: enum_value(kind, value))
 
 
 # A positive number of seconds (or hours); a whole number ≥ 0.
@@ -195,15 +207,6 @@ Name = Annotated[str, AfterValidator(_check(
 Strings = Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(_check(
     lambda v: isinstance(v, list | tuple) and bool(v) and all(isinstance(s, str) for s in v),
     "must be a non-empty list of strings")(v)))]
-
-
-def parse_enum(kind: type[E], value: Any, where: str) -> E:
-    """`value` as a member of the enum `kind`; ConfigError naming the allowed values."""
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(str(member.value) for member in kind)
-        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
 _TYPE_WORDS = {
