@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway.cluster_managers.config import check_node_names, parse_manager
+from gateway.cluster_model import BmcTable, ClusterTable, QosTable
 from gateway.config import ConfigError, GatewayConfig
-from gateway.config_model import BmcTable, ClusterTable, QosTable
 from gateway.config_schema import config_error
 from gateway.domain import (
     Cluster,

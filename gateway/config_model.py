@@ -6,7 +6,8 @@ HOST:PORT addresses, enumerations and the rules between keys of one table. What 
 the file system, the environment or another service (trusted key files, BMC password
 files, Slurm) is checked where it is used, from these typed tables: gateway.config
 (sources, listener), gateway.cluster_config (clusters, BMCs), gateway.media.config.
-docs/configuration.md documents exactly these keys (tests/unit/gateway/test_config_docs.py).
+The tables of clusters and BMCs are in gateway.cluster_model. docs/configuration.md
+documents exactly these keys (tests/unit/gateway/test_config_docs.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from gateway.cluster_managers.port import Mode, OnTimeout
+from gateway.cluster_model import BmcTable, ClusterTable, OrchestratorTable, QosTable
 from gateway.config_schema import (
     Address,
-    Count,
     HostPort,
     Name,
     OptionalAddress,
@@ -31,19 +31,15 @@ from gateway.config_schema import (
     Text,
     Url,
     integer_in,
-    member_of,
+    matching,
     number_in,
+    refuse,
 )
-from gateway.domain import DEFAULT_PREFERENCE, AutonomyPolicy, DeliveryMethod
-from gateway.domain.activation import Activation
 from gateway.intake.trust import check_prefix
-from gateway.redfish.endpoint import TlsMode
 
 HASH_RE = re.compile(r"^pbkdf2_sha256\$(\d{4,9})\$([0-9a-f]{16,128})\$([0-9a-f]{64})$")
-_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-MANAGERS = ("slurm",)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -67,26 +63,9 @@ def _prefixes(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
-def _matches(pattern: re.Pattern[str], message: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(message)
-        return value
-    return AfterValidator(check)
-
-
-def _no(message: str) -> Any:
-    raise ValueError(message)
-
-
-Method = Annotated[DeliveryMethod, member_of(DeliveryMethod)]
-# A [[bmcs]] entry's systems: only "all" (one node per system behind the root).
-AllSystems = Annotated[str, AfterValidator(lambda v: v if v == "all" else _no(
-    "can only be \"all\" (one node per system; use system = \"<id>\" for one)"))]
-
 
 class GatewayTable(Table):
-    name: str | None = None  # None: this host's name (pydantic, 3.11)
+    name: str | None = None  # None: this host's name
     state_dir: str = "var/gateway"
     database_url: str = ""
 
@@ -120,7 +99,7 @@ class SourceTable(Table):
     name: Name
     clients: Annotated[tuple[Network, ...], BeforeValidator(_networks)]
     username: Text
-    password_hash: Annotated[str, _matches(
+    password_hash: Annotated[str, matching(
         HASH_RE, "is not a pbkdf2_sha256$... string (make one with "
                  "`fleetflash gateway hash-password`)")] = Field(repr=False)
     owning_entities: Strings
@@ -138,7 +117,7 @@ class MediaTable(Table):
     secret_file: str = ""
     previous_secret_files: list[Text] = []
     nginx_root: str = ""
-    withdrawn: list[Annotated[str, _matches(
+    withdrawn: list[Annotated[str, matching(
         _SHA256_RE, "must be a lowercase SHA-256 hex digest")]] = []
     max_connections: Annotated[int, integer_in(1, 1_000_000)] | None = None
 
@@ -177,7 +156,7 @@ def _level(value: Any) -> Any:
 
 
 class LoggingTable(Table):
-    format: Annotated[str, AfterValidator(lambda v: v if v in ("text", "json") else _no(
+    format: Annotated[str, AfterValidator(lambda v: v if v in ("text", "json") else refuse(
         "must be \"text\" or \"json\""))] = "text"
     level: Annotated[str, BeforeValidator(_level)] = "INFO"
 
@@ -218,149 +197,6 @@ class LoginBackoffTable(Table):
     def _order(self) -> LoginBackoffTable:
         if self.max_delay_s < self.base_delay_s:
             raise ValueError("max_delay_s must be at least base_delay_s")
-        return self
-
-
-class StepTimeouts(Table):
-    """[orchestrator.timeouts]: seconds per node step (unset: DEFAULT_TIMEOUTS)."""
-
-    entry = "step"
-    precheck: PositiveNumber | None = None
-    drain: PositiveNumber | None = None
-    deliver: PositiveNumber | None = None
-    monitor: PositiveNumber | None = None
-    reset: PositiveNumber | None = None
-    wait_back: PositiveNumber | None = None
-    verify: PositiveNumber | None = None
-    eject: PositiveNumber | None = None
-    postcheck: PositiveNumber | None = None
-    undrain: PositiveNumber | None = None
-    failed: PositiveNumber | None = None
-
-
-class OrchestratorTable(Table):
-    """Unset keys keep gateway.orchestrator.settings.OrchestratorSettings' defaults."""
-
-    tick_s: PositiveNumber | None = None
-    lease_s: PositiveNumber | None = None
-    workers: Count | None = None
-    poll_max_s: PositiveNumber | None = None
-    good_answers: Count | None = None
-    probe_interval_s: PositiveNumber | None = None
-    expected_node_s: PositiveNumber | None = None
-    health_interval_s: PositiveNumber | None = None
-    global_max_concurrent: Count | None = None
-    inventory_workers: Count | None = None
-    cd_settle_s: PositiveNumber | None = None
-    max_redeliveries: Count | None = None
-    retry_attempts: Count = 5
-    retry_base_s: PositiveNumber = 1.0
-    retry_max_s: PositiveNumber = 60.0
-    timeouts: StepTimeouts = StepTimeouts()
-    auto_campaigns: bool = True
-    events_http: Address | None = None
-    events_url: Url | None = None
-    event_fallback_s: PositiveNumber | None = None
-
-
-class WindowTable(Table):
-    days: list[Annotated[int, integer_in(0, 6)]]
-    start: Annotated[str, _matches(_TIME_RE, "must be \"HH:MM\" (UTC)")]
-    hours: PositiveNumber
-
-
-class QosTable(Table):
-    name: Text
-    order: Count = 0
-    windows: list[WindowTable] = []
-    manual_only: bool = False
-
-
-class GroupTable(Table):
-    name: Text
-    max_unavailable: Count | None = None
-    min_available: Count | None = None
-
-
-class ManagerTable(Table):
-    """[clusters.cluster_manager] (gateway/cluster_managers/config.py)."""
-
-    manager: Annotated[str, AfterValidator(lambda v: v if v in MANAGERS else _no(
-        f"must be one of {', '.join(MANAGERS)} (got {v!r})"))]
-    slurm_conf: Text | None = None
-    mode: Annotated[Mode, member_of(Mode)] = Mode.DRAIN
-    max_wait_s: PositiveNumber = 300.0
-    on_timeout: Annotated[OnTimeout, member_of(OnTimeout)] = OnTimeout.SKIP
-    partition: Text | None = None
-    node_names: dict[str, Text] = {}
-
-    @model_validator(mode="after")
-    def _available(self) -> ManagerTable:
-        if self.mode is Mode.RESERVATION:
-            # The adapter books and deletes maintenance reservations, but the planner's
-            # waves do not drive them yet (docs/cluster-managers.md): refused, not ignored.
-            raise ValueError("mode \"reservation\" is not available yet in this version; "
-                             "use mode = \"drain\"")
-        return self
-
-
-class ClusterTable(Table):
-    name: Text
-    failure_budget: Count = 0
-    autonomy: Annotated[AutonomyPolicy, member_of(AutonomyPolicy)] = \
-        AutonomyPolicy.REQUIRE_APPROVAL
-    max_concurrent: Count | None = None
-    delivery: Annotated[list[Method], Field(min_length=1)] = list(DEFAULT_PREFERENCE)
-    groups: list[GroupTable] = []
-    drain_command: Strings | None = None
-    undrain_command: Strings | None = None
-    drain_webhook: Url | None = None
-    undrain_webhook: Url | None = None
-    hook_timeout_s: PositiveNumber = 300.0
-    cluster_manager: ManagerTable | None = None
-    allow_downgrade: bool = False
-    activation: Annotated[Activation, member_of(Activation)] = Activation.IMMEDIATE
-
-    @model_validator(mode="after")
-    def _hooks(self) -> ClusterTable:
-        for kind in ("drain", "undrain"):
-            if getattr(self, f"{kind}_command") and getattr(self, f"{kind}_webhook"):
-                raise ValueError(f"set {kind}_command or {kind}_webhook, not both")
-        if self.cluster_manager is not None and any(
-                getattr(self, f"{kind}_{how}") for kind in ("drain", "undrain")
-                for how in ("command", "webhook")):
-            raise ValueError("set a cluster_manager or drain/undrain hooks, not both "
-                             "(the cluster manager drains)")
-        return self
-
-
-class BmcTable(Table):
-    """One [[bmcs]] entry; also the shape of a BMC registry entry."""
-
-    name: Text
-    cluster: Text
-    group: Text
-    qos: Text = "default"
-    url: Text
-    username: Text
-    password: Text | None = Field(default=None, repr=False)
-    password_env: Text | None = None
-    password_file: Text | None = None
-    tls: Annotated[TlsMode, member_of(TlsMode)] = TlsMode.VERIFY
-    fingerprint: str | None = None
-    ca_bundle: str | None = None
-    timeout_s: PositiveNumber = 30.0
-    system: Text | None = None
-    systems: AllSystems | None = None
-
-    @model_validator(mode="after")
-    def _choices(self) -> BmcTable:
-        given = [k for k in ("password", "password_env", "password_file")
-                 if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("set exactly one of password_env, password_file, password")
-        if self.system is not None and self.systems is not None:
-            raise ValueError("set system or systems, not both")
         return self
 
 

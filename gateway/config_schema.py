@@ -183,6 +183,20 @@ PositiveNumber = Annotated[float, number_in()]
 Count = Annotated[int, integer_in()]
 
 
+def refuse(message: str) -> Any:
+    """Raise ValueError(message): the model's way to refuse a value inside a lambda."""
+    raise ValueError(message)
+
+
+def matching(pattern: re.Pattern[str], message: str) -> AfterValidator:
+    """Checks a string against `pattern`; ValueError(message) when it does not match."""
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(message)
+        return value
+    return AfterValidator(check)
+
+
 def _size(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value

@@ -27,8 +27,8 @@ from gateway.cluster_managers.port import (
     ManagerUnreachableError,
 )
 from gateway.cluster_managers.slurm import SlurmManager
+from gateway.cluster_model import MANAGERS, ManagerTable
 from gateway.config import ConfigError
-from gateway.config_model import MANAGERS, ManagerTable
 
 LOG = logging.getLogger(__name__)
 __all__ = ["MANAGERS", "check_node_names", "connect", "parse_manager"]

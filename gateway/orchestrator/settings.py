@@ -1,6 +1,6 @@
 """Tunables of the executor and per-cluster execution settings (plain dataclasses).
 
-Parsed from the [orchestrator] section and the [[clusters]] tables by
+Built from the [orchestrator] and [[clusters]] tables (gateway.cluster_model) by
 gateway.cluster_config; tests and the benchmark build them directly.
 """
 

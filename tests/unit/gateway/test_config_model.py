@@ -231,7 +231,7 @@ def test_the_model_has_a_key_for_every_executor_setting_and_step_timeout() -> No
     # key in gateway/config_model.py, or it could never be configured.
     from dataclasses import fields
 
-    from gateway.config_model import OrchestratorTable, StepTimeouts
+    from gateway.cluster_model import OrchestratorTable, StepTimeouts
     from gateway.orchestrator.settings import DEFAULT_TIMEOUTS, OrchestratorSettings
 
     assert set(StepTimeouts.model_fields) == {step.value for step in DEFAULT_TIMEOUTS}
