@@ -10,6 +10,7 @@ line naming the key by its path, e.g. ``bmcs[2].timeout_s must be a positive num
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -49,8 +50,7 @@ class Table(BaseModel):
     for the step timeouts).
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     entry: ClassVar[str] = "key"
 
     @model_validator(mode="before")
@@ -87,9 +87,12 @@ def parse_host_port(value: str) -> HostPort:
     if not sep or not host:
         raise ValueError(f"must be HOST:PORT (got {value!r})")
     if host.startswith("["):
-        if not host.endswith("]") or ":" not in host:
-            raise ValueError(f"must be HOST:PORT with an IPv6 host in brackets (got {value!r})")
-        host = host[1:-1]
+        host = host[1:-1] if host.endswith("]") else ""
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValueError("must be HOST:PORT with an IPv6 address in brackets "
+                             f"(got {value!r})") from None
     elif ":" in host:
         raise ValueError(f"must be HOST:PORT with an IPv6 host in brackets, like "
                          f"[::1]:8443 (got {value!r})")
@@ -212,11 +215,9 @@ Size = Annotated[int, BeforeValidator(_size)]
 # A non-empty string.
 Text = Annotated[str, AfterValidator(_check(bool, "must be a non-empty string"))]
 # An http(s) URL.
-Url = Annotated[str, AfterValidator(_check(lambda v: bool(_URL_RE.match(v)),
-                                           "must be an http(s) URL"))]
+Url = Annotated[str, matching(_URL_RE, "must be an http(s) URL")]
 # A name of 1-64 letters, digits, '.', '_' or '-' (sources, the USB source).
-Name = Annotated[str, AfterValidator(_check(
-    lambda v: bool(_NAME_RE.match(v)), "must be 1-64 letters, digits, '.', '_' or '-'"))]
+Name = Annotated[str, matching(_NAME_RE, "must be 1-64 letters, digits, '.', '_' or '-'")]
 # A non-empty list of strings.
 Strings = Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(_check(
     lambda v: isinstance(v, list | tuple) and bool(v) and all(isinstance(s, str) for s in v),

@@ -83,6 +83,7 @@ def test_a_bad_value_is_one_line_naming_the_key(text: str, expected: str) -> Non
     ("127.0.0.1:8000", HostPort("127.0.0.1", 8000)),
     ("[::1]:8443", HostPort("::1", 8443)),
     ("[::]:0", HostPort("::", 0)),
+    ("[fe80::1%eth0]:8443", HostPort("fe80::1%eth0", 8443)),
     ("gw.example:65535", HostPort("gw.example", 65535)),
 ])
 def test_host_port_accepts_ipv6_in_brackets_and_checks_the_port(
@@ -92,7 +93,8 @@ def test_host_port_accepts_ipv6_in_brackets_and_checks_the_port(
 
 
 @pytest.mark.parametrize("text", ["8000", ":8000", "host:", "host:port", "host:70000",
-                                  "::1:8000", "[::1:8000", "[127.0.0.1]:80", "a b:1"])
+                                  "::1:8000", "[::1:8000", "[127.0.0.1]:80", "[gw:x]:80",
+                                  "a b:1", "[]:80"])
 def test_host_port_refuses_what_is_not_one(text: str) -> None:
     with pytest.raises(ValueError, match="must be HOST:PORT"):
         parse_host_port(text)
