@@ -85,7 +85,7 @@ def bmc_table(entry: Mapping[str, Any], where: str) -> BmcTable:
     try:
         return BmcTable.model_validate(dict(entry))
     except ValidationError as exc:
-        raise config_error(exc, where) from None
+        raise config_error(exc, where, entry) from None
 
 
 def _registry_entries(registered: Sequence[Mapping[str, Any]], taken: set[str]

@@ -134,7 +134,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> GatewayConfig:
     try:
         file = ConfigFile.model_validate(data)
     except ValidationError as exc:
-        raise config_error(exc) from None
+        raise config_error(exc, document=data) from None
     base = path.parent
     state_dir = resolve_path(base, file.gateway.state_dir)
     database_url = file.gateway.database_url or f"sqlite:///{state_dir / 'gateway.db'}"

@@ -234,14 +234,30 @@ _TYPE_WORDS = {
 }
 
 
-def config_error(error: ValidationError, prefix: str = "") -> ConfigError:
-    """One line for the first problem of `error`: the key's path (array entries by
-    index, e.g. ``clusters[0].groups[1].name``), then what is wrong. `prefix` names
-    the table validated when it is not the whole file."""
+def _item(value: Any, part: int | str) -> Any:
+    if isinstance(value, dict):
+        return value.get(part)
+    if isinstance(value, list | tuple) and isinstance(part, int) and part < len(value):
+        return value[part]
+    return None
+
+
+def config_error(error: ValidationError, prefix: str = "", document: Any = None
+                 ) -> ConfigError:
+    """One line for the first problem of `error`: the key's path, then what is wrong.
+    An array entry is named by its `name` when `document` (what was validated) gives
+    it one, else by its index: ``bmcs['node-003'].timeout_s``, ``clusters[0].name``.
+    `prefix` names the table validated when it is not the whole file."""
     first = error.errors(include_url=False)[0]
     path = ""
+    value = document
     for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        value = _item(value, part)
+        if isinstance(part, int):
+            name = value.get("name") if isinstance(value, dict) else None
+            path += f"[{name!r}]" if isinstance(name, str) and name else f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
     if prefix:
         path = f"{prefix} {path}" if path else prefix
     if first["type"] == "value_error":

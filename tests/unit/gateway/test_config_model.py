@@ -43,9 +43,12 @@ def _error(text: str) -> str:
     ("[orchestartor]\ntick_s = 1\n",
      "unknown table 'orchestartor' (did you mean 'orchestrator'?)"),
     ("[[bmcs]]\nname = \"n\"\nusename = \"u\"\n",
-     "bmcs[0]: unknown key 'usename' (did you mean 'username'?)"),
+     "bmcs['n']: unknown key 'usename' (did you mean 'username'?)"),
     ("[[clusters]]\nname = \"c\"\n[[clusters.groups]]\nname = \"g\"\nmax_unavailabel = 1\n",
-     "clusters[0].groups[0]: unknown key 'max_unavailabel' (did you mean 'max_unavailable'?)"),
+     "clusters['c'].groups['g']: unknown key 'max_unavailabel' (did you mean "
+     "'max_unavailable'?)"),
+    ("[[qos_classes]]\nname = \"q\"\nwindows = [{ days = [1], begin = \"22:00\" }]\n",
+     "qos_classes['q'].windows[0]: unknown key 'begin' (known: days, hours, start)"),
     ("[front_door.medai]\nmax_connections = 5\n",
      "front_door: unknown table 'medai' (did you mean 'media'?)"),
     ("[orchestrator.timeouts]\nmonitr = 5\n",
@@ -68,8 +71,8 @@ def test_an_unknown_name_is_refused_with_its_path_and_the_closest_name(
     ("[refusals]\nbucket_s = 10\n", "refusals.bucket_s must be an integer in 60..86400"),
     ("[login_backoff]\nfailures = true\n", "login_backoff.failures must be an integer"),
     ("[[clusters]]\nname = \"c\"\nfailure_budget = \"1\"\n",
-     "clusters[0].failure_budget must be an integer"),
-    ("[[clusters]]\nname = \"c\"\ndelivery = []\n", "clusters[0].delivery must not be empty"),
+     "clusters['c'].failure_budget must be an integer"),
+    ("[[clusters]]\nname = \"c\"\ndelivery = []\n", "clusters['c'].delivery must not be empty"),
     ("[[bmcs]]\ncluster = \"c\"\n", "bmcs[0].name is required (and 3 more problems)"),
     ("[logging]\nformat = \"xml\"\n", "logging.format must be \"text\" or \"json\""),
     ("[[clusters]]\nname = \"c\"\n[[clusters]]\nname = \"c\"\n",
@@ -150,10 +153,16 @@ DOCUMENT = _example_document()
 TABLES = _tables(DOCUMENT)
 
 
-def _dotted(path: tuple[Any, ...]) -> str:
-    text = ""
+def _dotted(path: tuple[Any, ...], document: dict[str, Any]) -> str:
+    """How an error names the table at `path`: array entries by name when they have one."""
+    text, value = "", document
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        value = value[part]
+        if isinstance(part, int):
+            name = value.get("name") if isinstance(value, dict) else None
+            text += f"[{name!r}]" if isinstance(name, str) else f"[{part}]"
+        else:
+            text += f".{part}" if text else part
     return text
 
 
@@ -181,7 +190,7 @@ def test_any_misspelt_name_at_any_level_is_refused_by_name(where: tuple[Any, ...
         wrong = data.draw(st.from_regex(r"[a-z]{1,12}", fullmatch=True), label="new")
         table[wrong] = 1
     message = _refusal(document)
-    prefix = f"{_dotted(where)}: " if where else ""
+    prefix = f"{_dotted(where, document)}: " if where else ""
     assert message.startswith(f"{prefix}unknown "), message
     assert f"{wrong!r}" in message
 
@@ -189,7 +198,7 @@ def test_any_misspelt_name_at_any_level_is_refused_by_name(where: tuple[Any, ...
 def _refusal(document: dict[str, Any]) -> str:
     with pytest.raises(ValidationError) as caught:
         ConfigFile.model_validate(document)
-    return str(config_error(caught.value))
+    return str(config_error(caught.value, document=document))
 
 
 def _copy(value: Any) -> Any:
