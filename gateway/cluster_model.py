@@ -14,20 +14,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
+from gateway import config_schema as schema
 from gateway.cluster_managers.port import Mode, OnTimeout
-from gateway.config_schema import (
-    Address,
-    Count,
-    PositiveNumber,
-    Strings,
-    Table,
-    Text,
-    Url,
-    integer_in,
-    matching,
-    member_of,
-    refuse,
-)
+from gateway.config_schema import Address, Count, PositiveNumber, Strings, Table, Text, Url
 from gateway.domain import DEFAULT_PREFERENCE, AutonomyPolicy, DeliveryMethod
 from gateway.domain.activation import Activation
 from gateway.redfish.endpoint import TlsMode
@@ -35,9 +24,9 @@ from gateway.redfish.endpoint import TlsMode
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MANAGERS = ("slurm",)
 # A delivery method of a cluster's delivery list.
-Method = Annotated[DeliveryMethod, member_of(DeliveryMethod)]
+Method = Annotated[DeliveryMethod, schema.member_of(DeliveryMethod)]
 # A [[bmcs]] entry's systems: only "all" (one node per system behind the root).
-AllSystems = Annotated[str, AfterValidator(lambda v: v if v == "all" else refuse(
+AllSystems = Annotated[str, AfterValidator(lambda v: v if v == "all" else schema.refuse(
     "can only be \"all\" (one node per system; use system = \"<id>\" for one)"))]
 
 
@@ -61,31 +50,36 @@ class StepTimeouts(Table):
 class OrchestratorTable(Table):
     """Unset keys keep gateway.orchestrator.settings.OrchestratorSettings' defaults."""
 
+    # Scheduling and leases.
     tick_s: PositiveNumber | None = None
     lease_s: PositiveNumber | None = None
     workers: Count | None = None
+    global_max_concurrent: Count | None = None
+    auto_campaigns: bool = True
+    # Looking at BMCs: tasks, "back" probes, inventories.
     poll_max_s: PositiveNumber | None = None
     good_answers: Count | None = None
     probe_interval_s: PositiveNumber | None = None
-    expected_node_s: PositiveNumber | None = None
     health_interval_s: PositiveNumber | None = None
-    global_max_concurrent: Count | None = None
     inventory_workers: Count | None = None
+    # Planning and restarts.
+    expected_node_s: PositiveNumber | None = None
     cd_settle_s: PositiveNumber | None = None
     max_redeliveries: Count | None = None
+    # Transient BMC errors: tries, first delay, longest delay.
     retry_attempts: Count = 5
     retry_base_s: PositiveNumber = 1.0
     retry_max_s: PositiveNumber = 60.0
     timeouts: StepTimeouts = StepTimeouts()
-    auto_campaigns: bool = True
+    # The BMC event receiver (unset: no subscriptions, MONITOR polls).
     events_http: Address | None = None
     events_url: Url | None = None
     event_fallback_s: PositiveNumber | None = None
 
 
 class WindowTable(Table):
-    days: list[Annotated[int, integer_in(0, 6)]]
-    start: Annotated[str, matching(_TIME_RE, "must be \"HH:MM\" (UTC)")]
+    days: list[Annotated[int, schema.integer_in(0, 6)]]
+    start: Annotated[str, schema.matching(_TIME_RE, "must be \"HH:MM\" (UTC)")]
     hours: PositiveNumber
 
 
@@ -105,12 +99,12 @@ class GroupTable(Table):
 class ManagerTable(Table):
     """[clusters.cluster_manager] (gateway/cluster_managers/config.py)."""
 
-    manager: Annotated[str, AfterValidator(lambda v: v if v in MANAGERS else refuse(
+    manager: Annotated[str, AfterValidator(lambda v: v if v in MANAGERS else schema.refuse(
         f"must be one of {', '.join(MANAGERS)} (got {v!r})"))]
     slurm_conf: Text | None = None
-    mode: Annotated[Mode, member_of(Mode)] = Mode.DRAIN
+    mode: Annotated[Mode, schema.member_of(Mode)] = Mode.DRAIN
     max_wait_s: PositiveNumber = 300.0
-    on_timeout: Annotated[OnTimeout, member_of(OnTimeout)] = OnTimeout.SKIP
+    on_timeout: Annotated[OnTimeout, schema.member_of(OnTimeout)] = OnTimeout.SKIP
     partition: Text | None = None
     node_names: dict[str, Text] = {}
 
@@ -127,7 +121,7 @@ class ManagerTable(Table):
 class ClusterTable(Table):
     name: Text
     failure_budget: Count = 0
-    autonomy: Annotated[AutonomyPolicy, member_of(AutonomyPolicy)] = \
+    autonomy: Annotated[AutonomyPolicy, schema.member_of(AutonomyPolicy)] = \
         AutonomyPolicy.REQUIRE_APPROVAL
     max_concurrent: Count | None = None
     delivery: Annotated[list[Method], Field(min_length=1)] = list(DEFAULT_PREFERENCE)
@@ -139,7 +133,7 @@ class ClusterTable(Table):
     hook_timeout_s: PositiveNumber = 300.0
     cluster_manager: ManagerTable | None = None
     allow_downgrade: bool = False
-    activation: Annotated[Activation, member_of(Activation)] = Activation.IMMEDIATE
+    activation: Annotated[Activation, schema.member_of(Activation)] = Activation.IMMEDIATE
 
     @model_validator(mode="after")
     def _hooks(self) -> ClusterTable:
@@ -166,7 +160,7 @@ class BmcTable(Table):
     password: Text | None = Field(default=None, repr=False)
     password_env: Text | None = None
     password_file: Text | None = None
-    tls: Annotated[TlsMode, member_of(TlsMode)] = TlsMode.VERIFY
+    tls: Annotated[TlsMode, schema.member_of(TlsMode)] = TlsMode.VERIFY
     fingerprint: str | None = None
     ca_bundle: str | None = None
     timeout_s: PositiveNumber = 30.0
