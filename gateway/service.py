@@ -142,7 +142,7 @@ def build_gateway(config: GatewayConfig, *, worker_poll_interval: float = 2.0) -
             raise GatewayStartError(str(exc)) from exc
         try:
             api = (build_api(config, store, intake=intake, orchestration=orchestration)
-                   if config.section("api") else None)
+                   if config.file.api is not None else None)
         except (ConfigError, ApiServerError) as exc:
             raise GatewayStartError(f"API: {exc}") from exc
         if api is not None:

@@ -31,8 +31,7 @@ class RegistryPersistence:
         self.registry = BmcRegistry(store.engine)
 
     def persist(self, registration: BmcRegistration) -> None:
-        in_file = {raw.get("name") for raw in self.config.arrays.get("bmcs", [])
-                   if isinstance(raw, dict)}
+        in_file = {bmc.name for bmc in self.config.file.bmcs}
         if registration.id in in_file:
             raise ConflictError(f"BMC {registration.id!r} is defined in the config file's "
                                 "[[bmcs]]; change it there (the file is read-only to the API)")

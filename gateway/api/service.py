@@ -51,7 +51,7 @@ def apply_logging_config(config: GatewayConfig) -> None:
 
     Raises ConfigError for a bad value.
     """
-    if config.section("logging"):
+    if config.file.logging is not None:
         configure_logging(logging_settings(config))
 
 

@@ -19,63 +19,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from gateway.cluster_managers.port import (
     ClusterManager,
     ClusterManagerError,
     ManagerSettings,
     ManagerUnreachableError,
-    Mode,
-    OnTimeout,
 )
 from gateway.cluster_managers.slurm import SlurmManager
-from gateway.config import ConfigError, check_known_keys, parse_enum
+from gateway.cluster_model import MANAGERS, ManagerTable
+from gateway.config import ConfigError
 
 LOG = logging.getLogger(__name__)
-_KEYS = {"manager", "slurm_conf", "mode", "max_wait_s", "on_timeout", "partition", "node_names"}
-MANAGERS = ("slurm",)
+__all__ = ["MANAGERS", "check_node_names", "connect", "parse_manager"]
 
 
-def parse_manager(raw: Any, where: str, base: Path) -> ManagerSettings:
-    """Validate the table's shape (no Slurm call). Raises ConfigError naming the key."""
-    where = f"{where} cluster_manager"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    check_known_keys(where, raw, _KEYS)
-    manager = raw.get("manager")
-    if manager not in MANAGERS:
-        raise ConfigError(f"{where}: manager must be one of {', '.join(MANAGERS)} "
-                          f"(got {manager!r})")
+def parse_manager(table: ManagerTable, where: str, base: Path) -> ManagerSettings:
+    """The settings of a validated table (no Slurm call); ConfigError when slurm_conf
+    does not exist."""
     conf: Path | None = None
-    if "slurm_conf" in raw:
-        if not isinstance(raw["slurm_conf"], str) or not raw["slurm_conf"]:
-            raise ConfigError(f"{where}: slurm_conf must be a path")
-        conf = Path(raw["slurm_conf"]).expanduser()
+    if table.slurm_conf is not None:
+        conf = Path(table.slurm_conf).expanduser()
         conf = conf if conf.is_absolute() else base / conf
         if not conf.is_file():
-            raise ConfigError(f"{where}: slurm_conf {conf} does not exist")
-    names = raw.get("node_names", {})
-    if not isinstance(names, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in names.items()):
-        raise ConfigError(f"{where}: node_names must be a table of node id = \"slurm name\"")
-    wait = raw.get("max_wait_s", 300.0)
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or wait <= 0:
-        raise ConfigError(f"{where}: max_wait_s must be a positive number")
-    partition = raw.get("partition")
-    if partition is not None and (not isinstance(partition, str) or not partition):
-        raise ConfigError(f"{where}: partition must be a non-empty string")
-    mode = parse_enum(Mode, raw.get("mode", "drain"), f"{where} mode")
-    if mode is Mode.RESERVATION:
-        # The adapter books and deletes maintenance reservations, but the planner's waves
-        # do not drive them yet (docs/cluster-managers.md): refused rather than ignored.
-        raise ConfigError(f"{where}: mode \"reservation\" is not available yet in this "
-                          "version; use mode = \"drain\"")
-    return ManagerSettings(manager=manager, slurm_conf=conf, node_names=dict(names),
-                           mode=mode,
-                           max_wait_s=float(wait), partition=partition,
-                           on_timeout=parse_enum(OnTimeout, raw.get("on_timeout", "skip"),
-                                            f"{where} on_timeout"))
+            raise ConfigError(f"{where} cluster_manager: slurm_conf {conf} does not exist")
+    return ManagerSettings(manager=table.manager, slurm_conf=conf,
+                           node_names=dict(table.node_names), mode=table.mode,
+                           max_wait_s=table.max_wait_s, partition=table.partition,
+                           on_timeout=table.on_timeout)
 
 
 def connect(settings: ManagerSettings) -> ClusterManager:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
-from gateway.config import ConfigError, GatewayConfig, NumberKey, check_known_keys, read_numbers
+from gateway.config import ConfigError, GatewayConfig
+from gateway.config_model import FrontDoorLimits
 from gateway.frontdoor.errors import FrontDoorError
 
 LISTENERS = ("cim", "media", "api", "bmc_events")
@@ -74,29 +74,21 @@ DEFAULTS: dict[str, FrontDoorPolicy] = {
                            body_timeout_s=30.0),
     "bmc_events": FrontDoorPolicy(max_connections=4096, max_connections_per_client=16),
 }
-_KEYS = {f.name for f in fields(FrontDoorPolicy)}
-# The ranges are FrontDoorPolicy's own checks (one needs the other fields).
-_NUMBERS = {key: NumberKey(integer=key.startswith("max_")) for key in sorted(_KEYS)}
 
 
-def _override(policy: FrontDoorPolicy, table: Mapping[str, Any], where: str) -> FrontDoorPolicy:
-    values = read_numbers(where, table, _NUMBERS)
+def _override(policy: FrontDoorPolicy, table: FrontDoorLimits, where: str) -> FrontDoorPolicy:
     try:
-        return replace(policy, **values)
+        return replace(policy, **table.overrides())
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
 def front_door_policy(config: GatewayConfig, listener: str) -> FrontDoorPolicy:
     """The policy of `listener` (one of LISTENERS): its defaults, then [front_door], then
-    [front_door.<listener>]. Raises ConfigError naming a bad or unknown key."""
-    table = config.section("front_door")
-    check_known_keys("front_door", table, _KEYS | set(LISTENERS))
+    [front_door.<listener>]. Raises ConfigError when the values contradict each other."""
+    table = config.file.front_door
     policy = _override(DEFAULTS[listener], table, "front_door")
-    own = table.get(listener, {})
-    if not isinstance(own, dict):
-        raise ConfigError(f"[front_door.{listener}] must be a table")
-    check_known_keys(f"front_door.{listener}", own, _KEYS)
+    own: FrontDoorLimits = getattr(table, listener)
     return _override(policy, own, f"front_door.{listener}")
 
 

@@ -28,15 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gateway.config import (
-    ConfigError,
-    GatewayConfig,
-    NumberKey,
-    SourceConfig,
-    check_known_keys,
-    password_matches,
-    read_numbers,
-)
+from gateway.config import GatewayConfig, SourceConfig, password_matches
 
 MAX_TRACKED_ADDRESSES = 10_000  # oldest forgotten first: memory stays bounded
 
@@ -65,17 +57,8 @@ class BackoffSettings:
 
 
 def backoff_settings(config: GatewayConfig) -> BackoffSettings:
-    """[login_backoff] of `config`. Raises ConfigError naming a bad or unknown key."""
-    table = config.section("login_backoff")
-    check_known_keys("login_backoff", table, {"failures", "base_delay_s", "max_delay_s"})
-    values = read_numbers("login_backoff", table, {
-        "failures": NumberKey(integer=True, low=1, high=1000),
-        "base_delay_s": NumberKey(integer=False, low=0.001, high=3600),
-        "max_delay_s": NumberKey(integer=False, low=0.001, high=86_400)})
-    settings = BackoffSettings(**values)
-    if settings.max_delay_s < settings.base_delay_s:
-        raise ConfigError("login_backoff.max_delay_s must be at least base_delay_s")
-    return settings
+    """[login_backoff] of `config` (validated by gateway.config_model.LoginBackoffTable)."""
+    return BackoffSettings(**config.file.login_backoff.model_dump())
 
 
 @dataclass

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from gateway.config import GatewayConfig, NumberKey, check_known_keys, read_numbers
+from gateway.config import GatewayConfig
 from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.refusals import RefusalCount, add_refusals, purge_refusals
 
@@ -43,14 +43,8 @@ class RefusalSettings:
 
 
 def refusal_settings(config: GatewayConfig) -> RefusalSettings:
-    """[refusals] of `config`. Raises ConfigError naming a bad or unknown key."""
-    table = config.section("refusals")
-    check_known_keys("refusals", table, {"bucket_s", "retention_days", "flush_interval_s"})
-    values = read_numbers("refusals", table, {
-        "bucket_s": NumberKey(integer=True, low=60, high=86_400),
-        "retention_days": NumberKey(integer=True, low=1, high=3650),
-        "flush_interval_s": NumberKey(integer=False, low=0.1, high=60)})
-    return RefusalSettings(**values)
+    """[refusals] of `config` (validated by gateway.config_model.RefusalsTable)."""
+    return RefusalSettings(**config.file.refusals.model_dump())
 
 
 class RefusalLog:

@@ -119,7 +119,7 @@ def build_usb_intake(config: GatewayConfig, intake: IntakeService, cache: ImageC
     [usb] section, UsbKeyError for an unusable backend (setting, or no libusb) and
     LocalBundleError when usb.source clashes with a [[sources]] name.
     """
-    if not config.section("usb"):
+    if config.file.usb is None:
         return None
     settings = usb_config(config)
     local = LocalBundleIntake(intake, cache, local_source(

@@ -143,8 +143,8 @@ def list_command(config_path: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
-    rows = [("config", dict(raw)) for raw in config.arrays.get("bmcs", [])
-            if isinstance(raw, dict)]
+    rows = [("config", bmc.model_dump(mode="json", exclude_unset=True))
+            for bmc in config.file.bmcs]
     rows += [(r.origin, dict(r.entry)) for r in registered]
     if as_json:
         click.echo(json.dumps([{"source": s, **e} for s, e in rows], indent=2))

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from gateway.config_schema import parse_host_port
 from gateway.onboarding.discovery import (
     REDFISH,
     SSDP_GROUP,
@@ -77,10 +78,10 @@ def discover_command(targets: tuple[str, ...], ports: tuple[int, ...], scheme: s
         if ssdp:
             target = SSDP_GROUP
             if ssdp_target:
-                host, _, port = ssdp_target.rpartition(":")
-                if not port.isdigit():
-                    raise OnboardingError("--ssdp-target must be HOST:PORT")
-                target = (host, int(port))
+                try:
+                    target = parse_host_port(ssdp_target)
+                except ValueError as exc:
+                    raise OnboardingError(f"--ssdp-target {exc}") from None
             urls += [u for u in ssdp_search(target=target, wait_s=ssdp_wait) if u not in urls]
     except (OnboardingError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -24,8 +24,8 @@ from typing import Any
 
 import requests
 
-from gateway.cluster_config import load_clusters, load_orchestrator_settings
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.cluster_config import load_clusters
+from gateway.config import ConfigError, GatewayConfig, HostPort, load_config
 from gateway.domain import DeliveryMethod
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import BmcEndpoint, RedfishError
@@ -81,25 +81,16 @@ def run_doctor(config_path: Path, *, bmc_timeout: float = 10.0) -> Iterator[Find
 # -- ports ----------------------------------------------------------------------------------
 
 def _ports(config: GatewayConfig) -> Iterator[Finding]:
-    addresses: list[tuple[str, str]] = []
-    if config.listener.http:
-        addresses.append(("listener.http", _join(config.listener.http)))
-    if config.listener.https:
-        addresses.append(("listener.https", _join(config.listener.https)))
-    for key, section, default in (("listen", "api", "127.0.0.1:8000"),
-                                  ("http", "media", "0.0.0.0:8080"), ("https", "media", "")):
-        table = config.section(section)
-        if table or section == "api" and "api" in config.sections:
-            value = str(table.get(key, default)) if table else ""
-            if value:
-                addresses.append((f"{section}.{key}", value))
-    try:
-        events = load_orchestrator_settings(config).events_http
-    except ConfigError:
-        events = ""
-    if events:
-        addresses.append(("orchestrator.events_http", events))
-    seen: dict[str, str] = {}
+    file = config.file
+    candidates: list[tuple[str, HostPort | None]] = [
+        ("listener.http", config.listener.http), ("listener.https", config.listener.https)]
+    if file.api is not None:
+        candidates.append(("api.listen", file.api.listen))
+    if file.media is not None:
+        candidates += [("media.http", file.media.http), ("media.https", file.media.https)]
+    candidates.append(("orchestrator.events_http", file.orchestrator.events_http))
+    addresses = [(key, address) for key, address in candidates if address is not None]
+    seen: dict[HostPort, str] = {}
     for key, address in addresses:
         if address in seen:
             yield Finding(FAIL, f"port {key}", f"{address} is also {seen[address]}",
@@ -109,16 +100,8 @@ def _ports(config: GatewayConfig) -> Iterator[Finding]:
         yield _bind(key, address)
 
 
-def _join(address: tuple[str, int]) -> str:
-    return f"{address[0]}:{address[1]}"
-
-
-def _bind(key: str, address: str) -> Finding:
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]")
-    if not port_text.isdigit():
-        return Finding(FAIL, f"port {key}", f"{address!r} is not HOST:PORT", "write HOST:PORT")
-    port = int(port_text)
+def _bind(key: str, address: HostPort) -> Finding:
+    host, port = address
     if port == 0:
         return Finding(OK, f"port {key}", f"{address}: a free port is picked at start")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config import ConfigError, load_config
+from gateway.config_schema import parse_host_port
 from gateway.onboarding.certs import fingerprint_of, write_self_signed
 from gateway.onboarding.errors import OnboardingError
 from gateway.tls import server_tls_context
@@ -141,7 +142,7 @@ def init_gateway(directory: Path, options: InitOptions) -> InitResult:
             _copy_operator_pair(options.certfile, options.keyfile, cert, key)
         else:
             fingerprint = write_self_signed(cert, key, hosts)
-        media_port = options.media.rpartition(":")[2]
+        media_port = parse_host_port(options.media).port
         config_path.write_text(TEMPLATE.format(
             config=config_path, name=json.dumps(name),
             state_dir=json.dumps(str(state_dir) if options.state_dir else "state"),
@@ -174,9 +175,10 @@ def _copy_operator_pair(certfile: Path, keyfile: Path, cert: Path, key: Path) ->
 
 
 def _check_address(value: str, what: str) -> None:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise OnboardingError(f"{what} must be HOST:PORT (got {value!r})")
+    try:
+        parse_host_port(value)
+    except ValueError as exc:
+        raise OnboardingError(f"{what} {exc}") from None
 
 
 def _first_token(config_path: Path) -> str:

@@ -40,8 +40,7 @@ def plan_import(config: GatewayConfig, current: Sequence[Mapping[str, Any]],
     """What importing `rows` into a registry holding `current` would do."""
     plan = ImportPlan(problems=list(problems))
     existing = {str(e["name"]): dict(e) for e in current}
-    in_file = {str(raw.get("name")) for raw in config.arrays.get("bmcs", [])
-               if isinstance(raw, dict)}
+    in_file = {bmc.name for bmc in config.file.bmcs}
     first_at: dict[str, str] = {}
     good: list[ImportRow] = []
     for row in rows:

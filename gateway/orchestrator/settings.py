@@ -1,6 +1,6 @@
 """Tunables of the executor and per-cluster execution settings (plain dataclasses).
 
-Parsed from the [orchestrator] section and the [[clusters]] tables by
+Built from the [orchestrator] and [[clusters]] tables (gateway.cluster_model) by
 gateway.cluster_config; tests and the benchmark build them directly.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 
 from gateway.cluster_managers.port import ManagerSettings
+from gateway.config_schema import HostPort
 from gateway.domain import (
     DEFAULT_PREFERENCE,
     Cluster,
@@ -20,7 +20,10 @@ from gateway.domain import (
     NodeStep,
     RetryPolicy,
 )
+from gateway.domain.activation import Activation
 from gateway.redfish import BmcEndpoint
+
+__all__ = ["DEFAULT_TIMEOUTS", "Activation", "ClusterSettings", "Hook", "OrchestratorSettings"]
 
 # Seconds each step may take before the node fails (the issue: "every step has a timeout").
 DEFAULT_TIMEOUTS: dict[NodeStep, float] = {
@@ -46,15 +49,6 @@ class Hook:
     command: tuple[str, ...] = ()
     webhook: str | None = None
     timeout_s: float = 300.0
-
-
-class Activation(StrEnum):
-    """When updated firmware takes effect: at once (``immediate``), or staged now and
-    activated by resets inside maintenance windows (``staged``: accepted and
-    validated; campaigns of a staged cluster are refused until it is implemented)."""
-
-    IMMEDIATE = "immediate"
-    STAGED = "staged"
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class OrchestratorSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     auto_campaigns: bool = True
-    events_http: str | None = None
+    events_http: HostPort | None = None
     events_url: str = ""
     event_fallback_s: float = 30.0
 

@@ -114,11 +114,11 @@ def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,
     Its secret lives in the state directory, so subscriptions survive restarts."""
     if not settings.events_http:
         return None
-    host, _, port = settings.events_http.rpartition(":")
     secret = load_or_create_secret(config.state_dir / "bmc-events.key")
     try:
         policy = front_door_policy(config, "bmc_events")
     except ConfigError as exc:
         raise OrchestratorError(f"configuration: {exc}") from exc
-    return BmcEventReceiver(host.strip("[]"), int(port), settings.events_url, secret,
+    host, port = settings.events_http
+    return BmcEventReceiver(host, port, settings.events_url, secret,
                             on_events, policy=policy)

@@ -77,8 +77,9 @@ def test_media_url_for_unknown_image_is_404(served: tuple[Path, int, bytes, str]
 
 
 @pytest.mark.parametrize(("media", "message"), [
-    ('http = "127.0.0.1:0"\nbase_url = "http://gw"\ncolour = "blue"', "unknown key(s) colour"),
-    ('http = "127.0.0.1:0"', "media.base_url must be"),
+    ('http = "127.0.0.1:0"\nbase_url = "http://gw"\ncolour = "blue"',
+     "media: unknown key 'colour'"),
+    ('http = "127.0.0.1:0"', "media.base_url is required"),
     ('http = "nonsense"\nbase_url = "http://gw"', "media.http must be HOST:PORT"),
     ('https = "127.0.0.1:0"\nhttp = ""\nbase_url = "http://gw"', "needs media.certfile"),
     ('base_url = "http://gw"\nwithdrawn = ["xyz"]', "media.withdrawn"),
