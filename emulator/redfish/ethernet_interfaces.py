@@ -21,12 +21,12 @@ from emulator.network import ADDRESS
 from emulator.redfish.common import (
     bmc,
     check_properties,
-    collection,
     json_response,
     not_found,
     read_json,
     requires,
 )
+from emulator.redfish.documents import collection
 
 blueprint = Blueprint("ethernet_interfaces", __name__)
 

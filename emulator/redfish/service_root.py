@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from emulator.redfish.common import SERVICE_NAME, bmc, json_response
+from emulator.redfish.documents import ref, refs, resource
 
 blueprint = Blueprint("service_root", __name__)
 
@@ -102,38 +103,27 @@ def versions() -> Response:
 @blueprint.get(ROOT)
 def service_root() -> Response:
     current = bmc()
-    return json_response(
-        {
-            "@odata.id": f"{ROOT}",
-            "@odata.type": "#ServiceRoot.v1_20_0.ServiceRoot",
-            "Id": "RootService",
-            "Name": SERVICE_NAME,
-            "RedfishVersion": "1.21.0",
-            "UUID": current.uuid,
-            "Vendor": current.manufacturer,
-            "Product": f"{current.model} BMC",
-            "Systems": {"@odata.id": f"{ROOT}/Systems"},
-            "Managers": {"@odata.id": f"{ROOT}/Managers"},
-            "Chassis": {"@odata.id": f"{ROOT}/Chassis"},
-            "UpdateService": {"@odata.id": f"{ROOT}/UpdateService"},
-            "Tasks": {"@odata.id": f"{ROOT}/TaskService"},
-            "SessionService": {"@odata.id": f"{ROOT}/SessionService"},
-            "AccountService": {"@odata.id": f"{ROOT}/AccountService"},
-            "EventService": {"@odata.id": f"{ROOT}/EventService"},
-            "Registries": {"@odata.id": f"{ROOT}/Registries"},
-            "CertificateService": {"@odata.id": f"{ROOT}/CertificateService"},
-            "Links": {"Sessions": {"@odata.id": f"{ROOT}/SessionService/Sessions"}},
-            "ProtocolFeaturesSupported": {
-                "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
-                                "NoLinks": False},
-                "FilterQuery": False,
-                "SelectQuery": False,
-                "OnlyMemberQuery": False,
-                # Many requests may be in flight at once, on one connection or several.
-                "MultipleHTTPRequests": True,
-            },
-        }
-    )
+    return json_response(resource(
+        ROOT, "#ServiceRoot.v1_20_0.ServiceRoot", "RootService", SERVICE_NAME,
+        RedfishVersion="1.21.0",
+        UUID=current.uuid,
+        Vendor=current.manufacturer,
+        Product=f"{current.model} BMC",
+        **refs(ROOT, "Systems", "Managers", "Chassis", "UpdateService"),
+        Tasks=ref(f"{ROOT}/TaskService"),
+        **refs(ROOT, "SessionService", "AccountService", "EventService", "Registries",
+               "CertificateService"),
+        Links={"Sessions": ref(f"{ROOT}/SessionService/Sessions")},
+        ProtocolFeaturesSupported={
+            "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
+                            "NoLinks": False},
+            "FilterQuery": False,
+            "SelectQuery": False,
+            "OnlyMemberQuery": False,
+            # Many requests may be in flight at once, on one connection or several.
+            "MultipleHTTPRequests": True,
+        },
+    ))
 
 
 @blueprint.get(f"{ROOT}/$metadata")
