@@ -144,15 +144,26 @@ def _attempt_failures(check: str, attempt: Attempt, exp: Expectation) -> list[Fi
     return findings
 
 
+def _deliver_expecting_no_flash(
+        driver: NodeDriver, cell: Cell, check: str, unchanged: Mapping[str, str],
+        flashed: str) -> tuple[Attempt, dict[str, str], list[Finding]]:
+    """Deliver the cell's bundle where nothing may be flashed: the attempt, the versions
+    once the node settled on ``unchanged``, and an error if anything was flashed anyway
+    (``flashed`` formats the components flashed and the attempt)."""
+    attempt = driver.deliver(cell.combination.delivery)
+    after = driver.settle(unchanged)
+    findings = []
+    if attempt.flashed():
+        findings.append(_error(check, flashed.format(", ".join(attempt.flashed()),
+                                                     attempt.describe())))
+    return attempt, after, findings
+
+
 def _reapply(driver: NodeDriver, cell: Cell) -> CheckResult:
     check, started, exp = "dynamic.reapply", time.monotonic(), cell.expectation
     before = driver.versions()
-    attempt = driver.deliver(cell.combination.delivery)
-    after = driver.settle(before)
-    findings = []
-    if attempt.flashed():
-        findings.append(_error(check, f"re-applying flashed {', '.join(attempt.flashed())} "
-                               f"again; expected a no-op ({attempt.describe()})"))
+    attempt, after, findings = _deliver_expecting_no_flash(
+        driver, cell, check, before, "re-applying flashed {} again; expected a no-op ({})")
     if SUCCESSFUL in attempt.message_ids:
         findings.append(_error(check, f"the BMC reported UpdateSuccessful on a re-apply "
                                f"({attempt.describe()})"))
@@ -173,12 +184,8 @@ def downgrade(driver: NodeDriver, cell: Cell, newer: Mapping[str, str]) -> Check
 
 def _downgrade(driver: NodeDriver, cell: Cell, newer: Mapping[str, str]) -> CheckResult:
     check, started = "dynamic.downgrade", time.monotonic()
-    attempt = driver.deliver(cell.combination.delivery)
-    after = driver.settle(newer)
-    findings = []
-    if attempt.flashed():
-        findings.append(_error(check, f"without ForceUpdate the BMC downgraded "
-                               f"{', '.join(attempt.flashed())} ({attempt.describe()})"))
+    attempt, after, findings = _deliver_expecting_no_flash(
+        driver, cell, check, newer, "without ForceUpdate the BMC downgraded {} ({})")
     if attempt.task_state is not None:
         if SUCCESSFUL in attempt.message_ids:
             findings.append(_error(check, f"the BMC reported UpdateSuccessful for a downgrade "

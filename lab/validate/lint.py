@@ -15,7 +15,7 @@ adapters activate live). Any other component may use "host" or "none";
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,34 +103,27 @@ def lint_manifest(document: Mapping[str, Any], matrix: Matrix | None,
     Without a matrix, the two matrix checks are skipped.
     """
     packages = raw_packages(document)
-    results = [
-        judge("lint.versions_parse", TITLES["lint.versions_parse"], _versions_parse(packages)),
-        judge("lint.version_above_min_from", TITLES["lint.version_above_min_from"],
-              _above_min_from(packages)),
+
+    def check(check_id: str, findings: Iterable[Finding]) -> CheckResult:
+        return judge(check_id, TITLES[check_id], findings)
+
+    def with_matrix(check_id: str,
+                    findings: Callable[[Matrix], Iterable[Finding]]) -> CheckResult:
+        if matrix is None:
+            return skipped(check_id, TITLES[check_id], "no matrix given")
+        return check(check_id, findings(matrix))
+
+    return [
+        check("lint.versions_parse", _versions_parse(packages)),
+        check("lint.version_above_min_from", _above_min_from(packages)),
+        with_matrix("lint.models_in_matrix",
+                    lambda m: _models_in_matrix(packages, m, matrix_source)),
+        check("lint.dependencies_resolve", _dependencies_resolve(packages)),
+        check("lint.dependency_cycles", _dependency_cycles(packages)),
+        check("lint.reset_consistent", _reset_consistent(packages)),
+        check("lint.unique_component_model", _unique_component_model(packages)),
+        with_matrix("matrix.version_regression", lambda m: _version_regressions(packages, m)),
     ]
-    if matrix is None:
-        results.append(skipped("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
-                               "no matrix given"))
-    else:
-        results.append(judge("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
-                             _models_in_matrix(packages, matrix, matrix_source)))
-    results += [
-        judge("lint.dependencies_resolve", TITLES["lint.dependencies_resolve"],
-              _dependencies_resolve(packages)),
-        judge("lint.dependency_cycles", TITLES["lint.dependency_cycles"],
-              _dependency_cycles(packages)),
-        judge("lint.reset_consistent", TITLES["lint.reset_consistent"],
-              _reset_consistent(packages)),
-        judge("lint.unique_component_model", TITLES["lint.unique_component_model"],
-              _unique_component_model(packages)),
-    ]
-    if matrix is None:
-        results.append(skipped("matrix.version_regression", TITLES["matrix.version_regression"],
-                               "no matrix given"))
-    else:
-        results.append(judge("matrix.version_regression", TITLES["matrix.version_regression"],
-                             _version_regressions(packages, matrix)))
-    return results
 
 
 def _parses(text: str | None, scheme: VersionScheme = DEFAULT_SCHEME) -> bool:
