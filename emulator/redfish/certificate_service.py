@@ -21,11 +21,11 @@ from emulator.errors import RedfishError
 from emulator.redfish.common import bmc, check_action, json_response, read_json
 from emulator.redfish.documents import (
     action,
-    collection,
     post_action,
     ref,
     refuse_unknown_actions,
     resource,
+    serve_collection,
 )
 from emulator.redfish.network_protocol import CERTIFICATES_URI
 
@@ -97,10 +97,8 @@ def certificate_locations() -> Response:
     ))
 
 
-@blueprint.get(CERTIFICATES_URI)
-def certificates() -> Response:
-    return json_response(collection(CERTIFICATES_URI, "CertificateCollection",
-                                    "HTTPS Certificates", [CERTIFICATE_URI]))
+serve_collection(blueprint, CERTIFICATES_URI, "CertificateCollection", "HTTPS Certificates",
+                 lambda: [CERTIFICATE_URI])
 
 
 def _name(name: x509.Name) -> dict[str, str]:

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from emulator.bmc import CHASSIS_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
-from emulator.redfish.common import bmc, check_properties, json_response
-from emulator.redfish.documents import OK_STATUS, collection, ref, refs, resource, serve
+from emulator.redfish.common import bmc, check_properties
+from emulator.redfish.documents import (
+    OK_STATUS,
+    host_identity,
+    ref,
+    refs,
+    resource,
+    serve,
+    serve_collection,
+)
 
 blueprint = Blueprint("chassis", __name__)
 
@@ -20,23 +28,14 @@ INDICATOR_STATES = ("Lit", "Blinking", "Off")
 MAX_ASSET_TAG = 64
 
 
-@blueprint.get("/redfish/v1/Chassis")
-def chassis_collection() -> Response:
-    return json_response(
-        collection("/redfish/v1/Chassis", "ChassisCollection", "Chassis", [CHASSIS_URI])
-    )
-
-
 def chassis_document() -> dict[str, Any]:
     current = bmc()
     return resource(
         CHASSIS_URI, "#Chassis.v1_28_0.Chassis", "1", f"{current.model} chassis",
         ChassisType="RackMount",
-        Manufacturer=current.manufacturer,
-        Model=current.model,
+        **host_identity(current),
         SKU=current.model,
         PartNumber=f"{current.model}-CH",
-        SerialNumber=current.serial,
         AssetTag=current.asset_tag,
         PowerState=current.power_state(),
         IndicatorLED=current.indicator_led,
@@ -72,3 +71,5 @@ def update_chassis(document: dict[str, Any]) -> None:
 
 
 serve(blueprint, CHASSIS_URI, chassis_document, update_chassis)
+serve_collection(blueprint, "/redfish/v1/Chassis", "ChassisCollection", "Chassis",
+                 lambda: [CHASSIS_URI])

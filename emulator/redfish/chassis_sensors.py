@@ -13,7 +13,7 @@ from flask import Blueprint, Response
 
 from emulator.bmc import CHASSIS_URI
 from emulator.redfish.common import json_response, not_found
-from emulator.redfish.documents import OK_STATUS, collection, resource
+from emulator.redfish.documents import OK_STATUS, collection, resource, serve_collection
 from emulator.redfish.power import current_readings
 from emulator.sensors import FAN_COUNT, Readings
 
@@ -73,6 +73,4 @@ def environment_metrics() -> Response:
     ))
 
 
-@blueprint.get(CONTROLS_URI)
-def controls() -> Response:
-    return json_response(collection(CONTROLS_URI, "ControlCollection", "Controls", []))
+serve_collection(blueprint, CONTROLS_URI, "ControlCollection", "Controls", list)

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
+from emulator.bmc import Bmc
 from emulator.errors import RedfishError
 from emulator.redfish.common import (
     F,
@@ -37,6 +38,14 @@ def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> 
     }
 
 
+def serve_collection(blueprint: Blueprint, uri: str, odata_type: str, name: str,
+                     members: Callable[[], Iterable[str]]) -> None:
+    """GET ``uri``: the collection of the member URIs ``members()`` lists at that moment."""
+    blueprint.add_url_rule(
+        uri, odata_type, lambda: json_response(collection(uri, odata_type, name, members())),
+        methods=["GET"])
+
+
 def ref(uri: str) -> dict[str, str]:
     """A navigation link: the JSON object that points at another resource."""
     return {"@odata.id": uri}
@@ -45,6 +54,12 @@ def ref(uri: str) -> dict[str, str]:
 def refs(base: str, *names: str) -> dict[str, dict[str, str]]:
     """Links to sub-resources named after their path segment below ``base``."""
     return {name: ref(f"{base}/{name}") for name in names}
+
+
+def host_identity(current: Bmc) -> dict[str, str]:
+    """Who made the host and which one it is: the same on its System and its Chassis."""
+    return {"Manufacturer": current.manufacturer, "Model": current.model,
+            "SerialNumber": current.serial}
 
 
 def resource(uri: str, odata_type: str, resource_id: str, name: str, /,
@@ -82,10 +97,12 @@ def post_action(blueprint: Blueprint, base: str, name: str,
 
 def reset_action(blueprint: Blueprint, base: str, name: str, reset_types: Iterable[str],
                  privilege: Privilege, perform: Callable[[str], None]) -> dict[str, Any]:
-    """A Reset action (ComputerSystem.Reset, Manager.Reset): POST checks ResetType against
-    ``reset_types`` and hands it to ``perform`` (a busy BMC answers 409); returns the
-    Actions entry that advertises it."""
+    """A Reset action (ComputerSystem.Reset, Manager.Reset), the resource's only action:
+    POST checks ResetType against ``reset_types`` and hands it to ``perform`` (a busy BMC
+    answers 409), any other action is ActionNotSupported; returns the Actions entry that
+    advertises it."""
     allowed = tuple(reset_types)
+    refuse_unknown_actions(blueprint, base, privilege)
 
     @post_action(blueprint, base, name, privilege)
     def reset() -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from emulator.accounts import Privilege
 from emulator.bmc import BMC_RESET_TYPES, CHASSIS_URI, MANAGER_URI, SYSTEM_URI
@@ -15,17 +15,15 @@ from emulator.errors import RedfishError
 from emulator.redfish.common import (
     bmc,
     check_properties,
-    json_response,
 )
 from emulator.redfish.documents import (
     OK_STATUS,
-    collection,
     ref,
     refs,
-    refuse_unknown_actions,
     reset_action,
     resource,
     serve,
+    serve_collection,
 )
 
 blueprint = Blueprint("managers", __name__)
@@ -34,13 +32,6 @@ RESET_ACTION = "Manager.Reset"
 _RESET = reset_action(blueprint, MANAGER_URI, RESET_ACTION, BMC_RESET_TYPES,
                       Privilege.CONFIGURE_MANAGER,
                       lambda reset_type: bmc().restart_bmc(f"Manager.Reset {reset_type}"))
-
-
-@blueprint.get("/redfish/v1/Managers")
-def managers() -> Response:
-    return json_response(
-        collection("/redfish/v1/Managers", "ManagerCollection", "Managers", [MANAGER_URI])
-    )
 
 
 def manager_document() -> dict[str, Any]:
@@ -75,6 +66,6 @@ def update_manager(document: dict[str, Any]) -> None:
 
 
 serve(blueprint, MANAGER_URI, manager_document, update_manager, Privilege.CONFIGURE_MANAGER)
+serve_collection(blueprint, "/redfish/v1/Managers", "ManagerCollection", "Managers",
+                 lambda: [MANAGER_URI])
 
-
-refuse_unknown_actions(blueprint, MANAGER_URI, Privilege.CONFIGURE_MANAGER)

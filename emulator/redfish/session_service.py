@@ -18,7 +18,7 @@ from emulator.redfish.common import (
     read_json,
     requires,
 )
-from emulator.redfish.documents import OK_STATUS, collection, ref, resource, serve
+from emulator.redfish.documents import OK_STATUS, ref, resource, serve, serve_collection
 
 blueprint = Blueprint("session_service", __name__)
 
@@ -51,10 +51,8 @@ def update_service(document: dict[str, Any]) -> None:
 serve(blueprint, SERVICE_URI, service_document, update_service, Privilege.CONFIGURE_MANAGER)
 
 
-@blueprint.get(SESSIONS_URI)
-def sessions() -> Response:
-    members = [f"{SESSIONS_URI}/{s.id}" for s in bmc().sessions.all()]
-    return json_response(collection(SESSIONS_URI, "SessionCollection", "Sessions", members))
+serve_collection(blueprint, SESSIONS_URI, "SessionCollection", "Sessions",
+                 lambda: [f"{SESSIONS_URI}/{s.id}" for s in bmc().sessions.all()])
 
 
 def _session_document(session: Session) -> dict[str, object]:

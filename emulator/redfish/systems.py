@@ -23,13 +23,12 @@ from emulator.redfish.common import (
     json_response,
 )
 from emulator.redfish.documents import (
-    collection,
+    host_identity,
     ref,
-    refs,
-    refuse_unknown_actions,
     reset_action,
     resource,
     serve,
+    serve_collection,
 )
 
 blueprint = Blueprint("systems", __name__)
@@ -47,13 +46,9 @@ def _extra_systems() -> list[str]:
     return [str(n) for n in range(2, 2 + int(fault.params["systems"]))] if fault else []
 
 
-@blueprint.get("/redfish/v1/Systems")
-def systems() -> Response:
-    members = [SYSTEM_URI] + [f"/redfish/v1/Systems/{i}" for i in _extra_systems()]
-    return json_response(
-        collection("/redfish/v1/Systems", "ComputerSystemCollection", "Computer Systems",
-                   members)
-    )
+serve_collection(blueprint, "/redfish/v1/Systems", "ComputerSystemCollection",
+                 "Computer Systems",
+                 lambda: [SYSTEM_URI, *(f"/redfish/v1/Systems/{i}" for i in _extra_systems())])
 
 
 @blueprint.get("/redfish/v1/Systems/<system_id>")
@@ -77,9 +72,7 @@ def system_document() -> dict[str, object]:
     return resource(
         SYSTEM_URI, "#ComputerSystem.v1_27_0.ComputerSystem", "1", f"{current.model} host",
         SystemType="Physical",
-        Manufacturer=current.manufacturer,
-        Model=current.model,
-        SerialNumber=current.serial,
+        **host_identity(current),
         UUID=current.uuid,
         PowerState=current.power_state(),
         BiosVersion=current.firmware.installed().get("BIOS", ""),
@@ -90,7 +83,8 @@ def system_document() -> dict[str, object]:
             "BootSourceOverrideEnabled": current.boot.enabled,
             "BootSourceOverrideMode": current.boot.mode,
         },
-        **refs(SYSTEM_URI, "VirtualMedia", "LogServices"),
+        VirtualMedia=ref(f"{SYSTEM_URI}/VirtualMedia"),
+        LogServices=ref(f"{SYSTEM_URI}/LogServices"),
         Actions=_RESET,
         Links={"Chassis": [ref(CHASSIS_URI)], "ManagedBy": [ref(MANAGER_URI)]},
     )
@@ -117,5 +111,3 @@ def update_system(document: dict[str, Any]) -> None:
 
 serve(blueprint, SYSTEM_URI, system_document, update_system)
 
-
-refuse_unknown_actions(blueprint, SYSTEM_URI, Privilege.CONFIGURE_COMPONENTS)
