@@ -16,10 +16,10 @@ from gateway.media import (
     CapabilityGrant,
     CapabilitySigner,
     MediaServer,
-    ServerLimits,
     VerifiedDirectoryCatalog,
     media_url,
 )
+from gateway.media.server import ServerLimits
 
 IMAGE_BYTES = 2 * 1024 * 1024 + 123  # not a multiple of any buffer size
 
