@@ -44,8 +44,9 @@ SLOT = timedelta(minutes=10)
 
 
 def build(nodes: int, groups: int, allowance: int) -> Cluster:
+    nightly = MaintenanceWindow(tuple(range(7)), dtime(0, 0), timedelta(hours=6))
     qos = (QosClass("gold", order=0), QosClass("silver", order=1),
-           QosClass("night", order=2, windows=(MaintenanceWindow(tuple(range(7)), dtime(0, 0), timedelta(hours=6)),)))
+           QosClass("night", order=2, windows=(nightly,)))
     specs = tuple(NodeSpec(f"n{i:06d}", f"g{i % groups:05d}", qos[i % 3].name)
                   for i in range(nodes))
     return Cluster("bench", tuple(RedundancyGroup(f"g{g:05d}", max_unavailable=allowance)

@@ -71,16 +71,21 @@ def server_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
     """
     directory = Path(tempfile.mkdtemp(prefix="fleetflash-tls-"))
     try:
-        cert_path = directory / "cert.pem"
-        key_path = directory / "key.pem"
-        cert_path.write_bytes(cert_pem)
-        _write_private(key_path, key_pem)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cert_path, key_path)
-        return context
+        return _context_from_files(directory / "cert.pem", directory / "key.pem", cert_pem,
+                                   key_pem)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _context_from_files(cert_path: Path, key_path: Path, cert_pem: bytes,
+                        key_pem: bytes) -> ssl.SSLContext:
+    """Write the chain and (privately) the key to these paths; a TLS 1.2+ server context."""
+    cert_path.write_bytes(cert_pem)
+    _write_private(key_path, key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -94,10 +99,5 @@ def make_self_signed(common_name: str = "fleetflash-emulator") -> SelfSignedTls:
     cert_pem, key_pem = make_certificate(common_name)
     directory = Path(tempfile.mkdtemp(prefix="fleetflash-tls-"))
     cert_path = directory / "emulator-cert.pem"
-    key_path = directory / "emulator-key.pem"
-    cert_path.write_bytes(cert_pem)
-    _write_private(key_path, key_pem)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_path, key_path)
+    context = _context_from_files(cert_path, directory / "emulator-key.pem", cert_pem, key_pem)
     return SelfSignedTls(context, cert_path, directory)

@@ -11,7 +11,7 @@ points at exactly these files (docs/bundle-format.md, "Bootable bundles").
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,16 +45,22 @@ def boot_to_dict(images: tuple[BootImage, ...]) -> dict[str, Any]:
     return {image.platform: image.to_dict() for image in images}
 
 
+def refuse_unknown_platforms(platforms: Iterable[str], where: str,
+                             show: Callable[[str], str]) -> None:
+    """ManifestError naming the platforms of ``where`` outside BOOT_PLATFORMS, and the
+    known ones (each written with ``show``: quoted in a manifest, bare in a spec)."""
+    unknown = sorted(set(platforms) - set(BOOT_PLATFORMS))
+    if unknown:
+        raise ManifestError(
+            f"{where} has unknown platform(s): {', '.join(map(show, unknown))} "
+            f"(known: {', '.join(map(show, BOOT_PLATFORMS))})")
+
+
 def parse_boot(raw: Any) -> tuple[BootImage, ...]:
     """Validate the manifest's ``boot`` object; images in BOOT_PLATFORMS order."""
     if not isinstance(raw, Mapping) or not raw:
         raise ManifestError("manifest field 'boot' must be an object naming 'bios' and/or 'efi'")
-    unknown = sorted(set(raw) - set(BOOT_PLATFORMS))
-    if unknown:
-        raise ManifestError(
-            f"manifest field 'boot' has unknown platform(s): {', '.join(map(repr, unknown))} "
-            "(known: 'bios', 'efi')"
-        )
+    refuse_unknown_platforms(raw, "manifest field 'boot'", repr)
     images = []
     for platform in BOOT_PLATFORMS:
         if platform not in raw:

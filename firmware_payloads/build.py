@@ -32,6 +32,7 @@ from firmware_payloads import layout
 from firmware_payloads.boot import BootImage, check_boot_image_head, check_boot_image_size
 from firmware_payloads.errors import BundleError, HashMismatchError, UnsafePathError
 from firmware_payloads.manifest import SCHEMA_VERSION, Manifest
+from firmware_payloads.sources import ReadOnlyStream
 from firmware_payloads.spec import BootSpec, BundleSpec, PayloadSource
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def _ensure_directory(
     return candidate
 
 
-class _CheckedStream(io.RawIOBase):
+class _CheckedStream(ReadOnlyStream):
     """Hashes what pycdlib copies into the image, so a payload that changed since it
     was measured (or came up short) fails the build instead of shipping silently."""
 
@@ -270,12 +271,6 @@ class _CheckedStream(io.RawIOBase):
         self._size = size
         self._digest = hashlib.sha256()
         self._count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         position = self._inner.seek(offset, whence)

@@ -12,7 +12,6 @@ under 1 MB whatever the image size.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,24 +34,18 @@ from firmware_payloads.errors import (
 )
 from firmware_payloads.manifest import MAX_MANIFEST_BYTES, Manifest, Package
 from firmware_payloads.safepaths import check_payload_path
-from firmware_payloads.sources import ByteSource, FileSource, open_http_source
+from firmware_payloads.sources import ByteSource, FileSource, ReadOnlyStream, open_http_source
 
 DEFAULT_MAX_STREAM_BYTES = 4 * 1024**3
 
 
-class _SourceFile(io.RawIOBase):
+class _SourceFile(ReadOnlyStream):
     """A read-only seekable file over a ByteSource, for pycdlib."""
 
     def __init__(self, source: ByteSource) -> None:
         super().__init__()
         self._source = source
         self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._source.size}

@@ -7,6 +7,7 @@ received from the network) so callers can show what a remote read cost.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -283,3 +284,14 @@ def _spool_body(response: requests.Response, label: str, max_bytes: int) -> Spoo
     except BaseException:
         spool.close()
         raise
+
+
+class ReadOnlyStream(io.RawIOBase):
+    """A readable, seekable raw stream for pycdlib, which reads images and payloads
+    through file objects; subclasses give ``seek`` and ``readinto``."""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO, Protocol
 
 import yaml
 
-from firmware_payloads.boot import BOOT_PLATFORMS
+from firmware_payloads.boot import BOOT_PLATFORMS, refuse_unknown_platforms
 from firmware_payloads.errors import ManifestError
 from firmware_payloads.manifest import MAX_PAYLOAD_BYTES, PackageTarget
 
@@ -215,12 +215,7 @@ def _boot_specs(raw: Any, base_dir: Path) -> tuple[BootSpec, ...]:
         raise ManifestError(
             "bundle spec field 'boot' must be a mapping like {bios: FILE, efi: FILE}"
         )
-    unknown = sorted(set(raw) - set(BOOT_PLATFORMS))
-    if unknown:
-        raise ManifestError(
-            f"bundle spec field 'boot' has unknown platform(s): {', '.join(map(str, unknown))} "
-            "(known: bios, efi)"
-        )
+    refuse_unknown_platforms(raw, "bundle spec field 'boot'", str)
     specs = []
     for platform in BOOT_PLATFORMS:
         if platform in raw:

@@ -14,6 +14,7 @@ from rich.table import Table
 from gateway.config import ConfigError, GatewayConfig, hash_password, load_config
 from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
+from gateway.serve_options import log_to_stderr, verbose_option
 from gateway.stop_signals import StopSignals
 from gateway.store import DatabaseUnavailableError, Decision, GatewayStore, StoreError
 
@@ -59,13 +60,12 @@ def gateway() -> None:
 
 @gateway.command()
 @config_option
-@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@verbose_option
 def serve(config_path: str, verbose: bool) -> None:
     """Run the gateway (CIM listener and image acquisition) until interrupted."""
     from gateway.service import GatewayStartError, build_gateway  # pywbem import is slow
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(verbose)
     config = _load(config_path)
     # Caught from before start-up: SIGTERM while the parts start stops them once they run
     # (a stop during start-up would race with it); see gateway/stop_signals.py.

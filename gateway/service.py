@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.api.server import ApiServerError
@@ -37,6 +38,17 @@ SWITCH_INTERVAL_S = 0.001  # see Gateway.start
 
 class GatewayStartError(Exception):
     """A part of the gateway could not start (message says which and why)."""
+
+
+def _start_part(started: contextlib.ExitStack, start: Callable[[], None],
+                stop: Callable[[], None], errors: type[Exception], prefix: str = "") -> None:
+    """Start one part of the gateway and have ``started`` stop it if a later part fails;
+    ``errors`` from ``start`` become a GatewayStartError (``prefix`` + the reason)."""
+    try:
+        start()
+    except errors as exc:
+        raise GatewayStartError(f"{prefix}{exc}") from exc
+    started.callback(stop)
 
 
 @dataclass
@@ -68,11 +80,8 @@ class Gateway:
         with contextlib.ExitStack() as started:
             self.worker.start()
             started.callback(self.worker.stop)
-            try:
-                self.listener.start()
-            except OSError as exc:
-                raise GatewayStartError(f"CIM listener could not start: {exc}") from exc
-            started.callback(self.listener.stop)
+            _start_part(started, self.listener.start, self.listener.stop, OSError,
+                        "CIM listener could not start: ")
             if self.orchestration is not None:
                 # The media server's and event receiver's loops answer BMCs while up to
                 # `workers` node threads run Python code; the interpreter lock passes
@@ -81,17 +90,10 @@ class Gateway:
                 # flowing when a wave of 200 nodes starts (bench/rollout.py, 1000 nodes:
                 # ratio 1.151 -> 1.141, docs/performance.md).
                 sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-                try:
-                    self.orchestration.start()
-                except MediaError as exc:
-                    raise GatewayStartError(f"media server could not start: {exc}") from exc
-                started.callback(self.orchestration.stop)
+                _start_part(started, self.orchestration.start, self.orchestration.stop,
+                            MediaError, "media server could not start: ")
             if self.api is not None:
-                try:
-                    self.api.start()
-                except ApiServerError as exc:
-                    raise GatewayStartError(str(exc)) from exc
-                started.callback(self.api.stop)
+                _start_part(started, self.api.start, self.api.stop, ApiServerError)
             if self.usb is not None:
                 self.usb.start()  # last: a key plugged in at boot finds everything running
             started.pop_all()  # all running: from here on `stop` stops them

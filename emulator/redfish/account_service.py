@@ -18,13 +18,13 @@ from emulator.errors import RedfishError
 from emulator.redfish.common import (
     bmc,
     check_properties,
-    collection,
     existing,
     json_response,
     not_found,
     read_json,
     requires,
 )
+from emulator.redfish.documents import OK_STATUS, collection, refs, resource, serve
 
 blueprint = Blueprint("account_service", __name__)
 
@@ -37,36 +37,25 @@ MAX_LOCKOUT_VALUE = 86400 * 7
 
 def service_document() -> dict[str, Any]:
     policy = bmc().accounts.lockout
-    return {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#AccountService.v1_18_1.AccountService",
-            "Id": "AccountService",
-            "Name": "Account Service",
-            "ServiceEnabled": True,
-            "MinPasswordLength": MIN_PASSWORD_LENGTH,
-            "MaxPasswordLength": MAX_PASSWORD_LENGTH,
-            "LocalAccountAuth": "Enabled",
-            "SupportedAccountTypes": ["Redfish"],
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "AccountLockoutThreshold": policy.threshold,
-            "AccountLockoutDuration": policy.duration_s,
-            "AccountLockoutCounterResetAfter": policy.counter_reset_s,
-            "AccountLockoutCounterResetEnabled": True,
-            "Accounts": {"@odata.id": ACCOUNTS_URI},
-            "Roles": {"@odata.id": ROLES_URI},
-        }
+    return resource(
+        SERVICE_URI, "#AccountService.v1_18_1.AccountService", "AccountService",
+        "Account Service",
+        ServiceEnabled=True,
+        MinPasswordLength=MIN_PASSWORD_LENGTH,
+        MaxPasswordLength=MAX_PASSWORD_LENGTH,
+        LocalAccountAuth="Enabled",
+        SupportedAccountTypes=["Redfish"],
+        Status=OK_STATUS,
+        AccountLockoutThreshold=policy.threshold,
+        AccountLockoutDuration=policy.duration_s,
+        AccountLockoutCounterResetAfter=policy.counter_reset_s,
+        AccountLockoutCounterResetEnabled=True,
+        **refs(SERVICE_URI, "Accounts", "Roles"),
+    )
 
 
-@blueprint.get(SERVICE_URI)
-def account_service() -> Response:
-    return json_response(service_document())
-
-
-@blueprint.patch(SERVICE_URI)
-@requires(Privilege.CONFIGURE_USERS)
-def patch_account_service() -> Response:
+def update_service(document: dict[str, Any]) -> None:
     """The lockout policy: threshold (0: never), duration (0: until unlocked), counter reset."""
-    document = read_json()
     writable = {"AccountLockoutThreshold": int, "AccountLockoutDuration": int,
                 "AccountLockoutCounterResetAfter": int}
     check_properties(document, writable, read_only=service_document().keys() - writable.keys())
@@ -84,7 +73,9 @@ def patch_account_service() -> Response:
         raise RedfishError(400, "PropertyValueConflict", "AccountLockoutCounterResetAfter",
                            "AccountLockoutDuration")
     policy.threshold, policy.duration_s, policy.counter_reset_s = threshold, duration, reset_after
-    return json_response(service_document())
+
+
+serve(blueprint, SERVICE_URI, service_document, update_service, Privilege.CONFIGURE_USERS)
 
 
 @blueprint.get(ACCOUNTS_URI)

@@ -18,13 +18,14 @@ from flask import Blueprint, Response
 from emulator.accounts import Privilege
 from emulator.certificates import KEY_ALGORITHMS, CsrRequest
 from emulator.errors import RedfishError
-from emulator.redfish.common import (
-    bmc,
-    check_action,
-    collection,
-    json_response,
-    read_json,
-    requires,
+from emulator.redfish.common import bmc, check_action, json_response, read_json
+from emulator.redfish.documents import (
+    action,
+    post_action,
+    ref,
+    refuse_unknown_actions,
+    resource,
+    serve_collection,
 )
 from emulator.redfish.network_protocol import CERTIFICATES_URI
 
@@ -52,21 +53,14 @@ _REPLACE_PARAMETERS: dict[str, tuple[type, bool]] = {
 
 @blueprint.get(SERVICE_URI)
 def certificate_service() -> Response:
-    return json_response(
-        {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#CertificateService.v1_2_1.CertificateService",
-            "Id": "CertificateService",
-            "Name": "Certificate Service",
-            "CertificateLocations": {"@odata.id": LOCATIONS_URI},
-            "Actions": {
-                f"#{CSR_ACTION}": {"target": f"{SERVICE_URI}/Actions/{CSR_ACTION}",
-                                   "@Redfish.ActionInfo": CSR_INFO_URI},
-                f"#{REPLACE_ACTION}": {"target": f"{SERVICE_URI}/Actions/{REPLACE_ACTION}",
-                                       "@Redfish.ActionInfo": REPLACE_INFO_URI},
-            },
-        }
-    )
+    return json_response(resource(
+        SERVICE_URI, "#CertificateService.v1_2_1.CertificateService", "CertificateService",
+        "Certificate Service",
+        CertificateLocations=ref(LOCATIONS_URI),
+        Actions={**action(SERVICE_URI, CSR_ACTION, **{"@Redfish.ActionInfo": CSR_INFO_URI}),
+                 **action(SERVICE_URI, REPLACE_ACTION,
+                          **{"@Redfish.ActionInfo": REPLACE_INFO_URI})},
+    ))
 
 
 def _action_info(uri: str, parameters: dict[str, tuple[type, bool]],
@@ -78,8 +72,8 @@ def _action_info(uri: str, parameters: dict[str, tuple[type, bool]],
         if name in allowable:
             item["AllowableValues"] = allowable[name]
         described.append(item)
-    return {"@odata.id": uri, "@odata.type": "#ActionInfo.v1_5_0.ActionInfo",
-            "Id": uri.rsplit("/", 1)[1], "Name": uri.rsplit("/", 1)[1], "Parameters": described}
+    name = uri.rsplit("/", 1)[1]
+    return resource(uri, "#ActionInfo.v1_5_0.ActionInfo", name, name, Parameters=described)
 
 
 @blueprint.get(CSR_INFO_URI)
@@ -96,22 +90,15 @@ def replace_action_info() -> Response:
 
 @blueprint.get(LOCATIONS_URI)
 def certificate_locations() -> Response:
-    return json_response(
-        {
-            "@odata.id": LOCATIONS_URI,
-            "@odata.type": "#CertificateLocations.v1_0_4.CertificateLocations",
-            "Id": "CertificateLocations",
-            "Name": "Certificate Locations",
-            "Links": {"Certificates": [{"@odata.id": CERTIFICATE_URI}],
-                      "Certificates@odata.count": 1},
-        }
-    )
+    return json_response(resource(
+        LOCATIONS_URI, "#CertificateLocations.v1_0_4.CertificateLocations",
+        "CertificateLocations", "Certificate Locations",
+        Links={"Certificates": [ref(CERTIFICATE_URI)], "Certificates@odata.count": 1},
+    ))
 
 
-@blueprint.get(CERTIFICATES_URI)
-def certificates() -> Response:
-    return json_response(collection(CERTIFICATES_URI, "CertificateCollection",
-                                    "HTTPS Certificates", [CERTIFICATE_URI]))
+serve_collection(blueprint, CERTIFICATES_URI, "CertificateCollection", "HTTPS Certificates",
+                 lambda: [CERTIFICATE_URI])
 
 
 def _name(name: x509.Name) -> dict[str, str]:
@@ -131,24 +118,19 @@ def _name(name: x509.Name) -> dict[str, str]:
 def certificate() -> Response:
     holder = bmc().certificate
     leaf = holder.leaf()
-    return json_response(
-        {
-            "@odata.id": CERTIFICATE_URI,
-            "@odata.type": "#Certificate.v1_11_0.Certificate",
-            "Id": "1",
-            "Name": "HTTPS Certificate",
-            "CertificateString": holder.pem().decode(),
-            "CertificateType": "PEMchain",
-            "CertificateUsageTypes": ["Web"],
-            "Issuer": _name(leaf.issuer),
-            "Subject": _name(leaf.subject),
-            "SerialNumber": _colon_hex(leaf.serial_number),
-            "ValidNotBefore": leaf.not_valid_before_utc.isoformat(),
-            "ValidNotAfter": leaf.not_valid_after_utc.isoformat(),
-            "Fingerprint": leaf.fingerprint(hashes.SHA256()).hex(":").upper(),
-            "FingerprintHashAlgorithm": "TPM_ALG_SHA256",
-        }
-    )
+    return json_response(resource(
+        CERTIFICATE_URI, "#Certificate.v1_11_0.Certificate", "1", "HTTPS Certificate",
+        CertificateString=holder.pem().decode(),
+        CertificateType="PEMchain",
+        CertificateUsageTypes=["Web"],
+        Issuer=_name(leaf.issuer),
+        Subject=_name(leaf.subject),
+        SerialNumber=_colon_hex(leaf.serial_number),
+        ValidNotBefore=leaf.not_valid_before_utc.isoformat(),
+        ValidNotAfter=leaf.not_valid_after_utc.isoformat(),
+        Fingerprint=leaf.fingerprint(hashes.SHA256()).hex(":").upper(),
+        FingerprintHashAlgorithm="TPM_ALG_SHA256",
+    ))
 
 
 def _check(action: str, document: dict[str, Any],
@@ -163,8 +145,7 @@ def _link(action: str, document: dict[str, Any], name: str, wanted: str) -> None
         raise RedfishError(400, "ActionParameterValueNotInList", str(link)[:80], name, action)
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/{CSR_ACTION}")
-@requires(Privilege.CONFIGURE_MANAGER)
+@post_action(blueprint, SERVICE_URI, CSR_ACTION, Privilege.CONFIGURE_MANAGER)
 def generate_csr() -> Response:
     document = read_json()
     _check(CSR_ACTION, document, _CSR_PARAMETERS)
@@ -183,12 +164,10 @@ def generate_csr() -> Response:
         city=document.get("City", ""), state=document.get("State", ""),
         country=document.get("Country", ""), alternative_names=tuple(names),
         key_algorithm=algorithm))
-    return json_response({"CSRString": csr,
-                          "CertificateCollection": {"@odata.id": CERTIFICATES_URI}})
+    return json_response({"CSRString": csr, "CertificateCollection": ref(CERTIFICATES_URI)})
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/{REPLACE_ACTION}")
-@requires(Privilege.CONFIGURE_MANAGER)
+@post_action(blueprint, SERVICE_URI, REPLACE_ACTION, Privilege.CONFIGURE_MANAGER)
 def replace_certificate() -> Response:
     document = read_json()
     _check(REPLACE_ACTION, document, _REPLACE_PARAMETERS)
@@ -200,10 +179,7 @@ def replace_certificate() -> Response:
     return json_response(None, 204)
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/<path:name>")
-@requires(Privilege.CONFIGURE_MANAGER)
-def unknown_certificate_action(name: str) -> Response:
-    raise RedfishError(400, "ActionNotSupported", name)
+refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_MANAGER)
 
 
 def _colon_hex(number: int) -> str:

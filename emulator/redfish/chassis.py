@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
-from emulator.accounts import Privilege
 from emulator.bmc import CHASSIS_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
-from emulator.redfish.common import (
-    bmc,
-    check_properties,
-    collection,
-    json_response,
-    read_json,
-    requires,
+from emulator.redfish.common import bmc, check_properties
+from emulator.redfish.documents import (
+    OK_STATUS,
+    host_identity,
+    ref,
+    refs,
+    resource,
+    serve,
+    serve_collection,
 )
 
 blueprint = Blueprint("chassis", __name__)
@@ -27,55 +28,27 @@ INDICATOR_STATES = ("Lit", "Blinking", "Off")
 MAX_ASSET_TAG = 64
 
 
-@blueprint.get("/redfish/v1/Chassis")
-def chassis_collection() -> Response:
-    return json_response(
-        collection("/redfish/v1/Chassis", "ChassisCollection", "Chassis", [CHASSIS_URI])
+def chassis_document() -> dict[str, Any]:
+    current = bmc()
+    return resource(
+        CHASSIS_URI, "#Chassis.v1_28_0.Chassis", "1", f"{current.model} chassis",
+        ChassisType="RackMount",
+        **host_identity(current),
+        SKU=current.model,
+        PartNumber=f"{current.model}-CH",
+        AssetTag=current.asset_tag,
+        PowerState=current.power_state(),
+        IndicatorLED=current.indicator_led,
+        LocationIndicatorActive=current.indicator_led != "Off",
+        Status=OK_STATUS,
+        **refs(CHASSIS_URI, "PowerSubsystem", "ThermalSubsystem", "Power", "Thermal",
+               "EnvironmentMetrics", "Sensors", "Controls"),
+        Links={"ComputerSystems": [ref(SYSTEM_URI)], "ManagedBy": [ref(MANAGER_URI)]},
     )
 
 
-def chassis_document() -> dict[str, Any]:
-    current = bmc()
-    return {
-        "@odata.id": CHASSIS_URI,
-        "@odata.type": "#Chassis.v1_28_0.Chassis",
-        "Id": "1",
-        "Name": f"{current.model} chassis",
-        "ChassisType": "RackMount",
-        "Manufacturer": current.manufacturer,
-        "Model": current.model,
-        "SKU": current.model,
-        "PartNumber": f"{current.model}-CH",
-        "SerialNumber": current.serial,
-        "AssetTag": current.asset_tag,
-        "PowerState": current.power_state(),
-        "IndicatorLED": current.indicator_led,
-        "LocationIndicatorActive": current.indicator_led != "Off",
-        "Status": {"State": "Enabled", "Health": "OK"},
-        "PowerSubsystem": {"@odata.id": f"{CHASSIS_URI}/PowerSubsystem"},
-        "ThermalSubsystem": {"@odata.id": f"{CHASSIS_URI}/ThermalSubsystem"},
-        "Power": {"@odata.id": f"{CHASSIS_URI}/Power"},
-        "Thermal": {"@odata.id": f"{CHASSIS_URI}/Thermal"},
-        "EnvironmentMetrics": {"@odata.id": f"{CHASSIS_URI}/EnvironmentMetrics"},
-        "Sensors": {"@odata.id": f"{CHASSIS_URI}/Sensors"},
-        "Controls": {"@odata.id": f"{CHASSIS_URI}/Controls"},
-        "Links": {
-            "ComputerSystems": [{"@odata.id": SYSTEM_URI}],
-            "ManagedBy": [{"@odata.id": MANAGER_URI}],
-        },
-    }
-
-
-@blueprint.get(CHASSIS_URI)
-def chassis() -> Response:
-    return json_response(chassis_document())
-
-
-@blueprint.patch(CHASSIS_URI)
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def patch_chassis() -> Response:
+def update_chassis(document: dict[str, Any]) -> None:
     """IndicatorLED (deprecated) and LocationIndicatorActive are one LED; AssetTag is free text."""
-    document = read_json()
     writable = {"IndicatorLED": str, "LocationIndicatorActive": bool, "AssetTag": str}
     check_properties(document, writable, read_only=chassis_document().keys() - writable.keys(),
                      choices={"IndicatorLED": INDICATOR_STATES})
@@ -95,4 +68,8 @@ def patch_chassis() -> Response:
             current.indicator_led = led
         if tag is not None:
             current.asset_tag = tag
-    return json_response(chassis_document())
+
+
+serve(blueprint, CHASSIS_URI, chassis_document, update_chassis)
+serve_collection(blueprint, "/redfish/v1/Chassis", "ChassisCollection", "Chassis",
+                 lambda: [CHASSIS_URI])

@@ -12,7 +12,8 @@ from typing import Any
 from flask import Blueprint, Response
 
 from emulator.bmc import CHASSIS_URI
-from emulator.redfish.common import collection, json_response, not_found
+from emulator.redfish.common import json_response, not_found
+from emulator.redfish.documents import OK_STATUS, collection, resource, serve_collection
 from emulator.redfish.power import current_readings
 from emulator.sensors import FAN_COUNT, Readings
 
@@ -56,29 +57,20 @@ def sensor(sensor_id: str) -> Response:
     found = _sensors(current_readings()).get(sensor_id)
     if found is None:
         raise not_found("Sensor", sensor_id)
-    return json_response(
-        {"@odata.id": f"{SENSORS_URI}/{sensor_id}", "@odata.type": "#Sensor.v1_12_0.Sensor",
-         "Id": sensor_id, "Status": {"State": "Enabled", "Health": "OK"}, **found}
-    )
+    return json_response(resource(f"{SENSORS_URI}/{sensor_id}", "#Sensor.v1_12_0.Sensor",
+                                  sensor_id, found.pop("Name"), Status=OK_STATUS, **found))
 
 
 @blueprint.get(METRICS_URI)
 def environment_metrics() -> Response:
     now = current_readings()
-    return json_response(
-        {
-            "@odata.id": METRICS_URI,
-            "@odata.type": "#EnvironmentMetrics.v1_5_0.EnvironmentMetrics",
-            "Id": "EnvironmentMetrics",
-            "Name": "Chassis Environment Metrics",
-            "PowerWatts": {"Reading": now.power_watts,
-                           "DataSourceUri": f"{SENSORS_URI}/PowerConsumption"},
-            "TemperatureCelsius": {"Reading": now.intake_c,
-                                   "DataSourceUri": f"{SENSORS_URI}/InletTemp"},
-        }
-    )
+    return json_response(resource(
+        METRICS_URI, "#EnvironmentMetrics.v1_5_0.EnvironmentMetrics", "EnvironmentMetrics",
+        "Chassis Environment Metrics",
+        PowerWatts={"Reading": now.power_watts,
+                    "DataSourceUri": f"{SENSORS_URI}/PowerConsumption"},
+        TemperatureCelsius={"Reading": now.intake_c, "DataSourceUri": f"{SENSORS_URI}/InletTemp"},
+    ))
 
 
-@blueprint.get(CONTROLS_URI)
-def controls() -> Response:
-    return json_response(collection(CONTROLS_URI, "ControlCollection", "Controls", []))
+serve_collection(blueprint, CONTROLS_URI, "ControlCollection", "Controls", list)

@@ -8,13 +8,14 @@ the Base registry message a client can act on (never a 500).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from flask import Response, g, request
 
 from emulator.accounts import Privilege
-from emulator.bmc import Bmc
+from emulator.bmc import Bmc, BusyError
 from emulator.errors import RedfishError
 from emulator.redfish.protocol import etag_of, schema_link
 
@@ -66,16 +67,13 @@ def json_response(
     return Response(body, status=status, headers=fields)
 
 
-def collection(uri: str, odata_type: str, name: str, members: Iterable[str]) -> dict[str, Any]:
-    """A Redfish resource collection document for member URIs."""
-    links = [{"@odata.id": member} for member in members]
-    return {
-        "@odata.id": uri,
-        "@odata.type": f"#{odata_type}.{odata_type}",
-        "Name": name,
-        "Members@odata.count": len(links),
-        "Members": links,
-    }
+@contextmanager
+def conflict_when_busy() -> Iterator[None]:
+    """A BMC busy with a flash, reset or media change refuses another: 409 ResourceInUse."""
+    try:
+        yield
+    except BusyError:
+        raise RedfishError(409, "ResourceInUse") from None
 
 
 def read_json() -> dict[str, Any]:

@@ -21,12 +21,12 @@ from emulator.network import ADDRESS
 from emulator.redfish.common import (
     bmc,
     check_properties,
-    collection,
     json_response,
     not_found,
     read_json,
     requires,
 )
+from emulator.redfish.documents import serve_collection
 
 blueprint = Blueprint("ethernet_interfaces", __name__)
 
@@ -40,10 +40,8 @@ def mac_address(bmc_id: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))  # 0x02: locally administered
 
 
-@blueprint.get(COLLECTION_URI)
-def interfaces() -> Response:
-    return json_response(collection(COLLECTION_URI, "EthernetInterfaceCollection",
-                                    "Manager Ethernet Interfaces", [INTERFACE_URI]))
+serve_collection(blueprint, COLLECTION_URI, "EthernetInterfaceCollection",
+                 "Manager Ethernet Interfaces", lambda: [INTERFACE_URI])
 
 
 def interface_document() -> dict[str, Any]:

@@ -18,13 +18,13 @@ from emulator.redfish.common import (
     bmc,
     check_action,
     check_properties,
-    collection,
     existing,
     json_response,
     not_found,
     read_json,
     requires,
 )
+from emulator.redfish.documents import OK_STATUS, action, collection, post_action, ref, resource
 
 blueprint = Blueprint("event_service", __name__)
 
@@ -41,39 +41,29 @@ RETRY_POLICIES = ("RetryForever",)
 @blueprint.get(SERVICE_URI)
 def event_service() -> Response:
     current = bmc()
-    return json_response(
-        {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#EventService.v1_12_0.EventService",
-            "Id": "EventService",
-            "Name": "Event Service",
-            "ServiceEnabled": current.events.service_enabled,
-            "DeliveryRetryAttempts": max(0, current.events.delivery.attempts - 1),
-            "DeliveryRetryIntervalSeconds": round(current.events.delivery.interval_s),
-            "EventFormatTypes": ["Event"],
-            "EventTypesForSubscription": list(EVENT_TYPES),
-            "RegistryPrefixes": list(REGISTRY_PREFIXES),
-            "ResourceTypes": list(RESOURCE_TYPES),
-            "ServerSentEventUri": SSE_URI,
-            # Filters a subscription may set, all applied when events are delivered.
-            "ExcludeMessageId": True,
-            "ExcludeRegistryPrefix": True,
-            "SubordinateResourcesSupported": True,
-            "IncludeOriginOfConditionSupported": False,
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "Subscriptions": {"@odata.id": SUBSCRIPTIONS_URI},
-            "Actions": {
-                f"#{TEST_EVENT}": {
-                    "target": f"{SERVICE_URI}/Actions/{TEST_EVENT}",
-                    "EventType@Redfish.AllowableValues": list(EVENT_TYPES),
-                }
-            },
-        }
-    )
+    return json_response(resource(
+        SERVICE_URI, "#EventService.v1_12_0.EventService", "EventService", "Event Service",
+        ServiceEnabled=current.events.service_enabled,
+        DeliveryRetryAttempts=max(0, current.events.delivery.attempts - 1),
+        DeliveryRetryIntervalSeconds=round(current.events.delivery.interval_s),
+        EventFormatTypes=["Event"],
+        EventTypesForSubscription=list(EVENT_TYPES),
+        RegistryPrefixes=list(REGISTRY_PREFIXES),
+        ResourceTypes=list(RESOURCE_TYPES),
+        ServerSentEventUri=SSE_URI,
+        # Filters a subscription may set, all applied when events are delivered.
+        ExcludeMessageId=True,
+        ExcludeRegistryPrefix=True,
+        SubordinateResourcesSupported=True,
+        IncludeOriginOfConditionSupported=False,
+        Status=OK_STATUS,
+        Subscriptions=ref(SUBSCRIPTIONS_URI),
+        Actions=action(SERVICE_URI, TEST_EVENT,
+                       **{"EventType@Redfish.AllowableValues": list(EVENT_TYPES)}),
+    ))
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/{TEST_EVENT}")
-@requires(Privilege.CONFIGURE_MANAGER)
+@post_action(blueprint, SERVICE_URI, TEST_EVENT, Privilege.CONFIGURE_MANAGER)
 def submit_test_event() -> Response:
     """Send a client-described event to the subscribers its filters select."""
     document = read_json()

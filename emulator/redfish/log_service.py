@@ -15,12 +15,12 @@ from emulator.logs import MAX_ENTRIES, EventLog, LogEntry
 from emulator.redfish.common import (
     bmc,
     check_action,
-    collection,
     existing,
     json_response,
     read_json_optional,
     requires,
 )
+from emulator.redfish.documents import collection
 
 blueprint = Blueprint("log_service", __name__)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint
 
 from emulator.accounts import Privilege
 from emulator.bmc import MANAGER_URI
 from emulator.errors import RedfishError
 from emulator.network import patch_array
-from emulator.redfish.common import bmc, check_properties, json_response, read_json, requires
+from emulator.redfish.common import bmc, check_properties
+from emulator.redfish.documents import OK_STATUS, ref, resource, serve
 
 blueprint = Blueprint("network_protocol", __name__)
 
@@ -26,37 +27,24 @@ CERTIFICATES_URI = f"{URI}/HTTPS/Certificates"
 def protocol_document() -> dict[str, Any]:
     current = bmc()
     https = current.url.startswith("https:")
-    return {
-            "@odata.id": URI,
-            "@odata.type": "#ManagerNetworkProtocol.v1_12_0.ManagerNetworkProtocol",
-            "Id": "NetworkProtocol",
-            "Name": "Manager Network Protocol",
-            "HostName": current.network.host_name,
-            "FQDN": current.network.fqdn,
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "HTTP": {"ProtocolEnabled": not https, "Port": None if https else current.port},
-            "HTTPS": {
-                "ProtocolEnabled": https,
-                "Port": current.port if https else None,
-                "Certificates": {"@odata.id": CERTIFICATES_URI},
-            },
-            "SSH": {"ProtocolEnabled": False, "Port": None},
-            "IPMI": {"ProtocolEnabled": False, "Port": None},
-            "NTP": {"ProtocolEnabled": current.network.ntp_enabled, "Port": 123,
-                    "NTPServers": list(current.network.ntp_servers)},
-        }
+    return resource(
+        URI, "#ManagerNetworkProtocol.v1_12_0.ManagerNetworkProtocol", "NetworkProtocol",
+        "Manager Network Protocol",
+        HostName=current.network.host_name,
+        FQDN=current.network.fqdn,
+        Status=OK_STATUS,
+        HTTP={"ProtocolEnabled": not https, "Port": None if https else current.port},
+        HTTPS={"ProtocolEnabled": https, "Port": current.port if https else None,
+               "Certificates": ref(CERTIFICATES_URI)},
+        SSH={"ProtocolEnabled": False, "Port": None},
+        IPMI={"ProtocolEnabled": False, "Port": None},
+        NTP={"ProtocolEnabled": current.network.ntp_enabled, "Port": 123,
+             "NTPServers": list(current.network.ntp_servers)},
+    )
 
 
-@blueprint.get(URI)
-def network_protocol() -> Response:
-    return json_response(protocol_document())
-
-
-@blueprint.patch(URI)
-@requires(Privilege.CONFIGURE_MANAGER)
-def patch_network_protocol() -> Response:
+def update_protocols(document: dict[str, Any]) -> None:
     """NTP servers and whether NTP is on; the other protocols are fixed by how the BMC runs."""
-    document = read_json()
     check_properties(document, {"NTP": dict},
                      read_only=protocol_document().keys() - {"NTP"})
     ntp = document.get("NTP", {})
@@ -75,4 +63,6 @@ def patch_network_protocol() -> Response:
                                    "NTP/NTPServers")
         current.network.ntp_servers = servers
         current.network.ntp_enabled = ntp.get("ProtocolEnabled", current.network.ntp_enabled)
-    return json_response(protocol_document())
+
+
+serve(blueprint, URI, protocol_document, update_protocols, Privilege.CONFIGURE_MANAGER)

@@ -6,6 +6,7 @@ from flask import Blueprint, Response
 
 from emulator.bmc import CHASSIS_URI
 from emulator.redfish.common import bmc, json_response
+from emulator.redfish.documents import OK_STATUS, ref, resource
 from emulator.sensors import Readings, readings
 
 blueprint = Blueprint("power", __name__)
@@ -22,38 +23,22 @@ def current_readings() -> Readings:
 @blueprint.get(SUBSYSTEM_URI)
 def power_subsystem() -> Response:
     now = current_readings()
-    return json_response(
-        {
-            "@odata.id": SUBSYSTEM_URI,
-            "@odata.type": "#PowerSubsystem.v1_1_3.PowerSubsystem",
-            "Id": "PowerSubsystem",
-            "Name": "Power Subsystem",
-            "CapacityWatts": now.capacity_watts,
-            "Allocation": {"RequestedWatts": now.limit_watts, "AllocatedWatts": now.limit_watts},
-            "Status": {"State": "Enabled", "Health": "OK"},
-        }
-    )
+    return json_response(resource(
+        SUBSYSTEM_URI, "#PowerSubsystem.v1_1_3.PowerSubsystem", "PowerSubsystem",
+        "Power Subsystem",
+        CapacityWatts=now.capacity_watts,
+        Allocation={"RequestedWatts": now.limit_watts, "AllocatedWatts": now.limit_watts},
+        Status=OK_STATUS,
+    ))
 
 
 @blueprint.get(POWER_URI)
 def power() -> Response:
     now = current_readings()
-    return json_response(
-        {
-            "@odata.id": POWER_URI,
-            "@odata.type": "#Power.v1_7_3.Power",
-            "Id": "Power",
-            "Name": "Power",
-            "PowerControl": [
-                {
-                    "@odata.id": f"{POWER_URI}#/PowerControl/0",
-                    "MemberId": "0",
-                    "Name": "Chassis power",
-                    "PowerConsumedWatts": now.power_watts,
-                    "PowerCapacityWatts": now.capacity_watts,
-                    "PowerLimit": {"LimitInWatts": None, "LimitException": "NoAction"},
-                    "Status": {"State": "Enabled", "Health": "OK"},
-                }
-            ],
-        }
-    )
+    control = {
+        **ref(f"{POWER_URI}#/PowerControl/0"), "MemberId": "0", "Name": "Chassis power",
+        "PowerConsumedWatts": now.power_watts, "PowerCapacityWatts": now.capacity_watts,
+        "PowerLimit": {"LimitInWatts": None, "LimitException": "NoAction"}, "Status": OK_STATUS,
+    }
+    return json_response(resource(POWER_URI, "#Power.v1_7_3.Power", "Power", "Power",
+                                  PowerControl=[control]))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from emulator.messages import REGISTRY_FILES, registry
-from emulator.redfish.common import collection, json_response, not_found
+from emulator.redfish.common import json_response, not_found
+from emulator.redfish.documents import collection
 
 blueprint = Blueprint("registries", __name__)
 

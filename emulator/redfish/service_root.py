@@ -5,69 +5,44 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from emulator.redfish.common import SERVICE_NAME, bmc, json_response
+from emulator.redfish.documents import ref, refs, resource
 
 blueprint = Blueprint("service_root", __name__)
 
 ROOT = "/redfish/v1"
 
-# Every schema namespace our documents use; $metadata references each file
+# Every schema our documents use, at the version they are written against (a
+# collection's schema has no versioned namespace); $metadata references each file
 # so a client (and the DMTF validator) can resolve types offline.
+SCHEMAS: dict[str, str] = dict(entry.partition(".")[::2] for entry in (
+    "ServiceRoot.v1_20_0", "ComputerSystemCollection", "ComputerSystem.v1_27_0",
+    "ManagerCollection", "Manager.v1_24_0", "ChassisCollection", "Chassis.v1_28_0",
+    "UpdateService.v1_17_0", "SoftwareInventoryCollection", "SoftwareInventory.v1_13_0",
+    "TaskService.v1_3_0", "TaskCollection", "Task.v1_7_4", "SessionService.v1_2_0",
+    "SessionCollection", "Session.v1_8_0", "AccountService.v1_18_1",
+    "ManagerAccountCollection", "ManagerAccount.v1_14_1", "RoleCollection", "Role.v1_3_3",
+    "EventService.v1_12_0", "EventDestinationCollection", "EventDestination.v1_16_0",
+    "Event.v1_13_0", "MessageRegistryFileCollection", "MessageRegistryFile.v1_1_5",
+    "VirtualMediaCollection", "VirtualMedia.v1_6_5", "LogServiceCollection",
+    "LogService.v1_9_0", "LogEntryCollection", "LogEntry.v1_21_0",
+    "ManagerNetworkProtocol.v1_12_0", "EthernetInterfaceCollection",
+    "EthernetInterface.v1_12_4", "CertificateService.v1_2_1", "CertificateLocations.v1_0_4",
+    "CertificateCollection", "Certificate.v1_11_0", "ActionInfo.v1_5_0",
+    "PowerSubsystem.v1_1_3", "Power.v1_7_3", "ThermalSubsystem.v1_5_0",
+    "ThermalMetrics.v1_3_2", "FanCollection", "Fan.v1_6_0", "Thermal.v1_7_3",
+    "SensorCollection", "Sensor.v1_12_0", "ControlCollection", "EnvironmentMetrics.v1_5_0",
+    "Message.v1_3_0", "Resource.v1_23_0",
+))
+
+
+def _namespaces(schema: str, version: str) -> tuple[str, ...]:
+    """The namespaces of ``schema``'s CSDL file that our documents use."""
+    return (schema, f"{schema}.{version}") if version else (schema,)
+
+
 METADATA_NAMESPACES: dict[str, tuple[str, ...]] = {
-    "ServiceRoot_v1.xml": ("ServiceRoot", "ServiceRoot.v1_20_0"),
-    "ComputerSystemCollection_v1.xml": ("ComputerSystemCollection",),
-    "ComputerSystem_v1.xml": ("ComputerSystem", "ComputerSystem.v1_27_0"),
-    "ManagerCollection_v1.xml": ("ManagerCollection",),
-    "Manager_v1.xml": ("Manager", "Manager.v1_24_0"),
-    "ChassisCollection_v1.xml": ("ChassisCollection",),
-    "Chassis_v1.xml": ("Chassis", "Chassis.v1_28_0"),
-    "UpdateService_v1.xml": ("UpdateService", "UpdateService.v1_17_0"),
-    "SoftwareInventoryCollection_v1.xml": ("SoftwareInventoryCollection",),
-    "SoftwareInventory_v1.xml": ("SoftwareInventory", "SoftwareInventory.v1_13_0"),
-    "TaskService_v1.xml": ("TaskService", "TaskService.v1_3_0"),
-    "TaskCollection_v1.xml": ("TaskCollection",),
-    "Task_v1.xml": ("Task", "Task.v1_7_4"),
-    "SessionService_v1.xml": ("SessionService", "SessionService.v1_2_0"),
-    "SessionCollection_v1.xml": ("SessionCollection",),
-    "Session_v1.xml": ("Session", "Session.v1_8_0"),
-    "AccountService_v1.xml": ("AccountService", "AccountService.v1_18_1"),
-    "ManagerAccountCollection_v1.xml": ("ManagerAccountCollection",),
-    "ManagerAccount_v1.xml": ("ManagerAccount", "ManagerAccount.v1_14_1"),
-    "RoleCollection_v1.xml": ("RoleCollection",),
-    "Role_v1.xml": ("Role", "Role.v1_3_3"),
-    "EventService_v1.xml": ("EventService", "EventService.v1_12_0"),
-    "EventDestinationCollection_v1.xml": ("EventDestinationCollection",),
-    "EventDestination_v1.xml": ("EventDestination", "EventDestination.v1_16_0"),
-    "Event_v1.xml": ("Event", "Event.v1_13_0"),
-    "MessageRegistryFileCollection_v1.xml": ("MessageRegistryFileCollection",),
-    "MessageRegistryFile_v1.xml": ("MessageRegistryFile", "MessageRegistryFile.v1_1_5"),
-    "VirtualMediaCollection_v1.xml": ("VirtualMediaCollection",),
-    "VirtualMedia_v1.xml": ("VirtualMedia", "VirtualMedia.v1_6_5"),
-    "LogServiceCollection_v1.xml": ("LogServiceCollection",),
-    "LogService_v1.xml": ("LogService", "LogService.v1_9_0"),
-    "LogEntryCollection_v1.xml": ("LogEntryCollection",),
-    "LogEntry_v1.xml": ("LogEntry", "LogEntry.v1_21_0"),
-    "ManagerNetworkProtocol_v1.xml": ("ManagerNetworkProtocol",
-                                      "ManagerNetworkProtocol.v1_12_0"),
-    "EthernetInterfaceCollection_v1.xml": ("EthernetInterfaceCollection",),
-    "EthernetInterface_v1.xml": ("EthernetInterface", "EthernetInterface.v1_12_4"),
-    "CertificateService_v1.xml": ("CertificateService", "CertificateService.v1_2_1"),
-    "CertificateLocations_v1.xml": ("CertificateLocations", "CertificateLocations.v1_0_4"),
-    "CertificateCollection_v1.xml": ("CertificateCollection",),
-    "Certificate_v1.xml": ("Certificate", "Certificate.v1_11_0"),
-    "ActionInfo_v1.xml": ("ActionInfo", "ActionInfo.v1_5_0"),
-    "PowerSubsystem_v1.xml": ("PowerSubsystem", "PowerSubsystem.v1_1_3"),
-    "Power_v1.xml": ("Power", "Power.v1_7_3"),
-    "ThermalSubsystem_v1.xml": ("ThermalSubsystem", "ThermalSubsystem.v1_5_0"),
-    "ThermalMetrics_v1.xml": ("ThermalMetrics", "ThermalMetrics.v1_3_2"),
-    "FanCollection_v1.xml": ("FanCollection",),
-    "Fan_v1.xml": ("Fan", "Fan.v1_6_0"),
-    "Thermal_v1.xml": ("Thermal", "Thermal.v1_7_3"),
-    "SensorCollection_v1.xml": ("SensorCollection",),
-    "Sensor_v1.xml": ("Sensor", "Sensor.v1_12_0"),
-    "ControlCollection_v1.xml": ("ControlCollection",),
-    "EnvironmentMetrics_v1.xml": ("EnvironmentMetrics", "EnvironmentMetrics.v1_5_0"),
-    "Message_v1.xml": ("Message", "Message.v1_3_0"),
-    "Resource_v1.xml": ("Resource", "Resource.v1_23_0"),
+    **{f"{schema}_v1.xml": _namespaces(schema, version) for schema, version in SCHEMAS.items()},
+    # Only the versioned namespace: the annotations (@Redfish.AllowableValues, ...).
     "RedfishExtensions_v1.xml": ("RedfishExtensions.v1_0_0",),
 }
 
@@ -102,38 +77,27 @@ def versions() -> Response:
 @blueprint.get(ROOT)
 def service_root() -> Response:
     current = bmc()
-    return json_response(
-        {
-            "@odata.id": f"{ROOT}",
-            "@odata.type": "#ServiceRoot.v1_20_0.ServiceRoot",
-            "Id": "RootService",
-            "Name": SERVICE_NAME,
-            "RedfishVersion": "1.21.0",
-            "UUID": current.uuid,
-            "Vendor": current.manufacturer,
-            "Product": f"{current.model} BMC",
-            "Systems": {"@odata.id": f"{ROOT}/Systems"},
-            "Managers": {"@odata.id": f"{ROOT}/Managers"},
-            "Chassis": {"@odata.id": f"{ROOT}/Chassis"},
-            "UpdateService": {"@odata.id": f"{ROOT}/UpdateService"},
-            "Tasks": {"@odata.id": f"{ROOT}/TaskService"},
-            "SessionService": {"@odata.id": f"{ROOT}/SessionService"},
-            "AccountService": {"@odata.id": f"{ROOT}/AccountService"},
-            "EventService": {"@odata.id": f"{ROOT}/EventService"},
-            "Registries": {"@odata.id": f"{ROOT}/Registries"},
-            "CertificateService": {"@odata.id": f"{ROOT}/CertificateService"},
-            "Links": {"Sessions": {"@odata.id": f"{ROOT}/SessionService/Sessions"}},
-            "ProtocolFeaturesSupported": {
-                "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
-                                "NoLinks": False},
-                "FilterQuery": False,
-                "SelectQuery": False,
-                "OnlyMemberQuery": False,
-                # Many requests may be in flight at once, on one connection or several.
-                "MultipleHTTPRequests": True,
-            },
-        }
-    )
+    return json_response(resource(
+        ROOT, "#ServiceRoot.v1_20_0.ServiceRoot", "RootService", SERVICE_NAME,
+        RedfishVersion="1.21.0",
+        UUID=current.uuid,
+        Vendor=current.manufacturer,
+        Product=f"{current.model} BMC",
+        **refs(ROOT, "Systems", "Managers", "Chassis", "UpdateService"),
+        Tasks=ref(f"{ROOT}/TaskService"),
+        **refs(ROOT, "SessionService", "AccountService", "EventService", "Registries",
+               "CertificateService"),
+        Links={"Sessions": ref(f"{ROOT}/SessionService/Sessions")},
+        ProtocolFeaturesSupported={
+            "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
+                            "NoLinks": False},
+            "FilterQuery": False,
+            "SelectQuery": False,
+            "OnlyMemberQuery": False,
+            # Many requests may be in flight at once, on one connection or several.
+            "MultipleHTTPRequests": True,
+        },
+    ))
 
 
 @blueprint.get(f"{ROOT}/$metadata")

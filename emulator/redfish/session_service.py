@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from flask import Blueprint, Response, g
 
@@ -12,12 +13,12 @@ from emulator.errors import RedfishError
 from emulator.redfish.common import (
     bmc,
     check_properties,
-    collection,
     existing,
     json_response,
     read_json,
     requires,
 )
+from emulator.redfish.documents import OK_STATUS, ref, resource, serve, serve_collection
 
 blueprint = Blueprint("session_service", __name__)
 
@@ -25,27 +26,19 @@ SERVICE_URI = "/redfish/v1/SessionService"
 SESSIONS_URI = f"{SERVICE_URI}/Sessions"
 
 
-@blueprint.get(SERVICE_URI)
-def session_service() -> Response:
-    return json_response(
-        {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#SessionService.v1_2_0.SessionService",
-            "Id": "SessionService",
-            "Name": "Session Service",
-            "ServiceEnabled": True,
-            # An integer in the schema; a lab may start BMCs with a sub-second timeout.
-            "SessionTimeout": math.ceil(bmc().sessions.timeout_s),
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "Sessions": {"@odata.id": SESSIONS_URI},
-        }
+def service_document() -> dict[str, Any]:
+    return resource(
+        SERVICE_URI, "#SessionService.v1_2_0.SessionService", "SessionService",
+        "Session Service",
+        ServiceEnabled=True,
+        # An integer in the schema; a lab may start BMCs with a sub-second timeout.
+        SessionTimeout=math.ceil(bmc().sessions.timeout_s),
+        Status=OK_STATUS,
+        Sessions=ref(SESSIONS_URI),
     )
 
 
-@blueprint.patch(SERVICE_URI)
-@requires(Privilege.CONFIGURE_MANAGER)
-def patch_session_service() -> Response:
-    document = read_json()
+def update_service(document: dict[str, Any]) -> None:
     check_properties(document, {"SessionTimeout": int},
                      read_only=("Id", "Name", "ServiceEnabled", "Sessions", "Status"))
     if "SessionTimeout" in document:
@@ -53,26 +46,23 @@ def patch_session_service() -> Response:
         if not 30 <= timeout <= 86400:  # the schema's Minimum/Maximum
             raise RedfishError(400, "PropertyValueOutOfRange", timeout, "SessionTimeout")
         bmc().sessions.timeout_s = timeout
-    return session_service()
 
 
-@blueprint.get(SESSIONS_URI)
-def sessions() -> Response:
-    members = [f"{SESSIONS_URI}/{s.id}" for s in bmc().sessions.all()]
-    return json_response(collection(SESSIONS_URI, "SessionCollection", "Sessions", members))
+serve(blueprint, SERVICE_URI, service_document, update_service, Privilege.CONFIGURE_MANAGER)
+
+
+serve_collection(blueprint, SESSIONS_URI, "SessionCollection", "Sessions",
+                 lambda: [f"{SESSIONS_URI}/{s.id}" for s in bmc().sessions.all()])
 
 
 def _session_document(session: Session) -> dict[str, object]:
     created = time.time() - (time.monotonic() - session.created)
-    return {
-        "@odata.id": f"{SESSIONS_URI}/{session.id}",
-        "@odata.type": "#Session.v1_8_0.Session",
-        "Id": session.id,
-        "Name": "User Session",
-        "UserName": session.account.username,
-        "SessionType": "Redfish",
-        "CreatedTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
-    }
+    return resource(
+        f"{SESSIONS_URI}/{session.id}", "#Session.v1_8_0.Session", session.id, "User Session",
+        UserName=session.account.username,
+        SessionType="Redfish",
+        CreatedTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)),
+    )
 
 
 @blueprint.post(SESSIONS_URI)

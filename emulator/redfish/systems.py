@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
@@ -12,23 +14,29 @@ from emulator.bmc import (
     HOST_RESET_TYPES,
     MANAGER_URI,
     SYSTEM_URI,
-    BusyError,
 )
 from emulator.errors import RedfishError
 from emulator.faults import FaultKind
 from emulator.redfish.common import (
     bmc,
-    check_action,
     check_properties,
-    collection,
     json_response,
-    read_json,
-    requires,
+)
+from emulator.redfish.documents import (
+    host_identity,
+    ref,
+    reset_action,
+    resource,
+    serve,
+    serve_collection,
 )
 
 blueprint = Blueprint("systems", __name__)
 
 RESET_ACTION = "ComputerSystem.Reset"
+_RESET = reset_action(blueprint, SYSTEM_URI, RESET_ACTION, HOST_RESET_TYPES,
+                      Privilege.CONFIGURE_COMPONENTS,
+                      lambda reset_type: bmc().reset_host(reset_type))
 BOOT_MODES = ("UEFI", "Legacy")
 
 
@@ -38,13 +46,9 @@ def _extra_systems() -> list[str]:
     return [str(n) for n in range(2, 2 + int(fault.params["systems"]))] if fault else []
 
 
-@blueprint.get("/redfish/v1/Systems")
-def systems() -> Response:
-    members = [SYSTEM_URI] + [f"/redfish/v1/Systems/{i}" for i in _extra_systems()]
-    return json_response(
-        collection("/redfish/v1/Systems", "ComputerSystemCollection", "Computer Systems",
-                   members)
-    )
+serve_collection(blueprint, "/redfish/v1/Systems", "ComputerSystemCollection",
+                 "Computer Systems",
+                 lambda: [SYSTEM_URI, *(f"/redfish/v1/Systems/{i}" for i in _extra_systems())])
 
 
 @blueprint.get("/redfish/v1/Systems/<system_id>")
@@ -65,52 +69,29 @@ def extra_system(system_id: str) -> Response:
 
 def system_document() -> dict[str, object]:
     current = bmc()
-    power = current.power_state()
-    installed = current.firmware.installed()
-    state = "Starting" if current.host_transition else "Enabled"
-    return {
-        "@odata.id": SYSTEM_URI,
-        "@odata.type": "#ComputerSystem.v1_27_0.ComputerSystem",
-        "Id": "1",
-        "Name": f"{current.model} host",
-        "SystemType": "Physical",
-        "Manufacturer": current.manufacturer,
-        "Model": current.model,
-        "SerialNumber": current.serial,
-        "UUID": current.uuid,
-        "PowerState": power,
-        "BiosVersion": installed.get("BIOS", ""),
-        "Status": {"State": state, "Health": "OK"},
-        "Boot": {
+    return resource(
+        SYSTEM_URI, "#ComputerSystem.v1_27_0.ComputerSystem", "1", f"{current.model} host",
+        SystemType="Physical",
+        **host_identity(current),
+        UUID=current.uuid,
+        PowerState=current.power_state(),
+        BiosVersion=current.firmware.installed().get("BIOS", ""),
+        Status={"State": "Starting" if current.host_transition else "Enabled", "Health": "OK"},
+        Boot={
             "BootSourceOverrideTarget": current.boot.target,
             "BootSourceOverrideTarget@Redfish.AllowableValues": list(BOOT_TARGETS),
             "BootSourceOverrideEnabled": current.boot.enabled,
             "BootSourceOverrideMode": current.boot.mode,
         },
-        "VirtualMedia": {"@odata.id": f"{SYSTEM_URI}/VirtualMedia"},
-        "LogServices": {"@odata.id": f"{SYSTEM_URI}/LogServices"},
-        "Actions": {
-            f"#{RESET_ACTION}": {
-                "target": f"{SYSTEM_URI}/Actions/{RESET_ACTION}",
-                "ResetType@Redfish.AllowableValues": list(HOST_RESET_TYPES),
-            }
-        },
-        "Links": {
-            "Chassis": [{"@odata.id": CHASSIS_URI}],
-            "ManagedBy": [{"@odata.id": MANAGER_URI}],
-        },
-    }
+        VirtualMedia=ref(f"{SYSTEM_URI}/VirtualMedia"),
+        LogServices=ref(f"{SYSTEM_URI}/LogServices"),
+        Actions=_RESET,
+        Links={"Chassis": [ref(CHASSIS_URI)], "ManagedBy": [ref(MANAGER_URI)]},
+    )
 
 
-@blueprint.get(SYSTEM_URI)
-def system() -> Response:
-    return json_response(system_document())
-
-
-@blueprint.patch(SYSTEM_URI)
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def patch_system() -> Response:
-    document = read_json()
+def update_system(document: dict[str, Any]) -> None:
+    """The boot override (target, once or continuous, mode); the rest is read-only."""
     check_properties(document, {"Boot": dict}, read_only=system_document().keys() - {"Boot"})
     boot = document.get("Boot", {})
     check_properties(
@@ -126,23 +107,7 @@ def patch_system() -> Response:
         boot.get("BootSourceOverrideEnabled"),
         boot.get("BootSourceOverrideMode"),
     )
-    return json_response(system_document())
 
 
-@blueprint.post(f"{SYSTEM_URI}/Actions/{RESET_ACTION}")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def reset() -> Response:
-    document = read_json()
-    check_action(RESET_ACTION, document, {"ResetType": str},
-                 choices={"ResetType": HOST_RESET_TYPES}, required=["ResetType"])
-    try:
-        bmc().reset_host(document["ResetType"])
-    except BusyError:
-        raise RedfishError(409, "ResourceInUse") from None
-    return json_response(None, 204)
+serve(blueprint, SYSTEM_URI, system_document, update_system)
 
-
-@blueprint.post(f"{SYSTEM_URI}/Actions/<path:name>")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def unknown_action(name: str) -> Response:
-    raise RedfishError(400, "ActionNotSupported", name)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from emulator.audit import utc_now
-from emulator.redfish.common import bmc, collection, existing, json_response
+from emulator.redfish.common import bmc, existing, json_response
+from emulator.redfish.documents import OK_STATUS, collection, ref, resource
 from emulator.tasks import FINAL_STATES, MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
 
 blueprint = Blueprint("task_service", __name__)
@@ -22,20 +23,15 @@ SERVICE_URI = "/redfish/v1/TaskService"
 
 @blueprint.get(SERVICE_URI)
 def task_service() -> Response:
-    return json_response(
-        {
-            "@odata.id": SERVICE_URI,
-            "@odata.type": "#TaskService.v1_3_0.TaskService",
-            "Id": "TaskService",
-            "Name": "Task Service",
-            "ServiceEnabled": True,
-            "DateTime": utc_now(),
-            "CompletedTaskOverWritePolicy": "Oldest",
-            "LifeCycleEventOnTaskStateChange": True,
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "Tasks": {"@odata.id": TASKS_URI},
-        }
-    )
+    return json_response(resource(
+        SERVICE_URI, "#TaskService.v1_3_0.TaskService", "TaskService", "Task Service",
+        ServiceEnabled=True,
+        DateTime=utc_now(),
+        CompletedTaskOverWritePolicy="Oldest",
+        LifeCycleEventOnTaskStateChange=True,
+        Status=OK_STATUS,
+        Tasks=ref(TASKS_URI),
+    ))
 
 
 @blueprint.get(TASKS_URI)

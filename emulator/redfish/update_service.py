@@ -20,14 +20,15 @@ from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
 from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
-from emulator.redfish.common import (
-    bmc,
-    check_action,
+from emulator.redfish.common import bmc, check_action, existing, json_response, read_json, requires
+from emulator.redfish.documents import (
+    OK_STATUS,
+    action,
     collection,
-    existing,
-    json_response,
-    read_json,
-    requires,
+    post_action,
+    ref,
+    refuse_unknown_actions,
+    resource,
 )
 from emulator.tasks import Task
 
@@ -70,28 +71,22 @@ def update_service() -> Response:
 
 
 def service_document() -> dict[str, Any]:
-    return {
-        "@odata.id": SERVICE_URI,
-        "@odata.type": "#UpdateService.v1_17_0.UpdateService",
-        "Id": "UpdateService",
-        "Name": "Update Service",
-        "ServiceEnabled": True,
-        "Status": {"State": "Enabled", "Health": "OK"},
-        "MaxImageSizeBytes": engine().max_image_bytes,
-        "MultipartHttpPushUri": PUSH_URI,
-        "FirmwareInventory": {"@odata.id": INVENTORY_URI},
-        "SoftwareInventory": {"@odata.id": SOFTWARE_URI},
-        "Actions": {
-            f"#{SIMPLE_UPDATE}": {
-                "target": f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}",
-                "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
-                "@Redfish.OperationApplyTimeSupport": {
-                    "@odata.type": "#Settings.v1_4_0.OperationApplyTimeSupport",
-                    "SupportedValues": list(APPLY_TIMES),
-                },
-            }
-        },
-    }
+    return resource(
+        SERVICE_URI, "#UpdateService.v1_17_0.UpdateService", "UpdateService", "Update Service",
+        ServiceEnabled=True,
+        Status=OK_STATUS,
+        MaxImageSizeBytes=engine().max_image_bytes,
+        MultipartHttpPushUri=PUSH_URI,
+        FirmwareInventory=ref(INVENTORY_URI),
+        SoftwareInventory=ref(SOFTWARE_URI),
+        Actions=action(SERVICE_URI, SIMPLE_UPDATE, **{
+            "TransferProtocol@Redfish.AllowableValues": ["HTTP", "HTTPS"],
+            "@Redfish.OperationApplyTimeSupport": {
+                "@odata.type": "#Settings.v1_4_0.OperationApplyTimeSupport",
+                "SupportedValues": list(APPLY_TIMES),
+            },
+        }),
+    )
 
 
 def _components(targets: Any, action: str) -> frozenset[str] | None:
@@ -128,8 +123,7 @@ def _accepted(task: Task) -> Response:
                          {"Location": task.monitor_uri, "Retry-After": "1"})
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/{SIMPLE_UPDATE}")
-@requires(Privilege.CONFIGURE_COMPONENTS)
+@post_action(blueprint, SERVICE_URI, SIMPLE_UPDATE, Privilege.CONFIGURE_COMPONENTS)
 def simple_update() -> Response:
     document = read_json()
     check_action(
@@ -162,10 +156,7 @@ def simple_update() -> Response:
     return _accepted(engine().start_update(bmc(), update))
 
 
-@blueprint.post(f"{SERVICE_URI}/Actions/<path:name>")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def unknown_action(name: str) -> Response:
-    raise RedfishError(400, "ActionNotSupported", name)
+refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_COMPONENTS)
 
 
 @blueprint.post(PUSH_URI)

@@ -13,18 +13,19 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response
 
 from emulator.accounts import Privilege
-from emulator.bmc import MANAGER_URI, SYSTEM_URI, BusyError
+from emulator.bmc import MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
 from emulator.redfish.common import (
     bmc,
     check_action,
-    collection,
+    conflict_when_busy,
     json_response,
     not_found,
     read_json,
     read_json_optional,
     requires,
 )
+from emulator.redfish.documents import collection, refuse_unknown_actions
 
 blueprint = Blueprint("virtual_media", __name__)
 
@@ -96,15 +97,13 @@ def insert_media(owner: str) -> Response:
     if document.get("Inserted", True) is False:
         raise RedfishError(400, "ActionParameterValueNotInList", "false", "Inserted",
                            INSERT_ACTION)
-    try:
+    with conflict_when_busy():
         bmc().insert_media(
             image,
             write_protected=document.get("WriteProtected", True),
             protocol=document.get("TransferProtocolType", scheme),
             method=document.get("TransferMethod", "Stream"),
         )
-    except BusyError:
-        raise RedfishError(409, "ResourceInUse") from None
     return json_response(None, 204)
 
 
@@ -117,8 +116,5 @@ def eject_media(owner: str) -> Response:
     return json_response(None, 204)
 
 
-@blueprint.post(f"{CD_ROUTE}/Actions/<path:name>")
-@requires(Privilege.CONFIGURE_COMPONENTS)
-def unknown_media_action(owner: str, name: str) -> Response:
-    raise RedfishError(400, "ActionNotSupported", name)
+refuse_unknown_actions(blueprint, CD_ROUTE, Privilege.CONFIGURE_COMPONENTS)
 

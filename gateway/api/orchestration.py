@@ -1,9 +1,7 @@
 """The orchestrator's service layer adapted to the API's `Operations` interface.
 
-The only module of gateway.api that knows gateway.orchestrator. Waves are
-shown as executed: the scheduler fills free allowance continuously, so the
-dashboard groups started nodes whose update intervals overlap into one wave
-(canaries form wave 0) and lists nodes not started yet as the last wave.
+With gateway/api/campaign_views.py (which renders the records it reads), the only
+module of gateway.api that knows gateway.orchestrator.
 """
 
 from __future__ import annotations
@@ -11,8 +9,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime
 
+from gateway.api.campaign_views import (
+    campaign_view,
+    groups_of,
+    node_progress,
+    node_view,
+    parse_time,
+    unavailable,
+)
 from gateway.api.ports import (
     BmcRegistration,
     BmcView,
@@ -24,43 +29,24 @@ from gateway.api.ports import (
     NodeReportView,
     NodeView,
     TimelineView,
-    WaveView,
 )
 from gateway.api.timeline import build_timeline
 from gateway.domain import (
-    PATH,
     TERMINAL_STATES,
     CampaignState,
-    Health,
     IllegalTransitionError,
     NodeSpec,
-    NodeStep,
-    occupies_allowance,
 )
 from gateway.orchestrator.creator import CampaignCreator
-from gateway.orchestrator.scheduler import domain_run, exclusion_lines
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import BmcEndpoint
 from gateway.redfish.endpoint import TlsMode
 from gateway.redfish.errors import ConfigurationError
 from gateway.store import ImageState, NotFoundError, utcnow
-from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord
+from gateway.store.campaign_records import CampaignRecord, RunRecord
 
 _ACTIONS = ("approve", "pause", "resume", "abort")
-
-
-def step_progress(run: RunRecord) -> int:
-    """0-100: how far along the update path the node is (a task's percent inside MONITOR)."""
-    step = NodeStep(run.step)
-    if step in (NodeStep.DONE, NodeStep.SKIPPED, NodeStep.NOT_APPLICABLE):
-        return 100
-    if step not in PATH:
-        return 0
-    index = PATH.index(step)
-    within = run.progress.get("percent") if step is NodeStep.MONITOR else None
-    fraction = (float(within) / 100.0) if isinstance(within, int | float) else 0.0
-    return min(99, int((index + fraction) * 100 / len(PATH)))
 
 
 class OrchestratorOperations:
@@ -103,7 +89,7 @@ class OrchestratorOperations:
             groups = []
             for group in cluster.group_names():
                 members = cluster.members(group)
-                down = sum(1 for node in members if _unavailable(node, inventory, runs))
+                down = sum(1 for node in members if unavailable(node, inventory, runs))
                 groups.append(GroupView(group, cluster.allowance(group), down, list(members)))
             views.append(ClusterView(name, cluster.autonomy.value, cluster.failure_budget,
                                      cluster.max_concurrent, groups))
@@ -118,8 +104,8 @@ class OrchestratorOperations:
                 continue
             for node_id in settings.cluster.node_ids():
                 spec = settings.cluster.node(node_id)
-                views.append(_node_view(name, spec, settings, inventory.get(node_id),
-                                        runs.get(node_id)))
+                views.append(node_view(name, spec, settings, inventory.get(node_id),
+                                       runs.get(node_id)))
         return views
 
     def get_node(self, node_id: str) -> NodeView:
@@ -194,7 +180,7 @@ class OrchestratorOperations:
             run = self.service.clear_node(campaign_id, node_id)
         else:
             raise ValueError(f"unknown node action {action!r}")
-        return self._progress(run, self._group_of(self.service.store.get_campaign(
+        return node_progress(run, self._group_of(self.service.store.get_campaign(
             campaign_id).cluster))
 
     def campaign_report(self, campaign_id: str) -> list[NodeReportView]:
@@ -202,7 +188,7 @@ class OrchestratorOperations:
         return [NodeReportView(
             node_id=n.node_id, outcome=n.outcome, method=n.method,
             versions_before=n.before_versions, versions_after=n.after_versions,
-            started_at=_parse(n.started_at), finished_at=_parse(n.finished_at),
+            started_at=parse_time(n.started_at), finished_at=parse_time(n.finished_at),
             duration_s=n.duration_s, error=n.error) for n in report.nodes]
 
     def campaign_timeline(self, campaign_id: str) -> TimelineView:
@@ -303,98 +289,9 @@ class OrchestratorOperations:
                 for step, seconds in run.timings.items():
                     yield step, run.method or "", float(seconds)
 
-    # -- rendering -----------------------------------------------------------------------
-
     def _group_of(self, cluster: str) -> dict[str, str]:
-        settings = self.clusters.get(cluster)
-        if settings is None:
-            return {}
-        return {n: settings.cluster.group_of(n) for n in settings.cluster.node_ids()}
-
-    def _progress(self, run: RunRecord, groups: dict[str, str]) -> NodeProgress:
-        return NodeProgress(node_id=run.node_id, step=run.step, progress=step_progress(run),
-                            attempt=run.attempt, canary=run.canary, held=run.held,
-                            method=run.method, error=run.error,
-                            group=groups.get(run.node_id, ""), model=run.model or None)
+        return groups_of(self.clusters.get(cluster))
 
     def _campaign(self, record: CampaignRecord, runs: list[RunRecord], *,
                   waves: bool) -> CampaignView:
-        groups = self._group_of(record.cluster)
-        return CampaignView(
-            id=record.id, cluster=record.cluster, image_sha256=record.image_sha256,
-            release=record.release, state=record.state, created_at=record.created_at,
-            updated_at=record.updated_at, failure_budget=record.failure_budget,
-            counts=dict(sorted(Counter(r.step for r in runs).items())),
-            waves=self._waves(runs, groups) if waves else [], reason=record.reason,
-            exclusions=exclusion_lines({r.node_id: domain_run(r) for r in runs},
-                                       record.unreached))
-
-    def _waves(self, runs: list[RunRecord], groups: dict[str, str]) -> list[WaveView]:
-        canaries = sorted((r for r in runs if r.canary), key=lambda r: r.node_id)
-        started = sorted((r for r in runs if not r.canary and r.started_at is not None),
-                         key=lambda r: (r.started_at, r.node_id))
-        waiting = sorted((r for r in runs if not r.canary and r.started_at is None),
-                         key=lambda r: r.node_id)
-        waves: list[WaveView] = []
-        if canaries:
-            waves.append(WaveView(0, True, [self._progress(r, groups) for r in canaries]))
-        now = utcnow()
-        batch: list[RunRecord] = []
-        batch_end: datetime | None = None
-        for run in started:
-            assert run.started_at is not None
-            if batch and batch_end is not None and run.started_at >= batch_end:
-                waves.append(WaveView(len(waves) + (0 if canaries else 1), False,
-                                      [self._progress(r, groups) for r in batch]))
-                batch, batch_end = [], None
-            batch.append(run)
-            end = run.finished_at or now
-            batch_end = end if batch_end is None else max(batch_end, end)
-        if batch:
-            waves.append(WaveView(len(waves) + (0 if canaries else 1), False,
-                                  [self._progress(r, groups) for r in batch]))
-        if waiting:
-            waves.append(WaveView(len(waves) + (0 if canaries else 1), False,
-                                  [self._progress(r, groups) for r in waiting]))
-        return waves
-
-
-def _unavailable(node: str, inventory: dict[str, ManagedNode],
-                 runs: dict[str, RunRecord]) -> bool:
-    seen = inventory.get(node)
-    health = Health(seen.health) if seen is not None else Health.UNKNOWN
-    run = runs.get(node)
-    if run is None:
-        return health is not Health.UP
-    return occupies_allowance(NodeStep(run.step), health)
-
-
-def _node_view(cluster: str, spec: NodeSpec, settings: ClusterSettings,
-               seen: ManagedNode | None, run: RunRecord | None) -> NodeView:
-    endpoint = settings.endpoints.get(spec.id)
-    return NodeView(
-        id=spec.id, cluster=cluster, group=spec.group, qos=spec.qos,
-        model=(seen.model or None) if seen else None, serial=(seen.serial or None) if seen
-        else None, health=seen.health if seen else "unknown",
-        power=(seen.power_state or None) if seen else None,
-        versions=_versions(seen, run), step=run.step if run else "idle",
-        campaign_id=run.campaign_id if run else None,
-        error=(run.error if run else None) or ((seen.error or None) if seen else None),
-        bmc_url=endpoint.url if endpoint else "",
-        versions_source=str(seen.capabilities.get("version_source", "FirmwareInventory"))
-        if seen and seen.capabilities else None,
-        system=endpoint.system if endpoint else None)
-
-
-def _versions(seen: ManagedNode | None, run: RunRecord | None) -> dict[str, str]:
-    """The last inventory, updated by what a run verified after it (VERIFY reads
-    FirmwareInventory, so those versions are as observed as the inventory's)."""
-    versions = dict(seen.firmware) if seen else {}
-    if run is not None and run.after_versions and run.finished_at is not None and (
-            seen is None or run.finished_at >= seen.observed_at):
-        versions.update(run.after_versions)
-    return versions
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+        return campaign_view(record, runs, self._group_of(record.cluster), waves=waves)

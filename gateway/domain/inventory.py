@@ -74,8 +74,8 @@ class UpdateCapabilities:
 
 
 @dataclass(frozen=True)
-class NodeInventory:
-    """Everything the gateway knows about one node after reading its BMC."""
+class SystemFacts:
+    """What the BMC's ComputerSystem says about the host: identity, power and health."""
 
     system_id: str
     model: str
@@ -83,8 +83,21 @@ class NodeInventory:
     manufacturer: str
     power_state: PowerState
     health: HealthStatus
+
+
+@dataclass(frozen=True)
+class NodeInventory(SystemFacts):
+    """Everything the gateway knows about one node after reading its BMC: the system's
+    facts, its firmware and what its update service can do."""
+
     firmware: tuple[FirmwareComponent, ...]
     capabilities: UpdateCapabilities
+
+    @classmethod
+    def of(cls, facts: SystemFacts, firmware: tuple[FirmwareComponent, ...],
+           capabilities: UpdateCapabilities) -> NodeInventory:
+        return cls(facts.system_id, facts.model, facts.serial, facts.manufacturer,
+                   facts.power_state, facts.health, firmware, capabilities)
 
     def installed_versions(self) -> dict[str, str]:
         """Component name → installed version, the input of applicable_packages()."""

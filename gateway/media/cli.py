@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 import click
@@ -11,6 +10,7 @@ from gateway.media.config import load_gateway_config
 from gateway.media.errors import MediaError
 from gateway.media.nginx import render_nginx_site
 from gateway.media.service import build_media
+from gateway.serve_options import log_to_stderr, verbose_option
 from gateway.stop_signals import StopSignals
 
 config_option = click.option(
@@ -25,11 +25,10 @@ def media() -> None:
 
 @media.command()
 @config_option
-@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@verbose_option
 def serve(config_path: str, verbose: bool) -> None:
     """Run the media server alone until interrupted."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(verbose)
     with StopSignals() as stop_signals:  # see gateway/stop_signals.py
         try:
             server, _, settings = build_media(load_gateway_config(config_path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,22 @@ config_option = click.option(
     envvar="FLEETFLASH_CONFIG", help="Gateway TOML configuration [env FLEETFLASH_CONFIG].")
 
 
-def _open(config_path: str) -> tuple[GatewayConfig, GatewayStore]:
+@contextmanager
+def _registry(config_path: str) -> Iterator[tuple[GatewayConfig, BmcRegistry]]:
+    """The config and the BMC registry in its database, closed afterwards. What the
+    config, the database or the onboarding rules refuse becomes a click error (exit 1,
+    the reason, no traceback)."""
     try:
         config = load_config(config_path)
-        return config, GatewayStore.open(config.database_url)
+        store = GatewayStore.open(config.database_url)
     except (ConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
+    try:
+        yield config, BmcRegistry(store.engine)
+    except (OnboardingError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 @click.group()
@@ -58,19 +70,14 @@ def import_command(file: Path, config_path: str, fmt: str | None, dry_run: bool,
                    partial: bool, cluster: str, group: str, username: str, tls: str,
                    variables: tuple[str, ...]) -> None:
     """Register the BMCs of FILE: CSV, Ansible YAML/INI inventory or NetBox JSON."""
-    config, store = _open(config_path)
-    try:
+    with _registry(config_path) as (config, registry):
         data = file.read_bytes()
         pairs = dict(v.partition("=")[::2] for v in variables)
         defaults = ImportDefaults(cluster=cluster, group=group, username=username, tls=tls,
                                   variables=HostVars.with_overrides(pairs))
-        outcome = import_inventory(config, BmcRegistry(store.engine), str(file), data,
+        outcome = import_inventory(config, registry, str(file), data,
                                    fmt or detect_format(file, data), defaults,
                                    dry_run=dry_run, partial=partial)
-    except OnboardingError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
     plan = outcome.plan
     verb = "" if outcome.applied else "would "
     for entry in plan.added:
@@ -105,13 +112,8 @@ def add_command(name: str, config_path: str, **options: str) -> None:
     entry: dict[str, Any] = {"name": name, **{k: v for k, v in options.items() if v}}
     if "password_file" in entry:  # as typed: relative to where the command runs
         entry["password_file"] = str(Path(entry["password_file"]).absolute())
-    config, store = _open(config_path)
-    try:
-        register(config, BmcRegistry(store.engine), entry, origin="cli")
-    except OnboardingError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    with _registry(config_path) as (config, registry):
+        register(config, registry, entry, origin="cli")
     click.echo(f"registered BMC {name!r}")
 
 
@@ -120,13 +122,8 @@ def add_command(name: str, config_path: str, **options: str) -> None:
 @config_option
 def remove_command(name: str, config_path: str) -> None:
     """Remove one registered BMC."""
-    _config, store = _open(config_path)
-    try:
-        unregister(BmcRegistry(store.engine), name)
-    except OnboardingError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    with _registry(config_path) as (_config, registry):
+        unregister(registry, name)
     click.echo(f"removed BMC {name!r} from the registry; a running gateway keeps managing "
                "it until its next start")
 
@@ -136,13 +133,8 @@ def remove_command(name: str, config_path: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_command(config_path: str, as_json: bool) -> None:
     """List every BMC: the config file's [[bmcs]] and the registry's."""
-    config, store = _open(config_path)
-    try:
-        registered = BmcRegistry(store.engine).registrations()
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    with _registry(config_path) as (config, registry):
+        registered = registry.registrations()
     rows = [("config", bmc.model_dump(mode="json", exclude_unset=True))
             for bmc in config.file.bmcs]
     rows += [(r.origin, dict(r.entry)) for r in registered]

@@ -17,6 +17,7 @@ from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
 from gateway.domain import FirmwareComponent, NodeInventory, PowerState
+from gateway.domain.inventory import SystemFacts
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -282,7 +283,7 @@ class FleetBmcClient(BmcClient):
         """The host's PowerState, from one read of the system (cheaper than inventory)."""
         return self.health().power_state
 
-    def health(self) -> systems.SystemFacts:
+    def health(self) -> SystemFacts:
         """Model, power state and Status.Health of the host: one read of the system."""
         return systems.facts_of(self._host())
 

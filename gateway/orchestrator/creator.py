@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from firmware_payloads import BundleError, Manifest
@@ -50,21 +51,19 @@ def campaign_id_for(cluster: str, image_sha256: str, generation: int = 1) -> str
            f"{image_sha256[:12]}{suffix}"
 
 
+@dataclass(eq=False)
 class CampaignCreator:
     """Inventories clusters and creates their campaigns for the newest verified image."""
 
-    def __init__(self, store: CampaignStore, images: GatewayStore,
-                 clusters: dict[str, ClusterSettings], settings: OrchestratorSettings,
-                 owner: str, clients: ClientPool | None = None,
-                 events: EventDestination | None = None) -> None:
-        self.clients = clients
-        self.events = events
-        self.store = store
-        self.images = images
-        self.clusters = clusters
-        self.settings = settings
-        self.owner = owner
-        self._told_staged: set[str] = set()
+    store: CampaignStore
+    images: GatewayStore
+    clusters: dict[str, ClusterSettings]
+    settings: OrchestratorSettings
+    owner: str
+    clients: ClientPool | None = None
+    events: EventDestination | None = None
+    # Clusters already told why no campaign starts for a staged image (once, not every tick).
+    _told_staged: set[str] = field(default_factory=set, init=False)
 
     def newest_verified(self) -> ImageRecord | None:
         verified = [i for i in self.images.list_images(ImageState.VERIFIED)

@@ -115,11 +115,9 @@ class BmcClient:
         service = self._update_service_or_none()
         firmware, source = self._inventory_firmware(service, system)
         known = service or {}
-        return NodeInventory(
-            system_id=facts.system_id, model=facts.model, serial=facts.serial,
-            manufacturer=facts.manufacturer, power_state=facts.power_state,
-            health=facts.health, firmware=firmware,
-            capabilities=UpdateCapabilities(
+        return NodeInventory.of(
+            facts, firmware,
+            UpdateCapabilities(
                 simple_update=update_service.simple_update_action(known) is not None,
                 transfer_protocols=update_service.transfer_protocols(known),
                 multipart_push=update_service.multipart_push_uri(known) is not None,

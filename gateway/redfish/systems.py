@@ -9,22 +9,12 @@ from typing import Any
 import sushy
 from sushy.resources.system.system import System
 
-from gateway.domain.inventory import HealthStatus, PowerState
+from gateway.domain.inventory import PowerState, SystemFacts
 from gateway.redfish.common import health_from
 from gateway.redfish.endpoint import ALL_SYSTEMS, system_key
 from gateway.redfish.errors import ConfigurationError, NotSupportedError, translated
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SystemFacts:
-    system_id: str
-    model: str
-    serial: str
-    manufacturer: str
-    power_state: PowerState
-    health: HealthStatus
 
 
 @dataclass(frozen=True)

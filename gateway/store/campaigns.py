@@ -35,7 +35,7 @@ from gateway.store.campaign_tables import (
     ManagedNodeRow,
     NodeRunRow,
 )
-from gateway.store.database import core_transaction, transaction
+from gateway.store.database import core_transaction, existing_row, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 from gateway.store.run_leases import RunLeases
@@ -91,10 +91,8 @@ class CampaignStore(RunLeases):
     def get_campaign(self, campaign_id: str) -> CampaignRecord:
         """The campaign; NotFoundError when there is none."""
         with self._transaction() as session:
-            row = session.get(CampaignRow, campaign_id)
-            if row is None:
-                raise NotFoundError(f"no campaign {campaign_id!r}")
-            return _campaign(row)
+            return _campaign(existing_row(session, CampaignRow, campaign_id,
+                                          f"no campaign {campaign_id!r}"))
 
     def find_campaign(self, image_sha256: str, cluster: str) -> CampaignRecord | None:
         """The newest campaign (highest generation) of the image on the cluster, if any."""

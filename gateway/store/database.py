@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -27,9 +27,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.errors import DatabaseUnavailableError, StoreError
+from gateway.store.errors import DatabaseUnavailableError, NotFoundError, StoreError
 
 LOG = logging.getLogger(__name__)
+RowT = TypeVar("RowT")
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 48  # >= orchestrator workers + loop + background + API threads
@@ -176,3 +177,11 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         raise
     except SQLAlchemyError as exc:
         raise StoreError(_describe(exc)) from exc
+
+
+def existing_row(session: Session, row_type: type[RowT], key: object, missing: str) -> RowT:
+    """The row of ``row_type`` with primary key ``key``; NotFoundError(``missing``) if none."""
+    row = session.get(row_type, key)
+    if row is None:
+        raise NotFoundError(missing)
+    return row

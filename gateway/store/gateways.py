@@ -11,7 +11,8 @@ Created by migration ``pg_0001_gateways``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,18 +82,21 @@ def db_clock(connection: sa.Connection) -> datetime:
     return value
 
 
+@dataclass(eq=False)
 class GatewayRegistry:
-    """Registration and heartbeats of gateway ``name`` (instance: this process)."""
+    """Registration and heartbeats of gateway ``name`` (instance: this process).
 
-    def __init__(self, engine: Engine, name: str, instance: str, *, host: str, pid: int,
-                 dead_after: timedelta, pid_alive: Any = None) -> None:
-        self.engine = engine
-        self.name = name
-        self.instance = instance
-        self.host = host
-        self.pid = pid
-        self.dead_after = dead_after
-        self._pid_alive = pid_alive  # (pid) -> bool, for a registration left by a kill -9
+    ``pid_alive(pid) -> bool`` tells a registration left by a kill -9 on this host from
+    a live one."""
+
+    engine: Engine
+    name: str
+    instance: str
+    _: KW_ONLY
+    host: str
+    pid: int
+    dead_after: timedelta
+    pid_alive: Callable[[int], bool] | None = None
 
     def register(self, api_url: str = "") -> None:
         """Claim the name. Raises NameInUseError when a live gateway holds it: its
@@ -126,8 +130,8 @@ class GatewayRegistry:
             return False
         if row.heartbeat_at <= db_clock(connection) - self.dead_after:
             return False
-        if row.host == self.host and self._pid_alive is not None:
-            return bool(row.pid != self.pid and self._pid_alive(row.pid))
+        if row.host == self.host and self.pid_alive is not None:
+            return bool(row.pid != self.pid and self.pid_alive(row.pid))
         return True
 
     def heartbeat(self) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.database import create_engine, migrate, transaction
+from gateway.store.database import create_engine, existing_row, migrate, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.models import AlertRow, ImageReferenceRow, ImageRow, IndicationSeenRow
 from gateway.store.records import (
@@ -248,10 +248,8 @@ class GatewayStore:
     def get_image(self, sha256: str) -> ImageRecord:
         """The image with this digest. Raises NotFoundError."""
         with self._transaction() as session:
-            row = session.get(ImageRow, sha256)
-            if row is None:
-                raise NotFoundError(f"no image with sha256 {sha256}")
-            return _image_record(row)
+            return _image_record(existing_row(session, ImageRow, sha256,
+                                              f"no image with sha256 {sha256}"))
 
     def list_images(self, *states: ImageState) -> list[ImageRecord]:
         """Images in any of `states` (all images when none given), oldest first."""
@@ -333,9 +331,7 @@ class GatewayStore:
     def record_learned_manifest(self, sha256: str, manifest_json: str) -> None:
         """Store the manifest learned for an image, with the image and its first alert."""
         with self._transaction() as session:
-            image = session.get(ImageRow, sha256)
-            if image is None:
-                raise NotFoundError(f"no image with sha256 {sha256}")
+            image = existing_row(session, ImageRow, sha256, f"no image with sha256 {sha256}")
             image.manifest_json = manifest_json
             if image.first_alert_id is not None:
                 alert = session.get(AlertRow, image.first_alert_id)

@@ -42,6 +42,7 @@ from lab.validate.results import (
     CombinationKey,
     Finding,
     Severity,
+    error,
     judge,
     skipped,
 )
@@ -93,10 +94,6 @@ def _result(check: str, cell: Cell, findings: list[Finding], detail: str,
                  seconds=time.monotonic() - started)
 
 
-def _error(check: str, message: str) -> Finding:
-    return Finding(check, Severity.ERROR, message)
-
-
 # install + reapply ----------
 def install_and_reapply(driver: NodeDriver, cell: Cell) -> list[CheckResult]:
     install = guarded("dynamic.install", cell, lambda: _install(driver, cell))
@@ -106,7 +103,7 @@ def install_and_reapply(driver: NodeDriver, cell: Cell) -> list[CheckResult]:
                                  "nothing to re-apply", combination=cell.key)]
     if install.errors:
         return [install, judge("dynamic.reapply", TITLES["dynamic.reapply"], [
-            _error("dynamic.reapply", "not tried: the install did not reach the promised "
+            error("dynamic.reapply", "not tried: the install did not reach the promised "
                    "versions")], combination=cell.key)]
     return [install, guarded("dynamic.reapply", cell, lambda: _reapply(driver, cell))]
 
@@ -118,19 +115,19 @@ def _install(driver: NodeDriver, cell: Cell) -> CheckResult:
     findings: list[Finding] = []
     if not exp.in_bundle:
         if attempt.flashed():
-            findings.append(_error(check, f"{exp.model} is in no package, yet the BMC flashed "
+            findings.append(error(check, f"{exp.model} is in no package, yet the BMC flashed "
                                    f"{', '.join(attempt.flashed())} ({attempt.describe()})"))
         if attempt.task_state is not None and NOT_APPLICABLE not in attempt.message_ids:
-            findings.append(_error(check, "expected the BMC to report UpdateNotApplicable, "
+            findings.append(error(check, "expected the BMC to report UpdateNotApplicable, "
                                    f"got {attempt.describe()}"))
         findings += version_findings(check, exp.start, got, context="must stay untouched: ")
         detail = f"not applicable, untouched ({describe_change(exp.start, got)})"
         return _result(check, cell, findings, detail, started)
-    findings += [_error(check, problem) for problem in exp.problems]
+    findings += [error(check, problem) for problem in exp.problems]
     findings += _attempt_failures(check, attempt, exp)
     findings += version_findings(check, exp.end, got, context="")
     if len(findings) > len(exp.problems):
-        findings.append(_error(check, f"what the BMC said: {attempt.describe()}"))
+        findings.append(error(check, f"what the BMC said: {attempt.describe()}"))
     return _result(check, cell, findings, describe_change(exp.start, got), started)
 
 
@@ -138,28 +135,39 @@ def _attempt_failures(check: str, attempt: Attempt, exp: Expectation) -> list[Fi
     findings = []
     failed = [m for m in attempt.message_ids if m in FAILURE_IDS]
     if exp.to_flash and attempt.task_state not in (None, "Completed"):
-        findings.append(_error(check, f"the update task ended {attempt.task_state} "
+        findings.append(error(check, f"the update task ended {attempt.task_state} "
                                f"({', '.join(failed) or 'no failure message'})"))
-    findings += [_error(check, f"flash failed: {reason}") for reason in attempt.failures()]
+    findings += [error(check, f"flash failed: {reason}") for reason in attempt.failures()]
     return findings
+
+
+def _deliver_expecting_no_flash(
+        driver: NodeDriver, cell: Cell, check: str, unchanged: Mapping[str, str],
+        flashed: str) -> tuple[Attempt, dict[str, str], list[Finding]]:
+    """Deliver the cell's bundle where nothing may be flashed: the attempt, the versions
+    once the node settled on ``unchanged``, and an error if anything was flashed anyway
+    (``flashed`` formats the components flashed and the attempt)."""
+    attempt = driver.deliver(cell.combination.delivery)
+    after = driver.settle(unchanged)
+    findings = []
+    if attempt.flashed():
+        findings.append(error(check, flashed.format(", ".join(attempt.flashed()),
+                                                     attempt.describe())))
+    return attempt, after, findings
 
 
 def _reapply(driver: NodeDriver, cell: Cell) -> CheckResult:
     check, started, exp = "dynamic.reapply", time.monotonic(), cell.expectation
     before = driver.versions()
-    attempt = driver.deliver(cell.combination.delivery)
-    after = driver.settle(before)
-    findings = []
-    if attempt.flashed():
-        findings.append(_error(check, f"re-applying flashed {', '.join(attempt.flashed())} "
-                               f"again; expected a no-op ({attempt.describe()})"))
+    attempt, after, findings = _deliver_expecting_no_flash(
+        driver, cell, check, before, "re-applying flashed {} again; expected a no-op ({})")
     if SUCCESSFUL in attempt.message_ids:
-        findings.append(_error(check, f"the BMC reported UpdateSuccessful on a re-apply "
+        findings.append(error(check, f"the BMC reported UpdateSuccessful on a re-apply "
                                f"({attempt.describe()})"))
     same = exp.same_version_packages(before)
     if attempt.task_state is not None and \
             attempt.message_ids.count(SKIPPED_SAME) < len(same):
-        findings.append(_error(check, f"expected UpdateSkippedSameVersion for "
+        findings.append(error(check, f"expected UpdateSkippedSameVersion for "
                                f"{', '.join(p.id for p in same)}; got {attempt.describe()}"))
     findings += version_findings(check, before, after, context="must stay unchanged: ")
     return _result(check, cell, findings, f"no flash; {len(same)} package(s) skipped as "
@@ -173,18 +181,14 @@ def downgrade(driver: NodeDriver, cell: Cell, newer: Mapping[str, str]) -> Check
 
 def _downgrade(driver: NodeDriver, cell: Cell, newer: Mapping[str, str]) -> CheckResult:
     check, started = "dynamic.downgrade", time.monotonic()
-    attempt = driver.deliver(cell.combination.delivery)
-    after = driver.settle(newer)
-    findings = []
-    if attempt.flashed():
-        findings.append(_error(check, f"without ForceUpdate the BMC downgraded "
-                               f"{', '.join(attempt.flashed())} ({attempt.describe()})"))
+    attempt, after, findings = _deliver_expecting_no_flash(
+        driver, cell, check, newer, "without ForceUpdate the BMC downgraded {} ({})")
     if attempt.task_state is not None:
         if SUCCESSFUL in attempt.message_ids:
-            findings.append(_error(check, f"the BMC reported UpdateSuccessful for a downgrade "
+            findings.append(error(check, f"the BMC reported UpdateSuccessful for a downgrade "
                                    f"({attempt.describe()})"))
         if not any(m in REFUSALS for m in attempt.message_ids):
-            findings.append(_error(check, f"the BMC gave no UpdateSkipped message for the "
+            findings.append(error(check, f"the BMC gave no UpdateSkipped message for the "
                                    f"older packages ({attempt.describe()})"))
     findings += version_findings(check, newer, after, context="must stay on the newer "
                                  "version: ")
@@ -228,7 +232,7 @@ def _interrupted(driver: NodeDriver, cluster: EmulatedCluster, cell: Cell,
         moment = f"BMC restarted during the {first.get('component', '?')} flash"
     driver.recover()
     state = driver.versions()
-    findings = [_error(check, f"after the interruption ({moment}) {component} reports "
+    findings = [error(check, f"after the interruption ({moment}) {component} reports "
                        f"{version}, neither the starting {exp.start.get(component, '-')} "
                        f"nor the bundle's {exp.offered.get(component, '-')}")
                 for component, version in sorted(state.items())
@@ -237,7 +241,7 @@ def _interrupted(driver: NodeDriver, cluster: EmulatedCluster, cell: Cell,
     got = driver.settle(exp.end)
     mismatches = version_findings(check, exp.end, got, context="after the retry: ")
     if mismatches:
-        mismatches.append(_error(check, f"the retry ({moment}, recovered on "
+        mismatches.append(error(check, f"the retry ({moment}, recovered on "
                                  f"{_versions(state)}): {retry.describe()}"))
     detail = (f"{moment}; recovered on {_versions(state)}; retry: "
               f"{describe_change(state, got)}")

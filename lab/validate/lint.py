@@ -15,14 +15,14 @@ adapters activate live). Any other component may use "host" or "none";
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from firmware_payloads import DEFAULT_SCHEME, ManifestError, VersionError, VersionScheme
 from firmware_payloads.schemes import scheme_of
 from lab.topology import Matrix
-from lab.validate.results import CheckResult, Finding, Severity, judge, skipped
+from lab.validate.results import CheckResult, Finding, Severity, error, judge, skipped
 
 TITLES: dict[str, str] = {
     "lint.versions_parse": "Every version and min_from_version parses",
@@ -103,34 +103,27 @@ def lint_manifest(document: Mapping[str, Any], matrix: Matrix | None,
     Without a matrix, the two matrix checks are skipped.
     """
     packages = raw_packages(document)
-    results = [
-        judge("lint.versions_parse", TITLES["lint.versions_parse"], _versions_parse(packages)),
-        judge("lint.version_above_min_from", TITLES["lint.version_above_min_from"],
-              _above_min_from(packages)),
+
+    def check(check_id: str, findings: Iterable[Finding]) -> CheckResult:
+        return judge(check_id, TITLES[check_id], findings)
+
+    def with_matrix(check_id: str,
+                    findings: Callable[[Matrix], Iterable[Finding]]) -> CheckResult:
+        if matrix is None:
+            return skipped(check_id, TITLES[check_id], "no matrix given")
+        return check(check_id, findings(matrix))
+
+    return [
+        check("lint.versions_parse", _versions_parse(packages)),
+        check("lint.version_above_min_from", _above_min_from(packages)),
+        with_matrix("lint.models_in_matrix",
+                    lambda m: _models_in_matrix(packages, m, matrix_source)),
+        check("lint.dependencies_resolve", _dependencies_resolve(packages)),
+        check("lint.dependency_cycles", _dependency_cycles(packages)),
+        check("lint.reset_consistent", _reset_consistent(packages)),
+        check("lint.unique_component_model", _unique_component_model(packages)),
+        with_matrix("matrix.version_regression", lambda m: _version_regressions(packages, m)),
     ]
-    if matrix is None:
-        results.append(skipped("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
-                               "no matrix given"))
-    else:
-        results.append(judge("lint.models_in_matrix", TITLES["lint.models_in_matrix"],
-                             _models_in_matrix(packages, matrix, matrix_source)))
-    results += [
-        judge("lint.dependencies_resolve", TITLES["lint.dependencies_resolve"],
-              _dependencies_resolve(packages)),
-        judge("lint.dependency_cycles", TITLES["lint.dependency_cycles"],
-              _dependency_cycles(packages)),
-        judge("lint.reset_consistent", TITLES["lint.reset_consistent"],
-              _reset_consistent(packages)),
-        judge("lint.unique_component_model", TITLES["lint.unique_component_model"],
-              _unique_component_model(packages)),
-    ]
-    if matrix is None:
-        results.append(skipped("matrix.version_regression", TITLES["matrix.version_regression"],
-                               "no matrix given"))
-    else:
-        results.append(judge("matrix.version_regression", TITLES["matrix.version_regression"],
-                             _version_regressions(packages, matrix)))
-    return results
 
 
 def _parses(text: str | None, scheme: VersionScheme = DEFAULT_SCHEME) -> bool:
@@ -151,8 +144,8 @@ def _versions_parse(packages: Sequence[RawPackage]) -> list[Finding]:
                 expected = ("a version (dotted numbers with an optional build suffix, e.g. "
                             "2.10.3 or 1.4.0-b17)" if pkg.scheme == DEFAULT_SCHEME
                             else f"a {pkg.scheme.describe()}")
-                findings.append(Finding(
-                    "lint.versions_parse", Severity.ERROR,
+                findings.append(error(
+                    "lint.versions_parse",
                     f"package '{pkg.id}': {name} '{text}' is not {expected}", pkg.id))
     return findings
 
@@ -164,8 +157,8 @@ def _above_min_from(packages: Sequence[RawPackage]) -> list[Finding]:
                 or not _parses(pkg.min_from_version, pkg.scheme) or not pkg.scheme.ordered:
             continue
         if not _newer(pkg.scheme, pkg.version, pkg.min_from_version):
-            findings.append(Finding(
-                "lint.version_above_min_from", Severity.ERROR,
+            findings.append(error(
+                "lint.version_above_min_from",
                 f"package '{pkg.id}': version {pkg.version} is not above its min_from_version "
                 f"{pkg.min_from_version}, so no node could ever take it", pkg.id))
     return findings
@@ -178,8 +171,8 @@ def _models_in_matrix(packages: Sequence[RawPackage], matrix: Matrix,
     for pkg in packages:
         for model in pkg.models:
             if model not in known:
-                findings.append(Finding(
-                    "lint.models_in_matrix", Severity.ERROR,
+                findings.append(error(
+                    "lint.models_in_matrix",
                     f"package '{pkg.id}' names model '{model}', which is not in "
                     f"{matrix_source} (known models: {', '.join(sorted(known))})", pkg.id))
     return findings
@@ -192,15 +185,15 @@ def _dependencies_resolve(packages: Sequence[RawPackage]) -> list[Finding]:
         for dep_id in pkg.requires:
             dep = by_id.get(dep_id)
             if dep is None:
-                findings.append(Finding(
-                    "lint.dependencies_resolve", Severity.ERROR,
+                findings.append(error(
+                    "lint.dependencies_resolve",
                     f"package '{pkg.id}' requires '{dep_id}', which is not in the bundle",
                     pkg.id))
             elif dep_id != pkg.id:
                 uncovered = sorted(set(pkg.models) - set(dep.models))
                 if uncovered:
-                    findings.append(Finding(
-                        "lint.dependencies_resolve", Severity.ERROR,
+                    findings.append(error(
+                        "lint.dependencies_resolve",
                         f"package '{pkg.id}' requires '{dep_id}', which does not cover "
                         f"model(s) {', '.join(uncovered)}", pkg.id))
     return findings
@@ -230,9 +223,9 @@ def _dependency_cycles(packages: Sequence[RawPackage]) -> list[Finding]:
     for node in graph:
         if node not in state:
             visit(node, [])
-    return [Finding("lint.dependency_cycles", Severity.ERROR,
-                    f"dependency cycle: {' -> '.join((*cycle, cycle[0]))} "
-                    "(no order can install these packages)", cycle[0])
+    return [error("lint.dependency_cycles",
+                  f"dependency cycle: {' -> '.join((*cycle, cycle[0]))} "
+                  "(no order can install these packages)", cycle[0])
             for cycle in sorted(cycles)]
 
 
@@ -241,8 +234,8 @@ def _reset_consistent(packages: Sequence[RawPackage]) -> list[Finding]:
     for pkg in packages:
         allowed = RESET_RULES.get(pkg.component.upper())
         if allowed is not None and pkg.reset not in allowed:
-            findings.append(Finding(
-                "lint.reset_consistent", Severity.ERROR,
+            findings.append(error(
+                "lint.reset_consistent",
                 f"package '{pkg.id}' updates {pkg.component} but declares reset '{pkg.reset}'; "
                 f"{pkg.component} needs reset {' or '.join(repr(r) for r in allowed)}", pkg.id))
         elif allowed is None and pkg.reset not in OTHER_COMPONENT_RESETS:
@@ -260,8 +253,8 @@ def _unique_component_model(packages: Sequence[RawPackage]) -> list[Finding]:
         for model in pkg.models:
             first = owner.setdefault((pkg.component, model), pkg.id)
             if first != pkg.id:
-                findings.append(Finding(
-                    "lint.unique_component_model", Severity.ERROR,
+                findings.append(error(
+                    "lint.unique_component_model",
                     f"packages '{first}' and '{pkg.id}' both update {pkg.component} on "
                     f"{model}", pkg.id))
     return findings
@@ -280,8 +273,8 @@ def _version_regressions(packages: Sequence[RawPackage], matrix: Matrix) -> list
                 installed = start.firmware.get(pkg.component)
                 if installed is not None and _parses(installed, pkg.scheme) \
                         and _newer(pkg.scheme, installed, pkg.version):
-                    findings.append(Finding(
-                        "matrix.version_regression", Severity.ERROR,
+                    findings.append(error(
+                        "matrix.version_regression",
                         f"package '{pkg.id}' brings {pkg.component} {pkg.version}, lower than "
                         f"the {installed} already installed on {entry.model} "
                         f"'{start.name}': a version regression", pkg.id))

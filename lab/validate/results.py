@@ -39,6 +39,11 @@ class Finding:
     package: str | None = None
 
 
+def error(check: str, message: str, package: str | None = None) -> Finding:
+    """A finding that fails its check."""
+    return Finding(check, Severity.ERROR, message, package)
+
+
 @dataclass(frozen=True, order=True)
 class CombinationKey:
     """A cell of the matrix as reports know it: plain strings, hashable, sortable."""

@@ -22,6 +22,8 @@ import struct
 import sys
 from pathlib import Path
 
+from firmware_payloads.samples.boot import regenerate
+
 MARKER = b"fleetflash update CD: El Torito UEFI boot image running"
 COM1 = 0x3F8
 IMAGE_PATH = Path(__file__).with_name("efi-marker-esp.img")
@@ -183,13 +185,7 @@ def build() -> bytes:
 
 
 def main() -> int:
-    offset = 0
-    for chunk, text in code_listing():
-        print(f"{_CODE_RVA + offset:04X}  {chunk[:8].hex(' '):<24}  {text}")
-        offset += len(chunk)
-    IMAGE_PATH.write_bytes(build())
-    print(f"wrote {IMAGE_PATH} ({_TOTAL_SECTORS * _SECTOR} bytes)")
-    return 0
+    return regenerate(code_listing(), _CODE_RVA, IMAGE_PATH, build())
 
 
 if __name__ == "__main__":

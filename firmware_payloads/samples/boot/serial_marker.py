@@ -21,6 +21,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from firmware_payloads.samples.boot import regenerate
+
 MARKER = b"fleetflash update CD: El Torito BIOS boot image running"
 IMAGE_BYTES = 2048  # one CD sector; El Torito loads it as four 512-byte sectors
 LOAD_ADDRESS = 0x7C00
@@ -110,13 +112,7 @@ def build() -> bytes:
 
 
 def main() -> int:
-    offset = 0
-    for chunk, text in listing():
-        print(f"{LOAD_ADDRESS + offset:04X}  {chunk[:8].hex(' '):<24}  {text}")
-        offset += len(chunk)
-    BIN_PATH.write_bytes(build())
-    print(f"wrote {BIN_PATH} ({IMAGE_BYTES} bytes)")
-    return 0
+    return regenerate(listing(), LOAD_ADDRESS, BIN_PATH, build())
 
 
 if __name__ == "__main__":

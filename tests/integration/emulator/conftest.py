@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,11 @@ import pytest
 import requests
 import sushy
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from tests.support.waiting import wait_until as support_wait_until
+from tests.support.wsgi import serving
 
 TEST_MODEL = "FF-TEST"  # the model of the root conftest's small bundle
 START_FIRMWARE = {"BMC": "1.0.0", "BIOS": "1.0.0", "NIC": "7.0"}
@@ -49,26 +49,21 @@ class Listener:
 @pytest.fixture
 def listener_factory() -> Iterator[Callable[[], Listener]]:
     """start() -> a new Listener on a free port; all are stopped after the test."""
-    servers: list[Any] = []
+    with ExitStack() as servers:
 
-    def start() -> Listener:
-        app = Flask("event-listener")
-        state = Listener(url="")
+        def start() -> Listener:
+            app = Flask("event-listener")
+            state = Listener(url="")
 
-        @app.post("/events")
-        def receive() -> tuple[str, int]:
-            state.received.append(json.loads(request.get_data()))
-            return "", state.status
+            @app.post("/events")
+            def receive() -> tuple[str, int]:
+                state.received.append(json.loads(request.get_data()))
+                return "", state.status
 
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        state.url = f"http://127.0.0.1:{server.server_port}/events"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return state
+            state.url = servers.enter_context(serving(app)) + "/events"
+            return state
 
-    yield start
-    for server in servers:
-        server.shutdown()
+        yield start
 
 
 @pytest.fixture
@@ -121,6 +116,21 @@ def http(node: dict[str, str]) -> requests.Session:
     session = requests.Session()
     session.auth = (node["username"], node["password"])
     return session
+
+
+SIMPLE_UPDATE = "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
+
+
+def simple_update(node: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """POST SimpleUpdate with ``body`` (accepted: 202) and wait for its task to finish;
+    returns the finished task."""
+    session = http(node)
+    response = session.post(node["url"] + SIMPLE_UPDATE, json=body)
+    assert response.status_code == 202, response.text
+    monitor = node["url"] + response.headers["Location"]
+    done: dict[str, Any] = wait_until(
+        lambda: (r := session.get(monitor)).status_code == 200 and r.json())
+    return done
 
 
 # The one wait (tests.support.waiting), where a BMC that is restarting refuses connections:

@@ -3,17 +3,16 @@ trusted, applied when the cluster is given the media server's CA."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask, send_from_directory
-from werkzeug.serving import make_server
 
 from emulator.tls import SelfSignedTls, make_self_signed
 from tests.integration.emulator.conftest import http, versions, wait_until
+from tests.support.wsgi import serving
 
 
 @pytest.fixture
@@ -26,10 +25,8 @@ def https_bundle(bundle_factory: Any) -> Iterator[tuple[str, SelfSignedTls]]:
     def image(name: str) -> Any:
         return send_from_directory(path.parent, name, conditional=True)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=tls.context)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_port}/{path.name}", tls
-    server.shutdown()
+    with serving(app, tls.context) as base_url:
+        yield f"{base_url}/{path.name}", tls
     tls.cleanup()
 
 

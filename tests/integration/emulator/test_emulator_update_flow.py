@@ -16,6 +16,7 @@ from tests.integration.emulator.conftest import (
     http,
     make_nodes,
     refuses_connections,
+    simple_update,
     sushy_client,
     versions,
     wait_until,
@@ -95,16 +96,9 @@ def test_on_reset_bios_waits_for_a_host_reset(
     cluster = cluster_factory(nodes=make_nodes(1, firmware={"BMC": "2.0.0"}))
     node = cluster.inventory[0]
     url, _served, _path = small_bundle_url
-    session = http(node)
-    response = session.post(
-        node["url"] + "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-        json={"ImageURI": url, "@Redfish.OperationApplyTime": "OnReset",
-              "Targets": ["/redfish/v1/UpdateService/FirmwareInventory/BIOS"]},
-    )
-    assert response.status_code == 202
-    monitor_uri = response.headers["Location"]
-    done = wait_until(lambda: (r := session.get(node["url"] + monitor_uri)).status_code == 200
-                      and r.json())
+    done = simple_update(node, {
+        "ImageURI": url, "@Redfish.OperationApplyTime": "OnReset",
+        "Targets": ["/redfish/v1/UpdateService/FirmwareInventory/BIOS"]})
     assert done["TaskState"] == "Completed"
     assert any(m["MessageId"].endswith(["Base", "1.22.1.ResetRequired"][1])
                or m["MessageId"].endswith(".ResetRequired") for m in done["Messages"])
@@ -112,7 +106,7 @@ def test_on_reset_bios_waits_for_a_host_reset(
     system = sushy_client(node).get_system("/redfish/v1/Systems/1")
     system.reset_system(sushy.ResetType.FORCE_RESTART)
     wait_until(lambda: versions(node)["BIOS"] == "1.5.0")
-    assert session.get(node["url"] + "/redfish/v1/Systems/1").json()["BiosVersion"] == "1.5.0"
+    assert http(node).get(node["url"] + "/redfish/v1/Systems/1").json()["BiosVersion"] == "1.5.0"
 
 
 def test_immediate_bios_update_resets_a_running_host(
@@ -174,16 +168,9 @@ def test_same_version_is_refused_unless_forced(
     cluster = cluster_factory(nodes=make_nodes(1, firmware={"NIC": "7.1"}))
     node = cluster.inventory[0]
     url, _served, _path = small_bundle_url
-    session = http(node)
-    target = node["url"] + "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate"
 
     def run(extra: dict[str, Any]) -> dict[str, Any]:
-        response = session.post(target, json={"ImageURI": url, **body, **extra})
-        assert response.status_code == 202
-        uri = response.headers["Location"]
-        result: dict[str, Any] = wait_until(
-            lambda: (r := session.get(node["url"] + uri)).status_code == 200 and r.json())
-        return result
+        return simple_update(node, {"ImageURI": url, **body, **extra})
 
     refused = run({})
     assert refused["TaskState"] == "Exception", description
@@ -199,13 +186,8 @@ def test_downgrade_is_refused(cluster_factory: Any, small_bundle_url: Any) -> No
     cluster = cluster_factory(nodes=make_nodes(1, firmware={"NIC": "9.0"}))
     node = cluster.inventory[0]
     url, _served, _path = small_bundle_url
-    session = http(node)
-    response = session.post(
-        node["url"] + "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-        json={"ImageURI": url, "Targets": ["/redfish/v1/UpdateService/FirmwareInventory/NIC"]})
-    uri = response.headers["Location"]
-    done = wait_until(lambda: (r := session.get(node["url"] + uri)).status_code == 200
-                      and r.json())
+    done = simple_update(node, {
+        "ImageURI": url, "Targets": ["/redfish/v1/UpdateService/FirmwareInventory/NIC"]})
     assert done["TaskState"] == "Exception"
     assert versions(node)["NIC"] == "9.0"
 
@@ -232,13 +214,7 @@ def test_bundle_for_other_models_is_not_applicable(
     cluster = cluster_factory(nodes=1, models=["FF-2U-R750"])
     node = cluster.inventory[0]
     url, _served, _path = small_bundle_url
-    session = http(node)
-    response = session.post(
-        node["url"] + "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-        json={"ImageURI": url})
-    uri = response.headers["Location"]
-    done = wait_until(lambda: (r := session.get(node["url"] + uri)).status_code == 200
-                      and r.json())
+    done = simple_update(node, {"ImageURI": url})
     assert done["TaskState"] == "Exception"
     assert any(m["MessageId"].endswith("UpdateNotApplicable") for m in done["Messages"])
 
@@ -247,13 +223,7 @@ def test_image_url_that_does_not_exist_fails_the_transfer(
     cluster: Any, node: dict[str, str], small_bundle_url: Any
 ) -> None:
     url, _served, _path = small_bundle_url
-    session = http(node)
-    response = session.post(
-        node["url"] + "/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate",
-        json={"ImageURI": url.replace("bundle.iso", "missing.iso")})
-    uri = response.headers["Location"]
-    done = wait_until(lambda: (r := session.get(node["url"] + uri)).status_code == 200
-                      and r.json())
+    done = simple_update(node, {"ImageURI": url.replace("bundle.iso", "missing.iso")})
     assert done["TaskState"] == "Exception"
     assert any(m["MessageId"].endswith("TransferFailed") for m in done["Messages"])
 

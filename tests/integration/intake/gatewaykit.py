@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import socket
-import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.config import GatewayConfig, hash_password, load_config
 from gateway.service import Gateway, GatewayStartError, build_gateway
+from tests.support.gateway_toml import gateway_toml, source_toml, table, write_gateway_config
 
 SOURCE_USER = "acme-publisher"
 SOURCE_PASSWORD = "correct horse battery staple"
@@ -29,32 +29,14 @@ def write_config(directory: Path, *, prefixes: list[str], trusted_key: Path,
                  cache_max: str = "1GiB", max_body: int = 65536,
                  extra: str = "") -> Path:
     """Write a gateway TOML with one source `acme` and return its path."""
-    path = directory / "gateway.toml"
     port = http_port if http_port is not None else free_port()
-    prefix_list = ", ".join(f'"{p}"' for p in prefixes)
-    client_list = ", ".join(f'"{c}"' for c in (clients or ["127.0.0.0/8"]))
-    path.write_text(textwrap.dedent(f"""\
-        [gateway]
-        name = "gw-test"
-        state_dir = "{directory / 'state'}"
-
-        [listener]
-        http = "127.0.0.1:{port}"
-        max_body_bytes = {max_body}
-
-        [cache]
-        max_size = "{cache_max}"
-
-        [[sources]]
-        name = "acme"
-        clients = [{client_list}]
-        username = "{SOURCE_USER}"
-        password_hash = "{SOURCE_HASH}"
-        owning_entities = ["FLEETFLASH"]
-        image_uri_prefixes = [{prefix_list}]
-        trusted_keys = ["{trusted_key}"]
-        """) + extra)
-    return path
+    return write_gateway_config(
+        directory,
+        gateway_toml(directory / "state", name="gw-test", media=False,
+                     listener={"http": f"127.0.0.1:{port}", "max_body_bytes": max_body}),
+        table("cache", max_size=cache_max),
+        source_toml("acme", SOURCE_USER, SOURCE_HASH, prefixes, [trusted_key],
+                    clients=clients or ["127.0.0.0/8"]) + extra)
 
 
 def listener_url(config: GatewayConfig) -> str:

@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
 from emulator.publisher import send_indication, update_available_indication
 from emulator.publisher.server import AccessRecord, create_app
@@ -29,6 +27,7 @@ from tests.integration.intake.gatewaykit import (
     write_config,
 )
 from tests.support.waiting import accepts_connections, wait_until
+from tests.support.wsgi import serving
 
 REPO = Path(__file__).resolve().parents[3]
 PAUSE_PER_BLOCK_S = 0.004  # ~2 MB/s: slow enough to kill the gateway mid-download
@@ -57,11 +56,8 @@ def slow_site(bundle_factory: Callable[..., Path]) -> Iterator[tuple[Path, str, 
     log: list[AccessRecord] = []
     app = create_app({bundle.name: bundle}, log)
     app.wsgi_app = _throttled(app.wsgi_app)  # type: ignore[method-assign]
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield bundle, f"http://127.0.0.1:{server.server_port}/bundles/", log
-    server.shutdown()
-    server.server_close()
+    with serving(app) as base_url:
+        yield bundle, f"{base_url}/bundles/", log
 
 
 def _serve(config: Path, log_file: Path) -> subprocess.Popen[bytes]:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gateway.media import (
     VerifiedDirectoryCatalog,
     media_url,
 )
+from gateway.media.server import ServerLimits
 
 IMAGE_BYTES = 2 * 1024 * 1024 + 123  # not a multiple of any buffer size
 
@@ -56,6 +58,19 @@ def media_image_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, byt
     directory = tmp_path_factory.mktemp("media-images")
     data = os.urandom(IMAGE_BYTES)
     return directory, data, write_image(directory, data)
+
+
+@contextmanager
+def limited_media(directory: Path, limits: ServerLimits) -> Iterator[MediaServer]:
+    """A media server over ``directory`` with ``limits``, on a free loopback port, started
+    for the block and stopped after it."""
+    server = MediaServer(CapabilitySigner([os.urandom(32)]), VerifiedDirectoryCatalog(directory),
+                         limits=limits)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture()

@@ -18,7 +18,12 @@ from gateway.media import (
     ServerLimits,
     VerifiedDirectoryCatalog,
 )
-from tests.integration.media.conftest import IMAGE_BYTES, RunningMedia, write_image
+from tests.integration.media.conftest import (
+    IMAGE_BYTES,
+    RunningMedia,
+    limited_media,
+    write_image,
+)
 from tests.support.waiting import wait_until
 
 SIZE = IMAGE_BYTES
@@ -229,11 +234,7 @@ def test_media_client_leaving_mid_transfer_is_counted_partially(media: RunningMe
 def test_media_connections_beyond_the_limit_get_503(
         media_image_dir: tuple[Path, bytes, str]) -> None:
     directory, data, digest = media_image_dir
-    signer = CapabilitySigner([os.urandom(32)])
-    server = MediaServer(signer, VerifiedDirectoryCatalog(directory),
-                         limits=ServerLimits(max_connections=1, event_loops=1))
-    server.start()
-    try:
+    with limited_media(directory, ServerLimits(max_connections=1, event_loops=1)) as server:
         port = server.bound_ports()["http"]
         with socket.create_connection(("127.0.0.1", port), timeout=10) as first:
             # The first connection is accepted and idle; wait until the server counts it.
@@ -241,23 +242,16 @@ def test_media_connections_beyond_the_limit_get_503(
             assert first.recv(100).startswith(b"HTTP/1.1 404")
             with socket.create_connection(("127.0.0.1", port), timeout=10) as second:
                 assert second.recv(200).startswith(b"HTTP/1.1 503 ")
-    finally:
-        server.stop()
 
 
 def test_media_silent_clients_are_dropped_after_the_head_timeout(
         media_image_dir: tuple[Path, bytes, str]) -> None:
     directory, _, _ = media_image_dir
-    server = MediaServer(CapabilitySigner([os.urandom(32)]), VerifiedDirectoryCatalog(directory),
-                         limits=ServerLimits(head_timeout_s=0.2))
-    server.start()
-    try:
-        with socket.create_connection(("127.0.0.1", server.bound_ports()["http"]),
-                                      timeout=30) as sock:
-            sock.sendall(b"GET /media/x")  # never finishes its head
-            assert sock.recv(100) == b""  # the server closed the connection
-    finally:
-        server.stop()
+    with limited_media(directory, ServerLimits(head_timeout_s=0.2)) as server, \
+            socket.create_connection(("127.0.0.1", server.bound_ports()["http"]),
+                                     timeout=30) as sock:
+        sock.sendall(b"GET /media/x")  # never finishes its head
+        assert sock.recv(100) == b""  # the server closed the connection
 
 
 def test_media_a_port_in_use_is_a_clear_startup_error(tmp_path: Path) -> None:

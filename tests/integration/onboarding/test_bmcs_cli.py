@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from gateway.config import load_config
@@ -16,6 +15,7 @@ from gateway.media.cache import ImageCache
 from gateway.orchestrator.wiring import build_orchestration
 from gateway.store import GatewayStore
 from tests.conftest import REPO_ROOT
+from tests.support.gateway_toml import bmc_toml, cluster_toml, gateway_toml, write_gateway_config
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
@@ -27,30 +27,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _config(tmp_path: Path) -> Path:
     (tmp_path / "pw").write_text("secret\n")
-    path = tmp_path / "gateway.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [gateway]
-        name = "gw"
-        state_dir = "{tmp_path / 'state'}"
-        [listener]
-        http = "127.0.0.1:0"
-        [media]
-        http = "127.0.0.1:0"
-        base_url = "http://127.0.0.1:1"
-        [[clusters]]
-        name = "hpc"
-        [[clusters.groups]]
-        name = "rack1"
-        max_unavailable = 1
-        [[bmcs]]
-        name = "fixed"
-        cluster = "hpc"
-        group = "rack1"
-        url = "https://127.0.0.1:9"
-        username = "root"
-        password_file = "pw"
-        """))
-    return path
+    return write_gateway_config(
+        tmp_path, gateway_toml(tmp_path / "state"), cluster_toml("hpc", ["rack1"]),
+        bmc_toml("fixed", "hpc", "rack1", "https://127.0.0.1:9", password_file="pw"))
 
 
 def test_import_survives_restarts_and_reaches_the_orchestrator(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from gateway.onboarding.discovery import (
 )
 from tests.conftest import REPO_ROOT
 from tests.integration.orchestrator.rig import TEST_MODEL
+from tests.support.gateway_toml import cluster_toml, gateway_toml, write_gateway_config
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
@@ -141,21 +141,8 @@ def test_ssdp_discovery_to_import(tmp_path: Path) -> None:
         text = out.read_text()
         assert first["serial"] in text and ",pin," in text
 
-        config = tmp_path / "gateway.toml"
-        config.write_text(textwrap.dedent(f"""\
-            [gateway]
-            state_dir = "{tmp_path / 'state'}"
-            [listener]
-            http = "127.0.0.1:0"
-            [media]
-            http = "127.0.0.1:0"
-            base_url = "http://127.0.0.1:1"
-            [[clusters]]
-            name = "lab"
-            [[clusters.groups]]
-            name = "all"
-            max_unavailable = 1
-            """))
+        config = write_gateway_config(tmp_path, gateway_toml(tmp_path / "state", name=None),
+                                      cluster_toml("lab", ["all"]))
         imported = subprocess.run(
             [sys.executable, "-m", "lab.cli", "bmcs", "import", str(out), "--config",
              str(config)], cwd=REPO_ROOT, env=ENV, capture_output=True, text=True,

@@ -8,7 +8,6 @@ drives an in-process gateway (build_gateway) or `fleetflash gateway serve`.
 from __future__ import annotations
 
 import socket
-import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
 from lab.lab_invariants import peak_busy_per_group, repeated_flashes
 from tests.conftest import TestKeys
+from tests.support.gateway_toml import bmc_toml, source_toml, table
 from tests.support.waiting import wait_until
 
 SOURCE_USER = "acme-publisher"
@@ -41,24 +41,15 @@ FAST_TIMEOUTS = {"precheck": 30, "deliver": 30, "monitor": 30, "wait_back": 30, 
                  "postcheck": 30, "eject": 30}
 
 
+def even_odd_group(node: str) -> str:
+    """The group of an emulated node "...-N": "even" or "odd" by N."""
+    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _table(values: Mapping[str, Any]) -> str:
-    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
 
 
 def write_gateway_config(
@@ -75,44 +66,23 @@ def write_gateway_config(
     media_port = free_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
-    text = textwrap.dedent(f"""\
-        [gateway]
-        name = "{name}"
-        state_dir = "{directory / 'state'}"
-        {f'database_url = "{database_url}"' if database_url else ""}
-
-        [listener]
-        http = "127.0.0.1:{free_port()}"
-
-        [cache]
-        max_size = "1GiB"
-
-        [[sources]]
-        name = "acme"
-        clients = ["127.0.0.0/8"]
-        username = "{SOURCE_USER}"
-        password_hash = "{SOURCE_HASH}"
-        owning_entities = ["FLEETFLASH"]
-        image_uri_prefixes = ["{publisher_prefix}"]
-        trusted_keys = ["{trusted_key}"]
-
-        [media]
-        http = "127.0.0.1:{media_port}"
-        base_url = "http://127.0.0.1:{media_port}"
-
-        """)
-    text += "[orchestrator]\n" + _table({**FAST_ORCHESTRATOR, **(orchestrator or {})})
-    text += "\n[orchestrator.timeouts]\n" + _table({**FAST_TIMEOUTS, **(timeouts or {})})
-    text += "\n[[clusters]]\n" + _table(cluster_table)
-    for name, allowance in groups.items():
-        text += "\n[[clusters.groups]]\n" + _table({"name": name, "max_unavailable": allowance})
+    text = table("gateway", name=name, state_dir=directory / "state",
+                 **({"database_url": database_url} if database_url else {}))
+    text += table("listener", http=f"127.0.0.1:{free_port()}")
+    text += table("cache", max_size="1GiB")
+    text += source_toml("acme", SOURCE_USER, SOURCE_HASH, [publisher_prefix], [trusted_key])
+    text += table("media", http=f"127.0.0.1:{media_port}",
+                  base_url=f"http://127.0.0.1:{media_port}")
+    text += table("orchestrator", **{**FAST_ORCHESTRATOR, **(orchestrator or {})})
+    text += table("orchestrator.timeouts", **{**FAST_TIMEOUTS, **(timeouts or {})})
+    text += table("[clusters]", **cluster_table)
+    for group, allowance in groups.items():
+        text += table("[clusters.groups]", name=group, max_unavailable=allowance)
     for bmc in bmcs:
-        text += "\n[[bmcs]]\n" + _table({
-            "name": bmc["id"], "cluster": "lab", "group": group_of(bmc["id"]),
-            "url": bmc["url"], "username": bmc["username"], "password": bmc["password"],
-            # Short request timeout: a request the emulator never answers (seen rarely under
-            # load) costs one retry, not half a minute.
-            "timeout_s": 5})
+        # Short request timeout: a request the emulator never answers (seen rarely under
+        # load) costs one retry, not half a minute.
+        text += bmc_toml(bmc["id"], "lab", group_of(bmc["id"]), bmc["url"],
+                         username=bmc["username"], password=bmc["password"], timeout_s=5)
     path = directory / "gateway.toml"
     path.write_text(text)
     path.chmod(0o600)

@@ -22,6 +22,7 @@ from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     assert_rollout_invariants,
     emulated_rollout,
+    even_odd_group,
     raise_alert_and_wait_for_campaign,
     wait_until_finished,
     write_gateway_config,
@@ -45,10 +46,6 @@ def crash_seed() -> int:
     return seed
 
 
-def group_of(node: str) -> str:
-    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
-
-
 # A chaos test on a loaded 2-core machine: one rerun absorbs a seed whose kills land where a
 # restart under load outlasts the step timeouts (the seed is printed; replay it with
 # FLEETFLASH_CRASH_SEED). A defect that fails twice still fails the suite.
@@ -65,7 +62,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
                           reset_seconds=0.15) as (emulated, publisher, audit_from):
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=group_of, groups=GROUPS,
+            bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
             orchestrator={"lease_s": 5}, database_url=database_url,
             # Up to 10 restarts land inside MONITOR: its clock runs while the gateway is
             # down, so the step may take several restarts long (only slowness waits).
@@ -103,4 +100,4 @@ def test_kill_9_at_random_points_keeps_every_invariant(
         assert final.state == "completed", (message, final.reason,
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}, message
-        assert_rollout_invariants(emulated, audit_from, group_of, GROUPS, message)
+        assert_rollout_invariants(emulated, audit_from, even_odd_group, GROUPS, message)

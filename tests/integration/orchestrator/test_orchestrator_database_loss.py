@@ -19,6 +19,7 @@ from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     assert_rollout_invariants,
     emulated_rollout,
+    even_odd_group,
     raise_alert_and_wait_for_campaign,
     wait_for,
     wait_until_finished,
@@ -30,10 +31,6 @@ from tests.support.postgres import PostgresServer
 NODES = 8
 GROUPS = {"even": 2, "odd": 2}
 BUSY = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}
-
-
-def group_of(node: str) -> str:
-    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
 
 
 # Seen once in five runs under a doubled test load: one node ended done with the gateway's
@@ -49,7 +46,7 @@ def test_rollout_survives_losing_the_database_mid_flight(
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=group_of, groups=GROUPS,
+            bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
             orchestrator={"lease_s": 5}, database_url=url,
             timeouts={"monitor": 120, "verify": 30})
         gateway = GatewayProcess(config_path, tmp_path)
@@ -78,5 +75,5 @@ def test_rollout_survives_losing_the_database_mid_flight(
         assert final.state == "completed", (final.reason,
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}
-        assert_rollout_invariants(emulated, audit_from, group_of, GROUPS,
+        assert_rollout_invariants(emulated, audit_from, even_odd_group, GROUPS,
                                   each_flashed_once=False)

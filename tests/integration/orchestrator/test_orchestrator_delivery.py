@@ -13,6 +13,7 @@ from tests.integration.orchestrator.rig import (
     OTHER_MODEL,
     TARGET_VERSIONS,
     TEST_MODEL,
+    even_odd_group,
     flash_counts,
     max_down_per_group,
 )
@@ -21,13 +22,9 @@ MODELS = [TEST_MODEL] * 5 + [OTHER_MODEL]
 GROUPS = {"even": 1, "odd": 2}
 
 
-def group_of(node: str) -> str:
-    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
-
-
 @pytest.mark.parametrize("method", ["msc", "simple_update", "multipart_push"])
 def test_campaign_updates_every_fitting_node(rollout: RolloutFactory, method: str) -> None:
-    rig = rollout(models=MODELS, groups=GROUPS, group_of=group_of,
+    rig = rollout(models=MODELS, groups=GROUPS, group_of=even_odd_group,
                   cluster={"delivery": [method]})
     rig.announce()
     campaign_id = rig.campaign_id()
@@ -48,7 +45,7 @@ def test_campaign_updates_every_fitting_node(rollout: RolloutFactory, method: st
     audit = rig.audit()
     assert set(flash_counts(audit).values()) == {1}, flash_counts(audit)
     assert not [r for r in audit if r["bmc"] == misfit]
-    peaks = max_down_per_group(audit, group_of)
+    peaks = max_down_per_group(audit, even_odd_group)
     assert peaks["even"] <= GROUPS["even"] and peaks["odd"] <= GROUPS["odd"], peaks
     # The canary finished before any other node was touched.
     (canary,) = rig.service.show(campaign_id).campaign.canaries

@@ -27,6 +27,7 @@ from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     assert_rollout_invariants,
     emulated_rollout,
+    even_odd_group,
     raise_alert_and_wait_for_campaign,
     wait_for,
     wait_until_finished,
@@ -38,10 +39,6 @@ NODES = 12
 GROUPS = {"even": 2, "odd": 2}
 GATEWAYS = 3
 BUSY = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}
-
-
-def group_of(node: str) -> str:
-    return "even" if int(node.rsplit("-", 1)[1]) % 2 == 0 else "odd"
 
 
 def _configs(tmp_path: Path, url: str, **kwargs: object) -> list[Path]:
@@ -63,7 +60,7 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
         paths = _configs(tmp_path, postgres_url, publisher_prefix=publisher.base_url,
                          trusted_key=test_keys.public, bmcs=emulated.inventory,
-                         group_of=group_of, groups=GROUPS, orchestrator={"lease_s": 4})
+                         group_of=even_odd_group, groups=GROUPS, orchestrator={"lease_s": 4})
         gateways = [GatewayProcess(path, path.parent) for path in paths]
         images = GatewayStore.open(postgres_url)
         campaigns = CampaignStore(images.engine)
@@ -119,7 +116,7 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}
         assert members[victim_name] is True and sum(members.values()) == GATEWAYS
-        assert_rollout_invariants(emulated, audit_from, group_of, GROUPS)
+        assert_rollout_invariants(emulated, audit_from, even_odd_group, GROUPS)
         # The origin served the image once (after the intake's ranged read of the
         # manifest); every gateway that drove a node holds a verified copy in its own
         # cache, read from a peer.

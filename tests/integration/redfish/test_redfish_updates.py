@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +11,11 @@ from typing import Any
 
 import pytest
 from flask import Flask, request, send_file
-from werkzeug.serving import make_server
 
 from emulator.cluster import EmulatedCluster
 from gateway.domain import version_mismatches
 from gateway.redfish import BmcClient, BmcEndpoint, OperationTimeoutError, TaskFailedError, TaskRef
+from tests.support.wsgi import serving
 
 from .conftest import SMALL_BUNDLE_VERSIONS, STARTING_VERSIONS, eventually, versions_of
 
@@ -109,11 +108,8 @@ def event_sink() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         received.append(json.loads(request.get_data()))
         return "", 204
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/events", received
-    server.shutdown()
-    server.server_close()
+    with serving(app) as base_url:
+        yield f"{base_url}/events", received
 
 
 def test_event_subscription_delivers_task_events_with_our_context(
@@ -186,11 +182,8 @@ def protected_bundle(bundle_url: tuple[Path, str]) -> Iterator[tuple[str, tuple[
             return "", 401, {"WWW-Authenticate": 'Basic realm="media"'}
         return send_file(path, conditional=True)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/bundle.iso", credentials
-    server.shutdown()
-    server.server_close()
+    with serving(app) as base_url:
+        yield f"{base_url}/bundle.iso", credentials
 
 
 def test_simple_update_presents_image_credentials_without_logging_them(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from flask import Flask, Response, request, send_file
-from werkzeug.serving import make_server
 
 from gateway.config import GatewayConfig, load_config
 from gateway.intake.service import IntakeService
@@ -19,6 +17,7 @@ from gateway.media.cache import ImageCache
 from gateway.store import GatewayStore
 from tests.conftest import TestKeys
 from tests.integration.intake.gatewaykit import write_config
+from tests.support.wsgi import serving
 
 
 @dataclass
@@ -69,13 +68,8 @@ def image_site(tmp_path: Path) -> Iterator[ImageSite]:
     directory = tmp_path / "site"
     directory.mkdir()
     site = ImageSite(directory)
-    server = make_server("127.0.0.1", 0, _site_app(site), threaded=True)
-    site.base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield site
-    server.shutdown()
-    server.server_close()
+    with serving(_site_app(site)) as site.base_url:
+        yield site
 
 
 @dataclass

@@ -7,6 +7,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from gateway.store import Decision, ImageState
 from tests.unit.gateway.intake.conftest import ImageSite, Intake
 
@@ -27,6 +29,14 @@ def _raise(intake: Intake, uri: str, sha: str, *, bundle_id: str = "test-bundle"
 def _drain(intake: Intake) -> None:
     while intake.worker.run_once():
         pass
+
+
+@pytest.fixture
+def published(image_site: ImageSite, make_intake: Callable[..., Intake],
+              bundle_factory: Callable[..., Path]) -> tuple[Intake, str, str]:
+    """A bundle on the image site and an intake that trusts the site: (intake, uri, sha)."""
+    uri, sha = _publish(image_site, bundle_factory())
+    return make_intake(image_site.base_url + "/fw/"), uri, sha
 
 
 def test_dropped_download_resumes_with_range(image_site: ImageSite, make_intake: Callable[
@@ -70,10 +80,8 @@ def test_changed_file_restarts_instead_of_mixing_bytes(
 
 
 def test_manifest_is_learned_from_the_remote_iso_and_kept_with_the_alert(
-        image_site: ImageSite, make_intake: Callable[..., Intake],
-        bundle_factory: Callable[..., Path]) -> None:
-    uri, sha = _publish(image_site, bundle_factory())
-    intake = make_intake(image_site.base_url + "/fw/")
+        image_site: ImageSite, published: tuple[Intake, str, str]) -> None:
+    intake, uri, sha = published
     _raise(intake, uri, sha)
     _drain(intake)
     alert = intake.store.list_alerts(1)[0]
@@ -81,20 +89,17 @@ def test_manifest_is_learned_from_the_remote_iso_and_kept_with_the_alert(
     assert any(r is not None and r.startswith("bytes=") for r, _ in image_site.log)
 
 
-def test_bundle_id_mismatch_is_rejected(image_site: ImageSite, make_intake: Callable[
-        ..., Intake], bundle_factory: Callable[..., Path]) -> None:
-    uri, sha = _publish(image_site, bundle_factory())
-    intake = make_intake(image_site.base_url + "/fw/")
+def test_bundle_id_mismatch_is_rejected(published: tuple[Intake, str, str]) -> None:
+    intake, uri, sha = published
     _raise(intake, uri, sha, bundle_id="some-other-bundle")
     _drain(intake)
     image = intake.store.get_image(sha)
     assert image.state == ImageState.REJECTED and "does not match" in image.reason
 
 
-def test_redirects_are_not_followed(image_site: ImageSite, make_intake: Callable[
-        ..., Intake], bundle_factory: Callable[..., Path]) -> None:
-    uri, sha = _publish(image_site, bundle_factory())
-    intake = make_intake(image_site.base_url + "/fw/")
+def test_redirects_are_not_followed(
+        image_site: ImageSite, published: tuple[Intake, str, str]) -> None:
+    intake, uri, sha = published
     _raise(intake, uri, sha)
     image_site.redirect = True
     _drain(intake)
@@ -105,10 +110,8 @@ def test_redirects_are_not_followed(image_site: ImageSite, make_intake: Callable
 
 
 def test_withdrawal_stops_acquisition_and_keeps_nothing(
-        image_site: ImageSite, make_intake: Callable[..., Intake],
-        bundle_factory: Callable[..., Path]) -> None:
-    uri, sha = _publish(image_site, bundle_factory())
-    intake = make_intake(image_site.base_url + "/fw/")
+        image_site: ImageSite, published: tuple[Intake, str, str]) -> None:
+    intake, uri, sha = published
     _raise(intake, uri, sha)
     image_site.cut_next = 1
     intake.worker.run_once()  # half downloaded
@@ -147,10 +150,8 @@ def test_full_cache_of_referenced_images_waits_instead_of_evicting(
 
 
 def test_image_of_a_source_removed_from_config_is_rejected(
-        image_site: ImageSite, make_intake: Callable[..., Intake],
-        bundle_factory: Callable[..., Path]) -> None:
-    uri, sha = _publish(image_site, bundle_factory())
-    intake = make_intake(image_site.base_url + "/fw/")
+        image_site: ImageSite, published: tuple[Intake, str, str]) -> None:
+    intake, uri, sha = published
     _raise(intake, uri, sha)
     intake.worker.config = intake.config.__class__(**{**intake.config.__dict__,
                                                       "sources": ()})

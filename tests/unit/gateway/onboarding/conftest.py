@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from gateway.config import GatewayConfig, load_config
 from gateway.store import GatewayStore
 from gateway.store.bmc_registry import BmcRegistry
+from tests.support.gateway_toml import bmc_toml, cluster_toml, gateway_toml, write_gateway_config
 
 
 @pytest.fixture
@@ -17,37 +17,9 @@ def gw_config(tmp_path: Path) -> GatewayConfig:
     (tmp_path / "secrets").mkdir()
     for name in ("n1", "n2", "n3", "fixed"):
         (tmp_path / "secrets" / name).write_text("pw\n")
-    path = tmp_path / "gateway.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [gateway]
-        name = "gw"
-        state_dir = "{tmp_path / 'state'}"
-
-        [listener]
-        http = "127.0.0.1:0"
-
-        [media]
-        http = "127.0.0.1:0"
-        base_url = "http://127.0.0.1:1"
-
-        [[clusters]]
-        name = "hpc"
-        [[clusters.groups]]
-        name = "rack1"
-        max_unavailable = 1
-        [[clusters.groups]]
-        name = "rack2"
-        max_unavailable = 1
-
-        [[bmcs]]
-        name = "fixed"
-        cluster = "hpc"
-        group = "rack1"
-        url = "https://10.9.9.9"
-        username = "root"
-        password_file = "secrets/fixed"
-        """))
-    return load_config(path)
+    return load_config(write_gateway_config(
+        tmp_path, gateway_toml(tmp_path / "state"), cluster_toml("hpc", ["rack1", "rack2"]),
+        bmc_toml("fixed", "hpc", "rack1", "https://10.9.9.9", password_file="secrets/fixed")))
 
 
 @pytest.fixture

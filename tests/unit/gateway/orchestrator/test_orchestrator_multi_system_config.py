@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,31 +11,17 @@ from gateway.config import ConfigError, load_config
 from gateway.redfish import BmcEndpoint, BmcUnreachableError, ConfigurationError
 from gateway.redfish.endpoint import ALL_SYSTEMS
 from gateway.redfish.systems import choose_system
+from tests.support.gateway_toml import bmc_toml, cluster_toml, table, write_gateway_config
 
-HEAD = """
-[gateway]
-name = "gw"
-state_dir = "state"
-
-[[clusters]]
-name = "c"
-[[clusters.groups]]
-name = "g"
-max_unavailable = 1
-"""
+HEAD = table("gateway", name="gw", state_dir="state") + cluster_toml("c", ["g"])
 
 
 def bmc(name: str, url: str, **extra: str) -> str:
-    lines = [f'name = "{name}"', 'cluster = "c"', 'group = "g"', f'url = "{url}"',
-             'username = "u"', 'password = "lab-only"']
-    lines += [f'{key} = "{value}"' for key, value in extra.items()]
-    return "\n[[bmcs]]\n" + "\n".join(lines) + "\n"
+    return bmc_toml(name, "c", "g", url, username="u", password="lab-only", **extra)
 
 
 def load(tmp_path: Path, *entries: str):  # type: ignore[no-untyped-def]
-    path = tmp_path / "gateway.toml"
-    path.write_text(textwrap.dedent(HEAD + "".join(entries)))
-    (settings,) = load_clusters(load_config(path))
+    (settings,) = load_clusters(load_config(write_gateway_config(tmp_path, HEAD, *entries)))
     return settings
 
 
