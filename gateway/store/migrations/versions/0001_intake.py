@@ -10,10 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0001_intake"
-down_revision = None
-branch_labels = None
-depends_on = None
+revision, down_revision = "0001_intake", None
 
 
 def upgrade() -> None:

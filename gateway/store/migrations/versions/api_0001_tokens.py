@@ -1,19 +1,11 @@
-"""Operator interface tables: api_tokens, audit_events.
-
-Revision ID: api_0001_tokens
-Revises: 0001_intake
-Create Date: 2026-11-25
-"""
+"""Operator interface tables: api_tokens, audit_events."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "api_0001_tokens"
-down_revision = "0001_intake"
-branch_labels = None
-depends_on = None
+revision, down_revision = "api_0001_tokens", "0001_intake"
 
 
 def upgrade() -> None:

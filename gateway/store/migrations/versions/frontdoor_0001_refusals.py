@@ -1,19 +1,11 @@
-"""Refusal counts: one row per listener, client address, reason and time bucket.
-
-Revision ID: frontdoor_0001_refusals
-Revises: orch_0002_campaign_generations
-Create Date: 2026-12-06
-"""
+"""Refusal counts: one row per listener, client address, reason and time bucket."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "frontdoor_0001_refusals"
-down_revision = "orch_0002_campaign_generations"
-branch_labels = None
-depends_on = None
+revision, down_revision = "frontdoor_0001_refusals", "orch_0002_campaign_generations"
 
 
 def upgrade() -> None:

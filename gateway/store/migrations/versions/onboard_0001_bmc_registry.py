@@ -1,19 +1,11 @@
-"""The persistent BMC registry: one row per BMC registered through the API or CLI.
-
-Revision ID: onboard_0001_bmc_registry
-Revises: orch_0003_timeline_downgrades
-Create Date: 2026-12-06
-"""
+"""The persistent BMC registry: one row per BMC registered through the API or CLI."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "onboard_0001_bmc_registry"
-down_revision = "orch_0003_timeline_downgrades"
-branch_labels = None
-depends_on = None
+revision, down_revision = "onboard_0001_bmc_registry", "orch_0003_timeline_downgrades"
 
 
 def upgrade() -> None:

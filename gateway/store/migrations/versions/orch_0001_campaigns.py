@@ -1,19 +1,11 @@
-"""Orchestrator tables: campaigns, node_runs, managed_nodes, orchestrator_leases.
-
-Revision ID: orch_0001_campaigns
-Revises: api_0001_tokens
-Create Date: 2026-11-25
-"""
+"""Orchestrator tables: campaigns, node_runs, managed_nodes, orchestrator_leases."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orch_0001_campaigns"
-down_revision = "api_0001_tokens"
-branch_labels = None
-depends_on = None
+revision, down_revision = "orch_0001_campaigns", "api_0001_tokens"
 
 
 def _when(name: str, nullable: bool = True) -> sa.Column:  # type: ignore[type-arg]

@@ -5,10 +5,6 @@ has ended: the unique key becomes (image_sha256, cluster, generation).
 ``unreached`` is a JSON object node id -> why its BMC could not be inventoried
 (those nodes have no run, and the campaign cannot end ``completed``). ``state``
 widens to hold ``completed_with_exclusions`` (25 characters).
-
-Revision ID: orch_0002_campaign_generations
-Revises: orch_0001_campaigns
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
@@ -16,10 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orch_0002_campaign_generations"
-down_revision = "orch_0001_campaigns"
-branch_labels = None
-depends_on = None
+revision, down_revision = "orch_0002_campaign_generations", "orch_0001_campaigns"
 
 _OLD_KEY = ["image_sha256", "cluster"]
 _NAMING = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}

@@ -5,10 +5,6 @@ campaigns have no history; timelines lay those out from the per-step seconds in
 ``node_runs.timings`` and say so. ``campaigns.allow_downgrade``: the campaign
 may install versions older than a node's (a rollback started by an operator
 under a policy that allows it); earlier campaigns did not.
-
-Revision ID: orch_0003_timeline_downgrades
-Revises: pg_0001_gateways
-Create Date: 2026-12-06
 """
 
 from __future__ import annotations
@@ -16,10 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "orch_0003_timeline_downgrades"
-down_revision = "pg_0001_gateways"
-branch_labels = None
-depends_on = None
+revision, down_revision = "orch_0003_timeline_downgrades", "pg_0001_gateways"
 
 
 def upgrade() -> None:

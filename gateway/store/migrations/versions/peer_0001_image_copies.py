@@ -1,19 +1,11 @@
-"""Which gateway holds which verified image, for peers to read it from.
-
-Revision ID: peer_0001_image_copies
-Revises: onboard_0001_bmc_registry
-Create Date: 2026-12-06
-"""
+"""Which gateway holds which verified image, for peers to read it from."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "peer_0001_image_copies"
-down_revision = "onboard_0001_bmc_registry"
-branch_labels = None
-depends_on = None
+revision, down_revision = "peer_0001_image_copies", "onboard_0001_bmc_registry"
 
 
 def upgrade() -> None:

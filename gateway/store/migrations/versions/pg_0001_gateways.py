@@ -1,19 +1,11 @@
-"""Several gateways on one database: the gateways table and the node-run fencing counter.
-
-Revision ID: pg_0001_gateways
-Revises: frontdoor_0001_refusals
-Create Date: 2026-12-06
-"""
+"""Several gateways on one database: the gateways table and the node-run fencing counter."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "pg_0001_gateways"
-down_revision = "frontdoor_0001_refusals"
-branch_labels = None
-depends_on = None
+revision, down_revision = "pg_0001_gateways", "frontdoor_0001_refusals"
 
 
 def upgrade() -> None:
