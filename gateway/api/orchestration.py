@@ -60,8 +60,8 @@ def step_progress(run: RunRecord) -> int:
     if step not in PATH:
         return 0
     index = PATH.index(step)
-    within = run.progress.get("percent") if step is NodeStep.MONITOR else None
-    fraction = (float(within) / 100.0) if isinstance(within, int | float) else 0.0
+    within = run.progress.percent if step is NodeStep.MONITOR else None
+    fraction = min(100, max(0, within)) / 100.0 if within is not None else 0.0
     return min(99, int((index + fraction) * 100 / len(PATH)))
 
 

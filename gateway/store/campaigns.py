@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.domain.run_progress import RunProgress
 from gateway.store.campaign_records import (
     CampaignRecord,
     ManagedNode,
@@ -39,13 +40,14 @@ from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 from gateway.store.run_leases import RunLeases
+from gateway.store.run_progress import progress_from_json, progress_to_json
 from gateway.store.step_spans import SPANS as _SPANS
 from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
-                          "progress", "timings"})
+                          "timings"})
 
 
 class CampaignStore(RunLeases):
@@ -210,12 +212,14 @@ class CampaignStore(RunLeases):
 
     def save_run(self, campaign_id: str, node_id: str, *, owner: str | None,
                  expected_step: str, expected_attempt: int | None = None,
-                 **fields: Any) -> bool:
+                 progress: RunProgress | None = None, **fields: Any) -> bool:
         """Compare-and-set a run: only while it is in `expected_step` (and, with `owner`,
         leased to `owner`; with `expected_attempt`, at that attempt). Dict/tuple fields
-        are stored as JSON. False when the run moved on or the lease was lost."""
+        and ``progress`` are stored as JSON. False when the run moved on or the lease was lost."""
         values: dict[str, Any] = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
                       if k in _JSON_FIELDS else v) for k, v in fields.items()}
+        if progress is not None:
+            values["progress"] = progress_to_json(progress)
         values["updated_at"] = utcnow()
         conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
                       _RUNS.c.step == expected_step]
@@ -321,7 +325,7 @@ def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:
         packages=tuple(_loads(row.packages, [])),
         before_versions=_loads(row.before_versions, {}),
         target_versions=_loads(row.target_versions, {}),
-        after_versions=_loads(row.after_versions, {}), progress=_loads(row.progress, {}),
+        after_versions=_loads(row.after_versions, {}), progress=progress_from_json(row.progress),
         timings=_loads(row.timings, {}), lease_owner=row.lease_owner,
         lease_expires=row.lease_expires, next_action_at=row.next_action_at,
         step_started_at=row.step_started_at, started_at=row.started_at,
