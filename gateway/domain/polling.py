@@ -1,11 +1,13 @@
 """When MONITOR looks at a node again: pure arithmetic on the time spent so far.
 
-Without a BMC task to follow the wait is learned: once nodes of the campaign
-finished, the first look comes at 95 % of their typical MONITOR time and then
-every hundredth of that time (at least 0.1 s, at most ``poll_max_s``); before
-any finished, looks become sparser as the step goes on (a twentieth of the time
-so far, at least 0.1 s, at most ``poll_max_s``). A wave of 200 nodes polling
-every 100 ms saturated the gateway's CPU and delayed every other step.
+Looks become sparser as the step goes on: a twentieth of the time so far, at least
+0.1 s, at most ``poll_max_s``. A wave of 200 nodes polling every 100 ms saturated
+the gateway's CPU and delayed every other step. Once nodes of the campaign finished
+(``typical_s``, their typical MONITOR time) nothing is looked at before 95 % of that
+time; after the BMC did not answer the node is looked at again after a hundredth of
+it (at least 0.1 s, at most ``poll_max_s``). Past 95 % the sparser rate applies
+again: it is never shorter than a hundredth of the typical time (a twentieth of at
+least 95 % of it).
 
 When the BMC pushes its events, an event wakes the node at once: it looks by
 itself only every ``event_fallback_s``, except right after the BMC did not
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 MIN_POLL_S = 0.1
 FIRST_LOOK = 0.95  # of the typical MONITOR time
-LATER_LOOKS = 1 / 100  # of the typical MONITOR time
+RETRY_LOOKS = 1 / 100  # of the typical MONITOR time, after the BMC did not answer
 SPARSER = 1 / 20  # of the time so far, before any node of the campaign finished
 
 
@@ -44,7 +46,7 @@ def monitor_polls(elapsed_s: float, *, poll_max_s: float, typical_s: float | Non
     if not typical_s or following_task:
         return MonitorPolls(fallback, retry)
     early = FIRST_LOOK * typical_s - elapsed_s
-    retry = _bounded(typical_s * LATER_LOOKS, poll_max_s)
+    retry = _bounded(typical_s * RETRY_LOOKS, poll_max_s)
     return MonitorPolls(early if early > retry else max(retry, fallback), retry)
 
 

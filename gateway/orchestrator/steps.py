@@ -160,8 +160,9 @@ def _hook(ctx: StepContext, action: str) -> None:
 def monitor(ctx: StepContext) -> Outcome:
     """Follow the BMC's task (Retry-After honoured) or, without one (MSC), the versions.
 
-    How long it waits between looks is learned from the campaign's finished nodes and
-    shortened by pushed BMC events (gateway.domain.polling: monitor_polls).
+    How long it waits between looks grows with the time spent, starts at 95 % of the
+    campaign's typical MONITOR time once nodes finished, and is stretched while the BMC
+    pushes its events, which wake the node at once (gateway.domain.polling).
     """
     elapsed = (ctx.now - (ctx.run.step_started_at or ctx.now)).total_seconds()
     task = ctx.progress.task
