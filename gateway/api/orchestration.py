@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from gateway.api.ports import (
+    IDLE_STEP,
     BmcRegistration,
     BmcView,
     CampaignView,
@@ -300,7 +301,9 @@ class OrchestratorOperations:
         return {state.value: counts.get(state.value, 0) for state in CampaignState} | counts
 
     def node_counts(self) -> dict[str, int]:
-        return dict(Counter(run.step for run in self._latest_runs().values()))
+        """Nodes per step of their newest run, every step listed (0 included)."""
+        counts = Counter(run.step for run in self._latest_runs().values())
+        return {step.value: counts.get(step.value, 0) for step in NodeStep} | counts
 
     def step_durations(self) -> Iterator[tuple[str, str, float]]:
         """(step, delivery method, seconds) for every step every node run has left."""
@@ -383,7 +386,7 @@ def _node_view(cluster: str, spec: NodeSpec, settings: ClusterSettings,
         model=(seen.model or None) if seen else None, serial=(seen.serial or None) if seen
         else None, health=seen.health if seen else "unknown",
         power=(seen.power_state or None) if seen else None,
-        versions=_versions(seen, run), step=run.step if run else "idle",
+        versions=_versions(seen, run), step=run.step if run else IDLE_STEP,
         campaign_id=run.campaign_id if run else None,
         error=(run.error if run else None) or ((seen.error or None) if seen else None),
         bmc_url=endpoint.url if endpoint else "",

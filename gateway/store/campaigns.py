@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.domain.run_progress import RunProgress
+from gateway.domain import NodeStep, RunProgress
 from gateway.store.campaign_records import (
     CampaignRecord,
     ManagedNode,
@@ -46,6 +46,8 @@ from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
+# Runs the planner finished before they started (nothing to do on those nodes).
+_PLANNED_FINISHED = frozenset({NodeStep.NOT_APPLICABLE.value, NodeStep.SKIPPED.value})
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
                           "timings"})
 
@@ -85,7 +87,7 @@ class CampaignStore(RunLeases):
                         before_versions=json.dumps(run.before_versions),
                         target_versions=json.dumps(run.target_versions), after_versions="{}",
                         progress="{}", timings="{}", updated_at=now,
-                        finished_at=now if run.step in ("not_applicable", "skipped") else None))
+                        finished_at=now if run.step in _PLANNED_FINISHED else None))
         except IntegrityError:
             return False
         return True
@@ -185,7 +187,7 @@ class CampaignStore(RunLeases):
         first: what the executor learns its polling from, read again after a restart."""
         with core_transaction(self.engine) as connection:
             rows = connection.execute(sa.select(_RUNS.c.timings).where(
-                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step == "done",
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step == NodeStep.DONE.value,
             ).order_by(_RUNS.c.finished_at.desc()).limit(limit))
             seconds = [_loads(r[0], {}).get("monitor") for r in rows]
         return [float(s) for s in reversed(seconds) if isinstance(s, int | float)]
@@ -251,8 +253,8 @@ class CampaignStore(RunLeases):
         now = utcnow()
         with self._transaction() as session:
             result = session.execute(sa.update(NodeRunRow).where(
-                NodeRunRow.campaign_id == campaign_id, NodeRunRow.step == "pending",
-            ).values(step="skipped", error=reason, finished_at=now, updated_at=now))
+                NodeRunRow.campaign_id == campaign_id, NodeRunRow.step == NodeStep.PENDING.value,
+            ).values(step=NodeStep.SKIPPED.value, error=reason, finished_at=now, updated_at=now))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- managed nodes ----------------------------------------------------------
