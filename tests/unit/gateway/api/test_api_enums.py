@@ -23,20 +23,12 @@ from gateway.domain import (
     FINAL_STEPS,
     PATH,
     CampaignState,
-    Cluster,
     DeliveryMethod,
-    NodeSpec,
     NodeStep,
-    RedundancyGroup,
 )
-from gateway.orchestrator.service import CampaignService
-from gateway.orchestrator.settings import ClusterSettings
 from gateway.store import Decision, ImageState
-from gateway.store.campaign_records import NewCampaign, NewRun
 from gateway.store.campaigns import CampaignStore
-from tests.unit.gateway.api.conftest import IMAGE_PREFIX, ApiHarness
-
-SHA = "ab" * 32
+from tests.unit.gateway.api.conftest import ApiHarness, CampaignMaker
 
 
 def _values(kind: type[StrEnum]) -> list[str]:
@@ -95,24 +87,15 @@ def test_a_query_value_outside_the_enum_is_refused_naming_it(api: ApiHarness) ->
     assert response.status_code == 400 and "decision" in response.get_data(as_text=True)
 
 
-def test_metric_label_values_are_the_python_enums(api: ApiHarness) -> None:
-    api.client.post("/api/alerts", headers=api.headers("operator"), json={
-        "source": "acme", "image_uri": IMAGE_PREFIX + "x.iso", "sha256": SHA,
-        "bundle_id": "b", "release": "r"})
+def test_metric_label_values_are_the_python_enums(api: ApiHarness,
+                                                 make_campaign: CampaignMaker) -> None:
+    campaign_id = make_campaign("running")
     store = api.context.store
-    campaigns = CampaignStore(store.engine)
-    nodes = ("n1", "n2")
-    cluster = Cluster("lab", (RedundancyGroup("g", max_unavailable=1),),
-                      tuple(NodeSpec(n, "g") for n in nodes), failure_budget=1)
-    operations = OrchestratorOperations(
-        CampaignService(store, campaigns), {"lab": ClusterSettings(cluster, endpoints={})})
-    assert campaigns.create_campaign(
-        NewCampaign(id="c1", cluster="lab", image_sha256=SHA, bundle_id="b",
-                    release="r", state="running", failure_budget=1, canaries=("n1",)),
-        [NewRun("n1", "done", canary=True), NewRun("n2", "pending")])
-    assert campaigns.save_run("c1", "n1", owner=None, expected_step="done",
-                              method=DeliveryMethod.MSC.value,
-                              timings={"precheck": 0.5, "monitor": 40.0})
+    assert CampaignStore(store.engine).save_run(
+        campaign_id, "n1", owner=None, expected_step="done", method=DeliveryMethod.MSC.value,
+        timings={"precheck": 0.5, "monitor": 40.0})
+    operations = api.context.operations
+    assert isinstance(operations, OrchestratorOperations)
     api.context.metrics.watch_store(store)
     api.context.metrics.watch_campaigns(operations.campaign_counts, operations.node_counts)
     api.context.metrics.watch_step_durations(operations.step_durations)
