@@ -9,8 +9,8 @@ one is a type error, not a silently missing key.
 Adding a marker is one line here: a field with a default meaning "not set".
 Rows written before it existed load with that default; the store's codec
 (gateway.store.run_progress) converts fields by their annotation, so a new field
-of a type it already knows (str, int, bool, datetime, a StrEnum, tuples of
-str/int, each optionally None) needs nothing else.
+of a type it already knows (str, int, float, bool, datetime, a StrEnum, tuples
+of those, each optionally None) needs nothing else.
 """
 
 from __future__ import annotations

@@ -44,6 +44,10 @@ class Advance:
     fields: dict[str, Any] = field(default_factory=dict)
     progress: RunProgress | None = None
 
+    def __post_init__(self) -> None:
+        if "progress" in self.fields:  # would bypass the typed markers
+            raise TypeError("Advance: pass the progress as progress=RunProgress(...)")
+
 
 Outcome = Stay | Advance
 

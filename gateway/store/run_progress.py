@@ -120,8 +120,10 @@ def _decode(hint: Any, raw: Any) -> Any:
         return datetime.fromisoformat(raw)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return hint(raw)
-    if hint is int and isinstance(raw, bool):
-        raise TypeError("not an integer")
-    if hint in (str, int, bool) and isinstance(raw, hint):
+    if hint in (int, float) and isinstance(raw, bool):
+        raise TypeError(f"not a {hint.__name__}")
+    if hint is float and isinstance(raw, int):
+        return float(raw)
+    if hint in (str, int, float, bool) and isinstance(raw, hint):
         return raw
     raise TypeError(f"not a {getattr(hint, '__name__', hint)}")
