@@ -17,16 +17,15 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
+from gateway.api.cli_campaigns import state_markup
 from gateway.api.client import ApiClient
+from gateway.domain import FINAL_STEPS, PATH, TERMINAL_STATES, CampaignState, NodeStep
 
-TERMINAL_CAMPAIGN_STATES = frozenset({"completed", "completed_with_exclusions", "failed",
-                                      "aborted"})
-ACTIVE_STEPS = frozenset({"precheck", "drain", "deliver", "monitor", "reset", "wait_back",
-                          "verify", "eject", "postcheck", "undrain", "failed"})
-FINISHED_STEPS = frozenset({"done", "skipped", "not_applicable", "quarantined"})
-_STATE_STYLE = {"completed": "green", "completed_with_exclusions": "yellow", "running": "cyan",
-                "failed": "red", "aborted": "red",
-                "paused_budget": "yellow", "paused": "yellow", "pending_approval": "yellow"}
+TERMINAL_CAMPAIGN_STATES = frozenset(state.value for state in TERMINAL_STATES)
+# In flight: on the update path, or failed and being made safe.
+ACTIVE_STEPS = frozenset(step.value for step in (*PATH, NodeStep.FAILED))
+FINISHED_STEPS = frozenset(step.value for step in (*FINAL_STEPS, NodeStep.QUARANTINED))
+PAUSED = frozenset({CampaignState.PAUSED.value, CampaignState.PAUSED_BUDGET.value})
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Snapshot:
         if campaign["state"] in TERMINAL_CAMPAIGN_STATES:
             return True
         in_flight = any(step in ACTIVE_STEPS for step in self.steps(campaign_id).values())
-        return campaign["state"] in ("paused_budget", "paused") and not in_flight
+        return campaign["state"] in PAUSED and not in_flight
 
 
 def media_bytes_served(api_url: str, token: str) -> float:
@@ -111,7 +110,7 @@ def progress_table(snapshot: Snapshot, elapsed_s: float) -> Table:
     for campaign_id, campaign in sorted(snapshot.campaigns.items()):
         steps = Counter(snapshot.steps(campaign_id).values())
         state = campaign["state"]
-        table.add_row(campaign_id, f"[{_STATE_STYLE.get(state, '')}]{state}[/]",
+        table.add_row(campaign_id, state_markup(state),
                       _wave_text(campaign),
                       ", ".join(f"{step} {count}" for step, count in sorted(steps.items())))
     return table
@@ -142,8 +141,8 @@ def milestones(before: Snapshot, now: Snapshot) -> list[str]:
                              + ", ".join(f"{k} {v}" for k, v in sorted(outcome.items())))
         for wave in campaign["waves"]:
             for node in wave["nodes"]:
-                if node["step"] == "quarantined" and old_steps.get(node["node_id"]) != \
-                        "quarantined":
+                if node["step"] == NodeStep.QUARANTINED and old_steps.get(node["node_id"]) != \
+                        NodeStep.QUARANTINED:
                     lines.append(f"{campaign_id}: {node['node_id']} quarantined: "
                                  f"{node['error'] or 'no reason given'}")
         changed = old["state"] != campaign["state"] if old else campaign["state"] != "running"

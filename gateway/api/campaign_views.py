@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from gateway.api.ports import CampaignView, NodeProgress, NodeView, WaveView
+from gateway.api.ports import IDLE_STEP, CampaignView, NodeProgress, NodeView, WaveView
 from gateway.domain import PATH, Health, NodeSpec, NodeStep, occupies_allowance
 from gateway.orchestrator.scheduler import domain_run, exclusion_lines
 from gateway.orchestrator.settings import ClusterSettings
@@ -26,8 +26,8 @@ def step_progress(run: RunRecord) -> int:
     if step not in PATH:
         return 0
     index = PATH.index(step)
-    within = run.progress.get("percent") if step is NodeStep.MONITOR else None
-    fraction = (float(within) / 100.0) if isinstance(within, int | float) else 0.0
+    within = run.progress.percent if step is NodeStep.MONITOR else None
+    fraction = min(100, max(0, within)) / 100.0 if within is not None else 0.0
     return min(99, int((index + fraction) * 100 / len(PATH)))
 
 
@@ -111,7 +111,7 @@ def node_view(cluster: str, spec: NodeSpec, settings: ClusterSettings,
         model=(seen.model or None) if seen else None, serial=(seen.serial or None) if seen
         else None, health=seen.health if seen else "unknown",
         power=(seen.power_state or None) if seen else None,
-        versions=_versions(seen, run), step=run.step if run else "idle",
+        versions=_versions(seen, run), step=run.step if run else IDLE_STEP,
         campaign_id=run.campaign_id if run else None,
         error=(run.error if run else None) or ((seen.error or None) if seen else None),
         bmc_url=endpoint.url if endpoint else "",

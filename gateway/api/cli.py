@@ -20,7 +20,7 @@ from rich.table import Table
 from gateway.api.auth import Role, TokenError, TokenStore
 from gateway.api.client import ApiClient, ApiClientError
 from gateway.config import ConfigError, load_config
-from gateway.store import GatewayStore, StoreError
+from gateway.store import Decision, GatewayStore, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_API_URL = "http://127.0.0.1:8000"
@@ -165,7 +165,7 @@ def print_alerts(items: list[dict[str, Any]]) -> None:
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 500),
               help="Show at most this many alerts, newest first.")
 @click.option("--decision", default=None,
-              type=click.Choice(["accepted", "duplicate", "withdrawn", "ignored", "rejected"]))
+              type=click.Choice([decision.value for decision in Decision]))
 @click.pass_context
 def list_alerts(ctx: click.Context, config_path: str | None, api_url: str, token: str | None,
                 ca_cert: str | None, limit: int, decision: str | None) -> None:

@@ -21,13 +21,17 @@ from rich.table import Table
 from gateway.api.cli import api_options, console
 from gateway.api.client import ApiClient
 from gateway.api.timeline_svg import report_html
+from gateway.domain import FINAL_STEPS, TERMINAL_STATES, CampaignState
 
-TERMINAL = {"completed", "completed_with_exclusions", "aborted", "failed"}
+TERMINAL = frozenset(state.value for state in TERMINAL_STATES)
 EXIT_EXCLUSIONS = 3  # completed_with_exclusions: not a failure, but not every node either
-FINISHED_STEPS = {"done", "skipped", "not_applicable"}
-_STATE_STYLE = {"completed": "green", "completed_with_exclusions": "yellow", "running": "cyan",
-                "failed": "red", "aborted": "red",
-                "paused": "yellow", "paused_budget": "yellow", "pending_approval": "yellow"}
+FINISHED_STEPS = frozenset(step.value for step in FINAL_STEPS)
+# How each campaign state is shown in the terminal (the lab's live view too).
+STATE_STYLE: dict[str, str] = {
+    CampaignState.PENDING_APPROVAL: "yellow", CampaignState.RUNNING: "cyan",
+    CampaignState.PAUSED: "yellow", CampaignState.PAUSED_BUDGET: "yellow",
+    CampaignState.COMPLETED: "green", CampaignState.COMPLETED_WITH_EXCLUSIONS: "yellow",
+    CampaignState.ABORTED: "red", CampaignState.FAILED: "red"}
 
 
 @click.group()
@@ -35,8 +39,9 @@ def campaigns() -> None:
     """See and steer update campaigns on a running gateway."""
 
 
-def _state(state: str) -> str:
-    return f"[{_STATE_STYLE.get(state, '')}]{state}[/]"
+def state_markup(state: str) -> str:
+    """A campaign state as rich markup in its colour (an unknown one uncoloured)."""
+    return f"[{STATE_STYLE.get(state, '')}]{state}[/]"
 
 
 @campaigns.command("list")
@@ -49,7 +54,7 @@ def list_campaigns(client: ApiClient, state: str | None) -> None:
         table.add_column(column, overflow="fold")
     for item in client.get_all("/api/campaigns", state=state):
         counts = ", ".join(f"{k} {v}" for k, v in sorted(item["counts"].items()))
-        table.add_row(item["id"], item["cluster"], item["release"], _state(item["state"]),
+        table.add_row(item["id"], item["cluster"], item["release"], state_markup(item["state"]),
                       counts, item["updated_at"][:19].replace("T", " "))
     console().print(table)
 
@@ -58,7 +63,7 @@ def campaign_tables(campaign: dict[str, Any]) -> Group:
     """A campaign's facts and one table per wave."""
     parts: list[Any] = [
         f"campaign [bold]{campaign['id']}[/] on cluster {campaign['cluster']}: "
-        f"{_state(campaign['state'])}  release {campaign['release']}"
+        f"{state_markup(campaign['state'])}  release {campaign['release']}"
         + (f"\nreason: {campaign['reason']}" if campaign.get("reason") else "")
         + "".join(f"\nnot covered: {line}" for line in campaign.get("exclusions") or ())]
     for wave in campaign["waves"]:
@@ -190,7 +195,7 @@ def watch_campaign(client: ApiClient, campaign_id: str, interval: float) -> None
     with Live(Group(bars.progress), console=out, refresh_per_second=4) as live:
         while True:
             bars.update(campaign)
-            live.update(Group(f"campaign {campaign['id']}: {_state(campaign['state'])}",
+            live.update(Group(f"campaign {campaign['id']}: {state_markup(campaign['state'])}",
                               bars.progress))
             if campaign["state"] in TERMINAL:
                 break

@@ -36,6 +36,7 @@ from gateway.domain import (
     CampaignState,
     IllegalTransitionError,
     NodeSpec,
+    NodeStep,
 )
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.service import CampaignService
@@ -280,7 +281,9 @@ class OrchestratorOperations:
         return {state.value: counts.get(state.value, 0) for state in CampaignState} | counts
 
     def node_counts(self) -> dict[str, int]:
-        return dict(Counter(run.step for run in self._latest_runs().values()))
+        """Nodes per step of their newest run, every step listed (0 included)."""
+        counts = Counter(run.step for run in self._latest_runs().values())
+        return {step.value: counts.get(step.value, 0) for step in NodeStep} | counts
 
     def step_durations(self) -> Iterator[tuple[str, str, float]]:
         """(step, delivery method, seconds) for every step every node run has left."""

@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+# A node's `step` in the API when no campaign includes it (every other value is a
+# gateway.domain.NodeStep).
+IDLE_STEP = "idle"
+
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):

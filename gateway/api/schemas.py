@@ -3,7 +3,12 @@ against them (gateway.api.validation) and the OpenAPI document publishes them.""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+from gateway.api.ports import IDLE_STEP
+from gateway.domain import CampaignState, DeliveryMethod, NodeStep
+from gateway.store import Decision, ImageState
 
 Schema = dict[str, Any]
 
@@ -13,6 +18,16 @@ NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "minLength"
 REASON = {"type": "string", "maxLength": 500, "description": "Why (kept in the audit log)."}
 TIME = {"type": "string", "format": "date-time"}
 VERSIONS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def enum_of(kind: type[StrEnum], *, nullable: bool = False,
+            extra: tuple[str, ...] = ()) -> Schema:
+    """A string schema whose values are those of ``kind`` (the one definition of them),
+    plus ``extra`` values; with ``nullable``, null too."""
+    schema: Schema = {"type": "string", "enum": [member.value for member in kind] + list(extra)}
+    if nullable:
+        schema["nullable"] = True
+    return schema
 
 
 def ref(name: str) -> Schema:
@@ -36,11 +51,13 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None) -> Schem
 
 
 _NULL_STR = {"type": "string", "nullable": True}
+STEP = enum_of(NodeStep)
+METHOD = enum_of(DeliveryMethod, nullable=True)
 _NODE_PROGRESS = _obj({
-    "node_id": {"type": "string"}, "step": {"type": "string"},
+    "node_id": {"type": "string"}, "step": STEP,
     "progress": {"type": "integer", "minimum": 0, "maximum": 100},
     "attempt": {"type": "integer"}, "canary": {"type": "boolean"}, "held": {"type": "boolean"},
-    "method": _NULL_STR, "error": _NULL_STR, "group": {"type": "string"}, "model": _NULL_STR,
+    "method": METHOD, "error": _NULL_STR, "group": {"type": "string"}, "model": _NULL_STR,
 })
 
 COMPONENTS: dict[str, Schema] = {
@@ -52,15 +69,14 @@ COMPONENTS: dict[str, Schema] = {
     "Alert": _obj({
         "id": {"type": "integer"}, "received_at": TIME, "channel": {"type": "string"},
         "IndicationIdentifier": _NULL_STR, "source": _NULL_STR, "client_address": _NULL_STR,
-        "MessageID": _NULL_STR, "decision": {"type": "string", "enum": [
-            "accepted", "duplicate", "withdrawn", "ignored", "rejected"]},
+        "MessageID": _NULL_STR, "decision": enum_of(Decision),
         "reason": {"type": "string"}, "image_sha256": _NULL_STR, "image_uri": _NULL_STR,
         "bundle_id": _NULL_STR, "release": _NULL_STR,
     }),
-    "AlertOutcome": _obj({"alert_id": {"type": "integer"}, "decision": {"type": "string"},
+    "AlertOutcome": _obj({"alert_id": {"type": "integer"}, "decision": enum_of(Decision),
                           "reason": {"type": "string"}, "image_sha256": _NULL_STR}),
     "Image": _obj({
-        "sha256": SHA256, "state": {"type": "string"}, "source": {"type": "string"},
+        "sha256": SHA256, "state": enum_of(ImageState), "source": {"type": "string"},
         "bundle_id": {"type": "string"}, "release": {"type": "string"},
         "size_bytes": {"type": "integer", "nullable": True}, "attempts": {"type": "integer"},
         "reason": {"type": "string"}, "created_at": TIME,
@@ -77,7 +93,8 @@ COMPONENTS: dict[str, Schema] = {
         "id": {"type": "string"}, "cluster": {"type": "string"}, "group": {"type": "string"},
         "qos": {"type": "string"}, "model": _NULL_STR, "serial": _NULL_STR,
         "health": {"type": "string"}, "power": _NULL_STR, "versions": VERSIONS,
-        "step": {"type": "string"}, "campaign_id": _NULL_STR, "error": _NULL_STR,
+        "step": enum_of(NodeStep, extra=(IDLE_STEP,)), "campaign_id": _NULL_STR,
+        "error": _NULL_STR,
         "bmc_url": {"type": "string"}, "versions_source": _NULL_STR, "system": _NULL_STR,
     }),
     "NodeProgress": _NODE_PROGRESS,
@@ -85,22 +102,20 @@ COMPONENTS: dict[str, Schema] = {
                   "nodes": {"type": "array", "items": ref("NodeProgress")}}),
     "Campaign": _obj({
         "id": {"type": "string"}, "cluster": {"type": "string"}, "image_sha256": SHA256,
-        "release": {"type": "string"}, "state": {"type": "string", "enum": [
-            "pending_approval", "running", "paused", "paused_budget", "completed",
-            "completed_with_exclusions", "aborted", "failed"]},
+        "release": {"type": "string"}, "state": enum_of(CampaignState),
         "created_at": TIME, "updated_at": TIME, "failure_budget": {"type": "integer"},
         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
         "waves": {"type": "array", "items": ref("Wave")}, "reason": {"type": "string"},
         "exclusions": {"type": "array", "items": {"type": "string"}, "description":
                        "Why nodes could not be covered: one line per reason, with a count"},
     }),
-    "Span": _obj({"step": {"type": "string"}, "attempt": {"type": "integer"},
+    "Span": _obj({"step": STEP, "attempt": {"type": "integer"},
                   "started_at": TIME, "ended_at": {**TIME, "nullable": True},
                   "failed": {"type": "boolean"}, "detail": _NULL_STR}),
     "TimelineNode": _obj({
         "node_id": {"type": "string"}, "group": {"type": "string"}, "model": _NULL_STR,
         "canary": {"type": "boolean"}, "wave": {"type": "integer", "nullable": True},
-        "attempt": {"type": "integer"}, "outcome": {"type": "string"}, "error": _NULL_STR,
+        "attempt": {"type": "integer"}, "outcome": STEP, "error": _NULL_STR,
         "spans": {"type": "array", "items": ref("Span")}, "approximate": {"type": "boolean"},
     }),
     "GroupUsage": _obj({
@@ -109,13 +124,13 @@ COMPONENTS: dict[str, Schema] = {
             {"at": TIME, "in_use": {"type": "integer"}})}}),
     "Timeline": _obj({
         "campaign_id": {"type": "string"}, "cluster": {"type": "string"},
-        "release": {"type": "string"}, "state": {"type": "string"}, "start": TIME,
+        "release": {"type": "string"}, "state": enum_of(CampaignState), "start": TIME,
         "end": TIME, "running": {"type": "boolean"},
         "nodes": {"type": "array", "items": ref("TimelineNode")},
         "groups": {"type": "array", "items": ref("GroupUsage")},
     }),
     "NodeReport": _obj({
-        "node_id": {"type": "string"}, "outcome": {"type": "string"}, "method": _NULL_STR,
+        "node_id": {"type": "string"}, "outcome": STEP, "method": METHOD,
         "versions_before": VERSIONS, "versions_after": VERSIONS,
         "started_at": {**TIME, "nullable": True}, "finished_at": {**TIME, "nullable": True},
         "duration_s": {"type": "number", "nullable": True}, "error": _NULL_STR,

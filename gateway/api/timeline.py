@@ -55,7 +55,7 @@ def _approximate_spans(run: RunRecord) -> list[SpanView]:
     for step in sorted(run.timings, key=lambda s: order.index(s) if s in order else 99):
         end = at + timedelta(seconds=float(run.timings[step]))
         spans.append(SpanView(step, run.attempt, at, end,
-                              failed=step == run.progress.get("failed_in")))
+                              failed=step == run.progress.failed_in))
         at = end
     return spans
 

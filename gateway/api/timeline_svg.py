@@ -12,6 +12,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from gateway.domain import NodeStep
+
 LABEL_W = 210
 PLOT_W = 760
 OUTCOME_W = 110
@@ -20,13 +22,17 @@ AXIS_H = 28
 USAGE_H = 56
 WIDTH = LABEL_W + PLOT_W + OUTCOME_W
 
-STEP_COLOURS = {
-    "precheck": "#9ecae1", "drain": "#6baed6", "deliver": "#3182bd", "monitor": "#08519c",
-    "reset": "#fd8d3c", "wait_back": "#fdae6b", "verify": "#31a354", "eject": "#74c476",
-    "postcheck": "#a1d99b", "undrain": "#c7e9c0", "failed": "#de2d26",
+# Bars: every step a node spends time in (the update path, and making a failed node
+# safe), in path order (the legend's order).
+STEP_COLOURS: dict[str, str] = {
+    NodeStep.PRECHECK: "#9ecae1", NodeStep.DRAIN: "#6baed6", NodeStep.DELIVER: "#3182bd",
+    NodeStep.MONITOR: "#08519c", NodeStep.RESET: "#fd8d3c", NodeStep.WAIT_BACK: "#fdae6b",
+    NodeStep.VERIFY: "#31a354", NodeStep.EJECT: "#74c476", NodeStep.POSTCHECK: "#a1d99b",
+    NodeStep.UNDRAIN: "#c7e9c0", NodeStep.FAILED: "#de2d26",
 }
-OUTCOME_COLOURS = {"done": "#1b7837", "quarantined": "#b2182b", "failed": "#b2182b",
-                   "skipped": "#666666", "not_applicable": "#666666"}
+OUTCOME_COLOURS: dict[str, str] = {
+    NodeStep.DONE: "#1b7837", NodeStep.QUARANTINED: "#b2182b", NodeStep.FAILED: "#b2182b",
+    NodeStep.SKIPPED: "#666666", NodeStep.NOT_APPLICABLE: "#666666"}
 
 
 def _time(text: str) -> datetime:
@@ -171,7 +177,7 @@ def timeline_svg(timeline: dict[str, Any]) -> str:
 
 def legend_items() -> list[tuple[str, str]]:
     """(step, colour) in path order, for a legend beside the chart."""
-    return [(step.replace("_", " "), colour) for step, colour in STEP_COLOURS.items()]
+    return [(str(step).replace("_", " "), colour) for step, colour in STEP_COLOURS.items()]
 
 
 def report_html(timeline: dict[str, Any], report: list[dict[str, Any]]) -> str:

@@ -78,7 +78,9 @@ from gateway.domain.planner import (
     lower_bound,
     plan_campaign,
 )
+from gateway.domain.polling import MonitorPolls, monitor_polls
 from gateway.domain.retry import RetryPolicy
+from gateway.domain.run_progress import RunProgress
 from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
 
 __all__ = [
@@ -89,12 +91,15 @@ __all__ = [
     "Admission", "Applicability", "AutonomyPolicy", "Campaign", "CampaignEvent",
     "CampaignState", "Cluster", "DeliveryMethod", "DomainError", "Exclusion",
     "FirmwareComponent", "Health", "HealthStatus", "IllegalTransitionError",
-    "InvalidClusterError", "MaintenanceWindow", "NoDeliveryMethodError", "NodeInventory",
+    "InvalidClusterError", "MaintenanceWindow", "MonitorPolls", "NoDeliveryMethodError",
+    "NodeInventory",
     "NodeRun", "NodeSpec", "NodeStep", "NodeTarget", "Plan", "PlanningError", "PowerState",
-    "QosClass", "RedundancyGroup", "RetryPolicy", "UpdateCapabilities", "WaitReason", "Wave",
+    "QosClass", "RedundancyGroup", "RetryPolicy", "RunProgress", "UpdateCapabilities",
+    "WaitReason", "Wave",
     "can_transition", "canary_gate_open", "choose_delivery", "clear_node", "covered",
     "down_per_group", "exclusion_of",
-    "lower_bound", "new_campaign", "next_event", "occupies_allowance", "offered_methods",
+    "lower_bound", "monitor_polls", "new_campaign", "next_event", "occupies_allowance",
+    "offered_methods",
     "open_failures", "plan_campaign", "reassign_canaries", "retry_node", "startable_now",
     "target_from_decisions", "unavailable_per_group", "version_mismatches",
 ]

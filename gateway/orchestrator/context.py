@@ -5,7 +5,8 @@ A handler does one short piece of work for one node and answers either
 step, storing ``fields`` on the run). It raises StepFailedError when the
 node must fail, and lets RedfishError escape for the engine's retry policy.
 Before a side effect that must not be repeated after a crash, a handler
-calls ``ctx.mark(...)``: the marker is persisted before the call is made.
+calls ``ctx.mark(replace(ctx.progress, marker=...))``: the marker
+(gateway.domain.RunProgress) is persisted before the call is made.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionScheme, is_downgrade
 from gateway.domain import NodeInventory, NodeStep
+from gateway.domain.run_progress import RunProgress
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import BmcEndpoint
@@ -30,15 +32,21 @@ class Stay:
 
     delay_s: float
     note: str = ""
-    progress: dict[str, Any] | None = None  # replaces the stored progress when set
+    progress: RunProgress | None = None  # replaces the stored progress when set
 
 
 @dataclass(frozen=True)
 class Advance:
-    """Go to ``step``; ``fields`` are stored on the run in the same write."""
+    """Go to ``step``; ``fields`` (and ``progress`` when set: it replaces the current
+    one) are stored on the run in the same write."""
 
     step: NodeStep
     fields: dict[str, Any] = field(default_factory=dict)
+    progress: RunProgress | None = None
+
+    def __post_init__(self) -> None:
+        if "progress" in self.fields:  # would bypass the typed markers
+            raise TypeError("Advance: pass the progress as progress=RunProgress(...)")
 
 
 Outcome = Stay | Advance
@@ -47,7 +55,8 @@ Outcome = Stay | Advance
 @dataclass
 class StepContext:
     """Everything one handler call may use. ``streaks`` survives between calls in this
-    process only (a restart begins counting good answers again, which is safe)."""
+    process only (a restart begins counting good answers again, which is safe).
+    ``progress`` is the run's progress as last marked (the stored one at first)."""
 
     run: RunRecord
     campaign: CampaignRecord
@@ -58,7 +67,7 @@ class StepContext:
     clients: ClientPool
     media_url: Callable[[], str]
     image_file: Callable[[], Path]
-    mark: Callable[[dict[str, Any]], None]
+    save_progress: Callable[[RunProgress], None]  # persist it (LeaseLostError if it cannot)
     observe: Callable[[NodeInventory], None]  # record a fresh inventory (health, versions)
     streaks: dict[str, int]
     now: datetime
@@ -74,9 +83,15 @@ class StepContext:
     def node(self) -> str:
         return self.run.node_id
 
-    @property
-    def progress(self) -> dict[str, Any]:
-        return self.run.progress
+    progress: RunProgress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = self.run.progress
+
+    def mark(self, progress: RunProgress) -> None:
+        """Persist ``progress`` (markers of a side effect about to happen) before going on."""
+        self.save_progress(progress)
+        self.progress = progress
 
     def client(self) -> FleetBmcClient:
         """The node's BMC client (connects on first use). Raises RedfishError."""

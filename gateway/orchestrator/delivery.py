@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from firmware_payloads import is_downgrade
-from gateway.domain import DeliveryMethod, NodeStep, PowerState
+from gateway.domain import DeliveryMethod, NodeStep, PowerState, RunProgress
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
 from gateway.redfish import TaskRef
@@ -21,10 +22,6 @@ from gateway.redfish.virtual_media import MediaState
 
 LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
-# Progress keys: what the gateway set on the BMC, persisted before it is set, so that
-# making the node safe (steps.make_safe) undoes exactly that, even after a crash.
-OWN_MEDIA = "own_media"  # image URLs the gateway inserted in the virtual CD
-OWN_BOOT = "own_boot"  # the gateway asked for a one-time boot from the virtual CD
 # A task the BMC lists counts as ours if it started no earlier than this before our request.
 TASK_CLOCK_SLACK = timedelta(minutes=2)
 
@@ -34,7 +31,7 @@ def deliver(ctx: StepContext) -> Outcome:
     # Without an intent marker nothing of ours reached the BMC in this attempt and
     # PRECHECK has just read the versions: reading them again costs three requests a
     # node for nothing (an MSC CD applies only what is still below target anyway).
-    if ctx.progress.get("reset_intent") or ctx.progress.get("update_intent"):
+    if ctx.progress.reset_intent or ctx.progress.update_intent:
         installed = ctx.client().component_versions()
         if not versions_behind(ctx, installed):
             return Advance(NodeStep.MONITOR)  # resumed after the update finished: check
@@ -47,13 +44,13 @@ def deliver(ctx: StepContext) -> Outcome:
 def _msc(ctx: StepContext) -> Outcome:
     """Insert the image, boot it once from the virtual CD, reset the host."""
     client = ctx.client()
-    if ctx.progress.get("reset_intent"):
+    if ctx.progress.reset_intent:
         # Crashed around the reset: a boot override still pending on a host that is
         # plainly On or Off means the reset never reached the BMC.
         power = client.power_state()
         if client.boot_override().pending and power in (PowerState.ON, PowerState.OFF):
             client.reset_host()
-        return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
+        return Advance(NodeStep.MONITOR, progress=replace(ctx.progress, media=True))
     url = ctx.media_url()
     media = client.media_state()
     if media is None:
@@ -61,38 +58,41 @@ def _msc(ctx: StepContext) -> Outcome:
     if not (media.inserted and media.image == url):
         _insert_own(ctx, url, media)
     boot_cd(ctx)
-    return Advance(NodeStep.MONITOR, {"progress": {**ctx.progress, "media": True}})
+    return Advance(NodeStep.MONITOR, progress=replace(ctx.progress, media=True))
 
 
 def _insert_own(ctx: StepContext, url: str, media: MediaState | None) -> None:
     """Insert the gateway's image, recorded as its own first. Media the gateway did not
     insert is never ejected to make room (precheck chose another method for such a node;
-    this guards the time since)."""
-    own = list(ctx.progress.get(OWN_MEDIA) or ())
+    this guards the time since). What the gateway sets on the BMC is marked before it
+    is set, so that making the node safe (steps.make_safe) undoes exactly that, even
+    after a crash."""
+    own = ctx.progress.own_media
     if media is not None and (media.inserted or media.image) and media.image not in own:
         raise StepFailedError("the virtual CD holds media the gateway did not insert; "
                               "left alone")
-    ctx.mark({OWN_MEDIA: [*own, url] if url not in own else own, OWN_BOOT: True})
+    ctx.mark(replace(ctx.progress, own_media=own if url in own else (*own, url),
+                     own_boot=True))
     ctx.client().insert_media(url, current=media)
 
 
 def boot_cd(ctx: StepContext) -> None:
     """Boot the inserted update CD once: override, persist the intent, reset."""
     client = ctx.client()
-    if not ctx.progress.get(OWN_BOOT):
-        ctx.mark({OWN_BOOT: True})
+    if not ctx.progress.own_boot:
+        ctx.mark(replace(ctx.progress, own_boot=True))
     client.set_boot_once_cd()
-    ctx.mark({"reset_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
+    ctx.mark(replace(ctx.progress, reset_intent=ctx.now, epoch=ctx.epoch))
     client.reset_host()
 
 
-def redeliver(ctx: StepContext) -> dict[str, object]:
+def redeliver(ctx: StepContext) -> RunProgress:
     """Deliver again after the previous attempt lost its media source (the gateway that
     served it died). Returns the progress to store. The BMC applies only what is still
     below target, so components already written are not written again."""
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
-    count = int(ctx.progress.get("redeliveries", 0)) + 1
-    ctx.mark({"redeliveries": count, "settle_until": None})
+    count = ctx.progress.redeliveries + 1
+    ctx.mark(replace(ctx.progress, redeliveries=count, settle_until=None))
     LOG.warning("node %s: delivery %d again after a gateway restart", ctx.node, count)
     if method is DeliveryMethod.MSC:
         client = ctx.client()
@@ -100,21 +100,19 @@ def redeliver(ctx: StepContext) -> dict[str, object]:
         if media is None or not (media.inserted and media.image == ctx.media_url()):
             _insert_own(ctx, ctx.media_url(), media)
         boot_cd(ctx)
-        return dict(ctx.progress)
-    intent = ctx.progress.get("update_intent")
-    ref = _adopt_task(ctx, datetime.fromisoformat(intent)) if intent else None
-    if ref is None or ref.monitor_uri == ctx.progress.get("task"):
+        return ctx.progress
+    intent = ctx.progress.update_intent
+    ref = _adopt_task(ctx, intent) if intent else None
+    if ref is None or ref.monitor_uri == ctx.progress.task:
         ref = _send(ctx, method)  # no newer task: the last request never reached the BMC
-    progress = {**ctx.progress, "task": None, "task_uri": None}
-    if ref is not None:
-        progress |= {"task": ref.monitor_uri, "task_uri": ref.task_uri}
-    return progress
+    return replace(ctx.progress, task=ref.monitor_uri if ref else None,
+                   task_uri=ref.task_uri if ref else None)
 
 
 def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
-    intent = ctx.progress.get("update_intent")
+    intent = ctx.progress.update_intent
     if intent:
-        adopted = _adopt_task(ctx, datetime.fromisoformat(intent))
+        adopted = _adopt_task(ctx, intent)
         if adopted is not None:
             return _to_monitor(ctx, adopted)
         LOG.info("node %s: no update task found after a crash; sending the update again",
@@ -125,7 +123,7 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
 def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
     client = ctx.client()
     targets = _targets(ctx)
-    ctx.mark({"update_intent": ctx.now.isoformat(), "epoch": ctx.epoch})
+    ctx.mark(replace(ctx.progress, update_intent=ctx.now, epoch=ctx.epoch))
     force = downgrades(ctx)  # a BMC refuses older versions unless told ForceUpdate
     if method is DeliveryMethod.SIMPLE_UPDATE:
         return client.simple_update(ctx.media_url(), targets=targets, force=force)
@@ -160,11 +158,10 @@ def _targets(ctx: StepContext) -> list[str]:
 
 
 def _to_monitor(ctx: StepContext, ref: TaskRef | None) -> Outcome:
-    progress = {**ctx.progress, "update_intent": ctx.progress.get("update_intent")
-                or ctx.now.isoformat()}
+    progress = replace(ctx.progress, update_intent=ctx.progress.update_intent or ctx.now)
     if ref is not None:
-        progress |= {"task": ref.monitor_uri, "task_uri": ref.task_uri}
-    return Advance(NodeStep.MONITOR, {"progress": progress})
+        progress = replace(progress, task=ref.monitor_uri, task_uri=ref.task_uri)
+    return Advance(NodeStep.MONITOR, progress=progress)
 
 
 def _adopt_task(ctx: StepContext, intent: datetime) -> TaskRef | None:

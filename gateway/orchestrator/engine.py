@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_payloads import Manifest
-from gateway.domain import NodeRun, NodeStep
+from gateway.domain import NodeRun, NodeStep, RunProgress
 from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
@@ -72,18 +72,14 @@ class Engine:
         hundred milliseconds no longer costs a database write each."""
         step = NodeStep(run.step)
         now = utcnow()
-        progress = dict(run.progress)  # the handler's ctx.progress: marks update it
-        stored = dict(progress)  # the progress as the database has it
+        stored = run.progress  # the progress as the database has it
 
-        def mark(update: dict[str, Any]) -> None:
-            progress.update(update)
+        def save_progress(progress: RunProgress) -> None:
+            nonlocal stored
             if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                        expected_step=run.step, progress=progress):
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
-            stored.clear()
-            stored.update(progress)
-
-        run = replace(run, progress=progress)
+            stored = progress
 
         endpoint = cluster.endpoints.get(run.node_id)
         if endpoint is None:
@@ -91,7 +87,8 @@ class Engine:
         self.clients.set_guard(run.node_id, partial(self._check_fence, run))
         ctx = StepContext(run=run, campaign=campaign, cluster=cluster, endpoint=endpoint,
                           settings=self.settings, manifest=manifest, clients=self.clients,
-                          media_url=media_url, image_file=image_file, mark=mark,
+                          media_url=media_url, image_file=image_file,
+                          save_progress=save_progress,
                           observe=lambda inventory: self.store.upsert_node(
                               managed_node(run.node_id, cluster.name, inventory)),
                           streaks=self.streaks, now=now, epoch=self.epoch,
@@ -100,7 +97,7 @@ class Engine:
                           events=self.clients.pushes_events(run.node_id))
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
-            behind = progress.get("behind")
+            behind = run.progress.behind
             detail = f"; {behind}" if behind else ""
             if step in TIMEOUT_DETAILS:
                 detail = f"; {TIMEOUT_DETAILS[step](ctx)}"
@@ -109,19 +106,19 @@ class Engine:
         try:
             outcome = HANDLERS[step](ctx)
         except StepFailedError as exc:
-            return self._fail(run, step, now, str(exc))
+            return self._fail(replace(run, progress=ctx.progress), step, now, str(exc))
         except RedfishError as exc:
             self.clients.drop(run.node_id)
-            return self._after_error(run, step, now, progress, exc)
+            return self._after_error(replace(run, progress=ctx.progress), step, now, exc)
         if isinstance(outcome, Stay):
-            kept = outcome.progress if outcome.progress is not None else progress
-            kept = {k: v for k, v in kept.items() if k != "retries"}
+            kept = outcome.progress if outcome.progress is not None else ctx.progress
+            kept = replace(kept, retries=0)
             if kept != stored and not self.store.save_run(
                     run.campaign_id, run.node_id, owner=self.owner, expected_step=run.step,
                     next_action_at=now + timedelta(seconds=outcome.delay_s), progress=kept):
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
             return StepResult(step, replace(run, progress=kept), outcome.delay_s)
-        return self._advance(run, step, now, progress, outcome)
+        return self._advance(run, step, now, ctx.progress, outcome)
 
     def _check_fence(self, run: RunRecord) -> None:
         """Before a BMC-changing request: this gateway must still hold the run's lease,
@@ -132,14 +129,14 @@ class Engine:
                                  "not touching its BMC")
 
     def _advance(self, run: RunRecord, step: NodeStep, now: datetime,
-                 progress: dict[str, Any], outcome: Advance) -> StepResult:
+                 progress: RunProgress, outcome: Advance) -> StepResult:
         target = outcome.step
         # The domain decides what is legal; a refusal here is a bug, not a node failure.
         domain_run = NodeRun(run.node_id, step, run.attempt, run.canary, run.held, run.error)
         domain_run.to(target)
         fields = dict(outcome.fields)
-        new_progress = fields.pop("progress", progress)
-        new_progress.pop("retries", None)
+        new_progress = replace(
+            outcome.progress if outcome.progress is not None else progress, retries=0)
         timings = dict(run.timings)
         timings[step.value] = round(timings.get(step.value, 0.0) + _seconds(run, now), 3)
         values: dict[str, Any] = {"step": target.value, "step_started_at": now,
@@ -170,8 +167,8 @@ class Engine:
         return seen[len(seen) // 2] if seen else None
 
     def _after_error(self, run: RunRecord, step: NodeStep, now: datetime,
-                     progress: dict[str, Any], exc: RedfishError) -> StepResult:
-        retries = int(progress.get("retries", 0)) + 1
+                     exc: RedfishError) -> StepResult:
+        retries = run.progress.retries + 1
         # A BMC that restarted forgot our session: one fresh login is worth a retry.
         transient = exc.transient or (isinstance(exc, AuthenticationError) and retries == 1)
         if step is NodeStep.FAILED:
@@ -183,7 +180,7 @@ class Engine:
             return self._fail(run, step, now, f"{step.value}: {exc}")
         delay = self.settings.retry.delay(retries)
         LOG.warning("node %s: %s (retry %d in %.1f s)", run.node_id, exc, retries, delay)
-        retrying = {**progress, "retries": retries}
+        retrying = replace(run.progress, retries=retries)
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                    expected_step=run.step,
                                    next_action_at=now + timedelta(seconds=delay),
@@ -203,7 +200,7 @@ class Engine:
         values: dict[str, Any] = {
             "step": NodeStep.FAILED.value, "error": reason[:1000], "step_started_at": now,
             "next_action_at": now, "timings": timings,
-            "progress": {**run.progress, "failed_in": step.value}}
+            "progress": replace(run.progress, failed_in=step)}
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                    expected_step=run.step, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")

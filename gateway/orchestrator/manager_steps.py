@@ -13,7 +13,7 @@ operator re-drained it meanwhile (another reason), it is left to them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
 
 from gateway.cluster_managers import (
     ClusterManagerError,
@@ -38,7 +38,7 @@ def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
     try:
         status = manager.status([name])[name]
         if not status.drained_by(ctx.campaign.id):
-            if "drain_requested_at" not in ctx.progress:
+            if ctx.progress.drain_requested_at is None:
                 if status.condition in (NodeCondition.DRAINING, NodeCondition.DRAINED):
                     return Advance(NodeStep.SKIPPED, {"error": (
                         f"drained in Slurm by someone else ({status.reason or 'no reason'}):"
@@ -49,7 +49,8 @@ def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
                     # the step's timeout decide. Nothing was asked of Slurm yet.
                     return Stay(POLL_S, f"Slurm reports {name} down "
                                         f"({status.reason or 'no reason'})")
-                ctx.mark({"drained_by_us": name, "drain_requested_at": ctx.now.isoformat()})
+                ctx.mark(replace(ctx.progress, drained_by_us=name,
+                                 drain_requested_at=ctx.now))
             elif status.condition is NodeCondition.DOWN:
                 return Stay(POLL_S, f"Slurm reports {name} down ({status.reason})")
             elif status.condition is not NodeCondition.IN_SERVICE:
@@ -65,40 +66,43 @@ def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
         raise StepFailedError(str(exc)) from exc
     if status.condition is NodeCondition.DRAINED:
         return Advance(NodeStep.DELIVER)
-    waited = (ctx.now - datetime.fromisoformat(ctx.progress["drain_requested_at"]))
+    # Unset when Slurm already showed this campaign's drain (asked for in an earlier
+    # attempt of a retried node): the step's timeout bounds that wait instead.
+    requested = ctx.progress.drain_requested_at
+    waited = ctx.now - (requested or ctx.now)
     jobs = ", ".join(str(job) for job in status.jobs) or "finishing"
     if waited.total_seconds() < settings.max_wait_s:
         return Stay(POLL_S, f"draining in Slurm: jobs {jobs} still running")
     if settings.on_timeout is OnTimeout.CANCEL:
-        if "cancelled_jobs" not in ctx.progress:
-            ctx.mark({"cancelled_jobs": list(status.jobs)})
+        if ctx.progress.cancelled_jobs is None:
+            ctx.mark(replace(ctx.progress, cancelled_jobs=tuple(status.jobs)))
             _call(lambda: manager.cancel_jobs(name))
         return Stay(POLL_S, f"cancelled jobs {jobs} after {settings.max_wait_s:.0f} s")
     _call(lambda: manager.resume([name]))
-    progress = {k: v for k, v in ctx.progress.items() if k != "drained_by_us"}
-    return Advance(NodeStep.SKIPPED, {"progress": progress, "error": (
+    progress = replace(ctx.progress, drained_by_us=None)
+    return Advance(NodeStep.SKIPPED, progress=progress, fields={"error": (
         f"jobs {jobs} still running on {name} after max_wait_s {settings.max_wait_s:.0f} s: "
         "resumed and skipped (on_timeout = \"cancel\" would cancel them)")})
 
 
 def undrain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
-    name = ctx.progress.get("drained_by_us")
-    progress = {k: v for k, v in ctx.progress.items() if k != "drained_by_us"}
+    name = ctx.progress.drained_by_us
+    progress = replace(ctx.progress, drained_by_us=None)
     if not name:
-        return Advance(NodeStep.DONE, {"progress": progress})
+        return Advance(NodeStep.DONE, progress=progress)
     manager = connect(settings)
     try:
         status = manager.status([name])[name]
         if status.drained_by(ctx.campaign.id):
             manager.resume([name])
         else:
-            progress["resume"] = f"left alone: Slurm shows {status.condition.value} " \
-                                 f"({status.reason or 'no reason'})"
+            progress = replace(progress, resume=f"left alone: Slurm shows "
+                               f"{status.condition.value} ({status.reason or 'no reason'})")
     except ManagerUnreachableError as exc:
         return Stay(POLL_S, f"cluster manager not answering, resume waits: {exc}")
     except ClusterManagerError as exc:
         raise StepFailedError(str(exc)) from exc
-    return Advance(NodeStep.DONE, {"progress": progress})
+    return Advance(NodeStep.DONE, progress=progress)
 
 
 def _call(action: Callable[[], None]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
-from gateway.domain import DeliveryMethod, NodeStep
+from gateway.domain import DeliveryMethod, NodeStep, RunProgress
 from gateway.orchestrator.context import StepContext, versions_behind
 from gateway.redfish import RedfishError, TaskStatus
 
@@ -29,16 +29,13 @@ def task_failure(state: str, message_ids: tuple[str, ...], messages: tuple[str, 
     return f"update task ended {state}: {detail}"[:500]
 
 
-# Progress keys MONITOR keeps for its timeout message (monitor_timeout): the components
-# still below target when last read, and what the BMC's task last said.
-BEHIND = "behind"
-BMC_SAID = "bmc_said"
-
-
-def remember(ctx: StepContext, key: str, value: str) -> dict[str, Any] | None:
-    """The progress with ``key`` set to ``value``, or None when it already was (Stay then
-    writes nothing)."""
-    return None if ctx.progress.get(key) == value else {**ctx.progress, key: value}
+def remember(ctx: StepContext, said: str, percent: int | None) -> RunProgress | None:
+    """The progress with what the BMC's task said (and its percent complete, shown by the
+    API), or None when it already was so (Stay then writes nothing). The percent is part
+    of what the task says, so recording it adds no write."""
+    if ctx.progress.bmc_said == said and ctx.progress.percent == percent:
+        return None
+    return replace(ctx.progress, bmc_said=said, percent=percent)
 
 
 def task_said(status: TaskStatus) -> str:
@@ -62,12 +59,12 @@ def monitor_timeout(ctx: StepContext) -> str:
                      else "every component now at its target")
     except RedfishError as exc:
         ctx.clients.drop(ctx.node)
-        if ctx.progress.get(BEHIND):
-            parts.append(f"still behind when last read: {ctx.progress[BEHIND]}")
+        if ctx.progress.behind:
+            parts.append(f"still behind when last read: {ctx.progress.behind}")
         parts.append(f"BMC not answering now ({exc})")
-    if ctx.progress.get(BMC_SAID):
-        parts.append(f"the BMC last said: {ctx.progress[BMC_SAID]}")
-    elif not ctx.progress.get("task"):
+    if ctx.progress.bmc_said:
+        parts.append(f"the BMC last said: {ctx.progress.bmc_said}")
+    elif not ctx.progress.task:
         parts.append(no_task_note(ctx.run.method))
     return "; ".join(parts)
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.domain import (
     CampaignEvent,
     IllegalTransitionError,
     NodeStep,
+    RunProgress,
     clear_node,
     open_failures,
     retry_node,
@@ -126,10 +128,10 @@ class CampaignService:
         self._require_open(campaign_id, node_id, "retry")
         record = self.store.run(campaign_id, node_id)
         updated = retry_node(domain_run(record))
-        fields: dict[str, object] = {"step": updated.step.value, "attempt": updated.attempt,
-                                     "held": updated.held, "error": updated.error}
+        fields: dict[str, Any] = {"step": updated.step.value, "attempt": updated.attempt,
+                                  "held": updated.held, "error": updated.error}
         if updated.step is NodeStep.PENDING and record.step != NodeStep.PENDING.value:
-            fields |= {"progress": {}, "finished_at": None, "lease_owner": None,
+            fields |= {"progress": RunProgress(), "finished_at": None, "lease_owner": None,
                        "lease_expires": None, "next_action_at": None}
         return self._save_node(record, fields, "retry")
 
@@ -148,7 +150,7 @@ class CampaignService:
             raise IllegalTransitionError("node", node_id, campaign.state.value, action,
                                          f"campaign {campaign_id} is {campaign.state.value}")
 
-    def _save_node(self, record: RunRecord, fields: dict[str, object],
+    def _save_node(self, record: RunRecord, fields: dict[str, Any],
                    action: str) -> RunRecord:
         if not self.store.save_run(record.campaign_id, record.node_id, owner=None,
                                    expected_step=record.step,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from firmware_payloads import is_downgrade
@@ -28,20 +29,15 @@ from gateway.domain import (
     PowerState,
     UpdateCapabilities,
     choose_delivery,
+    monitor_polls,
 )
 from gateway.orchestrator import manager_steps
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
-from gateway.orchestrator.delivery import OWN_BOOT, OWN_MEDIA, deliver, redeliver
+from gateway.orchestrator.delivery import deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
-from gateway.orchestrator.monitor_notes import (
-    BEHIND,
-    BMC_SAID,
-    remember,
-    task_failure,
-    task_said,
-)
+from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
 
@@ -164,34 +160,25 @@ def _hook(ctx: StepContext, action: str) -> None:
 def monitor(ctx: StepContext) -> Outcome:
     """Follow the BMC's task (Retry-After honoured) or, without one (MSC), the versions.
 
-    Without a task the wait is learned: once nodes of the campaign finished, the first
-    look comes at 95 % of their typical MONITOR time and then every hundredth of that
-    time (at least 0.1 s, at most poll_max_s); before that looks become sparser as the
-    step goes on (a twentieth of the time so far, at most poll_max_s). A wave of 200
-    nodes polling every 100 ms saturated the gateway's CPU and delayed every other step.
-
-    When the BMC pushes its events (ctx.events), a firmware or task event wakes the
-    node at once and it looks by itself only every event_fallback_s, except while the
-    BMC is not answering (not every BMC announces that it is back).
+    How long it waits between looks grows with the time spent, starts at 95 % of the
+    campaign's typical MONITOR time once nodes finished, and is stretched while the BMC
+    pushes its events, which wake the node at once (gateway.domain.polling).
     """
     elapsed = (ctx.now - (ctx.run.step_started_at or ctx.now)).total_seconds()
-    task = ctx.progress.get("task")
-    short = min(ctx.settings.poll_max_s, max(0.1, elapsed / 20))
-    fallback = max(short, ctx.settings.event_fallback_s) if ctx.events else short
-    poll = fallback
-    if ctx.typical_monitor_s and not task:
-        early = 0.95 * ctx.typical_monitor_s - elapsed
-        short = min(ctx.settings.poll_max_s, max(0.1, ctx.typical_monitor_s / 100))
-        poll = early if early > short else max(short, fallback)
+    task = ctx.progress.task
+    polls = monitor_polls(elapsed, poll_max_s=ctx.settings.poll_max_s,
+                          typical_s=ctx.typical_monitor_s, following_task=bool(task),
+                          events=ctx.events, event_fallback_s=ctx.settings.event_fallback_s)
+    poll, short = polls.next_s, polls.retry_s
     if not task and elapsed < 0.1 and not _may_redeliver(ctx):
         # Just delivered: the update CD has not even booted, nothing to look at yet.
         return Stay(max(poll, 0.1), "update CD starting")
     try:
         if task:
-            status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
+            status = ctx.client().task_status(TaskRef(task, ctx.progress.task_uri))
             if not status.finished:
                 return Stay(min(status.retry_after, poll), f"task {status.state}",
-                            progress=remember(ctx, BMC_SAID, task_said(status)))
+                            progress=remember(ctx, task_said(status), status.percent))
             if status.succeeded is False:
                 if _may_redeliver(ctx):
                     return Stay(ctx.settings.poll_max_s, "redelivered",
@@ -211,16 +198,15 @@ def monitor(ctx: StepContext) -> Outcome:
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
-    if ctx.progress.get(BEHIND) != "; ".join(behind):
-        ctx.mark({BEHIND: "; ".join(behind)})  # named if the step times out
+    _mark_behind(ctx, behind)  # named if the step times out
     if _may_redeliver(ctx):
-        settle = ctx.progress.get("settle_until")
+        settle = ctx.progress.settle_until
         if settle is None:
             # The CD was reading from a gateway process that is gone: let it finish or
             # fail (it reboots to disk either way) before booting it again.
             until = ctx.now + timedelta(seconds=ctx.settings.cd_settle_s)
-            ctx.mark({"settle_until": until.isoformat()})
-        elif ctx.now >= datetime.fromisoformat(settle):
+            ctx.mark(replace(ctx.progress, settle_until=until))
+        elif ctx.now >= settle:
             try:
                 return Stay(poll, "update CD booted again", progress=redeliver(ctx))
             except RedfishError as exc:
@@ -232,8 +218,8 @@ def monitor(ctx: StepContext) -> Outcome:
 def _may_redeliver(ctx: StepContext) -> bool:
     """True when the delivery was made by an earlier gateway process (its media server
     died with it) and the redelivery allowance is not used up."""
-    return (ctx.progress.get("epoch") not in (None, ctx.epoch)
-            and int(ctx.progress.get("redeliveries", 0)) < ctx.settings.max_redeliveries)
+    return (ctx.progress.epoch not in (None, ctx.epoch)
+            and ctx.progress.redeliveries < ctx.settings.max_redeliveries)
 
 
 def reset(ctx: StepContext) -> Outcome:
@@ -241,10 +227,10 @@ def reset(ctx: StepContext) -> Outcome:
     possibly sent, a host not plainly On is taken as resetting; an On host is reset
     (again): a spare host reset activates staged firmware, it flashes nothing."""
     client = ctx.client()
-    if ctx.progress.get("host_reset_sent") and (
+    if ctx.progress.host_reset_sent and (
             client.power_state() is not PowerState.ON):
         return Advance(NodeStep.WAIT_BACK)
-    ctx.mark({"host_reset_sent": ctx.now.isoformat()})
+    ctx.mark(replace(ctx.progress, host_reset_sent=ctx.now))
     client.reset_host()
     return Advance(NodeStep.WAIT_BACK)
 
@@ -287,10 +273,16 @@ def verify(ctx: StepContext) -> Outcome:
     behind = versions_behind(ctx, installed)
     if behind:
         # A BMC may still be restarting into its new version: wait until the step times out.
-        if ctx.progress.get("behind") != "; ".join(behind):
-            ctx.mark({"behind": "; ".join(behind)})
+        _mark_behind(ctx, behind)
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
     return Advance(NodeStep.EJECT, {"after_versions": installed})
+
+
+def _mark_behind(ctx: StepContext, behind: list[str]) -> None:
+    """Record which components are still behind (named if the step times out)."""
+    said = "; ".join(behind)
+    if ctx.progress.behind != said:
+        ctx.mark(replace(ctx.progress, behind=said))
 
 
 def operator_state(ctx: StepContext) -> str | None:
@@ -299,10 +291,10 @@ def operator_state(ctx: StepContext) -> str | None:
     client = ctx.client()
     media = client.media_state()
     if media is not None and (media.inserted or media.image) and (
-            media.image not in ctx.progress.get(OWN_MEDIA, ())):
+            media.image not in ctx.progress.own_media):
         return "the virtual CD holds media the gateway did not insert"
     override = client.boot_override()
-    if override.pending and not ctx.progress.get(OWN_BOOT):
+    if override.pending and not ctx.progress.own_boot:
         return (f"a boot override the gateway did not set is pending "
                 f"({override.target}, {override.enabled})")
     return None
@@ -313,8 +305,8 @@ def make_safe(ctx: StepContext) -> None:
     inserted (its own capability URLs, recorded in the run's progress before the insert)
     and cancel the one-time CD boot it asked for if still pending. An operator's media
     or boot override (e.g. Pxe) is left as it is."""
-    own_media = ctx.progress.get(OWN_MEDIA) or ()
-    if not own_media and not ctx.progress.get(OWN_BOOT):
+    own_media = ctx.progress.own_media
+    if not own_media and not ctx.progress.own_boot:
         return  # nothing set by the gateway in this attempt: not even a look needed
     client = ctx.client()
     media = client.media_state() if own_media else None
@@ -324,7 +316,7 @@ def make_safe(ctx: StepContext) -> None:
         else:
             LOG.info("node %s: virtual CD holds media the gateway did not insert; "
                      "left alone", ctx.node)
-    if ctx.progress.get(OWN_BOOT):
+    if ctx.progress.own_boot:
         override = client.boot_override()
         if override.pending and override.target == "Cd":
             client.clear_boot_override()

@@ -1,7 +1,7 @@
 """Plain records of the orchestrator tables (never live ORM rows).
 
-Steps and states are kept as the strings of gateway.domain's enums so the store
-does not depend on the domain; the orchestrator converts them.
+Steps and states are kept as the strings of gateway.domain's enums (the
+orchestrator converts them); a run's progress is the domain's typed RunProgress.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from gateway.domain.run_progress import RunProgress
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class RunRecord:
     before_versions: dict[str, str]
     target_versions: dict[str, str]
     after_versions: dict[str, str]
-    progress: dict[str, Any]
+    progress: RunProgress  # crash-safety markers (stored by gateway.store.run_progress)
     timings: dict[str, float]
     lease_owner: str | None
     lease_expires: datetime | None

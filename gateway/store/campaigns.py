@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.domain import NodeStep, RunProgress
 from gateway.store.campaign_records import (
     CampaignRecord,
     ManagedNode,
@@ -39,13 +40,16 @@ from gateway.store.database import core_transaction, existing_row, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 from gateway.store.run_leases import RunLeases
+from gateway.store.run_progress import progress_from_json, progress_to_json
 from gateway.store.step_spans import SPANS as _SPANS
 from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
+# Runs the planner finished before they started (nothing to do on those nodes).
+_PLANNED_FINISHED = frozenset({NodeStep.NOT_APPLICABLE.value, NodeStep.SKIPPED.value})
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
-                          "progress", "timings"})
+                          "timings"})
 
 
 class CampaignStore(RunLeases):
@@ -83,7 +87,7 @@ class CampaignStore(RunLeases):
                         before_versions=json.dumps(run.before_versions),
                         target_versions=json.dumps(run.target_versions), after_versions="{}",
                         progress="{}", timings="{}", updated_at=now,
-                        finished_at=now if run.step in ("not_applicable", "skipped") else None))
+                        finished_at=now if run.step in _PLANNED_FINISHED else None))
         except IntegrityError:
             return False
         return True
@@ -181,7 +185,7 @@ class CampaignStore(RunLeases):
         first: what the executor learns its polling from, read again after a restart."""
         with core_transaction(self.engine) as connection:
             rows = connection.execute(sa.select(_RUNS.c.timings).where(
-                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step == "done",
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step == NodeStep.DONE.value,
             ).order_by(_RUNS.c.finished_at.desc()).limit(limit))
             seconds = [_loads(r[0], {}).get("monitor") for r in rows]
         return [float(s) for s in reversed(seconds) if isinstance(s, int | float)]
@@ -208,12 +212,14 @@ class CampaignStore(RunLeases):
 
     def save_run(self, campaign_id: str, node_id: str, *, owner: str | None,
                  expected_step: str, expected_attempt: int | None = None,
-                 **fields: Any) -> bool:
+                 progress: RunProgress | None = None, **fields: Any) -> bool:
         """Compare-and-set a run: only while it is in `expected_step` (and, with `owner`,
         leased to `owner`; with `expected_attempt`, at that attempt). Dict/tuple fields
-        are stored as JSON. False when the run moved on or the lease was lost."""
+        and ``progress`` are stored as JSON. False when the run moved on or the lease was lost."""
         values: dict[str, Any] = {k: (json.dumps(list(v) if isinstance(v, tuple) else v)
                       if k in _JSON_FIELDS else v) for k, v in fields.items()}
+        if progress is not None:
+            values["progress"] = progress_to_json(progress)
         values["updated_at"] = utcnow()
         conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
                       _RUNS.c.step == expected_step]
@@ -245,8 +251,8 @@ class CampaignStore(RunLeases):
         now = utcnow()
         with self._transaction() as session:
             result = session.execute(sa.update(NodeRunRow).where(
-                NodeRunRow.campaign_id == campaign_id, NodeRunRow.step == "pending",
-            ).values(step="skipped", error=reason, finished_at=now, updated_at=now))
+                NodeRunRow.campaign_id == campaign_id, NodeRunRow.step == NodeStep.PENDING.value,
+            ).values(step=NodeStep.SKIPPED.value, error=reason, finished_at=now, updated_at=now))
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     # -- managed nodes ----------------------------------------------------------
@@ -319,7 +325,7 @@ def _run(row: NodeRunRow | sa.Row[Any]) -> RunRecord:
         packages=tuple(_loads(row.packages, [])),
         before_versions=_loads(row.before_versions, {}),
         target_versions=_loads(row.target_versions, {}),
-        after_versions=_loads(row.after_versions, {}), progress=_loads(row.progress, {}),
+        after_versions=_loads(row.after_versions, {}), progress=progress_from_json(row.progress),
         timings=_loads(row.timings, {}), lease_owner=row.lease_owner,
         lease_expires=row.lease_expires, next_action_at=row.next_action_at,
         step_started_at=row.step_started_at, started_at=row.started_at,

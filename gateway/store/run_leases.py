@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from gateway.domain import PARTLY_NOTE
+from gateway.domain import PARTLY_NOTE, NodeStep
 from gateway.store.campaign_tables import LeaseRow, NodeRunRow
 from gateway.store.database import core_transaction
 from gateway.store.gateways import db_now
@@ -59,7 +59,7 @@ class RunLeases:
             for node in node_ids:
                 result = connection.execute(sa.update(_RUNS).where(
                     _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node,
-                    _RUNS.c.step == "pending", _RUNS.c.held.is_(False),
+                    _RUNS.c.step == NodeStep.PENDING.value, _RUNS.c.held.is_(False),
                 ).values(step=first_step, lease_owner=(owners or {}).get(node, owner),
                          lease_expires=now + lease, fence=_RUNS.c.fence + 1,
                          started_at=now, step_started_at=now, next_action_at=now,

@@ -7,12 +7,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from gateway.domain import NodeStep
 from gateway.store.campaign_tables import NodeRunRow, StepSpanRow
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 SPANS: sa.Table = StepSpanRow.__table__  # type: ignore[assignment]
 # Steps a run rests in rather than spends time in: no span is opened for them.
-RESTING_STEPS = frozenset({"pending", "done", "skipped", "quarantined", "not_applicable"})
+RESTING_STEPS = frozenset(step.value for step in (
+    NodeStep.PENDING, NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED,
+    NodeStep.NOT_APPLICABLE))
 
 
 def record_step(connection: sa.Connection, campaign_id: str, node_id: str, step: str,
@@ -22,7 +25,7 @@ def record_step(connection: sa.Connection, campaign_id: str, node_id: str, step:
     connection.execute(sa.update(SPANS).where(
         SPANS.c.campaign_id == campaign_id, SPANS.c.node_id == node_id,
         SPANS.c.ended_at.is_(None),
-    ).values(ended_at=at, next_step=step, detail=error if step == "failed" else None))
+    ).values(ended_at=at, next_step=step, detail=error if step == NodeStep.FAILED else None))
     if step in RESTING_STEPS:
         return
     attempt = connection.execute(sa.select(_RUNS.c.attempt).where(
@@ -30,4 +33,4 @@ def record_step(connection: sa.Connection, campaign_id: str, node_id: str, step:
     connection.execute(sa.insert(SPANS).values(
         campaign_id=campaign_id, node_id=node_id, attempt=attempt or 1, step=step,
         started_at=at, ended_at=None, next_step=None,
-        detail=error if step == "failed" else None))
+        detail=error if step == NodeStep.FAILED else None))

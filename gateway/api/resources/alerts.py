@@ -13,14 +13,13 @@ from gateway.api.auth import Role
 from gateway.api.context import api_context
 from gateway.api.errors import BadRequestError, ConflictError
 from gateway.api.routing import Call, Resource
-from gateway.api.schemas import NAME, SHA256, page_of, ref
+from gateway.api.schemas import NAME, SHA256, enum_of, page_of, ref
 from gateway.api.validation import PAGE_QUERY
 from gateway.intake.service import CHANNEL_REST, Outcome
 from gateway.store import AlertRecord, Decision
 
 resource = Resource("alerts", "alerts")
 
-DECISIONS = [decision.value for decision in Decision]
 _URI = {"type": "string", "minLength": 8, "maxLength": 2048, "pattern": "^https?://"}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 256}
 RAISE_BODY = {
@@ -53,7 +52,7 @@ def alert_json(alert: AlertRecord) -> dict[str, Any]:
 
 @resource.operation("GET", "/alerts", summary="List alerts received, newest first",
                     role=Role.VIEWER, response=page_of("Alert"),
-                    query={**PAGE_QUERY, "decision": {"type": "string", "enum": DECISIONS}})
+                    query={**PAGE_QUERY, "decision": enum_of(Decision)})
 def list_alerts(call: Call) -> Any:
     limit, offset = call.query["limit"], call.query["offset"]
     decision = call.query.get("decision")

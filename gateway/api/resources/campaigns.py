@@ -14,13 +14,12 @@ from gateway.api.context import api_context
 from gateway.api.ports import CampaignView
 from gateway.api.resources.common import checked_id, page
 from gateway.api.routing import Call, Resource
-from gateway.api.schemas import ACTION_BODY, NAME, REASON, SHA256, page_of, ref
+from gateway.api.schemas import ACTION_BODY, NAME, REASON, SHA256, enum_of, page_of, ref
 from gateway.api.validation import PAGE_QUERY
+from gateway.domain import CampaignState
 
 resource = Resource("campaigns", "campaigns")
 
-STATES = ["pending_approval", "running", "paused", "paused_budget", "completed",
-          "completed_with_exclusions", "aborted", "failed"]
 START_BODY = {"type": "object", "additionalProperties": False,
               "required": ["image_sha256", "cluster"],
               "properties": {"image_sha256": SHA256, "cluster": NAME, "reason": REASON,
@@ -37,7 +36,7 @@ def _summary(view: CampaignView) -> dict[str, Any]:
 
 @resource.operation("GET", "/campaigns", summary="List campaigns, newest first",
                     role=Role.VIEWER, response=page_of("Campaign"),
-                    query={**PAGE_QUERY, "state": {"type": "string", "enum": STATES}})
+                    query={**PAGE_QUERY, "state": enum_of(CampaignState)})
 def list_campaigns(call: Call) -> Any:
     campaigns = api_context().require_operations().list_campaigns(call.query.get("state"))
     return page(campaigns, call, _summary)

@@ -9,12 +9,11 @@ from gateway.api.context import api_context
 from gateway.api.errors import ApiNotFoundError
 from gateway.api.resources.common import page
 from gateway.api.routing import Call, Resource
-from gateway.api.schemas import page_of, ref
+from gateway.api.schemas import enum_of, page_of, ref
 from gateway.api.validation import PAGE_QUERY
 from gateway.store import ImageRecord, ImageState
 
 resource = Resource("images", "images")
-STATES = [str(s) for s in ImageState]
 
 
 def image_json(image: ImageRecord) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def image_json(image: ImageRecord) -> dict[str, Any]:
 
 @resource.operation("GET", "/images", summary="List update images, oldest first",
                     role=Role.VIEWER, response=page_of("Image"),
-                    query={**PAGE_QUERY, "state": {"type": "string", "enum": STATES}})
+                    query={**PAGE_QUERY, "state": enum_of(ImageState)})
 def list_images(call: Call) -> Any:
     state = call.query.get("state")
     states = (ImageState(state),) if state else ()

@@ -11,6 +11,7 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.domain import NodeStep
 from lab.cli import main
 from tests.integration.api.conftest import LiveFactory, LiveGateway
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
@@ -139,7 +140,9 @@ def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -
                          "completed": 1, "completed_with_exclusions": 0, "aborted": 0,
                          "failed": 0}
     nodes_by_state = {s.labels["state"]: s.value for s in metrics["fleetflash_nodes"].samples}
-    assert nodes_by_state == {"done": 4}
+    # Every node step too (gateway.domain.NodeStep), at 0 when no node is in it.
+    assert set(nodes_by_state) == {step.value for step in NodeStep}
+    assert {step: n for step, n in nodes_by_state.items() if n} == {"done": 4}
     served = metrics["fleetflash_media_served_bytes"].samples[0].value
     assert served >= live.bundle.stat().st_size  # MSC: each BMC read at least its payload
     steps = metrics["fleetflash_node_step_duration_seconds"].samples

@@ -3,6 +3,7 @@ the missing action named (nothing is delivered), or another allowed method is us
 
 from __future__ import annotations
 
+from gateway.domain import NodeStep
 from tests.integration.orchestrator.conftest import RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
@@ -15,7 +16,7 @@ def test_msc_without_insert_media_is_refused_at_precheck(rollout: RolloutFactory
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
     run = rig.quarantined_canary(campaign_id)
-    assert run.progress.get("failed_in") == "precheck", (run.progress, run.error)
+    assert run.progress.failed_in is NodeStep.PRECHECK, (run.progress, run.error)
     assert "no VirtualMedia.InsertMedia action" in (run.error or ""), run.error
     assert not [r for r in rig.audit() if r["event"] in ("media_insert", "reset")]
 

@@ -5,6 +5,7 @@ is not used on a node whose virtual CD or boot override is the operator's."""
 from __future__ import annotations
 
 from emulator.bmc import Bmc
+from gateway.domain import NodeStep
 from tests.integration.orchestrator.conftest import RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
@@ -64,7 +65,7 @@ def test_msc_only_refuses_a_node_with_operator_media_at_precheck(
     campaign_id = rig.campaign_id()
     assert rig.wait_state(campaign_id, "failed") == "failed"
     run = rig.quarantined_canary(campaign_id)
-    assert run.progress.get("failed_in") == "precheck"
+    assert run.progress.failed_in is NodeStep.PRECHECK
     assert "holds media the gateway did not insert" in (run.error or ""), run.error
     for bmc in rig.emulated.bmcs:
         assert operator_state_intact(bmc, "Continuous"), (bmc.id, bmc.media, bmc.boot)

@@ -4,53 +4,14 @@ service and store (campaigns written as the campaign creator writes them), no BM
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from gateway.api.orchestration import OrchestratorOperations
-from gateway.domain import Cluster, NodeSpec, RedundancyGroup
-from gateway.orchestrator.service import CampaignService
-from gateway.orchestrator.settings import ClusterSettings
-from gateway.store.campaign_records import NewCampaign, NewRun
-from gateway.store.campaigns import CampaignStore
-from tests.unit.gateway.api.conftest import BACKENDS, IMAGE_PREFIX, ApiHarness
+from tests.unit.gateway.api.conftest import BACKENDS, ApiHarness, CampaignMaker
 
 # The API end to end on both backends: PostgreSQL is a first-class store.
 pytestmark = pytest.mark.parametrize("api", BACKENDS, indirect=True)
-
-SHA = "ef" * 32
-NODES = ("n1", "n2", "n3")
-CampaignMaker = Callable[..., str]
-
-
-@pytest.fixture
-def make_campaign(api: ApiHarness) -> CampaignMaker:
-    """make_campaign(state, n3_step="quarantined") -> campaign id, on cluster "lab"."""
-    api.client.post("/api/alerts", headers=api.headers("operator"), json={
-        "source": "acme", "image_uri": IMAGE_PREFIX + "x.iso", "sha256": SHA,
-        "bundle_id": "b", "release": "2026.4"})
-    store = api.context.store
-    campaigns = CampaignStore(store.engine)
-    cluster = Cluster("lab", (RedundancyGroup("g", max_unavailable=1),),
-                      tuple(NodeSpec(n, "g") for n in NODES), failure_budget=1)
-    api.context.operations = OrchestratorOperations(
-        CampaignService(store, campaigns), {"lab": ClusterSettings(cluster, endpoints={})})
-    counter = iter(range(1000))
-
-    def make(state: str, n3_step: str = "quarantined") -> str:
-        campaign_id = f"c{next(counter)}"
-        # The unique key is (image, cluster): each test campaign gets its own cluster name.
-        record = NewCampaign(id=campaign_id, cluster=f"lab-{campaign_id}", image_sha256=SHA,
-                             bundle_id="b", release="2026.4", state=state, failure_budget=1,
-                             canaries=("n1",))
-        runs = [NewRun("n1", "done", canary=True, model="FF"), NewRun("n2", "pending"),
-                NewRun("n3", n3_step, error="monitor timed out after 30 s")]
-        assert campaigns.create_campaign(record, runs)
-        return campaign_id
-
-    return make
 
 
 def _post(api: ApiHarness, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gateway.domain import RunProgress
 from gateway.store import GatewayStore, utcnow
 from gateway.store.campaigns import CampaignStore
 from tests.unit.gateway.orchestrator.conftest import CampaignFactory
@@ -17,14 +18,15 @@ def test_a_write_lands_only_in_the_expected_step_and_lease(
     _, store = stores
     campaign = make_campaign(state="running")
     assert store.start_runs(campaign, ["n1"], "gw-a", LEASE, "precheck") == ["n1"]
+    marked = RunProgress(epoch="e1")
     assert not store.save_run(campaign, "n1", owner="gw-b", expected_step="precheck",
-                              progress={"x": 1})  # not the lease holder
+                              progress=marked)  # not the lease holder
     assert not store.save_run(campaign, "n1", owner="gw-a", expected_step="deliver",
-                              progress={"x": 1})  # the run is elsewhere
+                              progress=marked)  # the run is elsewhere
     assert store.save_run(campaign, "n1", owner="gw-a", expected_step="precheck",
-                          step="deliver", progress={"x": 1}, packages=("p1", "p2"))
+                          step="deliver", progress=marked, packages=("p1", "p2"))
     run = store.run(campaign, "n1")
-    assert (run.step, run.progress, run.packages) == ("deliver", {"x": 1}, ("p1", "p2"))
+    assert (run.step, run.progress, run.packages) == ("deliver", marked, ("p1", "p2"))
 
 
 def test_the_sweep_returns_due_keys_of_the_owner_only(

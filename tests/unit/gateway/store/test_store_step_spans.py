@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from gateway.domain import RunProgress
 from gateway.store import GatewayStore, utcnow
 from gateway.store.campaign_records import NewCampaign, NewRun
 from gateway.store.campaigns import CampaignStore
@@ -54,7 +55,7 @@ def test_each_step_change_closes_one_span_and_opens_the_next(tmp_path: Path) -> 
                               step="quarantined", error="deliver: the BMC refused the image")
     # A progress-only write is not a step change: no span.
     assert campaigns.save_run("c1", "n2", owner=None, expected_step="quarantined",
-                              progress={"note": 1})
+                              progress=RunProgress(resume="a note"))
 
     spans = campaigns.step_spans("c1")
     n1 = [s for s in spans if s.node_id == "n1"]
