@@ -3,7 +3,7 @@
     [clusters.cluster_manager]
     manager = "slurm"
     slurm_conf = "/etc/slurm/slurm.conf"   # default: Slurm's own lookup
-    mode = "drain"                          # "reservation": not wired to the planner yet
+    mode = "drain"                          # or "reservation": one maintenance reservation per wave
     max_wait_s = 300                        # how long a drain waits (< the drain step timeout)
     on_timeout = "skip"                     # or "cancel" (cancels the node's jobs)
     partition = "batch"                     # optional: only nodes of this partition
@@ -66,11 +66,6 @@ def parse_manager(raw: Any, where: str, base: Path) -> ManagerSettings:
     if partition is not None and (not isinstance(partition, str) or not partition):
         raise ConfigError(f"{where}: partition must be a non-empty string")
     mode = parse_enum(Mode, raw.get("mode", "drain"), f"{where} mode")
-    if mode is Mode.RESERVATION:
-        # The adapter books and deletes maintenance reservations, but the planner's waves
-        # do not drive them yet (docs/cluster-managers.md): refused rather than ignored.
-        raise ConfigError(f"{where}: mode \"reservation\" is not available yet in this "
-                          "version; use mode = \"drain\"")
     return ManagerSettings(manager=manager, slurm_conf=conf, node_names=dict(names),
                            mode=mode,
                            max_wait_s=float(wait), partition=partition,

@@ -38,6 +38,7 @@ from gateway.store.campaign_tables import (
 from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
+from gateway.store.reservations import ManagerReservations
 from gateway.store.run_leases import RunLeases
 from gateway.store.step_spans import SPANS as _SPANS
 from gateway.store.step_spans import record_step
@@ -48,9 +49,10 @@ _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "aft
                           "progress", "timings"})
 
 
-class CampaignStore(RunLeases):
+class CampaignStore(RunLeases, ManagerReservations):
     """Thread-safe repository; each call runs in its own transaction. The lease
-    operations (start, claim, fencing, named leases) are in gateway.store.run_leases."""
+    operations (start, claim, fencing, named leases) are in gateway.store.run_leases,
+    the cluster manager's reservations in gateway.store.reservations."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
