@@ -38,7 +38,16 @@ from gateway.cluster_managers import (
     ReservationRefusedError,
 )
 from gateway.cluster_managers.config import connect
-from gateway.domain import ACTIVE_STEPS, Health, NodeRun, NodeStep, plan_waves
+from gateway.domain import (
+    ACTIVE_STEPS,
+    Campaign,
+    CampaignState,
+    Health,
+    NodeRun,
+    NodeStep,
+    canary_gate_open,
+    plan_waves,
+)
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.store.campaigns import CampaignStore
 from gateway.store.reservations import ReservationRecord
@@ -75,16 +84,18 @@ class ReservationBooker:
         self._deferred: dict[tuple[str, str], datetime] = {}  # refused node -> until
         self._move_refused: dict[str, datetime] = {}  # reservation -> when
 
-    def sync(self, campaign_id: str, running: bool, settings: ClusterSettings,
+    def sync(self, campaign: Campaign, settings: ClusterSettings,
              runs: Mapping[str, NodeRun], health: Mapping[str, Health],
              statuses: Mapping[str, NodeStatus], now: datetime) -> Booking:
         assert settings.manager is not None
         manager = connect(settings.manager)
+        campaign_id = campaign.id
+        running = campaign.state is CampaignState.RUNNING
         try:
             kept = self._settle(campaign_id, running, settings, manager, runs, statuses, now)
             if running:
-                kept += self._book(campaign_id, settings, manager, runs, health, statuses,
-                                   kept, now)
+                kept += self._book(campaign_id, canary_gate_open(campaign, runs), settings,
+                                   manager, runs, health, statuses, kept, now)
         except ManagerUnreachableError as exc:
             LOG.warning("campaign %s: reservations not synced, Slurm does not answer: %s",
                         campaign_id, exc)
@@ -200,15 +211,18 @@ class ReservationBooker:
 
     # -- what to book ---------------------------------------------------------------
 
-    def _book(self, campaign_id: str, settings: ClusterSettings, manager: ClusterManager,
-              runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-              statuses: Mapping[str, NodeStatus], kept: list[ReservationRecord],
-              now: datetime) -> list[ReservationRecord]:
-        """Plan the uncovered pending nodes into waves after the booked ones and book them."""
+    def _book(self, campaign_id: str, gate_open: bool, settings: ClusterSettings,
+              manager: ClusterManager, runs: Mapping[str, NodeRun],
+              health: Mapping[str, Health], statuses: Mapping[str, NodeStatus],
+              kept: list[ReservationRecord], now: datetime) -> list[ReservationRecord]:
+        """Plan the uncovered pending nodes into waves after the booked ones and book them
+        (the canaries' alone until every canary verified: a failed canary stops the rest,
+        and a reservation nobody may use would only keep jobs off the nodes)."""
         assert settings.manager is not None
         covered = {n for record in kept for n in record.nodes}
         waiting = [run for node, run in sorted(runs.items())
                    if run.step is NodeStep.PENDING and not run.held and node not in covered
+                   and (gate_open or run.canary)
                    and self._deferred.get((campaign_id, node), now) <= now]
         if not waiting:
             return []

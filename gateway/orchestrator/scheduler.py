@@ -117,7 +117,7 @@ class Scheduler:
                          campaign.state.value, skipped)
         if campaign.state is not CampaignState.RUNNING:
             if booker is not None:  # the plan shifted: the waves not in flight are released
-                booker.sync(record.id, False, settings, runs, {}, {}, now)
+                booker.sync(campaign, settings, runs, {}, {}, now)
             return []
         health = {node: Health(value)
                   for node, value in self.store.node_health(record.cluster).items()}
@@ -129,7 +129,7 @@ class Scheduler:
                 return []  # the manager cannot say which nodes are free: none is assumed
             health = with_manager(health, statuses, record.id)
             if booker is not None:
-                startable = booker.sync(record.id, True, settings, runs, health, statuses,
+                startable = booker.sync(campaign, settings, runs, health, statuses,
                                         now).startable
         busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
         active_elsewhere = self.store.busy_nodes(

@@ -24,9 +24,9 @@ from tests.integration.orchestrator.rig import (
     wait_for,
     write_gateway_config,
 )
+from tests.integration.slurm.conftest import SLURM_NAMES, add_manager
 from tests.support.gateway_process import GatewayProcess
 
-SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
 AFTER_DRAIN = {"deliver", "monitor", "reset", "wait_back", "verify", "eject", "postcheck",
                "undrain"}
 
@@ -42,12 +42,7 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
             orchestrator={"lease_s": 3}, timeouts={"drain": 120, "undrain": 60})
-        names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
-        text = path.read_text()
-        cut = text.index("\n[[bmcs]]")
-        path.write_text(text[:cut] + f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
-                        f'slurm_conf = "{slurm.conf}"\nmax_wait_s = 60\n'
-                        f"node_names = {{ {names} }}\n" + text[cut:])
+        add_manager(path, slurm.conf, "max_wait_s = 60")
         jobs = [slurm.sbatch("n1", 5), slurm.sbatch("n2", 8), slurm.sbatch("n3", 11)]
         slurm.run("scontrol", "update", "nodename=n4", "state=drain", "reason=bad DIMM")
         config = load_config(path)

@@ -9,33 +9,19 @@ while it was updated.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from emulator.cluster import EmulatedCluster
-from emulator.config import NodeSpec
-from emulator.publisher import BundleServer
-from gateway.config import load_config
-from gateway.service import build_gateway
 from lab import lab_slurm
 from lab.lab_invariants import UPDATE_EVENTS
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.conftest import Rollout
-from tests.integration.orchestrator.rig import (
-    TARGET_VERSIONS,
-    TEST_MODEL,
-    power_on,
-    wait_for,
-    write_gateway_config,
-)
-
-SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, wait_for
+from tests.integration.slurm.conftest import SLURM_NAMES, slurm_rollout_rig
 
 
 @pytest.fixture
@@ -46,29 +32,8 @@ def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
 
 def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
              bundle_factory: BundleFactory, extra: str = "") -> Iterator[Rollout]:
-    with ExitStack() as stack:
-        emulated = stack.enter_context(EmulatedCluster(
-            nodes=[NodeSpec(model=TEST_MODEL)] * 4, trusted_keys=[test_keys.public],
-            flash_seconds=0.1, reset_seconds=0.1, bmc_restart_seconds=0.3))
-        power_on(emulated)
-        bundle = bundle_factory(name="fleet-test.iso")
-        publisher = stack.enter_context(BundleServer([bundle]))
-        path = write_gateway_config(
-            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
-            timeouts={"drain": 60, "undrain": 30})
-        names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
-        manager = (f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
-                   f'slurm_conf = "{slurm_conf}"\nmode = "drain"\nmax_wait_s = 3\n'
-                   f"node_names = {{ {names} }}\n{extra}")
-        text = path.read_text()
-        cut = text.index("\n[[bmcs]]")
-        path.write_text(text[:cut] + manager + text[cut:])
-        gateway = build_gateway(load_config(path), worker_poll_interval=0.2)
-        gateway.start()
-        stack.callback(gateway.stop)
-        sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-        yield Rollout(emulated, gateway, sha, bundle, publisher, len(emulated.audit.records()))
+    return slurm_rollout_rig(slurm_conf, tmp_path, test_keys, bundle_factory,
+                             f'mode = "drain"\nmax_wait_s = 3\n{extra}')
 
 
 def test_drain_mode_waits_for_jobs_skips_a_stuck_node_and_leaves_an_operator_drain(
