@@ -209,6 +209,21 @@ def stop(rig: SlurmRig, timeout_s: float = 20.0) -> None:
     remove_spool(rig.conf)
 
 
+def stop_controller(rig: SlurmRig, timeout_s: float = 20.0) -> None:
+    """Stop slurmctld alone (slurmd and jobs carry on): Slurm's clients then cannot
+    reach the cluster, as when the controller host fails."""
+    pid = rig.pids.pop("slurmctld")
+    _terminate(pid, rig.processes.pop("slurmctld", None), timeout_s)
+
+
+def start_controller(rig: SlurmRig, timeout_s: float = 60.0) -> None:
+    """Start slurmctld again, recovering its saved state (jobs, drains, reservations)."""
+    _spawn(rig, "slurmctld", ["slurmctld", "-D", "-i"])
+    _wait(rig, "slurmctld", lambda: rig.run("sinfo", "--json", check=False)
+          .returncode == 0 and all(state[0] != "unknown" for state in
+                                   rig.node_states().values()), timeout_s)
+
+
 def remove_spool(conf: Path) -> None:
     """Delete the short spool directory `write_config` made for `conf` (after `stop`, or
     for a configuration that was never started)."""

@@ -120,6 +120,11 @@ def undrain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
     manager = connect(settings)
     try:
         status = manager.status([name])[name]
+        if status.drained_by(ctx.campaign.id) and status.condition is NodeCondition.DOWN:
+            # Not responding (a restarted slurmctld has not heard from it yet): Slurm
+            # refuses a resume ("Invalid node state specified") until it answers.
+            return Stay(POLL_S, f"Slurm reports {name} down ({status.reason}): resumed "
+                                "once it answers")
         if status.drained_by(ctx.campaign.id):
             manager.resume([name])
         else:
