@@ -100,10 +100,13 @@ class SlurmRig:
                            f"{(done.stderr or done.stdout).strip()}")
         return done
 
-    def sbatch(self, node: str, seconds: float, name: str = "fleetflash-load") -> int:
-        """Submit ``sleep seconds`` pinned to `node`; returns the job id."""
+    def sbatch(self, node: str, seconds: float, name: str = "fleetflash-load",
+               limit_min: int | None = None) -> int:
+        """Submit ``sleep seconds`` pinned to `node` (with a time limit of `limit_min`
+        minutes, or the partition's: none); returns the job id."""
+        limit = [] if limit_min is None else [f"--time={limit_min}"]
         done = self.run("sbatch", "--parsable", "-w", node, "-J", name, "-o", "/dev/null",
-                        "-p", self.partition, "--wrap", f"sleep {seconds:g}")
+                        "-p", self.partition, *limit, "--wrap", f"sleep {seconds:g}")
         return int(done.stdout.strip().split(";")[0])
 
     def node_states(self) -> dict[str, tuple[str, tuple[str, ...]]]:
