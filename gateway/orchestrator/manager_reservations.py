@@ -5,8 +5,9 @@ mode (docs/cluster-managers.md):
 
 - a wave whose nodes all finished, whose window passed, or whose campaign no longer
   runs (a canary failed, an operator paused or aborted it) has its reservation deleted,
-  unless one of its nodes is still being updated; a wave still being updated near its
-  end has its end moved one slot on;
+  unless one of its nodes is still being updated (a node whose update failed is drained
+  first, so it takes no jobs); a wave still being updated near its end has its end
+  moved one slot on;
 - the pending nodes that no reservation covers are planned into waves
   (gateway.domain.plan_waves), after the waves already booked, and a reservation is
   booked for each: exactly the wave's nodes, from its planned start for one slot. The
@@ -36,10 +37,12 @@ from gateway.cluster_managers import (
     ManagerUnreachableError,
     NodeStatus,
     ReservationRefusedError,
+    drain_reason,
 )
 from gateway.cluster_managers.config import connect
 from gateway.domain import (
     ACTIVE_STEPS,
+    FAILURE_STEPS,
     Campaign,
     CampaignState,
     Health,
@@ -167,6 +170,13 @@ class ReservationBooker:
             LOG.warning("reservation %s in Slurm covers %s, not the wave's %s: left alone",
                         record.name, ",".join(found.nodes), ",".join(sorted(names)))
         elif found is not None:
+            failed = [settings.manager.name_of(n) for n in record.nodes
+                      if n in runs and runs[n].step in FAILURE_STEPS]
+            if failed:
+                # A node whose update failed must not take jobs when its window closes:
+                # drained with the gateway's reason, as in drain mode; the operator
+                # resumes it.
+                manager.drain(failed, drain_reason(record.campaign_id))
             manager.release(record.name)
         self.store.drop_reservation(record.name)
         LOG.info("reservation %s released (wave of %s)", record.name, ", ".join(record.nodes))

@@ -101,7 +101,11 @@ def inside_reservation(ctx: StepContext, settings: ManagerSettings) -> Outcome:
         raise StepFailedError(str(exc)) from exc
     if status.condition is NodeCondition.DOWN:
         return Stay(POLL_S, f"Slurm reports {name} down ({status.reason or 'no reason'})")
-    if not status.in_reservation or status.condition is not NodeCondition.IN_SERVICE:
+    ours = status.drained_by(ctx.campaign.id)  # failed before, retried by an operator
+    if ours and "drained_by_us" not in ctx.progress:
+        ctx.mark({"drained_by_us": name})  # UNDRAIN resumes it once updated
+    if not status.in_reservation or not (
+            status.condition is NodeCondition.IN_SERVICE or ours):
         return Advance(NodeStep.SKIPPED, {"error": (
             f"Slurm shows {name} {status.condition.value} and outside a maintenance "
             f"reservation ({status.reason or 'no reason'}): not updated, its jobs could "

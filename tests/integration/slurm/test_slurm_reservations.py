@@ -186,3 +186,31 @@ def test_a_pause_deletes_the_waves_not_begun_and_a_resume_books_them_again(
                                      if s.name.startswith("fleetflash-")], 30), current(slurm)
     finally:
         rig.close()
+
+
+def test_a_failed_canary_deletes_its_reservation_books_nothing_else_and_keeps_it_drained(
+        slurm: SlurmRig, reservation_rollout: Rollout) -> None:
+    rollout = reservation_rollout
+    for bmc in rollout.emulated.bmcs:
+        bmc.faults.set("flash_fails")
+    with ReservationWatch(slurm) as watch:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        assert rollout.wait_state(campaign, "failed", timeout=120) == "failed"
+        canary = rollout.quarantined_canary(campaign)
+        assert wait_for(lambda: not [s for s in current(slurm)
+                                     if s.name.startswith("fleetflash-")], 30), current(slurm)
+    assert rollout.orchestrator.scheduler.store.reservations(campaign) == []
+    # Only the canary's wave was ever booked: the rest waited for the canary.
+    assert [sorted({s.nodes for s in seen}) for seen in watch.ours().values()] == [
+        [(SLURM_NAMES[canary.node_id],)]]
+    # The failed node takes no jobs once its window closed: drained with the gateway's
+    # reason (the operator resumes it); the others are untouched.
+    states = slurm.node_states()
+    assert states[SLURM_NAMES[canary.node_id]][1] == ("DRAIN",)
+    assert f"fleetflash {campaign}: firmware update" in slurm.run(
+        "sinfo", "-R", "-o", "%60E").stdout
+    assert all(states[n] == ("idle", ()) for n in SLURM_NAMES.values()
+               if n != SLURM_NAMES[canary.node_id])
+    assert {r["bmc"] for r in rollout.audit() if r["event"].startswith("flash")} == {
+        canary.node_id}
