@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from gateway.config import load_config
+from emulator.cluster import EmulatedCluster
+from emulator.publisher import BundleServer
+from gateway.config import GatewayConfig, load_config
 from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 from lab.lab_invariants import repeated_flashes
@@ -31,6 +33,25 @@ AFTER_DRAIN = {"deliver", "monitor", "reset", "wait_back", "verify", "eject", "p
                "undrain"}
 
 
+def _serve(tmp_path: Path, test_keys: TestKeys, emulated: EmulatedCluster,
+           publisher: BundleServer, slurm: SlurmRig, manager: str,
+           orchestrator: dict[str, float], **timeouts: float,
+           ) -> tuple[GatewayConfig, GatewayProcess, GatewayStore, CampaignStore]:
+    """`fleetflash gateway serve` for the emulated BMCs (one group allowing 2), with the
+    Slurm manager table `manager`, started; and the stores the test reads."""
+    path = write_gateway_config(
+        tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+        bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
+        orchestrator={"lease_s": 3, **orchestrator},
+        timeouts={"drain": 120, "undrain": 60, **timeouts})
+    add_manager(path, slurm.conf, manager)
+    config = load_config(path)
+    gateway = GatewayProcess(path, tmp_path)
+    gateway.start()
+    images = GatewayStore.open(config.database_url)
+    return config, gateway, images, CampaignStore(images.engine)
+
+
 def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_drained(
         slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
         bundle_factory: BundleFactory) -> None:
@@ -38,18 +59,10 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     with emulated_rollout(test_keys, bundle, 4, flash_seconds=0.5,
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
-        path = write_gateway_config(
-            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
-            orchestrator={"lease_s": 3}, timeouts={"drain": 120, "undrain": 60})
-        add_manager(path, slurm.conf, "max_wait_s = 60")
         jobs = [slurm.sbatch("n1", 5), slurm.sbatch("n2", 8), slurm.sbatch("n3", 11)]
         slurm.run("scontrol", "update", "nodename=n4", "state=drain", "reason=bad DIMM")
-        config = load_config(path)
-        gateway = GatewayProcess(path, tmp_path)
-        gateway.start()
-        images = GatewayStore.open(config.database_url)
-        campaigns = CampaignStore(images.engine)
+        config, gateway, images, campaigns = _serve(
+            tmp_path, test_keys, emulated, publisher, slurm, "max_wait_s = 60", {})
         kills: list[str] = []
         try:
             campaign = raise_alert_and_wait_for_campaign(
@@ -93,17 +106,9 @@ def test_kill_9_in_reservation_mode_keeps_one_reservation_per_wave_and_releases_
               "nodes=n3", "starttime=now+1day", "duration=60", "users=root")
     with emulated_rollout(test_keys, bundle, 4, flash_seconds=2.0,
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
-        path = write_gateway_config(
-            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
-            orchestrator={"lease_s": 3, "expected_node_s": 60},
-            timeouts={"drain": 120, "undrain": 60, "deliver": 120})
-        add_manager(path, slurm.conf, 'mode = "reservation"')
-        config = load_config(path)
-        gateway = GatewayProcess(path, tmp_path)
-        gateway.start()
-        images = GatewayStore.open(config.database_url)
-        campaigns = CampaignStore(images.engine)
+        config, gateway, images, campaigns = _serve(
+            tmp_path, test_keys, emulated, publisher, slurm, 'mode = "reservation"',
+            {"expected_node_s": 60}, deliver=120)
         kills: list[str] = []
         seen: set[tuple[str, str]] = set()  # (reservation, nodes) Slurm showed
         try:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from gateway.cluster_managers import Reservation
 from gateway.orchestrator.manager_reservations import REFUSED_NOTE
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
@@ -27,22 +27,13 @@ from tests.integration.slurm.conftest import SLURM_NAMES, slurm_rollout_rig
 SLOT_S = 60  # expected_node_s: one wave's planned slot (Slurm's shortest reservation)
 
 
-@dataclass(frozen=True)
-class Seen:
-    name: str
-    nodes: tuple[str, ...]
-    start: datetime
-    end: datetime
-    state: str
-    flags: str
-
-
 class ReservationWatch:
     """Every reservation Slurm showed, polled from a thread while a rollout runs."""
 
     def __init__(self, slurm: SlurmRig) -> None:
         self.slurm = slurm
-        self.seen: set[Seen] = set()
+        self.seen: set[Reservation] = set()
+        self.flags: dict[str, str] = {}  # reservation -> its Flags as Slurm showed them
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -56,17 +47,18 @@ class ReservationWatch:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
-            self.seen |= set(current(self.slurm))
+            self.seen |= set(current(self.slurm, self.flags))
 
-    def ours(self) -> dict[str, set[Seen]]:
-        by_name: dict[str, set[Seen]] = {}
+    def ours(self) -> dict[str, set[Reservation]]:
+        by_name: dict[str, set[Reservation]] = {}
         for seen in self.seen:
             if seen.name.startswith("fleetflash-"):
                 by_name.setdefault(seen.name, set()).add(seen)
         return by_name
 
 
-def current(slurm: SlurmRig) -> list[Seen]:
+def current(slurm: SlurmRig, flags: dict[str, str] | None = None) -> list[Reservation]:
+    """Every reservation Slurm shows now (their flags into `flags`)."""
     done = slurm.run("scontrol", "-o", "show", "reservation", check=False)
     result = []
     for line in done.stdout.splitlines():
@@ -75,10 +67,12 @@ def current(slurm: SlurmRig) -> list[Seen]:
             nodes = fields["Nodes"]
             if "[" in nodes:  # a hostlist ("n[2-3]")
                 nodes = ",".join(slurm.run("scontrol", "show", "hostnames", nodes).stdout.split())
-            result.append(Seen(fields["ReservationName"], tuple(nodes.split(",")),
-                               datetime.fromisoformat(fields["StartTime"]),
-                               datetime.fromisoformat(fields["EndTime"]), fields["State"],
-                               fields["Flags"]))
+            result.append(Reservation(
+                fields["ReservationName"], tuple(nodes.split(",")),
+                datetime.fromisoformat(fields["StartTime"]),
+                datetime.fromisoformat(fields["EndTime"]), fields["State"] == "ACTIVE"))
+            if flags is not None:
+                flags[fields["ReservationName"]] = fields["Flags"]
     return result
 
 
@@ -126,14 +120,14 @@ def test_each_wave_is_updated_inside_its_own_maintenance_reservation_and_a_refus
     ours = watch.ours()
     assert sorted(sorted({s.nodes for s in seen}) for seen in ours.values()) == [
         [("n1",)], [("n2", "n3")], [("n4",)]], ours
-    assert all("MAINT" in s.flags for seen in ours.values() for s in seen)
-    assert all((s.end - s.start).total_seconds() >= SLOT_S for seen in ours.values()
-               for s in seen)
+    assert all("MAINT" in watch.flags[name].split(",") for name in ours)
+    assert all((s.end - s.start).total_seconds() >= SLOT_S
+               for seen in ours.values() for s in seen)
     # Each node was flashed only while its wave's reservation was active.
     audit = rollout.audit()
     for record in (r for r in audit if r["event"] == "flash_start"):
         name = SLURM_NAMES[record["bmc"]]
-        assert any(s.state == "ACTIVE" and name in s.nodes
+        assert any(s.active and name in s.nodes
                    for seen in ours.values() for s in seen), record
     # Deleted when their waves ended; the operator's reservation stays.
     assert wait_for(lambda: [s.name for s in current(slurm)] == ["operator-window"], 30), \
