@@ -103,6 +103,10 @@ class ReservationBooker:
             LOG.warning("campaign %s: reservations not synced, Slurm does not answer: %s",
                         campaign_id, exc)
             return Booking(frozenset())
+        except ClusterManagerError as exc:
+            # Another answer than expected: nothing starts, the next tick asks again.
+            LOG.error("campaign %s: reservations not synced: %s", campaign_id, exc)
+            return Booking(frozenset())
         if not running:
             return Booking(frozenset())
         startable = {node for record in kept if record.booked and record.starts_at <= now
