@@ -19,7 +19,8 @@ and the invariants checked on the emulator's audit log. The last line is JSON.
 With ``--manager slurm`` a real Slurm runs one slurmd per node (bench/rollout_slurm.py),
 every node runs a job when the update is announced, and the gateway drains through
 Slurm: the makespan then includes waiting for jobs, and job-seconds lost (must be 0)
-are reported.
+are reported. ``--mode reservation`` books one maintenance reservation per wave instead
+of draining (the jobs then carry time limits, and one wave's slot is 60 s).
 
     .venv/bin/python bench/rollout.py --nodes 200 --database postgresql
 
@@ -123,7 +124,7 @@ def power_on(nodes: list[dict[str, str]]) -> None:
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
                  nodes: list[dict[str, str]], extra: list[str] | None = None,
-                 database_url: str = "") -> Path:
+                 database_url: str = "", expected_node_s: float = 600) -> Path:
     media = free_port()
     lines = [
         "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"',
@@ -137,7 +138,8 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
         "",
         "[orchestrator]", "tick_s = 0.1", "lease_s = 30", f"workers = {args.workers}",
         "poll_max_s = 0.5", "good_answers = 3", "probe_interval_s = 0.1",
-        "expected_node_s = 600", "health_interval_s = 100000", "inventory_workers = 32",
+        f"expected_node_s = {expected_node_s}", "health_interval_s = 100000",
+        "inventory_workers = 32",
         *([f'events_http = "127.0.0.1:{free_port()}"'] if args.events else []), "",
         "[[clusters]]", 'name = "bench"', "failure_budget = 5", 'autonomy = "auto_approve"',
         'delivery = ["msc"]', "", *(extra or []),
@@ -217,6 +219,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--manager", choices=["slurm"], default=None,
                         help="run a real Slurm with a job on every node; drain through it")
+    parser.add_argument("--mode", choices=["drain", "reservation"], default="drain",
+                        help="with --manager slurm: drain nodes, or book one maintenance "
+                             "reservation per wave")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="the gateway's store (postgresql: a private server)")
     args = parser.parse_args()
@@ -243,14 +248,17 @@ def main() -> None:
         extra: list[str] = []
         if args.manager == "slurm":
             rig = rollout_slurm.start(work, [n["id"] for n in nodes])
-            extra = rollout_slurm.config_lines(rig, max_wait_s=300)
+            extra = rollout_slurm.config_lines(rig, max_wait_s=300, mode=args.mode)
+        # Reservation mode books one slot per wave: the shortest Slurm allows (60 s).
+        slot = 60 if args.manager and args.mode == "reservation" else 600
         with BundleServer([bundle]) as publisher:
-            gateway = build_gateway(load_config(write_config(work, args, publisher, public,
-                                                             nodes, extra, database_url)),
-                                    worker_poll_interval=0.2)
+            gateway = build_gateway(load_config(write_config(
+                work, args, publisher, public, nodes, extra, database_url, slot)),
+                worker_poll_interval=0.2)
             gateway.start()
             try:
-                jobs = rollout_slurm.submit_workload(rig) if rig is not None else {}
+                jobs = rollout_slurm.submit_workload(
+                    rig, limits=args.mode == "reservation") if rig is not None else {}
                 figures = run(gateway, publisher, bundle, sha, args)
             finally:
                 gateway.stop()
@@ -259,6 +267,7 @@ def main() -> None:
             figures |= rollout_slurm.figures(rig, jobs, records)
         figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
         figures["database"] = args.database
+        figures["mode"] = args.mode
         if database is not None:
             figures["database_cpu_s"] = database_cpu_seconds(database)
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -282,7 +291,7 @@ def main() -> None:
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
-        *(("job_seconds_lost", "jobs_during_update", "jobs_completed")
+        *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()))}))
 
 

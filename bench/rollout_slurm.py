@@ -31,19 +31,23 @@ def start(work: Path, node_ids: list[str]) -> SlurmRig:
     return lab_slurm.start(work / "slurm", node_ids, cluster="bench", timeout_s=180)
 
 
-def config_lines(rig: SlurmRig, max_wait_s: float) -> list[str]:
-    """The [clusters.cluster_manager] table (drain mode, Slurm names = node ids)."""
+def config_lines(rig: SlurmRig, max_wait_s: float, mode: str = "drain") -> list[str]:
+    """The [clusters.cluster_manager] table (Slurm names = node ids)."""
     return ["[clusters.cluster_manager]", 'manager = "slurm"', f'slurm_conf = "{rig.conf}"',
-            'mode = "drain"', f"max_wait_s = {max_wait_s}", ""]
+            f'mode = "{mode}"', f"max_wait_s = {max_wait_s}", ""]
 
 
-def submit_workload(rig: SlurmRig, seed: int = 19) -> dict[int, float]:
-    """One sleep job per node; returns job id -> seconds, once every job runs."""
+def submit_workload(rig: SlurmRig, seed: int = 19, limits: bool = False) -> dict[int, float]:
+    """One sleep job per node; returns job id -> seconds, once every job runs. With
+    `limits` each job has a time limit (its length rounded up to whole minutes, plus
+    one), as reservation mode needs: Slurm books a maintenance window only past the
+    limits of the jobs running on its nodes."""
     chooser = random.Random(seed)
     jobs: dict[int, float] = {}
     for node in rig.nodes:
         seconds = chooser.uniform(*JOB_SECONDS)
-        jobs[rig.sbatch(node, round(seconds, 1), "bench-load")] = seconds
+        limit = -(-int(seconds) // 60) + 1 if limits else None
+        jobs[rig.sbatch(node, round(seconds, 1), "bench-load", limit)] = seconds
     deadline = time.monotonic() + 300
     while any(rig.job_states().get(job) != "RUNNING" for job in jobs):
         if time.monotonic() > deadline:

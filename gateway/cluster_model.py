@@ -108,15 +108,6 @@ class ManagerTable(Table):
     partition: Text | None = None
     node_names: dict[str, Text] = {}
 
-    @model_validator(mode="after")
-    def _available(self) -> ManagerTable:
-        if self.mode is Mode.RESERVATION:
-            # The adapter books and deletes maintenance reservations, but the planner's
-            # waves do not drive them yet (docs/cluster-managers.md): refused, not ignored.
-            raise ValueError("mode \"reservation\" is not available yet in this version; "
-                             "use mode = \"drain\"")
-        return self
-
 
 class ClusterTable(Table):
     name: Text

@@ -100,10 +100,13 @@ class SlurmRig:
                            f"{(done.stderr or done.stdout).strip()}")
         return done
 
-    def sbatch(self, node: str, seconds: float, name: str = "fleetflash-load") -> int:
-        """Submit ``sleep seconds`` pinned to `node`; returns the job id."""
+    def sbatch(self, node: str, seconds: float, name: str = "fleetflash-load",
+               limit_min: int | None = None) -> int:
+        """Submit ``sleep seconds`` pinned to `node` (with a time limit of `limit_min`
+        minutes, or the partition's: none); returns the job id."""
+        limit = [] if limit_min is None else [f"--time={limit_min}"]
         done = self.run("sbatch", "--parsable", "-w", node, "-J", name, "-o", "/dev/null",
-                        "-p", self.partition, "--wrap", f"sleep {seconds:g}")
+                        "-p", self.partition, *limit, "--wrap", f"sleep {seconds:g}")
         return int(done.stdout.strip().split(";")[0])
 
     def node_states(self) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -207,6 +210,21 @@ def stop(rig: SlurmRig, timeout_s: float = 20.0) -> None:
     rig.pids.clear()
     rig.processes.clear()
     remove_spool(rig.conf)
+
+
+def stop_controller(rig: SlurmRig, timeout_s: float = 20.0) -> None:
+    """Stop slurmctld alone (slurmd and jobs carry on): Slurm's clients then cannot
+    reach the cluster, as when the controller host fails."""
+    pid = rig.pids.pop("slurmctld")
+    _terminate(pid, rig.processes.pop("slurmctld", None), timeout_s)
+
+
+def start_controller(rig: SlurmRig, timeout_s: float = 60.0) -> None:
+    """Start slurmctld again, recovering its saved state (jobs, drains, reservations)."""
+    _spawn(rig, "slurmctld", ["slurmctld", "-D", "-i"])
+    _wait(rig, "slurmctld", lambda: rig.run("sinfo", "--json", check=False)
+          .returncode == 0 and all(state[0] != "unknown" for state in
+                                   rig.node_states().values()), timeout_s)
 
 
 def remove_spool(conf: Path) -> None:

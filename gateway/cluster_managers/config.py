@@ -3,7 +3,7 @@
     [clusters.cluster_manager]
     manager = "slurm"
     slurm_conf = "/etc/slurm/slurm.conf"   # default: Slurm's own lookup
-    mode = "drain"                          # "reservation": not wired to the planner yet
+    mode = "drain"                          # or "reservation": one maintenance reservation per wave
     max_wait_s = 300                        # how long a drain waits (< the drain step timeout)
     on_timeout = "skip"                     # or "cancel" (cancels the node's jobs)
     partition = "batch"                     # optional: only nodes of this partition

@@ -140,6 +140,11 @@ class ClusterManager(Protocol):
         """Book a maintenance window; ReservationRefusedError with the manager's message."""
         ...
 
+    def reschedule(self, name: str, end: datetime, start: datetime | None = None) -> None:
+        """Move a reservation's end (and its start, when given);
+        ReservationRefusedError with the manager's message."""
+        ...
+
     def reservation(self, name: str) -> Reservation | None: ...
 
     def release(self, name: str) -> None:

@@ -97,19 +97,25 @@ class SlurmManager:
 
     def reserve(self, name: str, nodes: Sequence[str], start: datetime,
                 duration: timedelta) -> None:
-        seconds = max(60, int(duration.total_seconds()))
-        local = start.astimezone().replace(tzinfo=None, microsecond=0)
         argv = ["create", "reservation", f"reservationname={name}",
-                f"nodes={','.join(nodes)}", f"starttime={local.isoformat()}",
-                f"duration={seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
-                "flags=maint", "users=root"]
+                f"nodes={','.join(nodes)}", *_window(start, duration), "flags=maint",
+                "users=root"]
+        self._reservation_call(argv, f"Slurm refused reservation {name} for "
+                                     f"{','.join(nodes)}")
+
+    def reschedule(self, name: str, end: datetime, start: datetime | None = None) -> None:
+        moved = [] if start is None else [f"starttime={_local(start)}"]
+        self._reservation_call(["update", f"reservationname={name}", *moved,
+                                f"endtime={_local(end)}"],
+                               f"Slurm refused to move reservation {name}")
+
+    def _reservation_call(self, argv: list[str], refused: str) -> None:
         done = self._run(["scontrol", *argv], check=False)
         message = (done.stderr or done.stdout).strip()
         if done.returncode != 0 and _UNREACHABLE in message:
-            raise ManagerUnreachableError(f"scontrol create reservation: {message[:300]}")
+            raise ManagerUnreachableError(f"scontrol {argv[0]} reservation: {message[:300]}")
         if done.returncode != 0:
-            raise ReservationRefusedError(f"Slurm refused reservation {name} for "
-                                          f"{','.join(nodes)}: {_slurm_message(message)}")
+            raise ReservationRefusedError(f"{refused}: {_slurm_message(message)}")
 
     def reservation(self, name: str) -> Reservation | None:
         done = self._run(["scontrol", "-o", "show", "reservation", name], check=False)
@@ -243,6 +249,18 @@ def _status(raw: dict[str, Any], jobs: tuple[int, ...]) -> NodeStatus:
         condition = NodeCondition.IN_SERVICE
     return NodeStatus(raw["name"], condition, reason, jobs, "MAINTENANCE" in flag_set
                       or "RESERVED" in flag_set)
+
+
+def _window(start: datetime, duration: timedelta) -> list[str]:
+    """starttime= and duration= of a reservation: Slurm reads local time, whole seconds,
+    and a window shorter than a minute is refused."""
+    seconds = max(60, int(duration.total_seconds()))
+    return [f"starttime={_local(start)}",
+            f"duration={seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"]
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _slurm_message(text: str) -> str:

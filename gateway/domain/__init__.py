@@ -77,6 +77,7 @@ from gateway.domain.planner import (
     Wave,
     lower_bound,
     plan_campaign,
+    plan_waves,
 )
 from gateway.domain.polling import MonitorPolls, monitor_polls
 from gateway.domain.retry import RetryPolicy
@@ -99,7 +100,7 @@ __all__ = [
     "can_transition", "canary_gate_open", "choose_delivery", "clear_node", "covered",
     "down_per_group", "exclusion_of",
     "lower_bound", "monitor_polls", "new_campaign", "next_event", "occupies_allowance",
-    "offered_methods",
-    "open_failures", "plan_campaign", "reassign_canaries", "retry_node", "startable_now",
+    "offered_methods", "open_failures", "plan_campaign", "plan_waves", "reassign_canaries",
+    "retry_node", "startable_now",
     "target_from_decisions", "unavailable_per_group", "version_mismatches",
 ]

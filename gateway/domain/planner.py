@@ -358,3 +358,36 @@ def _greedy_waves(
         openings = [cluster.qos_of(n).next_allowed(moment, ctx.slot) for n in remaining]
         moment = min(at for at in openings if at is not None)
     return waves
+
+
+def plan_waves(
+    cluster: Cluster,
+    canaries: Iterable[str],
+    others: Iterable[str],
+    health: Mapping[str, Health],
+    *,
+    start: datetime,
+    slot: timedelta,
+    max_concurrent: int | None = None,
+) -> tuple[Wave, ...]:
+    """Waves for the nodes a running campaign still has to start, by the rules of
+    ``plan_campaign``: `canaries` first, then `others`, from `start`, one wave per
+    ``slot``. Nodes not observed UP, whose group has no room, or whose windows never
+    hold a slot are left out (a later plan takes them). Used to book one cluster-manager
+    reservation per wave (docs/cluster-managers.md)."""
+    start = as_utc(start)
+    caps = [c for c in (max_concurrent, cluster.max_concurrent) if c is not None]
+    down = down_per_group(cluster, health)
+    room = {g: cluster.allowance(g) - down[g] for g in cluster.group_names()}
+    ctx = _Context(cluster, slot, min(caps) if caps else None, room)
+
+    def plannable(nodes: Iterable[str]) -> list[str]:
+        return sorted(n for n in nodes if health.get(n, Health.UNKNOWN) is Health.UP
+                      and room[cluster.group_of(n)] > 0
+                      and cluster.qos_of(n).next_allowed(start, slot) is not None)
+
+    canary_slots = _build_waves(ctx, plannable(canaries), start)
+    after_canaries = canary_slots[-1][0] + slot if canary_slots else start
+    main_slots = _build_waves(ctx, plannable(others), after_canaries)
+    return tuple(Wave(i, at, ids, canary=i < len(canary_slots))
+                 for i, (at, ids) in enumerate([*canary_slots, *main_slots]))

@@ -20,6 +20,8 @@ from gateway.domain import Health
 from gateway.orchestrator.settings import ClusterSettings
 
 LOG = logging.getLogger(__name__)
+# The note on a waiting node's run while the manager cannot tell (Scheduler._note_manager).
+MANAGER_NOTE = "not started: the cluster manager cannot tell which nodes are free"
 # The scheduler ticks every tick_s (0.5 s): one sinfo/squeue pair per cluster per
 # this many seconds is enough, a node's state in Slurm changes on job boundaries.
 CACHE_S = 2.0

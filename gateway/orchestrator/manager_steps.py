@@ -1,4 +1,7 @@
-"""DRAIN and UNDRAIN through a cluster manager (drain mode; docs/cluster-managers.md).
+"""DRAIN and UNDRAIN through a cluster manager (docs/cluster-managers.md).
+
+Reservation mode: DRAIN only checks that the node is idle inside its wave's
+maintenance reservation (``inside_reservation``). Drain mode:
 
 DRAIN asks the manager to drain the node with a reason naming the campaign, then
 waits until the node is drained (its jobs finished). Before the drain is requested
@@ -19,6 +22,7 @@ from gateway.cluster_managers import (
     ClusterManagerError,
     ManagerSettings,
     ManagerUnreachableError,
+    Mode,
     NodeCondition,
     OnTimeout,
     drain_reason,
@@ -32,6 +36,8 @@ POLL_S = 2.0
 
 
 def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
+    if settings.mode is Mode.RESERVATION:
+        return inside_reservation(ctx, settings)
     manager = connect(settings)
     name = settings.name_of(ctx.node)
     reason = drain_reason(ctx.campaign.id)
@@ -85,6 +91,35 @@ def drain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
         "resumed and skipped (on_timeout = \"cancel\" would cancel them)")})
 
 
+def inside_reservation(ctx: StepContext, settings: ManagerSettings) -> Outcome:
+    """Reservation mode: the scheduler started the node once its wave's maintenance
+    reservation began and Slurm showed it idle; checked again before the BMC is touched.
+    Nothing is drained, so UNDRAIN has nothing to resume (the reservation is deleted
+    when the wave ends, gateway/orchestrator/manager_reservations.py)."""
+    name = settings.name_of(ctx.node)
+    try:
+        status = connect(settings).status([name])[name]
+    except ManagerUnreachableError as exc:
+        return Stay(POLL_S, f"cluster manager not answering: {exc}")
+    except ClusterManagerError as exc:
+        raise StepFailedError(str(exc)) from exc
+    if status.condition is NodeCondition.DOWN:
+        return Stay(POLL_S, f"Slurm reports {name} down ({status.reason or 'no reason'})")
+    ours = status.drained_by(ctx.campaign.id)  # failed before, retried by an operator
+    if ours and ctx.progress.drained_by_us is None:
+        ctx.mark(replace(ctx.progress, drained_by_us=name))  # UNDRAIN resumes it once updated
+    if not status.in_reservation or not (
+            status.condition is NodeCondition.IN_SERVICE or ours):
+        return Advance(NodeStep.SKIPPED, {"error": (
+            f"Slurm shows {name} {status.condition.value} and outside a maintenance "
+            f"reservation ({status.reason or 'no reason'}): not updated, its jobs could "
+            "start during the update")})
+    if status.jobs:
+        jobs = ", ".join(str(job) for job in status.jobs)
+        return Stay(POLL_S, f"inside the maintenance reservation, jobs {jobs} still running")
+    return Advance(NodeStep.DELIVER)
+
+
 def undrain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
     name = ctx.progress.drained_by_us
     progress = replace(ctx.progress, drained_by_us=None)
@@ -93,6 +128,11 @@ def undrain(ctx: StepContext, settings: ManagerSettings) -> Outcome:
     manager = connect(settings)
     try:
         status = manager.status([name])[name]
+        if status.drained_by(ctx.campaign.id) and status.condition is NodeCondition.DOWN:
+            # Not responding (a restarted slurmctld has not heard from it yet): Slurm
+            # refuses a resume ("Invalid node state specified") until it answers.
+            return Stay(POLL_S, f"Slurm reports {name} down ({status.reason}): resumed "
+                                "once it answers")
         if status.drained_by(ctx.campaign.id):
             manager.resume([name])
         else:

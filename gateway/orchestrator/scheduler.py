@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from gateway.cluster_managers import Mode
 from gateway.domain import (
     ACTIVE_STEPS,
     TERMINAL_STATES,
@@ -28,7 +29,8 @@ from gateway.domain import (
     open_failures,
     startable_now,
 )
-from gateway.orchestrator.manager_availability import ManagerView, with_manager
+from gateway.orchestrator.manager_availability import MANAGER_NOTE, ManagerView, with_manager
+from gateway.orchestrator.manager_reservations import ReservationBooker
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.store import GatewayStore, ImageState, NotFoundError
 from gateway.store.campaign_records import CampaignRecord, RunRecord
@@ -62,6 +64,12 @@ class Scheduler:
         self.settings = settings
         self.owner = owner
         self.manager_view = ManagerView()
+        self._manager_notes: dict[str, str | None] = {}  # campaign -> note on its runs
+        # Reservation mode (docs/cluster-managers.md): one booker for every such cluster.
+        self.reservations = ReservationBooker(
+            store, timedelta(seconds=settings.expected_node_s)) if any(
+            c.manager is not None and c.manager.mode is Mode.RESERVATION
+            for c in clusters.values()) else None
         # node ids -> the gateway to drive each (gateway.orchestrator.membership);
         # None: this gateway drives every node it starts.
         self.assign = assign
@@ -70,7 +78,14 @@ class Scheduler:
         """One pass over every open campaign; returns the node ids started."""
         started: list[str] = []
         leased: dict[str, bool] = {}
-        for record in self.store.list_campaigns(OPEN_STATES):
+        records = self.store.list_campaigns(OPEN_STATES)
+        if self.reservations is not None:
+            # Campaigns that ended (or were opened by another gateway) with reservations
+            # on record: released here, whatever ended them.
+            open_ids = {record.id for record in records}
+            records += [self.store.get_campaign(c) for c in
+                        sorted(self.store.reservation_campaigns() - open_ids)]
+        for record in records:
             settings = self.clusters.get(record.cluster)
             if settings is None:
                 continue
@@ -86,6 +101,8 @@ class Scheduler:
         runs = {node: NodeRun(node, NodeStep(step), attempt, canary, held, error)
                 for node, step, attempt, canary, held, error in self.store.run_states(record.id)}
         campaign = domain_campaign(record)
+        booker = self.reservations if settings.manager is not None and (
+            settings.manager.mode is Mode.RESERVATION) else None
         if self._withdrawn(record.image_sha256):
             campaign = self._apply(campaign, CampaignEvent.ABORT, runs,
                                    "image withdrawn by its publisher: nothing new starts")
@@ -98,16 +115,22 @@ class Scheduler:
             if skipped:
                 LOG.info("campaign %s %s: %d pending nodes skipped", record.id,
                          campaign.state.value, skipped)
-            return []
         if campaign.state is not CampaignState.RUNNING:
+            if booker is not None:  # the plan shifted: the waves not in flight are released
+                booker.sync(campaign, settings, runs, {}, {}, now)
             return []
         health = {node: Health(value)
                   for node, value in self.store.node_health(record.cluster).items()}
+        startable: frozenset[str] | None = None
         if settings.manager is not None:
             statuses = self.manager_view.statuses(settings)
+            self._note_manager(record.id, settings.name)
             if statuses is None:
                 return []  # the manager cannot say which nodes are free: none is assumed
             health = with_manager(health, statuses, record.id)
+            if booker is not None:
+                startable = booker.sync(campaign, settings, runs, health, statuses,
+                                        now).startable
         busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
         active_elsewhere = self.store.busy_nodes(
             [s.value for s in ACTIVE_STEPS], except_campaign=record.id)
@@ -117,16 +140,26 @@ class Scheduler:
             in_flight_elsewhere=len(active_elsewhere),
             global_cap=self.settings.global_max_concurrent,
             busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())))
-        if not admission.start:
+        start = [n for n in admission.start if startable is None or n in startable]
+        if not start:
             return []
         # Only while this gateway still leads the cluster (checked under a lock in the
         # same transaction): two leaders never both admit into one group.
         started = self.store.start_runs(
-            record.id, admission.start, self.owner, self.settings.lease,
+            record.id, start, self.owner, self.settings.lease,
             NodeStep.PRECHECK.value, leader_lease=f"scheduler:{record.cluster}",
-            owners=self.assign(admission.start) if self.assign else None)
+            owners=self.assign(start) if self.assign else None)
         LOG.info("campaign %s: starting %s", record.id, ", ".join(started))
         return started
+
+    def _note_manager(self, campaign_id: str, cluster: str) -> None:
+        """Why nothing starts while the manager cannot tell, on the pending runs (shown
+        by the API with each node), cleared once it answers again."""
+        problem = self.manager_view.problem.get(cluster)
+        note = f"{MANAGER_NOTE}: {problem}" if problem else None
+        if self._manager_notes.get(campaign_id, "") != note:  # written on change only
+            self.store.note_pending(campaign_id, MANAGER_NOTE, note)
+            self._manager_notes[campaign_id] = note
 
     def _withdrawn(self, sha256: str) -> bool:
         try:

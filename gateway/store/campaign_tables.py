@@ -134,3 +134,23 @@ class StepSpanRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     next_step: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ManagerReservationRow(Base):
+    """A maintenance reservation the gateway booked in a cluster manager for one wave
+    (docs/cluster-managers.md, reservation mode). The row is written *before* the
+    manager is asked (``booked`` false), so after a crash the gateway knows every
+    reservation it may own, and it never deletes one without a row here.
+    ``nodes``: JSON list of the wave's node ids (gateway ids, not manager names).
+    """
+
+    __tablename__ = "manager_reservations"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    nodes: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    booked: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

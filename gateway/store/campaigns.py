@@ -39,6 +39,7 @@ from gateway.store.campaign_tables import (
 from gateway.store.database import core_transaction, existing_row, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
+from gateway.store.reservations import ManagerReservations
 from gateway.store.run_leases import RunLeases
 from gateway.store.run_progress import progress_from_json, progress_to_json
 from gateway.store.step_spans import SPANS as _SPANS
@@ -52,9 +53,10 @@ _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "aft
                           "timings"})
 
 
-class CampaignStore(RunLeases):
+class CampaignStore(RunLeases, ManagerReservations):
     """Thread-safe repository; each call runs in its own transaction. The lease
-    operations (start, claim, fencing, named leases) are in gateway.store.run_leases."""
+    operations (start, claim, fencing, named leases) are in gateway.store.run_leases,
+    the cluster manager's reservations in gateway.store.reservations."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

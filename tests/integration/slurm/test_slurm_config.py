@@ -72,7 +72,6 @@ def test_node_names_slurm_does_not_know_are_refused_by_name(slurm: SlurmRig,
 
 @pytest.mark.parametrize(("extra", "message"), [
     ('mode = "maintenance"', "mode: 'maintenance' is not one of reservation, drain"),
-    ('mode = "reservation"', 'mode "reservation" is not available yet'),
     ("max_wait_s = -1", "max_wait_s must be a positive number"),
     ('on_timeout = "kill"', "on_timeout: 'kill' is not one of skip, cancel"),
     ('node_names = { node-9 = "n9" }', "node_names: not nodes of this cluster: node-9"),
@@ -92,3 +91,10 @@ def test_a_missing_slurm_conf_or_hooks_beside_a_manager_are_refused(tmp_path: Pa
     path = write(tmp_path, tmp_path / "s.conf", cluster_extra='drain_command = ["x"]')
     with pytest.raises(ConfigError, match="cluster_manager or drain/undrain hooks, not both"):
         load_clusters(load_config(path))
+
+
+def test_reservation_mode_loads(slurm: SlurmRig, tmp_path: Path) -> None:
+    path = write(tmp_path, slurm.conf, MAPPED + '\nmode = "reservation"')
+    (settings,) = load_clusters(load_config(path))
+    assert settings.manager is not None
+    assert settings.manager.mode is Mode.RESERVATION

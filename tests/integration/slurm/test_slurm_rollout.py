@@ -9,33 +9,20 @@ while it was updated.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from emulator.cluster import EmulatedCluster
-from emulator.config import NodeSpec
-from emulator.publisher import BundleServer
-from gateway.config import load_config
-from gateway.service import build_gateway
+from gateway.orchestrator.manager_availability import MANAGER_NOTE
 from lab import lab_slurm
 from lab.lab_invariants import UPDATE_EVENTS
 from lab.lab_slurm import SlurmRig
 from lab.lab_slurm_proof import completed_jobs, jobs_during_updates
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.conftest import Rollout
-from tests.integration.orchestrator.rig import (
-    TARGET_VERSIONS,
-    TEST_MODEL,
-    power_on,
-    wait_for,
-    write_gateway_config,
-)
-
-SLURM_NAMES = {"bmc-0000": "n1", "bmc-0001": "n2", "bmc-0002": "n3", "bmc-0003": "n4"}
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, wait_for
+from tests.integration.slurm.conftest import SLURM_NAMES, slurm_rollout_rig
 
 
 @pytest.fixture
@@ -46,29 +33,8 @@ def slurm_rollout(slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
 
 def _rollout(slurm_conf: Path, tmp_path: Path, test_keys: TestKeys,
              bundle_factory: BundleFactory, extra: str = "") -> Iterator[Rollout]:
-    with ExitStack() as stack:
-        emulated = stack.enter_context(EmulatedCluster(
-            nodes=[NodeSpec(model=TEST_MODEL)] * 4, trusted_keys=[test_keys.public],
-            flash_seconds=0.1, reset_seconds=0.1, bmc_restart_seconds=0.3))
-        power_on(emulated)
-        bundle = bundle_factory(name="fleet-test.iso")
-        publisher = stack.enter_context(BundleServer([bundle]))
-        path = write_gateway_config(
-            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 2},
-            timeouts={"drain": 60, "undrain": 30})
-        names = ", ".join(f'{node} = "{name}"' for node, name in SLURM_NAMES.items())
-        manager = (f'\n[clusters.cluster_manager]\nmanager = "slurm"\n'
-                   f'slurm_conf = "{slurm_conf}"\nmode = "drain"\nmax_wait_s = 3\n'
-                   f"node_names = {{ {names} }}\n{extra}")
-        text = path.read_text()
-        cut = text.index("\n[[bmcs]]")
-        path.write_text(text[:cut] + manager + text[cut:])
-        gateway = build_gateway(load_config(path), worker_poll_interval=0.2)
-        gateway.start()
-        stack.callback(gateway.stop)
-        sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-        yield Rollout(emulated, gateway, sha, bundle, publisher, len(emulated.audit.records()))
+    return slurm_rollout_rig(slurm_conf, tmp_path, test_keys, bundle_factory,
+                             f'mode = "drain"\nmax_wait_s = 3\n{extra}')
 
 
 def test_drain_mode_waits_for_jobs_skips_a_stuck_node_and_leaves_an_operator_drain(
@@ -123,6 +89,10 @@ def test_no_node_starts_while_slurmctld_does_not_answer(
         assert wait_for(lambda: "lab" in scheduler.manager_view.problem, 60)
         assert "sinfo --json reported an error (is slurmctld running?)" in (
             scheduler.manager_view.problem["lab"])
+        # Shown with every waiting node (the API's campaign and node views).
+        assert wait_for(lambda: all(
+            (run.error or "").startswith(f"{MANAGER_NOTE}: sinfo --json reported an error")
+            for run in rollout.service.show(campaign).runs), 30)
         assert rollout.service.show(campaign).campaign.state == "running"
         assert {run.step for run in rollout.service.show(campaign).runs} == {"pending"}
         assert not [r for r in rollout.audit() if r["event"] in UPDATE_EVENTS]
@@ -151,4 +121,45 @@ def test_on_timeout_cancel_cancels_the_jobs_of_a_node_that_does_not_drain(
         assert stuck in {j.job_id for j in jobs}
         assert jobs_during_updates(rollout.audit(), jobs, SLURM_NAMES) == []
     finally:
+        rollouts.close()
+
+
+def test_a_node_in_flight_finishes_while_slurmctld_is_down_and_is_resumed_after(
+        slurm: SlurmRig, tmp_path: Path, test_keys: TestKeys,
+        bundle_factory: BundleFactory) -> None:
+    rollouts = slurm_rollout_rig(slurm.conf, tmp_path, test_keys, bundle_factory,
+                                 'mode = "drain"\nmax_wait_s = 3', flash_seconds=4.0)
+    rollout = next(rollouts)
+    stopped = False
+    try:
+        rollout.announce()
+        campaign = rollout.campaign_id()
+        service = rollout.service
+
+        def runs() -> dict[str, tuple[str, str]]:
+            return {r.node_id: (r.step, r.error or "") for r in service.show(campaign).runs}
+
+        assert wait_for(lambda: runs()["bmc-0000"][0] in ("deliver", "monitor"), 60), runs()
+        lab_slurm.stop_controller(slurm)
+        stopped = True
+        # The canary's update finishes; its resume waits for Slurm, nothing else starts,
+        # and every waiting node says why.
+        assert wait_for(lambda: runs()["bmc-0000"][0] == "undrain" and all(
+            MANAGER_NOTE in runs()[n][1] for n in ("bmc-0001", "bmc-0002", "bmc-0003")),
+            90), runs()
+        assert "sinfo --json reported an error (is slurmctld running?)" in (
+            runs()["bmc-0001"][1])
+        assert {r["bmc"] for r in rollout.audit() if r["event"] in UPDATE_EVENTS} == {
+            "bmc-0000"}
+        assert {runs()[n][0] for n in ("bmc-0001", "bmc-0002", "bmc-0003")} == {"pending"}
+        lab_slurm.start_controller(slurm)
+        stopped = False
+        rollout.wait_state(campaign, "completed", timeout=180)
+        assert {step for step, _error in runs().values()} == {"done"}
+        assert not [e for _step, e in runs().values() if MANAGER_NOTE in e]
+        assert wait_for(lambda: all(s == ("idle", ()) for s in slurm.node_states().values()),
+                        30), slurm.node_states()
+    finally:
+        if stopped:
+            lab_slurm.start_controller(slurm)
         rollouts.close()
