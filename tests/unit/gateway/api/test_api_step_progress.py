@@ -3,7 +3,7 @@ the percent the BMC's task reports (kept in the run's progress)."""
 
 from __future__ import annotations
 
-from gateway.api.orchestration import step_progress
+from gateway.api.campaign_views import step_progress
 from gateway.domain import PATH, NodeStep, RunProgress
 from gateway.store import utcnow
 from gateway.store.campaign_records import RunRecord
