@@ -55,7 +55,7 @@ _BMC_KEYS = {"name", "cluster", "group", "qos", "url", "username", "password", "
 _QOS_KEYS = {"name", "order", "manual_only", "windows"}
 _WINDOW_KEYS = {"days", "start", "hours"}
 _ORCH_KEYS = {"tick_s", "lease_s", "workers", "poll_max_s", "good_answers", "probe_interval_s",
-              "expected_node_s", "health_interval_s", "global_max_concurrent",
+              "expected_node_s", "expected_reset_s", "health_interval_s", "global_max_concurrent",
               "inventory_workers", "retry_attempts", "retry_base_s", "retry_max_s",
               "timeouts", "auto_campaigns", "cd_settle_s", "max_redeliveries",
               "events_http", "events_url", "event_fallback_s"}
@@ -168,7 +168,7 @@ def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
     check_known_keys("orchestrator", table, _ORCH_KEYS)
     numbers: dict[str, Any] = {key: _number(table, key, "orchestrator") for key in
                ("tick_s", "lease_s", "poll_max_s", "probe_interval_s", "expected_node_s",
-                "health_interval_s", "cd_settle_s", "event_fallback_s") if key in table}
+                "expected_reset_s", "health_interval_s", "cd_settle_s", "event_fallback_s") if key in table}
     integers: dict[str, Any] = {key: _integer(table, key, "orchestrator") for key in
                 ("workers", "good_answers", "global_max_concurrent", "inventory_workers",
                  "max_redeliveries")

@@ -39,10 +39,13 @@ class WaitReason(StrEnum):
 
 @dataclass(frozen=True)
 class Admission:
-    """``start``: node ids to start now, in priority order. ``waiting``: why the others wait."""
+    """``start``: node ids to start now, in priority order. ``waiting``: why the others wait.
+    ``stage``: (staged activation) pending node ids to stage now: handing over an image
+    to apply at the next reset takes no host down, so only the canary gate holds them."""
 
     start: tuple[str, ...]
     waiting: Mapping[str, WaitReason]
+    stage: tuple[str, ...] = ()
 
 
 def unavailable_per_group(
@@ -82,6 +85,7 @@ def startable_now(
     in_flight_elsewhere: int = 0,
     global_cap: int | None = None,
     busy_elsewhere: frozenset[str] = frozenset(),
+    staged: bool = False,
 ) -> Admission:
     """Which PENDING nodes of ``campaign`` may start at ``now``.
 
@@ -95,11 +99,21 @@ def startable_now(
     observed UP, every canary has verified (unless it is a canary itself), its
     window holds the update, and starting it keeps its group within the
     allowance and both caps respected — counting nodes already down or busy.
+
+    ``staged`` (staged activation): a PENDING node is *staged* (``Admission.stage``)
+    as soon as it is not held, is UP and the canary gate lets it; the disruptive
+    part, its reset, is what the rules above admit: STAGED nodes are the ones
+    ``start`` names, and ``expected_duration`` is then that part's length.
     """
     now = as_utc(now)
-    pending = [r for r in runs.values() if r.step is NodeStep.PENDING]
+    if staged:
+        to_stage = [r for r in runs.values() if r.step is NodeStep.PENDING]
+        pending = [r for r in runs.values() if r.step is NodeStep.STAGED]
+    else:
+        to_stage, pending = [], [r for r in runs.values() if r.step is NodeStep.PENDING]
     if campaign.state is not CampaignState.RUNNING:
-        return Admission((), {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING for r in pending})
+        return Admission((), {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING
+                              for r in (*pending, *to_stage)})
     unavailable = unavailable_per_group(cluster, runs, health, busy_elsewhere)
     active_here = sum(1 for r in runs.values() if r.active)
     cluster_room = _room(cluster.max_concurrent, active_here)
@@ -145,7 +159,18 @@ def startable_now(
         unavailable[group] += 1
         cluster_room = None if cluster_room is None else cluster_room - 1
         global_room = None if global_room is None else global_room - 1
-    return Admission(tuple(started), dict(sorted(waiting.items())))
+    staging: list[str] = []
+    for run in sorted(to_stage, key=lambda r: (0 if r.canary else 1, r.node_id)):
+        if run.held:
+            waiting[run.node_id] = WaitReason.HELD_MANUAL
+        elif health.get(run.node_id, Health.UNKNOWN) is not Health.UP or (
+                run.node_id in busy_elsewhere):
+            waiting[run.node_id] = WaitReason.NODE_DOWN
+        elif not (run.canary or gate_open):
+            waiting[run.node_id] = WaitReason.CANARY_GATE
+        else:
+            staging.append(run.node_id)
+    return Admission(tuple(started), dict(sorted(waiting.items())), tuple(staging))
 
 
 def _room(cap: int | None, used: int) -> int | None:

@@ -232,6 +232,8 @@ class FleetBmcClient(BmcClient):
             with translated("reading FirmwareInventory"):
                 for uri in self._members:
                     body = self._conn.get(uri).json()
+                    if not update_service.is_running_image(body):
+                        continue  # a staged image (gone after its reset): not a version
                     versions[str(body["Id"])] = str(body.get("Version") or "")
                     uris[str(body["Id"])] = uri
         except RedfishError as exc:
@@ -240,6 +242,9 @@ class FleetBmcClient(BmcClient):
             if not exc.transient:
                 self.known.pop("members", None)
             raise
+        if len(uris) < len(self._members):
+            self._members = sorted(uris.values())
+            self.known["members"] = self._members
         self.known["member_uris"] = uris
         return versions
 
