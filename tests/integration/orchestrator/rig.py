@@ -68,10 +68,13 @@ def write_gateway_config(
     orchestrator: Mapping[str, Any] | None = None,
     timeouts: Mapping[str, float] | None = None,
     database_url: str | None = None, name: str = "gw-orch",
+    qos_classes: Iterable[Mapping[str, Any]] = (),
+    qos_of: Callable[[str], str] | None = None,
 ) -> Path:
     """Write DIR/gateway.toml for one cluster "lab" whose groups allow `groups[name]`
     unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password).
-    `database_url`: the store (default: SQLite in the state directory)."""
+    `database_url`: the store (default: SQLite in the state directory). `qos_classes`:
+    [[qos_classes]] tables (a "windows" list of window tables), `qos_of`: each BMC's."""
     media_port = free_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
@@ -103,6 +106,10 @@ def write_gateway_config(
         """)
     text += "[orchestrator]\n" + _table({**FAST_ORCHESTRATOR, **(orchestrator or {})})
     text += "\n[orchestrator.timeouts]\n" + _table({**FAST_TIMEOUTS, **(timeouts or {})})
+    for qos in qos_classes:
+        text += "\n[[qos_classes]]\n" + _table({k: v for k, v in qos.items() if k != "windows"})
+        for window in qos.get("windows", ()):
+            text += "[[qos_classes.windows]]\n" + _table(window)
     text += "\n[[clusters]]\n" + _table(cluster_table)
     for name, allowance in groups.items():
         text += "\n[[clusters.groups]]\n" + _table({"name": name, "max_unavailable": allowance})
@@ -110,6 +117,7 @@ def write_gateway_config(
         text += "\n[[bmcs]]\n" + _table({
             "name": bmc["id"], "cluster": "lab", "group": group_of(bmc["id"]),
             "url": bmc["url"], "username": bmc["username"], "password": bmc["password"],
+            **({"qos": qos_of(bmc["id"])} if qos_of else {}),
             # Short request timeout: a request the emulator never answers (seen rarely under
             # load) costs one retry, not half a minute.
             "timeout_s": 5})
