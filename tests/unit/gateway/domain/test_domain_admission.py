@@ -289,3 +289,50 @@ def test_admission_does_not_depend_on_the_order_runs_are_given(
     assert set(first.start).isdisjoint(first.waiting)
     pending = {n for n, r in runs.items() if r.step is NodeStep.PENDING}
     assert set(first.start) | set(first.waiting) == pending
+
+
+def test_staged_campaign_stages_outside_windows_and_resets_inside_them() -> None:
+    """Staging takes no host down: pending nodes are staged whatever the window and the
+    allowance (the canary gate still holds them); STAGED nodes are admitted to their
+    reset like any update: inside their window, within the allowance, canary first."""
+    night = MaintenanceWindow(tuple(range(7)), time(22, 0), timedelta(hours=2))
+    base = simple_cluster({"g0": (4, 1)})
+    cluster = Cluster("c", base.groups, tuple(NodeSpec(n.id, "g0", "night") for n in base.nodes),
+                      (QosClass("night", windows=(night,)),))
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    gated = campaign(canaries=("g0-0",))
+    runs = pending(*cluster.node_ids(), canary=("g0-0",))
+    first = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                          expected_duration=SLOT, staged=True)
+    assert first.stage == ("g0-0",) and first.start == ()
+    assert first.waiting == dict.fromkeys(("g0-1", "g0-2", "g0-3"), W.CANARY_GATE)
+    runs["g0-0"] = NodeRun("g0-0", NodeStep.STAGED, canary=True)
+    at_noon = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                            expected_duration=SLOT, staged=True)
+    assert at_noon.start == () and at_noon.waiting["g0-0"] is W.OUTSIDE_WINDOW
+    at_night = startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                             expected_duration=SLOT, staged=True)
+    assert at_night.start == ("g0-0",)
+    # The canary verified: every other node is staged at once (noon, allowance 1)...
+    runs["g0-0"] = NodeRun("g0-0", NodeStep.DONE, canary=True)
+    runs["g0-1"] = NodeRun("g0-1", NodeStep.STAGE)
+    later = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                          expected_duration=SLOT, staged=True)
+    assert later.stage == ("g0-2", "g0-3") and later.start == ()
+    # ... and the resets go one at a time: a node in its reset holds the only slot,
+    # a staging node holds none.
+    runs |= {"g0-1": NodeRun("g0-1", NodeStep.RESET), "g0-2": NodeRun("g0-2", NodeStep.STAGED),
+             "g0-3": NodeRun("g0-3", NodeStep.STAGED)}
+    full = startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                         expected_duration=SLOT, staged=True)
+    assert full.start == () and full.waiting == dict.fromkeys(("g0-2", "g0-3"), W.GROUP_FULL)
+    runs["g0-1"] = NodeRun("g0-1", NodeStep.STAGE)
+    assert startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                         expected_duration=SLOT, staged=True).start == ("g0-2",)
+
+
+def test_a_staged_node_keeps_its_campaign_open_and_is_never_done() -> None:
+    runs = {"a": NodeRun("a", NodeStep.DONE), "b": NodeRun("b", NodeStep.STAGED)}
+    assert next_event(campaign(), runs) is None  # its reset is still to come
+    assert not covered(runs["b"]) and exclusion_of(runs["b"]) is None
+    assert next_event(campaign(), {**runs, "b": NodeRun("b", NodeStep.STAGE)}) is None
