@@ -168,7 +168,8 @@ def load_orchestrator_settings(config: GatewayConfig) -> OrchestratorSettings:
     check_known_keys("orchestrator", table, _ORCH_KEYS)
     numbers: dict[str, Any] = {key: _number(table, key, "orchestrator") for key in
                ("tick_s", "lease_s", "poll_max_s", "probe_interval_s", "expected_node_s",
-                "expected_reset_s", "health_interval_s", "cd_settle_s", "event_fallback_s") if key in table}
+                "expected_reset_s", "health_interval_s", "cd_settle_s", "event_fallback_s")
+               if key in table}
     integers: dict[str, Any] = {key: _integer(table, key, "orchestrator") for key in
                 ("workers", "good_answers", "global_max_concurrent", "inventory_workers",
                  "max_redeliveries")
