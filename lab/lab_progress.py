@@ -21,8 +21,8 @@ from gateway.api.client import ApiClient
 
 TERMINAL_CAMPAIGN_STATES = frozenset({"completed", "completed_with_exclusions", "failed",
                                       "aborted"})
-ACTIVE_STEPS = frozenset({"precheck", "drain", "deliver", "monitor", "reset", "wait_back",
-                          "verify", "eject", "postcheck", "undrain", "failed"})
+ACTIVE_STEPS = frozenset({"stage", "precheck", "drain", "deliver", "monitor", "reset",
+                          "wait_back", "verify", "eject", "postcheck", "undrain", "failed"})
 FINISHED_STEPS = frozenset({"done", "skipped", "not_applicable", "quarantined"})
 _STATE_STYLE = {"completed": "green", "completed_with_exclusions": "yellow", "running": "cyan",
                 "failed": "red", "aborted": "red",

@@ -24,9 +24,12 @@ STEP_COLOURS = {
     "precheck": "#9ecae1", "drain": "#6baed6", "deliver": "#3182bd", "monitor": "#08519c",
     "reset": "#fd8d3c", "wait_back": "#fdae6b", "verify": "#31a354", "eject": "#74c476",
     "postcheck": "#a1d99b", "undrain": "#c7e9c0", "failed": "#de2d26",
+    # Staged activation: staging and the wait for the window (no host down).
+    "stage": "#dadaeb", "staged": "#efedf5",
 }
 OUTCOME_COLOURS = {"done": "#1b7837", "quarantined": "#b2182b", "failed": "#b2182b",
-                   "skipped": "#666666", "not_applicable": "#666666"}
+                   "skipped": "#666666", "not_applicable": "#666666",
+                   "staged": "#6a51a3"}
 
 
 def _time(text: str) -> datetime:
