@@ -137,7 +137,8 @@ def _start_gateway(tmp_path: Path, lab: Lab, publisher: BundleServer, test_keys:
         tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
         bmcs=lab.cluster.inventory, group_of=lambda _n: "all", groups={"all": 1},
         cluster={"delivery": ["simple_update"], "activation": "staged"},
-        orchestrator={"expected_reset_s": 60},
+        # Retries that outlast an emulator restart, should the window open during it.
+        orchestrator={"expected_reset_s": 60, "retry_attempts": 12},
         qos_classes=[
             {"name": "soon", "order": 0, "windows": [
                 {"days": [opening.weekday()], "start": opening.strftime("%H:%M"),
@@ -159,7 +160,7 @@ def test_staged_campaign_resets_only_inside_the_window(
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     power_on(lab.cluster)
     audit_from = len(lab.audit())
-    opening = _next_opening(margin_s=45)
+    opening = _next_opening(margin_s=60)
     with BundleServer([bundle]) as publisher:
         gateway = _start_gateway(tmp_path, lab, publisher, test_keys, opening)
         try:
