@@ -30,7 +30,7 @@ from gateway.redfish import (
     virtual_media,
 )
 from gateway.redfish.common import link, member_links
-from gateway.redfish.errors import translated
+from gateway.redfish.errors import ResourceMissingError, translated
 
 LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
@@ -214,6 +214,14 @@ class FleetBmcClient(BmcClient):
             return {c.id: c.version for c in components}
         if source == FALLBACK:
             return self._fallback_versions()
+        try:
+            return self._member_versions()
+        except ResourceMissingError:
+            # A member vanished between the listing and its read: a staged image the
+            # host reset has just activated (docs/interop.md). Listed afresh, once.
+            return self._member_versions()
+
+    def _member_versions(self) -> dict[str, str]:
         if self._members is None:
             self._members = self.known.get("members")
         if self._members is None:

@@ -2,8 +2,9 @@
 activation"): images are staged (apply time OnReset) whenever the gateway likes, and
 only the disruptive part — the resets, and the BMC firmware, which restarts the BMC —
 happens inside the maintenance window, one node of the group at a time, the canary
-first. The emulator is restarted between a node's staging and its reset, and keeps the
-staged image. A node whose window does not come while the campaign runs ends `staged`.
+first. The emulator and the gateway are restarted between a node's staging and its
+reset; the staged image is kept. A node whose window does not come while the campaign
+runs ends `staged`.
 """
 
 from __future__ import annotations
@@ -194,6 +195,14 @@ def test_staged_campaign_resets_only_inside_the_window(
             node = {n["id"]: n for n in lab.cluster.inventory}[canary]
             assert _staged_member(node) == ("1.5.0", "StandbySpare", "1.0.0")
             assert lab.cluster.bmc(canary).firmware.installed() == BEFORE
+            # So does the gateway: the staged node waits in the store, leased to no one.
+            gateway.stop()
+            gateway = build_gateway(load_config(tmp_path / "gateway.toml"),
+                                    worker_poll_interval=0.2)
+            gateway.start()
+            assert gateway.orchestration is not None
+            service = gateway.orchestration.service
+            assert step(canary) == "staged"
 
             soon = [n for n in (canary, *others) if n != NEVER]
             wait_until(lambda: all(step(n) == "done" for n in soon), 240,
