@@ -24,6 +24,17 @@ of draining (the jobs then carry time limits, and one wave's slot is 60 s).
 
     .venv/bin/python bench/rollout.py --nodes 200 --database postgresql
 
+    .venv/bin/python bench/rollout.py --nodes 200 --activation staged
+
+``--activation staged``: the cluster stages (SimpleUpdate with apply time OnReset; BIOS
+has no prerequisite in this bundle, so it can be staged) and does only the disruptive
+part in its maintenance window (one that is always open): the BMC and NIC firmware and
+the host reset. Printed then: the disruptive phase's makespan (the first node's reset
+admitted -> the last node finished) over its lower bound (planned waves x the minimal
+disruptive time per node: two flashes, then the BMC restart, which the host reset
+overlaps; plus one flash for the other nodes' staging between the canary and the first
+main wave), and the staging time apart.
+
 ``--database postgresql`` stores the gateway's state in a private PostgreSQL
 server started for the run (lab/lab_postgres.py) instead of SQLite; the
 server's CPU seconds are printed as ``database_cpu_s``.
@@ -69,18 +80,33 @@ PACKAGES = [("bmc-9.0.0", "BMC", "9.0.0", [], "bmc", 256 << 10),
             ("nic-9.0.0", "NIC", "9.0.0", [], "none", 256 << 10)]
 
 
+# What --activation changes in the gateway config: staging needs a BMC update service
+# (the update CD reboots the host), and a staged cluster a window for every node (here
+# one that is always open, so the figures measure the gateway, not the calendar).
+STAGED_ORCHESTRATOR = {"immediate": [], "staged": ["expected_reset_s = 60"]}
+STAGED_QOS = {"immediate": [], "staged": [
+    "[[qos_classes]]", 'name = "always"',
+    'windows = [{ days = [0, 1, 2, 3, 4, 5, 6], start = "00:00", hours = 168 }]', ""]}
+STAGED_CLUSTER = {"immediate": ['delivery = ["msc"]'],
+                  "staged": ['delivery = ["simple_update"]', 'activation = "staged"']}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def make_bundle(work: Path) -> tuple[Path, Path]:
+def make_bundle(work: Path, staged: bool = False) -> tuple[Path, Path]:
+    """The bench bundle; ``staged``: BIOS without its BMC prerequisite, so that it can
+    be staged before the BMC firmware (a BMC refuses a package whose prerequisite it
+    has not applied)."""
     private, public = write_keypair(work / "keys")
     spec = BundleSpec.from_dict({
         "bundle_id": "bench-bundle", "release": "bench", "publisher": "fleetflash bench",
         "packages": [{"id": pid, "component": comp, "version": ver, "models": [MODEL],
-                      "min_from_version": None, "requires": req, "reset": reset,
+                      "min_from_version": None, "requires": [] if staged else req,
+                      "reset": reset,
                       "path": f"payloads/{pid}.bin", "size": size}
                      for pid, comp, ver, req, reset, size in PACKAGES]}, base_dir=work)
     out = work / "bench-bundle.iso"
@@ -140,9 +166,11 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
         "poll_max_s = 0.5", "good_answers = 3", "probe_interval_s = 0.1",
         f"expected_node_s = {expected_node_s}", "health_interval_s = 100000",
         "inventory_workers = 32",
-        *([f'events_http = "127.0.0.1:{free_port()}"'] if args.events else []), "",
+        *([f'events_http = "127.0.0.1:{free_port()}"'] if args.events else []),
+        *STAGED_ORCHESTRATOR[args.activation], "",
+        *STAGED_QOS[args.activation],
         "[[clusters]]", 'name = "bench"', "failure_budget = 5", 'autonomy = "auto_approve"',
-        'delivery = ["msc"]', "", *(extra or []),
+        *STAGED_CLUSTER[args.activation], "", *(extra or []),
     ]
     groups = (len(nodes) + args.group_size - 1) // args.group_size
     for index in range(groups):
@@ -150,6 +178,7 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
                   f"max_unavailable = {args.max_unavailable}", ""]
     for index, node in enumerate(nodes):
         lines += ["[[bmcs]]", f'name = "{node["id"]}"', 'cluster = "bench"',
+                  *(['qos = "always"'] if args.activation == "staged" else []),
                   f'group = "g{index // args.group_size:03d}"', f'url = "{node["url"]}"',
                   f'username = "{node["username"]}"', f'password = "{node["password"]}"', ""]
     path = work / "gateway.toml"
@@ -183,13 +212,23 @@ def database_cpu_seconds(server: PostgresServer) -> float:
     return round(ticks / os.sysconf("SC_CLK_TCK"), 1)
 
 
-def audit_figures(audit: Path, group_of: dict[str, str]) -> dict[str, Any]:
+def audit_figures(audit: Path, group_of: dict[str, str], staged: bool = False
+                  ) -> dict[str, Any]:
+    """Components written (twice?), and the most nodes of a group down at once: from
+    media insert to eject (MSC), or, staged, over every disruptive event (resets, power,
+    BMC restarts, flashes) but the staging writes of BIOS, which take nothing down."""
     records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
     records = [r for r in records if r["event"] != "power" or r.get("reason") != "On"]
     ends = Counter((r["bmc"], r["component"]) for r in records if r["event"] == "flash_end")
+    down_events = (("reset", "power", "bmc_restart", "flash_start", "flash_end") if staged
+                   else ("media_insert", "media_eject"))
     spans: dict[str, list[datetime]] = {}
+    updating: set[str] = set()  # BMCs whose update began (the hosts' first boot is not)
     for record in records:
-        if record["event"] in ("media_insert", "media_eject"):
+        updating |= {record["bmc"]} if record["event"] == "flash_start" else set()
+        staging = record["event"] == "flash_start" and record.get("component") == "BIOS"
+        if record["event"] in down_events and not (staged and staging) and (
+                record["bmc"] in updating or not staged):
             spans.setdefault(record["bmc"], []).append(datetime.fromisoformat(record["ts"]))
     events = []
     for bmc, moments in spans.items():
@@ -224,6 +263,8 @@ def main() -> None:
                              "reservation per wave")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="the gateway's store (postgresql: a private server)")
+    parser.add_argument("--activation", choices=("immediate", "staged"), default="immediate",
+                        help="staged: stage by SimpleUpdate (OnReset), reset in the window")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
@@ -238,7 +279,7 @@ def main() -> None:
         if args.database == "postgresql":
             database = start_postgres()
             database_url = database.create_database("bench")
-        bundle, public = make_bundle(work)
+        bundle, public = make_bundle(work, staged=args.activation == "staged")
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
         started = time.monotonic()
         emulator, nodes, audit = start_emulator(work, args, public)
@@ -273,7 +314,7 @@ def main() -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
-        figures |= audit_figures(audit, group_of)
+        figures |= audit_figures(audit, group_of, staged=args.activation == "staged")
     finally:
         if rig is not None:
             lab_slurm.stop(rig)
@@ -291,6 +332,7 @@ def main() -> None:
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
+        "activation", *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()))}))
 
@@ -328,9 +370,21 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     runs = detail.runs
     starts = [r.started_at for r in runs if r.started_at]
     ends = [r.finished_at for r in runs if r.finished_at and r.started_at]
-    makespan = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     per_node = (2 * args.reset_seconds + len(PACKAGES) * args.flash_seconds
                 + args.bmc_restart_seconds)
+    staged: dict[str, Any] = {}
+    if args.activation == "staged":
+        # The disruptive phase starts when the first staged node's reset is admitted.
+        spans = service.store.step_spans(campaign_id)
+        staging = [s for s in spans if s.step == "stage"]
+        starts = [s.started_at for s in spans if s.step == "precheck"]
+        staged = {"staging_s": round(max(s.ended_at for s in staging if s.ended_at).timestamp()
+                                     - min(s.started_at for s in staging).timestamp(), 2)}
+        # Minimal disruptive time per node: BMC and NIC flashes, then the BMC restart and
+        # the host reset (the gateway resets the host while the BMC restarts: they overlap).
+        per_node = ((len(PACKAGES) - 1) * args.flash_seconds
+                    + max(args.reset_seconds, args.bmc_restart_seconds))
+    makespan = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     waves = detail.campaign.planned_waves
     # The bound must not be inflated by a plan with more waves than needed: a group of
     # group_size nodes needs ceil(group_size / max_unavailable) waves, plus the canary wave.
@@ -338,7 +392,8 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     if waves > needed:
         raise SystemExit(f"the plan has {waves} waves where {needed} suffice: the lower "
                          "bound would be inflated")
-    lower = waves * per_node
+    # Staged: the main waves' nodes stage (one flash, all at once) once the canary is done.
+    lower = waves * per_node + (args.flash_seconds if args.activation == "staged" else 0.0)
     image_path = "/bundles/" + bundle.name
     origin = sum(r.length or 0 for r in publisher.access_log
                  if r.status in (200, 206) and r.path == image_path)
@@ -355,6 +410,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         "served_bytes": orchestration.media.counters.snapshot().total_bytes,
         "bmc_event_posts": orchestration.events.accepted if orchestration.events else 0,
         "inventory_s": round(inventory_s, 1), "origin_manifest_bytes": manifest_bytes,
+        "activation": args.activation, **staged,
     }
 
 

@@ -34,6 +34,7 @@ class StepTimeouts(Table):
     """[orchestrator.timeouts]: seconds per node step (unset: DEFAULT_TIMEOUTS)."""
 
     entry = "step"
+    stage: PositiveNumber | None = None
     precheck: PositiveNumber | None = None
     drain: PositiveNumber | None = None
     deliver: PositiveNumber | None = None
@@ -64,6 +65,7 @@ class OrchestratorTable(Table):
     inventory_workers: Count | None = None
     # Planning and restarts.
     expected_node_s: PositiveNumber | None = None
+    expected_reset_s: PositiveNumber | None = None
     cd_settle_s: PositiveNumber | None = None
     max_redeliveries: Count | None = None
     # Transient BMC errors: tries, first delay, longest delay.

@@ -23,7 +23,7 @@ from gateway.domain import FINAL_STEPS, PATH, TERMINAL_STATES, CampaignState, No
 
 TERMINAL_CAMPAIGN_STATES = frozenset(state.value for state in TERMINAL_STATES)
 # In flight: on the update path, or failed and being made safe.
-ACTIVE_STEPS = frozenset(step.value for step in (*PATH, NodeStep.FAILED))
+ACTIVE_STEPS = frozenset(step.value for step in (NodeStep.STAGE, *PATH, NodeStep.FAILED))
 FINISHED_STEPS = frozenset(step.value for step in (*FINAL_STEPS, NodeStep.QUARANTINED))
 PAUSED = frozenset({CampaignState.PAUSED.value, CampaignState.PAUSED_BUDGET.value})
 

@@ -207,34 +207,45 @@ def multipart_push() -> Response:
     return _accepted(engine().start_update(bmc(), update))
 
 
+# A staged image (written with apply time OnReset, active at the next host reset) is a
+# member of its own, "Staged-<component>", with Status.State StandbySpare and the staged
+# Version; the component's own member keeps the running version (docs/interop.md).
+STAGED_PREFIX = "Staged-"
+
+
 @blueprint.get(INVENTORY_URI)
 def firmware_inventory() -> Response:
     _check_inventory_offered()
-    members = [f"{INVENTORY_URI}/{c}" for c in sorted(bmc().firmware.installed())]
+    firmware = bmc().firmware
+    members = [f"{INVENTORY_URI}/{c}" for c in sorted(firmware.installed())]
+    members += [f"{INVENTORY_URI}/{STAGED_PREFIX}{c}" for c in sorted(firmware.pending())]
     return json_response(
         collection(INVENTORY_URI, "SoftwareInventoryCollection", "Firmware Inventory", members)
     )
 
 
-@blueprint.get(f"{INVENTORY_URI}/<component>")
-def firmware_item(component: str) -> Response:
+@blueprint.get(f"{INVENTORY_URI}/<member>")
+def firmware_item(member: str) -> Response:
     _check_inventory_offered()
     current = bmc()
-    version = existing(current.firmware.installed().get(component), "SoftwareInventory",
-                       component)
+    component = member.removeprefix(STAGED_PREFIX)
+    staged = component != member
+    versions = current.firmware.pending() if staged else current.firmware.installed()
+    version = existing(versions.get(component), "SoftwareInventory", member)
     related = MANAGER_URI if component == "BMC" else SYSTEM_URI
     return json_response(
         {
-            "@odata.id": f"{INVENTORY_URI}/{component}",
+            "@odata.id": f"{INVENTORY_URI}/{member}",
             "@odata.type": "#SoftwareInventory.v1_13_0.SoftwareInventory",
-            "Id": component,
-            "Name": f"{component} firmware",
+            "Id": member,
+            "Name": f"{component} firmware" + (" (staged: active after the next host reset)"
+                                               if staged else ""),
             "Version": version,
-            "Updateable": True,
+            "Updateable": not staged,
             "WriteProtected": False,
             "Manufacturer": current.manufacturer,
             "SoftwareId": f"{current.model}-{component}",
-            "Status": {"State": "Enabled", "Health": "OK"},
+            "Status": {"State": "StandbySpare" if staged else "Enabled", "Health": "OK"},
             "RelatedItem": [{"@odata.id": related}],
         }
     )

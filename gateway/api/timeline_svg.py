@@ -29,10 +29,13 @@ STEP_COLOURS: dict[str, str] = {
     NodeStep.MONITOR: "#08519c", NodeStep.RESET: "#fd8d3c", NodeStep.WAIT_BACK: "#fdae6b",
     NodeStep.VERIFY: "#31a354", NodeStep.EJECT: "#74c476", NodeStep.POSTCHECK: "#a1d99b",
     NodeStep.UNDRAIN: "#c7e9c0", NodeStep.FAILED: "#de2d26",
+    # Staged activation: staging and the wait for the window (no host down).
+    NodeStep.STAGE: "#dadaeb", NodeStep.STAGED: "#efedf5",
 }
 OUTCOME_COLOURS: dict[str, str] = {
     NodeStep.DONE: "#1b7837", NodeStep.QUARANTINED: "#b2182b", NodeStep.FAILED: "#b2182b",
-    NodeStep.SKIPPED: "#666666", NodeStep.NOT_APPLICABLE: "#666666"}
+    NodeStep.SKIPPED: "#666666", NodeStep.NOT_APPLICABLE: "#666666",
+    NodeStep.STAGED: "#6a51a3"}
 
 
 def _time(text: str) -> datetime:

@@ -62,6 +62,7 @@ from gateway.domain.node_state import (
     FAILURE_STEPS,
     FINAL_STEPS,
     PATH,
+    STAGING_STEPS,
     NodeRun,
     NodeStep,
     can_transition,
@@ -87,7 +88,7 @@ from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
 __all__ = [
     "ACTIVE_STEPS", "DEFAULT_PREFERENCE", "DEFAULT_QOS", "FAILURE_STEPS", "FINAL_STEPS",
     "NOT_APPLICABLE_NOTE", "OPERATOR_EVENTS", "OTHER_MODEL_NOTE", "PARTLY_NOTE", "PATH",
-    "TERMINAL_STATES",
+    "STAGING_STEPS", "TERMINAL_STATES",
     "UP_TO_DATE_NOTE",
     "Admission", "Applicability", "AutonomyPolicy", "Campaign", "CampaignEvent",
     "CampaignState", "Cluster", "DeliveryMethod", "DomainError", "Exclusion",

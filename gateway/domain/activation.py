@@ -10,9 +10,9 @@ from enum import StrEnum
 
 
 class Activation(StrEnum):
-    """When updated firmware takes effect: at once (``immediate``), or staged now and
-    activated by resets inside maintenance windows (``staged``: accepted and
-    validated; campaigns of a staged cluster are refused until it is implemented)."""
+    """When updated firmware takes effect: at once (``immediate``), or staged whenever
+    convenient (apply time OnReset) and activated by resets inside maintenance windows,
+    wave by wave within the allowance (``staged``; docs/orchestration.md)."""
 
     IMMEDIATE = "immediate"
     STAGED = "staged"

@@ -40,10 +40,13 @@ class WaitReason(StrEnum):
 
 @dataclass(frozen=True)
 class Admission:
-    """``start``: node ids to start now, in priority order. ``waiting``: why the others wait."""
+    """``start``: node ids to start now, in priority order. ``waiting``: why the others wait.
+    ``stage``: (staged activation) pending node ids to stage now: handing over an image
+    to apply at the next reset takes no host down, so only the canary gate holds them."""
 
     start: tuple[str, ...]
     waiting: Mapping[str, WaitReason]
+    stage: tuple[str, ...] = ()
 
 
 def unavailable_per_group(
@@ -66,17 +69,18 @@ _OCCUPYING = ACTIVE_STEPS | {NodeStep.FAILED}  # see node_state.occupies_allowan
 
 
 def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-           busy_elsewhere: frozenset[str]
+           busy_elsewhere: frozenset[str], waits: NodeStep = NodeStep.PENDING
            ) -> tuple[Counter[str], Counter[str], list[NodeRun], dict[str, list[str]]]:
-    """Per group: members unavailable now and PENDING runs; the PENDING canary runs;
-    and, when few runs are pending, the pending node ids per group.
+    """Per group: members unavailable now and runs waiting to start (in step `waits`:
+    PENDING, or STAGED for staged activation); the waiting canary runs; and, when few
+    runs wait, the waiting node ids per group.
 
     This is the part of a tick that grows with the fleet, so it is a few flat passes
     that CPython runs in C (comprehensions, set algebra, Counter over map) rather than
     one loop doing everything per node: about 4x faster at 100,000 nodes. Locals, not
     NodeStep.PENDING in the loops: an enum member costs a metaclass lookup per use.
     """
-    group_of, waits, up = cluster.group_map(), NodeStep.PENDING, Health.UP
+    group_of, up = cluster.group_map(), Health.UP
     pending_ids = [node for node, run in runs.items() if run.step is waits]
     by_group: dict[str, list[str]] = {}
     if len(pending_ids) * 4 < len(group_of):  # few left: their own lists beat scanning
@@ -111,6 +115,7 @@ def startable_now(
     in_flight_elsewhere: int = 0,
     global_cap: int | None = None,
     busy_elsewhere: frozenset[str] = frozenset(),
+    staged: bool = False,
 ) -> Admission:
     """Which PENDING nodes of ``campaign`` may start at ``now``.
 
@@ -129,13 +134,20 @@ def startable_now(
     with one pass over the nodes plus, per group with room, only as many members as
     it takes to fill the room, so a tick at 100,000 nodes stays cheap
     (bench/planner.py). Why the others wait is worked out only when `waiting` is read.
+
+    ``staged`` (staged activation): a PENDING node is *staged* (``Admission.stage``)
+    as soon as it is not held, is UP and the canary gate lets it; the disruptive
+    part, its reset, is what the rules above admit: STAGED nodes are the ones
+    ``start`` names, and ``expected_duration`` is then that part's length.
     """
     now = as_utc(now)
     arguments = (cluster, campaign, runs, health, now, expected_duration,
-                 in_flight_elsewhere, global_cap, busy_elsewhere)
+                 in_flight_elsewhere, global_cap, busy_elsewhere, staged)
     waiting = _LazyReasons(lambda: _decide(*arguments)[1])
     if campaign.state is not CampaignState.RUNNING:
         return Admission((), waiting)
+    gate_open = canary_gate_open(campaign, runs)
+    stage = _to_stage(runs, health, busy_elsewhere, gate_open) if staged else ()
     limit: int | None = None
     if cluster.max_concurrent is not None or global_cap is not None:
         active_here = sum(1 for r in runs.values() if r.step in ACTIVE_STEPS)
@@ -144,14 +156,13 @@ def startable_now(
                 if room is not None]
         limit = max(0, min(caps))
         if limit == 0:
-            return Admission((), waiting)
+            return Admission((), waiting, stage)
+    waits = NodeStep.STAGED if staged else NodeStep.PENDING
     unavailable, pending, canary_runs, pending_ids = _tally(cluster, runs, health,
-                                                            busy_elsewhere)
+                                                            busy_elsewhere, waits)
     group_of = cluster.group_map()
-    gate_open = canary_gate_open(campaign, runs)
     windows: dict[str, bool] = {}
-
-    waits, up, runs_get, health_get = NodeStep.PENDING, Health.UP, runs.get, health.get
+    up, runs_get, health_get = Health.UP, runs.get, health.get
 
     def fits(qos: QosClass) -> bool:
         if qos.name not in windows:
@@ -187,7 +198,18 @@ def startable_now(
                     break
     chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
               else heapq.nsmallest(limit, keyed))
-    return Admission(tuple(node for _key, node in chosen), waiting)
+    return Admission(tuple(node for _key, node in chosen), waiting, stage)
+
+
+def _to_stage(runs: Mapping[str, NodeRun], health: Mapping[str, Health],
+              busy_elsewhere: frozenset[str], gate_open: bool) -> tuple[str, ...]:
+    """PENDING nodes that may stage now (canaries first): not held, UP, not busy
+    elsewhere, and through the canary gate. Staging takes no host down."""
+    return tuple(run.node_id for run in sorted(
+        (r for r in runs.values() if r.step is NodeStep.PENDING),
+        key=lambda r: (0 if r.canary else 1, r.node_id))
+        if not run.held and run.node_id not in busy_elsewhere
+        and health.get(run.node_id) is Health.UP and (run.canary or gate_open))
 
 
 def _priority(cluster: Cluster, waiting_in_group: Mapping[str, int], run: NodeRun
@@ -203,12 +225,19 @@ def _decide(
     cluster: Cluster, campaign: Campaign, runs: Mapping[str, NodeRun],
     health: Mapping[str, Health], now: datetime, expected_duration: timedelta,
     in_flight_elsewhere: int, global_cap: int | None, busy_elsewhere: frozenset[str],
-) -> tuple[list[str], dict[str, WaitReason]]:
-    """The admission rule node by node, in priority order: what starts, and why each
-    other pending node waits. startable_now gives the same `start` faster."""
-    pending = [r for r in runs.values() if r.step is NodeStep.PENDING]
+    staged: bool = False,
+) -> tuple[list[str], dict[str, WaitReason], list[str]]:
+    """The admission rule node by node, in priority order: what starts, why each
+    other waiting node waits, and (staged) what stages. startable_now gives the same
+    `start` and `stage` faster."""
+    if staged:
+        to_stage = [r for r in runs.values() if r.step is NodeStep.PENDING]
+        pending = [r for r in runs.values() if r.step is NodeStep.STAGED]
+    else:
+        to_stage, pending = [], [r for r in runs.values() if r.step is NodeStep.PENDING]
     if campaign.state is not CampaignState.RUNNING:
-        return [], {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING for r in pending}
+        return [], {r.node_id: WaitReason.CAMPAIGN_NOT_RUNNING
+                    for r in (*pending, *to_stage)}, []
     unavailable = unavailable_per_group(cluster, runs, health, busy_elsewhere)
     active_here = sum(1 for r in runs.values() if r.active)
     cluster_room = _room(cluster.max_concurrent, active_here)
@@ -243,7 +272,18 @@ def _decide(
         unavailable[group] += 1
         cluster_room = None if cluster_room is None else cluster_room - 1
         global_room = None if global_room is None else global_room - 1
-    return started, dict(sorted(waiting.items()))
+    staging: list[str] = []
+    for run in sorted(to_stage, key=lambda r: (0 if r.canary else 1, r.node_id)):
+        if run.held:
+            waiting[run.node_id] = WaitReason.HELD_MANUAL
+        elif health.get(run.node_id, Health.UNKNOWN) is not Health.UP or (
+                run.node_id in busy_elsewhere):
+            waiting[run.node_id] = WaitReason.NODE_DOWN
+        elif not (run.canary or gate_open):
+            waiting[run.node_id] = WaitReason.CANARY_GATE
+        else:
+            staging.append(run.node_id)
+    return started, dict(sorted(waiting.items())), staging
 
 
 class _LazyReasons(Mapping[str, WaitReason]):

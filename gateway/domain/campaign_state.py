@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from gateway.domain.cluster import AutonomyPolicy, Cluster
 from gateway.domain.errors import IllegalTransitionError
-from gateway.domain.node_state import FAILURE_STEPS, NodeRun, NodeStep
+from gateway.domain.node_state import FAILURE_STEPS, STAGING_STEPS, NodeRun, NodeStep
 from gateway.domain.planner import Exclusion
 
 
@@ -218,6 +218,7 @@ def next_event(campaign: Campaign, runs: Mapping[str, NodeRun]) -> CampaignEvent
     outstanding = any(
         run.active
         or run.step is NodeStep.FAILED
+        or run.step in STAGING_STEPS  # a staged node waits for its reset (its window)
         or (run.step is NodeStep.PENDING and not run.held)
         for run in runs.values()
     )

@@ -1,7 +1,11 @@
 """The per-node state machine of a campaign.
 
 A node walks PENDING → PRECHECK → DRAIN → DELIVER → MONITOR → RESET →
-WAIT_BACK → VERIFY → EJECT → POSTCHECK → UNDRAIN → DONE. A step with nothing to
+WAIT_BACK → VERIFY → EJECT → POSTCHECK → UNDRAIN → DONE. In a staged campaign
+(docs/orchestration.md, "Staged activation") it first walks PENDING → STAGE →
+STAGED: the image is handed to the BMC to activate at the next host reset,
+which takes no host down; STAGED → PRECHECK is then the disruptive part, admitted
+inside maintenance windows and within the allowance like any update. A step with nothing to
 do (no drain hook, no reset required, no task to monitor) may be jumped over,
 but never VERIFY (versions decide success, not a task's word) nor POSTCHECK
 (health decides that the node may rejoin). Any active step may fail: the node
@@ -22,6 +26,8 @@ from gateway.domain.errors import IllegalTransitionError
 
 class NodeStep(StrEnum):
     PENDING = "pending"
+    STAGE = "stage"  # staged activation: handing over the image to apply OnReset
+    STAGED = "staged"  # waits for its reset (inside a window); not done: versions unchanged
     PRECHECK = "precheck"
     DRAIN = "drain"
     DELIVER = "deliver"
@@ -49,6 +55,9 @@ FINAL_STEPS: frozenset[NodeStep] = frozenset(
     {NodeStep.DONE, NodeStep.SKIPPED, NodeStep.NOT_APPLICABLE}
 )
 FAILURE_STEPS: frozenset[NodeStep] = frozenset({NodeStep.FAILED, NodeStep.QUARANTINED})
+# Staged activation's first part: STAGE is driven by a worker but takes no host down,
+# STAGED rests until its reset is admitted. Neither occupies the allowance by itself.
+STAGING_STEPS: frozenset[NodeStep] = frozenset({NodeStep.STAGE, NodeStep.STAGED})
 _MANDATORY: frozenset[NodeStep] = frozenset({NodeStep.VERIFY, NodeStep.POSTCHECK})
 
 
@@ -66,7 +75,11 @@ def _forward_targets(step: NodeStep) -> set[NodeStep]:
 def _build_transitions() -> dict[NodeStep, frozenset[NodeStep]]:
     table: dict[NodeStep, set[NodeStep]] = {
         # PRECHECK is the only way in; SKIPPED when the campaign ends before the node started.
-        NodeStep.PENDING: {NodeStep.PRECHECK, NodeStep.SKIPPED},
+        NodeStep.PENDING: {NodeStep.PRECHECK, NodeStep.STAGE, NodeStep.SKIPPED},
+        # Staging: up to date or not applicable any more → SKIPPED, as PRECHECK would.
+        NodeStep.STAGE: {NodeStep.STAGED, NodeStep.SKIPPED, NodeStep.FAILED},
+        # The reset is admitted (window, allowance): the disruptive part starts.
+        NodeStep.STAGED: {NodeStep.PRECHECK},
         NodeStep.FAILED: {NodeStep.QUARANTINED},
         # Operator actions: retry puts it back in the queue, clear gives it up.
         NodeStep.QUARANTINED: {NodeStep.PENDING, NodeStep.SKIPPED},
@@ -95,9 +108,9 @@ def occupies_allowance(step: NodeStep, health: Health) -> bool:
     """Whether a node in ``step`` with observed ``health`` counts as unavailable.
 
     Active and FAILED nodes always count: the gateway has taken them (or is
-    still making them safe). Every other node, QUARANTINED included, counts
-    until it is observed UP, so a quarantined node keeps its group's slot until
-    it is healthy again.
+    still making them safe). Every other node, QUARANTINED and the staging
+    steps included, counts until it is observed UP, so a quarantined node keeps
+    its group's slot until it is healthy again.
     """
     if step in ACTIVE_STEPS or step is NodeStep.FAILED:
         return True

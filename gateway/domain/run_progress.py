@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.domain.delivery import DeliveryMethod
 from gateway.domain.node_state import NodeStep
 
 
@@ -54,6 +55,16 @@ class RunProgress:
     drain_requested_at: datetime | None = None
     cancelled_jobs: tuple[int, ...] | None = None  # jobs cancelled at max_wait_s (None: none)
     resume: str | None = None  # why UNDRAIN left the node as it was
+    # -- STAGE: staged activation (gateway/orchestrator/staging.py) ------------------
+    stage_intent: datetime | None = None  # the staging request may have reached the BMC
+    stage_task: str | None = None  # the staging task's monitor URI ...
+    stage_task_uri: str | None = None  # ... and its Task URI
+    stage_epoch: str | None = None  # the gateway process that sent it (its media served it)
+    stage_resent: int = 0  # times staging was sent again after a gateway restart
+    # PRECHECK's findings (run fields), stored on the run when it becomes STAGED
+    stage_checked: Mapping[str, Any] | None = field(default=None, hash=False)
+    stage_method: DeliveryMethod | None = None  # the rest of the update goes the same way
+    staged: tuple[str, ...] | None = None  # components staged (empty: none could be)
     # -- engine ----------------------------------------------------------------------
     retries: int = 0  # consecutive transient BMC errors in this step
     failed_in: NodeStep | None = None  # the step the run failed in

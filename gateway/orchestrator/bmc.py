@@ -31,7 +31,7 @@ from gateway.redfish import (
     virtual_media,
 )
 from gateway.redfish.common import link, member_links
-from gateway.redfish.errors import translated
+from gateway.redfish.errors import ResourceMissingError, translated
 
 LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
@@ -215,6 +215,14 @@ class FleetBmcClient(BmcClient):
             return {c.id: c.version for c in components}
         if source == FALLBACK:
             return self._fallback_versions()
+        try:
+            return self._member_versions()
+        except ResourceMissingError:
+            # A member vanished between the listing and its read: a staged image the
+            # host reset has just activated (docs/interop.md). Listed afresh, once.
+            return self._member_versions()
+
+    def _member_versions(self) -> dict[str, str]:
         if self._members is None:
             self._members = self.known.get("members")
         if self._members is None:
@@ -233,6 +241,8 @@ class FleetBmcClient(BmcClient):
             with translated("reading FirmwareInventory"):
                 for uri in self._members:
                     body = self._conn.get(uri).json()
+                    if not update_service.is_running_image(body):
+                        continue  # a staged image (gone after its reset): not a version
                     versions[str(body["Id"])] = str(body.get("Version") or "")
                     uris[str(body["Id"])] = uri
         except RedfishError as exc:
@@ -241,6 +251,9 @@ class FleetBmcClient(BmcClient):
             if not exc.transient:
                 self.known.pop("members", None)
             raise
+        if len(uris) < len(self._members):
+            self._members = sorted(uris.values())
+            self.known["members"] = self._members
         self.known["member_uris"] = uris
         return versions
 

@@ -117,9 +117,13 @@ class CampaignCreator:
                                     allow_downgrade=allow_downgrade)
                 for node, inv in inventories.items() if cluster.has_node(node)}
         health = {node: inv.observed_health() for node, inv in inventories.items()}
+        # A staged campaign's waves are its resets: staging takes no host down, so only
+        # the disruptive part has to fit the windows and counts in the plan.
+        slot = (self.settings.expected_reset_s if settings.staged
+                else self.settings.expected_node_s)
         plan = plan_campaign(
             cluster, {node: fit.target for node, fit in fits.items()}, health,
-            start=utcnow(), slot=timedelta(seconds=self.settings.expected_node_s),
+            start=utcnow(), slot=timedelta(seconds=slot),
             max_concurrent=self.settings.global_max_concurrent)
         campaign_id = campaign_id_for(cluster.name, image.sha256, generation)
         campaign = new_campaign(campaign_id, cluster, plan.canaries, len(unreached))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from firmware_payloads import is_downgrade
 from gateway.domain import DeliveryMethod, NodeStep, PowerState, RunProgress
+from gateway.orchestrator import staging
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
 from gateway.redfish import TaskRef
@@ -36,6 +37,8 @@ def deliver(ctx: StepContext) -> Outcome:
         if not versions_behind(ctx, installed):
             return Advance(NodeStep.MONITOR)  # resumed after the update finished: check
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
+    if staging.staged_components(ctx.progress) and not staging.remaining_targets(ctx):
+        return Advance(NodeStep.RESET)  # all staged: the reset activates it
     if method is DeliveryMethod.MSC:
         return _msc(ctx)
     return _task_based(ctx, method)
@@ -102,7 +105,7 @@ def redeliver(ctx: StepContext) -> RunProgress:
         boot_cd(ctx)
         return ctx.progress
     intent = ctx.progress.update_intent
-    ref = _adopt_task(ctx, intent) if intent else None
+    ref = adopt_task(ctx, intent) if intent else None
     if ref is None or ref.monitor_uri == ctx.progress.task:
         ref = _send(ctx, method)  # no newer task: the last request never reached the BMC
     return replace(ctx.progress, task=ref.monitor_uri if ref else None,
@@ -112,7 +115,7 @@ def redeliver(ctx: StepContext) -> RunProgress:
 def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
     intent = ctx.progress.update_intent
     if intent:
-        adopted = _adopt_task(ctx, intent)
+        adopted = adopt_task(ctx, intent)
         if adopted is not None:
             return _to_monitor(ctx, adopted)
         LOG.info("node %s: no update task found after a crash; sending the update again",
@@ -121,15 +124,23 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
 
 
 def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
-    client = ctx.client()
     targets = _targets(ctx)
     ctx.mark(replace(ctx.progress, update_intent=ctx.now, epoch=ctx.epoch))
-    force = downgrades(ctx)  # a BMC refuses older versions unless told ForceUpdate
+    # A BMC refuses older versions unless told ForceUpdate.
+    return send_update(ctx, method, targets, force=downgrades(ctx))
+
+
+def send_update(ctx: StepContext, method: DeliveryMethod, targets: list[str], *,
+                apply_time: str | None = None, force: bool = False) -> TaskRef | None:
+    """SimpleUpdate (the BMC pulls the media URL) or a multipart push of the cached
+    image, with these Targets and apply time. The caller has persisted its intent."""
+    client = ctx.client()
     if method is DeliveryMethod.SIMPLE_UPDATE:
-        return client.simple_update(ctx.media_url(), targets=targets, force=force)
+        return client.simple_update(ctx.media_url(), targets=targets, force=force,
+                                    apply_time=apply_time)
     path = ctx.image_file()
     return client.multipart_push(_chunks(path), path.stat().st_size, filename="image.iso",
-                                 targets=targets, force=force,
+                                 targets=targets, force=force, apply_time=apply_time,
                                  timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds())
 
 
@@ -147,7 +158,8 @@ def _targets(ctx: StepContext) -> list[str]:
     the node, so a BMC cannot apply a package of the image the gateway ruled out.
     Without them (a component the BMC does not list as a member) the update is sent
     without Targets and the BMC decides, as it would for any client: logged."""
-    components = sorted(ctx.run.target_versions)
+    # A staged node's disruptive part delivers only what was not staged.
+    components = sorted(staging.remaining_targets(ctx))
     uris = ctx.client().firmware_targets(components) if components else None
     if uris is None:
         LOG.warning("node %s: no FirmwareInventory member for every planned component "
@@ -164,7 +176,7 @@ def _to_monitor(ctx: StepContext, ref: TaskRef | None) -> Outcome:
     return Advance(NodeStep.MONITOR, progress=progress)
 
 
-def _adopt_task(ctx: StepContext, intent: datetime) -> TaskRef | None:
+def adopt_task(ctx: StepContext, intent: datetime) -> TaskRef | None:
     """The BMC's newest task started after our (possibly delivered) request, if any."""
     newest: tuple[datetime, TaskRef] | None = None
     for task in ctx.client().list_tasks():

@@ -33,6 +33,9 @@ from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
 FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED})
+# Where a worker lets go of a run: the final steps, and STAGED, which waits for the
+# scheduler to admit its reset (and is not finished: its versions have not changed).
+PARKED = FINAL | {NodeStep.STAGED}
 
 
 @dataclass(frozen=True)
@@ -142,12 +145,14 @@ class Engine:
         values: dict[str, Any] = {"step": target.value, "step_started_at": now,
                                   "next_action_at": now, "progress": new_progress,
                                   "timings": timings, **fields}
+        if target in PARKED:
+            values |= {"lease_owner": None, "lease_expires": None}
         if target in FINAL:
-            values |= {"finished_at": now, "lease_owner": None, "lease_expires": None}
+            values["finished_at"] = now
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,
                                    expected_step=run.step, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
-        if target in FINAL:
+        if target in PARKED:
             self.clients.forget(run.node_id)
         if target is NodeStep.DONE and "monitor" in timings:
             self._typical(run.campaign_id)  # the stored history first, after a restart

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from gateway.domain import ACTIVE_STEPS
+from gateway.domain import ACTIVE_STEPS, NodeStep
 from gateway.media import CapabilityGrant
 from gateway.orchestrator.peer_images import PEER_CAMPAIGN
 from gateway.store import GatewayStore, ImageState, NotFoundError, StoreError
 from gateway.store.campaigns import CampaignStore
 
-_SERVING_STEPS = frozenset(s.value for s in ACTIVE_STEPS)
+# STAGE too: a staged node's BMC downloads the image while it stages it.
+_SERVING_STEPS = frozenset(s.value for s in (*ACTIVE_STEPS, NodeStep.STAGE))
 CACHE_SECONDS = 1.0
 
 

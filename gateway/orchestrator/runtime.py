@@ -27,11 +27,11 @@ from firmware_payloads import Manifest
 from gateway.domain import NodeStep
 from gateway.orchestrator.bmc_events import BmcEvent
 from gateway.orchestrator.creator import CampaignCreator
-from gateway.orchestrator.engine import FINAL, Engine, StepResult
+from gateway.orchestrator.engine import PARKED, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
 from gateway.orchestrator.inventory import EventDestination, managed_node, read_inventory
 from gateway.orchestrator.membership import Membership
-from gateway.orchestrator.scheduler import BUSY_STEPS, OPEN_STATES, Scheduler
+from gateway.orchestrator.scheduler import DRIVEN_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import RedfishError
 from gateway.store import GatewayStore, StoreError, utcnow
@@ -193,7 +193,7 @@ class Orchestrator:
                 return
             ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
             if ours:
-                self.store.claim_runs(self.owner, self.settings.lease, BUSY_STEPS, ours,
+                self.store.claim_runs(self.owner, self.settings.lease, DRIVEN_STEPS, ours,
                                       members=self.membership.live_members)
             self._forget_lost_runs()
             self._last_claim = clock
@@ -201,7 +201,7 @@ class Orchestrator:
             self._sweep_now = False
             self._last_sweep = clock
             # A fresh clock: runs the scheduler started just now are due after `now`.
-            for key in self.store.due_run_keys(self.owner, BUSY_STEPS, utcnow()):
+            for key in self.store.due_run_keys(self.owner, DRIVEN_STEPS, utcnow()):
                 with self._lock:
                     if key in self._waiting:
                         continue
@@ -241,7 +241,7 @@ class Orchestrator:
 
     def _forget_lost_runs(self) -> None:
         """Stop timing runs whose lease this gateway no longer holds (taken over)."""
-        held = self.store.leased_keys(self.owner, BUSY_STEPS)
+        held = self.store.leased_keys(self.owner, DRIVEN_STEPS)
         with self._lock:
             for key in [k for k in self._waiting if k not in held]:
                 del self._waiting[key]
@@ -264,7 +264,7 @@ class Orchestrator:
             if run is None:
                 # Swept from the store: a worker may have moved it since, or lost it.
                 run = self.store.run(*key)
-                if run.lease_owner != self.owner or run.step not in BUSY_STEPS:
+                if run.lease_owner != self.owner or run.step not in DRIVEN_STEPS:
                     return
             campaign = self._campaign(run.campaign_id)
             cluster = self.clusters[campaign.cluster]
@@ -275,8 +275,8 @@ class Orchestrator:
                     run, campaign, cluster, manifest,
                     media_url=partial(self._url, campaign, run.node_id),
                     image_file=partial(self._image_file, campaign.image_sha256))
-                changed = changed or result.step in FINAL or result.step is NodeStep.FAILED
-                if result.step in FINAL:
+                changed = changed or result.step in PARKED or result.step is NodeStep.FAILED
+                if result.step in PARKED:
                     break
                 if result.wait_s is not None:
                     self._wait(key, result.run, result.wait_s)
@@ -334,7 +334,7 @@ class Orchestrator:
 
     def refresh_health(self) -> int:
         """Re-inventory idle nodes of clusters with open campaigns; returns how many."""
-        busy = self.store.busy_nodes(BUSY_STEPS)
+        busy = self.store.busy_nodes(DRIVEN_STEPS)
         open_clusters = {c.cluster for c in self.store.list_campaigns(OPEN_STATES)}
         count = 0
         for name in sorted(open_clusters & set(self.clusters)):

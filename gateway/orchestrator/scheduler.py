@@ -39,6 +39,9 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 OPEN_STATES = tuple(s.value for s in CampaignState if s not in TERMINAL_STATES)
 BUSY_STEPS = tuple(s.value for s in (*ACTIVE_STEPS, NodeStep.FAILED))
+# What a worker drives: the busy steps and staging (which takes no host down, so it is
+# not busy for the allowance).
+DRIVEN_STEPS = (*BUSY_STEPS, NodeStep.STAGE.value)
 
 
 def domain_run(record: RunRecord) -> NodeRun:
@@ -134,22 +137,32 @@ class Scheduler:
         busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
         active_elsewhere = self.store.busy_nodes(
             [s.value for s in ACTIVE_STEPS], except_campaign=record.id)
+        expected = (self.settings.expected_reset_s if settings.staged
+                    else self.settings.expected_node_s)
         admission = startable_now(
             settings.cluster, campaign, runs, health, now=now,
-            expected_duration=timedelta(seconds=self.settings.expected_node_s),
+            expected_duration=timedelta(seconds=expected),
             in_flight_elsewhere=len(active_elsewhere),
             global_cap=self.settings.global_max_concurrent,
-            busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())))
-        start = [n for n in admission.start if startable is None or n in startable]
-        if not start:
-            return []
+            busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())),
+            staged=settings.staged)
         # Only while this gateway still leads the cluster (checked under a lock in the
         # same transaction): two leaders never both admit into one group.
-        started = self.store.start_runs(
-            record.id, start, self.owner, self.settings.lease,
-            NodeStep.PRECHECK.value, leader_lease=f"scheduler:{record.cluster}",
-            owners=self.assign(start) if self.assign else None)
-        LOG.info("campaign %s: starting %s", record.id, ", ".join(started))
+        started: list[str] = []
+        start = [n for n in admission.start if startable is None or n in startable]
+        for nodes, first, since in ((admission.stage, NodeStep.STAGE, NodeStep.PENDING),
+                                    (start, NodeStep.PRECHECK,
+                                     NodeStep.STAGED if settings.staged else NodeStep.PENDING)):
+            if not nodes:
+                continue
+            moved = self.store.start_runs(
+                record.id, nodes, self.owner, self.settings.lease, first.value,
+                leader_lease=f"scheduler:{record.cluster}", from_step=since.value,
+                owners=self.assign(nodes) if self.assign else None)
+            if moved:
+                LOG.info("campaign %s: %s %s", record.id,
+                         "staging" if first is NodeStep.STAGE else "starting", ", ".join(moved))
+            started += moved
         return started
 
     def _note_manager(self, campaign_id: str, cluster: str) -> None:

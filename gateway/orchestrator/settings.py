@@ -27,6 +27,7 @@ __all__ = ["DEFAULT_TIMEOUTS", "Activation", "ClusterSettings", "Hook", "Orchest
 
 # Seconds each step may take before the node fails (the issue: "every step has a timeout").
 DEFAULT_TIMEOUTS: dict[NodeStep, float] = {
+    NodeStep.STAGE: 3600.0,
     NodeStep.PRECHECK: 120.0,
     NodeStep.DRAIN: 600.0,
     NodeStep.DELIVER: 900.0,
@@ -93,7 +94,8 @@ class ClusterSettings:
 
     def staged_refusal(self) -> str | None:
         """Why a campaign cannot be created on this cluster because of its activation
-        policy (None for ``immediate``)."""
+        policy: a staged cluster with nodes whose QoS class has no maintenance window
+        (their reset would never be admitted). None otherwise."""
         if self.activation is not Activation.STAGED:
             return None
         missing = self.windowless_nodes()
@@ -103,8 +105,11 @@ class ClusterSettings:
                         f"QoS class {qos!r} (nodes {', '.join(nodes[:5])}"
                         f"{', …' if len(nodes) > 5 else ''}) has none"
                         for qos, nodes in sorted(missing.items())))
-        return (f"cluster {self.name!r}: activation = \"staged\" is accepted and validated, "
-                "but staged campaigns are not implemented yet; use \"immediate\"")
+        return None
+
+    @property
+    def staged(self) -> bool:
+        return self.activation is Activation.STAGED
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ class OrchestratorSettings:
     two looks at a task or at versions (Retry-After is honoured below it).
     good_answers/probe_interval_s: "BMC back" needs this many consecutive good
     probes this far apart. expected_node_s: one node's update, for windows.
+    expected_reset_s: the disruptive part of a staged node's update (its reset, the
+    BMC firmware if any, the checks after), for windows and planning of staged clusters.
     health_interval_s: how often idle nodes of active campaigns are probed.
     global_max_concurrent: nodes updating at once across every cluster.
     cd_settle_s: after a gateway restart, how long an update CD (or a BMC's download)
@@ -136,6 +143,7 @@ class OrchestratorSettings:
     good_answers: int = 3
     probe_interval_s: float = 1.0
     expected_node_s: float = 1800.0
+    expected_reset_s: float = 600.0
     health_interval_s: float = 60.0
     global_max_concurrent: int | None = None
     inventory_workers: int = 16

@@ -31,13 +31,14 @@ from gateway.domain import (
     choose_delivery,
     monitor_polls,
 )
-from gateway.orchestrator import manager_steps
+from gateway.orchestrator import manager_steps, staging
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.delivery import deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
+from gateway.orchestrator.stage_step import stage
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
 
@@ -54,19 +55,27 @@ def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
     ``known``: the stored inventory if the caller has just read it."""
     known = known or ctx.known_node()
     client = ctx.client()
-    if known is None or not known.capabilities or not known.model:
+    caps = capabilities_of(known)
+    if known is None or caps is None or not known.model:
         return client.inventory()
     facts = client.health()
     if versions is None:
         versions = client.component_versions()
-    caps: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
-            for key, value in known.capabilities.items()}
     return NodeInventory(
         system_id=facts.system_id, model=facts.model, serial=facts.serial,
         manufacturer=facts.manufacturer, power_state=facts.power_state, health=facts.health,
         firmware=tuple(FirmwareComponent(component, version) for component, version
                        in sorted(versions.items())),
-        capabilities=UpdateCapabilities(**caps))
+        capabilities=caps)
+
+
+def capabilities_of(known: ManagedNode | None) -> UpdateCapabilities | None:
+    """The update capabilities of a stored inventory (None when it has none)."""
+    if known is None or not known.capabilities:
+        return None
+    caps: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                            for key, value in known.capabilities.items()}
+    return UpdateCapabilities(**caps)
 
 
 # Versions the campaign's inventory read this recently are not read again by PRECHECK
@@ -126,9 +135,9 @@ def precheck(ctx: StepContext) -> Outcome:
         LOG.info("node %s: %s; delivering by %s instead of MSC", ctx.node, busy, method.value)
     following = (NodeStep.DRAIN if ctx.cluster.drain or ctx.cluster.manager
                  else NodeStep.DELIVER)
-    return Advance(following, {"method": method.value, "model": inventory.model,
-                               "before_versions": installed, "packages": fit.packages,
-                               "target_versions": fit.versions})
+    return Advance(following, staging.precheck_fields(ctx, {
+        "method": method.value, "model": inventory.model, "before_versions": installed,
+        "packages": fit.packages, "target_versions": fit.versions}))
 
 
 def drain(ctx: StepContext) -> Outcome:
@@ -186,6 +195,8 @@ def monitor(ctx: StepContext) -> Outcome:
                 raise StepFailedError(task_failure(status.state, status.message_ids,
                                                    status.messages))
             reset = any(m.endswith(RESET_REQUIRED) for m in status.message_ids)
+            # A staged node's reset activates what was staged, whatever this task says.
+            reset = reset or bool(staging.staged_components(ctx.progress))
             return Advance(NodeStep.RESET if reset else NodeStep.WAIT_BACK)
         installed = ctx.client().component_versions()
     except RedfishError as exc:
@@ -349,6 +360,7 @@ def failed(ctx: StepContext) -> Outcome:
 
 
 HANDLERS: dict[NodeStep, Callable[[StepContext], Outcome]] = {
+    NodeStep.STAGE: stage,
     NodeStep.PRECHECK: precheck,
     NodeStep.DRAIN: drain,
     NodeStep.DELIVER: deliver,

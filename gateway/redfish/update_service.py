@@ -71,6 +71,18 @@ def max_image_size(service: dict[str, Any]) -> int | None:
     return size if isinstance(size, int) and size > 0 else None
 
 
+# Status.State of a FirmwareInventory member that holds an image which is not running:
+# a staged update waiting for its reset, a backup bank (docs/interop.md, staged images).
+INACTIVE_STATES = frozenset({"StandbySpare", "StandbyOffline"})
+
+
+def is_running_image(member: dict[str, Any]) -> bool:
+    """False for a member describing an image that does not run now (staged, backup):
+    its Version is not the component's installed version."""
+    status = member.get("Status")
+    return not (isinstance(status, dict) and status.get("State") in INACTIVE_STATES)
+
+
 def component_from(member: dict[str, Any]) -> FirmwareComponent:
     """A FirmwareInventory member; its Id is the component name (e.g. "BIOS")."""
     return FirmwareComponent(
@@ -103,11 +115,14 @@ def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
     if target is None:
         raise NotSupportedError("the UpdateService has no FirmwareInventory")
     components = []
+    running = []
     with translated("reading FirmwareInventory"):
-        members = member_links(conn.get(target).json())
-        for member in members:
-            components.append(component_from(conn.get(member).json()))
-    return members, tuple(sorted(components, key=lambda c: c.id))
+        for member in member_links(conn.get(target).json()):
+            body = conn.get(member).json()
+            if is_running_image(body):
+                running.append(member)
+                components.append(component_from(body))
+    return running, tuple(sorted(components, key=lambda c: c.id))
 
 
 def _apply_time_parameter(service: dict[str, Any], apply_time: str | None) -> dict[str, str]:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from gateway.domain import PARTLY_NOTE, NodeStep
+from gateway.domain import PARTLY_NOTE
 from gateway.store.campaign_tables import LeaseRow, NodeRunRow
 from gateway.store.database import core_transaction
 from gateway.store.gateways import db_now
@@ -42,14 +43,21 @@ class RunLeases:
     def start_runs(self, campaign_id: str, node_ids: Iterable[str], owner: str,
                    lease: timedelta, first_step: str, *,
                    owners: Mapping[str, str] | None = None,
-                   leader_lease: str | None = None) -> list[str]:
+                   leader_lease: str | None = None, from_step: str = "pending") -> list[str]:
         """PENDING -> `first_step` for each node still pending and not held, leased to
         ``owners[node]`` (default `owner`). With `leader_lease`, only while `owner` holds
         that named lease, checked under a lock on it in the same transaction, so a
         scheduler whose leadership lapsed mid-decision admits nothing. Returns the ids
-        actually started (a node already taken is left out)."""
+        actually started (a node already taken is left out).
+        ``from_step="staged"``: a staged node's reset is admitted; its progress (what
+        was staged) and start time are kept."""
         now = db_now(self.engine)
         started: list[str] = []
+        fresh: dict[str, Any] = {} if from_step != "pending" else {
+            "started_at": now, "progress": "{}",
+            # A planning note (PARTLY_NOTE) stays for the report; others go.
+            "error": sa.case((NodeRunRow.error.like(f"{PARTLY_NOTE}:%"), NodeRunRow.error),
+                             else_=None)}
         with core_transaction(self.engine) as connection:
             if leader_lease is not None and not connection.scalar(
                     sa.select(_LEASES.c.name).where(
@@ -59,14 +67,11 @@ class RunLeases:
             for node in node_ids:
                 result = connection.execute(sa.update(_RUNS).where(
                     _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node,
-                    _RUNS.c.step == NodeStep.PENDING.value, _RUNS.c.held.is_(False),
+                    _RUNS.c.step == from_step, _RUNS.c.held.is_(False),
                 ).values(step=first_step, lease_owner=(owners or {}).get(node, owner),
                          lease_expires=now + lease, fence=_RUNS.c.fence + 1,
-                         started_at=now, step_started_at=now, next_action_at=now,
-                         updated_at=now, progress="{}",
-                         # A planning note (PARTLY_NOTE) stays for the report; others go.
-                         error=sa.case((NodeRunRow.error.like(f"{PARTLY_NOTE}:%"),
-                                        NodeRunRow.error), else_=None)))
+                         step_started_at=now, next_action_at=now, updated_at=now,
+                         **fresh))
                 if result.rowcount == 1:
                     started.append(node)
                     record_step(connection, campaign_id, node, first_step, now, None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import types
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import datetime
 from enum import Enum
@@ -96,6 +97,8 @@ def _encode(value: Any) -> Any:
         return value.value
     if isinstance(value, tuple):
         return [_encode(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _encode(item) for key, item in value.items()}
     return value
 
 
@@ -109,6 +112,10 @@ def _decode(hint: Any, raw: Any) -> Any:
             return None
         (hint,) = options  # one type besides None: all RunProgress needs
         return _decode(hint, raw)
+    if origin in (dict, Mapping):  # a JSON object of run fields (stage_checked)
+        if not isinstance(raw, dict):
+            raise TypeError("not an object")
+        return dict(raw)
     if origin is tuple:
         item = get_args(hint)[0]
         if not isinstance(raw, list):

@@ -59,10 +59,13 @@ def write_gateway_config(
     orchestrator: Mapping[str, Any] | None = None,
     timeouts: Mapping[str, float] | None = None,
     database_url: str | None = None, name: str = "gw-orch",
+    qos_classes: Iterable[Mapping[str, Any]] = (),
+    qos_of: Callable[[str], str] | None = None,
 ) -> Path:
     """Write DIR/gateway.toml for one cluster "lab" whose groups allow `groups[name]`
     unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password).
-    `database_url`: the store (default: SQLite in the state directory)."""
+    `database_url`: the store (default: SQLite in the state directory). `qos_classes`:
+    [[qos_classes]] tables (a "windows" list of window tables), `qos_of`: each BMC's."""
     media_port = free_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
@@ -75,6 +78,10 @@ def write_gateway_config(
                   base_url=f"http://127.0.0.1:{media_port}")
     text += table("orchestrator", **{**FAST_ORCHESTRATOR, **(orchestrator or {})})
     text += table("orchestrator.timeouts", **{**FAST_TIMEOUTS, **(timeouts or {})})
+    for qos in qos_classes:
+        text += table("[qos_classes]", **{k: v for k, v in qos.items() if k != "windows"})
+        for window in qos.get("windows", ()):
+            text += table("[qos_classes.windows]", **window)
     text += table("[clusters]", **cluster_table)
     for group, allowance in groups.items():
         text += table("[clusters.groups]", name=group, max_unavailable=allowance)
@@ -82,7 +89,8 @@ def write_gateway_config(
         # Short request timeout: a request the emulator never answers (seen rarely under
         # load) costs one retry, not half a minute.
         text += bmc_toml(bmc["id"], "lab", group_of(bmc["id"]), bmc["url"],
-                         username=bmc["username"], password=bmc["password"], timeout_s=5)
+                         username=bmc["username"], password=bmc["password"], timeout_s=5,
+                         **({"qos": qos_of(bmc["id"])} if qos_of else {}))
     path = directory / "gateway.toml"
     path.write_text(text)
     path.chmod(0o600)

@@ -314,10 +314,59 @@ def test_the_fast_admission_starts_exactly_what_the_node_by_node_rule_starts(
     busy = frozenset(n for n in s.cluster.node_ids() if data.draw(st.integers(0, 9)) == 0)
     now = START + timedelta(hours=data.draw(st.integers(0, 7 * 24)))
     elsewhere = data.draw(st.integers(0, 3))
+    staged = data.draw(st.booleans())
     fast = startable_now(s.cluster, camp, runs, s.health, now=now, expected_duration=SLOT,
                          in_flight_elsewhere=elsewhere, global_cap=s.cap,
-                         busy_elsewhere=busy)
-    started, waiting = _decide(s.cluster, camp, runs, s.health, now, SLOT, elsewhere, s.cap,
-                               busy)
+                         busy_elsewhere=busy, staged=staged)
+    started, waiting, staging = _decide(s.cluster, camp, runs, s.health, now, SLOT,
+                                        elsewhere, s.cap, busy, staged)
     assert list(fast.start) == started
+    assert list(fast.stage) == staging
     assert dict(fast.waiting) == waiting
+
+
+def test_staged_campaign_stages_outside_windows_and_resets_inside_them() -> None:
+    """Staging takes no host down: pending nodes are staged whatever the window and the
+    allowance (the canary gate still holds them); STAGED nodes are admitted to their
+    reset like any update: inside their window, within the allowance, canary first."""
+    night = MaintenanceWindow(tuple(range(7)), time(22, 0), timedelta(hours=2))
+    base = simple_cluster({"g0": (4, 1)})
+    cluster = Cluster("c", base.groups, tuple(NodeSpec(n.id, "g0", "night") for n in base.nodes),
+                      (QosClass("night", windows=(night,)),))
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    gated = campaign(canaries=("g0-0",))
+    runs = pending(*cluster.node_ids(), canary=("g0-0",))
+    first = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                          expected_duration=SLOT, staged=True)
+    assert first.stage == ("g0-0",) and first.start == ()
+    assert first.waiting == dict.fromkeys(("g0-1", "g0-2", "g0-3"), W.CANARY_GATE)
+    runs["g0-0"] = NodeRun("g0-0", NodeStep.STAGED, canary=True)
+    at_noon = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                            expected_duration=SLOT, staged=True)
+    assert at_noon.start == () and at_noon.waiting["g0-0"] is W.OUTSIDE_WINDOW
+    at_night = startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                             expected_duration=SLOT, staged=True)
+    assert at_night.start == ("g0-0",)
+    # The canary verified: every other node is staged at once (noon, allowance 1)...
+    runs["g0-0"] = NodeRun("g0-0", NodeStep.DONE, canary=True)
+    runs["g0-1"] = NodeRun("g0-1", NodeStep.STAGE)
+    later = startable_now(cluster, gated, runs, all_up(cluster), now=noon,
+                          expected_duration=SLOT, staged=True)
+    assert later.stage == ("g0-2", "g0-3") and later.start == ()
+    # ... and the resets go one at a time: a node in its reset holds the only slot,
+    # a staging node holds none.
+    runs |= {"g0-1": NodeRun("g0-1", NodeStep.RESET), "g0-2": NodeRun("g0-2", NodeStep.STAGED),
+             "g0-3": NodeRun("g0-3", NodeStep.STAGED)}
+    full = startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                         expected_duration=SLOT, staged=True)
+    assert full.start == () and full.waiting == dict.fromkeys(("g0-2", "g0-3"), W.GROUP_FULL)
+    runs["g0-1"] = NodeRun("g0-1", NodeStep.STAGE)
+    assert startable_now(cluster, gated, runs, all_up(cluster), now=noon.replace(hour=22),
+                         expected_duration=SLOT, staged=True).start == ("g0-2",)
+
+
+def test_a_staged_node_keeps_its_campaign_open_and_is_never_done() -> None:
+    runs = {"a": NodeRun("a", NodeStep.DONE), "b": NodeRun("b", NodeStep.STAGED)}
+    assert next_event(campaign(), runs) is None  # its reset is still to come
+    assert not covered(runs["b"]) and exclusion_of(runs["b"]) is None
+    assert next_event(campaign(), {**runs, "b": NodeRun("b", NodeStep.STAGE)}) is None

@@ -135,3 +135,21 @@ def test_held_manual_node_cannot_start_until_released() -> None:
 )
 def test_occupancy(step: NodeStep, health: Health, occupies: bool) -> None:
     assert occupies_allowance(step, health) is occupies
+
+
+def test_staged_activation_path() -> None:
+    """PENDING → STAGE → STAGED → PRECHECK …: staging rests before the disruptive part,
+    which is then the usual path; a staged node cannot jump to DONE."""
+    from gateway.domain import STAGING_STEPS, occupies_allowance
+    from gateway.domain.cluster import Health
+
+    run = NodeRun("n").to(NodeStep.STAGE).to(NodeStep.STAGED).to(NodeStep.PRECHECK)
+    assert run.step is NodeStep.PRECHECK and run.active
+    assert not can_transition(NodeStep.STAGED, NodeStep.DONE)
+    assert not can_transition(NodeStep.STAGED, NodeStep.RESET)
+    assert can_transition(NodeStep.STAGE, NodeStep.SKIPPED)  # found up to date
+    assert can_transition(NodeStep.STAGE, NodeStep.FAILED)
+    for step in STAGING_STEPS:
+        assert not NodeRun("n", step).active and not NodeRun("n", step).finished
+        assert not occupies_allowance(step, Health.UP)
+        assert occupies_allowance(step, Health.DOWN)
