@@ -17,7 +17,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -109,27 +108,15 @@ def flood(port: int, clients: int, stop_file: str) -> None:
 
 
 def cim_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from gateway.config import hash_password
+    from bench.common import bench_gateway_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = work / "gateway.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [gateway]
-        name = "gw-bench"
-        state_dir = "{work / 'state'}"
-        [listener]
-        http = "127.0.0.1:{port}"
-        [[sources]]
-        name = "bench"
-        clients = ["127.0.0.0/8"]
-        username = "bench"
-        password_hash = "{hash_password('bench-password')}"
-        owning_entities = ["FLEETFLASH"]
-        image_uri_prefixes = ["http://127.0.0.1:9/fw/"]
-        trusted_keys = ["{REPO / 'tests/keys/TEST-ONLY-bundle-signing.pub'}"]
-        """))
+    config = bench_gateway_config(
+        work, port, name="gw-bench", username="bench", password="bench-password",
+        image_uri_prefix="http://127.0.0.1:9/fw/",
+        trusted_key=REPO / "tests/keys/TEST-ONLY-bundle-signing.pub")
     child = subprocess.Popen([sys.executable, __file__, str(config)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None

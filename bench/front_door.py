@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.cim_flood import cim_figures  # noqa: E402
+from bench.common import bench_parser  # noqa: E402
 from bench.media import ensure_nginx, free_port, rss_mb, run_nginx  # noqa: E402
 from gateway.media import CapabilityGrant, CapabilitySigner, media_url  # noqa: E402
 from tests.support.slow_readers import (  # noqa: E402
@@ -210,13 +211,8 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--readers", type=int, default=10_000)
-    parser.add_argument("--rate-mb", type=float, default=1.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--image-mb", type=int, default=64)
-    parser.add_argument("--alerts-s", type=float, default=10.0)
-    parser.add_argument("--flood", type=int, default=500)
+    parser = bench_parser(__doc__, readers=10_000, rate_mb=1.0, seconds=20.0, image_mb=64,
+                          alerts_s=10.0, flood=500)
     parser.add_argument("--malloc-arena-max", type=int, default=0,
                         help="MALLOC_ARENA_MAX for the media server process (0: unset)")
     parser.add_argument("--skip-media", action="store_true")

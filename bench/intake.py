@@ -31,13 +31,14 @@ import pywbem
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import bench_gateway_config  # noqa: E402
 from emulator.publisher import (  # noqa: E402
     BundleServer,
     send_indication,
     update_available_indication,
 )
 from firmware_payloads import BundleSpec, build_bundle, load_private_key, write_keypair  # noqa: E402
-from gateway.config import hash_password, load_config  # noqa: E402
+from gateway.config import load_config  # noqa: E402
 from gateway.media.cache import file_sha256  # noqa: E402
 from gateway.store import GatewayStore, ImageState  # noqa: E402
 
@@ -75,24 +76,9 @@ class Gateway:
     def __init__(self, work: Path, prefix: str, public_key: Path) -> None:
         self.port = free_port()
         work.mkdir(parents=True, exist_ok=True)
-        self.config_path = work / "gateway.toml"
-        self.config_path.write_text(f"""
-[gateway]
-name = "bench"
-state_dir = "{work / 'state'}"
-[listener]
-http = "127.0.0.1:{self.port}"
-[cache]
-max_size = "4GiB"
-[[sources]]
-name = "bench"
-clients = ["127.0.0.0/8"]
-username = "{USER}"
-password_hash = "{hash_password(PASSWORD)}"
-owning_entities = ["FLEETFLASH"]
-image_uri_prefixes = ["{prefix}"]
-trusted_keys = ["{public_key}"]
-""")
+        self.config_path = bench_gateway_config(
+            work, self.port, name="bench", username=USER, password=PASSWORD,
+            image_uri_prefix=prefix, trusted_key=public_key, cache_max_size="4GiB")
         self.log = open(work / "gateway.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lab.cli", "gateway", "serve", "--config",

@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_parser  # noqa: E402
 from gateway.media import (  # noqa: E402
     CapabilityGrant,
     CapabilitySigner,
@@ -220,11 +221,7 @@ def usb_throughput(image: Path, megabytes: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--readers", type=int, default=64)
-    parser.add_argument("--image-mb", type=int, default=256)
-    parser.add_argument("--usb-mb", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = bench_parser(__doc__, readers=64, image_mb=256, usb_mb=128, rounds=3)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -16,13 +16,15 @@ on the machine inflates them less than wall-clock time would.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
+
+# bench/ is a directory of scripts: running one puts bench/ first on sys.path.
+from common import bench_parser
 
 from gateway.domain import (
     Applicability,
@@ -63,12 +65,8 @@ def timed(call, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--nodes", type=int, default=100_000)
-    parser.add_argument("--groups", type=int, default=10_000)
-    parser.add_argument("--allowance", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = bench_parser(__doc__, nodes=100_000, groups=10_000, allowance=2,
+                        repeat=5).parse_args()
 
     begin = time.process_time()
     cluster = build(args.nodes, args.groups, args.allowance)

@@ -64,6 +64,7 @@ import requests
 
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
 import rollout_slurm
+from common import bench_parser
 
 from emulator.publisher import BundleServer
 from firmware_payloads import BundleSpec, build_bundle, write_keypair
@@ -243,16 +244,12 @@ def audit_figures(audit: Path, group_of: dict[str, str], staged: bool = False
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=200)
-    parser.add_argument("--group-size", type=int, default=10)
-    parser.add_argument("--max-unavailable", type=int, default=2)
-    # Per-package flash, host reset and BMC restart times of the emulated BMCs (seconds);
-    # real firmware takes minutes, these keep a run short while dwarfing polling latency.
-    parser.add_argument("--flash-seconds", type=float, default=5.0)
-    parser.add_argument("--reset-seconds", type=float, default=2.0)
-    parser.add_argument("--bmc-restart-seconds", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=32)
+    parser = bench_parser(
+        __doc__, nodes=200, group_size=10, max_unavailable=2,
+        # Per-package flash, host reset and BMC restart times of the emulated BMCs (seconds);
+        # real firmware takes minutes, these keep a run short while dwarfing polling latency.
+        flash_seconds=5.0, reset_seconds=2.0, bmc_restart_seconds=5.0,
+        workers=32)
     parser.add_argument("--no-events", dest="events", action="store_false",
                         help="no EventService subscriptions: MONITOR polls only")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterable
 from typing import NamedTuple, NoReturn
@@ -14,8 +13,7 @@ from rich.table import Table
 from gateway.config import ConfigError, GatewayConfig, hash_password, load_config
 from gateway.intake.errors import IntakeError
 from gateway.intake.service import CHANNEL_CLI, IntakeService, Outcome
-from gateway.serve_options import log_to_stderr, verbose_option
-from gateway.stop_signals import StopSignals
+from gateway.serve_options import log_to_stderr, serve_until_stopped, verbose_option
 from gateway.store import DatabaseUnavailableError, Decision, GatewayStore, StoreError
 
 _DECISION_STYLE: dict[str, str] = {Decision.ACCEPTED: "green", Decision.DUPLICATE: "cyan",
@@ -63,13 +61,12 @@ def gateway() -> None:
 @verbose_option
 def serve(config_path: str, verbose: bool) -> None:
     """Run the gateway (CIM listener and image acquisition) until interrupted."""
-    from gateway.service import GatewayStartError, build_gateway  # pywbem import is slow
+    from gateway.service import Gateway, GatewayStartError, build_gateway  # slow (pywbem)
 
     log_to_stderr(verbose)
     config = _load(config_path)
-    # Caught from before start-up: SIGTERM while the parts start stops them once they run
-    # (a stop during start-up would race with it); see gateway/stop_signals.py.
-    with StopSignals() as stop_signals:
+
+    def start() -> Gateway:
         try:
             running = build_gateway(config)
             running.start()
@@ -77,13 +74,10 @@ def serve(config_path: str, verbose: bool) -> None:
             _unavailable(exc)
         except (GatewayStartError, StoreError) as exc:
             raise click.ClickException(str(exc)) from exc
-        try:
-            click.echo(f"gateway {config.name} running; state in {config.state_dir}",
-                       err=True)
-            received = stop_signals.wait()
-            logging.getLogger(__name__).info("%s: stopping", received.name)
-        finally:
-            running.stop()
+        return running
+
+    serve_until_stopped(start, lambda _: click.echo(
+        f"gateway {config.name} running; state in {config.state_dir}", err=True))
 
 
 @gateway.command("hash-password")

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.config import GatewayConfig, SourceConfig, password_matches
+from gateway.config_model import LoginBackoffTable
 
 MAX_TRACKED_ADDRESSES = 10_000  # oldest forgotten first: memory stays bounded
 
@@ -49,16 +50,13 @@ class Identification:
     retry_after_s: int = 0
 
 
-@dataclass(frozen=True)
-class BackoffSettings:
-    failures: int = 5
-    base_delay_s: float = 1.0
-    max_delay_s: float = 300.0
+# The validated [login_backoff] table is the settings object itself (one typed reader).
+BackoffSettings = LoginBackoffTable
 
 
 def backoff_settings(config: GatewayConfig) -> BackoffSettings:
-    """[login_backoff] of `config` (validated by gateway.config_model.LoginBackoffTable)."""
-    return BackoffSettings(**config.file.login_backoff.model_dump())
+    """[login_backoff] of `config`."""
+    return config.file.login_backoff
 
 
 @dataclass

@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway.config import GatewayConfig
+from gateway.config_model import RefusalsTable
 from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.refusals import RefusalCount, add_refusals, purge_refusals
 
@@ -35,16 +36,13 @@ METHOD_NOT_ALLOWED = "method-not-allowed"
 LOGIN_BACKOFF = "login-backoff"
 
 
-@dataclass(frozen=True)
-class RefusalSettings:
-    bucket_s: int = 3600
-    retention_days: int = 30
-    flush_interval_s: float = 2.0
+# The validated [refusals] table is the settings object itself (one typed reader).
+RefusalSettings = RefusalsTable
 
 
 def refusal_settings(config: GatewayConfig) -> RefusalSettings:
-    """[refusals] of `config` (validated by gateway.config_model.RefusalsTable)."""
-    return RefusalSettings(**config.file.refusals.model_dump())
+    """[refusals] of `config`."""
+    return config.file.refusals
 
 
 class RefusalLog:

@@ -9,9 +9,9 @@ import click
 from gateway.media.config import load_gateway_config
 from gateway.media.errors import MediaError
 from gateway.media.nginx import render_nginx_site
+from gateway.media.server import MediaServer
 from gateway.media.service import build_media
-from gateway.serve_options import log_to_stderr, verbose_option
-from gateway.stop_signals import StopSignals
+from gateway.serve_options import log_to_stderr, serve_until_stopped, verbose_option
 
 config_option = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False),
@@ -29,18 +29,23 @@ def media() -> None:
 def serve(config_path: str, verbose: bool) -> None:
     """Run the media server alone until interrupted."""
     log_to_stderr(verbose)
-    with StopSignals() as stop_signals:  # see gateway/stop_signals.py
+    image_dir = ""
+
+    def start() -> MediaServer:
+        nonlocal image_dir
         try:
             server, _, settings = build_media(load_gateway_config(config_path))
             server.start()
         except MediaError as exc:
             raise click.ClickException(str(exc)) from exc
-        try:
-            ports = ", ".join(f"{k} {v}" for k, v in server.bound_ports().items())
-            click.echo(f"media server listening ({ports}); images from {settings.image_dir}")
-            stop_signals.wait()
-        finally:
-            server.stop()
+        image_dir = str(settings.image_dir)
+        return server
+
+    def ready(running: MediaServer) -> None:
+        ports = ", ".join(f"{k} {v}" for k, v in running.bound_ports().items())
+        click.echo(f"media server listening ({ports}); images from {image_dir}")
+
+    serve_until_stopped(start, ready)
 
 
 @media.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,12 +88,18 @@ def test_payload_size_mismatch(bundle_factory, test_keys) -> None:
         verify(path, test_keys)
 
 
-def test_signed_traversal_path(bundle_factory, test_keys) -> None:
-    def traverse(doc: dict[str, Any]) -> dict[str, Any]:
-        doc["packages"][0]["path"] = "../../etc/passwd"
+def package_at(index: int, payload_path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A manifest hook giving package `index` the path `payload_path` (the factory signs
+    the manifest afterwards, so only the path is wrong)."""
+    def hook(doc: dict[str, Any]) -> dict[str, Any]:
+        doc["packages"][index]["path"] = payload_path
         return doc
 
-    path = bundle_factory(manifest_hook=traverse)
+    return hook
+
+
+def test_signed_traversal_path(bundle_factory, test_keys) -> None:
+    path = bundle_factory(manifest_hook=package_at(0, "../../etc/passwd"))
     with pytest.raises(UnsafePathError, match="escapes the bundle"):
         verify(path, test_keys)
 
@@ -160,10 +167,6 @@ def test_image_without_manifest(tmp_path: Path, test_keys) -> None:
 
 
 def test_manifest_lists_a_payload_missing_from_the_image(bundle_factory, test_keys) -> None:
-    def ghost(doc: dict[str, Any]) -> dict[str, Any]:
-        doc["packages"][2]["path"] = "payloads/ghost.bin"
-        return doc
-
     with pytest.raises(BundleFormatError,
                        match="has no payload of package 'nic-7.1' at /payloads/ghost.bin"):
-        verify(bundle_factory(manifest_hook=ghost), test_keys)
+        verify(bundle_factory(manifest_hook=package_at(2, "payloads/ghost.bin")), test_keys)

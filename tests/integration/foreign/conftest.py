@@ -135,6 +135,11 @@ class ForeignRig:
             self.report(campaign_id).to_json()
         return self.report(campaign_id)
 
+    def run(self, *states: str) -> CampaignReport:
+        """Announce the bundle; the report of its campaign once in one of `states`."""
+        self.announce()
+        return self.wait_state(self.campaign_id(), *states)
+
 
 RigFactory = Callable[..., ForeignRig]
 

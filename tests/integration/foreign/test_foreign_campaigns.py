@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.orchestrator.reports import CampaignReport
 from gateway.service import GatewayStartError
 from tests.integration.foreign.conftest import (
     TERMINAL,
@@ -50,8 +52,7 @@ def test_sushy_libvirt_node_is_refused_naming_the_missing_inventory_and_the_fall
     rig = foreign_rig(bmcs=[bmc_entry("sushy-0", service)], cluster=AUTO,
                       spec=bundle_spec("sushy-bios", [package("bios-1.1.0", "BIOS", "1.1.0",
                                                               ["FF-SUSHY"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), *TERMINAL)
+    report = rig.run(*TERMINAL)
     assert_honest(report)
     assert report.state == "failed", report.to_json()
     [node] = report.nodes
@@ -70,8 +71,7 @@ def test_sushy_fake_every_system_is_a_node_refused_with_its_reason(
     rig = foreign_rig(bmcs=[bmc_entry("sushy", service, systems="all")], cluster=AUTO,
                       spec=bundle_spec("sushy-bmc", [package("bmc-1.01", "BMC", "1.01",
                                                              ["FF-SUSHY"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), *TERMINAL)
+    report = rig.run(*TERMINAL)
     assert_honest(report)
     assert report.state == "failed", report.to_json()
     assert sorted(n.node_id for n in report.nodes) == sorted(
@@ -95,8 +95,7 @@ def test_a_campaign_whose_inventories_fail_does_not_end_completed(
     rig = foreign_rig(bmcs=[bmc_entry("sushy", service), down], cluster=AUTO,
                       spec=bundle_spec("sushy-empty", [package("bmc-1.01", "BMC", "1.01",
                                                                ["FF-SUSHY"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), *TERMINAL)
+    report = rig.run(*TERMINAL)
     assert_honest(report)
     assert (report.state, report.nodes) == ("failed", ()), report.to_json()
     assert explained_by(report.reason, "nothing could be done", "0 of 2 BMCs answered"), \
@@ -115,8 +114,7 @@ def test_sushy_systems_registered_by_path_are_one_node_each(
     rig = foreign_rig(bmcs=bmcs, cluster=AUTO,
                       spec=bundle_spec("sushy-paths", [package("bmc-1.01", "BMC", "1.01",
                                                                ["FF-SUSHY"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), *TERMINAL)
+    report = rig.run(*TERMINAL)
     assert_honest(report)
     assert report.state == "failed", report.to_json()
     assert sorted(n.node_id for n in report.nodes) == sorted(b["id"] for b in bmcs)
@@ -141,16 +139,22 @@ def test_the_same_system_registered_twice_is_refused(
 
 # -- DMTF mockups -------------------------------------------------------------------------------
 
+def rackmount_plan(fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory,
+                   bundle_id: str, packages: list[dict[str, Any]]) -> CampaignReport:
+    """The campaign of one DMTF public-rackmount1 node under REVIEW, as it waits for the
+    operator's approval (or ends): each node's planned decision is what is checked."""
+    service = fresh_service("public-rackmount1")
+    rig = foreign_rig(bmcs=[bmc_entry("rack-0", service)], cluster=REVIEW,
+                      spec=bundle_spec(bundle_id, packages))
+    return rig.run("pending_approval", *TERMINAL)
+
+
 def test_rackmount_bios_in_the_default_grammar_is_refused_quoting_the_string(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """A bundle that says nothing about how BIOS versions read cannot compare with
     ``P79 v1.45``: the node is not touched, and the reason quotes that string."""
-    service = fresh_service("public-rackmount1")
-    rig = foreign_rig(bmcs=[bmc_entry("rack-0", service)], cluster=REVIEW,
-                      spec=bundle_spec("rack-default", [package("bios-1.50", "BIOS", "1.50",
-                                                                ["3500"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), "pending_approval", *TERMINAL)
+    report = rackmount_plan(fresh_service, foreign_rig, "rack-default",
+                            [package("bios-1.50", "BIOS", "1.50", ["3500"])])
     assert_honest(report)
     [node] = report.nodes
     assert node.outcome == "not_applicable", report.to_json()
@@ -162,11 +166,8 @@ def test_rackmount_untouched_vendor_versions_do_not_block_an_update(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """Only SS (``2.50``) is in the bundle; BIOS and BMC speak vendor formats it never
     needs to read."""
-    service = fresh_service("public-rackmount1")
-    rig = foreign_rig(bmcs=[bmc_entry("rack-0", service)], cluster=REVIEW,
-                      spec=bundle_spec("rack-ss", [package("ss-2.60", "SS", "2.60", ["3500"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), "pending_approval", *TERMINAL)
+    report = rackmount_plan(fresh_service, foreign_rig, "rack-ss",
+                            [package("ss-2.60", "SS", "2.60", ["3500"])])
     [node] = report.nodes
     assert (node.outcome, node.target_versions) == ("pending", {"SS": "2.60"}), \
         report.to_json()
@@ -176,15 +177,11 @@ def test_rackmount_vendor_versions_read_by_the_bundle_schemes(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
     """BIOS ``P79 v1.45`` < ``P79 v1.50`` by a regex scheme; BMC ``1.45.455b66-rev4``
     is the bundle's exact version already: BIOS is planned, BMC is not."""
-    service = fresh_service("public-rackmount1")
-    rig = foreign_rig(bmcs=[bmc_entry("rack-0", service)], cluster=REVIEW, spec=bundle_spec(
-        "rack-schemes", [
-            package("bios-p79-1.50", "BIOS", "P79 v1.50", ["3500"], version_scheme=P79),
-            package("bmc-rev4", "BMC", "1.45.455b66-rev4", ["3500"],
-                    version_scheme={"type": "exact"}),
-        ]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), "pending_approval", *TERMINAL)
+    report = rackmount_plan(fresh_service, foreign_rig, "rack-schemes", [
+        package("bios-p79-1.50", "BIOS", "P79 v1.50", ["3500"], version_scheme=P79),
+        package("bmc-rev4", "BMC", "1.45.455b66-rev4", ["3500"],
+                version_scheme={"type": "exact"}),
+    ])
     [node] = report.nodes
     assert (node.outcome, node.target_versions) == ("pending", {"BIOS": "P79 v1.50"}), \
         report.to_json()
@@ -192,12 +189,8 @@ def test_rackmount_vendor_versions_read_by_the_bundle_schemes(
 
 def test_rackmount_of_another_model_is_refused_for_its_model(
         fresh_service: Callable[[str], ForeignService], foreign_rig: RigFactory) -> None:
-    service = fresh_service("public-rackmount1")
-    rig = foreign_rig(bmcs=[bmc_entry("rack-0", service)], cluster=REVIEW,
-                      spec=bundle_spec("rack-other", [package("ss-2.60", "SS", "2.60",
-                                                              ["FF-OTHER"])]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), "pending_approval", *TERMINAL)
+    report = rackmount_plan(fresh_service, foreign_rig, "rack-other",
+                            [package("ss-2.60", "SS", "2.60", ["FF-OTHER"])])
     assert_honest(report)
     [node] = report.nodes
     assert node.outcome == "not_applicable", report.to_json()
@@ -279,8 +272,7 @@ def test_rackmount_operator_cd_is_never_ejected(
                       timeouts={"monitor": 5, "verify": 3},
                       spec=bundle_spec("rack-cd", [package("bios-p79-1.50", "BIOS", "P79 v1.50",
                                                            ["3500"], version_scheme=P79)]))
-    rig.announce()
-    report = rig.wait_state(rig.campaign_id(), *TERMINAL)
+    report = rig.run(*TERMINAL)
     assert_honest(report)
     assert report.state == "failed", report.to_json()
     [node] = report.nodes

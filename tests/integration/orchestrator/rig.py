@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
 from lab.lab_invariants import peak_busy_per_group, repeated_flashes
 from tests.conftest import TestKeys
+from tests.support.gateway_process import GatewayProcess
 from tests.support.gateway_toml import bmc_toml, source_toml, table
 from tests.support.waiting import wait_until
 
@@ -37,6 +38,8 @@ FAST_ORCHESTRATOR = {
     "probe_interval_s": 0.1, "expected_node_s": 60, "health_interval_s": 3600,
     "retry_base_s": 0.2, "retry_max_s": 1, "retry_attempts": 4, "cd_settle_s": 3,
 }
+# Steps in which a gateway holds a node's lease and acts on its BMC.
+IN_FLIGHT = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}
 FAST_TIMEOUTS = {"precheck": 30, "deliver": 30, "monitor": 30, "wait_back": 30, "verify": 6,
                  "postcheck": 30, "eject": 30}
 
@@ -99,6 +102,40 @@ def write_gateway_config(
 
 # The crash-safety test still imports the old name; the one implementation is wait_until.
 wait_for = wait_until
+
+
+def fleet_configs(tmp_path: Path, database_url: str, count: int,
+                  **kwargs: Any) -> list[Path]:
+    """`count` gateway configs gw-0, gw-1, ... on one database, each in its own folder
+    (its own state and image cache, as on separate hosts); `kwargs` as for
+    write_gateway_config."""
+    paths = []
+    for index in range(count):
+        directory = tmp_path / f"gw{index}"
+        directory.mkdir()
+        paths.append(write_gateway_config(directory, database_url=database_url,
+                                          name=f"gw-{index}", **kwargs))
+    return paths
+
+
+@contextmanager
+def serving(paths: Sequence[Path], database_url: str,
+            ) -> Iterator[tuple[list[GatewayProcess], GatewayStore, CampaignStore]]:
+    """`fleetflash gateway serve` for each config of `paths` (logging next to it), each
+    started once the one before is running, and the store they share; on exit every
+    gateway is stopped, then the store closed."""
+    gateways = [GatewayProcess(path, path.parent) for path in paths]
+    images: GatewayStore | None = None
+    try:
+        for gateway in gateways:
+            gateway.start()
+        images = GatewayStore.open(database_url)
+        yield gateways, images, CampaignStore(images.engine)
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        if images is not None:
+            images.close()
 
 
 # -- audit log analysis ------------------------------------------------------------------

@@ -16,18 +16,16 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.store import GatewayStore
-from gateway.store.campaigns import CampaignStore
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     assert_rollout_invariants,
     emulated_rollout,
     even_odd_group,
     raise_alert_and_wait_for_campaign,
+    serving,
     wait_until_finished,
     write_gateway_config,
 )
-from tests.support.gateway_process import GatewayProcess
 
 NODES = 12
 GROUPS = {"even": 1, "odd": 2}
@@ -68,11 +66,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
             # down, so the step may take several restarts long (only slowness waits).
             timeouts={"monitor": 120, "verify": 30})
         config = load_config(config_path)
-        gateway = GatewayProcess(config_path, tmp_path)
-        gateway.start()
-        images = GatewayStore.open(config.database_url)
-        campaigns = CampaignStore(images.engine)
-        try:
+        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
             campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
                                                             publisher, bundle, sha)
 
@@ -91,9 +85,6 @@ def test_kill_9_at_random_points_keeps_every_invariant(
                 kill_points.update(steps - {"pending", "done"})
                 gateway.start()
             final, runs = wait_until_finished(campaigns, campaign_id, 120)
-        finally:
-            gateway.stop()
-            images.close()
 
         message = f"seed {seed}, {kills} kills at {dict(kill_points)}"
         assert kills >= KILLS, message

@@ -13,24 +13,22 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.store import GatewayStore
-from gateway.store.campaigns import CampaignStore
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
+    IN_FLIGHT,
     assert_rollout_invariants,
     emulated_rollout,
     even_odd_group,
     raise_alert_and_wait_for_campaign,
+    serving,
     wait_for,
     wait_until_finished,
     write_gateway_config,
 )
-from tests.support.gateway_process import GatewayProcess
 from tests.support.postgres import PostgresServer
 
 NODES = 8
 GROUPS = {"even": 2, "odd": 2}
-BUSY = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}
 
 
 # Seen once in five runs under a doubled test load: one node ended done with the gateway's
@@ -49,15 +47,11 @@ def test_rollout_survives_losing_the_database_mid_flight(
             bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
             orchestrator={"lease_s": 5}, database_url=url,
             timeouts={"monitor": 120, "verify": 30})
-        gateway = GatewayProcess(config_path, tmp_path)
-        gateway.start()
-        images = GatewayStore.open(url)
-        campaigns = CampaignStore(images.engine)
-        try:
+        with serving([config_path], url) as ([gateway], images, campaigns):
             campaign_id = raise_alert_and_wait_for_campaign(
                 load_config(config_path), images, campaigns, publisher, bundle, sha)
             assert wait_for(lambda: len([r for r in campaigns.runs(campaign_id)
-                                         if r.step in BUSY]) >= 2, 60)
+                                         if r.step in IN_FLIGHT]) >= 2, 60)
 
             private_postgres.stop()
             logged = len(gateway.log.read_text())
@@ -68,9 +62,6 @@ def test_rollout_survives_losing_the_database_mid_flight(
 
             final, runs = wait_until_finished(campaigns, campaign_id, 180)
             assert gateway.process is not None and gateway.process.poll() is None
-        finally:
-            gateway.stop()
-            images.close()
 
         assert final.state == "completed", (final.reason,
                                             [(r.node_id, r.step, r.error) for r in runs])

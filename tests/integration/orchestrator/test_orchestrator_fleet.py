@@ -20,35 +20,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.config import load_config
-from gateway.store import GatewayStore
-from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import list_members
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
+    IN_FLIGHT,
     assert_rollout_invariants,
     emulated_rollout,
     even_odd_group,
+    fleet_configs,
     raise_alert_and_wait_for_campaign,
+    serving,
     wait_for,
     wait_until_finished,
-    write_gateway_config,
 )
-from tests.support.gateway_process import FLEETFLASH, GatewayProcess
+from tests.support.gateway_process import FLEETFLASH
 
 NODES = 12
 GROUPS = {"even": 2, "odd": 2}
 GATEWAYS = 3
-BUSY = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}
-
-
-def _configs(tmp_path: Path, url: str, **kwargs: object) -> list[Path]:
-    paths = []
-    for index in range(GATEWAYS):
-        directory = tmp_path / f"gw{index}"
-        directory.mkdir()
-        paths.append(write_gateway_config(directory, database_url=url, name=f"gw-{index}",
-                                          **kwargs))  # type: ignore[arg-type]
-    return paths
 
 
 def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
@@ -58,15 +47,11 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     with emulated_rollout(test_keys, bundle, NODES, flash_seconds=0.4,
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
-        paths = _configs(tmp_path, postgres_url, publisher_prefix=publisher.base_url,
-                         trusted_key=test_keys.public, bmcs=emulated.inventory,
-                         group_of=even_odd_group, groups=GROUPS, orchestrator={"lease_s": 4})
-        gateways = [GatewayProcess(path, path.parent) for path in paths]
-        images = GatewayStore.open(postgres_url)
-        campaigns = CampaignStore(images.engine)
-        try:
-            for gateway in gateways:
-                gateway.start()
+        paths = fleet_configs(tmp_path, postgres_url, GATEWAYS,
+                              publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+                              bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
+                              orchestrator={"lease_s": 4})
+        with serving(paths, postgres_url) as (gateways, images, campaigns):
             assert wait_for(lambda: sum(m.alive for m in list_members(images.engine))
                             == GATEWAYS, 30)
 
@@ -82,14 +67,14 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
 
             def holders() -> Counter[str]:
                 return Counter(r.lease_owner for r in campaigns.runs(campaign_id)
-                               if r.step in BUSY and r.lease_owner)
+                               if r.step in IN_FLIGHT and r.lease_owner)
 
             # Work is spread: at some moment at least two gateways drive nodes.
             assert wait_for(lambda: len(holders()) >= 2, 60), holders()
             victim_name, _ = holders().most_common(1)[0]
             victim = gateways[int(victim_name.rsplit("-", 1)[1])]
             orphaned = {r.node_id for r in campaigns.runs(campaign_id)
-                        if r.lease_owner == victim_name and r.step in BUSY}
+                        if r.lease_owner == victim_name and r.step in IN_FLIGHT}
             victim.kill()
             victim_started = datetime.now(UTC)
 
@@ -105,10 +90,6 @@ def test_three_gateways_share_the_rollout_and_survive_a_kill_9(
                 and r.started_at > victim_started for r in campaigns.runs(campaign_id))
             final, runs = wait_until_finished(campaigns, campaign_id, 180)
             members = {m.name: m.alive for m in list_members(images.engine)}
-        finally:
-            for gateway in gateways:
-                gateway.stop()
-            images.close()
 
         assert orphaned, "the victim held no node when it was killed"
         assert rejoined and given_work, "the restarted gateway was given no new node"

@@ -13,21 +13,20 @@ from collections import Counter
 from pathlib import Path
 
 from gateway.config import load_config
-from gateway.store import GatewayStore
-from gateway.store.campaigns import CampaignStore
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     assert_rollout_invariants,
     emulated_rollout,
+    fleet_configs,
     raise_alert_and_wait_for_campaign,
+    serving,
     wait_until_finished,
 )
-from tests.integration.orchestrator.test_orchestrator_fleet import _configs
-from tests.support.gateway_process import GatewayProcess
 
 NODES = 24
 ALLOWANCE = 2
 KILLS = 5
+GATEWAYS = 3
 
 
 def group_of(node: str) -> str:
@@ -45,16 +44,12 @@ def test_five_kill_9_of_random_gateways_keep_every_invariant(
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     with emulated_rollout(test_keys, bundle, NODES, flash_seconds=1.0,
                           reset_seconds=0.2) as (emulated, publisher, audit_from):
-        paths = _configs(tmp_path, postgres_url, publisher_prefix=publisher.base_url,
-                         trusted_key=test_keys.public, bmcs=emulated.inventory,
-                         group_of=group_of, groups=groups, orchestrator={"lease_s": 4})
-        gateways = [GatewayProcess(path, path.parent) for path in paths]
-        images = GatewayStore.open(postgres_url)
-        campaigns = CampaignStore(images.engine)
+        paths = fleet_configs(tmp_path, postgres_url, GATEWAYS,
+                              publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+                              bmcs=emulated.inventory, group_of=group_of, groups=groups,
+                              orchestrator={"lease_s": 4})
         kills: list[str] = []
-        try:
-            for gateway in gateways:
-                gateway.start()
+        with serving(paths, postgres_url) as (gateways, images, campaigns):
             campaign_id = raise_alert_and_wait_for_campaign(
                 load_config(paths[0]), images, campaigns, publisher, bundle, sha)
             deadline = time.monotonic() + 240
@@ -68,10 +63,6 @@ def test_five_kill_9_of_random_gateways_keep_every_invariant(
                 kills.append(f"gw-{index}")
                 gateways[index].start()
             final, runs = wait_until_finished(campaigns, campaign_id, 240)
-        finally:
-            for gateway in gateways:
-                gateway.stop()
-            images.close()
 
         message = f"seed {seed}, kills {kills}"
         assert len(kills) == KILLS, message

@@ -35,56 +35,44 @@ def test_without_firmware_inventory_versions_come_from_system_and_manager(
 def test_a_linked_firmware_inventory_that_answers_404_counts_as_none(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
     emulated.faults.set(node["id"], "no_firmware_inventory", link="dangling")  # sushy-tools
-    client = FleetBmcClient.connect(endpoint, {})
-    try:
+    with FleetBmcClient.connect(endpoint, {}) as client:
         inventory = client.inventory()
         assert inventory.installed_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
         assert inventory.capabilities.version_source.startswith(
             "fallback (FirmwareInventory is linked but answers 404): ")
         assert client.component_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
-    finally:
-        client.close()
 
 
 def test_versions_are_read_back_from_the_source_the_inventory_used(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
     emulated.faults.set(node["id"], "no_firmware_inventory")
-    client = FleetBmcClient.connect(endpoint)
-    try:
+    with FleetBmcClient.connect(endpoint) as client:
         client.inventory()
         emulated.bmc(node["id"]).firmware.install("BIOS", "1.5.0")
         assert client.component_versions() == {"BIOS": "1.5.0", "BMC": "1.0.0"}
         # The BMC now offers FirmwareInventory again: still read where the inventory read.
         emulated.faults.clear(node["id"], "no_firmware_inventory")
         assert client.component_versions() == {"BIOS": "1.5.0", "BMC": "1.0.0"}
-    finally:
-        client.close()
 
 
 def test_a_client_of_a_restarted_gateway_reads_the_fallback_too(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
     emulated.faults.set(node["id"], "no_firmware_inventory")
     known: dict[str, object] = {}
-    client = FleetBmcClient.connect(endpoint, known)  # nothing remembered: a new process
-    try:
+    with FleetBmcClient.connect(endpoint, known) as client:  # nothing remembered: a new process
         assert client.component_versions() == {"BIOS": "1.0.0", "BMC": "1.0.0"}
         assert known["versions_from"] == "fallback"
-    finally:
-        client.close()
 
 
 def test_inventory_source_vanishing_is_an_error_not_another_source(
         emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
-    client = FleetBmcClient.connect(endpoint, {})
-    try:
+    with FleetBmcClient.connect(endpoint, {}) as client:
         assert client.inventory().capabilities.firmware_inventory
         client.known.pop("members")
         client._members = None
         emulated.faults.set(node["id"], "no_firmware_inventory")
         with pytest.raises(RedfishError, match="no longer offers FirmwareInventory"):
             client.component_versions()
-    finally:
-        client.close()
 
 
 def test_several_systems_and_none_chosen_is_refused_naming_them(

@@ -11,6 +11,7 @@ from gateway.cluster_config import load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, load_config
 from gateway.domain import AutonomyPolicy, DeliveryMethod, NodeStep
 from gateway.redfish import TlsMode
+from tests.support.gateway_toml import bmc_toml, cluster_toml, table
 
 BASE = """
 [gateway]
@@ -180,35 +181,21 @@ def test_the_event_receiver_is_configured_in_the_orchestrator_section(tmp_path: 
     assert settings.event_fallback_s == 45
 
 
-STAGED = BASE + """
-[[qos_classes]]
-name = "batch"
-windows = [{ days = [5, 6], start = "22:00", hours = 6 }]
-
-[[clusters]]
-name = "hpc"
-activation = "staged"
-allow_downgrade = true
-
-[[clusters.groups]]
-name = "rack1"
-max_unavailable = 1
-
-[[bmcs]]
-name = "n1"
-cluster = "hpc"
-group = "rack1"
-qos = "batch"
-url = "http://127.0.0.1:8000"
-username = "admin"
-password = "lab-only"
-"""
+def staged_cluster(qos: str | None = "batch", **cluster: object) -> str:
+    """Cluster "hpc" with staged activation and downgrades allowed (or `cluster`'s
+    values), its one node n1 in QoS class `qos` (None: the default class, no window)."""
+    settings: dict[str, object] = {"activation": "staged", "allow_downgrade": True, **cluster}
+    return (BASE + table("[qos_classes]", name="batch",
+                         windows=[{"days": [5, 6], "start": "22:00", "hours": 6}])
+            + cluster_toml("hpc", **settings)
+            + bmc_toml("n1", "hpc", "rack1", "http://127.0.0.1:8000", username="admin",
+                       password="lab-only", **({"qos": qos} if qos else {})))
 
 
 def test_activation_and_downgrade_policy_are_cluster_keys(tmp_path: Path) -> None:
     from gateway.orchestrator.settings import Activation
 
-    (staged,) = load_clusters(load_config(write(tmp_path, STAGED)))
+    (staged,) = load_clusters(load_config(write(tmp_path, staged_cluster())))
     assert staged.activation is Activation.STAGED and staged.allow_downgrade
     # Every node has a window: campaigns are created and staged.
     assert staged.staged and staged.staged_refusal() is None
@@ -220,11 +207,10 @@ def test_activation_and_downgrade_policy_are_cluster_keys(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("description", "text", "message"), [
-    ("staged without any window", STAGED.replace("qos = \"batch\"\n", ""),
+    ("staged without any window", staged_cluster(qos=None),
      "QoS class 'default' (nodes n1) has none"),
-    ("unknown activation", STAGED.replace('"staged"', '"later"'), "not one of"),
-    ("downgrade policy not a boolean", STAGED.replace("allow_downgrade = true",
-                                                      'allow_downgrade = "yes"'),
+    ("unknown activation", staged_cluster(activation="later"), "not one of"),
+    ("downgrade policy not a boolean", staged_cluster(allow_downgrade="yes"),
      "allow_downgrade must be true or false"),
 ])
 def test_bad_activation_or_downgrade_policy_is_refused(tmp_path: Path, description: str,
