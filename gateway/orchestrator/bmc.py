@@ -11,12 +11,14 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
 from gateway.domain import FirmwareComponent, NodeInventory, PowerState
+from gateway.domain.update_signals import UpdateSignal
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -25,6 +27,7 @@ from gateway.redfish import (
     RedfishError,
     TaskRef,
     fallback,
+    logs,
     systems,
     update_service,
     virtual_media,
@@ -35,6 +38,9 @@ from gateway.redfish.errors import translated
 LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
+# Log entry times often come in whole seconds: an entry of the second an update started
+# still counts as newer than the update.
+LOG_SLACK = timedelta(seconds=1)
 
 
 class FleetBmcClient(BmcClient):
@@ -242,6 +248,39 @@ class FleetBmcClient(BmcClient):
             raise
         self.known["member_uris"] = uris
         return versions
+
+    def log_signals(self, since: datetime) -> list[UpdateSignal]:
+        """The entries of the system's and the manager's logs created at or after ``since``
+        (our clock: the BMC's clock skew, read once, is taken out; LOG_SLACK allows for
+        times given in whole seconds). A BMC without LogServices has none. Raises
+        RedfishError (transient ones; a log that is gone is looked for again next time)."""
+        collections: list[str] | None = self.known.get("logs")
+        if collections is None:
+            system = self._host(fresh=False)
+            owners = [system.path]
+            manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+            owners += [manager] if manager else []
+            try:
+                found = logs.entries_collections(self._conn, owners)
+            except NotSupportedError:
+                found = []
+            skew = logs.clock_skew(self._conn, found[0][0]) if found else timedelta(0)
+            collections = self.known["logs"] = [entries for _service, entries in found]
+            self.known["log_skew_s"] = skew.total_seconds()
+        skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
+        signals: list[UpdateSignal] = []
+        for entries in collections:
+            try:
+                records = logs.read_entries(self._conn, entries)
+            except RedfishError as exc:
+                if not exc.transient:
+                    self.known.pop("logs", None)
+                raise
+            signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
+                                     r.created - skew)
+                        for r in records
+                        if r.created is not None and r.created - skew >= since - LOG_SLACK]
+        return signals
 
     def _fallback_versions(self) -> dict[str, str]:
         """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""

@@ -42,6 +42,7 @@ from gateway.orchestrator.monitor_notes import (
     task_failure,
     task_said,
 )
+from gateway.orchestrator.signals import act_on, reported
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
 
@@ -189,17 +190,25 @@ def monitor(ctx: StepContext) -> Outcome:
     try:
         if task:
             status = ctx.client().task_status(TaskRef(task, ctx.progress.get("task_uri")))
+            found = reported(ctx, status)
             if not status.finished:
-                return Stay(min(status.retry_after, poll), f"task {status.state}",
-                            progress=remember(ctx, BMC_SAID, task_said(status)))
+                return act_on(ctx, found) or Stay(
+                    min(status.retry_after, poll), f"task {status.state}",
+                    progress=remember(ctx, BMC_SAID, task_said(status)))
             if status.succeeded is False:
                 if _may_redeliver(ctx):
                     return Stay(ctx.settings.poll_max_s, "redelivered",
                                 progress=redeliver(ctx))
+                if all(f.redeliverable for f in found) and (again := act_on(ctx, found)):
+                    return again
                 raise StepFailedError(task_failure(status.state, status.message_ids,
                                                    status.messages))
+            # Completed: a failure reported elsewhere contradicts it (versions decide).
+            said = task_said(status)
             reset = any(m.endswith(RESET_REQUIRED) for m in status.message_ids)
-            return Advance(NodeStep.RESET if reset else NodeStep.WAIT_BACK)
+            return act_on(ctx, found, task_said=said) or Advance(
+                NodeStep.RESET if reset else NodeStep.WAIT_BACK,
+                {"progress": {**ctx.progress, BMC_SAID: said}})
         installed = ctx.client().component_versions()
     except RedfishError as exc:
         if not exc.transient:
@@ -213,6 +222,8 @@ def monitor(ctx: StepContext) -> Outcome:
         return Advance(NodeStep.WAIT_BACK)
     if ctx.progress.get(BEHIND) != "; ".join(behind):
         ctx.mark({BEHIND: "; ".join(behind)})  # named if the step times out
+    if (outcome := act_on(ctx, reported(ctx), installed=installed)) is not None:
+        return outcome  # the BMC (or its update CD) reported a failure: no need to wait
     if _may_redeliver(ctx):
         settle = ctx.progress.get("settle_until")
         if settle is None:
@@ -286,7 +297,12 @@ def verify(ctx: StepContext) -> Outcome:
         return Stay(ctx.settings.poll_max_s, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if behind:
-        # A BMC may still be restarting into its new version: wait until the step times out.
+        # A BMC may still be restarting into its new version: wait until the step times
+        # out, unless it reported the activation failed (even after a completed task).
+        said = ctx.progress.get(BMC_SAID)
+        if outcome := act_on(ctx, reported(ctx), installed=installed, task_said=said,
+                             may_redeliver=False):
+            return outcome
         if ctx.progress.get("behind") != "; ".join(behind):
             ctx.mark({"behind": "; ".join(behind)})
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
