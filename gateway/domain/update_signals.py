@@ -73,7 +73,8 @@ def component_of(signal: UpdateSignal, aliases: Mapping[str, Collection[str]]) -
     decides when it names a component; otherwise a message argument naming one (the
     Update messages name the device as an argument: ApplyFailed(image, device))."""
     names = {name: component for component, known in aliases.items()
-             for name in (component, *known)}
+             for name in (component, *known, *(uri.rstrip("/").rsplit("/", 1)[-1]
+                                               for uri in known))}
     for candidate in (signal.origin, *signal.args):
         found = names.get(candidate) or names.get(candidate.rstrip("/").rsplit("/", 1)[-1])
         if found is not None and (candidate == signal.origin or not _is_url(candidate)):
