@@ -166,7 +166,8 @@ class Bmc:
     def _audit_record(self, record: dict[str, Any]) -> None:
         """An audit record becomes log entries; a firmware message is pushed as an event
         the same moment (a failing flash says so at once, wherever a client listens)."""
-        written = self.logs.from_audit(record)
+        # The audit log keeps real time; the BMC stamps its entries with its own clock.
+        written = self.logs.from_audit({**record, "ts": self.clock.at(str(record["ts"]))})
         if written is not None and written.about_firmware:
             self.events.publish(written.message_id, written.args, written.origin,
                                 "SoftwareInventory")
