@@ -99,7 +99,7 @@ def test_accepted_event_reaches_the_handler_parsed(
     assert response.content == b""
     assert collector.calls == [("node-1", (
         BmcEvent("ResourceEvent.1.4.3.ResourceChanged", NIC_URI, "Other"),
-        BmcEvent("", "", ""),
+        BmcEvent("", "", "", (), "no id, no origin"),
     ))]
     assert (receiver.accepted, receiver.refused) == (1, 0)
 
