@@ -252,19 +252,23 @@ class FleetBmcClient(BmcClient):
     def log_signals(self, since: datetime) -> list[UpdateSignal]:
         """The entries of the system's and the manager's logs created at or after ``since``
         (our clock: the BMC's clock skew, read once, is taken out; LOG_SLACK allows for
-        times given in whole seconds). A BMC without LogServices has none. Raises
-        RedfishError (transient ones; a log that is gone is looked for again next time)."""
+        times given in whole seconds). A BMC without readable LogServices has none (a
+        log is an extra source: the versions still decide). Raises transient
+        RedfishErrors only."""
         collections: list[str] | None = self.known.get("logs")
         if collections is None:
             system = self._host(fresh=False)
-            owners = [system.path]
-            manager = fallback.manager_uri(self._conn, system.json, self._root_json())
-            owners += [manager] if manager else []
             try:
+                manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+                owners = [system.path, *([manager] if manager else [])]
                 found = logs.entries_collections(self._conn, owners)
-            except NotSupportedError:
-                found = []
-            skew = logs.clock_skew(self._conn, found[0][0]) if found else timedelta(0)
+                skew = logs.clock_skew(self._conn, found[0][0]) if found else timedelta(0)
+            except RedfishError as exc:
+                if exc.transient:
+                    raise
+                LOG.info("BMC %s: its logs cannot be read (%s); versions only",
+                         self.endpoint.name, exc)
+                found, skew = [], timedelta(0)
             collections = self.known["logs"] = [entries for _service, entries in found]
             self.known["log_skew_s"] = skew.total_seconds()
         skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
@@ -273,9 +277,10 @@ class FleetBmcClient(BmcClient):
             try:
                 records = logs.read_entries(self._conn, entries)
             except RedfishError as exc:
-                if not exc.transient:
-                    self.known.pop("logs", None)
-                raise
+                if exc.transient:
+                    raise
+                self.known.pop("logs", None)  # moved or gone: looked for again next time
+                continue
             signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
                                      r.created - skew)
                         for r in records
