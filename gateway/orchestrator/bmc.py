@@ -39,8 +39,11 @@ LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
 # Log entry times often come in whole seconds: an entry of the second an update started
-# still counts as newer than the update.
+# still counts as newer than the update (entries with fractions are compared exactly, so
+# a failure of the previous attempt never counts against a redelivery made just after).
 LOG_SLACK = timedelta(seconds=1)
+# LogService.DateTime has whole seconds: a smaller difference from our clock is noise.
+SKEW_NOISE = timedelta(seconds=2)
 
 
 class FleetBmcClient(BmcClient):
@@ -270,7 +273,7 @@ class FleetBmcClient(BmcClient):
                          self.endpoint.name, exc)
                 found, skew = [], timedelta(0)
             collections = self.known["logs"] = [entries for _service, entries in found]
-            self.known["log_skew_s"] = skew.total_seconds()
+            self.known["log_skew_s"] = skew.total_seconds() if abs(skew) >= SKEW_NOISE else 0
         skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
         signals: list[UpdateSignal] = []
         for entries in collections:
@@ -283,8 +286,8 @@ class FleetBmcClient(BmcClient):
                 continue
             signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
                                      r.created - skew)
-                        for r in records
-                        if r.created is not None and r.created - skew >= since - LOG_SLACK]
+                        for r in records if r.created is not None and r.created - skew >= (
+                            since - LOG_SLACK if r.created.microsecond == 0 else since)]
         return signals
 
     def _fallback_versions(self) -> dict[str, str]:
