@@ -64,6 +64,7 @@ class ReportedFailure:
 
     @property
     def redeliverable(self) -> bool:
+        """A new delivery may cure it (the image did not arrive whole)."""
         return self.signal.key in REDELIVERABLE_KEYS
 
 

@@ -19,12 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from gateway.domain import DeliveryMethod, PowerState
-from gateway.domain.update_signals import (
-    ReportedFailure,
-    UpdateSignal,
-    failure_note,
-    reported_failures,
-)
+from gateway.domain import update_signals as sig
 from gateway.orchestrator.bmc_events import BmcEvent
 from gateway.orchestrator.context import Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.delivery import redeliver
@@ -45,12 +40,12 @@ class SignalInbox:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._nodes: dict[str, deque[UpdateSignal]] = {}
+        self._nodes: dict[str, deque[sig.UpdateSignal]] = {}
 
     def add(self, node_id: str, events: Iterable[BmcEvent]) -> int:
         """Keep the node's Update messages; returns how many of them report a failure."""
         now = utcnow()
-        kept = [UpdateSignal("event", e.message_id, e.args, e.origin, e.message, now)
+        kept = [sig.UpdateSignal("event", e.message_id, e.args, e.origin, e.message, now)
                 for e in events if e.message_id.startswith("Update.")]
         if kept:
             with self._lock:
@@ -58,7 +53,7 @@ class SignalInbox:
                 inbox.extend(kept)
         return sum(1 for signal in kept if signal.is_failure)
 
-    def since(self, node_id: str, since: datetime) -> tuple[UpdateSignal, ...]:
+    def since(self, node_id: str, since: datetime) -> tuple[sig.UpdateSignal, ...]:
         """The node's pushed messages that arrived at or after ``since``."""
         with self._lock:
             kept = tuple(self._nodes.get(node_id, ()))
@@ -75,15 +70,15 @@ def update_started(ctx: StepContext) -> datetime:
     return ctx.run.step_started_at or ctx.now
 
 
-def task_signals(status: TaskStatus) -> list[UpdateSignal]:
+def task_signals(status: TaskStatus) -> list[sig.UpdateSignal]:
     """The update task's messages as signals (no time: the task is this update's own)."""
     args = status.message_args or tuple(() for _ in status.message_ids)
-    return [UpdateSignal("task", message_id, tuple(arg), message=text)
+    return [sig.UpdateSignal("task", message_id, tuple(arg), message=text)
             for message_id, arg, text in zip(status.message_ids, args, status.messages,
                                              strict=False)]
 
 
-def reported(ctx: StepContext, status: TaskStatus | None = None) -> list[ReportedFailure]:
+def reported(ctx: StepContext, status: TaskStatus | None = None) -> list[sig.ReportedFailure]:
     """Failures reported for the node's target components since the update began: from
     pushed events, the task (``status``) and, when the BMC does not push its events to
     us, its log entries (read now). Raises RedfishError."""
@@ -97,10 +92,10 @@ def reported(ctx: StepContext, status: TaskStatus | None = None) -> list[Reporte
     member_uris: dict[str, str] = client.known.get("member_uris") or {}
     aliases = {component: (member_uris[component],) if component in member_uris else ()
                for component in ctx.run.target_versions}
-    return reported_failures(signals, aliases, since)
+    return sig.reported_failures(signals, aliases, since)
 
 
-def act_on(ctx: StepContext, failures: list[ReportedFailure], *,
+def act_on(ctx: StepContext, failures: list[sig.ReportedFailure], *,
            installed: dict[str, str] | None = None, task_said: str | None = None,
            may_redeliver: bool = True) -> Outcome | None:
     """What reported failures mean, the versions deciding: None when every failing
@@ -135,4 +130,4 @@ def act_on(ctx: StepContext, failures: list[ReportedFailure], *,
             if exc.status != 409:  # 409: the host is still busy with the failed CD run
                 raise
             return Stay(ctx.settings.poll_max_s, "host busy; redelivering when it is free")
-    raise StepFailedError(failure_note(failing, behind, task_said))
+    raise StepFailedError(sig.failure_note(failing, behind, task_said))
