@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 # Update-registry messages that say a component's update failed (Update.1.x).
 FAILURE_KEYS = frozenset({"TransferFailed", "VerificationFailed", "ApplyFailed",
@@ -55,8 +56,7 @@ class UpdateSignal:
         return f"{self.key} ({where.get(self.source, self.source)}): {text}".strip()
 
 
-@dataclass(frozen=True)
-class ReportedFailure:
+class ReportedFailure(NamedTuple):
     """A failure message about one of the node's target components."""
 
     component: str
