@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from emulator.accounts import AccountStore, Role, SessionStore
 from emulator.audit import AuditLog
@@ -39,6 +39,7 @@ HOST_RESET_TYPES = (
 BMC_RESET_TYPES = ("GracefulRestart", "ForceRestart")
 BOOT_TARGETS = ("None", "Pxe", "Hdd", "Cd")
 BOOT_ENABLED = ("Disabled", "Once", "Continuous")
+ACTIVATE_FAILED = "Update.ActivateFailed"
 
 
 class PortControl(Protocol):
@@ -135,7 +136,7 @@ class Bmc:
         self.tasks = TaskStore(self._task_event)
         self.faults = FaultSet()
         self.logs = BmcLogs()
-        audit.add_sink(bmc_id, self.logs.from_audit)
+        audit.add_sink(bmc_id, self._audit_record)
         self.certificate = BmcCertificate(f"{self.model} BMC {bmc_id}", served_certificate,
                                           apply_certificate)
         self.clock = ManagerClock()
@@ -161,6 +162,15 @@ class Bmc:
     # events -----------------------------------------------------------------------
     def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:
         self.events.publish(message_id, args, task.uri, "Task")
+
+    def _audit_record(self, record: dict[str, Any]) -> None:
+        """An audit record becomes log entries; a firmware message is pushed as an event
+        the same moment (a failing flash says so at once, wherever a client listens)."""
+        # The audit log keeps real time; the BMC stamps its entries with its own clock.
+        written = self.logs.from_audit({**record, "ts": self.clock.at(str(record["ts"]))})
+        if written is not None and written.about_firmware:
+            self.events.publish(written.message_id, written.args, written.origin,
+                                "SoftwareInventory")
 
     def _firmware_changed(self, component: str) -> None:
         self.events.publish(
@@ -252,8 +262,9 @@ class Bmc:
                 return self.media.image, enabled == "Once"
         return None, enabled == "Once"
 
-    def activate_pending_firmware(self) -> None:
-        """Host reset: staged versions become installed (unless version_unchanged)."""
+    def activate_pending_firmware(self, source: str | None = None) -> None:
+        """Host reset: staged versions become installed (unless version_unchanged).
+        source: "update_cd" when the update CD's reboot activates them."""
         pending = self.firmware.take_pending()
         for component, version in pending.items():
             if self.faults.hit(FaultKind.VERSION_UNCHANGED, component):
@@ -261,9 +272,10 @@ class Bmc:
                     self.id, "flash_failed", component=component,
                     from_version=self.firmware.version(component), to_version=version,
                     reason="fault: version_unchanged (activation silently lost)",
+                    message=ACTIVATE_FAILED, source=source,
                 )
                 continue
-            self.firmware.install(component, version, activated_by="host_reset")
+            self.firmware.install(component, version, activated_by="host_reset", source=source)
 
     def activate_bmc_firmware(self, version: str, task_id: str | None) -> None:
         """A BMC restart after a BMC flash: the new version runs (unless version_unchanged)."""
@@ -272,6 +284,7 @@ class Bmc:
                 self.id, "flash_failed", component="BMC",
                 from_version=self.firmware.version("BMC"), to_version=version, task=task_id,
                 reason="fault: version_unchanged (activation silently lost)",
+                message=ACTIVATE_FAILED,
             )
             return
         self.firmware.install("BMC", version, task=task_id, activated_by="bmc_restart")
@@ -282,7 +295,7 @@ class Bmc:
                           reason="update CD finished")
         self._set_power(False, reason="update CD finished")
         time.sleep(self.timings.reset_s)
-        self.activate_pending_firmware()
+        self.activate_pending_firmware(source="update_cd")
         self._set_power(True, reason="boot from disk")
 
     # boot override -------------------------------------------------------------------------

@@ -31,6 +31,15 @@ class ManagerClock:
             return (datetime.now(UTC) + self._skew).astimezone(zone).isoformat(
                 timespec="seconds")
 
+    def at(self, real: str) -> str:
+        """A real UTC time (ISO 8601, e.g. an audit record's ``ts``) as this BMC's clock
+        shows it: what the BMC stamps on its log entries (milliseconds kept)."""
+        with self._lock:
+            sign, hours, minutes = _parse_offset(self._offset)
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+            return (datetime.fromisoformat(real) + self._skew).astimezone(zone).isoformat(
+                timespec="milliseconds")
+
     def set(self, date_time: str | None, local_offset: str | None) -> None:
         """Set either or both; ValueError naming the property if a value is malformed."""
         parsed: datetime | None = None

@@ -56,3 +56,4 @@ class FirmwareError(EmulatorError):
         self.message_id = message_id
         self.component = component
         self.detail = detail
+        self.audited = False  # already in the audit log (and so the BMC's log and events)

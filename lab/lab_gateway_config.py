@@ -7,9 +7,10 @@ directory, ports and media secret). What goes in:
 - ``[[sources]]``: the lab's publisher, trusted for OwningEntity FLEETFLASH,
   ImageURIs under the publisher's URL and the lab's fresh signing key;
 - ``[media]`` and ``[api]`` on loopback ports picked by `lab up`;
-- ``[orchestrator]`` tuned to the emulator's timings (a failed MSC flash is
-  only seen as versions that never arrive, so MONITOR times out after 45 s,
-  or five times the expected update time, rather than the default hour);
+- ``[orchestrator]`` tuned to the emulator's timings, receiving the BMCs' pushed
+  events (a failed flash is reported at once; MONITOR's timeout, 45 s or five
+  times the expected update time rather than the default hour, is the last
+  resort for a BMC that says nothing);
 - ``[[qos_classes]]``, ``[[clusters]]`` and ``[[bmcs]]`` from the topology,
   topology node names as the gateway's node ids.
 """
@@ -35,6 +36,9 @@ BMC_TIMEOUT_S = 10
 SOURCE_NAME = "lab-publisher"
 # How long the lab's drains wait for jobs (the lab's workload jobs are shorter).
 SLURM_MAX_WAIT_S = 120
+# While BMCs push events, MONITOR still looks by itself this often (a lost event costs
+# at most this long).
+EVENT_FALLBACK_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class LabEndpoints:
     bmcs: Sequence[Mapping[str, str]]  # emulator inventory, BMC i = topology.nodes[i]
     # cluster -> the slurm.conf of the Slurm the lab started for it (manager: slurm)
     slurm_confs: Mapping[str, Path] = field(default_factory=dict)
+    # Where the gateway receives the BMCs' pushed events (None: it polls them).
+    events_port: int | None = None
 
 
 def _toml(value: Any) -> str:
@@ -126,6 +132,11 @@ def render_gateway_config(topology: Topology, endpoints: LabEndpoints) -> str:
                                "base_url": f"http://127.0.0.1:{endpoints.media_port}"})
     text += _table("[api]", {"listen": f"127.0.0.1:{endpoints.api_port}"})
     settings, timeouts = orchestrator_settings(topology)
+    if endpoints.events_port is not None:
+        # The BMCs push their update results: a failed flash is seen the moment it fails
+        # (polling their logs is the fallback, and the step timeout the last resort).
+        settings |= {"events_http": f"127.0.0.1:{endpoints.events_port}",
+                     "event_fallback_s": EVENT_FALLBACK_S}
     text += _table("[orchestrator]", settings)
     text += _table("[orchestrator.timeouts]", timeouts)
     for qos in topology.qos_classes:  # a class named like the built-in "default" replaces it

@@ -193,7 +193,8 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
             api_port=procs.free_port(), publisher_url=publisher_url,
             cim_username=CIM_USERNAME, cim_password_hash=hash_password(cim_password),
             trusted_key=public_key, bmcs=inventory,
-            slurm_confs={name: rig.conf for name, rig in rigs.items()})
+            slurm_confs={name: rig.conf for name, rig in rigs.items()},
+            events_port=procs.free_port())
         suffix = "" if index == 0 else f"-{index + 1}"
         config_path = workdir / f"gateway{suffix}.toml"
         config_path.write_text(_gateway_config(render_gateway_config(topology, endpoints),

@@ -90,6 +90,7 @@ class FirmwareEngine:
         except FirmwareError as exc:
             LOG.info("BMC %s task %s failed: %s", bmc.id, task.id, exc.detail)
             task.add_message(exc.message_id, request.image, exc.component)
+            _audit_failure(bmc, exc, request.image, task.id, None)
             task.fail()
         except Exception:
             LOG.exception("BMC %s task %s: unexpected error", bmc.id, task.id)
@@ -109,6 +110,7 @@ class FirmwareEngine:
                                           components=request.components, force=request.force)
             for refusal in refused:
                 task.add_message(refusal.message_id, refusal.package.component, request.image)
+                _audit_skipped(bmc, refusal.package, refusal.message_id, request.image, None)
             if not planned:
                 if not refused:
                     task.add_message("Update.UpdateNotApplicable", request.image, bmc.model)
@@ -137,22 +139,28 @@ class FirmwareEngine:
                 else:
                     bmc.firmware.install(pkg.component, pkg.version, task=task.id)
                     task.add_message("Update.UpdateSuccessful", pkg.component, request.image)
-            if host_packages and request.apply_time == "OnReset":
-                task.add_message("Base.ResetRequired", SYSTEM_URI, "ForceRestart")
-            elif host_packages and self._reset_host_now(bmc):
+            if host_packages and request.apply_time != "OnReset" and self._reset_host_now(bmc):
                 for pkg in host_packages:
+                    # Even when version_unchanged lost the activation: the task does not
+                    # admit it, only the log does (contradictory signals, as real BMCs give).
                     task.add_message("Update.UpdateSuccessful", pkg.component, request.image)
             elif host_packages:
+                for pkg in host_packages:
+                    task.add_message("Update.AwaitToActivate", request.image, pkg.component)
                 task.add_message("Base.ResetRequired", SYSTEM_URI, "ForceRestart")
         task.complete()
         if restart_bmc_to is not None:
             self._restart_into(bmc, restart_bmc_to, task)
 
     def _flash_one(self, bmc: Bmc, reader: BundleReader, pkg: Package, image: str,
-                   task: Task | None, report: flash.Progress) -> None:
+                   task: Task | None, report: flash.Progress, source: str | None = None
+                   ) -> None:
+        """Transfer, verify and write one package; audit (and so log and event) each end.
+        source: "update_cd" when the CD's environment does it (results in the SEL too)."""
         before = bmc.firmware.version(pkg.component)
         bmc.audit.record(bmc.id, "flash_start", component=pkg.component, from_version=before,
-                         to_version=pkg.version, task=task.id if task else None, image=image)
+                         to_version=pkg.version, task=task.id if task else None, image=image,
+                         source=source)
         try:
             if task:
                 task.add_message("Update.TransferringToComponent", image, pkg.component)
@@ -163,8 +171,10 @@ class FirmwareEngine:
             flash.write_component(bmc, pkg, lambda f: report(0.3 + 0.7 * f))
         except FirmwareError as exc:
             bmc.audit.record(bmc.id, "flash_failed", component=pkg.component,
-                             from_version=before, to_version=pkg.version,
-                             task=task.id if task else None, reason=exc.detail)
+                             from_version=before, to_version=pkg.version, image=image,
+                             task=task.id if task else None, reason=exc.detail,
+                             message=exc.message_id, source=source)
+            exc.audited = True
             raise
 
     def _reset_host_now(self, bmc: Bmc) -> bool:
@@ -201,14 +211,21 @@ class FirmwareEngine:
         Called on the host-boot thread; every outcome is in the audit log.
         """
         restart_bmc_to: str | None = None
+        left: list[Package] = []  # planned, not reached when a flash fails
         try:
             with flash.open_image(bmc, image_url, max_bytes=self.max_image_bytes,
                                   tls_verify=self.image_tls_verify) as reader:
                 manifest = flash.check_signature(reader, self.trusted_keys)
-                planned, _refused = flash.plan(manifest, bmc.model, bmc.firmware.installed())
-                for item in planned:
+                planned, refused = flash.plan(manifest, bmc.model, bmc.firmware.installed())
+                for refusal in refused:
+                    # The CD's environment reports every component of this model it leaves.
+                    _audit_skipped(bmc, refusal.package, refusal.message_id, image_url,
+                                   "update_cd")
+                for index, item in enumerate(planned):
                     pkg = item.package
-                    self._flash_one(bmc, reader, pkg, image_url, None, lambda _f: None)
+                    left = [later.package for later in planned[index + 1:]]
+                    self._flash_one(bmc, reader, pkg, image_url, None, lambda _f: None,
+                                    source="update_cd")
                     if pkg.reset == ResetKind.BMC:
                         restart_bmc_to = pkg.version
                     elif pkg.reset == ResetKind.HOST:
@@ -223,8 +240,28 @@ class FirmwareEngine:
                          exc.detail)
                 return
             LOG.info("BMC %s: update CD %s stopped: %s", bmc.id, image_url, exc.detail)
-            bmc.audit.record(bmc.id, "flash_failed", component=exc.component, image=image_url,
-                             reason=exc.detail, source="update_cd")
+            _audit_failure(bmc, exc, image_url, None, "update_cd")
+            for pkg in left:  # the CD stops at the first failure: these were not tried
+                _audit_skipped(bmc, pkg, "Update.UpdateSkipped", image_url, "update_cd")
         bmc.reboot_host_to_disk()
         if restart_bmc_to is not None:
             self._restart_into(bmc, restart_bmc_to, None)
+
+
+def _audit_skipped(bmc: Bmc, pkg: Package, message_id: str, image: str,
+                   source: str | None) -> None:
+    """A component of this model the update leaves alone, and why (an Update message)."""
+    bmc.audit.record(bmc.id, "flash_skipped", component=pkg.component,
+                     from_version=bmc.firmware.version(pkg.component), to_version=pkg.version,
+                     image=image, message=message_id, source=source)
+
+
+def _audit_failure(bmc: Bmc, exc: FirmwareError, image: str, task_id: str | None,
+                   source: str | None) -> None:
+    """An update that stopped before any component was written (the image could not be
+    read or its signature failed): audited once, like a component's failure."""
+    if exc.audited:
+        return
+    bmc.audit.record(bmc.id, "flash_failed", component=exc.component, image=image,
+                     task=task_id, reason=exc.detail, message=exc.message_id, source=source)
+    exc.audited = True

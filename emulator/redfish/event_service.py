@@ -30,7 +30,7 @@ blueprint = Blueprint("event_service", __name__)
 
 SERVICE_URI = "/redfish/v1/EventService"
 SSE_URI = f"{SERVICE_URI}/SSE"
-REGISTRY_PREFIXES = ("TaskEvent", "ResourceEvent")
+REGISTRY_PREFIXES = ("TaskEvent", "ResourceEvent", "Update")
 RESOURCE_TYPES = ("Task", "SoftwareInventory", "ComputerSystem")
 SSE_KEEPALIVE_S = 15.0
 TEST_EVENT = "EventService.SubmitTestEvent"

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
@@ -18,6 +19,7 @@ from sushy.resources.system.system import System
 
 from gateway.domain import FirmwareComponent, NodeInventory, PowerState
 from gateway.domain.inventory import SystemFacts
+from gateway.domain.update_signals import UpdateSignal
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -26,6 +28,7 @@ from gateway.redfish import (
     RedfishError,
     TaskRef,
     fallback,
+    logs,
     systems,
     update_service,
     virtual_media,
@@ -36,6 +39,12 @@ from gateway.redfish.errors import ResourceMissingError, translated
 LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
+# Log entry times often come in whole seconds: an entry of the second an update started
+# still counts as newer than the update (entries with fractions are compared exactly, so
+# a failure of the previous attempt never counts against a redelivery made just after).
+LOG_SLACK = timedelta(seconds=1)
+# LogService.DateTime has whole seconds: a smaller difference from our clock is noise.
+SKEW_NOISE = timedelta(seconds=2)
 
 
 class FleetBmcClient(BmcClient):
@@ -256,6 +265,44 @@ class FleetBmcClient(BmcClient):
             self.known["members"] = self._members
         self.known["member_uris"] = uris
         return versions
+
+    def log_signals(self, since: datetime) -> list[UpdateSignal]:
+        """The entries of the system's and the manager's logs created at or after ``since``
+        (our clock: the BMC's clock skew, read once, is taken out; LOG_SLACK allows for
+        times given in whole seconds). A BMC without readable LogServices has none (a
+        log is an extra source: the versions still decide). Raises transient
+        RedfishErrors only."""
+        collections: list[str] | None = self.known.get("logs")
+        if collections is None:
+            system = self._host(fresh=False)
+            try:
+                manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+                owners = [system.path, *([manager] if manager else [])]
+                found = logs.entries_collections(self._conn, owners)
+                skew = logs.clock_skew(self._conn, found[0][0]) if found else timedelta(0)
+            except RedfishError as exc:
+                if exc.transient:
+                    raise
+                LOG.info("BMC %s: its logs cannot be read (%s); versions only",
+                         self.endpoint.name, exc)
+                found, skew = [], timedelta(0)
+            collections = self.known["logs"] = [entries for _service, entries in found]
+            self.known["log_skew_s"] = skew.total_seconds() if abs(skew) >= SKEW_NOISE else 0
+        skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
+        signals: list[UpdateSignal] = []
+        for entries in collections:
+            try:
+                records = logs.read_entries(self._conn, entries)
+            except RedfishError as exc:
+                if exc.transient:
+                    raise
+                self.known.pop("logs", None)  # moved or gone: looked for again next time
+                continue
+            signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
+                                     r.created - skew)
+                        for r in records if r.created is not None and r.created - skew >= (
+                            since - LOG_SLACK if r.created.microsecond == 0 else since)]
+        return signals
 
     def _fallback_versions(self) -> dict[str, str]:
         """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""

@@ -54,11 +54,14 @@ _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
 class BmcEvent:
     """One entry of an Event's ``Events`` array. ``message_id``: e.g.
     "ResourceEvent.1.4.3.ResourceChanged" ("" if absent); ``origin``: the URI of
-    OriginOfCondition ("" if absent); ``event_type``: the deprecated EventType ("" if absent)."""
+    OriginOfCondition ("" if absent); ``event_type``: the deprecated EventType ("" if absent);
+    ``args``: MessageArgs; ``message``: the Message text ("" if absent)."""
 
     message_id: str
     origin: str
     event_type: str
+    args: tuple[str, ...] = ()
+    message: str = ""
 
 
 EventHandler = Callable[[str, tuple[BmcEvent, ...]], None]
@@ -82,8 +85,11 @@ def _parse_events(body: bytes) -> tuple[BmcEvent, ...]:
             raise _BadEvent("not a Redfish Event: every member of Events must be an object")
         origin = entry.get("OriginOfCondition")
         origin_uri = origin.get("@odata.id") if isinstance(origin, dict) else None
+        args = entry.get("MessageArgs")
         events.append(BmcEvent(_text(entry.get("MessageId")), _text(origin_uri),
-                               _text(entry.get("EventType"))))
+                               _text(entry.get("EventType")),
+                               tuple(str(a) for a in args) if isinstance(args, list) else (),
+                               _text(entry.get("Message"))))
     return tuple(events)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionScheme, is_downgrade
 from gateway.domain import NodeInventory, NodeStep
 from gateway.domain.run_progress import RunProgress
+from gateway.domain.update_signals import UpdateSignal
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import BmcEndpoint
@@ -78,6 +79,8 @@ class StepContext:
     known_node: Callable[[], ManagedNode | None] = lambda: None
     # The node's BMC pushes its events to the gateway: an event wakes the node at once.
     events: bool = False
+    # The Update messages the node's BMC pushed that arrived at or after a moment.
+    pushed: Callable[[datetime], tuple[UpdateSignal, ...]] = lambda _since: ()
 
     @property
     def node(self) -> str:

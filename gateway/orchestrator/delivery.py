@@ -18,7 +18,7 @@ from gateway.domain import DeliveryMethod, NodeStep, PowerState, RunProgress
 from gateway.orchestrator import staging
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
-from gateway.redfish import TaskRef
+from gateway.redfish import RedfishError, TaskRef
 from gateway.redfish.virtual_media import MediaState
 
 LOG = logging.getLogger(__name__)
@@ -91,18 +91,27 @@ def boot_cd(ctx: StepContext) -> None:
 
 def redeliver(ctx: StepContext) -> RunProgress:
     """Deliver again after the previous attempt lost its media source (the gateway that
-    served it died). Returns the progress to store. The BMC applies only what is still
+    served it died) or the BMC reported a transfer that a new one can cure. Returns
+    the progress to store. The BMC applies only what is still
     below target, so components already written are not written again."""
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
     count = ctx.progress.redeliveries + 1
+    # A host still busy with the last CD run refuses the reset (409): nothing was
+    # delivered, so the markers go back to what they were (the next look tries again).
+    before = ctx.progress
     ctx.mark(replace(ctx.progress, redeliveries=count, settle_until=None))
-    LOG.warning("node %s: delivery %d again after a gateway restart", ctx.node, count)
+    LOG.warning("node %s: delivery %d again", ctx.node, count)
     if method is DeliveryMethod.MSC:
         client = ctx.client()
         media = client.media_state()
         if media is None or not (media.inserted and media.image == ctx.media_url()):
             _insert_own(ctx, ctx.media_url(), media)
-        boot_cd(ctx)
+        try:
+            boot_cd(ctx)
+        except RedfishError as exc:
+            if exc.status == 409:
+                ctx.mark(before)
+            raise
         return ctx.progress
     intent = ctx.progress.update_intent
     ref = adopt_task(ctx, intent) if intent else None

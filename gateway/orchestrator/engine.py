@@ -25,6 +25,7 @@ from gateway.orchestrator.errors import LeaseLostError, StepFailedError
 from gateway.orchestrator.inventory import managed_node
 from gateway.orchestrator.monitor_notes import TIMEOUT_DETAILS
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.orchestrator.signals import SignalInbox
 from gateway.orchestrator.steps import HANDLERS
 from gateway.redfish import AuthenticationError, RedfishError
 from gateway.store import utcnow
@@ -62,6 +63,8 @@ class Engine:
     # campaign id -> MONITOR seconds of its nodes that finished in this process
     monitor_seconds: dict[str, list[float]] = field(default_factory=dict)
     streaks: dict[str, int] = field(default_factory=dict)
+    # Update messages the BMCs pushed (filled by the event receiver, read by MONITOR).
+    inbox: SignalInbox = field(default_factory=SignalInbox)
 
     def advance(self, run: RunRecord, campaign: CampaignRecord, cluster: ClusterSettings,
                 manifest: Manifest, media_url: Callable[[], str],
@@ -97,7 +100,8 @@ class Engine:
                           streaks=self.streaks, now=now, epoch=self.epoch,
                           typical_monitor_s=self._typical(run.campaign_id),
                           known_node=partial(self.store.node, run.node_id),
-                          events=self.clients.pushes_events(run.node_id))
+                          events=self.clients.pushes_events(run.node_id),
+                          pushed=partial(self.inbox.since, run.node_id))
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = run.progress.behind

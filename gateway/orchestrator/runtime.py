@@ -227,8 +227,10 @@ class Orchestrator:
             heapq.heappush(self._timers, (when, key))
 
     def on_bmc_events(self, node_id: str, events: tuple[BmcEvent, ...]) -> None:
-        """Events a node's BMC pushed (called on the receiver's thread: no I/O here). A
+        """Events a node's BMC pushed (called on the receiver's thread: no I/O here). Its
+        Update messages are kept for the node's steps (a failure fails it at once); a
         firmware or task event wakes the node if it is waiting in MONITOR."""
+        self.engine.inbox.add(node_id, events)
         if not any(_wakes_monitor(event) for event in events):
             return
         with self._lock:

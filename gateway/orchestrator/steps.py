@@ -38,6 +38,7 @@ from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
+from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
 from gateway.redfish import RedfishError, TaskRef
 from gateway.store.campaign_records import ManagedNode
@@ -185,19 +186,27 @@ def monitor(ctx: StepContext) -> Outcome:
     try:
         if task:
             status = ctx.client().task_status(TaskRef(task, ctx.progress.task_uri))
+            found = reported(ctx, status)
             if not status.finished:
-                return Stay(min(status.retry_after, poll), f"task {status.state}",
-                            progress=remember(ctx, task_said(status), status.percent))
+                return act_on(ctx, found) or Stay(
+                    min(status.retry_after, poll), f"task {status.state}",
+                    progress=remember(ctx, task_said(status), status.percent))
             if status.succeeded is False:
                 if _may_redeliver(ctx):
                     return Stay(ctx.settings.poll_max_s, "redelivered",
                                 progress=redeliver(ctx))
+                if all(f.redeliverable for f in found) and (again := act_on(ctx, found)):
+                    return again
                 raise StepFailedError(task_failure(status.state, status.message_ids,
                                                    status.messages))
+            # Completed: a failure reported elsewhere contradicts it (versions decide).
+            said = task_said(status)
             reset = any(m.endswith(RESET_REQUIRED) for m in status.message_ids)
             # A staged node's reset activates what was staged, whatever this task says.
             reset = reset or bool(staging.staged_components(ctx.progress))
-            return Advance(NodeStep.RESET if reset else NodeStep.WAIT_BACK)
+            return act_on(ctx, found, task_said=said) or Advance(
+                NodeStep.RESET if reset else NodeStep.WAIT_BACK,
+                progress=replace(ctx.progress, bmc_said=said))
         installed = ctx.client().component_versions()
     except RedfishError as exc:
         if not exc.transient:
@@ -210,6 +219,8 @@ def monitor(ctx: StepContext) -> Outcome:
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
     _mark_behind(ctx, behind)  # named if the step times out
+    if (outcome := act_on(ctx, reported(ctx), installed=installed)) is not None:
+        return outcome  # the BMC (or its update CD) reported a failure: no need to wait
     if _may_redeliver(ctx):
         settle = ctx.progress.settle_until
         if settle is None:
@@ -283,7 +294,12 @@ def verify(ctx: StepContext) -> Outcome:
         return Stay(ctx.settings.poll_max_s, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if behind:
-        # A BMC may still be restarting into its new version: wait until the step times out.
+        # A BMC may still be restarting into its new version: wait until the step times
+        # out, unless it reported the activation failed (even after a completed task).
+        said = ctx.progress.bmc_said
+        if outcome := act_on(ctx, reported(ctx), installed=installed, task_said=said,
+                             may_redeliver=False):
+            return outcome
         _mark_behind(ctx, behind)
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
     return Advance(NodeStep.EJECT, {"after_versions": installed})

@@ -60,6 +60,7 @@ class TaskStatus:
     message_ids: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()
     retry_after: float = DEFAULT_POLL_SECONDS
+    message_args: tuple[tuple[str, ...], ...] = ()  # MessageArgs of each message
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,9 @@ def status_from_task(body: dict[str, Any], retry_after: float) -> TaskStatus:
         message_ids=tuple(str(m.get("MessageId", "")) for m in messages),
         messages=tuple(str(m.get("Message", "")) for m in messages),
         retry_after=retry_after,
+        message_args=tuple(tuple(str(a) for a in m.get("MessageArgs") or ()
+                                 if isinstance(m.get("MessageArgs"), list))
+                           for m in messages),
     )
 
 

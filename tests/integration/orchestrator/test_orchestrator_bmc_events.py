@@ -99,7 +99,7 @@ def test_accepted_event_reaches_the_handler_parsed(
     assert response.content == b""
     assert collector.calls == [("node-1", (
         BmcEvent("ResourceEvent.1.4.3.ResourceChanged", NIC_URI, "Other"),
-        BmcEvent("", "", ""),
+        BmcEvent("", "", "", (), "no id, no origin"),
     ))]
     assert (receiver.accepted, receiver.refused) == (1, 0)
 
@@ -391,8 +391,8 @@ def test_an_emulated_bmc_subscribed_once_pushes_its_firmware_change(
         ours = [s for s in subscriptions_on(emulated_node) if s["Destination"] == destination]
         assert len(ours) == 1 and ours[0]["@odata.id"] == first
         assert ours[0]["Context"] == "t"
-        # Narrowed to what the emulator offers: it has no "Update" registry.
-        assert ours[0]["RegistryPrefixes"] == ["TaskEvent", "ResourceEvent"]
+        # The update messages too: a failing flash is pushed at once.
+        assert ours[0]["RegistryPrefixes"] == ["TaskEvent", "Update", "ResourceEvent"]
         assert ours[0]["ResourceTypes"] == ["SoftwareInventory", "Task"]
         assert len(subscriptions_on(emulated_node)) == 2
 

@@ -11,7 +11,7 @@ from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
 
 @pytest.mark.parametrize(("method", "fault", "said"), [
     ("simple_update", "task_hangs", "the BMC last said: task Running"),
-    ("msc", "version_unchanged", "no BMC task to follow"),
+    ("msc", "reset_hangs", "no BMC task to follow"),
 ])
 def test_monitor_timeout_names_what_was_behind_and_what_the_bmc_said(
         rollout: RolloutFactory, method: str, fault: str, said: str) -> None:
