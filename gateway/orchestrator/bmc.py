@@ -8,7 +8,6 @@ Redfish session and answers 401 to it.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sushy.resources.system.system import System
 from gateway.domain import FirmwareComponent, NodeInventory, PowerState
 from gateway.domain.inventory import SystemFacts
 from gateway.domain.update_signals import UpdateSignal
+from gateway.orchestrator import bmc_logs
 from gateway.redfish import (
     BmcClient,
     BmcEndpoint,
@@ -28,7 +28,6 @@ from gateway.redfish import (
     RedfishError,
     TaskRef,
     fallback,
-    logs,
     systems,
     update_service,
     virtual_media,
@@ -36,15 +35,8 @@ from gateway.redfish import (
 from gateway.redfish.common import link, member_links
 from gateway.redfish.errors import ResourceMissingError, translated
 
-LOG = logging.getLogger(__name__)
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
-# Log entry times often come in whole seconds: an entry of the second an update started
-# still counts as newer than the update (entries with fractions are compared exactly, so
-# a failure of the previous attempt never counts against a redelivery made just after).
-LOG_SLACK = timedelta(seconds=1)
-# LogService.DateTime has whole seconds: a smaller difference from our clock is noise.
-SKEW_NOISE = timedelta(seconds=2)
 
 
 class FleetBmcClient(BmcClient):
@@ -268,41 +260,18 @@ class FleetBmcClient(BmcClient):
 
     def log_signals(self, since: datetime) -> list[UpdateSignal]:
         """The entries of the system's and the manager's logs created at or after ``since``
-        (our clock: the BMC's clock skew, read once, is taken out; LOG_SLACK allows for
-        times given in whole seconds). A BMC without readable LogServices has none (a
-        log is an extra source: the versions still decide). Raises transient
-        RedfishErrors only."""
+        (our clock; see gateway.orchestrator.bmc_logs). Where the logs are and the BMC's
+        clock skew are read once and remembered. Raises transient RedfishErrors only."""
         collections: list[str] | None = self.known.get("logs")
         if collections is None:
-            system = self._host(fresh=False)
-            try:
-                manager = fallback.manager_uri(self._conn, system.json, self._root_json())
-                owners = [system.path, *([manager] if manager else [])]
-                found = logs.entries_collections(self._conn, owners)
-                skew = logs.clock_skew(self._conn, found[0][0]) if found else timedelta(0)
-            except RedfishError as exc:
-                if exc.transient:
-                    raise
-                LOG.info("BMC %s: its logs cannot be read (%s); versions only",
-                         self.endpoint.name, exc)
-                found, skew = [], timedelta(0)
-            collections = self.known["logs"] = [entries for _service, entries in found]
-            self.known["log_skew_s"] = skew.total_seconds() if abs(skew) >= SKEW_NOISE else 0
+            collections, skew_s = bmc_logs.discover(
+                self._conn, self._host(fresh=False), self._root_json(), self.endpoint.name)
+            self.known["logs"] = collections
+            self.known["log_skew_s"] = skew_s
         skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
-        signals: list[UpdateSignal] = []
-        for entries in collections:
-            try:
-                records = logs.read_entries(self._conn, entries)
-            except RedfishError as exc:
-                if exc.transient:
-                    raise
-                self.known.pop("logs", None)  # moved or gone: looked for again next time
-                continue
-            signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
-                                     r.created - skew)
-                        for r in records if r.created is not None and r.created - skew >= (
-                            since - LOG_SLACK if r.created.microsecond == 0 else since)]
-        return signals
+        # A collection moved or gone is looked for again next time.
+        return bmc_logs.signals_since(self._conn, collections, skew, since,
+                                      lambda: self.known.pop("logs", None))
 
     def _fallback_versions(self) -> dict[str, str]:
         """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""

@@ -1,0 +1,69 @@
+"""A BMC's log entries as update signals: where its LogServices are, how far its clock
+is off ours, and the entries created since a moment (see gateway.redfish.logs).
+
+FleetBmcClient remembers what ``discover`` found for the node (its ``known`` URIs), so
+later reads go straight to the Entries collections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sushy.resources.system.system import System
+
+from gateway.domain.update_signals import UpdateSignal
+from gateway.redfish import RedfishError, fallback, logs
+from gateway.redfish.connector import FleetConnector
+
+LOG = logging.getLogger(__name__)
+# Log entry times often come in whole seconds: an entry of the second an update started
+# still counts as newer than the update (entries with fractions are compared exactly, so
+# a failure of the previous attempt never counts against a redelivery made just after).
+LOG_SLACK = timedelta(seconds=1)
+# LogService.DateTime has whole seconds: a smaller difference from our clock is noise.
+SKEW_NOISE = timedelta(seconds=2)
+
+
+def discover(conn: FleetConnector, system: System, root: dict[str, Any],
+             bmc_name: str) -> tuple[list[str], float]:
+    """The Entries URIs of the system's and the manager's LogServices, and the BMC's
+    clock skew in seconds (0 when below SKEW_NOISE). A BMC without readable
+    LogServices has none (a log is an extra source: the versions still decide).
+    Raises transient RedfishErrors only."""
+    try:
+        manager = fallback.manager_uri(conn, system.json, root)
+        owners = [system.path, *([manager] if manager else [])]
+        found = logs.entries_collections(conn, owners)
+        skew = logs.clock_skew(conn, found[0][0]) if found else timedelta(0)
+    except RedfishError as exc:
+        if exc.transient:
+            raise
+        LOG.info("BMC %s: its logs cannot be read (%s); versions only", bmc_name, exc)
+        found, skew = [], timedelta(0)
+    skew_s = skew.total_seconds() if abs(skew) >= SKEW_NOISE else 0
+    return [entries for _service, entries in found], skew_s
+
+
+def signals_since(conn: FleetConnector, collections: list[str], skew: timedelta,
+                  since: datetime, on_gone: Callable[[], None]) -> list[UpdateSignal]:
+    """The entries of ``collections`` created at or after ``since`` (our clock: ``skew``
+    is taken out; LOG_SLACK allows for times given in whole seconds). ``on_gone`` is
+    called when a collection has moved or gone (to be looked for again next time).
+    Raises transient RedfishErrors only."""
+    signals: list[UpdateSignal] = []
+    for entries in collections:
+        try:
+            records = logs.read_entries(conn, entries)
+        except RedfishError as exc:
+            if exc.transient:
+                raise
+            on_gone()
+            continue
+        signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
+                                 r.created - skew)
+                    for r in records if r.created is not None and r.created - skew >= (
+                        since - LOG_SLACK if r.created.microsecond == 0 else since)]
+    return signals
