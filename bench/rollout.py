@@ -47,7 +47,6 @@ import concurrent.futures
 import hashlib
 import json
 import logging
-import os
 import resource
 import shutil
 import socket
@@ -55,14 +54,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
-from datetime import datetime
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import requests
 
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
+import rollout_figures
 import rollout_slurm
 from common import bench_parser
 
@@ -188,61 +187,6 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
     return path
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a running child process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
-
-
-def database_cpu_seconds(server: PostgresServer) -> float:
-    """CPU seconds of the PostgreSQL server: the postmaster and every backend it forked
-    (the backends of the closed connections are counted in the postmaster's children)."""
-    pid = server.pid()
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    for child in Path("/proc").iterdir():
-        if child.name.isdigit():
-            try:
-                stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if stat[1] == str(pid):
-                ticks += int(stat[11]) + int(stat[12])
-    return round(ticks / os.sysconf("SC_CLK_TCK"), 1)
-
-
-def audit_figures(audit: Path, group_of: dict[str, str], staged: bool = False
-                  ) -> dict[str, Any]:
-    """Components written (twice?), and the most nodes of a group down at once: from
-    media insert to eject (MSC), or, staged, over every disruptive event (resets, power,
-    BMC restarts, flashes) but the staging writes of BIOS, which take nothing down."""
-    records = [json.loads(line) for line in audit.read_text().splitlines() if line.strip()]
-    records = [r for r in records if r["event"] != "power" or r.get("reason") != "On"]
-    ends = Counter((r["bmc"], r["component"]) for r in records if r["event"] == "flash_end")
-    down_events = (("reset", "power", "bmc_restart", "flash_start", "flash_end") if staged
-                   else ("media_insert", "media_eject"))
-    spans: dict[str, list[datetime]] = {}
-    updating: set[str] = set()  # BMCs whose update began (the hosts' first boot is not)
-    for record in records:
-        updating |= {record["bmc"]} if record["event"] == "flash_start" else set()
-        staging = record["event"] == "flash_start" and record.get("component") == "BIOS"
-        if record["event"] in down_events and not (staged and staging) and (
-                record["bmc"] in updating or not staged):
-            spans.setdefault(record["bmc"], []).append(datetime.fromisoformat(record["ts"]))
-    events = []
-    for bmc, moments in spans.items():
-        events += [(min(moments), 1, group_of[bmc]), (max(moments), -1, group_of[bmc])]
-    current: dict[str, int] = defaultdict(int)
-    peak = 0
-    for _moment, delta, group in sorted(events, key=lambda e: (e[0], e[1])):
-        current[group] += delta
-        peak = max(peak, current[group])
-    return {"components_written_twice": sum(1 for n in ends.values() if n > 1),
-            "components_written": len(ends), "max_down_in_a_group": peak}
-
-
 def main() -> None:
     parser = bench_parser(
         __doc__, nodes=200, group_size=10, max_unavailable=2,
@@ -303,15 +247,16 @@ def main() -> None:
         if rig is not None:
             records = [json.loads(line) for line in audit.read_text().splitlines() if line]
             figures |= rollout_slurm.figures(rig, jobs, records)
-        figures["emulator_cpu_s"] = cpu_seconds(emulator.pid)
+        figures["emulator_cpu_s"] = rollout_figures.cpu_seconds(emulator.pid)
         figures["database"] = args.database
         figures["mode"] = args.mode
         if database is not None:
-            figures["database_cpu_s"] = database_cpu_seconds(database)
+            figures["database_cpu_s"] = rollout_figures.database_cpu_seconds(database)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         figures["gateway_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
-        figures |= audit_figures(audit, group_of, staged=args.activation == "staged")
+        figures |= rollout_figures.audit_figures(audit, group_of,
+                                                 staged=args.activation == "staged")
     finally:
         if rig is not None:
             lab_slurm.stop(rig)

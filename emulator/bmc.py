@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from emulator import bmc_restart
 from emulator.accounts import AccountStore, Role, SessionStore
 from emulator.audit import AuditLog
 from emulator.backends.base import BootDevice, HostBackend, PowerState
@@ -42,14 +43,6 @@ BOOT_ENABLED = ("Disabled", "Once", "Continuous")
 ACTIVATE_FAILED = "Update.ActivateFailed"
 
 
-class PortControl(Protocol):
-    """How a BMC takes its own network service down and up (a reboot)."""
-
-    def close(self) -> None: ...
-
-    def reopen(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class Timings:
     """Seconds: one component flash, a host reset, a BMC restart.
@@ -63,13 +56,6 @@ class Timings:
     reset_s: float
     bmc_restart_s: float
     restart_delay_s: float = 3.0
-
-
-# A real BMC finishes the task, then reboots a moment later; a client that has
-# just read the finished task gets this long to log out before the port closes.
-RESTART_GRACE_S = 1.0
-# Manager.Reset: long enough for the HTTP worker to send the 204 first.
-RESET_ANSWER_S = 0.05
 
 
 @dataclass
@@ -123,7 +109,7 @@ class Bmc:
         self.uuid = backend.ensure_host(self.host)
         self.port = 0
         self.url = ""
-        self.port_control: PortControl | None = None
+        self.port_control: bmc_restart.PortControl | None = None
         self.lock = threading.RLock()
         # Held from an If-Match check to the end of that write (one winner per ETag).
         self.conditional_write_lock = threading.Lock()
@@ -345,58 +331,15 @@ class Bmc:
         on_back runs just before the port reopens (e.g. the new BMC firmware
         version takes effect). after_task: the update task whose end causes
         this restart. The BMC keeps serving until a client has read that task
-        finished (then RESTART_GRACE_S more) or restart_delay_s passed, as a
-        real BMC that reboots a moment after its task completes. Sessions end
-        with the restart unless sessions_survive_restart.
+        finished (then bmc_restart.RESTART_GRACE_S more) or restart_delay_s
+        passed, as a real BMC that reboots a moment after its task completes.
+        Sessions end with the restart unless sessions_survive_restart.
         """
         with self.lock:
             if self.manager_restarting:
                 raise BusyError("the BMC is already restarting")
             self.manager_restarting = True
         threading.Thread(
-            target=self._restart, args=(reason, on_back, after_task),
+            target=bmc_restart.run, args=(self, reason, on_back, after_task),
             name=f"{self.id}-restart", daemon=True,
         ).start()
-
-    def _restart(self, reason: str, on_back: Callable[[], None] | None,
-                 after_task: Task | None) -> None:
-        if after_task is None:
-            time.sleep(RESET_ANSWER_S)
-        elif after_task.wait_seen_finished(self.timings.restart_delay_s):
-            time.sleep(RESTART_GRACE_S)
-        try:
-            self.audit.record(self.id, "bmc_restart", component="BMC", reason=reason)
-            if self.port_control is not None:
-                self.port_control.close()
-            if not self.sessions_survive_restart:
-                self.sessions.clear()
-            time.sleep(self.timings.bmc_restart_s)
-            while self.faults.active(FaultKind.RESET_HANGS):
-                time.sleep(0.05)
-            if on_back is not None:
-                on_back()
-        except Exception:
-            LOG.exception("BMC %s: restart failed", self.id)
-        finally:
-            with self.lock:
-                self.manager_restarting = False
-            if self.port_control is not None and not self.faults.active(FaultKind.UNREACHABLE):
-                self._reopen_port(self.port_control)
-
-    # A port picked by the kernel lies in the ephemeral range, so while the BMC
-    # was "restarting" an outgoing connection may have taken its number. Keep
-    # trying for a while (that connection is short-lived) instead of letting the
-    # restart thread die and the BMC stay down for good.
-    REOPEN_ATTEMPTS = 100
-    REOPEN_RETRY_S = 0.1
-
-    def _reopen_port(self, port_control: PortControl) -> None:
-        for attempt in range(1, self.REOPEN_ATTEMPTS + 1):
-            try:
-                port_control.reopen()
-                return
-            except Exception as exc:  # the server's own error type; bmc.py knows no server
-                if attempt == self.REOPEN_ATTEMPTS:
-                    LOG.error("BMC %s: port did not reopen after its restart: %s", self.id, exc)
-                    return
-                time.sleep(self.REOPEN_RETRY_S)
