@@ -317,9 +317,6 @@ class Bmc:
             image = self.media.image
             self.backend.set_cdrom(self.host, None)
             self.media = VirtualMediaState()
-        # False: the virtual CD offers no InsertMedia action (as some BMCs' slots do not:
-        # the slot is listed, but nothing can load it).
-        self.insert_media_action = True
         if image:
             self.audit.record(self.id, "media_eject", image=image)
 
