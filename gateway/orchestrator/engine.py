@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_payloads import Manifest
-from gateway.domain import NodeRun, NodeStep, RunProgress
+from gateway.domain import OPERATOR_STEPS, NodeRun, NodeStep, RunProgress
 from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
@@ -33,7 +33,7 @@ from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
-FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED})
+FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, *OPERATOR_STEPS})
 # Where a worker lets go of a run: the final steps, and STAGED, which waits for the
 # scheduler to admit its reset (and is not finished: its versions have not changed).
 PARKED = FINAL | {NodeStep.STAGED}

@@ -28,6 +28,7 @@ from gateway.domain import (
     NodeStep,
     PowerState,
     UpdateCapabilities,
+    after_failure,
     choose_delivery,
     monitor_polls,
 )
@@ -302,6 +303,7 @@ def verify(ctx: StepContext) -> Outcome:
             return outcome
         _mark_behind(ctx, behind)
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
+    ctx.observe(quick_inventory(ctx, installed))  # the node shows its new versions now
     return Advance(NodeStep.EJECT, {"after_versions": installed})
 
 
@@ -370,9 +372,17 @@ def postcheck(ctx: StepContext) -> Outcome:
 
 
 def failed(ctx: StepContext) -> Outcome:
-    """Make a failed node safe, then quarantine it (it waits for an operator)."""
+    """Make a failed node safe, read its versions back (the node shows them), then
+    QUARANTINED, or PARTIAL when only some planned components changed (gateway.domain
+    .after_failure); either waits for an operator."""
     make_safe(ctx)
-    return Advance(NodeStep.QUARANTINED)
+    if not ctx.run.target_versions:
+        return Advance(NodeStep.QUARANTINED)
+    installed = ctx.client().component_versions()  # the engine retries a BMC restarting
+    ctx.observe(quick_inventory(ctx, installed))
+    step, note = after_failure(ctx.run.before_versions, ctx.run.target_versions, installed)
+    return Advance(step, {"error": f"{ctx.run.error}; {note}"[:1000],
+                          "after_versions": installed})
 
 
 HANDLERS: dict[NodeStep, Callable[[StepContext], Outcome]] = {
