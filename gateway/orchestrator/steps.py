@@ -18,6 +18,7 @@ from firmware_payloads import is_downgrade
 from gateway.domain import (
     NOT_APPLICABLE_NOTE,
     OTHER_MODEL_NOTE,
+    PATH,
     UP_TO_DATE_NOTE,
     Applicability,
     DeliveryMethod,
@@ -46,6 +47,8 @@ from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
+# Steps from the update's delivery on: a failure in them may leave versions changed.
+_FLASHING = frozenset(PATH[PATH.index(NodeStep.DELIVER):])
 
 
 def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
@@ -376,8 +379,9 @@ def failed(ctx: StepContext) -> Outcome:
     QUARANTINED, or PARTIAL when only some planned components changed (gateway.domain
     .after_failure); either waits for an operator."""
     make_safe(ctx)
-    if not ctx.run.target_versions:
-        return Advance(NodeStep.QUARANTINED)
+    failed_in = ctx.progress.failed_in
+    if not ctx.run.target_versions or (failed_in is not None and failed_in not in _FLASHING):
+        return Advance(NodeStep.QUARANTINED)  # it failed before anything could change
     installed = ctx.client().component_versions()  # the engine retries a BMC restarting
     ctx.observe(quick_inventory(ctx, installed))
     step, note = after_failure(ctx.run.before_versions, ctx.run.target_versions, installed)
