@@ -69,11 +69,12 @@ class Rollout:
         return self.service.show(campaign_id).campaign.state
 
     def quarantined_canary(self, campaign_id: str) -> RunRecord:
-        """The canary's run once it is quarantined: a failed campaign records its state
-        a moment before the canary's run reaches its last step."""
+        """The canary's run once it is quarantined (or partial: some of its components
+        changed): a failed campaign records its state a moment before the canary's run
+        reaches its last step."""
         (canary,) = self.service.show(campaign_id).campaign.canaries
-        wait_until(lambda: self.service.store.run(campaign_id, canary).step == "quarantined",
-                   30)
+        wait_until(lambda: self.service.store.run(campaign_id, canary).step in (
+            "quarantined", "partial"), 30)
         return self.service.store.run(campaign_id, canary)
 
 
