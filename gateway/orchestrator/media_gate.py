@@ -3,10 +3,10 @@
 A capability URL is served only while its node is being updated by its
 campaign with that image, and the image is not withdrawn; once withdrawn, by a
 source whose policy is finish_in_flight (docs/configuration.md, [[sources]]
-withdrawal), still to the nodes already delivering it, so that they complete
-instead of stopping half-updated. Answers are cached
-for a second: a thousand BMCs reading ranges must not become a thousand
-database queries per second.
+withdrawal), still to the nodes whose update began before the withdrawal and
+that are not verified yet, so that they complete instead of stopping
+half-updated. Answers are cached for a second: a thousand BMCs reading ranges
+must not become a thousand database queries per second.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
+from datetime import datetime
 from typing import TypeVar, cast
 
 from gateway.domain import ACTIVE_STEPS, PATH, NodeStep
@@ -48,30 +49,38 @@ class CampaignMediaGate:
         # image's state are shared by every node of the campaign, so a wave of BMCs
         # reading their CDs costs one run lookup per node and second, not three queries.
         try:
-            state, source = self._cached(("image", grant.image_sha256),
-                                         lambda: self._image(grant.image_sha256))
+            state, source, withdrawn_at = self._cached(
+                ("image", grant.image_sha256), lambda: self._image(grant.image_sha256))
             if grant.campaign_id == PEER_CAMPAIGN:  # a peer gateway copying the image
                 return state is ImageState.VERIFIED
-            if state is ImageState.VERIFIED:
-                serving = _SERVING_STEPS
-            elif state is ImageState.WITHDRAWN and source not in self._stop_now:
-                serving = _FINISHING_STEPS
-            else:
+            if state is not ImageState.VERIFIED and (
+                    state is not ImageState.WITHDRAWN or source in self._stop_now):
                 return False
             image = self._cached(("campaign", grant.campaign_id),
                                  lambda: self._store.get_campaign(grant.campaign_id)
                                  .image_sha256)
             if image != grant.image_sha256:
                 return False
-            step = self._cached(("run", grant.campaign_id, grant.node_id),
-                                lambda: self._store.run(grant.campaign_id, grant.node_id).step)
-            return step in serving
+            step, began = self._cached(("run", grant.campaign_id, grant.node_id),
+                                       lambda: self._run(grant.campaign_id, grant.node_id))
+            if state is ImageState.VERIFIED:
+                return step in _SERVING_STEPS
+            # Withdrawn, finish_in_flight: only an update that began before the withdrawal
+            # (a redelivery after it, or a node still in PRECHECK then, is something new).
+            return (step in _FINISHING_STEPS and began is not None
+                    and withdrawn_at is not None and began < withdrawn_at)
         except (NotFoundError, StoreError):
             return False
 
-    def _image(self, sha256: str) -> tuple[ImageState, str]:
+    def _image(self, sha256: str) -> tuple[ImageState, str, datetime | None]:
         record = self._images.get_image(sha256)
-        return record.state, record.source
+        return record.state, record.source, record.withdrawn_at
+
+    def _run(self, campaign_id: str, node_id: str) -> tuple[str, datetime | None]:
+        """The run's step, and when its update began (DELIVER records it just before
+        the request that starts it; see gateway.orchestrator.signals.update_started)."""
+        run = self._store.run(campaign_id, node_id)
+        return run.step, run.progress.reset_intent or run.progress.update_intent
 
     def _cached(self, key: tuple[str, ...], read: Callable[[], T]) -> T:
         now = time.monotonic()
