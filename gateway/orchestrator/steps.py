@@ -243,9 +243,10 @@ def monitor(ctx: StepContext) -> Outcome:
 
 def _may_redeliver(ctx: StepContext) -> bool:
     """True when the delivery was made by an earlier gateway process (its media server
-    died with it) and the redelivery allowance is not used up."""
+    died with it), the redelivery allowance is not used up and the campaign has not ended."""
     return (ctx.progress.epoch not in (None, ctx.epoch)
-            and ctx.progress.redeliveries < ctx.settings.max_redeliveries)
+            and ctx.progress.redeliveries < ctx.settings.max_redeliveries
+            and ctx.campaign_open())
 
 
 def reset(ctx: StepContext) -> Outcome:

@@ -42,10 +42,10 @@ def _cd_starts(rig: Rollout) -> dict[str, int]:
     return starts
 
 
-def _withdraw_mid_update(rig: Rollout) -> tuple[str, set[str]]:
+def _withdraw_mid_update(rig: Rollout) -> tuple[str, set[str], int]:
     """Withdraw once, after the canary, a node's CD finished one component and began
-    the next (the node is in MONITOR, with others); returns that node and the nodes
-    in MONITOR at that moment."""
+    the next (the node is in MONITOR, with others); returns that node, the nodes
+    in MONITOR at that moment, and how many audit records came before it."""
     campaign_id = rig.campaign_id()
     canaries = set(rig.service.show(campaign_id).campaign.canaries)
 
@@ -57,13 +57,14 @@ def _withdraw_mid_update(rig: Rollout) -> tuple[str, set[str]]:
                describe=lambda: rig.service.report(campaign_id).to_json())
     cut = cut_now()
     assert cut is not None
+    seen = len(rig.audit())
     outcome = rig.gateway.intake.withdraw_image(source="acme", bundle_id="test-bundle",
                                                 image_sha256=rig.sha256)
     assert not outcome.refused, outcome.reason
     monitoring = {r.node_id for r in rig.service.show(campaign_id).runs
                   if r.step == "monitor"}
     assert cut in monitoring and len(monitoring) > 1, monitoring
-    return cut, monitoring
+    return cut, monitoring, seen
 
 
 def _finish(rig: Rollout) -> dict[str, Any]:
@@ -105,9 +106,15 @@ def test_withdrawal_while_nodes_are_in_monitor(rollout: RolloutFactory, policy: 
     rig = rollout(models=[TEST_MODEL] * 5, groups={"all": 3}, flash_seconds=1.5,
                   source={"withdrawal": policy}, timeouts={"verify": 30})
     rig.announce()
-    cut, monitoring = _withdraw_mid_update(rig)
+    cut, monitoring, seen = _withdraw_mid_update(rig)
     runs = _finish(rig)
     _check_against_audit(rig, runs)
+    # Nothing new after the withdrawal: no CD inserted, no host reset by the gateway
+    # (a redelivery); only the update CDs already running rebooted their hosts.
+    after = rig.audit()[seen:]
+    assert not [r for r in after if r["event"] == "media_insert"], after
+    assert all(r.get("reason") == "update CD finished" for r in after
+               if r["event"] == "reset"), after
     if policy == "finish_in_flight":
         # Every node already delivering completed and was verified.
         for node in monitoring:
