@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from gateway.addresses import client_ip
 from gateway.config_model import HASH_RE, ConfigFile, ListenerTable, SourceTable
 from gateway.config_schema import ConfigError, HostPort, config_error, parse_enum
+from gateway.domain import WithdrawalPolicy
 
 __all__ = ["ConfigError", "GatewayConfig", "HostPort", "ListenerConfig", "SourceConfig",
            "hash_password", "load_config", "load_trusted_key", "parse_config", "parse_enum",
@@ -74,6 +75,8 @@ class SourceConfig:
     trusted_keys: tuple[Ed25519PublicKey, ...] = field(repr=False, compare=False)
     # An operator may roll clusters back to an older image of this source.
     allow_downgrade: bool = False
+    # What its withdrawal does to nodes already delivering its image.
+    withdrawal: WithdrawalPolicy = WithdrawalPolicy.FINISH_IN_FLIGHT
 
     def admits_client(self, address: str) -> bool:
         """True when the client IP address falls in one of the source's ranges."""
@@ -164,7 +167,7 @@ def _source(base: Path, table: SourceTable) -> SourceConfig:
         password_hash=table.password_hash, owning_entities=table.owning_entities,
         image_uri_prefixes=table.image_uri_prefixes, trusted_key_paths=key_paths,
         trusted_keys=tuple(load_trusted_key(p, where) for p in key_paths),
-        allow_downgrade=table.allow_downgrade)
+        allow_downgrade=table.allow_downgrade, withdrawal=table.withdrawal)
 
 
 def load_trusted_key(path: Path, where: str) -> Ed25519PublicKey:

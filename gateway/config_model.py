@@ -32,9 +32,11 @@ from gateway.config_schema import (
     Url,
     integer_in,
     matching,
+    member_of,
     number_in,
     refuse,
 )
+from gateway.domain import WithdrawalPolicy
 from gateway.intake.trust import check_prefix
 
 HASH_RE = re.compile(r"^pbkdf2_sha256\$(\d{4,9})\$([0-9a-f]{16,128})\$([0-9a-f]{64})$")
@@ -106,6 +108,8 @@ class SourceTable(Table):
     image_uri_prefixes: Annotated[Strings, AfterValidator(_prefixes)]
     trusted_keys: Strings
     allow_downgrade: bool = False
+    withdrawal: Annotated[WithdrawalPolicy, member_of(WithdrawalPolicy)] = \
+        WithdrawalPolicy.FINISH_IN_FLIGHT
 
 
 class MediaTable(Table):

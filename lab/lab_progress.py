@@ -19,12 +19,19 @@ from rich.table import Table
 
 from gateway.api.cli_campaigns import state_markup
 from gateway.api.client import ApiClient
-from gateway.domain import FINAL_STEPS, PATH, TERMINAL_STATES, CampaignState, NodeStep
+from gateway.domain import (
+    FINAL_STEPS,
+    OPERATOR_STEPS,
+    PATH,
+    TERMINAL_STATES,
+    CampaignState,
+    NodeStep,
+)
 
 TERMINAL_CAMPAIGN_STATES = frozenset(state.value for state in TERMINAL_STATES)
 # In flight: on the update path, or failed and being made safe.
 ACTIVE_STEPS = frozenset(step.value for step in (NodeStep.STAGE, *PATH, NodeStep.FAILED))
-FINISHED_STEPS = frozenset(step.value for step in (*FINAL_STEPS, NodeStep.QUARANTINED))
+FINISHED_STEPS = frozenset(step.value for step in (*FINAL_STEPS, *OPERATOR_STEPS))
 PAUSED = frozenset({CampaignState.PAUSED.value, CampaignState.PAUSED_BUDGET.value})
 
 

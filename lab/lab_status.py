@@ -13,7 +13,8 @@ from lab import lab_processes as procs
 from lab.lab_state import LabState
 from lab.runner import MARKERS
 
-_STEP_STYLE = {"done": "green", "quarantined": "red", "failed": "red", "pending": "dim",
+_STEP_STYLE = {"done": "green", "quarantined": "red", "partial": "red", "failed": "red",
+               "pending": "dim",
                "skipped": "yellow", "not_applicable": "dim"}
 
 

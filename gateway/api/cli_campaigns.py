@@ -243,5 +243,5 @@ def _node_action(action: str, help_text: str) -> None:
         click.echo(f"node {node['node_id']} in campaign {campaign_id}: {node['step']}")
 
 
-_node_action("retry", "Retry a quarantined node (or release a held manual-only one).")
-_node_action("clear", "Clear a quarantined or pending node: give it up for this campaign.")
+_node_action("retry", "Retry a quarantined or partial node (or release a held manual-only one).")
+_node_action("clear", "Clear a quarantined, partial or pending node: give it up for this campaign.")

@@ -34,6 +34,7 @@ STEP_COLOURS: dict[str, str] = {
 }
 OUTCOME_COLOURS: dict[str, str] = {
     NodeStep.DONE: "#1b7837", NodeStep.QUARANTINED: "#b2182b", NodeStep.FAILED: "#b2182b",
+    NodeStep.PARTIAL: "#e08214",
     NodeStep.SKIPPED: "#666666", NodeStep.NOT_APPLICABLE: "#666666",
     NodeStep.STAGED: "#6a51a3"}
 

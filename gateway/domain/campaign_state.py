@@ -39,6 +39,15 @@ TERMINAL_STATES: frozenset[CampaignState] = frozenset(
 )
 
 
+class WithdrawalPolicy(StrEnum):
+    """What a source's withdrawal (FWUP0002) does to nodes already delivering its image
+    (docs/configuration.md, [[sources]] withdrawal). Either way the campaign aborts and
+    nothing new starts, and every in-flight node ends with its versions read back."""
+
+    FINISH_IN_FLIGHT = "finish_in_flight"  # media kept for nodes delivering: they complete
+    STOP_NOW = "stop_now"  # a security withdrawal: the media is refused at once
+
+
 class CampaignEvent(StrEnum):
     # Operator actions.
     APPROVE = "approve"

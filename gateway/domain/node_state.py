@@ -10,13 +10,15 @@ do (no drain hook, no reset required, no task to monitor) may be jumped over,
 but never VERIFY (versions decide success, not a task's word) nor POSTCHECK
 (health decides that the node may rejoin). Any active step may fail: the node
 goes to FAILED, where the executor makes it safe (ejects media, clears a boot
-override), then to QUARANTINED, where it waits for an operator to retry or
-clear it. Every transition returns a new NodeRun, so the executor persists
+override) and reads its versions back, then to QUARANTINED, or to PARTIAL when
+only some of the planned components changed; either waits for an operator to
+retry or clear it. Every transition returns a new NodeRun, so the executor persists
 the new state before it acts on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -41,6 +43,7 @@ class NodeStep(StrEnum):
     DONE = "done"
     FAILED = "failed"
     QUARANTINED = "quarantined"
+    PARTIAL = "partial"  # failed with some planned components changed (its error names them)
     SKIPPED = "skipped"
     NOT_APPLICABLE = "not_applicable"
 
@@ -54,7 +57,9 @@ ACTIVE_STEPS: frozenset[NodeStep] = frozenset(PATH)
 FINAL_STEPS: frozenset[NodeStep] = frozenset(
     {NodeStep.DONE, NodeStep.SKIPPED, NodeStep.NOT_APPLICABLE}
 )
-FAILURE_STEPS: frozenset[NodeStep] = frozenset({NodeStep.FAILED, NodeStep.QUARANTINED})
+# Where a failed node rests until an operator retries or clears it.
+OPERATOR_STEPS: frozenset[NodeStep] = frozenset({NodeStep.QUARANTINED, NodeStep.PARTIAL})
+FAILURE_STEPS: frozenset[NodeStep] = frozenset({NodeStep.FAILED, *OPERATOR_STEPS})
 # Staged activation's first part: STAGE is driven by a worker but takes no host down,
 # STAGED rests until its reset is admitted. Neither occupies the allowance by itself.
 STAGING_STEPS: frozenset[NodeStep] = frozenset({NodeStep.STAGE, NodeStep.STAGED})
@@ -80,9 +85,10 @@ def _build_transitions() -> dict[NodeStep, frozenset[NodeStep]]:
         NodeStep.STAGE: {NodeStep.STAGED, NodeStep.SKIPPED, NodeStep.FAILED},
         # The reset is admitted (window, allowance): the disruptive part starts.
         NodeStep.STAGED: {NodeStep.PRECHECK},
-        NodeStep.FAILED: {NodeStep.QUARANTINED},
+        NodeStep.FAILED: set(OPERATOR_STEPS),
         # Operator actions: retry puts it back in the queue, clear gives it up.
         NodeStep.QUARANTINED: {NodeStep.PENDING, NodeStep.SKIPPED},
+        NodeStep.PARTIAL: {NodeStep.PENDING, NodeStep.SKIPPED},
         NodeStep.DONE: set(),
         NodeStep.SKIPPED: set(),
         NodeStep.NOT_APPLICABLE: set(),
@@ -159,27 +165,46 @@ class NodeRun:
 
 
 def retry_node(run: NodeRun) -> NodeRun:
-    """Operator "retry": a quarantined node goes back to PENDING (attempt + 1); a held
-    manual-only node is released. Raises IllegalTransitionError otherwise."""
+    """Operator "retry": a quarantined (or partial) node goes back to PENDING (attempt
+    + 1); a held manual-only node is released. Raises IllegalTransitionError otherwise."""
     if run.step is NodeStep.PENDING and run.held:
         return replace(run, held=False)
-    if run.step is not NodeStep.QUARANTINED:
+    if run.step not in OPERATOR_STEPS:
         raise IllegalTransitionError(
             "node", run.node_id, run.step.value, "retry",
-            "only a quarantined node or a held manual-only node can be retried",
+            "only a quarantined or partial node, or a held manual-only node, can be retried",
         )
     return replace(run, step=NodeStep.PENDING, attempt=run.attempt + 1, error=None)
 
 
 def clear_node(run: NodeRun) -> NodeRun:
-    """Operator "clear": give a node up (SKIPPED). A quarantined node stops counting
-    as a failure; a pending one (e.g. down since planning) is no longer waited for.
-    Either still counts as unavailable while it is observed down."""
-    if run.step is NodeStep.QUARANTINED:
+    """Operator "clear": give a node up (SKIPPED). A quarantined (or partial) node stops
+    counting as a failure; a pending one (e.g. down since planning) is no longer waited
+    for. Either still counts as unavailable while it is observed down."""
+    if run.step in OPERATOR_STEPS:
         return replace(run, step=NodeStep.SKIPPED, error=f"cleared by operator ({run.error})")
     if run.step is NodeStep.PENDING:
         return replace(run, step=NodeStep.SKIPPED, error="cleared by operator before it started")
     raise IllegalTransitionError(
         "node", run.node_id, run.step.value, "clear",
-        "only a pending or quarantined node can be cleared",
+        "only a pending, quarantined or partial node can be cleared",
     )
+
+
+def after_failure(before: Mapping[str, str], targets: Mapping[str, str],
+                  installed: Mapping[str, str]) -> tuple[NodeStep, str]:
+    """Where a failed node rests once made safe, from its versions read back: PARTIAL
+    when some planned components changed and others did not (the node is neither on
+    the old versions nor on the new ones), else QUARANTINED; with a note naming what
+    changed and what did not, e.g. "partial: changed BIOS 1.0→1.5; unchanged NIC 7.0
+    (target 7.1)"."""
+    changed = [f"{c} {before.get(c, 'absent')}→{installed[c]}" for c in sorted(targets)
+               if c in installed and installed[c] != before.get(c)]
+    unchanged = [f"{c} {installed.get(c, 'absent')} (target {targets[c]})"
+                 for c in sorted(targets) if installed.get(c, before.get(c)) == before.get(c)]
+    if changed and unchanged:
+        return NodeStep.PARTIAL, (f"partial: changed {', '.join(changed)}; "
+                                  f"unchanged {', '.join(unchanged)}")
+    if changed:
+        return NodeStep.QUARANTINED, f"versions read back: all changed ({', '.join(changed)})"
+    return NodeStep.QUARANTINED, f"versions read back: none changed ({', '.join(unchanged)})"

@@ -81,6 +81,9 @@ class StepContext:
     events: bool = False
     # The Update messages the node's BMC pushed that arrived at or after a moment.
     pushed: Callable[[datetime], tuple[UpdateSignal, ...]] = lambda _since: ()
+    # The campaign has not ended (read now): an ended one (e.g. aborted by a withdrawal)
+    # lets its nodes in flight finish, but never delivers to them again.
+    campaign_open: Callable[[], bool] = lambda: True
 
     @property
     def node(self) -> str:

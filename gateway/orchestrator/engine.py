@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_payloads import Manifest
-from gateway.domain import NodeRun, NodeStep, RunProgress
+from gateway.domain import OPERATOR_STEPS, TERMINAL_STATES, NodeRun, NodeStep, RunProgress
 from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
@@ -33,10 +33,11 @@ from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
-FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED})
+FINAL = frozenset({NodeStep.DONE, NodeStep.SKIPPED, *OPERATOR_STEPS})
 # Where a worker lets go of a run: the final steps, and STAGED, which waits for the
 # scheduler to admit its reset (and is not finished: its versions have not changed).
 PARKED = FINAL | {NodeStep.STAGED}
+TERMINAL_VALUES = frozenset(state.value for state in TERMINAL_STATES)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class Engine:
                           typical_monitor_s=self._typical(run.campaign_id),
                           known_node=partial(self.store.node, run.node_id),
                           events=self.clients.pushes_events(run.node_id),
-                          pushed=partial(self.inbox.since, run.node_id))
+                          pushed=partial(self.inbox.since, run.node_id),
+                          campaign_open=lambda: self.store.get_campaign(
+                              run.campaign_id).state not in TERMINAL_VALUES)
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = run.progress.behind

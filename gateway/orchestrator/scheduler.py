@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from gateway.cluster_managers import Mode
 from gateway.domain import (
     ACTIVE_STEPS,
+    FAILURE_STEPS,
     TERMINAL_STATES,
     Campaign,
     CampaignEvent,
@@ -201,7 +202,7 @@ def _reason(event: CampaignEvent, campaign: Campaign, runs: dict[str, NodeRun],
         return finish_reason(event, runs, unreached)
     if event is CampaignEvent.CANARY_FAILED:
         failed = [f"{n}: {runs[n].error}" for n in campaign.canaries
-                  if n in runs and runs[n].step in (NodeStep.FAILED, NodeStep.QUARANTINED)]
+                  if n in runs and runs[n].step in FAILURE_STEPS]
         return "canary failed, nothing else is touched: " + "; ".join(failed)
     if event is CampaignEvent.BUDGET_EXCEEDED:
         return (f"failure budget exceeded ({open_failures(runs.values())} failed, budget "

@@ -113,7 +113,7 @@ def act_on(ctx: StepContext, failures: list[sig.ReportedFailure], *,
         return None
     used = ctx.progress.redeliveries
     if may_redeliver and all(f.redeliverable for f in failing) and (
-            used < ctx.settings.max_redeliveries):
+            used < ctx.settings.max_redeliveries) and ctx.campaign_open():
         if ctx.run.method in (None, DeliveryMethod.MSC.value) and (
                 ctx.client().power_state() is not PowerState.ON):
             # The failed CD run reboots the host to disk first; booting the CD again

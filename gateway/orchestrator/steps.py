@@ -18,6 +18,7 @@ from firmware_payloads import is_downgrade
 from gateway.domain import (
     NOT_APPLICABLE_NOTE,
     OTHER_MODEL_NOTE,
+    PATH,
     UP_TO_DATE_NOTE,
     Applicability,
     DeliveryMethod,
@@ -28,6 +29,7 @@ from gateway.domain import (
     NodeStep,
     PowerState,
     UpdateCapabilities,
+    after_failure,
     choose_delivery,
     monitor_polls,
 )
@@ -45,6 +47,8 @@ from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
+# Steps from the update's delivery on: a failure in them may leave versions changed.
+_FLASHING = frozenset(PATH[PATH.index(NodeStep.DELIVER):])
 
 
 def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
@@ -239,9 +243,10 @@ def monitor(ctx: StepContext) -> Outcome:
 
 def _may_redeliver(ctx: StepContext) -> bool:
     """True when the delivery was made by an earlier gateway process (its media server
-    died with it) and the redelivery allowance is not used up."""
+    died with it), the redelivery allowance is not used up and the campaign has not ended."""
     return (ctx.progress.epoch not in (None, ctx.epoch)
-            and ctx.progress.redeliveries < ctx.settings.max_redeliveries)
+            and ctx.progress.redeliveries < ctx.settings.max_redeliveries
+            and ctx.campaign_open())
 
 
 def reset(ctx: StepContext) -> Outcome:
@@ -302,6 +307,7 @@ def verify(ctx: StepContext) -> Outcome:
             return outcome
         _mark_behind(ctx, behind)
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
+    ctx.observe(quick_inventory(ctx, installed))  # the node shows its new versions now
     return Advance(NodeStep.EJECT, {"after_versions": installed})
 
 
@@ -370,9 +376,18 @@ def postcheck(ctx: StepContext) -> Outcome:
 
 
 def failed(ctx: StepContext) -> Outcome:
-    """Make a failed node safe, then quarantine it (it waits for an operator)."""
+    """Make a failed node safe, read its versions back (the node shows them), then
+    QUARANTINED, or PARTIAL when only some planned components changed (gateway.domain
+    .after_failure); either waits for an operator."""
     make_safe(ctx)
-    return Advance(NodeStep.QUARANTINED)
+    failed_in = ctx.progress.failed_in
+    if not ctx.run.target_versions or (failed_in is not None and failed_in not in _FLASHING):
+        return Advance(NodeStep.QUARANTINED)  # it failed before anything could change
+    installed = ctx.client().component_versions()  # the engine retries a BMC restarting
+    ctx.observe(quick_inventory(ctx, installed))
+    step, note = after_failure(ctx.run.before_versions, ctx.run.target_versions, installed)
+    return Advance(step, {"error": f"{ctx.run.error}; {note}"[:1000],
+                          "after_versions": installed})
 
 
 HANDLERS: dict[NodeStep, Callable[[StepContext], Outcome]] = {

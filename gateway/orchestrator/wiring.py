@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from gateway.cluster_config import expand_systems, load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, GatewayConfig
+from gateway.domain import WithdrawalPolicy
 from gateway.frontdoor import front_door_policy
 from gateway.media import CacheBackedCatalog, MediaError, MediaServer
 from gateway.media.cache import ImageCache
@@ -81,7 +82,8 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     if not clusters:
         return None
     campaigns = CampaignStore(store.engine)
-    gate = CampaignMediaGate(store, campaigns)
+    gate = CampaignMediaGate(store, campaigns, stop_now=[
+        s.name for s in config.sources if s.withdrawal is WithdrawalPolicy.STOP_NOW])
     try:
         media, urls, _settings = build_media(config, catalog=CacheBackedCatalog(cache, gate))
     except MediaError as exc:

@@ -14,7 +14,7 @@ _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarat
 SPANS: sa.Table = StepSpanRow.__table__  # type: ignore[assignment]
 # Steps a run rests in rather than spends time in: no span is opened for them.
 RESTING_STEPS = frozenset(step.value for step in (
-    NodeStep.PENDING, NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED,
+    NodeStep.PENDING, NodeStep.DONE, NodeStep.SKIPPED, NodeStep.QUARANTINED, NodeStep.PARTIAL,
     NodeStep.NOT_APPLICABLE))
 
 

@@ -60,11 +60,12 @@ def bmc_toml(name: str, cluster: str, group: str, url: str, *, username: str = "
 
 def source_toml(name: str, username: str, password_hash: str, image_uri_prefixes: Sequence[str],
                 trusted_keys: Sequence[Path | str],
-                clients: Sequence[str] = ("127.0.0.0/8",)) -> str:
-    """A [[sources]] entry: a publisher on loopback whose alerts name FLEETFLASH images."""
+                clients: Sequence[str] = ("127.0.0.0/8",), **keys: object) -> str:
+    """A [[sources]] entry: a publisher on loopback whose alerts name FLEETFLASH images
+    (``keys``: further keys of the table, e.g. withdrawal)."""
     return table("[sources]", name=name, clients=clients, username=username,
                  password_hash=password_hash, owning_entities=["FLEETFLASH"],
-                 image_uri_prefixes=image_uri_prefixes, trusted_keys=trusted_keys)
+                 image_uri_prefixes=image_uri_prefixes, trusted_keys=trusted_keys, **keys)
 
 
 def write_gateway_config(directory: Path, *parts: str) -> Path:

@@ -69,11 +69,12 @@ class Rollout:
         return self.service.show(campaign_id).campaign.state
 
     def quarantined_canary(self, campaign_id: str) -> RunRecord:
-        """The canary's run once it is quarantined: a failed campaign records its state
-        a moment before the canary's run reaches its last step."""
+        """The canary's run once it is quarantined (or partial: some of its components
+        changed): a failed campaign records its state a moment before the canary's run
+        reaches its last step."""
         (canary,) = self.service.show(campaign_id).campaign.canaries
-        wait_until(lambda: self.service.store.run(campaign_id, canary).step == "quarantined",
-                   30)
+        wait_until(lambda: self.service.store.run(campaign_id, canary).step in (
+            "quarantined", "partial"), 30)
         return self.service.store.run(campaign_id, canary)
 
 
@@ -83,17 +84,21 @@ RolloutFactory = Callable[..., Rollout]
 @pytest.fixture
 def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
             ) -> Iterator[RolloutFactory]:
-    """Start a rig: ``rollout(models=[...], group_of=fn, groups={...}, cluster={...})``."""
+    """Start a rig: ``rollout(models=[...], group_of=fn, groups={...}, cluster={...})``;
+    ``source``: further keys of the publisher's [[sources]] table."""
     with ExitStack() as stack:
         def start(*, models: list[str] | None = None, groups: dict[str, int] | None = None,
                   group_of: Callable[[str], str] | None = None,
                   cluster: dict[str, Any] | None = None,
                   timeouts: dict[str, float] | None = None,
-                  orchestrator: dict[str, Any] | None = None) -> Rollout:
+                  orchestrator: dict[str, Any] | None = None,
+                  source: dict[str, Any] | None = None,
+                  flash_seconds: float = 0.1) -> Rollout:
             node_models = models or [TEST_MODEL] * 4
             emulated = stack.enter_context(EmulatedCluster(
                 nodes=[NodeSpec(model=m) for m in node_models],
-                trusted_keys=[test_keys.public], flash_seconds=0.1, reset_seconds=0.1,
+                trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
+                reset_seconds=0.1,
                 bmc_restart_seconds=0.3))
             power_on(emulated)
             bundle = bundle_factory(name="fleet-test.iso")
@@ -102,7 +107,7 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                 tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
                 bmcs=emulated.inventory, group_of=group_of or (lambda _n: "all"),
                 groups=groups or {"all": 2}, cluster=cluster, timeouts=timeouts,
-                orchestrator=orchestrator)
+                orchestrator=orchestrator, source=source)
             gateway = build_gateway(load_config(config_path), worker_poll_interval=0.2)
             gateway.start()
             stack.callback(gateway.stop)

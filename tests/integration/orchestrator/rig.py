@@ -64,11 +64,13 @@ def write_gateway_config(
     database_url: str | None = None, name: str = "gw-orch",
     qos_classes: Iterable[Mapping[str, Any]] = (),
     qos_of: Callable[[str], str] | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write DIR/gateway.toml for one cluster "lab" whose groups allow `groups[name]`
     unavailable nodes; `bmcs` are emulator inventory entries (id, url, username, password).
     `database_url`: the store (default: SQLite in the state directory). `qos_classes`:
-    [[qos_classes]] tables (a "windows" list of window tables), `qos_of`: each BMC's."""
+    [[qos_classes]] tables (a "windows" list of window tables), `qos_of`: each BMC's.
+    `source`: further keys of the publisher's [[sources]] table."""
     media_port = free_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
@@ -76,7 +78,8 @@ def write_gateway_config(
                  **({"database_url": database_url} if database_url else {}))
     text += table("listener", http=f"127.0.0.1:{free_port()}")
     text += table("cache", max_size="1GiB")
-    text += source_toml("acme", SOURCE_USER, SOURCE_HASH, [publisher_prefix], [trusted_key])
+    text += source_toml("acme", SOURCE_USER, SOURCE_HASH, [publisher_prefix], [trusted_key],
+                        **(source or {}))
     text += table("media", http=f"127.0.0.1:{media_port}",
                   base_url=f"http://127.0.0.1:{media_port}")
     text += table("orchestrator", **{**FAST_ORCHESTRATOR, **(orchestrator or {})})

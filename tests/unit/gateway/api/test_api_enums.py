@@ -21,7 +21,9 @@ from gateway.api.ports import IDLE_STEP
 from gateway.api.timeline_svg import OUTCOME_COLOURS, STEP_COLOURS
 from gateway.domain import (
     FINAL_STEPS,
+    OPERATOR_STEPS,
     PATH,
+    STAGING_STEPS,
     CampaignState,
     DeliveryMethod,
     NodeStep,
@@ -122,6 +124,7 @@ def test_the_cli_offers_and_colours_exactly_the_python_enums() -> None:
 
 
 def test_the_timeline_colours_every_step_a_node_spends_time_in_and_every_outcome() -> None:
-    assert set(STEP_COLOURS) == {step.value for step in (*PATH, NodeStep.FAILED)}
+    assert set(STEP_COLOURS) == {step.value for step in (
+        *PATH, NodeStep.FAILED, *STAGING_STEPS)}
     assert set(OUTCOME_COLOURS) == {step.value for step in (
-        *FINAL_STEPS, NodeStep.FAILED, NodeStep.QUARANTINED)}
+        *FINAL_STEPS, NodeStep.FAILED, *OPERATOR_STEPS, NodeStep.STAGED)}

@@ -9,9 +9,11 @@ from gateway.domain import (
     IllegalTransitionError,
     NodeRun,
     NodeStep,
+    after_failure,
     can_transition,
     clear_node,
     occupies_allowance,
+    open_failures,
     retry_node,
 )
 
@@ -50,6 +52,11 @@ S = NodeStep
         (S.UNDRAIN, S.FAILED, True),
         (S.PENDING, S.FAILED, False),
         (S.FAILED, S.QUARANTINED, True),
+        (S.FAILED, S.PARTIAL, True),         # some planned components changed
+        (S.MONITOR, S.PARTIAL, False),       # made safe and read back first
+        (S.PARTIAL, S.PENDING, True),
+        (S.PARTIAL, S.SKIPPED, True),
+        (S.PARTIAL, S.DONE, False),
         (S.FAILED, S.PENDING, False),        # cleanup first
         (S.QUARANTINED, S.PENDING, True),
         (S.QUARANTINED, S.SKIPPED, True),
@@ -105,6 +112,42 @@ def test_retry_refuses_nodes_that_are_not_quarantined_or_held(step: NodeStep) ->
 def test_clear_refuses_nodes_in_flight_or_finished(step: NodeStep) -> None:
     with pytest.raises(IllegalTransitionError, match="clear"):
         clear_node(NodeRun("n1", step))
+
+
+@pytest.mark.parametrize("step", [S.QUARANTINED, S.PARTIAL])
+def test_a_partial_node_is_a_failure_retried_or_cleared_like_a_quarantined_one(
+        step: NodeStep) -> None:
+    run = NodeRun("n1", step, error="partial: changed BIOS 1.0→1.5")
+    assert open_failures([run, NodeRun("n2", S.DONE)]) == 1
+    assert retry_node(run).step is S.PENDING and clear_node(run).step is S.SKIPPED
+    assert not occupies_allowance(step, Health.UP) and occupies_allowance(step, Health.DOWN)
+
+
+BEFORE = {"BIOS": "1.0", "BMC": "2.0", "NIC": "7.0"}
+TARGETS = {"BIOS": "1.5", "BMC": "2.1", "NIC": "7.1"}
+
+
+def test_after_failure_names_what_changed_and_what_did_not() -> None:
+    step, note = after_failure(BEFORE, TARGETS, {"BIOS": "1.5", "BMC": "2.1", "NIC": "7.0"})
+    assert step is S.PARTIAL
+    assert note == "partial: changed BIOS 1.0→1.5, BMC 2.0→2.1; unchanged NIC 7.0 (target 7.1)"
+
+
+@pytest.mark.parametrize(("installed", "start"), [
+    (BEFORE, "versions read back: none changed (BIOS 1.0 (target 1.5), "),
+    ({"BIOS": "1.5", "BMC": "2.1", "NIC": "7.1"}, "versions read back: all changed (BIOS "),
+    ({"BIOS": "1.0", "BMC": "2.0"}, "versions read back: none changed ("),  # NIC unreadable
+])
+def test_after_failure_quarantines_a_node_not_left_mixed(installed: dict[str, str],
+                                                         start: str) -> None:
+    step, note = after_failure(BEFORE, TARGETS, installed)
+    assert step is S.QUARANTINED and note.startswith(start), note
+
+
+def test_after_failure_counts_a_component_changed_but_not_to_its_target() -> None:
+    # The BIOS moved (to neither version): the node is mixed, and says so.
+    step, note = after_failure(BEFORE, TARGETS, {"BIOS": "1.2", "BMC": "2.0", "NIC": "7.0"})
+    assert step is S.PARTIAL and "changed BIOS 1.0→1.2;" in note and "NIC 7.0" in note
 
 
 def test_clear_gives_up_waiting_for_a_pending_node() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.api.settings import LoggingSettings, api_settings, logging_settings
 from gateway.config import ConfigError, hash_password, load_config, password_matches
+from gateway.domain import WithdrawalPolicy
 from gateway.media.config import media_config, usb_config
 from tests.conftest import TestKeys
 
@@ -45,6 +46,9 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path, test_keys: Test
     assert not source.admits_client("192.168.0.1")
     assert source.admits_client("::ffff:10.0.0.7")  # IPv4-mapped IPv6 peer
     assert len(source.trusted_keys) == 1
+    assert source.withdrawal is WithdrawalPolicy.FINISH_IN_FLIGHT
+    stop = load_config(_write(tmp_path, _source(test_keys, withdrawal='"stop_now"')))
+    assert stop.sources[0].withdrawal is WithdrawalPolicy.STOP_NOW
 
 
 def test_sections_of_other_packages_are_checked_too(tmp_path: Path,
@@ -86,6 +90,8 @@ BAD_SOURCES = [
     ("no owning entities", {"owning_entities": "[]"}, "owning_entities"),
     ("missing key file", {"trusted_keys": '["nope.pub"]'}, "cannot read trusted key"),
     ("unknown field", {"colour": '"red"'}, "unknown key"),
+    ("unknown withdrawal policy", {"withdrawal": '"finish"'},
+     r"withdrawal.*finish_in_flight.*stop_now"),
 ]
 
 

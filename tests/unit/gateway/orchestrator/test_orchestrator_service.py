@@ -61,7 +61,7 @@ def test_retry_puts_a_quarantined_node_back_and_releases_a_held_one(
     assert (retried.step, retried.attempt, retried.error) == ("pending", 2, None)
     released = service.retry_node(campaign, "n2")
     assert released.step == "pending" and not released.held
-    with pytest.raises(IllegalTransitionError, match="only a quarantined node"):
+    with pytest.raises(IllegalTransitionError, match="only a quarantined or partial node"):
         service.retry_node(campaign, "n3")
     with pytest.raises(IllegalTransitionError, match="can be cleared"):
         service.clear_node(campaign, "n3")
