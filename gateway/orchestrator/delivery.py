@@ -68,7 +68,7 @@ def _insert_own(ctx: StepContext, url: str, media: MediaState | None) -> None:
     """Insert the gateway's image, recorded as its own first. Media the gateway did not
     insert is never ejected to make room (precheck chose another method for such a node;
     this guards the time since). What the gateway sets on the BMC is marked before it
-    is set, so that making the node safe (steps.make_safe) undoes exactly that, even
+    is set, so that making the node safe (own_state.make_safe) undoes exactly that, even
     after a crash."""
     own = ctx.progress.own_media
     if media is not None and (media.inserted or media.image) and media.image not in own:

@@ -40,6 +40,7 @@ from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
+from gateway.orchestrator.own_state import make_safe, operator_state
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
 from gateway.redfish import RedfishError, TaskRef
@@ -316,46 +317,6 @@ def _mark_behind(ctx: StepContext, behind: list[str]) -> None:
     said = "; ".join(behind)
     if ctx.progress.behind != said:
         ctx.mark(replace(ctx.progress, behind=said))
-
-
-def operator_state(ctx: StepContext) -> str | None:
-    """What the gateway did not set and MSC would replace: media in the virtual CD, or a
-    pending boot override. None when the slot is empty and no override is pending."""
-    client = ctx.client()
-    media = client.media_state()
-    if media is not None and (media.inserted or media.image) and (
-            media.image not in ctx.progress.own_media):
-        return "the virtual CD holds media the gateway did not insert"
-    override = client.boot_override()
-    if override.pending and not ctx.progress.own_boot:
-        return (f"a boot override the gateway did not set is pending "
-                f"({override.target}, {override.enabled})")
-    return None
-
-
-def make_safe(ctx: StepContext) -> None:
-    """Undo what the gateway itself set, and only that (idempotent): eject the media it
-    inserted (its own capability URLs, recorded in the run's progress before the insert)
-    and cancel the one-time CD boot it asked for if still pending. An operator's media
-    or boot override (e.g. Pxe) is left as it is."""
-    own_media = ctx.progress.own_media
-    if not own_media and not ctx.progress.own_boot:
-        return  # nothing set by the gateway in this attempt: not even a look needed
-    client = ctx.client()
-    media = client.media_state() if own_media else None
-    if media is not None and (media.inserted or media.image):
-        if media.image in own_media:
-            client.eject_media(current=media)
-        else:
-            LOG.info("node %s: virtual CD holds media the gateway did not insert; "
-                     "left alone", ctx.node)
-    if ctx.progress.own_boot:
-        override = client.boot_override()
-        if override.pending and override.target == "Cd":
-            client.clear_boot_override()
-        elif override.pending:
-            LOG.info("node %s: boot override %s/%s was not set by the gateway; left alone",
-                     ctx.node, override.target, override.enabled)
 
 
 def eject(ctx: StepContext) -> Outcome:
