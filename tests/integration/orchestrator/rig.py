@@ -164,9 +164,14 @@ def max_down_per_group(records: Iterable[Mapping[str, Any]],
 
 def power_on(emulated: EmulatedCluster) -> None:
     """Emulated hosts start powered off; a managed server in production runs."""
+    off = [bmc for bmc in emulated.bmcs if bmc.power_state() != "On"]
+    seen = {bmc.id: len(bmc.audit.records(bmc.id, "power")) for bmc in off}
     for bmc in emulated.bmcs:
         bmc.reset_host("On")
     wait_until(lambda: all(b.power_state() == "On" for b in emulated.bmcs), 30)
+    # The host reads On a moment before its BMC writes the power record: wait for the
+    # record too, so a test's audit window opened now never starts with a setup record.
+    wait_until(lambda: all(len(b.audit.records(b.id, "power")) > seen[b.id] for b in off), 30)
 
 
 @contextmanager
