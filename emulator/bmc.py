@@ -144,6 +144,8 @@ class Bmc:
         self.cd_boot_handler: Callable[[Bmc, str], None] | None = None
         for fault in spec.faults:
             self.faults.add(fault)
+        # Vendor behaviours (emulator/quirks.py); read-only after start.
+        self.quirks = spec.quirks
 
     # events -----------------------------------------------------------------------
     def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ import click
 from emulator.config import DEFAULT_MODELS, ClusterConfig, NodeSpec
 from emulator.errors import ConfigError, EmulatorError
 from emulator.faults import Fault, parse_fault_option
+from emulator.quirks import CATALOGUE, parse_quirks
 
 
 def _read_nodes_file(path: Path) -> list[NodeSpec]:
@@ -34,6 +35,31 @@ def _read_nodes_file(path: Path) -> list[NodeSpec]:
                 f"{sorted(allowed)}"
             )
         specs.append(NodeSpec(**item))
+    return specs
+
+
+def _with_quirks(nodes: int | list[NodeSpec], options: tuple[str, ...]) -> int | list[NodeSpec]:
+    """Apply ``--quirk NAME[=V]`` (every BMC) and ``--quirk bmc-NNNN=NAME[=V]`` (one BMC)."""
+    if not options:
+        return nodes
+    specs = [NodeSpec() for _ in range(nodes)] if isinstance(nodes, int) else nodes
+    every: list[str] = []
+    single: dict[int, list[str]] = {}
+    for text in options:
+        head, sep, rest = text.partition("=")
+        if sep and head.startswith("bmc-") and head not in CATALOGUE:
+            try:
+                index = int(head.removeprefix("bmc-"))
+            except ValueError:
+                raise ConfigError(f"--quirk {text}: {head!r} is not a BMC id (bmc-NNNN)") from None
+            if not 0 <= index < len(specs):
+                raise ConfigError(f"--quirk {text}: there is no {head} ({len(specs)} BMCs)")
+            single.setdefault(index, []).append(rest)
+        else:
+            every.append(text)
+    common = parse_quirks(every)
+    for index, spec in enumerate(specs):
+        spec.quirks = spec.quirks.merged(common).merged(parse_quirks(single.get(index, [])))
     return specs
 
 
@@ -92,6 +118,9 @@ def emulator() -> None:
               help="CA bundle the BMCs trust for https image URLs (default: system CAs).")
 @click.option("--fault", "faults", multiple=True, metavar="BMC=KIND[:key=value,...]",
               help="Start with a fault set, e.g. bmc-0002=latency:seconds=0.5 (repeatable).")
+@click.option("--quirk", "quirks", multiple=True, metavar="[BMC=]NAME[=VALUE]",
+              help="A vendor behaviour (emulator/quirks.py, docs/interop.md) for every BMC, or "
+                   "for one (bmc-0003=session-limit=2). Repeatable.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
           trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
@@ -99,7 +128,8 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
           sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool,
           libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
-          image_ca: Path | None, faults: tuple[str, ...], verbose: bool) -> None:
+          image_ca: Path | None, faults: tuple[str, ...], quirks: tuple[str, ...],
+          verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
     from emulator.cluster import EmulatedCluster
 
@@ -112,6 +142,7 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
             node_specs = nodes
         else:
             raise ConfigError("give --nodes N or --nodes-file FILE")
+        node_specs = _with_quirks(node_specs, quirks)
         parsed: dict[str, list[Fault]] = {}
         for text in faults:
             bmc_id, fault = parse_fault_option(text)

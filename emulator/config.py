@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emulator.errors import ConfigError
 from emulator.faults import Fault
+from emulator.quirks import Quirks
 
 DEFAULT_MODELS: tuple[str, ...] = ("FF-1U-R450", "FF-2U-R750", "FF-4U-X900")
 
@@ -53,6 +54,8 @@ class NodeSpec:
     password: str | None = None
     serial: str | None = None
     faults: Sequence[Fault] = ()
+    # Vendor behaviours this BMC shows (emulator/quirks.py); none = the DMTF way.
+    quirks: Quirks = field(default_factory=Quirks)
 
 
 @dataclass
