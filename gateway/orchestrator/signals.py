@@ -32,8 +32,9 @@ INBOX_DEPTH = 64  # pushed Update messages kept per node (an update makes a doze
 
 
 class SignalInbox:
-    """The Update-registry messages each node's BMC pushed, stamped with our clock on
-    arrival (events come from the receiver's threads; MONITOR reads them). Thread-safe."""
+    """The Update-registry messages (and host power changes) each node's BMC pushed,
+    stamped with our clock on arrival (events come from the receiver's threads; MONITOR
+    reads them). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +44,9 @@ class SignalInbox:
         """Keep the node's Update messages; returns how many of them report a failure."""
         now = utcnow()
         kept = [sig.UpdateSignal("event", e.message_id, e.args, e.origin, e.message, now)
-                for e in events if e.message_id.startswith("Update.")]
+                for e in events]
+        # Update messages, and the host's power (the end of an update CD's run).
+        kept = [s for s in kept if s.message_id.startswith("Update.") or s.is_host_power]
         if kept:
             with self._lock:
                 inbox = self._nodes.setdefault(node_id, deque(maxlen=INBOX_DEPTH))
