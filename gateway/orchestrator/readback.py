@@ -38,7 +38,8 @@ def activation_pending(ctx: StepContext) -> str | None:
                 ctx.progress.reset_intent):
             return None  # no update CD was booted: nothing more runs on the host
         since = update_started(ctx)
-        signals = [*ctx.pushed(since), *client.log_signals(since)]
+        signals = [*ctx.pushed(since), *client.log_signals(
+            since, slack=ctx.progress.cd_booted_at is None)]
     except RedfishError as exc:
         if not exc.transient:
             raise
