@@ -277,6 +277,11 @@ class Bmc:
             return
         self.firmware.install("BMC", version, task=task_id, activated_by="bmc_restart")
 
+    def wait_restarted(self) -> None:
+        """Return once a BMC restart under way has ended (at once if none is)."""
+        while self.manager_restarting:
+            time.sleep(0.05)
+
     def reboot_host_to_disk(self) -> None:
         """After the update CD: activate what needs a reset and start from disk."""
         self.audit.record(self.id, "reset", component="host", reset_type="ForceRestart",

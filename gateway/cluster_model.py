@@ -68,6 +68,7 @@ class OrchestratorTable(Table):
     expected_reset_s: PositiveNumber | None = None
     cd_settle_s: PositiveNumber | None = None
     max_redeliveries: Count | None = None
+    activation_settle_s: PositiveNumber | None = None
     # Transient BMC errors: tries, first delay, longest delay.
     retry_attempts: Count = 5
     retry_base_s: PositiveNumber = 1.0

@@ -88,6 +88,8 @@ def orchestrator_settings(topology: Topology) -> tuple[dict[str, Any], dict[str,
         "probe_interval_s": 0.2, "expected_node_s": max(60, round(10 * expected)),
         "health_interval_s": 3600, "retry_base_s": 0.5, "retry_max_s": 5,
         "retry_attempts": 5, "cd_settle_s": max(5, round(3 * expected)),
+        "activation_settle_s": max(5, round(2 * (timings.reset_seconds
+                                                 + timings.bmc_restart_seconds))),
     }
     timeouts: dict[str, float] = {
         "precheck": 60, "deliver": 60, "monitor": max(45, round(5 * expected)), "reset": 60,

@@ -206,7 +206,8 @@ class FirmwareEngine:
 
     # the update CD -------------------------------------------------------------------------------
     def boot_update_cd(self, bmc: Bmc, image_url: str) -> None:
-        """The host booted the update CD: apply what fits, reboot to disk (no Redfish task).
+        """The host booted the update CD: apply what fits, restart the BMC into its new
+        firmware if it was written, reboot to disk (no Redfish task).
 
         Called on the host-boot thread; every outcome is in the audit log.
         """
@@ -243,9 +244,14 @@ class FirmwareEngine:
             _audit_failure(bmc, exc, image_url, None, "update_cd")
             for pkg in left:  # the CD stops at the first failure: these were not tried
                 _audit_skipped(bmc, pkg, "Update.UpdateSkipped", image_url, "update_cd")
-        bmc.reboot_host_to_disk()
         if restart_bmc_to is not None:
+            # The BMC activates its new firmware by restarting; the CD's environment waits
+            # for it to come back before it ends its run (an in-band update reports its
+            # results through the BMC), so the reboot to disk, the run's last act, comes
+            # after every activation but the host's own (a client waits for that reboot).
             self._restart_into(bmc, restart_bmc_to, None)
+            bmc.wait_restarted()
+        bmc.reboot_host_to_disk()
 
 
 def _audit_skipped(bmc: Bmc, pkg: Package, message_id: str, image: str,

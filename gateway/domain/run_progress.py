@@ -37,6 +37,9 @@ class RunProgress:
     task_uri: str | None = None  # the task resource itself, when the BMC named it
     # -- DELIVER, MSC (virtual CD) ---------------------------------------------------
     reset_intent: datetime | None = None  # the host reset into the update CD was asked for
+    # When the BMC took that reset: this CD run's results come after it, an earlier run's
+    # (a superseded attempt's) before it, since a BMC takes no reset while a run goes on.
+    cd_booted_at: datetime | None = None
     own_media: tuple[str, ...] = ()  # image URLs the gateway inserted in the virtual CD
     own_boot: bool = False  # the gateway asked for a one-time boot from the virtual CD
     media: bool = False  # the update CD was delivered (MONITOR follows versions, no task)

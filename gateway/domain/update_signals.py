@@ -21,6 +21,12 @@ FAILURE_KEYS = frozenset({"TransferFailed", "VerificationFailed", "ApplyFailed",
 # activation the device refused fails the node (redelivering would repeat it).
 REDELIVERABLE_KEYS = frozenset({"TransferFailed", "VerificationFailed"})
 SOURCES = ("event", "task", "log")
+# The host's power, as a BMC reports it (ResourceEvent 1.x): an update CD's run ends
+# with the host rebooting to disk, which activates what needs a host reset.
+HOST_OFF, HOST_ON = "ResourcePoweredOff", "ResourcePoweredOn"
+# What activation itself writes, at that reboot or at the BMC's restart: not a result
+# of the run (a run's last result comes before the reboot that ends it).
+ACTIVATION_KEYS = frozenset({"UpdateSuccessful", "ActivateFailed"})
 _URL = re.compile(r"https?://\S+?(?=['\"\s]|$)")
 
 
@@ -42,6 +48,12 @@ class UpdateSignal:
     def key(self) -> str:
         """The message key: "ApplyFailed" of "Update.1.3.0.ApplyFailed"."""
         return self.message_id.rsplit(".", 1)[-1]
+
+    @property
+    def is_host_power(self) -> bool:
+        """The host powered off or on (ResourcePoweredOff/On)."""
+        return self.message_id.split(".", 1)[0] == "ResourceEvent" and self.key in (
+            HOST_OFF, HOST_ON)
 
     @property
     def is_failure(self) -> bool:
@@ -119,3 +131,25 @@ def failure_note(failures: Iterable[ReportedFailure], behind: Iterable[str],
         lead = f"contradictory signals: the {task_said}, but {lead}"
     still = ", ".join(behind)
     return f"{lead}; versions decide: still behind: {still}"[:1000]
+
+
+def host_rebooted_after_results(signals: Iterable[UpdateSignal]) -> bool | None:
+    """Whether the host went off, then on, at or after the update's last result: the
+    update CD's run has ended (it reboots the host to disk after everything it wrote,
+    the BMC's restart into new firmware included). None when the signals show no host
+    power at all (a BMC that does not report it: there is nothing to wait for). Pushed
+    events and log entries are judged apart (their times come from different clocks);
+    either one that shows the reboot suffices."""
+    power_seen = False
+    for source in SOURCES:
+        timed = [s for s in signals if s.source == source and s.at is not None]
+        offs = [s.at for s in timed if s.is_host_power and s.key == HOST_OFF]
+        ons = [s.at for s in timed if s.is_host_power and s.key == HOST_ON]
+        power_seen = power_seen or bool(offs or ons)
+        results = [s.at for s in timed if s.message_id.split(".", 1)[0] == "Update"
+                   and s.key not in ACTIVATION_KEYS]
+        last = max((at for at in results if at is not None), default=None)
+        if any(off is not None and (last is None or off >= last)
+               and any(on is not None and on >= off for on in ons) for off in offs):
+            return True
+    return False if power_seen else None

@@ -258,10 +258,11 @@ class FleetBmcClient(BmcClient):
         self.known["member_uris"] = uris
         return versions
 
-    def log_signals(self, since: datetime) -> list[UpdateSignal]:
+    def log_signals(self, since: datetime, *, slack: bool = True) -> list[UpdateSignal]:
         """The entries of the system's and the manager's logs created at or after ``since``
-        (our clock; see gateway.orchestrator.bmc_logs). Where the logs are and the BMC's
-        clock skew are read once and remembered. Raises transient RedfishErrors only."""
+        (our clock; ``slack`` for whole-second times: see gateway.orchestrator.bmc_logs).
+        Where the logs are and the BMC's clock skew are read once and remembered. Raises
+        transient RedfishErrors only."""
         collections: list[str] | None = self.known.get("logs")
         if collections is None:
             collections, skew_s = bmc_logs.discover(
@@ -271,7 +272,7 @@ class FleetBmcClient(BmcClient):
         skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
         # A collection moved or gone is looked for again next time.
         return bmc_logs.signals_since(self._conn, collections, skew, since,
-                                      lambda: self.known.pop("logs", None))
+                                      lambda: self.known.pop("logs", None), slack=slack)
 
     def _fallback_versions(self) -> dict[str, str]:
         """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""

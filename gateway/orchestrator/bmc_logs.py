@@ -19,9 +19,11 @@ from gateway.redfish import RedfishError, fallback, logs
 from gateway.redfish.connector import FleetConnector
 
 LOG = logging.getLogger(__name__)
-# Log entry times often come in whole seconds: an entry of the second an update started
-# still counts as newer than the update (entries with fractions are compared exactly, so
-# a failure of the previous attempt never counts against a redelivery made just after).
+# Log entry times often come in whole seconds: an entry of the second an update request
+# was sent still counts as newer than the update (entries with fractions are compared
+# exactly, so a failure of the previous attempt never counts against a redelivery made
+# just after). Not for an update CD: its results come a boot after the reset that
+# starts it, and an entry of that reset's second is a superseded run's.
 LOG_SLACK = timedelta(seconds=1)
 # LogService.DateTime has whole seconds: a smaller difference from our clock is noise.
 SKEW_NOISE = timedelta(seconds=2)
@@ -48,11 +50,13 @@ def discover(conn: FleetConnector, system: System, root: dict[str, Any],
 
 
 def signals_since(conn: FleetConnector, collections: list[str], skew: timedelta,
-                  since: datetime, on_gone: Callable[[], None]) -> list[UpdateSignal]:
+                  since: datetime, on_gone: Callable[[], None], *,
+                  slack: bool = True) -> list[UpdateSignal]:
     """The entries of ``collections`` created at or after ``since`` (our clock: ``skew``
-    is taken out; LOG_SLACK allows for times given in whole seconds). ``on_gone`` is
-    called when a collection has moved or gone (to be looked for again next time).
-    Raises transient RedfishErrors only."""
+    is taken out; with ``slack``, LOG_SLACK allows for times given in whole seconds).
+    ``on_gone`` is called when a collection has moved or gone (to be looked for again
+    next time). Raises transient RedfishErrors only."""
+    whole = since - LOG_SLACK if slack else since
     signals: list[UpdateSignal] = []
     for entries in collections:
         try:
@@ -65,5 +69,5 @@ def signals_since(conn: FleetConnector, collections: list[str], skew: timedelta,
         signals += [UpdateSignal("log", r.message_id, r.args, r.origin, r.message,
                                  r.created - skew)
                     for r in records if r.created is not None and r.created - skew >= (
-                        since - LOG_SLACK if r.created.microsecond == 0 else since)]
+                        whole if r.created.microsecond == 0 else since)]
     return signals

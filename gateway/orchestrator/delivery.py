@@ -20,6 +20,7 @@ from gateway.orchestrator.context import Advance, Outcome, StepContext, versions
 from gateway.orchestrator.errors import StepFailedError
 from gateway.redfish import RedfishError, TaskRef
 from gateway.redfish.virtual_media import MediaState
+from gateway.store import utcnow
 
 LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
@@ -53,6 +54,7 @@ def _msc(ctx: StepContext) -> Outcome:
         power = client.power_state()
         if client.boot_override().pending and power in (PowerState.ON, PowerState.OFF):
             client.reset_host()
+            ctx.mark(replace(ctx.progress, cd_booted_at=utcnow()))
         return Advance(NodeStep.MONITOR, progress=replace(ctx.progress, media=True))
     url = ctx.media_url()
     media = client.media_state()
@@ -85,8 +87,11 @@ def boot_cd(ctx: StepContext) -> None:
     if not ctx.progress.own_boot:
         ctx.mark(replace(ctx.progress, own_boot=True))
     client.set_boot_once_cd()
-    ctx.mark(replace(ctx.progress, reset_intent=ctx.now, epoch=ctx.epoch))
+    ctx.mark(replace(ctx.progress, reset_intent=ctx.now, cd_booted_at=None, epoch=ctx.epoch))
     client.reset_host()
+    # Taken now, on a fresh clock (ctx.now dates from before this step's reads): what
+    # the BMC reports from here on is this attempt's (gateway.orchestrator.signals).
+    ctx.mark(replace(ctx.progress, cd_booted_at=utcnow()))
 
 
 def redeliver(ctx: StepContext) -> RunProgress:

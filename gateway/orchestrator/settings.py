@@ -130,6 +130,9 @@ class OrchestratorSettings:
     that was reading from the previous process may still be running before the
     gateway concludes it lost its media and boots it again.
     max_redeliveries: how often one node's delivery is repeated after restarts.
+    activation_settle_s: how long a failed node's version read-back waits for the end
+    of the update's activation (the update CD's reboot to disk, the BMC's restart, the
+    task's end) before it reads the versions anyway.
     events_http: HOST:PORT the BMC event receiver listens on (None: no subscriptions,
     MONITOR polls). events_url: the receiver's base URL as the BMCs reach it (default
     http://HOST:PORT). event_fallback_s: while a node's BMC pushes events, MONITOR
@@ -149,6 +152,7 @@ class OrchestratorSettings:
     inventory_workers: int = 16
     cd_settle_s: float = 900.0
     max_redeliveries: int = 3
+    activation_settle_s: float = 20.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     auto_campaigns: bool = True

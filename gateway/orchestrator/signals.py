@@ -32,8 +32,9 @@ INBOX_DEPTH = 64  # pushed Update messages kept per node (an update makes a doze
 
 
 class SignalInbox:
-    """The Update-registry messages each node's BMC pushed, stamped with our clock on
-    arrival (events come from the receiver's threads; MONITOR reads them). Thread-safe."""
+    """The Update-registry messages (and host power changes) each node's BMC pushed,
+    stamped with our clock on arrival (events come from the receiver's threads; MONITOR
+    reads them). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +44,9 @@ class SignalInbox:
         """Keep the node's Update messages; returns how many of them report a failure."""
         now = utcnow()
         kept = [sig.UpdateSignal("event", e.message_id, e.args, e.origin, e.message, now)
-                for e in events if e.message_id.startswith("Update.")]
+                for e in events]
+        # Update messages, and the host's power (the end of an update CD's run).
+        kept = [s for s in kept if s.message_id.startswith("Update.") or s.is_host_power]
         if kept:
             with self._lock:
                 inbox = self._nodes.setdefault(node_id, deque(maxlen=INBOX_DEPTH))
@@ -58,11 +61,15 @@ class SignalInbox:
 
 
 def update_started(ctx: StepContext) -> datetime:
-    """When this attempt's update began: the intent DELIVER persisted before its call
-    (redelivery moves it), else the start of the current step."""
-    # Set by DELIVER (gateway/orchestrator/delivery.py) just before the call that starts
-    # the update: messages from before it are older news.
-    for value in (ctx.progress.reset_intent, ctx.progress.update_intent):
+    """When this attempt's update began: for an update CD, when the BMC took the reset
+    that boots it; else the intent DELIVER persisted before its call (redelivery moves
+    both); else the start of the current step. A message from before it belongs to a
+    superseded attempt (e.g. the TransferFailed of a CD run whose media server died with
+    an earlier gateway process) and never counts against this one."""
+    # Set by DELIVER (gateway/orchestrator/delivery.py); the intents just before the call
+    # that starts the update (a crash right after it leaves only them).
+    progress = ctx.progress
+    for value in (progress.cd_booted_at, progress.reset_intent, progress.update_intent):
         if value is not None:
             return value
     return ctx.run.step_started_at or ctx.now
@@ -85,7 +92,7 @@ def reported(ctx: StepContext, status: TaskStatus | None = None) -> list[sig.Rep
     if status is not None:
         signals += task_signals(status)
     if not ctx.events:
-        signals += ctx.client().log_signals(since)
+        signals += ctx.client().log_signals(since, slack=ctx.progress.cd_booted_at is None)
     client = ctx.client()
     member_uris: dict[str, str] = client.known.get("member_uris") or {}
     aliases = {component: (member_uris[component],) if component in member_uris else ()

@@ -41,6 +41,7 @@ from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
 from gateway.orchestrator.own_state import make_safe, operator_state
+from gateway.orchestrator.readback import activation_pending
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
 from gateway.redfish import RedfishError, TaskRef
@@ -339,11 +340,16 @@ def postcheck(ctx: StepContext) -> Outcome:
 def failed(ctx: StepContext) -> Outcome:
     """Make a failed node safe, read its versions back (the node shows them), then
     QUARANTINED, or PARTIAL when only some planned components changed (gateway.domain
-    .after_failure); either waits for an operator."""
-    make_safe(ctx)
+    .after_failure); either waits for an operator. The read-back (and what making safe
+    undoes under a CD still running) waits for the update's activation to end
+    (gateway.orchestrator.readback)."""
     failed_in = ctx.progress.failed_in
     if not ctx.run.target_versions or (failed_in is not None and failed_in not in _FLASHING):
+        make_safe(ctx)
         return Advance(NodeStep.QUARANTINED)  # it failed before anything could change
+    if (pending := activation_pending(ctx)) is not None:
+        return Stay(ctx.settings.probe_interval_s, f"waiting for {pending}")
+    make_safe(ctx)
     installed = ctx.client().component_versions()  # the engine retries a BMC restarting
     ctx.observe(quick_inventory(ctx, installed))
     step, note = after_failure(ctx.run.before_versions, ctx.run.target_versions, installed)

@@ -93,12 +93,12 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                   timeouts: dict[str, float] | None = None,
                   orchestrator: dict[str, Any] | None = None,
                   source: dict[str, Any] | None = None,
-                  flash_seconds: float = 0.1) -> Rollout:
+                  flash_seconds: float = 0.1, reset_seconds: float = 0.1) -> Rollout:
             node_models = models or [TEST_MODEL] * 4
             emulated = stack.enter_context(EmulatedCluster(
                 nodes=[NodeSpec(model=m) for m in node_models],
                 trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
-                reset_seconds=0.1,
+                reset_seconds=reset_seconds,
                 bmc_restart_seconds=0.3))
             power_on(emulated)
             bundle = bundle_factory(name="fleet-test.iso")

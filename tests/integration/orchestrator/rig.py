@@ -37,6 +37,7 @@ FAST_ORCHESTRATOR = {
     "tick_s": 0.1, "lease_s": 3, "workers": 8, "poll_max_s": 0.2, "good_answers": 2,
     "probe_interval_s": 0.1, "expected_node_s": 60, "health_interval_s": 3600,
     "retry_base_s": 0.2, "retry_max_s": 1, "retry_attempts": 4, "cd_settle_s": 3,
+    "activation_settle_s": 5,
 }
 # Steps in which a gateway holds a node's lease and acts on its BMC.
 IN_FLIGHT = {"precheck", "deliver", "monitor", "wait_back", "verify", "postcheck", "eject"}

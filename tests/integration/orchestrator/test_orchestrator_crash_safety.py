@@ -61,10 +61,10 @@ def test_kill_9_at_random_points_keeps_every_invariant(
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
-            # Each kill during a node's CD transfer costs that node redeliveries (the
-            # restart's own, and the orphaned CD run's TransferFailed: docs/orchestration.md
-            # "The BMC's word"); the redelivery budget is not what this test checks.
-            orchestrator={"lease_s": 5, "max_redeliveries": 25}, database_url=database_url,
+            # The default redelivery allowance: a kill during a node's CD transfer costs
+            # it one redelivery (the orphaned run's TransferFailed belongs to the attempt
+            # it ended: test_orchestrator_crash_redelivery.py).
+            orchestrator={"lease_s": 5}, database_url=database_url,
             # Up to 10 restarts land inside MONITOR: its clock runs while the gateway is
             # down, so the step may take several restarts long (only slowness waits).
             timeouts={"monitor": 120, "verify": 30})

@@ -51,6 +51,42 @@ def test_a_failed_update_cd_flash_quarantines_the_node_at_once(
         assert "ApplyFailed" in sel and "UpdateSkipped" in sel, sel
 
 
+@pytest.mark.parametrize("events", [False, True], ids=["polling the logs", "pushed events"])
+def test_a_failure_read_back_waits_for_what_the_cd_run_activates(
+        rollout: RolloutFactory, events: bool) -> None:
+    # The CD writes the BMC and the BIOS, then fails the NIC and says so at once; the
+    # BMC restarts into its new firmware, and the BIOS takes effect only at the reboot to
+    # disk that ends the run, well after the failure. The node changed: partial, naming
+    # what changed, as the emulator's audit log records it.
+    rig = rollout(**ONE_CANARY, timeouts=SLOW, reset_seconds=1.5,
+                  orchestrator=_events_on() if events else None)
+    for bmc in rig.emulated.bmcs:
+        bmc.faults.set("flash_fails", component="NIC")
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert rig.wait_state(campaign_id, "failed") == "failed"
+    run = rig.quarantined_canary(campaign_id)
+    canary = rig.emulated.bmc(run.node_id)
+
+    def flash_ends() -> list[dict[str, object]]:
+        return [r for r in rig.audit() if r["bmc"] == canary.id and r["event"] == "flash_end"]
+
+    wait_until(lambda: len(flash_ends()) == 2, 30)  # the ground truth, once it has all landed
+    audit = [r for r in rig.audit() if r["bmc"] == canary.id]
+    written = {r["component"]: r["to_version"] for r in audit if r["event"] == "flash_end"}
+    (failure,) = [r for r in audit if r["event"] == "flash_failed"]
+    assert failure["component"] == "NIC" and written == {"BMC": "2.0.0", "BIOS": "1.5.0"}
+    # The BIOS took effect after the failure was reported (the race this is about).
+    (bios,) = [r for r in audit if r["event"] == "flash_end" and r["component"] == "BIOS"]
+    assert bios["ts"] > failure["ts"]
+    assert run.step == "partial", (run.step, run.error)
+    assert "changed BIOS 1.0.0→1.5.0, BMC 1.0.0→2.0.0" in (run.error or ""), run.error
+    assert "unchanged NIC 1.0.0 (target 7.1)" in (run.error or ""), run.error
+    assert run.after_versions == {**written, "NIC": "1.0.0"}
+    node = rig.service.store.node(run.node_id)
+    assert node is not None and dict(node.firmware) == run.after_versions
+
+
 @pytest.mark.parametrize(("component", "events"), [
     ("BMC", False), ("BMC", True), ("BIOS", False)],
     ids=["BMC, polling the logs", "BMC, pushed events", "BIOS, polling the logs"])

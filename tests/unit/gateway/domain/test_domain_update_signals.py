@@ -9,6 +9,7 @@ from gateway.domain.update_signals import (
     UpdateSignal,
     component_of,
     failure_note,
+    host_rebooted_after_results,
     reported_failures,
 )
 
@@ -59,3 +60,31 @@ def test_the_note_quotes_both_signals_without_the_capability_url() -> None:
         "reported ActivateFailed (log entry): Installation of image '<image URL>' to 'BIOS' "
         "failed.; versions decide: still behind: BIOS 1.0 (want 1.5)")
     assert "SECRET" not in note
+
+
+def _power(key: str, at: datetime, source: str = "log") -> UpdateSignal:
+    return UpdateSignal(source, f"ResourceEvent.1.0.{key}", ("/redfish/v1/Systems/1",),
+                        "/redfish/v1/Systems/1", "", at)
+
+
+def test_an_update_cd_run_has_ended_once_the_host_rebooted_after_its_last_result() -> None:
+    def at(seconds: float) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
+    boot = [_power("ResourcePoweredOff", at(0)), _power("ResourcePoweredOn", at(1))]
+    run = [*boot, UpdateSignal("log", "Update.1.3.0.InstallingOnComponent", at=at(2)),
+           _failure("ApplyFailed", "NIC", at=at(3))]
+    # The CD's own boot comes before its results: still running.
+    assert host_rebooted_after_results(run) is False
+    off = [*run, _power("ResourcePoweredOff", at(3))]  # same millisecond as the failure
+    assert host_rebooted_after_results(off) is False  # off, not yet on again
+    # The reboot activates the BIOS (its UpdateSuccessful is no result of the run).
+    ended = [*off, UpdateSignal("log", "Update.1.3.0.UpdateSuccessful", ("BIOS", "1.5"),
+                                at=at(4)), _power("ResourcePoweredOn", at(4))]
+    assert host_rebooted_after_results(ended) is True
+    # Pushed events and log entries are judged apart; either may show the end.
+    pushed = [_power("ResourcePoweredOff", at(9), "event"),
+              _power("ResourcePoweredOn", at(9.5), "event")]
+    assert host_rebooted_after_results([*run, *pushed]) is True
+    # A BMC that reports no host power: nothing to wait for.
+    assert host_rebooted_after_results(run[2:]) is None

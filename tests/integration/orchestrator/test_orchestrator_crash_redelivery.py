@@ -1,0 +1,64 @@
+"""One `kill -9` of a real `fleetflash gateway serve` while a node's update CD reads
+its image from that gateway costs the node one redelivery, not two: the restarted
+gateway delivers again once, and the TransferFailed the orphaned CD run logs belongs
+to the attempt it ended, not to the redelivery that replaces it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from gateway.config import load_config
+from tests.conftest import BundleFactory, TestKeys
+from tests.integration.orchestrator.rig import (
+    TARGET_VERSIONS,
+    emulated_rollout,
+    raise_alert_and_wait_for_campaign,
+    serving,
+    wait_until_finished,
+    write_gateway_config,
+)
+from tests.support.waiting import wait_until
+
+
+def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
+        tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+    bundle = bundle_factory(name="fleet-kill.iso")
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    # Each component takes a second to write: the CD reads the next package from the
+    # gateway's media server well after the kill.
+    with emulated_rollout(test_keys, bundle, 1, flash_seconds=1.0,
+                          reset_seconds=0.15) as (emulated, publisher, audit_from):
+        config_path = write_gateway_config(
+            tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+            bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 1},
+            orchestrator={"lease_s": 5, "max_redeliveries": 3},
+            timeouts={"monitor": 120, "verify": 30})
+        config = load_config(config_path)
+        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
+            campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
+                                                            publisher, bundle, sha)
+
+            def writing() -> bool:
+                return any(r["event"] == "flash_start" and r.get("source") == "update_cd"
+                           for r in emulated.audit.records()[audit_from:])
+
+            wait_until(writing, 60)
+            gateway.kill()  # the CD is writing its first component, the rest to read
+            gateway.start()
+            final, runs = wait_until_finished(campaigns, campaign_id, 120)
+
+        (run,) = runs
+        assert final.state == "completed", (final.reason, run.step, run.error)
+        assert run.step == "done", (run.step, run.error)
+        assert emulated.bmcs[0].firmware.installed() == TARGET_VERSIONS
+        audit = emulated.audit.records()[audit_from:]
+        # The orphaned CD run did stop on a failed transfer (what the test is about) ...
+        assert any(r["event"] == "flash_failed" and r.get("message") == "Update.TransferFailed"
+                   for r in audit), audit
+        # ... and the node was delivered to twice in all: once before the kill, once after.
+        boots = [r for r in audit if r["event"] == "media_insert"] or []
+        cd_boots = [r for r in audit if r["event"] == "reset"
+                    and r.get("reason") != "update CD finished"]
+        assert run.progress.redeliveries == 1, (run.progress, cd_boots, boots)
+        assert len(cd_boots) == 2, cd_boots
