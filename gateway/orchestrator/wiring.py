@@ -100,6 +100,7 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
                                 mint_url=mint, locate_image=peers.locate,
                                 events=receiver.destination if receiver else None)
+    orchestrator.read_url = urls.grant_of
     orchestrator.housekeeping += [peers.advertise, lambda: peers.replicate(
         {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})]
     sync = RegistrySync(config, registry, orchestrator.clusters)
