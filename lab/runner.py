@@ -261,7 +261,9 @@ def _database(options: UpOptions, started: dict[str, int]) -> tuple[str, dict[st
 
 def _gateway_config(text: str, workdir: Path, suffix: str, database_url: str) -> str:
     """The lab's gateway TOML for gateway `suffix` ("" for the first, "-2", ...): its own
-    name and state directory, the shared database and the first one's image cache."""
+    name and state directory, the shared database, the first one's image cache and its
+    media secret (every gateway of a fleet verifies the others' capability URLs; the
+    first creates the secret before the next one starts)."""
     lines: list[str] = []
     section = ""
     for line in text.splitlines():
@@ -276,6 +278,8 @@ def _gateway_config(text: str, workdir: Path, suffix: str, database_url: str) ->
         lines.append(line)
         if line == "[cache]" and suffix:
             lines.append(f"dir = {json.dumps(str(workdir / 'gateway' / 'images'))}")
+        if line == "[media]" and suffix:
+            lines.append(f"secret_file = {json.dumps(str(workdir / 'gateway' / 'media.secret'))}")
     return "\n".join(lines) + "\n"
 
 

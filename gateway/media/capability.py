@@ -27,6 +27,7 @@ import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from gateway.media.errors import CapabilityError
 
@@ -92,13 +93,30 @@ class CapabilitySigner:
         Raises CapabilityError when the token is malformed, its MAC matches no
         secret, or it expired (expires_at <= now, seconds).
         """
-        body, mac = _split(token)
-        if not any(hmac.compare_digest(_mac(s, body), mac) for s in self._secrets):
-            raise CapabilityError("capability token is not authentic")
-        grant = _decode_body(body)
+        grant = self.authentic(token)
         if grant.expires_at <= (time.time() if now is None else now):
             raise CapabilityError("capability token has expired")
         return grant
+
+    def authentic(self, token: str) -> CapabilityGrant:
+        """The grant of `token` when one of these secrets signed it, expired or not: who
+        minted it, not whether it may still be served (the gateway's proof that media in
+        a BMC's virtual CD is its own). Raises CapabilityError otherwise."""
+        body, mac = _split(token)
+        if not any(hmac.compare_digest(_mac(s, body), mac) for s in self._secrets):
+            raise CapabilityError("capability token is not authentic")
+        return _decode_body(body)
+
+
+def token_in_url(url: str) -> str | None:
+    """The token of a URL shaped like media_url's (any base URL), None otherwise."""
+    try:
+        parts = urlsplit(url).path.split("/")
+    except ValueError:  # e.g. a malformed IPv6 host: not a URL the gateway minted
+        return None
+    if len(parts) < 3 or parts[-3] != "media":
+        return None
+    return parts[-2]
 
 
 def media_url(base_url: str, token: str, filename: str = "image.iso") -> str:

@@ -6,7 +6,12 @@ from dataclasses import dataclass, replace
 
 from gateway.config import ConfigError, GatewayConfig
 from gateway.frontdoor import front_door_policy
-from gateway.media.capability import CapabilityGrant, CapabilitySigner, media_url
+from gateway.media.capability import (
+    CapabilityGrant,
+    CapabilitySigner,
+    media_url,
+    token_in_url,
+)
 from gateway.media.catalog import MediaCatalog, VerifiedDirectoryCatalog
 from gateway.media.config import MediaConfig, media_config
 from gateway.media.errors import CapabilityError, MediaConfigError
@@ -28,6 +33,18 @@ class MediaUrls:
         """
         grant = CapabilityGrant(image_sha256, campaign_id, node_id, expires_at)
         return media_url(self.base_url, self.signer.mint(grant), filename)
+
+    def grant_of(self, url: str) -> CapabilityGrant | None:
+        """The grant of a capability URL a gateway of this deployment minted (they share
+        the media secret; any gateway's base URL, expired or not), None for any other
+        URL: a URL whose MAC verifies is provably the fleet's own media."""
+        token = token_in_url(url)
+        if token is None:
+            return None
+        try:
+            return self.signer.authentic(token)
+        except CapabilityError:
+            return None
 
 
 def build_media(config: GatewayConfig, *, catalog: MediaCatalog | None = None

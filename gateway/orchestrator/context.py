@@ -21,6 +21,7 @@ from firmware_payloads import DEFAULT_SCHEME, Manifest, VersionError, VersionSch
 from gateway.domain import NodeInventory, NodeStep
 from gateway.domain.run_progress import RunProgress
 from gateway.domain.update_signals import UpdateSignal
+from gateway.media import CapabilityGrant
 from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import BmcEndpoint
@@ -84,6 +85,9 @@ class StepContext:
     # The campaign has not ended (read now): an ended one (e.g. aborted by a withdrawal)
     # lets its nodes in flight finish, but never delivers to them again.
     campaign_open: Callable[[], bool] = lambda: True
+    # The grant of a capability URL a gateway of this fleet minted (None: not one): media
+    # provably the gateway's own even when the run's record of it was lost.
+    media_grant: Callable[[str], CapabilityGrant | None] = lambda _url: None
 
     @property
     def node(self) -> str:

@@ -18,6 +18,7 @@ from gateway.domain import DeliveryMethod, NodeStep, PowerState, RunProgress
 from gateway.orchestrator import staging
 from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
+from gateway.orchestrator.own_state import foreign_media
 from gateway.redfish import RedfishError, TaskRef
 from gateway.redfish.virtual_media import MediaState
 from gateway.store import utcnow
@@ -60,25 +61,27 @@ def _msc(ctx: StepContext) -> Outcome:
     media = client.media_state()
     if media is None:
         raise StepFailedError("the BMC no longer offers a virtual CD")
-    if not (media.inserted and media.image == url):
-        _insert_own(ctx, url, media)
+    _insert_own(ctx, url, media)
     boot_cd(ctx)
     return Advance(NodeStep.MONITOR, progress=replace(ctx.progress, media=True))
 
 
 def _insert_own(ctx: StepContext, url: str, media: MediaState | None) -> None:
-    """Insert the gateway's image, recorded as its own first. Media the gateway did not
-    insert is never ejected to make room (precheck chose another method for such a node;
-    this guards the time since). What the gateway sets on the BMC is marked before it
-    is set, so that making the node safe (own_state.make_safe) undoes exactly that, even
-    after a crash."""
+    """Insert the gateway's image unless the slot holds it already, recorded as its own
+    first either way (a record lost with the database is written again). Media that is
+    not the gateway's own for this node (own_state) is never ejected to make room
+    (precheck chose another method for such a node; this guards the time since); the
+    gateway's own earlier CD for the node (another campaign's, another gateway's) is
+    replaced. What the gateway sets on the BMC is marked before it is set, so that
+    making the node safe (own_state.make_safe) undoes exactly that, even after a crash."""
+    if busy := foreign_media(ctx, media):
+        raise StepFailedError(f"{busy}; left alone")
     own = ctx.progress.own_media
-    if media is not None and (media.inserted or media.image) and media.image not in own:
-        raise StepFailedError("the virtual CD holds media the gateway did not insert; "
-                              "left alone")
-    ctx.mark(replace(ctx.progress, own_media=own if url in own else (*own, url),
-                     own_boot=True))
-    ctx.client().insert_media(url, current=media)
+    if url not in own or not ctx.progress.own_boot:
+        ctx.mark(replace(ctx.progress, own_media=own if url in own else (*own, url),
+                         own_boot=True))
+    if media is None or not (media.inserted and media.image == url):
+        ctx.client().insert_media(url, current=media)
 
 
 def boot_cd(ctx: StepContext) -> None:
@@ -108,9 +111,7 @@ def redeliver(ctx: StepContext) -> RunProgress:
     LOG.warning("node %s: delivery %d again", ctx.node, count)
     if method is DeliveryMethod.MSC:
         client = ctx.client()
-        media = client.media_state()
-        if media is None or not (media.inserted and media.image == ctx.media_url()):
-            _insert_own(ctx, ctx.media_url(), media)
+        _insert_own(ctx, ctx.media_url(), client.media_state())
         try:
             boot_cd(ctx)
         except RedfishError as exc:

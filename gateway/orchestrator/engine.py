@@ -19,6 +19,7 @@ from typing import Any
 
 from firmware_payloads import Manifest
 from gateway.domain import OPERATOR_STEPS, TERMINAL_STATES, NodeRun, NodeStep, RunProgress
+from gateway.media import CapabilityGrant
 from gateway.orchestrator.bmc import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
@@ -69,7 +70,9 @@ class Engine:
 
     def advance(self, run: RunRecord, campaign: CampaignRecord, cluster: ClusterSettings,
                 manifest: Manifest, media_url: Callable[[], str],
-                image_file: Callable[[], Path]) -> StepResult:
+                image_file: Callable[[], Path],
+                media_grant: Callable[[str], CapabilityGrant | None] = lambda _url: None,
+                ) -> StepResult:
         """Do one piece of work for ``run`` and persist it. Raises LeaseLostError when
         another gateway took the run.
 
@@ -104,7 +107,8 @@ class Engine:
                           events=self.clients.pushes_events(run.node_id),
                           pushed=partial(self.inbox.since, run.node_id),
                           campaign_open=lambda: self.store.get_campaign(
-                              run.campaign_id).state not in TERMINAL_VALUES)
+                              run.campaign_id).state not in TERMINAL_VALUES,
+                          media_grant=media_grant)
         started = run.step_started_at or now
         if step is not NodeStep.FAILED and now - started > self.settings.timeout(step):
             behind = run.progress.behind

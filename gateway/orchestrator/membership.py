@@ -76,6 +76,7 @@ class Membership:
         (ties by name), counting the nodes assigned here too."""
         load = {m.name: m.held_runs for m in self.registry.members() if m.alive}
         load.setdefault(self.name, 0)
+        self._members = len(load)  # as fresh as a heartbeat's count (a newcomer shows)
         owners: dict[str, str] = {}
         for node in node_ids:
             member = min(load, key=lambda name: (load[name], name))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from firmware_payloads import Manifest
 from gateway.domain import NodeStep
+from gateway.media import CapabilityGrant
 from gateway.orchestrator.bmc_events import BmcEvent
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import PARKED, Engine, StepResult
@@ -98,6 +99,9 @@ class Orchestrator:
         # Further chores of the background loop (e.g. advertising cached images to
         # peers); one returning True wakes the scheduler.
         self.housekeeping: list[Callable[[], bool]] = []
+        # The grant of a capability URL this fleet minted (set by the wiring; None: not
+        # one): how a step knows media in a virtual CD is the gateway's own.
+        self.read_url: Callable[[str], CapabilityGrant | None] = lambda _url: None
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -276,7 +280,8 @@ class Orchestrator:
                 result: StepResult = self.engine.advance(
                     run, campaign, cluster, manifest,
                     media_url=partial(self._url, campaign, run.node_id),
-                    image_file=partial(self._image_file, campaign.image_sha256))
+                    image_file=partial(self._image_file, campaign.image_sha256),
+                    media_grant=self.read_url)
                 changed = changed or result.step in PARKED or result.step is NodeStep.FAILED
                 if result.step in PARKED:
                     break

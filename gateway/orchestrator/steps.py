@@ -115,6 +115,8 @@ def precheck(ctx: StepContext) -> Outcome:
         if fit.target.applicability is not Applicability.UP_TO_DATE:
             prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
             note = f"{prefix}: " + "; ".join(fit.reasons)
+        if DeliveryMethod.MSC in ctx.cluster.delivery:
+            make_safe(ctx)  # an update CD of the gateway's whose record was lost: ejected
         return Advance(NodeStep.SKIPPED, {"error": note[:1000],
                                           "before_versions": installed,
                                           "after_versions": installed})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from gateway.cluster_config import expand_systems, load_clusters, load_orchestrator_settings
 from gateway.config import ConfigError, GatewayConfig
@@ -100,13 +101,26 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
                                 mint_url=mint, locate_image=peers.locate,
                                 events=receiver.destination if receiver else None)
-    orchestrator.housekeeping += [peers.advertise, lambda: peers.replicate(
-        {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})]
+    orchestrator.read_url = urls.grant_of
+    orchestrator.housekeeping.append(partial(share_images, orchestrator, campaigns, peers))
     sync = RegistrySync(config, registry, orchestrator.clusters)
     sync.prime(stamp, registered)
     orchestrator.sync_registry = sync.poll
     service = CampaignService(store, campaigns, on_change=orchestrator.wake)
     return Orchestration(orchestrator, media, urls, service, receiver)
+
+
+def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,
+                 peers: PeerImages) -> bool:
+    """Offer this gateway's images to its peers and copy the ones open campaigns need
+    (a chore of the background loop, about once a second). A gateway alone in its fleet
+    (the member count of its last heartbeat) has no peer to offer to or copy from: it
+    sends no statement at all. The count is refreshed when this gateway, as leader,
+    assigns nodes to another member, so a newcomer finds the images offered at once."""
+    if orchestrator.membership.live_members <= 1:
+        return False
+    peers.advertise()
+    return peers.replicate({c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})
 
 
 def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,

@@ -4,9 +4,12 @@ gateways sharing it, a whole rollout split between them, and `lab down` stopping
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import requests
 
+from gateway.config import load_config
+from gateway.media.config import media_config
 from lab import lab_processes
 from lab.lab_invariants import check_rollout
 from lab.runner import marker
@@ -23,6 +26,9 @@ def test_two_lab_gateways_on_postgresql_share_one_rollout(lab_up: LabFactory) ->
     assert state.get("gateway.pid") == gateways[0]["pid"]  # existing tools read gateway.*
     assert state.get("database.kind") == "postgresql"
     assert "postgresql+psycopg://" in state.get("database.url")
+    # One media secret: each gateway proves the others' capability URLs its fleet's own.
+    assert len({media_config(load_config(Path(g["config"]))).secret_file
+                for g in gateways}) == 1
 
     # Either gateway's API shows the whole fleet, with the lab's one token.
     second = requests.get(gateways[1]["api_url"] + "/api/gateways", timeout=10,

@@ -9,6 +9,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,12 +19,20 @@ import requests
 from gateway.media.cache import ImageCache
 from gateway.orchestrator.errors import OrchestratorError
 from gateway.orchestrator.peer_images import PeerImages
+from gateway.store.gateways import GatewayRegistry
 from gateway.store.image_copies import ImageCopies
 from tests.integration.api.conftest import LiveFactory, LiveGateway
 from tests.integration.orchestrator.rig import wait_for
 
 
 def _verified(live: LiveGateway) -> None:
+    """The image verified and advertised by the live gateway, which has a peer: gw-b,
+    played by the test (a gateway alone offers its images to no one)."""
+    GatewayRegistry(live.gateway.store.engine, "gw-b", "test", host="h2", pid=1,
+                    dead_after=timedelta(seconds=60), pid_alive=lambda _pid: True).register()
+    assert live.gateway.orchestration is not None
+    membership = live.gateway.orchestration.orchestrator.membership
+    assert membership.heartbeat() and membership.live_members == 2
     raised = requests.post(live.url + "/api/alerts", timeout=30, json={
         "source": "acme", "image_uri": live.image_uri, "sha256": live.sha256,
         "bundle_id": "test-bundle", "release": "test"},

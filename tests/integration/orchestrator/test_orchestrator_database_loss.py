@@ -10,8 +10,6 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from gateway.config import load_config
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
@@ -31,9 +29,6 @@ NODES = 8
 GROUPS = {"even": 2, "odd": 2}
 
 
-# Seen once in five runs under a doubled test load: one node ended done with the gateway's
-# CD still inserted (see docs/database.md, "Known issues"); one rerun while that is open.
-@pytest.mark.flaky(reruns=1)
 def test_rollout_survives_losing_the_database_mid_flight(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory,
         private_postgres: PostgresServer) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.media.capability import CapabilityGrant, CapabilitySigner, media_url
 from gateway.media.errors import CapabilityError
+from gateway.media.service import MediaUrls
 
 SHA = "ab" * 32
 NOW = 1_800_000_000
@@ -88,3 +89,39 @@ def test_media_url_shape_and_filename_check() -> None:
     assert media_url("https://gw:8443/", "TOK", "q4.iso") == "https://gw:8443/media/TOK/q4.iso"
     with pytest.raises(CapabilityError, match="filename"):
         media_url("https://gw", "TOK", "../etc/passwd")
+
+
+def test_a_url_the_fleet_minted_is_known_by_its_grant_whatever_its_host_or_age() -> None:
+    """How a gateway proves a CD in a BMC's slot is its own (docs/orchestration.md,
+    "The gateway's own media"): the MAC, not the host, not the expiry."""
+    urls = MediaUrls(CapabilitySigner([b"s" * 32]), "https://gw-a.example:8443")
+    url = urls.url_for(image_sha256=SHA, campaign_id="campaign-7", node_id="node-42",
+                       expires_at=1)  # long expired
+    assert urls.grant_of(url) == CapabilityGrant(SHA, "campaign-7", "node-42", 1)
+    peer = url.replace("https://gw-a.example:8443", "http://127.0.0.1:9")  # another member
+    assert urls.grant_of(peer) == CapabilityGrant(SHA, "campaign-7", "node-42", 1)
+    # After a rotation the previous secret still proves it.
+    rotated = MediaUrls(CapabilitySigner([b"n" * 32, b"s" * 32]), "https://gw-a.example")
+    assert rotated.grant_of(url) is not None
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/operator-rescue.iso",
+    "http://127.0.0.1:9/media/not-a-token/image.iso",
+    "http://[::1/media/x/image.iso",  # not even a URL
+    "",
+])
+def test_anything_else_is_not_the_fleets(url: str) -> None:
+    urls = MediaUrls(CapabilitySigner([b"s" * 32]), "http://127.0.0.1:1")
+    assert urls.grant_of(url) is None
+
+
+def test_a_url_signed_with_another_secret_or_altered_is_not_the_fleets() -> None:
+    ours = MediaUrls(CapabilitySigner([b"s" * 32]), "http://127.0.0.1:1")
+    theirs = MediaUrls(CapabilitySigner([b"t" * 32]), "http://127.0.0.1:1")
+    url = theirs.url_for(image_sha256=SHA, campaign_id="c", node_id="n", expires_at=NOW)
+    assert ours.grant_of(url) is None
+    mine = ours.url_for(image_sha256=SHA, campaign_id="c", node_id="n", expires_at=NOW)
+    base, token, name = mine.rsplit("/", 2)
+    altered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert ours.grant_of(f"{base}/{altered}/{name}") is None
