@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ssl
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import h11
@@ -38,12 +35,13 @@ from emulator.server.checks import (
     response_fields,
 )
 from emulator.server.environ import wsgi_environ
+from emulator.server.listening import Listener, PortPolicy, WsgiApp
 from emulator.server.spool import RequestBody, SpooledBody
 
 if TYPE_CHECKING:
     from emulator.server.multiport import MultiPortServer
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+__all__ = ["HttpConnection", "Listener", "PortPolicy", "WsgiApp"]
 
 MAX_HEADER_BYTES = 64 * 1024
 # An oversized request body is read and thrown away up to this many bytes so
@@ -53,31 +51,6 @@ MAX_DISCARD_BYTES = 1 << 30
 MAX_PENDING_BYTES = 4 << 20
 
 
-@dataclass
-class PortPolicy:
-    """Per-port behaviour a fault injector can change at run time.
-
-    delay_s: seconds added before each request is handled (>= 0).
-    blackhole: accept connections and read requests but never answer them.
-    """
-
-    delay_s: float = 0.0
-    blackhole: bool = False
-
-
-@dataclass(eq=False)
-class Listener:
-    """One listening port, the app behind it and its open connections."""
-
-    port: int
-    app: WsgiApp
-    policy: PortPolicy
-    server: asyncio.Server | None = None
-    connections: set[HttpConnection] = field(default_factory=set)
-    # This port's own certificate (a replaced one); None uses the server's.
-    ssl_context: ssl.SSLContext | None = None
-
-
 class HttpConnection(asyncio.Protocol):
     """One client connection: feeds h11, hands requests to the pool in order.
 
@@ -85,9 +58,10 @@ class HttpConnection(asyncio.Protocol):
     the respond/stream methods through loop.call_soon_threadsafe.
     """
 
-    def __init__(self, server: MultiPortServer, listener: Listener) -> None:
+    def __init__(self, server: MultiPortServer, listener: Listener, epoch: int) -> None:
         self._server = server
         self._listener = listener
+        self._epoch = epoch  # the listener's epoch when the socket was accepted
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._transport: asyncio.Transport | None = None
         self.busy = False  # a request is with the app; pipelined ones wait in h11
@@ -113,6 +87,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        if self._epoch != self._listener.epoch:
+            self.abort()  # accepted before its port closed: a rebooting BMC drops it
+            return
         peer = transport.get_extra_info("peername")
         self._peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         self._listener.connections.add(self)
