@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["HttpConnection", "Listener", "PortPolicy", "WsgiApp"]
 
 MAX_HEADER_BYTES = 64 * 1024
+_END = h11.EndOfMessage()  # immutable: one for every answer
 # An oversized request body is read and thrown away up to this many bytes so
 # the client can read our 413 before we close; beyond it we just hang up.
 MAX_DISCARD_BYTES = 1 << 30
@@ -163,7 +164,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _start_request(self, request: h11.Request) -> None:
         self._request = request
-        length = next((int(v) for n, v in request.headers if n == b"content-length"), None)
+        length = next((int(value) for _raw, name, value in request.headers._full_items
+                       if name == b"content-length"), None)
         limit = self._server.max_body_bytes
         if length is not None and length > limit:
             # Never buffered: the app answers 413 from the declared size.
@@ -265,7 +267,7 @@ class HttpConnection(asyncio.Protocol):
             data = self._h11.send(self._response_head(status, headers, close))
             if body and not self._bodyless:
                 data += self._h11.send(h11.Data(data=body))
-            data += self._h11.send(h11.EndOfMessage())
+            data += self._h11.send(_END)
         except h11.LocalProtocolError:  # the app's framing or a header was wrong
             self.abort()
             return
@@ -274,7 +276,7 @@ class HttpConnection(asyncio.Protocol):
         self._finish_request()
 
     def end_response(self) -> None:
-        self._send(h11.EndOfMessage())
+        self._send(_END)
         self._finish_request()
 
     def _method(self) -> bytes:
@@ -288,8 +290,8 @@ class HttpConnection(asyncio.Protocol):
         reason = status[4:].encode("latin-1", "replace")
         if not reason or not REASON.fullmatch(reason):
             reason = reason_phrase(code).encode("ascii")
-        # response_fields checked every field as h11 would: _parsed tells h11 not
-        # to check them again (h11 is pinned to a minor version in pyproject.toml).
+        # response_fields checked every field as h11 would and gives them in the
+        # form h11 keeps them; _parsed skips h11's checks of the status and reason.
         return h11.Response(status_code=code, headers=response_fields(code, headers, close),
                             reason=reason, _parsed=True)
 
