@@ -92,7 +92,11 @@ def response_fields(code: int, headers: list[tuple[str, str]], close: bool) -> H
     for name, value in headers:
         field = _checked.get((name, value))
         if field is None:
-            field = _check_field(code, name, value)
+            if name == "Content-Length" and value.isdigit() and value.isascii() \
+                    and len(value) <= 20 and code not in BODYLESS:
+                field = (b"Content-Length", b"content-length", value.encode("ascii"))
+            else:
+                field = _check_field(code, name, value)
             if field is None:
                 continue
         if field[1] == b"content-length":
