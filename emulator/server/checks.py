@@ -19,6 +19,7 @@ import re
 import time
 
 import h11
+from h11._headers import Headers  # h11 is pinned to a minor version in pyproject.toml
 
 HEAD_END = re.compile(rb"\n\r?\n")  # the blank line h11 ends a request head at
 # The field grammar h11 enforces on what it sends (RFC 9110 5.1 and 5.5, with
@@ -29,7 +30,9 @@ REASON = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")  # RFC 9112 reason-phrase
 _HOP_BY_HOP = frozenset({"connection", "transfer-encoding", "keep-alive"})
 # Responses that never carry a body, whatever the app wrote (RFC 9110 6.4.1).
 BODYLESS = frozenset({204, 304})
-_checked: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_LENGTH = re.compile(rb"[0-9]{1,20}")  # h11's Content-Length (at most 20 digits)
+# Checked fields as h11 keeps them: (name as sent, lower-case name, value).
+_checked: dict[tuple[str, str], tuple[bytes, bytes, bytes]] = {}
 _MAX_CHECKED = 4096  # ETags differ per body: remember the first fields seen, then stop
 
 
@@ -44,6 +47,11 @@ def head_problem(head: bytes) -> str | None:
     h11 accepts these (it unfolds obs-fold, merges equal Content-Lengths and
     lets Transfer-Encoding win over Content-Length); we refuse them.
     """
+    if b"\n " in head or b"\n\t" in head:
+        return "obsolete line folding in the request headers"
+    lowered = head.lower()
+    if b"content-length" not in lowered and b"transfer-encoding" not in lowered:
+        return None  # nearly every GET
     lengths = 0
     chunked = False
     for line in head.split(b"\n")[1:]:
@@ -69,35 +77,64 @@ def reason_phrase(code: int) -> str:
         return ""
 
 
-def response_fields(code: int, headers: list[tuple[str, str]], close: bool
-                    ) -> list[tuple[bytes, bytes]]:
-    """An app's response headers as h11 takes them already checked (``_parsed=True``).
+def response_fields(code: int, headers: list[tuple[str, str]], close: bool) -> Headers:
+    """An app's response headers as h11 keeps them, checked as h11 would check them.
 
-    Drops the hop-by-hop fields h11 sets itself (and Content-Length where no
-    body may follow) and adds Connection: close when asked. h11.LocalProtocolError
-    for a field h11 itself would refuse to send.
+    h11 takes a ready ``Headers`` as it is (it normalises and checks a plain
+    list again on every response). Drops the hop-by-hop fields h11 sets
+    itself (and Content-Length where no body may follow) and adds
+    Connection: close when asked. h11.LocalProtocolError for a field h11
+    itself would refuse to send.
     """
-    fields: list[tuple[bytes, bytes]] = []
+    fields: list[tuple[bytes, bytes, bytes]] = []
+    length: bytes | None = None
+    dated = False
     for name, value in headers:
         field = _checked.get((name, value))
         if field is None:
-            lowered = name.lower()
-            if lowered in _HOP_BY_HOP or (lowered == "content-length" and code in BODYLESS):
+            if name == "Content-Length" and value.isdigit() and value.isascii() \
+                    and len(value) <= 20 and code not in BODYLESS:
+                field = (b"Content-Length", b"content-length", value.encode("ascii"))
+            else:
+                field = _check_field(code, name, value)
+            if field is None:
                 continue
-            try:
-                field = name.encode("ascii"), value.encode("ascii")
-            except UnicodeEncodeError:
-                raise h11.LocalProtocolError(f"header {name!r} is not ASCII") from None
-            if not _FIELD_NAME.fullmatch(field[0]) or not _FIELD_VALUE.fullmatch(field[1]):
-                raise h11.LocalProtocolError(f"illegal header {name!r}")
-            if len(_checked) < _MAX_CHECKED and lowered != "content-length":
-                _checked[(name, value)] = field
+        if field[1] == b"content-length":
+            if length is not None:  # as h11: a repeated equal length is dropped
+                if field[2] != length:
+                    raise h11.LocalProtocolError("conflicting Content-Length headers")
+                continue
+            length = field[2]
+        elif field[1] == b"date":
+            dated = True
         fields.append(field)
     if close:
-        fields.append((b"Connection", b"close"))
-    if not any(name in ("Date", "date") for name, _value in headers):
-        fields.append((b"Date", http_date()))
-    return fields
+        fields.append((b"Connection", b"connection", b"close"))
+    if not dated:
+        fields.append((b"Date", b"date", http_date()))
+    return Headers(fields)
+
+
+def _check_field(code: int, name: str, value: str) -> tuple[bytes, bytes, bytes] | None:
+    lowered = name.lower()
+    if lowered in _HOP_BY_HOP or (lowered == "content-length" and code in BODYLESS):
+        return None
+    try:
+        raw_name, raw_value = name.encode("ascii"), value.encode("ascii")
+    except UnicodeEncodeError:
+        raise h11.LocalProtocolError(f"header {name!r} is not ASCII") from None
+    if not _FIELD_NAME.fullmatch(raw_name) or not _FIELD_VALUE.fullmatch(raw_value):
+        raise h11.LocalProtocolError(f"illegal header {name!r}")
+    if lowered == "content-length":
+        lengths = {part.strip() for part in raw_value.split(b",")}
+        raw_value = lengths.pop()
+        if lengths or not _LENGTH.fullmatch(raw_value):
+            raise h11.LocalProtocolError("bad Content-Length")
+        return raw_name, b"content-length", raw_value  # differs per answer: not remembered
+    field = raw_name, raw_name.lower(), raw_value
+    if len(_checked) < _MAX_CHECKED:
+        _checked[(name, value)] = field
+    return field
 
 
 _date: tuple[int, bytes] = (0, b"")

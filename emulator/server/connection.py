@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ssl
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import h11
@@ -38,44 +35,21 @@ from emulator.server.checks import (
     response_fields,
 )
 from emulator.server.environ import wsgi_environ
+from emulator.server.listening import Listener, PortPolicy, WsgiApp
 from emulator.server.spool import RequestBody, SpooledBody
 
 if TYPE_CHECKING:
     from emulator.server.multiport import MultiPortServer
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+__all__ = ["HttpConnection", "Listener", "PortPolicy", "WsgiApp"]
 
 MAX_HEADER_BYTES = 64 * 1024
+_END = h11.EndOfMessage()  # immutable: one for every answer
 # An oversized request body is read and thrown away up to this many bytes so
 # the client can read our 413 before we close; beyond it we just hang up.
 MAX_DISCARD_BYTES = 1 << 30
 # Stop reading from a client that pipelines more than this while we work.
 MAX_PENDING_BYTES = 4 << 20
-
-
-@dataclass
-class PortPolicy:
-    """Per-port behaviour a fault injector can change at run time.
-
-    delay_s: seconds added before each request is handled (>= 0).
-    blackhole: accept connections and read requests but never answer them.
-    """
-
-    delay_s: float = 0.0
-    blackhole: bool = False
-
-
-@dataclass(eq=False)
-class Listener:
-    """One listening port, the app behind it and its open connections."""
-
-    port: int
-    app: WsgiApp
-    policy: PortPolicy
-    server: asyncio.Server | None = None
-    connections: set[HttpConnection] = field(default_factory=set)
-    # This port's own certificate (a replaced one); None uses the server's.
-    ssl_context: ssl.SSLContext | None = None
 
 
 class HttpConnection(asyncio.Protocol):
@@ -85,9 +59,10 @@ class HttpConnection(asyncio.Protocol):
     the respond/stream methods through loop.call_soon_threadsafe.
     """
 
-    def __init__(self, server: MultiPortServer, listener: Listener) -> None:
+    def __init__(self, server: MultiPortServer, listener: Listener, epoch: int) -> None:
         self._server = server
         self._listener = listener
+        self._epoch = epoch  # the listener's epoch when the socket was accepted
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
         self._transport: asyncio.Transport | None = None
         self.busy = False  # a request is with the app; pipelined ones wait in h11
@@ -113,6 +88,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        if self._epoch != self._listener.epoch:
+            self.abort()  # accepted before its port closed: a rebooting BMC drops it
+            return
         peer = transport.get_extra_info("peername")
         self._peer = (str(peer[0]), int(peer[1])) if peer else ("", 0)
         self._listener.connections.add(self)
@@ -186,7 +164,8 @@ class HttpConnection(asyncio.Protocol):
 
     def _start_request(self, request: h11.Request) -> None:
         self._request = request
-        length = next((int(v) for n, v in request.headers if n == b"content-length"), None)
+        length = next((int(value) for _raw, name, value in request.headers._full_items
+                       if name == b"content-length"), None)
         limit = self._server.max_body_bytes
         if length is not None and length > limit:
             # Never buffered: the app answers 413 from the declared size.
@@ -288,7 +267,7 @@ class HttpConnection(asyncio.Protocol):
             data = self._h11.send(self._response_head(status, headers, close))
             if body and not self._bodyless:
                 data += self._h11.send(h11.Data(data=body))
-            data += self._h11.send(h11.EndOfMessage())
+            data += self._h11.send(_END)
         except h11.LocalProtocolError:  # the app's framing or a header was wrong
             self.abort()
             return
@@ -297,7 +276,7 @@ class HttpConnection(asyncio.Protocol):
         self._finish_request()
 
     def end_response(self) -> None:
-        self._send(h11.EndOfMessage())
+        self._send(_END)
         self._finish_request()
 
     def _method(self) -> bytes:
@@ -311,8 +290,8 @@ class HttpConnection(asyncio.Protocol):
         reason = status[4:].encode("latin-1", "replace")
         if not reason or not REASON.fullmatch(reason):
             reason = reason_phrase(code).encode("ascii")
-        # response_fields checked every field as h11 would: _parsed tells h11 not
-        # to check them again (h11 is pinned to a minor version in pyproject.toml).
+        # response_fields checked every field as h11 would and gives them in the
+        # form h11 keeps them; _parsed skips h11's checks of the status and reason.
         return h11.Response(status_code=code, headers=response_fields(code, headers, close),
                             reason=reason, _parsed=True)
 

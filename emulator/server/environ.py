@@ -1,7 +1,10 @@
 """The WSGI environ (PEP 3333) for one request h11 has parsed.
 
 Kept apart from the connection: this is pure translation, from h11's view
-of a request to the app's, and knows nothing of sockets or framing.
+of a request to the app's, and knows nothing of sockets or framing. It reads
+h11's own list of (name, lower-case name, value) rather than iterating its
+Headers sequence, which costs a Python call per field (h11 is pinned to a
+minor version in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -11,6 +14,18 @@ from typing import IO, Any
 from urllib.parse import unquote
 
 import h11
+
+# Request header name -> environ key ("": not passed on), filled as names are seen.
+_KEYS: dict[bytes, str] = {b"content-length": "", b"transfer-encoding": "",
+                           b"content-type": "CONTENT_TYPE"}
+_MAX_KEYS = 1024  # a client inventing names must not grow it without end
+
+
+def _environ_key(name: bytes) -> str:
+    key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+    if len(_KEYS) < _MAX_KEYS:
+        _KEYS[name] = key
+    return key
 
 
 def wsgi_environ(request: h11.Request, body: IO[bytes], length: int, *, port: int,
@@ -40,12 +55,13 @@ def wsgi_environ(request: h11.Request, body: IO[bytes], length: int, *, port: in
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
-    for raw_name, raw_value in request.headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if name in ("content-length", "transfer-encoding"):
+    for _raw, name, raw_value in request.headers._full_items:  # lower-case names
+        key = _KEYS.get(name)
+        if key is None:
+            key = _environ_key(name)
+        if not key:
             continue  # the app sees the decoded body's length
-        key = "CONTENT_TYPE" if name == "content-type" else (
-            "HTTP_" + name.upper().replace("-", "_"))
+        value = raw_value.decode("latin-1")
         environ[key] = f"{environ[key]}, {value}" if key in environ else value
     if length or request.method not in (b"GET", b"HEAD"):
         environ["CONTENT_LENGTH"] = str(length)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from emulator.server import listening
 from emulator.server.connection import HttpConnection, Listener, PortPolicy, WsgiApp
 from emulator.server.pool import LoopInbox, WorkerPool
 from emulator.server.spool import new_spool_file
@@ -73,6 +74,7 @@ class MultiPortServer:
         self._loop = asyncio.new_event_loop()
         self._inbox = LoopInbox(self._loop)
         self._listeners: dict[int, Listener] = {}
+        self._setting_up: set[asyncio.Task[None]] = set()  # connections being set up
         self._thread = threading.Thread(target=self._run, name="http-loop", daemon=True)
         self._started = False
         # Set for good by stop(): a BMC restart thread may wake after the cluster
@@ -151,25 +153,49 @@ class MultiPortServer:
         if self._stopping:
             raise HttpServerError(f"cannot listen on {self.host}:{port}: the server is stopping")
         listener = self._listeners.get(port) if port else None
-        if listener is None:
-            listener = Listener(port=port, app=app, policy=policy)
-        if listener.server is not None:
+        if listener is not None and listener.listening:
             return listener.port
         try:
-            server = await self._loop.create_server(
-                lambda: HttpConnection(self, listener),
-                host=self.host,
-                port=port,
-                ssl=listener.ssl_context or self.ssl_context,
-                reuse_address=True,
-                backlog=128,
-            )
+            if listener is None or listener.sock is None:
+                sock = listening.reserve(self.host, port)
+                if listener is None:
+                    listener = Listener(port=sock.getsockname()[1], app=app, policy=policy)
+                listener.sock = sock
+            listener.sock.listen(listening.BACKLOG)
         except OSError as exc:
+            if listener is not None and listener.port not in self._listeners:
+                self._forget_socket(listener)
             raise HttpServerError(f"cannot listen on {self.host}:{port}: {exc.strerror}") from exc
-        listener.server = server
-        listener.port = int(server.sockets[0].getsockname()[1])
         self._listeners[listener.port] = listener
+        self._start_accepting(listener, listener.epoch)
+        listener.listening = True
         return listener.port
+
+    def _start_accepting(self, listener: Listener, epoch: int) -> None:
+        if listener.sock is not None and listener.epoch == epoch:
+            self._loop.add_reader(listener.sock.fileno(), self._accept, listener)
+
+    def _accept(self, listener: Listener) -> None:
+        """New connections on a listening port (loop thread)."""
+        assert listener.sock is not None
+        context = listener.ssl_context or self.ssl_context
+        epoch = listener.epoch
+        try:
+            for conn in listening.accept_ready(listener.sock):
+                task = self._loop.create_task(listening.connect(
+                    self._loop, conn, lambda: HttpConnection(self, listener, epoch), context))
+                self._setting_up.add(task)
+                task.add_done_callback(self._setting_up.discard)
+        except OSError as exc:  # out of file descriptors: pause, as asyncio's own server does
+            LOG.warning("port %d: cannot accept (%s); pausing for a second", listener.port, exc)
+            self._loop.remove_reader(listener.sock.fileno())
+            self._loop.call_later(1.0, self._start_accepting, listener, epoch)
+
+    @staticmethod
+    def _forget_socket(listener: Listener) -> None:
+        if listener.sock is not None:
+            listener.sock.close()
+            listener.sock = None
 
     def close_port(self, port: int, *, forget: bool = False) -> None:
         """Stop listening on ``port`` and drop its open connections.
@@ -184,12 +210,17 @@ class MultiPortServer:
 
     async def _close(self, port: int, forget: bool) -> None:
         listener = self._listener(port)
-        if listener.server is not None:
-            listener.server.close()
-            listener.server = None
+        if listener.listening:
+            listener.listening = False
+            assert listener.sock is not None
+            self._loop.remove_reader(listener.sock.fileno())
+            if not listening.stop_listening(listener.sock):
+                self._forget_socket(listener)
+        listener.epoch += 1
         for connection in list(listener.connections):
             connection.abort()
         if forget:
+            self._forget_socket(listener)
             del self._listeners[port]
 
     def reopen_port(self, port: int) -> None:
@@ -210,8 +241,8 @@ class MultiPortServer:
     def replace_tls(self, port: int, context: ssl.SSLContext) -> None:
         """Serve new connections on ``port`` with ``context`` (a replaced certificate).
 
-        Only the listening socket is swapped: connections already open keep the
-        certificate they were made with, as on a BMC whose web server reloads.
+        Connections already open keep the certificate they were made with, as
+        on a BMC whose web server reloads.
         HttpServerError for a port this server never opened or without TLS.
         """
         if self.ssl_context is None:
@@ -219,16 +250,11 @@ class MultiPortServer:
         self._call(self._replace_tls(port, context))
 
     async def _replace_tls(self, port: int, context: ssl.SSLContext) -> None:
-        listener = self._listener(port)
-        listener.ssl_context = context
-        if listener.server is not None and not self._stopping:
-            listener.server.close()
-            listener.server = None
-            await self._open(port, listener.app, listener.policy)
+        self._listener(port).ssl_context = context  # taken by the next accepted connection
 
     def is_open(self, port: int) -> bool:
         listener = self._listeners.get(port)
-        return listener is not None and listener.server is not None
+        return listener is not None and listener.listening
 
     def policy(self, port: int) -> PortPolicy:
         """The live fault policy of ``port``; HttpServerError if this server never opened it."""
