@@ -105,7 +105,8 @@ class SocketConnection:
             sending.abort()
             # Never close the socket under a running sendfile job: its fd number
             # could be reused by another connection. Jobs are short (one slice).
-            await sending.settled()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending.done
             raise
 
     async def close(self) -> None:

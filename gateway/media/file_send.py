@@ -39,13 +39,13 @@ class FileSend:
     """Send `count` bytes of `in_fd` from `offset` to the socket `out_fd`.
 
     `done` resolves when the range is sent, or with the OSError/TimeoutError
-    that ended it; `sent(n)` is called for every n bytes that left. Call
-    `abort()` when the waiter is cancelled, then await `settled()` before the
-    socket may be closed (a sender thread may still be using it).
+    that ended it (cancelled after `abort()`); `sent(n)` is called for every n
+    bytes that left. `done` never resolves while a sender thread still uses the
+    socket, so its callbacks may close it.
     """
 
     __slots__ = ("_loop", "_out", "_in", "_offset", "_left", "_sent", "_senders",
-                 "_stall_timeout", "_streak", "_last", "_timer", "_job", "done")
+                 "_stall_timeout", "_streak", "_last", "_timer", "_job", "_aborted", "done")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out_fd: int, in_fd: int,
                  offset: int, count: int, sent: Callable[[int], None],
@@ -61,6 +61,7 @@ class FileSend:
         self._streak = 0  # bytes sent since the socket was last full
         self._last = loop.time()
         self._job: Future[tuple[int, OSError | None]] | None = None
+        self._aborted = False
         self.done: asyncio.Future[None] = loop.create_future()
         self._timer = loop.call_later(stall_timeout_s, self._check_stalled)
         if count <= 0:
@@ -77,7 +78,7 @@ class FileSend:
             n = os.sendfile(self._out, self._in, self._offset, chunk)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:
+        except OSError as exc:  # the reader reset or closed the connection
             self._finish(exc)
             return
         if n == 0:
@@ -119,9 +120,9 @@ class FileSend:
         n, error = job.result()
         if n:
             self._advance(n)  # bytes sent before an error still count
-        if self.done.done():
-            return  # aborted meanwhile; settled() was waiting for this job
-        if error is not None:
+        if self._aborted:
+            self._finish(None)  # aborted while the job ran: resolve now (cancelled)
+        elif error is not None:
             self._finish(error)
         elif self._left == 0:
             self._finish(None)
@@ -132,6 +133,8 @@ class FileSend:
             self._to_pool()
 
     def _check_stalled(self) -> None:
+        if self._aborted:
+            return
         idle = self._loop.time() - self._last
         if self._job is None and idle >= self._stall_timeout:
             self._finish(TimeoutError("the reader took nothing for "
@@ -145,24 +148,22 @@ class FileSend:
         self._timer.cancel()
         if self.done.done():
             return
-        if error is None:
+        if self._aborted:
+            self.done.cancel()
+        elif error is None:
             self.done.set_result(None)
         else:
             self.done.set_exception(error)
 
     def abort(self) -> None:
-        """The waiter went away (cancelled): stop sending."""
-        self._loop.remove_writer(self._out)
-        self._timer.cancel()
-        if not self.done.done():
-            self.done.cancel()
-
-    async def settled(self) -> None:
-        """Return once no sender thread uses the socket any more."""
-        job = self._job
-        if job is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wrap_future(job)
+        """Stop sending (the server is stopping, or the waiter was cancelled): `done`
+        is cancelled now, or once the running sender-thread job has returned."""
+        self._aborted = True
+        if self._job is None:
+            self._finish(None)
+        else:
+            self._loop.remove_writer(self._out)
+            self._timer.cancel()
 
 
 def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
