@@ -55,12 +55,6 @@ class SharedFiles:
                 shared.stream.close()
                 del self._files[path]
 
-    def peek(self, path: Path) -> BinaryIO | None:
-        """The shared open file of `path` if one is open (no reference taken)."""
-        with self._lock:
-            shared = self._files.get(path)
-            return shared.stream if shared is not None else None
-
     def open_count(self) -> int:
         with self._lock:
             return len(self._files)

@@ -47,7 +47,6 @@ from gateway.media.catalog import MediaCatalog, ServableImage
 from gateway.media.connections import Connection
 from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
-from gateway.media.lookups import BatchedLookups
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
 from gateway.media.responses import BodyProgress, InFlight, send_error, send_image
@@ -139,9 +138,6 @@ class MediaServer:
         self._in_flight = InFlight()
         self._stop_requested = threading.Event()
         self._files = SharedFiles()  # one descriptor per image for plain readers
-        # Catalog lookups leave the loops in batches (see gateway.media.lookups).
-        self._lookups = BatchedLookups(self._executor, self._open_servable,
-                                       discard=self._close_servable)
 
     # ----- life cycle -------------------------------------------------------
     @property
@@ -248,9 +244,11 @@ class MediaServer:
             log.info("media: refused a request: %s", exc)
             return await send_error(conn, 404, "not found", keep_alive,
                                     head=request.method == "HEAD")
+        loop = asyncio.get_running_loop()
         shared = conn.shares_files
         try:
-            opened = await self._lookups((grant, shared))
+            opened = await loop.run_in_executor(self._executor, self._open_servable, grant,
+                                                shared)
         except OSError as exc:  # out of descriptors: the image is fine, we are busy
             self.slots.count_refusal("open-failed")
             log.warning("media: cannot open a verified image: %s", exc.strerror)
@@ -271,19 +269,9 @@ class MediaServer:
             else:
                 stream.close()
 
-    def _close_servable(self, opened: tuple[ServableImage, BinaryIO] | None) -> None:
-        """Undo _open_servable for a request that went away meanwhile."""
-        if opened is not None:
-            image, stream = opened
-            if stream is self._files.peek(image.path):
-                self._files.release(image.path)
-            else:
-                stream.close()
-
-    def _open_servable(self, request: tuple[CapabilityGrant, bool]
+    def _open_servable(self, grant: CapabilityGrant, shared: bool
                        ) -> tuple[ServableImage, BinaryIO] | None:
         """The image and an open file of it, or None (404). Raises OSError (503)."""
-        grant, shared = request
         image = self._catalog.servable_image(grant)
         if image is None:
             return None
