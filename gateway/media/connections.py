@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from gateway.media.file_send import FileSend
 
 RECV_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
@@ -53,23 +56,81 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
+class LoopShare:
+    """What every plain connection of one event loop shares, held once per loop
+    rather than in each of 10,000 connections: the sender pool, the stall timeout,
+    and the loop's handler tasks and detached body sends (closed at shutdown)."""
+
+    __slots__ = ("senders", "send_timeout", "tasks", "detached")
+
+    def __init__(self, senders: ThreadPoolExecutor, send_timeout_s: float) -> None:
+        self.senders = senders
+        self.send_timeout = send_timeout_s
+        self.tasks: set[asyncio.Task[bool]] = set()
+        self.detached: set[SocketConnection] = set()
+
+    def run(self, conn: SocketConnection, handler: Coroutine[Any, Any, bool]) -> None:
+        """Run a handler for `conn` as its own task. The connection is closed when the
+        handler ends, unless it returns True: a detached body send then owns it."""
+        task = asyncio.get_running_loop().create_task(handler)
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._ended, conn))
+
+    def _ended(self, conn: SocketConnection, task: asyncio.Task[bool]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            conn.close_now()
+        elif (error := task.exception()) is not None:
+            log.error("media: a connection's handler failed", exc_info=error)
+            conn.close_now()
+        elif not task.result():
+            conn.close_now()
+
+
 class SocketConnection:
     """A plain-TCP connection on a raw non-blocking socket."""
 
-    __slots__ = ("_sock", "_senders", "_head_limit", "_send_timeout", "buffer", "_pending",
-                 "peer")
+    __slots__ = ("_sock", "_share", "buffer", "_pending", "peer", "_sending")
     shares_files = True
 
-    def __init__(self, sock: socket.socket, senders: ThreadPoolExecutor, head_limit: int,
-                 send_timeout_s: float) -> None:
+    def __init__(self, sock: socket.socket, share: LoopShare) -> None:
         self._sock = sock
-        self._senders = senders
-        self._head_limit = head_limit
-        self._send_timeout = send_timeout_s
+        self._share = share
         self.buffer = bytearray()
-        self._pending = bytearray()
+        self._pending = b""
+        self._sending: FileSend | None = None  # a detached body send in progress
         peer = sock.getpeername()
         self.peer: str | None = str(peer[0]) if peer else None
+
+    def run(self, handler: Coroutine[Any, Any, bool]) -> None:
+        """Serve the connection's next request(s) with `handler` (see LoopShare.run)."""
+        self._share.run(self, handler)
+
+    def send_detached(self, stream: BinaryIO, offset: int, count: int,
+                      sent: Callable[[int], None],
+                      then: Callable[[BaseException | None], None]) -> None:
+        """Send a range with no task waiting for it (the handler returns True): while
+        the body goes out, 10,000 slow readers hold no coroutine frames, task or
+        request objects, only this connection and its FileSend. `then(error)` runs
+        on the loop when the range was sent (None) or the send ended early."""
+        sending = FileSend(asyncio.get_running_loop(), self._sock.fileno(), stream.fileno(),
+                           offset, count, sent, self._share.senders,
+                           self._share.send_timeout)
+        self._sending = sending
+        self._share.detached.add(self)
+        sending.done.add_done_callback(functools.partial(self._detached_ended, then))
+
+    def _detached_ended(self, then: Callable[[BaseException | None], None],
+                        done: asyncio.Future[None]) -> None:
+        self._sending = None
+        self._share.detached.discard(self)
+        then(ConnectionAbortedError("media server stopping") if done.cancelled()
+             else done.exception())
+
+    def stop_detached(self) -> None:
+        """Shutdown: end a detached send (its `then` runs once no thread uses the socket)."""
+        if self._sending is not None:
+            self._sending.abort()
 
     async def recv(self) -> bytes:
         try:
@@ -82,7 +143,7 @@ class SocketConnection:
 
     async def drain(self) -> None:
         if self._pending:
-            data, self._pending = bytes(self._pending), bytearray()
+            data, self._pending = self._pending, b""
             try:  # a response head nearly always fits the socket: no timeout handle
                 sent = self._sock.send(data)
             except (BlockingIOError, InterruptedError):
@@ -91,14 +152,15 @@ class SocketConnection:
                 return
             data = data[sent:]
             loop = asyncio.get_running_loop()
-            async with asyncio.timeout(self._send_timeout):  # wait_for: a task per response
+            async with asyncio.timeout(self._share.send_timeout):  # wait_for: a task per response
                 await loop.sock_sendall(self._sock, data)
 
     async def sendfile(self, stream: BinaryIO, offset: int, count: int,
                        sent: Callable[[int], None]) -> None:
         await self.drain()
         sending = FileSend(asyncio.get_running_loop(), self._sock.fileno(), stream.fileno(),
-                           offset, count, sent, self._senders, self._send_timeout)
+                           offset, count, sent, self._share.senders,
+                           self._share.send_timeout)
         try:
             await sending.done
         except asyncio.CancelledError:
