@@ -3,6 +3,7 @@
 Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
          [--seconds 20] [--image-mb 64] [--alerts-s 10] [--flood 500]
          [--malloc-arena-max N] [--skip-media] [--skip-nginx] [--skip-cim]
+         [--baseline CHECKOUT]
 
 1. Media: the built-in media server runs in its own process (its RSS is its own).
    --readers throttled readers in 2 client processes (tests/support/slow_readers.py:
@@ -16,8 +17,11 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    slowest reader's MB, the server's RSS growth from idle to the moment every
    reader is mid-body (or half-time), refusals (failed or non-200 readers plus the
    server's own front-door refusals: must be 0) and the fast reader's MB/s.
+   Also reported: the median time to first byte and the fast reader's own time
+   to first byte (a new reader arriving while every slow reader is held).
    The same run against nginx (Debian package) serving the same file gives the
-   ratio built-in / nginx of aggregate MB/s.
+   ratio built-in / nginx of aggregate MB/s. --baseline CHECKOUT runs the same
+   load first against another checkout's media server (before/after in one run).
 2. CIM listener (bench/cim_flood.py): a gateway in its own process; 4 publishers
    send valid alerts on keep-alive connections for --alerts-s seconds, alone and
    then while --flood unauthenticated clients post as fast as they can.
@@ -105,17 +109,24 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
     ttfb = sorted(t for r in results for t in r["ttfb"])
     ttfb += [float("inf")] * (len(paths) - len(ttfb))
     p99 = ttfb[max(0, int(len(ttfb) * 0.99) - 1)] if ttfb else None
+    p50 = ttfb[max(0, len(ttfb) // 2 - 1)] if ttfb else None
     errors = [e for r in [*results, fast_result] for e in r["errors"]]
     slow_bytes = sum(r["bytes"] for r in results)
     # Over the readers' whole time, ramp included: a lower bound of the rate after it.
     return {"mb_per_s": round(slow_bytes / MB / (seconds + ramp_s), 1),
-            "ttfb_p99_s": round(p99, 3) if p99 is not None and p99 != float("inf") else None,
+            "ttfb_p50_s": _seconds(p50), "ttfb_p99_s": _seconds(p99),
             "all_first_bytes_after_s": round(all_in, 1) if all_in is not None else None,
             "readers_with_first_byte": sum(len(r["ttfb"]) for r in results),
             "slowest_reader_mb": round(min(r["min_reader_bytes"] for r in results) / MB, 2),
             "client_errors": len(errors), "first_error": errors[0] if errors else None,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),
+            # A new reader joining while every slow reader is held: its wait for a first byte.
+            "fast_reader_ttfb_s": _seconds(min(fast_result["ttfb"], default=None)),
             **peak}
+
+
+def _seconds(value: float | None) -> float | None:
+    return round(value, 3) if value is not None and value != float("inf") else None
 
 
 def start_plain_nginx(prefix: Path, image_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -157,7 +168,37 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                                                expires)), "image.iso")
             for i in range(args.readers)]
     paths = ["/" + u.split("/", 3)[3] for u in urls]
-    child = subprocess.Popen([sys.executable, __file__, "--serve-media", str(image_dir)],
+    figures: dict[str, Any] = {}
+    if args.baseline:
+        # The same load against another checkout's media server (e.g. main), first.
+        baseline, idle = builtin_figures(args, Path(args.baseline), image_dir, secret, paths)
+        figures |= {"media_baseline": baseline, "media_baseline_idle_rss_mb": idle}
+    builtin, idle = builtin_figures(args, REPO, image_dir, secret, paths)
+    figures |= {"media": builtin, "media_idle_rss_mb": idle}
+    if args.baseline and figures["media_baseline"]["mb_per_s"]:
+        figures["ratio_vs_baseline"] = round(
+            builtin["mb_per_s"] / figures["media_baseline"]["mb_per_s"], 3)
+    if not args.skip_nginx and ensure_nginx():
+        prefix = work / "nginx"
+        prefix.mkdir()
+        nginx, nginx_port = start_plain_nginx(prefix, image_dir)
+        try:
+            plain = [f"/media/{digest}.iso"] * args.readers
+            figures["nginx"] = run_media(nginx_port, plain, args.rate_mb, args.seconds)
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+        if figures["nginx"]["mb_per_s"]:
+            figures["ratio"] = round(builtin["mb_per_s"] / figures["nginx"]["mb_per_s"], 3)
+    return figures
+
+
+def builtin_figures(args: argparse.Namespace, checkout: Path, image_dir: Path,
+                    secret: bytes, paths: list[str]) -> tuple[dict[str, Any], float]:
+    """One run against the media server of `checkout` (its own process); returns the
+    figures and the server's idle RSS."""
+    child = subprocess.Popen([sys.executable, str(checkout / "bench" / "front_door.py"),
+                              "--serve-media", str(image_dir)], cwd=checkout,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                              env={**os.environ, "FLEETFLASH_BENCH_SECRET": secret.hex(),
                                   **({"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
@@ -194,20 +235,7 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     finally:
         child.stdin.close()
         child.wait(timeout=30)
-    figures: dict[str, Any] = {"media": builtin, "media_idle_rss_mb": round(idle_rss, 1)}
-    if not args.skip_nginx and ensure_nginx():
-        prefix = work / "nginx"
-        prefix.mkdir()
-        nginx, nginx_port = start_plain_nginx(prefix, image_dir)
-        try:
-            plain = [f"/media/{digest}.iso"] * args.readers
-            figures["nginx"] = run_media(nginx_port, plain, args.rate_mb, args.seconds)
-        finally:
-            nginx.terminate()
-            nginx.wait(timeout=30)
-        if figures["nginx"]["mb_per_s"]:
-            figures["ratio"] = round(builtin["mb_per_s"] / figures["nginx"]["mb_per_s"], 3)
-    return figures
+    return builtin, round(idle_rss, 1)
 
 
 def main() -> None:
@@ -218,6 +246,9 @@ def main() -> None:
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--skip-cim", action="store_true")
     parser.add_argument("--skip-nginx", action="store_true")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="also run the media load, first, against the media server of "
+                             "this checkout (e.g. a worktree of main) for before/after")
     parser.add_argument("--serve-media", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_media:

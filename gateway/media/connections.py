@@ -3,18 +3,11 @@
 Two implementations behind one Protocol:
 - SocketConnection (plain HTTP): a raw non-blocking socket driven with the loop's
   sock_* API. Body bytes leave through os.sendfile(2) (zero-copy; the GIL is
-  released during the copy). Fairness between thousands of readers comes from
-  round-robin on the event loop: each turn a connection sends at most LOOP_SLICE,
-  then either waits for writability (its socket is full: a slow reader) or yields
-  to the back of the loop's ready queue. A reader that keeps taking whole slices
-  for STREAK_BYTES without ever filling its socket is a fast reader: its next
-  slices (up to SEND_SLICE_BYTES, until the socket is full) run in a small shared
-  pool of sender threads, so the copies of several fast readers use all cores
-  without a thread per reader. Slow readers never enter that pool: when 10,000 of
-  them queued there, one fast reader waited behind the whole queue for every
-  slice (measured in bench/front_door.py: 0.1 MB/s at 10,000 readers). (Measured
-  in bench/media.py: asyncio's own loop.sendfile, which issues every sendfile
-  from the loop thread, reached ~0.55 of nginx's throughput; the pool ~0.8.)
+  released during the copy), driven by writability callbacks in bounded slices
+  (gateway.media.file_send: round-robin between readers, fast readers' copies in
+  a small pool of sender threads). (Measured in bench/media.py: asyncio's own
+  loop.sendfile, which issues every sendfile from the loop thread, reached ~0.55
+  of nginx's throughput; the pool ~0.8.)
 - StreamConnection (HTTPS): asyncio streams over TLS; loop.sendfile falls back to
   a bounded 256 KiB read/encrypt/write cycle there.
 """
@@ -23,18 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import functools
+import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
-SEND_SLICE_BYTES = 8 * 1024 * 1024
-LOOP_SLICE = 1024 * 1024  # at most this much is sent from the loop thread per turn
-# Bytes sent without the socket ever filling up before a reader counts as fast.
-STREAK_BYTES = 4 * 1024 * 1024
+from gateway.media.file_send import FileSend
+
 RECV_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
@@ -63,23 +56,81 @@ class Connection(Protocol):
     async def close(self) -> None: ...
 
 
+class LoopShare:
+    """What every plain connection of one event loop shares, held once per loop
+    rather than in each of 10,000 connections: the sender pool, the stall timeout,
+    and the loop's handler tasks and detached body sends (closed at shutdown)."""
+
+    __slots__ = ("senders", "send_timeout", "tasks", "detached")
+
+    def __init__(self, senders: ThreadPoolExecutor, send_timeout_s: float) -> None:
+        self.senders = senders
+        self.send_timeout = send_timeout_s
+        self.tasks: set[asyncio.Task[bool]] = set()
+        self.detached: set[SocketConnection] = set()
+
+    def run(self, conn: SocketConnection, handler: Coroutine[Any, Any, bool]) -> None:
+        """Run a handler for `conn` as its own task. The connection is closed when the
+        handler ends, unless it returns True: a detached body send then owns it."""
+        task = asyncio.get_running_loop().create_task(handler)
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._ended, conn))
+
+    def _ended(self, conn: SocketConnection, task: asyncio.Task[bool]) -> None:
+        self.tasks.discard(task)
+        if task.cancelled():
+            conn.close_now()
+        elif (error := task.exception()) is not None:
+            log.error("media: a connection's handler failed", exc_info=error)
+            conn.close_now()
+        elif not task.result():
+            conn.close_now()
+
+
 class SocketConnection:
     """A plain-TCP connection on a raw non-blocking socket."""
 
-    __slots__ = ("_sock", "_senders", "_head_limit", "_send_timeout", "buffer", "_pending",
-                 "peer")
+    __slots__ = ("_sock", "_share", "buffer", "_pending", "peer", "_sending")
     shares_files = True
 
-    def __init__(self, sock: socket.socket, senders: ThreadPoolExecutor, head_limit: int,
-                 send_timeout_s: float) -> None:
+    def __init__(self, sock: socket.socket, share: LoopShare) -> None:
         self._sock = sock
-        self._senders = senders
-        self._head_limit = head_limit
-        self._send_timeout = send_timeout_s
+        self._share = share
         self.buffer = bytearray()
-        self._pending = bytearray()
+        self._pending = b""
+        self._sending: FileSend | None = None  # a detached body send in progress
         peer = sock.getpeername()
         self.peer: str | None = str(peer[0]) if peer else None
+
+    def run(self, handler: Coroutine[Any, Any, bool]) -> None:
+        """Serve the connection's next request(s) with `handler` (see LoopShare.run)."""
+        self._share.run(self, handler)
+
+    def send_detached(self, stream: BinaryIO, offset: int, count: int,
+                      sent: Callable[[int], None],
+                      then: Callable[[BaseException | None], None]) -> None:
+        """Send a range with no task waiting for it (the handler returns True): while
+        the body goes out, 10,000 slow readers hold no coroutine frames, task or
+        request objects, only this connection and its FileSend. `then(error)` runs
+        on the loop when the range was sent (None) or the send ended early."""
+        sending = FileSend(asyncio.get_running_loop(), self._sock.fileno(), stream.fileno(),
+                           offset, count, sent, self._share.senders,
+                           self._share.send_timeout)
+        self._sending = sending
+        self._share.detached.add(self)
+        sending.done.add_done_callback(functools.partial(self._detached_ended, then))
+
+    def _detached_ended(self, then: Callable[[BaseException | None], None],
+                        done: asyncio.Future[None]) -> None:
+        self._sending = None
+        self._share.detached.discard(self)
+        then(ConnectionAbortedError("media server stopping") if done.cancelled()
+             else done.exception())
+
+    def stop_detached(self) -> None:
+        """Shutdown: end a detached send (its `then` runs once no thread uses the socket)."""
+        if self._sending is not None:
+            self._sending.abort()
 
     async def recv(self) -> bytes:
         try:
@@ -92,69 +143,32 @@ class SocketConnection:
 
     async def drain(self) -> None:
         if self._pending:
-            data, self._pending = bytes(self._pending), bytearray()
+            data, self._pending = self._pending, b""
+            try:  # a response head nearly always fits the socket: no timeout handle
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
             loop = asyncio.get_running_loop()
-            async with asyncio.timeout(self._send_timeout):  # wait_for: a task per response
+            async with asyncio.timeout(self._share.send_timeout):  # wait_for: a task per response
                 await loop.sock_sendall(self._sock, data)
 
     async def sendfile(self, stream: BinaryIO, offset: int, count: int,
                        sent: Callable[[int], None]) -> None:
         await self.drain()
-        loop = asyncio.get_running_loop()
-        out_fd, in_fd = self._sock.fileno(), stream.fileno()
-        done = 0
-        streak = 0  # bytes sent since the socket was last full
-        while done < count:
-            if streak >= STREAK_BYTES:
-                chunk = min(SEND_SLICE_BYTES, count - done)
-                n, error = await self._send_in_pool(out_fd, in_fd, offset + done, chunk)
-                if error is not None:
-                    sent(n)  # bytes sent before a reset still count
-                    raise error
-                full = n < chunk
-            else:
-                # On the loop: what the socket takes now, at most one slice per turn.
-                try:
-                    n = os.sendfile(out_fd, in_fd, offset + done,
-                                    min(LOOP_SLICE, count - done))
-                except BlockingIOError:
-                    n = 0
-                else:
-                    if n == 0:
-                        raise ConnectionError("file ended before the range did")
-                full = n < min(LOOP_SLICE, count - done)
-            done += n
-            sent(n)
-            if done >= count:
-                break
-            if full:
-                streak = 0
-                # Inline, not a helper coroutine: 10,000 readers wait here at once
-                # and each nested coroutine frame costs them ~300 bytes.
-                writable = loop.create_future()
-                loop.add_writer(out_fd, _set_done, writable)
-                try:
-                    async with asyncio.timeout(self._send_timeout):
-                        await writable
-                finally:
-                    loop.remove_writer(out_fd)
-            else:
-                streak += n
-                await asyncio.sleep(0)  # every other ready connection's turn first
-
-    async def _send_in_pool(self, out_fd: int, in_fd: int, offset: int, chunk: int
-                            ) -> tuple[int, OSError | None]:
-        """One sender-thread job: (bytes sent, the error that stopped it or None)."""
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(self._senders, _send_until_full, out_fd, in_fd,
-                                   offset, chunk)
+        sending = FileSend(asyncio.get_running_loop(), self._sock.fileno(), stream.fileno(),
+                           offset, count, sent, self._share.senders,
+                           self._share.send_timeout)
         try:
-            return await asyncio.shield(job)
+            await sending.done
         except asyncio.CancelledError:
+            sending.abort()
             # Never close the socket under a running sendfile job: its fd number
             # could be reused by another connection. Jobs are short (one slice).
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await job
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending.done
             raise
 
     async def close(self) -> None:
@@ -164,32 +178,6 @@ class SocketConnection:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
-
-
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
-                     ) -> tuple[int, OSError | None]:
-    """Runs in a sender thread: sendfile until `count` bytes or the socket is full.
-
-    Returns (bytes sent, the error that stopped it or None), so bytes sent before
-    a reset are still counted.
-    """
-    done = 0
-    while done < count:
-        try:
-            n = os.sendfile(out_fd, in_fd, offset + done, count - done)
-        except BlockingIOError:
-            break
-        except OSError as exc:
-            return done, exc
-        if n == 0:
-            return done, ConnectionError("file ended before the range did")
-        done += n
-    return done, None
 
 
 class StreamConnection:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
 import ssl
@@ -24,7 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.media.connections import Connection, SocketConnection, StreamConnection
+from gateway.media.connections import (
+    Connection,
+    LoopShare,
+    SocketConnection,
+    StreamConnection,
+)
 
 log = logging.getLogger(__name__)
 # Connections taken per loop turn. When thousands of readers keep a loop busy, a
@@ -32,7 +36,9 @@ log = logging.getLogger(__name__)
 # 10,000 BMCs mounting at once waited in (and overflowed) the accept queue for
 # tens of seconds (bench/front_door.py).
 ACCEPT_BATCH = 2048
-Handler = Callable[[Connection], Coroutine[Any, Any, None]]
+# A handler returns True when it left the connection open to a detached body send
+# (see SocketConnection.send_detached); the connection is closed otherwise.
+Handler = Callable[[Connection], Coroutine[Any, Any, bool]]
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class _Loop:
     ready: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     streams: set[StreamConnection] = field(default_factory=set)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    share: LoopShare | None = None  # plain connections' shared state, tasks, detached sends
 
 
 class LoopGroup:
@@ -104,6 +110,7 @@ class LoopGroup:
     async def _serve(self, state: _Loop) -> None:
         state.loop = asyncio.get_running_loop()
         state.stopped = asyncio.Event()
+        state.share = LoopShare(self._senders, self._send_timeout)
         servers: list[asyncio.Server] = []
         sockets: list[socket.socket] = []
         acceptors: list[asyncio.Task[None]] = []
@@ -145,11 +152,20 @@ class LoopGroup:
             sock.close()
         for stream in list(state.streams):
             stream.abort()  # TLS handlers unwind on their own (cancelling them logs noise)
-        for task in list(state.tasks):
-            task.cancel()
-        pending = [*acceptors, *state.tasks]
+        share = state.share
+        assert share is not None
+        for handler in list(share.tasks):
+            handler.cancel()
+        for connection in list(share.detached):
+            connection.stop_detached()
+        pending = [*acceptors, *share.tasks]
         if pending:
             await asyncio.wait(pending, timeout=5)
+        # Detached sends end once no sender thread uses their socket (a short slice).
+        for _ in range(50):
+            if not share.detached:
+                break
+            await asyncio.sleep(0.1)
         for server in servers:
             await server.wait_closed()
 
@@ -199,19 +215,17 @@ class LoopGroup:
 
     def _start(self, state: _Loop, sock: socket.socket) -> None:
         """Run the handler for a newly accepted plain connection."""
+        assert state.share is not None
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = SocketConnection(sock, self._senders, self._head_limit,
-                                          self._send_timeout)
+            connection = SocketConnection(sock, state.share)
         except OSError:  # the peer vanished already
             sock.close()
             return
-        # The handler's task itself, its end closing the socket: no wrapper coroutine
-        # per connection (10,000 readers hold 10,000 of whatever is here).
-        task = asyncio.create_task(self._handler(connection))
-        state.tasks.add(task)
-        task.add_done_callback(functools.partial(_finished, state.tasks, connection))
+        # The handler's task itself, no wrapper coroutine per connection (10,000
+        # readers hold 10,000 of whatever is here).
+        connection.run(self._handler(connection))
 
     async def _on_stream(self, state: _Loop, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
@@ -223,8 +237,3 @@ class LoopGroup:
             state.streams.discard(connection)
             await connection.close()
 
-
-def _finished(tasks: set[asyncio.Task[None]], connection: SocketConnection,
-              task: asyncio.Task[None]) -> None:
-    tasks.discard(task)
-    connection.close_now()

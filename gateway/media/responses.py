@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO, Literal
 
 from gateway.frontdoor.http1 import Request, response_head
 from gateway.media.catalog import ServableImage
@@ -19,6 +20,8 @@ from gateway.media.ranges import ByteRange, plan_response
 from gateway.media.transfer_stats import TransferCounters
 
 CONTENT_TYPE = "application/octet-stream"
+Detached = Literal["detached"]
+DETACHED: Detached = "detached"
 
 
 class InFlight:
@@ -75,14 +78,27 @@ class BodyProgress:
 
 
 async def send_image(conn: Connection, request: Request, image: ServableImage,
-                     stream: BinaryIO, keep_alive: bool, progress: BodyProgress) -> bool:
+                     stream: BinaryIO, keep_alive: bool, progress: BodyProgress, *,
+                     detach: Callable[[ByteRange], None] | None = None
+                     ) -> bool | Detached:
     """Answer a GET or HEAD for an authorised image; True when the connection may
-    carry another request."""
+    carry another request.
+
+    With `detach`, a body of one part (the whole image or one range: what BMCs
+    ask for) is handed to `detach(part)` once the head is sent, and DETACHED is
+    returned: the caller's task ends while the body goes out.
+    """
     planned = _write_head(conn, request, image, keep_alive)
     if planned is None:
         return await send_error(conn, 416, "range not satisfiable", keep_alive,
                                 [("Content-Range", f"bytes */{image.size}")])
     parts, trailer = planned
+    if request.method == "GET" and detach is not None and len(parts) == 1 and not trailer:
+        await conn.drain()
+        part = parts[0][1]
+        progress.promise(part.length)
+        detach(part)
+        return DETACHED
     if request.method == "GET" and parts:
         progress.promise(sum(part.length for _, part in parts))
         try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import resource
@@ -23,6 +24,7 @@ import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 from gateway.frontdoor.http1 import (
@@ -44,12 +46,20 @@ from gateway.frontdoor.policy import (
 )
 from gateway.media.capability import CapabilityGrant, CapabilitySigner
 from gateway.media.catalog import MediaCatalog, ServableImage
-from gateway.media.connections import Connection
+from gateway.media.connections import Connection, SocketConnection
 from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
-from gateway.media.responses import BodyProgress, InFlight, send_error, send_image
+from gateway.media.ranges import ByteRange
+from gateway.media.responses import (
+    DETACHED,
+    BodyProgress,
+    Detached,
+    InFlight,
+    send_error,
+    send_image,
+)
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
@@ -183,24 +193,37 @@ class MediaServer:
         self._stop_requested.set()
 
     # ----- one connection ---------------------------------------------------
-    async def _handle(self, conn: Connection) -> None:
+    async def _handle(self, conn: Connection) -> bool:
+        """Serve a new connection; True when a detached body send now owns it."""
         client = conn.peer or "unknown"
         refused = self.slots.acquire(client)
         if refused is not None:
             log.info("media: refused a connection from %s: %s", client, refused)
             with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, TimeoutError):
                 await send_error(conn, 503, "too many connections", keep_alive=False)
-            return
+            return False
+        return await self._serve(conn, client, first=True)
+
+    async def _serve(self, conn: Connection, client: str, *, first: bool) -> bool:
+        """Requests on `conn` (holding one of `client`'s slots) until it is to close
+        (False: the slot is released) or a body send was detached (True: the
+        connection and its slot live on, see _detached_sent)."""
+        detached = False
         try:
-            first = True
             while (request := await self._next_request(conn, client, first)) is not None:
                 first = False
-                if not await self._respond(request, conn):
-                    return
+                outcome = await self._respond(request, conn, client)
+                if outcome == DETACHED:
+                    detached = True
+                    return True
+                if not outcome:
+                    return False
         except (ConnectionError, ssl.SSLError, OSError, TimeoutError) as exc:
             log.debug("media: connection ended: %s", exc)
         finally:
-            self.slots.release(client)
+            if not detached:
+                self.slots.release(client)
+        return False
 
     async def _next_request(self, conn: Connection, client: str, first: bool
                             ) -> Request | None:
@@ -226,8 +249,10 @@ class MediaServer:
             await send_error(conn, exc.status, str(exc), keep_alive=False)
             return None
 
-    async def _respond(self, request: Request, conn: Connection) -> bool:
-        """Answer one request; True when the connection may carry another."""
+    async def _respond(self, request: Request, conn: Connection, client: str
+                       ) -> bool | Detached:
+        """Answer one request; True when the connection may carry another, DETACHED
+        when its body goes on without this task."""
         keep_alive = request.keep_alive
         if request.path == AUTHORIZE_PATH and self._nginx_root is not None:
             return await self._authorize_for_nginx(request, conn, keep_alive)
@@ -258,16 +283,43 @@ class MediaServer:
             return await send_error(conn, 404, "not found", keep_alive,
                                     head=request.method == "HEAD")
         image, stream = opened
+        outcome: bool | Detached = False
         try:
             self.counters.count_request()
             progress = BodyProgress(self.counters, self._in_flight, image.image_id,
                                     grant.campaign_id, grant.node_id)
-            return await send_image(conn, request, image, stream, keep_alive, progress)
+            detach = (functools.partial(self._detach, conn, client, image.path, stream,
+                                        progress, keep_alive)
+                      if shared and isinstance(conn, SocketConnection) else None)
+            outcome = await send_image(conn, request, image, stream, keep_alive, progress,
+                                       detach=detach)
+            return outcome
         finally:
-            if shared:
+            if outcome == DETACHED:
+                pass  # _detached_sent releases the file
+            elif shared:
                 self._files.release(image.path)
             else:
                 stream.close()
+
+    def _detach(self, conn: SocketConnection, client: str, path: Path, stream: BinaryIO,
+                progress: BodyProgress, keep_alive: bool, part: ByteRange) -> None:
+        conn.send_detached(stream, part.first, part.length, progress, functools.partial(
+            self._detached_sent, conn, client, path, progress, keep_alive))
+
+    def _detached_sent(self, conn: SocketConnection, client: str, path: Path,
+                       progress: BodyProgress, keep_alive: bool,
+                       error: BaseException | None) -> None:
+        """A detached body ended: serve the next request, or close and free the slot."""
+        progress.settle()
+        self._files.release(path)
+        if error is None and keep_alive:
+            conn.run(self._serve(conn, client, first=False))
+            return
+        if error is not None:
+            log.debug("media: connection ended: %s", error)
+        self.slots.release(client)
+        conn.close_now()
 
     def _open_servable(self, grant: CapabilityGrant, shared: bool
                        ) -> tuple[ServableImage, BinaryIO] | None:

@@ -1,0 +1,187 @@
+"""One file range to one plain-TCP client, driven by writability callbacks.
+
+Why callbacks and not a coroutine loop: with 10,000 slow readers each socket
+becomes writable a few times a second, and every wake-up used to cost a task
+step, a new future, an add_writer/remove_writer pair (two epoll_ctl calls) and
+a timeout handle. That per-event Python work, times tens of thousands of events
+a second, is what kept new readers waiting for their first byte (see
+docs/performance.md, front door). Here the socket is registered for writability
+once per range; each wake-up is one os.sendfile(2) of at most LOOP_SLICE and a
+few attribute updates. The selector is level-triggered, so a socket that still
+has room is called again on the loop's next turn, after every other ready
+connection: readers take turns in bounded slices.
+
+A reader that keeps taking whole slices for STREAK_BYTES without filling its
+socket is a fast reader: its next slices (up to SEND_SLICE_BYTES each, until
+the socket is full) run in the small shared pool of sender threads, so the
+copies of several fast readers use every core. Slow readers never enter the
+pool (when they did, a fast reader waited behind the whole queue).
+
+A reader that takes nothing for `stall_timeout_s` is dropped: one timer per
+range, re-armed only when it fires (not per write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+SEND_SLICE_BYTES = 8 * 1024 * 1024
+LOOP_SLICE = 1024 * 1024  # at most this much is sent from the loop thread per turn
+# Bytes sent without the socket ever filling up before a reader counts as fast.
+STREAK_BYTES = 4 * 1024 * 1024
+
+
+class FileSend:
+    """Send `count` bytes of `in_fd` from `offset` to the socket `out_fd`.
+
+    `done` resolves when the range is sent, or with the OSError/TimeoutError
+    that ended it (cancelled after `abort()`); `sent(n)` is called for every n
+    bytes that left. `done` never resolves while a sender thread still uses the
+    socket, so its callbacks may close it.
+    """
+
+    __slots__ = ("_loop", "_out", "_in", "_offset", "_left", "_sent", "_senders",
+                 "_stall_timeout", "_streak", "_last", "_timer", "_job", "_aborted", "done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, out_fd: int, in_fd: int,
+                 offset: int, count: int, sent: Callable[[int], None],
+                 senders: ThreadPoolExecutor, stall_timeout_s: float) -> None:
+        self._loop = loop
+        self._out = out_fd
+        self._in = in_fd
+        self._offset = offset
+        self._left = count
+        self._sent = sent
+        self._senders = senders
+        self._stall_timeout = stall_timeout_s
+        self._streak = 0  # bytes sent since the socket was last full
+        self._last = loop.time()
+        self._job: Future[tuple[int, OSError | None]] | None = None
+        self._aborted = False
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._timer = loop.call_later(stall_timeout_s, self._check_stalled)
+        if count <= 0:
+            self._finish(None)
+        else:
+            loop.add_writer(out_fd, self._writable)
+
+    def _writable(self) -> None:
+        if self.done.done():
+            self._loop.remove_writer(self._out)
+            return
+        chunk = min(LOOP_SLICE, self._left)
+        try:
+            n = os.sendfile(self._out, self._in, self._offset, chunk)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # the reader reset or closed the connection
+            self._finish(exc)
+            return
+        if n == 0:
+            self._finish(ConnectionError("file ended before the range did"))
+            return
+        self._advance(n)
+        if self._left == 0:
+            self._finish(None)
+        elif n < chunk:
+            self._streak = 0  # the socket is full: wait for room (still registered)
+        else:
+            self._streak += n
+            if self._streak >= STREAK_BYTES:
+                self._loop.remove_writer(self._out)
+                self._to_pool()
+
+    def _advance(self, n: int) -> None:
+        self._offset += n
+        self._left -= n
+        self._last = self._loop.time()
+        self._sent(n)
+
+    def _to_pool(self) -> None:
+        job = self._senders.submit(_send_until_full, self._out, self._in, self._offset,
+                                   min(SEND_SLICE_BYTES, self._left))
+        self._job = job
+        job.add_done_callback(self._job_ended)
+
+    def _job_ended(self, job: Future[tuple[int, OSError | None]]) -> None:
+        # A sender thread: hand the outcome to the loop (gone when the server stopped).
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._after_job, job)
+
+    def _after_job(self, job: Future[tuple[int, OSError | None]]) -> None:
+        self._job = None
+        if job.cancelled():  # the pool shut down: the server is stopping
+            self._finish(ConnectionError("media server stopping"))
+            return
+        n, error = job.result()
+        if n:
+            self._advance(n)  # bytes sent before an error still count
+        if self._aborted:
+            self._finish(None)  # aborted while the job ran: resolve now (cancelled)
+        elif error is not None:
+            self._finish(error)
+        elif self._left == 0:
+            self._finish(None)
+        elif n < min(SEND_SLICE_BYTES, self._left + n):
+            self._streak = 0  # full: back to waiting on the loop
+            self._loop.add_writer(self._out, self._writable)
+        else:
+            self._to_pool()
+
+    def _check_stalled(self) -> None:
+        if self._aborted:
+            return
+        idle = self._loop.time() - self._last
+        if self._job is None and idle >= self._stall_timeout:
+            self._finish(TimeoutError("the reader took nothing for "
+                                      f"{self._stall_timeout:g} s"))
+        else:
+            self._timer = self._loop.call_later(max(self._stall_timeout - idle, 1.0),
+                                                self._check_stalled)
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._loop.remove_writer(self._out)
+        self._timer.cancel()
+        if self.done.done():
+            return
+        if self._aborted:
+            self.done.cancel()
+        elif error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+
+    def abort(self) -> None:
+        """Stop sending (the server is stopping, or the waiter was cancelled): `done`
+        is cancelled now, or once the running sender-thread job has returned."""
+        self._aborted = True
+        if self._job is None:
+            self._finish(None)
+        else:
+            self._loop.remove_writer(self._out)
+            self._timer.cancel()
+
+
+def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
+                     ) -> tuple[int, OSError | None]:
+    """Runs in a sender thread: sendfile until `count` bytes or the socket is full.
+
+    Returns (bytes sent, the error that stopped it or None), so bytes sent before
+    a reset are still counted.
+    """
+    done = 0
+    while done < count:
+        try:
+            n = os.sendfile(out_fd, in_fd, offset + done, count - done)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as exc:
+            return done, exc
+        if n == 0:
+            return done, ConnectionError("file ended before the range did")
+        done += n
+    return done, None
