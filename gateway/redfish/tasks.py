@@ -266,15 +266,17 @@ def wait_for_task(
     Transient errors while polling (a BMC restarting as part of its own
     update refuses connections) are waited out, ``error_interval`` s apart.
     A monitor that has never answered may answer 404 for ``missing_grace`` s;
-    a task that moves to a Job is followed there. Returns the final status
-    (succeeded True, or None when the BMC no longer knows the task), or a
-    staged one (``awaits_reset``). Raises TaskFailedError when the task ended in
-    Exception/Killed/Cancelled, OperationTimeoutError after ``timeout``
-    seconds, and permanent RedfishErrors from polling.
+    a task that moves to a Job is followed there (``followed`` of the result
+    names it). Returns the final status (succeeded True, or None when the BMC
+    no longer knows the task), or a staged one (``awaits_reset``). Raises
+    TaskFailedError when the task ended in Exception/Killed/Cancelled,
+    OperationTimeoutError after ``timeout`` seconds, and permanent
+    RedfishErrors from polling.
     """
     start = clock()
     deadline = start + timeout
     seen = False
+    asked = ref
     while True:
         try:
             status = poll_task(conn, ref)
@@ -289,6 +291,8 @@ def wait_for_task(
             status = replace(status, finished=False, retry_after=error_interval)
         elif status.state != "Unreachable":
             seen = True
+        if ref != asked:
+            status = replace(status, followed=ref)  # the caller learns where it went
         if status.awaits_reset:
             return status
         if status.finished:
