@@ -141,3 +141,24 @@ def _stage_then_update(rig: Rollout) -> None:
         assert [r.get("activated_by") for r in activated] == ["host_reset"], bmc.id
     assert flash_counts(audit) == {
         (bmc.id, component): 1 for bmc in rig.emulated.bmcs for component in ("BIOS", "NIC")}
+
+
+def test_a_monitor_that_never_answers_is_named_when_monitor_times_out(
+        rollout: RolloutFactory) -> None:
+    """The wait for a 404 monitor has MONITOR's deadline; the report says what the BMC
+    did (its monitor never answered), and the versions read back decide where the node
+    rests: never done."""
+    rig = rollout(models=[TEST_MODEL] * 2, groups={"all": 1},
+                  cluster={"delivery": ["simple_update"]}, timeouts={"monitor": 3},
+                  quirks=["task-monitor-404-at-first=600"])
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert rig.wait_state(campaign_id, "failed") == "failed"
+    run = rig.quarantined_canary(campaign_id)
+    error = run.error or ""
+    assert error.startswith("monitor timed out after 3 s"), error
+    assert "the BMC's task monitor /redfish/v1/TaskService/TaskMonitors/1 never answered " \
+        "(404)" in error, error
+    assert "versions read back" in error or "partial" in error, error
+    report = rig.service.report(campaign_id)
+    assert "done" not in report.outcomes, report.to_json()
