@@ -257,9 +257,6 @@ class Bmc:
         """Host reset: staged versions become installed (unless version_unchanged).
         source: "update_cd" when the update CD's reboot activates them."""
         pending = self.firmware.take_pending()
-        for task in (*self.tasks.running(), *self.jobs.running()):
-            if task.state is TaskState.STOPPING:
-                task.complete()  # task-stopping-while-staged: the reset ends it
         for component, version in pending.items():
             if self.faults.hit(FaultKind.VERSION_UNCHANGED, component):
                 self.audit.record(
@@ -270,6 +267,9 @@ class Bmc:
                 )
                 continue
             self.firmware.install(component, version, activated_by="host_reset", source=source)
+        for task in (*self.tasks.running(), *self.jobs.running()):
+            if task.state is TaskState.STOPPING:
+                task.complete()  # task-stopping-while-staged: the reset ends it
 
     def activate_bmc_firmware(self, version: str, task_id: str | None) -> None:
         """A BMC restart after a BMC flash: the new version runs (unless version_unchanged)."""
