@@ -24,9 +24,10 @@ from emulator.config import MANUFACTURER, NodeSpec
 from emulator.events import EventDelivery, EventService
 from emulator.faults import FaultKind, FaultSet
 from emulator.firmware.state import FirmwareState
+from emulator.jobs import Job
 from emulator.logs import BmcLogs
 from emulator.network import NetworkSettings
-from emulator.tasks import Task, TaskStore
+from emulator.tasks import Task, TaskState, TaskStore
 
 LOG = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class Bmc:
         self.sessions_survive_restart = sessions_survive_restart
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
+        # Used only with the job-instead-of-task quirk (emulator/jobs.py).
+        self.jobs = TaskStore(self._task_event, factory=Job)
         self.faults = FaultSet()
         self.logs = BmcLogs()
         audit.add_sink(bmc_id, self._audit_record)
@@ -149,7 +152,7 @@ class Bmc:
 
     # events -----------------------------------------------------------------------
     def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:
-        self.events.publish(message_id, args, task.uri, "Task")
+        self.events.publish(message_id, args, task.uri, "Job" if isinstance(task, Job) else "Task")
 
     def _audit_record(self, record: dict[str, Any]) -> None:
         """An audit record becomes log entries; a firmware message is pushed as an event
@@ -264,6 +267,9 @@ class Bmc:
                 )
                 continue
             self.firmware.install(component, version, activated_by="host_reset", source=source)
+        for task in (*self.tasks.running(), *self.jobs.running()):
+            if task.state is TaskState.STOPPING:
+                task.complete()  # task-stopping-while-staged: the reset ends it
 
     def activate_bmc_firmware(self, version: str, task_id: str | None) -> None:
         """A BMC restart after a BMC flash: the new version runs (unless version_unchanged)."""

@@ -54,6 +54,9 @@ def run(bmc: Bmc, reason: str, on_back: Callable[[], None] | None,
             bmc.port_control.close()
         if not bmc.sessions_survive_restart:
             bmc.sessions.clear()
+        if "task-lost-on-bmc-restart" in bmc.quirks:
+            bmc.tasks.clear()  # kept in memory only (bmcweb, iDRAC)
+            bmc.jobs.clear()
         time.sleep(bmc.timings.bmc_restart_s)
         while bmc.faults.active(FaultKind.RESET_HANGS):
             time.sleep(0.05)

@@ -2,17 +2,21 @@
 
 TaskState moves New -> Running -> Completed | Exception (or Cancelled); the
 worker that does the job drives it and reports PercentComplete and Messages
-as work progresses. Every transition is published as a TaskEvent.
+as work progresses. Every transition is published as a TaskEvent. Two vendor
+quirks (emulator/quirks.py) change only what a client reads: ``early_states``
+(task-new-until-polled) and Stopping for an image staged until a host reset
+(task-stopping-while-staged).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from emulator.audit import utc_now
 from emulator.messages import message
@@ -28,7 +32,10 @@ TaskListener = Callable[["Task", str, tuple[str, ...]], None]
 
 class TaskState(StrEnum):
     NEW = "New"
+    STARTING = "Starting"
     RUNNING = "Running"
+    # bmcweb: an image written and waiting for its activation (not finished, not failed).
+    STOPPING = "Stopping"
     COMPLETED = "Completed"
     EXCEPTION = "Exception"
     CANCELLED = "Cancelled"
@@ -42,6 +49,8 @@ _HEALTH_ORDER = {"OK": 0, "Warning": 1, "Critical": 2}
 class Task:
     """One task. Mutate only through its methods (they lock and publish events)."""
 
+    # The property that carries the state in to_redfish (a Job says JobState).
+    STATE_PROPERTY: ClassVar[str] = "TaskState"
     id: str
     name: str
     listener: TaskListener
@@ -52,6 +61,10 @@ class Task:
     start_time: str = field(default_factory=utc_now)
     end_time: str | None = None
     payload: dict[str, Any] | None = None
+    # States shown instead of the real one to the next reads, one per read
+    # (task-new-until-polled: New, then Starting, whatever the work has reached).
+    early_states: list[TaskState] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Set once a client has read the task in its final state (see seen_finished).
     _seen_finished: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -104,6 +117,15 @@ class Task:
         event = "TaskCompletedOK" if self.status == "OK" else "TaskCompletedWarning"
         self.listener(self, f"TaskEvent.{event}", (self.id,))
 
+    def stop_staged(self) -> None:
+        """The work is done but waits for a host reset: TaskState Stopping until
+        complete() (bmcweb's staged image; task-stopping-while-staged)."""
+        with self._lock:
+            if self.finished:
+                return
+            self.state = TaskState.STOPPING
+            self.percent = 100
+
     def fail(self) -> None:
         """Finish with TaskState Exception and TaskStatus Critical."""
         with self._lock:
@@ -117,7 +139,11 @@ class Task:
     def read(self) -> dict[str, Any]:
         """The Redfish document a client reads; remembers when it showed the final state."""
         body = self.to_redfish()
-        if body["TaskState"] in FINAL_STATES:
+        with self._lock:
+            early = self.early_states.pop(0) if self.early_states else None
+        if early is not None:
+            body[self.STATE_PROPERTY] = early.value
+        if body[self.STATE_PROPERTY] in FINAL_STATES:
             self._seen_finished.set()
         return body
 
@@ -149,15 +175,17 @@ class Task:
 class TaskStore:
     """The BMC's tasks (TaskService/Tasks members); thread-safe."""
 
-    def __init__(self, listener: TaskListener) -> None:
+    def __init__(self, listener: TaskListener,
+                 factory: Callable[..., Task] | None = None) -> None:
         self._listener = listener
+        self._factory = factory or Task
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
         self._ids = itertools.count(1)
 
     def create(self, name: str, payload: dict[str, Any] | None = None) -> Task:
         with self._lock:
-            task = Task(id=str(next(self._ids)), name=name, listener=self._listener)
+            task = self._factory(id=str(next(self._ids)), name=name, listener=self._listener)
             task.payload = payload
             self._tasks[task.id] = task
             finished = [t for t in self._tasks.values() if t.finished]
@@ -174,3 +202,8 @@ class TaskStore:
 
     def running(self) -> list[Task]:
         return [t for t in self.all() if not t.finished]
+
+    def clear(self) -> None:
+        """Forget every task (a BMC restart with task-lost-on-bmc-restart)."""
+        with self._lock:
+            self._tasks.clear()

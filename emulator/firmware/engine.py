@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from emulator.bmc import SYSTEM_URI, Bmc, BusyError
 from emulator.errors import FirmwareError
 from emulator.firmware import flash
-from emulator.tasks import Task
+from emulator.tasks import Task, TaskState
 from firmware_payloads import BundleFormatError, BundleReader, Package, ResetKind
 
 LOG = logging.getLogger(__name__)
@@ -73,13 +73,21 @@ class FirmwareEngine:
     # Redfish update task -------------------------------------------------------------------
     def start_update(self, bmc: Bmc, request: UpdateRequest) -> Task:
         """Create the task and run the update on its own thread; returns at once."""
-        task = bmc.tasks.create(
-            UPDATE_TASK_NAME,
-            payload={"HttpOperation": "POST", "TargetUri": "/redfish/v1/UpdateService",
-                     "JsonBody": request.body, "HttpHeaders": []},
-        )
-        threading.Thread(target=self._run_task, args=(bmc, task, request),
-                         name=f"{bmc.id}-update-{task.id}", daemon=True).start()
+        payload = {"HttpOperation": "POST", "TargetUri": "/redfish/v1/UpdateService",
+                   "JsonBody": request.body, "HttpHeaders": []}
+        task = bmc.tasks.create(UPDATE_TASK_NAME, payload=payload)
+        worked = task
+        if "job-instead-of-task" in bmc.quirks:
+            # Dell: the request's task hands the update to a Job and ends at once.
+            worked = bmc.jobs.create(UPDATE_TASK_NAME, payload=payload)
+            task.start()
+            task.add_message("Update.OperationTransitionedToJob", worked.uri)
+            task.complete()
+        if "task-new-until-polled" in bmc.quirks:
+            worked.early_states = [TaskState.NEW, TaskState.NEW,
+                                   TaskState.STARTING, TaskState.STARTING]
+        threading.Thread(target=self._run_task, args=(bmc, worked, request),
+                         name=f"{bmc.id}-update-{worked.id}", daemon=True).start()
         return task
 
     def _run_task(self, bmc: Bmc, task: Task, request: UpdateRequest) -> None:
@@ -148,7 +156,10 @@ class FirmwareEngine:
                 for pkg in host_packages:
                     task.add_message("Update.AwaitToActivate", request.image, pkg.component)
                 task.add_message("Base.ResetRequired", SYSTEM_URI, "ForceRestart")
-        task.complete()
+                if "task-stopping-while-staged" in bmc.quirks:
+                    task.stop_staged()  # bmcweb: Stopping until the reset (Bmc completes it)
+        if task.state is not TaskState.STOPPING:
+            task.complete()
         if restart_bmc_to is not None:
             self._restart_into(bmc, restart_bmc_to, task)
 

@@ -34,6 +34,7 @@ from emulator.redfish import (
     chassis_sensors,
     ethernet_interfaces,
     event_service,
+    job_service,
     log_service,
     managers,
     network_protocol,
@@ -133,9 +134,9 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     for module in (service_root, systems, managers, chassis, update_service, task_service,
-                   session_service, account_service, event_service, registries, virtual_media,
-                   log_service, network_protocol, ethernet_interfaces, certificate_service,
-                   power, thermal, chassis_sensors):
+                   job_service, session_service, account_service, event_service, registries,
+                   virtual_media, log_service, network_protocol, ethernet_interfaces,
+                   certificate_service, power, thermal, chassis_sensors):
         app.register_blueprint(module.blueprint)
     app.wsgi_app = protocol.members_alias(app.wsgi_app)  # type: ignore[method-assign,assignment]
     # Plain GETs skip Flask's request machinery (emulator/redfish/fast_get.py).

@@ -31,7 +31,7 @@ SCHEMAS: dict[str, str] = dict(entry.partition(".")[::2] for entry in (
     "PowerSubsystem.v1_1_3", "Power.v1_7_3", "ThermalSubsystem.v1_5_0",
     "ThermalMetrics.v1_3_2", "FanCollection", "Fan.v1_6_0", "Thermal.v1_7_3",
     "SensorCollection", "Sensor.v1_12_0", "ControlCollection", "EnvironmentMetrics.v1_5_0",
-    "Message.v1_3_0", "Resource.v1_23_0",
+    "Message.v1_3_0", "Resource.v1_23_0", "JobService.v1_0_6", "JobCollection", "Job.v1_2_5",
 ))
 
 
@@ -88,6 +88,9 @@ def service_root() -> Response:
         **refs(ROOT, "SessionService", "AccountService", "EventService", "Registries",
                "CertificateService"),
         Links={"Sessions": ref(f"{ROOT}/SessionService/Sessions")},
+        # Only where updates move to Jobs (the job-instead-of-task quirk).
+        **({"JobService": ref(f"{ROOT}/JobService")}
+           if "job-instead-of-task" in current.quirks else {}),
         ProtocolFeaturesSupported={
             "ExpandQuery": {"ExpandAll": False, "Levels": False, "Links": False,
                             "NoLinks": False},

@@ -5,20 +5,27 @@ A task monitor answers 202 Accepted with Retry-After while the task runs and
 The task URI itself answers the same way while the task runs: sushy's
 TaskMonitor.from_response follows the task's @odata.id from the 202 body and
 polls that URI, as BMCs whose task URI doubles as the monitor expect.
+
+With the task-monitor-404-at-first quirk (iDRAC10) a new task, its monitor and
+its place in the collection answer as if it did not exist for the quirk's
+seconds after the 202.
 """
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response
 
 from emulator.audit import utc_now
-from emulator.redfish.common import bmc, existing, json_response
+from emulator.redfish.common import bmc, existing, json_response, not_found
 from emulator.redfish.documents import OK_STATUS, collection, ref, resource
 from emulator.tasks import FINAL_STATES, MONITORS_URI, RETRY_AFTER_S, TASKS_URI, Task
 
 blueprint = Blueprint("task_service", __name__)
 
 SERVICE_URI = "/redfish/v1/TaskService"
+LATE_QUIRK = "task-monitor-404-at-first"
 
 
 @blueprint.get(SERVICE_URI)
@@ -37,12 +44,24 @@ def task_service() -> Response:
 @blueprint.get(TASKS_URI)
 def tasks() -> Response:
     return json_response(
-        collection(TASKS_URI, "TaskCollection", "Tasks", [t.uri for t in bmc().tasks.all()])
+        collection(TASKS_URI, "TaskCollection", "Tasks",
+                   [t.uri for t in bmc().tasks.all() if _visible(t)])
     )
 
 
+def _visible(task: Task) -> bool:
+    """False while a task-monitor-404-at-first BMC still hides its new task."""
+    quirks = bmc().quirks
+    if LATE_QUIRK not in quirks:
+        return True
+    return time.monotonic() - task.created >= quirks.value(LATE_QUIRK)
+
+
 def _task(task_id: str) -> Task:
-    return existing(bmc().tasks.get(task_id), "Task", task_id)
+    found = existing(bmc().tasks.get(task_id), "Task", task_id)
+    if not _visible(found):
+        raise not_found("Task", task_id)
+    return found
 
 
 def monitor_response(task: Task) -> Response:

@@ -1,7 +1,9 @@
 """/redfish/v1/UpdateService: SimpleUpdate, multipart push and FirmwareInventory.
 
 Both update paths answer 202 Accepted with Location: the task monitor, and a
-body holding the task; the update itself runs in emulator/firmware.
+body holding the task; the update itself runs in emulator/firmware. The
+task-location-only, task-in-body-only and task-empty-202 quirks give the other
+shapes of that answer real BMCs give (emulator/quirks.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
 from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
+from emulator.messages import message
 from emulator.redfish.common import bmc, check_action, existing, json_response, read_json, requires
 from emulator.redfish.documents import (
     OK_STATUS,
@@ -30,7 +33,7 @@ from emulator.redfish.documents import (
     refuse_unknown_actions,
     resource,
 )
-from emulator.tasks import Task
+from emulator.tasks import Task, TaskState
 
 blueprint = Blueprint("update_service", __name__)
 
@@ -113,14 +116,26 @@ def _components(targets: Any, action: str) -> frozenset[str] | None:
 
 def _refuse_if_updating() -> None:
     """One update at a time per BMC, as real BMCs do: two flashes of the same
-    component must not interleave."""
-    if any(task.name == UPDATE_TASK_NAME for task in bmc().tasks.running()):
+    component must not interleave. A task Stopping with its image staged has
+    finished writing (task-stopping-while-staged): it does not count."""
+    current = bmc()
+    if any(task.name == UPDATE_TASK_NAME and task.state is not TaskState.STOPPING
+           for task in (*current.tasks.running(), *current.jobs.running())):
         raise RedfishError(409, "ResourceInUse")
 
 
 def _accepted(task: Task) -> Response:
-    return json_response(task.to_redfish(), 202,
-                         {"Location": task.monitor_uri, "Retry-After": "1"})
+    """202 with Location and the task in the body, or the shape a quirk asks for."""
+    quirks = bmc().quirks
+    headers = {"Location": task.monitor_uri, "Retry-After": "1"}
+    if "task-in-body-only" in quirks:
+        del headers["Location"]
+    if "task-empty-202" in quirks:
+        return json_response(None, 202, headers)
+    if "task-location-only" in quirks:
+        return json_response({"@Message.ExtendedInfo": [message("Base.Success")]}, 202,
+                             headers)
+    return json_response(task.to_redfish(), 202, headers)
 
 
 @post_action(blueprint, SERVICE_URI, SIMPLE_UPDATE, Privilege.CONFIGURE_COMPONENTS)

@@ -35,6 +35,9 @@ class RunProgress:
     update_intent: datetime | None = None
     task: str | None = None  # the BMC task's monitor URI, followed by MONITOR
     task_uri: str | None = None  # the task resource itself, when the BMC named it
+    # The monitor URI (task's or staging task's) that has answered at least once: a 404
+    # from it means the task is gone, not that it does not exist yet (task_follow.py).
+    task_seen: str | None = None
     # -- DELIVER, MSC (virtual CD) ---------------------------------------------------
     reset_intent: datetime | None = None  # the host reset into the update CD was asked for
     # When the BMC took that reset: this CD run's results come after it, an earlier run's

@@ -40,6 +40,8 @@ def remember(ctx: StepContext, said: str, percent: int | None) -> RunProgress | 
 
 def task_said(status: TaskStatus) -> str:
     """One line of what a running task says: state, percent, its last message."""
+    if status.missing:
+        return "task gone: the BMC answers 404 for it (versions decide)"
     percent = f" at {status.percent} %" if status.percent is not None else ""
     last = ""
     if status.message_ids:
@@ -66,6 +68,8 @@ def monitor_timeout(ctx: StepContext) -> str:
         parts.append(f"the BMC last said: {ctx.progress.bmc_said}")
     elif not ctx.progress.task:
         parts.append(no_task_note(ctx.run.method))
+    elif ctx.progress.task_seen != ctx.progress.task:
+        parts.append(f"the BMC's task monitor {ctx.progress.task} never answered (404)")
     return "; ".join(parts)
 
 

@@ -25,6 +25,7 @@ from gateway.orchestrator.staging import (
     stageable,
     staged_components,
 )
+from gateway.orchestrator.task_follow import look_at_task
 from gateway.redfish import TaskRef
 
 LOG = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ def _follow(ctx: StepContext) -> Outcome:
             return _task_sent(ctx, adopted)
         LOG.info("node %s: no staging task found after a restart; staging again", ctx.node)
         return _resend(ctx)
-    status = ctx.client().task_status(TaskRef(task, ctx.progress.stage_task_uri))
+    status = look_at_task(ctx, staging=True)
+    if status is None:  # a new monitor still says 404 (iDRAC): look again shortly
+        return Stay(1.0, "staging task not there yet (404)")
     if status.state == STAGED_TASK_STATE:
         return _staged(ctx)  # bmcweb: the image waits for its reset (not a failure)
     if not status.finished:

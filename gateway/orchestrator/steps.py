@@ -44,7 +44,8 @@ from gateway.orchestrator.own_state import make_safe, operator_state
 from gateway.orchestrator.readback import activation_pending
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
-from gateway.redfish import RedfishError, TaskRef
+from gateway.orchestrator.task_follow import look_at_task
+from gateway.redfish import RedfishError
 from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
@@ -193,9 +194,12 @@ def monitor(ctx: StepContext) -> Outcome:
         return Stay(max(poll, 0.1), "update CD starting")
     try:
         if task:
-            status = ctx.client().task_status(TaskRef(task, ctx.progress.task_uri))
+            status = look_at_task(ctx)  # None: a new monitor still says 404 (iDRAC)
+            if status is None:
+                return Stay(short, "task monitor not there yet (404)")
             found = reported(ctx, status)
-            if not status.finished:
+            # Stopping awaiting a reset (bmcweb's staged image) goes on to the reset.
+            if not status.finished and not status.awaits_reset:
                 return act_on(ctx, found) or Stay(
                     min(status.retry_after, poll), f"task {status.state}",
                     progress=remember(ctx, task_said(status), status.percent))

@@ -6,6 +6,15 @@ seconds or as an HTTP date) and the final answer once it is done. Some BMCs
 delete a finished task before anyone reads it, or keep saying "running"
 after completion; that is why the executor decides success by reading
 versions, and uses a task only to know when to look.
+
+What real BMCs do besides (docs/interop.md, "Vendor quirks"): the 202 names
+the monitor in Location, or only in the body's @odata.id, or has no body at
+all; TaskState says New, Starting or Pending for a while (all "running"); a
+staged image's task says Stopping (bmcweb); a new monitor answers 404 for its
+first seconds (iDRAC10) and a task is gone after the BMC restarts (both read
+as ``missing``: the caller decides whether it is too early to believe); an
+update moves to a Job (Dell: Update.OperationTransitionedToJob), which is then
+followed in its place (``followed``).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -37,6 +46,13 @@ DEFAULT_POLL_SECONDS = 1.0
 # Per Redfish TaskState: these end a task; everything else means "still going".
 _SUCCESS_STATES = frozenset({"Completed"})
 _FAILURE_STATES = frozenset({"Exception", "Killed", "Cancelled"})
+# How long a monitor that has never answered may answer 404 before the task is taken
+# as gone (iDRAC10 creates the task a few seconds after its 202).
+NEW_MONITOR_404_GRACE_S = 60.0
+# TaskState/JobState of an image written and waiting for a reset (bmcweb): not failed.
+STAGED_STATE = "Stopping"
+_RESET_MESSAGES = ("AwaitToActivate", "ResetRequired")
+_TRANSITIONED_TO_JOB = "OperationTransitionedToJob"
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,19 @@ class TaskStatus:
     messages: tuple[str, ...] = ()
     retry_after: float = DEFAULT_POLL_SECONDS
     message_args: tuple[tuple[str, ...], ...] = ()  # MessageArgs of each message
+    # The BMC answered 404 for the monitor and the task: it does not know the task
+    # (not yet, or no longer). finished, succeeded None: only versions can tell.
+    missing: bool = False
+    # Where this status was read when not at the ref asked about: the Job the task
+    # handed the update to. The caller follows that from now on.
+    followed: TaskRef | None = None
+
+    @property
+    def awaits_reset(self) -> bool:
+        """Stopping with a message asking for a reset: the image is written and waits
+        for its activation (bmcweb's staged image), which is not a failure."""
+        return self.state == STAGED_STATE and any(
+            m.rsplit(".", 1)[-1] in _RESET_MESSAGES for m in self.message_ids)
 
 
 @dataclass(frozen=True)
@@ -132,7 +161,9 @@ def task_ref_from(response: requests.Response) -> TaskRef | None:
     body = _json_or_empty(response)
     task_uri = body.get("@odata.id") if isinstance(body.get("@odata.id"), str) else None
     if not location and not task_uri:
-        raise TaskFailedError("the BMC accepted the request (202) but named no task monitor")
+        # Accepted and nothing to follow (DMTF: a 202 body is optional): versions decide.
+        LOG.warning("the BMC accepted the request (202) without naming a task monitor")
+        return None
     monitor = _path_of(location) if location else str(task_uri)
     return TaskRef(monitor, _path_of(task_uri) if task_uri else None)
 
@@ -148,13 +179,14 @@ def _json_or_empty(response: requests.Response) -> dict[str, Any]:
 
 
 def status_from_task(body: dict[str, Any], retry_after: float) -> TaskStatus:
-    """Interpret a Task document (or a monitor answer carrying one)."""
-    state = str(body.get("TaskState", "Running"))
+    """Interpret a Task document (or a monitor answer carrying one), or a Job's."""
+    state = str(body.get("TaskState") or body.get("JobState") or "Running")
     messages = [m for m in body.get("Messages", []) if isinstance(m, dict)]
     finished = state in _SUCCESS_STATES | _FAILURE_STATES
     succeeded: bool | None = None
     if finished:
-        succeeded = state in _SUCCESS_STATES and body.get("TaskStatus") != "Critical"
+        health = body.get("TaskStatus", body.get("JobStatus"))
+        succeeded = state in _SUCCESS_STATES and health != "Critical"
     percent = body.get("PercentComplete")
     return TaskStatus(
         state=state, finished=finished, succeeded=succeeded,
@@ -168,8 +200,33 @@ def status_from_task(body: dict[str, Any], retry_after: float) -> TaskStatus:
     )
 
 
+def transitioned_job(body: dict[str, Any]) -> str | None:
+    """The Job URI (path) an Update.OperationTransitionedToJob message names, if any."""
+    for message in body.get("Messages", []):
+        if not isinstance(message, dict):
+            continue
+        if str(message.get("MessageId", "")).rsplit(".", 1)[-1] != _TRANSITIONED_TO_JOB:
+            continue
+        args = message.get("MessageArgs")
+        if isinstance(args, list) and args and isinstance(args[0], str) and args[0]:
+            return _path_of(args[0])
+    return None
+
+
 def poll_task(conn: FleetConnector, ref: TaskRef, *, now: datetime | None = None) -> TaskStatus:
-    """Look at the task once. Raises RedfishError (transient ones worth retrying)."""
+    """Look at the task once (at the Job it moved to, if it did; ``followed`` then
+    names it). Raises RedfishError (transient ones worth retrying)."""
+    status, body = _poll_once(conn, ref, now)
+    job = transitioned_job(body)
+    if job is None or job == ref.monitor_uri:
+        return status
+    moved = TaskRef(job, job)
+    LOG.info("task %s: the update moved to the job %s", ref.monitor_uri, job)
+    return replace(_poll_once(conn, moved, now)[0], followed=moved)
+
+
+def _poll_once(conn: FleetConnector, ref: TaskRef, now: datetime | None
+               ) -> tuple[TaskStatus, dict[str, Any]]:
     with translated(f"reading task {ref.monitor_uri}"):
         try:
             response = conn.get(ref.monitor_uri)
@@ -181,37 +238,45 @@ def poll_task(conn: FleetConnector, ref: TaskRef, *, now: datetime | None = None
             except sushy_exc.ResourceNotFoundError:
                 response = None
     if response is None:
-        # The BMC forgot the task: only the versions can tell what happened.
-        return TaskStatus(state="Unknown", finished=True, succeeded=None)
+        # The BMC does not know the task (yet, or any more): only versions can tell.
+        return TaskStatus(state="Gone", finished=True, succeeded=None, missing=True), {}
     wait = parse_retry_after(response.headers.get("Retry-After"), now=now)
     body = _json_or_empty(response)
+    stateful = "TaskState" in body or "JobState" in body
     if response.status_code == 202:
-        status = status_from_task(body, wait) if "TaskState" in body else None
+        status = status_from_task(body, wait) if stateful else None
         if status is None or status.finished:
             # The monitor still answers 202: the operation is running whatever the body says.
-            return TaskStatus("Running", False, None, retry_after=wait)
-        return status
-    if "TaskState" in body:
-        return status_from_task(body, wait)
+            return TaskStatus("Running", False, None, retry_after=wait), body
+        return status, body
+    if stateful:
+        return status_from_task(body, wait), body
     # A final answer that is not a Task: the operation's own result, i.e. success.
-    return TaskStatus(state="Completed", finished=True, succeeded=True, retry_after=wait)
+    return TaskStatus(state="Completed", finished=True, succeeded=True, retry_after=wait), body
 
 
 def wait_for_task(
     conn: FleetConnector, ref: TaskRef, *, timeout: float, max_interval: float = 10.0,
     error_interval: float = 2.0, sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    missing_grace: float = NEW_MONITOR_404_GRACE_S,
 ) -> TaskStatus:
     """Poll until the task finishes, honouring Retry-After (capped at ``max_interval`` s).
 
     Transient errors while polling (a BMC restarting as part of its own
     update refuses connections) are waited out, ``error_interval`` s apart.
-    Returns the final status (succeeded True, or None when the BMC no longer
-    knows the task). Raises TaskFailedError when the task ended in
-    Exception/Killed/Cancelled, OperationTimeoutError after ``timeout``
-    seconds, and permanent RedfishErrors from polling.
+    A monitor that has never answered may answer 404 for ``missing_grace`` s;
+    a task that moves to a Job is followed there (``followed`` of the result
+    names it). Returns the final status (succeeded True, or None when the BMC
+    no longer knows the task), or a staged one (``awaits_reset``). Raises
+    TaskFailedError when the task ended in Exception/Killed/Cancelled,
+    OperationTimeoutError after ``timeout`` seconds, and permanent
+    RedfishErrors from polling.
     """
-    deadline = clock() + timeout
+    start = clock()
+    deadline = start + timeout
+    seen = False
+    asked = ref
     while True:
         try:
             status = poll_task(conn, ref)
@@ -220,6 +285,16 @@ def wait_for_task(
                 raise
             LOG.debug("task %s: %s; polling again", ref.monitor_uri, exc)
             status = TaskStatus("Unreachable", False, None, retry_after=error_interval)
+        if status.followed is not None:
+            ref, seen = status.followed, True
+        elif status.missing and not seen and clock() - start < missing_grace:
+            status = replace(status, finished=False, retry_after=error_interval)
+        elif status.state != "Unreachable":
+            seen = True
+        if ref != asked:
+            status = replace(status, followed=ref)  # the caller learns where it went
+        if status.awaits_reset:
+            return status
         if status.finished:
             if status.succeeded is False:
                 detail = "; ".join(m for m in status.messages if m) or "no message"

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ import pytest
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
+from emulator.quirks import parse_quirks
 from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
 from gateway.service import Gateway, build_gateway
@@ -85,7 +86,9 @@ RolloutFactory = Callable[..., Rollout]
 def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
             ) -> Iterator[RolloutFactory]:
     """Start a rig: ``rollout(models=[...], group_of=fn, groups={...}, cluster={...})``;
-    ``source``: further keys of the publisher's [[sources]] table."""
+    ``source``: further keys of the publisher's [[sources]] table; ``quirks``: vendor
+    quirks of every BMC (emulator/quirks.py); further keywords (``qos_classes``,
+    ``qos_of``) go to write_gateway_config."""
     with ExitStack() as stack:
         def start(*, models: list[str] | None = None, groups: dict[str, int] | None = None,
                   group_of: Callable[[str], str] | None = None,
@@ -93,10 +96,11 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                   timeouts: dict[str, float] | None = None,
                   orchestrator: dict[str, Any] | None = None,
                   source: dict[str, Any] | None = None,
-                  flash_seconds: float = 0.1, reset_seconds: float = 0.1) -> Rollout:
+                   flash_seconds: float = 0.1, reset_seconds: float = 0.1,
+                   quirks: Sequence[str] = (), **config: Any) -> Rollout:
             node_models = models or [TEST_MODEL] * 4
             emulated = stack.enter_context(EmulatedCluster(
-                nodes=[NodeSpec(model=m) for m in node_models],
+                nodes=[NodeSpec(model=m, quirks=parse_quirks(quirks)) for m in node_models],
                 trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
                 reset_seconds=reset_seconds,
                 bmc_restart_seconds=0.3))
@@ -107,7 +111,7 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                 tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
                 bmcs=emulated.inventory, group_of=group_of or (lambda _n: "all"),
                 groups=groups or {"all": 2}, cluster=cluster, timeouts=timeouts,
-                orchestrator=orchestrator, source=source)
+                orchestrator=orchestrator, source=source, **config)
             gateway = build_gateway(load_config(config_path), worker_poll_interval=0.2)
             gateway.start()
             stack.callback(gateway.stop)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.redfish import parse_retry_after
-from gateway.redfish.tasks import status_from_task
+from gateway.redfish.tasks import status_from_task, transitioned_job
 from gateway.redfish.update_service import (
     apply_times,
     component_from,
@@ -52,6 +52,14 @@ def test_retry_after(description: str, header: str | None, seconds: float) -> No
         ("killed", {"TaskState": "Killed"}, True, False),
         ("cancelled", {"TaskState": "Cancelled"}, True, False),
         ("suspended is not an end", {"TaskState": "Suspended"}, False, None),
+        ("starting", {"TaskState": "Starting"}, False, None),
+        ("pending", {"TaskState": "Pending"}, False, None),
+        ("stopping", {"TaskState": "Stopping"}, False, None),
+        ("a running job", {"JobState": "Running", "JobStatus": "OK"}, False, None),
+        ("a completed job", {"JobState": "Completed", "JobStatus": "OK"}, True, True),
+        ("a job completed critical", {"JobState": "Completed", "JobStatus": "Critical"},
+         True, False),
+        ("a failed job", {"JobState": "Exception"}, True, False),
     ],
 )
 def test_task_documents(description: str, body: dict[str, Any], finished: bool,
@@ -67,6 +75,41 @@ def test_task_messages_are_kept_for_reports() -> None:
     }, 1.0)
     assert status.message_ids == ("Update.1.0.ApplyFailed",)
     assert status.messages == ("BIOS apply failed",) and status.percent == 30
+
+
+def _message(message_id: str, *args: str) -> dict[str, Any]:
+    return {"MessageId": message_id, "Message": "", "MessageArgs": list(args)}
+
+
+def test_stopping_awaits_a_reset_only_when_the_bmc_asks_for_one() -> None:
+    staged = status_from_task({"TaskState": "Stopping", "Messages": [
+        _message("Update.1.3.0.AwaitToActivate", "image.iso", "BIOS"),
+        _message("Base.1.22.1.ResetRequired", "/redfish/v1/Systems/1", "ForceRestart")]}, 1)
+    cancelling = status_from_task({"TaskState": "Stopping", "Messages": [
+        _message("TaskEvent.1.0.TaskCancelled", "7")]}, 1)
+    completed = status_from_task({"TaskState": "Completed", "Messages": [
+        _message("Base.1.22.1.ResetRequired", "/redfish/v1/Systems/1", "ForceRestart")]}, 1)
+    assert staged.awaits_reset and not staged.finished
+    assert not cancelling.awaits_reset and not completed.awaits_reset
+
+
+@pytest.mark.parametrize(
+    ("description", "messages", "job"),
+    [
+        ("a path", [_message("Update.1.3.0.OperationTransitionedToJob",
+                             "/redfish/v1/JobService/Jobs/JID_1")],
+         "/redfish/v1/JobService/Jobs/JID_1"),
+        ("an absolute URI", [_message("Update.1.0.OperationTransitionedToJob",
+                                      "https://bmc.example:443/redfish/v1/JobService/Jobs/3")],
+         "/redfish/v1/JobService/Jobs/3"),
+        ("no argument", [_message("Update.1.3.0.OperationTransitionedToJob")], None),
+        ("another message", [_message("Update.1.3.0.UpdateSuccessful", "BIOS", "x")], None),
+        ("no messages", [], None),
+    ],
+)
+def test_the_job_an_update_moved_to(description: str, messages: list[dict[str, Any]],
+                                    job: str | None) -> None:
+    assert transitioned_job({"TaskState": "Completed", "Messages": messages}) == job
 
 
 FULL_SERVICE: dict[str, Any] = {
