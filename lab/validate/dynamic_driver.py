@@ -29,10 +29,12 @@ from gateway.redfish import (
     OperationTimeoutError,
     RedfishError,
     TaskRef,
+    TaskStatus,
     wait_until_back,
 )
 from gateway.redfish.connector import open_service
 from gateway.redfish.errors import translated
+from gateway.redfish.tasks import NEW_MONITOR_404_GRACE_S
 from lab.topology import Delivery, EmulatorTimings
 from lab.validate.dynamic_expect import short_id
 from lab.validate.dynamic_serve import BundleServer
@@ -173,10 +175,18 @@ class NodeDriver:
             self.retrying(lambda c: c.eject_media(), "ejecting virtual media")
             return Attempt(pending.method, None, events=self.events_since(pending.mark))
         ref = pending.ref
-        deadline = time.monotonic() + self.timeout_s
+        started = time.monotonic()
+        deadline = started + self.timeout_s
+        seen = False
         while True:
-            status = self.retrying(lambda c: c.task_status(ref), "reading the update task")
-            if status.finished:
+            status = self.retrying(_status_of(ref), "reading the update task")
+            # Follow the Job a task hands the update to; a new monitor may 404 at first
+            # (docs/interop.md, "Vendor quirks").
+            ref = status.followed or ref
+            fresh = status.missing and not seen
+            seen = seen or not status.missing
+            if status.finished and not (
+                    fresh and time.monotonic() - started < NEW_MONITOR_404_GRACE_S):
                 break
             if time.monotonic() > deadline:
                 raise DriverError(f"the update task was still {status.state} after "
@@ -270,3 +280,8 @@ def _cd_finished(record: dict[str, Any]) -> bool:
     # The emulated host writes this reset when the update CD is done and it
     # reboots to disk (emulator/bmc.py reboot_host_to_disk).
     return record["event"] == "reset" and record.get("reason") == "update CD finished"
+
+
+def _status_of(ref: TaskRef) -> Callable[[BmcClient], TaskStatus]:
+    """One look at the task ``ref`` names, as an action for DynamicDriver.retrying."""
+    return lambda client: client.task_status(ref)
