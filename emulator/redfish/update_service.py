@@ -19,8 +19,8 @@ from emulator.accounts import Privilege
 from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
-from emulator.redfish.common import bmc, check_action, existing, json_response, read_json, requires
 from emulator.redfish import update_quirks as quirks
+from emulator.redfish.common import bmc, check_action, existing, json_response, read_json, requires
 from emulator.redfish.documents import (
     OK_STATUS,
     action,

@@ -14,6 +14,7 @@ import pytest
 
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
+from emulator.quirks import Quirks
 from emulator.publisher import BundleServer
 from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
@@ -93,10 +94,10 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                   timeouts: dict[str, float] | None = None,
                   orchestrator: dict[str, Any] | None = None,
                   source: dict[str, Any] | None = None,
-                  flash_seconds: float = 0.1) -> Rollout:
+                  flash_seconds: float = 0.1, quirks: Quirks | None = None) -> Rollout:
             node_models = models or [TEST_MODEL] * 4
             emulated = stack.enter_context(EmulatedCluster(
-                nodes=[NodeSpec(model=m) for m in node_models],
+                nodes=[NodeSpec(model=m, quirks=quirks or Quirks()) for m in node_models],
                 trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
                 reset_seconds=0.1,
                 bmc_restart_seconds=0.3))
