@@ -14,8 +14,8 @@ import pytest
 
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
-from emulator.quirks import Quirks
 from emulator.publisher import BundleServer
+from emulator.quirks import Quirks
 from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
 from gateway.service import Gateway, build_gateway
