@@ -17,6 +17,8 @@ from contextlib import contextmanager
 import requests
 from sushy import exceptions as sushy_exc
 
+from gateway.redfish.common import parse_retry_after
+
 LOG = logging.getLogger(__name__)
 
 # 408 Request Timeout, 409 Conflict (Redfish ResourceInUse: the host is in the
@@ -39,14 +41,6 @@ def known_transient(text: str) -> bool:
     """True when a BMC's error text names one of the known transient vendor refusals."""
     return any(marker in text for marker in KNOWN_TRANSIENT_MESSAGES)
 
-
-def retry_after_seconds(value: object) -> float | None:
-    """A Retry-After header in seconds (delta-seconds form), None when absent or a date."""
-    try:
-        seconds = float(str(value))
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
 
 
 class RedfishError(Exception):
@@ -112,13 +106,19 @@ class ConfigurationError(RedfishError):
 def _http_error(exc: sushy_exc.HTTPError, doing: str, strict: bool) -> RedfishError:
     status = exc.status_code
     detail = exc.detail or exc.code or "no detail"
-    message = f"{doing}: HTTP {status} ({detail})"
+    # The MessageIds too: they, not the prose, say what the BMC meant (SYS518, ...).
+    ids = [str(m["MessageId"]) for m in exc.extended_info or []
+           if isinstance(m, dict) and m.get("MessageId")]
+    said_ids = f" [{', '.join(ids)}]" if ids else ""
+    message = f"{doing}: HTTP {status} ({detail}){said_ids}"
     if isinstance(exc, sushy_exc.AccessError) or status in (401, 403):
         return AuthenticationError(f"{doing}: the BMC refused the credentials (HTTP {status})",
                                    status=status)
     if isinstance(exc, sushy_exc.ResourceNotFoundError) or status == 404:
         return ResourceMissingError(message, status=status)
-    retry_after = retry_after_seconds(getattr(exc, "retry_after", None))
+    # Set by FleetConnector: sushy's errors do not keep their response's headers.
+    raw = getattr(exc, "retry_after", None)
+    retry_after = parse_retry_after(raw) if isinstance(raw, str) and raw.strip() else None
     said = f"{exc.code} {detail} {exc.extended_info}"
     busy = _BUSY_STATUSES if strict else _TRANSIENT_STATUSES
     if (status is not None and status in busy) or known_transient(said):
