@@ -42,7 +42,6 @@ def known_transient(text: str) -> bool:
     return any(marker in text for marker in KNOWN_TRANSIENT_MESSAGES)
 
 
-
 class RedfishError(Exception):
     """Root of every error raised by gateway.redfish."""
 
