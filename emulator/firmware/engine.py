@@ -129,6 +129,9 @@ class FirmwareEngine:
                                  request.image)
             restart_bmc_to: str | None = None
             host_packages: list[Package] = []
+            # The staged-until-host-reset quirk: every image but the BMC's waits for
+            # the next host reset, whatever apply time was asked for.
+            staged_only = "staged-until-host-reset" in bmc.quirks
             for index, item in enumerate(planned):
                 pkg = item.package
                 done = index / len(planned)
@@ -141,13 +144,19 @@ class FirmwareEngine:
                 if pkg.reset == ResetKind.BMC:
                     restart_bmc_to = pkg.version
                     task.add_message("Update.UpdateSuccessful", pkg.component, request.image)
-                elif pkg.reset == ResetKind.HOST:
+                elif pkg.reset == ResetKind.HOST or staged_only:
                     bmc.firmware.stage(pkg.component, pkg.version)
                     host_packages.append(pkg)
                 else:
                     bmc.firmware.install(pkg.component, pkg.version, task=task.id)
                     task.add_message("Update.UpdateSuccessful", pkg.component, request.image)
-            if host_packages and request.apply_time != "OnReset" and self._reset_host_now(bmc):
+            if staged_only:
+                # iLO (BIOS) and iDRAC ("reboot pending"): the task simply completes; only
+                # the images say they await activation, nothing asks for the reset.
+                for pkg in host_packages:
+                    task.add_message("Update.AwaitToActivate", request.image, pkg.component)
+            elif (host_packages and request.apply_time != "OnReset"
+                  and self._reset_host_now(bmc)):
                 for pkg in host_packages:
                     # Even when version_unchanged lost the activation: the task does not
                     # admit it, only the log does (contradictory signals, as real BMCs give).

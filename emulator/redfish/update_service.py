@@ -20,9 +20,9 @@ from flask import Blueprint, Response, current_app, request
 from emulator.accounts import Privilege
 from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
-from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
 from emulator.messages import message
+from emulator.redfish import update_quirks as quirks
 from emulator.redfish.common import bmc, check_action, existing, json_response, read_json, requires
 from emulator.redfish.documents import (
     OK_STATUS,
@@ -50,25 +50,16 @@ def engine() -> FirmwareEngine:
     return found
 
 
-def _inventory_hidden() -> bool:
-    """The no_firmware_inventory fault: this BMC keeps its versions elsewhere only."""
-    return bmc().faults.active(FaultKind.NO_FIRMWARE_INVENTORY) is not None
-
-
-def _inventory_unlinked() -> bool:
-    fault = bmc().faults.active(FaultKind.NO_FIRMWARE_INVENTORY)
-    return fault is not None and fault.params.get("link") != "dangling"
-
-
 def _check_inventory_offered() -> None:
-    if _inventory_hidden():
+    """The no_firmware_inventory fault or quirk: this BMC keeps its versions elsewhere."""
+    if quirks.inventory_hidden(bmc()):
         raise RedfishError(404, "ResourceNotFound", "Resource", request.path)
 
 
 @blueprint.get(SERVICE_URI)
 def update_service() -> Response:
     document = service_document()
-    if _inventory_unlinked():
+    if quirks.inventory_unlinked(bmc()):
         del document["FirmwareInventory"], document["SoftwareInventory"]
     return json_response(document)
 
@@ -79,7 +70,7 @@ def service_document() -> dict[str, Any]:
         ServiceEnabled=True,
         Status=OK_STATUS,
         MaxImageSizeBytes=engine().max_image_bytes,
-        MultipartHttpPushUri=PUSH_URI,
+        **quirks.multipart_fields(bmc(), PUSH_URI),
         FirmwareInventory=ref(INVENTORY_URI),
         SoftwareInventory=ref(SOFTWARE_URI),
         Actions=action(SERVICE_URI, SIMPLE_UPDATE, **{
@@ -107,8 +98,9 @@ def _components(targets: Any, action: str) -> frozenset[str] | None:
             components.update(c for c in installed if c != "BMC")
         elif path == MANAGER_URI:
             components.add("BMC")
-        elif path.startswith(INVENTORY_URI + "/") and path.rsplit("/", 1)[1] in installed:
-            components.add(path.rsplit("/", 1)[1])
+        elif path.startswith(INVENTORY_URI + "/") and (
+                found := quirks.resolve_member(bmc(), path.rsplit("/", 1)[1], installed)):
+            components.add(found[0])
         else:
             raise RedfishError(400, "ActionParameterValueNotInList", target, "Targets", action)
     return frozenset(components)
@@ -121,7 +113,7 @@ def _refuse_if_updating() -> None:
     current = bmc()
     if any(task.name == UPDATE_TASK_NAME and task.state is not TaskState.STOPPING
            for task in (*current.tasks.running(), *current.jobs.running())):
-        raise RedfishError(409, "ResourceInUse")
+        raise quirks.busy_refusal(current)
 
 
 def _accepted(task: Task) -> Response:
@@ -149,7 +141,9 @@ def simple_update() -> Response:
                  "@Redfish.OperationApplyTime": APPLY_TIMES},
         required=["ImageURI"],
     )
+    quirks.check_simple_update(bmc(), document, SIMPLE_UPDATE)
     _refuse_if_updating()
+    quirks.refuse_transiently(bmc())
     image = document["ImageURI"]
     parts = urlsplit(image)
     protocol = document.get("TransferProtocol", parts.scheme.upper())
@@ -178,6 +172,7 @@ refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_COMPONENTS)
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def multipart_push() -> Response:
     action = "MultipartHttpPushUri"
+    quirks.check_multipart_offered(bmc(), request.path)
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise RedfishError(400, "ActionParameterMissing", action, "UpdateFile")
     upload = request.files.get("UpdateFile")
@@ -200,6 +195,7 @@ def multipart_push() -> Response:
     )
     components = _components(parameters.get("Targets"), action)
     _refuse_if_updating()
+    quirks.refuse_transiently(bmc())
     handle, path = tempfile.mkstemp(prefix="fleetflash-upload-", suffix=".iso")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -232,7 +228,7 @@ STAGED_PREFIX = "Staged-"
 def firmware_inventory() -> Response:
     _check_inventory_offered()
     firmware = bmc().firmware
-    members = [f"{INVENTORY_URI}/{c}" for c in sorted(firmware.installed())]
+    members = [f"{INVENTORY_URI}/{m}" for m in quirks.member_ids(bmc(), firmware.installed())]
     members += [f"{INVENTORY_URI}/{STAGED_PREFIX}{c}" for c in sorted(firmware.pending())]
     return json_response(
         collection(INVENTORY_URI, "SoftwareInventoryCollection", "Firmware Inventory", members)
@@ -244,24 +240,28 @@ def firmware_item(member: str) -> Response:
     _check_inventory_offered()
     current = bmc()
     component = member.removeprefix(STAGED_PREFIX)
-    staged = component != member
-    versions = current.firmware.pending() if staged else current.firmware.installed()
-    version = existing(versions.get(component), "SoftwareInventory", member)
+    if component != member:
+        version = existing(current.firmware.pending().get(component), "SoftwareInventory",
+                           member)
+        fields: dict[str, Any] = {
+            "Name": f"{component} firmware (staged: active after the next host reset)",
+            "Updateable": False, "SoftwareId": f"{current.model}-{component}",
+            "Status": {"State": "StandbySpare", "Health": "OK"}}
+    else:
+        found = quirks.resolve_member(current, member, current.firmware.installed())
+        component, version, kind = existing(found, "SoftwareInventory", member)
+        fields = quirks.member_fields(current, component, kind)
     related = MANAGER_URI if component == "BMC" else SYSTEM_URI
     return json_response(
         {
             "@odata.id": f"{INVENTORY_URI}/{member}",
             "@odata.type": "#SoftwareInventory.v1_13_0.SoftwareInventory",
             "Id": member,
-            "Name": f"{component} firmware" + (" (staged: active after the next host reset)"
-                                               if staged else ""),
             "Version": version,
-            "Updateable": not staged,
             "WriteProtected": False,
             "Manufacturer": current.manufacturer,
-            "SoftwareId": f"{current.model}-{component}",
-            "Status": {"State": "StandbySpare" if staged else "Enabled", "Health": "OK"},
             "RelatedItem": [{"@odata.id": related}],
+            **fields,
         }
     )
 

@@ -54,12 +54,22 @@ def choose_delivery(
         if method in offered:
             return method
     wanted = ", ".join(m.value for m in preference)
-    why_not_msc = (
-        " (its virtual CD has no VirtualMedia.InsertMedia action: MSC cannot load it)"
-        if caps.virtual_media_cd and not caps.virtual_media_insert
-        and DeliveryMethod.MSC in preference else ""
-    )
+    missing = "; ".join(f"{m.value}: {_missing(caps, m, media_scheme)}" for m in preference)
     raise NoDeliveryMethodError(
         f"BMC offers none of the allowed delivery methods ({wanted}); "
-        f"it offers: {', '.join(m.value for m in offered) or 'nothing'}{why_not_msc}"
+        f"it offers: {', '.join(m.value for m in offered) or 'nothing'} ({missing})"
     )
+
+
+def _missing(caps: UpdateCapabilities, method: DeliveryMethod, media_scheme: str) -> str:
+    """The capability the BMC lacks for ``method`` (it does not offer it)."""
+    if method is DeliveryMethod.MSC:
+        if caps.virtual_media_cd:
+            return "its virtual CD has no VirtualMedia.InsertMedia action: MSC cannot load it"
+        return "no virtual CD/DVD"
+    if method is DeliveryMethod.SIMPLE_UPDATE:
+        if caps.simple_update:
+            return (f"SimpleUpdate does not allow TransferProtocol {media_scheme.upper()} "
+                    f"(it allows {', '.join(caps.transfer_protocols)})")
+        return "no UpdateService.SimpleUpdate action"
+    return "no UpdateService.MultipartHttpPushUri"

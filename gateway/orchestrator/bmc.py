@@ -236,22 +236,20 @@ class FleetBmcClient(BmcClient):
             with translated("reading FirmwareInventory"):
                 self._members = member_links(self._conn.get(inventory_uri).json())
             self.known["members"] = self._members
-        versions: dict[str, str] = {}
-        uris: dict[str, str] = {}
         try:
             with translated("reading FirmwareInventory"):
-                for uri in self._members:
-                    body = self._conn.get(uri).json()
-                    if not update_service.is_running_image(body):
-                        continue  # a staged image (gone after its reset): not a version
-                    versions[str(body["Id"])] = str(body.get("Version") or "")
-                    uris[str(body["Id"])] = uri
+                # A staged image (gone after its reset) is not a version; members are
+                # named by what they are, not by an Id that may change with the version.
+                running = update_service.running_members(
+                    [(uri, self._conn.get(uri).json()) for uri in self._members])
         except RedfishError as exc:
             # Members may have moved (e.g. after a BMC firmware update): rediscover.
             self._members = None
             if not exc.transient:
                 self.known.pop("members", None)
             raise
+        versions = {name: str(body.get("Version") or "") for name, (_u, body) in running.items()}
+        uris = {name: uri for name, (uri, _body) in running.items()}
         if len(uris) < len(self._members):
             self._members = sorted(uris.values())
             self.known["members"] = self._members

@@ -140,9 +140,17 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
 
 def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
     targets = _targets(ctx)
+    before = ctx.progress
     ctx.mark(replace(ctx.progress, update_intent=ctx.now, epoch=ctx.epoch))
-    # A BMC refuses older versions unless told ForceUpdate.
-    return send_update(ctx, method, targets, force=downgrades(ctx))
+    try:
+        # A BMC refuses older versions unless told ForceUpdate.
+        return send_update(ctx, method, targets, force=downgrades(ctx))
+    except RedfishError as exc:
+        if exc.status is not None:
+            # The BMC answered with a refusal (busy, not ready): nothing was started, so
+            # the retry must not adopt a task another client started meanwhile.
+            ctx.mark(before)
+        raise
 
 
 def send_update(ctx: StepContext, method: DeliveryMethod, targets: list[str], *,

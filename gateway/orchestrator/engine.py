@@ -195,6 +195,8 @@ class Engine:
                 return self._quarantine_anyway(run, now, f"{run.error}; making safe: {exc}")
             return self._fail(run, step, now, f"{step.value}: {exc}")
         delay = self.settings.retry.delay(retries)
+        if exc.retry_after is not None:  # the BMC said how long; never past the policy's cap
+            delay = min(max(delay, exc.retry_after), self.settings.retry.max_delay)
         LOG.warning("node %s: %s (retry %d in %.1f s)", run.node_id, exc, retries, delay)
         retrying = replace(run.progress, retries=retries)
         if not self.store.save_run(run.campaign_id, run.node_id, owner=self.owner,

@@ -50,6 +50,7 @@ from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
+AWAIT_TO_ACTIVATE = "AwaitToActivate"
 # Steps from the update's delivery on: a failure in them may leave versions changed.
 _FLASHING = frozenset(PATH[PATH.index(NodeStep.DELIVER):])
 
@@ -213,7 +214,10 @@ def monitor(ctx: StepContext) -> Outcome:
                                                    status.messages))
             # Completed: a failure reported elsewhere contradicts it (versions decide).
             said = task_said(status)
-            reset = any(m.endswith(RESET_REQUIRED) for m in status.message_ids)
+            # ResetRequired, or images awaiting activation without asking for it (iLO,
+            # iDRAC "reboot pending": docs/interop.md, "staged-until-host-reset").
+            reset = any(m.endswith((RESET_REQUIRED, AWAIT_TO_ACTIVATE))
+                        for m in status.message_ids)
             # A staged node's reset activates what was staged, whatever this task says.
             reset = reset or bool(staging.staged_components(ctx.progress))
             return act_on(ctx, found, task_said=said) or Advance(

@@ -5,6 +5,7 @@ whether a retry may help).
 """
 
 from gateway.redfish.client import BmcClient, probe, probe_session, wait_until_back
+from gateway.redfish.common import parse_retry_after
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode, normalise_fingerprint
 from gateway.redfish.errors import (
     AuthenticationError,
@@ -20,7 +21,7 @@ from gateway.redfish.errors import (
     TlsError,
 )
 from gateway.redfish.systems import BootOverride
-from gateway.redfish.tasks import TaskRef, TaskStatus, TaskSummary, parse_retry_after
+from gateway.redfish.tasks import TaskRef, TaskStatus, TaskSummary
 from gateway.redfish.virtual_media import MediaState
 
 __all__ = [

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from gateway.domain.inventory import HealthStatus
+
+LOG = logging.getLogger(__name__)
+DEFAULT_POLL_SECONDS = 1.0
 
 
 def health_from(status: object) -> HealthStatus:
@@ -28,3 +34,25 @@ def member_links(collection: dict[str, Any]) -> list[str]:
     members = collection.get("Members", [])
     return sorted(m["@odata.id"] for m in members
                   if isinstance(m, dict) and isinstance(m.get("@odata.id"), str))
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None,
+                      default: float = DEFAULT_POLL_SECONDS) -> float:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110).
+
+    A missing or unparseable value gives ``default``; a date in the past gives 0.
+    """
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        LOG.debug("ignoring unparseable Retry-After %r", text)
+        return default
+    if moment.tzinfo is None:  # RFC 850/asctime forms: HTTP dates are always GMT
+        moment = moment.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (moment - current).total_seconds())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin
@@ -23,7 +24,7 @@ from sushy import exceptions as sushy_exc
 from urllib3.util.retry import Retry
 
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
-from gateway.redfish.errors import translated
+from gateway.redfish.errors import known_transient, translated
 
 LOG = logging.getLogger(__name__)
 
@@ -125,6 +126,34 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             self._session.mount(scheme, HTTPAdapter(max_retries=reuse_retries()))
         mount_pinning(self._session, endpoint)
         endpoint.warn_if_insecure()
+        # The Retry-After of the last response on this thread: sushy's errors do not
+        # keep their response, and a busy BMC's wish is part of what it said.
+        self._answers = threading.local()
+        self._response_callback = self._remember_retry_after
+
+    def _remember_retry_after(self, response: requests.Response) -> None:
+        self._answers.retry_after = response.headers.get("Retry-After")
+
+    def _op(self, method: str, path: str = "", data: Any = None, headers: Any = None,
+            blocking: bool = False, timeout: float | None = None,
+            server_side_retries_left: int | None = None, allow_reauth: bool = True,
+            **extra: Any) -> requests.Response:
+        try:
+            response: requests.Response = super()._op(
+                method, path, data=data, headers=headers, blocking=blocking, timeout=timeout,
+                server_side_retries_left=server_side_retries_left,
+                allow_reauth=allow_reauth, **extra)
+        except sushy_exc.HTTPError as exc:
+            if not hasattr(exc, "retry_after"):
+                exc.retry_after = getattr(self._answers, "retry_after", None)
+            raise
+        return response
+
+    def check_retry_on_exception(self, exception_msg: object) -> bool:
+        """sushy retries SYS518 and iLO's InvalidOperationForSystemState once at once;
+        iLO's UnableToModifyDuringSystemPOST is the same refusal (docs/interop.md)."""
+        return bool(super().check_retry_on_exception(exception_msg)) or known_transient(
+            str(exception_msg))
 
     def post_multipart(self, path: str, parameters: Mapping[str, Any], filename: str,
                        chunks: Iterable[bytes], size: int,
@@ -146,7 +175,11 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             )
         except requests.exceptions.RequestException as exc:
             raise sushy_exc.ConnectionError(url=url, error=exc) from exc
-        sushy_exc.raise_for_response("POST", url, response)
+        try:
+            sushy_exc.raise_for_response("POST", url, response)
+        except sushy_exc.HTTPError as exc:
+            exc.retry_after = response.headers.get("Retry-After")
+            raise
         return response
 
 

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 import requests
 from sushy import exceptions as sushy_exc
 
+from gateway.redfish.common import parse_retry_after
+
 LOG = logging.getLogger(__name__)
 
 # 408 Request Timeout, 409 Conflict (Redfish ResourceInUse: the host is in the
@@ -24,6 +26,20 @@ LOG = logging.getLogger(__name__)
 # Service Unavailable and the other 5xx answers are what a busy or restarting
 # BMC says: worth retrying with backoff.
 _TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# What a BMC answers to a request that may start an update while it is busy (Redfish
+# ResourceInUse, Too Many Requests, bmcweb's 503 + Retry-After): the only statuses an
+# update request is retried for, besides the vendor messages below. Any other refusal
+# of an update request is reported as the BMC said it (docs/interop.md, "Vendor quirks").
+_BUSY_STATUSES = frozenset({409, 429, 503})
+# Vendor refusals that mean "not now" (sushy's connector retries the first two too):
+# iDRAC not ready after a previous operation; iLO while the host is in POST.
+KNOWN_TRANSIENT_MESSAGES = ("SYS518", "InvalidOperationForSystemState",
+                            "UnableToModifyDuringSystemPOST")
+
+
+def known_transient(text: str) -> bool:
+    """True when a BMC's error text names one of the known transient vendor refusals."""
+    return any(marker in text for marker in KNOWN_TRANSIENT_MESSAGES)
 
 
 class RedfishError(Exception):
@@ -31,9 +47,12 @@ class RedfishError(Exception):
 
     transient = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # Seconds the BMC asked us to wait (Retry-After), when it said.
+        self.retry_after = retry_after
 
 
 class BmcUnreachableError(RedfishError):
@@ -43,7 +62,8 @@ class BmcUnreachableError(RedfishError):
 
 
 class BmcBusyError(RedfishError):
-    """The BMC answered 5xx, 408, 409 or 429. Transient."""
+    """The BMC answered 5xx, 408, 409 or 429, or a known transient vendor refusal (an
+    update request: only 409, 429, 503 and those refusals). Transient."""
 
     transient = True
 
@@ -82,26 +102,37 @@ class ConfigurationError(RedfishError):
     """A BMC registration is invalid (bad URL, bad fingerprint, conflicting TLS options)."""
 
 
-def _http_error(exc: sushy_exc.HTTPError, doing: str) -> RedfishError:
+def _http_error(exc: sushy_exc.HTTPError, doing: str, strict: bool) -> RedfishError:
     status = exc.status_code
     detail = exc.detail or exc.code or "no detail"
-    message = f"{doing}: HTTP {status} ({detail})"
+    # The MessageIds too: they, not the prose, say what the BMC meant (SYS518, ...).
+    ids = [str(m["MessageId"]) for m in exc.extended_info or []
+           if isinstance(m, dict) and m.get("MessageId")]
+    said_ids = f" [{', '.join(ids)}]" if ids else ""
+    message = f"{doing}: HTTP {status} ({detail}){said_ids}"
     if isinstance(exc, sushy_exc.AccessError) or status in (401, 403):
         return AuthenticationError(f"{doing}: the BMC refused the credentials (HTTP {status})",
                                    status=status)
     if isinstance(exc, sushy_exc.ResourceNotFoundError) or status == 404:
         return ResourceMissingError(message, status=status)
-    if status is not None and status in _TRANSIENT_STATUSES:
-        return BmcBusyError(message, status=status)
+    # Set by FleetConnector: sushy's errors do not keep their response's headers.
+    raw = getattr(exc, "retry_after", None)
+    retry_after = parse_retry_after(raw) if isinstance(raw, str) and raw.strip() else None
+    said = f"{exc.code} {detail} {exc.extended_info}"
+    busy = _BUSY_STATUSES if strict else _TRANSIENT_STATUSES
+    if (status is not None and status in busy) or known_transient(said):
+        return BmcBusyError(message, status=status, retry_after=retry_after)
     return RequestRejectedError(message, status=status)
 
 
-def translate(exc: BaseException, doing: str) -> RedfishError:
-    """Our error for a sushy/requests exception raised while ``doing`` (a short phrase)."""
+def translate(exc: BaseException, doing: str, *, strict: bool = False) -> RedfishError:
+    """Our error for a sushy/requests exception raised while ``doing`` (a short phrase).
+    ``strict``: a request that may start an update, retried only for busy answers and
+    the known transient vendor refusals (never for any 5xx)."""
     if isinstance(exc, RedfishError):
         return exc
     if isinstance(exc, sushy_exc.HTTPError):
-        return _http_error(exc, doing)
+        return _http_error(exc, doing, strict)
     if isinstance(exc, requests.exceptions.SSLError) or (
         isinstance(exc, sushy_exc.ConnectionError) and "SSL" in str(exc)
     ):
@@ -126,12 +157,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def translated(doing: str) -> Iterator[None]:
-    """Run the block, translating third-party exceptions into RedfishError."""
+def translated(doing: str, *, strict: bool = False) -> Iterator[None]:
+    """Run the block, translating third-party exceptions into RedfishError (``strict``:
+    see translate)."""
     try:
         yield
     except RedfishError:
         raise
     except (sushy_exc.SushyError, requests.exceptions.RequestException, OSError,
             ValueError, KeyError, TypeError) as exc:
-        raise translate(exc, doing) from exc
+        raise translate(exc, doing, strict=strict) from exc

@@ -23,15 +23,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from sushy import exceptions as sushy_exc
 
-from gateway.redfish.common import link, member_links
+from gateway.redfish.common import DEFAULT_POLL_SECONDS, link, member_links, parse_retry_after
 from gateway.redfish.connector import FleetConnector
 from gateway.redfish.errors import (
     OperationTimeoutError,
@@ -42,7 +41,6 @@ from gateway.redfish.errors import (
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_POLL_SECONDS = 1.0
 # Per Redfish TaskState: these end a task; everything else means "still going".
 _SUCCESS_STATES = frozenset({"Completed"})
 _FAILURE_STATES = frozenset({"Exception", "Killed", "Cancelled"})
@@ -124,28 +122,6 @@ def list_tasks(conn: FleetConnector, root_json: dict[str, Any]) -> list[TaskSumm
             found.append(TaskSummary(uri, str(body.get("TaskState", "")),
                                      str(body.get("StartTime", ""))))
     return found
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None,
-                      default: float = DEFAULT_POLL_SECONDS) -> float:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP-date (RFC 9110).
-
-    A missing or unparseable value gives ``default``; a date in the past gives 0.
-    """
-    if value is None or not value.strip():
-        return default
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        LOG.debug("ignoring unparseable Retry-After %r", text)
-        return default
-    if moment.tzinfo is None:  # RFC 850/asctime forms: HTTP dates are always GMT
-        moment = moment.replace(tzinfo=UTC)
-    current = now or datetime.now(UTC)
-    return max(0.0, (moment - current).total_seconds())
 
 
 def _path_of(uri: str) -> str:

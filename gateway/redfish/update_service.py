@@ -72,8 +72,9 @@ def max_image_size(service: dict[str, Any]) -> int | None:
 
 
 # Status.State of a FirmwareInventory member that holds an image which is not running:
-# a staged update waiting for its reset, a backup bank (docs/interop.md, staged images).
-INACTIVE_STATES = frozenset({"StandbySpare", "StandbyOffline"})
+# a staged update waiting for its reset, a backup bank, OpenBMC's other image, Dell's
+# Previous- member (docs/interop.md, staged images and "Vendor quirks").
+INACTIVE_STATES = frozenset({"StandbySpare", "StandbyOffline", "Disabled", "Absent"})
 
 
 def is_running_image(member: dict[str, Any]) -> bool:
@@ -83,10 +84,37 @@ def is_running_image(member: dict[str, Any]) -> bool:
     return not (isinstance(status, dict) and status.get("State") in INACTIVE_STATES)
 
 
+def component_name(member: dict[str, Any]) -> str:
+    """What a member is: its Id, unless the Id embeds the member's Version (Dell's
+    ``Installed-<n>-<version>`` changes with every update): then its Name. Never an Id
+    that may change (docs/interop.md, "inventory-ids-embed-version")."""
+    ident = str(member["Id"])
+    version = str(member.get("Version") or "")
+    name = member.get("Name")
+    if version and f"-{version}" in ident and isinstance(name, str) and name.strip():
+        return name.strip()
+    return ident
+
+
+def running_members(bodies: Iterable[tuple[str, dict[str, Any]]]
+                    ) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Component name -> (URI, member) of the running image of each component; inactive
+    members are left out, and of two running ones the Updateable one wins."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for uri, body in bodies:
+        if not is_running_image(body):
+            continue
+        name = component_name(body)
+        if name in found and not body.get("Updateable", True):
+            continue
+        found[name] = (uri, body)
+    return found
+
+
 def component_from(member: dict[str, Any]) -> FirmwareComponent:
-    """A FirmwareInventory member; its Id is the component name (e.g. "BIOS")."""
+    """A FirmwareInventory member, named by what it is (see component_name)."""
     return FirmwareComponent(
-        id=str(member["Id"]),
+        id=component_name(member),
         version=str(member.get("Version") or ""),
         updateable=bool(member.get("Updateable", True)),
         health=health_from(member.get("Status")),
@@ -114,15 +142,13 @@ def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
     target = link(service, "FirmwareInventory")
     if target is None:
         raise NotSupportedError("the UpdateService has no FirmwareInventory")
-    components = []
-    running = []
     with translated("reading FirmwareInventory"):
-        for member in member_links(conn.get(target).json()):
-            body = conn.get(member).json()
-            if is_running_image(body):
-                running.append(member)
-                components.append(component_from(body))
-    return running, tuple(sorted(components, key=lambda c: c.id))
+        bodies = [(member, conn.get(member).json())
+                  for member in member_links(conn.get(target).json())]
+    running = running_members(bodies)
+    components = [component_from(body) for _uri, body in running.values()]
+    return ([uri for uri, _body in running.values()],
+            tuple(sorted(components, key=lambda c: c.id)))
 
 
 def _apply_time_parameter(service: dict[str, Any], apply_time: str | None) -> dict[str, str]:
@@ -152,22 +178,22 @@ def simple_update(conn: FleetConnector, service: dict[str, Any], image_uri: str,
     if action is None:
         raise NotSupportedError("the BMC does not offer UpdateService.SimpleUpdate")
     allowed = transfer_protocols(service)
-    wanted = protocol or (image_uri.split(":", 1)[0].upper() if allowed else None)
-    if wanted is not None and allowed and wanted not in allowed:
+    # Always named, and always Targets too (an empty list: the BMC decides): some BMCs
+    # refuse a SimpleUpdate without either, although both are optional (sushy always
+    # sends TransferProtocol; docs/interop.md, "Vendor quirks").
+    wanted = protocol or image_uri.split(":", 1)[0].upper()
+    if allowed and wanted not in allowed:
         raise NotSupportedError(
             f"SimpleUpdate does not allow TransferProtocol {wanted} (it allows {list(allowed)})"
         )
-    payload: dict[str, Any] = {"ImageURI": image_uri}
-    if wanted is not None:
-        payload["TransferProtocol"] = wanted
-    if targets:
-        payload["Targets"] = list(targets)
+    payload: dict[str, Any] = {"ImageURI": image_uri, "TransferProtocol": wanted,
+                               "Targets": list(targets)}
     if force:
         payload["ForceUpdate"] = True
     if credentials is not None:
         payload["Username"], payload["Password"] = credentials
     payload.update(_apply_time_parameter(service, apply_time))
-    with translated("starting SimpleUpdate"):
+    with translated("starting SimpleUpdate", strict=True):
         response = conn.post(action["target"], data=payload)
         return task_ref_from(response)
 
@@ -194,6 +220,6 @@ def multipart_push(conn: FleetConnector, service: dict[str, Any], chunks: Iterab
     if force:
         parameters["ForceUpdate"] = True
     parameters.update(_apply_time_parameter(service, apply_time))
-    with translated("pushing the image (multipart)"):
+    with translated("pushing the image (multipart)", strict=True):
         response = conn.post_multipart(uri, parameters, filename, chunks, size, timeout)
         return task_ref_from(response)

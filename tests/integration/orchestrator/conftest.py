@@ -15,7 +15,7 @@ import pytest
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
-from emulator.quirks import parse_quirks
+from emulator.quirks import Quirks, parse_quirks
 from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
 from gateway.service import Gateway, build_gateway
@@ -97,10 +97,11 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
                   orchestrator: dict[str, Any] | None = None,
                   source: dict[str, Any] | None = None,
                    flash_seconds: float = 0.1, reset_seconds: float = 0.1,
-                   quirks: Sequence[str] = (), **config: Any) -> Rollout:
+                   quirks: Sequence[str] | Quirks = (), **config: Any) -> Rollout:
             node_models = models or [TEST_MODEL] * 4
             emulated = stack.enter_context(EmulatedCluster(
-                nodes=[NodeSpec(model=m, quirks=parse_quirks(quirks)) for m in node_models],
+                nodes=[NodeSpec(model=m, quirks=quirks if isinstance(quirks, Quirks)
+                                else parse_quirks(quirks)) for m in node_models],
                 trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
                 reset_seconds=reset_seconds,
                 bmc_restart_seconds=0.3))

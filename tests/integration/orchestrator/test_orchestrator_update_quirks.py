@@ -1,0 +1,157 @@
+"""The gateway updates BMCs that show the update-request and inventory quirks
+(emulator/quirks.py, docs/interop.md "Vendor quirks"), through each delivery method the
+quirk allows: every node ends done with its versions read back and each component
+flashed exactly once, or with a refusal naming what the BMC lacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emulator.firmware.engine import UPDATE_TASK_NAME
+from emulator.quirks import parse_quirks
+from gateway.orchestrator.reports import NodeReport
+from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
+from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
+from tests.support.waiting import wait_until
+
+FINISHED = ("done", "not_applicable", "skipped", "failed", "quarantined")
+TASK_METHODS = ["simple_update", "multipart_push"]
+ALL_METHODS = ["msc", *TASK_METHODS]
+
+
+def _start(rollout: RolloutFactory, method: str | list[str], *quirks: str) -> Rollout:
+    methods = [method] if isinstance(method, str) else method
+    return rollout(models=[TEST_MODEL] * 2, groups={"all": 2},
+                   cluster={"delivery": methods}, quirks=parse_quirks(quirks))
+
+
+def _finished(rig: Rollout) -> dict[str, NodeReport]:
+    campaign_id = rig.campaign_id()
+    assert wait_until(lambda: all(r.step in FINISHED
+                                  for r in rig.service.show(campaign_id).runs), 120), \
+        rig.service.report(campaign_id).to_json()
+    return {r.node_id: r for r in rig.service.report(campaign_id).nodes}
+
+
+def _all_done_once(rig: Rollout, method: str) -> None:
+    """Every node done by ``method``, versions read back at target, one flash each."""
+    nodes = _finished(rig)
+    for node_id, node in nodes.items():
+        assert node.outcome == "done", (node_id, node.outcome, node.error)
+        assert node.method == method
+        assert node.after_versions == TARGET_VERSIONS
+        assert rig.emulated.bmc(node_id).firmware.installed() == TARGET_VERSIONS
+    counts = flash_counts(rig.audit())
+    assert len(counts) == 3 * len(nodes) and set(counts.values()) == {1}, counts
+
+
+def _asked(rig: Rollout, bmc_id: str) -> dict[str, object]:
+    (task,) = [t for t in rig.emulated.bmc(bmc_id).tasks.all() if t.name == UPDATE_TASK_NAME]
+    assert task.payload is not None
+    asked: dict[str, object] = json.loads(task.payload["JsonBody"])
+    return asked
+
+
+@pytest.mark.parametrize("quirk", ["simpleupdate-needs-transferprotocol",
+                                   "simpleupdate-needs-targets"])
+def test_simple_update_sends_protocol_and_targets(rollout: RolloutFactory, quirk: str) -> None:
+    rig = _start(rollout, "simple_update", quirk)
+    rig.announce()
+    _all_done_once(rig, "simple_update")
+    for bmc in rig.emulated.bmcs:
+        asked = _asked(rig, bmc.id)
+        assert asked["TransferProtocol"] == "HTTP" and asked["Targets"], asked
+
+
+def test_no_multipart_push_falls_back_to_what_is_advertised(rollout: RolloutFactory) -> None:
+    rig = _start(rollout, ["multipart_push", "simple_update"], "no-multipart-push")
+    rig.announce()
+    _all_done_once(rig, "simple_update")
+
+
+def test_no_multipart_push_and_nothing_else_allowed_is_refused_by_name(
+        rollout: RolloutFactory) -> None:
+    rig = _start(rollout, "multipart_push", "no-multipart-push")
+    rig.announce()
+    nodes = _finished(rig).values()
+    # The canary fails naming what its BMC lacks; the campaign then touches no other node.
+    (canary,) = [n for n in nodes if n.canary]
+    assert canary.outcome in ("failed", "quarantined"), canary
+    assert "no UpdateService.MultipartHttpPushUri" in (canary.error or ""), canary.error
+    assert all(n.outcome in ("failed", "quarantined", "skipped") for n in nodes), nodes
+    assert not flash_counts(rig.audit())
+
+
+@pytest.mark.parametrize("method", TASK_METHODS)
+def test_one_update_at_a_time_is_waited_for(rollout: RolloutFactory, method: str) -> None:
+    """Another client's update runs when the gateway delivers: 503 + Retry-After, the
+    gateway waits and delivers once it is over (and never adopts that task as its own)."""
+    rig = rollout(models=[TEST_MODEL], groups={"all": 1}, cluster={"delivery": [method]},
+                  quirks=parse_quirks(["one-update-at-a-time"]))
+    (bmc,) = rig.emulated.bmcs
+    foreign = bmc.tasks.create(UPDATE_TASK_NAME)
+    foreign.start()
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert wait_until(lambda: any(r.step == "deliver" and r.progress.retries
+                                  for r in rig.service.show(campaign_id).runs), 60)
+    assert not flash_counts(rig.audit())
+    foreign.complete()
+    _all_done_once(rig, method)
+
+
+@pytest.mark.parametrize("quirk", ["transient-500-sys518", "transient-400-system-state"])
+@pytest.mark.parametrize("method", TASK_METHODS)
+def test_known_transient_refusals_are_retried(rollout: RolloutFactory, quirk: str,
+                                              method: str) -> None:
+    rig = _start(rollout, method, f"{quirk}=2")
+    rig.announce()
+    _all_done_once(rig, method)
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_version_bearing_inventory_ids(rollout: RolloutFactory, method: str) -> None:
+    """Dell's Installed-<n>-<version> Ids change with the update: components are matched
+    by what they are, and versions are verified through the new Ids."""
+    rig = _start(rollout, method, "inventory-ids-embed-version")
+    rig.announce()
+    _all_done_once(rig, method)
+    if method != "msc":
+        for bmc in rig.emulated.bmcs:
+            targets = _asked(rig, bmc.id)["Targets"]
+            assert isinstance(targets, list) and len(targets) == 3
+            assert all("/Installed-" in t for t in targets), targets
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_inactive_inventory_member_is_ignored(rollout: RolloutFactory, method: str) -> None:
+    rig = _start(rollout, method, "inventory-lists-staged-image")
+    rig.announce()
+    _all_done_once(rig, method)
+
+
+@pytest.mark.parametrize("method", TASK_METHODS)
+def test_staged_until_host_reset_gets_its_reset(rollout: RolloutFactory, method: str) -> None:
+    """The task completes at once; the gateway resets the host (its drained slot allows
+    it) and only then do versions, read back, say done."""
+    rig = _start(rollout, method, "staged-until-host-reset")
+    rig.announce()
+    _all_done_once(rig, method)
+    for bmc in rig.emulated.bmcs:
+        activated = [r for r in rig.audit() if r["bmc"] == bmc.id
+                     and r["event"] == "flash_end" and r.get("activated_by") == "host_reset"]
+        assert {r["component"] for r in activated} == {"BIOS", "NIC"}, activated
+
+
+def test_no_firmware_inventory_updates_what_it_can_verify(rollout: RolloutFactory) -> None:
+    """Versions come from BiosVersion and Manager.FirmwareVersion; the NIC, which no
+    such place reports, is not claimed (docs/interop.md, "no-firmware-inventory")."""
+    rig = _start(rollout, "simple_update", "no-firmware-inventory")
+    rig.announce()
+    for node_id, node in _finished(rig).items():
+        assert node.outcome == "done", (node_id, node.error)
+        assert node.after_versions == {"BMC": "2.0.0", "BIOS": "1.5.0"}
+        assert "NIC" not in node.after_versions
+    assert set(flash_counts(rig.audit()).values()) == {1}
