@@ -39,6 +39,9 @@ HOST_RESET_TYPES = (
 )
 BMC_RESET_TYPES = ("GracefulRestart", "ForceRestart")
 BOOT_TARGETS = ("None", "Pxe", "Hdd", "Cd")
+# Supermicro X11/X12 present virtual media as a USB CD: only UsbCd boots it.
+USB_CD_BOOT_TARGETS = ("None", "Pxe", "Hdd", "UsbCd")
+CD_TARGETS = frozenset({"Cd", "UsbCd"})
 BOOT_ENABLED = ("Disabled", "Once", "Continuous")
 ACTIVATE_FAILED = "Update.ActivateFailed"
 
@@ -117,7 +120,8 @@ class Bmc:
         self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
         self.sessions = SessionStore(session_timeout_s)
         # OpenBMC keeps sessions on flash across a reboot; most BMCs forget them.
-        self.sessions_survive_restart = sessions_survive_restart
+        self.sessions_survive_restart = (sessions_survive_restart
+                                         or "sessions-survive-bmc-restart" in spec.quirks)
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
         self.faults = FaultSet()
@@ -134,6 +138,8 @@ class Bmc:
         )
         self.boot = BootOverride()
         self.media = VirtualMediaState()
+        # vmedia-stays-inserted-until-ejected-twice: an eject was answered but not done.
+        self.eject_ignored = False
         # False: the virtual CD offers no InsertMedia action (as some BMCs' slots do not:
         # the slot is listed, but nothing can load it).
         self.insert_media_action = True
@@ -246,7 +252,7 @@ class Bmc:
             target, enabled = self.boot.target, self.boot.enabled
             if enabled == "Once":
                 self.boot = BootOverride(mode=self.boot.mode)
-            if target == "Cd" and enabled in ("Once", "Continuous") and self.media.inserted:
+            if target in CD_TARGETS and enabled in ("Once", "Continuous") and self.media.inserted:
                 return self.media.image, enabled == "Once"
         return None, enabled == "Once"
 
@@ -298,7 +304,8 @@ class Bmc:
                 new.enabled = "Once"  # a target alone means "next boot", as most BMCs do
             if new.target == "None":
                 new.enabled = "Disabled"
-            device = {"Cd": BootDevice.CD, "Pxe": BootDevice.PXE}.get(new.target, BootDevice.HDD)
+            device = {"Cd": BootDevice.CD, "UsbCd": BootDevice.CD,
+                      "Pxe": BootDevice.PXE}.get(new.target, BootDevice.HDD)
             if new.enabled == "Disabled":
                 device = BootDevice.HDD
             self.backend.set_boot_order(self.host, device)
@@ -314,8 +321,18 @@ class Bmc:
             self.media = VirtualMediaState(image, True, write_protected, protocol, method)
         self.audit.record(self.id, "media_insert", image=image)
 
+    def boot_targets(self) -> tuple[str, ...]:
+        """BootSourceOverrideTarget's allowable values (vmedia-boot-target-usbcd: UsbCd)."""
+        return USB_CD_BOOT_TARGETS if "vmedia-boot-target-usbcd" in self.quirks else BOOT_TARGETS
+
     def eject_media(self) -> None:
         with self.lock:
+            if (self.media.inserted and not self.eject_ignored
+                    and "vmedia-stays-inserted-until-ejected-twice" in self.quirks):
+                # Dell: the first eject is acknowledged, the slot still reads Inserted.
+                self.eject_ignored = True
+                return
+            self.eject_ignored = False
             image = self.media.image
             self.backend.set_cdrom(self.host, None)
             self.media = VirtualMediaState()

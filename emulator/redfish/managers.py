@@ -47,8 +47,9 @@ def manager_document() -> dict[str, Any]:
         Status=OK_STATUS,
         DateTime=current.clock.now(),
         DateTimeLocalOffset=current.clock.local_offset,
-        **refs(MANAGER_URI, "VirtualMedia", "NetworkProtocol", "EthernetInterfaces",
-               "LogServices"),
+        **refs(MANAGER_URI, *(() if "vmedia-under-systems" in current.quirks
+                              else ("VirtualMedia",)),
+               "NetworkProtocol", "EthernetInterfaces", "LogServices"),
         Actions=_RESET,
         Links={"ManagerForServers": [ref(SYSTEM_URI)], "ManagerForChassis": [ref(CHASSIS_URI)]},
     )
