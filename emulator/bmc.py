@@ -119,9 +119,7 @@ class Bmc:
         self.accounts = AccountStore()
         self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
         self.sessions = SessionStore(session_timeout_s)
-        # OpenBMC keeps sessions on flash across a reboot; most BMCs forget them.
-        self.sessions_survive_restart = (sessions_survive_restart
-                                         or "sessions-survive-bmc-restart" in spec.quirks)
+        self._sessions_survive_option = sessions_survive_restart
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
         self.faults = FaultSet()
@@ -152,6 +150,12 @@ class Bmc:
             self.faults.add(fault)
         # Vendor behaviours (emulator/quirks.py); read-only after start.
         self.quirks = spec.quirks
+
+    @property
+    def sessions_survive_restart(self) -> bool:
+        """OpenBMC keeps sessions on flash across a reboot (the sessions-survive-bmc-restart
+        quirk, or the older sessions_survive_restart option); most BMCs forget them."""
+        return self._sessions_survive_option or "sessions-survive-bmc-restart" in self.quirks
 
     # events -----------------------------------------------------------------------
     def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:

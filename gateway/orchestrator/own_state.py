@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from gateway.orchestrator.context import StepContext
+from gateway.redfish.systems import CD_TARGETS
 
 LOG = logging.getLogger("gateway.orchestrator.steps")
 
@@ -45,7 +46,7 @@ def make_safe(ctx: StepContext) -> None:
                      "left alone", ctx.node)
     if ctx.progress.own_boot:
         override = client.boot_override()
-        if override.pending and override.target == "Cd":
+        if override.pending and override.target in CD_TARGETS:
             client.clear_boot_override()
         elif override.pending:
             LOG.info("node %s: boot override %s/%s was not set by the gateway; left alone",
