@@ -20,12 +20,13 @@ from emulator.audit import AuditLog
 from emulator.backends.base import BootDevice, HostBackend, PowerState
 from emulator.certificates import BmcCertificate
 from emulator.clock import ManagerClock
-from emulator.config import MANUFACTURER, NodeSpec
+from emulator.config import NodeSpec
 from emulator.events import EventDelivery, EventService
 from emulator.faults import FaultKind, FaultSet
 from emulator.firmware.state import FirmwareState
 from emulator.logs import BmcLogs
 from emulator.network import NetworkSettings
+from emulator.personalities import personality
 from emulator.tasks import Task, TaskStore
 
 LOG = logging.getLogger(__name__)
@@ -102,7 +103,9 @@ class Bmc:
         self.id = bmc_id
         self.model = spec.model
         self.serial = spec.serial
-        self.manufacturer = MANUFACTURER
+        # How this BMC presents itself (Manufacturer, Manager Model and Oem).
+        self.personality = personality(spec.personality)
+        self.manufacturer = self.personality.manufacturer
         self.username = spec.username
         self.password = spec.password
         self.timings = timings

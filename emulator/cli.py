@@ -15,6 +15,8 @@ import click
 from emulator.config import DEFAULT_MODELS, ClusterConfig, NodeSpec
 from emulator.errors import ConfigError, EmulatorError
 from emulator.faults import Fault, parse_fault_option
+from emulator.personalities import PERSONALITIES
+from emulator.personalities import personality as personality_named
 from emulator.quirks import CATALOGUE, parse_quirks
 
 
@@ -60,6 +62,15 @@ def _with_quirks(nodes: int | list[NodeSpec], options: tuple[str, ...]) -> int |
     common = parse_quirks(every)
     for index, spec in enumerate(specs):
         spec.quirks = spec.quirks.merged(common).merged(parse_quirks(single.get(index, [])))
+    return specs
+
+
+def _with_personality(nodes: int | list[NodeSpec], name: str) -> list[NodeSpec]:
+    """Every BMC presents the personality ``name`` (ConfigError when unknown)."""
+    personality_named(name)
+    specs = [NodeSpec() for _ in range(nodes)] if isinstance(nodes, int) else nodes
+    for spec in specs:
+        spec.personality = name
     return specs
 
 
@@ -121,15 +132,19 @@ def emulator() -> None:
 @click.option("--quirk", "quirks", multiple=True, metavar="[BMC=]NAME[=VALUE]",
               help="A vendor behaviour (emulator/quirks.py, docs/interop.md) for every BMC, or "
                    "for one (bmc-0003=session-limit=2). Repeatable.")
+@click.option("--personality", metavar="NAME",
+              help="A BMC family every BMC presents (emulator/personalities.py): "
+                   f"{', '.join(PERSONALITIES)}. Default: dmtf.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
-          trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
+@click.pass_context
+def serve(ctx: click.Context, nodes: int | None, nodes_file: Path | None, base_port: int,
+          models: str, trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
           bmc_restart_seconds: float, bmc_restart_delay_seconds: float,
           sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool,
           libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
           image_ca: Path | None, faults: tuple[str, ...], quirks: tuple[str, ...],
-          verbose: bool) -> None:
+          personality: str | None, verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
     from emulator.cluster import EmulatedCluster
 
@@ -143,12 +158,17 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
         else:
             raise ConfigError("give --nodes N or --nodes-file FILE")
         node_specs = _with_quirks(node_specs, quirks)
+        model_names = models.split(",")
+        if personality is not None:
+            node_specs = _with_personality(node_specs, personality)
+            if ctx.get_parameter_source("models") is click.core.ParameterSource.DEFAULT:
+                model_names = list(personality_named(personality).models)
         parsed: dict[str, list[Fault]] = {}
         for text in faults:
             bmc_id, fault = parse_fault_option(text)
             parsed.setdefault(bmc_id, []).append(fault)
         config = ClusterConfig(
-            nodes=node_specs, base_port=base_port or None, models=models.split(","),
+            nodes=node_specs, base_port=base_port or None, models=model_names,
             trusted_keys=list(trusted_keys), flash_seconds=flash_seconds,
             reset_seconds=reset_seconds, bmc_restart_seconds=bmc_restart_seconds,
             bmc_restart_delay_seconds=bmc_restart_delay_seconds,

@@ -40,7 +40,7 @@ def manager_document() -> dict[str, Any]:
         MANAGER_URI, "#Manager.v1_24_0.Manager", "1", f"{current.model} BMC",
         ManagerType="BMC",
         Manufacturer=current.manufacturer,
-        Model=f"{current.model} BMC",
+        Model=current.personality.manager_model.format(model=current.model),
         UUID=current.uuid,
         FirmwareVersion=current.firmware.installed().get("BMC", ""),
         PowerState="On",
@@ -52,6 +52,7 @@ def manager_document() -> dict[str, Any]:
                "NetworkProtocol", "EthernetInterfaces", "LogServices"),
         Actions=_RESET,
         Links={"ManagerForServers": [ref(SYSTEM_URI)], "ManagerForChassis": [ref(CHASSIS_URI)]},
+        **({"Oem": current.personality.oem_document()} if current.personality.oem else {}),
     )
 
 
