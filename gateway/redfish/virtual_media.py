@@ -112,49 +112,65 @@ def insert(media: VirtualMedia, image_url: str,
         eject(media, current=current)
     habits = habits if habits is not None else {}
     user, password = credentials if credentials is not None else (None, None)
+    explicit = habits.get(INSERT_HABIT) == EXPLICIT_INSERT
     with translated("inserting virtual media"):
-        if habits.get(INSERT_HABIT) == EXPLICIT_INSERT:
-            _insert_explicit(media, image_url, user, password)
-            return
         try:
-            media.insert_media(image_url, inserted=True, write_protected=True,
-                               username=user, password=password)
+            _send_insert(media, image_url, user, password, explicit=explicit)
+            return
         except sushy_exc.HTTPError as exc:
-            if not _wants_inserted(exc):
+            if not _refuses_shape(exc, explicit):
                 raise
-            LOG.info("%s: the BMC wants Inserted in InsertMedia; sending it from now on",
-                     media.path)
-            _insert_explicit(media, image_url, user, password)
-            habits[INSERT_HABIT] = EXPLICIT_INSERT  # learnt once it worked
+        # The other payload, once; remembered when it worked. A BMC whose firmware
+        # changed its mind (a refusal of the learnt shape) is re-learnt the same way.
+        LOG.info("%s: InsertMedia refused %s Inserted/WriteProtected; trying %s",
+                 media.path, "with" if explicit else "without",
+                 "without" if explicit else "with")
+        _send_insert(media, image_url, user, password, explicit=not explicit)
+        if explicit:
+            habits.pop(INSERT_HABIT, None)
+        else:
+            habits[INSERT_HABIT] = EXPLICIT_INSERT
 
 
-def _wants_inserted(exc: sushy_exc.HTTPError) -> bool:
-    """A 400 that names the missing ``Inserted`` parameter (Lenovo SD530, sushy's
-    virtual_media.py): ActionParameterMissing / PropertyMissing with it as argument."""
+# What a BMC answers when it wants Inserted (Lenovo), or when it refuses it or
+# WriteProtected (Supermicro, iLO4): sushy's virtual_media.py records both.
+_MISSING = ("ActionParameterMissing", "PropertyMissing")
+_UNWANTED = ("ActionParameterNotSupported", "ActionParameterUnknown", "PropertyUnknown")
+
+
+def _refuses_shape(exc: sushy_exc.HTTPError, explicit: bool) -> bool:
+    """A 400 that names Inserted as missing (for the plain payload) or Inserted or
+    WriteProtected as not wanted (for the explicit one)."""
     if exc.status_code != 400:
         return False
+    ids, names = (_UNWANTED, {"Inserted", "WriteProtected"}) if explicit else (
+        _MISSING, {"Inserted"})
     for info in exc.extended_info or []:
-        message_id = str(info.get("MessageId", "")) if isinstance(info, dict) else ""
-        if message_id.endswith(("ActionParameterMissing", "PropertyMissing")) and (
-                "Inserted" in (info.get("MessageArgs") or [])):
+        if not isinstance(info, dict):
+            continue
+        if str(info.get("MessageId", "")).endswith(ids) and names & set(
+                info.get("MessageArgs") or []):
             return True
     return False
 
 
-def _insert_explicit(media: VirtualMedia, image_url: str, user: str | None,
-                     password: str | None) -> None:
-    """InsertMedia with Inserted and WriteProtected spelled out (sushy leaves both out
-    of an action's payload when they are true, the schema defaults)."""
-    target, use_patch = media._get_insert_media_uri()
-    if use_patch:  # sushy's PATCH always carries both
-        media.insert_media(image_url, inserted=True, write_protected=True,
-                           username=user, password=password)
-        return
-    payload: dict[str, Any] = {"Image": image_url, "Inserted": True, "WriteProtected": True}
-    if user is not None:
-        payload.update(UserName=user, Password=password)
-    media._conn.post(target, data=payload)
-    media.invalidate()
+def _send_insert(media: VirtualMedia, image_url: str, user: str | None,
+                 password: str | None, *, explicit: bool) -> None:
+    """InsertMedia as sushy sends it (``Image`` alone: it leaves out Inserted and
+    WriteProtected when they are true, the schema defaults) or, ``explicit``, with both
+    spelled out (sushy's PATCH form always carries them)."""
+    if explicit:
+        target, use_patch = media._get_insert_media_uri()
+        if not use_patch:
+            payload: dict[str, Any] = {"Image": image_url, "Inserted": True,
+                                       "WriteProtected": True}
+            if user is not None:
+                payload.update(UserName=user, Password=password)
+            media._conn.post(target, data=payload)
+            media.invalidate()
+            return
+    media.insert_media(image_url, inserted=True, write_protected=True,
+                       username=user, password=password)
 
 
 def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:

@@ -57,6 +57,14 @@ def test_insert_learns_inserted_from_one_refusal(
         client.insert_media(IMAGE)
         inserts = [s for m, tail, s in seen if tail == "VirtualMedia.InsertMedia"]
         assert inserts == [400, 204, 204]  # refused once, never again
+        # A firmware update changes its mind: now it refuses Inserted (re-learnt once).
+        client.eject_media()
+        _with_quirks(emulated, node, "vmedia-insert-rejects-inserted-writeprotected")
+        client.insert_media(IMAGE)
+        client.eject_media()
+        client.insert_media(IMAGE)
+        inserts = [s for m, tail, s in seen if tail == "VirtualMedia.InsertMedia"]
+        assert inserts[3:] == [400, 204, 204] and INSERT_HABIT not in known
     finally:
         client.close()
 
