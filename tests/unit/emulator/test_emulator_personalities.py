@@ -18,21 +18,12 @@ from emulator.personalities import DEFAULT_PERSONALITY, PERSONALITIES, quirks_wi
 from emulator.quirks import CATALOGUE, parse_quirks
 from lab.topology import TopologyError, parse_topology
 from lab.topology_emulator import emulator_node
+from tests.unit.lab.test_lab_topology_errors import GOOD
 
-TOPOLOGY = """\
-name: t
-models:
-  M1: {firmware: {BMC: "1.0", BIOS: "2.0"}}
-clusters:
-  - name: c
-    failure_budget: 1
-    groups:
-      - name: g
-        max_unavailable: 1
-        nodes:
-          - {name: "n1", model: M1, personality: idrac}
-          - {name: "n2", model: M1}
-"""
+# The error table's valid topology, its first node given a personality.
+TOPOLOGY = GOOD.replace('- {name: "n[1-3]", model: M1}',
+                        '- {name: "n1", model: M1, personality: idrac}\n'
+                        '          - {name: "n[2-3]", model: M1}')
 
 
 def test_every_personality_is_a_family_of_known_quirks() -> None:
@@ -86,11 +77,11 @@ def test_a_personality_shows_its_identity_and_quirks_over_http(name: str) -> Non
 
 def test_topology_nodes_name_their_personality() -> None:
     topology = parse_topology(TOPOLOGY, "x.yaml")
-    first, second = topology.nodes
+    first, second, _third = topology.nodes
     assert (first.personality, second.personality) == ("idrac", None)
     spec = emulator_node(topology, first)
     assert spec.personality == "idrac"
     broken = TOPOLOGY.replace("personality: idrac", "personality: cray")
     with pytest.raises(TopologyError, match=re.escape(
-            "x.yaml:11: clusters[0].groups[0].nodes[0].personality: must be one of dmtf, ")):
+            "x.yaml:12: clusters[0].groups[0].nodes[0].personality: must be one of dmtf, ")):
         parse_topology(broken, "x.yaml")
