@@ -21,14 +21,15 @@ from emulator.quirks import CATALOGUE, parse_quirks
 
 
 def _read_nodes_file(path: Path) -> list[NodeSpec]:
-    """A JSON list of {model, firmware: {component: version}, username, password, serial}."""
+    """A JSON list of {model, firmware: {component: version}, username, password, serial,
+    personality}."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"nodes file {path}: {exc}") from exc
     if not isinstance(document, list):
         raise ConfigError(f"nodes file {path}: expected a JSON list of node objects")
-    allowed = {"model", "firmware", "username", "password", "serial"}
+    allowed = {"model", "firmware", "username", "password", "serial", "personality"}
     specs = []
     for index, item in enumerate(document):
         if not isinstance(item, dict) or set(item) - allowed:
@@ -90,7 +91,8 @@ def emulator() -> None:
 @emulator.command()
 @click.option("--nodes", type=click.IntRange(1, 5000), help="Number of BMCs.")
 @click.option("--nodes-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON list of per-node {model, firmware, username, password, serial}.")
+              help="JSON list of per-node {model, firmware, username, password, serial, "
+                   "personality}.")
 @click.option("--base-port", type=click.IntRange(0, 65535), default=20000, show_default=True,
               help="BMC i listens on base port + i (0: free ports).")
 @click.option("--models", default=",".join(DEFAULT_MODELS), show_default=True,

@@ -4,7 +4,9 @@ refused in one line."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -44,9 +46,13 @@ def test_a_node_quirk_contradicting_its_personality_is_refused_naming_both() -> 
     assert quirks_with("idrac", parse_quirks(["session-limit=9"])).value("session-limit") == 9
 
 
-def test_serve_refuses_an_unknown_personality_in_one_line() -> None:
-    result = CliRunner().invoke(emulator, ["serve", "--nodes", "1", "--base-port", "0",
-                                           "--personality", "cray"])
+@pytest.mark.parametrize("where", ["option", "nodes file"])
+def test_serve_refuses_an_unknown_personality_in_one_line(where: str, tmp_path: Path) -> None:
+    nodes_file = tmp_path / "nodes.json"
+    nodes_file.write_text(json.dumps([{"model": "M1", "personality": "cray"}]))
+    chosen = (["--nodes", "1", "--personality", "cray"] if where == "option"
+              else ["--nodes-file", str(nodes_file)])
+    result = CliRunner().invoke(emulator, ["serve", "--base-port", "0", *chosen])
     assert result.exit_code != 0
     assert "unknown personality 'cray'" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
