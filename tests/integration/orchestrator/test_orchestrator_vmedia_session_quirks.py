@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from emulator.personalities import PERSONALITIES
 from emulator.quirks import parse_quirks
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
@@ -27,12 +28,19 @@ EVERY_METHOD_QUIRKS = ["etag-required-on-patch", "session-limit=1",
 NODES = 3
 
 
-def _rollout_with(rollout: RolloutFactory, quirk: str, method: str) -> Rollout:
+def _rollout_with(rollout: RolloutFactory, quirk: str, method: str,
+                  personality: str | None = None) -> Rollout:
+    """A rig whose BMCs show ``quirk`` (or, with ``personality``, that family's identity
+    and quirks), set before the campaign starts: the gateway has not talked to them."""
     rig = rollout(models=[TEST_MODEL] * NODES, groups={"all": 2},
                   cluster={"delivery": [method]})
-    # Before the campaign starts: the gateway has not talked to the BMCs yet.
     for bmc in rig.emulated.bmcs:
-        bmc.quirks = parse_quirks([quirk])
+        if personality is None:
+            bmc.quirks = parse_quirks([quirk])
+        else:
+            bmc.personality = PERSONALITIES[personality]
+            bmc.manufacturer = bmc.personality.manufacturer
+            bmc.quirks = bmc.personality.parsed_quirks()
     return rig
 
 
@@ -72,3 +80,11 @@ def test_update_on_a_bmc_with_an_etag_or_session_quirk(
         rollout: RolloutFactory, quirk: str, method: str) -> None:
     rig = _rollout_with(rollout, quirk, method)
     _assert_every_node_done_once(rig, method)
+
+
+@pytest.mark.parametrize("personality", sorted(PERSONALITIES))
+def test_msc_update_on_every_personality(rollout: RolloutFactory, personality: str) -> None:
+    """Each family's quirks together, with its Manufacturer (sushy maps Cd to UsbCd on
+    a Supermicro by name, the gateway by the allowable values)."""
+    rig = _rollout_with(rollout, "", "msc", personality)
+    _assert_every_node_done_once(rig, "msc")
