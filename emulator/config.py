@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from emulator.errors import ConfigError
 from emulator.faults import Fault
 from emulator.personalities import quirks_with
+from emulator.personalities import starting_firmware as family_firmware
 from emulator.quirks import Quirks
 
 DEFAULT_MODELS: tuple[str, ...] = ("FF-1U-R450", "FF-2U-R750", "FF-4U-X900")
@@ -121,7 +122,8 @@ class ClusterConfig:
         for index, spec in enumerate(specs):
             spec.model = spec.model or models[index % len(models)]
             spec.quirks = quirks_with(spec.personality, spec.quirks)
-            firmware = starting_firmware(spec.model)
+            firmware = (family_firmware(spec.personality, spec.model)
+                        or starting_firmware(spec.model))
             firmware.update(spec.firmware or {})
             spec.firmware = firmware
             spec.password = spec.password or secrets.token_urlsafe(12)

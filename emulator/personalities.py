@@ -34,6 +34,9 @@ class Personality:
     manager_model: str
     oem: Mapping[str, Any] = field(default_factory=dict)  # the Manager's Oem object
     quirks: tuple[str, ...] = ()
+    # Starting versions of the family's own models, in its version style (the Manager's
+    # FirmwareVersion shows the BMC one); empty: the model catalogue (emulator/config.py).
+    firmware: Mapping[str, str] = field(default_factory=dict)
 
     def parsed_quirks(self) -> Quirks:
         return parse_quirks(self.quirks)
@@ -47,39 +50,55 @@ def _oem(vendor: str, odata_type: str, **fields: Any) -> Mapping[str, Any]:
     return MappingProxyType({vendor: {"@odata.type": odata_type, **fields}})
 
 
+def _versions(bmc: str, bios: str, nic: str) -> Mapping[str, str]:
+    return MappingProxyType({"BMC": bmc, "BIOS": bios, "NIC": nic})
+
+
 PERSONALITIES: dict[str, Personality] = {p.name: p for p in (
-    Personality("dmtf", "Fleetflash Emulated Systems", ("FF-1U-R450", "FF-2U-R750"),
-                "{model} BMC"),
+    Personality("dmtf", "Fleetflash Emulated Systems",
+                ("FF-1U-R450", "FF-2U-R750", "FF-4U-X900"), "{model} BMC"),
     Personality(
-        "openbmc", "Fleetflash Emulated Systems", ("FF-1U-R450",), "OpenBmc",
+        "openbmc", "Wiwynn", ("Tioga Pass", "Yosemite V3"), "OpenBmc",
         _oem("OpenBmc", "#OpenBMCManager.v1_0_0.Manager",
              Fan={"@odata.id": "/redfish/v1/Managers/1#/Oem/OpenBmc/Fan"}),
-        quirks=("sessions-survive-bmc-restart",)),
+        quirks=("sessions-survive-bmc-restart",),
+        firmware=_versions("2.14.0-dev-1045-g5f8b3e7", "1.45.455b66-rev4", "0x0000000b")),
     Personality(
         "idrac", "Dell Inc.", ("PowerEdge R650", "PowerEdge R750"), "15G Monolithic",
         _oem("Dell", "#DellOem.v1_3_0.DellOemResources",
              DelliDRACCard={"@odata.type": "#DelliDRACCard.v1_1_0.DelliDRACCard",
                             "IPMIVersion": "2.0", "URLString": "https://bmc/"}),
         quirks=("vmedia-under-systems", "vmedia-stays-inserted-until-ejected-twice",
-                "session-limit")),
+                "session-limit"),
+        firmware=_versions("7.00.00.171", "2.19.1", "22.31.6")),
     Personality(
         "ilo", "HPE", ("ProLiant DL360 Gen11", "ProLiant DL380 Gen11"), "iLO 6",
         _oem("Hpe", "#HpeiLO.v2_9_0.HpeiLO",
              Firmware={"Current": {"Date": "Jun 14 2024", "VersionString": "iLO 6 v1.59"}},
              License={"LicenseString": "iLO Advanced"}),
-        quirks=("vmedia-eject-needs-empty-body", "etag-required-on-patch")),
+        quirks=("vmedia-eject-needs-empty-body", "etag-required-on-patch"),
+        firmware=_versions("1.59", "U46 v2.90 (10/25/2024)", "22.41.1000")),
     Personality(
         "xcc", "Lenovo", ("ThinkSystem SR630 V3", "ThinkSystem SD530"),
         "Lenovo XClarity Controller",
         _oem("Lenovo", "#LenovoManager.v1_0_0.LenovoManager",
              release_name="ESX3", FirmwareBuildDate="2024-05-10"),
-        quirks=("vmedia-insert-needs-inserted",)),
+        quirks=("vmedia-insert-needs-inserted",),
+        firmware=_versions("ESX332N-3.10", "ESE124B-2.10", "22.36.1010")),
     Personality(
         "supermicro", "Supermicro", ("SYS-120U-TNR", "SYS-620U-TNR"), "X12DPU-6",
         _oem("Supermicro", "#SmcManagerExtensions.v1_0_0.Manager",
              MCUVersion="1.05", IPMIVersion="2.0"),
-        quirks=("vmedia-insert-rejects-inserted-writeprotected", "vmedia-boot-target-usbcd")),
+        quirks=("vmedia-insert-rejects-inserted-writeprotected", "vmedia-boot-target-usbcd"),
+        firmware=_versions("01.04.08", "1.9", "1.3429.0")),
 )}
+
+
+def starting_firmware(name: str | None, model: str) -> dict[str, str] | None:
+    """The starting versions of ``model`` when it is one of the personality's own
+    models (a copy), else None (the caller uses its model catalogue)."""
+    chosen = personality(name)
+    return dict(chosen.firmware) if chosen.firmware and model in chosen.models else None
 
 
 def personality(name: str | None) -> Personality:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from emulator.cli import emulator
 from emulator.cluster import EmulatedCluster
-from emulator.config import NodeSpec
+from emulator.config import ClusterConfig, NodeSpec, starting_firmware
 from emulator.errors import ConfigError
 from emulator.personalities import DEFAULT_PERSONALITY, PERSONALITIES, quirks_with
 from emulator.quirks import CATALOGUE, parse_quirks
@@ -56,6 +56,14 @@ def test_serve_refuses_an_unknown_personality_in_one_line(where: str, tmp_path: 
     assert result.exit_code != 0
     assert "unknown personality 'cray'" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_family_model_starts_at_versions_in_the_family_style() -> None:
+    idrac = ClusterConfig(nodes=[NodeSpec(model="PowerEdge R650", personality="idrac"),
+                                 NodeSpec(model="FF-1U-R450", personality="idrac")])
+    own, other = idrac.node_specs()
+    assert own.firmware is not None and own.firmware["BMC"] == "7.00.00.171"
+    assert other.firmware == starting_firmware("FF-1U-R450")  # not one of its models
 
 
 @pytest.mark.parametrize("name", ["xcc", "dmtf"])
