@@ -58,6 +58,17 @@ def test_serve_refuses_an_unknown_personality_in_one_line(where: str, tmp_path: 
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_serve_refuses_a_quirk_contradicting_the_personality_in_one_line() -> None:
+    result = CliRunner().invoke(emulator, [
+        "serve", "--nodes", "1", "--base-port", "0", "--personality", "xcc",
+        "--quirk", "vmedia-insert-rejects-inserted-writeprotected"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [
+        "Error: personality 'xcc' with the node's own quirks: quirks "
+        "'vmedia-insert-needs-inserted' and 'vmedia-insert-rejects-inserted-writeprotected' "
+        "contradict each other"]
+
+
 def test_a_family_model_starts_at_versions_in_the_family_style() -> None:
     idrac = ClusterConfig(nodes=[NodeSpec(model="PowerEdge R650", personality="idrac"),
                                  NodeSpec(model="FF-1U-R450", personality="idrac")])
