@@ -20,13 +20,14 @@ from emulator.audit import AuditLog
 from emulator.backends.base import BootDevice, HostBackend, PowerState
 from emulator.certificates import BmcCertificate
 from emulator.clock import ManagerClock
-from emulator.config import MANUFACTURER, NodeSpec
+from emulator.config import NodeSpec
 from emulator.events import EventDelivery, EventService
 from emulator.faults import FaultKind, FaultSet
 from emulator.firmware.state import FirmwareState
 from emulator.jobs import Job
 from emulator.logs import BmcLogs
 from emulator.network import NetworkSettings
+from emulator.personalities import personality
 from emulator.tasks import Task, TaskState, TaskStore
 
 LOG = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ HOST_RESET_TYPES = (
 )
 BMC_RESET_TYPES = ("GracefulRestart", "ForceRestart")
 BOOT_TARGETS = ("None", "Pxe", "Hdd", "Cd")
+# Supermicro X11/X12 present virtual media as a USB CD: only UsbCd boots it.
+USB_CD_BOOT_TARGETS = ("None", "Pxe", "Hdd", "UsbCd")
+CD_TARGETS = frozenset({"Cd", "UsbCd"})
 BOOT_ENABLED = ("Disabled", "Once", "Continuous")
 ACTIVATE_FAILED = "Update.ActivateFailed"
 
@@ -100,7 +104,9 @@ class Bmc:
         self.id = bmc_id
         self.model = spec.model
         self.serial = spec.serial
-        self.manufacturer = MANUFACTURER
+        # How this BMC presents itself (Manufacturer, Manager Model and Oem).
+        self.personality = personality(spec.personality)
+        self.manufacturer = self.personality.manufacturer
         self.username = spec.username
         self.password = spec.password
         self.timings = timings
@@ -117,8 +123,7 @@ class Bmc:
         self.accounts = AccountStore()
         self.accounts.add(spec.username, spec.password, Role.ADMINISTRATOR)
         self.sessions = SessionStore(session_timeout_s)
-        # OpenBMC keeps sessions on flash across a reboot; most BMCs forget them.
-        self.sessions_survive_restart = sessions_survive_restart
+        self._sessions_survive_option = sessions_survive_restart
         self.events = EventService(delivery)
         self.tasks = TaskStore(self._task_event)
         # Used only with the job-instead-of-task quirk (emulator/jobs.py).
@@ -137,6 +142,8 @@ class Bmc:
         )
         self.boot = BootOverride()
         self.media = VirtualMediaState()
+        # vmedia-stays-inserted-until-ejected-twice: an eject was answered but not done.
+        self.eject_ignored = False
         # False: the virtual CD offers no InsertMedia action (as some BMCs' slots do not:
         # the slot is listed, but nothing can load it).
         self.insert_media_action = True
@@ -149,6 +156,12 @@ class Bmc:
             self.faults.add(fault)
         # Vendor behaviours (emulator/quirks.py); read-only after start.
         self.quirks = spec.quirks
+
+    @property
+    def sessions_survive_restart(self) -> bool:
+        """OpenBMC keeps sessions on flash across a reboot (the sessions-survive-bmc-restart
+        quirk, or the older sessions_survive_restart option); most BMCs forget them."""
+        return self._sessions_survive_option or "sessions-survive-bmc-restart" in self.quirks
 
     # events -----------------------------------------------------------------------
     def _task_event(self, task: Task, message_id: str, args: tuple[str, ...]) -> None:
@@ -249,7 +262,7 @@ class Bmc:
             target, enabled = self.boot.target, self.boot.enabled
             if enabled == "Once":
                 self.boot = BootOverride(mode=self.boot.mode)
-            if target == "Cd" and enabled in ("Once", "Continuous") and self.media.inserted:
+            if target in CD_TARGETS and enabled in ("Once", "Continuous") and self.media.inserted:
                 return self.media.image, enabled == "Once"
         return None, enabled == "Once"
 
@@ -309,7 +322,8 @@ class Bmc:
                 new.enabled = "Once"  # a target alone means "next boot", as most BMCs do
             if new.target == "None":
                 new.enabled = "Disabled"
-            device = {"Cd": BootDevice.CD, "Pxe": BootDevice.PXE}.get(new.target, BootDevice.HDD)
+            device = {"Cd": BootDevice.CD, "UsbCd": BootDevice.CD,
+                      "Pxe": BootDevice.PXE}.get(new.target, BootDevice.HDD)
             if new.enabled == "Disabled":
                 device = BootDevice.HDD
             self.backend.set_boot_order(self.host, device)
@@ -325,8 +339,18 @@ class Bmc:
             self.media = VirtualMediaState(image, True, write_protected, protocol, method)
         self.audit.record(self.id, "media_insert", image=image)
 
+    def boot_targets(self) -> tuple[str, ...]:
+        """BootSourceOverrideTarget's allowable values (vmedia-boot-target-usbcd: UsbCd)."""
+        return USB_CD_BOOT_TARGETS if "vmedia-boot-target-usbcd" in self.quirks else BOOT_TARGETS
+
     def eject_media(self) -> None:
         with self.lock:
+            if (self.media.inserted and not self.eject_ignored
+                    and "vmedia-stays-inserted-until-ejected-twice" in self.quirks):
+                # Dell: the first eject is acknowledged, the slot still reads Inserted.
+                self.eject_ignored = True
+                return
+            self.eject_ignored = False
             image = self.media.image
             self.backend.set_cdrom(self.host, None)
             self.media = VirtualMediaState()

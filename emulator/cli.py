@@ -15,18 +15,21 @@ import click
 from emulator.config import DEFAULT_MODELS, ClusterConfig, NodeSpec
 from emulator.errors import ConfigError, EmulatorError
 from emulator.faults import Fault, parse_fault_option
+from emulator.personalities import PERSONALITIES
+from emulator.personalities import personality as personality_named
 from emulator.quirks import CATALOGUE, parse_quirks
 
 
 def _read_nodes_file(path: Path) -> list[NodeSpec]:
-    """A JSON list of {model, firmware: {component: version}, username, password, serial}."""
+    """A JSON list of {model, firmware: {component: version}, username, password, serial,
+    personality}."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"nodes file {path}: {exc}") from exc
     if not isinstance(document, list):
         raise ConfigError(f"nodes file {path}: expected a JSON list of node objects")
-    allowed = {"model", "firmware", "username", "password", "serial"}
+    allowed = {"model", "firmware", "username", "password", "serial", "personality"}
     specs = []
     for index, item in enumerate(document):
         if not isinstance(item, dict) or set(item) - allowed:
@@ -63,6 +66,15 @@ def _with_quirks(nodes: int | list[NodeSpec], options: tuple[str, ...]) -> int |
     return specs
 
 
+def _with_personality(nodes: int | list[NodeSpec], name: str) -> list[NodeSpec]:
+    """Every BMC presents the personality ``name`` (ConfigError when unknown)."""
+    personality_named(name)
+    specs = [NodeSpec() for _ in range(nodes)] if isinstance(nodes, int) else nodes
+    for spec in specs:
+        spec.personality = name
+    return specs
+
+
 def _write_private_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -79,7 +91,8 @@ def emulator() -> None:
 @emulator.command()
 @click.option("--nodes", type=click.IntRange(1, 5000), help="Number of BMCs.")
 @click.option("--nodes-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="JSON list of per-node {model, firmware, username, password, serial}.")
+              help="JSON list of per-node {model, firmware, username, password, serial, "
+                   "personality}.")
 @click.option("--base-port", type=click.IntRange(0, 65535), default=20000, show_default=True,
               help="BMC i listens on base port + i (0: free ports).")
 @click.option("--models", default=",".join(DEFAULT_MODELS), show_default=True,
@@ -121,15 +134,19 @@ def emulator() -> None:
 @click.option("--quirk", "quirks", multiple=True, metavar="[BMC=]NAME[=VALUE]",
               help="A vendor behaviour (emulator/quirks.py, docs/interop.md) for every BMC, or "
                    "for one (bmc-0003=session-limit=2). Repeatable.")
+@click.option("--personality", metavar="NAME",
+              help="A BMC family every BMC presents (emulator/personalities.py): "
+                   f"{', '.join(PERSONALITIES)}. Default: dmtf.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: str,
-          trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
+@click.pass_context
+def serve(ctx: click.Context, nodes: int | None, nodes_file: Path | None, base_port: int,
+          models: str, trusted_keys: tuple[Path, ...], flash_seconds: float, reset_seconds: float,
           bmc_restart_seconds: float, bmc_restart_delay_seconds: float,
           sessions_survive_restart: bool, session_timeout_seconds: float, tls: bool,
           libvirt_uri: str, audit_log: Path | None,
           inventory_out: Path | None, admin_port: int, admin_out: Path | None,
           image_ca: Path | None, faults: tuple[str, ...], quirks: tuple[str, ...],
-          verbose: bool) -> None:
+          personality: str | None, verbose: bool) -> None:
     """Serve N emulated BMCs on 127.0.0.1 until interrupted (Ctrl-C / SIGTERM)."""
     from emulator.cluster import EmulatedCluster
 
@@ -143,12 +160,17 @@ def serve(nodes: int | None, nodes_file: Path | None, base_port: int, models: st
         else:
             raise ConfigError("give --nodes N or --nodes-file FILE")
         node_specs = _with_quirks(node_specs, quirks)
+        model_names = models.split(",")
+        if personality is not None:
+            node_specs = _with_personality(node_specs, personality)
+            if ctx.get_parameter_source("models") is click.core.ParameterSource.DEFAULT:
+                model_names = list(personality_named(personality).models)
         parsed: dict[str, list[Fault]] = {}
         for text in faults:
             bmc_id, fault = parse_fault_option(text)
             parsed.setdefault(bmc_id, []).append(fault)
         config = ClusterConfig(
-            nodes=node_specs, base_port=base_port or None, models=models.split(","),
+            nodes=node_specs, base_port=base_port or None, models=model_names,
             trusted_keys=list(trusted_keys), flash_seconds=flash_seconds,
             reset_seconds=reset_seconds, bmc_restart_seconds=bmc_restart_seconds,
             bmc_restart_delay_seconds=bmc_restart_delay_seconds,

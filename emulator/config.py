@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from emulator.errors import ConfigError
 from emulator.faults import Fault
+from emulator.personalities import quirks_with
+from emulator.personalities import starting_firmware as family_firmware
 from emulator.quirks import Quirks
 
 DEFAULT_MODELS: tuple[str, ...] = ("FF-1U-R450", "FF-2U-R750", "FF-4U-X900")
@@ -56,6 +58,8 @@ class NodeSpec:
     faults: Sequence[Fault] = ()
     # Vendor behaviours this BMC shows (emulator/quirks.py); none = the DMTF way.
     quirks: Quirks = field(default_factory=Quirks)
+    # A vendor family (emulator/personalities.py): identity plus its quirks; None = dmtf.
+    personality: str | None = None
 
 
 @dataclass
@@ -117,7 +121,9 @@ class ClusterConfig:
             raise ConfigError("at least one model is needed")
         for index, spec in enumerate(specs):
             spec.model = spec.model or models[index % len(models)]
-            firmware = starting_firmware(spec.model)
+            spec.quirks = quirks_with(spec.personality, spec.quirks)
+            firmware = (family_firmware(spec.personality, spec.model)
+                        or starting_firmware(spec.model))
             firmware.update(spec.firmware or {})
             spec.firmware = firmware
             spec.password = spec.password or secrets.token_urlsafe(12)

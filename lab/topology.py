@@ -71,6 +71,7 @@ class Node:
     cluster: str
     group: str
     line: int = 0  # where the node was declared, for later messages
+    personality: str | None = None  # a BMC family (emulator/personalities.py); None: dmtf
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from lab.topology import Combination, Matrix, Node, Topology
 def emulator_node(topology: Topology, node: Node) -> NodeSpec:
     """The emulator's spec for one topology node (faults already validated at load)."""
     faults = tuple(make_fault(fault.kind, fault.params) for fault in topology.faults_for(node.name))
-    return NodeSpec(model=node.model, firmware=dict(node.firmware), faults=faults)
+    return NodeSpec(model=node.model, firmware=dict(node.firmware), faults=faults,
+                    personality=node.personality)
 
 
 def emulator_config(topology: Topology, **settings: Any) -> ClusterConfig:

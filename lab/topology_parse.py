@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 import yaml
 
+from emulator.personalities import PERSONALITIES
 from lab.topology import (
     DEFAULT_QOS,
     AutonomyPolicy,
@@ -198,7 +199,8 @@ class _Builder:
         """One node entry; a range in its name gives several nodes alike."""
         reader = self.reader
         entries = reader.mapping(node, field, required=("name",),
-                                 optional=("model", "firmware", "delivery", "qos"))
+                                 optional=("model", "firmware", "delivery", "qos",
+                                           "personality"))
         if entries is None or "name" not in entries:
             return []
         model = self.default_model
@@ -231,6 +233,12 @@ class _Builder:
             if value is None:
                 return []
             qos = value
+        personality = None
+        if "personality" in entries:
+            personality = reader.choice(entries["personality"], join(field, "personality"),
+                                        PERSONALITIES)
+            if personality is None:
+                return []
         pattern = reader.text(entries["name"], join(field, "name"))
         if pattern is None:
             return []
@@ -238,7 +246,8 @@ class _Builder:
                                  {"cluster": cluster, "group": group})
         frozen = MappingProxyType(firmware)
         return [Node(name=name, model=model, firmware=frozen, delivery=delivery, qos=qos,
-                     cluster=cluster, group=group, line=line_of(entries["name"]))
+                     cluster=cluster, group=group, line=line_of(entries["name"]),
+                     personality=personality)
                 for name in names]
 
     def expand_name(self, pattern: str, node: yaml.Node, field: str,

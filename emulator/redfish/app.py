@@ -211,6 +211,9 @@ def admit(app: Flask, found: Bmc, environ: dict[str, Any], path: str,
         return
     _authenticate(found, environ)
     _authorise(view, method)
+    if (method == "PATCH" and "etag-required-on-patch" in found.quirks
+            and environ.get("HTTP_IF_MATCH") is None):
+        raise RedfishError(412, "PreconditionRequired")  # a stale one: PreconditionFailed
     protocol.check_if_match(app, found.conditional_write_lock, environ)
 
 

@@ -40,17 +40,19 @@ def manager_document() -> dict[str, Any]:
         MANAGER_URI, "#Manager.v1_24_0.Manager", "1", f"{current.model} BMC",
         ManagerType="BMC",
         Manufacturer=current.manufacturer,
-        Model=f"{current.model} BMC",
+        Model=current.personality.manager_model.format(model=current.model),
         UUID=current.uuid,
         FirmwareVersion=current.firmware.installed().get("BMC", ""),
         PowerState="On",
         Status=OK_STATUS,
         DateTime=current.clock.now(),
         DateTimeLocalOffset=current.clock.local_offset,
-        **refs(MANAGER_URI, "VirtualMedia", "NetworkProtocol", "EthernetInterfaces",
-               "LogServices"),
+        **refs(MANAGER_URI, *(() if "vmedia-under-systems" in current.quirks
+                              else ("VirtualMedia",)),
+               "NetworkProtocol", "EthernetInterfaces", "LogServices"),
         Actions=_RESET,
         Links={"ManagerForServers": [ref(SYSTEM_URI)], "ManagerForChassis": [ref(CHASSIS_URI)]},
+        **({"Oem": current.personality.oem_document()} if current.personality.oem else {}),
     )
 
 

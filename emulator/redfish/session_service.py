@@ -75,6 +75,11 @@ def login() -> Response:
     account = current.accounts.authenticate(document["UserName"], document["Password"])
     if account is None:
         raise RedfishError(401, "NoValidSession")
+    quirks = current.quirks
+    if "session-limit" in quirks and (
+            len(current.sessions.all()) >= quirks.value("session-limit")):
+        # iDRAC (RAC0218) and others: the session table is full.
+        raise RedfishError(503, "SessionLimitExceeded")
     session, token = current.sessions.create(account)
     uri = f"{SESSIONS_URI}/{session.id}"
     return json_response(_session_document(session), 201,

@@ -9,7 +9,6 @@ from flask import Blueprint, Response
 from emulator.accounts import Privilege
 from emulator.bmc import (
     BOOT_ENABLED,
-    BOOT_TARGETS,
     CHASSIS_URI,
     HOST_RESET_TYPES,
     MANAGER_URI,
@@ -79,7 +78,7 @@ def system_document() -> dict[str, object]:
         Status={"State": "Starting" if current.host_transition else "Enabled", "Health": "OK"},
         Boot={
             "BootSourceOverrideTarget": current.boot.target,
-            "BootSourceOverrideTarget@Redfish.AllowableValues": list(BOOT_TARGETS),
+            "BootSourceOverrideTarget@Redfish.AllowableValues": list(current.boot_targets()),
             "BootSourceOverrideEnabled": current.boot.enabled,
             "BootSourceOverrideMode": current.boot.mode,
         },
@@ -98,7 +97,7 @@ def update_system(document: dict[str, Any]) -> None:
         boot,
         {"BootSourceOverrideTarget": str, "BootSourceOverrideEnabled": str,
          "BootSourceOverrideMode": str},
-        choices={"BootSourceOverrideTarget": BOOT_TARGETS,
+        choices={"BootSourceOverrideTarget": bmc().boot_targets(),
                  "BootSourceOverrideEnabled": BOOT_ENABLED,
                  "BootSourceOverrideMode": BOOT_MODES},
     )

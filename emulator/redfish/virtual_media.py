@@ -3,7 +3,15 @@
 Older BMCs list VirtualMedia under the Manager, newer ones (iDRAC >= 6,
 others) under the System, and clients look in one place or the other (sushy's
 ``System.virtual_media``, Ironic tries both): both collections show the same
-drive with the same state, each under its own URI.
+drive with the same state, each under its own URI. With the
+``vmedia-under-systems`` quirk the drive is only under the System (the
+Manager neither links nor serves it), as on iDRAC >= 6.
+
+Other quirks (emulator/quirks.py) shape the actions: ``vmedia-insert-needs-inserted``
+(Lenovo) refuses an insert without ``Inserted: true``;
+``vmedia-insert-rejects-inserted-writeprotected`` (Supermicro) refuses one with either;
+``vmedia-eject-needs-empty-body`` (iLO) refuses an eject with no body at all (``{}`` is
+fine); sushy's virtual_media.py records all three.
 """
 
 from __future__ import annotations
@@ -41,9 +49,26 @@ def media_uri(owner_uri: str) -> str:
     return f"{owner_uri}/VirtualMedia"
 
 
+def _owner_uri(owner: str) -> str:
+    """The owner's URI; 404 for the Manager of a BMC that keeps its media under Systems."""
+    if owner == "Managers" and "vmedia-under-systems" in bmc().quirks:
+        raise not_found("VirtualMediaCollection", "VirtualMedia")
+    return OWNERS[owner]
+
+
+def _check_insert_quirks(document: dict[str, object]) -> None:
+    quirks = bmc().quirks
+    if "vmedia-insert-needs-inserted" in quirks and document.get("Inserted") is not True:
+        raise RedfishError(400, "ActionParameterMissing", INSERT_ACTION, "Inserted")
+    if "vmedia-insert-rejects-inserted-writeprotected" in quirks:
+        for name in ("Inserted", "WriteProtected"):
+            if name in document:
+                raise RedfishError(400, "ActionParameterNotSupported", name, INSERT_ACTION)
+
+
 @blueprint.get(MEDIA_ROUTE)
 def virtual_media_collection(owner: str) -> Response:
-    uri = media_uri(OWNERS[owner])
+    uri = media_uri(_owner_uri(owner))
     return json_response(collection(uri, "VirtualMediaCollection", "Virtual Media", [f"{uri}/CD"]))
 
 
@@ -51,7 +76,7 @@ def virtual_media_collection(owner: str) -> Response:
 def virtual_media(owner: str, media_id: str) -> Response:
     if media_id != "CD":
         raise not_found("VirtualMedia", media_id)
-    cd_uri = f"{media_uri(OWNERS[owner])}/CD"
+    cd_uri = f"{media_uri(_owner_uri(owner))}/CD"
     media = bmc().media
     image_name = urlsplit(media.image).path.rsplit("/", 1)[-1] if media.image else None
     return json_response(
@@ -80,6 +105,7 @@ def virtual_media(owner: str, media_id: str) -> Response:
 @blueprint.post(f"{CD_ROUTE}/Actions/{INSERT_ACTION}")
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def insert_media(owner: str) -> Response:
+    _owner_uri(owner)
     if not bmc().insert_media_action:
         raise RedfishError(400, "ActionNotSupported", INSERT_ACTION)
     document = read_json()
@@ -90,6 +116,7 @@ def insert_media(owner: str) -> Response:
         choices={"TransferProtocolType": TRANSFER_PROTOCOLS, "TransferMethod": ("Stream",)},
         required=["Image"],
     )
+    _check_insert_quirks(document)
     image = document["Image"]
     scheme = urlsplit(image).scheme.upper()
     if scheme not in TRANSFER_PROTOCOLS or not urlsplit(image).hostname:
@@ -110,7 +137,11 @@ def insert_media(owner: str) -> Response:
 @blueprint.post(f"{CD_ROUTE}/Actions/{EJECT_ACTION}")
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def eject_media(owner: str) -> Response:
-    document = read_json_optional()
+    _owner_uri(owner)
+    if "vmedia-eject-needs-empty-body" in bmc().quirks:
+        document = read_json()  # no body at all: 400 MalformedJSON, as iLO answers
+    else:
+        document = read_json_optional()
     check_action(EJECT_ACTION, document, {})
     bmc().eject_media()
     return json_response(None, 204)

@@ -162,7 +162,8 @@ class FleetBmcClient(BmcClient):
         if media is None:
             raise NotSupportedError("the BMC offers no virtual CD/DVD")
         self._fenced()
-        virtual_media.insert(media, image_url, credentials, current=current)
+        virtual_media.insert(media, image_url, credentials, current=current,
+                             habits=self.known)
 
     def eject_media(self, *, current: MediaState | None = None) -> None:
         media = self._cd_slot()

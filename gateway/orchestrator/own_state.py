@@ -25,6 +25,7 @@ import logging
 
 from gateway.domain import DeliveryMethod
 from gateway.orchestrator.context import StepContext
+from gateway.redfish.systems import CD_TARGETS
 from gateway.redfish.virtual_media import MediaState
 
 LOG = logging.getLogger("gateway.orchestrator.steps")
@@ -80,7 +81,7 @@ def _own_cd_boot(ctx: StepContext, media: MediaState | None, target: str,
     """A one-time CD boot next to the gateway's own CD for this node is the other half of
     its delivery (boot_cd sets exactly Cd/Once after inserting): its record may have
     been lost with the media's."""
-    return (target, enabled) == ("Cd", "Once") and holds_media(media) and (
+    return target in CD_TARGETS and enabled == "Once" and holds_media(media) and (
         media_node(ctx, media) == ctx.node)
 
 
@@ -103,7 +104,7 @@ def make_safe(ctx: StepContext) -> None:
             client.eject_media(current=media)
     if ctx.progress.own_boot or own_cd:
         override = client.boot_override()
-        if override.pending and override.target == "Cd" and (
+        if override.pending and override.target in CD_TARGETS and (
                 ctx.progress.own_boot or override.enabled == "Once"):
             client.clear_boot_override()
         elif override.pending:

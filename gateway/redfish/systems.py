@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sushy
+from sushy import exceptions as sushy_exc
 from sushy.resources.system.system import System
 
 from gateway.domain.inventory import PowerState, SystemFacts
@@ -88,18 +89,45 @@ def boot_override_of(system: System) -> BootOverride:
                         str(boot.get("BootSourceOverrideEnabled") or "Disabled"))
 
 
+# The targets that boot the virtual CD: Cd, or UsbCd where the BMC presents its virtual
+# media as a USB CD and allows only that (Supermicro; sushy commit 595ffbc).
+CD_TARGETS = frozenset({"Cd", "UsbCd"})
+
+
+def cd_target(system: System) -> sushy.BootSource:
+    """Cd, or UsbCd when the BMC's allowable targets have UsbCd and not Cd."""
+    allowed = {str(v.value) for v in system.get_allowed_system_boot_source_values()}
+    if "Cd" not in allowed and "UsbCd" in allowed:
+        return sushy.BootSource.USB_CD
+    return sushy.BootSource.CD
+
+
 def set_boot_once_cd(system: System) -> None:
-    """PATCH Boot: BootSourceOverrideTarget Cd, BootSourceOverrideEnabled Once."""
+    """PATCH Boot: BootSourceOverrideTarget Cd (UsbCd, see cd_target), Enabled Once."""
     with translated("setting the boot override to CD once"):
-        system.set_system_boot_options(target=sushy.BootSource.CD,
-                                       enabled=sushy.BootSourceOverrideEnabled.ONCE)
+        _patch_boot(system, cd_target(system), sushy.BootSourceOverrideEnabled.ONCE)
 
 
 def clear_boot_override(system: System) -> None:
     """Cancel any pending override (after a failure, or when resuming after a crash)."""
     with translated("clearing the boot override"):
-        system.set_system_boot_options(target=sushy.BootSource.NONE,
-                                       enabled=sushy.BootSourceOverrideEnabled.DISABLED)
+        _patch_boot(system, sushy.BootSource.NONE, sushy.BootSourceOverrideEnabled.DISABLED)
+
+
+def _patch_boot(system: System, target: sushy.BootSource,
+                enabled: sushy.BootSourceOverrideEnabled) -> None:
+    """sushy's PATCH sends If-Match with the ETag of the system's last read; a BMC that
+    requires a current one answers 412 when that read is old: read again, once, and
+    resend (sushy's own retries drop or weaken the ETag, which such a BMC refuses)."""
+    try:
+        system.set_system_boot_options(target=target, enabled=enabled)
+    except sushy_exc.HTTPError as exc:
+        if exc.status_code != 412:
+            raise
+        LOG.info("%s: 412 on PATCH Boot; reading the system again for its ETag",
+                 system.path)
+        system.refresh(force=True)
+        system.set_system_boot_options(target=target, enabled=enabled)
 
 
 def reset_host(system: System, reset_type: str | None = None) -> str:

@@ -1,10 +1,21 @@
-"""VirtualMedia (under Managers, or Systems on newer BMCs): insert, eject, read state."""
+"""VirtualMedia (under Managers, or Systems on newer BMCs): insert, eject, read state.
+
+Vendors disagree on the insert payload and on what an eject leaves behind
+(docs/interop.md, "Vendor quirks"). sushy's insert_media sends ``Image`` alone (what
+Supermicro and iLO4 require: they refuse ``Inserted``/``WriteProtected``) and its
+eject_media retries an iLO's refusal of a bodyless eject with ``{}``. On top of that:
+a BMC that refuses an insert for want of ``Inserted`` (Lenovo) gets it, and the
+gateway remembers that per BMC (``habits``, kept by the caller for the run); an eject
+is read back and repeated while the slot still says Inserted (Dell), a bounded number
+of times, as Ironic's redfish boot module does.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sushy
 from sushy import exceptions as sushy_exc
@@ -12,11 +23,16 @@ from sushy.resources.manager.manager import Manager
 from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
-from gateway.redfish.errors import NotSupportedError, translated
+from gateway.redfish.errors import NotSupportedError, RequestRejectedError, translated
 
 LOG = logging.getLogger(__name__)
 
 _CD_TYPES = frozenset({"CD", "DVD"})
+# habits[INSERT_HABIT] == EXPLICIT_INSERT: this BMC wants Inserted/WriteProtected sent.
+INSERT_HABIT = "vmedia_insert"
+EXPLICIT_INSERT = "explicit"
+# Ejects of one slot before giving up on one that keeps reporting Inserted.
+EJECT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -82,30 +98,99 @@ def state_of(media: VirtualMedia, *, refresh: bool = True) -> MediaState:
 
 def insert(media: VirtualMedia, image_url: str,
            credentials: tuple[str, str] | None = None, *,
-           current: MediaState | None = None) -> None:
+           current: MediaState | None = None,
+           habits: dict[str, Any] | None = None) -> None:
     """Insert ``image_url`` read-only. Ejects whatever else is inserted first (many BMCs
     refuse an insert while Image is set); inserting the same image again is a no-op.
     ``credentials``: (user, password) the BMC presents to the image server;
-    ``current``: the slot's state if the caller has just read it."""
+    ``current``: the slot's state if the caller has just read it; ``habits``: what was
+    learnt about this BMC's insert payload (read and updated)."""
     current = current or state_of(media)
     if current.inserted and current.image == image_url:
         return
     if current.inserted or current.image:
         eject(media, current=current)
+    habits = habits if habits is not None else {}
+    user, password = credentials if credentials is not None else (None, None)
+    explicit = habits.get(INSERT_HABIT) == EXPLICIT_INSERT
     with translated("inserting virtual media"):
-        user, password = credentials if credentials is not None else (None, None)
-        media.insert_media(image_url, inserted=True, write_protected=True,
-                           username=user, password=password)
+        try:
+            _send_insert(media, image_url, user, password, explicit=explicit)
+            return
+        except sushy_exc.HTTPError as exc:
+            if not _refuses_shape(exc, explicit):
+                raise
+        # The other payload, once; remembered when it worked. A BMC whose firmware
+        # changed its mind (a refusal of the learnt shape) is re-learnt the same way.
+        LOG.info("%s: InsertMedia refused %s Inserted/WriteProtected; trying %s",
+                 media.path, "with" if explicit else "without",
+                 "without" if explicit else "with")
+        _send_insert(media, image_url, user, password, explicit=not explicit)
+        if explicit:
+            habits.pop(INSERT_HABIT, None)
+        else:
+            habits[INSERT_HABIT] = EXPLICIT_INSERT
+
+
+# What a BMC answers when it wants Inserted (Lenovo), or when it refuses it or
+# WriteProtected (Supermicro, iLO4): sushy's virtual_media.py records both.
+_MISSING = ("ActionParameterMissing", "PropertyMissing")
+_UNWANTED = ("ActionParameterNotSupported", "ActionParameterUnknown", "PropertyUnknown")
+
+
+def _refuses_shape(exc: sushy_exc.HTTPError, explicit: bool) -> bool:
+    """A 400 that names Inserted as missing (for the plain payload) or Inserted or
+    WriteProtected as not wanted (for the explicit one)."""
+    if exc.status_code != 400:
+        return False
+    ids, names = (_UNWANTED, {"Inserted", "WriteProtected"}) if explicit else (
+        _MISSING, {"Inserted"})
+    for info in exc.extended_info or []:
+        if not isinstance(info, dict):
+            continue
+        if str(info.get("MessageId", "")).endswith(ids) and names & set(
+                info.get("MessageArgs") or []):
+            return True
+    return False
+
+
+def _send_insert(media: VirtualMedia, image_url: str, user: str | None,
+                 password: str | None, *, explicit: bool) -> None:
+    """InsertMedia as sushy sends it (``Image`` alone: it leaves out Inserted and
+    WriteProtected when they are true, the schema defaults) or, ``explicit``, with both
+    spelled out (sushy's PATCH form always carries them)."""
+    if explicit:
+        target, use_patch = media._get_insert_media_uri()
+        if not use_patch:
+            payload: dict[str, Any] = {"Image": image_url, "Inserted": True,
+                                       "WriteProtected": True}
+            if user is not None:
+                payload.update(UserName=user, Password=password)
+            media._conn.post(target, data=payload)
+            media.invalidate()
+            return
+    media.insert_media(image_url, inserted=True, write_protected=True,
+                       username=user, password=password)
 
 
 def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:
-    """Eject the slot; nothing happens when it is already empty (``current``: the
-    slot's state if the caller has just read it)."""
+    """Eject the slot and read it back; nothing happens when it is already empty
+    (``current``: the slot's state if the caller has just read it). A slot that still
+    reports media after an eject is ejected again (Dell), EJECT_ATTEMPTS times at most;
+    then RequestRejectedError names what the BMC keeps reporting."""
     current = current or state_of(media)
     if not current.inserted and not current.image:
         return
-    with translated("ejecting virtual media"):
-        media.eject_media()
+    for _attempt in range(EJECT_ATTEMPTS):
+        with translated("ejecting virtual media"):
+            media.eject_media()
+        current = state_of(media)
+        # Inserted decides: some BMCs keep showing the last Image in an ejected slot.
+        if not current.inserted:
+            return
+    raise RequestRejectedError(
+        f"the virtual CD still reports {current.image or 'media'} inserted after "
+        f"{EJECT_ATTEMPTS} ejects")
 
 
 def can_insert(media: VirtualMedia) -> bool:
