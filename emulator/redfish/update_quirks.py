@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+import zlib
 from typing import Any
 
 from flask import abort
@@ -115,7 +116,7 @@ def inventory_unlinked(bmc: Bmc) -> bool:
 
 # Dell numbers each component (its ComponentID); a stable number per component name.
 def _component_number(component: str) -> int:
-    return 100 + sum(ord(c) for c in component) % 900
+    return 100 + zlib.crc32(component.encode()) % 900
 
 
 _DELL_ID = re.compile(r"^(Installed|Previous)-(\d+)-(.+)$")

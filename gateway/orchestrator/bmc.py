@@ -133,8 +133,10 @@ class FleetBmcClient(BmcClient):
 
     def _read_firmware_inventory(self, service: dict[str, Any]
                                  ) -> tuple[FirmwareComponent, ...]:
-        members, components = update_service.read_firmware_members(self._conn, service)
-        self._members = self.known["members"] = members
+        uris, components = update_service.read_firmware_members(self._conn, service)
+        # Both refreshed: a member's URI may change with its version (Dell's Ids).
+        self._members = self.known["members"] = sorted(uris.values())
+        self.known["member_uris"] = uris
         self.known["versions_from"] = fallback.FIRMWARE_INVENTORY
         return components
 

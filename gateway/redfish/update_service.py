@@ -137,8 +137,9 @@ def read_firmware(conn: FleetConnector, service: dict[str, Any]) -> tuple[Firmwa
 
 
 def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
-                          ) -> tuple[list[str], tuple[FirmwareComponent, ...]]:
-    """The FirmwareInventory member URIs, and every member sorted by component name."""
+                          ) -> tuple[dict[str, str], tuple[FirmwareComponent, ...]]:
+    """Component name -> URI of its running FirmwareInventory member, and every running
+    member sorted by component name."""
     target = link(service, "FirmwareInventory")
     if target is None:
         raise NotSupportedError("the UpdateService has no FirmwareInventory")
@@ -147,7 +148,7 @@ def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
                   for member in member_links(conn.get(target).json())]
     running = running_members(bodies)
     components = [component_from(body) for _uri, body in running.values()]
-    return ([uri for uri, _body in running.values()],
+    return ({name: uri for name, (uri, _body) in running.items()},
             tuple(sorted(components, key=lambda c: c.id)))
 
 
