@@ -21,7 +21,10 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from itertools import compress
 from math import ceil
+from operator import is_not
+from typing import TypeVar
 
 from gateway.domain.admission import (
     _OCCUPYING,
@@ -40,6 +43,7 @@ from gateway.domain.windows import as_utc
 _Key = tuple[int, int, int, str, str]  # see admission._priority
 _Pick = tuple[_Key, str]
 _RECOUNT_AT = 1000
+_V = TypeVar("_V")
 
 
 class AdmissionBook:
@@ -175,22 +179,19 @@ class AdmissionBook:
         if self._fresh:
             self._recount(runs, health, busy)
             return
-        old_runs, old_health = self._runs, self._health
-        runs_before, health_before = old_runs.get, old_health.get
-        changed = {node for node, run in runs.items() if runs_before(node) is not run}
-        changed.update(old_runs.keys() - runs.keys())
-        changed.update(node for node, seen in health.items() if health_before(node) is not seen)
-        changed.update(old_health.keys() - health.keys())
+        before = _follow(self._runs, runs)
+        changed = set(before)
+        changed.update(_follow(self._health, health))
         changed.update(busy ^ self._busy)
+        self._busy = busy
         changed &= self.cluster.node_set()
-        # Moving a node costs a few flat passes' worth per node: when a large share moved,
-        # counting anew is cheaper (small clusters are always moved node by node).
-        if len(changed) > _RECOUNT_AT and len(changed) * 4 > len(self.cluster.node_set()):
+        # Moving a node costs several times what a flat pass costs per node: when a fair
+        # share moved, counting anew is cheaper (small clusters always move node by node).
+        if len(changed) > _RECOUNT_AT and len(changed) * 8 > len(self.cluster.node_set()):
             self._recount(runs, health, busy)
             return
-        self._runs, self._health, self._busy = dict(runs), dict(health), busy
         for node in sorted(changed):
-            self._move(node, old_runs.get(node), runs.get(node))
+            self._move(node, before.get(node), runs.get(node))
 
     def _move(self, node: str, before: NodeRun | None, run: NodeRun | None) -> None:
         """Count ``node`` again after its run, health or business changed."""
@@ -230,6 +231,21 @@ class AdmissionBook:
         self._dirty = dict.fromkeys(pending)
         self._few = by_group if by_group else None
         self._context = None
+
+
+def _follow(kept: dict[str, _V], now: Mapping[str, _V]) -> dict[str, _V | None]:
+    """Make ``kept`` equal to ``now``; return the keys whose value is not the same object
+    (changed, added or removed) with their value before. Runs in C (compress over map)
+    but for what changed: at 100,000 nodes with little changed, a few milliseconds."""
+    if kept == now:  # identity first, per value: C speed when nothing changed
+        return {}
+    keys = list(compress(now.keys(), map(is_not, now.values(), map(kept.get, now.keys()))))
+    before = {key: kept.get(key) for key in keys}
+    kept.update((key, now[key]) for key in keys)
+    if len(kept) != len(now):
+        for key in kept.keys() - now.keys():
+            before[key] = kept.pop(key)
+    return before
 
 
 def startable_now(
