@@ -50,11 +50,13 @@ class AdmissionBook:
     """What may start in one campaign of ``cluster``, kept up to date tick by tick.
 
     ``staged``: the campaign uses staged activation (STAGED nodes wait for their
-    reset rather than PENDING ones for their update)."""
+    reset rather than PENDING ones for their update). ``once``: the book answers one
+    tick only (startable_now), so it need not copy what it was given."""
 
-    def __init__(self, cluster: Cluster, *, staged: bool = False) -> None:
+    def __init__(self, cluster: Cluster, *, staged: bool = False, once: bool = False) -> None:
         self.cluster = cluster
         self.staged = staged
+        self._once = once  # answers one tick only: keeps the caller's mappings, no copies
         self._waits = NodeStep.STAGED if staged else NodeStep.PENDING
         self._fresh = True  # nothing counted yet: the first tick counts everything
         self._runs: dict[str, NodeRun] = {}
@@ -221,7 +223,8 @@ class AdmissionBook:
                  busy: frozenset[str]) -> None:
         """Count every node with the flat passes of ``admission._tally``."""
         self._fresh = False
-        self._runs, self._health, self._busy = dict(runs), dict(health), busy
+        copy = (lambda mapping: mapping) if self._once else dict
+        self._runs, self._health, self._busy = copy(runs), copy(health), busy
         unavailable, pending, canaries, by_group, out = _tally(
             self.cluster, runs, health, busy, self._waits)
         self._unavailable, self._pending, self._out = unavailable, pending, out
@@ -285,7 +288,7 @@ def startable_now(
     part, its reset, is what the rules above admit: STAGED nodes are the ones
     ``start`` names, and ``expected_duration`` is then that part's length.
     """
-    return AdmissionBook(cluster, staged=staged).decide(
+    return AdmissionBook(cluster, staged=staged, once=True).decide(
         campaign, runs, health, now=now, expected_duration=expected_duration,
         in_flight_elsewhere=in_flight_elsewhere, global_cap=global_cap,
         busy_elsewhere=busy_elsewhere)
