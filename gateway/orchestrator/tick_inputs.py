@@ -11,8 +11,8 @@ did not change keeps its dictionary.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from itertools import compress, repeat
-from operator import is_, itemgetter
+from itertools import compress
+from operator import itemgetter, ne
 
 from gateway.domain import AdmissionBook, Cluster, Health, NodeRun, NodeStep
 
@@ -25,18 +25,25 @@ class TickInputs:
     """Per campaign: last tick's runs by row, its health and its admission book."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, dict[RunRow, NodeRun]] = {}
+        self._runs: dict[str, tuple[list[RunRow], list[NodeRun]]] = {}
         self._health: dict[str, tuple[dict[str, str], dict[str, Health]]] = {}
         self._books: dict[str, AdmissionBook] = {}
 
     def runs(self, campaign: str, rows: Iterable[RunRow]) -> dict[str, NodeRun]:
-        """node id -> run; the same NodeRun as last tick for every unchanged row."""
+        """node id -> run; the same NodeRun as last tick for every unchanged row.
+
+        The store lists rows by node id, so this tick's rows are compared with last
+        tick's position by position (flat passes CPython runs in C); a row that differs
+        gets a new NodeRun, whatever moved, so a shifted list only costs more."""
         rows = list(rows)
-        # Flat passes CPython runs in C; only the rows not seen last tick are built.
-        found: list[NodeRun | None] = list(map(self._runs.get(campaign, {}).get, rows))
-        for index in compress(range(len(found)), map(is_, found, repeat(None))):
-            found[index] = _run(rows[index])
-        self._runs[campaign] = dict(zip(rows, found, strict=True))  # type: ignore[arg-type]
+        last_rows, last_runs = self._runs.get(campaign, ([], []))
+        if len(last_rows) == len(rows):
+            found = list(last_runs)
+            for index in compress(range(len(rows)), map(ne, rows, last_rows)):
+                found[index] = _run(rows[index])
+        else:
+            found = [_run(row) for row in rows]
+        self._runs[campaign] = (rows, found)
         return dict(zip(map(itemgetter(0), rows), found, strict=True))
 
     def health(self, cluster: str, raw: dict[str, str]) -> dict[str, Health]:

@@ -40,3 +40,18 @@ def test_a_redeclared_cluster_or_staging_gets_a_new_book() -> None:
     assert inputs.book("c1", cluster, staged=False) is book
     assert inputs.book("c1", cluster, staged=True) is not book
     assert inputs.book("c1", simple_cluster({"g0": (2, 1)}), staged=True).cluster is not cluster
+
+
+def test_rows_that_shifted_position_still_give_each_node_its_own_run() -> None:
+    inputs = TickInputs()
+    inputs.runs("c1", [("a", "pending", 1, False, False, None),
+                       ("b", "done", 1, False, False, None)])
+    # A run removed and another added: same length, every position differs.
+    shifted = inputs.runs("c1", [("b", "done", 1, False, False, None),
+                                 ("c", "pending", 1, False, False, None)])
+    assert shifted == {"b": NodeRun("b", NodeStep.DONE), "c": NodeRun("c")}
+    grown = inputs.runs("c1", [
+        ("b", "done", 1, False, False, None), ("c", "monitor", 1, False, False, None),
+        ("d", "pending", 1, False, True, None)])
+    assert grown == {"b": NodeRun("b", NodeStep.DONE), "c": NodeRun("c", NodeStep.MONITOR),
+                     "d": NodeRun("d", held=True)}
