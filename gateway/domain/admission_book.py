@@ -72,18 +72,10 @@ class AdmissionBook:
         self._context: tuple[bool, tuple[bool, ...]] | None = None
         self._few: dict[str, list[str]] | None = None  # a recount's waiting ids per group
 
-    def decide(
-        self,
-        campaign: Campaign,
-        runs: Mapping[str, NodeRun],
-        health: Mapping[str, Health],
-        *,
-        now: datetime,
-        expected_duration: timedelta,
-        in_flight_elsewhere: int = 0,
-        global_cap: int | None = None,
-        busy_elsewhere: frozenset[str] = frozenset(),
-    ) -> Admission:
+    def decide(self, campaign: Campaign, runs: Mapping[str, NodeRun],
+               health: Mapping[str, Health], *, now: datetime, expected_duration: timedelta,
+               in_flight_elsewhere: int = 0, global_cap: int | None = None,
+               busy_elsewhere: frozenset[str] = frozenset()) -> Admission:
         """``startable_now`` for this tick's ``runs`` and ``health`` (see there)."""
         now = as_utc(now)
         cluster, staged = self.cluster, self.staged
