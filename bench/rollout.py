@@ -74,8 +74,7 @@ from firmware_payloads import BundleSpec, build_bundle, write_keypair
 from firmware_payloads.keys import load_private_key
 from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
-from gateway.store import ImageState
-from gateway.store.database import statements_executed
+from gateway.store import ImageState, statements_executed
 from lab import lab_slurm
 from lab.lab_postgres import PostgresServer, start_postgres
 

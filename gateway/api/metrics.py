@@ -28,8 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gateway.frontdoor.policy import FrontDoorStats
-from gateway.store import GatewayStore, StoreError
-from gateway.store.database import statements_executed
+from gateway.store import GatewayStore, StoreError, statements_executed
 from gateway.store.refusals import refusal_totals
 
 LOG = logging.getLogger(__name__)
