@@ -38,6 +38,10 @@ main wave), and the staging time apart.
 ``--database postgresql`` stores the gateway's state in a private PostgreSQL
 server started for the run (lab/lab_postgres.py) instead of SQLite; the
 server's CPU seconds are printed as ``database_cpu_s``.
+
+``db_statements`` counts every SQL statement the gateway sent during the run (the
+store's statement counter, ``fleetflash_db_statements_total`` in /metrics), and
+``db_statements_per_node`` divides it by the nodes of the campaign.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ from firmware_payloads import BundleSpec, build_bundle, write_keypair
 from firmware_payloads.keys import load_private_key
 from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
-from gateway.store import ImageState
+from gateway.store import ImageState, statements_executed
 from lab import lab_slurm
 from lab.lab_postgres import PostgresServer, start_postgres
 
@@ -274,7 +278,8 @@ def main() -> None:
         "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
-        "activation", *(("staging_s",) if args.activation == "staged" else ()),
+        "activation", "gateway_cpu_s", "db_statements", "db_statements_per_node",
+        *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()))}))
 
@@ -336,6 +341,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
                          "bound would be inflated")
     # Staged: the main waves' nodes stage (one flash, all at once) once the canary is done.
     lower = waves * per_node + (args.flash_seconds if args.activation == "staged" else 0.0)
+    statements = statements_executed(gateway.store.engine)
     image_path = "/bundles/" + bundle.name
     origin = sum(r.length or 0 for r in publisher.access_log
                  if r.status in (200, 206) and r.path == image_path)
@@ -353,6 +359,10 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         "bmc_event_posts": orchestration.events.accepted if orchestration.events else 0,
         "inventory_s": round(inventory_s, 1), "origin_manifest_bytes": manifest_bytes,
         "activation": args.activation, **staged,
+        # Every statement the gateway sent from its start to the campaign's end (intake,
+        # inventory, planning, scheduling, every node step): the database's load per node.
+        "db_statements": statements, "db_statements_per_node":
+            round(statements / len(runs), 1) if runs else None,
     }
 
 

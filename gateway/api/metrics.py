@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gateway.frontdoor.policy import FrontDoorStats
-from gateway.store import GatewayStore, StoreError
+from gateway.store import GatewayStore, StoreError, statements_executed
 from gateway.store.refusals import refusal_totals
 
 LOG = logging.getLogger(__name__)
@@ -112,6 +112,10 @@ class _ScrapeTimeCollector(Collector):
             yield from _front_doors(self.front_doors)
 
     def _from_store(self, store: GatewayStore) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "fleetflash_db_statements", "SQL statements this gateway sent to its database "
+            "(every one, this scrape's own included).",
+            value=float(statements_executed(store.engine)))
         try:
             decisions = store.count_alerts_by_decision()
             images = store.count_images_by_state()

@@ -8,9 +8,9 @@ from gateway.domain.admission import (
     Admission,
     WaitReason,
     reassign_canaries,
-    startable_now,
     unavailable_per_group,
 )
+from gateway.domain.admission_book import AdmissionBook, startable_now
 from gateway.domain.applicability import target_from_decisions, version_mismatches
 from gateway.domain.campaign_state import (
     NOT_APPLICABLE_NOTE,
@@ -107,6 +107,6 @@ __all__ = [
     "down_per_group", "exclusion_of",
     "lower_bound", "monitor_polls", "new_campaign", "next_event", "occupies_allowance",
     "offered_methods", "open_failures", "plan_campaign", "plan_waves", "reassign_canaries",
-    "retry_node", "startable_now",
+    "retry_node", "startable_now", "AdmissionBook",
     "target_from_decisions", "unavailable_per_group", "version_mismatches",
 ]

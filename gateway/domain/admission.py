@@ -2,7 +2,7 @@
 
 The precomputed plan is a forecast; the executor does not follow its waves
 blindly. Whenever something changes (a node finished or failed, the gateway
-restarted, a health probe answered) it asks ``startable_now`` which pending
+restarted, a health probe answered) it asks ``startable_now`` (admission_book.py) which pending
 nodes can start without breaking any group allowance, concurrency cap,
 maintenance window or the canary gate, and starts exactly those. Because the
 answer is computed from the persisted node states every time, the invariant
@@ -11,9 +11,8 @@ holds after crashes, failures and nodes going down on their own.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,7 +21,6 @@ from math import ceil
 from gateway.domain.campaign_state import Campaign, CampaignState, canary_gate_open
 from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import ACTIVE_STEPS, NodeRun, NodeStep
-from gateway.domain.windows import QosClass, as_utc
 
 
 class WaitReason(StrEnum):
@@ -70,10 +68,10 @@ _OCCUPYING = ACTIVE_STEPS | {NodeStep.FAILED}  # see node_state.occupies_allowan
 
 def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
            busy_elsewhere: frozenset[str], waits: NodeStep = NodeStep.PENDING
-           ) -> tuple[Counter[str], Counter[str], list[NodeRun], dict[str, list[str]]]:
+           ) -> tuple[Counter[str], Counter[str], list[NodeRun], dict[str, list[str]], set[str]]:
     """Per group: members unavailable now and runs waiting to start (in step `waits`:
-    PENDING, or STAGED for staged activation); the waiting canary runs; and, when few
-    runs wait, the waiting node ids per group.
+    PENDING, or STAGED for staged activation); the waiting canary runs; when few
+    runs wait, the waiting node ids per group; and the unavailable members.
 
     This is the part of a tick that grows with the fleet, so it is a few flat passes
     that CPython runs in C (comprehensions, set algebra, Counter over map) rather than
@@ -93,112 +91,7 @@ def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, H
     out.update(busy_elsewhere)
     out &= cluster.node_set()
     return (Counter(map(group_of.__getitem__, out)),
-            Counter(map(group_of.__getitem__, pending_ids)), canaries, by_group)
-
-
-def _in_order(cluster: Cluster, group: str, pending: list[str] | None) -> Iterable[str]:
-    """The group's members in update order; only its pending ones when _tally listed
-    them (late in a rollout, when most members are done)."""
-    if pending is None:
-        return cluster.members_in_order(group)
-    return sorted(pending, key=lambda n: (cluster.qos_of(n).order, n))
-
-
-def startable_now(
-    cluster: Cluster,
-    campaign: Campaign,
-    runs: Mapping[str, NodeRun],
-    health: Mapping[str, Health],
-    *,
-    now: datetime,
-    expected_duration: timedelta,
-    in_flight_elsewhere: int = 0,
-    global_cap: int | None = None,
-    busy_elsewhere: frozenset[str] = frozenset(),
-    staged: bool = False,
-) -> Admission:
-    """Which PENDING nodes of ``campaign`` may start at ``now``.
-
-    ``runs``: this campaign's node runs; ``health``: last observed health of
-    every node of the cluster (missing = UNKNOWN = unavailable).
-    ``expected_duration``: how long one node's update takes, so it also ends
-    inside the node's maintenance window. ``in_flight_elsewhere``: nodes being
-    updated by other campaigns anywhere (for ``global_cap``);
-    ``busy_elsewhere``: nodes of this cluster held by other campaigns.
-    A node starts only if the campaign is RUNNING, the node is not held and is
-    observed UP, every canary has verified (unless it is a canary itself), its
-    window holds the update, and starting it keeps its group within the
-    allowance and both caps respected — counting nodes already down or busy.
-
-    The answer is the one `_decide` gives (the rule written out node by node), found
-    with one pass over the nodes plus, per group with room, only as many members as
-    it takes to fill the room, so a tick at 100,000 nodes stays cheap
-    (bench/planner.py). Why the others wait is worked out only when `waiting` is read.
-
-    ``staged`` (staged activation): a PENDING node is *staged* (``Admission.stage``)
-    as soon as it is not held, is UP and the canary gate lets it; the disruptive
-    part, its reset, is what the rules above admit: STAGED nodes are the ones
-    ``start`` names, and ``expected_duration`` is then that part's length.
-    """
-    now = as_utc(now)
-    arguments = (cluster, campaign, runs, health, now, expected_duration,
-                 in_flight_elsewhere, global_cap, busy_elsewhere, staged)
-    waiting = _LazyReasons(lambda: _decide(*arguments)[1])
-    if campaign.state is not CampaignState.RUNNING:
-        return Admission((), waiting)
-    gate_open = canary_gate_open(campaign, runs)
-    stage = _to_stage(runs, health, busy_elsewhere, gate_open) if staged else ()
-    limit: int | None = None
-    if cluster.max_concurrent is not None or global_cap is not None:
-        active_here = sum(1 for r in runs.values() if r.step in ACTIVE_STEPS)
-        caps = [room for room in (_room(cluster.max_concurrent, active_here),
-                                  _room(global_cap, active_here + in_flight_elsewhere))
-                if room is not None]
-        limit = max(0, min(caps))
-        if limit == 0:
-            return Admission((), waiting, stage)
-    waits = NodeStep.STAGED if staged else NodeStep.PENDING
-    unavailable, pending, canary_runs, pending_ids = _tally(cluster, runs, health,
-                                                            busy_elsewhere, waits)
-    group_of = cluster.group_map()
-    windows: dict[str, bool] = {}
-    up, runs_get, health_get = Health.UP, runs.get, health.get
-
-    def fits(qos: QosClass) -> bool:
-        if qos.name not in windows:
-            windows[qos.name] = qos.allows(now, expected_duration)
-        return windows[qos.name]
-
-    room = {group: cluster.allowance(group) - unavailable[group] for group in pending}
-    waves_left = {group: -ceil(count / max(cluster.allowance(group), 1))
-                  for group, count in pending.items()}
-    # (priority, node) for each node that may start: see _priority.
-    keyed: list[tuple[tuple[int, int, int, str, str], str]] = []
-    # Canaries come first in their group (and pass a closed gate); then, with the gate
-    # open, the other members in update order until the group's room is used.
-    canary_runs.sort(key=lambda r: (cluster.qos_of(r.node_id).order, r.node_id))
-    for run in canary_runs:
-        node = run.node_id
-        group, qos = group_of[node], cluster.qos_of(node)
-        if (room[group] > 0 and not run.held and node not in busy_elsewhere
-                and health_get(node) is up and fits(qos)):
-            keyed.append(((0, qos.order, waves_left[group], group, node), node))
-            room[group] -= 1
-    for group, left in room.items() if gate_open else ():
-        for node in _in_order(cluster, group, pending_ids.get(group)) if left > 0 else ():
-            found = runs_get(node)
-            if (found is None or found.step is not waits or found.canary or found.held
-                    or node in busy_elsewhere or health_get(node) is not up):
-                continue
-            qos = cluster.qos_of(node)
-            if fits(qos):
-                keyed.append(((1, qos.order, waves_left[group], group, node), node))
-                left -= 1
-                if left == 0:
-                    break
-    chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
-              else heapq.nsmallest(limit, keyed))
-    return Admission(tuple(node for _key, node in chosen), waiting, stage)
+            Counter(map(group_of.__getitem__, pending_ids)), canaries, by_group, out)
 
 
 def _to_stage(runs: Mapping[str, NodeRun], health: Mapping[str, Health],

@@ -95,6 +95,7 @@ class Cluster:
     _allowances: dict[str, int] = field(init=False, repr=False, compare=False)
     _by_order: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _group_map: dict[str, str] = field(init=False, repr=False, compare=False)
+    _qos_map: dict[str, QosClass] = field(init=False, repr=False, compare=False)
     _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +136,7 @@ class Cluster:
             name: tuple(sorted(ids, key=lambda n: (qos[nodes[n].qos].order, n)))
             for name, ids in members.items()})
         object.__setattr__(self, "_group_map", {n: spec.group for n, spec in nodes.items()})
+        object.__setattr__(self, "_qos_map", {n: qos[spec.qos] for n, spec in nodes.items()})
         object.__setattr__(self, "_node_set", frozenset(nodes))
 
     def node(self, node_id: str) -> NodeSpec:
@@ -162,6 +164,14 @@ class Cluster:
     def group_map(self) -> Mapping[str, str]:
         """node id -> its group, for every node (admission counts through it every tick)."""
         return self._group_map
+
+    def qos_map(self) -> Mapping[str, QosClass]:
+        """node id -> its QoS class (admission looks it up per node it walks)."""
+        return self._qos_map
+
+    def allowances(self) -> Mapping[str, int]:
+        """group -> its allowance (see ``allowance``)."""
+        return self._allowances
 
     def node_set(self) -> frozenset[str]:
         return self._node_set

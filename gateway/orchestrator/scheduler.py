@@ -22,17 +22,16 @@ from gateway.domain import (
     Campaign,
     CampaignEvent,
     CampaignState,
-    Health,
     NodeRun,
     NodeStep,
     exclusion_of,
     next_event,
     open_failures,
-    startable_now,
 )
 from gateway.orchestrator.manager_availability import MANAGER_NOTE, ManagerView, with_manager
 from gateway.orchestrator.manager_reservations import ReservationBooker
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
+from gateway.orchestrator.tick_inputs import TickInputs
 from gateway.store import GatewayStore, ImageState, NotFoundError
 from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
@@ -77,6 +76,7 @@ class Scheduler:
         # node ids -> the gateway to drive each (gateway.orchestrator.membership);
         # None: this gateway drives every node it starts.
         self.assign = assign
+        self.inputs = TickInputs()
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
@@ -98,12 +98,12 @@ class Scheduler:
                     f"scheduler:{record.cluster}", self.owner, self.settings.lease)
             if leased[record.cluster]:
                 started += self._decide(record, settings, now)
+        self.inputs.keep_only(record.id for record in records)
         return started
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
                 now: datetime) -> list[str]:
-        runs = {node: NodeRun(node, NodeStep(step), attempt, canary, held, error)
-                for node, step, attempt, canary, held, error in self.store.run_states(record.id)}
+        runs = self.inputs.runs(record.id, self.store.run_states(record.id))
         campaign = domain_campaign(record)
         booker = self.reservations if settings.manager is not None and (
             settings.manager.mode is Mode.RESERVATION) else None
@@ -123,8 +123,7 @@ class Scheduler:
             if booker is not None:  # the plan shifted: the waves not in flight are released
                 booker.sync(campaign, settings, runs, {}, {}, now)
             return []
-        health = {node: Health(value)
-                  for node, value in self.store.node_health(record.cluster).items()}
+        health = self.inputs.health(record.cluster, self.store.node_health(record.cluster))
         startable: frozenset[str] | None = None
         if settings.manager is not None:
             statuses = self.manager_view.statuses(settings)
@@ -140,13 +139,12 @@ class Scheduler:
             [s.value for s in ACTIVE_STEPS], except_campaign=record.id)
         expected = (self.settings.expected_reset_s if settings.staged
                     else self.settings.expected_node_s)
-        admission = startable_now(
-            settings.cluster, campaign, runs, health, now=now,
-            expected_duration=timedelta(seconds=expected),
+        book = self.inputs.book(record.id, settings.cluster, settings.staged)
+        admission = book.decide(
+            campaign, runs, health, now=now, expected_duration=timedelta(seconds=expected),
             in_flight_elsewhere=len(active_elsewhere),
             global_cap=self.settings.global_max_concurrent,
-            busy_elsewhere=frozenset(busy_elsewhere & set(settings.cluster.node_ids())),
-            staged=settings.staged)
+            busy_elsewhere=frozenset(busy_elsewhere & settings.cluster.node_set()))
         # Only while this gateway still leads the cluster (checked under a lock in the
         # same transaction): two leaders never both admit into one group.
         started: list[str] = []

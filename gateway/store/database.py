@@ -13,6 +13,8 @@ and refusals record untrusted text from the wire.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,11 +93,36 @@ def create_engine(url: str) -> Engine:
         engine = sa.create_engine(parsed, **options)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StoreError(f"cannot open database {_safe(url)}: {exc.__class__.__name__}") from exc
+    _STATEMENTS[engine] = _StatementCount()
+    sa.event.listen(engine, "before_cursor_execute", _STATEMENTS[engine].count)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)
     elif engine.dialect.driver == "psycopg":
         sa.event.listen(engine, "connect", _on_psycopg_connect)
     return engine
+
+
+class _StatementCount:
+    """SQL statements an engine sent (an executemany counts once: one round trip)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._lock = threading.Lock()  # workers, the loop and the API share an engine
+
+    def count(self, *_event: Any, **_options: Any) -> None:
+        with self._lock:
+            self.total += 1
+
+
+_STATEMENTS: weakref.WeakKeyDictionary[Engine, _StatementCount] = weakref.WeakKeyDictionary()
+
+
+def statements_executed(engine: Engine) -> int:
+    """How many SQL statements `engine` (made by create_engine) has sent so far: the
+    database work per node that several gateways sharing one database cost
+    (fleetflash_db_statements_total in /metrics; docs/performance.md)."""
+    count = _STATEMENTS.get(engine)
+    return 0 if count is None else count.total
 
 
 def _on_psycopg_connect(dbapi_connection: Any, _record: Any) -> None:

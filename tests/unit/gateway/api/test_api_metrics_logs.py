@@ -43,6 +43,21 @@ def test_alerts_by_decision_and_images_by_state(api: ApiHarness) -> None:
     assert images["pending"] == 1 and images["verified"] == 0
 
 
+def test_database_statements_are_counted_and_grow_with_the_work_done(api: ApiHarness) -> None:
+    """What several gateways sharing one database cost it: each gateway counts the SQL
+    statements it sent (bench/rollout.py divides them by the nodes updated)."""
+    first = _scrape(api)["fleetflash_db_statements_total"][()]
+    before = _scrape(api)["fleetflash_db_statements_total"][()]
+    idle = before - first  # what a scrape alone sends: it reads the store
+    assert idle > 0
+    body = {"source": "acme", "image_uri": IMAGE_PREFIX + "a.iso", "sha256": "ab" * 32,
+            "bundle_id": "b", "release": "r"}
+    assert api.client.post("/api/alerts", json=body,
+                           headers=api.headers("operator")).status_code < 300
+    after = _scrape(api)["fleetflash_db_statements_total"][()]
+    assert after - before > idle  # the alert's statements on top of the scrape's
+
+
 def test_bmc_errors_are_counted_by_kind_from_the_orchestrator_log(api: ApiHarness) -> None:
     logger = logging.getLogger("gateway.orchestrator.test")
     handler = BmcErrorCounter(api.context.metrics, RedfishError)

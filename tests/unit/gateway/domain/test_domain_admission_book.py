@@ -1,0 +1,132 @@
+"""The admission book: counts kept across ticks answer exactly what the node-by-node
+rule answers for each tick's runs and health, whatever changed in between."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.domain import (
+    AdmissionBook,
+    Campaign,
+    CampaignState,
+    Health,
+    NodeRun,
+    NodeStep,
+    startable_now,
+)
+from gateway.domain import admission_book as book_module
+from gateway.domain.admission import _decide
+
+from .conftest import SLOT, START, Scenario, scenarios, simple_cluster
+
+RUNNING = CampaignState.RUNNING
+# Mostly waiting and in-flight steps, so that groups fill and empty tick by tick.
+STEPS = [NodeStep.PENDING] * 4 + [NodeStep.STAGED] * 2 + [NodeStep.PRECHECK] * 2 + list(NodeStep)
+
+
+@contextmanager
+def recount_from(changes: int) -> Iterator[None]:
+    """Make the book count anew once more than `changes` nodes moved (the small clusters
+    of these tests are otherwise always moved node by node)."""
+    saved = book_module._RECOUNT_AT
+    book_module._RECOUNT_AT = changes
+    try:
+        yield
+    finally:
+        book_module._RECOUNT_AT = saved
+
+
+def random_run(rnd: random.Random, node: str) -> NodeRun:
+    return NodeRun(node, rnd.choice(STEPS), canary=rnd.random() < 0.1, held=rnd.random() < 0.1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(manual=True, cap=True, windows=True), st.randoms(use_true_random=False),
+       st.sampled_from([0, 3, 1000]))
+def test_a_book_kept_across_ticks_answers_what_the_rule_answers_each_tick(
+        s: Scenario, rnd: random.Random, recount: int) -> None:
+    """Each tick a few runs, health readings and other campaigns' nodes change (the
+    mappings mutated in place or handed over anew, the other runs the same objects as
+    the scheduler reuses them), the clock moves across windows and the campaign and its
+    canaries change: the book's start and stage are the rule's, in the rule's order."""
+    cluster, staged = s.cluster, rnd.random() < 0.3
+    nodes = cluster.node_ids()
+    runs = {n: random_run(rnd, n) for n in nodes if rnd.random() < 0.9}
+    health = dict(s.health)
+    busy: frozenset[str] = frozenset()
+    book = AdmissionBook(cluster, staged=staged)
+    now = START
+    with recount_from(recount):
+        for _tick in range(12):
+            # Few changes a tick, so that most groups are left as they were.
+            for node in rnd.sample(nodes, min(len(nodes), rnd.choice([0, 0, 1, 2]))):
+                if rnd.random() < 0.1:
+                    runs.pop(node, None)
+                else:
+                    runs[node] = random_run(rnd, node)
+            if rnd.random() < 0.3:
+                node = rnd.choice(nodes)
+                if rnd.random() < 0.2:
+                    health.pop(node, None)
+                else:
+                    health[node] = rnd.choice(list(Health))
+            if rnd.random() < 0.2:
+                busy = busy ^ {rnd.choice(nodes)}
+            if rnd.random() < 0.15:  # handed over anew: equal runs as new objects
+                runs = {n: NodeRun(r.node_id, r.step, r.attempt, r.canary, r.held)
+                        for n, r in runs.items()}
+                health = dict(health)
+            now += timedelta(hours=rnd.choice([0, 0, 1, 3, 11, 30]))
+            # Often no gate at all: a closed gate hides what the groups offer.
+            canaries = tuple(sorted(n for n, r in runs.items() if r.canary
+                                    and rnd.random() < 0.8)) if rnd.random() < 0.5 else ()
+            state = RUNNING if rnd.random() < 0.85 else rnd.choice(list(CampaignState))
+            camp = Campaign("k", "c", state, failure_budget=1, canaries=canaries)
+            elsewhere = rnd.randint(0, 3)
+            got = book.decide(camp, runs, health, now=now, expected_duration=SLOT,
+                              in_flight_elsewhere=elsewhere, global_cap=s.cap,
+                              busy_elsewhere=busy)
+            started, waiting, staging = _decide(cluster, camp, runs, health, now, SLOT,
+                                                elsewhere, s.cap, busy, staged)
+            assert list(got.start) == started
+            assert list(got.stage) == staging
+            assert dict(got.waiting) == waiting
+            # What the scheduler then does: the started nodes leave the waiting step.
+            for node in got.start if rnd.random() < 0.75 else ():
+                runs[node] = runs[node].to(NodeStep.PRECHECK)
+
+
+def test_a_finished_node_frees_its_group_on_the_next_tick_only() -> None:
+    """A group that is full offers nothing; once one of its nodes finishes, the next
+    tick starts the next member, and a tick with no change starts the same again
+    (the scheduler may not have started them: another gateway led meanwhile)."""
+    cluster = simple_cluster({"g0": (4, 1), "g1": (3, 1)})
+    camp = Campaign("k", "c1", RUNNING, failure_budget=0, canaries=())
+    runs = {n: NodeRun(n) for n in cluster.node_ids()}
+    health = dict.fromkeys(cluster.node_ids(), Health.UP)
+    book = AdmissionBook(cluster)
+
+    def tick() -> tuple[str, ...]:
+        return book.decide(camp, runs, health, now=START, expected_duration=SLOT).start
+
+    assert tick() == ("g0-0", "g1-0")
+    assert tick() == ("g0-0", "g1-0")  # not started by anyone: offered again
+    runs["g0-0"] = runs["g0-0"].to(NodeStep.PRECHECK)
+    assert tick() == ("g1-0",)
+    runs["g1-0"] = runs["g1-0"].to(NodeStep.PRECHECK)
+    assert tick() == ()
+    runs["g0-0"] = runs["g0-0"].to(NodeStep.FAILED)  # a failed node keeps its slot
+    assert tick() == ()
+    health["g1-0"] = Health.DOWN
+    runs["g1-0"] = runs["g1-0"].to(NodeStep.DRAIN)
+    assert tick() == ()
+    runs["g0-0"] = NodeRun("g0-0", NodeStep.DONE)
+    assert tick() == ("g0-1",)
+    assert tick() == startable_now(cluster, camp, runs, health, now=START,
+                                   expected_duration=SLOT).start
