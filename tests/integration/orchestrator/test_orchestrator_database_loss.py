@@ -40,9 +40,7 @@ def test_rollout_survives_losing_the_database_mid_flight(
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
-            # An update CD here runs for about two seconds: one found inserted whose
-            # record the outage took (docs/database.md) is booted again after 10 s.
-            orchestrator={"lease_s": 5, "cd_settle_s": 10}, database_url=url,
+            orchestrator={"lease_s": 5}, database_url=url,
             timeouts={"monitor": 120, "verify": 30})
         with serving([config_path], url) as ([gateway], images, campaigns):
             campaign_id = raise_alert_and_wait_for_campaign(
