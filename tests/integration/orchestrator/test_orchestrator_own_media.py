@@ -15,6 +15,7 @@ from gateway.media.service import MediaUrls
 from gateway.orchestrator.runtime import CAPABILITY_LIFETIME_S
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL
+from tests.support.waiting import wait_until
 
 ANOTHER_GATEWAY = "http://127.0.0.1:9"  # a fleet member's media server (never reached)
 
@@ -135,3 +136,26 @@ def test_msc_only_fails_a_node_holding_another_nodes_cd_with_the_reason(
     assert f"the gateway's update CD for node {other.id}" in (run.error or ""), run.error
     assert holder.media.inserted and holder.media.image == url
     assert holder.firmware.installed()["BMC"] == "1.0.0"
+
+
+def test_a_node_whose_lost_delivery_completed_is_not_flashed_and_its_cd_ejected(
+        rollout: RolloutFactory) -> None:
+    rig = rollout(models=[TEST_MODEL], groups={"all": 1},
+                  cluster={"delivery": ["msc"], "autonomy": "require_approval"})
+    campaign_id = _pending_campaign(rig)
+    (bmc,) = rig.emulated.bmcs
+    # The whole delivery happened; the database lost every record of it.
+    _insert(bmc, _gateway_url(rig, campaign_id, bmc.id))
+    for component, version in TARGET_VERSIONS.items():
+        bmc.firmware.install(component, version)
+    approved_at = len(rig.emulated.audit.records())
+    rig.service.approve(campaign_id)
+
+    assert rig.wait_state(campaign_id, "completed", "failed") == "completed", \
+        rig.service.report(campaign_id).to_json()
+    wait_until(lambda: not bmc.media.inserted, 30, describe=lambda: bmc.media)
+    (run,) = rig.service.show(campaign_id).runs
+    assert run.step in ("done", "skipped"), (run.step, run.error)
+    audit = rig.emulated.audit.records()[approved_at:]
+    assert [r["event"] for r in audit if r["event"].startswith(("flash", "media"))] == [
+        "media_eject"], audit
