@@ -68,6 +68,8 @@ def _msc(ctx: StepContext) -> Outcome:
         # only while the CD boot is still pending, else MONITOR watches the versions and
         # delivers again after cd_settle_s if they are not reached (never a reset into
         # a CD that may be flashing).
+        LOG.warning("node %s: the gateway's update CD is inserted but the run has no record "
+                    "of it (lost with the database); resumed as a delivery under way", ctx.node)
         ctx.mark(replace(ctx.progress, own_media=(*ctx.progress.own_media, url),
                          own_boot=True, reset_intent=ctx.now, epoch=UNKNOWN_EPOCH))
         return _msc(ctx)
