@@ -27,6 +27,8 @@ LOG = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 20
 # A task the BMC lists counts as ours if it started no earlier than this before our request.
 TASK_CLOCK_SLACK = timedelta(minutes=2)
+# The delivering process of a CD found inserted without a record: not this one.
+UNKNOWN_EPOCH = "unknown"
 
 
 def deliver(ctx: StepContext) -> Outcome:
@@ -61,6 +63,18 @@ def _msc(ctx: StepContext) -> Outcome:
     media = client.media_state()
     if media is None:
         raise StepFailedError("the BMC no longer offers a virtual CD")
+    if media.inserted and media.image == url and url not in ctx.progress.own_media:
+        # This run's own CD, inserted by a request whose record the database lost (it
+        # went back in time, docs/database.md): the reset may have been sent as well and
+        # the CD may be applying now. Resumed as after a crash around the reset: reset
+        # only while the CD boot is still pending, else MONITOR watches the versions and
+        # delivers again after cd_settle_s if they are not reached (never a reset into
+        # a CD that may be flashing).
+        LOG.warning("node %s: the gateway's update CD is inserted but the run has no record "
+                    "of it (lost with the database); resumed as a delivery under way", ctx.node)
+        ctx.mark(replace(ctx.progress, own_media=(*ctx.progress.own_media, url),
+                         own_boot=True, reset_intent=ctx.now, epoch=UNKNOWN_EPOCH))
+        return _msc(ctx)
     _insert_own(ctx, url, media)
     boot_cd(ctx)
     return Advance(NodeStep.MONITOR, progress=replace(ctx.progress, media=True))

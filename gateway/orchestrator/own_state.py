@@ -34,8 +34,8 @@ LOG = logging.getLogger("gateway.orchestrator.steps")
 def media_node(ctx: StepContext, media: MediaState | None) -> str | None:
     """The node whose update CD the slot holds when the gateway inserted it (this node
     for its own media, see the module doc), None when it holds none of the gateway's."""
-    if media is None or not (media.inserted or media.image) or not media.image:
-        return None
+    if media is None or not media.image:
+        return None  # empty, or inserted without a URL the gateway could have given
     if media.image in ctx.progress.own_media:
         return ctx.node
     grant = ctx.media_grant(media.image)
@@ -43,6 +43,7 @@ def media_node(ctx: StepContext, media: MediaState | None) -> str | None:
 
 
 def holds_media(media: MediaState | None) -> bool:
+    """The slot holds something (inserted, or an image left named in it)."""
     return media is not None and bool(media.inserted or media.image)
 
 

@@ -118,7 +118,7 @@ def precheck(ctx: StepContext) -> Outcome:
             prefix = OTHER_MODEL_NOTE if fit.other_model else NOT_APPLICABLE_NOTE
             note = f"{prefix}: " + "; ".join(fit.reasons)
         if DeliveryMethod.MSC in ctx.cluster.delivery:
-            make_safe(ctx)  # an update CD of the gateway's whose record was lost: ejected
+            _eject_lost_cd(ctx)
         return Advance(NodeStep.SKIPPED, {"error": note[:1000],
                                           "before_versions": installed,
                                           "after_versions": installed})
@@ -149,6 +149,18 @@ def precheck(ctx: StepContext) -> Outcome:
     return Advance(following, staging.precheck_fields(ctx, {
         "method": method.value, "model": inventory.model, "before_versions": installed,
         "packages": fit.packages, "target_versions": fit.versions}))
+
+
+def _eject_lost_cd(ctx: StepContext) -> None:
+    """A node found with nothing to do may still hold the gateway's update CD, when the
+    database lost the record of its delivery: ejected (own_state). A slot the BMC does
+    not let the gateway read changes nothing about the skip (transient errors retry)."""
+    try:
+        make_safe(ctx)
+    except RedfishError as exc:
+        if exc.transient:
+            raise
+        LOG.warning("node %s: could not look at its virtual CD: %s", ctx.node, exc)
 
 
 def drain(ctx: StepContext) -> Outcome:
