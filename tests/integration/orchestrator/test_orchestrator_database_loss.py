@@ -29,6 +29,10 @@ NODES = 8
 GROUPS = {"even": 2, "odd": 2}
 
 
+# One rerun: the gateway process picks its listener ports before it binds them, and on a
+# loaded machine another test's server can take one in between (seen once: the CIM
+# listener's port in use). A defect in the rollout itself fails both runs.
+@pytest.mark.flaky(reruns=1)
 def test_rollout_survives_losing_the_database_mid_flight(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory,
         private_postgres: PostgresServer) -> None:

@@ -42,7 +42,8 @@ def test_five_kill_9_of_random_gateways_keep_every_invariant(
     groups = {f"g{i}": ALLOWANCE for i in range(4)}
     bundle = bundle_factory(name="fleet-chaos.iso")
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    with emulated_rollout(test_keys, bundle, NODES, flash_seconds=1.0,
+    # Flashes long enough that five kills, each followed by a restart, fit in the rollout.
+    with emulated_rollout(test_keys, bundle, NODES, flash_seconds=2.0,
                           reset_seconds=0.2) as (emulated, publisher, audit_from):
         paths = fleet_configs(tmp_path, postgres_url, GATEWAYS,
                               publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
