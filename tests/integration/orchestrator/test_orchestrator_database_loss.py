@@ -10,6 +10,8 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from gateway.config import load_config
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
