@@ -25,10 +25,11 @@ LOG = logging.getLogger(__name__)
 RESTART_GRACE_S = 1.0
 # Manager.Reset: long enough for the HTTP worker to send the 204 first.
 RESET_ANSWER_S = 0.05
-# A port picked by the kernel lies in the ephemeral range, so while the BMC
-# was "restarting" an outgoing connection may have taken its number. Keep
-# trying for a while (that connection is short-lived) instead of letting the
-# restart thread die and the BMC stay down for good.
+# The server keeps a closed port bound (emulator/server/listening.py), but
+# where a socket cannot stop listening it closes it, and then an outgoing
+# connection may take the number while the BMC is down (a port picked by the
+# kernel lies in the ephemeral range). Keep trying for a while (that
+# connection is short-lived) instead of leaving the BMC down for good.
 REOPEN_ATTEMPTS = 100
 REOPEN_RETRY_S = 0.1
 

@@ -33,6 +33,7 @@ BODYLESS = frozenset({204, 304})
 _LENGTH = re.compile(rb"[0-9]{1,20}")  # h11's Content-Length (at most 20 digits)
 # Checked fields as h11 keeps them: (name as sent, lower-case name, value).
 _checked: dict[tuple[str, str], tuple[bytes, bytes, bytes]] = {}
+_statuses: dict[str, tuple[int, bytes]] = {}
 _MAX_CHECKED = 4096  # ETags differ per body: remember the first fields seen, then stop
 
 
@@ -75,6 +76,26 @@ def reason_phrase(code: int) -> str:
         return http.HTTPStatus(code).phrase
     except ValueError:
         return ""
+
+
+def status_line(status: str) -> tuple[int, bytes]:
+    """A WSGI status ("200 OK") as h11 takes it: the code and a valid reason phrase
+    (the standard one where the app's is empty or not allowed).
+
+    h11.LocalProtocolError if it does not start with a status code.
+    """
+    found = _statuses.get(status)
+    if found is None:
+        if not status[:3].isdigit() or not status[:3].isascii():
+            raise h11.LocalProtocolError(f"bad WSGI status {status!r}")
+        code = int(status[:3])
+        reason = status[4:].encode("latin-1", "replace")
+        if not reason or not REASON.fullmatch(reason):
+            reason = reason_phrase(code).encode("ascii")
+        found = code, reason
+        if len(_statuses) < _MAX_CHECKED:
+            _statuses[status] = found
+    return found
 
 
 def response_fields(code: int, headers: list[tuple[str, str]], close: bool) -> Headers:

@@ -28,13 +28,13 @@ import h11
 from emulator.server.checks import (
     BODYLESS,
     HEAD_END,
-    REASON,
     head_problem,
     looks_like_tls,
     reason_phrase,
     response_fields,
+    status_line,
 )
-from emulator.server.environ import wsgi_environ
+from emulator.server.environ import connection_environ, wsgi_environ
 from emulator.server.listening import Listener, PortPolicy, WsgiApp
 from emulator.server.spool import RequestBody, SpooledBody
 
@@ -83,6 +83,7 @@ class HttpConnection(asyncio.Protocol):
         self._bodyless = False  # the response being sent must not carry a body
         self.last_activity = time.monotonic()
         self._peer: tuple[str, int] = ("", 0)
+        self._environ: dict[str, Any] | None = None  # what every request's environ shares
 
     # asyncio callbacks ---------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -222,9 +223,11 @@ class HttpConnection(asyncio.Protocol):
                   close: bool = False) -> None:
         assert self._request is not None
         self.busy = True
+        if self._environ is None:
+            self._environ = connection_environ(port=self._listener.port, peer=self._peer,
+                                               https=self._server.ssl_context is not None)
         environ = wsgi_environ(self._request, body, size if declared is None else declared,
-                               port=self._listener.port, peer=self._peer,
-                               https=self._server.ssl_context is not None)
+                               self._environ)
         self._server.dispatch(self, environ, close, self._listener)
 
     # a spooled body (called on the loop thread by its writer) ----------------
@@ -285,11 +288,8 @@ class HttpConnection(asyncio.Protocol):
     def _response_head(self, status: str, headers: list[tuple[str, str]], close: bool
                        ) -> h11.Response:
         """The response head; sets whether a body may follow."""
-        code = int(status[:3])
+        code, reason = status_line(status)
         self._bodyless = code in BODYLESS or self._method() == b"HEAD"
-        reason = status[4:].encode("latin-1", "replace")
-        if not reason or not REASON.fullmatch(reason):
-            reason = reason_phrase(code).encode("ascii")
         # response_fields checked every field as h11 would and gives them in the
         # form h11 keeps them; _parsed skips h11's checks of the status and reason.
         return h11.Response(status_code=code, headers=response_fields(code, headers, close),

@@ -28,33 +28,39 @@ def _environ_key(name: bytes) -> str:
     return key
 
 
-def wsgi_environ(request: h11.Request, body: IO[bytes], length: int, *, port: int,
-                 peer: tuple[str, int], https: bool) -> dict[str, Any]:
-    """The environ for ``request`` whose decoded body (``length`` bytes) reads from ``body``.
+def connection_environ(*, port: int, peer: tuple[str, int], https: bool) -> dict[str, Any]:
+    """The part of every request's environ that one connection fixes (made once per connection).
 
-    port is the local port the request arrived on (how the app picks the BMC).
+    port is the local port the requests arrive on (how the app picks the BMC).
     """
-    target = request.target.decode("latin-1")
-    path, _, query = target.partition("?")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method.decode("ascii"),
+    return {
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote(path, "latin-1"),
-        "RAW_URI": target,
-        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": str(port),
-        "SERVER_PROTOCOL": "HTTP/" + request.http_version.decode("ascii"),
         "REMOTE_ADDR": peer[0],
         "REMOTE_PORT": str(peer[1]),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if https else "http",
-        "wsgi.input": body,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
+
+
+def wsgi_environ(request: h11.Request, body: IO[bytes], length: int,
+                 connection: dict[str, Any]) -> dict[str, Any]:
+    """The environ for ``request`` whose decoded body (``length`` bytes) reads from ``body``;
+    ``connection`` is what connection_environ made for the connection it came on."""
+    target = request.target.decode("latin-1")
+    path, _, query = target.partition("?")
+    environ = connection.copy()
+    environ["REQUEST_METHOD"] = request.method.decode("ascii")
+    environ["PATH_INFO"] = unquote(path, "latin-1")
+    environ["RAW_URI"] = target
+    environ["QUERY_STRING"] = query
+    environ["SERVER_PROTOCOL"] = "HTTP/" + request.http_version.decode("ascii")
+    environ["wsgi.input"] = body
     for _raw, name, raw_value in request.headers._full_items:  # lower-case names
         key = _KEYS.get(name)
         if key is None:

@@ -8,6 +8,7 @@ The read timeout only detects such a wait; nothing asserts speed.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import requests
 
 from tests.integration.emulator.conftest import refuses_connections, wait_until
+from tests.support.background import running
 
 HANG_S = 20.0  # far beyond any answer: a client waiting this long was forgotten
 RESTARTS = 15
@@ -48,20 +50,12 @@ def test_gets_during_repeated_bmc_restarts_are_answered_or_refused_never_left_wa
     node = cluster.inventory[0]
     bmc = cluster.bmc(node["id"])
     outcomes: Counter[str] = Counter()
-    stop = threading.Event()
-    clients = [threading.Thread(target=_poll, args=(node, index % 2 == 0, outcomes, stop))
-               for index in range(CLIENTS)]
-    for client in clients:
-        client.start()
-    try:
+    with running(functools.partial(_poll, node, index % 2 == 0, outcomes)
+                 for index in range(CLIENTS)):
         for _ in range(RESTARTS):
             bmc.restart_bmc("restart under load")
             wait_until(lambda: not bmc.manager_restarting
                        and not refuses_connections(node["url"]))
-    finally:
-        stop.set()
-        for client in clients:
-            client.join()
     assert outcomes["no answer"] == 0, outcomes
     assert set(outcomes) <= {"answered", "refused or reset"}, outcomes
     assert outcomes["answered"] > 0 and outcomes["refused or reset"] > 0, outcomes

@@ -8,6 +8,7 @@ timeouts only detect such a hang; nothing here asserts how fast anything is.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 from collections import Counter
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from emulator.server import MultiPortServer
+from tests.support.background import running
 
 HANG_S = 10.0  # far beyond any answer of this app: a client waiting this long was forgotten
 RESTARTS = 300
@@ -65,19 +67,11 @@ def test_every_request_during_repeated_restarts_is_answered_or_its_connection_cl
         server: MultiPortServer) -> None:
     port = server.open_port(0, ok_app)
     outcomes: Counter[str] = Counter()
-    stop = threading.Event()
-    clients = [threading.Thread(target=_ask, args=(port, index % 2 == 0, outcomes, stop))
-               for index in range(CLIENTS)]
-    for client in clients:
-        client.start()
-    try:
+    with running(functools.partial(_ask, port, index % 2 == 0, outcomes)
+                 for index in range(CLIENTS)):
         for _ in range(RESTARTS):
             server.close_port(port)
             server.reopen_port(port)
-    finally:
-        stop.set()
-        for client in clients:
-            client.join()
     assert outcomes["no answer"] == 0, outcomes
     assert outcomes["answered"] > 0, outcomes
     with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as conn:
