@@ -136,7 +136,8 @@ def _run(bundle: Path, key_paths: tuple[Path, ...], matrix_path: Path, jobs: int
         report = run_validation(bundle, keys, matrix, matrix_source=str(matrix_path),
                                 dynamic=dynamic)
     if dynamic.bmcs_started:
-        console.print(f"Emulated {dynamic.bmcs_started} BMCs for {len(matrix.combinations())} "
+        console.print(f"Emulated {dynamic.bmcs_started} BMCs "
+                      f"({', '.join(dynamic.manufacturers)}) for {len(matrix.combinations())} "
                       f"matrix cells with {jobs} job(s); they read "
                       f"{dynamic.bytes_served / 1e6:.1f} MB of the bundle from the media server.")
     return report

@@ -89,6 +89,7 @@ class MatrixChecks:
         self.personality = personality
         self.bmcs_started = 0  # after run(): emulated BMCs the matrix needed
         self.bytes_served = 0  # after run(): bundle bytes the media server sent
+        self.manufacturers: tuple[str, ...] = ()  # after run(): what the BMCs presented
 
     def run(self, bundle: str, manifest: Manifest, matrix: Matrix) -> list[CheckResult]:
         """Results for every check x combination, in matrix order.
@@ -108,6 +109,7 @@ class MatrixChecks:
         self.bmcs_started = len(units)
         with BundleServer(path) as server:
             cluster = self._start_cluster(units)
+            self.manufacturers = tuple(sorted({bmc.manufacturer for bmc in cluster.bmcs}))
             try:
                 with ThreadPoolExecutor(max_workers=self.jobs,
                                         thread_name_prefix="validate") as pool:

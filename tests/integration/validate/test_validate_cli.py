@@ -185,3 +185,50 @@ def test_static_only_installs_nothing(sample_bundle: Path, test_keys: TestKeys,
     assert outcome.exit_code == 0, outcome.output
     suites = [suite.get("name") for suite in ET.parse(junit).getroot()]
     assert suites == ["static"]
+
+
+MSC_MATRIX = """\
+name: msc-matrix
+emulator: {flash_seconds: 0.05, reset_seconds: 0.05, bmc_restart_seconds: 0.1}
+matrix:
+  deliveries: [msc]
+  models:
+    FF-1U-R450: [{name: previous, firmware: {BMC: "2.8.1", BIOS: "1.16.0", NIC: "22.21.0"}}]
+    FF-2U-R750: [{name: previous, firmware: {BMC: "2.8.1", BIOS: "2.4.0", NIC: "22.21.0"}}]
+    FF-4U-X900: [{name: previous, firmware: {BMC: "3.1.0", BIOS: "4.0.0", NIC: "28.36.1"}}]
+"""
+
+
+def test_personalities_run_the_matrix_once_per_bmc_family_with_reports_each(
+        sample_bundle: Path, test_keys: TestKeys, tmp_path: Path) -> None:
+    matrix = tmp_path / "msc-matrix.yaml"
+    matrix.write_text(MSC_MATRIX)
+    junit, html = tmp_path / "v.xml", tmp_path / "v.html"
+    outcome = run(sample_bundle, "--trusted-key", test_keys.public, "--matrix", matrix,
+                  "--personalities", "idrac, xcc", "--junit", junit, "--html", html)
+    assert outcome.exit_code == 0, outcome.output
+    # Each run's BMCs presented that family (Dell's vmedia under Systems, Lenovo's
+    # Inserted-only insert), and the bundle installed over virtual media on both.
+    first, second = outcome.output.split("BMC personality xcc")
+    assert "BMC personality idrac" in first and "(Dell Inc.)" in first
+    assert "(Lenovo)" in second and "Dell" not in second
+    assert not junit.exists() and not html.exists()
+    for family in ("idrac", "xcc"):
+        root = ET.parse(tmp_path / f"v-{family}.xml").getroot()
+        assert root.get("name", "").endswith(f" on {family}")
+        assert root.get("failures") == "0" and root.get("skipped") == "0"
+        assert int(root.get("tests", "0")) == len(STATIC_CHECKS) + len(DYNAMIC_CHECKS) * 3
+        page = Html((tmp_path / f"v-{family}.html").read_text())
+        assert page.verdict == "PASSED" and page.failures == []
+
+
+def test_an_unknown_personality_is_refused_in_one_line_before_anything_runs(
+        sample_bundle: Path, test_keys: TestKeys, tmp_path: Path) -> None:
+    junit = tmp_path / "v.xml"
+    outcome = run(sample_bundle, "--trusted-key", test_keys.public, "--personalities",
+                  "idrac,hp-ilo", "--junit", junit)
+    assert outcome.exit_code == 2
+    assert outcome.output.strip().splitlines() == [
+        "error: --personalities: unknown personality 'hp-ilo'; known: all, dmtf, openbmc, "
+        "idrac, ilo, xcc, supermicro"]
+    assert list(tmp_path.iterdir()) == []
