@@ -33,7 +33,7 @@ from lab.lab_gateway_config import LabEndpoints, render_gateway_config
 from lab.lab_postgres import PostgresError, start_postgres
 from lab.lab_power import power_on
 from lab.lab_state import LabError, LabState, read_state, write_state
-from lab.topology import Topology, TopologyError, load_topology
+from lab.topology import Node, Topology, TopologyError, load_topology
 
 DEFAULT_LIBVIRT_URI = "test:///default"
 CIM_USERNAME = "lab-publisher"
@@ -88,7 +88,7 @@ def lab_keys(workdir: Path) -> tuple[Path, Path]:
 def _emulator_argv(topology: Topology, workdir: Path, public_key: Path,
                    libvirt_uri: str) -> list[str]:
     """`fleetflash emulator serve` for the topology: one BMC per node, in file order."""
-    nodes = [{"model": node.model, "firmware": dict(node.firmware)} for node in topology.nodes]
+    nodes = [nodes_file_entry(node) for node in topology.nodes]
     nodes_file = workdir / "emulator-nodes.json"
     nodes_file.write_text(json.dumps(nodes, indent=1) + "\n", encoding="utf-8")
     timings = topology.emulator
@@ -105,6 +105,15 @@ def _emulator_argv(topology: Topology, workdir: Path, public_key: Path,
         argv += ["--fault", f"{bmc_id(index[fault.node])}={fault.kind.value}"
                             + (f":{params}" if params else "")]
     return argv
+
+
+def nodes_file_entry(node: Node) -> dict[str, object]:
+    """One node of the emulator's --nodes-file: model, starting firmware and, when the
+    topology names one, the BMC personality (its quirks and identity come with it)."""
+    entry: dict[str, object] = {"model": node.model, "firmware": dict(node.firmware)}
+    if node.personality is not None:
+        entry["personality"] = node.personality
+    return entry
 
 
 def bmc_id(index: int) -> str:

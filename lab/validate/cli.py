@@ -8,12 +8,14 @@ path that cannot be written). Reports are written before the exit either way.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from emulator.personalities import PERSONALITIES
 from lab.topology import load_topology
 from lab.validate.dynamic import DYNAMIC_CHECKS, MatrixChecks
 from lab.validate.dynamic_faults import load_cell_faults
@@ -49,11 +51,15 @@ EXIT_PASSED, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
               help="Run the static checks only; install nothing on the emulated matrix.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1.0), default=60.0,
               show_default=True, help="Seconds one step (a task, a restart) may take.")
+@click.option("--personalities", "personalities_option", metavar="all|NAME[,NAME...]",
+              help="Run the matrix once per BMC personality (emulator/personalities.py), "
+                   "'all' for every one; reports get the personality in their file name "
+                   "(validate.xml -> validate-idrac.xml).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the emulator and client do.")
 def validate(bundle: Path, trusted_keys: tuple[Path, ...], matrix_path: Path,
              junit_path: Path | None, html_path: Path | None, jobs: int,
              faults_path: Path | None, static_only: bool, timeout_s: float,
-             verbose: bool) -> None:
+             personalities_option: str | None, verbose: bool) -> None:
     """Validate the update bundle BUNDLE (an ISO image) before it is published.
 
     Static checks (format, signature, hashes, manifest lint), then the bundle
@@ -63,25 +69,52 @@ def validate(bundle: Path, trusted_keys: tuple[Path, ...], matrix_path: Path,
     """
     _quiet_libraries(verbose)
     console = Console(stderr=False, highlight=False)
+    passed = True
     try:
-        report = _run(bundle, trusted_keys, matrix_path, jobs, faults_path, static_only,
-                      timeout_s, console)
-        print_summary(report, console)
-        if junit_path is not None:
-            write_junit(report, junit_path)
-            console.print(f"JUnit report: {junit_path}")
-        if html_path is not None:
-            write_html(report, html_path)
-            console.print(f"HTML report: {html_path}")
+        for name in parse_personalities(personalities_option):
+            if name is not None:
+                console.rule(f"BMC personality {name}")
+            report = replace(_run(bundle, trusted_keys, matrix_path, jobs, faults_path,
+                                  static_only, timeout_s, console, name),
+                             personality=name or "")
+            print_summary(report, console)
+            if junit_path is not None:
+                write_junit(report, per_personality(junit_path, name))
+                console.print(f"JUnit report: {per_personality(junit_path, name)}")
+            if html_path is not None:
+                write_html(report, per_personality(html_path, name))
+                console.print(f"HTML report: {per_personality(html_path, name)}")
+            passed = passed and report.passed
     except ValidateError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_CANNOT_RUN) from None
-    raise SystemExit(EXIT_PASSED if report.passed else EXIT_FAILED)
+    raise SystemExit(EXIT_PASSED if passed else EXIT_FAILED)
+
+
+def parse_personalities(option: str | None) -> list[str | None]:
+    """The personalities to run the matrix on: [None] (the matrix as it is) without the
+    option; ValidateError naming an unknown one."""
+    if option is None:
+        return [None]
+    if option.strip() == "all":
+        return list(PERSONALITIES)
+    names = [name.strip() for name in option.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PERSONALITIES]
+    if unknown or not names:
+        raise ValidateError(f"--personalities: unknown personality "
+                            f"{', '.join(map(repr, unknown)) or repr(option)}; known: all, "
+                            f"{', '.join(PERSONALITIES)}")
+    return list(dict.fromkeys(names))
+
+
+def per_personality(path: Path, name: str | None) -> Path:
+    """`path` for one personality's report: validate.xml -> validate-idrac.xml."""
+    return path if name is None else path.with_name(f"{path.stem}-{name}{path.suffix}")
 
 
 def _run(bundle: Path, key_paths: tuple[Path, ...], matrix_path: Path, jobs: int,
          faults_path: Path | None, static_only: bool, timeout_s: float,
-         console: Console) -> ValidationReport:
+         console: Console, personality: str | None) -> ValidationReport:
     keys = load_trusted_keys(key_paths)
     matrix = load_matrix(matrix_path)
     if static_only:
@@ -98,11 +131,13 @@ def _run(bundle: Path, key_paths: tuple[Path, ...], matrix_path: Path, jobs: int
             progress.advance(task)
 
         dynamic = MatrixChecks(keys, jobs=jobs, timings=timings, faults=faults,
-                               timeout_s=timeout_s, on_result=advance)
+                               timeout_s=timeout_s, on_result=advance,
+                               personality=personality)
         report = run_validation(bundle, keys, matrix, matrix_source=str(matrix_path),
                                 dynamic=dynamic)
     if dynamic.bmcs_started:
-        console.print(f"Emulated {dynamic.bmcs_started} BMCs for {len(matrix.combinations())} "
+        console.print(f"Emulated {dynamic.bmcs_started} BMCs "
+                      f"({', '.join(dynamic.manufacturers)}) for {len(matrix.combinations())} "
                       f"matrix cells with {jobs} job(s); they read "
                       f"{dynamic.bytes_served / 1e6:.1f} MB of the bundle from the media server.")
     return report

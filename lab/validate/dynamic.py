@@ -67,6 +67,8 @@ class MatrixChecks:
     faults: declared per-cell faults (dynamic_faults). timeout_s: the most a
     single step (a task, a restart, a reboot) may take before it fails.
     on_result: called (from worker threads) with each result as it is ready.
+    personality: the BMC family every emulated BMC presents (emulator/personalities.py;
+    None: dmtf), so a bundle is proven against that family's quirks.
     """
 
     checks: Sequence[tuple[str, str]] = tuple(TITLES.items())
@@ -74,7 +76,8 @@ class MatrixChecks:
     def __init__(self, trusted_keys: Sequence[Ed25519PublicKey], *, jobs: int = 4,
                  timings: EmulatorTimings | None = None, faults: tuple[CellFault, ...] = (),
                  timeout_s: float = 60.0,
-                 on_result: Callable[[CheckResult], None] | None = None) -> None:
+                 on_result: Callable[[CheckResult], None] | None = None,
+                 personality: str | None = None) -> None:
         if jobs < 1:
             raise ValidateError(f"jobs must be at least 1, got {jobs}")
         self.trusted_keys = list(trusted_keys)
@@ -83,8 +86,10 @@ class MatrixChecks:
         self.faults = faults
         self.timeout_s = timeout_s
         self.on_result = on_result
+        self.personality = personality
         self.bmcs_started = 0  # after run(): emulated BMCs the matrix needed
         self.bytes_served = 0  # after run(): bundle bytes the media server sent
+        self.manufacturers: tuple[str, ...] = ()  # after run(): what the BMCs presented
 
     def run(self, bundle: str, manifest: Manifest, matrix: Matrix) -> list[CheckResult]:
         """Results for every check x combination, in matrix order.
@@ -104,6 +109,7 @@ class MatrixChecks:
         self.bmcs_started = len(units)
         with BundleServer(path) as server:
             cluster = self._start_cluster(units)
+            self.manufacturers = tuple(sorted({bmc.manufacturer for bmc in cluster.bmcs}))
             try:
                 with ThreadPoolExecutor(max_workers=self.jobs,
                                         thread_name_prefix="validate") as pool:
@@ -166,7 +172,8 @@ class MatrixChecks:
         return ClusterConfig(
             base_port=base_port,
             nodes=[NodeSpec(model=unit.cell.combination.model, firmware=unit.firmware,
-                            faults=unit.cell.declared) for unit in units],
+                            faults=unit.cell.declared, personality=self.personality)
+                   for unit in units],
             trusted_keys=self.trusted_keys,
             flash_seconds=self.timings.flash_seconds,
             reset_seconds=self.timings.reset_seconds,

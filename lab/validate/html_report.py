@@ -30,7 +30,8 @@ code { font-size: 0.95em; }
 def html_report(report: ValidationReport) -> str:
     """The report as one HTML document (str)."""
     verdict = "passed" if report.passed else "failed"
-    title = f"Validation of {report.bundle_id or report.bundle}"
+    title = f"Validation of {report.bundle_id or report.bundle}" + (
+        f" on {report.personality}" if report.personality else "")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -63,6 +64,7 @@ def _summary(report: ValidationReport) -> str:
     rows = [
         ("Bundle", report.bundle), ("Bundle id", report.bundle_id), ("Release", report.release),
         ("Matrix", report.matrix_source),
+        *([("BMC personality", report.personality)] if report.personality else []),
         ("Checks", f"{len(report.results)} run: {counts[Outcome.PASSED]} passed, "
                    f"{counts[Outcome.FAILED]} failed, {counts[Outcome.SKIPPED]} skipped"),
         ("Warnings", str(sum(len(r.warnings) for r in report.results))),

@@ -16,7 +16,9 @@ from lab.validate.results import CheckResult, Outcome, ValidationReport
 
 def junit_xml(report: ValidationReport) -> bytes:
     """The report as a UTF-8 JUnit XML document."""
-    root = ET.Element("testsuites", name=f"fleetflash validate {report.bundle_id or report.bundle}")
+    name = f"fleetflash validate {report.bundle_id or report.bundle}"
+    root = ET.Element("testsuites", name=name + (f" on {report.personality}"
+                                                 if report.personality else ""))
     suites: dict[str, list[CheckResult]] = {"static": list(report.static_results)}
     for result in report.dynamic_results:
         assert result.combination is not None

@@ -118,6 +118,7 @@ class ValidationReport:
     matrix_source: str = ""
     seconds: float = 0.0
     combinations: tuple[CombinationKey, ...] = field(default=())
+    personality: str = ""  # the BMC family the matrix presented ("": not chosen, dmtf)
 
     @property
     def passed(self) -> bool:

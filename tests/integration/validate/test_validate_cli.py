@@ -14,6 +14,7 @@ from lab.cli import main
 from lab.validate import STATIC_CHECKS, load_matrix
 from lab.validate.dynamic import DYNAMIC_CHECKS
 from tests.conftest import REPO_ROOT, TestKeys
+from tests.integration.validate.conftest import REDUCED_MATRIX
 
 COMBINATIONS = [c.key for c in load_matrix().combinations()]
 
@@ -185,3 +186,45 @@ def test_static_only_installs_nothing(sample_bundle: Path, test_keys: TestKeys,
     assert outcome.exit_code == 0, outcome.output
     suites = [suite.get("name") for suite in ET.parse(junit).getroot()]
     assert suites == ["static"]
+
+
+# The reduced matrix over virtual media only (where the families differ most), without
+# the model outside the bundle.
+MSC_MATRIX = "\n".join(
+    line for line in REDUCED_MATRIX.replace("[simple_update]", "[msc]").splitlines()
+    if "FF-1U-R350" not in line) + "\n"
+
+
+def test_personalities_run_the_matrix_once_per_bmc_family_with_reports_each(
+        sample_bundle: Path, test_keys: TestKeys, tmp_path: Path) -> None:
+    matrix = tmp_path / "msc-matrix.yaml"
+    matrix.write_text(MSC_MATRIX)
+    junit, html = tmp_path / "v.xml", tmp_path / "v.html"
+    outcome = run(sample_bundle, "--trusted-key", test_keys.public, "--matrix", matrix,
+                  "--personalities", "idrac, xcc", "--junit", junit, "--html", html)
+    assert outcome.exit_code == 0, outcome.output
+    # Each run's BMCs presented that family (Dell's vmedia under Systems, Lenovo's
+    # Inserted-only insert), and the bundle installed over virtual media on both.
+    first, second = outcome.output.split("BMC personality xcc")
+    assert "BMC personality idrac" in first and "(Dell Inc.)" in first
+    assert "(Lenovo)" in second and "Dell" not in second
+    assert not junit.exists() and not html.exists()
+    for family in ("idrac", "xcc"):
+        root = ET.parse(tmp_path / f"v-{family}.xml").getroot()
+        assert root.get("name", "").endswith(f" on {family}")
+        assert root.get("failures") == "0" and root.get("skipped") == "0"
+        assert int(root.get("tests", "0")) == len(STATIC_CHECKS) + len(DYNAMIC_CHECKS) * 3
+        page = Html((tmp_path / f"v-{family}.html").read_text())
+        assert page.verdict == "PASSED" and page.failures == []
+
+
+def test_an_unknown_personality_is_refused_in_one_line_before_anything_runs(
+        sample_bundle: Path, test_keys: TestKeys, tmp_path: Path) -> None:
+    junit = tmp_path / "v.xml"
+    outcome = run(sample_bundle, "--trusted-key", test_keys.public, "--personalities",
+                  "idrac,hp-ilo", "--junit", junit)
+    assert outcome.exit_code == 2
+    assert outcome.output.strip().splitlines() == [
+        "error: --personalities: unknown personality 'hp-ilo'; known: all, dmtf, openbmc, "
+        "idrac, ilo, xcc, supermicro"]
+    assert list(tmp_path.iterdir()) == []

@@ -206,3 +206,22 @@ def test_the_canary_fixture_fails_a_canary_and_the_budget_fixture_does_not() -> 
     assert canaries & failing
     canaries, failing = canaries_of(fixtures / "failure-budget.yaml")
     assert canaries and not canaries & failing
+
+
+def test_mixed_vendors_nodes_reach_the_emulator_with_their_personality() -> None:
+    """`lab up` writes each node's personality into the emulator's nodes file, so the
+    BMC gets that family's quirks and identity (not the dmtf default)."""
+    from emulator.config import ClusterConfig, NodeSpec
+    from lab.runner import nodes_file_entry
+
+    mixed = load_topology(ROOT / "lab/topologies/mixed-vendors.yaml")
+    entries = [nodes_file_entry(node) for node in mixed.nodes]
+    specs = ClusterConfig(nodes=[NodeSpec(**entry) for entry in entries]).node_specs()  # type: ignore[arg-type]
+    idrac = [spec for spec, node in zip(specs, mixed.nodes, strict=True)
+             if node.personality == "idrac"]
+    assert len(idrac) == 4
+    assert all("vmedia-under-systems" in spec.quirks for spec in idrac)
+    assert {spec.personality for spec in specs} == {
+        "dmtf", "openbmc", "idrac", "ilo", "xcc", "supermicro"}
+    # The topology's FF-* starting versions stand, whatever the family.
+    assert [spec.firmware for spec in specs] == [dict(node.firmware) for node in mixed.nodes]
