@@ -161,16 +161,23 @@ def _write_config(tmp_path: Path, lab: Lab, publisher: BundleServer, test_keys: 
         qos_of=lambda node: "never" if node == NEVER else "soon")
 
 
-def test_staged_campaign_resets_only_inside_the_window(
-        tmp_path: Path, lab: Lab, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+def _prepare(lab: Lab, bundle_factory: BundleFactory, name: str
+             ) -> tuple[Path, str, int, datetime]:
+    """The bundle (its BIOS stageable before the BMC firmware is written) and its
+    sha256, hosts powered on, where the test's audit records start, the window's
+    opening."""
     spec = small_bundle_spec()
     for package in spec["packages"]:
-        package["requires"] = []  # BIOS can be staged before the BMC firmware is written
-    bundle = bundle_factory(spec, name="staged.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+        package["requires"] = []
+    bundle = bundle_factory(spec, name=name)
     power_on(lab.cluster)
-    audit_from = len(lab.audit())
-    opening = _next_opening(margin_s=60)
+    return (bundle, hashlib.sha256(bundle.read_bytes()).hexdigest(), len(lab.audit()),
+            _next_opening(margin_s=60))
+
+
+def test_staged_campaign_resets_only_inside_the_window(
+        tmp_path: Path, lab: Lab, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+    bundle, sha, audit_from, opening = _prepare(lab, bundle_factory, "staged.iso")
     with BundleServer([bundle]) as publisher:
         gateway = _start_gateway(tmp_path, lab, publisher, test_keys, opening)
         try:
@@ -241,14 +248,7 @@ def test_kill_9_between_stage_and_reset_resumes_without_a_second_flash(
     # `kill -9` of a real `fleetflash gateway serve` while the canary stages (or has
     # staged) and again while it waits for its window: the restarted gateway adopts what
     # the BMC holds, writes nothing twice, resets in the window; NEVER stays staged.
-    spec = small_bundle_spec()
-    for package in spec["packages"]:
-        package["requires"] = []
-    bundle = bundle_factory(spec, name="staged-kill.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    power_on(lab.cluster)
-    audit_from = len(lab.audit())
-    opening = _next_opening(margin_s=60)
+    bundle, sha, audit_from, opening = _prepare(lab, bundle_factory, "staged-kill.iso")
     with BundleServer([bundle]) as publisher:
         config_path = _write_config(tmp_path, lab, publisher, test_keys, opening)
         config = load_config(config_path)
