@@ -290,7 +290,11 @@ class FleetBmcClient(BmcClient):
         FirmwareInventory member. Raises RedfishError."""
         wanted = sorted(set(components))
         uris: dict[str, str] = self.known.get("member_uris") or {}
-        if any(component not in uris for component in wanted):
+        # Twice at most: in a fresh process (after a restart) the first read finds the
+        # members by the inventory's rule, the second maps each to its component.
+        for _read in range(2):
+            if all(component in uris for component in wanted):
+                return [uris[component] for component in wanted]
             self.component_versions()
             uris = self.known.get("member_uris") or {}
         if any(component not in uris for component in wanted):

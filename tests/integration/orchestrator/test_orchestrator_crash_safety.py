@@ -61,10 +61,12 @@ def test_kill_9_at_random_points_keeps_every_invariant(
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
-            # The default redelivery allowance: a kill during a node's CD transfer costs
-            # it one redelivery (the orphaned run's TransferFailed belongs to the attempt
-            # it ended: test_orchestrator_crash_redelivery.py).
-            orchestrator={"lease_s": 5}, database_url=database_url,
+            # A kill during a node's CD transfer costs that node one redelivery (the
+            # orphaned run's TransferFailed belongs to the attempt it ended, not to the
+            # redelivery: test_orchestrator_crash_redelivery.py). The canary is alone in
+            # flight while the first kills land, so it may take one per kill.
+            orchestrator={"lease_s": 5, "max_redeliveries": KILLS},
+            database_url=database_url,
             # Up to 10 restarts land inside MONITOR: its clock runs while the gateway is
             # down, so the step may take several restarts long (only slowness waits).
             timeouts={"monitor": 120, "verify": 30})
@@ -75,6 +77,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
 
             # Steps the campaign's nodes were in at each kill (where the crashes landed).
             kill_points: Counter[str] = Counter()
+            hit: Counter[str] = Counter()  # per node: kills while it was (about to be) delivered to
             kills = 0
             deadline = time.monotonic() + 150
             while kills < KILLS:
@@ -82,10 +85,11 @@ def test_kill_9_at_random_points_keeps_every_invariant(
                 time.sleep(rng.uniform(0.1, 1.2))
                 if campaigns.get_campaign(campaign_id).state == "completed":
                     break
-                steps = {r.step for r in campaigns.runs(campaign_id)}
+                now = campaigns.runs(campaign_id)
                 gateway.kill()
                 kills += 1
-                kill_points.update(steps - {"pending", "done"})
+                kill_points.update({r.step for r in now} - {"pending", "done"})
+                hit.update(r.node_id for r in now if r.step in ("precheck", "deliver", "monitor"))
                 gateway.start()
             final, runs = wait_until_finished(campaigns, campaign_id, 120)
 
@@ -94,4 +98,7 @@ def test_kill_9_at_random_points_keeps_every_invariant(
         assert final.state == "completed", (message, final.reason,
                                             [(r.node_id, r.step, r.error) for r in runs])
         assert Counter(r.step for r in runs) == {"done": NODES}, message
+        # A node is delivered to again at most once per kill that hit its delivery.
+        assert all(r.progress.redeliveries <= hit[r.node_id] for r in runs), (
+            message, dict(hit), {r.node_id: r.progress.redeliveries for r in runs})
         assert_rollout_invariants(emulated, audit_from, even_odd_group, GROUPS, message)

@@ -33,6 +33,8 @@ from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     TEST_MODEL,
     power_on,
+    raise_alert_and_wait_for_campaign,
+    serving,
     write_gateway_config,
 )
 from tests.support.waiting import wait_until
@@ -133,8 +135,18 @@ def _staged_member(node: dict[str, str]) -> tuple[str, str, str] | None:
 
 def _start_gateway(tmp_path: Path, lab: Lab, publisher: BundleServer, test_keys: TestKeys,
                    opening: datetime) -> Gateway:
+    config = _write_config(tmp_path, lab, publisher, test_keys, opening)
+    gateway = build_gateway(load_config(config), worker_poll_interval=0.2)
+    gateway.start()
+    return gateway
+
+
+def _write_config(tmp_path: Path, lab: Lab, publisher: BundleServer, test_keys: TestKeys,
+                  opening: datetime) -> Path:
+    """The staged cluster's gateway.toml: NEVER's window is days away, the others'
+    opens at ``opening``."""
     never_day = (datetime.now(UTC) + timedelta(days=3)).weekday()
-    config = write_gateway_config(
+    return write_gateway_config(
         tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
         bmcs=lab.cluster.inventory, group_of=lambda _n: "all", groups={"all": 1},
         cluster={"delivery": ["simple_update"], "activation": "staged"},
@@ -147,21 +159,25 @@ def _start_gateway(tmp_path: Path, lab: Lab, publisher: BundleServer, test_keys:
             {"name": "never", "order": 1, "windows": [
                 {"days": [never_day], "start": "00:00", "hours": 1}]}],
         qos_of=lambda node: "never" if node == NEVER else "soon")
-    gateway = build_gateway(load_config(config), worker_poll_interval=0.2)
-    gateway.start()
-    return gateway
+
+
+def _prepare(lab: Lab, bundle_factory: BundleFactory, name: str
+             ) -> tuple[Path, str, int, datetime]:
+    """The bundle (its BIOS stageable before the BMC firmware is written) and its
+    sha256, hosts powered on, where the test's audit records start, the window's
+    opening."""
+    spec = small_bundle_spec()
+    for package in spec["packages"]:
+        package["requires"] = []
+    bundle = bundle_factory(spec, name=name)
+    power_on(lab.cluster)
+    return (bundle, hashlib.sha256(bundle.read_bytes()).hexdigest(), len(lab.audit()),
+            _next_opening(margin_s=60))
 
 
 def test_staged_campaign_resets_only_inside_the_window(
         tmp_path: Path, lab: Lab, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    spec = small_bundle_spec()
-    for package in spec["packages"]:
-        package["requires"] = []  # BIOS can be staged before the BMC firmware is written
-    bundle = bundle_factory(spec, name="staged.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    power_on(lab.cluster)
-    audit_from = len(lab.audit())
-    opening = _next_opening(margin_s=60)
+    bundle, sha, audit_from, opening = _prepare(lab, bundle_factory, "staged.iso")
     with BundleServer([bundle]) as publisher:
         gateway = _start_gateway(tmp_path, lab, publisher, test_keys, opening)
         try:
@@ -224,6 +240,42 @@ def test_staged_campaign_resets_only_inside_the_window(
     assert outcomes == {**dict.fromkeys(soon, "done"), NEVER: "staged"}, report.to_json()
     for node_id in soon:
         assert lab.cluster.bmc(node_id).firmware.installed() == TARGET_VERSIONS, node_id
+    _check_audit(lab.audit()[audit_from:], canary, opening)
+
+
+def test_kill_9_between_stage_and_reset_resumes_without_a_second_flash(
+        tmp_path: Path, lab: Lab, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
+    # `kill -9` of a real `fleetflash gateway serve` while the canary stages (or has
+    # staged) and again while it waits for its window: the restarted gateway adopts what
+    # the BMC holds, writes nothing twice, resets in the window; NEVER stays staged.
+    bundle, sha, audit_from, opening = _prepare(lab, bundle_factory, "staged-kill.iso")
+    with BundleServer([bundle]) as publisher:
+        config_path = _write_config(tmp_path, lab, publisher, test_keys, opening)
+        config = load_config(config_path)
+        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
+            campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
+                                                            publisher, bundle, sha)
+            (canary,) = campaigns.get_campaign(campaign_id).canaries
+
+            def step(node: str) -> str:
+                return campaigns.run(campaign_id, node).step
+
+            wait_until(lambda: step(canary) in ("stage", "staged"), 60)
+            gateway.kill()  # staging under way, or just done
+            gateway.start()
+            wait_until(lambda: step(canary) == "staged", 60)
+            assert datetime.now(UTC) < opening, "the window opened before the canary staged"
+            gateway.kill()  # staged, waiting for its window
+            gateway.start()
+            soon = [f"bmc-{i:04d}" for i in range(NODES) if f"bmc-{i:04d}" != NEVER]
+            wait_until(lambda: all(step(n) == "done" for n in soon), 240)
+            wait_until(lambda: step(NEVER) == "staged", 60)
+            runs = {r.node_id: r for r in campaigns.runs(campaign_id)}
+    assert {n: r.step for n, r in runs.items()} == {**dict.fromkeys(soon, "done"),
+                                                    NEVER: "staged"}
+    for node_id in soon:
+        assert lab.cluster.bmc(node_id).firmware.installed() == TARGET_VERSIONS, node_id
+    assert lab.cluster.bmc(NEVER).firmware.installed() == BEFORE
     _check_audit(lab.audit()[audit_from:], canary, opening)
 
 

@@ -37,3 +37,18 @@ def test_log_entries_since_the_update_are_read_on_our_clock(
                     if s.key == "ApplyFailed"]
     finally:
         client.close()
+
+
+def test_a_fresh_client_finds_the_update_targets(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint) -> None:
+    # A gateway restarted moments after its inventory reads nothing before it stages:
+    # the Targets of the update still name the FirmwareInventory members.
+    client = FleetBmcClient.connect(endpoint)
+    try:
+        targets = client.firmware_targets(["BIOS", "NIC"])
+        assert targets is not None
+        assert [t.rsplit("/", 1)[-1] for t in targets] == ["BIOS", "NIC"]
+        assert all(t.startswith("/redfish/v1/UpdateService/FirmwareInventory/") for t in targets)
+        assert client.firmware_targets(["CPLD"]) is None  # not a member: no Targets
+    finally:
+        client.close()
