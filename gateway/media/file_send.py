@@ -54,10 +54,8 @@ class FileSend:
                  offset: int, count: int, sent: Callable[[int], None],
                  senders: ThreadPoolExecutor, stall_timeout_s: float) -> None:
         self._loop = loop
-        self._out = out_fd
-        self._in = in_fd
-        self._offset = offset
-        self._left = count
+        self._out, self._in = out_fd, in_fd  # socket, file
+        self._offset, self._left = offset, count  # next byte of the file, bytes to go
         self._sent = sent
         self._senders = senders
         self._stall_timeout = stall_timeout_s
