@@ -9,7 +9,7 @@ docs/performance.md, front door). Here the socket is registered for writability
 once per range; each wake-up is one os.sendfile(2) of at most LOOP_SLICE and a
 few attribute updates. The selector is level-triggered, so a socket that still
 has room is called again on the loop's next turn, after every other ready
-connection: readers take turns in bounded slices.
+connection: readers take turns in bounded slices (LOOP_SLICE).
 
 A reader that keeps taking whole slices for STREAK_BYTES without filling its
 socket is a fast reader: its next slices (up to SEND_SLICE_BYTES each, until
@@ -30,7 +30,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 SEND_SLICE_BYTES = 8 * 1024 * 1024
-LOOP_SLICE = 1024 * 1024  # at most this much is sent from the loop thread per turn
+# At most this much is sent from the loop thread per wake-up: while thousands of
+# new readers' sockets all have room, one loop turn costs (readers x slice) of
+# copying, and everything else on the loop (accepting, heads) waits for the turn.
+LOOP_SLICE = 256 * 1024
 # Bytes sent without the socket ever filling up before a reader counts as fast.
 STREAK_BYTES = 4 * 1024 * 1024
 
@@ -51,10 +54,8 @@ class FileSend:
                  offset: int, count: int, sent: Callable[[int], None],
                  senders: ThreadPoolExecutor, stall_timeout_s: float) -> None:
         self._loop = loop
-        self._out = out_fd
-        self._in = in_fd
-        self._offset = offset
-        self._left = count
+        self._out, self._in = out_fd, in_fd  # socket, file
+        self._offset, self._left = offset, count  # next byte of the file, bytes to go
         self._sent = sent
         self._senders = senders
         self._stall_timeout = stall_timeout_s
@@ -68,6 +69,9 @@ class FileSend:
             self._finish(None)
         else:
             loop.add_writer(out_fd, self._writable)
+            # The first slice now: a new reader's first byte must not wait for a loop
+            # turn, which takes long while thousands of sockets have room.
+            self._writable()
 
     def _writable(self) -> None:
         if self.done.done():

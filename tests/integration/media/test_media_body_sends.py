@@ -1,0 +1,129 @@
+"""Bodies on their way to readers: a reader that stops reading is dropped and its slot
+freed, a stopping server closes readers mid-body, and a kept-alive connection goes on
+to its next request after a whole image."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from pathlib import Path
+
+from gateway.media import (
+    CapabilityGrant,
+    CapabilitySigner,
+    VerifiedDirectoryCatalog,
+    media_url,
+)
+from gateway.media.server import MediaServer, ServerLimits
+from tests.integration.media.conftest import write_image
+from tests.support.waiting import wait_until
+
+BIG = 16 * 1024 * 1024 + 7  # far more than two sockets' buffers hold
+SIGNER = CapabilitySigner([os.urandom(32)])
+
+
+def _server(directory: Path, limits: ServerLimits | None = None) -> MediaServer:
+    server = MediaServer(SIGNER, VerifiedDirectoryCatalog(directory), limits=limits)
+    server.start()
+    return server
+
+
+def _path(sha256: str, node: str) -> str:
+    grant = CapabilityGrant(sha256, "camp-1", node, 2**31)
+    return "/" + media_url("http://x", SIGNER.mint(grant), "bundle.iso").split("/", 3)[3]
+
+
+def _stalled_reader(port: int, path: str) -> socket.socket:
+    """A reader that asks for the image, reads the head and then never reads again."""
+    # Default buffers: a tiny receive window would make reading the rest, later, crawl.
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bmc\r\n\r\n".encode())
+    assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def _read_until_closed(sock: socket.socket) -> int:
+    """Bytes read until the server closed (or reset) the connection."""
+    total = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            total += len(chunk)
+    except ConnectionResetError:
+        pass
+    return total
+
+
+def test_media_reader_that_stops_reading_is_dropped_and_its_slot_freed(
+        tmp_path: Path) -> None:
+    digest = write_image(tmp_path, os.urandom(BIG))
+    server = _server(tmp_path, ServerLimits(send_timeout_s=1.0))
+    try:
+        port = server.bound_ports()["http"]
+        stalled = _stalled_reader(port, _path(digest, "stalled"))
+        try:
+            wait_until(lambda: server.stats().connections == 1)
+            # Nothing was read for longer than the send timeout: the server let go.
+            wait_until(lambda: server.stats().connections == 0, timeout_s=60,
+                       describe=lambda: server.stats())
+            assert server.stats().bytes_in_flight == 0
+            assert _read_until_closed(stalled) < BIG
+        finally:
+            stalled.close()
+        served = server.counters.snapshot().per_node[("camp-1", "stalled")]
+        assert 0 < served < BIG  # what left before the cut, not the whole image
+    finally:
+        server.stop()
+
+
+def test_media_stop_closes_readers_mid_body(tmp_path: Path) -> None:
+    digest = write_image(tmp_path, os.urandom(BIG))
+    server = _server(tmp_path)
+    port = server.bound_ports()["http"]
+    readers = [_stalled_reader(port, _path(digest, f"bmc-{i}")) for i in range(3)]
+    try:
+        wait_until(lambda: server.stats().connections == 3)
+        stopper = threading.Thread(target=server.stop)
+        stopper.start()
+        stopper.join(timeout=60)
+        assert not stopper.is_alive()
+        # Each reader sees its connection end short of the whole image.
+        assert all(_read_until_closed(sock) < BIG for sock in readers)
+    finally:
+        for sock in readers:
+            sock.close()
+        server.stop()
+
+
+def test_media_keep_alive_connection_serves_the_next_request_after_a_whole_image(
+        tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    digest = write_image(tmp_path, data)
+    server = _server(tmp_path)
+    try:
+        path = _path(digest, "bmc-1")
+        with socket.create_connection(("127.0.0.1", server.bound_ports()["http"]),
+                                      timeout=30) as sock:
+            stream = sock.makefile("rb")
+            for request in (f"GET {path} HTTP/1.1\r\nHost: bmc\r\n\r\n",
+                            f"GET {path} HTTP/1.1\r\nHost: bmc\r\nRange: bytes=5-9\r\n\r\n",
+                            f"GET {path} HTTP/1.1\r\nHost: bmc\r\n\r\n"):
+                sock.sendall(request.encode())
+                status = stream.readline()
+                length = 0
+                while (line := stream.readline()) != b"\r\n":
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                body = stream.read(length)
+                if b"206" in status:
+                    assert body == data[5:10]
+                else:
+                    assert status.startswith(b"HTTP/1.1 200")
+                    assert hashlib.sha256(body).hexdigest() == digest
+            stream.close()  # the socket's descriptor stays open while its file is
+        wait_until(lambda: server.stats().connections == 0)
+        assert server.stats().bytes_in_flight == 0
+        assert server.counters.snapshot().per_node[("camp-1", "bmc-1")] == 2 * len(data) + 5
+    finally:
+        server.stop()
