@@ -28,9 +28,9 @@ TOPOLOGIES = Path(__file__).resolve().parent.parent / "lab" / "topologies"
 
 @dataclass(frozen=True)
 class VendorMix:
-    """The topology's personalities in order, and its group shape."""
+    """The topology's personalities in file order, and its group shape: the nodes of its
+    largest group, and the fewest nodes of a group down at once."""
 
-    name: str
     pattern: tuple[str, ...]
     group_size: int
     max_unavailable: int
@@ -52,9 +52,8 @@ def vendor_mix(name: str) -> VendorMix:
     pattern = tuple(by_name[n].personality or "dmtf" for g in groups for n in g.nodes)
     if not pattern:
         raise SystemExit(f"--topology {name}: the topology has no grouped nodes")
-    # The tightest group of the topology: the largest one, with the fewest nodes down.
     limits = [g.max_unavailable for g in groups if g.max_unavailable is not None]
-    return VendorMix(topology.name, pattern, max(len(g.nodes) for g in groups),
+    return VendorMix(pattern, max(len(g.nodes) for g in groups),
                      min(limits) if limits else 1)
 
 
