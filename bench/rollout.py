@@ -26,6 +26,14 @@ of draining (the jobs then carry time limits, and one wave's slot is 60 s).
 
     .venv/bin/python bench/rollout.py --nodes 200 --activation staged
 
+    .venv/bin/python bench/rollout.py --topology mixed-vendors --nodes 48
+
+``--topology NAME``: the BMCs present the personalities of a lab topology
+(lab/topologies/NAME.yaml), its pattern repeated over the N nodes, in groups of the
+topology's shape (bench/rollout_topology.py); printed then, per personality, its nodes,
+how many are done, its span (the rollout's start -> its last node finished) over the
+fleet-wide lower bound, and its median node duration.
+
 ``--activation staged``: the cluster stages (SimpleUpdate with apply time OnReset; BIOS
 has no prerequisite in this bundle, so it can be staged) and does only the disruptive
 part in its maintenance window (one that is always open): the BMC and NIC firmware and
@@ -67,6 +75,7 @@ import requests
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
 import rollout_figures
 import rollout_slurm
+import rollout_topology
 from common import bench_parser
 
 from emulator.publisher import BundleServer
@@ -118,14 +127,18 @@ def make_bundle(work: Path, staged: bool = False) -> tuple[Path, Path]:
     return out, public
 
 
-def start_emulator(work: Path, args: argparse.Namespace, public: Path
+def start_emulator(work: Path, args: argparse.Namespace, public: Path,
+                   mix: rollout_topology.VendorMix | None = None
                    ) -> tuple[subprocess.Popen[bytes], list[dict[str, str]], Path]:
     inventory = work / "inventory.json"
     audit = work / "audit.jsonl"
     fleetflash = Path(sys.executable).with_name("fleetflash")
+    fleet = ["--nodes", str(args.nodes), "--models", MODEL] if mix is None else [
+        "--nodes-file", str(rollout_topology.write_nodes_file(
+            work / "nodes.json", mix, args.nodes, MODEL))]
     process = subprocess.Popen(
-        [str(fleetflash), "emulator", "serve", "--nodes", str(args.nodes), "--base-port", "0",
-         "--models", MODEL, "--trusted-key", str(public),
+        [str(fleetflash), "emulator", "serve", *fleet, "--base-port", "0",
+         "--trusted-key", str(public),
          "--flash-seconds", str(args.flash_seconds), "--reset-seconds", str(args.reset_seconds),
          "--bmc-restart-seconds", str(args.bmc_restart_seconds), "--audit-log", str(audit),
          "--inventory-out", str(inventory)],
@@ -210,6 +223,13 @@ def main() -> None:
                         help="the gateway's store (postgresql: a private server)")
     parser.add_argument("--activation", choices=("immediate", "staged"), default="immediate",
                         help="staged: stage by SimpleUpdate (OnReset), reset in the window")
+    parser.add_argument("--topology", metavar="NAME", default=None,
+                        help="BMC personalities as in lab/topologies/NAME.yaml, its pattern "
+                             "repeated over the nodes; its group shape unless given")
+    mix = None
+    if (topology := parser.parse_known_args()[0].topology) is not None:
+        mix = rollout_topology.vendor_mix(topology)
+        parser.set_defaults(group_size=mix.group_size, max_unavailable=mix.max_unavailable)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
@@ -227,7 +247,9 @@ def main() -> None:
         bundle, public = make_bundle(work, staged=args.activation == "staged")
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
         started = time.monotonic()
-        emulator, nodes, audit = start_emulator(work, args, public)
+        emulator, nodes, audit = start_emulator(work, args, public, mix)
+        personality_of = {n["id"]: mix.personality_of(i)
+                          for i, n in enumerate(nodes)} if mix is not None else None
         power_on(nodes)
         print(f"emulator: {len(nodes)} BMCs up and powered on in "
               f"{time.monotonic() - started:.1f} s", flush=True)
@@ -245,7 +267,7 @@ def main() -> None:
             try:
                 jobs = rollout_slurm.submit_workload(
                     rig, limits=args.mode == "reservation") if rig is not None else {}
-                figures = run(gateway, publisher, bundle, sha, args)
+                figures = run(gateway, publisher, bundle, sha, args, personality_of)
             finally:
                 gateway.stop()
         if rig is not None:
@@ -281,11 +303,13 @@ def main() -> None:
         "activation", "gateway_cpu_s", "db_statements", "db_statements_per_node",
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
-          if args.manager else ()))}))
+          if args.manager else ()),
+        *(("topology", "per_personality") if mix is not None else ()))}))
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
-        args: argparse.Namespace) -> dict[str, Any]:
+        args: argparse.Namespace, personality_of: dict[str, str] | None = None
+        ) -> dict[str, Any]:
     orchestration = gateway.orchestration
     assert orchestration is not None
     service = orchestration.service
@@ -342,6 +366,10 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     # Staged: the main waves' nodes stage (one flash, all at once) once the canary is done.
     lower = waves * per_node + (args.flash_seconds if args.activation == "staged" else 0.0)
     statements = statements_executed(gateway.store.engine)
+    families = {} if personality_of is None else {
+        "topology": args.topology, "per_personality": rollout_topology.per_personality(
+            [(r.node_id, r.step, r.started_at, r.finished_at) for r in runs],
+            personality_of, lower)}
     image_path = "/bundles/" + bundle.name
     origin = sum(r.length or 0 for r in publisher.access_log
                  if r.status in (200, 206) and r.path == image_path)
@@ -362,7 +390,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         # Every statement the gateway sent from its start to the campaign's end (intake,
         # inventory, planning, scheduling, every node step): the database's load per node.
         "db_statements": statements, "db_statements_per_node":
-            round(statements / len(runs), 1) if runs else None,
+            round(statements / len(runs), 1) if runs else None, **families,
     }
 
 
