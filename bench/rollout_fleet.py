@@ -54,6 +54,7 @@ def start_members(work: Path, count: int, write: ConfigWriter, database_url: str
     """Start gateways 2..`count` on `database_url`; each is running when this returns
     (the ones started are stopped again if one fails)."""
     members: list[Member] = []
+    token = ""  # one database: one admin token serves every member
     try:
         for index in range(2, count + 1):
             suffix = f"-{index}"
@@ -64,7 +65,7 @@ def start_members(work: Path, count: int, write: ConfigWriter, database_url: str
                 state_dir=work / f"state{suffix}", database_url=database_url,
                 first_state_dir=work / "state"), encoding="utf-8")
             config = load_config(path)
-            token = admin_token(path)
+            token = token or admin_token(path)
             process = start_member(f"gateway{suffix}", path, work, api_port, listener_port)
             members.append(Member(config.name, process, f"http://127.0.0.1:{api_port}",
                                   media_config(config).base_url, token))
