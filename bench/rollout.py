@@ -47,9 +47,15 @@ main wave), and the staging time apart.
 server started for the run (lab/lab_postgres.py) instead of SQLite; the
 server's CPU seconds are printed as ``database_cpu_s``.
 
-``db_statements`` counts every SQL statement the gateway sent during the run (the
+``db_statements`` counts every SQL statement the gateways sent during the run (each
 store's statement counter, ``fleetflash_db_statements_total`` in /metrics), and
 ``db_statements_per_node`` divides it by the nodes of the campaign.
+
+    .venv/bin/python bench/rollout.py --nodes 1000 --gateways 2 --database postgresql
+
+``--gateways N`` (PostgreSQL only) adds N-1 `fleetflash gateway serve` processes on the
+same database, each with its own image cache (bench/rollout_fleet.py says what is
+printed per gateway: ``per_gateway``). ``origin_bytes`` must still be one image.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ import requests
 
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
 import rollout_figures
+import rollout_fleet
 import rollout_slurm
 import rollout_topology
 from common import bench_parser
@@ -167,12 +174,17 @@ def power_on(nodes: list[dict[str, str]]) -> None:
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
                  nodes: list[dict[str, str]], extra: list[str] | None = None,
-                 database_url: str = "", expected_node_s: float = 600) -> Path:
+                 database_url: str = "", expected_node_s: float = 600, *,
+                 path: Path | None = None, listener_port: int | None = None,
+                 api_port: int | None = None) -> Path:
+    """The gateway TOML (WORK/gateway.toml unless `path`); `api_port`: with an [api]
+    listener there (the extra gateways of --gateways, whose /metrics the bench reads)."""
     media = free_port()
     lines = [
         "[gateway]", 'name = "gw-bench"', f'state_dir = "{work / "state"}"',
         *([f'database_url = "{database_url}"'] if database_url else []), "",
-        "[listener]", f'http = "127.0.0.1:{free_port()}"', "",
+        "[listener]", f'http = "127.0.0.1:{listener_port or free_port()}"', "",
+        *(["[api]", f'listen = "127.0.0.1:{api_port}"', ""] if api_port else []),
         "[[sources]]", 'name = "bench"', 'clients = ["127.0.0.0/8"]', 'username = "bench"',
         f'password_hash = "{hash_password("unused", iterations=1000)}"',
         'owning_entities = ["FLEETFLASH"]', f'image_uri_prefixes = ["{publisher.base_url}"]',
@@ -198,7 +210,7 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
                   *(['qos = "always"'] if args.activation == "staged" else []),
                   f'group = "g{index // args.group_size:03d}"', f'url = "{node["url"]}"',
                   f'username = "{node["username"]}"', f'password = "{node["password"]}"', ""]
-    path = work / "gateway.toml"
+    path = path or work / "gateway.toml"
     path.write_text("\n".join(lines))
     path.chmod(0o600)
     return path
@@ -221,6 +233,9 @@ def main() -> None:
                              "reservation per wave")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="the gateway's store (postgresql: a private server)")
+    parser.add_argument("--gateways", type=int, choices=(1, 2, 3), default=1,
+                        help="gateways sharing the database: this process's and N-1 "
+                             "`fleetflash gateway serve` (needs --database postgresql)")
     parser.add_argument("--activation", choices=("immediate", "staged"), default="immediate",
                         help="staged: stage by SimpleUpdate (OnReset), reset in the window")
     parser.add_argument("--topology", metavar="NAME", default=None,
@@ -231,6 +246,8 @@ def main() -> None:
         mix = rollout_topology.vendor_mix(topology)
         parser.set_defaults(group_size=mix.group_size, max_unavailable=mix.max_unavailable)
     args = parser.parse_args()
+    if args.gateways > 1 and args.database != "postgresql":
+        parser.error("several gateways share one database: use --database postgresql")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
     logging.getLogger("sushy").setLevel(logging.ERROR)
@@ -264,11 +281,19 @@ def main() -> None:
                 work, args, publisher, public, nodes, extra, database_url, slot)),
                 worker_poll_interval=0.2)
             gateway.start()
+            members: list[rollout_fleet.Member] = []
             try:
+                members = rollout_fleet.start_members(
+                    work, args.gateways, lambda path, listener, api: write_config(
+                        work, args, publisher, public, nodes, extra, "", slot, path=path,
+                        listener_port=listener, api_port=api), database_url)
                 jobs = rollout_slurm.submit_workload(
                     rig, limits=args.mode == "reservation") if rig is not None else {}
                 figures = run(gateway, publisher, bundle, sha, args, personality_of)
+                figures |= rollout_fleet.fleet_figures(gateway, members, audit,
+                                                      figures["nodes"])
             finally:
+                rollout_fleet.stop_members(members)
                 gateway.stop()
         if rig is not None:
             records = [json.loads(line) for line in audit.read_text().splitlines() if line]
@@ -301,6 +326,7 @@ def main() -> None:
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
         "activation", "gateway_cpu_s", "db_statements", "db_statements_per_node",
+        "gateways", "peer_bytes", "per_gateway",
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()),

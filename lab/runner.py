@@ -19,16 +19,14 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import firmware_payloads as fp
-from gateway.api.auth import TokenStore
 from gateway.config import ConfigError, hash_password, load_config
-from gateway.store import GatewayStore, StoreError
 from lab import lab_processes as procs
 from lab import lab_slurm
+from lab.lab_fleet import admin_token, member_config, start_member
 from lab.lab_gateway_config import LabEndpoints, render_gateway_config
 from lab.lab_postgres import PostgresError, start_postgres
 from lab.lab_power import power_on
@@ -37,7 +35,6 @@ from lab.topology import Node, Topology, TopologyError, load_topology
 
 DEFAULT_LIBVIRT_URI = "test:///default"
 CIM_USERNAME = "lab-publisher"
-API_TOKEN_NAME = "lab-admin"
 START_TIMEOUT_S = 180.0
 # What each process's command line contains, so `down` never signals a reused pid.
 MARKERS = {"emulator": "emulator", "publisher": "lab.lab_publisher", "gateway": "gateway",
@@ -206,23 +203,21 @@ def _start(topology: Topology, options: UpOptions, workdir: Path, private_key: P
             events_port=procs.free_port())
         suffix = "" if index == 0 else f"-{index + 1}"
         config_path = workdir / f"gateway{suffix}.toml"
-        config_path.write_text(_gateway_config(render_gateway_config(topology, endpoints),
-                                               workdir, suffix, database_url),
-                               encoding="utf-8")
+        config_path.write_text(member_config(
+            render_gateway_config(topology, endpoints), suffix=suffix,
+            state_dir=workdir / ("gateway" + suffix), database_url=database_url,
+            first_state_dir=workdir / "gateway"), encoding="utf-8")
         config_path.chmod(0o600)
         gateways.append({"process": f"gateway{suffix}", "config": config_path,
                          "endpoints": endpoints})
-    api_token = _admin_token(gateways[0]["config"])  # one database: valid on every gateway
+    api_token = admin_token(gateways[0]["config"])  # one database: valid on every gateway
     listed: list[dict[str, Any]] = []
     for entry in gateways:
         endpoints = entry["endpoints"]
-        process = procs.spawn(entry["process"], [*procs.FLEETFLASH, "gateway", "serve",
-                                                 "--config", str(entry["config"])], workdir)
+        process = start_member(entry["process"], entry["config"], workdir,
+                               endpoints.api_port, endpoints.listener_port)
         started[entry["process"]] = process.pid
         api_url = f"http://127.0.0.1:{endpoints.api_port}"
-        procs.wait_until(entry["process"], partial(_gateway_ready, api_url,
-                                                   endpoints.listener_port),
-                         process, workdir, 60)
         listed.append({"name": _gateway_name(entry["config"]), "pid": process.pid,
                        "api_url": api_url,
                        "cim_url": f"http://127.0.0.1:{endpoints.listener_port}",
@@ -268,53 +263,11 @@ def _database(options: UpOptions, started: dict[str, int]) -> tuple[str, dict[st
     return url, {"kind": "postgresql", "url": url, "dir": str(server.root), "pid": pid}
 
 
-def _gateway_config(text: str, workdir: Path, suffix: str, database_url: str) -> str:
-    """The lab's gateway TOML for gateway `suffix` ("" for the first, "-2", ...): its own
-    name and state directory, the shared database, the first one's image cache and its
-    media secret (every gateway of a fleet verifies the others' capability URLs; the
-    first creates the secret before the next one starts)."""
-    lines: list[str] = []
-    section = ""
-    for line in text.splitlines():
-        if line.startswith("["):
-            section = line
-        elif section == "[gateway]" and line.startswith("name = ") and suffix:
-            line = line[:-1] + f'{suffix}"'
-        elif section == "[gateway]" and line.startswith("state_dir = "):
-            line = f"state_dir = {json.dumps(str(workdir / ('gateway' + suffix)))}"
-            if database_url:
-                line += f"\ndatabase_url = {json.dumps(database_url)}"
-        lines.append(line)
-        if line == "[cache]" and suffix:
-            lines.append(f"dir = {json.dumps(str(workdir / 'gateway' / 'images'))}")
-        if line == "[media]" and suffix:
-            lines.append(f"secret_file = {json.dumps(str(workdir / 'gateway' / 'media.secret'))}")
-    return "\n".join(lines) + "\n"
-
-
-def _gateway_ready(api_url: str, listener_port: int) -> bool:
-    return procs.answers(api_url + "/healthz") and procs.port_open(listener_port)
-
-
 def _gateway_name(config_path: Path) -> str:
     try:
         return load_config(config_path).name
     except ConfigError as exc:
         raise LabError(f"{config_path}: {exc}") from exc
-
-
-def _admin_token(config_path: Path) -> str:
-    """Create the lab's admin API token in the gateway's database (before it starts)."""
-    try:
-        config = load_config(config_path)
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        store = GatewayStore.open(config.database_url)
-        try:
-            return TokenStore.for_store(store).create(API_TOKEN_NAME, "admin")[1]
-        finally:
-            store.engine.dispose()
-    except (ConfigError, StoreError) as exc:
-        raise LabError(f"cannot prepare the gateway: {exc}") from exc
 
 
 def lab_down(state: LabState) -> dict[str, bool]:

@@ -8,7 +8,8 @@ Two kinds of figures:
 - read at scrape time from the source of truth: alerts by decision and images
   by state (the store), campaigns and nodes by state and the per-step
   durations the executor persists with every node run (the orchestrator's
-  read model), and bytes served (the media server's counters). Reading at
+  read model), bytes served (the media server's counters) and image bytes
+  read from peer gateways. Reading at
   scrape time keeps the numbers right across restarts and several gateways.
 """
 
@@ -73,6 +74,10 @@ class GatewayMetrics:
         """Report the media server's bytes served (a monotonically growing count)."""
         self._scraped.bytes_served = total_bytes
 
+    def watch_peer_bytes(self, total_bytes: Callable[[], int]) -> None:
+        """Report the image bytes this gateway read from its peers (a growing count)."""
+        self._scraped.peer_bytes = total_bytes
+
     def watch_front_door(self, listener: str, stats: Callable[[], FrontDoorStats]) -> None:
         """Report a listener's open connections, bytes in flight and front-door refusals."""
         self._scraped.front_doors[listener] = stats
@@ -88,6 +93,7 @@ class _ScrapeTimeCollector(Collector):
         self.campaigns: StateCounts | None = None
         self.nodes: StateCounts | None = None
         self.bytes_served: Callable[[], int] | None = None
+        self.peer_bytes: Callable[[], int] | None = None
         self.durations: Callable[[], Iterable[tuple[str, str, float]]] | None = None
         self.front_doors: dict[str, Callable[[], FrontDoorStats]] = {}
 
@@ -108,6 +114,11 @@ class _ScrapeTimeCollector(Collector):
                                          "Image bytes sent by the media server.")
             served.add_metric([], float(self.bytes_served()))
             yield served
+        if self.peer_bytes is not None:
+            yield CounterMetricFamily(
+                "fleetflash_peer_image_bytes", "Image bytes this gateway read from the "
+                "fleet's other gateways (gateway/orchestrator/peer_images.py).",
+                value=float(self.peer_bytes()))
         if self.front_doors:
             yield from _front_doors(self.front_doors)
 

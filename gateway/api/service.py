@@ -81,6 +81,9 @@ def build_api(config: GatewayConfig, store: GatewayStore, *,
         metrics.watch_step_durations(operations.step_durations)
         counters = orchestration.media.counters
         metrics.watch_bytes_served(lambda: counters.snapshot().total_bytes)
+        peers = orchestration.peers
+        if peers is not None:
+            metrics.watch_peer_bytes(lambda: peers.peer_bytes)
         handler = BmcErrorCounter(metrics, RedfishError)
         logging.getLogger(ORCHESTRATOR_LOGGER).addHandler(handler)
         handlers.append(handler)

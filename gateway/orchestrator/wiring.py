@@ -46,6 +46,7 @@ class Orchestration:
     urls: MediaUrls
     service: CampaignService
     events: BmcEventReceiver | None = None  # [orchestrator] events_http
+    peers: PeerImages | None = None  # images read from the fleet's other gateways
 
     def join(self) -> None:
         """Register this gateway in the fleet sharing the database. Raises
@@ -107,7 +108,7 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     sync.prime(stamp, registered)
     orchestrator.sync_registry = sync.poll
     service = CampaignService(store, campaigns, on_change=orchestrator.wake)
-    return Orchestration(orchestrator, media, urls, service, receiver)
+    return Orchestration(orchestrator, media, urls, service, receiver, peers)
 
 
 def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,

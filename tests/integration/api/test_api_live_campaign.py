@@ -145,6 +145,8 @@ def test_operator_drives_a_campaign_through_the_api(live_gateway: LiveFactory) -
     assert {step: n for step, n in nodes_by_state.items() if n} == {"done": 4}
     served = metrics["fleetflash_media_served_bytes"].samples[0].value
     assert served >= live.bundle.stat().st_size  # MSC: each BMC read at least its payload
+    # A gateway alone acquired the image from its origin: it read nothing from peers.
+    assert metrics["fleetflash_peer_image_bytes"].samples[0].value == 0
     steps = metrics["fleetflash_node_step_duration_seconds"].samples
     counts = {s.labels["step"]: s.value for s in steps
               if s.name.endswith("_count") and s.labels["method"] == "msc"}
