@@ -13,7 +13,12 @@ from typing import Any
 from gateway.domain.inventory import FirmwareComponent
 from gateway.redfish.common import health_from, link, member_links
 from gateway.redfish.connector import FleetConnector
-from gateway.redfish.errors import NotSupportedError, RequestRejectedError, translated
+from gateway.redfish.errors import (
+    NotSupportedError,
+    RequestRejectedError,
+    ResourceMissingError,
+    translated,
+)
 from gateway.redfish.tasks import TaskRef, task_ref_from
 
 LOG = logging.getLogger(__name__)
@@ -143,13 +148,24 @@ def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
     target = link(service, "FirmwareInventory")
     if target is None:
         raise NotSupportedError("the UpdateService has no FirmwareInventory")
-    with translated("reading FirmwareInventory"):
-        bodies = [(member, conn.get(member).json())
-                  for member in member_links(conn.get(target).json())]
+    try:
+        bodies = _member_bodies(conn, target)
+    except ResourceMissingError:
+        # A member vanished between the listing and its read (a staged image the host
+        # reset has just activated, docs/interop.md): listed afresh, once. Only a 404
+        # of the listing itself means the BMC has no FirmwareInventory.
+        bodies = _member_bodies(conn, target)
     running = running_members(bodies)
     components = [component_from(body) for _uri, body in running.values()]
     return ({name: uri for name, (uri, _body) in running.items()},
             tuple(sorted(components, key=lambda c: c.id)))
+
+
+def _member_bodies(conn: FleetConnector, target: str) -> list[tuple[str, dict[str, Any]]]:
+    with translated("reading FirmwareInventory"):
+        members = member_links(conn.get(target).json())
+    with translated("reading FirmwareInventory"):
+        return [(member, conn.get(member).json()) for member in members]
 
 
 def _apply_time_parameter(service: dict[str, Any], apply_time: str | None) -> dict[str, str]:

@@ -82,6 +82,41 @@ class Rollout:
 RolloutFactory = Callable[..., Rollout]
 
 
+def start_rollout(stack: ExitStack, directory: Path, test_keys: TestKeys,
+                  bundle_factory: BundleFactory, *, models: list[str] | None = None,
+                  groups: dict[str, int] | None = None,
+                  group_of: Callable[[str], str] | None = None,
+                  cluster: dict[str, Any] | None = None,
+                  timeouts: dict[str, float] | None = None,
+                  orchestrator: dict[str, Any] | None = None,
+                  source: dict[str, Any] | None = None,
+                  flash_seconds: float = 0.1, reset_seconds: float = 0.1,
+                  quirks: Sequence[str] | Quirks = (), **config: Any) -> Rollout:
+    """Start a rig whose servers and gateway ``stack`` stops; its gateway's config and
+    state live in ``directory`` (see the ``rollout`` fixture for the keywords)."""
+    node_models = models or [TEST_MODEL] * 4
+    emulated = stack.enter_context(EmulatedCluster(
+        nodes=[NodeSpec(model=m, quirks=quirks if isinstance(quirks, Quirks)
+                        else parse_quirks(quirks)) for m in node_models],
+        trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
+        reset_seconds=reset_seconds,
+        bmc_restart_seconds=0.3))
+    power_on(emulated)
+    bundle = bundle_factory(name="fleet-test.iso")
+    publisher = stack.enter_context(BundleServer([bundle]))
+    config_path = write_gateway_config(
+        directory, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
+        bmcs=emulated.inventory, group_of=group_of or (lambda _n: "all"),
+        groups=groups or {"all": 2}, cluster=cluster, timeouts=timeouts,
+        orchestrator=orchestrator, source=source, **config)
+    gateway = build_gateway(load_config(config_path), worker_poll_interval=0.2)
+    gateway.start()
+    stack.callback(gateway.stop)
+    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    return Rollout(emulated, gateway, sha, bundle, publisher,
+                   len(emulated.audit.records()))
+
+
 @pytest.fixture
 def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
             ) -> Iterator[RolloutFactory]:
@@ -90,34 +125,7 @@ def rollout(tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory
     quirks of every BMC (emulator/quirks.py); further keywords (``qos_classes``,
     ``qos_of``) go to write_gateway_config."""
     with ExitStack() as stack:
-        def start(*, models: list[str] | None = None, groups: dict[str, int] | None = None,
-                  group_of: Callable[[str], str] | None = None,
-                  cluster: dict[str, Any] | None = None,
-                  timeouts: dict[str, float] | None = None,
-                  orchestrator: dict[str, Any] | None = None,
-                  source: dict[str, Any] | None = None,
-                   flash_seconds: float = 0.1, reset_seconds: float = 0.1,
-                   quirks: Sequence[str] | Quirks = (), **config: Any) -> Rollout:
-            node_models = models or [TEST_MODEL] * 4
-            emulated = stack.enter_context(EmulatedCluster(
-                nodes=[NodeSpec(model=m, quirks=quirks if isinstance(quirks, Quirks)
-                                else parse_quirks(quirks)) for m in node_models],
-                trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
-                reset_seconds=reset_seconds,
-                bmc_restart_seconds=0.3))
-            power_on(emulated)
-            bundle = bundle_factory(name="fleet-test.iso")
-            publisher = stack.enter_context(BundleServer([bundle]))
-            config_path = write_gateway_config(
-                tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
-                bmcs=emulated.inventory, group_of=group_of or (lambda _n: "all"),
-                groups=groups or {"all": 2}, cluster=cluster, timeouts=timeouts,
-                orchestrator=orchestrator, source=source, **config)
-            gateway = build_gateway(load_config(config_path), worker_poll_interval=0.2)
-            gateway.start()
-            stack.callback(gateway.stop)
-            sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-            return Rollout(emulated, gateway, sha, bundle, publisher,
-                           len(emulated.audit.records()))
+        def start(**kw: Any) -> Rollout:
+            return start_rollout(stack, tmp_path, test_keys, bundle_factory, **kw)
 
         yield start

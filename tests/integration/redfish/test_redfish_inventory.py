@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from emulator.cluster import EmulatedCluster
@@ -17,6 +19,7 @@ from gateway.redfish import (
     probe,
     wait_until_back,
 )
+from gateway.redfish.fallback import FIRMWARE_INVENTORY
 
 from .conftest import STARTING_VERSIONS, TEST_MODEL, endpoint_of, eventually
 
@@ -118,3 +121,29 @@ def test_second_node_is_independent(emulated: EmulatedCluster, node: dict[str, s
     other = next(n for n in emulated.inventory if n["id"] != node["id"])
     with BmcClient.connect(endpoint_of(other)) as client:
         assert client.inventory().serial == other["serial"]
+
+
+def test_a_staged_member_activated_mid_read_is_listed_afresh(
+        emulated: EmulatedCluster, client: BmcClient, node: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host reset activates a staged image just after the gateway listed the
+    FirmwareInventory: its Staged- member answers 404. The gateway lists again and reads
+    the new versions from FirmwareInventory (not from the fallback sources, which would
+    lose the NIC)."""
+    bmc = emulated.bmc(node["id"])
+    bmc.firmware.stage("BIOS", "1.5.0")
+    conn = client._root._conn
+    real_get = conn.get
+    collection = "/redfish/v1/UpdateService/FirmwareInventory"
+
+    def get_then_reset(path: str, *args: Any, **kwargs: Any) -> Any:
+        answer = real_get(path, *args, **kwargs)
+        if path.rstrip("/").endswith(collection) and bmc.firmware.pending():
+            assert any("Staged-BIOS" in m["@odata.id"] for m in answer.json()["Members"])
+            bmc.activate_pending_firmware()  # the reset lands between list and read
+        return answer
+
+    monkeypatch.setattr(conn, "get", get_then_reset)
+    found = client.inventory()
+    assert found.capabilities.version_source == FIRMWARE_INVENTORY
+    assert {c.id: c.version for c in found.firmware} == {**STARTING_VERSIONS, "BIOS": "1.5.0"}
