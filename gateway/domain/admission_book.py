@@ -185,7 +185,10 @@ class AdmissionBook:
             self._recount(runs, health, busy)
             return
         for node in sorted(changed):
-            self._move(node, before.get(node), runs.get(node))
+            # A node moved only by its health or business keeps its run: its run before
+            # is the one it has now (not None, which would count it as newly added).
+            run = runs.get(node)
+            self._move(node, before[node] if node in before else run, run)
 
     def _move(self, node: str, before: NodeRun | None, run: NodeRun | None) -> None:
         """Count ``node`` again after its run, health or business changed."""
