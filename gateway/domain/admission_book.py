@@ -188,7 +188,7 @@ class AdmissionBook:
             # A node moved only by its health or business keeps its run: its run before
             # is the one it has now (not None, which would count it as newly added).
             run = runs.get(node)
-            self._move(node, before[node] if node in before else run, run)
+            self._move(node, before.get(node, run), run)
 
     def _move(self, node: str, before: NodeRun | None, run: NodeRun | None) -> None:
         """Count ``node`` again after its run, health or business changed."""
