@@ -81,9 +81,9 @@ import requests
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
 import rollout_figures
 import rollout_fleet
+import rollout_options
 import rollout_slurm
 import rollout_topology
-from common import bench_parser
 
 from emulator.publisher import BundleServer
 from firmware_payloads import BundleSpec, build_bundle, write_keypair
@@ -217,37 +217,7 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
 
 
 def main() -> None:
-    parser = bench_parser(
-        __doc__, nodes=200, group_size=10, max_unavailable=2,
-        # Per-package flash, host reset and BMC restart times of the emulated BMCs (seconds);
-        # real firmware takes minutes, these keep a run short while dwarfing polling latency.
-        flash_seconds=5.0, reset_seconds=2.0, bmc_restart_seconds=5.0,
-        workers=32)
-    parser.add_argument("--no-events", dest="events", action="store_false",
-                        help="no EventService subscriptions: MONITOR polls only")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    parser.add_argument("--manager", choices=["slurm"], default=None,
-                        help="run a real Slurm with a job on every node; drain through it")
-    parser.add_argument("--mode", choices=["drain", "reservation"], default="drain",
-                        help="with --manager slurm: drain nodes, or book one maintenance "
-                             "reservation per wave")
-    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
-                        help="the gateway's store (postgresql: a private server)")
-    parser.add_argument("--gateways", type=int, choices=(1, 2, 3), default=1,
-                        help="gateways sharing the database: this process's and N-1 "
-                             "`fleetflash gateway serve` (needs --database postgresql)")
-    parser.add_argument("--activation", choices=("immediate", "staged"), default="immediate",
-                        help="staged: stage by SimpleUpdate (OnReset), reset in the window")
-    parser.add_argument("--topology", metavar="NAME", default=None,
-                        help="BMC personalities as in lab/topologies/NAME.yaml, its pattern "
-                             "repeated over the nodes; its group shape unless given")
-    mix = None
-    if (topology := parser.parse_known_args()[0].topology) is not None:
-        mix = rollout_topology.vendor_mix(topology)
-        parser.set_defaults(group_size=mix.group_size, max_unavailable=mix.max_unavailable)
-    args = parser.parse_args()
-    if args.gateways > 1 and args.database != "postgresql":
-        parser.error("several gateways share one database: use --database postgresql")
+    args, mix = rollout_options.parse(__doc__ or "")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
     logging.getLogger("sushy").setLevel(logging.ERROR)
