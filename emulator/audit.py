@@ -51,6 +51,9 @@ class AuditLog:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._memory: list[dict[str, Any]] = []
+        # The same records per BMC: a BMC's own reads (a Dell-style inventory lists the
+        # versions its flashes replaced) scan its records, not the whole cluster's.
+        self._by_bmc: dict[str, list[dict[str, Any]]] = {}
         self._file: IO[str] | None = None
         # Per BMC: the BMC's own logs (LogService), fed from the same records.
         self._sinks: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -71,6 +74,7 @@ class AuditLog:
         text = json.dumps(line, sort_keys=False)
         with self._lock:
             self._memory.append(line)
+            self._by_bmc.setdefault(bmc, []).append(line)
             if self._file is not None:
                 self._file.write(text + "\n")
                 self._file.flush()
@@ -82,11 +86,8 @@ class AuditLog:
     def records(self, bmc: str | None = None, event: str | None = None) -> list[dict[str, Any]]:
         """Records written so far by this process, optionally filtered."""
         with self._lock:
-            return [
-                dict(r)
-                for r in self._memory
-                if (bmc is None or r["bmc"] == bmc) and (event is None or r["event"] == event)
-            ]
+            scanned = self._memory if bmc is None else self._by_bmc.get(bmc, [])
+            return [dict(r) for r in scanned if event is None or r["event"] == event]
 
     def close(self) -> None:
         with self._lock:
