@@ -19,6 +19,13 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    server's own front-door refusals: must be 0) and the fast reader's MB/s.
    Also reported: the median time to first byte and the fast reader's own time
    to first byte (a new reader arriving while every slow reader is held).
+   Who was the limit: the server's and the client processes' CPU and run-queue
+   wait (time runnable but waiting for a CPU, /proc/PID/task/*/schedstat) as
+   cores, the clients' loop lag (how late their event loops ran: every client
+   clock reading, time to first byte included, is late by as much) and how long
+   their connection ramp took against the planned one. "limited_by" is "clients"
+   when their loop lag p99 exceeded CLIENT_LAG_LIMIT_S or their ramp overran by
+   RAMP_OVERRUN_S: the figures then measure the clients, not the server.
    The same run against nginx (Debian package) serving the same file gives the
    ratio built-in / nginx of aggregate MB/s. --baseline CHECKOUT runs the same
    load first against another checkout's media server (before/after in one run).
@@ -57,10 +64,13 @@ from tests.support.slow_readers import (  # noqa: E402
     RAMP_PAUSE_S,
     ReaderProcess,
     raise_fd_limit,
+    sched_seconds,
 )
 
 MB = 1_000_000
 CLIENT_PROCESSES = 2
+CLIENT_LAG_LIMIT_S = 0.5
+RAMP_OVERRUN_S = 2.0
 
 
 # ----- media ------------------------------------------------------------------
@@ -112,6 +122,8 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
     p50 = ttfb[max(0, len(ttfb) // 2 - 1)] if ttfb else None
     errors = [e for r in [*results, fast_result] for e in r["errors"]]
     slow_bytes = sum(r["bytes"] for r in results)
+    clients = _client_figures(results, time.monotonic() - started,
+                              len(paths) / CLIENT_PROCESSES / RAMP_BATCH * RAMP_PAUSE_S)
     # Over the readers' whole time, ramp included: a lower bound of the rate after it.
     return {"mb_per_s": round(slow_bytes / MB / (seconds + ramp_s), 1),
             "ttfb_p50_s": _seconds(p50), "ttfb_p99_s": _seconds(p99),
@@ -122,7 +134,23 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),
             # A new reader joining while every slow reader is held: its wait for a first byte.
             "fast_reader_ttfb_s": _seconds(min(fast_result["ttfb"], default=None)),
-            **peak}
+            **peak, "clients": clients,
+            "limited_by": "clients" if clients["bound"] else "server"}
+
+
+def _client_figures(results: list[dict[str, Any]], elapsed: float, planned_ramp_s: float
+                    ) -> dict[str, Any]:
+    """The slow-reader processes' own load: were they, not the server, the limit?"""
+    lag_p99 = max((r["loop_lag_p99_s"] or 0.0) for r in results)
+    ramp = max((r["ramp_s"] or 0.0) for r in results)
+    return {"cpu_cores": round(sum(r["cpu_s"] for r in results) / elapsed, 2),
+            "run_queue_wait_cores": round(
+                sum(r["run_queue_wait_s"] for r in results) / elapsed, 2),
+            "loop_lag_p50_s": round(max((r["loop_lag_p50_s"] or 0.0) for r in results), 3),
+            "loop_lag_p99_s": round(lag_p99, 3),
+            "loop_lag_max_s": round(max((r["loop_lag_max_s"] or 0.0) for r in results), 3),
+            "ramp_s": round(ramp, 2), "planned_ramp_s": round(planned_ramp_s, 2),
+            "bound": lag_p99 > CLIENT_LAG_LIMIT_S or ramp > planned_ramp_s + RAMP_OVERRUN_S}
 
 
 def _seconds(value: float | None) -> float | None:
@@ -224,14 +252,19 @@ def builtin_figures(args: argparse.Namespace, checkout: Path, image_dir: Path,
 
     try:
         started, cpu_before = time.monotonic(), stats()["cpu_s"]
+        _, wait_before = sched_seconds(child.pid)
         builtin = run_media(port, paths, args.rate_mb, args.seconds, sample)
         final = stats()
+        _, wait_after = sched_seconds(child.pid)
         builtin["server_refusals"] = sum(final["refusals"].values())
         builtin["peak_connections"] = final["peak"]
         # The server's CPU (user + system) over the run, and as a share of one core.
         cpu = final["cpu_s"] - cpu_before
         builtin["server_cpu_s"] = round(cpu, 1)
-        builtin["server_cores_used"] = round(cpu / (time.monotonic() - started), 2)
+        elapsed = time.monotonic() - started
+        builtin["server_cores_used"] = round(cpu / elapsed, 2)
+        # Runnable but waiting for a CPU (a starved server), as cores.
+        builtin["server_run_queue_wait_cores"] = round((wait_after - wait_before) / elapsed, 2)
     finally:
         child.stdin.close()
         child.wait(timeout=30)
