@@ -23,9 +23,10 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    wait (time runnable but waiting for a CPU, /proc/PID/task/*/schedstat) as
    cores, the clients' loop lag (how late their event loops ran: every client
    clock reading, time to first byte included, is late by as much) and how long
-   their connection ramp took against the planned one. "limited_by" is "clients"
-   when their loop lag p99 exceeded CLIENT_LAG_LIMIT_S or their ramp overran by
-   RAMP_OVERRUN_S: the figures then measure the clients, not the server.
+   their connection ramp took against the planned one. "limited_by" (see _limit)
+   is "clients" when their loop lag p99 exceeded CLIENT_LAG_LIMIT_S or their ramp
+   overran by RAMP_OVERRUN_S (the figures then measure the clients, not the
+   server), "cpu" when moreover the server waited for a CPU longer than it ran.
    The same run against nginx (Debian package) serving the same file gives the
    ratio built-in / nginx of aggregate MB/s. --baseline CHECKOUT runs the same
    load first against another checkout's media server (before/after in one run).
@@ -134,8 +135,18 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),
             # A new reader joining while every slow reader is held: its wait for a first byte.
             "fast_reader_ttfb_s": _seconds(min(fast_result["ttfb"], default=None)),
-            **peak, "clients": clients,
-            "limited_by": "clients" if clients["bound"] else "server"}
+            **peak, "clients": clients}
+
+
+def _limit(figures: dict[str, Any]) -> str:
+    """What bounded a run: "server" (it had its CPU and was still the limit), "clients"
+    (their loop lag or ramp: the figures measure them), or "cpu" (both starved: the
+    server waited for a CPU longer than it ran, and the clients were late too)."""
+    server_starved = (figures.get("server_run_queue_wait_cores", 0.0)
+                      > figures.get("server_cores_used", 0.0))
+    if figures["clients"]["bound"]:
+        return "cpu" if server_starved else "clients"
+    return "server"
 
 
 def _client_figures(results: list[dict[str, Any]], elapsed: float, planned_ramp_s: float
@@ -213,6 +224,7 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         try:
             plain = [f"/media/{digest}.iso"] * args.readers
             figures["nginx"] = run_media(nginx_port, plain, args.rate_mb, args.seconds)
+            figures["nginx"]["limited_by"] = _limit(figures["nginx"])
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
@@ -265,6 +277,7 @@ def builtin_figures(args: argparse.Namespace, checkout: Path, image_dir: Path,
         builtin["server_cores_used"] = round(cpu / elapsed, 2)
         # Runnable but waiting for a CPU (a starved server), as cores.
         builtin["server_run_queue_wait_cores"] = round((wait_after - wait_before) / elapsed, 2)
+        builtin["limited_by"] = _limit(builtin)
     finally:
         child.stdin.close()
         child.wait(timeout=30)

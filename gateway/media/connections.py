@@ -93,14 +93,13 @@ class SocketConnection:
     __slots__ = ("_sock", "_share", "buffer", "_pending", "peer", "_sending")
     shares_files = True
 
-    def __init__(self, sock: socket.socket, share: LoopShare) -> None:
+    def __init__(self, sock: socket.socket, share: LoopShare, peer: str | None) -> None:
         self._sock = sock
         self._share = share
         self.buffer = bytearray()
         self._pending = b""
         self._sending: FileSend | None = None  # a detached body send in progress
-        peer = sock.getpeername()
-        self.peer: str | None = str(peer[0]) if peer else None
+        self.peer = peer  # the client's address, as accept() reported it
 
     def run(self, handler: Coroutine[Any, Any, bool]) -> None:
         """Serve the connection's next request(s) with `handler` (see LoopShare.run)."""
