@@ -230,6 +230,8 @@ class MediaServer:
                             ) -> Request | None:
         """The next request on `conn`, or None when the connection is to end (the
         client left or idled out, or was cut off or answered with an error here)."""
+        if first:
+            conn.take_ready()
         try:
             head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
                                    limit=MAX_HEAD_BYTES)
