@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
          [--seconds 20] [--image-mb 64] [--alerts-s 10] [--flood 500]
          [--malloc-arena-max N] [--skip-media] [--skip-nginx] [--skip-cim]
-         [--baseline CHECKOUT]
+         [--baseline CHECKOUT] [--take-in TIMES]
 
 1. Media: the built-in media server runs in its own process (its RSS is its own).
    --readers throttled readers in 2 client processes (tests/support/slow_readers.py:
@@ -19,6 +19,14 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    server's own front-door refusals: must be 0) and the fast reader's MB/s.
    Also reported: the median time to first byte and the fast reader's own time
    to first byte (a new reader arriving while every slow reader is held).
+   Who was the limit: the server's and the client processes' CPU and run-queue
+   wait (time runnable but waiting for a CPU, /proc/PID/task/*/schedstat) as
+   cores, the clients' loop lag (how late their event loops ran: every client
+   clock reading, time to first byte included, is late by as much) and how long
+   their connection ramp took against the planned one. "limited_by" (see _limit)
+   is "clients" when their loop lag p99 exceeded CLIENT_LAG_LIMIT_S or their ramp
+   overran by RAMP_OVERRUN_S (the figures then measure the clients, not the
+   server), "cpu" when moreover the server waited for a CPU longer than it ran.
    The same run against nginx (Debian package) serving the same file gives the
    ratio built-in / nginx of aggregate MB/s. --baseline CHECKOUT runs the same
    load first against another checkout's media server (before/after in one run).
@@ -26,6 +34,9 @@ Run: .venv/bin/python bench/front_door.py [--readers 10000] [--rate-mb 1.0]
    send valid alerts on keep-alive connections for --alerts-s seconds, alone and
    then while --flood unauthenticated clients post as fast as they can.
    Reported: alerts/s of both.
+3. --take-in TIMES (alone): the media server's CPU seconds per connection to take
+   in --readers readers connecting at once (head, first bytes, then no reading),
+   alternating --baseline's server and this one's, TIMES runs each.
 Last line: one JSON object with every figure and the parameters used.
 """
 
@@ -57,10 +68,13 @@ from tests.support.slow_readers import (  # noqa: E402
     RAMP_PAUSE_S,
     ReaderProcess,
     raise_fd_limit,
+    sched_seconds,
 )
 
 MB = 1_000_000
 CLIENT_PROCESSES = 2
+CLIENT_LAG_LIMIT_S = 0.5
+RAMP_OVERRUN_S = 2.0
 
 
 # ----- media ------------------------------------------------------------------
@@ -112,6 +126,8 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
     p50 = ttfb[max(0, len(ttfb) // 2 - 1)] if ttfb else None
     errors = [e for r in [*results, fast_result] for e in r["errors"]]
     slow_bytes = sum(r["bytes"] for r in results)
+    clients = _client_figures(results, time.monotonic() - started,
+                              len(paths) / CLIENT_PROCESSES / RAMP_BATCH * RAMP_PAUSE_S)
     # Over the readers' whole time, ramp included: a lower bound of the rate after it.
     return {"mb_per_s": round(slow_bytes / MB / (seconds + ramp_s), 1),
             "ttfb_p50_s": _seconds(p50), "ttfb_p99_s": _seconds(p99),
@@ -122,7 +138,33 @@ def run_media(port: int, paths: list[str], rate_mb: float, seconds: float,
             "fast_reader_mb_per_s": round(fast_result["bytes"] / MB / (seconds / 2), 1),
             # A new reader joining while every slow reader is held: its wait for a first byte.
             "fast_reader_ttfb_s": _seconds(min(fast_result["ttfb"], default=None)),
-            **peak}
+            **peak, "clients": clients}
+
+
+def _limit(figures: dict[str, Any]) -> str:
+    """What bounded a run: "server" (it had its CPU and was still the limit), "clients"
+    (their loop lag or ramp: the figures measure them), or "cpu" (both starved: the
+    server waited for a CPU longer than it ran, and the clients were late too)."""
+    server_starved = (figures.get("server_run_queue_wait_cores", 0.0)
+                      > figures.get("server_cores_used", 0.0))
+    if figures["clients"]["bound"]:
+        return "cpu" if server_starved else "clients"
+    return "server"
+
+
+def _client_figures(results: list[dict[str, Any]], elapsed: float, planned_ramp_s: float
+                    ) -> dict[str, Any]:
+    """The slow-reader processes' own load: were they, not the server, the limit?"""
+    lag_p99 = max((r["loop_lag_p99_s"] or 0.0) for r in results)
+    ramp = max((r["ramp_s"] or 0.0) for r in results)
+    return {"cpu_cores": round(sum(r["cpu_s"] for r in results) / elapsed, 2),
+            "run_queue_wait_cores": round(
+                sum(r["run_queue_wait_s"] for r in results) / elapsed, 2),
+            "loop_lag_p50_s": round(max((r["loop_lag_p50_s"] or 0.0) for r in results), 3),
+            "loop_lag_p99_s": round(lag_p99, 3),
+            "loop_lag_max_s": round(max((r["loop_lag_max_s"] or 0.0) for r in results), 3),
+            "ramp_s": round(ramp, 2), "planned_ramp_s": round(planned_ramp_s, 2),
+            "bound": lag_p99 > CLIENT_LAG_LIMIT_S or ramp > planned_ramp_s + RAMP_OVERRUN_S}
 
 
 def _seconds(value: float | None) -> float | None:
@@ -155,7 +197,9 @@ def start_plain_nginx(prefix: Path, image_dir: Path) -> tuple[subprocess.Popen[b
     return run_nginx(prefix, conf, port)
 
 
-def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def _bench_image(args: argparse.Namespace, work: Path) -> tuple[Path, bytes, list[str]]:
+    """WORK/images/<sha256>.iso of --image-mb random bytes, a secret, and one capability
+    path per reader."""
     image_dir = work / "images"
     image_dir.mkdir()
     data = os.urandom(args.image_mb * MB)
@@ -167,7 +211,12 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     urls = [media_url("http://x", signer.mint(CapabilityGrant(digest, "bench", f"bmc-{i}",
                                                                expires)), "image.iso")
             for i in range(args.readers)]
-    paths = ["/" + u.split("/", 3)[3] for u in urls]
+    return image_dir, secret, ["/" + u.split("/", 3)[3] for u in urls]
+
+
+def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    image_dir, secret, paths = _bench_image(args, work)
+    digest = next(image_dir.iterdir()).stem
     figures: dict[str, Any] = {}
     if args.baseline:
         # The same load against another checkout's media server (e.g. main), first.
@@ -185,6 +234,7 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         try:
             plain = [f"/media/{digest}.iso"] * args.readers
             figures["nginx"] = run_media(nginx_port, plain, args.rate_mb, args.seconds)
+            figures["nginx"]["limited_by"] = _limit(figures["nginx"])
         finally:
             nginx.terminate()
             nginx.wait(timeout=30)
@@ -193,49 +243,108 @@ def media_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return figures
 
 
+class MediaChild:
+    """The media server of a checkout in its own process (bench/front_door.py
+    --serve-media there), asked for its stats over a pipe."""
+
+    def __init__(self, args: argparse.Namespace, checkout: Path, image_dir: Path,
+                 secret: bytes) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(checkout / "bench" / "front_door.py"), "--serve-media",
+             str(image_dir)], cwd=checkout, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, env={**os.environ, "FLEETFLASH_BENCH_SECRET": secret.hex(),
+                            **({"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
+                               if args.malloc_arena_max else {})})
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+        self._lock = threading.Lock()
+
+    def stats(self) -> dict[str, Any]:
+        """Connections, refusals, peak, cpu_s (process time) and run_queue_s (waiting)."""
+        with self._lock:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write("stats\n")
+            self.process.stdin.flush()
+            answer: dict[str, Any] = json.loads(self.process.stdout.readline())
+        answer["run_queue_s"] = sched_seconds(self.process.pid)[1]
+        return answer
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
 def builtin_figures(args: argparse.Namespace, checkout: Path, image_dir: Path,
                     secret: bytes, paths: list[str]) -> tuple[dict[str, Any], float]:
     """One run against the media server of `checkout` (its own process); returns the
     figures and the server's idle RSS."""
-    child = subprocess.Popen([sys.executable, str(checkout / "bench" / "front_door.py"),
-                              "--serve-media", str(image_dir)], cwd=checkout,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "FLEETFLASH_BENCH_SECRET": secret.hex(),
-                                  **({"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
-                                     if args.malloc_arena_max else {})})
-    assert child.stdin is not None and child.stdout is not None
-    port = int(child.stdout.readline())
+    child = MediaChild(args, checkout, image_dir, secret)
     time.sleep(0.5)
-    idle_rss, _ = rss_mb(child.pid)
-    lock = threading.Lock()
-
-    def stats() -> dict[str, Any]:
-        with lock:
-            assert child.stdin is not None and child.stdout is not None
-            child.stdin.write("stats\n")
-            child.stdin.flush()
-            return json.loads(child.stdout.readline())  # type: ignore[no-any-return]
+    idle_rss, _ = rss_mb(child.process.pid)
 
     def sample() -> dict[str, Any]:
-        connections = stats()["connections"]
-        rss, _ = rss_mb(child.pid)
+        connections = child.stats()["connections"]
+        rss, _ = rss_mb(child.process.pid)
         return {"connections_at_sample": connections,
                 "rss_growth_mb": round(rss - idle_rss, 1)}
 
     try:
-        started, cpu_before = time.monotonic(), stats()["cpu_s"]
-        builtin = run_media(port, paths, args.rate_mb, args.seconds, sample)
-        final = stats()
+        started, before = time.monotonic(), child.stats()
+        builtin = run_media(child.port, paths, args.rate_mb, args.seconds, sample)
+        final = child.stats()
         builtin["server_refusals"] = sum(final["refusals"].values())
         builtin["peak_connections"] = final["peak"]
         # The server's CPU (user + system) over the run, and as a share of one core.
-        cpu = final["cpu_s"] - cpu_before
+        cpu = final["cpu_s"] - before["cpu_s"]
         builtin["server_cpu_s"] = round(cpu, 1)
-        builtin["server_cores_used"] = round(cpu / (time.monotonic() - started), 2)
+        elapsed = time.monotonic() - started
+        builtin["server_cores_used"] = round(cpu / elapsed, 2)
+        # Runnable but waiting for a CPU (a starved server), as cores.
+        builtin["server_run_queue_wait_cores"] = round(
+            (final["run_queue_s"] - before["run_queue_s"]) / elapsed, 2)
+        builtin["limited_by"] = _limit(builtin)
     finally:
-        child.stdin.close()
-        child.wait(timeout=30)
+        child.stop()
     return builtin, round(idle_rss, 1)
+
+
+def take_in_figures(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """--take-in: the server's CPU per connection to take in --readers readers that
+    all connect at once, each reading its head and first bytes and then nothing
+    (no fast reader, no body traffic after): alternately --baseline's and this
+    checkout's server, --take-in times each. CPU seconds, not wall time, are what
+    a loaded machine leaves comparable."""
+    image_dir, secret, paths = _bench_image(args, work)
+    runs: list[dict[str, Any]] = []
+    checkouts = [Path(args.baseline), REPO] if args.baseline else [REPO]
+    for _ in range(args.take_in):
+        for checkout in checkouts:
+            child = MediaChild(args, checkout, image_dir, secret)
+            try:
+                time.sleep(0.5)
+                before, started = child.stats(), time.monotonic()
+                load = os.getloadavg()[0]
+                readers = [ReaderProcess(child.port, paths[i::CLIENT_PROCESSES], 100.0, 600,
+                                         i * len(paths)) for i in range(CLIENT_PROCESSES)]
+                while (sum(r.report()["receiving"] for r in readers) < len(paths)
+                       and time.monotonic() - started < 300):
+                    time.sleep(0.1)
+                took, after = time.monotonic() - started, child.stats()
+                ttfb = sorted(t for r in readers for t in r.finish(stop=True)["ttfb"])
+            finally:
+                child.stop()
+            cpu = after["cpu_s"] - before["cpu_s"]
+            runs.append({"checkout": "baseline" if checkout != REPO else "this",
+                         "load_avg": round(load, 1), "all_in_s": round(took, 2),
+                         "readers_in": len(ttfb), "server_cpu_s": round(cpu, 2),
+                         "server_cpu_us_per_connection": round(cpu / len(paths) * 1e6),
+                         "server_run_queue_wait_s": round(
+                             after["run_queue_s"] - before["run_queue_s"], 2),
+                         "ttfb_p50_s": _seconds(ttfb[len(ttfb) // 2] if ttfb else None),
+                         "ttfb_p99_s": _seconds(
+                             ttfb[max(0, int(len(ttfb) * 0.99) - 1)] if ttfb else None)})
+    return {"take_in": runs}
 
 
 def main() -> None:
@@ -249,6 +358,9 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="also run the media load, first, against the media server of "
                              "this checkout (e.g. a worktree of main) for before/after")
+    parser.add_argument("--take-in", type=int, default=0, metavar="TIMES",
+                        help="only measure the server's CPU per connection taking in "
+                             "--readers at once, TIMES runs (alternating with --baseline)")
     parser.add_argument("--serve-media", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_media:
@@ -261,9 +373,11 @@ def main() -> None:
                                # (and of the GIL) far more than nginx: say how busy it was.
                                "load_avg_before": round(os.getloadavg()[0], 1)}
     with tempfile.TemporaryDirectory(prefix="fleetflash-frontdoor-") as tmp:
-        if not args.skip_media:
+        if args.take_in:
+            figures.update(take_in_figures(args, Path(tmp)))
+        elif not args.skip_media:
             figures.update(media_figures(args, Path(tmp)))
-        if not args.skip_cim:
+        if not args.skip_cim and not args.take_in:
             figures.update(cim_figures(args, Path(tmp)))
     figures["load_avg_after"] = round(os.getloadavg()[0], 1)
     print(json.dumps(figures))

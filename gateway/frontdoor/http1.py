@@ -13,7 +13,9 @@ request smuggling through Content-Length / Transfer-Encoding disagreements).
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -153,10 +155,16 @@ def _field_line(line: str) -> tuple[str, str]:
     return name.lower(), value
 
 
+@functools.lru_cache(maxsize=4)
+def _http_date(second: int) -> str:
+    """The Date field of `second`: formatted once per second, not once per response."""
+    return formatdate(second, usegmt=True)
+
+
 def response_head(status: int, fields: list[tuple[str, str]], *, keep_alive: bool) -> bytes:
     """Serialise a status line and fields (Date, Server and Connection are added)."""
     lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
-             f"Date: {formatdate(usegmt=True)}", "Server: fleetflash-media"]
+             f"Date: {_http_date(int(time.time()))}", "Server: fleetflash-media"]
     lines += [f"{name}: {value}" for name, value in fields]
     if not keep_alive:
         lines.append("Connection: close")

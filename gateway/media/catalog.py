@@ -101,6 +101,7 @@ class VerifiedDirectoryCatalog:
         self._directory = directory
         self._withdrawn = {d.lower() for d in withdrawn}
         self._verified: dict[str, tuple[int, int, int, int]] = {}
+        self._found: dict[str, Path] = {}  # the file last served per digest: stat it first
         self._lock = threading.Lock()
         self._hashing = threading.Lock()
 
@@ -114,7 +115,9 @@ class VerifiedDirectoryCatalog:
         with self._lock:
             if digest in self._withdrawn:
                 return None
-        for candidate in (self._directory / digest, self._directory / f"{digest}.iso"):
+        last = self._found.get(digest)
+        for candidate in (*((last,) if last is not None else ()),
+                          self._directory / digest, self._directory / f"{digest}.iso"):
             try:
                 st = candidate.stat()
             except OSError:
@@ -124,6 +127,7 @@ class VerifiedDirectoryCatalog:
                 known = self._verified.get(digest) == identity
             if not known and not self._verify(candidate, digest, identity):
                 return None
+            self._found[digest] = candidate
             return ServableImage(candidate, st.st_size, digest, digest)
         return None
 

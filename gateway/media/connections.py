@@ -41,6 +41,10 @@ class Connection(Protocol):
         """The next bytes from the client; b"" when it closed."""
         ...
 
+    def take_ready(self) -> None:
+        """Move bytes already received into `buffer`, without waiting (or nothing)."""
+        ...
+
     def write(self, data: bytes) -> None:
         """Queue bytes (sent by drain() or before the next sendfile)."""
         ...
@@ -93,14 +97,13 @@ class SocketConnection:
     __slots__ = ("_sock", "_share", "buffer", "_pending", "peer", "_sending")
     shares_files = True
 
-    def __init__(self, sock: socket.socket, share: LoopShare) -> None:
+    def __init__(self, sock: socket.socket, share: LoopShare, peer: str | None) -> None:
         self._sock = sock
         self._share = share
         self.buffer = bytearray()
         self._pending = b""
         self._sending: FileSend | None = None  # a detached body send in progress
-        peer = sock.getpeername()
-        self.peer: str | None = str(peer[0]) if peer else None
+        self.peer = peer  # the client's address, as accept() reported it
 
     def run(self, handler: Coroutine[Any, Any, bool]) -> None:
         """Serve the connection's next request(s) with `handler` (see LoopShare.run)."""
@@ -137,6 +140,12 @@ class SocketConnection:
             return await asyncio.get_running_loop().sock_recv(self._sock, RECV_BYTES)
         except ConnectionError:
             return b""
+
+    def take_ready(self) -> None:
+        # Accept is deferred until the head arrived (gateway.media.event_loops): it is
+        # nearly always here, and reading it now spares the head deadline's timer.
+        with contextlib.suppress(OSError):  # nothing yet, or an error recv() reports
+            self.buffer += self._sock.recv(RECV_BYTES)
 
     def write(self, data: bytes) -> None:
         self._pending += data
@@ -197,6 +206,9 @@ class StreamConnection:
             return await self._reader.read(RECV_BYTES)
         except (ConnectionError, ssl.SSLError):
             return b""
+
+    def take_ready(self) -> None:
+        pass  # TLS records arrive through the stream only
 
     def write(self, data: bytes) -> None:
         self._writer.write(data)

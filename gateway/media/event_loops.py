@@ -8,6 +8,16 @@ sockets. Where SO_REUSEPORT is missing, one loop is used.
 
 Plain listeners accept raw sockets (SocketConnection); TLS listeners use asyncio
 streams (StreamConnection).
+
+Taking in a fleet that connects at once is Python work per connection on one
+interpreter, so the accept path does as little as it can (docs/performance.md,
+front door): the listening socket is TCP_DEFER_ACCEPT, so accept() returns a
+connection once its request head has arrived and the first recv() finds it (no
+future, reader registration and extra loop turn per connection); TCP_NODELAY is
+set once on the listener (accepted sockets inherit it); the peer address comes
+from accept(); and the loops use a selector that answers asyncio's "is this fd
+registered?" without building two formatted KeyErrors per registration, and
+skip asyncio's "does a transport own this fd?" lookup when none can.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -36,6 +47,9 @@ log = logging.getLogger(__name__)
 # 10,000 BMCs mounting at once waited in (and overflowed) the accept queue for
 # tens of seconds (bench/front_door.py).
 ACCEPT_BATCH = 2048
+# A connection that sends nothing waits in the kernel this long before accept()
+# returns it anyway (then the head deadline runs as usual). Linux; 0 elsewhere.
+DEFER_ACCEPT_S = 1
 # A handler returns True when it left the connection open to a detached body send
 # (see SocketConnection.send_detached); the connection is closed otherwise.
 Handler = Callable[[Connection], Coroutine[Any, Any, bool]]
@@ -60,6 +74,68 @@ class _Loop:
     error: BaseException | None = None
     streams: set[StreamConnection] = field(default_factory=set)
     share: LoopShare | None = None  # plain connections' shared state, tasks, detached sends
+
+
+class _KeyedSelector(selectors.DefaultSelector):
+    """The default selector with an exception-free lookup by descriptor.
+
+    asyncio calls get_key(fd) before every add_reader/add_writer, and the stock
+    selector answers "not registered" by raising and re-raising a KeyError with a
+    formatted message: on the accept path of 10,000 connections that was a tenth
+    of the loop's time (py-spy, bench/front_door.py).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[int, selectors.SelectorKey] = {}
+
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key: selectors.SelectorKey = super().register(fileobj, events, data)
+        self._keys[key.fd] = key
+        return key
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        key: selectors.SelectorKey = super().unregister(fileobj)
+        self._keys.pop(key.fd, None)
+        return key
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        key: selectors.SelectorKey = super().modify(fileobj, events, data)
+        self._keys[key.fd] = key
+        return key
+
+    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
+        if type(fileobj) is not int:
+            key: selectors.SelectorKey = super().get_key(fileobj)
+            return key
+        found = self._keys.get(fileobj)
+        if found is None:
+            raise KeyError(fileobj)
+        return found
+
+    def close(self) -> None:
+        super().close()
+        self._keys.clear()
+
+
+class _MediaLoop(asyncio.SelectorEventLoop):
+    """A selector loop whose add/remove_writer skip a failing dictionary lookup.
+
+    Before every add_writer, remove_writer and socket wait asyncio checks that no
+    transport owns the descriptor by looking it up in a weak dictionary, which
+    raises KeyError for every plain connection (a tenth of the loop's time per
+    body send, py-spy). A loop without transports (no TLS listener) cannot have
+    such a conflict; with transports the full check runs.
+    """
+
+    def _ensure_fd_no_transport(self, fd: Any) -> None:
+        if type(fd) is int and not self._transports:  # type: ignore[attr-defined]
+            return
+        super()._ensure_fd_no_transport(fd)  # type: ignore[misc]
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    return _MediaLoop(_KeyedSelector())
 
 
 class LoopGroup:
@@ -105,7 +181,8 @@ class LoopGroup:
                 state.thread.join(timeout=10)
 
     def _run(self, state: _Loop) -> None:
-        asyncio.run(self._serve(state))
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            runner.run(self._serve(state))
 
     async def _serve(self, state: _Loop) -> None:
         state.loop = asyncio.get_running_loop()
@@ -183,6 +260,10 @@ class LoopGroup:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if self._reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # Accepted sockets inherit these (Linux): nothing to set per connection.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if DEFER_ACCEPT_S and hasattr(socket, "TCP_DEFER_ACCEPT"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_S)
             sock.bind(info[4])
             sock.listen(self._backlog)
             sock.setblocking(False)
@@ -195,34 +276,34 @@ class LoopGroup:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                sock, _ = await loop.sock_accept(listening)
+                sock, peer = await loop.sock_accept(listening)
             except OSError as exc:  # e.g. EMFILE: log, breathe, carry on
                 log.warning("media: accept failed: %s", exc)
                 await asyncio.sleep(0.1)
                 continue
-            self._start(state, sock)
+            self._start(state, sock, peer)
             # A fleet connects in bursts: take what is already queued without a loop
             # round-trip per connection (asyncio's own servers accept in batches too).
             for _ in range(ACCEPT_BATCH):
                 try:
-                    sock, _ = listening.accept()
+                    sock, peer = listening.accept()
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError as exc:
                     log.warning("media: accept failed: %s", exc)
                     break
-                self._start(state, sock)
+                self._start(state, sock, peer)
 
-    def _start(self, state: _Loop, sock: socket.socket) -> None:
-        """Run the handler for a newly accepted plain connection."""
+    def _start(self, state: _Loop, sock: socket.socket, peer: Any) -> None:
+        """Run the handler for a newly accepted plain connection (`peer`: its address
+        as accept() gave it)."""
         assert state.share is not None
         try:
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = SocketConnection(sock, state.share)
         except OSError:  # the peer vanished already
             sock.close()
             return
+        connection = SocketConnection(sock, state.share, str(peer[0]) if peer else None)
         # The handler's task itself, no wrapper coroutine per connection (10,000
         # readers hold 10,000 of whatever is here).
         connection.run(self._handler(connection))

@@ -14,7 +14,6 @@ URL space: GET/HEAD /media/<token>/<filename>; optionally
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
@@ -49,6 +48,7 @@ from gateway.media.catalog import MediaCatalog, ServableImage
 from gateway.media.connections import Connection, SocketConnection
 from gateway.media.errors import CapabilityError, MediaError
 from gateway.media.event_loops import Listener, LoopGroup
+from gateway.media.lookups import LookupPool
 from gateway.media.nginx import AUTHORIZE_PATH, authorize_for_nginx
 from gateway.media.open_files import SharedFiles
 from gateway.media.ranges import ByteRange
@@ -131,7 +131,7 @@ class MediaServer:
         self._nginx_root = os.fspath(nginx_root) if nginx_root is not None else None
         self._limits = limits or ServerLimits()
         self.counters = counters or TransferCounters()
-        self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-catalog")
+        self._lookups = LookupPool(8, "media-catalog")  # the catalog may block
         listeners = [Listener(scheme, address[0], address[1],
                               tls_context if scheme == "https" else None)
                      for scheme, address in (("http", http), ("https", https))
@@ -173,6 +173,7 @@ class MediaServer:
         Raises MediaError when an address cannot be bound.
         """
         _raise_descriptor_limit(self._limits.max_connections)
+        self._lookups.start()
         try:
             self._loops.start()
         except OSError as exc:
@@ -188,7 +189,7 @@ class MediaServer:
     def stop(self) -> None:
         """Stop listening, close connections and join the threads (idempotent)."""
         self._loops.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._lookups.stop()
         self._senders.shutdown(wait=False, cancel_futures=True)
         self._stop_requested.set()
 
@@ -229,6 +230,8 @@ class MediaServer:
                             ) -> Request | None:
         """The next request on `conn`, or None when the connection is to end (the
         client left or idled out, or was cut off or answered with an error here)."""
+        if first:
+            conn.take_ready()
         try:
             head = await read_head(conn.recv, conn.buffer, self._policy, first=first,
                                    limit=MAX_HEAD_BYTES)
@@ -269,11 +272,10 @@ class MediaServer:
             log.info("media: refused a request: %s", exc)
             return await send_error(conn, 404, "not found", keep_alive,
                                     head=request.method == "HEAD")
-        loop = asyncio.get_running_loop()
         shared = conn.shares_files
         try:
-            opened = await loop.run_in_executor(self._executor, self._open_servable, grant,
-                                                shared)
+            opened = await self._lookups.run(functools.partial(self._open_servable, grant,
+                                                               shared))
         except OSError as exc:  # out of descriptors: the image is fine, we are busy
             self.slots.count_refusal("open-failed")
             log.warning("media: cannot open a verified image: %s", exc.strerror)
@@ -341,17 +343,16 @@ class MediaServer:
 
     async def _authorize_for_nginx(self, request: Request, conn: Connection,
                                    keep_alive: bool) -> bool:
-        loop = asyncio.get_running_loop()
         assert self._nginx_root is not None
-        status, fields = await loop.run_in_executor(
-            self._executor, authorize_for_nginx, self._signer, self._catalog,
-            self._nginx_root, request.header("x-original-uri"), conn.peer,
-        )
+        status, fields = await self._lookups.run(functools.partial(
+            authorize_for_nginx, self._signer, self._catalog,
+            self._nginx_root, request.header("x-original-uri"), conn.peer))
         # No body either way; a 204 must not even say so (RFC 9110 section 8.6).
         length = [] if status == 204 else [("Content-Length", "0")]
         conn.write(response_head(status, [*fields, *length], keep_alive=keep_alive))
         await conn.drain()
         return keep_alive
+
 
 def _capability_token(path: str) -> str | None:
     """The token of /media/<token>/<filename>, or None for any other path."""

@@ -32,9 +32,27 @@ from tests.support.slow_clients import source_address
 REPO = Path(__file__).resolve().parents[2]
 
 TICK_S = 0.5
+# How often the readers' loop checks how late it runs (its lag): a reader's clock
+# readings (time to first byte) and its reads are late by as much.
+LAG_PROBE_S = 0.1
 RAMP_BATCH = 200  # connections opened per RAMP_PAUSE_S, like BMCs mounting over seconds
 RAMP_PAUSE_S = 0.02
 _SINK = memoryview(bytearray(256 * 1024))  # every reader's bytes land here, unread
+
+
+def sched_seconds(pid: int | str = "self") -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of every live thread
+    of process `pid` (/proc/PID/task/*/schedstat, Linux). The second says whether a
+    process was starved by the machine rather than short of work."""
+    on_cpu = waiting = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "schedstat").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        on_cpu += int(fields[0])
+        waiting += int(fields[1])
+    return on_cpu / 1e9, waiting / 1e9
 
 
 def raise_fd_limit() -> None:
@@ -55,6 +73,10 @@ class ReaderProcess:
         assert self._child.stdin is not None
         self._child.stdin.write(" ".join(paths) + "\n")
         self._child.stdin.flush()
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
 
     def report(self) -> dict[str, Any]:
         """The readers' figures so far (see Figures.as_dict; ttfb left out)."""
@@ -92,13 +114,24 @@ class Figures:
     connected: int = 0
     receiving: int = 0  # readers that had their first body byte and are still open
     finished: int = 0  # readers that reached `until` (or EOF) still connected
+    lags: list[float] = field(default_factory=list)  # how late the loop ran, per probe
+    ramp_s: float | None = None  # start to the last connection attempt begun
 
     def as_dict(self, readers: list[Reader]) -> dict[str, Any]:
         each = sorted(r.received for r in readers)
+        lags = sorted(self.lags)
+        on_cpu, waiting = sched_seconds()
         return {"bytes": self.bytes, "ttfb": self.ttfb, "errors": self.errors,
                 "connected": self.connected, "receiving": self.receiving,
                 "finished": self.finished, "min_reader_bytes": each[0] if each else 0,
-                "bodies_completed": sum(r.bodies for r in readers)}
+                "bodies_completed": sum(r.bodies for r in readers),
+                "ramp_s": self.ramp_s, "cpu_s": on_cpu, "run_queue_wait_s": waiting,
+                "loop_lag_p50_s": _quantile(lags, 0.5), "loop_lag_p99_s": _quantile(lags, 0.99),
+                "loop_lag_max_s": lags[-1] if lags else None}
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    return ordered[max(0, int(len(ordered) * q) - 1)] if ordered else None
 
 
 class Reader(asyncio.BufferedProtocol):
@@ -217,17 +250,27 @@ async def run_readers(port: int, paths: list[str], rate: float, seconds: float, 
             for reader in readers:
                 reader.tick()
 
+    async def lag_probe() -> None:
+        while True:
+            expected = loop.time() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            figures.lags.append(max(0.0, loop.time() - expected))
+
     ticking = asyncio.create_task(ticker())
+    probing = asyncio.create_task(lag_probe())
+    ramp_started = loop.time()
     connecting = []
     for index, path in enumerate(paths):
         connecting.append(asyncio.create_task(connect(index, path)))
         if len(connecting) % RAMP_BATCH == 0:
             await asyncio.sleep(RAMP_PAUSE_S)
+    figures.ramp_s = loop.time() - ramp_started
     await asyncio.gather(*connecting)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait([stopping], timeout=max(0.0, deadline - loop.time()))
     stopping.cancel()
     ticking.cancel()
+    probing.cancel()
     for reader in readers:
         reader.stop()
     return figures

@@ -125,3 +125,32 @@ def test_a_url_signed_with_another_secret_or_altered_is_not_the_fleets() -> None
     base, token, name = mine.rsplit("/", 2)
     altered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     assert ours.grant_of(f"{base}/{altered}/{name}") is None
+
+
+def test_media_a_remembered_token_still_expires_and_forgeries_are_never_remembered() -> None:
+    signer = CapabilitySigner([b"s" * 32])
+    token = signer.mint(GRANT)
+    assert signer.verify(token, now=NOW) == GRANT  # remembered from here on
+    assert signer.verify(token, now=NOW) == GRANT
+    with pytest.raises(CapabilityError, match="expired"):
+        signer.verify(token, now=GRANT.expires_at)
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    for _ in range(2):  # a rejected token is checked afresh every time
+        with pytest.raises(CapabilityError):
+            signer.verify(forged, now=NOW)
+    other = CapabilitySigner([b"t" * 32])
+    with pytest.raises(CapabilityError, match="not authentic"):
+        other.verify(token, now=NOW)  # what one signer remembers is its own
+
+
+def test_media_remembering_tokens_is_bounded() -> None:
+    from gateway.media import capability
+
+    signer = CapabilitySigner([b"s" * 32])
+    grants = [CapabilityGrant(SHA, "campaign-7", f"node-{i}", NOW + 3600)
+              for i in range(capability.VERIFIED_TOKENS + 10)]
+    tokens = [signer.mint(grant) for grant in grants]
+    for token, grant in zip(tokens, grants, strict=True):
+        assert signer.verify(token, now=NOW) == grant
+    assert len(signer._authentic) <= capability.VERIFIED_TOKENS  # noqa: SLF001
+    assert signer.verify(tokens[0], now=NOW) == grants[0]  # forgotten: checked again
