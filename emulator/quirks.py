@@ -65,7 +65,16 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
     _q("staged-until-host-reset",
        "the task completes at once; versions change only at the next host reset",
        "HPE iLO (BIOS), iDRAC (reboot pending)",
-       "Ironic redfish/firmware.py; dell/iDRAC-Redfish-Scripting issue 266"),
+       "Ironic redfish/firmware.py; dell/iDRAC-Redfish-Scripting issue 266",
+       conflicts=("staged-silently-until-host-reset",)),
+    _q("staged-silently-until-host-reset",
+       "the task completes at once with no hint (no AwaitToActivate, no ResetRequired); "
+       "versions change only at the next host reset",
+       "HPE iLO (BIOS; the task only says Completed), Dell iDRAC (a pending job the "
+       "update task does not mention)",
+       "Ironic redfish/firmware.py (reboots after the update whatever the task said); "
+       "dell/iDRAC-Redfish-Scripting issue 266",
+       conflicts=("staged-until-host-reset",)),
     _q("simpleupdate-needs-transferprotocol", "SimpleUpdate without TransferProtocol: 400",
        "various", "sushy updateservice.py (always sends TransferProtocol)"),
     _q("simpleupdate-needs-targets", "SimpleUpdate without Targets: 400",

@@ -145,6 +145,45 @@ def test_staged_until_host_reset_gets_its_reset(rollout: RolloutFactory, method:
         assert {r["component"] for r in activated} == {"BIOS", "NIC"}, activated
 
 
+@pytest.mark.parametrize("method", TASK_METHODS)
+def test_silently_staged_images_get_the_host_reset(rollout: RolloutFactory,
+                                                    method: str) -> None:
+    """The task completes with no hint and the versions stay: the image's host-reset
+    components get the one host reset the drained slot allows, then versions are read
+    back (docs/interop.md, "staged-silently-until-host-reset")."""
+    rig = _start(rollout, method, "staged-silently-until-host-reset")
+    rig.announce()
+    _all_done_once(rig, method)
+    for bmc in rig.emulated.bmcs:
+        records = [r for r in rig.audit() if r["bmc"] == bmc.id]
+        activated = [r for r in records if r["event"] == "flash_end"
+                     and r.get("activated_by") == "host_reset"]
+        assert {r["component"] for r in activated} == {"BIOS", "NIC"}, activated
+        (task,) = [t for t in bmc.tasks.all() if t.name == UPDATE_TASK_NAME]
+        said = [m["MessageId"] for m in task.to_redfish()["Messages"]]
+        assert not any(m.endswith(("AwaitToActivate", "ResetRequired")) for m in said), said
+
+
+def test_silent_staging_that_a_reset_does_not_activate_fails_naming_it(
+        rollout: RolloutFactory) -> None:
+    """The reset comes and the BIOS stays: never done, one reset, the failure names the
+    BIOS still behind (here the BMC also logs the lost activation, which is quoted)."""
+    rig = rollout(models=[TEST_MODEL], groups={"all": 1},
+                  cluster={"delivery": ["simple_update"]},
+                  quirks=parse_quirks(["staged-silently-until-host-reset"]))
+    (bmc,) = rig.emulated.bmcs
+    bmc.faults.set("version_unchanged", component="BIOS")
+    rig.announce()
+    (node,) = _finished(rig).values()
+    assert node.outcome in ("failed", "quarantined"), node
+    error = node.error or ""
+    assert "BIOS 1.0.0 (want 1.5.0)" in error, error
+    assert bmc.firmware.installed()["BIOS"] == "1.0.0"
+    resets = [r for r in rig.audit() if r["event"] == "reset" and r["component"] == "host"]
+    assert len(resets) == 1, resets
+    assert set(flash_counts(rig.audit()).values()) == {1}
+
+
 def test_no_firmware_inventory_updates_what_it_can_verify(rollout: RolloutFactory) -> None:
     """Versions come from BiosVersion and Manager.FirmwareVersion; the NIC, which no
     such place reports, is not claimed (docs/interop.md, "no-firmware-inventory")."""
