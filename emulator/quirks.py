@@ -81,7 +81,14 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
        "various (Wiwynn GB200 wants a Targets list)", "libredfish PR 39; Ironic firmware.py"),
     _q("no-multipart-push", "no MultipartHttpPushUri and no other push: SimpleUpdate and "
        "virtual media remain (the upload URI answers 404)",
-       "older OpenBMC", "bmc-toolbox/bmclib issue 341; DMTF Tacklebox rf_update.py"),
+       "older OpenBMC", "bmc-toolbox/bmclib issue 341; DMTF Tacklebox rf_update.py",
+       conflicts=("http-push-only",)),
+    _q("http-push-only", "HttpPushUri instead of MultipartHttpPushUri: the image is the raw "
+       "POST body, targets and apply time are UpdateService properties PATCHed first",
+       "OpenBMC bmcweb before its multipart push, older iDRAC and iLO firmware",
+       "DMTF UpdateService_v1.xml (HttpPushUri, HttpPushUriTargets, HttpPushUriOptions); "
+       "DMTF Tacklebox rf_update.py; sushy updateservice.py (http_push_uri)",
+       conflicts=("no-multipart-push",)),
     _q("one-update-at-a-time", "503 + Retry-After while an update runs (default: 409)",
        "OpenBMC bmcweb", "bmcweb update_service.hpp"),
     _q("vmedia-under-systems", "virtual media under Systems/<id>/VirtualMedia, not Managers",
