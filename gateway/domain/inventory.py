@@ -47,6 +47,9 @@ class FirmwareComponent:
 class UpdateCapabilities:
     """What the BMC offers for delivering an update.
 
+    ``multipart_push``: UpdateService.MultipartHttpPushUri; ``http_push``: the older
+    HttpPushUri (the image as the raw POST body), used for the push when the first is
+    missing.
     ``transfer_protocols``: SimpleUpdate's allowed TransferProtocol values
     (empty when the BMC lists none; ``simple_update`` still says whether the
     action exists). ``apply_times``: supported OperationApplyTime values.
@@ -62,6 +65,7 @@ class UpdateCapabilities:
     simple_update: bool = False
     transfer_protocols: tuple[str, ...] = ()
     multipart_push: bool = False
+    http_push: bool = False
     virtual_media_cd: bool = False
     virtual_media_insert: bool = True
     apply_times: tuple[str, ...] = ()

@@ -201,10 +201,12 @@ class FleetBmcClient(BmcClient):
     def multipart_push(self, chunks: Iterable[bytes], size: int, *,
                        filename: str = "image.iso", targets: Sequence[str] = (),
                        apply_time: str | None = None, force: bool = False,
-                       timeout: float | None = None) -> TaskRef | None:
+                       timeout: float | None = None,
+                       reservation_may_be_ours: bool = False) -> TaskRef | None:
         self._fenced()
         return super().multipart_push(chunks, size, filename=filename, targets=targets,
-                                      apply_time=apply_time, force=force, timeout=timeout)
+                                      apply_time=apply_time, force=force, timeout=timeout,
+                                      reservation_may_be_ours=reservation_may_be_ours)
 
     def component_versions(self) -> dict[str, str]:
         """Component name -> installed version, one GET per FirmwareInventory member once

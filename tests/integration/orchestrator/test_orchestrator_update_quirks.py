@@ -11,6 +11,7 @@ import pytest
 
 from emulator.firmware.engine import UPDATE_TASK_NAME
 from emulator.quirks import parse_quirks
+from emulator.redfish.update_quirks import push_settings
 from gateway.orchestrator.reports import NodeReport
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
@@ -82,6 +83,22 @@ def test_no_multipart_push_and_nothing_else_allowed_is_refused_by_name(
     assert "no UpdateService.MultipartHttpPushUri" in (canary.error or ""), canary.error
     assert all(n.outcome in ("failed", "quarantined", "skipped") for n in nodes), nodes
     assert not flash_counts(rig.audit())
+
+
+def test_http_push_only_is_pushed_to_http_push_uri(rollout: RolloutFactory) -> None:
+    """No MultipartHttpPushUri: the push goes to HttpPushUri, with the node's targets
+    set first, and the settings are put back afterwards (docs/interop.md,
+    "http-push-only")."""
+    rig = _start(rollout, "multipart_push", "http-push-only")
+    rig.announce()
+    _all_done_once(rig, "multipart_push")
+    for bmc in rig.emulated.bmcs:
+        asked = _asked(rig, bmc.id)
+        assert sorted(asked["HttpPushUriTargets"]) == sorted(  # type: ignore[arg-type]
+            f"/redfish/v1/UpdateService/FirmwareInventory/{c}" for c in TARGET_VERSIONS)
+        assert asked["ApplyTime"] == "Immediate"
+        settings = push_settings(bmc)
+        assert (settings.targets, settings.busy) == ([], False)
 
 
 @pytest.mark.parametrize("method", TASK_METHODS)
