@@ -100,6 +100,11 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
        "InsertMedia with Inserted or WriteProtected is refused",
        "Supermicro X11/X12, iLO4", "sushy virtual_media.py; community.general issue 6969",
        conflicts=("vmedia-insert-needs-inserted",)),
+    _q("vmedia-insert-action-info", "InsertMedia carries @Redfish.ActionInfo: its "
+       "parameters (Required, AllowableValues) as this BMC takes them",
+       "OpenBMC (bmcweb forks), Lenovo (python-redfish-lenovo reads it on SR635/SR655)",
+       "OpenBMC fork's bmcweb virtual_media.hpp (InsertMediaActionInfo); "
+       "python-redfish-lenovo mount_virtual_media; gofish VirtualMedia.InsertMediaActionInfo"),
     _q("vmedia-eject-needs-empty-body", "EjectMedia without a body (not even {}) is refused",
        "HPE iLO", "sushy virtual_media.py"),
     _q("vmedia-stays-inserted-until-ejected-twice",
