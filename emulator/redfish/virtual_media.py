@@ -61,13 +61,20 @@ def _owner_uri(owner: str) -> str:
 
 
 def _check_insert_quirks(document: dict[str, object]) -> None:
+    """A payload quirk's refusal, recorded in the audit log (``media_insert_refused``) so
+    that a client that guessed the payload wrong shows."""
     quirks = bmc().quirks
+    refusal: RedfishError | None = None
     if "vmedia-insert-needs-inserted" in quirks and document.get("Inserted") is not True:
-        raise RedfishError(400, "ActionParameterMissing", INSERT_ACTION, "Inserted")
+        refusal = RedfishError(400, "ActionParameterMissing", INSERT_ACTION, "Inserted")
     if "vmedia-insert-rejects-inserted-writeprotected" in quirks:
         for name in ("Inserted", "WriteProtected"):
             if name in document:
-                raise RedfishError(400, "ActionParameterNotSupported", name, INSERT_ACTION)
+                refusal = RedfishError(400, "ActionParameterNotSupported", name, INSERT_ACTION)
+    if refusal is not None:
+        bmc().audit.record(bmc().id, "media_insert_refused", image=document.get("Image"),
+                           reason=refusal.message_id)
+        raise refusal
 
 
 @blueprint.get(MEDIA_ROUTE)
