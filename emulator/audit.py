@@ -3,9 +3,8 @@
 Events (the ``event`` field): flash_start, flash_end, flash_failed, flash_skipped,
 reset, bmc_restart, media_insert, media_insert_refused, media_eject, power. Every
 line has ``ts`` (ISO 8601, UTC) and ``bmc`` (the inventory id); flash events add
-``component``,
-``from_version`` and ``to_version``; media events add ``image``; power events
-add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why;
+``component``, ``from_version`` and ``to_version``; media events add ``image``; power
+events add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why;
 flash_failed and flash_skipped name their Update-registry ``message``
 ("Update.ApplyFailed", "Update.UpdateNotApplicable"). flash_skipped: the update
 CD left a component of this model alone (not applicable, already current).
