@@ -65,12 +65,12 @@ class UpdateCapabilities:
     simple_update: bool = False
     transfer_protocols: tuple[str, ...] = ()
     multipart_push: bool = False
-    http_push: bool = False
     virtual_media_cd: bool = False
     virtual_media_insert: bool = True
     apply_times: tuple[str, ...] = ()
     max_image_size: int | None = None
     version_source: str = "FirmwareInventory"
+    http_push: bool = False  # last: the fields before it are also given by position
 
     @property
     def firmware_inventory(self) -> bool:

@@ -13,8 +13,8 @@ import requests
 
 from emulator.cluster import EmulatedCluster
 from emulator.quirks import parse_quirks
-from gateway.orchestrator.bmc import FleetBmcClient
 from emulator.redfish import virtual_media as virtual_media_view
+from gateway.orchestrator.bmc import FleetBmcClient
 from gateway.redfish import BmcClient, BmcEndpoint, NotSupportedError
 from gateway.redfish.virtual_media import EXPLICIT_INSERT, INSERT_HABIT, PLAIN_INSERT
 
