@@ -37,6 +37,7 @@ from gateway.redfish.errors import ResourceMissingError, translated
 
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
+MEMBER_RELISTS = 3  # FirmwareInventory listings retried when a listed member 404s
 
 
 class FleetBmcClient(BmcClient):
@@ -221,12 +222,16 @@ class FleetBmcClient(BmcClient):
             return {c.id: c.version for c in components}
         if source == FALLBACK:
             return self._fallback_versions()
-        try:
-            return self._member_versions()
-        except ResourceMissingError:
-            # A member vanished between the listing and its read: a staged image the
-            # host reset has just activated (docs/interop.md). Listed afresh, once.
-            return self._member_versions()
+        # A member vanished between the listing and its read: a staged image the host
+        # reset has just activated, or a Dell Id that changed with its version; a reset
+        # activates images one after another (docs/interop.md). Listed afresh, a
+        # bounded number of times.
+        for _again in range(MEMBER_RELISTS):
+            try:
+                return self._member_versions()
+            except ResourceMissingError:
+                continue
+        return self._member_versions()
 
     def _member_versions(self) -> dict[str, str]:
         if self._members is None:

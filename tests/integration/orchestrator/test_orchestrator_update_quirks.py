@@ -191,8 +191,12 @@ def test_silent_staging_that_a_reset_does_not_activate_fails_naming_it(
     (bmc,) = rig.emulated.bmcs
     bmc.faults.set("version_unchanged", component="BIOS")
     rig.announce()
-    (node,) = _finished(rig).values()
-    assert node.outcome in ("failed", "quarantined"), node
+    campaign_id = rig.campaign_id()
+    assert wait_until(lambda: all(r.step in (*FINISHED, "partial")
+                                  for r in rig.service.show(campaign_id).runs), 120)
+    (node,) = rig.service.report(campaign_id).nodes
+    # What else the update changed decides between partial and quarantined.
+    assert node.outcome in ("failed", "quarantined", "partial"), node
     error = node.error or ""
     assert "BIOS 1.0.0 (want 1.5.0)" in error, error
     assert bmc.firmware.installed()["BIOS"] == "1.0.0"
