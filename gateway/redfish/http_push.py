@@ -104,24 +104,27 @@ def http_push(conn: FleetConnector, service_uri: str, chunks: Iterable[bytes], s
     patch = settings_for(service, targets, apply_time)
     if patch:
         _patch(conn, service_uri, patch, etag)
+    # Reaching here with the flag set, it is this run's own (from before a crash).
+    undo = _previous(service, patch, release=service.get(BUSY) is True)
     try:
         with translated("pushing the image (HttpPushUri)", strict=True):
             return task_ref_from(conn.post_stream(uri, chunks, size, timeout))
     finally:
-        if patch:
-            _restore(conn, service_uri, _previous(service, patch))
+        if undo:
+            _restore(conn, service_uri, undo)
 
 
-def _previous(service: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+def _previous(service: Mapping[str, Any], patch: Mapping[str, Any], *,
+              release: bool) -> dict[str, Any]:
     """What undoes ``patch``: each property as the BMC showed it before, the
-    reservation given back."""
+    reservation given back (``release``: also one the run held before this push)."""
     undo: dict[str, Any] = {}
     if "HttpPushUriOptions" in patch:
         current, _allowed = _apply_time_now(service)
         undo["HttpPushUriOptions"] = {"HttpPushUriApplyTime": {"ApplyTime": current}}
     if TARGETS in patch:
         undo[TARGETS] = service.get(TARGETS) or []
-    if patch.get(BUSY):
+    if patch.get(BUSY) or release:
         undo[BUSY] = False
     return undo
 
