@@ -1,13 +1,15 @@
 """The audit log: one JSON object per line for every state change a test may check.
 
 Events (the ``event`` field): flash_start, flash_end, flash_failed, flash_skipped,
-reset, bmc_restart, media_insert, media_eject, power. Every line has ``ts`` (ISO
-8601, UTC) and ``bmc`` (the inventory id); flash events add ``component``,
-``from_version`` and ``to_version``; media events add ``image``; power events
-add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why;
+reset, bmc_restart, media_insert, media_insert_refused, media_eject, power. Every
+line has ``ts`` (ISO 8601, UTC) and ``bmc`` (the inventory id); flash events add
+``component``, ``from_version`` and ``to_version``; media events add ``image``; power
+events add ``state``. Extra fields (``task``, ``reason``, ``source``) explain why;
 flash_failed and flash_skipped name their Update-registry ``message``
 ("Update.ApplyFailed", "Update.UpdateNotApplicable"). flash_skipped: the update
 CD left a component of this model alone (not applicable, already current).
+media_insert_refused: an InsertMedia refused for its payload (a payload quirk, with
+the ``reason`` MessageId); it changes nothing and makes no LogService entry.
 Each record is also handed to its BMC's sink, which makes the BMC's
 LogService entries from it (emulator/logs.py): the two never disagree.
 """
@@ -30,6 +32,7 @@ EVENTS = frozenset(
         "reset",
         "bmc_restart",
         "media_insert",
+        "media_insert_refused",
         "media_eject",
         "power",
     }

@@ -83,13 +83,14 @@ PERSONALITIES: dict[str, Personality] = {p.name: p for p in (
         "Lenovo XClarity Controller",
         _oem("Lenovo", "#LenovoManager.v1_0_0.LenovoManager",
              release_name="ESX3", FirmwareBuildDate="2024-05-10"),
-        quirks=("vmedia-insert-needs-inserted",),
+        quirks=("vmedia-insert-needs-inserted", "vmedia-insert-action-info"),
         firmware=_versions("ESX332N-3.10", "ESE124B-2.10", "22.36.1010")),
     Personality(
         "supermicro", "Supermicro", ("SYS-120U-TNR", "SYS-620U-TNR"), "X12DPU-6",
         _oem("Supermicro", "#SmcManagerExtensions.v1_0_0.Manager",
              MCUVersion="1.05", IPMIVersion="2.0"),
-        quirks=("vmedia-insert-rejects-inserted-writeprotected", "vmedia-boot-target-usbcd"),
+        quirks=("vmedia-insert-rejects-inserted-writeprotected", "vmedia-boot-target-usbcd",
+                "vmedia-insert-action-info"),
         firmware=_versions("01.04.08", "1.9", "1.3429.0")),
 )}
 

@@ -65,14 +65,30 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
     _q("staged-until-host-reset",
        "the task completes at once; versions change only at the next host reset",
        "HPE iLO (BIOS), iDRAC (reboot pending)",
-       "Ironic redfish/firmware.py; dell/iDRAC-Redfish-Scripting issue 266"),
+       "Ironic redfish/firmware.py; dell/iDRAC-Redfish-Scripting issue 266",
+       conflicts=("staged-silently-until-host-reset",)),
+    _q("staged-silently-until-host-reset",
+       "the task completes at once with no hint (no AwaitToActivate, no ResetRequired); "
+       "versions change only at the next host reset",
+       "HPE iLO (BIOS; the task only says Completed), Dell iDRAC (a pending job the "
+       "update task does not mention)",
+       "Ironic redfish/firmware.py (reboots after the update whatever the task said); "
+       "dell/iDRAC-Redfish-Scripting issue 266",
+       conflicts=("staged-until-host-reset",)),
     _q("simpleupdate-needs-transferprotocol", "SimpleUpdate without TransferProtocol: 400",
        "various", "sushy updateservice.py (always sends TransferProtocol)"),
     _q("simpleupdate-needs-targets", "SimpleUpdate without Targets: 400",
        "various (Wiwynn GB200 wants a Targets list)", "libredfish PR 39; Ironic firmware.py"),
     _q("no-multipart-push", "no MultipartHttpPushUri and no other push: SimpleUpdate and "
        "virtual media remain (the upload URI answers 404)",
-       "older OpenBMC", "bmc-toolbox/bmclib issue 341; DMTF Tacklebox rf_update.py"),
+       "older OpenBMC", "bmc-toolbox/bmclib issue 341; DMTF Tacklebox rf_update.py",
+       conflicts=("http-push-only",)),
+    _q("http-push-only", "HttpPushUri instead of MultipartHttpPushUri: the image is the raw "
+       "POST body, targets and apply time are UpdateService properties PATCHed first",
+       "OpenBMC bmcweb before its multipart push, older iDRAC and iLO firmware",
+       "DMTF UpdateService_v1.xml (HttpPushUri, HttpPushUriTargets, HttpPushUriOptions); "
+       "DMTF Tacklebox rf_update.py; sushy updateservice.py (http_push_uri)",
+       conflicts=("no-multipart-push",)),
     _q("one-update-at-a-time", "503 + Retry-After while an update runs (default: 409)",
        "OpenBMC bmcweb", "bmcweb update_service.hpp"),
     _q("vmedia-under-systems", "virtual media under Systems/<id>/VirtualMedia, not Managers",
@@ -84,6 +100,11 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
        "InsertMedia with Inserted or WriteProtected is refused",
        "Supermicro X11/X12, iLO4", "sushy virtual_media.py; community.general issue 6969",
        conflicts=("vmedia-insert-needs-inserted",)),
+    _q("vmedia-insert-action-info", "InsertMedia carries @Redfish.ActionInfo: its "
+       "parameters (Required, AllowableValues) as this BMC takes them",
+       "OpenBMC (bmcweb forks), Lenovo (python-redfish-lenovo reads it on SR635/SR655)",
+       "OpenBMC fork's bmcweb virtual_media.hpp (InsertMediaActionInfo); "
+       "python-redfish-lenovo mount_virtual_media; gofish VirtualMedia.InsertMediaActionInfo"),
     _q("vmedia-eject-needs-empty-body", "EjectMedia without a body (not even {}) is refused",
        "HPE iLO", "sushy virtual_media.py"),
     _q("vmedia-stays-inserted-until-ejected-twice",

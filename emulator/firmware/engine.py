@@ -131,7 +131,8 @@ class FirmwareEngine:
             host_packages: list[Package] = []
             # The staged-until-host-reset quirk: every image but the BMC's waits for
             # the next host reset, whatever apply time was asked for.
-            staged_only = "staged-until-host-reset" in bmc.quirks
+            hinted = "staged-until-host-reset" in bmc.quirks
+            staged_only = hinted or "staged-silently-until-host-reset" in bmc.quirks
             for index, item in enumerate(planned):
                 pkg = item.package
                 done = index / len(planned)
@@ -152,8 +153,9 @@ class FirmwareEngine:
                     task.add_message("Update.UpdateSuccessful", pkg.component, request.image)
             if staged_only:
                 # iLO (BIOS) and iDRAC ("reboot pending"): the task simply completes; only
-                # the images say they await activation, nothing asks for the reset.
-                for pkg in host_packages:
+                # the images say they await activation (or, silently, nothing does),
+                # nothing asks for the reset.
+                for pkg in host_packages if hinted else ():
                     task.add_message("Update.AwaitToActivate", request.image, pkg.component)
             elif (host_packages and request.apply_time != "OnReset"
                   and self._reset_host_now(bmc)):

@@ -34,6 +34,7 @@ from emulator.redfish import (
     chassis_sensors,
     ethernet_interfaces,
     event_service,
+    http_push,
     job_service,
     log_service,
     managers,
@@ -133,7 +134,8 @@ def create_app(find_bmc: Callable[[int], Bmc | None], max_body_bytes: int) -> Fl
     app = RedfishFlask("emulator.redfish")
     app.url_map.strict_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    for module in (service_root, systems, managers, chassis, update_service, task_service,
+    for module in (service_root, systems, managers, chassis, update_service, http_push,
+                   task_service,
                    job_service, session_service, account_service, event_service, registries,
                    virtual_media, log_service, network_protocol, ethernet_interfaces,
                    certificate_service, power, thermal, chassis_sensors):

@@ -13,6 +13,7 @@ import re
 import threading
 import weakref
 import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort
@@ -87,12 +88,54 @@ def busy_refusal(bmc: Bmc) -> RedfishError:
 
 
 def offers_multipart(bmc: Bmc) -> bool:
-    return "no-multipart-push" not in bmc.quirks
+    return not ({"no-multipart-push", HTTP_PUSH_ONLY} & set(bmc.quirks.names))
 
 
 def check_multipart_offered(bmc: Bmc, path: str) -> None:
     if not offers_multipart(bmc):
         raise RedfishError(404, "ResourceNotFound", "Resource", path)
+
+
+HTTP_PUSH_ONLY = "http-push-only"
+PUSH_LOCK = threading.Lock()
+
+
+@dataclass
+class PushSettings:
+    """What clients set for the next HttpPushUri push of one BMC (emulator/redfish/http_push.py)."""
+
+    targets: list[str] = field(default_factory=list)
+    busy: bool = False
+    apply_time: str = "Immediate"
+
+
+_push_settings: weakref.WeakKeyDictionary[Bmc, PushSettings] = weakref.WeakKeyDictionary()
+
+
+def offers_http_push(bmc: Bmc) -> bool:
+    return HTTP_PUSH_ONLY in bmc.quirks
+
+
+def push_settings(bmc: Bmc) -> PushSettings:
+    with PUSH_LOCK:
+        return _push_settings.setdefault(bmc, PushSettings())
+
+
+def http_push_fields(bmc: Bmc, push_uri: str, apply_times: tuple[str, ...]) -> dict[str, Any]:
+    """HttpPushUri and its settings for the UpdateService (none without the quirk)."""
+    if not offers_http_push(bmc):
+        return {}
+    current = push_settings(bmc)
+    with PUSH_LOCK:
+        return {
+            "HttpPushUri": push_uri,
+            "HttpPushUriTargets": list(current.targets),
+            "HttpPushUriTargetsBusy": current.busy,
+            "HttpPushUriOptions": {"HttpPushUriApplyTime": {
+                "ApplyTime": current.apply_time,
+                "ApplyTime@Redfish.AllowableValues": list(apply_times)}},
+            "HttpPushUriOptionsBusy": False,
+        }
 
 
 def stages_until_host_reset(bmc: Bmc) -> bool:
@@ -194,6 +237,6 @@ def multipart_fields(bmc: Bmc, push_uri: str) -> dict[str, Any]:
 
 
 __all__ = ["busy_refusal", "check_multipart_offered", "check_simple_update",
-           "inventory_hidden", "inventory_unlinked", "member_fields", "member_ids",
-           "multipart_fields", "refuse_transiently", "resolve_member",
-           "stages_until_host_reset"]
+           "http_push_fields", "inventory_hidden", "inventory_unlinked", "member_fields",
+           "member_ids", "multipart_fields", "offers_http_push", "push_settings",
+           "refuse_transiently", "resolve_member", "stages_until_host_reset"]

@@ -40,6 +40,7 @@ blueprint = Blueprint("update_service", __name__)
 SERVICE_URI = "/redfish/v1/UpdateService"
 SOFTWARE_URI = f"{SERVICE_URI}/SoftwareInventory"
 PUSH_URI = f"{SERVICE_URI}/upload"
+HTTP_PUSH_URI = f"{SERVICE_URI}/update"  # bmcweb's HttpPushUri (emulator/redfish/http_push.py)
 SIMPLE_UPDATE = "UpdateService.SimpleUpdate"
 APPLY_TIMES = ("Immediate", "OnReset")
 ENGINE_KEY = "fleetflash.firmware_engine"
@@ -71,6 +72,7 @@ def service_document() -> dict[str, Any]:
         Status=OK_STATUS,
         MaxImageSizeBytes=engine().max_image_bytes,
         **quirks.multipart_fields(bmc(), PUSH_URI),
+        **quirks.http_push_fields(bmc(), HTTP_PUSH_URI, APPLY_TIMES),
         FirmwareInventory=ref(INVENTORY_URI),
         SoftwareInventory=ref(SOFTWARE_URI),
         Actions=action(SERVICE_URI, SIMPLE_UPDATE, **{
@@ -83,7 +85,7 @@ def service_document() -> dict[str, Any]:
     )
 
 
-def _components(targets: Any, action: str) -> frozenset[str] | None:
+def targets_to_components(targets: Any, action: str) -> frozenset[str] | None:
     """Map Targets URIs to component names (None = everything)."""
     if targets is None or targets == []:
         return None
@@ -106,7 +108,7 @@ def _components(targets: Any, action: str) -> frozenset[str] | None:
     return frozenset(components)
 
 
-def _refuse_if_updating() -> None:
+def refuse_if_updating() -> None:
     """One update at a time per BMC, as real BMCs do: two flashes of the same
     component must not interleave. A task Stopping with its image staged has
     finished writing (task-stopping-while-staged): it does not count."""
@@ -116,7 +118,7 @@ def _refuse_if_updating() -> None:
         raise quirks.busy_refusal(current)
 
 
-def _accepted(task: Task) -> Response:
+def accepted(task: Task) -> Response:
     """202 with Location and the task in the body, or the shape a quirk asks for."""
     quirks = bmc().quirks
     headers = {"Location": task.monitor_uri, "Retry-After": "1"}
@@ -142,7 +144,7 @@ def simple_update() -> Response:
         required=["ImageURI"],
     )
     quirks.check_simple_update(bmc(), document, SIMPLE_UPDATE)
-    _refuse_if_updating()
+    refuse_if_updating()
     quirks.refuse_transiently(bmc())
     image = document["ImageURI"]
     parts = urlsplit(image)
@@ -155,14 +157,14 @@ def simple_update() -> Response:
     update = UpdateRequest(
         source=image,
         image=image,
-        components=_components(document.get("Targets"), SIMPLE_UPDATE),
+        components=targets_to_components(document.get("Targets"), SIMPLE_UPDATE),
         force=document.get("ForceUpdate", False),
         apply_time=document.get("@Redfish.OperationApplyTime", "Immediate"),
         username=document.get("Username"),
         password=document.get("Password"),
         body=json.dumps({k: v for k, v in document.items() if k != "Password"}),
     )
-    return _accepted(engine().start_update(bmc(), update))
+    return accepted(engine().start_update(bmc(), update))
 
 
 refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_COMPONENTS)
@@ -193,8 +195,8 @@ def multipart_push() -> Response:
          "Stage": bool},
         choices={"@Redfish.OperationApplyTime": APPLY_TIMES, "Stage": (False,)},
     )
-    components = _components(parameters.get("Targets"), action)
-    _refuse_if_updating()
+    components = targets_to_components(parameters.get("Targets"), action)
+    refuse_if_updating()
     quirks.refuse_transiently(bmc())
     handle, path = tempfile.mkstemp(prefix="fleetflash-upload-", suffix=".iso")
     try:
@@ -215,7 +217,7 @@ def multipart_push() -> Response:
         cleanup=True,
         body=json.dumps(parameters),
     )
-    return _accepted(engine().start_update(bmc(), update))
+    return accepted(engine().start_update(bmc(), update))
 
 
 # A staged image (written with apply time OnReset, active at the next host reset) is a

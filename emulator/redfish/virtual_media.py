@@ -11,7 +11,9 @@ Other quirks (emulator/quirks.py) shape the actions: ``vmedia-insert-needs-inser
 (Lenovo) refuses an insert without ``Inserted: true``;
 ``vmedia-insert-rejects-inserted-writeprotected`` (Supermicro) refuses one with either;
 ``vmedia-eject-needs-empty-body`` (iLO) refuses an eject with no body at all (``{}`` is
-fine); sushy's virtual_media.py records all three.
+fine); sushy's virtual_media.py records all three. ``vmedia-insert-action-info`` makes
+InsertMedia carry ``@Redfish.ActionInfo``: a resource listing the parameters this BMC
+takes, which are required and their allowable values, as the others shape them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ CD_ROUTE = f"{MEDIA_ROUTE}/CD"
 INSERT_ACTION = "VirtualMedia.InsertMedia"
 EJECT_ACTION = "VirtualMedia.EjectMedia"
 TRANSFER_PROTOCOLS = ("HTTP", "HTTPS")
+ACTION_INFO_QUIRK = "vmedia-insert-action-info"
+ACTION_INFO_ID = "InsertMediaActionInfo"
 
 
 def media_uri(owner_uri: str) -> str:
@@ -57,13 +61,20 @@ def _owner_uri(owner: str) -> str:
 
 
 def _check_insert_quirks(document: dict[str, object]) -> None:
+    """A payload quirk's refusal, recorded in the audit log (``media_insert_refused``) so
+    that a client that guessed the payload wrong shows."""
     quirks = bmc().quirks
+    refusal: RedfishError | None = None
     if "vmedia-insert-needs-inserted" in quirks and document.get("Inserted") is not True:
-        raise RedfishError(400, "ActionParameterMissing", INSERT_ACTION, "Inserted")
+        refusal = RedfishError(400, "ActionParameterMissing", INSERT_ACTION, "Inserted")
     if "vmedia-insert-rejects-inserted-writeprotected" in quirks:
         for name in ("Inserted", "WriteProtected"):
             if name in document:
-                raise RedfishError(400, "ActionParameterNotSupported", name, INSERT_ACTION)
+                refusal = RedfishError(400, "ActionParameterNotSupported", name, INSERT_ACTION)
+    if refusal is not None:
+        bmc().audit.record(bmc().id, "media_insert_refused", image=document.get("Image"),
+                           reason=refusal.message_id)
+        raise refusal
 
 
 @blueprint.get(MEDIA_ROUTE)
@@ -94,12 +105,53 @@ def virtual_media(owner: str, media_id: str) -> Response:
             "TransferProtocolType": media.transfer_protocol,
             "TransferMethod": media.transfer_method,
             "Actions": {
-                **({f"#{INSERT_ACTION}": {"target": f"{cd_uri}/Actions/{INSERT_ACTION}"}}
+                **({f"#{INSERT_ACTION}": {"target": f"{cd_uri}/Actions/{INSERT_ACTION}",
+                                          **_action_info_link(cd_uri)}}
                    if bmc().insert_media_action else {}),
                 f"#{EJECT_ACTION}": {"target": f"{cd_uri}/Actions/{EJECT_ACTION}"},
             },
         }
     )
+
+
+def _action_info_link(cd_uri: str) -> dict[str, str]:
+    if ACTION_INFO_QUIRK not in bmc().quirks:
+        return {}
+    return {"@Redfish.ActionInfo": f"{cd_uri}/{ACTION_INFO_ID}"}
+
+
+def _insert_parameters() -> list[dict[str, object]]:
+    """InsertMedia's parameters as this BMC takes them (its other quirks decide)."""
+    quirks = bmc().quirks
+
+    def parameter(name: str, kind: str, required: bool = False,
+                  allowed: tuple[str, ...] = ()) -> dict[str, object]:
+        found: dict[str, object] = {"Name": name, "Required": required, "DataType": kind}
+        return {**found, "AllowableValues": list(allowed)} if allowed else found
+
+    found = [parameter("Image", "String", required=True)]
+    if "vmedia-insert-rejects-inserted-writeprotected" not in quirks:
+        found += [parameter("Inserted", "Boolean",
+                            required="vmedia-insert-needs-inserted" in quirks),
+                  parameter("WriteProtected", "Boolean")]
+    return [*found, parameter("UserName", "String"), parameter("Password", "String"),
+            parameter("TransferProtocolType", "String", allowed=TRANSFER_PROTOCOLS),
+            parameter("TransferMethod", "String", allowed=("Stream",))]
+
+
+@blueprint.get(f"{CD_ROUTE}/{ACTION_INFO_ID}")
+def insert_media_action_info(owner: str) -> Response:
+    """The ActionInfo of InsertMedia (the vmedia-insert-action-info quirk): its
+    parameters, which are required and their allowable values, told truthfully."""
+    cd_uri = f"{media_uri(_owner_uri(owner))}/CD"
+    if ACTION_INFO_QUIRK not in bmc().quirks or not bmc().insert_media_action:
+        raise not_found("ActionInfo", ACTION_INFO_ID)
+    return json_response({
+        "@odata.id": f"{cd_uri}/{ACTION_INFO_ID}",
+        "@odata.type": "#ActionInfo.v1_3_0.ActionInfo",
+        "Id": ACTION_INFO_ID, "Name": "InsertMedia Action Info",
+        "Parameters": _insert_parameters(),
+    })
 
 
 @blueprint.post(f"{CD_ROUTE}/Actions/{INSERT_ACTION}")

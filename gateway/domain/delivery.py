@@ -12,7 +12,8 @@ from gateway.domain.inventory import UpdateCapabilities
 class DeliveryMethod(StrEnum):
     """MSC: insert the image as a virtual CD, boot it once, the host applies it.
     SIMPLE_UPDATE: the BMC pulls the image from the gateway's media URL.
-    MULTIPART_PUSH: the gateway POSTs the image to MultipartHttpPushUri."""
+    MULTIPART_PUSH: the gateway POSTs the image to MultipartHttpPushUri or, on a BMC
+    that offers only the older HttpPushUri, as that URI's raw body (the push)."""
 
     MSC = "msc"
     SIMPLE_UPDATE = "simple_update"
@@ -38,7 +39,7 @@ def offered_methods(caps: UpdateCapabilities, media_scheme: str = "http") -> lis
     # TransferProtocol parameter is optional when ImageURI carries a scheme).
     if caps.simple_update and (not protocols or media_scheme.upper() in protocols):
         offered.append(DeliveryMethod.SIMPLE_UPDATE)
-    if caps.multipart_push:
+    if caps.multipart_push or caps.http_push:
         offered.append(DeliveryMethod.MULTIPART_PUSH)
     return offered
 
@@ -72,4 +73,4 @@ def _missing(caps: UpdateCapabilities, method: DeliveryMethod, media_scheme: str
             return (f"SimpleUpdate does not allow TransferProtocol {media_scheme.upper()} "
                     f"(it allows {', '.join(caps.transfer_protocols)})")
         return "no UpdateService.SimpleUpdate action"
-    return "no UpdateService.MultipartHttpPushUri"
+    return "no UpdateService.MultipartHttpPushUri (nor HttpPushUri)"

@@ -47,6 +47,9 @@ class FirmwareComponent:
 class UpdateCapabilities:
     """What the BMC offers for delivering an update.
 
+    ``multipart_push``: UpdateService.MultipartHttpPushUri; ``http_push``: the older
+    HttpPushUri (the image as the raw POST body), used for the push when the first is
+    missing.
     ``transfer_protocols``: SimpleUpdate's allowed TransferProtocol values
     (empty when the BMC lists none; ``simple_update`` still says whether the
     action exists). ``apply_times``: supported OperationApplyTime values.
@@ -67,6 +70,7 @@ class UpdateCapabilities:
     apply_times: tuple[str, ...] = ()
     max_image_size: int | None = None
     version_source: str = "FirmwareInventory"
+    http_push: bool = False  # last: the fields before it are also given by position
 
     @property
     def firmware_inventory(self) -> bool:

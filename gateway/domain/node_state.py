@@ -99,6 +99,10 @@ def _build_transitions() -> dict[NodeStep, frozenset[NodeStep]]:
     table[NodeStep.PRECHECK].add(NodeStep.SKIPPED)
     # A cluster manager's drain may not free the node in time (it is resumed, untouched).
     table[NodeStep.DRAIN].add(NodeStep.SKIPPED)
+    # A BMC that stages host images silently (a completed task, versions unchanged) gets
+    # the one host reset the slot allows, then VERIFY again: a reset, never a second flash
+    # (docs/interop.md, "staged-silently-until-host-reset").
+    table[NodeStep.VERIFY].add(NodeStep.RESET)
     return {step: frozenset(targets) for step, targets in table.items()}
 
 

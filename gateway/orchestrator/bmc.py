@@ -37,6 +37,7 @@ from gateway.redfish.errors import ResourceMissingError, translated
 
 _R = TypeVar("_R", VirtualMedia, System)
 FALLBACK = "fallback"  # known["versions_from"] of a BMC read without FirmwareInventory
+MEMBER_RELISTS = 3  # FirmwareInventory listings retried when a listed member 404s
 
 
 class FleetBmcClient(BmcClient):
@@ -201,10 +202,12 @@ class FleetBmcClient(BmcClient):
     def multipart_push(self, chunks: Iterable[bytes], size: int, *,
                        filename: str = "image.iso", targets: Sequence[str] = (),
                        apply_time: str | None = None, force: bool = False,
-                       timeout: float | None = None) -> TaskRef | None:
+                       timeout: float | None = None,
+                       reservation_may_be_ours: bool = False) -> TaskRef | None:
         self._fenced()
         return super().multipart_push(chunks, size, filename=filename, targets=targets,
-                                      apply_time=apply_time, force=force, timeout=timeout)
+                                      apply_time=apply_time, force=force, timeout=timeout,
+                                      reservation_may_be_ours=reservation_may_be_ours)
 
     def component_versions(self) -> dict[str, str]:
         """Component name -> installed version, one GET per FirmwareInventory member once
@@ -219,12 +222,16 @@ class FleetBmcClient(BmcClient):
             return {c.id: c.version for c in components}
         if source == FALLBACK:
             return self._fallback_versions()
-        try:
-            return self._member_versions()
-        except ResourceMissingError:
-            # A member vanished between the listing and its read: a staged image the
-            # host reset has just activated (docs/interop.md). Listed afresh, once.
-            return self._member_versions()
+        # A member vanished between the listing and its read: a staged image the host
+        # reset has just activated, or a Dell Id that changed with its version; a reset
+        # activates images one after another (docs/interop.md). Listed afresh, a
+        # bounded number of times.
+        for _again in range(MEMBER_RELISTS):
+            try:
+                return self._member_versions()
+            except ResourceMissingError:
+                continue
+        return self._member_versions()
 
     def _member_versions(self) -> dict[str, str]:
         if self._members is None:

@@ -141,13 +141,18 @@ def schemes_for(manifest: Manifest, model: str | None) -> dict[str, VersionSchem
             if model is None or model in pkg.models}
 
 
-def versions_behind(ctx: StepContext, installed: dict[str, str]) -> list[str]:
-    """missing_versions for the node of ``ctx`` (its run's targets, the image's schemes;
-    in a campaign allowing downgrades, the components it lowers must match exactly)."""
+def versions_behind(ctx: StepContext, installed: dict[str, str],
+                    components: Collection[str] | None = None) -> list[str]:
+    """missing_versions for the node of ``ctx`` (its run's targets, or those of
+    ``components``, the image's schemes; in a campaign allowing downgrades, the
+    components it lowers must match exactly)."""
     downgraded: set[str] = set()
     if ctx.campaign.allow_downgrade:
         downgraded = {pkg.component for pkg in ctx.manifest.packages
                       if pkg.id in ctx.run.packages
                       and is_downgrade(pkg, ctx.run.before_versions)}
-    return missing_versions(installed, ctx.run.target_versions, ctx.manifest,
-                            ctx.run.model or None, downgraded)
+    targets = ctx.run.target_versions
+    if components is not None:
+        targets = {c: v for c, v in targets.items() if c in components}
+    return missing_versions(installed, targets, ctx.manifest, ctx.run.model or None,
+                            downgraded)

@@ -1,4 +1,5 @@
-"""The DELIVER step, per method: MSC (virtual CD boot), SimpleUpdate pull, multipart push.
+"""The DELIVER step, per method: MSC (virtual CD boot), SimpleUpdate pull, push (multipart,
+or HttpPushUri on a BMC that offers only that: gateway.redfish.http_push).
 
 A marker saying the irreversible call may have been made means the update is
 under way or done and must not be started again (no node is flashed twice); with
@@ -158,7 +159,8 @@ def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
     ctx.mark(replace(ctx.progress, update_intent=ctx.now, epoch=ctx.epoch))
     try:
         # A BMC refuses older versions unless told ForceUpdate.
-        return send_update(ctx, method, targets, force=downgrades(ctx))
+        return send_update(ctx, method, targets, force=downgrades(ctx),
+                           again=before.update_intent is not None)
     except RedfishError as exc:
         if exc.status is not None:
             # The BMC answered with a refusal (busy, not ready): nothing was started, so
@@ -168,9 +170,12 @@ def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
 
 
 def send_update(ctx: StepContext, method: DeliveryMethod, targets: list[str], *,
-                apply_time: str | None = None, force: bool = False) -> TaskRef | None:
-    """SimpleUpdate (the BMC pulls the media URL) or a multipart push of the cached
-    image, with these Targets and apply time. The caller has persisted its intent."""
+                apply_time: str | None = None, force: bool = False,
+                again: bool = False) -> TaskRef | None:
+    """SimpleUpdate (the BMC pulls the media URL) or a push of the cached image
+    (multipart, or HttpPushUri where that is all the BMC offers), with these Targets and
+    apply time. The caller has persisted its intent; ``again``: an earlier intent of
+    this run was already persisted (a push reservation found held may be its own)."""
     client = ctx.client()
     if method is DeliveryMethod.SIMPLE_UPDATE:
         return client.simple_update(ctx.media_url(), targets=targets, force=force,
@@ -178,7 +183,8 @@ def send_update(ctx: StepContext, method: DeliveryMethod, targets: list[str], *,
     path = ctx.image_file()
     return client.multipart_push(_chunks(path), path.stat().st_size, filename="image.iso",
                                  targets=targets, force=force, apply_time=apply_time,
-                                 timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds())
+                                 timeout=ctx.settings.timeout(NodeStep.DELIVER).total_seconds(),
+                                 reservation_may_be_ours=again)
 
 
 def downgrades(ctx: StepContext) -> bool:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.domain import DeliveryMethod
+from firmware_payloads import ResetKind
+from gateway.domain import DeliveryMethod, RunProgress
 from gateway.domain import update_signals as sig
-from gateway.orchestrator.context import StepContext
+from gateway.orchestrator.context import StepContext, versions_behind
 from gateway.orchestrator.signals import update_started
 from gateway.redfish import RedfishError, TaskRef
 
@@ -48,3 +49,32 @@ def activation_pending(ctx: StepContext) -> str | None:
     if sig.host_rebooted_after_results(signals) is False:
         return "the update CD's run to end (its reboot to disk)"
     return None
+
+
+def reset_for_silent_staging(ctx: StepContext, installed: dict[str, str]) -> bool:
+    """True when VERIFY should reset the host once before reading the versions again:
+    the BMC took a SimpleUpdate or push, its task ended (WAIT_BACK came after it), no
+    host reset was made in this attempt, and a planned component that activates at a
+    host reset (its package's reset kind ``host``) is still behind. Some BMCs stage such
+    images with no hint at all (docs/interop.md, "staged-silently-until-host-reset");
+    the node is in its drained slot or window, where a task's ResetRequired gets the same
+    reset. A reset flashes nothing: whatever it does not activate is named at the
+    step's timeout."""
+    if (ctx.run.method in (None, DeliveryMethod.MSC.value) or ctx.progress.host_reset_sent
+            or ctx.progress.update_intent is None):
+        return False
+    host = {pkg.component for pkg in ctx.manifest.packages
+            if pkg.id in ctx.run.packages and pkg.reset == ResetKind.HOST}
+    return bool(host) and bool(versions_behind(ctx, installed, host))
+
+
+def behind_note(progress: RunProgress, behind: list[str]) -> list[str]:
+    """What VERIFY records as still behind, saying so when the BMC reported the update
+    task completed (and whether the host was reset since): a BMC that says completed
+    while the versions did not change is named, not just timed out."""
+    said = progress.bmc_said or ""
+    if not (behind and said.startswith("task Completed")):
+        return behind
+    reset = " and the host was reset" if progress.host_reset_sent else ""
+    return [f"the BMC reported the update task completed{reset}, but versions did not "
+            f"change: {behind[0]}", *behind[1:]]

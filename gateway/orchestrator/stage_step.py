@@ -75,9 +75,10 @@ def stage(ctx: StepContext) -> Outcome:
 
 
 def _send(ctx: StepContext, method: DeliveryMethod, targets: list[str]) -> Outcome:
+    again = ctx.progress.stage_intent is not None
     ctx.mark(replace(ctx.progress, stage_intent=ctx.now, stage_epoch=ctx.epoch))
     ref = send_update(ctx, method, targets, apply_time=APPLY_ON_RESET,
-                      force=downgrades(ctx))
+                      force=downgrades(ctx), again=again)
     return _task_sent(ctx, ref)
 
 

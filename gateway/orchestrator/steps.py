@@ -33,7 +33,7 @@ from gateway.domain import (
     choose_delivery,
     monitor_polls,
 )
-from gateway.orchestrator import manager_steps, staging
+from gateway.orchestrator import manager_steps, readback, staging
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.delivery import deliver, redeliver
 from gateway.orchestrator.errors import HookError, StepFailedError
@@ -41,7 +41,6 @@ from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
 from gateway.orchestrator.own_state import make_safe, operator_state
-from gateway.orchestrator.readback import activation_pending
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
 from gateway.orchestrator.task_follow import look_at_task
@@ -329,7 +328,9 @@ def verify(ctx: StepContext) -> Outcome:
         if outcome := act_on(ctx, reported(ctx), installed=installed, task_said=said,
                              may_redeliver=False):
             return outcome
-        _mark_behind(ctx, behind)
+        if readback.reset_for_silent_staging(ctx, installed):
+            return Advance(NodeStep.RESET)  # completed, no hint, host images unchanged
+        _mark_behind(ctx, readback.behind_note(ctx.progress, behind))
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
     ctx.observe(quick_inventory(ctx, installed))  # the node shows its new versions now
     return Advance(NodeStep.EJECT, {"after_versions": installed})
@@ -369,7 +370,7 @@ def failed(ctx: StepContext) -> Outcome:
     if not ctx.run.target_versions or (failed_in is not None and failed_in not in _FLASHING):
         make_safe(ctx)
         return Advance(NodeStep.QUARANTINED)  # it failed before anything could change
-    if (pending := activation_pending(ctx)) is not None:
+    if (pending := readback.activation_pending(ctx)) is not None:
         return Stay(ctx.settings.probe_interval_s, f"waiting for {pending}")
     make_safe(ctx)
     installed = ctx.client().component_versions()  # the engine retries a BMC restarting

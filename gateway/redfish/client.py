@@ -18,7 +18,14 @@ from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
 from gateway.domain.inventory import FirmwareComponent, NodeInventory, UpdateCapabilities
-from gateway.redfish import event_service, fallback, systems, update_service, virtual_media
+from gateway.redfish import (
+    event_service,
+    fallback,
+    http_push,
+    systems,
+    update_service,
+    virtual_media,
+)
 from gateway.redfish.common import link
 from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
 from gateway.redfish.endpoint import BmcEndpoint
@@ -121,6 +128,7 @@ class BmcClient:
                 simple_update=update_service.simple_update_action(known) is not None,
                 transfer_protocols=update_service.transfer_protocols(known),
                 multipart_push=update_service.multipart_push_uri(known) is not None,
+                http_push=http_push.http_push_uri(known) is not None,
                 virtual_media_cd=self._inventory_cd() is not None,
                 apply_times=update_service.apply_times(known),
                 max_image_size=update_service.max_image_size(known),
@@ -178,10 +186,21 @@ class BmcClient:
     def multipart_push(self, chunks: Iterable[bytes], size: int, *,
                        filename: str = "image.iso", targets: Sequence[str] = (),
                        apply_time: str | None = None, force: bool = False,
-                       timeout: float | None = None) -> TaskRef | None:
-        """Stream ``size`` bytes to MultipartHttpPushUri; the task, or None if done."""
+                       timeout: float | None = None,
+                       reservation_may_be_ours: bool = False) -> TaskRef | None:
+        """The push delivery: stream ``size`` bytes to MultipartHttpPushUri or, on a BMC
+        that offers only the older HttpPushUri, as its raw body (gateway.redfish.http_push;
+        ``reservation_may_be_ours``: an HttpPushUriTargetsBusy found set may be this
+        run's, left by a crash). The task, or None if done."""
+        service = self._update_service()
+        if (update_service.multipart_push_uri(service) is None
+                and http_push.http_push_uri(service) is not None):
+            return http_push.http_push(
+                self._conn, str(service["@odata.id"]), chunks, size, targets=targets,
+                apply_time=apply_time, force=force, timeout=timeout,
+                reservation_may_be_ours=reservation_may_be_ours)
         return update_service.multipart_push(
-            self._conn, self._update_service(), chunks, size, filename=filename,
+            self._conn, service, chunks, size, filename=filename,
             targets=targets, apply_time=apply_time, force=force, timeout=timeout)
 
     def insert_media(self, image_url: str,

@@ -66,23 +66,14 @@ def mount_pinning(session: requests.Session, endpoint: BmcEndpoint) -> None:
         session.mount("https://", PinnedCertificateAdapter(endpoint.fingerprint))
 
 
-class _MultipartBody:
-    """A multipart/form-data body produced lazily; ``len()`` gives its exact size."""
+class _StreamedBody:
+    """A request body produced lazily: ``head``, ``size`` bytes from ``chunks``, ``tail``;
+    ``len()`` gives its exact size (sent as Content-Length, which some BMCs require)."""
 
-    def __init__(self, boundary: str, parameters: Mapping[str, Any], filename: str,
-                 chunks: Iterable[bytes], size: int) -> None:
-        dash = f"--{boundary}\r\n".encode()
-        self._head = (
-            dash
-            + b'Content-Disposition: form-data; name="UpdateParameters"\r\n'
-            + b"Content-Type: application/json\r\n\r\n"
-            + json.dumps(dict(parameters)).encode()
-            + b"\r\n" + dash
-            + f'Content-Disposition: form-data; name="UpdateFile"; filename="{filename}"\r\n'
-            .encode()
-            + b"Content-Type: application/octet-stream\r\n\r\n"
-        )
-        self._tail = f"\r\n--{boundary}--\r\n".encode()
+    def __init__(self, chunks: Iterable[bytes], size: int, head: bytes = b"",
+                 tail: bytes = b"") -> None:
+        self._head = head
+        self._tail = tail
         self._chunks = chunks
         self._size = size
         self.sent = 0
@@ -91,7 +82,8 @@ class _MultipartBody:
         return len(self._head) + self._size + len(self._tail)
 
     def __iter__(self) -> Iterator[bytes]:
-        yield self._head
+        if self._head:
+            yield self._head
         for chunk in self._chunks:
             self.sent += len(chunk)
             if self.sent > self._size:
@@ -99,7 +91,25 @@ class _MultipartBody:
             yield chunk
         if self.sent != self._size:
             raise ValueError(f"image ended after {self.sent} of {self._size} bytes")
-        yield self._tail
+        if self._tail:
+            yield self._tail
+
+
+def _multipart_body(boundary: str, parameters: Mapping[str, Any], filename: str,
+                    chunks: Iterable[bytes], size: int) -> _StreamedBody:
+    """``UpdateParameters`` (JSON) and ``UpdateFile`` as multipart/form-data."""
+    dash = f"--{boundary}\r\n".encode()
+    head = (
+        dash
+        + b'Content-Disposition: form-data; name="UpdateParameters"\r\n'
+        + b"Content-Type: application/json\r\n\r\n"
+        + json.dumps(dict(parameters)).encode()
+        + b"\r\n" + dash
+        + f'Content-Disposition: form-data; name="UpdateFile"; filename="{filename}"\r\n'
+        .encode()
+        + b"Content-Type: application/octet-stream\r\n\r\n"
+    )
+    return _StreamedBody(chunks, size, head, f"\r\n--{boundary}--\r\n".encode())
 
 
 class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
@@ -164,14 +174,25 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
         sushy/requests exceptions; callers translate them at the client edge.
         """
         boundary = secrets.token_hex(16)
-        body = _MultipartBody(boundary, parameters, filename, chunks, size)
+        body = _multipart_body(boundary, parameters, filename, chunks, size)
+        return self._post_streamed(path, body, {
+            "Content-Type": f"multipart/form-data; boundary={boundary}"}, timeout)
+
+    def post_stream(self, path: str, chunks: Iterable[bytes], size: int,
+                    timeout: float | None = None) -> requests.Response:
+        """POST ``size`` bytes from ``chunks`` as the raw body (UpdateService.HttpPushUri).
+
+        Returns the response; raises sushy/requests exceptions as ``post_multipart``."""
+        return self._post_streamed(path, _StreamedBody(chunks, size),
+                                   {"Content-Type": "application/octet-stream"}, timeout)
+
+    def _post_streamed(self, path: str, body: _StreamedBody, headers: dict[str, str],
+                       timeout: float | None) -> requests.Response:
         url = urljoin(self._url, path)
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}",
-                   "OData-Version": "4.0"}
         try:
             response: requests.Response = self._session.request(
-                "POST", url, data=body, headers=headers, verify=self._verify,
-                timeout=timeout or self._default_request_timeout,
+                "POST", url, data=body, headers={**headers, "OData-Version": "4.0"},
+                verify=self._verify, timeout=timeout or self._default_request_timeout,
             )
         except requests.exceptions.RequestException as exc:
             raise sushy_exc.ConnectionError(url=url, error=exc) from exc

@@ -4,8 +4,10 @@ Vendors disagree on the insert payload and on what an eject leaves behind
 (docs/interop.md, "Vendor quirks"). sushy's insert_media sends ``Image`` alone (what
 Supermicro and iLO4 require: they refuse ``Inserted``/``WriteProtected``) and its
 eject_media retries an iLO's refusal of a bodyless eject with ``{}``. On top of that:
-a BMC that refuses an insert for want of ``Inserted`` (Lenovo) gets it, and the
-gateway remembers that per BMC (``habits``, kept by the caller for the run); an eject
+a BMC whose InsertMedia names an ``@Redfish.ActionInfo`` gets the payload its
+Parameters ask for from the first attempt (gateway.redfish.insert_plan); one that
+refuses an insert for want of ``Inserted`` (Lenovo) gets it, and the gateway remembers
+that per BMC (``habits``, kept by the caller for the run); an eject
 is read back and repeated while the slot still says Inserted (Dell), a bounded number
 of times, as Ironic's redfish boot module does.
 """
@@ -24,13 +26,18 @@ from sushy.resources.manager.virtual_media import VirtualMedia
 from sushy.resources.system.system import System
 
 from gateway.redfish.errors import NotSupportedError, RequestRejectedError, translated
+from gateway.redfish.insert_plan import InsertPlan, insert_plan
 
 LOG = logging.getLogger(__name__)
 
 _CD_TYPES = frozenset({"CD", "DVD"})
-# habits[INSERT_HABIT] == EXPLICIT_INSERT: this BMC wants Inserted/WriteProtected sent.
+# habits[INSERT_HABIT]: the payload this BMC was found to take, learnt from a refusal
+# (EXPLICIT_INSERT: Inserted/WriteProtected sent; PLAIN_INSERT: Image alone); it wins
+# over what its ActionInfo said (habits[INFO_HABIT], an InsertPlan read once).
 INSERT_HABIT = "vmedia_insert"
 EXPLICIT_INSERT = "explicit"
+PLAIN_INSERT = "plain"
+INFO_HABIT = "vmedia_insert_info"
 # Ejects of one slot before giving up on one that keeps reporting Inserted.
 EJECT_ATTEMPTS = 3
 
@@ -112,24 +119,43 @@ def insert(media: VirtualMedia, image_url: str,
         eject(media, current=current)
     habits = habits if habits is not None else {}
     user, password = credentials if credentials is not None else (None, None)
-    explicit = habits.get(INSERT_HABIT) == EXPLICIT_INSERT
     with translated("inserting virtual media"):
+        if INFO_HABIT not in habits:  # read once per BMC, before the first attempt
+            habits[INFO_HABIT] = insert_plan(_action_info(media))
+        plan: InsertPlan = habits[INFO_HABIT]
+        extra = plan.extra_for(image_url)
+        learnt = habits.get(INSERT_HABIT)
+        explicit = learnt == EXPLICIT_INSERT if learnt else plan.explicit
         try:
-            _send_insert(media, image_url, user, password, explicit=explicit)
+            _send_insert(media, image_url, user, password, explicit=explicit, extra=extra)
             return
         except sushy_exc.HTTPError as exc:
             if not _refuses_shape(exc, explicit):
                 raise
         # The other payload, once; remembered when it worked. A BMC whose firmware
-        # changed its mind (a refusal of the learnt shape) is re-learnt the same way.
+        # changed its mind (a refusal of the learnt shape) is re-learnt the same way,
+        # and so is one whose ActionInfo does not tell the truth.
         LOG.info("%s: InsertMedia refused %s Inserted/WriteProtected; trying %s",
                  media.path, "with" if explicit else "without",
                  "without" if explicit else "with")
-        _send_insert(media, image_url, user, password, explicit=not explicit)
-        if explicit:
-            habits.pop(INSERT_HABIT, None)
-        else:
-            habits[INSERT_HABIT] = EXPLICIT_INSERT
+        _send_insert(media, image_url, user, password, explicit=not explicit, extra=extra)
+        habits[INSERT_HABIT] = PLAIN_INSERT if explicit else EXPLICIT_INSERT
+
+
+def _action_info(media: VirtualMedia) -> dict[str, Any] | None:
+    """InsertMedia's ``@Redfish.ActionInfo`` resource, or None when the BMC names none
+    or it cannot be read (then the payload is learnt from a refusal instead)."""
+    action = (media.json.get("Actions") or {}).get("#VirtualMedia.InsertMedia")
+    uri = action.get("@Redfish.ActionInfo") if isinstance(action, dict) else None
+    if not isinstance(uri, str):
+        return None
+    try:
+        body = media._conn.get(uri).json()
+    except (sushy_exc.HTTPError, ValueError) as exc:  # it answered, but not an ActionInfo
+        LOG.info("%s: InsertMedia's ActionInfo %s unreadable (%s); the payload is learnt "
+                 "from the BMC's answers", media.path, uri, exc)
+        return None
+    return body if isinstance(body, dict) else None
 
 
 # What a BMC answers when it wants Inserted (Lenovo), or when it refuses it or
@@ -155,22 +181,25 @@ def _refuses_shape(exc: sushy_exc.HTTPError, explicit: bool) -> bool:
 
 
 def _send_insert(media: VirtualMedia, image_url: str, user: str | None,
-                 password: str | None, *, explicit: bool) -> None:
+                 password: str | None, *, explicit: bool, extra: dict[str, str]) -> None:
     """InsertMedia as sushy sends it (``Image`` alone: it leaves out Inserted and
     WriteProtected when they are true, the schema defaults) or, ``explicit``, with both
-    spelled out (sushy's PATCH form always carries them)."""
+    spelled out (sushy's PATCH form always carries them); ``extra``: the transfer
+    parameters the ActionInfo requires."""
     if explicit:
         target, use_patch = media._get_insert_media_uri()
         if not use_patch:
             payload: dict[str, Any] = {"Image": image_url, "Inserted": True,
-                                       "WriteProtected": True}
+                                       "WriteProtected": True, **extra}
             if user is not None:
                 payload.update(UserName=user, Password=password)
             media._conn.post(target, data=payload)
             media.invalidate()
             return
     media.insert_media(image_url, inserted=True, write_protected=True,
-                       username=user, password=password)
+                       username=user, password=password,
+                       transfer_method=extra.get("TransferMethod"),
+                       transfer_protocol=extra.get("TransferProtocolType"))
 
 
 def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:

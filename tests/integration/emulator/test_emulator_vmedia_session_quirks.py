@@ -76,6 +76,42 @@ def test_vmedia_insert_needs_inserted(cluster_factory: Any, on: bool) -> None:
     assert cluster.bmc(node["id"]).media.inserted
 
 
+@pytest.mark.parametrize("payload_quirk", ["", "vmedia-insert-needs-inserted",
+                                           "vmedia-insert-rejects-inserted-writeprotected"])
+@pytest.mark.parametrize("on", [True, False])
+def test_vmedia_insert_action_info(cluster_factory: Any, on: bool, payload_quirk: str) -> None:
+    """InsertMedia's ActionInfo, under Managers and Systems alike, tells the parameters
+    the BMC's payload quirks want: what it says is what the insert then accepts."""
+    quirks = [q for q in (payload_quirk, "vmedia-insert-action-info" if on else "") if q]
+    cluster = cluster_factory(nodes=make_nodes(1, quirks=parse_quirks(quirks)))
+    node = cluster.inventory[0]
+    session = http(node)
+    for cd in (MANAGER_CD, SYSTEM_CD):
+        action = session.get(node["url"] + cd).json()["Actions"]["#VirtualMedia.InsertMedia"]
+        info_uri = action.get("@Redfish.ActionInfo")
+        answer = session.get(node["url"] + cd + "/InsertMediaActionInfo")
+        if not on:
+            assert info_uri is None and answer.status_code == 404
+            continue
+        assert info_uri == cd + "/InsertMediaActionInfo" and answer.status_code == 200
+        info = answer.json()
+        assert info["@odata.type"].startswith("#ActionInfo.")
+        parameters = {p["Name"]: p for p in info["Parameters"]}
+        assert parameters["Image"]["Required"] is True
+        assert parameters["TransferProtocolType"]["AllowableValues"] == ["HTTP", "HTTPS"]
+        rejects = payload_quirk == "vmedia-insert-rejects-inserted-writeprotected"
+        assert ("Inserted" in parameters) is not rejects
+        assert ("WriteProtected" in parameters) is not rejects
+        if not rejects:
+            assert parameters["Inserted"]["Required"] is (
+                payload_quirk == "vmedia-insert-needs-inserted")
+        # The payload the ActionInfo describes is accepted at once.
+        payload = {"Image": IMAGE, **{name: True for name in ("Inserted",)
+                                      if parameters.get(name, {}).get("Required")}}
+        assert session.post(node["url"] + cd + INSERT, json=payload).status_code == 204
+        assert session.post(node["url"] + cd + EJECT, json={}).status_code == 204
+
+
 @pytest.mark.parametrize("on", [True, False])
 def test_vmedia_insert_rejects_inserted_writeprotected(cluster_factory: Any, on: bool) -> None:
     _c, node, session = _node(cluster_factory, "vmedia-insert-rejects-inserted-writeprotected", on)

@@ -30,7 +30,7 @@ def test_rackmount_inventory_as_the_gateway_reads_it(rackmount: ForeignService) 
     assert inventory.installed_versions() == RACKMOUNT_FIRMWARE
     capabilities = inventory.capabilities
     assert capabilities.simple_update and capabilities.virtual_media_cd
-    assert not capabilities.multipart_push  # it offers HttpPushUri only
+    assert not capabilities.multipart_push and capabilities.http_push  # HttpPushUri only
     assert capabilities.apply_times == ("Immediate", "OnReset", "AtMaintenanceWindowStart",
                                         "InMaintenanceWindowOnReset")
 

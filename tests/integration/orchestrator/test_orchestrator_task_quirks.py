@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from emulator.bmc import Bmc
+from emulator.redfish.update_quirks import push_settings
 from emulator.tasks import Task
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
@@ -127,6 +128,25 @@ def test_a_staged_image_stopping_is_staged_not_failed(rollout: RolloutFactory,
     for bmc in rig.emulated.bmcs:
         bmc.firmware.install("BMC", TARGET_VERSIONS["BMC"])  # BIOS can be staged at once
     _stage_then_update(rig)
+
+
+def test_staging_through_http_push_uri(rollout: RolloutFactory) -> None:
+    """A BMC with only HttpPushUri stages too: the apply time OnReset is set in its
+    HttpPushUriOptions before the push, and put back after (docs/interop.md,
+    "http-push-only")."""
+    now = datetime.now(UTC)
+    rig = rollout(models=[TEST_MODEL] * NODES, groups={"all": 1},
+                  cluster={"delivery": ["multipart_push"], "activation": "staged"},
+                  quirks=["http-push-only"], orchestrator={"expected_reset_s": 60},
+                  qos_classes=[{"name": "now", "order": 0, "windows": [
+                      {"days": [now.weekday()], "start": now.strftime("%H:%M"),
+                       "hours": 0.5}]}],
+                  qos_of=lambda _node: "now")
+    for bmc in rig.emulated.bmcs:
+        bmc.firmware.install("BMC", TARGET_VERSIONS["BMC"])  # BIOS can be staged at once
+    _stage_then_update(rig)
+    for bmc in rig.emulated.bmcs:
+        assert push_settings(bmc).apply_time == "Immediate", bmc.id
 
 
 def _stage_then_update(rig: Rollout) -> None:

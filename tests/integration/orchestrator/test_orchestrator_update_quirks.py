@@ -11,6 +11,7 @@ import pytest
 
 from emulator.firmware.engine import UPDATE_TASK_NAME
 from emulator.quirks import parse_quirks
+from emulator.redfish.update_quirks import push_settings
 from gateway.orchestrator.reports import NodeReport
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
@@ -84,6 +85,22 @@ def test_no_multipart_push_and_nothing_else_allowed_is_refused_by_name(
     assert not flash_counts(rig.audit())
 
 
+def test_http_push_only_is_pushed_to_http_push_uri(rollout: RolloutFactory) -> None:
+    """No MultipartHttpPushUri: the push goes to HttpPushUri, with the node's targets
+    set first, and the settings are put back afterwards (docs/interop.md,
+    "http-push-only")."""
+    rig = _start(rollout, "multipart_push", "http-push-only")
+    rig.announce()
+    _all_done_once(rig, "multipart_push")
+    for bmc in rig.emulated.bmcs:
+        asked = _asked(rig, bmc.id)
+        assert sorted(asked["HttpPushUriTargets"]) == sorted(  # type: ignore[arg-type]
+            f"/redfish/v1/UpdateService/FirmwareInventory/{c}" for c in TARGET_VERSIONS)
+        assert asked["ApplyTime"] == "Immediate"
+        settings = push_settings(bmc)
+        assert (settings.targets, settings.busy) == ([], False)
+
+
 @pytest.mark.parametrize("method", TASK_METHODS)
 def test_one_update_at_a_time_is_waited_for(rollout: RolloutFactory, method: str) -> None:
     """Another client's update runs when the gateway delivers: 503 + Retry-After, the
@@ -143,6 +160,49 @@ def test_staged_until_host_reset_gets_its_reset(rollout: RolloutFactory, method:
         activated = [r for r in rig.audit() if r["bmc"] == bmc.id
                      and r["event"] == "flash_end" and r.get("activated_by") == "host_reset"]
         assert {r["component"] for r in activated} == {"BIOS", "NIC"}, activated
+
+
+@pytest.mark.parametrize("method", TASK_METHODS)
+def test_silently_staged_images_get_the_host_reset(rollout: RolloutFactory,
+                                                    method: str) -> None:
+    """The task completes with no hint and the versions stay: the image's host-reset
+    components get the one host reset the drained slot allows, then versions are read
+    back (docs/interop.md, "staged-silently-until-host-reset")."""
+    rig = _start(rollout, method, "staged-silently-until-host-reset")
+    rig.announce()
+    _all_done_once(rig, method)
+    for bmc in rig.emulated.bmcs:
+        records = [r for r in rig.audit() if r["bmc"] == bmc.id]
+        activated = [r for r in records if r["event"] == "flash_end"
+                     and r.get("activated_by") == "host_reset"]
+        assert {r["component"] for r in activated} == {"BIOS", "NIC"}, activated
+        (task,) = [t for t in bmc.tasks.all() if t.name == UPDATE_TASK_NAME]
+        said = [m["MessageId"] for m in task.to_redfish()["Messages"]]
+        assert not any(m.endswith(("AwaitToActivate", "ResetRequired")) for m in said), said
+
+
+def test_silent_staging_that_a_reset_does_not_activate_fails_naming_it(
+        rollout: RolloutFactory) -> None:
+    """The reset comes and the BIOS stays: never done, one reset, the failure names the
+    BIOS still behind (here the BMC also logs the lost activation, which is quoted)."""
+    rig = rollout(models=[TEST_MODEL], groups={"all": 1},
+                  cluster={"delivery": ["simple_update"]},
+                  quirks=parse_quirks(["staged-silently-until-host-reset"]))
+    (bmc,) = rig.emulated.bmcs
+    bmc.faults.set("version_unchanged", component="BIOS")
+    rig.announce()
+    campaign_id = rig.campaign_id()
+    assert wait_until(lambda: all(r.step in (*FINISHED, "partial")
+                                  for r in rig.service.show(campaign_id).runs), 120)
+    (node,) = rig.service.report(campaign_id).nodes
+    # What else the update changed decides between partial and quarantined.
+    assert node.outcome in ("failed", "quarantined", "partial"), node
+    error = node.error or ""
+    assert "BIOS 1.0.0 (want 1.5.0)" in error, error
+    assert bmc.firmware.installed()["BIOS"] == "1.0.0"
+    resets = [r for r in rig.audit() if r["event"] == "reset" and r["component"] == "host"]
+    assert len(resets) == 1, resets
+    assert set(flash_counts(rig.audit()).values()) == {1}
 
 
 def test_no_firmware_inventory_updates_what_it_can_verify(rollout: RolloutFactory) -> None:

@@ -74,6 +74,21 @@ def test_msc_update_on_a_bmc_with_a_virtual_media_quirk(
     _assert_every_node_done_once(rig, "msc")
 
 
+@pytest.mark.parametrize("payload_quirk", ["vmedia-insert-needs-inserted",
+                                           "vmedia-insert-rejects-inserted-writeprotected"])
+def test_msc_insert_payload_comes_from_the_action_info(
+        rollout: RolloutFactory, payload_quirk: str) -> None:
+    """InsertMedia names an ActionInfo: each node's one insert is accepted at once,
+    the audit log shows no refused insert (docs/interop.md, "vmedia-insert-action-info")."""
+    rig = rollout(models=[TEST_MODEL] * NODES, groups={"all": 2},
+                  cluster={"delivery": ["msc"]})
+    for bmc in rig.emulated.bmcs:
+        bmc.quirks = parse_quirks([payload_quirk, "vmedia-insert-action-info"])
+    _assert_every_node_done_once(rig, "msc")
+    refused = [r for r in rig.audit() if r["event"] == "media_insert_refused"]
+    assert not refused, refused
+
+
 @pytest.mark.parametrize("method", ["msc", "simple_update", "multipart_push"])
 @pytest.mark.parametrize("quirk", EVERY_METHOD_QUIRKS)
 def test_update_on_a_bmc_with_an_etag_or_session_quirk(

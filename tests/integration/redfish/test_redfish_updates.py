@@ -13,11 +13,27 @@ import pytest
 from flask import Flask, request, send_file
 
 from emulator.cluster import EmulatedCluster
+from emulator.quirks import parse_quirks
+from emulator.redfish.update_quirks import push_settings
 from gateway.domain import version_mismatches
-from gateway.redfish import BmcClient, BmcEndpoint, OperationTimeoutError, TaskFailedError, TaskRef
+from gateway.redfish import (
+    BmcBusyError,
+    BmcClient,
+    BmcEndpoint,
+    NotSupportedError,
+    OperationTimeoutError,
+    TaskFailedError,
+    TaskRef,
+)
 from tests.support.wsgi import serving
 
-from .conftest import SMALL_BUNDLE_VERSIONS, STARTING_VERSIONS, eventually, versions_of
+from .conftest import (
+    SMALL_BUNDLE_VERSIONS,
+    STARTING_VERSIONS,
+    endpoint_of,
+    eventually,
+    versions_of,
+)
 
 
 def real_sleeps(record: list[float]) -> Any:
@@ -201,3 +217,43 @@ def test_simple_update_presents_image_credentials_without_logging_them(
     assert client.wait_task(ref, timeout=60, sleep=real_sleeps([])).succeeded
     assert versions_of(endpoint)["NIC"] == "7.1"
     assert not any(credentials[1] in r.getMessage() for r in caplog.records)
+
+
+def test_http_push_reservation_of_another_client_is_waited_out(
+        emulated: EmulatedCluster, node: dict[str, str], client: BmcClient,
+        bundle_url: tuple[Path, str]) -> None:
+    """A BMC with only HttpPushUri: while HttpPushUriTargetsBusy is held (not by this
+    run), nothing is pushed; held by this run's earlier attempt (a crash between the
+    reservation and its release), the push goes on and every setting is put back."""
+    bmc = emulated.bmc(node["id"])
+    bmc.quirks = parse_quirks(["http-push-only"])
+    held = push_settings(bmc)
+    held.busy, held.targets = True, ["/redfish/v1/UpdateService/FirmwareInventory/BIOS"]
+    path, _ = bundle_url
+    nic = "/redfish/v1/UpdateService/FirmwareInventory/NIC"
+
+    def push(ours: bool) -> TaskRef | None:
+        with path.open("rb") as image:
+            chunks: Iterator[bytes] = iter(lambda: image.read(64 * 1024), b"")
+            return client.multipart_push(chunks, path.stat().st_size, targets=[nic],
+                                         reservation_may_be_ours=ours)
+
+    with pytest.raises(BmcBusyError, match="HttpPushUriTargetsBusy"):
+        push(False)
+    assert not [r for r in bmc.audit.records(node["id"]) if r["event"] == "flash_start"]
+    ref = push(True)
+    assert ref is not None
+    assert client.wait_task(ref, timeout=60, error_interval=0.1,
+                            sleep=real_sleeps([])).state == "Completed"
+    assert versions_of(endpoint_of(node)) == STARTING_VERSIONS | {"NIC": "7.1"}
+    # Put back as the BMC showed them before the push (the stale BIOS target included),
+    # the reservation released.
+    assert (held.busy, held.targets) == (False, [
+        "/redfish/v1/UpdateService/FirmwareInventory/BIOS"])
+
+
+def test_http_push_refuses_a_forced_downgrade_by_name(
+        emulated: EmulatedCluster, node: dict[str, str], client: BmcClient) -> None:
+    emulated.bmc(node["id"]).quirks = parse_quirks(["http-push-only"])
+    with pytest.raises(NotSupportedError, match="HttpPushUri has no ForceUpdate"):
+        client.multipart_push(iter([b"x"]), 1, force=True)

@@ -13,9 +13,10 @@ import requests
 
 from emulator.cluster import EmulatedCluster
 from emulator.quirks import parse_quirks
+from emulator.redfish import virtual_media as virtual_media_view
 from gateway.orchestrator.bmc import FleetBmcClient
-from gateway.redfish import BmcClient, BmcEndpoint
-from gateway.redfish.virtual_media import EXPLICIT_INSERT, INSERT_HABIT
+from gateway.redfish import BmcClient, BmcEndpoint, NotSupportedError
+from gateway.redfish.virtual_media import EXPLICIT_INSERT, INSERT_HABIT, PLAIN_INSERT
 
 IMAGE = "http://127.0.0.1:9/update.iso"
 
@@ -64,9 +65,49 @@ def test_insert_learns_inserted_from_one_refusal(
         client.eject_media()
         client.insert_media(IMAGE)
         inserts = [s for m, tail, s in seen if tail == "VirtualMedia.InsertMedia"]
-        assert inserts[3:] == [400, 204, 204] and INSERT_HABIT not in known
+        assert inserts[3:] == [400, 204, 204] and known[INSERT_HABIT] == PLAIN_INSERT
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("payload_quirk", ["vmedia-insert-needs-inserted",
+                                           "vmedia-insert-rejects-inserted-writeprotected"])
+def test_insert_reads_the_action_info_before_the_first_attempt(
+        emulated: EmulatedCluster, node: dict[str, str], endpoint: BmcEndpoint,
+        payload_quirk: str) -> None:
+    """InsertMedia names an ActionInfo: read once, and every insert, the first one
+    included, carries the payload it describes (no refusal to learn from)."""
+    _with_quirks(emulated, node, payload_quirk, "vmedia-insert-action-info")
+    known: dict[str, Any] = {}
+    client = FleetBmcClient.connect(endpoint, known)
+    try:
+        seen = _record(client)
+        for _round in range(2):
+            client.insert_media(IMAGE)
+            assert emulated.bmc(node["id"]).media.image == IMAGE
+            client.eject_media()
+        assert [s for _m, tail, s in seen if tail == "VirtualMedia.InsertMedia"] == [204, 204]
+        assert [s for _m, tail, s in seen if tail == "InsertMediaActionInfo"] == [200]
+        assert INSERT_HABIT not in known  # nothing had to be learnt
+        refused = [r for r in emulated.bmc(node["id"]).audit.records(node["id"])
+                   if r["event"] == "media_insert_refused"]
+        assert not refused, refused
+    finally:
+        client.close()
+
+
+def test_an_action_info_that_rules_out_http_is_refused_by_name(
+        emulated: EmulatedCluster, node: dict[str, str], fleet_client: FleetBmcClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BMC that only loads CIFS or NFS images (its ActionInfo says so): nothing is
+    sent, and the error names the allowable values."""
+    _with_quirks(emulated, node, "vmedia-insert-action-info")
+    monkeypatch.setattr(virtual_media_view, "TRANSFER_PROTOCOLS", ("CIFS", "NFS"))
+    seen = _record(fleet_client)
+    with pytest.raises(NotSupportedError, match="allows TransferProtocolType CIFS, NFS"):
+        fleet_client.insert_media(IMAGE)
+    assert not [s for _m, tail, s in seen if tail == "VirtualMedia.InsertMedia"]
+    assert not emulated.bmc(node["id"]).media.inserted
 
 
 def test_insert_sends_image_alone_where_inserted_is_refused(

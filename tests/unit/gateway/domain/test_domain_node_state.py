@@ -46,6 +46,8 @@ S = NodeStep
         (S.POSTCHECK, S.DONE, True),
         (S.UNDRAIN, S.DONE, True),
         (S.VERIFY, S.DELIVER, False),        # never backwards: no second flash
+        (S.VERIFY, S.RESET, True),           # a silently staged image's host reset
+        (S.VERIFY, S.MONITOR, False),
         (S.MONITOR, S.DELIVER, False),
         (S.UNDRAIN, S.PRECHECK, False),
         (S.DELIVER, S.FAILED, True),

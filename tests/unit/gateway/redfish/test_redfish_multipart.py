@@ -8,7 +8,7 @@ import json
 import pytest
 from werkzeug.formparser import parse_form_data
 
-from gateway.redfish.connector import _MultipartBody
+from gateway.redfish.connector import _multipart_body
 
 
 def parse(body: bytes, boundary: str) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
@@ -23,7 +23,7 @@ def parse(body: bytes, boundary: str) -> tuple[dict[str, str], dict[str, tuple[s
 def test_body_is_exactly_its_announced_length_and_parses_back() -> None:
     image = bytes(range(256)) * 1000 + b"\r\n--tail"
     chunks = [image[i:i + 4096] for i in range(0, len(image), 4096)]
-    body_obj = _MultipartBody("b0undary", {"Targets": [], "@Redfish.OperationApplyTime":
+    body_obj = _multipart_body("b0undary", {"Targets": [], "@Redfish.OperationApplyTime":
                                            "Immediate"}, "bundle.iso", iter(chunks), len(image))
     body = b"".join(body_obj)
     assert len(body) == len(body_obj)
@@ -39,6 +39,6 @@ def test_body_is_exactly_its_announced_length_and_parses_back() -> None:
 ])
 def test_a_stream_that_does_not_match_its_size_is_refused(actual: int, announced: int,
                                                           message: str) -> None:
-    body = _MultipartBody("b", {}, "x.iso", iter([b"x" * actual]), announced)
+    body = _multipart_body("b", {}, "x.iso", iter([b"x" * actual]), announced)
     with pytest.raises(ValueError, match=message):
         b"".join(body)

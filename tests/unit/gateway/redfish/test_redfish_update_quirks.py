@@ -5,6 +5,7 @@ counts, and the reason a node without a delivery method gets."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,8 +14,9 @@ from sushy import exceptions as sushy_exc
 
 from gateway.domain import DeliveryMethod, NoDeliveryMethodError, UpdateCapabilities
 from gateway.domain.delivery import choose_delivery
-from gateway.redfish import BmcBusyError, RequestRejectedError
+from gateway.redfish import BmcBusyError, NotSupportedError, RequestRejectedError
 from gateway.redfish.errors import translate
+from gateway.redfish.http_push import settings_for
 from gateway.redfish.update_service import component_name, running_members
 
 
@@ -100,3 +102,42 @@ def test_a_missing_delivery_capability_is_named() -> None:
     assert "multipart_push: no UpdateService.MultipartHttpPushUri" in said
     assert "simple_update: SimpleUpdate does not allow TransferProtocol HTTP" in said
     assert "msc: no virtual CD/DVD" in said
+
+
+def test_http_push_uri_alone_offers_the_push() -> None:
+    """A BMC with only HttpPushUri is pushed to; one with no push at all is named."""
+    assert choose_delivery(UpdateCapabilities(http_push=True),
+                           (DeliveryMethod.MULTIPART_PUSH,)) is DeliveryMethod.MULTIPART_PUSH
+    with pytest.raises(NoDeliveryMethodError) as raised:
+        choose_delivery(UpdateCapabilities(), (DeliveryMethod.MULTIPART_PUSH,))
+    assert "no UpdateService.MultipartHttpPushUri (nor HttpPushUri)" in str(raised.value)
+
+
+HTTP_PUSH_SERVICE = {
+    "@odata.id": "/redfish/v1/UpdateService", "HttpPushUri": "/redfish/v1/UpdateService/update",
+    "HttpPushUriTargets": ["/old"], "HttpPushUriTargetsBusy": False,
+    "HttpPushUriOptions": {"HttpPushUriApplyTime": {
+        "ApplyTime": "OnReset", "ApplyTime@Redfish.AllowableValues": ["Immediate", "OnReset"]}},
+}
+
+
+def test_http_push_settings_name_targets_apply_time_and_the_reservation() -> None:
+    patch = settings_for(HTTP_PUSH_SERVICE, ["/inv/NIC"], None)
+    assert patch == {"HttpPushUriTargets": ["/inv/NIC"], "HttpPushUriTargetsBusy": True,
+                     "HttpPushUriOptions": {"HttpPushUriApplyTime": {"ApplyTime": "Immediate"}}}
+    # Nothing to change: no PATCH at all.
+    assert settings_for({"HttpPushUri": "/u"}, [], None) == {}
+    # Targets where the BMC has no such property: pushed without (logged), not refused.
+    assert settings_for({"HttpPushUri": "/u"}, ["/inv/NIC"], None) == {}
+
+
+@pytest.mark.parametrize(("service", "said"), [
+    ({"HttpPushUri": "/u"}, "offers no HttpPushUriOptions: apply time OnReset"),
+    ({**HTTP_PUSH_SERVICE, "HttpPushUriOptions": {"HttpPushUriApplyTime": {
+        "ApplyTime": "Immediate", "ApplyTime@Redfish.AllowableValues": ["Immediate"]}}},
+     "does not allow apply time OnReset (it allows ['Immediate'])"),
+])
+def test_an_apply_time_http_push_cannot_be_told_is_refused(service: dict[str, object],
+                                                           said: str) -> None:
+    with pytest.raises(NotSupportedError, match=re.escape(said)):
+        settings_for(service, ["/inv/BIOS"], "OnReset")
