@@ -141,30 +141,30 @@ class AdmissionBook:
             return
         cluster, waits, out, few = self.cluster, self._waits, self._out, self._few
         runs_get = self._runs.get
-        allowances, qos_of, in_order = (cluster.allowances(), cluster.qos_map().__getitem__,
-                                        cluster.members_in_order)
+        allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
+                                         cluster.order_map())
         unavailable, pending = self._unavailable, self._pending
         all_fit = all(fits.values())
         for group in groups:
-            left = room.get(group)
+            allowance = allowances[group]
+            left = room.get(group) if room else None
             if left is None:
-                left = allowances[group] - unavailable[group]
+                left = allowance - unavailable[group]
             waiting = pending[group]
             if left <= 0 or waiting <= 0:
                 all_picks.pop(group, None)
                 continue
-            waves_left = -((waiting + allowances[group] - 1) // allowances[group]
-                           if allowances[group] > 1 else waiting)
-            members: Iterable[str] = in_order(group)
+            waves_left = -waiting // allowance if allowance > 1 else -waiting  # -ceil(w/a)
+            members: Iterable[str] = in_order[group]
             if few is not None:  # a recount late in a rollout: only the waiting ones
-                members = sorted(few.get(group, ()), key=lambda n: (qos_of(n).order, n))
+                members = sorted(few.get(group, ()), key=lambda n: (qos_map[n].order, n))
             picks: list[_Pick] = []
             for node in members:
                 found = runs_get(node)
                 if (found is None or found.step is not waits or found.canary or found.held
                         or node in out):
                     continue
-                qos = qos_of(node)
+                qos = qos_map[node]
                 if all_fit or fits[qos.name]:
                     picks.append(((1, qos.order, waves_left, group, node), node))
                     left -= 1

@@ -163,6 +163,10 @@ class Cluster:
         """Ids of the nodes in ``group`` by QoS order, then id: the order they update in."""
         return self._by_order[group]
 
+    def order_map(self) -> Mapping[str, tuple[str, ...]]:
+        """group -> members_in_order (admission walks every group on a cold tick)."""
+        return self._by_order
+
     def group_map(self) -> Mapping[str, str]:
         """node id -> its group, for every node (admission counts through it every tick)."""
         return self._group_map
