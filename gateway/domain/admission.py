@@ -98,11 +98,15 @@ def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, H
     out.update(compress(runs, map(_OCCUPYING_IDS.__contains__, map(id, steps))))
     out.update(busy_elsewhere)
     out &= node_set
-    if len(pending_ids) * 2 > len(node_set):
-        # Most members wait (a rollout's first ticks): counting the others is cheaper.
-        pending = Counter(cluster.group_sizes())
-        pending.subtract(Counter(map(group_of.__getitem__, node_set.difference(pending_ids))))
-        pending = +pending  # only the groups with a waiting member, as below
+    sizes = cluster.group_sizes()
+    if len(node_set) - len(pending_ids) < len(sizes):
+        # Nearly every member waits (a rollout's first tick): count the few others.
+        pending = Counter(sizes)
+        others = Counter(map(group_of.__getitem__, node_set.difference(pending_ids)))
+        pending.subtract(others)
+        for group in others:
+            if not pending[group]:
+                del pending[group]  # only the groups with a waiting member, as below
     else:
         pending = Counter(map(group_of.__getitem__, pending_ids))
     return Counter(map(group_of.__getitem__, out)), pending, canaries, by_group, out
