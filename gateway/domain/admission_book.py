@@ -119,7 +119,7 @@ class AdmissionBook:
                 waves_left = -ceil(self._pending[group] / max(allowance, 1))
                 keyed.append(((0, qos.order, waves_left, group, node), node))
                 room[group] = left - 1
-        self._walk(self._dirty, room, gate_open, fits, busy)
+        self._walk(self._dirty, room, gate_open, fits)
         self._dirty.clear()
         for picks in self._picks.values():
             keyed += picks
@@ -128,35 +128,44 @@ class AdmissionBook:
         return Admission(tuple(node for _key, node in chosen), waiting, stage)
 
     def _walk(self, groups: Iterable[str], room: Mapping[str, int], gate_open: bool,
-              fits: Mapping[str, bool], busy: frozenset[str]) -> None:
+              fits: Mapping[str, bool]) -> None:
         """What each of ``groups`` offers now: its waiting non-canary members in update
         order that may start, as many as its room (after its canaries) holds. One loop
-        with everything in locals: at 100,000 nodes it runs for every group."""
-        cluster, waits, up, few = self.cluster, self._waits, Health.UP, self._few
-        runs_get, health_get = self._runs.get, self._health.get
-        allowances, qos_of, in_order = (cluster.allowances(), cluster.qos_map().__getitem__,
-                                        cluster.members_in_order)
-        unavailable, pending, all_picks = self._unavailable, self._pending, self._picks
+        with everything in locals: at 100,000 nodes it runs for every group. A waiting
+        member is out of the allowance's count exactly when it is not UP or busy
+        elsewhere, so one set lookup answers both."""
+        all_picks = self._picks
+        if not gate_open:
+            for group in groups:
+                all_picks.pop(group, None)
+            return
+        cluster, waits, out, few = self.cluster, self._waits, self._out, self._few
+        runs_get = self._runs.get
+        allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
+                                         cluster.order_map())
+        unavailable, pending = self._unavailable, self._pending
+        all_fit = all(fits.values())
         for group in groups:
-            left = room.get(group)
+            allowance = allowances[group]
+            left = room.get(group) if room else None
             if left is None:
-                left = allowances[group] - unavailable[group]
+                left = allowance - unavailable[group]
             waiting = pending[group]
-            if not gate_open or left <= 0 or waiting <= 0:
+            if left <= 0 or waiting <= 0:
                 all_picks.pop(group, None)
                 continue
-            waves_left = -ceil(waiting / max(allowances[group], 1))
-            members: Iterable[str] = in_order(group)
+            waves_left = -waiting // allowance if allowance > 1 else -waiting  # -ceil(w/a)
+            members: Iterable[str] = in_order[group]
             if few is not None:  # a recount late in a rollout: only the waiting ones
-                members = sorted(few.get(group, ()), key=lambda n: (qos_of(n).order, n))
+                members = sorted(few.get(group, ()), key=lambda n: (qos_map[n].order, n))
             picks: list[_Pick] = []
             for node in members:
                 found = runs_get(node)
                 if (found is None or found.step is not waits or found.canary or found.held
-                        or node in busy or health_get(node) is not up):
+                        or node in out):
                     continue
-                qos = qos_of(node)
-                if fits[qos.name]:
+                qos = qos_map[node]
+                if all_fit or fits[qos.name]:
                     picks.append(((1, qos.order, waves_left, group, node), node))
                     left -= 1
                     if left == 0:

@@ -96,6 +96,7 @@ class Cluster:
     _by_order: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _group_map: dict[str, str] = field(init=False, repr=False, compare=False)
     _qos_map: dict[str, QosClass] = field(init=False, repr=False, compare=False)
+    _sizes: dict[str, int] = field(init=False, repr=False, compare=False)
     _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +139,7 @@ class Cluster:
         object.__setattr__(self, "_group_map", {n: spec.group for n, spec in nodes.items()})
         object.__setattr__(self, "_qos_map", {n: qos[spec.qos] for n, spec in nodes.items()})
         object.__setattr__(self, "_node_set", frozenset(nodes))
+        object.__setattr__(self, "_sizes", {name: len(ids) for name, ids in members.items()})
 
     def node(self, node_id: str) -> NodeSpec:
         """The node's spec; KeyError if the cluster has no such node."""
@@ -161,6 +163,10 @@ class Cluster:
         """Ids of the nodes in ``group`` by QoS order, then id: the order they update in."""
         return self._by_order[group]
 
+    def order_map(self) -> Mapping[str, tuple[str, ...]]:
+        """group -> members_in_order (admission walks every group on a cold tick)."""
+        return self._by_order
+
     def group_map(self) -> Mapping[str, str]:
         """node id -> its group, for every node (admission counts through it every tick)."""
         return self._group_map
@@ -172,6 +178,10 @@ class Cluster:
     def allowances(self) -> Mapping[str, int]:
         """group -> its allowance (see ``allowance``)."""
         return self._allowances
+
+    def group_sizes(self) -> Mapping[str, int]:
+        """group -> how many members it has."""
+        return self._sizes
 
     def node_set(self) -> frozenset[str]:
         return self._node_set

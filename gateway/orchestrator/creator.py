@@ -64,6 +64,9 @@ class CampaignCreator:
     events: EventDestination | None = None
     # Clusters already told why no campaign starts for a staged image (once, not every tick).
     _told_staged: set[str] = field(default_factory=set, init=False)
+    # (image, cluster) pairs known to have a campaign: campaigns are never deleted, so
+    # the background loop need not ask the store again every second.
+    _created: set[tuple[str, str]] = field(default_factory=set, init=False)
 
     def newest_verified(self) -> ImageRecord | None:
         verified = [i for i in self.images.list_images(ImageState.VERIFIED)
@@ -77,7 +80,10 @@ class CampaignCreator:
             return []
         created = []
         for name, cluster in sorted(self.clusters.items()):
+            if (image.sha256, name) in self._created:
+                continue
             if self.store.find_campaign(image.sha256, name) is not None:
+                self._created.add((image.sha256, name))
                 continue
             if (staged := cluster.staged_refusal()) is not None:
                 if name not in self._told_staged:  # once per cluster, not every tick

@@ -33,6 +33,10 @@ PEER_CAMPAIGN = "@peer"  # the campaign id of a grant that lets a peer read an i
 PEER_URL_LIFETIME_S = 7 * 24 * 3600  # re-advertised long before it expires
 CHUNK_BYTES = 1 << 20
 ADVERTISE_EVERY_S = 1.0  # a newly verified image is offered to peers within about this
+# Only this gateway writes its rows (gateway/store/image_copies.py): holdings that did
+# not change are not sent again, except this often in case the rows were lost.
+ADVERTISE_REFRESH_S = 60.0
+REPLICATE_EVERY_S = 5.0  # how often the images open campaigns want are looked up
 
 UrlMinter = Callable[[str, str, str, int], str]  # sha256, campaign, node, expires_at
 
@@ -55,6 +59,8 @@ class PeerImages:
         self._minted: dict[str, tuple[int, str]] = {}  # sha256 -> (expires_at, url)
         self.peer_bytes = 0  # bytes read from peers by this gateway
         self._advertised = -ADVERTISE_EVERY_S
+        self._sent: tuple[float, dict[str, str]] | None = None  # (when, urls) last written
+        self._looked_up = -REPLICATE_EVERY_S
         self._replicating: set[str] = set()
 
     def advertise(self, *, force: bool = False) -> bool:
@@ -73,18 +79,28 @@ class PeerImages:
                 url = self.mint_url(cached.sha256, PEER_CAMPAIGN, self.config.name, expires)
                 self._minted[cached.sha256] = (expires, url)
             urls[cached.sha256] = url
+        sent = self._sent
+        if (sent is not None and sent[1] == urls
+                and self._advertised - sent[0] < ADVERTISE_REFRESH_S):
+            return False
         try:
             self.copies.advertise(self.config.name, urls)
         except StoreError as exc:
             LOG.warning("could not advertise cached images to peers: %s", exc)
+        else:
+            self._sent = (self._advertised, urls)
         return False
 
-    def replicate(self, wanted: set[str]) -> bool:
-        """Copy, in the background, every image of `wanted` (the images of open
-        campaigns) this gateway lacks and a live peer holds: nodes assigned here then
-        find it ready, and the fleet keeps a copy when the gateway that acquired it
-        dies. Returns False (nothing to wake for)."""
-        for sha256 in sorted(wanted):
+    def replicate(self, wanted: Callable[[], set[str]]) -> bool:
+        """Copy, in the background, every image of `wanted()` (the images of open
+        campaigns, looked up at most every REPLICATE_EVERY_S) this gateway lacks and a
+        live peer holds: nodes assigned here then find it ready, and the fleet keeps a
+        copy when the gateway that acquired it dies. (A node step that needs an image
+        sooner reads it itself: locate.) Returns False (nothing to wake for)."""
+        if time.monotonic() - self._looked_up < REPLICATE_EVERY_S:
+            return False
+        self._looked_up = time.monotonic()
+        for sha256 in sorted(wanted()):
             if self.cache.verified_path(sha256) is not None:
                 continue
             with self._lock:

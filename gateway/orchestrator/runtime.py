@@ -247,6 +247,9 @@ class Orchestrator:
 
     def _forget_lost_runs(self) -> None:
         """Stop timing runs whose lease this gateway no longer holds (taken over)."""
+        with self._lock:
+            if not self._waiting:  # nothing timed: nothing to ask the store about
+                return
         held = self.store.leased_keys(self.owner, DRIVEN_STEPS)
         with self._lock:
             for key in [k for k in self._waiting if k not in held]:

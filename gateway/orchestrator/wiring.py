@@ -114,14 +114,16 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
 def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,
                  peers: PeerImages) -> bool:
     """Offer this gateway's images to its peers and copy the ones open campaigns need
-    (a chore of the background loop, about once a second). A gateway alone in its fleet
+    (a chore of the background loop, about once a second; each part sends statements
+    only when due: peer_images.py). A gateway alone in its fleet
     (the member count of its last heartbeat) has no peer to offer to or copy from: it
     sends no statement at all. The count is refreshed when this gateway, as leader,
     assigns nodes to another member, so a newcomer finds the images offered at once."""
     if orchestrator.membership.live_members <= 1:
         return False
     peers.advertise()
-    return peers.replicate({c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})
+    return peers.replicate(
+        lambda: {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})
 
 
 def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,

@@ -13,8 +13,10 @@ and refusals record untrusted text from the wire.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,15 +105,37 @@ def create_engine(url: str) -> Engine:
 
 
 class _StatementCount:
-    """SQL statements an engine sent (an executemany counts once: one round trip)."""
+    """SQL statements an engine sent (an executemany counts once: one round trip), in
+    all and by kind (see statements_by_kind)."""
 
     def __init__(self) -> None:
         self.total = 0
+        self.kinds: Counter[str] = Counter()
         self._lock = threading.Lock()  # workers, the loop and the API share an engine
 
-    def count(self, *_event: Any, **_options: Any) -> None:
+    def count(self, _connection: Any, _cursor: Any, statement: str, *_event: Any,
+              **_options: Any) -> None:
+        kind = _kind(statement)
         with self._lock:
             self.total += 1
+            self.kinds[kind] += 1
+
+
+# The table of a statement follows its verb's keyword (UPDATE names it at once).
+_VERB_TABLE = re.compile(r"\s*(?:(SELECT|DELETE)\b.*?\bFROM|(INSERT)\s+INTO|(UPDATE))\s+\"?(\w+)"
+                         r"|\s*(\w+)", re.IGNORECASE | re.DOTALL)
+
+
+def _kind(statement: str) -> str:
+    """A statement's verb and table ("SELECT gateway_members", "UPDATE node_runs"): one
+    kind per query shape, never its parameters."""
+    found = _VERB_TABLE.match(statement)
+    if found is None:
+        return "other"
+    verb = found.group(1) or found.group(2) or found.group(3)
+    if verb is None:
+        return str(found.group(5)).upper()
+    return f"{verb.upper()} {found.group(4)}"
 
 
 _STATEMENTS: weakref.WeakKeyDictionary[Engine, _StatementCount] = weakref.WeakKeyDictionary()
@@ -123,6 +147,16 @@ def statements_executed(engine: Engine) -> int:
     (fleetflash_db_statements_total in /metrics; docs/performance.md)."""
     count = _STATEMENTS.get(engine)
     return 0 if count is None else count.total
+
+
+def statements_by_kind(engine: Engine) -> Counter[str]:
+    """The statements of statements_executed by verb and first table ("UPDATE
+    node_runs"): where a gateway's database work goes (tests, debug logs)."""
+    count = _STATEMENTS.get(engine)
+    if count is None:
+        return Counter()
+    with count._lock:
+        return Counter(count.kinds)
 
 
 def _on_psycopg_connect(dbapi_connection: Any, _record: Any) -> None:

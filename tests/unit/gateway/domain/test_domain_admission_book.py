@@ -130,3 +130,18 @@ def test_a_finished_node_frees_its_group_on_the_next_tick_only() -> None:
     assert tick() == ("g0-1",)
     assert tick() == startable_now(cluster, camp, runs, health, now=START,
                                    expected_duration=SLOT).start
+
+
+def test_a_cap_goes_first_to_the_group_with_the_most_waves_left() -> None:
+    """Under a cap, the group whose waiting nodes need the most waves (waiting nodes
+    over its allowance, rounded up) starts first, as the rule orders them; with an
+    allowance above one, 7 waiting in g1 make 4 waves against g0's 2."""
+    cluster = simple_cluster({"g0": (4, 2), "g1": (7, 2)}, max_concurrent=2)
+    camp = Campaign("k", "c1", RUNNING, failure_budget=0, canaries=())
+    runs = {n: NodeRun(n) for n in cluster.node_ids()}
+    health = dict.fromkeys(cluster.node_ids(), Health.UP)
+    started = AdmissionBook(cluster).decide(camp, runs, health, now=START,
+                                            expected_duration=SLOT).start
+    assert started == ("g1-0", "g1-1")
+    assert list(started) == _decide(cluster, camp, runs, health, START, SLOT, 0, None,
+                                    frozenset())[0]
