@@ -29,6 +29,7 @@ EVENTS = frozenset(
         "flash_skipped",
         "reset",
         "bmc_restart",
+        "bmc_reshaped",
         "media_insert",
         "media_eject",
         "power",

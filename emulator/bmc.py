@@ -28,9 +28,11 @@ from emulator.jobs import Job
 from emulator.logs import BmcLogs
 from emulator.network import NetworkSettings
 from emulator.personalities import personality
+from emulator.quirks import RESHAPED_BY_BMC_UPDATE, parse_quirks
 from emulator.tasks import Task, TaskState, TaskStore
 
 LOG = logging.getLogger(__name__)
+RESHAPE = "reshaped-by-bmc-update"
 
 SYSTEM_URI = "/redfish/v1/Systems/1"
 MANAGER_URI = "/redfish/v1/Managers/1"
@@ -154,7 +156,8 @@ class Bmc:
         self.cd_boot_handler: Callable[[Bmc, str], None] | None = None
         for fault in spec.faults:
             self.faults.add(fault)
-        # Vendor behaviours (emulator/quirks.py); read-only after start.
+        # Vendor behaviours (emulator/quirks.py); read-only after start, except that
+        # reshaped-by-bmc-update replaces them when the BMC's own firmware changes.
         self.quirks = spec.quirks
 
     @property
@@ -295,6 +298,12 @@ class Bmc:
             )
             return
         self.firmware.install("BMC", version, task=task_id, activated_by="bmc_restart")
+        if RESHAPE in self.quirks and not all(q in self.quirks for q in RESHAPED_BY_BMC_UPDATE):
+            # The new firmware serves another shape (docs/interop.md): a client that
+            # trusts the URIs and capabilities it learned before is now wrong.
+            self.quirks = self.quirks.merged(parse_quirks(RESHAPED_BY_BMC_UPDATE))
+            self.audit.record(self.id, "bmc_reshaped", component="BMC", version=version,
+                              quirks=list(RESHAPED_BY_BMC_UPDATE))
 
     def wait_restarted(self) -> None:
         """Return once a BMC restart under way has ended (at once if none is)."""

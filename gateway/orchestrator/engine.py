@@ -20,7 +20,7 @@ from typing import Any
 from firmware_payloads import Manifest
 from gateway.domain import OPERATOR_STEPS, TERMINAL_STATES, NodeRun, NodeStep, RunProgress
 from gateway.media import CapabilityGrant
-from gateway.orchestrator.bmc import ClientPool
+from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
 from gateway.orchestrator.inventory import managed_node
