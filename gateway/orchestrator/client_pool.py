@@ -16,7 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.orchestrator.bmc import FleetBmcClient
-from gateway.redfish import BmcEndpoint, RedfishError
+from gateway.redfish import BmcEndpoint, NotSupportedError, RedfishError
+from gateway.redfish.errors import ResourceMissingError
 
 LOG = logging.getLogger(__name__)
 REFUSED = "refused"  # known["events"] of a BMC that cannot push events (it is polled)
@@ -129,4 +130,10 @@ class ClientPool:
 
 
 
-__all__ = ["REFUSED", "ClientPool"]
+def stale_shape(error: RedfishError) -> bool:
+    """True for what a BMC answers to a URI or capability it no longer has: 404, 405,
+    or a capability it no longer advertises."""
+    return isinstance(error, ResourceMissingError | NotSupportedError) or error.status == 405
+
+
+__all__ = ["REFUSED", "ClientPool", "stale_shape"]

@@ -43,7 +43,7 @@ def activation_pending(ctx: StepContext) -> str | None:
     except RedfishError as exc:
         if not exc.transient:
             raise
-        ctx.clients.drop(ctx.node)  # e.g. restarting into the BMC firmware the CD wrote
+        ctx.clients.drop(ctx.node, exc)  # e.g. restarting into the BMC firmware the CD wrote
         return "the BMC to answer again"
     if sig.host_rebooted_after_results(signals) is False:
         return "the update CD's run to end (its reboot to disk)"

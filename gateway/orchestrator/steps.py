@@ -65,8 +65,12 @@ def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
     known = known or ctx.known_node()
     client = ctx.client()
     caps = capabilities_of(known)
-    if known is None or caps is None or not known.model:
-        return client.inventory()
+    if known is None or caps is None or not known.model or ctx.clients.capabilities_stale(
+            ctx.node):
+        # Nothing stored, or the BMC may have changed shape since (client_pool): all of it.
+        found = client.inventory()
+        ctx.clients.capabilities_read(ctx.node)
+        return found
     facts = client.health()
     if versions is None:
         versions = client.component_versions()
@@ -239,7 +243,7 @@ def monitor(ctx: StepContext) -> Outcome:
     except RedfishError as exc:
         if not exc.transient:
             raise
-        ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
+        ctx.clients.drop(ctx.node, exc)  # e.g. the BMC is restarting into new firmware
         return Stay(short, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if not behind:
@@ -296,8 +300,8 @@ def wait_back(ctx: StepContext) -> Outcome:
     key = _streak_key(ctx)
     try:
         good = ctx.client().power_state() is PowerState.ON
-    except RedfishError:
-        ctx.clients.drop(ctx.node)
+    except RedfishError as exc:
+        ctx.clients.drop(ctx.node, exc)
         good = False
     ctx.streaks[key] = ctx.streaks.get(key, 0) + 1 if good else 0
     if ctx.streaks[key] >= ctx.settings.good_answers:
@@ -319,7 +323,7 @@ def verify(ctx: StepContext) -> Outcome:
     except RedfishError as exc:
         if not exc.transient:
             raise
-        ctx.clients.drop(ctx.node)
+        ctx.clients.drop(ctx.node, exc)
         return Stay(ctx.settings.poll_max_s, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if behind:
