@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from flask import Blueprint, Response, current_app, request
 from emulator.accounts import Privilege
 from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
+from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
 from emulator.messages import message
 from emulator.redfish import update_quirks as quirks
@@ -117,7 +119,11 @@ def _refuse_if_updating() -> None:
 
 
 def _accepted(task: Task) -> Response:
-    """202 with Location and the task in the body, or the shape a quirk asks for."""
+    """202 with Location and the task in the body, or the shape a quirk asks for; late
+    under the update_answer_slow fault (the task runs meanwhile)."""
+    slow = bmc().faults.hit(FaultKind.UPDATE_ANSWER_SLOW)
+    if slow is not None:
+        time.sleep(float(slow.params.get("seconds", 0)))
     quirks = bmc().quirks
     headers = {"Location": task.monitor_uri, "Retry-After": "1"}
     if "task-in-body-only" in quirks:
