@@ -10,6 +10,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,10 +153,10 @@ class Bmc:
         self.host_transition: str | None = None  # "PoweringOn" while a reset is under way
         self.host_busy_reason: str | None = None  # e.g. "booting the update CD"
         self.manager_restarting = False
-        # GETs of the Systems collection: how often clients walked from the service root
-        # to discover this BMC (docs/emulator.md).
-        self.walks = 0
-        self._reads_lock = threading.Lock()
+        # Requests worth counting (docs/emulator.md): "walk", GETs of the Systems collection
+        # (a client discovering the BMC); "update_request", update requests received.
+        self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         # Set by the firmware package: runs the update CD when the host boots from it.
         self.cd_boot_handler: Callable[[Bmc, str], None] | None = None
         for fault in spec.faults:
@@ -164,9 +165,9 @@ class Bmc:
         # reshaped-by-bmc-update replaces them when the BMC's own firmware changes.
         self.quirks = spec.quirks
 
-    def count_walk(self) -> None:
-        with self._reads_lock:
-            self.walks += 1
+    def count(self, what: str) -> None:
+        with self._counts_lock:
+            self.counts[what] += 1
 
     @property
     def sessions_survive_restart(self) -> bool:

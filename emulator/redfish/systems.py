@@ -46,7 +46,7 @@ def _extra_systems() -> list[str]:
 
 
 def _system_members() -> list[str]:
-    bmc().count_walk()  # where a client's discovery of the BMC starts
+    bmc().count("walk")  # where a client's discovery of the BMC starts
     return [SYSTEM_URI, *(f"/redfish/v1/Systems/{i}" for i in _extra_systems())]
 
 

@@ -138,6 +138,7 @@ def _accepted(task: Task) -> Response:
 
 @post_action(blueprint, SERVICE_URI, SIMPLE_UPDATE, Privilege.CONFIGURE_COMPONENTS)
 def simple_update() -> Response:
+    bmc().count("update_request")
     document = read_json()
     check_action(
         SIMPLE_UPDATE, document,
@@ -178,6 +179,7 @@ refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_COMPONENTS)
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def multipart_push() -> Response:
     action = "MultipartHttpPushUri"
+    bmc().count("update_request")
     quirks.check_multipart_offered(bmc(), request.path)
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise RedfishError(400, "ActionParameterMissing", action, "UpdateFile")

@@ -23,7 +23,7 @@ from gateway.domain import (
     choose_delivery,
 )
 from gateway.orchestrator import staging
-from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
+from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
 from gateway.orchestrator.own_state import foreign_media
 from gateway.redfish import NotSupportedError, RedfishError, TaskRef
@@ -184,8 +184,18 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
         adopted = adopt_task(ctx, intent)
         if adopted is not None:
             return _to_monitor(ctx, adopted)
-        LOG.info("node %s: no update task found after a crash; sending the update again",
-                 ctx.node)
+        hidden = ctx.now - intent
+        if hidden < timedelta(seconds=ctx.settings.hidden_task_grace_s):
+            # The request may have reached the BMC and its task still hide: a new task
+            # (monitor, entry in Tasks) may answer 404 for a while (iDRAC10,
+            # docs/interop.md "task-monitor-404-at-first"), and some BMCs would accept
+            # a second update. Looked for again until the grace has passed
+            # (hidden_task_grace_s).
+            return Stay(min(2.0, ctx.settings.poll_max_s),
+                        f"update requested {hidden.total_seconds():.0f} s ago (before a "
+                        "restart); waiting for its task to show")
+        LOG.info("node %s: no update task found %.0f s after a request made before a "
+                 "crash; sending the update again", ctx.node, hidden.total_seconds())
     return _to_monitor(ctx, _send(ctx, method))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
+from emulator.quirks import parse_quirks
 from gateway.config import GatewayConfig, hash_password
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore, ImageState
@@ -177,10 +178,11 @@ def power_on(emulated: EmulatedCluster) -> None:
 
 @contextmanager
 def emulated_rollout(test_keys: TestKeys, bundle: Path, nodes: int, *, flash_seconds: float,
-                     reset_seconds: float) -> Iterator[tuple[EmulatedCluster, BundleServer, int]]:
-    """`nodes` powered-on emulated BMCs trusting the test key, `bundle` published, and
-    where the rollout's part of the audit log starts."""
-    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * nodes,
+                     reset_seconds: float, quirks: Sequence[str] = (),
+                     ) -> Iterator[tuple[EmulatedCluster, BundleServer, int]]:
+    """`nodes` powered-on emulated BMCs trusting the test key (with these vendor
+    `quirks`), `bundle` published, and where the rollout's part of the audit log starts."""
+    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL, quirks=parse_quirks(quirks))] * nodes,
                          trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
                          reset_seconds=reset_seconds, bmc_restart_seconds=0.3) as emulated, \
             BundleServer([bundle]) as publisher:

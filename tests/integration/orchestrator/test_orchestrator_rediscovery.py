@@ -81,12 +81,12 @@ def test_a_bmc_that_keeps_its_shape_is_not_rediscovered_every_step(
     after the BMC's own restart (its update), never per step or per poll."""
     rig = rollout(models=[TEST_MODEL] * 2, groups={"all": 2},
                   cluster={"delivery": ["simple_update"]})
-    before = {b.id: b.walks for b in rig.emulated.bmcs}
+    before = {b.id: b.counts["walk"] for b in rig.emulated.bmcs}
     rig.announce()
     _done_once(rig, "simple_update")
     for bmc in rig.emulated.bmcs:
         restarts = [r for r in rig.audit() if r["event"] == "bmc_restart" and
                     r["bmc"] == bmc.id]
-        walks = bmc.walks - before[bmc.id]
+        walks = bmc.counts["walk"] - before[bmc.id]
         assert len(restarts) == 1, restarts
         assert walks == 2, walks  # the inventory's, and once after the restart
