@@ -25,6 +25,7 @@ from gateway.domain import (
 from gateway.orchestrator import staging
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
+from gateway.orchestrator.node_inventory import full_inventory
 from gateway.orchestrator.own_state import foreign_media
 from gateway.redfish import NotSupportedError, RedfishError, TaskRef
 from gateway.redfish.virtual_media import MediaState
@@ -64,8 +65,7 @@ def method_now(ctx: StepContext, method: DeliveryMethod) -> DeliveryMethod:
     (gateway.orchestrator.client_pool: it may have changed shape): its capabilities are
     read afresh, and ``method`` kept if the BMC still offers it, else the cluster's next
     preference it offers. StepFailedError naming what is missing when none is left."""
-    inventory = ctx.client().inventory()
-    ctx.clients.capabilities_read(ctx.node)
+    inventory = full_inventory(ctx)
     ctx.observe(inventory)
     scheme = ctx.media_url().split(":", 1)[0]
     try:
