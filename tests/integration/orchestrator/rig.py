@@ -18,7 +18,7 @@ from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
 from emulator.quirks import parse_quirks
-from gateway.config import GatewayConfig, hash_password
+from gateway.config import GatewayConfig, hash_password, load_config
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore, ImageState
 from gateway.store.campaign_records import CampaignRecord, RunRecord
@@ -202,6 +202,17 @@ def raise_alert_and_wait_for_campaign(config: GatewayConfig, images: GatewayStor
     assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
     assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
     return campaigns.list_campaigns()[0].id
+
+
+@contextmanager
+def one_gateway_campaign(config_path: Path, publisher: BundleServer, bundle: Path, sha: str
+                         ) -> Iterator[tuple[GatewayProcess, CampaignStore, str]]:
+    """One `fleetflash gateway serve` on ``config_path``, the store, and the id of the
+    campaign it started for the announced bundle."""
+    config = load_config(config_path)
+    with serving([config_path], config.database_url) as ([gateway], images, campaigns):
+        yield gateway, campaigns, raise_alert_and_wait_for_campaign(
+            config, images, campaigns, publisher, bundle, sha)
 
 
 def wait_until_finished(campaigns: CampaignStore, campaign_id: str,

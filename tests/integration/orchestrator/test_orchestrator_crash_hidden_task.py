@@ -10,14 +10,12 @@ import hashlib
 from pathlib import Path
 
 from emulator.firmware.engine import UPDATE_TASK_NAME
-from gateway.config import load_config
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     emulated_rollout,
     flash_counts,
-    raise_alert_and_wait_for_campaign,
-    serving,
+    one_gateway_campaign,
     wait_until_finished,
     write_gateway_config,
 )
@@ -45,10 +43,8 @@ def test_a_kill_inside_the_hidden_task_window_sends_one_update(
             cluster={"delivery": ["multipart_push"]},
             orchestrator={"lease_s": 3, "hidden_task_grace_s": 60},
             timeouts={"monitor": 120, "verify": 30})
-        config = load_config(config_path)
-        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
-            campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
-                                                            publisher, bundle, sha)
+        with one_gateway_campaign(config_path, publisher, bundle, sha) as (
+                gateway, campaigns, campaign_id):
             wait_until(lambda: any(t.name == UPDATE_TASK_NAME for t in bmc.tasks.all()), 60)
             gateway.kill()  # the request was taken; its answer never reached the gateway
             (before,) = campaigns.runs(campaign_id)

@@ -8,13 +8,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from gateway.config import load_config
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     emulated_rollout,
-    raise_alert_and_wait_for_campaign,
-    serving,
+    one_gateway_campaign,
     wait_until_finished,
     write_gateway_config,
 )
@@ -34,10 +32,8 @@ def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
             bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 1},
             orchestrator={"lease_s": 5, "max_redeliveries": 3},
             timeouts={"monitor": 120, "verify": 30})
-        config = load_config(config_path)
-        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
-            campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
-                                                            publisher, bundle, sha)
+        with one_gateway_campaign(config_path, publisher, bundle, sha) as (
+                gateway, campaigns, campaign_id):
 
             def writing() -> bool:
                 return any(r["event"] == "flash_start" and r.get("source") == "update_cd"

@@ -8,32 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.orchestrator.reports import NodeReport
 from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
-from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
+from tests.integration.orchestrator.rig import TEST_MODEL
 from tests.support.waiting import wait_until
 
-FINISHED = ("done", "not_applicable", "skipped", "failed", "quarantined")
 RESHAPE = "reshaped-by-bmc-update"
-
-
-def _finished(rig: Rollout) -> dict[str, NodeReport]:
-    campaign_id = rig.campaign_id()
-    assert wait_until(lambda: all(r.step in FINISHED
-                                  for r in rig.service.show(campaign_id).runs), 120), \
-        rig.service.report(campaign_id).to_json()
-    return {r.node_id: r for r in rig.service.report(campaign_id).nodes}
-
-
-def _done_once(rig: Rollout, method: str) -> None:
-    nodes = _finished(rig)
-    for node_id, node in nodes.items():
-        assert node.outcome == "done", (node_id, node.outcome, node.error)
-        assert node.method == method
-        assert node.after_versions == TARGET_VERSIONS
-        assert rig.emulated.bmc(node_id).firmware.installed() == TARGET_VERSIONS
-    counts = flash_counts(rig.audit())
-    assert len(counts) == 3 * len(nodes) and set(counts.values()) == {1}, counts
 
 
 @pytest.mark.parametrize("method", ["msc", "simple_update", "multipart_push"])
@@ -42,7 +21,7 @@ def test_a_bmc_reshaped_by_its_own_update_is_rediscovered(rollout: RolloutFactor
     rig = rollout(models=[TEST_MODEL] * 2, groups={"all": 2},
                   cluster={"delivery": [method]}, quirks=[RESHAPE])
     rig.announce()
-    _done_once(rig, method)
+    rig.all_done_once(method)
     reshaped = [r["bmc"] for r in rig.audit() if r["event"] == "bmc_reshaped"]
     assert sorted(reshaped) == sorted(b.id for b in rig.emulated.bmcs)
     for bmc in rig.emulated.bmcs:
@@ -71,7 +50,7 @@ def test_a_bmc_reshaped_between_inventory_and_delivery_is_rediscovered(
                         on_back=lambda b=bmc: b.activate_bmc_firmware("1.9.0", None))
     assert wait_until(lambda: all(not b.manager_restarting for b in rig.emulated.bmcs), 30)
     rig.service.approve(campaign_id)
-    _done_once(rig, "simple_update")
+    rig.all_done_once("simple_update")
 
 
 def test_a_bmc_that_keeps_its_shape_is_not_rediscovered_every_step(
@@ -83,7 +62,7 @@ def test_a_bmc_that_keeps_its_shape_is_not_rediscovered_every_step(
                   cluster={"delivery": ["simple_update"]})
     before = {b.id: b.counts["walk"] for b in rig.emulated.bmcs}
     rig.announce()
-    _done_once(rig, "simple_update")
+    rig.all_done_once("simple_update")
     for bmc in rig.emulated.bmcs:
         restarts = [r for r in rig.audit() if r["event"] == "bmc_restart" and
                     r["bmc"] == bmc.id]
