@@ -6,35 +6,18 @@ emulated one behind a real loopback proxy that swaps one resource's answer for g
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-import requests
 
 from gateway.orchestrator.bmc import FleetBmcClient
 from gateway.redfish import BmcEndpoint, RedfishError, TaskRef
+from tests.support.garbage_proxy import Garbage, GarbageProxy
 from tests.support.wsgi import serving
 
 from .conftest import NodePool
 
 INVENTORY = "/redfish/v1/UpdateService/FirmwareInventory"
 MONITOR = "/redfish/v1/TaskService/TaskMonitors/1"
-# Forwarded both ways; the rest of the BMC's headers do not matter here.
-_HEADERS = ("Content-Type", "Authorization", "X-Auth-Token", "Location", "Retry-After",
-            "ETag", "If-Match", "OData-Version")
-
-
-@dataclass
-class Garbage:
-    """What the proxy answers for ``path`` instead of the BMC (status, headers, body)."""
-
-    path: str = ""
-    status: int = 200
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
-
-
 ANSWERS: dict[str, Callable[[str], Garbage]] = {
     "invalid JSON": lambda p: Garbage(p, 200, b'{"Members": [{"@odata.id": ',
                                       (("Content-Type", "application/json"),)),
@@ -65,42 +48,10 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
 }
 
 
-class Proxy:
-    """WSGI: the BMC's answers, except ``garbage.path``'s."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.garbage = Garbage()
-        self.session = requests.Session()
-        self.session.trust_env = False
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if self.garbage.path and path.rstrip("/") == self.garbage.path:
-            g = self.garbage
-            start_response(f"{g.status} Garbage", [*g.headers,
-                                                   ("Content-Length", str(len(g.body)))])
-            return [g.body]
-        query = environ.get("QUERY_STRING", "")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else None
-        headers = {h: environ[f"HTTP_{h.upper().replace('-', '_')}"] for h in _HEADERS
-                   if f"HTTP_{h.upper().replace('-', '_')}" in environ}
-        if environ.get("CONTENT_TYPE"):
-            headers["Content-Type"] = environ["CONTENT_TYPE"]
-        answer = self.session.request(
-            environ["REQUEST_METHOD"], self.upstream + path + (f"?{query}" if query else ""),
-            data=body, headers=headers, allow_redirects=False, timeout=30)
-        kept = [(h, answer.headers[h]) for h in _HEADERS if h in answer.headers]
-        start_response(f"{answer.status_code} {answer.reason}",
-                       [*kept, ("Content-Length", str(len(answer.content)))])
-        return [answer.content]
-
-
 @pytest.fixture(scope="module")
-def proxied(node_pool: NodePool) -> Iterator[tuple[Proxy, BmcEndpoint]]:
+def proxied(node_pool: NodePool) -> Iterator[tuple[GarbageProxy, BmcEndpoint]]:
     node = node_pool.take()
-    proxy = Proxy(node["url"])
+    proxy = GarbageProxy(node["url"])
     with serving(proxy) as url:
         yield proxy, BmcEndpoint(node["id"], url, node["username"], node["password"])
 
@@ -108,7 +59,7 @@ def proxied(node_pool: NodePool) -> Iterator[tuple[Proxy, BmcEndpoint]]:
 @pytest.mark.parametrize("answer", list(ANSWERS))
 @pytest.mark.parametrize("operation", list(OPERATIONS))
 def test_nonsense_from_the_bmc_is_a_named_redfish_error(
-        proxied: tuple[Proxy, BmcEndpoint], operation: str, answer: str) -> None:
+        proxied: tuple[GarbageProxy, BmcEndpoint], operation: str, answer: str) -> None:
     proxy, endpoint = proxied
     path, act = OPERATIONS[operation]
     proxy.garbage = Garbage()
