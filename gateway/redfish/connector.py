@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -102,12 +103,15 @@ class _MultipartBody:
         yield self._tail
 
 
+_OBJECT_START = re.compile(rb"\s*\{")  # matched in place: no copy of a large body
+
+
 def check_resource(path: str, body: bytes) -> None:
     """A Redfish resource read with 200 is a JSON object: anything else (empty, HTML, a
     list, a bare value) is refused here, naming what the BMC said (quoted, truncated),
     before any reader mistakes it for a resource. $metadata is XML. A document that only
     starts like an object is left to the JSON parser (its error names the place)."""
-    if path.rstrip("/").endswith("$metadata") or body.lstrip()[:1] == b"{":
+    if _OBJECT_START.match(body) or path.rstrip("/").endswith("$metadata"):
         return
     raise RequestRejectedError(f"GET {path[:200]}: the BMC's answer is not a Redfish "
                                f"resource (a JSON object): {quoted(body)}")
