@@ -7,6 +7,7 @@ drives an in-process gateway (build_gateway) or `fleetflash gateway serve`.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -202,6 +203,12 @@ def raise_alert_and_wait_for_campaign(config: GatewayConfig, images: GatewayStor
     assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
     assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
     return campaigns.list_campaigns()[0].id
+
+
+def named_bundle(bundle_factory: Callable[..., Path], name: str) -> tuple[Path, str]:
+    """The small test bundle under ``name``, and its SHA-256."""
+    bundle = bundle_factory(name=name)
+    return bundle, hashlib.sha256(bundle.read_bytes()).hexdigest()
 
 
 @contextmanager

@@ -6,7 +6,6 @@ job). docs/interop.md, "Vendor quirks"."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from emulator.firmware.engine import UPDATE_TASK_NAME
@@ -15,6 +14,7 @@ from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     emulated_rollout,
     flash_counts,
+    named_bundle,
     one_gateway_campaign,
     wait_until_finished,
     write_gateway_config,
@@ -26,8 +26,7 @@ HIDDEN_S = 20  # the new task's 404 window (longer than a gateway restart takes)
 
 def test_a_kill_inside_the_hidden_task_window_sends_one_update(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    bundle = bundle_factory(name="fleet-hidden.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    bundle, sha = named_bundle(bundle_factory, "fleet-hidden.iso")
     # Slow flashes: the update still runs, hidden, when the restarted gateway looks.
     with emulated_rollout(test_keys, bundle, 1, flash_seconds=4.0, reset_seconds=0.15,
                           quirks=[f"task-monitor-404-at-first={HIDDEN_S}"]

@@ -5,13 +5,13 @@ to the attempt it ended, not to the redelivery that replaces it."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     emulated_rollout,
+    named_bundle,
     one_gateway_campaign,
     wait_until_finished,
     write_gateway_config,
@@ -21,8 +21,7 @@ from tests.support.waiting import wait_until
 
 def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    bundle = bundle_factory(name="fleet-kill.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    bundle, sha = named_bundle(bundle_factory, "fleet-kill.iso")
     # Each component takes a second to write: the CD reads the next package from the
     # gateway's media server well after the kill.
     with emulated_rollout(test_keys, bundle, 1, flash_seconds=1.0,

@@ -5,12 +5,12 @@ real emulated BMC behind a real loopback proxy (tests/support/garbage_proxy.py).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     emulated_rollout,
+    named_bundle,
     one_gateway_campaign,
     write_gateway_config,
 )
@@ -23,8 +23,7 @@ CUT_SHORT = b'{"TaskState": "Running", "PercentComplete": 5, "Messages": ['
 
 def test_a_task_monitor_answering_nonsense_fails_the_node_quoting_it(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    bundle = bundle_factory(name="fleet-garbage.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    bundle, sha = named_bundle(bundle_factory, "fleet-garbage.iso")
     with emulated_rollout(test_keys, bundle, 1, flash_seconds=0.2,
                           reset_seconds=0.1) as (emulated, publisher, _audit_from):
         (node,) = emulated.inventory
