@@ -31,6 +31,7 @@ EVENTS = frozenset(
         "flash_skipped",
         "reset",
         "bmc_restart",
+        "bmc_reshaped",
         "media_insert",
         "media_insert_refused",
         "media_eject",

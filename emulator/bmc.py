@@ -10,6 +10,7 @@ import logging
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,11 @@ from emulator.jobs import Job
 from emulator.logs import BmcLogs
 from emulator.network import NetworkSettings
 from emulator.personalities import personality
+from emulator.quirks import RESHAPED_BY_BMC_UPDATE, parse_quirks
 from emulator.tasks import Task, TaskState, TaskStore
 
 LOG = logging.getLogger(__name__)
+RESHAPE = "reshaped-by-bmc-update"
 
 SYSTEM_URI = "/redfish/v1/Systems/1"
 MANAGER_URI = "/redfish/v1/Managers/1"
@@ -150,12 +153,21 @@ class Bmc:
         self.host_transition: str | None = None  # "PoweringOn" while a reset is under way
         self.host_busy_reason: str | None = None  # e.g. "booting the update CD"
         self.manager_restarting = False
+        # Requests worth counting (docs/emulator.md): "walk", GETs of the Systems collection
+        # (a client discovering the BMC); "update_request", update requests received.
+        self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
         # Set by the firmware package: runs the update CD when the host boots from it.
         self.cd_boot_handler: Callable[[Bmc, str], None] | None = None
         for fault in spec.faults:
             self.faults.add(fault)
-        # Vendor behaviours (emulator/quirks.py); read-only after start.
+        # Vendor behaviours (emulator/quirks.py); read-only after start, except that
+        # reshaped-by-bmc-update replaces them when the BMC's own firmware changes.
         self.quirks = spec.quirks
+
+    def count(self, what: str) -> None:
+        with self._counts_lock:
+            self.counts[what] += 1
 
     @property
     def sessions_survive_restart(self) -> bool:
@@ -295,6 +307,12 @@ class Bmc:
             )
             return
         self.firmware.install("BMC", version, task=task_id, activated_by="bmc_restart")
+        if RESHAPE in self.quirks and not all(q in self.quirks for q in RESHAPED_BY_BMC_UPDATE):
+            # The new firmware serves another shape (docs/interop.md): a client that
+            # trusts the URIs and capabilities it learned before is now wrong.
+            self.quirks = self.quirks.merged(parse_quirks(RESHAPED_BY_BMC_UPDATE))
+            self.audit.record(self.id, "bmc_reshaped", component="BMC", version=version,
+                              quirks=list(RESHAPED_BY_BMC_UPDATE))
 
     def wait_restarted(self) -> None:
         """Return once a BMC restart under way has ended (at once if none is)."""

@@ -24,6 +24,10 @@ extra_systems          the service root serves ``systems`` more ComputerSystems
                        (/redfish/v1/Systems/2...), read-only hosts with their
                        own serial and BiosVersion, as behind a blade chassis
                        manager or an aggregator
+update_answer_slow     an accepted update request (SimpleUpdate, multipart push)
+                       starts its task at once, but its 202 leaves ``seconds``
+                       later: a client that dies meanwhile started an update it
+                       never saw
 =====================  ===========================================================
 
 Optional parameters: ``component`` (download/image/flash faults: only that
@@ -54,6 +58,7 @@ class FaultKind(StrEnum):
     RESET_HANGS = "reset_hangs"
     NO_FIRMWARE_INVENTORY = "no_firmware_inventory"
     EXTRA_SYSTEMS = "extra_systems"
+    UPDATE_ANSWER_SLOW = "update_answer_slow"
 
 
 # parameter name -> (type, allowed values or None); anything else is refused.
@@ -70,6 +75,7 @@ _DEFAULTS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.SERVICE_UNAVAILABLE: {"seconds": 5.0},
     FaultKind.UNREACHABLE: {"mode": "refuse"},
     FaultKind.EXTRA_SYSTEMS: {"systems": 2},
+    FaultKind.UPDATE_ANSWER_SLOW: {"seconds": 5.0},
     FaultKind.NO_FIRMWARE_INVENTORY: {"link": "absent"},
 }
 

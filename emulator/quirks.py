@@ -131,9 +131,18 @@ CATALOGUE: dict[str, QuirkInfo] = {q.name: q for q in (
        "the first N update requests get 400 iLO.InvalidOperationForSystemState",
        "HPE iLO", "sushy connector.py; Ironic redfish/management.py",
        value_help="refusals before success", default_value=2),
+    _q("reshaped-by-bmc-update", "its own firmware update reshapes the BMC: virtual media "
+       "moves to Systems, FirmwareInventory Ids embed versions, multipart push is dropped",
+       "Dell iDRAC (6 to 7 moved virtual media), NVIDIA (renamed Ids)",
+       "Ironic redfish/boot.py (tries both places); sonic-buildimage PR 29631"),
     _q("no-firmware-inventory", "FirmwareInventory answers 404 (versions only in BiosVersion "
        "and Manager.FirmwareVersion)", "sushy-tools, older BMCs", "sushy-tools"),
 )}
+
+
+# What reshaped-by-bmc-update adds once the BMC runs its new firmware.
+RESHAPED_BY_BMC_UPDATE = ("vmedia-under-systems", "inventory-ids-embed-version",
+                          "no-multipart-push")
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ class OrchestratorTable(Table):
     cd_settle_s: PositiveNumber | None = None
     max_redeliveries: Count | None = None
     activation_settle_s: PositiveNumber | None = None
+    hidden_task_grace_s: PositiveNumber | None = None
     # Transient BMC errors: tries, first delay, longest delay.
     retry_attempts: Count = 5
     retry_base_s: PositiveNumber = 1.0

@@ -14,7 +14,8 @@ from lab.topology_yaml import NAME_PATTERN, Reader, join
 
 # Which optional parameter each kind takes (emulator/faults.py documents the effects).
 COMPONENT_FAULTS = {FaultKind.DOWNLOAD_FAILS, FaultKind.IMAGE_CORRUPT, FaultKind.FLASH_FAILS}
-SECONDS_FAULTS = {FaultKind.LATENCY, FaultKind.SERVICE_UNAVAILABLE}
+SECONDS_FAULTS = {FaultKind.LATENCY, FaultKind.SERVICE_UNAVAILABLE,
+                  FaultKind.UPDATE_ANSWER_SLOW}
 MODE_FAULTS = {FaultKind.UNREACHABLE}
 UNREACHABLE_MODES = ("refuse", "timeout")
 

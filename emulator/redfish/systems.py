@@ -45,9 +45,13 @@ def _extra_systems() -> list[str]:
     return [str(n) for n in range(2, 2 + int(fault.params["systems"]))] if fault else []
 
 
+def _system_members() -> list[str]:
+    bmc().count("walk")  # where a client's discovery of the BMC starts
+    return [SYSTEM_URI, *(f"/redfish/v1/Systems/{i}" for i in _extra_systems())]
+
+
 serve_collection(blueprint, "/redfish/v1/Systems", "ComputerSystemCollection",
-                 "Computer Systems",
-                 lambda: [SYSTEM_URI, *(f"/redfish/v1/Systems/{i}" for i in _extra_systems())])
+                 "Computer Systems", _system_members)
 
 
 @blueprint.get("/redfish/v1/Systems/<system_id>")

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from flask import Blueprint, Response, current_app, request
 from emulator.accounts import Privilege
 from emulator.bmc import INVENTORY_URI, MANAGER_URI, SYSTEM_URI
 from emulator.errors import RedfishError
+from emulator.faults import FaultKind
 from emulator.firmware.engine import UPDATE_TASK_NAME, FirmwareEngine, UpdateRequest
 from emulator.messages import message
 from emulator.redfish import update_quirks as quirks
@@ -119,7 +121,11 @@ def refuse_if_updating() -> None:
 
 
 def accepted(task: Task) -> Response:
-    """202 with Location and the task in the body, or the shape a quirk asks for."""
+    """202 with Location and the task in the body, or the shape a quirk asks for; late
+    under the update_answer_slow fault (the task runs meanwhile)."""
+    slow = bmc().faults.hit(FaultKind.UPDATE_ANSWER_SLOW)
+    if slow is not None:
+        time.sleep(float(slow.params.get("seconds", 0)))
     quirks = bmc().quirks
     headers = {"Location": task.monitor_uri, "Retry-After": "1"}
     if "task-in-body-only" in quirks:
@@ -134,6 +140,7 @@ def accepted(task: Task) -> Response:
 
 @post_action(blueprint, SERVICE_URI, SIMPLE_UPDATE, Privilege.CONFIGURE_COMPONENTS)
 def simple_update() -> Response:
+    bmc().count("update_request")
     document = read_json()
     check_action(
         SIMPLE_UPDATE, document,
@@ -174,6 +181,7 @@ refuse_unknown_actions(blueprint, SERVICE_URI, Privilege.CONFIGURE_COMPONENTS)
 @requires(Privilege.CONFIGURE_COMPONENTS)
 def multipart_push() -> Response:
     action = "MultipartHttpPushUri"
+    bmc().count("update_request")
     quirks.check_multipart_offered(bmc(), request.path)
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise RedfishError(400, "ActionParameterMissing", action, "UpdateFile")

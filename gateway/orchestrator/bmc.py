@@ -1,14 +1,9 @@
-"""BMC access for node workers: the Redfish client plus task listing, and a small pool.
-
-A node's client is cached while the node is being driven and dropped after any
-error, because a BMC that restarted (a BMC firmware update) has forgotten our
-Redfish session and answers 401 to it.
-"""
+"""BMC access for node workers: the Redfish client plus task listing, and the URIs it
+remembers (pooled per node by gateway.orchestrator.client_pool)."""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -47,7 +42,8 @@ class FleetBmcClient(BmcClient):
     _members: list[str] | None = None
     _cd: VirtualMedia | None = None
     _system: System | None = None
-    # URIs discovered by earlier clients of the same node (shared through ClientPool): a
+    # URIs discovered by earlier clients of the same node (shared through the ClientPool
+    # of gateway.orchestrator.client_pool): a
     # client made after a BMC restart reads its system and CD directly instead of walking
     # Managers and Systems again. A stale URI is forgotten and rediscovered.
     known: dict[str, Any]
@@ -330,69 +326,4 @@ class FleetBmcClient(BmcClient):
         return systems.facts_of(self._host())
 
 
-REFUSED = "refused"  # known["events"] of a BMC that cannot push events (it is polled)
-
-
-class ClientPool:
-    """One cached client per node; thread-safe. ``get`` connects on first use.
-
-    The Redfish URIs a node's BMC revealed (system, virtual CD, FirmwareInventory
-    members) outlive its clients and campaigns: they are stable, a stale one is
-    rediscovered, and each saves a walk from the service root. The campaign's
-    inventory uses the pool too, so a node's first step finds its session open and
-    its URIs known."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[str, FleetBmcClient] = {}
-        self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
-        self._guards: dict[str, Callable[[], None]] = {}  # node -> fencing check
-
-    def set_guard(self, node_id: str, guard: Callable[[], None]) -> None:
-        """Check `guard` before each BMC-changing request to the node (from now on)."""
-        with self._lock:
-            self._guards[node_id] = guard
-            client = self._clients.get(node_id)
-        if client is not None:
-            client.guard = guard
-
-    def pushes_events(self, node_id: str) -> bool:
-        """Whether the node's BMC was subscribed to push its events to this gateway."""
-        with self._lock:
-            value = self._known.get(node_id, {}).get("events")
-        return bool(value) and value != REFUSED
-
-    def forget(self, node_id: str) -> None:
-        """Drop the node's client (the node is finished); its URIs are kept."""
-        self.drop(node_id)
-
-    def get(self, endpoint: BmcEndpoint) -> FleetBmcClient:
-        """The node's client, connecting (and logging in) if needed. Raises RedfishError."""
-        with self._lock:
-            client = self._clients.get(endpoint.name)
-        if client is not None:
-            return client
-        with self._lock:
-            known = self._known.setdefault(endpoint.name, {})
-        client = FleetBmcClient.connect(endpoint, known)
-        with self._lock:
-            client.guard = self._guards.get(endpoint.name)
-            self._clients[endpoint.name] = client
-        return client
-
-    def drop(self, node_id: str) -> None:
-        """Forget (and log out of) the node's client, e.g. after an error or when done."""
-        with self._lock:
-            client = self._clients.pop(node_id, None)
-        if client is not None:
-            client.close()
-
-    def close_all(self) -> None:
-        with self._lock:
-            clients = list(self._clients.values())
-            self._clients.clear()
-        for client in clients:
-            client.close()
-
-
-__all__ = ["REFUSED", "ClientPool", "FleetBmcClient", "RedfishError"]
+__all__ = ["FleetBmcClient", "RedfishError"]

@@ -22,7 +22,8 @@ from gateway.domain import NodeInventory, NodeStep
 from gateway.domain.run_progress import RunProgress
 from gateway.domain.update_signals import UpdateSignal
 from gateway.media import CapabilityGrant
-from gateway.orchestrator.bmc import ClientPool, FleetBmcClient
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import BmcEndpoint
 from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord

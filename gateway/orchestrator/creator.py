@@ -31,7 +31,7 @@ from gateway.domain import (
     new_campaign,
     plan_campaign,
 )
-from gateway.orchestrator.bmc import ClientPool
+from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.inventory import EventDestination, applicability, inventory_cluster
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.store import GatewayStore, ImageRecord, ImageState, utcnow

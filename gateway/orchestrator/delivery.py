@@ -15,12 +15,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from firmware_payloads import is_downgrade
-from gateway.domain import DeliveryMethod, NodeStep, PowerState, RunProgress
+from gateway.domain import (
+    DeliveryMethod,
+    NoDeliveryMethodError,
+    NodeStep,
+    PowerState,
+    RunProgress,
+    choose_delivery,
+)
 from gateway.orchestrator import staging
-from gateway.orchestrator.context import Advance, Outcome, StepContext, versions_behind
+from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
 from gateway.orchestrator.errors import StepFailedError
+from gateway.orchestrator.node_inventory import full_inventory
 from gateway.orchestrator.own_state import foreign_media
-from gateway.redfish import RedfishError, TaskRef
+from gateway.redfish import NotSupportedError, RedfishError, TaskRef
 from gateway.redfish.virtual_media import MediaState
 from gateway.store import utcnow
 
@@ -44,9 +52,38 @@ def deliver(ctx: StepContext) -> Outcome:
     method = DeliveryMethod(ctx.run.method or DeliveryMethod.MSC.value)
     if staging.staged_components(ctx.progress) and not staging.remaining_targets(ctx):
         return Advance(NodeStep.RESET)  # all staged: the reset activates it
-    if method is DeliveryMethod.MSC:
-        return _msc(ctx)
-    return _task_based(ctx, method)
+    chosen = method
+    if ctx.clients.capabilities_stale(ctx.node) and not ctx.progress.update_intent:
+        chosen = method_now(ctx, method)
+    outcome = _msc(ctx) if chosen is DeliveryMethod.MSC else _task_based(ctx, chosen)
+    if chosen is method or not isinstance(outcome, Advance):
+        return outcome
+    return Advance(outcome.step, {**outcome.fields, "method": chosen.value}, outcome.progress)
+
+
+def method_now(ctx: StepContext, method: DeliveryMethod) -> DeliveryMethod:
+    """The delivery method for a BMC discovered again since PRECHECK chose ``method``
+    (gateway.orchestrator.client_pool: it may have changed shape): its capabilities are
+    read afresh, and ``method`` kept if the BMC still offers it, else the cluster's next
+    preference it offers. StepFailedError naming what is missing when none is left."""
+    inventory = full_inventory(ctx)
+    ctx.observe(inventory)
+    scheme = ctx.media_url().split(":", 1)[0]
+    try:
+        return choose_delivery(inventory.capabilities, (method,), scheme)
+    except NoDeliveryMethodError:
+        pass
+    preference = ctx.cluster.delivery
+    if downgrades(ctx):  # the update CD applies only newer packages (precheck)
+        preference = tuple(m for m in preference if m is not DeliveryMethod.MSC)
+    try:
+        chosen = choose_delivery(inventory.capabilities, preference, scheme)
+    except NoDeliveryMethodError as exc:
+        raise StepFailedError(f"the BMC changed shape and no longer offers "
+                              f"{method.value}: {exc}") from exc
+    LOG.warning("node %s: its BMC no longer offers %s; delivering by %s", ctx.node,
+                method.value, chosen.value)
+    return chosen
 
 
 def _msc(ctx: StepContext) -> Outcome:
@@ -148,8 +185,18 @@ def _task_based(ctx: StepContext, method: DeliveryMethod) -> Outcome:
         adopted = adopt_task(ctx, intent)
         if adopted is not None:
             return _to_monitor(ctx, adopted)
-        LOG.info("node %s: no update task found after a crash; sending the update again",
-                 ctx.node)
+        hidden = ctx.now - intent
+        if hidden < timedelta(seconds=ctx.settings.hidden_task_grace_s):
+            # The request may have reached the BMC and its task still hide: a new task
+            # (monitor, entry in Tasks) may answer 404 for a while (iDRAC10,
+            # docs/interop.md "task-monitor-404-at-first"), and some BMCs would accept
+            # a second update. Looked for again until the grace has passed
+            # (hidden_task_grace_s).
+            return Stay(min(2.0, ctx.settings.poll_max_s),
+                        f"update requested {hidden.total_seconds():.0f} s ago (before a "
+                        "restart); waiting for its task to show")
+        LOG.info("node %s: no update task found %.0f s after a request made before a "
+                 "crash; sending the update again", ctx.node, hidden.total_seconds())
     return _to_monitor(ctx, _send(ctx, method))
 
 
@@ -162,9 +209,10 @@ def _send(ctx: StepContext, method: DeliveryMethod) -> TaskRef | None:
         return send_update(ctx, method, targets, force=downgrades(ctx),
                            again=before.update_intent is not None)
     except RedfishError as exc:
-        if exc.status is not None:
-            # The BMC answered with a refusal (busy, not ready): nothing was started, so
-            # the retry must not adopt a task another client started meanwhile.
+        if exc.status is not None or isinstance(exc, NotSupportedError):
+            # The BMC answered with a refusal (busy, not ready), or no longer offers the
+            # method (nothing was asked): nothing was started, so the retry must not
+            # adopt a task another client started meanwhile.
             ctx.mark(before)
         raise
 

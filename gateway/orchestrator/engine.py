@@ -20,7 +20,7 @@ from typing import Any
 from firmware_payloads import Manifest
 from gateway.domain import OPERATOR_STEPS, TERMINAL_STATES, NodeRun, NodeStep, RunProgress
 from gateway.media import CapabilityGrant
-from gateway.orchestrator.bmc import ClientPool
+from gateway.orchestrator.client_pool import ClientPool, stale_shape
 from gateway.orchestrator.context import Advance, Stay, StepContext
 from gateway.orchestrator.errors import LeaseLostError, StepFailedError
 from gateway.orchestrator.inventory import managed_node
@@ -122,7 +122,7 @@ class Engine:
         except StepFailedError as exc:
             return self._fail(replace(run, progress=ctx.progress), step, now, str(exc))
         except RedfishError as exc:
-            self.clients.drop(run.node_id)
+            self.clients.drop(run.node_id, exc)
             return self._after_error(replace(run, progress=ctx.progress), step, now, exc)
         if isinstance(outcome, Stay):
             kept = outcome.progress if outcome.progress is not None else ctx.progress
@@ -186,7 +186,14 @@ class Engine:
                      exc: RedfishError) -> StepResult:
         retries = run.progress.retries + 1
         # A BMC that restarted forgot our session: one fresh login is worth a retry.
-        transient = exc.transient or (isinstance(exc, AuthenticationError) and retries == 1)
+        # A URI or capability the BMC gave earlier and now refuses: its firmware may have
+        # changed its shape (docs/interop.md, "reshaped-by-bmc-update"). Discovered again
+        # from the service root, once; the same refusal after that is the BMC's answer.
+        reshaped = retries == 1 and stale_shape(exc)
+        if reshaped:
+            self.clients.rediscover(run.node_id, f"{step.value}: {exc}")
+        transient = exc.transient or reshaped or (
+            isinstance(exc, AuthenticationError) and retries == 1)
         if step is NodeStep.FAILED:
             transient = retries < self.settings.retry.attempts
         if not self.settings.retry.should_retry(retries, transient):

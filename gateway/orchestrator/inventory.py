@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, replace
 from firmware_payloads import BundleError, Manifest, explain_applicability
 from gateway.domain import Applicability, Health, NodeInventory, NodeTarget
 from gateway.domain.applicability import target_from_decisions
-from gateway.orchestrator.bmc import REFUSED, ClientPool, FleetBmcClient
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.orchestrator.client_pool import REFUSED, ClientPool
 from gateway.redfish import BmcEndpoint, RedfishError
 from gateway.redfish.fallback import FIRMWARE_INVENTORY
 from gateway.store import utcnow

@@ -60,7 +60,7 @@ def monitor_timeout(ctx: StepContext) -> str:
         parts.append("still behind: " + ", ".join(behind) if behind
                      else "every component now at its target")
     except RedfishError as exc:
-        ctx.clients.drop(ctx.node)
+        ctx.clients.drop(ctx.node, exc)
         if ctx.progress.behind:
             parts.append(f"still behind when last read: {ctx.progress.behind}")
         parts.append(f"BMC not answering now ({exc})")

@@ -25,8 +25,8 @@ from gateway.redfish import RedfishError, TaskRef
 
 
 def activation_pending(ctx: StepContext) -> str | None:
-    """What the read-back still waits for (None: read the versions now). Raises
-    non-transient RedfishErrors only."""
+    """What the read-back still waits for (None: read the versions now). An answer that
+    cannot be read (a BMC answering nonsense) says nothing: waited out like silence."""
     started = ctx.run.step_started_at or ctx.now
     if ctx.now >= started + timedelta(seconds=ctx.settings.activation_settle_s):
         return None
@@ -43,8 +43,8 @@ def activation_pending(ctx: StepContext) -> str | None:
             since, slack=ctx.progress.cd_booted_at is None)]
     except RedfishError as exc:
         if not exc.transient:
-            raise
-        ctx.clients.drop(ctx.node)  # e.g. restarting into the BMC firmware the CD wrote
+            return "the update's end (what the BMC says of it cannot be read)"
+        ctx.clients.drop(ctx.node, exc)  # e.g. restarting into the BMC firmware the CD wrote
         return "the BMC to answer again"
     if sig.host_rebooted_after_results(signals) is False:
         return "the update CD's run to end (its reboot to disk)"

@@ -22,6 +22,7 @@ from gateway.domain import (
 )
 from gateway.domain.activation import Activation
 from gateway.redfish import BmcEndpoint
+from gateway.redfish.tasks import NEW_MONITOR_404_GRACE_S
 
 __all__ = ["DEFAULT_TIMEOUTS", "Activation", "ClusterSettings", "Hook", "OrchestratorSettings"]
 
@@ -133,6 +134,9 @@ class OrchestratorSettings:
     activation_settle_s: how long a failed node's version read-back waits for the end
     of the update's activation (the update CD's reboot to disk, the BMC's restart, the
     task's end) before it reads the versions anyway.
+    hidden_task_grace_s: after a restart, how long an update request the previous process
+    may have sent is looked for among the BMC's tasks (a new task may answer 404 for a
+    while: docs/interop.md) before the update is sent again.
     events_http: HOST:PORT the BMC event receiver listens on (None: no subscriptions,
     MONITOR polls). events_url: the receiver's base URL as the BMCs reach it (default
     http://HOST:PORT). event_fallback_s: while a node's BMC pushes events, MONITOR
@@ -153,6 +157,7 @@ class OrchestratorSettings:
     cd_settle_s: float = 900.0
     max_redeliveries: int = 3
     activation_settle_s: float = 20.0
+    hidden_task_grace_s: float = NEW_MONITOR_404_GRACE_S
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: dict[NodeStep, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     auto_campaigns: bool = True

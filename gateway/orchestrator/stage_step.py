@@ -40,7 +40,8 @@ def stage(ctx: StepContext) -> Outcome:
     if ctx.progress.stage_intent is not None:
         return _follow(ctx)
     # steps.py lists this handler among its own: imported here, not at module level.
-    from gateway.orchestrator.steps import capabilities_of, precheck
+    from gateway.orchestrator.node_inventory import capabilities_of
+    from gateway.orchestrator.steps import precheck
 
     checked = precheck(ctx)
     if not isinstance(checked, Advance) or checked.step is NodeStep.SKIPPED:

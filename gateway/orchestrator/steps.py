@@ -12,7 +12,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from firmware_payloads import is_downgrade
 from gateway.domain import (
@@ -22,13 +21,10 @@ from gateway.domain import (
     UP_TO_DATE_NOTE,
     Applicability,
     DeliveryMethod,
-    FirmwareComponent,
     Health,
-    NodeInventory,
     NoDeliveryMethodError,
     NodeStep,
     PowerState,
-    UpdateCapabilities,
     after_failure,
     choose_delivery,
     monitor_polls,
@@ -40,50 +36,18 @@ from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
+from gateway.orchestrator.node_inventory import quick_inventory
 from gateway.orchestrator.own_state import make_safe, operator_state
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
 from gateway.orchestrator.task_follow import look_at_task
 from gateway.redfish import RedfishError
-from gateway.store.campaign_records import ManagedNode
 
 LOG = logging.getLogger(__name__)
 RESET_REQUIRED = "ResetRequired"
 AWAIT_TO_ACTIVATE = "AwaitToActivate"
 # Steps from the update's delivery on: a failure in them may leave versions changed.
 _FLASHING = frozenset(PATH[PATH.index(NodeStep.DELIVER):])
-
-
-def quick_inventory(ctx: StepContext, versions: dict[str, str] | None = None,
-                    known: ManagedNode | None = None) -> NodeInventory:
-    """A fresh inventory of the node. Capabilities come from the stored inventory when
-    there is one (they do not change during an update): one read of the system and one
-    per firmware component instead of walking managers, media and the UpdateService.
-    ``versions``: component versions the caller has just read (not read again);
-    ``known``: the stored inventory if the caller has just read it."""
-    known = known or ctx.known_node()
-    client = ctx.client()
-    caps = capabilities_of(known)
-    if known is None or caps is None or not known.model:
-        return client.inventory()
-    facts = client.health()
-    if versions is None:
-        versions = client.component_versions()
-    return NodeInventory(
-        system_id=facts.system_id, model=facts.model, serial=facts.serial,
-        manufacturer=facts.manufacturer, power_state=facts.power_state, health=facts.health,
-        firmware=tuple(FirmwareComponent(component, version) for component, version
-                       in sorted(versions.items())),
-        capabilities=caps)
-
-
-def capabilities_of(known: ManagedNode | None) -> UpdateCapabilities | None:
-    """The update capabilities of a stored inventory (None when it has none)."""
-    if known is None or not known.capabilities:
-        return None
-    caps: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
-                            for key, value in known.capabilities.items()}
-    return UpdateCapabilities(**caps)
 
 
 # Versions the campaign's inventory read this recently are not read again by PRECHECK
@@ -238,7 +202,7 @@ def monitor(ctx: StepContext) -> Outcome:
     except RedfishError as exc:
         if not exc.transient:
             raise
-        ctx.clients.drop(ctx.node)  # e.g. the BMC is restarting into new firmware
+        ctx.clients.drop(ctx.node, exc)  # e.g. the BMC is restarting into new firmware
         return Stay(short, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if not behind:
@@ -295,8 +259,8 @@ def wait_back(ctx: StepContext) -> Outcome:
     key = _streak_key(ctx)
     try:
         good = ctx.client().power_state() is PowerState.ON
-    except RedfishError:
-        ctx.clients.drop(ctx.node)
+    except RedfishError as exc:
+        ctx.clients.drop(ctx.node, exc)
         good = False
     ctx.streaks[key] = ctx.streaks.get(key, 0) + 1 if good else 0
     if ctx.streaks[key] >= ctx.settings.good_answers:
@@ -318,7 +282,7 @@ def verify(ctx: StepContext) -> Outcome:
     except RedfishError as exc:
         if not exc.transient:
             raise
-        ctx.clients.drop(ctx.node)
+        ctx.clients.drop(ctx.node, exc)
         return Stay(ctx.settings.poll_max_s, "BMC not answering")
     behind = versions_behind(ctx, installed)
     if behind:

@@ -30,8 +30,11 @@ def link(document: dict[str, Any], key: str) -> str | None:
 
 
 def member_links(collection: dict[str, Any]) -> list[str]:
-    """The @odata.id of every member of a collection, sorted."""
+    """The @odata.id of every member of a collection, sorted. ValueError when Members is
+    not a list (a malformed collection, never read as an empty one)."""
     members = collection.get("Members", [])
+    if not isinstance(members, list):
+        raise ValueError(f"the collection's Members is not a list: {str(members)[:80]!r}")
     return sorted(m["@odata.id"] for m in members
                   if isinstance(m, dict) and isinstance(m.get("@odata.id"), str))
 

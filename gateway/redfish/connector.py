@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,7 +25,7 @@ from sushy import exceptions as sushy_exc
 from urllib3.util.retry import Retry
 
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
-from gateway.redfish.errors import known_transient, translated
+from gateway.redfish.errors import RequestRejectedError, known_transient, quoted, translated
 
 LOG = logging.getLogger(__name__)
 
@@ -112,6 +113,20 @@ def _multipart_body(boundary: str, parameters: Mapping[str, Any], filename: str,
     return _StreamedBody(chunks, size, head, f"\r\n--{boundary}--\r\n".encode())
 
 
+_OBJECT_START = re.compile(rb"\s*\{")  # matched in place: no copy of a large body
+
+
+def check_resource(path: str, body: bytes) -> None:
+    """A Redfish resource read with 200 is a JSON object: anything else (empty, HTML, a
+    list, a bare value) is refused here, naming what the BMC said (quoted, truncated),
+    before any reader mistakes it for a resource. $metadata is XML. A document that only
+    starts like an object is left to the JSON parser (its error names the place)."""
+    if _OBJECT_START.match(body) or path.rstrip("/").endswith("$metadata"):
+        return
+    raise RequestRejectedError(f"GET {path[:200]}: the BMC's answer is not a Redfish "
+                               f"resource (a JSON object): {quoted(body)}")
+
+
 class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
     """sushy's Connector configured from a BmcEndpoint, plus ``post_multipart``."""
 
@@ -157,6 +172,8 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             if not hasattr(exc, "retry_after"):
                 exc.retry_after = getattr(self._answers, "retry_after", None)
             raise
+        if method == "GET" and response.status_code == 200:
+            check_resource(path, response.content)
         return response
 
     def check_retry_on_exception(self, exception_msg: object) -> bool:

@@ -10,7 +10,9 @@ being done; they never contain credentials.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -144,11 +146,31 @@ def translate(exc: BaseException, doing: str, *, strict: bool = False) -> Redfis
         return NotSupportedError(f"{doing}: {_first_line(exc)}")
     if isinstance(exc, sushy_exc.InvalidParameterValueError):
         return RequestRejectedError(f"{doing}: {_first_line(exc)}")
+    if isinstance(exc, json.JSONDecodeError):
+        return RequestRejectedError(f"{doing}: the BMC's answer is not JSON ({exc.msg} at "
+                                    f"character {exc.pos}): {quoted(exc.doc)}")
     if isinstance(exc, sushy_exc.SushyError | requests.exceptions.RequestException
-                  | ValueError | KeyError | TypeError):
-        # ValueError/KeyError/TypeError: a malformed payload from the BMC.
+                  | ValueError | KeyError | TypeError | AttributeError):
+        # ValueError/KeyError/TypeError/AttributeError: a malformed payload from the BMC
+        # (a value of the wrong type where a resource reader expected another).
         return RequestRejectedError(f"{doing}: unexpected answer ({_first_line(exc)})")
     raise exc
+
+
+# Values of these keys never appear in a quote of what a BMC said.
+_SECRET = re.compile(r'("[^"]*(?:password|token|secret|key)[^"]*"\s*:\s*)"[^"]*"',
+                     re.IGNORECASE)
+QUOTE_CHARS = 160
+
+
+def quoted(said: str | bytes) -> str:
+    """What a BMC said, for an error message: one line, at most QUOTE_CHARS characters,
+    values of secret-looking keys blanked, "(empty)" for nothing."""
+    text = said.decode("utf-8", "replace") if isinstance(said, bytes) else said
+    text = _SECRET.sub(r'\1"***"', " ".join(text.split()))
+    if not text:
+        return "(empty)"
+    return repr(text[:QUOTE_CHARS] + ("…" if len(text) > QUOTE_CHARS else ""))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -165,5 +187,5 @@ def translated(doing: str, *, strict: bool = False) -> Iterator[None]:
     except RedfishError:
         raise
     except (sushy_exc.SushyError, requests.exceptions.RequestException, OSError,
-            ValueError, KeyError, TypeError) as exc:
+            ValueError, KeyError, TypeError, AttributeError) as exc:
         raise translate(exc, doing, strict=strict) from exc

@@ -134,7 +134,13 @@ def task_ref_from(response: requests.Response) -> TaskRef | None:
     if response.status_code != 202:
         return None
     location = response.headers.get("Location")
-    body = _json_or_empty(response)
+    try:
+        body = _json_or_empty(response)
+    except ValueError:
+        # The request was accepted: a body nobody can read does not undo that (and must
+        # not make the caller send it again); the Location header alone is followed.
+        LOG.warning("the BMC accepted the request (202) with an unreadable body")
+        body = {}
     task_uri = body.get("@odata.id") if isinstance(body.get("@odata.id"), str) else None
     if not location and not task_uri:
         # Accepted and nothing to follow (DMTF: a 202 body is optional): versions decide.
@@ -145,18 +151,22 @@ def task_ref_from(response: requests.Response) -> TaskRef | None:
 
 
 def _json_or_empty(response: requests.Response) -> dict[str, Any]:
-    if not response.content:
+    """The answer's JSON object; {} for an empty body (a 202 needs none). Anything else
+    that is not a JSON object raises ValueError: never read as "no task, so success"."""
+    if not response.content.strip():
         return {}
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ValueError(f"not a JSON object: {str(body)[:80]!r}")
+    return body
 
 
 def status_from_task(body: dict[str, Any], retry_after: float) -> TaskStatus:
     """Interpret a Task document (or a monitor answer carrying one), or a Job's."""
-    state = str(body.get("TaskState") or body.get("JobState") or "Running")
+    raw = body.get("TaskState") or body.get("JobState") or "Running"
+    if not isinstance(raw, str):  # a state nobody can act on: said, not guessed at
+        raise ValueError(f"TaskState/JobState is not a string: {str(raw)[:80]!r}")
+    state = raw
     messages = [m for m in body.get("Messages", []) if isinstance(m, dict)]
     finished = state in _SUCCESS_STATES | _FAILURE_STATES
     succeeded: bool | None = None
@@ -217,16 +227,17 @@ def _poll_once(conn: FleetConnector, ref: TaskRef, now: datetime | None
         # The BMC does not know the task (yet, or any more): only versions can tell.
         return TaskStatus(state="Gone", finished=True, succeeded=None, missing=True), {}
     wait = parse_retry_after(response.headers.get("Retry-After"), now=now)
-    body = _json_or_empty(response)
-    stateful = "TaskState" in body or "JobState" in body
-    if response.status_code == 202:
+    with translated(f"reading task {ref.monitor_uri}"):
+        body = _json_or_empty(response)
+        stateful = "TaskState" in body or "JobState" in body
         status = status_from_task(body, wait) if stateful else None
+    if response.status_code == 202:
         if status is None or status.finished:
             # The monitor still answers 202: the operation is running whatever the body says.
             return TaskStatus("Running", False, None, retry_after=wait), body
         return status, body
-    if stateful:
-        return status_from_task(body, wait), body
+    if status is not None:
+        return status, body
     # A final answer that is not a Task: the operation's own result, i.e. success.
     return TaskStatus(state="Completed", finished=True, succeeded=True, retry_after=wait), body
 

@@ -35,7 +35,8 @@ def _strings(value: object) -> list[str]:
 
 def simple_update_action(service: dict[str, Any]) -> dict[str, Any] | None:
     """The SimpleUpdate action object (with ``target``), or None when not offered."""
-    action = service.get("Actions", {}).get(SIMPLE_UPDATE)
+    actions = service.get("Actions")
+    action = actions.get(SIMPLE_UPDATE) if isinstance(actions, dict) else None
     if isinstance(action, dict) and isinstance(action.get("target"), str):
         return action
     return None
@@ -155,8 +156,9 @@ def read_firmware_members(conn: FleetConnector, service: dict[str, Any]
         # reset has just activated, docs/interop.md): listed afresh, once. Only a 404
         # of the listing itself means the BMC has no FirmwareInventory.
         bodies = _member_bodies(conn, target)
-    running = running_members(bodies)
-    components = [component_from(body) for _uri, body in running.values()]
+    with translated("reading FirmwareInventory"):
+        running = running_members(bodies)
+        components = [component_from(body) for _uri, body in running.values()]
     return ({name: uri for name, (uri, _body) in running.items()},
             tuple(sorted(components, key=lambda c: c.id)))
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from emulator.audit import read_audit_log
+from emulator.firmware.engine import UPDATE_TASK_NAME
 from tests.integration.emulator.conftest import (
     http,
     make_nodes,
@@ -217,3 +218,20 @@ def test_a_second_update_while_one_runs_is_refused(
     cluster.faults.clear(node["id"])
     assert _finished(node, first)["TaskState"] == "Completed"
     assert http(node).post(node["url"] + UPDATE, json={"ImageURI": url}).status_code == 202
+
+
+def test_update_answer_slow_starts_the_task_before_it_answers(
+        cluster_factory: Any, small_bundle_url: Any) -> None:
+    """The request's task runs while its 202 is still on the way: a client that gave up
+    (a short timeout) has started an update all the same."""
+    cluster = cluster_factory(nodes=make_nodes(1))
+    node = cluster.inventory[0]
+    url, _served, _path = small_bundle_url
+    cluster.faults.set(node["id"], "update_answer_slow", seconds=3, count=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        http(node).post(node["url"] + UPDATE, json={"ImageURI": url}, timeout=1)
+    bmc = cluster.bmc(node["id"])
+    assert wait_until(lambda: [t for t in bmc.tasks.all() if t.name == UPDATE_TASK_NAME])
+    # Cleared after its one hit: once the first has finished, the next is answered at once.
+    wait_until(lambda: not bmc.tasks.running())
+    assert _finished(node, _update(node, url))["TaskState"] == "Completed"

@@ -245,3 +245,35 @@ def test_no_firmware_inventory(cluster_factory: Start, on: bool) -> None:
     answer = session.get(node["url"] + INVENTORY)
     assert answer.status_code == (404 if on else 200)
     assert session.get(node["url"] + "/redfish/v1/Systems/1").json()["BiosVersion"] == "1.0.0"
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_reshaped_by_bmc_update(cluster_factory: Start, on: bool) -> None:
+    """The BMC's own update (its restart into new firmware) moves the virtual CD to the
+    System, renames the FirmwareInventory members and drops multipart push; off, the
+    shape stays as it was."""
+    cluster, node = _node(cluster_factory, *(["reshaped-by-bmc-update"] if on else []))
+    bmc = cluster.bmcs[0]
+    url = node["url"]
+
+    def shape() -> tuple[bool, bool, list[str]]:
+        session = http(node)
+        manager = session.get(url + "/redfish/v1/Managers/1").json()
+        service = session.get(url + SERVICE).json()
+        members = [m["@odata.id"].rsplit("/", 1)[1]
+                   for m in session.get(url + INVENTORY).json()["Members"]]
+        return "VirtualMedia" in manager, "MultipartHttpPushUri" in service, members
+
+    before = shape()
+    assert before[:2] == (True, True) and "BMC" in before[2]
+    bmc.restart_bmc("BMC firmware update", on_back=lambda: bmc.activate_bmc_firmware("9.9", None))
+    wait_until(lambda: not bmc.manager_restarting)
+    after = wait_until(lambda: shape())
+    reshaped = cluster.audit.records(event="bmc_reshaped")
+    if not on:
+        assert after == before and not reshaped
+        return
+    assert after[:2] == (False, False)
+    assert all(m.startswith(("Installed-", "Previous-")) for m in after[2]), after
+    assert http(node).get(url + "/redfish/v1/Systems/1/VirtualMedia/CD").status_code == 200
+    assert [r["version"] for r in reshaped] == ["9.9"]

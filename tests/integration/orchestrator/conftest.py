@@ -18,12 +18,21 @@ from emulator.publisher import BundleServer
 from emulator.quirks import Quirks, parse_quirks
 from gateway.config import load_config
 from gateway.orchestrator import CampaignService, Orchestrator
+from gateway.orchestrator.reports import NodeReport
 from gateway.service import Gateway, build_gateway
 from gateway.store import ImageState
 from gateway.store.campaign_records import RunRecord
 from tests.conftest import BundleFactory, TestKeys
-from tests.integration.orchestrator.rig import TEST_MODEL, power_on, write_gateway_config
+from tests.integration.orchestrator.rig import (
+    TARGET_VERSIONS,
+    TEST_MODEL,
+    flash_counts,
+    power_on,
+    write_gateway_config,
+)
 from tests.support.waiting import wait_until
+
+FINISHED = ("done", "not_applicable", "skipped", "failed", "quarantined")
 
 
 @dataclass
@@ -68,6 +77,25 @@ class Rollout:
         wait_until(lambda: self.service.show(campaign_id).campaign.state in states,
                    timeout, describe=lambda: self.service.report(campaign_id).to_json())
         return self.service.show(campaign_id).campaign.state
+
+    def finished_nodes(self) -> dict[str, NodeReport]:
+        """Once every node of the campaign has finished: node id -> its report."""
+        campaign_id = self.campaign_id()
+        assert wait_until(lambda: all(r.step in FINISHED
+                                      for r in self.service.show(campaign_id).runs), 120), \
+            self.service.report(campaign_id).to_json()
+        return {r.node_id: r for r in self.service.report(campaign_id).nodes}
+
+    def all_done_once(self, method: str) -> None:
+        """Every node done by ``method``, versions read back at target, one flash each."""
+        nodes = self.finished_nodes()
+        for node_id, node in nodes.items():
+            assert node.outcome == "done", (node_id, node.outcome, node.error)
+            assert node.method == method
+            assert node.after_versions == TARGET_VERSIONS
+            assert self.emulated.bmc(node_id).firmware.installed() == TARGET_VERSIONS
+        counts = flash_counts(self.audit())
+        assert len(counts) == 3 * len(nodes) and set(counts.values()) == {1}, counts
 
     def quarantined_canary(self, campaign_id: str) -> RunRecord:
         """The canary's run once it is quarantined (or partial: some of its components

@@ -7,6 +7,7 @@ drives an in-process gateway (build_gateway) or `fleetflash gateway serve`.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,8 @@ from typing import Any
 from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from emulator.publisher import BundleServer
-from gateway.config import GatewayConfig, hash_password
+from emulator.quirks import parse_quirks
+from gateway.config import GatewayConfig, hash_password, load_config
 from gateway.intake.service import IntakeService
 from gateway.store import GatewayStore, ImageState
 from gateway.store.campaign_records import CampaignRecord, RunRecord
@@ -177,10 +179,11 @@ def power_on(emulated: EmulatedCluster) -> None:
 
 @contextmanager
 def emulated_rollout(test_keys: TestKeys, bundle: Path, nodes: int, *, flash_seconds: float,
-                     reset_seconds: float) -> Iterator[tuple[EmulatedCluster, BundleServer, int]]:
-    """`nodes` powered-on emulated BMCs trusting the test key, `bundle` published, and
-    where the rollout's part of the audit log starts."""
-    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL)] * nodes,
+                     reset_seconds: float, quirks: Sequence[str] = (),
+                     ) -> Iterator[tuple[EmulatedCluster, BundleServer, int]]:
+    """`nodes` powered-on emulated BMCs trusting the test key (with these vendor
+    `quirks`), `bundle` published, and where the rollout's part of the audit log starts."""
+    with EmulatedCluster(nodes=[NodeSpec(model=TEST_MODEL, quirks=parse_quirks(quirks))] * nodes,
                          trusted_keys=[test_keys.public], flash_seconds=flash_seconds,
                          reset_seconds=reset_seconds, bmc_restart_seconds=0.3) as emulated, \
             BundleServer([bundle]) as publisher:
@@ -200,6 +203,23 @@ def raise_alert_and_wait_for_campaign(config: GatewayConfig, images: GatewayStor
     assert wait_for(lambda: images.get_image(sha).state is ImageState.VERIFIED, 60)
     assert wait_for(lambda: bool(campaigns.list_campaigns()), 60)
     return campaigns.list_campaigns()[0].id
+
+
+def named_bundle(bundle_factory: Callable[..., Path], name: str) -> tuple[Path, str]:
+    """The small test bundle under ``name``, and its SHA-256."""
+    bundle = bundle_factory(name=name)
+    return bundle, hashlib.sha256(bundle.read_bytes()).hexdigest()
+
+
+@contextmanager
+def one_gateway_campaign(config_path: Path, publisher: BundleServer, bundle: Path, sha: str
+                         ) -> Iterator[tuple[GatewayProcess, CampaignStore, str]]:
+    """One `fleetflash gateway serve` on ``config_path``, the store, and the id of the
+    campaign it started for the announced bundle."""
+    config = load_config(config_path)
+    with serving([config_path], config.database_url) as ([gateway], images, campaigns):
+        yield gateway, campaigns, raise_alert_and_wait_for_campaign(
+            config, images, campaigns, publisher, bundle, sha)
 
 
 def wait_until_finished(campaigns: CampaignStore, campaign_id: str,

@@ -5,16 +5,14 @@ to the attempt it ended, not to the redelivery that replaces it."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from gateway.config import load_config
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
     emulated_rollout,
-    raise_alert_and_wait_for_campaign,
-    serving,
+    named_bundle,
+    one_gateway_campaign,
     wait_until_finished,
     write_gateway_config,
 )
@@ -23,8 +21,7 @@ from tests.support.waiting import wait_until
 
 def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory) -> None:
-    bundle = bundle_factory(name="fleet-kill.iso")
-    sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    bundle, sha = named_bundle(bundle_factory, "fleet-kill.iso")
     # Each component takes a second to write: the CD reads the next package from the
     # gateway's media server well after the kill.
     with emulated_rollout(test_keys, bundle, 1, flash_seconds=1.0,
@@ -34,10 +31,8 @@ def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
             bmcs=emulated.inventory, group_of=lambda _n: "all", groups={"all": 1},
             orchestrator={"lease_s": 5, "max_redeliveries": 3},
             timeouts={"monitor": 120, "verify": 30})
-        config = load_config(config_path)
-        with serving([config_path], config.database_url) as ([gateway], images, campaigns):
-            campaign_id = raise_alert_and_wait_for_campaign(config, images, campaigns,
-                                                            publisher, bundle, sha)
+        with one_gateway_campaign(config_path, publisher, bundle, sha) as (
+                gateway, campaigns, campaign_id):
 
             def writing() -> bool:
                 return any(r["event"] == "flash_start" and r.get("source") == "update_cd"

@@ -12,12 +12,10 @@ import pytest
 from emulator.firmware.engine import UPDATE_TASK_NAME
 from emulator.quirks import parse_quirks
 from emulator.redfish.update_quirks import push_settings
-from gateway.orchestrator.reports import NodeReport
-from tests.integration.orchestrator.conftest import Rollout, RolloutFactory
+from tests.integration.orchestrator.conftest import FINISHED, Rollout, RolloutFactory
 from tests.integration.orchestrator.rig import TARGET_VERSIONS, TEST_MODEL, flash_counts
 from tests.support.waiting import wait_until
 
-FINISHED = ("done", "not_applicable", "skipped", "failed", "quarantined")
 TASK_METHODS = ["simple_update", "multipart_push"]
 ALL_METHODS = ["msc", *TASK_METHODS]
 
@@ -26,26 +24,6 @@ def _start(rollout: RolloutFactory, method: str | list[str], *quirks: str) -> Ro
     methods = [method] if isinstance(method, str) else method
     return rollout(models=[TEST_MODEL] * 2, groups={"all": 2},
                    cluster={"delivery": methods}, quirks=parse_quirks(quirks))
-
-
-def _finished(rig: Rollout) -> dict[str, NodeReport]:
-    campaign_id = rig.campaign_id()
-    assert wait_until(lambda: all(r.step in FINISHED
-                                  for r in rig.service.show(campaign_id).runs), 120), \
-        rig.service.report(campaign_id).to_json()
-    return {r.node_id: r for r in rig.service.report(campaign_id).nodes}
-
-
-def _all_done_once(rig: Rollout, method: str) -> None:
-    """Every node done by ``method``, versions read back at target, one flash each."""
-    nodes = _finished(rig)
-    for node_id, node in nodes.items():
-        assert node.outcome == "done", (node_id, node.outcome, node.error)
-        assert node.method == method
-        assert node.after_versions == TARGET_VERSIONS
-        assert rig.emulated.bmc(node_id).firmware.installed() == TARGET_VERSIONS
-    counts = flash_counts(rig.audit())
-    assert len(counts) == 3 * len(nodes) and set(counts.values()) == {1}, counts
 
 
 def _asked(rig: Rollout, bmc_id: str) -> dict[str, object]:
@@ -60,7 +38,7 @@ def _asked(rig: Rollout, bmc_id: str) -> dict[str, object]:
 def test_simple_update_sends_protocol_and_targets(rollout: RolloutFactory, quirk: str) -> None:
     rig = _start(rollout, "simple_update", quirk)
     rig.announce()
-    _all_done_once(rig, "simple_update")
+    rig.all_done_once("simple_update")
     for bmc in rig.emulated.bmcs:
         asked = _asked(rig, bmc.id)
         assert asked["TransferProtocol"] == "HTTP" and asked["Targets"], asked
@@ -69,14 +47,14 @@ def test_simple_update_sends_protocol_and_targets(rollout: RolloutFactory, quirk
 def test_no_multipart_push_falls_back_to_what_is_advertised(rollout: RolloutFactory) -> None:
     rig = _start(rollout, ["multipart_push", "simple_update"], "no-multipart-push")
     rig.announce()
-    _all_done_once(rig, "simple_update")
+    rig.all_done_once("simple_update")
 
 
 def test_no_multipart_push_and_nothing_else_allowed_is_refused_by_name(
         rollout: RolloutFactory) -> None:
     rig = _start(rollout, "multipart_push", "no-multipart-push")
     rig.announce()
-    nodes = _finished(rig).values()
+    nodes = rig.finished_nodes().values()
     # The canary fails naming what its BMC lacks; the campaign then touches no other node.
     (canary,) = [n for n in nodes if n.canary]
     assert canary.outcome in ("failed", "quarantined"), canary
@@ -91,7 +69,7 @@ def test_http_push_only_is_pushed_to_http_push_uri(rollout: RolloutFactory) -> N
     "http-push-only")."""
     rig = _start(rollout, "multipart_push", "http-push-only")
     rig.announce()
-    _all_done_once(rig, "multipart_push")
+    rig.all_done_once("multipart_push")
     for bmc in rig.emulated.bmcs:
         asked = _asked(rig, bmc.id)
         assert sorted(asked["HttpPushUriTargets"]) == sorted(  # type: ignore[arg-type]
@@ -116,7 +94,7 @@ def test_one_update_at_a_time_is_waited_for(rollout: RolloutFactory, method: str
                                   for r in rig.service.show(campaign_id).runs), 60)
     assert not flash_counts(rig.audit())
     foreign.complete()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
 
 
 @pytest.mark.parametrize("quirk", ["transient-500-sys518", "transient-400-system-state"])
@@ -125,7 +103,7 @@ def test_known_transient_refusals_are_retried(rollout: RolloutFactory, quirk: st
                                               method: str) -> None:
     rig = _start(rollout, method, f"{quirk}=2")
     rig.announce()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
@@ -134,7 +112,7 @@ def test_version_bearing_inventory_ids(rollout: RolloutFactory, method: str) -> 
     by what they are, and versions are verified through the new Ids."""
     rig = _start(rollout, method, "inventory-ids-embed-version")
     rig.announce()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
     if method != "msc":
         for bmc in rig.emulated.bmcs:
             targets = _asked(rig, bmc.id)["Targets"]
@@ -146,7 +124,7 @@ def test_version_bearing_inventory_ids(rollout: RolloutFactory, method: str) -> 
 def test_inactive_inventory_member_is_ignored(rollout: RolloutFactory, method: str) -> None:
     rig = _start(rollout, method, "inventory-lists-staged-image")
     rig.announce()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
 
 
 @pytest.mark.parametrize("method", TASK_METHODS)
@@ -155,7 +133,7 @@ def test_staged_until_host_reset_gets_its_reset(rollout: RolloutFactory, method:
     it) and only then do versions, read back, say done."""
     rig = _start(rollout, method, "staged-until-host-reset")
     rig.announce()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
     for bmc in rig.emulated.bmcs:
         activated = [r for r in rig.audit() if r["bmc"] == bmc.id
                      and r["event"] == "flash_end" and r.get("activated_by") == "host_reset"]
@@ -170,7 +148,7 @@ def test_silently_staged_images_get_the_host_reset(rollout: RolloutFactory,
     back (docs/interop.md, "staged-silently-until-host-reset")."""
     rig = _start(rollout, method, "staged-silently-until-host-reset")
     rig.announce()
-    _all_done_once(rig, method)
+    rig.all_done_once(method)
     for bmc in rig.emulated.bmcs:
         records = [r for r in rig.audit() if r["bmc"] == bmc.id]
         activated = [r for r in records if r["event"] == "flash_end"
@@ -210,7 +188,7 @@ def test_no_firmware_inventory_updates_what_it_can_verify(rollout: RolloutFactor
     such place reports, is not claimed (docs/interop.md, "no-firmware-inventory")."""
     rig = _start(rollout, "simple_update", "no-firmware-inventory")
     rig.announce()
-    for node_id, node in _finished(rig).items():
+    for node_id, node in rig.finished_nodes().items():
         assert node.outcome == "done", (node_id, node.error)
         assert node.after_versions == {"BMC": "2.0.0", "BIOS": "1.5.0"}
         assert "NIC" not in node.after_versions

@@ -71,7 +71,7 @@ CASES: list[tuple[str, str, str, str]] = [
      "", "faults:\n  - {node: n1, kind: explode}\n",
      "x.yaml:14: faults[0].kind: must be one of download_fails, image_corrupt, flash_fails, "
      "task_hangs, unreachable, latency, service_unavailable, version_unchanged, reset_hangs, "
-     'no_firmware_inventory, extra_systems; got "explode"'),
+     'no_firmware_inventory, extra_systems, update_answer_slow; got "explode"'),
     ("seconds on a flash fault",
      "", "faults:\n  - {node: n1, kind: flash_fails, seconds: 2}\n",
      "x.yaml:14: faults[0].seconds: a flash_fails fault takes no seconds"),

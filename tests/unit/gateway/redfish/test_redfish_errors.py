@@ -18,7 +18,7 @@ from gateway.redfish import (
     ResourceMissingError,
     TlsError,
 )
-from gateway.redfish.errors import translate, translated
+from gateway.redfish.errors import QUOTE_CHARS, quoted, translate, translated
 
 
 def http_error(status: int, message: str = "went wrong") -> sushy_exc.HTTPError:
@@ -79,3 +79,26 @@ def test_auth_errors_do_not_echo_the_bmc_body() -> None:
 def test_our_own_bugs_are_not_disguised() -> None:
     with pytest.raises(ZeroDivisionError), translated("anything"):
         raise ZeroDivisionError
+
+
+@pytest.mark.parametrize(("said", "quote"), [
+    (b"", "(empty)"),
+    (b"  \n ", "(empty)"),
+    (b"<html>\n  <body>Moved</body></html>", "'<html> <body>Moved</body></html>'"),
+    ('{"UserName": "root", "Password": "hunter2", "Token": "abc"}',
+     '\'{"UserName": "root", "Password": "***", "Token": "***"}\''),
+    (b"x" * 500, repr("x" * QUOTE_CHARS + "…")),
+])
+def test_what_a_bmc_said_is_quoted_short_and_without_secrets(said: str | bytes,
+                                                             quote: str) -> None:
+    assert quoted(said) == quote
+
+
+def test_an_answer_that_is_not_json_is_named_and_quoted() -> None:
+    try:
+        json.loads('{"Members": [')
+    except json.JSONDecodeError as exc:
+        error = translate(exc, "reading FirmwareInventory")
+    assert isinstance(error, RequestRejectedError) and not error.transient
+    assert str(error).startswith("reading FirmwareInventory: the BMC's answer is not JSON")
+    assert str(error).endswith("""'{"Members": ['""")
