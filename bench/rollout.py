@@ -248,8 +248,7 @@ def main() -> None:
         slot = 60 if args.manager and args.mode == "reservation" else 600
         with BundleServer([bundle]) as publisher:
             gateway = build_gateway(load_config(write_config(
-                work, args, publisher, public, nodes, extra, database_url, slot)),
-                worker_poll_interval=0.2)
+                work, args, publisher, public, nodes, extra, database_url, slot)))
             gateway.start()
             members: list[rollout_fleet.Member] = []
             try:
