@@ -262,11 +262,11 @@ class GatewayStore:
 
     def list_images(self, *states: ImageState) -> list[ImageRecord]:
         """Images in any of `states` (all images when none given), oldest first."""
-        with self._transaction() as session:
-            query = sa.select(ImageRow).order_by(ImageRow.created_at)
-            if states:
-                query = query.where(ImageRow.state.in_([str(s) for s in states]))
-            return [_image_record(r) for r in session.scalars(query)]
+        query = sa.select(_IMAGES).order_by(_IMAGES.c.created_at)
+        if states:
+            query = query.where(_IMAGES.c.state.in_([str(s) for s in states]))
+        with core_transaction(self.engine) as connection:  # Core: campaign creation polls it
+            return [_image_record(r) for r in connection.execute(query)]
 
     def claim_next_image(self, owner: str, lease: timedelta) -> ImageRecord | None:
         """Take the lease on the oldest image that needs acquiring, or return None.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,19 @@ from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _LEASES: sa.Table = LeaseRow.__table__  # type: ignore[assignment]
+
+
+def _holds(clock: sa.ColumnElement[datetime]) -> sa.Select[tuple[int]]:
+    return sa.select(_RUNS.c.fence).where(
+        _RUNS.c.campaign_id == sa.bindparam("k_campaign"),
+        _RUNS.c.node_id == sa.bindparam("k_node"),
+        _RUNS.c.lease_owner == sa.bindparam("k_owner"),
+        _RUNS.c.fence == sa.bindparam("k_fence"), _RUNS.c.lease_expires > clock)
+
+
+# Built once: checked before every BMC-changing request of every node.
+_HOLDS_AT = _holds(sa.bindparam("k_now", type_=_RUNS.c.lease_expires.type))
+_HOLDS_DB_CLOCK = _holds(sa.func.now())
 
 
 class RunLeases:
@@ -113,11 +126,12 @@ class RunLeases:
     def holds(self, campaign_id: str, node_id: str, owner: str, fence: int) -> bool:
         """True while `owner` holds the run's lease, unexpired by the database's clock, at
         fencing counter `fence` (what to check before any BMC-changing request)."""
+        now = db_now(self.engine)
         with core_transaction(self.engine) as connection:
-            return connection.scalar(sa.select(_RUNS.c.fence).where(
-                _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
-                _RUNS.c.lease_owner == owner, _RUNS.c.fence == fence,
-                _RUNS.c.lease_expires > db_now(self.engine))) is not None
+            return connection.scalar(
+                _HOLDS_AT if isinstance(now, datetime) else _HOLDS_DB_CLOCK,
+                {"k_campaign": campaign_id, "k_node": node_id, "k_owner": owner,
+                 "k_fence": fence, "k_now": now}) is not None
 
     def take_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         """Take or renew the named lease `name` (e.g. a cluster's scheduler) for `owner`;
