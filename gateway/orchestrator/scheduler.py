@@ -10,6 +10,8 @@ crash, a failure, or a node going down by itself.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -79,6 +81,7 @@ class Scheduler:
         self.assign = assign
         self.inputs = TickInputs()
         self._busy: list[tuple[str, str, str]] = []  # this tick's (campaign, node, busy step)
+        self._led: dict[str, float] = {}  # cluster -> when its lease was last renewed
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
@@ -99,12 +102,24 @@ class Scheduler:
             if settings is None:
                 continue
             if record.cluster not in leased:
-                leased[record.cluster] = self.store.take_lease(
-                    f"scheduler:{record.cluster}", self.owner, self.settings.lease)
+                leased[record.cluster] = self._lead(record.cluster)
             if leased[record.cluster]:
                 started += self._decide(record, settings, now)
         self.inputs.keep_only(record.id for record in records)
         return started
+
+    def _lead(self, cluster: str) -> bool:
+        """Whether this gateway leads `cluster`: its lease is renewed once a third of it
+        has passed, not every tick (a lease renewed that often cannot lapse in between,
+        so no other gateway can have taken it; start_runs checks it again anyway)."""
+        clock = time.monotonic()
+        if clock - self._led.get(cluster, -math.inf) < self.settings.lease_s / 3:
+            return True
+        if self.store.take_lease(f"scheduler:{cluster}", self.owner, self.settings.lease):
+            self._led[cluster] = clock
+            return True
+        self._led.pop(cluster, None)
+        return False
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
                 now: datetime) -> list[str]:
