@@ -42,7 +42,7 @@ from gateway.store.repository import utcnow
 from gateway.store.reservations import ManagerReservations
 from gateway.store.run_leases import RunLeases
 from gateway.store.run_progress import progress_from_json, progress_to_json
-from gateway.store.run_writes import run_update
+from gateway.store.run_writes import node_upsert, run_update
 from gateway.store.step_spans import SPANS as _SPANS
 from gateway.store.step_spans import record_step
 
@@ -281,11 +281,12 @@ class CampaignStore(RunLeases, ManagerReservations):
         # An UPDATE first: every step that looks at a node lands here, and the row
         # exists after the first inventory. Two first inventories racing is a bug of
         # the caller (one thread inventories a node), so the INSERT need not retry.
+        update, insert = node_upsert(values)
+        params = {f"v_{name}": value for name, value in values.items()} | {
+            "k_node": node.node_id}
         with core_transaction(self.engine) as connection:
-            updated = connection.execute(sa.update(_NODES).where(
-                _NODES.c.node_id == node.node_id).values(**values))
-            if updated.rowcount == 0:
-                connection.execute(sa.insert(_NODES).values(**values))
+            if connection.execute(update, params).rowcount == 0:
+                connection.execute(insert, params)
 
     def set_health(self, node_id: str, health: str, power_state: str | None = None,
                    firmware: dict[str, str] | None = None) -> None:

@@ -77,14 +77,15 @@ class RunLeases:
                         _LEASES.c.name == leader_lease, _LEASES.c.owner == owner,
                         _LEASES.c.expires > now).with_for_update()):
                 return []
+            start = sa.update(_RUNS).where(  # built once, executed per node
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == sa.bindparam("k_node"),
+                _RUNS.c.step == from_step, _RUNS.c.held.is_(False),
+            ).values(step=first_step, lease_owner=sa.bindparam("b_owner", type_=sa.String()),
+                     lease_expires=now + lease, fence=_RUNS.c.fence + 1,
+                     step_started_at=now, next_action_at=now, updated_at=now, **fresh)
             for node in node_ids:
-                result = connection.execute(sa.update(_RUNS).where(
-                    _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node,
-                    _RUNS.c.step == from_step, _RUNS.c.held.is_(False),
-                ).values(step=first_step, lease_owner=(owners or {}).get(node, owner),
-                         lease_expires=now + lease, fence=_RUNS.c.fence + 1,
-                         step_started_at=now, next_action_at=now, updated_at=now,
-                         **fresh))
+                result = connection.execute(
+                    start, {"k_node": node, "b_owner": (owners or {}).get(node, owner)})
                 if result.rowcount == 1:
                     started.append(node)
                     record_step(connection, campaign_id, node, first_step, now, None)

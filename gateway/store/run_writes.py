@@ -1,4 +1,5 @@
-"""The compare-and-set UPDATE of a node run, built once per shape and reused.
+"""The hottest writes (a node run's compare-and-set, a node's inventory), built once
+per shape and reused.
 
 Every step of every node writes its run at least once; building the UPDATE
 expression each time (and SQLAlchemy deriving its cache key from it) cost more
@@ -15,12 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.store.campaign_tables import NodeRunRow
+from gateway.store.campaign_tables import ManagedNodeRow, NodeRunRow
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
+_NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
 # (written columns, with owner condition, with attempt condition) -> statement
 _Shape = tuple[tuple[str, ...], bool, bool]
 _CACHE: dict[_Shape, sa.Update] = {}
+_NODE_CACHE: dict[tuple[str, ...], tuple[sa.Update, sa.Insert]] = {}
 _LOCK = threading.Lock()
 
 
@@ -45,3 +48,18 @@ def run_update(columns: Collection[str], *, owner: bool, attempt: bool) -> sa.Up
     statement = sa.update(_RUNS).where(*conditions).values(values)
     with _LOCK:
         return _CACHE.setdefault(shape, statement)
+
+
+def node_upsert(columns: Collection[str]) -> tuple[sa.Update, sa.Insert]:
+    """UPDATE managed_nodes SET <columns> WHERE node_id = ``k_node``, and the INSERT of
+    the same row, for the inventory every step that looks at a node writes.
+    Parameters: ``k_node`` and ``v_<column>``."""
+    shape = tuple(sorted(columns))
+    pair = _NODE_CACHE.get(shape)
+    if pair is not None:
+        return pair
+    values = {name: sa.bindparam(f"v_{name}", type_=_NODES.c[name].type) for name in shape}
+    pair = (sa.update(_NODES).where(_NODES.c.node_id == sa.bindparam("k_node")).values(values),
+            sa.insert(_NODES).values(values))
+    with _LOCK:
+        return _NODE_CACHE.setdefault(shape, pair)
