@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a running child process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def database_cpu_seconds(server: PostgresServer) -> float:

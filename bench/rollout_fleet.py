@@ -98,21 +98,22 @@ def _peak_rss_mb(pid: int) -> float:
     raise SystemExit(f"/proc/{pid}/status has no VmHWM")
 
 
-def fleet_figures(gateway: Gateway, members: list[Member], audit: Path, nodes: int
-                  ) -> dict[str, Any]:
+def fleet_figures(gateway: Gateway, members: list[Member], audit: Path, nodes: int,
+                  setup_cpu_s: float = 0.0) -> dict[str, Any]:
     """Per gateway: peak RSS, CPU seconds, SQL statements, peer and served image bytes,
     and the nodes it drove (the BMCs whose virtual media or update URL names its media
     server, from the emulator's audit log); fleet-wide: statements (per node of the
     `nodes` of the campaign) and peer bytes.
     Read while the extra gateways still run. The in-process gateway's RSS and CPU are
-    this process's (the bench's own waiting is a small part of them)."""
+    this process's (the bench's own waiting is a small part of them), its CPU less the
+    `setup_cpu_s` the bench spent before building the gateway."""
     orchestration = gateway.orchestration
     assert orchestration is not None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     rows: list[dict[str, Any]] = [{
         "name": gateway.config.name, "pid": os.getpid(),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime - setup_cpu_s, 1),
         "db_statements": statements_executed(gateway.store.engine),
         "peer_bytes": orchestration.peers.peer_bytes if orchestration.peers else 0,
         "served_bytes": orchestration.media.counters.snapshot().total_bytes}]

@@ -10,6 +10,8 @@ crash, a failure, or a node going down by itself.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -39,6 +41,7 @@ from gateway.store.campaigns import CampaignStore
 LOG = logging.getLogger(__name__)
 OPEN_STATES = tuple(s.value for s in CampaignState if s not in TERMINAL_STATES)
 BUSY_STEPS = tuple(s.value for s in (*ACTIVE_STEPS, NodeStep.FAILED))
+ACTIVE_VALUES = frozenset(s.value for s in ACTIVE_STEPS)
 # What a worker drives: the busy steps and staging (which takes no host down, so it is
 # not busy for the allowance).
 DRIVEN_STEPS = (*BUSY_STEPS, NodeStep.STAGE.value)
@@ -77,12 +80,17 @@ class Scheduler:
         # None: this gateway drives every node it starts.
         self.assign = assign
         self.inputs = TickInputs()
+        self._busy: list[tuple[str, str, str]] = []  # this tick's (campaign, node, busy step)
+        self._led: dict[str, float] = {}  # cluster -> when its lease was last renewed
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
         started: list[str] = []
         leased: dict[str, bool] = {}
         records = self.store.list_campaigns(OPEN_STATES)
+        # Busy runs of every campaign, read once per tick (not per campaign); the nodes
+        # a campaign starts are added for the campaigns decided after it.
+        self._busy = self.store.busy_runs(BUSY_STEPS) if records else []
         if self.reservations is not None:
             # Campaigns that ended (or were opened by another gateway) with reservations
             # on record: released here, whatever ended them.
@@ -94,12 +102,24 @@ class Scheduler:
             if settings is None:
                 continue
             if record.cluster not in leased:
-                leased[record.cluster] = self.store.take_lease(
-                    f"scheduler:{record.cluster}", self.owner, self.settings.lease)
+                leased[record.cluster] = self._lead(record.cluster)
             if leased[record.cluster]:
                 started += self._decide(record, settings, now)
         self.inputs.keep_only(record.id for record in records)
         return started
+
+    def _lead(self, cluster: str) -> bool:
+        """Whether this gateway leads `cluster`: its lease is renewed once a third of it
+        has passed, not every tick (a lease renewed that often cannot lapse in between,
+        so no other gateway can have taken it; start_runs checks it again anyway)."""
+        clock = time.monotonic()
+        if clock - self._led.get(cluster, -math.inf) < self.settings.lease_s / 3:
+            return True
+        if self.store.take_lease(f"scheduler:{cluster}", self.owner, self.settings.lease):
+            self._led[cluster] = clock
+            return True
+        self._led.pop(cluster, None)
+        return False
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
                 now: datetime) -> list[str]:
@@ -134,9 +154,9 @@ class Scheduler:
             if booker is not None:
                 startable = booker.sync(campaign, settings, runs, health, statuses,
                                         now).startable
-        busy_elsewhere = self.store.busy_nodes(BUSY_STEPS, except_campaign=record.id)
-        active_elsewhere = self.store.busy_nodes(
-            [s.value for s in ACTIVE_STEPS], except_campaign=record.id)
+        busy_elsewhere = {node for campaign, node, _ in self._busy if campaign != record.id}
+        active_elsewhere = {node for campaign, node, step in self._busy
+                            if campaign != record.id and step in ACTIVE_VALUES}
         expected = (self.settings.expected_reset_s if settings.staged
                     else self.settings.expected_node_s)
         book = self.inputs.book(record.id, settings.cluster, settings.staged)
@@ -158,6 +178,8 @@ class Scheduler:
                 record.id, nodes, self.owner, self.settings.lease, first.value,
                 leader_lease=f"scheduler:{record.cluster}", from_step=since.value,
                 owners=self.assign(nodes) if self.assign else None)
+            if moved and first is NodeStep.PRECHECK:
+                self._busy += [(record.id, node, first.value) for node in moved]
             if moved:
                 LOG.info("campaign %s: %s %s", record.id,
                          "staging" if first is NodeStep.STAGE else "starting", ", ".join(moved))

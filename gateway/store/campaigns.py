@@ -36,17 +36,19 @@ from gateway.store.campaign_tables import (
     ManagedNodeRow,
     NodeRunRow,
 )
-from gateway.store.database import core_transaction, existing_row, transaction
+from gateway.store.database import core_transaction, transaction
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.repository import utcnow
 from gateway.store.reservations import ManagerReservations
 from gateway.store.run_leases import RunLeases
 from gateway.store.run_progress import progress_from_json, progress_to_json
+from gateway.store.run_writes import node_upsert, run_update
 from gateway.store.step_spans import SPANS as _SPANS
 from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _NODES: sa.Table = ManagedNodeRow.__table__  # type: ignore[assignment]
+_CAMPAIGNS: sa.Table = CampaignRow.__table__  # type: ignore[assignment]
 # Runs the planner finished before they started (nothing to do on those nodes).
 _PLANNED_FINISHED = frozenset({NodeStep.NOT_APPLICABLE.value, NodeStep.SKIPPED.value})
 _JSON_FIELDS = frozenset({"packages", "before_versions", "target_versions", "after_versions",
@@ -96,28 +98,32 @@ class CampaignStore(RunLeases, ManagerReservations):
 
     def get_campaign(self, campaign_id: str) -> CampaignRecord:
         """The campaign; NotFoundError when there is none."""
-        with self._transaction() as session:
-            return _campaign(existing_row(session, CampaignRow, campaign_id,
-                                          f"no campaign {campaign_id!r}"))
+        # Core, not the ORM: workers, the media gate and the scheduler read it often.
+        with core_transaction(self.engine) as connection:
+            row = connection.execute(sa.select(_CAMPAIGNS).where(
+                _CAMPAIGNS.c.id == campaign_id)).first()
+        if row is None:
+            raise NotFoundError(f"no campaign {campaign_id!r}")
+        return _campaign(row)
 
     def find_campaign(self, image_sha256: str, cluster: str) -> CampaignRecord | None:
         """The newest campaign (highest generation) of the image on the cluster, if any."""
-        with self._transaction() as session:
-            row = session.scalars(sa.select(CampaignRow).where(
-                CampaignRow.image_sha256 == image_sha256, CampaignRow.cluster == cluster,
-            ).order_by(CampaignRow.generation.desc()).limit(1)).first()
-            return _campaign(row) if row else None
+        with core_transaction(self.engine) as connection:
+            row = connection.execute(sa.select(_CAMPAIGNS).where(
+                _CAMPAIGNS.c.image_sha256 == image_sha256, _CAMPAIGNS.c.cluster == cluster,
+            ).order_by(_CAMPAIGNS.c.generation.desc()).limit(1)).first()
+        return _campaign(row) if row else None
 
     def list_campaigns(self, states: Collection[str] = (), cluster: str | None = None
                        ) -> list[CampaignRecord]:
         """Campaigns (optionally only in `states` / of `cluster`), oldest first."""
-        with self._transaction() as session:
-            query = sa.select(CampaignRow).order_by(CampaignRow.created_at, CampaignRow.id)
-            if states:
-                query = query.where(CampaignRow.state.in_(list(states)))
-            if cluster is not None:
-                query = query.where(CampaignRow.cluster == cluster)
-            return [_campaign(r) for r in session.scalars(query)]
+        query = sa.select(_CAMPAIGNS).order_by(_CAMPAIGNS.c.created_at, _CAMPAIGNS.c.id)
+        if states:
+            query = query.where(_CAMPAIGNS.c.state.in_(list(states)))
+        if cluster is not None:
+            query = query.where(_CAMPAIGNS.c.cluster == cluster)
+        with core_transaction(self.engine) as connection:
+            return [_campaign(r) for r in connection.execute(query)]
 
     def change_campaign_state(self, campaign_id: str, expected: str, new: str, *,
                               reason: str | None = None, finished: bool = False) -> bool:
@@ -154,9 +160,9 @@ class CampaignStore(RunLeases, ManagerReservations):
 
     def node_health(self, cluster: str) -> dict[str, str]:
         """node id -> last observed health of every node of `cluster`."""
-        with self._transaction() as session:
-            rows = session.execute(sa.select(ManagedNodeRow.node_id, ManagedNodeRow.health)
-                                   .where(ManagedNodeRow.cluster == cluster))
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_NODES.c.node_id, _NODES.c.health)
+                                      .where(_NODES.c.cluster == cluster))
             return {r[0]: r[1] for r in rows}
 
     def run(self, campaign_id: str, node_id: str) -> RunRecord:
@@ -176,11 +182,18 @@ class CampaignStore(RunLeases, ManagerReservations):
     def busy_nodes(self, steps: Collection[str], *, except_campaign: str | None = None
                    ) -> set[str]:
         """Node ids with a run in `steps` in any campaign other than `except_campaign`."""
-        with self._transaction() as session:
-            query = sa.select(NodeRunRow.node_id).where(NodeRunRow.step.in_(list(steps)))
-            if except_campaign is not None:
-                query = query.where(NodeRunRow.campaign_id != except_campaign)
-            return set(session.scalars(query))
+        query = sa.select(_RUNS.c.node_id).where(_RUNS.c.step.in_(list(steps)))
+        if except_campaign is not None:
+            query = query.where(_RUNS.c.campaign_id != except_campaign)
+        with core_transaction(self.engine) as connection:
+            return set(connection.scalars(query))
+
+    def busy_runs(self, steps: Collection[str]) -> list[tuple[str, str, str]]:
+        """(campaign id, node id, step) of every run in `steps`, in any campaign."""
+        with core_transaction(self.engine) as connection:
+            return [(r[0], r[1], r[2]) for r in connection.execute(sa.select(
+                _RUNS.c.campaign_id, _RUNS.c.node_id, _RUNS.c.step,
+            ).where(_RUNS.c.step.in_(list(steps))))]
 
     def monitor_seconds(self, campaign_id: str, limit: int = 50) -> list[float]:
         """MONITOR seconds of the campaign's most recently finished (done) runs, oldest
@@ -223,14 +236,16 @@ class CampaignStore(RunLeases, ManagerReservations):
         if progress is not None:
             values["progress"] = progress_to_json(progress)
         values["updated_at"] = utcnow()
-        conditions = [_RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
-                      _RUNS.c.step == expected_step]
+        statement = run_update(values, owner=owner is not None,
+                               attempt=expected_attempt is not None)
+        params = {f"v_{name}": value for name, value in values.items()} | {
+            "k_campaign": campaign_id, "k_node": node_id, "k_step": expected_step}
         if owner is not None:
-            conditions.append(_RUNS.c.lease_owner == owner)
+            params["k_owner"] = owner
         if expected_attempt is not None:
-            conditions.append(_RUNS.c.attempt == expected_attempt)
+            params["k_attempt"] = expected_attempt
         with core_transaction(self.engine) as connection:
-            result = connection.execute(sa.update(_RUNS).where(*conditions).values(**values))
+            result = connection.execute(statement, params)
             changed = bool(result.rowcount == 1)
             if changed and values.get("step", expected_step) != expected_step:
                 at = fields.get("step_started_at") or values["updated_at"]
@@ -266,11 +281,12 @@ class CampaignStore(RunLeases, ManagerReservations):
         # An UPDATE first: every step that looks at a node lands here, and the row
         # exists after the first inventory. Two first inventories racing is a bug of
         # the caller (one thread inventories a node), so the INSERT need not retry.
+        update, insert = node_upsert(values)
+        params = {f"v_{name}": value for name, value in values.items()} | {
+            "k_node": node.node_id}
         with core_transaction(self.engine) as connection:
-            updated = connection.execute(sa.update(_NODES).where(
-                _NODES.c.node_id == node.node_id).values(**values))
-            if updated.rowcount == 0:
-                connection.execute(sa.insert(_NODES).values(**values))
+            if connection.execute(update, params).rowcount == 0:
+                connection.execute(insert, params)
 
     def set_health(self, node_id: str, health: str, power_state: str | None = None,
                    firmware: dict[str, str] | None = None) -> None:
@@ -307,7 +323,7 @@ def _loads(text: str | None, default: Any) -> Any:
         raise StoreError("a stored JSON column is corrupt") from exc
 
 
-def _campaign(row: CampaignRow) -> CampaignRecord:
+def _campaign(row: CampaignRow | sa.Row[Any]) -> CampaignRecord:
     return CampaignRecord(
         id=row.id, cluster=row.cluster, image_sha256=row.image_sha256,
         bundle_id=row.bundle_id, release=row.release, state=row.state,

@@ -20,7 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.store.database import create_engine, existing_row, migrate, transaction
+from gateway.store.database import (
+    core_transaction,
+    create_engine,
+    existing_row,
+    migrate,
+    transaction,
+)
 from gateway.store.errors import NotFoundError, StoreError
 from gateway.store.models import AlertRow, ImageReferenceRow, ImageRow, IndicationSeenRow
 from gateway.store.records import (
@@ -34,6 +40,7 @@ from gateway.store.records import (
 
 LOG = logging.getLogger(__name__)
 _RACE_RETRIES = 5
+_IMAGES: sa.Table = ImageRow.__table__  # type: ignore[assignment]  # a declarative Table
 
 
 def utcnow() -> datetime:
@@ -247,46 +254,43 @@ class GatewayStore:
 
     def get_image(self, sha256: str) -> ImageRecord:
         """The image with this digest. Raises NotFoundError."""
-        with self._transaction() as session:
-            return _image_record(existing_row(session, ImageRow, sha256,
-                                              f"no image with sha256 {sha256}"))
+        with core_transaction(self.engine) as connection:  # Core: read every tick
+            row = connection.execute(sa.select(_IMAGES).where(_IMAGES.c.sha256 == sha256)).first()
+        if row is None:
+            raise NotFoundError(f"no image with sha256 {sha256}")
+        return _image_record(row)
 
     def list_images(self, *states: ImageState) -> list[ImageRecord]:
         """Images in any of `states` (all images when none given), oldest first."""
-        with self._transaction() as session:
-            query = sa.select(ImageRow).order_by(ImageRow.created_at)
-            if states:
-                query = query.where(ImageRow.state.in_([str(s) for s in states]))
-            return [_image_record(r) for r in session.scalars(query)]
+        query = sa.select(_IMAGES).order_by(_IMAGES.c.created_at)
+        if states:
+            query = query.where(_IMAGES.c.state.in_([str(s) for s in states]))
+        with core_transaction(self.engine) as connection:  # Core: campaign creation polls it
+            return [_image_record(r) for r in connection.execute(query)]
 
     def claim_next_image(self, owner: str, lease: timedelta) -> ImageRecord | None:
         """Take the lease on the oldest image that needs acquiring, or return None.
-
-        Claimable: pending whose back-off has passed, downloading whose lease
-        expired, or downloading leased by `owner` itself (a restarted gateway
-        resumes its own work at once).
-        """
+        Claimable: pending whose back-off has passed, downloading whose lease expired,
+        or downloading leased by `owner` itself (a restarted gateway resumes at once)."""
         now = utcnow()
-        with self._transaction() as session:
-            claimable = sa.or_(
-                sa.and_(ImageRow.state == ImageState.PENDING,
-                        sa.or_(ImageRow.lease_expires.is_(None), ImageRow.lease_expires < now)),
-                sa.and_(ImageRow.state == ImageState.DOWNLOADING,
-                        sa.or_(ImageRow.lease_owner == owner, ImageRow.lease_expires < now)),
-            )
-            candidates = list(session.scalars(
-                sa.select(ImageRow.sha256).where(claimable).order_by(ImageRow.created_at)
+        claimable = sa.or_(
+            sa.and_(_IMAGES.c.state == ImageState.PENDING,
+                    sa.or_(_IMAGES.c.lease_expires.is_(None), _IMAGES.c.lease_expires < now)),
+            sa.and_(_IMAGES.c.state == ImageState.DOWNLOADING,
+                    sa.or_(_IMAGES.c.lease_owner == owner, _IMAGES.c.lease_expires < now)))
+        with core_transaction(self.engine) as connection:  # Core: the worker polls this
+            candidates = list(connection.scalars(
+                sa.select(_IMAGES.c.sha256).where(claimable).order_by(_IMAGES.c.created_at)
                 .limit(10)))
             for sha in candidates:
-                result = session.execute(
-                    sa.update(ImageRow).where(ImageRow.sha256 == sha, claimable).values(
+                result = connection.execute(
+                    sa.update(_IMAGES).where(_IMAGES.c.sha256 == sha, claimable).values(
                         state=ImageState.DOWNLOADING, lease_owner=owner,
                         lease_expires=now + lease, updated_at=now,
-                        attempts=ImageRow.attempts + 1))
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    row = session.get(ImageRow, sha, populate_existing=True)
-                    assert row is not None
-                    return _image_record(row)
+                        attempts=_IMAGES.c.attempts + 1))
+                if result.rowcount == 1:
+                    return _image_record(connection.execute(sa.select(_IMAGES).where(
+                        _IMAGES.c.sha256 == sha)).one())
         return None
 
     def renew_lease(self, sha256: str, owner: str, lease: timedelta, **progress: Any) -> bool:
@@ -390,6 +394,6 @@ def _alert_record(row: AlertRow) -> AlertRecord:
     )
 
 
-def _image_record(row: ImageRow) -> ImageRecord:
+def _image_record(row: ImageRow | sa.Row[Any]) -> ImageRecord:
     return ImageRecord(**{c.key: getattr(row, c.key) for c in ImageRow.__table__.columns}
                        | {"state": ImageState(row.state)})

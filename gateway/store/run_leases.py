@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,19 @@ from gateway.store.step_spans import record_step
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _LEASES: sa.Table = LeaseRow.__table__  # type: ignore[assignment]
+
+
+def _holds(clock: sa.ColumnElement[datetime]) -> sa.Select[tuple[int]]:
+    return sa.select(_RUNS.c.fence).where(
+        _RUNS.c.campaign_id == sa.bindparam("k_campaign"),
+        _RUNS.c.node_id == sa.bindparam("k_node"),
+        _RUNS.c.lease_owner == sa.bindparam("k_owner"),
+        _RUNS.c.fence == sa.bindparam("k_fence"), _RUNS.c.lease_expires > clock)
+
+
+# Built once: checked before every BMC-changing request of every node.
+_HOLDS_AT = _holds(sa.bindparam("k_now", type_=_RUNS.c.lease_expires.type))
+_HOLDS_DB_CLOCK = _holds(sa.func.now())
 
 
 class RunLeases:
@@ -64,14 +77,15 @@ class RunLeases:
                         _LEASES.c.name == leader_lease, _LEASES.c.owner == owner,
                         _LEASES.c.expires > now).with_for_update()):
                 return []
+            start = sa.update(_RUNS).where(  # built once, executed per node
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == sa.bindparam("k_node"),
+                _RUNS.c.step == from_step, _RUNS.c.held.is_(False),
+            ).values(step=first_step, lease_owner=sa.bindparam("b_owner", type_=sa.String()),
+                     lease_expires=now + lease, fence=_RUNS.c.fence + 1,
+                     step_started_at=now, next_action_at=now, updated_at=now, **fresh)
             for node in node_ids:
-                result = connection.execute(sa.update(_RUNS).where(
-                    _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node,
-                    _RUNS.c.step == from_step, _RUNS.c.held.is_(False),
-                ).values(step=first_step, lease_owner=(owners or {}).get(node, owner),
-                         lease_expires=now + lease, fence=_RUNS.c.fence + 1,
-                         step_started_at=now, next_action_at=now, updated_at=now,
-                         **fresh))
+                result = connection.execute(
+                    start, {"k_node": node, "b_owner": (owners or {}).get(node, owner)})
                 if result.rowcount == 1:
                     started.append(node)
                     record_step(connection, campaign_id, node, first_step, now, None)
@@ -113,11 +127,12 @@ class RunLeases:
     def holds(self, campaign_id: str, node_id: str, owner: str, fence: int) -> bool:
         """True while `owner` holds the run's lease, unexpired by the database's clock, at
         fencing counter `fence` (what to check before any BMC-changing request)."""
+        now = db_now(self.engine)
         with core_transaction(self.engine) as connection:
-            return connection.scalar(sa.select(_RUNS.c.fence).where(
-                _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id,
-                _RUNS.c.lease_owner == owner, _RUNS.c.fence == fence,
-                _RUNS.c.lease_expires > db_now(self.engine))) is not None
+            return connection.scalar(
+                _HOLDS_AT if isinstance(now, datetime) else _HOLDS_DB_CLOCK,
+                {"k_campaign": campaign_id, "k_node": node_id, "k_owner": owner,
+                 "k_fence": fence, "k_now": now}) is not None
 
     def take_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         """Take or renew the named lease `name` (e.g. a cluster's scheduler) for `owner`;

@@ -18,19 +18,42 @@ RESTING_STEPS = frozenset(step.value for step in (
     NodeStep.NOT_APPLICABLE))
 
 
+
+
+def _statements(at: sa.ColumnElement[datetime]) -> tuple[sa.Update, sa.Insert]:
+    """Close the open span, and open the next one at the run's attempt (read in the same
+    statement), both at `at`."""
+    close = sa.update(SPANS).where(
+        SPANS.c.campaign_id == sa.bindparam("k_campaign"),
+        SPANS.c.node_id == sa.bindparam("k_node"), SPANS.c.ended_at.is_(None),
+    ).values(ended_at=at, next_step=sa.bindparam("b_next", type_=SPANS.c.next_step.type),
+             detail=sa.bindparam("b_detail", type_=SPANS.c.detail.type))
+    open_ = sa.insert(SPANS).from_select(
+        ["campaign_id", "node_id", "attempt", "step", "started_at", "detail"],
+        sa.select(sa.bindparam("campaign", type_=SPANS.c.campaign_id.type),
+                  sa.bindparam("node", type_=SPANS.c.node_id.type),
+                  sa.func.coalesce(_RUNS.c.attempt, 1),
+                  sa.bindparam("new_step", type_=SPANS.c.step.type), at,
+                  sa.bindparam("b_detail2", type_=SPANS.c.detail.type),
+                  ).where(_RUNS.c.campaign_id == sa.bindparam("k_campaign"),
+                          _RUNS.c.node_id == sa.bindparam("k_node")))
+    return close, open_
+
+
+# Built once for a time given as a value (a step change of every node writes a span).
+_AT_VALUE = _statements(sa.bindparam("b_at", type_=SPANS.c.started_at.type))
+
+
 def record_step(connection: sa.Connection, campaign_id: str, node_id: str, step: str,
-                at: datetime, error: str | None) -> None:
+                at: datetime | sa.ColumnElement[datetime], error: str | None) -> None:
     """Close the run's open span (the step it left) and open one for `step` unless the
-    run rests there. Runs in the transaction of the step change itself."""
-    connection.execute(sa.update(SPANS).where(
-        SPANS.c.campaign_id == campaign_id, SPANS.c.node_id == node_id,
-        SPANS.c.ended_at.is_(None),
-    ).values(ended_at=at, next_step=step, detail=error if step == NodeStep.FAILED else None))
-    if step in RESTING_STEPS:
-        return
-    attempt = connection.execute(sa.select(_RUNS.c.attempt).where(
-        _RUNS.c.campaign_id == campaign_id, _RUNS.c.node_id == node_id)).scalar()
-    connection.execute(sa.insert(SPANS).values(
-        campaign_id=campaign_id, node_id=node_id, attempt=attempt or 1, step=step,
-        started_at=at, ended_at=None, next_step=None,
-        detail=error if step == NodeStep.FAILED else None))
+    run rests there; `at` may be the database's clock (an SQL expression). Runs in the
+    transaction of the step change itself."""
+    close, open_ = _AT_VALUE if isinstance(at, datetime) else _statements(at)
+    detail = error if step == NodeStep.FAILED else None
+    params = {"k_campaign": campaign_id, "k_node": node_id, "b_at": at, "b_next": step,
+              "b_detail": detail, "campaign": campaign_id, "node": node_id,
+              "new_step": step, "b_detail2": detail}
+    connection.execute(close, params)
+    if step not in RESTING_STEPS:
+        connection.execute(open_, params)
