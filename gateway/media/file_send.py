@@ -12,10 +12,17 @@ has room is called again on the loop's next turn, after every other ready
 connection: readers take turns in bounded slices (LOOP_SLICE).
 
 A reader that keeps taking whole slices for STREAK_BYTES without filling its
-socket is a fast reader: its next slices (up to SEND_SLICE_BYTES each, until
-the socket is full) run in the small shared pool of sender threads, so the
-copies of several fast readers use every core. Slow readers never enter the
-pool (when they did, a fast reader waited behind the whole queue).
+socket is a fast reader: it moves to the small shared pool of sender threads,
+so the copies of several fast readers use every core. There a job fills its
+socket and waits for room in the thread, for as long as the reader keeps
+draining (room within FAST_GAP_S of the socket filling up) and up to JOB_S, then
+queues its next job behind any other fast reader's. Only a reader that stops
+draining goes back to the loop's turns. (When every job ended at the first full
+socket, a fast reader on loopback, which fills at once, went back to the loop
+after every job and needed another STREAK_BYTES of turns, each spaced by every
+other ready reader: beside 10,000 readers taking their 1 MB/s it got 4 MB/s,
+docs/performance.md, front door.) Slow readers never stay in the pool (when
+they did, a fast reader waited behind the whole queue).
 
 A reader that takes nothing for `stall_timeout_s` is dropped: one timer per
 range, re-armed only when it fires (not per write).
@@ -26,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -36,6 +45,13 @@ SEND_SLICE_BYTES = 8 * 1024 * 1024
 LOOP_SLICE = 256 * 1024
 # Bytes sent without the socket ever filling up before a reader counts as fast.
 STREAK_BYTES = 4 * 1024 * 1024
+# A fast reader makes room in its full socket within this (a reader at 1 MB/s
+# takes about a second to empty a third of a loopback send buffer; the gap
+# leaves room for a client not scheduled for a while on a loaded machine).
+FAST_GAP_S = 0.05
+# A sender-thread job keeps a fast reader at most this long, so that several fast
+# readers take turns on the threads.
+JOB_S = 0.5
 
 
 class FileSend:
@@ -61,7 +77,7 @@ class FileSend:
         self._stall_timeout = stall_timeout_s
         self._streak = 0  # bytes sent since the socket was last full
         self._last = loop.time()
-        self._job: Future[tuple[int, OSError | None]] | None = None
+        self._job: Future[tuple[int, OSError | None, bool]] | None = None
         self._aborted = False
         self.done: asyncio.Future[None] = loop.create_future()
         self._timer = loop.call_later(stall_timeout_s, self._check_stalled)
@@ -106,22 +122,22 @@ class FileSend:
         self._sent(n)
 
     def _to_pool(self) -> None:
-        job = self._senders.submit(_send_until_full, self._out, self._in, self._offset,
-                                   min(SEND_SLICE_BYTES, self._left))
+        job = self._senders.submit(_send_while_draining, self._out, self._in, self._offset,
+                                   self._left)
         self._job = job
         job.add_done_callback(self._job_ended)
 
-    def _job_ended(self, job: Future[tuple[int, OSError | None]]) -> None:
+    def _job_ended(self, job: Future[tuple[int, OSError | None, bool]]) -> None:
         # A sender thread: hand the outcome to the loop (gone when the server stopped).
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._after_job, job)
 
-    def _after_job(self, job: Future[tuple[int, OSError | None]]) -> None:
+    def _after_job(self, job: Future[tuple[int, OSError | None, bool]]) -> None:
         self._job = None
         if job.cancelled():  # the pool shut down: the server is stopping
             self._finish(ConnectionError("media server stopping"))
             return
-        n, error = job.result()
+        n, error, draining = job.result()
         if n:
             self._advance(n)  # bytes sent before an error still count
         if self._aborted:
@@ -130,11 +146,11 @@ class FileSend:
             self._finish(error)
         elif self._left == 0:
             self._finish(None)
-        elif n < min(SEND_SLICE_BYTES, self._left + n):
-            self._streak = 0  # full: back to waiting on the loop
-            self._loop.add_writer(self._out, self._writable)
+        elif draining:
+            self._to_pool()  # behind any other fast reader's job
         else:
-            self._to_pool()
+            self._streak = 0  # it stopped draining: back to the loop's turns
+            self._loop.add_writer(self._out, self._writable)
 
     def _check_stalled(self) -> None:
         if self._aborted:
@@ -170,22 +186,31 @@ class FileSend:
             self._timer.cancel()
 
 
-def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
-                     ) -> tuple[int, OSError | None]:
-    """Runs in a sender thread: sendfile until `count` bytes or the socket is full.
+def _send_while_draining(out_fd: int, in_fd: int, offset: int, count: int
+                         ) -> tuple[int, OSError | None, bool]:
+    """Runs in a sender thread: send up to `count` bytes while the reader drains.
 
-    Returns (bytes sent, the error that stopped it or None), so bytes sent before
-    a reset are still counted.
+    Sends until the socket is full, then waits up to FAST_GAP_S for room, for at
+    most JOB_S. Returns (bytes sent, the error that stopped it or None, whether
+    the reader still kept draining), so bytes sent before a reset still count.
     """
     done = 0
+    ends = time.monotonic() + JOB_S
+    room = select.poll()
+    room.register(out_fd, select.POLLOUT)
     while done < count:
         try:
-            n = os.sendfile(out_fd, in_fd, offset + done, count - done)
+            n = os.sendfile(out_fd, in_fd, offset + done, min(SEND_SLICE_BYTES, count - done))
         except (BlockingIOError, InterruptedError):
-            break
+            n = -1  # full
         except OSError as exc:
-            return done, exc
+            return done, exc, False
         if n == 0:
-            return done, ConnectionError("file ended before the range did")
-        done += n
-    return done, None
+            return done, ConnectionError("file ended before the range did"), False
+        if n > 0:
+            done += n
+        if time.monotonic() >= ends:
+            return done, None, True
+        if n < 0 and not room.poll(FAST_GAP_S * 1000):
+            return done, None, False
+    return done, None, True
