@@ -8,6 +8,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 from gateway.media import (
@@ -125,5 +126,41 @@ def test_media_keep_alive_connection_serves_the_next_request_after_a_whole_image
         wait_until(lambda: server.stats().connections == 0)
         assert server.stats().bytes_in_flight == 0
         assert server.counters.snapshot().per_node[("camp-1", "bmc-1")] == 2 * len(data) + 5
+    finally:
+        server.stop()
+
+
+def test_media_reader_that_reads_in_bursts_with_pauses_gets_the_whole_image(
+        tmp_path: Path) -> None:
+    """A reader that reads as fast as it can, pauses, and reads on (a BMC busy with
+    something else now and then) is served the whole image intact: fast stretches
+    go out from the sender threads, pauses hand it back to the loop's turns."""
+    data = os.urandom(4 * BIG)
+    digest = write_image(tmp_path, data)
+    server = _server(tmp_path, ServerLimits(send_timeout_s=30.0))
+    try:
+        with socket.create_connection(("127.0.0.1", server.bound_ports()["http"]),
+                                      timeout=30) as sock:
+            sock.sendall(f"GET {_path(digest, 'bursty')} HTTP/1.1\r\nHost: bmc\r\n\r\n"
+                         .encode())
+            stream = sock.makefile("rb")
+            assert stream.readline().startswith(b"HTTP/1.1 200")
+            while stream.readline() != b"\r\n":
+                pass
+            received = hashlib.sha256()
+            left, pauses = len(data), 0
+            while left:
+                burst = stream.read(min(left, 6 * 1024 * 1024))
+                assert burst, "the server ended the body early"
+                received.update(burst)
+                left -= len(burst)
+                if left:  # nothing read for longer than a fast reader's gap
+                    time.sleep(0.3)
+                    pauses += 1
+            stream.close()
+        assert pauses >= 4
+        assert received.hexdigest() == digest
+        wait_until(lambda: server.stats().connections == 0)
+        assert server.counters.snapshot().per_node[("camp-1", "bursty")] == len(data)
     finally:
         server.stop()
