@@ -11,7 +11,7 @@ few attribute updates. The selector is level-triggered, so a socket that still
 has room is called again on the loop's next turn, after every other ready
 connection: readers take turns in bounded slices (LOOP_SLICE).
 
-A reader that keeps taking whole slices for STREAK_BYTES without filling its
+A reader that takes whole slices for STREAK_BYTES without filling its
 socket may be a fast reader: it moves to a sender lane (gateway.media.
 sender_lanes), whose thread fills its socket whenever it has room for as long as
 it keeps draining, and hands it back to the loop's turns once it stops (a slow
@@ -34,8 +34,11 @@ from gateway.media.sender_lanes import SenderLanes
 # new readers' sockets all have room, one loop turn costs (readers x slice) of
 # copying, and everything else on the loop (accepting, heads) waits for the turn.
 LOOP_SLICE = 256 * 1024
-# Bytes sent without the socket ever filling up before a reader is tried in a lane.
-STREAK_BYTES = 4 * 1024 * 1024
+# Bytes sent without the socket ever filling up before a reader is tried in a lane:
+# the first slice and one whole turn's. A try costs little (a slow reader's lane
+# fills its socket, which it reads anyway, and hands it back after the gap), while
+# each turn a fast reader waits can take a second when the loops are behind.
+STREAK_BYTES = 2 * LOOP_SLICE
 
 
 class FileSend:
