@@ -11,12 +11,18 @@ few attribute updates. The selector is level-triggered, so a socket that still
 has room is called again on the loop's next turn, after every other ready
 connection: readers take turns in bounded slices (LOOP_SLICE).
 
-A reader that takes whole slices for STREAK_BYTES without filling its
-socket may be a fast reader: it moves to a sender lane (gateway.media.
-sender_lanes), whose thread fills its socket whenever it has room for as long as
-it keeps draining, and hands it back to the loop's turns once it stops (a slow
-reader that only had room because the loops were behind goes back after one
-fill). A reader stays on the loop while its lane is full.
+Which readers are fast cannot be told on the loop: when the loops are behind,
+every reader has room at every turn. So every reader is tried in a sender lane
+(gateway.media.sender_lanes) once TRY_BYTES went out on the loop, whose thread
+fills its socket whenever it has room for as long as it keeps draining, and
+hands it back to the loop's turns once it stops. A slow reader goes back after
+one fill (which it reads anyway) and is tried again only after twice as many
+bytes, up to MAX_TRY_BYTES; a fresh fast reader, whose small initial send
+buffer never took a whole slice, reaches its lane after a few turns. (Trying
+only readers that took 4 MiB in whole slices, and sending every fast reader back
+to the turns at its first full socket, left an unthrottled reader 4 MB/s or less
+beside 10,000 readers taking their 1 MB/s, docs/performance.md, front door.)
+A reader stays on the loop while its lane is full.
 
 A reader that takes nothing for `stall_timeout_s` is dropped: one timer per
 range, re-armed only when it fires (not per write).
@@ -39,11 +45,12 @@ from gateway.media.sender_lanes import SenderLanes
 # because while thousands of new readers' sockets all have room one turn costs
 # (readers x slice) of copying, and accepting and heads wait for the turn.
 LOOP_SLICE = 1024 * 1024
-# Bytes sent without the socket ever filling up before a reader is tried in a lane:
-# one whole slice. A try costs little (a slow reader's lane fills its socket,
-# which it reads anyway, and hands it back after the gap), while each turn a fast
-# reader waits can take a second when the loops are behind.
-STREAK_BYTES = LOOP_SLICE
+# Bytes sent on the loop before a reader is first tried in a lane. A try costs
+# little (a slow reader's lane fills its socket, which it reads anyway, and hands
+# it back after the gap), while each turn a fast reader waits can take a second
+# when the loops are behind. Each failed try doubles it, up to MAX_TRY_BYTES.
+TRY_BYTES = 256 * 1024
+MAX_TRY_BYTES = 64 * 1024 * 1024
 
 
 class FileSend:
@@ -56,7 +63,7 @@ class FileSend:
     """
 
     __slots__ = ("_loop", "_out", "_in", "_offset", "_left", "_sent", "_lanes",
-                 "_stall_timeout", "_streak", "_last", "_timer", "_in_lane", "_aborted",
+                 "_stall_timeout", "_streak", "_try_at", "_last", "_timer", "_in_lane", "_aborted",
                  "done")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out_fd: int, in_fd: int,
@@ -68,7 +75,8 @@ class FileSend:
         self._sent = sent
         self._lanes = lanes
         self._stall_timeout = stall_timeout_s
-        self._streak = 0  # bytes sent since the socket was last full
+        self._streak = 0  # bytes sent on the loop since the last try in a lane
+        self._try_at = TRY_BYTES  # ... before the next try
         self._last = loop.time()
         self._in_lane = False
         self._aborted = False
@@ -100,11 +108,9 @@ class FileSend:
         self._advance(n)
         if self._left == 0:
             self._finish(None)
-        elif n < chunk:
-            self._streak = 0  # the socket is full: wait for room (still registered)
         else:
             self._streak += n
-            if self._streak >= STREAK_BYTES and self._lanes.has_room(self._out):
+            if self._streak >= self._try_at and self._lanes.has_room(self._out):
                 self._loop.remove_writer(self._out)
                 self._in_lane = True
                 self._lanes.admit(self._loop, self._out, self._in, self._offset, self._left,
@@ -128,8 +134,9 @@ class FileSend:
             self._finish(error)
         elif self._left == 0:
             self._finish(None)
-        else:
-            self._streak = 0  # it stopped draining: back to the loop's turns
+        else:  # it stopped draining: back to the loop's turns
+            self._streak = 0
+            self._try_at = min(2 * self._try_at, MAX_TRY_BYTES)
             self._loop.add_writer(self._out, self._writable)
 
     def _check_stalled(self) -> None:

@@ -31,7 +31,7 @@ from collections.abc import Callable
 # A fast reader makes room in its full socket within this. A reader at 1 MB/s
 # needs far longer to empty a third of its socket; the gap leaves room for a
 # client not scheduled for a while on a loaded machine.
-FAST_GAP_S = 0.05
+FAST_GAP_S = 0.1
 # At most this much to one reader per wake-up, so that readers in one lane share it.
 PUMP_BYTES = 8 * 1024 * 1024
 # Readers at most in one lane (its thread scans them every wake-up).
