@@ -36,15 +36,12 @@ from collections.abc import Callable
 
 from gateway.media.sender_lanes import SenderLanes
 
-# At most this much is sent from the loop thread per wake-up. One sendfile sends
-# what the socket takes up to this, so a reader's socket is nearly always full
-# after its wake-up and it is ready again only once the reader has drained a good
-# part of it (like nginx, which writes until EAGAIN). With 256 KiB slices, readers
-# taking 1 MB/s each while the loops were behind kept room after every slice, so
-# all 10,000 were ready in every turn and a turn took a second or more. Bounded,
-# because while thousands of new readers' sockets all have room one turn costs
-# (readers x slice) of copying, and accepting and heads wait for the turn.
-LOOP_SLICE = 1024 * 1024
+# At most this much is sent from the loop thread per wake-up: while thousands of
+# new readers' sockets all have room, one loop turn costs (readers x slice) of
+# copying, and everything else on the loop (accepting, heads) waits for the turn.
+# (1 MiB, so that readers leave the ready set for longer, measured no better at
+# load 8-14: docs/performance.md, front door.)
+LOOP_SLICE = 256 * 1024
 # Bytes sent on the loop before a reader is first tried in a lane. A try costs
 # little (a slow reader's lane fills its socket, which it reads anyway, and hands
 # it back after the gap), while each turn a fast reader waits can take a second

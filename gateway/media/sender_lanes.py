@@ -4,13 +4,13 @@ Why: the event loops serve every reader in turns of one bounded slice per
 writability wake-up (gateway.media.file_send). When thousands of readers all
 have room, a turn is long, and a reader that could take far more still gets one
 slice per turn: beside 10,000 readers taking their 1 MB/s, an unthrottled
-reader got 4 MB/s (docs/performance.md, front door). A reader on a streak of
-whole slices moves to a lane, whose thread fills its socket whenever it has
-room, without waiting for anyone else's turn, for as long as the reader keeps
+reader got 4 MB/s (docs/performance.md, front door). A reader tried in a lane
+(gateway.media.file_send says when) has its socket filled whenever it has
+room, without waiting for anyone else's turn, for as long as it keeps
 draining: it must make room within FAST_GAP_S of its socket filling up, or it
 goes back to the loops' turns. The lane waits for room with epoll, so readers
 that are only tried out cost no thread while they wait (in a pool of blocking
-jobs, slow readers on a streak queued ahead of a fast one).
+jobs, the slow readers being tried queued ahead of a fast one).
 
 The lane owns the reader's socket while it is there: the loop has no writer
 registered for it, and learns of the bytes sent and of the end through
