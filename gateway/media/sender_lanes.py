@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import select
 import threading
@@ -28,6 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+log = logging.getLogger(__name__)
 # A fast reader makes room in its full socket within this. A reader at 1 MB/s
 # needs far longer to empty a third of its socket; the gap leaves room for a
 # client not scheduled for a while on a loaded machine.
@@ -118,8 +120,13 @@ class _Lane:
                         for member in list(self._members.values()):
                             self._leave(member, ConnectionError("media server stopping"))
                         return False
+                    try:
+                        self._epoll.register(member.out, select.EPOLLOUT)
+                    except OSError as exc:  # never expected: end this send, not the lane
+                        log.error("media: a sender lane cannot watch a socket: %s", exc)
+                        member.tell(member.ended, exc)
+                        continue
                     self._members[member.out] = member
-                    self._epoll.register(member.out, select.EPOLLOUT)
                     self._pump(member, now)
             elif (member := self._members.get(fd)) is not None:
                 self._pump(member, now)
@@ -156,7 +163,8 @@ class _Lane:
 
     def _leave(self, member: _Member, error: BaseException | None) -> None:
         del self._members[member.out]
-        self._epoll.unregister(member.out)
+        with contextlib.suppress(OSError):  # e.g. already gone from the epoll set
+            self._epoll.unregister(member.out)
         member.tell(member.ended, error)
 
 
