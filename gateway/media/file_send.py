@@ -45,8 +45,13 @@ LOOP_SLICE = 256 * 1024
 # Bytes sent on the loop before a reader is first tried in a lane. A try costs
 # little (a slow reader's lane fills its socket, which it reads anyway, and hands
 # it back after the gap), while each turn a fast reader waits can take a second
-# when the loops are behind. Each failed try doubles it, up to MAX_TRY_BYTES.
-TRY_BYTES = 256 * 1024
+# when the loops are behind; but thousands of tries keep the lanes' threads busy
+# and cost the slow readers bytes (suspected: the lanes take the interpreter
+# lock from the loops). At 10,000 x 1 MB/s the slow readers got 0.4 of the
+# bytes they got without lanes with 256 KiB, 0.84 with 1 MiB (one run each,
+# docs/performance.md, front door). Each failed try doubles it, up to
+# MAX_TRY_BYTES.
+TRY_BYTES = 1024 * 1024
 MAX_TRY_BYTES = 64 * 1024 * 1024
 
 
