@@ -4,8 +4,8 @@ Two implementations behind one Protocol:
 - SocketConnection (plain HTTP): a raw non-blocking socket driven with the loop's
   sock_* API. Body bytes leave through os.sendfile(2) (zero-copy; the GIL is
   released during the copy), driven by writability callbacks in bounded slices
-  (gateway.media.file_send: round-robin between readers, fast readers' copies in
-  a small pool of sender threads). (Measured in bench/media.py: asyncio's own
+  (gateway.media.file_send: round-robin between readers, fast readers served by
+  a few sender-lane threads, gateway.media.sender_lanes). (Measured in bench/media.py: asyncio's own
   loop.sendfile, which issues every sendfile from the loop thread, reached ~0.55
   of nginx's throughput; the pool ~0.8.)
 - StreamConnection (HTTPS): asyncio streams over TLS; loop.sendfile falls back to
@@ -21,10 +21,10 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Protocol
 
 from gateway.media.file_send import FileSend
+from gateway.media.sender_lanes import SenderLanes
 
 RECV_BYTES = 64 * 1024
 log = logging.getLogger(__name__)
@@ -62,12 +62,12 @@ class Connection(Protocol):
 
 class LoopShare:
     """What every plain connection of one event loop shares, held once per loop
-    rather than in each of 10,000 connections: the sender pool, the stall timeout,
+    rather than in each of 10,000 connections: the sender lanes, the stall timeout,
     and the loop's handler tasks and detached body sends (closed at shutdown)."""
 
     __slots__ = ("senders", "send_timeout", "tasks", "detached")
 
-    def __init__(self, senders: ThreadPoolExecutor, send_timeout_s: float) -> None:
+    def __init__(self, senders: SenderLanes, send_timeout_s: float) -> None:
         self.senders = senders
         self.send_timeout = send_timeout_s
         self.tasks: set[asyncio.Task[bool]] = set()
@@ -174,8 +174,8 @@ class SocketConnection:
             await sending.done
         except asyncio.CancelledError:
             sending.abort()
-            # Never close the socket under a running sendfile job: its fd number
-            # could be reused by another connection. Jobs are short (one slice).
+            # Never close the socket while a sender lane uses it: its fd number could
+            # be reused by another connection. A lane lets go within its gap.
             with contextlib.suppress(asyncio.CancelledError):
                 await sending.done
             raise

@@ -2,7 +2,7 @@
 
 Why several loops: request handling and writability waits are cheap but
 serialised per loop; one loop per core keeps many hundreds of connections
-responsive while the sendfile copies run in the shared sender pool (see
+responsive while fast readers are served by the shared sender lanes (see
 gateway.media.connections). The kernel spreads new connections over the loops'
 sockets. Where SO_REUSEPORT is missing, one loop is used.
 
@@ -30,7 +30,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,7 @@ from gateway.media.connections import (
     SocketConnection,
     StreamConnection,
 )
+from gateway.media.sender_lanes import SenderLanes
 
 log = logging.getLogger(__name__)
 # Connections taken per loop turn. When thousands of readers keep a loop busy, a
@@ -142,7 +142,7 @@ class LoopGroup:
     """Runs `handler` for every connection on `listeners`, in `count` loop threads."""
 
     def __init__(self, listeners: list[Listener], handler: Handler, *, count: int,
-                 head_limit: int, senders: ThreadPoolExecutor, send_timeout_s: float,
+                 head_limit: int, senders: SenderLanes, send_timeout_s: float,
                  handshake_timeout_s: float = 10.0, backlog: int = 4096) -> None:
         reuse = hasattr(socket, "SO_REUSEPORT")
         self._count = max(1, count if reuse else 1)
@@ -238,7 +238,7 @@ class LoopGroup:
         pending = [*acceptors, *share.tasks]
         if pending:
             await asyncio.wait(pending, timeout=5)
-        # Detached sends end once no sender thread uses their socket (a short slice).
+        # Detached sends end once no sender lane uses their socket (within its gap).
         for _ in range(50):
             if not share.detached:
                 break

@@ -11,11 +11,18 @@ few attribute updates. The selector is level-triggered, so a socket that still
 has room is called again on the loop's next turn, after every other ready
 connection: readers take turns in bounded slices (LOOP_SLICE).
 
-A reader that keeps taking whole slices for STREAK_BYTES without filling its
-socket is a fast reader: its next slices (up to SEND_SLICE_BYTES each, until
-the socket is full) run in the small shared pool of sender threads, so the
-copies of several fast readers use every core. Slow readers never enter the
-pool (when they did, a fast reader waited behind the whole queue).
+Which readers are fast cannot be told on the loop: when the loops are behind,
+every reader has room at every turn. So every reader is tried in a sender lane
+(gateway.media.sender_lanes) once TRY_BYTES went out on the loop, whose thread
+fills its socket whenever it has room for as long as it keeps draining, and
+hands it back to the loop's turns once it stops. A slow reader goes back after
+one fill (which it reads anyway) and is tried again only after twice as many
+bytes, up to MAX_TRY_BYTES; a fresh fast reader, whose small initial send
+buffer never took a whole slice, reaches its lane after a few turns. (Trying
+only readers that took 4 MiB in whole slices, and sending every fast reader back
+to the turns at its first full socket, left an unthrottled reader 4 MB/s or less
+beside 10,000 readers taking their 1 MB/s, docs/performance.md, front door.)
+A reader stays on the loop while its lane is full.
 
 A reader that takes nothing for `stall_timeout_s` is dropped: one timer per
 range, re-armed only when it fires (not per write).
@@ -24,18 +31,28 @@ range, re-armed only when it fires (not per write).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
-SEND_SLICE_BYTES = 8 * 1024 * 1024
+from gateway.media.sender_lanes import SenderLanes
+
 # At most this much is sent from the loop thread per wake-up: while thousands of
 # new readers' sockets all have room, one loop turn costs (readers x slice) of
 # copying, and everything else on the loop (accepting, heads) waits for the turn.
+# (1 MiB, so that readers leave the ready set for longer, measured no better at
+# load 8-14: docs/performance.md, front door.)
 LOOP_SLICE = 256 * 1024
-# Bytes sent without the socket ever filling up before a reader counts as fast.
-STREAK_BYTES = 4 * 1024 * 1024
+# Bytes sent on the loop before a reader is first tried in a lane. A try costs
+# little (a slow reader's lane fills its socket, which it reads anyway, and hands
+# it back after the gap), while each turn a fast reader waits can take a second
+# when the loops are behind; but thousands of tries keep the lanes' threads busy
+# and cost the slow readers bytes (suspected: the lanes take the interpreter
+# lock from the loops). At 10,000 x 1 MB/s the slow readers got 0.4 of the
+# bytes they got without lanes with 256 KiB, 0.84 with 1 MiB (one run each,
+# docs/performance.md, front door). Each failed try doubles it, up to
+# MAX_TRY_BYTES.
+TRY_BYTES = 1024 * 1024
+MAX_TRY_BYTES = 64 * 1024 * 1024
 
 
 class FileSend:
@@ -43,25 +60,27 @@ class FileSend:
 
     `done` resolves when the range is sent, or with the OSError/TimeoutError
     that ended it (cancelled after `abort()`); `sent(n)` is called for every n
-    bytes that left. `done` never resolves while a sender thread still uses the
+    bytes that left. `done` never resolves while a lane thread still uses the
     socket, so its callbacks may close it.
     """
 
-    __slots__ = ("_loop", "_out", "_in", "_offset", "_left", "_sent", "_senders",
-                 "_stall_timeout", "_streak", "_last", "_timer", "_job", "_aborted", "done")
+    __slots__ = ("_loop", "_out", "_in", "_offset", "_left", "_sent", "_lanes",
+                 "_stall_timeout", "_streak", "_try_at", "_last", "_timer", "_in_lane", "_aborted",
+                 "done")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, out_fd: int, in_fd: int,
                  offset: int, count: int, sent: Callable[[int], None],
-                 senders: ThreadPoolExecutor, stall_timeout_s: float) -> None:
+                 lanes: SenderLanes, stall_timeout_s: float) -> None:
         self._loop = loop
         self._out, self._in = out_fd, in_fd  # socket, file
         self._offset, self._left = offset, count  # next byte of the file, bytes to go
         self._sent = sent
-        self._senders = senders
+        self._lanes = lanes
         self._stall_timeout = stall_timeout_s
-        self._streak = 0  # bytes sent since the socket was last full
+        self._streak = 0  # bytes sent on the loop since the last try in a lane
+        self._try_at = TRY_BYTES  # ... before the next try
         self._last = loop.time()
-        self._job: Future[tuple[int, OSError | None]] | None = None
+        self._in_lane = False
         self._aborted = False
         self.done: asyncio.Future[None] = loop.create_future()
         self._timer = loop.call_later(stall_timeout_s, self._check_stalled)
@@ -91,13 +110,14 @@ class FileSend:
         self._advance(n)
         if self._left == 0:
             self._finish(None)
-        elif n < chunk:
-            self._streak = 0  # the socket is full: wait for room (still registered)
         else:
             self._streak += n
-            if self._streak >= STREAK_BYTES:
+            if self._streak >= self._try_at and self._lanes.has_room(self._out):
                 self._loop.remove_writer(self._out)
-                self._to_pool()
+                self._in_lane = True
+                self._lanes.admit(self._loop, self._out, self._in, self._offset, self._left,
+                                  progress=self._advance, ended=self._left_lane,
+                                  aborted=self._is_aborted)
 
     def _advance(self, n: int) -> None:
         self._offset += n
@@ -105,42 +125,27 @@ class FileSend:
         self._last = self._loop.time()
         self._sent(n)
 
-    def _to_pool(self) -> None:
-        job = self._senders.submit(_send_until_full, self._out, self._in, self._offset,
-                                   min(SEND_SLICE_BYTES, self._left))
-        self._job = job
-        job.add_done_callback(self._job_ended)
+    def _is_aborted(self) -> bool:  # asked from a lane thread
+        return self._aborted
 
-    def _job_ended(self, job: Future[tuple[int, OSError | None]]) -> None:
-        # A sender thread: hand the outcome to the loop (gone when the server stopped).
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._after_job, job)
-
-    def _after_job(self, job: Future[tuple[int, OSError | None]]) -> None:
-        self._job = None
-        if job.cancelled():  # the pool shut down: the server is stopping
-            self._finish(ConnectionError("media server stopping"))
-            return
-        n, error = job.result()
-        if n:
-            self._advance(n)  # bytes sent before an error still count
+    def _left_lane(self, error: BaseException | None) -> None:
+        self._in_lane = False
         if self._aborted:
-            self._finish(None)  # aborted while the job ran: resolve now (cancelled)
+            self._finish(None)  # aborted while in the lane: resolve now (cancelled)
         elif error is not None:
             self._finish(error)
         elif self._left == 0:
             self._finish(None)
-        elif n < min(SEND_SLICE_BYTES, self._left + n):
-            self._streak = 0  # full: back to waiting on the loop
+        else:  # it stopped draining: back to the loop's turns
+            self._streak = 0
+            self._try_at = min(2 * self._try_at, MAX_TRY_BYTES)
             self._loop.add_writer(self._out, self._writable)
-        else:
-            self._to_pool()
 
     def _check_stalled(self) -> None:
         if self._aborted:
             return
         idle = self._loop.time() - self._last
-        if self._job is None and idle >= self._stall_timeout:
+        if not self._in_lane and idle >= self._stall_timeout:
             self._finish(TimeoutError("the reader took nothing for "
                                       f"{self._stall_timeout:g} s"))
         else:
@@ -161,31 +166,10 @@ class FileSend:
 
     def abort(self) -> None:
         """Stop sending (the server is stopping, or the waiter was cancelled): `done`
-        is cancelled now, or once the running sender-thread job has returned."""
+        is cancelled now, or once the lane holding the socket has let go of it."""
         self._aborted = True
-        if self._job is None:
+        if not self._in_lane:
             self._finish(None)
         else:
             self._loop.remove_writer(self._out)
             self._timer.cancel()
-
-
-def _send_until_full(out_fd: int, in_fd: int, offset: int, count: int
-                     ) -> tuple[int, OSError | None]:
-    """Runs in a sender thread: sendfile until `count` bytes or the socket is full.
-
-    Returns (bytes sent, the error that stopped it or None), so bytes sent before
-    a reset are still counted.
-    """
-    done = 0
-    while done < count:
-        try:
-            n = os.sendfile(out_fd, in_fd, offset + done, count - done)
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as exc:
-            return done, exc
-        if n == 0:
-            return done, ConnectionError("file ended before the range did")
-        done += n
-    return done, None

@@ -21,7 +21,6 @@ import os
 import resource
 import ssl
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -60,6 +59,7 @@ from gateway.media.responses import (
     send_error,
     send_image,
 )
+from gateway.media.sender_lanes import SenderLanes
 from gateway.media.transfer_stats import TransferCounters
 from gateway.tls import server_tls_context
 
@@ -82,8 +82,8 @@ class ServerLimits:
     max_connections_per_client: int = 1024
     # Seconds a reader may leave its socket full before it is dropped.
     send_timeout_s: float = 300.0
-    # One asyncio loop per core; sendfile copies run in a fixed pool of sender threads
-    # (memory does not grow with readers). See gateway.media.event_loops / connections.
+    # One asyncio loop per core; fast readers are served by a fixed number of sender
+    # lane threads (memory does not grow with readers). See gateway.media.event_loops / connections.
     event_loops: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     sender_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1) + 2)
 
@@ -136,9 +136,8 @@ class MediaServer:
                               tls_context if scheme == "https" else None)
                      for scheme, address in (("http", http), ("https", https))
                      if address is not None]
-        # Sender threads run the sendfile(2) copies (see gateway.media.connections).
-        self._senders = ThreadPoolExecutor(max_workers=self._limits.sender_threads,
-                                           thread_name_prefix="media-send")
+        # Sender lanes serve readers that take more than the loops' turns give them.
+        self._senders = SenderLanes(self._limits.sender_threads)
         self._loops = LoopGroup(listeners, self._handle, count=self._limits.event_loops,
                                 head_limit=MAX_HEAD_BYTES, senders=self._senders,
                                 send_timeout_s=self._limits.send_timeout_s,
@@ -174,9 +173,11 @@ class MediaServer:
         """
         _raise_descriptor_limit(self._limits.max_connections)
         self._lookups.start()
+        self._senders.start()
         try:
             self._loops.start()
         except OSError as exc:
+            self._senders.stop()
             raise MediaError(f"media server failed to start: {exc}") from exc
         for scheme, port in self._loops.ports.items():
             log.info("media: serving %s on port %d", scheme, port)
@@ -190,7 +191,7 @@ class MediaServer:
         """Stop listening, close connections and join the threads (idempotent)."""
         self._loops.stop()
         self._lookups.stop()
-        self._senders.shutdown(wait=False, cancel_futures=True)
+        self._senders.stop()
         self._stop_requested.set()
 
     # ----- one connection ---------------------------------------------------

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import struct
 import threading
+import time
 from pathlib import Path
 
 from gateway.media import (
@@ -125,5 +127,74 @@ def test_media_keep_alive_connection_serves_the_next_request_after_a_whole_image
         wait_until(lambda: server.stats().connections == 0)
         assert server.stats().bytes_in_flight == 0
         assert server.counters.snapshot().per_node[("camp-1", "bmc-1")] == 2 * len(data) + 5
+    finally:
+        server.stop()
+
+
+def test_media_reader_that_reads_in_bursts_with_pauses_gets_the_whole_image(
+        tmp_path: Path) -> None:
+    """A reader that reads as fast as it can, pauses, and reads on (a BMC busy with
+    something else now and then) is served the whole image intact: fast stretches
+    go out from the sender threads, pauses hand it back to the loop's turns."""
+    data = os.urandom(4 * BIG)
+    digest = write_image(tmp_path, data)
+    server = _server(tmp_path, ServerLimits(send_timeout_s=30.0))
+    try:
+        with socket.create_connection(("127.0.0.1", server.bound_ports()["http"]),
+                                      timeout=30) as sock:
+            sock.sendall(f"GET {_path(digest, 'bursty')} HTTP/1.1\r\nHost: bmc\r\n\r\n"
+                         .encode())
+            stream = sock.makefile("rb")
+            assert stream.readline().startswith(b"HTTP/1.1 200")
+            while stream.readline() != b"\r\n":
+                pass
+            received = hashlib.sha256()
+            left, pauses = len(data), 0
+            while left:
+                burst = stream.read(min(left, 6 * 1024 * 1024))
+                assert burst, "the server ended the body early"
+                received.update(burst)
+                left -= len(burst)
+                if left:  # nothing read for longer than a fast reader's gap
+                    time.sleep(0.3)
+                    pauses += 1
+            stream.close()
+        assert pauses >= 4
+        assert received.hexdigest() == digest
+        wait_until(lambda: server.stats().connections == 0)
+        assert server.counters.snapshot().per_node[("camp-1", "bursty")] == len(data)
+    finally:
+        server.stop()
+
+
+def test_media_fast_reader_that_hangs_up_mid_body_frees_its_slot(tmp_path: Path) -> None:
+    """A reader taking bytes as fast as it can (fast readers go to a sender lane) that
+    resets its connection mid-body: the server lets go of it, frees its slot and
+    counts what left, and goes on serving the next reader the whole image."""
+    data = os.urandom(4 * BIG)
+    digest = write_image(tmp_path, data)
+    server = _server(tmp_path)
+    try:
+        port = server.bound_ports()["http"]
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(f"GET {_path(digest, 'gone')} HTTP/1.1\r\nHost: bmc\r\n\r\n".encode())
+        taken = 0
+        while taken < BIG:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            taken += len(chunk)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # a reset, with most of the image still to come
+        wait_until(lambda: server.stats().connections == 0, timeout_s=60,
+                   describe=lambda: server.stats())
+        assert server.stats().bytes_in_flight == 0
+        assert BIG <= server.counters.snapshot().per_node[("camp-1", "gone")] < len(data)
+
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as next_reader:
+            next_reader.sendall(f"GET {_path(digest, 'next')} HTTP/1.1\r\nHost: bmc\r\n"
+                                "Connection: close\r\n\r\n".encode())
+            received = _read_until_closed(next_reader)
+        assert received > len(data)  # the head and the whole body
+        assert server.counters.snapshot().per_node[("camp-1", "next")] == len(data)
     finally:
         server.stop()
