@@ -102,6 +102,29 @@ class _MultipartBody:
         yield self._tail
 
 
+class BmcSession(requests.Session):
+    """A requests Session that reads nothing from the environment (no ~/.netrc, no proxy
+    variables: BMC credentials and routes come from config), and spares the per-request
+    merge of environment settings that would only return the session's own values: a
+    measurable share of the gateway's CPU across a thousand nodes' requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        if self.trust_env or proxies or self.proxies:
+            merged: dict[str, Any] = super().merge_environment_settings(
+                url, proxies, stream, verify, cert)
+            return merged
+        # What requests' merge_setting gives without environment or proxies: the
+        # request's value when set, else the session's.
+        return {"proxies": {}, "stream": self.stream if stream is None else stream,
+                "verify": self.verify if verify is None else verify,
+                "cert": self.cert if cert is None else cert}
+
+
 class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
     """sushy's Connector configured from a BmcEndpoint, plus ``post_multipart``."""
 
@@ -117,6 +140,11 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             connect_timeout=min(endpoint.timeout, 10.0),
         )
         self.endpoint = endpoint
+        # Before the first request (the login): see BmcSession.
+        configured = BmcSession()
+        configured.headers.update(self._session.headers)
+        self._session.close()
+        self._session = configured
         # sushy asks every BMC to close the connection after each response (some BMCs
         # choke on long-lived connections). That made a TCP handshake per request, the
         # largest single cost of a thousand-node rollout. Keep connections alive; a
