@@ -19,8 +19,9 @@ from sushy.resources.system.system import System
 
 from gateway.domain.inventory import FirmwareComponent, NodeInventory, UpdateCapabilities
 from gateway.redfish import event_service, fallback, systems, update_service, virtual_media
+from gateway.redfish.bmc_session import BmcSession
 from gateway.redfish.common import link
-from gateway.redfish.connector import BmcSession, FleetConnector, mount_pinning, open_service
+from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
 from gateway.redfish.endpoint import BmcEndpoint
 from gateway.redfish.errors import (
     NotSupportedError,

@@ -23,6 +23,7 @@ from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 from urllib3.util.retry import Retry
 
+from gateway.redfish.bmc_session import BmcSession
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
 from gateway.redfish.errors import known_transient, translated
 
@@ -102,31 +103,10 @@ class _MultipartBody:
         yield self._tail
 
 
-class BmcSession(requests.Session):
-    """A requests Session that reads nothing from the environment (no ~/.netrc, no proxy
-    variables: BMC credentials and routes come from config), and spares the per-request
-    merge of environment settings that would only return the session's own values: a
-    measurable share of the gateway's CPU across a thousand nodes' requests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False
-
-    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                   cert: Any) -> dict[str, Any]:
-        if self.trust_env or proxies or self.proxies:
-            merged: dict[str, Any] = super().merge_environment_settings(
-                url, proxies, stream, verify, cert)
-            return merged
-        # What requests' merge_setting gives without environment or proxies: the
-        # request's value when set, else the session's.
-        return {"proxies": {}, "stream": self.stream if stream is None else stream,
-                "verify": self.verify if verify is None else verify,
-                "cert": self.cert if cert is None else cert}
-
-
 class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
     """sushy's Connector configured from a BmcEndpoint, plus ``post_multipart``."""
+
+    _session: requests.Session
 
     def __init__(self, endpoint: BmcEndpoint) -> None:
         # One quick retry of a failed GET; longer waits are the executor's
