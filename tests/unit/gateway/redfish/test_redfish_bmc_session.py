@@ -1,0 +1,105 @@
+"""BmcSession sends what requests' full path would send: the session's headers with the
+request's on top (None removes one), Basic auth, JSON bodies, and the cookies a BMC set
+(a real loopback server records every request it receives)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway.redfish.bmc_session import BmcSession
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        server: _RecordingServer = self.server  # type: ignore[assignment]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        server.seen.append((self.command, self.path, dict(self.headers.items()), body))
+        self.send_response(200)
+        if self.path == "/login":
+            self.send_header("Set-Cookie", "sid=abc123; Path=/")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = do_PATCH = _answer  # noqa: N815 (http.server's naming)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _RecordingServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Recorder)
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+@pytest.fixture
+def server() -> Iterator[_RecordingServer]:
+    httpd = _RecordingServer()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_headers_auth_and_json_body_reach_the_bmc(server: _RecordingServer) -> None:
+    session = BmcSession()
+    session.headers["X-Auth-Token"] = "token-1"
+    session.headers["X-Vendor-Hint"] = "legacy"
+    session.auth = ("admin", "secret")
+    with session:
+        answer = session.request("PATCH", server.url + "/redfish/v1/Systems/1",
+                                 json={"Boot": {"BootSourceOverrideTarget": "Cd"}},
+                                 headers={"If-Match": "W/\"1\"", "X-Vendor-Hint": None},
+                                 timeout=5)
+    assert answer.status_code == 200
+    method, path, headers, body = server.seen[-1]
+    assert (method, path) == ("PATCH", "/redfish/v1/Systems/1")
+    assert headers["X-Auth-Token"] == "token-1"
+    assert headers["If-Match"] == "W/\"1\""
+    assert "X-Vendor-Hint" not in headers  # None removes a session header
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"Boot": {"BootSourceOverrideTarget": "Cd"}}
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"admin:secret").decode()
+
+
+def test_a_cookie_the_bmc_set_is_sent_back(server: _RecordingServer) -> None:
+    with BmcSession() as session:
+        session.get(server.url + "/login", timeout=5)
+        assert "Cookie" not in server.seen[-1][2]
+        session.get(server.url + "/redfish/v1/", timeout=5)
+    assert server.seen[-1][2]["Cookie"] == "sid=abc123"
+
+
+def test_query_parameters_are_kept(server: _RecordingServer) -> None:
+    with BmcSession() as session:
+        session.get(server.url + "/redfish/v1/Systems", params={"$expand": "."}, timeout=5)
+    assert server.seen[-1][1] == "/redfish/v1/Systems?%24expand=."
+
+
+def test_the_environment_is_not_read(monkeypatch: pytest.MonkeyPatch,
+                                     server: _RecordingServer) -> None:
+    # A proxy from the environment would take the request elsewhere (nothing listens).
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    with BmcSession() as session:
+        assert session.get(server.url + "/redfish/v1/", timeout=5).status_code == 200
+    assert server.seen[-1][1] == "/redfish/v1/"
