@@ -11,13 +11,16 @@ parameters, or a session that has received cookies, takes requests' full path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
+from urllib3.connectionpool import ConnectionPool
 
 
 class BmcSession(requests.Session):
@@ -60,4 +63,36 @@ class BmcSession(requests.Session):
         return prepared
 
 
-__all__ = ["BmcSession"]
+class BmcAdapter(HTTPAdapter):
+    """requests' HTTPAdapter that looks up its connection pool once per BMC address and
+    TLS settings instead of on every request (parsing the URL, building the pool key,
+    and statting a CA bundle path each time). A pool urllib3 has closed since (evicted,
+    or the adapter closed) is looked up again; proxies take requests' own path."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pools: dict[tuple[str, str, Any, Any], ConnectionPool] = {}
+
+    def get_connection_with_tls_context(self, request: PreparedRequest,
+                                        verify: bool | str | None,
+                                        proxies: Mapping[str, str] | None = None,
+                                        cert: tuple[str, str] | str | None = None
+                                        ) -> ConnectionPool:
+        if proxies:
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        scheme, _sep, rest = (request.url or "").partition("://")
+        key = (scheme.lower(), rest.split("/", 1)[0], verify, cert)
+        cached = self._pools.get(key)
+        # urllib3 empties a pool it closed (evicted, or the adapter closed): look again.
+        if cached is not None and getattr(cached, "pool", None) is not None:
+            return cached
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
+__all__ = ["BmcAdapter", "BmcSession"]

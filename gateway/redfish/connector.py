@@ -18,12 +18,11 @@ from urllib.parse import urljoin
 
 import requests
 import sushy
-from requests.adapters import HTTPAdapter
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 from urllib3.util.retry import Retry
 
-from gateway.redfish.bmc_session import BmcSession
+from gateway.redfish.bmc_session import BmcAdapter, BmcSession
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
 from gateway.redfish.errors import known_transient, translated
 
@@ -43,7 +42,7 @@ def reuse_retries() -> Retry:
                  raise_on_status=False)
 
 
-class PinnedCertificateAdapter(HTTPAdapter):
+class PinnedCertificateAdapter(BmcAdapter):
     """Accepts an HTTPS peer only if its certificate's SHA-256 matches ``fingerprint``.
 
     Chain and host name checks are off (the BMC's certificate is typically
@@ -131,7 +130,7 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
         # dropped one is detected before reuse or retried once (idempotent requests).
         self._session.headers.pop("Connection", None)
         for scheme in ("http://", "https://"):
-            self._session.mount(scheme, HTTPAdapter(max_retries=reuse_retries()))
+            self._session.mount(scheme, BmcAdapter(max_retries=reuse_retries()))
         mount_pinning(self._session, endpoint)
         endpoint.warn_if_insecure()
         # The Retry-After of the last response on this thread: sushy's errors do not
