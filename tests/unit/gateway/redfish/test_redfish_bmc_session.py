@@ -1,6 +1,7 @@
 """BmcSession sends what requests' full path would send: the session's headers with the
 request's on top (None removes one), Basic auth, JSON bodies, and the cookies a BMC set
-(a real loopback server records every request it receives)."""
+(a real loopback server records every request it receives); BmcAdapter keeps one
+connection pool per BMC address and looks a closed one up again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gateway.redfish.bmc_session import BmcSession
+from gateway.redfish.bmc_session import BmcAdapter, BmcSession
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -103,3 +104,30 @@ def test_the_environment_is_not_read(monkeypatch: pytest.MonkeyPatch,
     with BmcSession() as session:
         assert session.get(server.url + "/redfish/v1/", timeout=5).status_code == 200
     assert server.seen[-1][1] == "/redfish/v1/"
+
+
+def test_each_bmc_address_gets_its_own_pool(server: _RecordingServer) -> None:
+    other = _RecordingServer()
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with BmcSession() as session:
+            session.mount("http://", BmcAdapter())
+            for _ in range(2):
+                session.get(server.url + "/redfish/v1/Systems/1", timeout=5)
+                session.get(other.url + "/redfish/v1/Systems/2", timeout=5)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert [path for _m, path, _h, _b in server.seen] == ["/redfish/v1/Systems/1"] * 2
+    assert [path for _m, path, _h, _b in other.seen] == ["/redfish/v1/Systems/2"] * 2
+
+
+def test_a_pool_urllib3_closed_is_looked_up_again(server: _RecordingServer) -> None:
+    adapter = BmcAdapter()
+    with BmcSession() as session:
+        session.mount("http://", adapter)
+        session.get(server.url + "/redfish/v1/", timeout=5)
+        adapter.poolmanager.clear()  # closes every pool, as an eviction does
+        assert session.get(server.url + "/redfish/v1/", timeout=5).status_code == 200
+    assert len(server.seen) == 2
