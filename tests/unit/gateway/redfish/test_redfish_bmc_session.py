@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from gateway.redfish.bmc_session import BmcAdapter, BmcSession
+from tests.unit.gateway.redfish.loopback import LoopbackServer, QuietHandler, serving
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class _Recorder(QuietHandler):
     def _answer(self) -> None:
         server: _RecordingServer = self.server  # type: ignore[assignment]
         length = int(self.headers.get("Content-Length") or 0)
@@ -34,15 +31,10 @@ class _Recorder(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = _answer  # noqa: N815 (http.server's naming)
 
-    def log_message(self, *args: object) -> None:
-        pass
 
-
-class _RecordingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _RecordingServer(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Recorder)
+        super().__init__(_Recorder)
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
 
     @property
@@ -53,12 +45,8 @@ class _RecordingServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def server() -> Iterator[_RecordingServer]:
-    httpd = _RecordingServer()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_RecordingServer()) as httpd:
+        yield httpd
 
 
 def test_headers_auth_and_json_body_reach_the_bmc(server: _RecordingServer) -> None:
@@ -107,18 +95,11 @@ def test_the_environment_is_not_read(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_each_bmc_address_gets_its_own_pool(server: _RecordingServer) -> None:
-    other = _RecordingServer()
-    thread = threading.Thread(target=other.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with BmcSession() as session:
-            session.mount("http://", BmcAdapter())
-            for _ in range(2):
-                session.get(server.url + "/redfish/v1/Systems/1", timeout=5)
-                session.get(other.url + "/redfish/v1/Systems/2", timeout=5)
-    finally:
-        other.shutdown()
-        other.server_close()
+    with serving(_RecordingServer()) as other, BmcSession() as session:
+        session.mount("http://", BmcAdapter())
+        for _ in range(2):
+            session.get(server.url + "/redfish/v1/Systems/1", timeout=5)
+            session.get(other.url + "/redfish/v1/Systems/2", timeout=5)
     assert [path for _m, path, _h, _b in server.seen] == ["/redfish/v1/Systems/1"] * 2
     assert [path for _m, path, _h, _b in other.seen] == ["/redfish/v1/Systems/2"] * 2
 
