@@ -312,9 +312,6 @@ class FleetBmcClient(BmcClient):
         base = BmcClient.connect(endpoint)
         client = cls(base.endpoint, base._root)
         client.known = known if known is not None else {}
-        # requests otherwise reads ~/.netrc and the proxy environment on every request:
-        # measurable CPU across a thousand nodes, and BMC credentials come from config.
-        client._conn._session.trust_env = False
         return client
 
     def power_state(self) -> PowerState:

@@ -26,6 +26,7 @@ from gateway.redfish import (
     update_service,
     virtual_media,
 )
+from gateway.redfish.bmc_session import BmcSession
 from gateway.redfish.common import link
 from gateway.redfish.connector import FleetConnector, mount_pinning, open_service
 from gateway.redfish.endpoint import BmcEndpoint
@@ -34,7 +35,6 @@ from gateway.redfish.errors import (
     OperationTimeoutError,
     RedfishError,
     ResourceMissingError,
-    translated,
 )
 from gateway.redfish.fallback import FIRMWARE_INVENTORY
 from gateway.redfish.systems import BootOverride
@@ -89,8 +89,10 @@ class BmcClient:
         return conn
 
     def _root_json(self) -> dict[str, Any]:
-        with translated("reading the service root"):
-            body: dict[str, Any] = self._conn.get(self._root.path).json()
+        """The service root as read when the client logged in (sushy reads it first): its
+        links do not change while a client lives, and a BMC restart (new firmware) ends
+        the client (its session is gone): a new client reads the root again."""
+        body: dict[str, Any] = self._root.json
         return body
 
     def _update_service(self) -> dict[str, Any]:
@@ -276,9 +278,7 @@ def list_systems(endpoint: BmcEndpoint) -> list[str]:
 def probe_session(endpoint: BmcEndpoint) -> requests.Session:
     """A requests session for repeated ``probe`` calls to one BMC (keeps the connection
     alive between probes; the pinned certificate is checked as for the client)."""
-    session = requests.Session()
-    # BMC credentials come from config: never read ~/.netrc or proxy variables per request.
-    session.trust_env = False
+    session = BmcSession()  # nothing from ~/.netrc or proxy variables: see BmcSession
     mount_pinning(session, endpoint)
     return session
 
@@ -294,8 +294,7 @@ def probe(endpoint: BmcEndpoint, *, timeout: float = 5.0,
     verify = endpoint.requests_verify()
     owned = session is None
     if session is None:
-        session = requests.Session()
-        mount_pinning(session, endpoint)
+        session = probe_session(endpoint)
     try:
         # /redfish/v1/ is fixed by DSP0266; everything else is followed from it.
         root = session.get(endpoint.url + "/redfish/v1/", verify=verify, timeout=timeout)

@@ -19,11 +19,11 @@ from urllib.parse import urljoin
 
 import requests
 import sushy
-from requests.adapters import HTTPAdapter
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exc
 from urllib3.util.retry import Retry
 
+from gateway.redfish.bmc_session import BmcAdapter, BmcSession
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
 from gateway.redfish.errors import RequestRejectedError, known_transient, quoted, translated
 
@@ -43,7 +43,7 @@ def reuse_retries() -> Retry:
                  raise_on_status=False)
 
 
-class PinnedCertificateAdapter(HTTPAdapter):
+class PinnedCertificateAdapter(BmcAdapter):
     """Accepts an HTTPS peer only if its certificate's SHA-256 matches ``fingerprint``.
 
     Chain and host name checks are off (the BMC's certificate is typically
@@ -130,6 +130,8 @@ def check_resource(path: str, body: bytes) -> None:
 class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
     """sushy's Connector configured from a BmcEndpoint, plus ``post_multipart``."""
 
+    _session: requests.Session
+
     def __init__(self, endpoint: BmcEndpoint) -> None:
         # One quick retry of a failed GET; longer waits are the executor's
         # job (its RetryPolicy), so a down BMC is reported promptly.
@@ -142,13 +144,18 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             connect_timeout=min(endpoint.timeout, 10.0),
         )
         self.endpoint = endpoint
+        # Before the first request (the login): see BmcSession.
+        configured = BmcSession()
+        configured.headers.update(self._session.headers)
+        self._session.close()
+        self._session = configured
         # sushy asks every BMC to close the connection after each response (some BMCs
         # choke on long-lived connections). That made a TCP handshake per request, the
         # largest single cost of a thousand-node rollout. Keep connections alive; a
         # dropped one is detected before reuse or retried once (idempotent requests).
         self._session.headers.pop("Connection", None)
         for scheme in ("http://", "https://"):
-            self._session.mount(scheme, HTTPAdapter(max_retries=reuse_retries()))
+            self._session.mount(scheme, BmcAdapter(max_retries=reuse_retries()))
         mount_pinning(self._session, endpoint)
         endpoint.warn_if_insecure()
         # The Retry-After of the last response on this thread: sushy's errors do not

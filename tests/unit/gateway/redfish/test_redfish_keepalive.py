@@ -4,14 +4,13 @@ counts the client ports it sees), and the health probe can reuse one session."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from gateway.redfish import BmcEndpoint, TlsMode, probe, probe_session
 from gateway.redfish.connector import FleetConnector
+from tests.unit.gateway.redfish.loopback import LoopbackServer, QuietHandler, serving
 
 DOCS = {
     "/redfish/v1/": {"Id": "RootService", "Systems": {"@odata.id": "/redfish/v1/Systems"}},
@@ -19,8 +18,7 @@ DOCS = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive unless the client asks to close
+class _Handler(QuietHandler):  # keep-alive unless the client asks to close
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         server: _CountingServer = self.server  # type: ignore[assignment]
@@ -33,26 +31,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args: object) -> None:
-        pass
 
-
-class _CountingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _CountingServer(LoopbackServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.ports: list[int] = []
 
 
 @pytest.fixture
 def server() -> Iterator[_CountingServer]:
-    httpd = _CountingServer()
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_CountingServer()) as httpd:
+        yield httpd
 
 
 def _endpoint(server: _CountingServer) -> BmcEndpoint:
