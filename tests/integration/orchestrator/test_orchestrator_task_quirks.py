@@ -116,37 +116,33 @@ def test_an_update_moved_to_a_job_is_followed_in_the_job(rollout: RolloutFactory
 def test_a_staged_image_stopping_is_staged_not_failed(rollout: RolloutFactory,
                                                       bundle_factory: object,
                                                       method: str) -> None:
-    now = datetime.now(UTC)
-    rig = rollout(models=[TEST_MODEL] * NODES, groups={"all": 1},
-                  cluster={"delivery": [method], "activation": "staged"},
-                  quirks=["task-stopping-while-staged"],
-                  orchestrator={"expected_reset_s": 60},
-                  qos_classes=[{"name": "now", "order": 0, "windows": [
-                      {"days": [now.weekday()], "start": now.strftime("%H:%M"),
-                       "hours": 0.5}]}],
-                  qos_of=lambda _node: "now")
-    for bmc in rig.emulated.bmcs:
-        bmc.firmware.install("BMC", TARGET_VERSIONS["BMC"])  # BIOS can be staged at once
-    _stage_then_update(rig)
+    _stage_then_update(_staged_rig(rollout, method, "task-stopping-while-staged"))
 
 
 def test_staging_through_http_push_uri(rollout: RolloutFactory) -> None:
     """A BMC with only HttpPushUri stages too: the apply time OnReset is set in its
     HttpPushUriOptions before the push, and put back after (docs/interop.md,
     "http-push-only")."""
+    rig = _staged_rig(rollout, "multipart_push", "http-push-only")
+    _stage_then_update(rig)
+    for bmc in rig.emulated.bmcs:
+        assert push_settings(bmc).apply_time == "Immediate", bmc.id
+
+
+def _staged_rig(rollout: RolloutFactory, method: str, quirk: str) -> Rollout:
+    """A staged cluster of BMCs with ``quirk``, its window open now, BMCs already at
+    target (so BIOS can be staged at once)."""
     now = datetime.now(UTC)
     rig = rollout(models=[TEST_MODEL] * NODES, groups={"all": 1},
-                  cluster={"delivery": ["multipart_push"], "activation": "staged"},
-                  quirks=["http-push-only"], orchestrator={"expected_reset_s": 60},
+                  cluster={"delivery": [method], "activation": "staged"},
+                  quirks=[quirk], orchestrator={"expected_reset_s": 60},
                   qos_classes=[{"name": "now", "order": 0, "windows": [
                       {"days": [now.weekday()], "start": now.strftime("%H:%M"),
                        "hours": 0.5}]}],
                   qos_of=lambda _node: "now")
     for bmc in rig.emulated.bmcs:
-        bmc.firmware.install("BMC", TARGET_VERSIONS["BMC"])  # BIOS can be staged at once
-    _stage_then_update(rig)
-    for bmc in rig.emulated.bmcs:
-        assert push_settings(bmc).apply_time == "Immediate", bmc.id
+        bmc.firmware.install("BMC", TARGET_VERSIONS["BMC"])
+    return rig
 
 
 def _stage_then_update(rig: Rollout) -> None:
