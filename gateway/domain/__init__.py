@@ -83,7 +83,11 @@ from gateway.domain.planner import (
     plan_campaign,
     plan_waves,
 )
-from gateway.domain.polling import MonitorPolls, monitor_polls
+from gateway.domain.polling import (
+    MonitorPolls,
+    monitor_polls,
+    retry_after_silence,
+)
 from gateway.domain.retry import RetryPolicy
 from gateway.domain.run_progress import RunProgress
 from gateway.domain.windows import DEFAULT_QOS, MaintenanceWindow, QosClass
@@ -107,6 +111,7 @@ __all__ = [
     "down_per_group", "exclusion_of",
     "lower_bound", "monitor_polls", "new_campaign", "next_event", "occupies_allowance",
     "offered_methods", "open_failures", "plan_campaign", "plan_waves", "reassign_canaries",
+    "retry_after_silence",
     "retry_node", "startable_now", "AdmissionBook",
     "target_from_decisions", "unavailable_per_group", "version_mismatches",
 ]

@@ -28,6 +28,7 @@ from gateway.domain import (
     after_failure,
     choose_delivery,
     monitor_polls,
+    retry_after_silence,
 )
 from gateway.orchestrator import manager_steps, readback, staging
 from gateway.orchestrator.context import Advance, Outcome, Stay, StepContext, versions_behind
@@ -171,6 +172,7 @@ def monitor(ctx: StepContext) -> Outcome:
     try:
         if task:
             status = look_at_task(ctx)  # None: a new monitor still says 404 (iDRAC)
+            ctx.streaks.pop(_silent_key(ctx), None)  # it answered
             if status is None:
                 return Stay(short, "task monitor not there yet (404)")
             found = reported(ctx, status)
@@ -199,11 +201,15 @@ def monitor(ctx: StepContext) -> Outcome:
                 NodeStep.RESET if reset else NodeStep.WAIT_BACK,
                 progress=replace(ctx.progress, bmc_said=said))
         installed = ctx.client().component_versions()
+        ctx.streaks.pop(_silent_key(ctx), None)  # it answered
     except RedfishError as exc:
         if not exc.transient:
             raise
         ctx.clients.drop(ctx.node, exc)  # e.g. the BMC is restarting into new firmware
-        return Stay(short, "BMC not answering")
+        # Each look at a silent BMC is a fresh login: back off while it stays silent.
+        misses = ctx.streaks[_silent_key(ctx)] = ctx.streaks.get(_silent_key(ctx), 0) + 1
+        return Stay(retry_after_silence(short, misses, poll_max_s=ctx.settings.poll_max_s),
+                    "BMC not answering")
     behind = versions_behind(ctx, installed)
     if not behind:
         # This answer already counts as the first good one of WAIT_BACK.
@@ -271,6 +277,11 @@ def wait_back(ctx: StepContext) -> Outcome:
 
 def _streak_key(ctx: StepContext) -> str:
     return f"{ctx.campaign.id}/{ctx.node}/{ctx.run.attempt}"
+
+
+def _silent_key(ctx: StepContext) -> str:
+    """Where MONITOR counts the looks in a row its BMC did not answer."""
+    return f"{_streak_key(ctx)}/silent"
 
 
 def verify(ctx: StepContext) -> Outcome:
