@@ -249,6 +249,7 @@ def firmware_inventory() -> Response:
 def firmware_item(member: str) -> Response:
     _check_inventory_offered()
     current = bmc()
+    current.count("inventory_member")  # a client reading versions (docs/emulator.md)
     component = member.removeprefix(STAGED_PREFIX)
     if component != member:
         version = existing(current.firmware.pending().get(component), "SoftwareInventory",

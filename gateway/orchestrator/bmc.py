@@ -4,7 +4,7 @@ remembers (pooled per node by gateway.orchestrator.client_pool)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -205,10 +205,14 @@ class FleetBmcClient(BmcClient):
                                       apply_time=apply_time, force=force, timeout=timeout,
                                       reservation_may_be_ours=reservation_may_be_ours)
 
-    def component_versions(self) -> dict[str, str]:
+    def component_versions(self, only: Collection[str] | None = None) -> dict[str, str]:
         """Component name -> installed version, one GET per FirmwareInventory member once
         the members are known; on a BMC whose inventory read the fallback sources, from
-        those sources again (never from another one). Raises RedfishError."""
+        those sources again (never from another one). ``only``: the components wanted,
+        read alone when each is a known member still running under that name (else all
+        are read). Raises RedfishError."""
+        if only is not None and (versions := self._some_member_versions(only)) is not None:
+            return versions
         source = self.known.get("versions_from")
         if source is None:
             # Nothing read yet in this process (e.g. after a gateway restart): the source
@@ -228,6 +232,27 @@ class FleetBmcClient(BmcClient):
             except ResourceMissingError:
                 continue
         return self._member_versions()
+
+    def _some_member_versions(self, components: Collection[str]) -> dict[str, str] | None:
+        """The versions of ``components`` from their known members alone, or None when
+        one is not a known member, is gone or no longer its component's running image
+        (activated staged images, Ids that change with the version: read them all)."""
+        uris: dict[str, str] = self.known.get("member_uris") or {}
+        if self.known.get("versions_from") in (None, FALLBACK) or any(
+                c not in uris for c in components):
+            return None
+        versions: dict[str, str] = {}
+        for component in sorted(components):
+            try:
+                with translated("reading FirmwareInventory"):
+                    body = self._conn.get(uris[component]).json()
+            except ResourceMissingError:
+                return None
+            if not isinstance(body, dict) or not (update_service.is_running_image(body)
+                    and update_service.component_name(body) == component):
+                return None
+            versions[component] = str(body.get("Version") or "")
+        return versions
 
     def _member_versions(self) -> dict[str, str]:
         if self._members is None:

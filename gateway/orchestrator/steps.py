@@ -200,7 +200,8 @@ def monitor(ctx: StepContext) -> Outcome:
             return act_on(ctx, found, task_said=said) or Advance(
                 NodeStep.RESET if reset else NodeStep.WAIT_BACK,
                 progress=replace(ctx.progress, bmc_said=said))
-        installed = ctx.client().component_versions()
+        still = _still_behind(ctx)
+        installed = ctx.client().component_versions(only=still)
         ctx.streaks.pop(_silent_key(ctx), None)  # it answered
     except RedfishError as exc:
         if not exc.transient:
@@ -210,13 +211,15 @@ def monitor(ctx: StepContext) -> Outcome:
         misses = ctx.streaks[_silent_key(ctx)] = ctx.streaks.get(_silent_key(ctx), 0) + 1
         return Stay(retry_after_silence(short, misses, poll_max_s=ctx.settings.poll_max_s),
                     "BMC not answering")
-    behind = versions_behind(ctx, installed)
+    behind = versions_behind(ctx, installed, still)
     if not behind:
         # This answer already counts as the first good one of WAIT_BACK.
         ctx.streaks[_streak_key(ctx)] = 1
         return Advance(NodeStep.WAIT_BACK)
     _mark_behind(ctx, behind)  # named if the step times out
-    if (outcome := act_on(ctx, reported(ctx), installed=installed)) is not None:
+    # A reported failure is weighed against every version, read afresh after a partial read.
+    full = installed if still is None else None
+    if (outcome := act_on(ctx, reported(ctx), installed=full)) is not None:
         return outcome  # the BMC (or its update CD) reported a failure: no need to wait
     if _may_redeliver(ctx):
         settle = ctx.progress.settle_until
@@ -309,6 +312,15 @@ def verify(ctx: StepContext) -> Outcome:
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
     ctx.observe(quick_inventory(ctx, installed))  # the node shows its new versions now
     return Advance(NodeStep.EJECT, {"after_versions": installed})
+
+
+def _still_behind(ctx: StepContext) -> set[str] | None:
+    """The components MONITOR found behind at its last look in this attempt (None
+    before one: all are read). Only they are read again: one at its target is not
+    re-read before VERIFY, which reads every one (``done`` needs that full read)."""
+    parts = (ctx.progress.behind or "").split("; ")
+    still = {c for c in ctx.run.target_versions if any(p.startswith(f"{c} ") for p in parts)}
+    return still or None
 
 
 def _mark_behind(ctx: StepContext, behind: list[str]) -> None:
