@@ -16,12 +16,14 @@ _HEADERS = ("Content-Type", "Authorization", "X-Auth-Token", "Location", "Retry-
 @dataclass
 class Garbage:
     """What the proxy answers for ``path`` (every path under it when it ends with "/")
-    instead of the BMC (status, headers, body)."""
+    instead of the BMC (status, headers, body); ``method``: only to requests of that
+    method (e.g. a PATCH of a resource whose GET is left alone), "" to any."""
 
     path: str = ""
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    method: str = ""
 
 
 class GarbageProxy:
@@ -37,7 +39,8 @@ class GarbageProxy:
         path = environ.get("PATH_INFO", "")
         wanted = self.garbage.path
         if wanted and (path.rstrip("/") == wanted or
-                       (wanted.endswith("/") and path.startswith(wanted))):
+                       (wanted.endswith("/") and path.startswith(wanted))) and (
+                self.garbage.method in ("", environ["REQUEST_METHOD"])):
             g = self.garbage
             start_response(f"{g.status} Garbage", [*g.headers,
                                                    ("Content-Length", str(len(g.body)))])
