@@ -3,10 +3,14 @@ answer for garbage: how tests meet a BMC that answers nonsense."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.redfish import BmcEndpoint, RedfishError
 
 # Forwarded both ways; the rest of the BMC's headers do not matter here.
 _HEADERS = ("Content-Type", "Authorization", "X-Auth-Token", "Location", "Retry-After",
@@ -59,3 +63,23 @@ class GarbageProxy:
         start_response(f"{answer.status_code} {answer.reason}",
                        [*kept, ("Content-Length", str(len(answer.content)))])
         return [answer.content]
+
+
+def said_to(proxy: GarbageProxy, endpoint: BmcEndpoint, garbage: Garbage,
+            act: Callable[[FleetBmcClient], object],
+            prepare: Callable[[FleetBmcClient], object] = lambda _client: None) -> str:
+    """What a fresh client's ``act`` ends in while the proxy answers ``garbage`` (after
+    ``prepare``, answered by the BMC): the RedfishError's text, "" when it returned.
+    Any other exception propagates (the test fails on it)."""
+    proxy.garbage = Garbage()
+    client = FleetBmcClient.connect(endpoint)
+    try:
+        prepare(client)
+        proxy.garbage = garbage
+        act(client)
+    except RedfishError as exc:
+        return str(exc)
+    finally:
+        proxy.garbage = Garbage()
+        client.close()
+    return ""
