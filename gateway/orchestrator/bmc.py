@@ -114,6 +114,8 @@ class FleetBmcClient(BmcClient):
         """BmcClient's inventory, and whether the virtual CD can be loaded at all (a slot
         without InsertMedia makes MSC unusable: refused at precheck, not in deliver)."""
         found = super().inventory()
+        # Compared when the BMC answers again after not answering (ClientPool.get).
+        self.known["identity"] = self.identity()
         cd = self._cd_slot()  # read by the inventory just now: no request
         if cd is None or virtual_media.can_insert(cd):
             return found
@@ -144,6 +146,25 @@ class FleetBmcClient(BmcClient):
         self.known["versions_from"] = FALLBACK
         self.known["manager"] = manager
         return fallback.read_fallback(self._conn, system.json, manager, why)
+
+    def identity(self) -> dict[str, str]:
+        """What tells one BMC firmware from another: the service root's UUID and the
+        Manager's FirmwareVersion, those the BMC offers (docs/interop.md,
+        "reshaped-by-bmc-update"). Raises RedfishError."""
+        found: dict[str, str] = {}
+        uuid = self._root_json().get("UUID")
+        if isinstance(uuid, str) and uuid.strip():
+            found["UUID"] = uuid.strip()
+        manager = self.known.get("identity_manager") or fallback.manager_uri(
+            self._conn, self._host(fresh=False).json, self._root_json())
+        if manager is not None:
+            with translated("reading the manager"):
+                body = self._conn.get(manager).json()
+            version = body.get("FirmwareVersion") if isinstance(body, dict) else None
+            if isinstance(version, str) and version.strip():
+                found["FirmwareVersion"] = version.strip()
+            self.known["identity_manager"] = manager
+        return found
 
     def media_state(self) -> MediaState | None:
         fresh = self._cd is None  # _cd_slot reads the slot when it is not yet known
@@ -348,4 +369,16 @@ class FleetBmcClient(BmcClient):
         return systems.facts_of(self._host())
 
 
-__all__ = ["FleetBmcClient", "RedfishError"]
+def identity_change(before: dict[str, str] | None, now: dict[str, str]) -> str | None:
+    """Why a BMC that answers ``now`` is not the one read ``before`` (at inventory), or
+    None when every field both offer is unchanged. Nothing to compare counts as a change:
+    the BMC cannot be shown to be the same."""
+    was = before or {}
+    common = sorted(set(was) & set(now))
+    if not common:
+        return "its identity (service root UUID, Manager FirmwareVersion) cannot be compared"
+    changed = [f"{key} {was[key]!r} -> {now[key]!r}" for key in common if was[key] != now[key]]
+    return "its " + ", ".join(changed) if changed else None
+
+
+__all__ = ["FleetBmcClient", "RedfishError", "identity_change"]

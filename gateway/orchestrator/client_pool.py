@@ -3,9 +3,9 @@
 A node's client is cached while the node is being driven and dropped after any
 error, because a BMC that restarted (a BMC firmware update) has forgotten our
 Redfish session and answers 401 to it. What a BMC revealed is kept longer, but not
-trusted blindly: a BMC that stopped answering and came back, or that refused a URI
-it had given, is discovered again from its service root (docs/interop.md,
-"reshaped-by-bmc-update").
+trusted blindly: a BMC that stopped answering and came back with another identity
+(service root UUID or Manager FirmwareVersion), or that refused a URI it had given,
+is discovered again from its service root (docs/interop.md, "reshaped-by-bmc-update").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.orchestrator.bmc import FleetBmcClient, identity_change
 from gateway.redfish import BmcEndpoint, NotSupportedError, RedfishError
 from gateway.redfish.errors import ResourceMissingError
 
@@ -38,7 +38,7 @@ class ClientPool:
         self._known: dict[str, dict[str, Any]] = {}  # node -> URIs its BMC revealed
         self._guards: dict[str, Callable[[], None]] = {}  # node -> fencing check
         # Nodes whose BMC stopped answering (a restart, perhaps into new firmware): their
-        # next client discovers the BMC again (see rediscover).
+        # next client compares the BMC's identity with the inventory's (see get).
         self._unanswered: set[str] = set()
         # Nodes discovered again whose stored capabilities are to be read afresh.
         self._stale: set[str] = set()
@@ -72,15 +72,32 @@ class ClientPool:
         client = FleetBmcClient.connect(endpoint, known)
         with self._lock:
             restarted = endpoint.name in self._unanswered
+        changed = self._reidentified(client, known) if restarted else None
+        with self._lock:
             self._unanswered.discard(endpoint.name)
-            if restarted:
+            if changed is not None:
                 self._forget_shape(endpoint.name)
+                known["identity"] = changed[1]  # compared at the next silence
             client.guard = self._guards.get(endpoint.name)
             self._clients[endpoint.name] = client
-        if restarted:
-            LOG.info("node %s: its BMC answers again after not answering (a restart?); "
-                     "discovered again from the service root", endpoint.name)
+        if changed is not None:
+            LOG.info("node %s: its BMC answers again after not answering, and %s; "
+                     "discovered again from the service root", endpoint.name, changed[0])
         return client
+
+    @staticmethod
+    def _reidentified(client: FleetBmcClient, known: dict[str, Any]
+                      ) -> tuple[str, dict[str, str]] | None:
+        """(why, identity now) when the BMC that answers again is not the one inventoried
+        (its own firmware update), None when it only stopped answering for a while (its
+        remembered URIs still hold). Raises RedfishError (the client closed)."""
+        try:
+            now = client.identity()
+        except RedfishError:
+            client.close()
+            raise
+        why = identity_change(known.get("identity"), now)
+        return None if why is None else (why, now)
 
     def drop(self, node_id: str, error: RedfishError | None = None) -> None:
         """Forget (and log out of) the node's client, e.g. after an error or when done.

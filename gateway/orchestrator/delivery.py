@@ -268,18 +268,9 @@ def _to_monitor(ctx: StepContext, ref: TaskRef | None) -> Outcome:
 
 
 def adopt_task(ctx: StepContext, intent: datetime) -> TaskRef | None:
-    """The BMC's newest task started after our (possibly delivered) request, if any."""
-    newest: tuple[datetime, TaskRef] | None = None
-    for task in ctx.client().list_tasks():
-        try:
-            started = datetime.fromisoformat(task.start_time)
-        except ValueError:
-            continue
-        if started.tzinfo is None or started < intent - TASK_CLOCK_SLACK:
-            continue
-        if newest is None or started > newest[0]:
-            newest = (started, task.ref)
-    return newest[1] if newest else None
+    """The BMC's newest task (or, with none, update Job) started after our (possibly
+    delivered) request, if any."""
+    return ctx.client().find_update_task(intent - TASK_CLOCK_SLACK)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Self
 
 import requests
@@ -42,7 +43,9 @@ from gateway.redfish.tasks import (
     TaskRef,
     TaskStatus,
     TaskSummary,
+    list_jobs,
     list_tasks,
+    newest_since,
     poll_task,
     wait_for_task,
 )
@@ -244,6 +247,16 @@ class BmcClient:
     def list_tasks(self) -> list[TaskSummary]:
         """Every task the BMC lists (see tasks.list_tasks)."""
         return list_tasks(self._conn, self._root_json())
+
+    def find_update_task(self, since: datetime) -> TaskRef | None:
+        """The newest task started at or after ``since`` (an update request whose answer
+        was lost) or, when the BMC lists none, the newest such update Job: the Task of
+        an update moved to a Job may be gone while the Job runs (docs/interop.md,
+        "job-instead-of-task"). Raises RedfishError."""
+        found = newest_since(self.list_tasks(), since)
+        if found is None:
+            found = newest_since(list_jobs(self._conn, self._root_json()), since)
+        return found
 
     def task_status(self, ref: TaskRef) -> TaskStatus:
         return poll_task(self._conn, ref)

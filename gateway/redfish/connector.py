@@ -25,7 +25,13 @@ from urllib3.util.retry import Retry
 
 from gateway.redfish.bmc_session import BmcAdapter, BmcSession
 from gateway.redfish.endpoint import BmcEndpoint, TlsMode
-from gateway.redfish.errors import RequestRejectedError, known_transient, quoted, translated
+from gateway.redfish.errors import (
+    RequestRejectedError,
+    known_transient,
+    quoted,
+    translate,
+    translated,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -158,13 +164,14 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
             self._session.mount(scheme, BmcAdapter(max_retries=reuse_retries()))
         mount_pinning(self._session, endpoint)
         endpoint.warn_if_insecure()
-        # The Retry-After of the last response on this thread: sushy's errors do not
-        # keep their response, and a busy BMC's wish is part of what it said.
+        # The last response on this thread: sushy's errors do not keep their response,
+        # and a busy BMC's Retry-After, or an error page that is not Redfish JSON, is
+        # part of what it said.
         self._answers = threading.local()
-        self._response_callback = self._remember_retry_after
+        self._response_callback = self._remember_answer
 
-    def _remember_retry_after(self, response: requests.Response) -> None:
-        self._answers.retry_after = response.headers.get("Retry-After")
+    def _remember_answer(self, response: requests.Response) -> None:
+        self._answers.response = response
 
     def _op(self, method: str, path: str = "", data: Any = None, headers: Any = None,
             blocking: bool = False, timeout: float | None = None,
@@ -177,11 +184,22 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
                 allow_reauth=allow_reauth, **extra)
         except sushy_exc.HTTPError as exc:
             if not hasattr(exc, "retry_after"):
-                exc.retry_after = getattr(self._answers, "retry_after", None)
+                _noted(exc, getattr(self._answers, "response", None))
+            # Kept even when sushy goes on to swallow the error (its eject does, for a 5xx).
+            self._answers.refusal = str(translate(exc, f"{method} {path[:200]}"))
             raise
+        finally:
+            self._answers.response = None  # kept only while its error is raised
         if method == "GET" and response.status_code == 200:
             check_resource(path, response.content)
         return response
+
+    def last_refusal(self) -> str | None:
+        """The last error answer on this thread (named as errors.translate names it), and
+        forget it: what a BMC said to a request whose error sushy swallowed."""
+        said: str | None = getattr(self._answers, "refusal", None)
+        self._answers.refusal = None
+        return said
 
     def check_retry_on_exception(self, exception_msg: object) -> bool:
         """sushy retries SYS518 and iLO's InvalidOperationForSystemState once at once;
@@ -223,9 +241,20 @@ class FleetConnector(sushy_connector.Connector):  # type: ignore[misc]
         try:
             sushy_exc.raise_for_response("POST", url, response)
         except sushy_exc.HTTPError as exc:
-            exc.retry_after = response.headers.get("Retry-After")
+            _noted(exc, response)
             raise
         return response
+
+
+def _noted(exc: sushy_exc.HTTPError, response: requests.Response | None) -> None:
+    """Keep on sushy's error what it drops of the BMC's answer: its Retry-After and, for
+    an error that is not a Redfish error document (an HTML page, JSON cut short), what it
+    said (``said``: quoted, truncated, secrets blanked; see errors.translate)."""
+    exc.retry_after = response.headers.get("Retry-After") if response is not None else None
+    if exc.body is None and response is not None:
+        exc.said = quoted(response.content[:4096])
+        # sushy's own retries look for words in the detail ("... in error.detail").
+        exc.detail = exc.detail or ""
 
 
 def open_service(endpoint: BmcEndpoint) -> sushy.Sushy:

@@ -112,14 +112,17 @@ def _http_error(exc: sushy_exc.HTTPError, doing: str, strict: bool) -> RedfishEr
            if isinstance(m, dict) and m.get("MessageId")]
     said_ids = f" [{', '.join(ids)}]" if ids else ""
     message = f"{doing}: HTTP {status} ({detail}){said_ids}"
+    raw = getattr(exc, "said", None)  # set by FleetConnector for a non-Redfish error body
+    if isinstance(raw, str):
+        message = f"{doing}: HTTP {status}, not a Redfish error document: {raw}"
     if isinstance(exc, sushy_exc.AccessError) or status in (401, 403):
         return AuthenticationError(f"{doing}: the BMC refused the credentials (HTTP {status})",
                                    status=status)
     if isinstance(exc, sushy_exc.ResourceNotFoundError) or status == 404:
         return ResourceMissingError(message, status=status)
     # Set by FleetConnector: sushy's errors do not keep their response's headers.
-    raw = getattr(exc, "retry_after", None)
-    retry_after = parse_retry_after(raw) if isinstance(raw, str) and raw.strip() else None
+    wish = getattr(exc, "retry_after", None)
+    retry_after = parse_retry_after(wish) if isinstance(wish, str) and wish.strip() else None
     said = f"{exc.code} {detail} {exc.extended_info}"
     busy = _BUSY_STATUSES if strict else _TRANSIENT_STATUSES
     if (status is not None and status in busy) or known_transient(said):

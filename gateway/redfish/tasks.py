@@ -109,19 +109,59 @@ def list_tasks(conn: FleetConnector, root_json: dict[str, Any]) -> list[TaskSumm
     After a crash the executor looks here for a task it started but did not
     record, instead of starting a second flash.
     """
-    service_uri = link(root_json, "Tasks")
+    return _listed(conn, root_json, ("Tasks", "Tasks", "TaskState"), "listing tasks")
+
+
+def list_jobs(conn: FleetConnector, root_json: dict[str, Any]) -> list[TaskSummary]:
+    """Every update Job in JobService/Jobs (a Job whose CreatedBy names another service
+    is left out); empty when the BMC has no JobService. Where an update moves to a Job
+    (docs/interop.md, "job-instead-of-task") its Task may be gone while the Job runs."""
+    return _listed(conn, root_json, ("JobService", "Jobs", "JobState"), "listing jobs",
+                   lambda body: "Update" in str(body.get("CreatedBy") or "Update"))
+
+
+def _listed(conn: FleetConnector, root_json: dict[str, Any], names: tuple[str, str, str],
+            what: str, wanted: Callable[[dict[str, Any]], bool] = lambda _body: True
+            ) -> list[TaskSummary]:
+    """The members of the collection ``names[1]`` of the service the root links as
+    ``names[0]``, with their state property ``names[2]`` and StartTime."""
+    service, member_collection, state = names
+    service_uri = link(root_json, service)
     if service_uri is None:
         return []
     found: list[TaskSummary] = []
-    with translated("listing tasks"):
-        collection_uri = link(conn.get(service_uri).json(), "Tasks")
+    with translated(what):
+        collection_uri = link(_document(conn, service_uri), member_collection)
         if collection_uri is None:
             return []
-        for uri in member_links(conn.get(collection_uri).json()):
-            body = conn.get(uri).json()
-            found.append(TaskSummary(uri, str(body.get("TaskState", "")),
-                                     str(body.get("StartTime", ""))))
+        for uri in member_links(_document(conn, collection_uri)):
+            body = _document(conn, uri)
+            if wanted(body):
+                found.append(TaskSummary(uri, str(body.get(state, "")),
+                                         str(body.get("StartTime", ""))))
     return found
+
+
+def _document(conn: FleetConnector, uri: str) -> dict[str, Any]:
+    body = conn.get(uri).json()
+    if not isinstance(body, dict):
+        raise ValueError(f"{uri} is not a JSON object: {str(body)[:80]!r}")
+    return body
+
+
+def newest_since(found: list[TaskSummary], since: datetime) -> TaskRef | None:
+    """The newest of ``found`` started at or after ``since`` (an aware time), if any."""
+    newest: tuple[datetime, TaskRef] | None = None
+    for task in found:
+        try:
+            started = datetime.fromisoformat(task.start_time)
+        except ValueError:
+            continue
+        if started.tzinfo is None or started < since:
+            continue
+        if newest is None or started > newest[0]:
+            newest = (started, task.ref)
+    return newest[1] if newest else None
 
 
 def _path_of(uri: str) -> str:

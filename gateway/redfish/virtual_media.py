@@ -210,6 +210,8 @@ def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:
     current = current or state_of(media)
     if not current.inserted and not current.image:
         return
+    refusals = getattr(media._conn, "last_refusal", lambda: None)
+    refusals()  # only the ejects' own answers below
     for _attempt in range(EJECT_ATTEMPTS):
         with translated("ejecting virtual media"):
             media.eject_media()
@@ -217,9 +219,11 @@ def eject(media: VirtualMedia, *, current: MediaState | None = None) -> None:
         # Inserted decides: some BMCs keep showing the last Image in an ejected slot.
         if not current.inserted:
             return
+    # sushy swallows some refusals of an eject (a 5xx): what the BMC said is named.
+    refused = refusals()
     raise RequestRejectedError(
         f"the virtual CD still reports {current.image or 'media'} inserted after "
-        f"{EJECT_ATTEMPTS} ejects")
+        f"{EJECT_ATTEMPTS} ejects" + (f"; the last refusal: {refused}" if refused else ""))
 
 
 def can_insert(media: VirtualMedia) -> bool:

@@ -3,10 +3,14 @@ answer for garbage: how tests meet a BMC that answers nonsense."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from gateway.orchestrator.bmc import FleetBmcClient
+from gateway.redfish import BmcEndpoint, RedfishError
 
 # Forwarded both ways; the rest of the BMC's headers do not matter here.
 _HEADERS = ("Content-Type", "Authorization", "X-Auth-Token", "Location", "Retry-After",
@@ -16,12 +20,14 @@ _HEADERS = ("Content-Type", "Authorization", "X-Auth-Token", "Location", "Retry-
 @dataclass
 class Garbage:
     """What the proxy answers for ``path`` (every path under it when it ends with "/")
-    instead of the BMC (status, headers, body)."""
+    instead of the BMC (status, headers, body); ``method``: only to requests of that
+    method (e.g. a PATCH of a resource whose GET is left alone), "" to any."""
 
     path: str = ""
     status: int = 200
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    method: str = ""
 
 
 class GarbageProxy:
@@ -37,7 +43,8 @@ class GarbageProxy:
         path = environ.get("PATH_INFO", "")
         wanted = self.garbage.path
         if wanted and (path.rstrip("/") == wanted or
-                       (wanted.endswith("/") and path.startswith(wanted))):
+                       (wanted.endswith("/") and path.startswith(wanted))) and (
+                self.garbage.method in ("", environ["REQUEST_METHOD"])):
             g = self.garbage
             start_response(f"{g.status} Garbage", [*g.headers,
                                                    ("Content-Length", str(len(g.body)))])
@@ -56,3 +63,23 @@ class GarbageProxy:
         start_response(f"{answer.status_code} {answer.reason}",
                        [*kept, ("Content-Length", str(len(answer.content)))])
         return [answer.content]
+
+
+def said_to(proxy: GarbageProxy, endpoint: BmcEndpoint, garbage: Garbage,
+            act: Callable[[FleetBmcClient], object],
+            prepare: Callable[[FleetBmcClient], object] = lambda _client: None) -> str:
+    """What a fresh client's ``act`` ends in while the proxy answers ``garbage`` (after
+    ``prepare``, answered by the BMC): the RedfishError's text, "" when it returned.
+    Any other exception propagates (the test fails on it)."""
+    proxy.garbage = Garbage()
+    client = FleetBmcClient.connect(endpoint)
+    try:
+        prepare(client)
+        proxy.garbage = garbage
+        act(client)
+    except RedfishError as exc:
+        return str(exc)
+    finally:
+        proxy.garbage = Garbage()
+        client.close()
+    return ""

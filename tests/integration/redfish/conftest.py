@@ -18,7 +18,9 @@ from emulator.cluster import EmulatedCluster
 from emulator.config import NodeSpec
 from gateway.redfish import BmcClient, BmcEndpoint, RedfishError
 from tests.conftest import BundleFactory, ServedDirectory, TestKeys
+from tests.support.garbage_proxy import GarbageProxy
 from tests.support.waiting import wait_until
+from tests.support.wsgi import serving
 
 NODES = 12
 TEST_MODEL = "FF-TEST"  # the model of tests/conftest.py's small bundle
@@ -56,6 +58,16 @@ def node_pool(emulated: EmulatedCluster) -> NodePool:
 
 def endpoint_of(node: dict[str, str], **kwargs: Any) -> BmcEndpoint:
     return BmcEndpoint(node["id"], node["url"], node["username"], node["password"], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def proxied(node_pool: NodePool) -> Iterator[tuple[GarbageProxy, BmcEndpoint]]:
+    """A node of its own behind a garbage proxy (tests/support/garbage_proxy.py), which
+    answers the BMC's answers until a test sets ``proxy.garbage``."""
+    node = node_pool.take()
+    proxy = GarbageProxy(node["url"])
+    with serving(proxy) as url:
+        yield proxy, BmcEndpoint(node["id"], url, node["username"], node["password"])
 
 
 @pytest.fixture
