@@ -21,7 +21,7 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from itertools import compress
+from itertools import chain, compress, repeat
 from math import ceil
 from operator import is_not
 from typing import TypeVar
@@ -121,8 +121,7 @@ class AdmissionBook:
                 room[group] = left - 1
         self._walk(self._dirty, room, gate_open, fits)
         self._dirty.clear()
-        for picks in self._picks.values():
-            keyed += picks
+        keyed.extend(chain.from_iterable(self._picks.values()))
         chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
                   else heapq.nsmallest(limit, keyed))
         return Admission(tuple(node for _key, node in chosen), waiting, stage)
@@ -143,21 +142,23 @@ class AdmissionBook:
         runs_get = self._runs.get
         allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
                                          cluster.order_map())
-        unavailable, pending = self._unavailable, self._pending
         all_fit = all(fits.values())
-        for group in groups:
-            allowance = allowances[group]
+        groups = list(groups)
+        # Per group lookups as C passes (and .get: a Counter's missing key is a Python call).
+        for group, allowance, taken, waiting, members in zip(
+                groups, map(allowances.__getitem__, groups),
+                map(self._unavailable.get, groups, repeat(0)),
+                map(self._pending.get, groups, repeat(0)),
+                map((in_order if few is None else few).get, groups, repeat(())),
+                strict=True):
             left = room.get(group) if room else None
             if left is None:
-                left = allowance - unavailable[group]
-            waiting = pending[group]
+                left = allowance - taken
             if left <= 0 or waiting <= 0:
                 all_picks.pop(group, None)
                 continue
             waves_left = -waiting // allowance if allowance > 1 else -waiting  # -ceil(w/a)
-            members: Iterable[str] = in_order[group]
-            if few is not None:  # a recount late in a rollout: only the waiting ones
-                members = sorted(few.get(group, ()), key=lambda n: (qos_map[n].order, n))
+            # (few: a recount late in a rollout, only the waiting ones, in update order)
             picks: list[_Pick] = []
             for node in members:
                 found = runs_get(node)
