@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from itertools import chain, compress, repeat
 from math import ceil
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import TypeVar
 
 from gateway.domain.admission import (
@@ -43,6 +43,7 @@ from gateway.domain.windows import as_utc
 _Key = tuple[int, int, int, str, str]  # see admission._priority
 _Pick = tuple[_Key, str]
 _RECOUNT_AT = 1000
+_KEY, _NODE = itemgetter(0), itemgetter(1)
 _V = TypeVar("_V")
 
 
@@ -122,9 +123,10 @@ class AdmissionBook:
         self._walk(self._dirty, room, gate_open, fits)
         self._dirty.clear()
         keyed.extend(chain.from_iterable(self._picks.values()))
-        chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
-                  else heapq.nsmallest(limit, keyed))
-        return Admission(tuple(node for _key, node in chosen), waiting, stage)
+        # By the key alone (unique: it ends with the node): no pair compare around it.
+        chosen = (sorted(keyed, key=_KEY) if limit is None or limit >= len(keyed)
+                  else heapq.nsmallest(limit, keyed, key=_KEY))
+        return Admission(tuple(map(_NODE, chosen)), waiting, stage)
 
     def _walk(self, groups: Iterable[str], room: Mapping[str, int], gate_open: bool,
               fits: Mapping[str, bool]) -> None:
