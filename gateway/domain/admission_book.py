@@ -194,7 +194,7 @@ class AdmissionBook:
         # Moving a node costs several times what a flat pass costs per node: when a fair
         # share moved, counting anew is cheaper (small clusters always move node by node).
         if len(changed) > _RECOUNT_AT and len(changed) * 8 > len(self.cluster.node_set()):
-            self._recount(runs, health, busy)
+            self._recount(runs, health, busy, kept=True)
             return
         for node in sorted(changed):
             # A node moved only by its health or business keeps its run: its run before
@@ -227,11 +227,14 @@ class AdmissionBook:
         self._dirty[group] = None
 
     def _recount(self, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-                 busy: frozenset[str]) -> None:
-        """Count every node with the flat passes of ``admission._tally``."""
+                 busy: frozenset[str], *, kept: bool = False) -> None:
+        """Count every node with the flat passes of ``admission._tally``. ``kept``: the
+        book's own runs and health already equal these (``_follow`` made them so)."""
         self._fresh = False
-        copy = (lambda mapping: mapping) if self._once else dict
-        self._runs, self._health, self._busy = copy(runs), copy(health), busy
+        if not kept:
+            copy = (lambda mapping: mapping) if self._once else dict
+            self._runs, self._health = copy(runs), copy(health)
+        self._busy = busy
         unavailable, pending, canaries, by_group, out = _tally(
             self.cluster, runs, health, busy, self._waits)
         self._unavailable, self._pending, self._out = unavailable, pending, out
