@@ -89,7 +89,8 @@ def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, H
     pending_ids = list(compress(runs, map(is_, steps, repeat(waits))))
     by_group: dict[str, list[str]] = {}
     if len(pending_ids) * 4 < len(group_of):  # few left: their own lists beat scanning
-        for node in pending_ids:
+        # In update order, so each group's list is already in the order it is walked.
+        for node in sorted(pending_ids, key=cluster.rank_map().__getitem__):
             by_group.setdefault(group_of[node], []).append(node)
     canaries = [run for run in runs.values() if run.canary and run.step is waits]
     # Members not observed UP (never observed is unknown), then those whose run occupies.

@@ -21,9 +21,9 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from itertools import compress
+from itertools import chain, compress, repeat
 from math import ceil
-from operator import is_not
+from operator import is_not, itemgetter
 from typing import TypeVar
 
 from gateway.domain.admission import (
@@ -43,6 +43,7 @@ from gateway.domain.windows import as_utc
 _Key = tuple[int, int, int, str, str]  # see admission._priority
 _Pick = tuple[_Key, str]
 _RECOUNT_AT = 1000
+_KEY, _NODE = itemgetter(0), itemgetter(1)
 _V = TypeVar("_V")
 
 
@@ -121,11 +122,11 @@ class AdmissionBook:
                 room[group] = left - 1
         self._walk(self._dirty, room, gate_open, fits)
         self._dirty.clear()
-        for picks in self._picks.values():
-            keyed += picks
-        chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
-                  else heapq.nsmallest(limit, keyed))
-        return Admission(tuple(node for _key, node in chosen), waiting, stage)
+        keyed.extend(chain.from_iterable(self._picks.values()))
+        # By the key alone (unique: it ends with the node): no pair compare around it.
+        chosen = (sorted(keyed, key=_KEY) if limit is None or limit >= len(keyed)
+                  else heapq.nsmallest(limit, keyed, key=_KEY))
+        return Admission(tuple(map(_NODE, chosen)), waiting, stage)
 
     def _walk(self, groups: Iterable[str], room: Mapping[str, int], gate_open: bool,
               fits: Mapping[str, bool]) -> None:
@@ -143,21 +144,23 @@ class AdmissionBook:
         runs_get = self._runs.get
         allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
                                          cluster.order_map())
-        unavailable, pending = self._unavailable, self._pending
         all_fit = all(fits.values())
-        for group in groups:
-            allowance = allowances[group]
+        groups = list(groups)
+        # Per group lookups as C passes (and .get: a Counter's missing key is a Python call).
+        for group, allowance, taken, waiting, members in zip(
+                groups, map(allowances.__getitem__, groups),
+                map(self._unavailable.get, groups, repeat(0)),
+                map(self._pending.get, groups, repeat(0)),
+                map((in_order if few is None else few).get, groups, repeat(())),
+                strict=True):
             left = room.get(group) if room else None
             if left is None:
-                left = allowance - unavailable[group]
-            waiting = pending[group]
+                left = allowance - taken
             if left <= 0 or waiting <= 0:
                 all_picks.pop(group, None)
                 continue
             waves_left = -waiting // allowance if allowance > 1 else -waiting  # -ceil(w/a)
-            members: Iterable[str] = in_order[group]
-            if few is not None:  # a recount late in a rollout: only the waiting ones
-                members = sorted(few.get(group, ()), key=lambda n: (qos_map[n].order, n))
+            # (few: a recount late in a rollout, only the waiting ones, in update order)
             picks: list[_Pick] = []
             for node in members:
                 found = runs_get(node)
@@ -191,7 +194,7 @@ class AdmissionBook:
         # Moving a node costs several times what a flat pass costs per node: when a fair
         # share moved, counting anew is cheaper (small clusters always move node by node).
         if len(changed) > _RECOUNT_AT and len(changed) * 8 > len(self.cluster.node_set()):
-            self._recount(runs, health, busy)
+            self._recount(runs, health, busy, kept=True)
             return
         for node in sorted(changed):
             # A node moved only by its health or business keeps its run: its run before
@@ -224,11 +227,14 @@ class AdmissionBook:
         self._dirty[group] = None
 
     def _recount(self, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-                 busy: frozenset[str]) -> None:
-        """Count every node with the flat passes of ``admission._tally``."""
+                 busy: frozenset[str], *, kept: bool = False) -> None:
+        """Count every node with the flat passes of ``admission._tally``. ``kept``: the
+        book's own runs and health already equal these (``_follow`` made them so)."""
         self._fresh = False
-        copy = (lambda mapping: mapping) if self._once else dict
-        self._runs, self._health, self._busy = copy(runs), copy(health), busy
+        if not kept:
+            copy = (lambda mapping: mapping) if self._once else dict
+            self._runs, self._health = copy(runs), copy(health)
+        self._busy = busy
         unavailable, pending, canaries, by_group, out = _tally(
             self.cluster, runs, health, busy, self._waits)
         self._unavailable, self._pending, self._out = unavailable, pending, out

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 from typing import TypeVar
 
 from gateway.domain.errors import InvalidClusterError
@@ -98,6 +99,7 @@ class Cluster:
     _qos_map: dict[str, QosClass] = field(init=False, repr=False, compare=False)
     _sizes: dict[str, int] = field(init=False, repr=False, compare=False)
     _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    _rank: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = _unique(self.name, "group", [(g.name, g) for g in self.groups])
@@ -139,6 +141,8 @@ class Cluster:
         object.__setattr__(self, "_group_map", {n: spec.group for n, spec in nodes.items()})
         object.__setattr__(self, "_qos_map", {n: qos[spec.qos] for n, spec in nodes.items()})
         object.__setattr__(self, "_node_set", frozenset(nodes))
+        object.__setattr__(self, "_rank", {n: i for i, n in enumerate(
+            chain.from_iterable(self._by_order.values()))})
         object.__setattr__(self, "_sizes", {name: len(ids) for name, ids in members.items()})
 
     def node(self, node_id: str) -> NodeSpec:
@@ -166,6 +170,10 @@ class Cluster:
     def order_map(self) -> Mapping[str, tuple[str, ...]]:
         """group -> members_in_order (admission walks every group on a cold tick)."""
         return self._by_order
+
+    def rank_map(self) -> Mapping[str, int]:
+        """Node id -> its place in update order within its group (members_in_order)."""
+        return self._rank
 
     def group_map(self) -> Mapping[str, str]:
         """node id -> its group, for every node (admission counts through it every tick)."""
