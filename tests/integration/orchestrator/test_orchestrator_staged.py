@@ -286,8 +286,15 @@ def _check_audit(audit: list[dict[str, Any]], canary: str, opening: datetime) ->
     def at(record: dict[str, Any]) -> datetime:
         return datetime.fromisoformat(str(record["ts"]))
 
-    staging = [r for r in audit if r["event"] == "flash_start" and r["component"] == "BIOS"]
-    disruptive = [r for r in audit if r not in staging and r["event"] in (
+    # A kill while the BMC reads the image from the gateway's media server fails that
+    # transfer (Update.TransferFailed: nothing written) and the restarted gateway stages
+    # again; a write is a BIOS flash_start whose task did not fail.
+    failed = [r for r in audit if r["event"] == "flash_failed" and r["component"] == "BIOS"]
+    assert {r.get("message") for r in failed} <= {"Update.TransferFailed"}, failed
+    lost = {(r["bmc"], r.get("task")) for r in failed}
+    attempts = [r for r in audit if r["event"] == "flash_start" and r["component"] == "BIOS"]
+    staging = [r for r in attempts if (r["bmc"], r.get("task")) not in lost]
+    disruptive = [r for r in audit if r not in attempts and r not in failed and r["event"] in (
         "reset", "power", "bmc_restart", "flash_start", "flash_end")]
     assert Counter(r["bmc"] for r in staging) == dict.fromkeys(
         [f"bmc-{i:04d}" for i in range(NODES)], 1)
