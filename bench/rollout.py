@@ -295,7 +295,8 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:>28}: {value}")
     print(json.dumps({k: figures[k] for k in (
-        "nodes", "makespan_s", "lower_bound_s", "ratio", "gateway_peak_rss_mb", "origin_bytes",
+        "nodes", "campaign_state", "unfinished_nodes", "makespan_s", "lower_bound_s", "ratio",
+        "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
         "activation", "gateway_cpu_s", "bench_setup_cpu_s", "db_statements",
@@ -304,6 +305,9 @@ def main() -> None:
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()),
         *(("topology", "per_personality") if mix is not None else ()))}))
+    if figures["unfinished_nodes"]:
+        raise SystemExit(f"incomplete rollout: {figures['unfinished_nodes']} node(s) not done "
+                         f"(campaign {figures['campaign_state']}); no makespan ratio")
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
@@ -355,6 +359,10 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         per_node = ((len(PACKAGES) - 1) * args.flash_seconds
                     + max(args.reset_seconds, args.bmc_restart_seconds))
     makespan = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    # A rollout that did not finish every node has no makespan to compare with the
+    # bound: the figure would be the time to the campaign's pause, not to its end.
+    unfinished = {r.node_id: f"{r.step}: {r.error}" if r.error else r.step
+                  for r in runs if r.step != "done"}
     waves = detail.campaign.planned_waves
     # The bound must not be inflated by a plan with more waves than needed: a group of
     # group_size nodes needs ceil(group_size / max_unavailable) waves, plus the canary wave.
@@ -377,8 +385,12 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     return {
         "nodes": len(runs), "campaign_state": detail.campaign.state,
         "outcomes": dict(Counter(r.step for r in runs)), "waves": waves,
-        "per_node_min_s": per_node, "makespan_s": round(makespan, 2),
-        "lower_bound_s": round(lower, 2), "ratio": round(makespan / lower, 3) if lower else None,
+        "per_node_min_s": per_node,
+        "makespan_s": None if unfinished else round(makespan, 2),
+        "lower_bound_s": round(lower, 2),
+        "ratio": round(makespan / lower, 3) if lower and not unfinished else None,
+        "unfinished": dict(sorted(unfinished.items())[:20]),
+        "unfinished_nodes": len(unfinished),
         "gateway_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                                      1),
         "origin_bytes": origin, "image_bytes": bundle.stat().st_size,
