@@ -133,6 +133,7 @@ class EmulatedCluster:
         self.redfish_app: Flask | None = None
         self._backend: HostBackend | None = None
         self._delivery: EventDelivery | None = None
+        self._engine: FirmwareEngine | None = None
         self._started = False
 
     # life cycle -------------------------------------------------------------------------------
@@ -153,6 +154,7 @@ class EmulatedCluster:
         _raise_open_file_limit(len(specs))
         engine = FirmwareEngine(_load_keys(cfg.trusted_keys), cfg.max_image_bytes,
                                 cfg.image_tls_verify)
+        self._engine = engine
         prefix = cfg.host_prefix
         if prefix is None:
             # The embedded test driver is shared by every cluster in this
@@ -216,6 +218,9 @@ class EmulatedCluster:
         if self._delivery is not None:
             self._delivery.stop()
             self._delivery = None
+        if self._engine is not None:
+            self._engine.image_sessions.close()  # kept-alive image reads
+            self._engine = None
         if self._backend is not None:
             keep = self.config.keep_hosts
             if keep is None:

@@ -20,9 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from emulator.audit import utc_now
+from emulator.event_post import DeliveryError, EventPoster
 from emulator.messages import message
 
 LOG = logging.getLogger(__name__)
@@ -124,7 +123,7 @@ class EventDelivery:
             max_workers=4, thread_name_prefix="events"
         )
         self._lock = threading.Lock()
-        self._local = threading.local()  # one requests.Session per pool thread
+        self._poster = EventPoster(timeout_s)
         self._stopped = threading.Event()
 
     def submit(self, subscription: Subscription, event: dict[str, Any]) -> None:
@@ -151,30 +150,20 @@ class EventDelivery:
                 event = subscription.outbox.popleft()
             self._deliver(subscription, event)
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
     def _deliver(self, subscription: Subscription, event: dict[str, Any]) -> None:
         for attempt in range(1, self.attempts + 1):
             if self._stopped.is_set():
                 return
             try:
-                response = self._session().post(
-                    subscription.destination,
-                    json=event,
-                    headers=subscription.http_headers or None,
-                    timeout=self.timeout_s,
-                )
-                if response.status_code < 300:
+                status = self._poster.post(subscription.destination, event,
+                                           subscription.http_headers)
+                if status < 300:
                     return
                 LOG.info(
                     "event to %s refused with %s (attempt %d/%d)",
-                    subscription.destination, response.status_code, attempt, self.attempts,
+                    subscription.destination, status, attempt, self.attempts,
                 )
-            except requests.RequestException as exc:
+            except DeliveryError as exc:
                 LOG.info(
                     "event to %s failed: %s (attempt %d/%d)",
                     subscription.destination, type(exc).__name__, attempt, self.attempts,

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from emulator.bmc import SYSTEM_URI, Bmc, BusyError
 from emulator.errors import FirmwareError
 from emulator.firmware import flash
+from emulator.firmware.image_sessions import ImageSessions
 from emulator.tasks import Task, TaskState
 from firmware_payloads import BundleFormatError, BundleReader, Package, ResetKind
 
@@ -69,6 +70,7 @@ class FirmwareEngine:
         self.trusted_keys = list(trusted_keys)
         self.max_image_bytes = max_image_bytes
         self.image_tls_verify = image_tls_verify
+        self.image_sessions = ImageSessions()
 
     # Redfish update task -------------------------------------------------------------------
     def start_update(self, bmc: Bmc, request: UpdateRequest) -> Task:
@@ -112,7 +114,8 @@ class FirmwareEngine:
     def _update(self, bmc: Bmc, task: Task, request: UpdateRequest) -> None:
         with flash.open_image(bmc, request.source, max_bytes=self.max_image_bytes,
                               username=request.username, password=request.password,
-                              tls_verify=self.image_tls_verify) as reader:
+                              tls_verify=self.image_tls_verify,
+                              sessions=self.image_sessions) as reader:
             manifest = flash.check_signature(reader, self.trusted_keys)
             planned, refused = flash.plan(manifest, bmc.model, bmc.firmware.installed(),
                                           components=request.components, force=request.force)
@@ -237,7 +240,8 @@ class FirmwareEngine:
         left: list[Package] = []  # planned, not reached when a flash fails
         try:
             with flash.open_image(bmc, image_url, max_bytes=self.max_image_bytes,
-                                  tls_verify=self.image_tls_verify) as reader:
+                                  tls_verify=self.image_tls_verify,
+                                  sessions=self.image_sessions) as reader:
                 manifest = flash.check_signature(reader, self.trusted_keys)
                 planned, refused = flash.plan(manifest, bmc.model, bmc.firmware.installed())
                 for refusal in refused:

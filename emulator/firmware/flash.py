@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from emulator.bmc import Bmc
 from emulator.errors import FirmwareError
 from emulator.faults import FaultKind
+from emulator.firmware.image_sessions import ImageSessions
 from firmware_payloads import (
     BundleError,
     BundleReader,
@@ -54,17 +56,24 @@ class Refusal:
     message_id: str
 
 
+@contextmanager
 def open_image(bmc: Bmc, source: str, *, max_bytes: int, username: str | None = None,
-               password: str | None = None, tls_verify: bool | str = True) -> BundleReader:
-    """Open a bundle from a URL or local file; FirmwareError(TransferFailed/VerificationFailed).
+               password: str | None = None, tls_verify: bool | str = True,
+               sessions: ImageSessions | None = None) -> Iterator[BundleReader]:
+    """The bundle at a URL or local file, open for the ``with`` block;
+    FirmwareError(TransferFailed/VerificationFailed) when it cannot be opened.
 
     tls_verify: as requests' ``verify``: True (system CAs), a CA bundle path, or False.
+    sessions: where a plain http read without credentials borrows its session.
     """
     if bmc.faults.hit(FaultKind.DOWNLOAD_FAILS):
         raise FirmwareError("Update.TransferFailed", "BMC",
                             "fault: the image could not be downloaded")
     session = None
-    if username is not None or tls_verify is not True:
+    lent = sessions is not None and username is None and source.startswith("http://")
+    if lent and sessions is not None:
+        session = sessions.take()
+    elif username is not None or tls_verify is not True:
         session = requests.Session()
         session.verify = tls_verify
         if tls_verify is not True:
@@ -74,11 +83,20 @@ def open_image(bmc: Bmc, source: str, *, max_bytes: int, username: str | None = 
         if username is not None:
             session.auth = (username, password or "")
     try:
-        return open_bundle(source, max_stream_bytes=max_bytes, timeout=30.0, session=session)
-    except (FetchError, SizeLimitError) as exc:
-        raise FirmwareError("Update.TransferFailed", "BMC", str(exc)) from exc
-    except BundleError as exc:
-        raise FirmwareError("Update.VerificationFailed", "BMC", str(exc)) from exc
+        try:
+            reader = open_bundle(source, max_stream_bytes=max_bytes, timeout=30.0,
+                                 session=session)
+        except (FetchError, SizeLimitError) as exc:
+            raise FirmwareError("Update.TransferFailed", "BMC", str(exc)) from exc
+        except BundleError as exc:
+            raise FirmwareError("Update.VerificationFailed", "BMC", str(exc)) from exc
+        with reader:
+            yield reader
+    finally:
+        if lent and sessions is not None and session is not None:
+            sessions.give_back(session)
+        elif session is not None:
+            session.close()
 
 
 def check_signature(reader: BundleReader, trusted_keys: Iterable[Ed25519PublicKey]) -> Manifest:

@@ -2,9 +2,10 @@
 
 The worker never touches the socket or h11: every write goes back to the
 event loop thread through the server's LoopInbox, in order. A response with a
-Content-Length is sent in one piece; one without (server-sent events, which
-may last for hours) streams from a thread of its own so it does not hold a
-pool worker.
+Content-Length, or one that has no body by its status (204, 304: Werkzeug
+leaves their Content-Length out), is sent in one piece; one without
+(server-sent events, which may last for hours) streams from a thread of its
+own so it does not hold a pool worker.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from emulator.server.checks import BODYLESS
 from emulator.server.connection import HttpConnection, WsgiApp
 from emulator.server.pool import LoopInbox
 
 LOG = logging.getLogger(__name__)
+_BODYLESS_STATUS = frozenset(str(code) for code in BODYLESS)
 
 
 class Request(NamedTuple):
@@ -57,7 +60,8 @@ def run_app(inbox: LoopInbox, request: Request) -> None:
         if "headers" not in state:
             # A generator app calls start_response at its first step.
             first = [chunk for chunk in [next(chunks, b"")] if chunk]
-        declared = any(name.lower() == "content-length" for name, _ in state["headers"])
+        declared = (state["status"][:3] in _BODYLESS_STATUS
+                    or any(name.lower() == "content-length" for name, _ in state["headers"]))
         if declared:
             body = b"".join(first) + b"".join(chunks)
             inbox.put(connection.respond, state["status"], state["headers"], body, close)

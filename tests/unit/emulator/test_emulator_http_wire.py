@@ -21,7 +21,8 @@ READ_TIMEOUT_S = 10.0  # far below the server's idle timeout: a hang fails the t
 def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """Echoes "METHOD PATH declared-length received-length:body".
 
-    /status/N answers N with a body and a Content-Length the server must drop.
+    /status/N answers N with a body and a Content-Length the server must drop;
+    /bare/N answers N with neither (as Werkzeug answers a 204 or 304).
     """
     body = environ["wsgi.input"].read()
     path = environ["PATH_INFO"]
@@ -30,6 +31,9 @@ def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
         start_response(f"{status} X", [("Content-Type", "text/plain"),
                                        ("Content-Length", "28")])
         return [b"this must not reach the wire"]
+    if path.startswith("/bare/"):
+        start_response(f"{path.rsplit('/', 1)[1]} X", [("Content-Type", "text/plain")])
+        return []
     if path == "/injected":  # a header value that would smuggle a second header line
         start_response("200 OK", [("Content-Length", "2"), ("X-Note", "a\r\nSet-Cookie: x=1")])
         return [b"ok"]
@@ -206,10 +210,11 @@ def test_declared_body_over_the_cap_is_refused_from_its_length(port: int) -> Non
 
 
 @pytest.mark.parametrize("code", [204, 304])
+@pytest.mark.parametrize("kind", ["status", "bare"])
 def test_204_and_304_carry_no_body_and_the_next_request_still_parses(
-    port: int, code: int
+    port: int, code: int, kind: str
 ) -> None:
-    reply = exchange(port, request("GET", f"/status/{code}") + request("GET", "/next", LAST))
+    reply = exchange(port, request("GET", f"/{kind}/{code}") + request("GET", "/next", LAST))
     (status, headers, body), (next_status, _h, next_body) = answers(reply, ["GET", "GET"])
     assert status == code and body == b""
     assert "content-length" not in headers and "transfer-encoding" not in headers
