@@ -31,8 +31,10 @@ class GatewayProcess:
             self.process = subprocess.Popen(
                 [str(FLEETFLASH), "gateway", "serve", "--config", str(self.config)],
                 stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
+        # A hang guard: on a machine loaded far beyond its cores, importing the gateway
+        # alone took a minute.
         ready = wait_until(lambda: b"running; state in" in self.log.read_bytes()
-                           or self.process is None or self.process.poll() is not None, 60)
+                           or self.process is None or self.process.poll() is not None, 180)
         assert ready and self.process.poll() is None, self.log.read_text()[-3000:]
 
     def kill(self) -> None:

@@ -88,14 +88,14 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
             for _ in range(3):
                 node = wait_for(lambda: next((n for n, step in steps().items() if step == "drain"
                                               and not release[SLURM_NAMES[n]].exists()), ""),
-                                60, describe=lambda: f"{kills} {steps()}")
+                                120, describe=lambda: f"{kills} {steps()}")
                 kill_restart(node)
                 name = SLURM_NAMES[node]
                 # The restarted gateway still holds it in DRAIN, with the drain it asked for.
                 assert wait_for(lambda n=name: "DRAIN" in slurm.node_states()[n][1], 30)
                 assert steps()[node] == "drain", (kills, steps())
                 release[name].touch()
-                wait_for(lambda n=node: steps()[n] in AFTER_DRAIN, 60,
+                wait_for(lambda n=node: steps()[n] in AFTER_DRAIN, 120,
                          describe=lambda: f"{kills} {steps()}")
                 kill_restart(node)
             assert wait_for(lambda: [steps()[n] for n in ("bmc-0000", "bmc-0001", "bmc-0002")]
