@@ -19,6 +19,7 @@ import json
 import os
 import random
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -107,6 +108,15 @@ class SlurmRig:
         limit = [] if limit_min is None else [f"--time={limit_min}"]
         done = self.run("sbatch", "--parsable", "-w", node, "-J", name, "-o", "/dev/null",
                         "-p", self.partition, *limit, "--wrap", f"sleep {seconds:g}")
+        return int(done.stdout.strip().split(";")[0])
+
+    def hold(self, node: str, release: Path, name: str = "fleetflash-load") -> int:
+        """Submit a job pinned to `node` that runs until the file `release` exists (every
+        daemon runs on this host); returns the job id. A test that must act while a node
+        still waits for its job creates `release` when it is done, not after a guessed time."""
+        done = self.run("sbatch", "--parsable", "-w", node, "-J", name, "-o", "/dev/null",
+                        "-p", self.partition, "--wrap",
+                        f"until [ -e {shlex.quote(str(release))} ]; do sleep 0.2; done")
         return int(done.stdout.strip().split(";")[0])
 
     def node_states(self) -> dict[str, tuple[str, tuple[str, ...]]]:

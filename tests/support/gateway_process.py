@@ -31,9 +31,15 @@ class GatewayProcess:
             self.process = subprocess.Popen(
                 [str(FLEETFLASH), "gateway", "serve", "--config", str(self.config)],
                 stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONHASHSEED": "0"})
-        ready = wait_until(lambda: b"running; state in" in self.log.read_bytes()
-                           or self.process is None or self.process.poll() is not None, 60)
-        assert ready and self.process.poll() is None, self.log.read_text()[-3000:]
+        # A hang guard: on a machine loaded far beyond its cores, importing the gateway
+        # alone took a minute.
+        try:
+            wait_until(lambda: b"running; state in" in self.log.read_bytes()
+                       or self.process is None or self.process.poll() is not None, 180)
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+        except AssertionError:
+            self.stop()  # a gateway that never got ready must not outlive the test
+            raise
 
     def kill(self) -> None:
         assert self.process is not None

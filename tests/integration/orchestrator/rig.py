@@ -28,6 +28,7 @@ from lab.lab_invariants import peak_busy_per_group, repeated_flashes
 from tests.conftest import TestKeys
 from tests.support.gateway_process import GatewayProcess
 from tests.support.gateway_toml import bmc_toml, source_toml, table
+from tests.support.ports import restartable_port
 from tests.support.waiting import wait_until
 
 SOURCE_USER = "acme-publisher"
@@ -74,12 +75,13 @@ def write_gateway_config(
     `database_url`: the store (default: SQLite in the state directory). `qos_classes`:
     [[qos_classes]] tables (a "windows" list of window tables), `qos_of`: each BMC's.
     `source`: further keys of the publisher's [[sources]] table."""
-    media_port = free_port()
+    # The gateway may be killed and started again on these ports (GatewayProcess).
+    media_port = restartable_port()
     cluster_table = {"name": "lab", "failure_budget": 0, "autonomy": "auto_approve",
                      "delivery": ["msc"], **(cluster or {})}
     text = table("gateway", name=name, state_dir=directory / "state",
                  **({"database_url": database_url} if database_url else {}))
-    text += table("listener", http=f"127.0.0.1:{free_port()}")
+    text += table("listener", http=f"127.0.0.1:{restartable_port()}")
     text += table("cache", max_size="1GiB")
     text += source_toml("acme", SOURCE_USER, SOURCE_HASH, [publisher_prefix], [trusted_key],
                         **(source or {}))

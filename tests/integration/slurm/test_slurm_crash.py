@@ -59,11 +59,18 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
     with emulated_rollout(test_keys, bundle, 4, flash_seconds=0.5,
                           reset_seconds=0.3) as (emulated, publisher, audit_from):
-        jobs = [slurm.sbatch("n1", 5), slurm.sbatch("n2", 8), slurm.sbatch("n3", 11)]
+        # Each job runs until the test lets it end: a node stays in DRAIN, waiting for its
+        # job, for as long as the test needs to kill the gateway there (jobs of a guessed
+        # length could end before their node's turn, and DRAIN of an idle node lasts a
+        # few Slurm calls: a poll can miss it).
+        release = {n: tmp_path / f"release-{n}" for n in ("n1", "n2", "n3")}
+        jobs = [slurm.hold(n, path) for n, path in release.items()]
+        assert wait_for(lambda: all(slurm.job_states()[j] == "RUNNING" for j in jobs), 30)
         slurm.run("scontrol", "update", "nodename=n4", "state=drain", "reason=bad DIMM")
+        # Generous bounds: a node waits in DRAIN through a restart (slow on a busy machine).
         config, gateway, images, campaigns = _serve(
-            tmp_path, test_keys, emulated, publisher, slurm, "max_wait_s = 60", {})
-        kills: list[str] = []
+            tmp_path, test_keys, emulated, publisher, slurm, "max_wait_s = 300", {}, drain=300)
+        kills: list[tuple[str, str]] = []  # (node, its step) at each kill -9
         try:
             campaign = raise_alert_and_wait_for_campaign(
                 config, images, campaigns, publisher, bundle, sha)
@@ -71,20 +78,37 @@ def test_kill_9_between_drain_and_resume_resumes_exactly_what_the_gateway_draine
             def steps() -> dict[str, str]:
                 return {r.node_id: r.step for r in campaigns.runs(campaign)}
 
-            # Kill while a node waits for its job in DRAIN, then while a drained node is
-            # being updated, three times over.
-            for wanted in ({"drain"}, AFTER_DRAIN) * 3:
-                if not wait_for(lambda w=wanted: bool(set(steps().values()) & w), 60):
-                    break
-                kills.append(",".join(sorted(set(steps().values()) - {"pending", "done"})))
+            def kill_restart(node: str) -> None:
+                kills.append((node, steps()[node]))
                 gateway.kill()
                 gateway.start()
+
+            # Kill while a node waits for its job in DRAIN, then while that drained node is
+            # being updated, for each of the three nodes in turn.
+            for _ in range(3):
+                node = wait_for(lambda: next((n for n, step in steps().items() if step == "drain"
+                                              and not release[SLURM_NAMES[n]].exists()), ""),
+                                120, describe=lambda: f"{kills} {steps()}")
+                kill_restart(node)
+                name = SLURM_NAMES[node]
+                # The restarted gateway still holds it in DRAIN, with the drain it asked for.
+                assert wait_for(lambda n=name: "DRAIN" in slurm.node_states()[n][1], 30)
+                assert steps()[node] == "drain", (kills, steps())
+                release[name].touch()
+                wait_for(lambda n=node: steps()[n] in AFTER_DRAIN, 120,
+                         describe=lambda: f"{kills} {steps()}")
+                kill_restart(node)
             assert wait_for(lambda: [steps()[n] for n in ("bmc-0000", "bmc-0001", "bmc-0002")]
                             == ["done"] * 3, 180), (kills, steps())
         finally:
             gateway.stop()
             images.close()
-    assert len(kills) >= 3, kills
+    # Every kill landed where it was meant to: in DRAIN, then between the drain and the
+    # resume, for each of the three nodes.
+    order = [node for node, _ in kills[::2]]
+    assert sorted(order) == ["bmc-0000", "bmc-0001", "bmc-0002"], kills
+    assert [(node, "drain" if step == "drain" else "after" if step in AFTER_DRAIN else step)
+            for node, step in kills] == [(n, w) for n in order for w in ("drain", "after")], kills
     assert steps()["bmc-0003"] == "pending"
     assert wait_for(lambda: [slurm.node_states()[n] for n in ("n1", "n2", "n3", "n4")] == [
         ("idle", ()), ("idle", ()), ("idle", ()), ("idle", ("DRAIN",))], 30), (
