@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from itertools import chain, compress, repeat
 from math import ceil
-from operator import is_not, itemgetter
+from operator import is_not, itemgetter, not_
 from typing import TypeVar
 
 from gateway.domain.admission import (
@@ -32,18 +32,18 @@ from gateway.domain.admission import (
     _decide,
     _LazyReasons,
     _room,
-    _tally,
     _to_stage,
 )
+from gateway.domain.admission_flat import Count, count, offer
 from gateway.domain.campaign_state import Campaign, CampaignState, canary_gate_open
 from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import ACTIVE_STEPS, NodeRun, NodeStep
 from gateway.domain.windows import as_utc
 
 _Key = tuple[int, int, int, str, str]  # see admission._priority
-_Pick = tuple[_Key, str]
+_Pick = _Key  # unique: it ends with the node
 _RECOUNT_AT = 1000
-_KEY, _NODE = itemgetter(0), itemgetter(1)
+_NODE = itemgetter(4)
 _V = TypeVar("_V")
 
 
@@ -68,10 +68,14 @@ class AdmissionBook:
         self._pending: Counter[str] = Counter()  # waiting runs per group
         self._canaries: dict[str, NodeRun] = {}  # waiting runs flagged canary
         self._active: int | None = None  # runs in ACTIVE_STEPS, counted when a cap needs it
+        # What every group offered at the last whole-fleet walk (admission_flat), and the
+        # group of each pick; a group walked since then offers what _picks says instead.
+        self._base: list[_Pick] = []
+        self._base_groups: list[str] = []
         self._picks: dict[str, list[_Pick]] = {}  # group -> what it offered last walk
         self._dirty: dict[str, None] = {}  # groups to walk again, in a stable order
         self._context: tuple[bool, tuple[bool, ...]] | None = None
-        self._few: dict[str, list[str]] | None = None  # a recount's waiting ids per group
+        self._count: Count | None = None  # a recount not walked yet: walk it flat
 
     def decide(self, campaign: Campaign, runs: Mapping[str, NodeRun],
                health: Mapping[str, Health], *, now: datetime, expected_duration: timedelta,
@@ -118,14 +122,23 @@ class AdmissionBook:
             if (left > 0 and not run.held and node not in busy
                     and health_get(node) is up and fits[qos.name]):
                 waves_left = -ceil(self._pending[group] / max(allowance, 1))
-                keyed.append(((0, qos.order, waves_left, group, node), node))
+                keyed.append((0, qos.order, waves_left, group, node))
                 room[group] = left - 1
-        self._walk(self._dirty, room, gate_open, fits)
+        if self._count is not None:  # counted anew: every group is walked, in C passes
+            self._base, self._base_groups = (offer(cluster, self._count, room, fits)
+                                             if gate_open else ([], []))
+            self._picks.clear()
+            self._count = None
+        else:
+            self._walk(self._dirty, room, gate_open, fits)
         self._dirty.clear()
-        keyed.extend(chain.from_iterable(self._picks.values()))
-        # By the key alone (unique: it ends with the node): no pair compare around it.
-        chosen = (sorted(keyed, key=_KEY) if limit is None or limit >= len(keyed)
-                  else heapq.nsmallest(limit, keyed, key=_KEY))
+        picks = self._picks
+        keyed.extend(compress(self._base, map(not_, map(picks.__contains__,
+                                                        self._base_groups)))
+                     if picks else self._base)
+        keyed.extend(chain.from_iterable(picks.values()))
+        chosen = (sorted(keyed) if limit is None or limit >= len(keyed)
+                  else heapq.nsmallest(limit, keyed))
         return Admission(tuple(map(_NODE, chosen)), waiting, stage)
 
     def _walk(self, groups: Iterable[str], room: Mapping[str, int], gate_open: bool,
@@ -136,11 +149,16 @@ class AdmissionBook:
         member is out of the allowance's count exactly when it is not UP or busy
         elsewhere, so one set lookup answers both."""
         all_picks = self._picks
+        # A group that offers nothing is kept as such while the last flat walk's picks
+        # are still read (they would otherwise stand for it).
+        drop: Callable[[str], object] = (
+            (lambda group: all_picks.__setitem__(group, [])) if self._base
+            else (lambda group: all_picks.pop(group, None)))
         if not gate_open:
             for group in groups:
-                all_picks.pop(group, None)
+                drop(group)
             return
-        cluster, waits, out, few = self.cluster, self._waits, self._out, self._few
+        cluster, waits, out = self.cluster, self._waits, self._out
         runs_get = self._runs.get
         allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
                                          cluster.order_map())
@@ -151,16 +169,15 @@ class AdmissionBook:
                 groups, map(allowances.__getitem__, groups),
                 map(self._unavailable.get, groups, repeat(0)),
                 map(self._pending.get, groups, repeat(0)),
-                map((in_order if few is None else few).get, groups, repeat(())),
+                map(in_order.__getitem__, groups),
                 strict=True):
             left = room.get(group) if room else None
             if left is None:
                 left = allowance - taken
             if left <= 0 or waiting <= 0:
-                all_picks.pop(group, None)
+                drop(group)
                 continue
             waves_left = -waiting // allowance if allowance > 1 else -waiting  # -ceil(w/a)
-            # (few: a recount late in a rollout, only the waiting ones, in update order)
             picks: list[_Pick] = []
             for node in members:
                 found = runs_get(node)
@@ -169,19 +186,19 @@ class AdmissionBook:
                     continue
                 qos = qos_map[node]
                 if all_fit or fits[qos.name]:
-                    picks.append(((1, qos.order, waves_left, group, node), node))
+                    picks.append((1, qos.order, waves_left, group, node))
                     left -= 1
                     if left == 0:
                         break
             if picks:
                 all_picks[group] = picks
             else:
-                all_picks.pop(group, None)
+                drop(group)
 
     def _sync(self, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
               busy: frozenset[str]) -> None:
         """Bring the counts to this tick's runs, health and busy nodes."""
-        self._few = None
+        self._count = None  # counted but not walked (no room under the caps): walk as dirty
         if self._fresh:
             self._recount(runs, health, busy)
             return
@@ -228,21 +245,21 @@ class AdmissionBook:
 
     def _recount(self, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
                  busy: frozenset[str], *, kept: bool = False) -> None:
-        """Count every node with the flat passes of ``admission._tally``. ``kept``: the
-        book's own runs and health already equal these (``_follow`` made them so)."""
+        """Count every node in C passes (admission_flat.count); the next walk is then a
+        flat one over every group. ``kept``: the book's own runs and health already
+        equal these (``_follow`` made them so)."""
         self._fresh = False
         if not kept:
             copy = (lambda mapping: mapping) if self._once else dict
             self._runs, self._health = copy(runs), copy(health)
         self._busy = busy
-        unavailable, pending, canaries, by_group, out = _tally(
-            self.cluster, runs, health, busy, self._waits)
-        self._unavailable, self._pending, self._out = unavailable, pending, out
-        self._canaries = {run.node_id: run for run in canaries}
+        counted = self._count = count(self.cluster, runs, health, busy, self._waits)
+        self._unavailable, self._pending = counted.unavailable, counted.pending
+        self._out, self._canaries = counted.out, counted.canaries
         self._active = None
         self._picks.clear()
-        self._dirty = dict.fromkeys(pending)
-        self._few = by_group if by_group else None
+        self._base, self._base_groups = [], []
+        self._dirty = dict.fromkeys(counted.pending)
         self._context = None
 
 
