@@ -266,10 +266,14 @@ class AdmissionBook:
 def _follow(kept: dict[str, _V], now: Mapping[str, _V]) -> dict[str, _V | None]:
     """Make ``kept`` equal to ``now``; return the keys whose value is not the same object
     (changed, added or removed) with their value before. Runs in C (compress over map)
-    but for what changed: at 100,000 nodes with little changed, a few milliseconds."""
-    if kept == now:  # identity first, per value: C speed when nothing changed
-        return {}
-    keys = list(compress(now.keys(), map(is_not, now.values(), map(kept.get, now.keys()))))
+    but for what changed. The store lists rows in the same order every tick: with the
+    same keys in the same order, the values are compared side by side (looking each
+    key up costs ~5x more at 100,000 nodes)."""
+    keys = tuple(now)
+    if len(keys) == len(kept) and keys == tuple(kept):
+        keys = tuple(compress(keys, map(is_not, now.values(), kept.values())))
+    else:
+        keys = tuple(compress(keys, map(is_not, now.values(), map(kept.get, keys))))
     before = {key: kept.get(key) for key in keys}
     kept.update((key, now[key]) for key in keys)
     if len(kept) != len(now):

@@ -64,30 +64,30 @@ def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
     in the cluster are not counted). Per-node facts are taken in node id order (the
     order runs and health come in) and rearranged into layout order at the end."""
     layout = cluster.layout()
-    ids, size, ones, to_layout = layout.ids, len(layout.ids), layout.ones, layout.to_layout
-    found = _in_order(runs, ids, _NO_RUN)
+    ids, nodes, size, ones = layout.ids, layout.nodes, len(layout.ids), layout.ones
+    # Read in node id order (fast), rearranged into layout order in one C call each.
+    found = layout.to_layout(_in_order(runs, ids, _NO_RUN))
+    readings = layout.to_layout(_in_order(health, ids, None))
     codes = bytes(map(_CODES.__getitem__, map(id, map(_STEP, found))))
     waiting = int.from_bytes(codes.translate(_TABLES[waits]), "big")
-    out = ((int.from_bytes(bytes(map(is_, _in_order(health, ids, None), repeat(Health.UP))),
-                           "big") ^ ones)
-           | int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big"))
+    out = int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
+    if readings.count(Health.UP) != size:  # (identity first: C speed when all are UP)
+        out |= int.from_bytes(bytes(map(is_, readings, repeat(Health.UP))), "big") ^ ones
     if busy:
-        out |= int.from_bytes(bytes(map(busy.__contains__, ids)), "big")
+        out |= int.from_bytes(bytes(map(busy.__contains__, nodes)), "big")
     canary = int.from_bytes(bytes(map(_CANARY, found)), "big")
     set_aside = out | canary | int.from_bytes(bytes(map(_HELD, found)), "big")
-    out_ids = out.to_bytes(size, "big")
-    out_here, waiting_here, free = (bytes(to_layout(bits.to_bytes(size, "big")))
-                                    for bits in (out, waiting, waiting & ~set_aside))
+    out_here, waiting_here = out.to_bytes(size, "big"), waiting.to_bytes(size, "big")
     starts, ends, groups = layout.starts, layout.ends, layout.groups
     taken = list(map(out_here.count, repeat(1), starts, ends))
     per_group = list(map(waiting_here.count, repeat(1), starts, ends))
     return Count(
         unavailable=Counter(dict(compress(zip(groups, taken, strict=True), taken))),
         pending=Counter(dict(compress(zip(groups, per_group, strict=True), per_group))),
-        out=set(compress(ids, out_ids)),
+        out=set(compress(nodes, out_here)),
         canaries={run.node_id: run for run in compress(
             found, (waiting & canary).to_bytes(size, "big"))},
-        free=free, taken=taken, waiting=per_group)
+        free=(waiting & ~set_aside).to_bytes(size, "big"), taken=taken, waiting=per_group)
 
 
 def _in_order(mapping: Mapping[str, _V], ids: tuple[str, ...], default: _V) -> list[_V]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, chain
 from operator import itemgetter
+from typing import Any
 
 from gateway.domain.windows import QosClass
 
@@ -42,7 +43,7 @@ class Layout:
     qos_orders: tuple[int, ...]
     ones: int
     ids: tuple[str, ...]
-    to_layout: Callable[[Sequence[int]], Sequence[int]]
+    to_layout: Callable[[Sequence[Any]], Sequence[Any]]
 
 
 def layout_of(in_order: Mapping[str, tuple[str, ...]], allowances: Mapping[str, int],
@@ -57,7 +58,7 @@ def layout_of(in_order: Mapping[str, tuple[str, ...]], allowances: Mapping[str, 
     place = {node: i for i, node in enumerate(ids)}
     order = [place[node] for node in nodes]
     # itemgetter of one index returns the item, not a 1-tuple; of none it is an error.
-    to_layout: Callable[[Sequence[int]], Sequence[int]] = (
+    to_layout: Callable[[Sequence[Any]], Sequence[Any]] = (
         itemgetter(*order) if len(order) > 1 else lambda seq: [seq[i] for i in order])
     return Layout(
         nodes=nodes, groups=groups, starts=(0, *ends)[:len(ends)], ends=ends,
