@@ -34,7 +34,7 @@ from gateway.domain.admission import (
     _room,
     _to_stage,
 )
-from gateway.domain.admission_flat import Count, count, offer
+from gateway.domain.admission_flat import Count, count, offer, shift
 from gateway.domain.campaign_state import Campaign, CampaignState, canary_gate_open
 from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import ACTIVE_STEPS, NodeRun, NodeStep
@@ -42,7 +42,8 @@ from gateway.domain.windows import as_utc
 
 _Key = tuple[int, int, int, str, str]  # see admission._priority
 _Pick = _Key  # unique: it ends with the node
-_RECOUNT_AT = 1000
+_RECOUNT_AT = 1000  # and half the fleet: see _sync
+_SHIFT_AT = 64
 _NODE = itemgetter(4)
 _V = TypeVar("_V")
 
@@ -208,16 +209,34 @@ class AdmissionBook:
         changed.update(busy ^ self._busy)
         self._busy = busy
         changed &= self.cluster.node_set()
-        # Moving a node costs several times what a flat pass costs per node: when a fair
-        # share moved, counting anew is cheaper (small clusters always move node by node).
-        if len(changed) > _RECOUNT_AT and len(changed) * 8 > len(self.cluster.node_set()):
+        # Moving a node one by one costs ~10x what moving a batch in C passes costs per
+        # node (admission_flat.shift), and when most of the fleet moved, counting anew
+        # is cheaper still (small clusters always move node by node).
+        if len(changed) > _RECOUNT_AT and len(changed) * 2 > len(self.cluster.node_set()):
             self._recount(runs, health, busy, kept=True)
+            return
+        if len(changed) > _SHIFT_AT:
+            self._shift(list(changed), before, runs)
             return
         for node in sorted(changed):
             # A node moved only by its health or business keeps its run: its run before
             # is the one it has now (not None, which would count it as newly added).
             run = runs.get(node)
             self._move(node, before.get(node, run), run)
+
+    def _shift(self, nodes: list[str], before: Mapping[str, NodeRun | None],
+               runs: Mapping[str, NodeRun]) -> None:
+        """Count ``nodes`` again in one batch (see _move: the same, node by node)."""
+        # A node moved only by its health or business keeps its run (see _sync).
+        was = list(map(before.get, nodes, map(runs.get, nodes)))
+        canaries = shift(self.cluster, nodes, was, self._runs, self._health, self._busy,
+                         self._waits, self._out, self._unavailable, self._pending)
+        if self._canaries:
+            gone = set(nodes)
+            self._canaries = {n: r for n, r in self._canaries.items() if n not in gone}
+        self._canaries.update((run.node_id, run) for run in canaries)
+        self._active = None  # counted again when a cap needs it
+        self._dirty.update(dict.fromkeys(map(self.cluster.group_map().__getitem__, nodes)))
 
     def _move(self, node: str, before: NodeRun | None, run: NodeRun | None) -> None:
         """Count ``node`` again after its run, health or business changed."""
