@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import compress, islice, repeat
-from operator import add, attrgetter, eq, floordiv, ge, gt, is_, is_not, neg, or_, sub
+from operator import add, attrgetter, floordiv, ge, gt, is_, neg, sub
 from typing import TypeVar
 
 from gateway.domain.admission import _OCCUPYING_IDS
@@ -147,36 +147,3 @@ def offer(cluster: Cluster, counted: Count, room: Mapping[str, int],
     picked = list(map(layout.nodes.__getitem__, positions))
     return list(zip(repeat(1), map(layout.qos_orders.__getitem__, positions),
                     map(waves.__getitem__, owners), names, picked)), names
-
-
-def shift(cluster: Cluster, nodes: list[str], was: list[NodeRun | None],
-          runs: Mapping[str, NodeRun], health: Mapping[str, Health], busy: frozenset[str],
-          waits: NodeStep, out: set[str], unavailable: Counter[str], pending: Counter[str]
-          ) -> list[NodeRun]:
-    """Move many changed ``nodes`` (their runs before in ``was``) in the counts at once,
-    as AdmissionBook._move does one by one, in C passes over those nodes only: a large
-    batch just started is then not a recount of the whole fleet. Updates ``out``,
-    ``unavailable`` and ``pending``; returns the waiting canary runs among them."""
-    group_of = cluster.group_map().__getitem__
-    now = list(map(runs.get, nodes, repeat(_NO_RUN)))
-    steps = list(map(id, map(_STEP, now)))
-    occupying = map(_OCCUPYING_IDS.__contains__, steps)
-    not_up = map(is_not, map(health.get, nodes), repeat(Health.UP))
-    out_now = set(compress(nodes, map(or_, map(or_, occupying, not_up),
-                                      map(busy.__contains__, nodes))))
-    out_before = out.intersection(nodes)
-    unavailable.subtract(Counter(map(group_of, out_before - out_now)))
-    unavailable.update(map(group_of, out_now - out_before))
-    out -= out_before
-    out |= out_now
-    waits_id = id(waits)  # steps holds ids: compared with ==, as `is` on ints is not
-    waited = map(is_, map(_STEP, map(_or_no_run, was)), repeat(waits))
-    pending.subtract(Counter(map(group_of, compress(nodes, waited))))
-    waiting = list(map(eq, steps, repeat(waits_id)))
-    pending.update(map(group_of, compress(nodes, waiting)))
-    canaries = [run for run in compress(now, waiting) if run.canary]
-    return canaries
-
-
-def _or_no_run(run: NodeRun | None) -> NodeRun:
-    return _NO_RUN if run is None else run

@@ -32,17 +32,17 @@ STEPS = [NodeStep.PENDING] * 4 + [NodeStep.STAGED] * 2 + [NodeStep.PRECHECK] * 2
 
 
 @contextmanager
-def recount_from(changes: int, shift: int = 64, rounds: int = 8) -> Iterator[None]:
-    """Make the book count anew once more than `changes` nodes (and half the cluster)
-    moved, move more than `shift` nodes as one batch (the small clusters of these tests
-    are otherwise always moved node by node), and let a flat walk take `rounds` members
-    per group with bytes.find before it finishes the groups one by one."""
-    saved = book_module._RECOUNT_AT, book_module._SHIFT_AT, flat_module.ROUNDS
-    book_module._RECOUNT_AT, book_module._SHIFT_AT, flat_module.ROUNDS = changes, shift, rounds
+def recount_from(changes: int, rounds: int = 8) -> Iterator[None]:
+    """Make the book count anew once more than `changes` nodes moved (the small clusters
+    of these tests are otherwise always moved node by node), and let a count's flat walk
+    take `rounds` members per group with bytes.find before it finishes the groups with
+    more room one by one."""
+    saved = book_module._RECOUNT_AT, flat_module.ROUNDS
+    book_module._RECOUNT_AT, flat_module.ROUNDS = changes, rounds
     try:
         yield
     finally:
-        book_module._RECOUNT_AT, book_module._SHIFT_AT, flat_module.ROUNDS = saved
+        book_module._RECOUNT_AT, flat_module.ROUNDS = saved
 
 
 def random_run(rnd: random.Random, node: str) -> NodeRun:
@@ -51,9 +51,9 @@ def random_run(rnd: random.Random, node: str) -> NodeRun:
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios(manual=True, cap=True, windows=True), st.randoms(use_true_random=False),
-       st.sampled_from([0, 3, 1000]), st.sampled_from([0, 1, 64]), st.sampled_from([0, 1, 8]))
+       st.sampled_from([0, 3, 1000]), st.sampled_from([0, 1, 8]))
 def test_a_book_kept_across_ticks_answers_what_the_rule_answers_each_tick(
-        s: Scenario, rnd: random.Random, recount: int, shift: int, rounds: int) -> None:
+        s: Scenario, rnd: random.Random, recount: int, rounds: int) -> None:
     """Each tick a few runs, health readings and other campaigns' nodes change (the
     mappings mutated in place or handed over anew, the other runs the same objects as
     the scheduler reuses them), the clock moves across windows and the campaign and its
@@ -65,7 +65,7 @@ def test_a_book_kept_across_ticks_answers_what_the_rule_answers_each_tick(
     busy: frozenset[str] = frozenset()
     book = AdmissionBook(cluster, staged=staged)
     now = START
-    with recount_from(recount, shift, rounds):
+    with recount_from(recount, rounds):
         for _tick in range(12):
             # Few changes a tick, so that most groups are left as they were.
             for node in rnd.sample(nodes, min(len(nodes), rnd.choice([0, 0, 1, 2]))):
