@@ -308,8 +308,9 @@ def test_the_fast_admission_starts_exactly_what_the_node_by_node_rule_starts(
         runs[node] = NodeRun(node, data.draw(st.sampled_from(steps)),
                              canary=data.draw(st.integers(0, 4)) == 0,
                              held=data.draw(st.integers(0, 9)) == 0)
-    canaries = tuple(sorted(n for n, r in runs.items() if r.canary
-                            and data.draw(st.integers(0, 5)) > 0))
+    # Often no gate: waiting runs flagged canary then start first and take their room.
+    canaries = () if data.draw(st.integers(0, 2)) == 0 else tuple(sorted(
+        n for n, r in runs.items() if r.canary and data.draw(st.integers(0, 5)) > 0))
     camp = Campaign("k", "c", data.draw(st.sampled_from([RUNNING] * 5 + list(CampaignState))),
                     failure_budget=1, canaries=canaries)
     busy = frozenset(n for n in s.cluster.node_ids() if data.draw(st.integers(0, 9)) == 0)

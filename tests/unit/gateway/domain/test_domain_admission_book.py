@@ -148,3 +148,39 @@ def test_a_cap_goes_first_to_the_group_with_the_most_waves_left() -> None:
     assert started == ("g1-0", "g1-1")
     assert list(started) == _decide(cluster, camp, runs, health, START, SLOT, 0, None,
                                     frozenset())[0]
+
+
+def test_a_canary_takes_a_slot_of_its_group_before_the_others_are_offered() -> None:
+    """A waiting canary (the gate open: no canary phase named) starts first and takes
+    one of its group's two slots, whether the book counts anew (the whole-fleet walk)
+    or was kept from the tick before (the group walked alone)."""
+    cluster = simple_cluster({"g0": (4, 2), "g1": (3, 2)})
+    camp = Campaign("k", "c1", RUNNING, failure_budget=0, canaries=())
+    runs = {n: NodeRun(n, canary=n == "g0-2") for n in cluster.node_ids()}
+    health = dict.fromkeys(cluster.node_ids(), Health.UP)
+    book = AdmissionBook(cluster)
+    for _tick in range(2):
+        assert book.decide(camp, runs, health, now=START, expected_duration=SLOT
+                           ).start == ("g0-2", "g0-0", "g1-0", "g1-1")
+        assert startable_now(cluster, camp, runs, health, now=START,
+                             expected_duration=SLOT).start == ("g0-2", "g0-0", "g1-0", "g1-1")
+        runs["g1-2"] = NodeRun("g1-2", held=True)  # a change the kept book walks alone
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),
+       st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True), st.booleans())
+def test_following_a_mapping_names_each_change_with_its_value_before(
+        before_keys: list[str], now_keys: list[str], same_order: bool) -> None:
+    """What the book uses to find this tick's changes: every key whose value is not the
+    same object (changed, added, removed), with the value it had, and the kept mapping
+    made equal; with the keys in the same order (the store's) or not."""
+    kept = {key: object() for key in before_keys}
+    was = dict(kept)
+    if same_order:
+        now_keys = before_keys
+    now = {key: was[key] if key in was and key < "c" else object() for key in now_keys}
+    changed = book_module._follow(kept, now)
+    assert kept == now
+    expected = {key: was.get(key) for key in set(was) | set(now)
+                if was.get(key) is not now.get(key)}
+    assert changed == expected
