@@ -74,10 +74,10 @@ _OCCUPYING_IDS = frozenset(map(id, _OCCUPYING))
 
 def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
            busy_elsewhere: frozenset[str], waits: NodeStep = NodeStep.PENDING
-           ) -> tuple[Counter[str], Counter[str], list[NodeRun], dict[str, list[str]], set[str]]:
+           ) -> tuple[Counter[str], Counter[str], list[NodeRun], set[str]]:
     """Per group: members unavailable now and runs waiting to start (in step `waits`:
-    PENDING, or STAGED for staged activation); the waiting canary runs; when few
-    runs wait, the waiting node ids per group; and the unavailable members.
+    PENDING, or STAGED for staged activation); the waiting canary runs; and the
+    unavailable members. (AdmissionBook counts with admission_flat.count instead.)
 
     This is the part of a tick that grows with the fleet, so it is a few flat passes
     that CPython runs in C (comprehensions, set algebra, Counter over map) rather than
@@ -87,11 +87,6 @@ def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, H
     group_of, node_set = cluster.group_map(), cluster.node_set()
     steps = list(map(_STEP, runs.values()))
     pending_ids = list(compress(runs, map(is_, steps, repeat(waits))))
-    by_group: dict[str, list[str]] = {}
-    if len(pending_ids) * 4 < len(group_of):  # few left: their own lists beat scanning
-        # In update order, so each group's list is already in the order it is walked.
-        for node in sorted(pending_ids, key=cluster.rank_map().__getitem__):
-            by_group.setdefault(group_of[node], []).append(node)
     canaries = [run for run in runs.values() if run.canary and run.step is waits]
     # Members not observed UP (never observed is unknown), then those whose run occupies.
     out = set(node_set.difference(compress(health, map(is_, health.values(),
@@ -110,7 +105,7 @@ def _tally(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, H
                 del pending[group]  # only the groups with a waiting member, as below
     else:
         pending = Counter(map(group_of.__getitem__, pending_ids))
-    return Counter(map(group_of.__getitem__, out)), pending, canaries, by_group, out
+    return Counter(map(group_of.__getitem__, out)), pending, canaries, out
 
 
 def _to_stage(runs: Mapping[str, NodeRun], health: Mapping[str, Health],

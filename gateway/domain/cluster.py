@@ -16,6 +16,7 @@ from enum import StrEnum
 from itertools import chain
 from typing import TypeVar
 
+from gateway.domain.cluster_layout import Layout, layout_of
 from gateway.domain.errors import InvalidClusterError
 from gateway.domain.windows import DEFAULT_QOS, QosClass
 
@@ -100,6 +101,7 @@ class Cluster:
     _sizes: dict[str, int] = field(init=False, repr=False, compare=False)
     _node_set: frozenset[str] = field(init=False, repr=False, compare=False)
     _rank: dict[str, int] = field(init=False, repr=False, compare=False)
+    _layout: Layout = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = _unique(self.name, "group", [(g.name, g) for g in self.groups])
@@ -123,6 +125,8 @@ class Cluster:
                     f"cluster {self.name!r}: group {group.name!r} has {size} nodes but "
                     f"min_available is {group.min_available}"
                 )
+        if len(qos) > 256:  # the layout keeps a node's class in one byte
+            raise InvalidClusterError(f"cluster {self.name!r}: more than 256 QoS classes")
         if self.failure_budget < 0:
             raise InvalidClusterError(f"cluster {self.name!r}: failure_budget must be ≥ 0")
         if self.max_concurrent is not None and self.max_concurrent < 1:
@@ -144,6 +148,8 @@ class Cluster:
         object.__setattr__(self, "_rank", {n: i for i, n in enumerate(
             chain.from_iterable(self._by_order.values()))})
         object.__setattr__(self, "_sizes", {name: len(ids) for name, ids in members.items()})
+        object.__setattr__(self, "_layout", layout_of(
+            self._by_order, self._allowances, self._qos_map, self.qos_classes))
 
     def node(self, node_id: str) -> NodeSpec:
         """The node's spec; KeyError if the cluster has no such node."""
@@ -174,6 +180,10 @@ class Cluster:
     def rank_map(self) -> Mapping[str, int]:
         """Node id -> its place in update order within its group (members_in_order)."""
         return self._rank
+
+    def layout(self) -> Layout:
+        """Every member flat, group after group in update order (cluster_layout.py)."""
+        return self._layout
 
     def group_map(self) -> Mapping[str, str]:
         """node id -> its group, for every node (admission counts through it every tick)."""

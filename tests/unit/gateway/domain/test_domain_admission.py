@@ -33,6 +33,7 @@ from gateway.domain import (
     unavailable_per_group,
 )
 from gateway.domain import WaitReason as W
+from gateway.domain import admission_flat as flat_module
 
 from .conftest import SLOT, START, Scenario, all_up, scenarios, simple_cluster
 
@@ -307,17 +308,24 @@ def test_the_fast_admission_starts_exactly_what_the_node_by_node_rule_starts(
         runs[node] = NodeRun(node, data.draw(st.sampled_from(steps)),
                              canary=data.draw(st.integers(0, 4)) == 0,
                              held=data.draw(st.integers(0, 9)) == 0)
-    canaries = tuple(sorted(n for n, r in runs.items() if r.canary
-                            and data.draw(st.integers(0, 5)) > 0))
+    # Often no gate: waiting runs flagged canary then start first and take their room.
+    canaries = () if data.draw(st.integers(0, 2)) == 0 else tuple(sorted(
+        n for n, r in runs.items() if r.canary and data.draw(st.integers(0, 5)) > 0))
     camp = Campaign("k", "c", data.draw(st.sampled_from([RUNNING] * 5 + list(CampaignState))),
                     failure_budget=1, canaries=canaries)
     busy = frozenset(n for n in s.cluster.node_ids() if data.draw(st.integers(0, 9)) == 0)
     now = START + timedelta(hours=data.draw(st.integers(0, 7 * 24)))
     elsewhere = data.draw(st.integers(0, 3))
     staged = data.draw(st.booleans())
-    fast = startable_now(s.cluster, camp, runs, s.health, now=now, expected_duration=SLOT,
-                         in_flight_elsewhere=elsewhere, global_cap=s.cap,
-                         busy_elsewhere=busy, staged=staged)
+    # How many members per group the flat walk finds with bytes.find before it finishes
+    # the groups with more room one by one (admission_flat.ROUNDS).
+    saved, flat_module.ROUNDS = flat_module.ROUNDS, data.draw(st.sampled_from([0, 1, 8]))
+    try:
+        fast = startable_now(s.cluster, camp, runs, s.health, now=now, expected_duration=SLOT,
+                             in_flight_elsewhere=elsewhere, global_cap=s.cap,
+                             busy_elsewhere=busy, staged=staged)
+    finally:
+        flat_module.ROUNDS = saved
     started, waiting, staging = _decide(s.cluster, camp, runs, s.health, now, SLOT,
                                         elsewhere, s.cap, busy, staged)
     assert list(fast.start) == started

@@ -21,6 +21,7 @@ from gateway.domain import (
     startable_now,
 )
 from gateway.domain import admission_book as book_module
+from gateway.domain import admission_flat as flat_module
 from gateway.domain.admission import _decide
 
 from .conftest import SLOT, START, Scenario, scenarios, simple_cluster
@@ -31,15 +32,17 @@ STEPS = [NodeStep.PENDING] * 4 + [NodeStep.STAGED] * 2 + [NodeStep.PRECHECK] * 2
 
 
 @contextmanager
-def recount_from(changes: int) -> Iterator[None]:
+def recount_from(changes: int, rounds: int = 8) -> Iterator[None]:
     """Make the book count anew once more than `changes` nodes moved (the small clusters
-    of these tests are otherwise always moved node by node)."""
-    saved = book_module._RECOUNT_AT
-    book_module._RECOUNT_AT = changes
+    of these tests are otherwise always moved node by node), and let a count's flat walk
+    take `rounds` members per group with bytes.find before it finishes the groups with
+    more room one by one."""
+    saved = book_module._RECOUNT_AT, flat_module.ROUNDS
+    book_module._RECOUNT_AT, flat_module.ROUNDS = changes, rounds
     try:
         yield
     finally:
-        book_module._RECOUNT_AT = saved
+        book_module._RECOUNT_AT, flat_module.ROUNDS = saved
 
 
 def random_run(rnd: random.Random, node: str) -> NodeRun:
@@ -48,9 +51,9 @@ def random_run(rnd: random.Random, node: str) -> NodeRun:
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios(manual=True, cap=True, windows=True), st.randoms(use_true_random=False),
-       st.sampled_from([0, 3, 1000]))
+       st.sampled_from([0, 3, 1000]), st.sampled_from([0, 1, 8]))
 def test_a_book_kept_across_ticks_answers_what_the_rule_answers_each_tick(
-        s: Scenario, rnd: random.Random, recount: int) -> None:
+        s: Scenario, rnd: random.Random, recount: int, rounds: int) -> None:
     """Each tick a few runs, health readings and other campaigns' nodes change (the
     mappings mutated in place or handed over anew, the other runs the same objects as
     the scheduler reuses them), the clock moves across windows and the campaign and its
@@ -62,7 +65,7 @@ def test_a_book_kept_across_ticks_answers_what_the_rule_answers_each_tick(
     busy: frozenset[str] = frozenset()
     book = AdmissionBook(cluster, staged=staged)
     now = START
-    with recount_from(recount):
+    with recount_from(recount, rounds):
         for _tick in range(12):
             # Few changes a tick, so that most groups are left as they were.
             for node in rnd.sample(nodes, min(len(nodes), rnd.choice([0, 0, 1, 2]))):
@@ -145,3 +148,39 @@ def test_a_cap_goes_first_to_the_group_with_the_most_waves_left() -> None:
     assert started == ("g1-0", "g1-1")
     assert list(started) == _decide(cluster, camp, runs, health, START, SLOT, 0, None,
                                     frozenset())[0]
+
+
+def test_a_canary_takes_a_slot_of_its_group_before_the_others_are_offered() -> None:
+    """A waiting canary (the gate open: no canary phase named) starts first and takes
+    one of its group's two slots, whether the book counts anew (the whole-fleet walk)
+    or was kept from the tick before (the group walked alone)."""
+    cluster = simple_cluster({"g0": (4, 2), "g1": (3, 2)})
+    camp = Campaign("k", "c1", RUNNING, failure_budget=0, canaries=())
+    runs = {n: NodeRun(n, canary=n == "g0-2") for n in cluster.node_ids()}
+    health = dict.fromkeys(cluster.node_ids(), Health.UP)
+    book = AdmissionBook(cluster)
+    for _tick in range(2):
+        assert book.decide(camp, runs, health, now=START, expected_duration=SLOT
+                           ).start == ("g0-2", "g0-0", "g1-0", "g1-1")
+        assert startable_now(cluster, camp, runs, health, now=START,
+                             expected_duration=SLOT).start == ("g0-2", "g0-0", "g1-0", "g1-1")
+        runs["g1-2"] = NodeRun("g1-2", held=True)  # a change the kept book walks alone
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),
+       st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True), st.booleans())
+def test_following_a_mapping_names_each_change_with_its_value_before(
+        before_keys: list[str], now_keys: list[str], same_order: bool) -> None:
+    """What the book uses to find this tick's changes: every key whose value is not the
+    same object (changed, added, removed), with the value it had, and the kept mapping
+    made equal; with the keys in the same order (the store's) or not."""
+    kept = {key: object() for key in before_keys}
+    was = dict(kept)
+    if same_order:
+        now_keys = before_keys
+    now = {key: was[key] if key in was and key < "c" else object() for key in now_keys}
+    changed = book_module._follow(kept, now)
+    assert kept == now
+    expected = {key: was.get(key) for key in set(was) | set(now)
+                if was.get(key) is not now.get(key)}
+    assert changed == expected

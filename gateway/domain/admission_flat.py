@@ -1,0 +1,149 @@
+"""Admission's whole-fleet count and walk, in C passes over the cluster's layout.
+
+A new AdmissionBook (the first tick after a start or a leadership change), or one
+that saw a large batch move, counts every node and walks every group. Done member by
+member and group by group in Python, that was 55–130 ms at 100,000 nodes
+(docs/performance.md, "Cold tick"). Here every per-node fact is one byte per member
+in the cluster's layout order (cluster_layout.py), built by ``map`` over the runs;
+masks are combined as ints; per-group counts are ``bytes.count`` on each group's
+slice, and what a group offers is found with ``bytes.find`` from its start, one
+round per member it has room for, each round one ``map`` over the groups.
+
+The answer is the one ``AdmissionBook._walk`` gives for every group (and so the one
+the node-by-node rule gives): the property tests replay both against ``_decide``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import compress, islice, repeat
+from operator import add, attrgetter, floordiv, ge, gt, is_, neg, sub
+from typing import TypeVar
+
+from gateway.domain.admission import _OCCUPYING_IDS
+from gateway.domain.cluster import Cluster, Health
+from gateway.domain.node_state import NodeRun, NodeStep
+
+_Pick = tuple[int, int, int, str, str]  # see admission_book
+_STEP, _CANARY, _HELD = attrgetter("step"), attrgetter("canary"), attrgetter("held")
+# Stands for a member without a run: not waiting, not occupying, neither canary nor held.
+_NO_RUN = NodeRun("", NodeStep.DONE)
+# A step as a byte (its place in NodeStep), found by identity: hashing an Enum member
+# is a Python call. The tables turn those bytes into 0/1 masks with bytes.translate.
+_CODES = {id(step): place for place, step in enumerate(NodeStep)}
+_TABLES = {step: bytes(other is step for other in NodeStep).ljust(256, b"\0")
+           for step in NodeStep}
+_OCCUPYING_TABLE = bytes(id(step) in _OCCUPYING_IDS for step in NodeStep).ljust(256, b"\0")
+_V = TypeVar("_V")
+# One `find` round per member a group has room for; past this many rounds the groups
+# still wanting more (large allowances) are finished one by one.
+ROUNDS = 8
+
+
+@dataclass
+class Count:
+    """Per group (Counters: only groups above 0) members unavailable now and runs
+    waiting; the unavailable members; the waiting canary runs; and for the walk, the
+    waiting runs that are not canary, not held and not unavailable (``free``, one
+    byte per member in layout order) and the same per-group counts in layout order."""
+
+    unavailable: Counter[str]
+    pending: Counter[str]
+    out: set[str]
+    canaries: dict[str, NodeRun]
+    free: bytes
+    taken: list[int]
+    waiting: list[int]
+
+
+def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
+          busy: frozenset[str], waits: NodeStep) -> Count:
+    """Count every member of ``cluster``, as admission._tally does (runs of nodes not
+    in the cluster are not counted). Per-node facts are taken in node id order (the
+    order runs and health come in) and rearranged into layout order at the end."""
+    layout = cluster.layout()
+    ids, nodes, size, ones = layout.ids, layout.nodes, len(layout.ids), layout.ones
+    # Read in node id order (fast), rearranged into layout order in one C call each.
+    found = layout.to_layout(_in_order(runs, ids, _NO_RUN))
+    readings = layout.to_layout(_in_order(health, ids, None))
+    codes = bytes(map(_CODES.__getitem__, map(id, map(_STEP, found))))
+    waiting = int.from_bytes(codes.translate(_TABLES[waits]), "big")
+    out = int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
+    if readings.count(Health.UP) != size:  # (identity first: C speed when all are UP)
+        out |= int.from_bytes(bytes(map(is_, readings, repeat(Health.UP))), "big") ^ ones
+    if busy:
+        out |= int.from_bytes(bytes(map(busy.__contains__, nodes)), "big")
+    canary = int.from_bytes(bytes(map(_CANARY, found)), "big")
+    set_aside = out | canary | int.from_bytes(bytes(map(_HELD, found)), "big")
+    out_here, waiting_here = out.to_bytes(size, "big"), waiting.to_bytes(size, "big")
+    starts, ends, groups = layout.starts, layout.ends, layout.groups
+    taken = list(map(out_here.count, repeat(1), starts, ends))
+    per_group = list(map(waiting_here.count, repeat(1), starts, ends))
+    return Count(
+        unavailable=Counter(dict(compress(zip(groups, taken, strict=True), taken))),
+        pending=Counter(dict(compress(zip(groups, per_group, strict=True), per_group))),
+        out=set(compress(nodes, out_here)),
+        canaries={run.node_id: run for run in compress(
+            found, (waiting & canary).to_bytes(size, "big"))},
+        free=(waiting & ~set_aside).to_bytes(size, "big"), taken=taken, waiting=per_group)
+
+
+def _in_order(mapping: Mapping[str, _V], ids: tuple[str, ...], default: _V) -> list[_V]:
+    """``mapping``'s values for ``ids``: read in the mapping's own order when its keys
+    are exactly ``ids`` in that order (as the store lists them), else looked up."""
+    if len(mapping) == len(ids) and tuple(mapping) == ids:
+        return list(mapping.values())
+    return list(map(mapping.get, ids, repeat(default)))
+
+
+def offer(cluster: Cluster, counted: Count, room: Mapping[str, int],
+          fits: Mapping[str, bool]) -> tuple[list[_Pick], list[str]]:
+    """What every group offers now (the gate open): its free members in update order
+    whose window holds the update, as many as its room holds (``room``: a group's room
+    after its canaries, for groups with one; else its allowance less its unavailable).
+    Returns the picks and, pick by pick, its group."""
+    layout = cluster.layout()
+    free = counted.free
+    if not all(fits.values()):
+        table = bytearray(256)
+        table[:len(fits)] = bytes(fits.values())  # in qos_classes order, as codes are
+        free = (int.from_bytes(free, "big")
+                & int.from_bytes(layout.qos_codes.translate(table), "big")
+                ).to_bytes(len(free), "big")
+    left = list(map(sub, layout.allowances, counted.taken))
+    for group, rest in room.items():
+        left[layout.index[group]] = rest
+    wanting = list(compress(range(len(left)), map(gt, left, repeat(0))))
+    at = list(map(layout.starts.__getitem__, wanting))
+    ends = list(map(layout.ends.__getitem__, wanting))
+    need = list(map(left.__getitem__, wanting))
+    positions: list[int] = []
+    owners: list[int] = []  # the group (its place) of each position
+    rounds = 0
+    while wanting and rounds < ROUNDS:
+        hits = list(map(free.find, repeat(1), at, ends))
+        if -1 in hits:  # groups with nothing more to offer drop out
+            hit = list(map(ge, hits, repeat(0)))
+            hits, wanting = list(compress(hits, hit)), list(compress(wanting, hit))
+            need, ends = list(compress(need, hit)), list(compress(ends, hit))
+        positions += hits
+        owners += wanting
+        need = list(map(sub, need, repeat(1)))
+        at = list(map(add, hits, repeat(1)))
+        if 0 in need:  # and those whose room is full
+            more = list(map(gt, need, repeat(0)))
+            wanting, need = list(compress(wanting, more)), list(compress(need, more))
+            ends, at = list(compress(ends, more)), list(compress(at, more))
+        rounds += 1
+    for place, begin, end, wanted in zip(wanting, at, ends, need, strict=True):
+        more_here = list(islice(compress(range(begin, end), free[begin:end]), wanted))
+        positions += more_here
+        owners += repeat(place, len(more_here))
+    # -ceil(waiting / allowance): the waves a group has left (admission._priority).
+    waves = list(map(floordiv, map(neg, counted.waiting), layout.divisors))
+    names = list(map(layout.groups.__getitem__, owners))
+    picked = list(map(layout.nodes.__getitem__, positions))
+    return list(zip(repeat(1), map(layout.qos_orders.__getitem__, positions),
+                    map(waves.__getitem__, owners), names, picked)), names
