@@ -45,6 +45,7 @@ ACTIVE_VALUES = frozenset(s.value for s in ACTIVE_STEPS)
 # What a worker drives: the busy steps and staging (which takes no host down, so it is
 # not busy for the allowance).
 DRIVEN_STEPS = (*BUSY_STEPS, NodeStep.STAGE.value)
+IMAGE_STATE_S = 1.0  # a withdrawal is acted on within this (plus a tick)
 
 
 def domain_run(record: RunRecord) -> NodeRun:
@@ -82,15 +83,13 @@ class Scheduler:
         self.inputs = TickInputs()
         self._busy: list[tuple[str, str, str]] = []  # this tick's (campaign, node, busy step)
         self._led: dict[str, float] = {}  # cluster -> when its lease was last renewed
+        self._withdrawals: dict[str, tuple[float, bool]] = {}  # image -> (read at, withdrawn)
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
         started: list[str] = []
         leased: dict[str, bool] = {}
         records = self.store.list_campaigns(OPEN_STATES)
-        # Busy runs of every campaign, read once per tick (not per campaign); the nodes
-        # a campaign starts are added for the campaigns decided after it.
-        self._busy = self.store.busy_runs(BUSY_STEPS) if records else []
         if self.reservations is not None:
             # Campaigns that ended (or were opened by another gateway) with reservations
             # on record: released here, whatever ended them.
@@ -98,12 +97,15 @@ class Scheduler:
             records += [self.store.get_campaign(c) for c in
                         sorted(self.store.reservation_campaigns() - open_ids)]
         for record in records:
-            settings = self.clusters.get(record.cluster)
-            if settings is None:
-                continue
-            if record.cluster not in leased:
+            if record.cluster in self.clusters and record.cluster not in leased:
                 leased[record.cluster] = self._lead(record.cluster)
-            if leased[record.cluster]:
+        # Busy runs of every campaign, read once per tick (not per campaign) and only by
+        # a gateway that leads a cluster; the nodes a campaign starts are added for the
+        # campaigns decided after it.
+        self._busy = self.store.busy_runs(BUSY_STEPS) if any(leased.values()) else []
+        for record in records:
+            settings = self.clusters.get(record.cluster)
+            if settings is not None and leased[record.cluster]:
                 started += self._decide(record, settings, now)
         self.inputs.keep_only(record.id for record in records)
         return started
@@ -196,10 +198,18 @@ class Scheduler:
             self._manager_notes[campaign_id] = note
 
     def _withdrawn(self, sha256: str) -> bool:
+        """Whether the image was withdrawn (or is gone), read at most every
+        IMAGE_STATE_S: woken ticks come up to five times a second."""
+        clock = time.monotonic()
+        cached = self._withdrawals.get(sha256)
+        if cached is not None and clock - cached[0] < IMAGE_STATE_S:
+            return cached[1]
         try:
-            return self.images.get_image(sha256).state is ImageState.WITHDRAWN
+            withdrawn = self.images.get_image(sha256).state is ImageState.WITHDRAWN
         except NotFoundError:
-            return True
+            withdrawn = True
+        self._withdrawals[sha256] = (clock, withdrawn)
+        return withdrawn
 
     def _apply(self, campaign: Campaign, event: CampaignEvent, runs: dict[str, NodeRun],
                reason: str) -> Campaign:
