@@ -258,7 +258,7 @@ class CampaignStore(RunLeases, ManagerReservations):
             if changed and values.get("step", expected_step) != expected_step:
                 at = fields.get("step_started_at") or values["updated_at"]
                 record_step(connection, campaign_id, node_id, str(values["step"]), at,
-                             values.get("error"))
+                             values.get("error"), left=expected_step)
             return changed
 
     def step_spans(self, campaign_id: str) -> list[StepSpan]:

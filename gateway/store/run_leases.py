@@ -88,7 +88,8 @@ class RunLeases:
                     start, {"k_node": node, "b_owner": (owners or {}).get(node, owner)})
                 if result.rowcount == 1:
                     started.append(node)
-                    record_step(connection, campaign_id, node, first_step, now, None)
+                    record_step(connection, campaign_id, node, first_step, now, None,
+                                left=from_step)
         return started
 
     def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],
