@@ -33,7 +33,7 @@ from gateway.domain import (
 from gateway.orchestrator.manager_availability import MANAGER_NOTE, ManagerView, with_manager
 from gateway.orchestrator.manager_reservations import ReservationBooker
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
-from gateway.orchestrator.tick_inputs import TickInputs
+from gateway.orchestrator.tick_inputs import RunRow, TickInputs
 from gateway.store import GatewayStore, ImageState, NotFoundError
 from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
@@ -99,14 +99,15 @@ class Scheduler:
         for record in records:
             if record.cluster in self.clusters and record.cluster not in leased:
                 leased[record.cluster] = self._lead(record.cluster)
-        # Busy runs of every campaign, read once per tick (not per campaign) and only by
-        # a gateway that leads a cluster; the nodes a campaign starts are added for the
-        # campaigns decided after it.
-        self._busy = self.store.busy_runs(BUSY_STEPS) if any(leased.values()) else []
-        for record in records:
-            settings = self.clusters.get(record.cluster)
-            if settings is not None and leased[record.cluster]:
-                started += self._decide(record, settings, now)
+        # The runs of the campaigns this gateway decides and the busy runs of every
+        # campaign, in one statement per tick and only by a gateway that leads a cluster;
+        # the nodes a campaign starts are added for the campaigns decided after it.
+        decided = [record for record in records if leased.get(record.cluster)]
+        states, self._busy = self.store.tick_runs(
+            [record.id for record in decided], BUSY_STEPS) if decided else ({}, [])
+        for record in decided:
+            started += self._decide(record, self.clusters[record.cluster], states[record.id],
+                                    now)
         self.inputs.keep_only(record.id for record in records)
         return started
 
@@ -124,8 +125,8 @@ class Scheduler:
         return False
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
-                now: datetime) -> list[str]:
-        runs = self.inputs.runs(record.id, self.store.run_states(record.id))
+                rows: list[RunRow], now: datetime) -> list[str]:
+        runs = self.inputs.runs(record.id, rows)
         campaign = domain_campaign(record)
         booker = self.reservations if settings.manager is not None and (
             settings.manager.mode is Mode.RESERVATION) else None
