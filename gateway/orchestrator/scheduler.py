@@ -84,6 +84,7 @@ class Scheduler:
         self._busy: list[tuple[str, str, str]] = []  # this tick's (campaign, node, busy step)
         self._led: dict[str, float] = {}  # cluster -> when its lease was last renewed
         self._withdrawals: dict[str, tuple[float, bool]] = {}  # image -> (read at, withdrawn)
+        self._follow_until: dict[str, float] = {}  # cluster -> when its leader's lease ends
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
@@ -114,14 +115,21 @@ class Scheduler:
     def _lead(self, cluster: str) -> bool:
         """Whether this gateway leads `cluster`: its lease is renewed once a third of it
         has passed, not every tick (a lease renewed that often cannot lapse in between,
-        so no other gateway can have taken it; start_runs checks it again anyway)."""
+        so no other gateway can have taken it; start_runs checks it again anyway). A
+        gateway that does not lead asks again when the leader's lease would expire."""
         clock = time.monotonic()
         if clock - self._led.get(cluster, -math.inf) < self.settings.lease_s / 3:
             return True
-        if self.store.take_lease(f"scheduler:{cluster}", self.owner, self.settings.lease):
+        if clock < self._follow_until.get(cluster, -math.inf):
+            return False  # another gateway's lease, unexpired: asking again cannot win it
+        wait = self.store.lease_wait(f"scheduler:{cluster}", self.owner, self.settings.lease)
+        if wait is None:
             self._led[cluster] = clock
             return True
         self._led.pop(cluster, None)
+        # Its holder renews it before then, or is dead and it expires: asked again then
+        # (a leader's death is noticed as soon as before, at its lease's expiry).
+        self._follow_until[cluster] = clock + min(wait, self.settings.lease_s)
         return False
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,

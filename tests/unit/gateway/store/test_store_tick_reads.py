@@ -85,3 +85,15 @@ def test_newest_verified_image_is_the_latest_verified_one_with_a_manifest(
     _image(store, "d" * 64, "withdrawn", 30)
     _image(store, "e" * 64, "pending", None)
     assert newest_verified_sha(store.engine) == "b" * 64
+
+
+def test_a_lease_held_by_another_says_how_long_until_it_expires(database_url: str) -> None:
+    campaigns = CampaignStore(GatewayStore.open(database_url).engine)
+    assert campaigns.lease_wait("scheduler:lab", "gw-a", timedelta(seconds=30)) is None
+    wait = campaigns.lease_wait("scheduler:lab", "gw-b", timedelta(seconds=30))
+    assert wait is not None and 0 < wait <= 30
+    assert not campaigns.take_lease("scheduler:lab", "gw-b", timedelta(seconds=30))
+    assert campaigns.lease_wait("scheduler:lab", "gw-a", timedelta(seconds=30)) is None
+    # Expired: the other gateway takes it at once.
+    assert campaigns.lease_wait("scheduler:x", "gw-a", timedelta(seconds=-1)) is None
+    assert campaigns.lease_wait("scheduler:x", "gw-b", timedelta(seconds=30)) is None
