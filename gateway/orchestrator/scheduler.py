@@ -90,6 +90,10 @@ class Scheduler:
         """One pass over every open campaign; returns the node ids started."""
         started: list[str] = []
         leased: dict[str, bool] = {}
+        clock = time.monotonic()
+        if self.clusters and all(clock < self._follow_until.get(name, -math.inf)
+                                 for name in self.clusters):
+            return []  # another gateway leads every cluster of this one, for a while yet
         records = self.store.list_campaigns(OPEN_STATES)
         if self.reservations is not None:
             # Campaigns that ended (or were opened by another gateway) with reservations
