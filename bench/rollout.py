@@ -93,7 +93,7 @@ from firmware_payloads import BundleSpec, build_bundle, write_keypair
 from firmware_payloads.keys import load_private_key
 from gateway.config import hash_password, load_config
 from gateway.service import build_gateway
-from gateway.store import ImageState, statements_executed
+from gateway.store import ImageState, statements_by_kind, statements_executed
 from lab import lab_slurm
 from lab.lab_postgres import PostgresServer, start_postgres
 
@@ -402,6 +402,10 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         # inventory, planning, scheduling, every node step): the database's load per node.
         "db_statements": statements, "db_statements_per_node":
             round(statements / len(runs), 1) if runs else None, **families,
+        # Where the in-process gateway's statements went, per node (verb and table).
+        "db_statements_per_node_by_kind": {
+            kind: round(count / len(runs), 2) for kind, count in
+            statements_by_kind(gateway.store.engine).most_common()} if runs else {},
     }
 
 

@@ -34,9 +34,10 @@ from gateway.domain import (
 from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.inventory import EventDestination, applicability, inventory_cluster
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
-from gateway.store import GatewayStore, ImageRecord, ImageState, utcnow
+from gateway.store import GatewayStore, ImageRecord, NotFoundError, utcnow
 from gateway.store.campaign_records import NewCampaign, NewRun
 from gateway.store.campaigns import CampaignStore
+from gateway.store.image_reads import newest_verified_sha
 
 LOG = logging.getLogger(__name__)
 
@@ -68,14 +69,20 @@ class CampaignCreator:
     # the background loop need not ask the store again every second.
     _created: set[tuple[str, str]] = field(default_factory=set, init=False)
 
-    def newest_verified(self) -> ImageRecord | None:
-        verified = [i for i in self.images.list_images(ImageState.VERIFIED)
-                    if i.manifest_json and i.verified_at is not None]
-        return max(verified, key=lambda i: (i.verified_at, i.sha256), default=None)
+    def _image(self, sha256: str) -> ImageRecord | None:
+        try:
+            return self.images.get_image(sha256)
+        except NotFoundError:  # gone between the two reads: none for now
+            return None
 
     def create_due(self) -> list[str]:
-        """Create the missing campaigns of the newest verified image; returns their ids."""
-        image = self.newest_verified()
+        """Create the missing campaigns of the newest verified image; returns their ids.
+        Every second, in the background: the newest image's digest alone is read, and
+        the image itself only while a cluster may still lack its campaign."""
+        sha256 = newest_verified_sha(self.images.engine)
+        if sha256 is None or all((sha256, name) in self._created for name in self.clusters):
+            return []
+        image = self._image(sha256)
         if image is None:
             return []
         created = []

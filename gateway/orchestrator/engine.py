@@ -8,6 +8,7 @@ lease and the run is still in the step the handler saw).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -18,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from firmware_payloads import Manifest
-from gateway.domain import OPERATOR_STEPS, TERMINAL_STATES, NodeRun, NodeStep, RunProgress
+from gateway.domain import (
+    OPERATOR_STEPS,
+    TERMINAL_STATES,
+    NodeInventory,
+    NodeRun,
+    NodeStep,
+    RunProgress,
+)
 from gateway.media import CapabilityGrant
 from gateway.orchestrator.client_pool import ClientPool, stale_shape
 from gateway.orchestrator.context import Advance, Stay, StepContext
@@ -30,7 +38,7 @@ from gateway.orchestrator.signals import SignalInbox
 from gateway.orchestrator.steps import HANDLERS
 from gateway.redfish import AuthenticationError, RedfishError
 from gateway.store import utcnow
-from gateway.store.campaign_records import CampaignRecord, RunRecord
+from gateway.store.campaign_records import CampaignRecord, ManagedNode, RunRecord
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
@@ -67,6 +75,8 @@ class Engine:
     streaks: dict[str, int] = field(default_factory=dict)
     # Update messages the BMCs pushed (filled by the event receiver, read by MONITOR).
     inbox: SignalInbox = field(default_factory=SignalInbox)
+    # node id -> (the run's fence, its inventory as stored): see _known_node.
+    _nodes: dict[str, tuple[int, ManagedNode]] = field(default_factory=dict, init=False)
 
     def advance(self, run: RunRecord, campaign: CampaignRecord, cluster: ClusterSettings,
                 manifest: Manifest, media_url: Callable[[], str],
@@ -99,11 +109,10 @@ class Engine:
                           settings=self.settings, manifest=manifest, clients=self.clients,
                           media_url=media_url, image_file=image_file,
                           save_progress=save_progress,
-                          observe=lambda inventory: self.store.upsert_node(
-                              managed_node(run.node_id, cluster.name, inventory)),
+                          observe=partial(self._observe, run, cluster.name),
                           streaks=self.streaks, now=now, epoch=self.epoch,
                           typical_monitor_s=self._typical(run.campaign_id),
-                          known_node=partial(self.store.node, run.node_id),
+                          known_node=partial(self._known_node, run),
                           events=self.clients.pushes_events(run.node_id),
                           pushed=partial(self.inbox.since, run.node_id),
                           campaign_open=lambda: self.store.get_campaign(
@@ -133,6 +142,25 @@ class Engine:
                 raise LeaseLostError(f"node {run.node_id}: lease lost")
             return StepResult(step, replace(run, progress=kept), outcome.delay_s)
         return self._advance(run, step, now, ctx.progress, outcome)
+
+    def _observe(self, run: RunRecord, cluster: str, inventory: NodeInventory) -> None:
+        node = managed_node(run.node_id, cluster, inventory)
+        self.store.upsert_node(node)
+        # Kept as the store would give it back (JSON lists, not tuples).
+        self._nodes[run.node_id] = (run.fence, replace(
+            node, capabilities=json.loads(json.dumps(node.capabilities))))
+
+    def _known_node(self, run: RunRecord) -> ManagedNode | None:
+        """The node's stored inventory. While this gateway holds the run's lease (the same
+        fence) nobody else writes it but the health refresh of idle nodes, so the one
+        this engine last wrote or read is the stored one: not read again per step."""
+        cached = self._nodes.get(run.node_id)
+        if cached is not None and cached[0] == run.fence:
+            return cached[1]
+        node = self.store.node(run.node_id)
+        if node is not None:
+            self._nodes[run.node_id] = (run.fence, node)
+        return node
 
     def _check_fence(self, run: RunRecord) -> None:
         """Before a BMC-changing request: this gateway must still hold the run's lease,
@@ -165,6 +193,7 @@ class Engine:
             raise LeaseLostError(f"node {run.node_id}: lease lost")
         if target in PARKED:
             self.clients.forget(run.node_id)
+            self._nodes.pop(run.node_id, None)
         if target is NodeStep.DONE and "monitor" in timings:
             self._typical(run.campaign_id)  # the stored history first, after a restart
             self.monitor_seconds[run.campaign_id].append(timings["monitor"])
@@ -240,6 +269,7 @@ class Engine:
                                    expected_step=NodeStep.FAILED.value, **values):
             raise LeaseLostError(f"node {run.node_id}: lease lost")
         self.clients.forget(run.node_id)
+        self._nodes.pop(run.node_id, None)
         return StepResult(NodeStep.QUARANTINED, replace(run, **values, updated_at=now))
 
 

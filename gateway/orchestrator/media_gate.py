@@ -6,7 +6,8 @@ source whose policy is finish_in_flight (docs/configuration.md, [[sources]]
 withdrawal), still to the nodes whose update began before the withdrawal and
 that are not verified yet, so that they complete instead of stopping
 half-updated. Answers are cached for a second: a thousand BMCs reading ranges
-must not become a thousand database queries per second.
+must not become a thousand database queries per second (the nodes of a campaign in
+a serving step are read together, once a second).
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ class CampaignMediaGate:
         self._cache: dict[tuple[str, ...], tuple[float, object]] = {}
 
     def allows(self, grant: CapabilityGrant) -> bool:
-        # Three answers, each cached for CACHE_SECONDS: the campaign's image and the
-        # image's state are shared by every node of the campaign, so a wave of BMCs
-        # reading their CDs costs one run lookup per node and second, not three queries.
+        # Answers cached for CACHE_SECONDS: the campaign's image, the image's state and
+        # which of the campaign's nodes are in a serving step are shared by every node
+        # of the campaign, so a wave of BMCs reading their CDs costs one query per
+        # campaign and second; a node missing from that answer is looked up alone.
         try:
             state, source, withdrawn_at = self._cached(
                 ("image", grant.image_sha256), lambda: self._image(grant.image_sha256))
@@ -61,6 +63,12 @@ class CampaignMediaGate:
                                  .image_sha256)
             if image != grant.image_sha256:
                 return False
+            if state is ImageState.VERIFIED and grant.node_id in self._cached(
+                    ("serving", grant.campaign_id),
+                    lambda: self._store.nodes_in_steps(grant.campaign_id, _SERVING_STEPS)):
+                return True
+            # Not serving a second ago (or withdrawn): this run alone, read now, since its
+            # node may have just been started.
             step, began = self._cached(("run", grant.campaign_id, grant.node_id),
                                        lambda: self._run(grant.campaign_id, grant.node_id))
             if state is ImageState.VERIFIED:

@@ -33,7 +33,7 @@ from gateway.domain import (
 from gateway.orchestrator.manager_availability import MANAGER_NOTE, ManagerView, with_manager
 from gateway.orchestrator.manager_reservations import ReservationBooker
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
-from gateway.orchestrator.tick_inputs import TickInputs
+from gateway.orchestrator.tick_inputs import RunRow, TickInputs
 from gateway.store import GatewayStore, ImageState, NotFoundError
 from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
@@ -45,6 +45,7 @@ ACTIVE_VALUES = frozenset(s.value for s in ACTIVE_STEPS)
 # What a worker drives: the busy steps and staging (which takes no host down, so it is
 # not busy for the allowance).
 DRIVEN_STEPS = (*BUSY_STEPS, NodeStep.STAGE.value)
+IMAGE_STATE_S = 1.0  # a withdrawal is acted on within this (plus a tick)
 
 
 def domain_run(record: RunRecord) -> NodeRun:
@@ -82,15 +83,18 @@ class Scheduler:
         self.inputs = TickInputs()
         self._busy: list[tuple[str, str, str]] = []  # this tick's (campaign, node, busy step)
         self._led: dict[str, float] = {}  # cluster -> when its lease was last renewed
+        self._withdrawals: dict[str, tuple[float, bool]] = {}  # image -> (read at, withdrawn)
+        self._follow_until: dict[str, float] = {}  # cluster -> when its leader's lease ends
 
     def tick(self, now: datetime) -> list[str]:
         """One pass over every open campaign; returns the node ids started."""
         started: list[str] = []
         leased: dict[str, bool] = {}
+        clock = time.monotonic()
+        if self.clusters and all(clock < self._follow_until.get(name, -math.inf)
+                                 for name in self.clusters):
+            return []  # another gateway leads every cluster of this one, for a while yet
         records = self.store.list_campaigns(OPEN_STATES)
-        # Busy runs of every campaign, read once per tick (not per campaign); the nodes
-        # a campaign starts are added for the campaigns decided after it.
-        self._busy = self.store.busy_runs(BUSY_STEPS) if records else []
         if self.reservations is not None:
             # Campaigns that ended (or were opened by another gateway) with reservations
             # on record: released here, whatever ended them.
@@ -98,32 +102,43 @@ class Scheduler:
             records += [self.store.get_campaign(c) for c in
                         sorted(self.store.reservation_campaigns() - open_ids)]
         for record in records:
-            settings = self.clusters.get(record.cluster)
-            if settings is None:
-                continue
-            if record.cluster not in leased:
+            if record.cluster in self.clusters and record.cluster not in leased:
                 leased[record.cluster] = self._lead(record.cluster)
-            if leased[record.cluster]:
-                started += self._decide(record, settings, now)
+        # The runs of the campaigns this gateway decides and the busy runs of every
+        # campaign, in one statement per tick and only by a gateway that leads a cluster;
+        # the nodes a campaign starts are added for the campaigns decided after it.
+        decided = [record for record in records if leased.get(record.cluster)]
+        states, self._busy = self.store.tick_runs(
+            [record.id for record in decided], BUSY_STEPS) if decided else ({}, [])
+        for record in decided:
+            started += self._decide(record, self.clusters[record.cluster], states[record.id],
+                                    now)
         self.inputs.keep_only(record.id for record in records)
         return started
 
     def _lead(self, cluster: str) -> bool:
         """Whether this gateway leads `cluster`: its lease is renewed once a third of it
         has passed, not every tick (a lease renewed that often cannot lapse in between,
-        so no other gateway can have taken it; start_runs checks it again anyway)."""
+        so no other gateway can have taken it; start_runs checks it again anyway). A
+        gateway that does not lead asks again when the leader's lease would expire."""
         clock = time.monotonic()
         if clock - self._led.get(cluster, -math.inf) < self.settings.lease_s / 3:
             return True
-        if self.store.take_lease(f"scheduler:{cluster}", self.owner, self.settings.lease):
+        if clock < self._follow_until.get(cluster, -math.inf):
+            return False  # another gateway's lease, unexpired: asking again cannot win it
+        wait = self.store.lease_wait(f"scheduler:{cluster}", self.owner, self.settings.lease)
+        if wait is None:
             self._led[cluster] = clock
             return True
         self._led.pop(cluster, None)
+        # Its holder renews it before then, or is dead and it expires: asked again then
+        # (a leader's death is noticed as soon as before, at its lease's expiry).
+        self._follow_until[cluster] = clock + min(wait, self.settings.lease_s)
         return False
 
     def _decide(self, record: CampaignRecord, settings: ClusterSettings,
-                now: datetime) -> list[str]:
-        runs = self.inputs.runs(record.id, self.store.run_states(record.id))
+                rows: list[RunRow], now: datetime) -> list[str]:
+        runs = self.inputs.runs(record.id, rows)
         campaign = domain_campaign(record)
         booker = self.reservations if settings.manager is not None and (
             settings.manager.mode is Mode.RESERVATION) else None
@@ -196,10 +211,18 @@ class Scheduler:
             self._manager_notes[campaign_id] = note
 
     def _withdrawn(self, sha256: str) -> bool:
+        """Whether the image was withdrawn (or is gone), read at most every
+        IMAGE_STATE_S: woken ticks come up to five times a second."""
+        clock = time.monotonic()
+        cached = self._withdrawals.get(sha256)
+        if cached is not None and clock - cached[0] < IMAGE_STATE_S:
+            return cached[1]
         try:
-            return self.images.get_image(sha256).state is ImageState.WITHDRAWN
+            withdrawn = self.images.get_image(sha256).state is ImageState.WITHDRAWN
         except NotFoundError:
-            return True
+            withdrawn = True
+        self._withdrawals[sha256] = (clock, withdrawn)
+        return withdrawn
 
     def _apply(self, campaign: Campaign, event: CampaignEvent, runs: dict[str, NodeRun],
                reason: str) -> Campaign:

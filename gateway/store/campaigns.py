@@ -158,6 +158,41 @@ class CampaignStore(RunLeases, ManagerReservations):
             ).where(_RUNS.c.campaign_id == campaign_id).order_by(_RUNS.c.node_id))
             return [(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5]) for r in rows]
 
+    def nodes_in_steps(self, campaign_id: str, steps: Collection[str]) -> dict[str, str]:
+        """node id -> step of the campaign's runs in `steps` (one statement for many
+        nodes: the media server's gate asks about every node reading its CD)."""
+        with core_transaction(self.engine) as connection:
+            rows = connection.execute(sa.select(_RUNS.c.node_id, _RUNS.c.step).where(
+                _RUNS.c.campaign_id == campaign_id, _RUNS.c.step.in_(list(steps))))
+            return {r[0]: r[1] for r in rows}
+
+    def tick_runs(self, campaign_ids: Collection[str], busy_steps: Collection[str]
+                  ) -> tuple[dict[str, list[tuple[str, str, int, bool, bool, str | None]]],
+                             list[tuple[str, str, str]]]:
+        """One statement for a scheduler tick: the run_states rows of each campaign of
+        `campaign_ids` (by node id), and (campaign id, node id, step) of
+        every run in `busy_steps`, in any campaign."""
+        columns = (_RUNS.c.campaign_id, _RUNS.c.node_id, _RUNS.c.step, _RUNS.c.attempt,
+                   _RUNS.c.canary, _RUNS.c.held, _RUNS.c.error)
+        ids, steps = list(campaign_ids), list(busy_steps)
+        query = sa.union_all(
+            sa.select(*columns).where(_RUNS.c.campaign_id.in_(ids)),
+            sa.select(*columns).where(_RUNS.c.step.in_(steps),
+                                      _RUNS.c.campaign_id.not_in(ids)),
+        ).order_by("campaign_id", "node_id")
+        states: dict[str, list[tuple[str, str, int, bool, bool, str | None]]] = {
+            campaign: [] for campaign in ids}
+        busy: list[tuple[str, str, str]] = []
+        wanted = frozenset(steps)
+        with core_transaction(self.engine) as connection:
+            for campaign, node, step, attempt, canary, held, error in connection.execute(query):
+                if campaign in states:
+                    states[campaign].append((node, step, attempt, bool(canary), bool(held),
+                                             error))
+                if step in wanted:
+                    busy.append((campaign, node, step))
+        return states, busy
+
     def node_health(self, cluster: str) -> dict[str, str]:
         """node id -> last observed health of every node of `cluster`."""
         with core_transaction(self.engine) as connection:
@@ -187,13 +222,6 @@ class CampaignStore(RunLeases, ManagerReservations):
             query = query.where(_RUNS.c.campaign_id != except_campaign)
         with core_transaction(self.engine) as connection:
             return set(connection.scalars(query))
-
-    def busy_runs(self, steps: Collection[str]) -> list[tuple[str, str, str]]:
-        """(campaign id, node id, step) of every run in `steps`, in any campaign."""
-        with core_transaction(self.engine) as connection:
-            return [(r[0], r[1], r[2]) for r in connection.execute(sa.select(
-                _RUNS.c.campaign_id, _RUNS.c.node_id, _RUNS.c.step,
-            ).where(_RUNS.c.step.in_(list(steps))))]
 
     def monitor_seconds(self, campaign_id: str, limit: int = 50) -> list[float]:
         """MONITOR seconds of the campaign's most recently finished (done) runs, oldest
@@ -250,7 +278,7 @@ class CampaignStore(RunLeases, ManagerReservations):
             if changed and values.get("step", expected_step) != expected_step:
                 at = fields.get("step_started_at") or values["updated_at"]
                 record_step(connection, campaign_id, node_id, str(values["step"]), at,
-                             values.get("error"))
+                             values.get("error"), left=expected_step)
             return changed
 
     def step_spans(self, campaign_id: str) -> list[StepSpan]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,7 +88,8 @@ class RunLeases:
                     start, {"k_node": node, "b_owner": (owners or {}).get(node, owner)})
                 if result.rowcount == 1:
                     started.append(node)
-                    record_step(connection, campaign_id, node, first_step, now, None)
+                    record_step(connection, campaign_id, node, first_step, now, None,
+                                left=from_step)
         return started
 
     def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],
@@ -137,6 +138,13 @@ class RunLeases:
     def take_lease(self, name: str, owner: str, ttl: timedelta) -> bool:
         """Take or renew the named lease `name` (e.g. a cluster's scheduler) for `owner`;
         False while another holds it unexpired."""
+        return self.lease_wait(name, owner, ttl) is None
+
+    def lease_wait(self, name: str, owner: str, ttl: timedelta) -> float | None:
+        """take_lease, answering None when `owner` has the lease and otherwise the
+        seconds until its holder's lease expires on the database's clock (0.0 when
+        another gateway took it at the same moment): trying again sooner cannot work,
+        since its holder does not give it back before then."""
         now = db_now(self.engine)
         try:
             with core_transaction(self.engine) as connection:
@@ -145,12 +153,21 @@ class RunLeases:
                     sa.or_(_LEASES.c.owner == owner, _LEASES.c.expires < now),
                 ).values(owner=owner, expires=now + ttl))
                 if result.rowcount == 1:
-                    return True
-                if connection.scalar(sa.select(_LEASES.c.name).where(
-                        _LEASES.c.name == name)) is not None:
-                    return False
+                    return None
+                # The holder's expiry, and the database's time (PostgreSQL) to count from.
+                held = connection.execute(sa.select(
+                    _LEASES.c.expires, *(() if isinstance(now, datetime) else (now,)),
+                ).where(_LEASES.c.name == name)).first()
+                if held is not None:
+                    clock = now if isinstance(now, datetime) else _aware(held[1])
+                    return max(0.0, float((held[0] - clock).total_seconds()))
                 connection.execute(sa.insert(_LEASES).values(
                     name=name, owner=owner, expires=now + ttl))
         except IntegrityError:
-            return False  # another gateway inserted it first
-        return True
+            return 0.0  # another gateway inserted it first
+        return None
+
+
+def _aware(moment: datetime) -> datetime:
+    """A clock reading as the store's UTCDateTime columns give them (timezone-aware)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -45,15 +45,18 @@ _AT_VALUE = _statements(sa.bindparam("b_at", type_=SPANS.c.started_at.type))
 
 
 def record_step(connection: sa.Connection, campaign_id: str, node_id: str, step: str,
-                at: datetime | sa.ColumnElement[datetime], error: str | None) -> None:
-    """Close the run's open span (the step it left) and open one for `step` unless the
+                at: datetime | sa.ColumnElement[datetime], error: str | None,
+                left: str | None = None) -> None:
+    """Close the run's open span (the step it `left`) and open one for `step` unless the
     run rests there; `at` may be the database's clock (an SQL expression). Runs in the
-    transaction of the step change itself."""
+    transaction of the step change itself. A run that `left` a resting step has no open
+    span (every step change writes its spans here), so there is none to close."""
     close, open_ = _AT_VALUE if isinstance(at, datetime) else _statements(at)
     detail = error if step == NodeStep.FAILED else None
     params = {"k_campaign": campaign_id, "k_node": node_id, "b_at": at, "b_next": step,
               "b_detail": detail, "campaign": campaign_id, "node": node_id,
               "new_step": step, "b_detail2": detail}
-    connection.execute(close, params)
+    if left not in RESTING_STEPS:
+        connection.execute(close, params)
     if step not in RESTING_STEPS:
         connection.execute(open_, params)
