@@ -55,17 +55,21 @@ class ClientPool:
     def step_begins(self, node_id: str) -> None:
         """A step of the node begins: its client reads the system afresh, then at most
         once until step_ends (FleetBmcClient.step_begins)."""
-        with self._lock:
-            self._in_step.add(node_id)
-            client = self._clients.get(node_id)
-        if client is not None:
-            client.step_begins()
+        self._mark_step(node_id, True)
 
     def step_ends(self, node_id: str) -> None:
+        self._mark_step(node_id, False)
+
+    def _mark_step(self, node_id: str, running: bool) -> None:
         with self._lock:
-            self._in_step.discard(node_id)
+            if running:
+                self._in_step.add(node_id)
+            else:
+                self._in_step.discard(node_id)
             client = self._clients.get(node_id)
-        if client is not None:
+        if client is not None and running:
+            client.step_begins()
+        elif client is not None:
             client.step_ends()
 
     def pushes_events(self, node_id: str) -> bool:
