@@ -44,8 +44,14 @@ def kind_of(method: str, path: str) -> str:
     return f"{method} other"
 
 
-def install() -> None:
+_INSTALLED: list[bool] = []
+
+
+def install(wanted: bool = True) -> None:
     """Wrap the step handlers and the connector (before the gateway is built)."""
+    if not wanted:
+        return
+    _INSTALLED.append(True)
     from gateway.orchestrator import steps
     from gateway.redfish import connector
 
@@ -73,7 +79,9 @@ def _named(name: str, handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def figures(nodes: int) -> dict[str, Any]:
-    """Requests per node: in total, per step, and per step and kind."""
+    """Requests per node: in total, per step, and per step and kind ({} unless installed)."""
+    if not _INSTALLED:
+        return {}
     with _LOCK:
         counts = dict(COUNTS)
     per_step: Counter[str] = Counter()
