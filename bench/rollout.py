@@ -50,6 +50,8 @@ server's CPU seconds are printed as ``database_cpu_s``.
 ``gateway_cpu_s`` is this process's CPU from building the gateway to the end (what the
 bench spent before, mostly powering the emulated hosts on, is ``bench_setup_cpu_s``).
 
+``--count-requests``: Redfish requests per node and node step (bench/rollout_requests.py).
+
 ``db_statements`` counts every SQL statement the gateways sent during the run (each
 store's statement counter, ``fleetflash_db_statements_total`` in /metrics), and
 ``db_statements_per_node`` divides it by the nodes of the campaign.
@@ -85,6 +87,7 @@ import requests
 import rollout_figures
 import rollout_fleet
 import rollout_options
+import rollout_requests
 import rollout_slurm
 import rollout_topology
 
@@ -221,6 +224,7 @@ def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, 
 
 def main() -> None:
     args, mix = rollout_options.parse(__doc__ or "")
+    rollout_requests.install(args.count_requests)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     # sushy warns about sessions it cannot log out of once the emulator has stopped.
     logging.getLogger("sushy").setLevel(logging.ERROR)
@@ -278,6 +282,7 @@ def main() -> None:
             figures["database_cpu_s"] = rollout_figures.database_cpu_seconds(database)
         figures["gateway_cpu_s"] = round(rollout_figures.own_cpu_seconds() - setup_cpu_s, 1)
         figures["bench_setup_cpu_s"] = round(setup_cpu_s, 1)
+        figures |= rollout_requests.figures(figures["nodes"])
         group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
         figures |= rollout_figures.audit_figures(audit, group_of,
                                                  staged=args.activation == "staged")
@@ -304,7 +309,8 @@ def main() -> None:
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()),
-        *(("topology", "per_personality") if mix is not None else ()))}))
+        *(("topology", "per_personality") if mix is not None else ()),
+        *(("requests_per_node", "requests_per_node_by_step") if args.count_requests else ()))}))
     if figures["unfinished_nodes"]:
         raise SystemExit(f"incomplete rollout: {figures['unfinished_nodes']} node(s) not done "
                          f"(campaign {figures['campaign_state']}); no makespan ratio")

@@ -35,6 +35,9 @@ def parse(doc: str) -> tuple[argparse.Namespace, rollout_topology.VendorMix | No
     parser.add_argument("--topology", metavar="NAME", default=None,
                         help="BMC personalities as in lab/topologies/NAME.yaml, its pattern "
                              "repeated over the nodes; its group shape unless given")
+    parser.add_argument("--count-requests", action="store_true",
+                        help="count the gateway's Redfish requests per node step "
+                             "(bench/rollout_requests.py; costs some CPU)")
     mix: rollout_topology.VendorMix | None = None
     if (topology := parser.parse_known_args()[0].topology) is not None:
         mix = rollout_topology.vendor_mix(topology)

@@ -42,10 +42,14 @@ class FleetBmcClient(BmcClient):
     _members: list[str] | None = None
     _cd: VirtualMedia | None = None
     _system: System | None = None
+    # Read in the node's current step (step_begins .. step_ends) and not changed by this
+    # client since: read again in that step, it would tell nothing new.
+    _system_current: bool = False
+    _in_step: bool = False
     # URIs discovered by earlier clients of the same node (shared through the ClientPool
-    # of gateway.orchestrator.client_pool): a
-    # client made after a BMC restart reads its system and CD directly instead of walking
-    # Managers and Systems again. A stale URI is forgotten and rediscovered.
+    # of gateway.orchestrator.client_pool): a client made after a BMC restart reads its
+    # system and CD directly instead of walking Managers and Systems again. A stale URI
+    # is forgotten and rediscovered.
     known: dict[str, Any]
     # Called before every request that changes the BMC (media, boot, reset, update):
     # raises when this gateway no longer holds the node's lease at its fencing counter
@@ -59,6 +63,13 @@ class FleetBmcClient(BmcClient):
     def _fenced(self) -> None:
         if self.guard is not None:
             self.guard()
+
+    def step_begins(self) -> None:
+        """A node step begins: what this client read before is read again when asked."""
+        self._in_step, self._system_current = True, False
+
+    def step_ends(self) -> None:
+        self._in_step = self._system_current = False
 
     # The lookups below are cached per client (a client lives while one node is driven
     # and is dropped after any error): walking Managers and Systems for every call would
@@ -95,19 +106,22 @@ class FleetBmcClient(BmcClient):
         return self._cd
 
     def _host(self, *, fresh: bool = True) -> System:
-        """The ComputerSystem, read fresh (one GET once it is known) or, with ``fresh``
-        False, as this client last read it (for actions that need only its links)."""
+        """The ComputerSystem, read fresh (one GET once it is known; none when this step
+        read it already and changed nothing since) or, with ``fresh`` False, as this
+        client last read it (for actions that need only its links)."""
         if self._system is None:
             system = self._remembered(
                 "system", "reading the system", self._root.get_system,
                 lambda: systems.find_system(self._root, self.endpoint.system))
             assert system is not None  # find_system raises rather than return None
             self._system = system
+            self._system_current = self._in_step
             return system
-        if not fresh:
+        if not fresh or self._system_current:
             return self._system
         with translated("reading the system"):
             self._system.refresh(force=True)
+        self._system_current = self._in_step
         return self._system
 
     def inventory(self) -> NodeInventory:
@@ -193,10 +207,12 @@ class FleetBmcClient(BmcClient):
 
     def set_boot_once_cd(self) -> None:
         self._fenced()
+        self._system_current = False
         systems.set_boot_once_cd(self._host(fresh=False))
 
     def clear_boot_override(self) -> None:
         self._fenced()
+        self._system_current = False
         systems.clear_boot_override(self._host(fresh=False))
 
     def boot_override(self) -> systems.BootOverride:
@@ -205,6 +221,7 @@ class FleetBmcClient(BmcClient):
     def reset_host(self, reset_type: str | None = None) -> str:
         host = self._host()
         self._fenced()
+        self._system_current = False
         return systems.reset_host(host, reset_type)
 
     def simple_update(self, image_uri: str, *, targets: Sequence[str] = (),

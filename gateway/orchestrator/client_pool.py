@@ -42,6 +42,7 @@ class ClientPool:
         self._unanswered: set[str] = set()
         # Nodes discovered again whose stored capabilities are to be read afresh.
         self._stale: set[str] = set()
+        self._in_step: set[str] = set()  # nodes whose step is running (step_begins)
 
     def set_guard(self, node_id: str, guard: Callable[[], None]) -> None:
         """Check `guard` before each BMC-changing request to the node (from now on)."""
@@ -50,6 +51,26 @@ class ClientPool:
             client = self._clients.get(node_id)
         if client is not None:
             client.guard = guard
+
+    def step_begins(self, node_id: str) -> None:
+        """A step of the node begins: its client reads the system afresh, then at most
+        once until step_ends (FleetBmcClient.step_begins)."""
+        self._mark_step(node_id, True)
+
+    def step_ends(self, node_id: str) -> None:
+        self._mark_step(node_id, False)
+
+    def _mark_step(self, node_id: str, running: bool) -> None:
+        with self._lock:
+            if running:
+                self._in_step.add(node_id)
+            else:
+                self._in_step.discard(node_id)
+            client = self._clients.get(node_id)
+        if client is not None and running:
+            client.step_begins()
+        elif client is not None:
+            client.step_ends()
 
     def pushes_events(self, node_id: str) -> bool:
         """Whether the node's BMC was subscribed to push its events to this gateway."""
@@ -79,6 +100,8 @@ class ClientPool:
                 self._forget_shape(endpoint.name)
                 known["identity"] = changed[1]  # compared at the next silence
             client.guard = self._guards.get(endpoint.name)
+            if endpoint.name in self._in_step:
+                client.step_begins()  # made during a step
             self._clients[endpoint.name] = client
         if changed is not None:
             LOG.info("node %s: its BMC answers again after not answering, and %s; "

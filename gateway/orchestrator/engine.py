@@ -127,7 +127,13 @@ class Engine:
             return self._fail(run, step, now, f"{step.value} timed out after "
                               f"{self.settings.timeout(step).total_seconds():.0f} s{detail}")
         try:
-            outcome = HANDLERS[step](ctx)
+            # Within the handler the node's client reads its system at most once
+            # (FleetBmcClient.step_begins).
+            self.clients.step_begins(run.node_id)
+            try:
+                outcome = HANDLERS[step](ctx)
+            finally:
+                self.clients.step_ends(run.node_id)
         except StepFailedError as exc:
             return self._fail(replace(run, progress=ctx.progress), step, now, str(exc))
         except RedfishError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 from gateway.domain import FirmwareComponent, NodeInventory, UpdateCapabilities
 from gateway.orchestrator.context import StepContext
+from gateway.redfish.errors import ResourceMissingError
 from gateway.store.campaign_records import ManagedNode
 
 
@@ -46,6 +47,20 @@ def full_inventory(ctx: StepContext) -> NodeInventory:
     found = ctx.client().inventory()
     ctx.clients.capabilities_read(ctx.node)
     return found
+
+
+def stale_read(ctx: StepContext) -> NodeInventory | None:
+    """For a node discovered again whose capabilities are not read yet: its full
+    inventory, stored. None otherwise, or when a FirmwareInventory member vanished
+    while it was read (the caller's component_versions lists them again)."""
+    if not ctx.clients.capabilities_stale(ctx.node):
+        return None
+    try:
+        inventory = full_inventory(ctx)
+    except ResourceMissingError:
+        return None
+    ctx.observe(inventory)
+    return inventory
 
 
 def capabilities_of(known: ManagedNode | None) -> UpdateCapabilities | None:

@@ -45,6 +45,15 @@ SCHEDULE_EVERY_S = 1.0
 CAMPAIGN_CACHE_S = 5.0
 RESCHEDULE_AFTER_S = 0.2  # at most this often when woken (a node finished or failed)
 SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not driving
+# A pushed event wakes MONITOR this long after it arrives, and the events arriving
+# meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
+# UpdateSuccessful one after the other, and one look reads both outcomes.
+EVENT_LOOK_AFTER_S = 0.25
+# Update-registry messages that say an update is under way at a component, not that a
+# version changed or failed (DSP8010 Update 1.x): kept for the step, but no look.
+UNDER_WAY = frozenset({"TargetDetermined", "AllTargetsDetermined", "UpdateInProgress",
+                       "TransferringToComponent", "VerifyingAtComponent",
+                       "InstallingOnComponent", "ApplyingOnComponent"})
 RunKey = tuple[str, str]  # (campaign id, node id)
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
@@ -233,16 +242,20 @@ class Orchestrator:
     def on_bmc_events(self, node_id: str, events: tuple[BmcEvent, ...]) -> None:
         """Events a node's BMC pushed (called on the receiver's thread: no I/O here). Its
         Update messages are kept for the node's steps (a failure fails it at once); a
-        firmware or task event wakes the node if it is waiting in MONITOR."""
+        firmware or task event wakes the node if it is waiting in MONITOR (after
+        EVENT_LOOK_AFTER_S: the events that arrive until then share that look)."""
         self.engine.inbox.add(node_id, events)
         if not any(_wakes_monitor(event) for event in events):
             return
+        soon = time.monotonic() + EVENT_LOOK_AFTER_S
         with self._lock:
             key = next((k for k in self._waiting if k[1] == node_id), None)
             if key is None or self._waiting[key][1].step != NodeStep.MONITOR.value:
                 return
-            run = self._waiting[key][1]
-        self._wait(key, run, 0.0)
+            when, run = self._waiting[key]
+            if when <= soon:
+                return  # already looked at by then
+        self._wait(key, run, EVENT_LOOK_AFTER_S)
         self._wake.set()
 
     def _forget_lost_runs(self) -> None:
@@ -362,7 +375,10 @@ class Orchestrator:
 
 
 def _wakes_monitor(event: BmcEvent) -> bool:
-    """Task and update messages, and changes to the firmware inventory."""
+    """Task and update messages, and changes to the firmware inventory; not the update
+    messages that only say an update is under way (UNDER_WAY: nothing to read yet)."""
     registry = event.message_id.split(".", 1)[0]
+    if registry == "Update" and event.message_id.rsplit(".", 1)[-1] in UNDER_WAY:
+        return False
     return registry in ("TaskEvent", "Update") or "/FirmwareInventory" in event.origin \
         or "/Tasks/" in event.origin

@@ -37,7 +37,7 @@ from gateway.orchestrator.errors import HookError, StepFailedError
 from gateway.orchestrator.hooks import run_hook
 from gateway.orchestrator.inventory import applicability
 from gateway.orchestrator.monitor_notes import remember, task_failure, task_said
-from gateway.orchestrator.node_inventory import quick_inventory
+from gateway.orchestrator.node_inventory import quick_inventory, stale_read
 from gateway.orchestrator.own_state import make_safe, operator_state
 from gateway.orchestrator.signals import act_on, reported
 from gateway.orchestrator.stage_step import stage
@@ -290,9 +290,13 @@ def _silent_key(ctx: StepContext) -> str:
 def verify(ctx: StepContext) -> Outcome:
     """Versions decide: every target component must report at least its target version."""
     try:
-        # The cached FirmwareInventory members: one GET per component, not a walk from
-        # the service root (the client re-discovers them if they moved).
-        installed = ctx.client().component_versions()
+        # A BMC discovered again (after its own update, client_pool) is inventoried in
+        # full, capabilities too; the versions come with that read, not read twice.
+        seen = stale_read(ctx)
+        # Else the cached FirmwareInventory members: one GET per component, not a walk
+        # from the service root (the client re-discovers them if they moved).
+        installed = (seen.installed_versions() if seen is not None
+                     else ctx.client().component_versions())
     except RedfishError as exc:
         if not exc.transient:
             raise
@@ -310,7 +314,8 @@ def verify(ctx: StepContext) -> Outcome:
             return Advance(NodeStep.RESET)  # completed, no hint, host images unchanged
         _mark_behind(ctx, readback.behind_note(ctx.progress, behind))
         return Stay(ctx.settings.poll_max_s, "versions not reached yet")
-    ctx.observe(quick_inventory(ctx, installed))  # the node shows its new versions now
+    # The node shows its new versions now.
+    ctx.observe(seen if seen is not None else quick_inventory(ctx, installed))
     return Advance(NodeStep.EJECT, {"after_versions": installed})
 
 
