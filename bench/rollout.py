@@ -297,23 +297,7 @@ def main() -> None:
             shutil.rmtree(database.root, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    for key, value in figures.items():
-        print(f"{key:>28}: {value}")
-    print(json.dumps({k: figures[k] for k in (
-        "nodes", "campaign_state", "unfinished_nodes", "makespan_s", "lower_bound_s", "ratio",
-        "gateway_peak_rss_mb", "origin_bytes",
-        "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
-        "components_written_twice", "max_down_in_a_group", "outcomes", "database",
-        "activation", "gateway_cpu_s", "bench_setup_cpu_s", "db_statements",
-        "db_statements_per_node", "gateways", "peer_bytes", "per_gateway",
-        *(("staging_s",) if args.activation == "staged" else ()),
-        *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
-          if args.manager else ()),
-        *(("topology", "per_personality") if mix is not None else ()),
-        *(("requests_per_node", "requests_per_node_by_step") if args.count_requests else ()))}))
-    if figures["unfinished_nodes"]:
-        raise SystemExit(f"incomplete rollout: {figures['unfinished_nodes']} node(s) not done "
-                         f"(campaign {figures['campaign_state']}); no makespan ratio")
+    rollout_figures.report(figures, args, topology=mix is not None)
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,

@@ -4,6 +4,7 @@ CPU seconds of child processes (Linux /proc) and what the emulator's audit log s
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -74,3 +75,25 @@ def audit_figures(audit: Path, group_of: dict[str, str], staged: bool = False
         peak = max(peak, current[group])
     return {"components_written_twice": sum(1 for n in ends.values() if n > 1),
             "components_written": len(ends), "max_down_in_a_group": peak}
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace, *, topology: bool) -> None:
+    """Print every figure, then the summary as one JSON line; exit non-zero when the
+    rollout did not finish every node (its makespan and ratio are then absent)."""
+    for key, value in figures.items():
+        print(f"{key:>28}: {value}")
+    print(json.dumps({k: figures[k] for k in (
+        "nodes", "campaign_state", "unfinished_nodes", "makespan_s", "lower_bound_s", "ratio",
+        "gateway_peak_rss_mb", "origin_bytes",
+        "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
+        "components_written_twice", "max_down_in_a_group", "outcomes", "database",
+        "activation", "gateway_cpu_s", "bench_setup_cpu_s", "db_statements",
+        "db_statements_per_node", "gateways", "peer_bytes", "per_gateway",
+        *(("staging_s",) if args.activation == "staged" else ()),
+        *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
+          if args.manager else ()),
+        *(("topology", "per_personality") if topology else ()),
+        *(("requests_per_node", "requests_per_node_by_step") if args.count_requests else ()))}))
+    if figures["unfinished_nodes"]:
+        raise SystemExit(f"incomplete rollout: {figures['unfinished_nodes']} node(s) not done "
+                         f"(campaign {figures['campaign_state']}); no makespan ratio")
