@@ -66,24 +66,20 @@ printed per gateway: ``per_gateway``). ``origin_bytes`` must still be one image.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import hashlib
 import json
 import logging
 import resource
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import requests
-
 # bench/ is a directory of scripts: running one puts bench/ first on sys.path.
+import rollout_emulator
 import rollout_figures
 import rollout_fleet
 import rollout_options
@@ -138,44 +134,6 @@ def make_bundle(work: Path, staged: bool = False) -> tuple[Path, Path]:
     out = work / "bench-bundle.iso"
     build_bundle(spec, load_private_key(private), out)
     return out, public
-
-
-def start_emulator(work: Path, args: argparse.Namespace, public: Path,
-                   mix: rollout_topology.VendorMix | None = None
-                   ) -> tuple[subprocess.Popen[bytes], list[dict[str, str]], Path]:
-    inventory = work / "inventory.json"
-    audit = work / "audit.jsonl"
-    fleetflash = Path(sys.executable).with_name("fleetflash")
-    fleet = ["--nodes", str(args.nodes), "--models", MODEL] if mix is None else [
-        "--nodes-file", str(rollout_topology.write_nodes_file(
-            work / "nodes.json", mix, args.nodes, MODEL))]
-    process = subprocess.Popen(
-        [str(fleetflash), "emulator", "serve", *fleet, "--base-port", "0",
-         "--trusted-key", str(public),
-         "--flash-seconds", str(args.flash_seconds), "--reset-seconds", str(args.reset_seconds),
-         "--bmc-restart-seconds", str(args.bmc_restart_seconds), "--audit-log", str(audit),
-         "--inventory-out", str(inventory)],
-        stdout=subprocess.DEVNULL, stderr=(work / "emulator.log").open("wb"))
-    deadline = time.monotonic() + 300
-    while not inventory.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("emulator did not start: " + (work / "emulator.log").read_text())
-        time.sleep(0.2)
-    return process, json.loads(inventory.read_text()), audit
-
-
-def power_on(nodes: list[dict[str, str]]) -> None:
-    """Emulated hosts start off; production servers run. Turn every host on."""
-    def one(node: dict[str, str]) -> None:
-        auth = (node["username"], node["password"])
-        url = node["url"] + "/redfish/v1/Systems/1"
-        requests.post(url + "/Actions/ComputerSystem.Reset", json={"ResetType": "On"},
-                      auth=auth, timeout=60).raise_for_status()
-        while requests.get(url, auth=auth, timeout=60).json().get("PowerState") != "On":
-            time.sleep(0.2)
-
-    with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        list(pool.map(one, nodes))
 
 
 def write_config(work: Path, args: argparse.Namespace, publisher: BundleServer, public: Path,
@@ -241,10 +199,10 @@ def main() -> None:
         bundle, public = make_bundle(work, staged=args.activation == "staged")
         sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
         started = time.monotonic()
-        emulator, nodes, audit = start_emulator(work, args, public, mix)
+        emulator, nodes, audit = rollout_emulator.start(work, args, public, MODEL, mix)
         personality_of = {n["id"]: mix.personality_of(i)
                           for i, n in enumerate(nodes)} if mix is not None else None
-        power_on(nodes)
+        rollout_emulator.power_on(nodes)
         print(f"emulator: {len(nodes)} BMCs up and powered on in "
               f"{time.monotonic() - started:.1f} s", flush=True)
         extra: list[str] = []
