@@ -14,7 +14,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from lab.ports import restartable_port
 
 
 class PostgresError(Exception):
@@ -45,12 +46,6 @@ def postgres_bin_dir() -> Path:
         return Path(candidates[-1]).parent
     raise PostgresError("PostgreSQL server binaries (initdb, pg_ctl) not found; "
                         "scripts/bootstrap.sh installs the Debian 'postgresql' package")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -128,7 +123,7 @@ def start_postgres(root: Path | None = None) -> PostgresServer:
         user = "nobody"
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(root=root, port=_free_port(), bin_dir=bin_dir, user=user)
+    server = PostgresServer(root=root, port=restartable_port(), bin_dir=bin_dir, user=user)
     try:
         server.start()
     except subprocess.CalledProcessError as exc:

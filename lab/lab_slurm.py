@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.lab_state import LabError
+from lab.ports import restartable_port
 
 SPOOL_PREFIX = "ffslurm-spool-"
 REQUIRED_PROGRAMS = ("munged", "slurmctld", "slurmd", "sinfo", "scontrol", "squeue", "sbatch",
@@ -156,12 +155,12 @@ def write_config(root: Path, nodes: Sequence[str], *, cluster: str = "fleetflash
         key.chmod(0o400)
     taken: set[int] = set()
     text = _SLURM_CONF_TEMPLATE.format(root=root, cluster=cluster, spool=spool,
-                                       ctld_port=_free_port(taken),
-                                       slurmd_port=_free_port(taken),
+                                       ctld_port=restartable_port(taken),
+                                       slurmd_port=restartable_port(taken),
                                        munge_socket=munge / "munge.socket")
     for node in nodes:
         text += (f"NodeName={node} NodeHostname=localhost NodeAddr=127.0.0.1 "
-                 f"Port={_free_port(taken)} CPUs=1 RealMemory=100 State=UNKNOWN\n")
+                 f"Port={restartable_port(taken)} CPUs=1 RealMemory=100 State=UNKNOWN\n")
     text += (f"PartitionName={partition} Nodes={','.join(nodes)} Default=YES "
              "MaxTime=INFINITE State=UP\n")
     conf = root / "slurm.conf"
@@ -264,23 +263,6 @@ def _spool_of(conf: Path) -> Path | None:
         if line.startswith("SlurmdSpoolDir="):
             return Path(line.split("=", 1)[1]).parent  # the value ends in /%n
     return None
-
-
-def _free_port(taken: set[int]) -> int:
-    """A free loopback port below the kernel's ephemeral range: a port the OS hands out
-    for binding to port 0 may meanwhile become the source port of an outgoing connection
-    (slurmctld opens many), and slurmd then cannot bind it."""
-    while True:
-        port = random.randint(20000, 32000)
-        if port in taken:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
 
 
 def _spawn(rig: SlurmRig, name: str, argv: list[str]) -> None:

@@ -11,8 +11,6 @@ in parallel on a thread pool of `jobs` workers. See docs/validation.md.
 from __future__ import annotations
 
 import logging
-import random
-import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from emulator.cluster import EmulatedCluster
 from emulator.config import ClusterConfig, NodeSpec
 from emulator.errors import EmulatorError
 from firmware_payloads import Manifest
+from lab.ports import PortError, free_port_block
 from lab.topology import EmulatorTimings, Matrix
 from lab.validate.dynamic_checks import (
     TITLES,
@@ -41,8 +40,6 @@ from lab.validate.results import CheckResult, CombinationKey, Finding, Severity,
 
 LOG = logging.getLogger(__name__)
 
-EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-PORT_FLOOR = 20000
 DYNAMIC_CHECKS: tuple[str, ...] = tuple(TITLES)
 # Scenarios that take longest go first, so the pool does not end on a straggler.
 _ROLE_ORDER = ("dynamic.power_loss", "dynamic.bmc_restart", "dynamic.install",
@@ -161,7 +158,10 @@ class MatrixChecks:
         """
         problem = "no free block of ports"
         for _attempt in range(8):
-            base = free_port_block(len(units))
+            try:
+                base = free_port_block(len(units))
+            except PortError as exc:
+                raise ValidateError(str(exc)) from exc
             try:
                 return EmulatedCluster(self._config(units, base)).start()
             except EmulatorError as exc:  # a port was taken since we looked: try another block
@@ -199,34 +199,6 @@ class MatrixChecks:
             if self.on_result is not None:
                 self.on_result(result)
         return results
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive ports, all free now, below the ephemeral range."""
-    low = _ephemeral_low()
-    rng = random.SystemRandom()
-    for _attempt in range(200):
-        base = rng.randrange(PORT_FLOOR, max(PORT_FLOOR + 1, low - count))
-        if all(_free(port) for port in range(base, base + count)):
-            return base
-    raise ValidateError(f"no block of {count} free ports between {PORT_FLOOR} and {low}")
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(EPHEMERAL_RANGE.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _key(result: CheckResult) -> CombinationKey:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from gateway.media.nginx import (
     render_nginx_site,
 )
 from tests.integration.media.conftest import RunningMedia, write_image
+from tests.support.ports import restartable_port
 from tests.support.waiting import accepts_connections, wait_until
 
 NGINX = Path("/usr/sbin/nginx")
@@ -50,12 +50,6 @@ class Fronted:
     def url(self, **kwargs: object) -> str:
         path = self.media.path(**kwargs)  # type: ignore[arg-type]
         return f"http://127.0.0.1:{self.nginx_port}{path}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listening(port: int, process: subprocess.Popen[bytes]) -> bool:
@@ -76,7 +70,7 @@ def fronted(tmp_path: Path) -> Iterator[Fronted]:
     server.start()
     prefix = tmp_path / "nginx"
     prefix.mkdir()
-    port = _free_port()
+    port = restartable_port()
     access_log = prefix / "access.log"
     site = render_nginx_site(listen=f"127.0.0.1:{port}", media_root=images,
                              gateway=f"127.0.0.1:{server.bound_ports()['http']}",

@@ -1,0 +1,46 @@
+"""Ports for servers that restart on the same port: below the ephemeral range, free,
+never handed out twice to one rig."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from lab import ports
+
+
+def test_a_restartable_port_is_bindable_and_below_the_kernels_ephemeral_range() -> None:
+    port = ports.restartable_port()
+    assert ports.PORT_FLOOR <= port < ports.ephemeral_low()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+
+
+def test_ports_for_one_rig_are_never_handed_out_twice() -> None:
+    taken: set[int] = set()
+    picked = [ports.restartable_port(taken) for _ in range(50)]
+    assert len(set(picked)) == 50
+    assert taken == set(picked)
+
+
+def test_a_block_is_consecutive_free_ports_not_overlapping_what_was_taken() -> None:
+    taken = {ports.restartable_port()}
+    base = ports.free_port_block(5, taken)
+    block = set(range(base, base + 5))
+    assert len(taken) == 6 and block <= taken
+    for port in block:
+        assert ports.is_free(port)
+
+
+def test_a_port_in_use_is_not_free() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert not ports.is_free(server.getsockname()[1])
+
+
+def test_no_room_below_the_range_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ports, "ephemeral_low", lambda: ports.PORT_FLOOR + 3)
+    with pytest.raises(ports.PortError, match="no block of 10 free loopback ports"):
+        ports.free_port_block(10)
