@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sushy.resources.manager.virtual_media import VirtualMedia
@@ -59,6 +59,7 @@ class FleetBmcClient(BmcClient):
     def __init__(self, endpoint: BmcEndpoint, root: Any) -> None:
         super().__init__(endpoint, root)
         self.known = {}
+        self._system_doc: dict[str, Any] = {}  # the system as last read (_host_doc)
 
     def _fenced(self) -> None:
         if self.guard is not None:
@@ -102,27 +103,32 @@ class FleetBmcClient(BmcClient):
                                           redfish_version=self._root.redfish_version,
                                           root=self._root),
                 lambda: virtual_media.find_cd(
-                    self._root, self._host(fresh=False) if self.endpoint.system else None))
+                    self._root, self._host() if self.endpoint.system else None))
         return self._cd
 
-    def _host(self, *, fresh: bool = True) -> System:
-        """The ComputerSystem, read fresh (one GET once it is known; none when this step
-        read it already and changed nothing since) or, with ``fresh`` False, as this
-        client last read it (for actions that need only its links)."""
+    def _host(self) -> System:
+        """The ComputerSystem resource as this client first read it: for actions, and
+        links that do not change while a client lives (read fresh: _host_doc)."""
         if self._system is None:
             system = self._remembered(
                 "system", "reading the system", self._root.get_system,
                 lambda: systems.find_system(self._root, self.endpoint.system))
             assert system is not None  # find_system raises rather than return None
-            self._system = system
+            self._system, self._system_doc = system, system.json
             self._system_current = self._in_step
-            return system
-        if not fresh or self._system_current:
-            return self._system
-        with translated("reading the system"):
-            self._system.refresh(force=True)
-        self._system_current = self._in_step
         return self._system
+
+    def _host_doc(self) -> dict[str, Any]:
+        """The ComputerSystem read fresh: one GET of its JSON once it is known (sushy's
+        refresh would parse every field, and facts, boot override and power use three),
+        none when this step read it already and changed nothing since."""
+        if self._system is None:
+            self._host()
+        elif not self._system_current:
+            with translated("reading the system"):
+                self._system_doc = self._conn.get(self._system.path).json()
+            self._system_current = self._in_step
+        return self._system_doc
 
     def inventory(self) -> NodeInventory:
         """BmcClient's inventory, and whether the virtual CD can be loaded at all (a slot
@@ -138,8 +144,8 @@ class FleetBmcClient(BmcClient):
 
     # Inventory lookups that remember what they found (see BmcClient.inventory).
 
-    def _inventory_system(self) -> System:
-        return self._host()
+    def _inventory_system(self) -> dict[str, Any]:
+        return self._host_doc()
 
     def _inventory_cd(self) -> VirtualMedia | None:
         return self._cd_slot()
@@ -153,13 +159,13 @@ class FleetBmcClient(BmcClient):
         self.known["versions_from"] = fallback.FIRMWARE_INVENTORY
         return components
 
-    def _read_fallback(self, system: System, why: str
+    def _read_fallback(self, system: dict[str, Any], why: str
                        ) -> tuple[tuple[FirmwareComponent, ...], str]:
         # Remembered: later reads (VERIFY) use the same source, never another one.
-        manager = fallback.manager_uri(self._conn, system.json, self._root_json())
+        manager = fallback.manager_uri(self._conn, system, self._root_json())
         self.known["versions_from"] = FALLBACK
         self.known["manager"] = manager
-        return fallback.read_fallback(self._conn, system.json, manager, why)
+        return fallback.read_fallback(self._conn, system, manager, why)
 
     def identity(self) -> dict[str, str]:
         """What tells one BMC firmware from another: the service root's UUID and the
@@ -170,7 +176,7 @@ class FleetBmcClient(BmcClient):
         if isinstance(uuid, str) and uuid.strip():
             found["UUID"] = uuid.strip()
         manager = self.known.get("identity_manager") or fallback.manager_uri(
-            self._conn, self._host(fresh=False).json, self._root_json())
+            self._conn, self._host().json, self._root_json())
         if manager is not None:
             with translated("reading the manager"):
                 body = self._conn.get(manager).json()
@@ -208,21 +214,21 @@ class FleetBmcClient(BmcClient):
     def set_boot_once_cd(self) -> None:
         self._fenced()
         self._system_current = False
-        systems.set_boot_once_cd(self._host(fresh=False))
+        systems.set_boot_once_cd(self._host())
 
     def clear_boot_override(self) -> None:
         self._fenced()
         self._system_current = False
-        systems.clear_boot_override(self._host(fresh=False))
+        systems.clear_boot_override(self._host())
 
     def boot_override(self) -> systems.BootOverride:
-        return systems.boot_override_of(self._host())
+        return systems.boot_override_of(self._host_doc())
 
     def reset_host(self, reset_type: str | None = None) -> str:
-        host = self._host()
+        doc = self._host_doc()
         self._fenced()
         self._system_current = False
-        return systems.reset_host(host, reset_type)
+        return systems.reset_host(self._host(), reset_type, doc)
 
     def simple_update(self, image_uri: str, *, targets: Sequence[str] = (),
                       protocol: str | None = None, apply_time: str | None = None,
@@ -256,7 +262,7 @@ class FleetBmcClient(BmcClient):
             # Nothing read yet in this process (e.g. after a gateway restart): the source
             # the inventory's rule picks, which is then remembered.
             components, _source = self._inventory_firmware(self._update_service_or_none(),
-                                                           self._host())
+                                                           self._host_doc())
             return {c.id: c.version for c in components}
         if source == FALLBACK:
             return self._fallback_versions()
@@ -327,27 +333,17 @@ class FleetBmcClient(BmcClient):
 
     def log_signals(self, since: datetime, *, slack: bool = True) -> list[UpdateSignal]:
         """The entries of the system's and the manager's logs created at or after ``since``
-        (our clock; ``slack`` for whole-second times: see gateway.orchestrator.bmc_logs).
-        Where the logs are and the BMC's clock skew are read once and remembered. Raises
-        transient RedfishErrors only."""
-        collections: list[str] | None = self.known.get("logs")
-        if collections is None:
-            collections, skew_s = bmc_logs.discover(
-                self._conn, self._host(fresh=False), self._root_json(), self.endpoint.name)
-            self.known["logs"] = collections
-            self.known["log_skew_s"] = skew_s
-        skew = timedelta(seconds=float(self.known.get("log_skew_s", 0.0)))
-        # A collection moved or gone is looked for again next time.
-        return bmc_logs.signals_since(self._conn, collections, skew, since,
-                                      lambda: self.known.pop("logs", None), slack=slack)
+        (see bmc_logs.remembered_signals). Raises transient RedfishErrors only."""
+        return bmc_logs.remembered_signals(self._conn, self.known, self._host, self._root_json(),
+                                           self.endpoint.name, since, slack=slack)
 
     def _fallback_versions(self) -> dict[str, str]:
         """BiosVersion and Manager.FirmwareVersion, read fresh (see gateway.redfish.fallback)."""
-        system = self._host()
+        system = self._host_doc()
         manager = self.known.get("manager")
         if manager is None:
-            manager = fallback.manager_uri(self._conn, system.json, self._root_json())
-        components, _source = fallback.read_fallback(self._conn, system.json, manager)
+            manager = fallback.manager_uri(self._conn, system, self._root_json())
+        components, _source = fallback.read_fallback(self._conn, system, manager)
         return {c.id: c.version for c in components}
 
     def firmware_targets(self, components: Iterable[str]) -> list[str] | None:
@@ -383,7 +379,7 @@ class FleetBmcClient(BmcClient):
 
     def health(self) -> SystemFacts:
         """Model, power state and Status.Health of the host: one read of the system."""
-        return systems.facts_of(self._host())
+        return systems.facts_of(self._host_doc())
 
 
 def identity_change(before: dict[str, str] | None, now: dict[str, str]) -> str | None:

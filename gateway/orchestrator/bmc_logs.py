@@ -71,3 +71,20 @@ def signals_since(conn: FleetConnector, collections: list[str], skew: timedelta,
                     for r in records if r.created is not None and r.created - skew >= (
                         whole if r.created.microsecond == 0 else since)]
     return signals
+
+
+def remembered_signals(conn: FleetConnector, known: dict[str, Any], system: Callable[[], System],
+                       root: dict[str, Any], bmc_name: str, since: datetime, *,
+                       slack: bool = True) -> list[UpdateSignal]:
+    """signals_since over the collections remembered in ``known`` (a client's URIs):
+    where the logs are and the BMC's clock skew are discovered once (``system``: the
+    host's resource, asked for only then). Raises transient RedfishErrors only."""
+    collections: list[str] | None = known.get("logs")
+    if collections is None:
+        collections, skew_s = discover(conn, system(), root, bmc_name)
+        known["logs"] = collections
+        known["log_skew_s"] = skew_s
+    skew = timedelta(seconds=float(known.get("log_skew_s", 0.0)))
+    # A collection moved or gone is looked for again next time.
+    return signals_since(conn, collections, skew, since, lambda: known.pop("logs", None),
+                         slack=slack)

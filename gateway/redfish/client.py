@@ -143,14 +143,16 @@ class BmcClient:
 
     # The lookups of an inventory, as hooks: a subclass may remember what they found.
 
-    def _inventory_system(self) -> System:
-        return self._chosen_system()
+    def _inventory_system(self) -> dict[str, Any]:
+        """The ComputerSystem as a document (facts, and links for the fallback)."""
+        doc: dict[str, Any] = self._chosen_system().json
+        return doc
 
     def _inventory_cd(self) -> VirtualMedia | None:
         return virtual_media.find_cd(self._root, self._chosen_system() if self.endpoint.system
                                      else None)
 
-    def _inventory_firmware(self, service: dict[str, Any] | None, system: System
+    def _inventory_firmware(self, service: dict[str, Any] | None, system: dict[str, Any]
                             ) -> tuple[tuple[FirmwareComponent, ...], str]:
         """The components and where their versions were read (see inventory)."""
         why = "no UpdateService" if service is None else "no FirmwareInventory"
@@ -165,16 +167,16 @@ class BmcClient:
                                  ) -> tuple[FirmwareComponent, ...]:
         return update_service.read_firmware(self._conn, service)
 
-    def _read_fallback(self, system: System, why: str
+    def _read_fallback(self, system: dict[str, Any], why: str
                        ) -> tuple[tuple[FirmwareComponent, ...], str]:
-        manager = fallback.manager_uri(self._conn, system.json, self._root_json())
-        return fallback.read_fallback(self._conn, system.json, manager, why)
+        manager = fallback.manager_uri(self._conn, system, self._root_json())
+        return fallback.read_fallback(self._conn, system, manager, why)
 
     def firmware_versions(self) -> dict[str, str]:
         """Component name → installed version (what decides an update's success), read
         by the inventory's rule (FirmwareInventory when offered, else the fallback)."""
         service = self._update_service_or_none()
-        components, _source = self._inventory_firmware(service, self._chosen_system())
+        components, _source = self._inventory_firmware(service, self._chosen_system().json)
         return {c.id: c.version for c in components}
 
     # ---------------------------------------------------------------- delivery
@@ -236,7 +238,7 @@ class BmcClient:
         systems.clear_boot_override(self._chosen_system())
 
     def boot_override(self) -> BootOverride:
-        return systems.boot_override_of(self._chosen_system())
+        return systems.boot_override_of(self._chosen_system().json)
 
     def reset_host(self, reset_type: str | None = None) -> str:
         """Reset the host (ForceRestart, or On when off); returns the ResetType sent."""

@@ -69,8 +69,9 @@ def find_system(root: sushy.Sushy, selector: str | None = None) -> System:
         return root.get_system(path)
 
 
-def facts_of(system: System) -> SystemFacts:
-    doc: dict[str, Any] = system.json
+def facts_of(doc: dict[str, Any]) -> SystemFacts:
+    """The host's facts from a ComputerSystem document (a plain JSON read is enough:
+    building sushy's System parses every field of it, which a read of facts throws away)."""
     power = doc.get("PowerState")
     return SystemFacts(
         system_id=str(doc.get("Id", "")),
@@ -83,8 +84,9 @@ def facts_of(system: System) -> SystemFacts:
     )
 
 
-def boot_override_of(system: System) -> BootOverride:
-    boot = system.json.get("Boot") or {}
+def boot_override_of(doc: dict[str, Any]) -> BootOverride:
+    """The pending override in a ComputerSystem document."""
+    boot = doc.get("Boot") or {}
     return BootOverride(str(boot.get("BootSourceOverrideTarget") or "None"),
                         str(boot.get("BootSourceOverrideEnabled") or "Disabled"))
 
@@ -130,11 +132,13 @@ def _patch_boot(system: System, target: sushy.BootSource,
         system.set_system_boot_options(target=target, enabled=enabled)
 
 
-def reset_host(system: System, reset_type: str | None = None) -> str:
+def reset_host(system: System, reset_type: str | None = None,
+               doc: dict[str, Any] | None = None) -> str:
     """Reset the host: ``reset_type`` or, by default, ForceRestart when it is on and On
-    when it is off. Returns the ResetType sent; NotSupportedError if not allowed."""
+    when it is off (its PowerState from ``doc``, the system just read, else from
+    ``system``). Returns the ResetType sent; NotSupportedError if not allowed."""
     with translated("resetting the host"):
-        power = system.json.get("PowerState")
+        power = (doc if doc is not None else system.json).get("PowerState")
         wanted = reset_type or ("On" if power == "Off" else "ForceRestart")
         allowed = {v.value for v in system.get_allowed_reset_system_values()}
         if wanted not in allowed:

@@ -94,13 +94,16 @@ def require_cd(root: sushy.Sushy, system: System | None = None) -> VirtualMedia:
 
 def state_of(media: VirtualMedia, *, refresh: bool = True) -> MediaState:
     """The slot's state, read fresh unless ``refresh`` is False (the caller has just
-    read the resource). Raises RedfishError."""
+    read the resource). Raises RedfishError.
+
+    Read as plain JSON: refreshing sushy's VirtualMedia parses every field of it, and
+    only these three are used; what the actions need of the resource (its action
+    targets, MediaTypes, Allow) does not change while a client lives."""
     with translated("reading virtual media"):
-        if refresh:
-            media.refresh(force=True)
-        image = media.json.get("Image")
-        return MediaState(str(media.json.get("Id", "")), image if image else None,
-                          bool(media.json.get("Inserted")))
+        doc: dict[str, Any] = media._conn.get(media.path).json() if refresh else media.json
+        image = doc.get("Image")
+        return MediaState(str(doc.get("Id", "")), image if image else None,
+                          bool(doc.get("Inserted")))
 
 
 def insert(media: VirtualMedia, image_url: str,

@@ -1,7 +1,9 @@
 """BmcSession sends what requests' full path would send: the session's headers with the
 request's on top (None removes one), Basic auth, JSON bodies, and the cookies a BMC set
 (a real loopback server records every request it receives); BmcAdapter keeps one
-connection pool per BMC address and looks a closed one up again."""
+connection pool per BMC address and looks a closed one up again. What BmcSession
+remembers per session (prepared URLs, checked headers) changes nothing it sends or
+refuses."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import requests
+from requests.exceptions import InvalidHeader, MissingSchema
 
 from gateway.redfish.bmc_session import BmcAdapter, BmcSession
 from tests.unit.gateway.redfish.loopback import LoopbackServer, QuietHandler, serving
@@ -112,3 +116,34 @@ def test_a_pool_urllib3_closed_is_looked_up_again(server: _RecordingServer) -> N
         adapter.poolmanager.clear()  # closes every pool, as an eviction does
         assert session.get(server.url + "/redfish/v1/", timeout=5).status_code == 200
     assert len(server.seen) == 2
+
+
+def test_a_header_that_would_inject_another_is_refused_every_time(
+        server: _RecordingServer) -> None:
+    # Header checks are remembered per session: a value seen valid is not checked
+    # again, one never seen is, however many requests came before.
+    with BmcSession() as session:
+        session.headers["X-Auth-Token"] = "token-1"
+        for _ in range(2):
+            session.get(server.url + "/redfish/v1/", timeout=5)
+        session.headers["X-Auth-Token"] = "token-2\r\nX-Evil: 1"
+        for _ in range(2):
+            with pytest.raises(InvalidHeader):
+                session.get(server.url + "/redfish/v1/", timeout=5)
+    assert len(server.seen) == 2
+    assert all("X-Evil" not in headers for _m, _p, headers, _b in server.seen)
+
+
+def test_urls_are_prepared_as_requests_prepares_them(server: _RecordingServer) -> None:
+    # Prepared once per session and remembered: quoting and dot segments as requests'
+    # own path, the same answer on every request, and a bad URL still refused.
+    paths = ["/redfish/v1/Systems/1 a", "/redfish/v1/Systems/1/../2", "/redfish/v1/%7Eid"]
+    with BmcSession() as session:
+        for _ in range(2):
+            for path in paths:
+                session.get(server.url + path, timeout=5)
+        for _ in range(2):
+            with pytest.raises(MissingSchema):
+                session.get("redfish/v1/", timeout=5)
+    expected = [requests.Request("GET", server.url + p).prepare().path_url for p in paths]
+    assert [path for _m, path, _h, _b in server.seen] == expected * 2
