@@ -211,25 +211,36 @@ class LibvirtBackend(HostBackend):
             raise BackendError(f"host {name}: cannot stop: {exc}") from exc
 
     # domain XML edits -------------------------------------------------------------
-    def _redefine(self, name: str, edit: Callable[[ET.Element], None]) -> None:
+    def _redefine(self, name: str, edit: Callable[[ET.Element], bool | None]) -> None:
+        """Apply ``edit`` to the domain's persistent XML; an edit that returns False
+        changed nothing, and the domain is not defined again (a redefinition is
+        libvirt's most expensive call here, and a client sets the same boot order
+        over and over)."""
         with self._xml_lock:
             domain = self._domain(name)
             try:
                 root = ET.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-                edit(root)
+                if edit(root) is False:
+                    return
                 self._conn.defineXML(ET.tostring(root, encoding="unicode"))
             except libvirt.libvirtError as exc:
                 raise BackendError(f"host {name}: cannot redefine domain: {exc}") from exc
 
     def set_boot_order(self, name: str, first: BootDevice) -> None:
-        def edit(root: ET.Element) -> None:
+        order = [_BOOT_DEV[first]] + [_BOOT_DEV[device] for device in BootDevice
+                                      if device is not first]
+
+        def edit(root: ET.Element) -> bool:
             os_element = root.find("os")
             assert os_element is not None
-            for boot in os_element.findall("boot"):
+            present = os_element.findall("boot")
+            if [boot.get("dev") for boot in present] == order:
+                return False
+            for boot in present:
                 os_element.remove(boot)
-            order = [first] + [device for device in BootDevice if device is not first]
-            for device in order:
-                ET.SubElement(os_element, "boot", dev=_BOOT_DEV[device])
+            for dev in order:
+                ET.SubElement(os_element, "boot", dev=dev)
+            return True
 
         self._redefine(name, edit)
 

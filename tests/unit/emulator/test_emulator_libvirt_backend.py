@@ -55,6 +55,24 @@ def test_boot_order_is_redefined(backend: LibvirtBackend) -> None:
     assert [b.get("dev") for b in _xml(backend).iter("boot")][0] == "hd"
 
 
+def test_a_boot_order_set_again_is_kept_and_one_changed_behind_its_back_is_put_right(
+        backend: LibvirtBackend) -> None:
+    backend.set_boot_order("h1", BootDevice.CD)
+    backend.set_boot_order("h1", BootDevice.CD)  # already so: nothing to define again
+    assert [b.get("dev") for b in _xml(backend).iter("boot")] == ["cdrom", "hd", "network"]
+    # Someone else reorders the tail (or drops a device): the same call restores it all.
+    root = _xml(backend)
+    os_element = root.find("os")
+    assert os_element is not None
+    for boot in os_element.findall("boot"):
+        os_element.remove(boot)
+    for dev in ("cdrom", "network"):
+        ET.SubElement(os_element, "boot", dev=dev)
+    libvirt.open("test:///default").defineXML(ET.tostring(root, encoding="unicode"))
+    backend.set_boot_order("h1", BootDevice.CD)
+    assert [b.get("dev") for b in _xml(backend).iter("boot")] == ["cdrom", "hd", "network"]
+
+
 def test_firmware_metadata_round_trip_survives_redefinition(backend: LibvirtBackend) -> None:
     assert backend.read_firmware("h1") is None
     record = FirmwareRecord({"BIOS": "1.0", "BMC": "2.0"}, {"BIOS": "1.1"})
