@@ -48,7 +48,9 @@ server started for the run (lab/lab_postgres.py) instead of SQLite; the
 server's CPU seconds are printed as ``database_cpu_s``.
 
 ``gateway_cpu_s`` is this process's CPU from building the gateway to the end (what the
-bench spent before, mostly powering the emulated hosts on, is ``bench_setup_cpu_s``).
+bench spent before, mostly powering the emulated hosts on, is ``bench_setup_cpu_s``);
+``emulator_cpu_s`` likewise counts the emulator from that moment (its start and the hosts'
+power-on are ``emulator_setup_cpu_s``; before 2026-12-06's sixth session they were included).
 
 ``--count-requests``: Redfish requests per node and node step (bench/rollout_requests.py).
 
@@ -212,6 +214,7 @@ def main() -> None:
         # Reservation mode books one slot per wave: the shortest Slurm allows (60 s).
         slot = 60 if args.manager and args.mode == "reservation" else 600
         setup_cpu_s = rollout_figures.own_cpu_seconds()  # not the gateway's: hosts powered on
+        emulator_setup_cpu_s = rollout_figures.cpu_seconds(emulator.pid)
         with BundleServer([bundle]) as publisher:
             gateway = build_gateway(load_config(write_config(
                 work, args, publisher, public, nodes, extra, database_url, slot)))
@@ -233,7 +236,9 @@ def main() -> None:
         if rig is not None:
             records = [json.loads(line) for line in audit.read_text().splitlines() if line]
             figures |= rollout_slurm.figures(rig, jobs, records)
-        figures["emulator_cpu_s"] = rollout_figures.cpu_seconds(emulator.pid)
+        figures["emulator_cpu_s"] = round(
+            rollout_figures.cpu_seconds(emulator.pid) - emulator_setup_cpu_s, 1)
+        figures["emulator_setup_cpu_s"] = round(emulator_setup_cpu_s, 1)
         figures["database"] = args.database
         figures["mode"] = args.mode
         if database is not None:

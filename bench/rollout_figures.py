@@ -87,7 +87,8 @@ def report(figures: dict[str, Any], args: argparse.Namespace, *, topology: bool)
         "gateway_peak_rss_mb", "origin_bytes",
         "image_bytes", "served_bytes", "waves", "per_node_min_s", "inventory_s",
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
-        "activation", "gateway_cpu_s", "bench_setup_cpu_s", "db_statements",
+        "activation", "gateway_cpu_s", "bench_setup_cpu_s", "emulator_cpu_s",
+        "emulator_setup_cpu_s", "db_statements",
         "db_statements_per_node", "gateways", "peer_bytes", "per_gateway",
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
