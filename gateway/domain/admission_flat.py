@@ -16,7 +16,7 @@ the node-by-node rule gives): the property tests replay both against ``_decide``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice, repeat
 from operator import add, attrgetter, floordiv, ge, gt, is_, neg, sub
@@ -27,15 +27,30 @@ from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import NodeRun, NodeStep
 
 _Pick = tuple[int, int, int, str, str]  # see admission_book
-_STEP, _CANARY, _HELD = attrgetter("step"), attrgetter("canary"), attrgetter("held")
+_BYTE = attrgetter("admission_byte")
 # Stands for a member without a run: not waiting, not occupying, neither canary nor held.
 _NO_RUN = NodeRun("", NodeStep.DONE)
-# A step as a byte (its place in NodeStep), found by identity: hashing an Enum member
-# is a Python call. The tables turn those bytes into 0/1 masks with bytes.translate.
-_CODES = {id(step): place for place, step in enumerate(NodeStep)}
-_TABLES = {step: bytes(other is step for other in NodeStep).ljust(256, b"\0")
-           for step in NodeStep}
-_OCCUPYING_TABLE = bytes(id(step) in _OCCUPYING_IDS for step in NodeStep).ljust(256, b"\0")
+
+
+def _table(test: Callable[[NodeStep, bool, bool], bool]) -> bytes:
+    """A bytes.translate table from a run's admission_byte (its step's place times 4,
+    plus 2 when canary, plus 1 when held) to 1 where ``test(step, canary, held)``."""
+    return bytes(test(step, bool(code & 2), bool(code & 1))
+                 for step in NodeStep for code in range(4)).ljust(256, b"\0")
+
+
+_OCCUPYING_TABLE = _table(lambda step, canary, held: id(step) in _OCCUPYING_IDS)
+
+
+def _waiting_tables(waits: NodeStep) -> tuple[bytes, bytes, bytes]:
+    """For runs waiting in ``waits`` (PENDING, or STAGED for staged activation): waiting;
+    waiting and canary; waiting, neither canary nor held (offered unless unavailable)."""
+    return (_table(lambda step, canary, held: step is waits),
+            _table(lambda step, canary, held: step is waits and canary),
+            _table(lambda step, canary, held: step is waits and not canary and not held))
+
+
+_WAITING_TABLES = {waits: _waiting_tables(waits) for waits in NodeStep}
 _V = TypeVar("_V")
 # One `find` round per member a group has room for; past this many rounds the groups
 # still wanting more (large allowances) are finished one by one.
@@ -68,16 +83,15 @@ def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
     # Read in node id order (fast), rearranged into layout order in one C call each.
     found = layout.to_layout(_in_order(runs, ids, _NO_RUN))
     readings = layout.to_layout(_in_order(health, ids, None))
-    codes = bytes(map(_CODES.__getitem__, map(id, map(_STEP, found))))
-    waiting = int.from_bytes(codes.translate(_TABLES[waits]), "big")
+    codes = bytes(map(_BYTE, found))  # one attribute per run (NodeRun.admission_byte)
+    waiting_table, canary_table, free_table = _WAITING_TABLES[waits]
+    waiting_here = codes.translate(waiting_table)
     out = int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
     if readings.count(Health.UP) != size:  # (identity first: C speed when all are UP)
         out |= int.from_bytes(bytes(map(is_, readings, repeat(Health.UP))), "big") ^ ones
     if busy:
         out |= int.from_bytes(bytes(map(busy.__contains__, nodes)), "big")
-    canary = int.from_bytes(bytes(map(_CANARY, found)), "big")
-    set_aside = out | canary | int.from_bytes(bytes(map(_HELD, found)), "big")
-    out_here, waiting_here = out.to_bytes(size, "big"), waiting.to_bytes(size, "big")
+    out_here = out.to_bytes(size, "big")
     starts, ends, groups = layout.starts, layout.ends, layout.groups
     taken = list(map(out_here.count, repeat(1), starts, ends))
     per_group = list(map(waiting_here.count, repeat(1), starts, ends))
@@ -85,9 +99,9 @@ def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
         unavailable=Counter(dict(compress(zip(groups, taken, strict=True), taken))),
         pending=Counter(dict(compress(zip(groups, per_group, strict=True), per_group))),
         out=set(compress(nodes, out_here)),
-        canaries={run.node_id: run for run in compress(
-            found, (waiting & canary).to_bytes(size, "big"))},
-        free=(waiting & ~set_aside).to_bytes(size, "big"), taken=taken, waiting=per_group)
+        canaries={run.node_id: run for run in compress(found, codes.translate(canary_table))},
+        free=(int.from_bytes(codes.translate(free_table), "big") & ~out).to_bytes(size, "big"),
+        taken=taken, waiting=per_group)
 
 
 def _in_order(mapping: Mapping[str, _V], ids: tuple[str, ...], default: _V) -> list[_V]:
