@@ -16,10 +16,10 @@ the node-by-node rule gives): the property tests replay both against ``_decide``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice, repeat
-from operator import add, attrgetter, floordiv, ge, gt, is_, neg, sub
+from operator import add, attrgetter, floordiv, ge, gt, is_not, neg, sub
 from typing import TypeVar
 
 from gateway.domain.admission import _OCCUPYING_IDS
@@ -73,24 +73,62 @@ class Count:
     waiting: list[int]
 
 
-def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-          busy: frozenset[str], waits: NodeStep) -> Count:
-    """Count every member of ``cluster``, as admission._tally does (runs of nodes not
-    in the cluster are not counted). Per-node facts are taken in node id order (the
-    order runs and health come in) and rearranged into layout order at the end."""
+@dataclass
+class Facts:
+    """What a count reads, one byte per member in layout order, kept by a book between
+    ticks and patched where something changed (``patch``): each run's admission_byte
+    (``codes``), whether the member is not observed UP (``down``) and whether another
+    campaign holds it (``busy``)."""
+
+    codes: bytearray
+    down: bytearray
+    busy: bytearray
+
+
+def facts(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
+          busy: frozenset[str]) -> Facts:
+    """Every member's facts. Read in node id order (the order runs and health come in:
+    fast) and rearranged into layout order in one C call each."""
     layout = cluster.layout()
-    ids, nodes, size, ones = layout.ids, layout.nodes, len(layout.ids), layout.ones
-    # Read in node id order (fast), rearranged into layout order in one C call each.
+    ids, size = layout.ids, len(layout.ids)
     found = layout.to_layout(_in_order(runs, ids, _NO_RUN))
     readings = layout.to_layout(_in_order(health, ids, None))
-    codes = bytes(map(_BYTE, found))  # one attribute per run (NodeRun.admission_byte)
+    down = (bytearray(size) if readings.count(Health.UP) == size  # (identity first: C)
+            else bytearray(map(is_not, readings, repeat(Health.UP))))
+    return Facts(codes=bytearray(map(_BYTE, found)), down=down,
+                 busy=bytearray(map(busy.__contains__, layout.nodes)) if busy
+                 else bytearray(size))
+
+
+def patch(cluster: Cluster, kept: Facts, runs: Mapping[str, NodeRun],
+          health: Mapping[str, Health], busy: frozenset[str], moved: Iterable[str],
+          readings: Iterable[str], held: Iterable[str]) -> None:
+    """Bring ``kept`` to this tick's runs, health and busy nodes: ``moved`` are the nodes
+    whose run changed, ``readings`` those whose health changed, ``held`` those whose
+    business changed (nodes outside the cluster are ignored). Values are gathered in C
+    passes; only the stores into the byte arrays are a Python loop."""
+    position = cluster.layout().position
+    for changed, into, value in (
+            (moved, kept.codes, lambda nodes: map(_BYTE, map(runs.get, nodes, repeat(_NO_RUN)))),
+            (readings, kept.down, lambda nodes: map(is_not, map(health.get, nodes),
+                                                     repeat(Health.UP))),
+            (held, kept.busy, lambda nodes: map(busy.__contains__, nodes))):
+        nodes = [node for node in changed if node in position]
+        for place, byte in zip(map(position.__getitem__, nodes), value(nodes), strict=True):
+            into[place] = byte
+
+
+def count(cluster: Cluster, runs: Mapping[str, NodeRun], known: Facts,
+          waits: NodeStep) -> Count:
+    """Count every member of ``cluster`` from its ``known`` facts, as admission._tally
+    does (runs of nodes not in the cluster are not counted); ``runs`` only to name the
+    waiting canaries' runs."""
+    layout = cluster.layout()
+    nodes, size, codes = layout.nodes, len(layout.ids), known.codes
     waiting_table, canary_table, free_table = _WAITING_TABLES[waits]
     waiting_here = codes.translate(waiting_table)
-    out = int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
-    if readings.count(Health.UP) != size:  # (identity first: C speed when all are UP)
-        out |= int.from_bytes(bytes(map(is_, readings, repeat(Health.UP))), "big") ^ ones
-    if busy:
-        out |= int.from_bytes(bytes(map(busy.__contains__, nodes)), "big")
+    out = (int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
+           | int.from_bytes(known.down, "big") | int.from_bytes(known.busy, "big"))
     out_here = out.to_bytes(size, "big")
     starts, ends, groups = layout.starts, layout.ends, layout.groups
     taken = list(map(out_here.count, repeat(1), starts, ends))
@@ -99,7 +137,7 @@ def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
         unavailable=Counter(dict(compress(zip(groups, taken, strict=True), taken))),
         pending=Counter(dict(compress(zip(groups, per_group, strict=True), per_group))),
         out=set(compress(nodes, out_here)),
-        canaries={run.node_id: run for run in compress(found, codes.translate(canary_table))},
+        canaries={node: runs[node] for node in compress(nodes, codes.translate(canary_table))},
         free=(int.from_bytes(codes.translate(free_table), "big") & ~out).to_bytes(size, "big"),
         taken=taken, waiting=per_group)
 
