@@ -184,3 +184,50 @@ def test_following_a_mapping_names_each_change_with_its_value_before(
     expected = {key: was.get(key) for key in set(was) | set(now)
                 if was.get(key) is not now.get(key)}
     assert changed == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(manual=True), st.randoms(use_true_random=False))
+def test_facts_patched_where_they_changed_equal_the_facts_read_anew(
+        s: Scenario, rnd: random.Random) -> None:
+    """A book keeps every member's run, health and business as bytes between ticks and
+    patches only the nodes that changed (admission_flat.patch): the result is what
+    reading every run and reading anew gives, whatever changed, appeared or vanished
+    (nodes outside the cluster included, which no byte stands for)."""
+    cluster = s.cluster
+    nodes = [*cluster.node_ids(), "elsewhere-1"]
+
+    def random_tick() -> tuple[dict[str, NodeRun], dict[str, Health], frozenset[str]]:
+        runs = {n: random_run(rnd, n) for n in nodes if rnd.random() < 0.8}
+        health = {n: rnd.choice(list(Health)) for n in nodes if rnd.random() < 0.8}
+        return runs, health, frozenset(n for n in nodes if rnd.random() < 0.2)
+
+    runs, health, busy = random_tick()
+    kept = flat_module.facts(cluster, runs, health, busy)
+    for _tick in range(4):
+        new_runs, new_health, new_busy = random_tick()
+        for node in rnd.sample(nodes, rnd.randint(0, len(nodes))):  # some stay as they were
+            for new, old in ((new_runs, runs), (new_health, health)):
+                if node in old:
+                    new[node] = old[node]  # type: ignore[assignment]
+                else:
+                    new.pop(node, None)
+        moved = book_module._follow(runs, new_runs)
+        readings = book_module._follow(health, new_health)
+        flat_module.patch(cluster, kept, runs, health, new_busy, moved, readings,
+                          busy ^ new_busy)
+        busy = new_busy
+        assert kept == flat_module.facts(cluster, runs, health, busy)
+
+
+def test_a_run_carries_its_step_canary_and_held_in_one_byte() -> None:
+    """What admission's count reads per run: the step's place in NodeStep times 4, plus
+    2 when canary, plus 1 when held, kept through a transition and for a step given as
+    its string value."""
+    run = NodeRun("n1", NodeStep.PENDING, canary=True, held=False)
+    assert run.admission_byte == list(NodeStep).index(NodeStep.PENDING) * 4 + 2
+    moved = NodeRun("n1", NodeStep.PRECHECK, held=True).to(NodeStep.FAILED)
+    assert moved.admission_byte == list(NodeStep).index(NodeStep.FAILED) * 4 + 1
+    assert NodeRun("n1", "staged").admission_byte == (  # type: ignore[arg-type]
+        list(NodeStep).index(NodeStep.STAGED) * 4)
+    assert moved == NodeRun("n1", NodeStep.FAILED, held=True)  # not part of equality
