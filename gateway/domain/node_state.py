@@ -127,8 +127,9 @@ def occupies_allowance(step: NodeStep, health: Health) -> bool:
     return health is not Health.UP
 
 
-# A step's place in NodeStep, found by identity (hashing an Enum member is a Python call).
-STEP_PLACES: dict[int, int] = {id(step): place for place, step in enumerate(NodeStep)}
+# A step's place in NodeStep times 4 (NodeRun.admission_byte), found by identity:
+# hashing an Enum member is a Python call.
+_STEP_CODES: dict[int, int] = {id(step): place * 4 for place, step in enumerate(NodeStep)}
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,10 @@ class NodeRun:
     admission_byte: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        place = STEP_PLACES.get(id(self.step))
-        if place is None:  # a plain string equal to a step's value
-            place = STEP_PLACES[id(NodeStep(self.step))]
-        object.__setattr__(self, "admission_byte",
-                           place << 2 | (2 if self.canary else 0) | (1 if self.held else 0))
+        code = _STEP_CODES.get(id(self.step))
+        if code is None:  # a plain string equal to a step's value
+            code = _STEP_CODES[id(NodeStep(self.step))]
+        object.__setattr__(self, "admission_byte", code + 2 * bool(self.canary) + bool(self.held))
 
     def to(self, target: NodeStep, *, error: str | None = None) -> NodeRun:
         """Move to ``target``; raises IllegalTransitionError when not allowed."""
