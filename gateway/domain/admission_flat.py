@@ -113,7 +113,7 @@ def patch(cluster: Cluster, kept: Facts, runs: Mapping[str, NodeRun],
             (readings, kept.down, lambda nodes: map(is_not, map(health.get, nodes),
                                                      repeat(Health.UP))),
             (held, kept.busy, lambda nodes: map(busy.__contains__, nodes))):
-        nodes = [node for node in changed if node in position]
+        nodes = list(filter(position.__contains__, changed))
         for place, byte in zip(map(position.__getitem__, nodes), value(nodes), strict=True):
             into[place] = byte
 
