@@ -4,10 +4,14 @@ A new AdmissionBook (the first tick after a start or a leadership change), or on
 that saw a large batch move, counts every node and walks every group. Done member by
 member and group by group in Python, that was 55–130 ms at 100,000 nodes
 (docs/performance.md, "Cold tick"). Here every per-node fact is one byte per member
-in the cluster's layout order (cluster_layout.py), built by ``map`` over the runs;
-masks are combined as ints; per-group counts are ``bytes.count`` on each group's
-slice, and what a group offers is found with ``bytes.find`` from its start, one
-round per member it has room for, each round one ``map`` over the groups.
+in the cluster's layout order (cluster_layout.py): a run's step, canary and held flags
+are one byte it carries (NodeRun.admission_byte), read by one ``map`` over the runs
+(``facts``); a book keeps those bytes and patches only the members that changed
+(``patch``), so counting anew after a large batch reads no run again. Masks come from
+the bytes by ``bytes.translate`` and are combined as ints; per-group counts are
+``bytes.count`` on each group's slice, and what a group offers is found with
+``bytes.find`` from its start, one round per member it has room for, each round one
+``map`` over the groups.
 
 The answer is the one ``AdmissionBook._walk`` gives for every group (and so the one
 the node-by-node rule gives): the property tests replay both against ``_decide``.
