@@ -80,6 +80,7 @@ class AdmissionBook:
         # each tick where they changed, so counting anew after a large batch is a few C
         # passes over them rather than reading every run again.
         self._facts: Facts | None = None
+        self._in_ids_order = False  # the runs' keys are the layout's ids, in that order
 
     def decide(self, campaign: Campaign, runs: Mapping[str, NodeRun],
                health: Mapping[str, Health], *, now: datetime, expected_duration: timedelta,
@@ -210,12 +211,16 @@ class AdmissionBook:
         if self._fresh:
             self._recount(runs, health, busy)
             return
-        before = _follow(self._runs, runs)
+        side_by_side: list[bool] = []
+        before = _follow(self._runs, runs, side_by_side)
+        if not side_by_side or len(side_by_side) != len(runs):  # not side by side
+            self._in_ids_order = tuple(runs) == self.cluster.layout().ids
         readings = _follow(self._health, health)
         held = busy ^ self._busy
         self._busy = busy
         if self._facts is not None:
-            patch(self.cluster, self._facts, runs, health, busy, before, readings, held)
+            patch(self.cluster, self._facts, runs, health, busy, before, readings, held,
+                  moved_in_order=side_by_side if self._in_ids_order else None)
         changed = set(before)
         changed.update(readings)
         changed.update(held)
@@ -268,6 +273,8 @@ class AdmissionBook:
         self._busy = busy
         if not kept or self._facts is None:
             self._facts = facts(self.cluster, runs, health, busy)
+        if not kept and not self._once:
+            self._in_ids_order = tuple(runs) == self.cluster.layout().ids
         counted = self._count = count(self.cluster, runs, self._facts, self._waits)
         self._unavailable, self._pending = counted.unavailable, counted.pending
         self._out, self._canaries = counted.out, counted.canaries
@@ -278,15 +285,19 @@ class AdmissionBook:
         self._context = None
 
 
-def _follow(kept: dict[str, _V], now: Mapping[str, _V]) -> dict[str, _V | None]:
+def _follow(kept: dict[str, _V], now: Mapping[str, _V],
+            side_by_side: list[bool] | None = None) -> dict[str, _V | None]:
     """Make ``kept`` equal to ``now``; return the keys whose value is not the same object
     (changed, added or removed) with their value before. Runs in C (compress over map)
     but for what changed. The store lists rows in the same order every tick: with the
     same keys in the same order, the values are compared side by side (looking each
-    key up costs ~5x more at 100,000 nodes)."""
+    key up costs ~5x more at 100,000 nodes), and ``side_by_side`` (if given) receives
+    which of them changed, key by key."""
     keys = tuple(now)
     if len(keys) == len(kept) and keys == tuple(kept):
         differ = list(map(is_not, now.values(), kept.values()))
+        if side_by_side is not None:
+            side_by_side.extend(differ)
         keys = tuple(compress(keys, differ))
         before: dict[str, _V | None] = dict(zip(keys, compress(kept.values(), differ),
                                                 strict=True))

@@ -106,12 +106,23 @@ def facts(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
 
 def patch(cluster: Cluster, kept: Facts, runs: Mapping[str, NodeRun],
           health: Mapping[str, Health], busy: frozenset[str], moved: Iterable[str],
-          readings: Iterable[str], held: Iterable[str]) -> None:
+          readings: Iterable[str], held: Iterable[str], *,
+          moved_in_order: list[bool] | None = None) -> None:
     """Bring ``kept`` to this tick's runs, health and busy nodes: ``moved`` are the nodes
     whose run changed, ``readings`` those whose health changed, ``held`` those whose
-    business changed (nodes outside the cluster are ignored). Values are gathered in C
-    passes; only the stores into the byte arrays are a Python loop."""
-    position = cluster.layout().position
+    business changed (nodes outside the cluster are ignored). ``moved_in_order``: when
+    ``runs`` lists exactly the layout's ``ids`` in that order, which of them moved, so
+    that moved runs and their places are read side by side rather than looked up.
+    Values are gathered in C passes; only the stores into the byte arrays are a loop."""
+    layout = cluster.layout()
+    position = layout.position
+    if moved_in_order is not None:
+        places = map(layout.id_places.__getitem__,
+                     compress(range(len(moved_in_order)), moved_in_order))
+        for place, byte in zip(places, map(_BYTE, compress(runs.values(), moved_in_order)),
+                               strict=True):
+            kept.codes[place] = byte
+        moved = ()
     for changed, into, value in (
             (moved, kept.codes, lambda nodes: map(_BYTE, map(runs.get, nodes, repeat(_NO_RUN)))),
             (readings, kept.down, lambda nodes: map(is_not, map(health.get, nodes),

@@ -27,7 +27,8 @@ class Layout:
     ``qos_codes`` (its class's place in the cluster's ``qos_classes``, one byte) and
     ``qos_orders``. ``index``: group -> its place.
 
-    ``position``: node -> its place in ``nodes``.
+    ``position``: node -> its place in ``nodes``; ``id_places``: the same for each of
+    ``ids`` in turn (read side by side with a mapping in ``ids`` order, no lookup).
     ``ids``: the node ids sorted, the order the store lists runs and health in (a
     dict's values in its own order are read 15x faster than looked up by key);
     ``to_layout``: a sequence in ``ids`` order rearranged into layout order, in C."""
@@ -43,6 +44,7 @@ class Layout:
     qos_orders: tuple[int, ...]
     ids: tuple[str, ...]
     position: dict[str, int]
+    id_places: tuple[int, ...]
     to_layout: Callable[[Sequence[Any]], Sequence[Any]]
 
 
@@ -67,4 +69,5 @@ def layout_of(in_order: Mapping[str, tuple[str, ...]], allowances: Mapping[str, 
         qos_codes=bytes(code[qos_map[node].name] for node in nodes),
         qos_orders=tuple(qos_map[node].order for node in nodes),
         ids=ids,
-        position={node: i for i, node in enumerate(nodes)}, to_layout=to_layout)
+        position={node: i for i, node in enumerate(nodes)},
+        id_places=tuple(sorted(range(len(order)), key=order.__getitem__)), to_layout=to_layout)

@@ -196,27 +196,33 @@ def test_facts_patched_where_they_changed_equal_the_facts_read_anew(
     reading every run and reading anew gives, whatever changed, appeared or vanished
     (nodes outside the cluster included, which no byte stands for)."""
     cluster = s.cluster
-    nodes = [*cluster.node_ids(), "elsewhere-1"]
+    ids = cluster.node_ids()
+    nodes = [*ids, "elsewhere-1"]
 
     def random_tick() -> tuple[dict[str, NodeRun], dict[str, Health], frozenset[str]]:
-        runs = {n: random_run(rnd, n) for n in nodes if rnd.random() < 0.8}
+        # Often a run for every member, listed by node id (as the store lists them).
+        every = rnd.random() < 0.5
+        runs = {n: random_run(rnd, n) for n in (ids if every else nodes)
+                if every or rnd.random() < 0.8}
         health = {n: rnd.choice(list(Health)) for n in nodes if rnd.random() < 0.8}
         return runs, health, frozenset(n for n in nodes if rnd.random() < 0.2)
 
     runs, health, busy = random_tick()
     kept = flat_module.facts(cluster, runs, health, busy)
-    for _tick in range(4):
+    for _tick in range(6):
         new_runs, new_health, new_busy = random_tick()
         for node in rnd.sample(nodes, rnd.randint(0, len(nodes))):  # some stay as they were
-            for new, old in ((new_runs, runs), (new_health, health)):
-                if node in old:
-                    new[node] = old[node]  # type: ignore[assignment]
-                else:
-                    new.pop(node, None)
-        moved = book_module._follow(runs, new_runs)
+            if node in runs and node in new_runs:
+                new_runs[node] = runs[node]
+            if node in health and node in new_health:
+                new_health[node] = health[node]
+        side_by_side: list[bool] = []
+        moved = book_module._follow(runs, new_runs, side_by_side)
         readings = book_module._follow(health, new_health)
-        flat_module.patch(cluster, kept, runs, health, new_busy, moved, readings,
-                          busy ^ new_busy)
+        in_order = (side_by_side if side_by_side and len(side_by_side) == len(new_runs)
+                    and tuple(new_runs) == cluster.layout().ids else None)
+        flat_module.patch(cluster, kept, new_runs, health, new_busy, moved, readings,
+                          busy ^ new_busy, moved_in_order=in_order)
         busy = new_busy
         assert kept == flat_module.facts(cluster, runs, health, busy)
 
