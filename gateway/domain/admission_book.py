@@ -220,7 +220,9 @@ class AdmissionBook:
         self._busy = busy
         if self._facts is not None:
             patch(self.cluster, self._facts, runs, health, busy, before, readings, held,
-                  moved_in_order=side_by_side if self._in_ids_order else None)
+                  # (side_by_side is filled only when the keys were the same as before)
+                  moved_in_order=side_by_side if side_by_side and self._in_ids_order
+                  else None)
         changed = set(before)
         changed.update(readings)
         changed.update(held)
