@@ -34,7 +34,7 @@ from gateway.domain.admission import (
     _room,
     _to_stage,
 )
-from gateway.domain.admission_flat import Count, count, offer
+from gateway.domain.admission_flat import Count, Facts, count, facts, offer, patch
 from gateway.domain.campaign_state import Campaign, CampaignState, canary_gate_open
 from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import ACTIVE_STEPS, NodeRun, NodeStep
@@ -76,6 +76,11 @@ class AdmissionBook:
         self._dirty: dict[str, None] = {}  # groups to walk again, in a stable order
         self._context: tuple[bool, tuple[bool, ...]] | None = None
         self._count: Count | None = None  # a recount not walked yet: walk it flat
+        # Every member's run, health and business as bytes (admission_flat.Facts), patched
+        # each tick where they changed, so counting anew after a large batch is a few C
+        # passes over them rather than reading every run again.
+        self._facts: Facts | None = None
+        self._in_ids_order = False  # the runs' keys are the layout's ids, in that order
 
     def decide(self, campaign: Campaign, runs: Mapping[str, NodeRun],
                health: Mapping[str, Health], *, now: datetime, expected_duration: timedelta,
@@ -206,17 +211,26 @@ class AdmissionBook:
         if self._fresh:
             self._recount(runs, health, busy)
             return
-        before = _follow(self._runs, runs)
-        changed = set(before)
-        changed.update(_follow(self._health, health))
-        changed.update(busy ^ self._busy)
+        side_by_side: list[bool] = []
+        before = _follow(self._runs, runs, side_by_side)
+        if not side_by_side or len(side_by_side) != len(runs):  # not side by side
+            self._in_ids_order = tuple(runs) == self.cluster.layout().ids
+        readings = _follow(self._health, health)
+        held = busy ^ self._busy
         self._busy = busy
+        if self._facts is not None:
+            patch(self.cluster, self._facts, runs, health, busy, before, readings, held,
+                  # (side_by_side is filled only when the keys were the same as before)
+                  moved_in_order=side_by_side if side_by_side and self._in_ids_order
+                  else None)
+        changed = set(before)
+        changed.update(readings)
+        changed.update(held)
         changed &= self.cluster.node_set()
         # Moving a node costs several times what a flat pass costs per node: when a fair
-        # share moved, counting anew is cheaper (small clusters always move node by node).
-        # (Moving a large batch in C passes over just those nodes was tried: no cheaper,
-        # as reading 20,000 scattered runs costs what reading 100,000 in order does.)
-        if len(changed) > _RECOUNT_AT and len(changed) * 8 > len(self.cluster.node_set()):
+        # share moved, counting anew from the patched facts is cheaper (small clusters
+        # always move node by node).
+        if len(changed) > _RECOUNT_AT and len(changed) * 16 > len(self.cluster.node_set()):
             self._recount(runs, health, busy, kept=True)
             return
         for node in sorted(changed):
@@ -253,13 +267,17 @@ class AdmissionBook:
                  busy: frozenset[str], *, kept: bool = False) -> None:
         """Count every node in C passes (admission_flat.count); the next walk is then a
         flat one over every group. ``kept``: the book's own runs and health already
-        equal these (``_follow`` made them so)."""
+        equal these (``_follow`` made them so) and its facts were patched to them."""
         self._fresh = False
         if not kept:
             copy = (lambda mapping: mapping) if self._once else dict
             self._runs, self._health = copy(runs), copy(health)
         self._busy = busy
-        counted = self._count = count(self.cluster, runs, health, busy, self._waits)
+        if not kept or self._facts is None:
+            self._facts = facts(self.cluster, runs, health, busy)
+        if not kept and not self._once:
+            self._in_ids_order = tuple(runs) == self.cluster.layout().ids
+        counted = self._count = count(self.cluster, runs, self._facts, self._waits)
         self._unavailable, self._pending = counted.unavailable, counted.pending
         self._out, self._canaries = counted.out, counted.canaries
         self._active = None
@@ -269,15 +287,19 @@ class AdmissionBook:
         self._context = None
 
 
-def _follow(kept: dict[str, _V], now: Mapping[str, _V]) -> dict[str, _V | None]:
+def _follow(kept: dict[str, _V], now: Mapping[str, _V],
+            side_by_side: list[bool] | None = None) -> dict[str, _V | None]:
     """Make ``kept`` equal to ``now``; return the keys whose value is not the same object
     (changed, added or removed) with their value before. Runs in C (compress over map)
     but for what changed. The store lists rows in the same order every tick: with the
     same keys in the same order, the values are compared side by side (looking each
-    key up costs ~5x more at 100,000 nodes)."""
+    key up costs ~5x more at 100,000 nodes), and ``side_by_side`` (if given) receives
+    which of them changed, key by key."""
     keys = tuple(now)
     if len(keys) == len(kept) and keys == tuple(kept):
         differ = list(map(is_not, now.values(), kept.values()))
+        if side_by_side is not None:
+            side_by_side.extend(differ)
         keys = tuple(compress(keys, differ))
         before: dict[str, _V | None] = dict(zip(keys, compress(kept.values(), differ),
                                                 strict=True))

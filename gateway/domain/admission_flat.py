@@ -4,10 +4,14 @@ A new AdmissionBook (the first tick after a start or a leadership change), or on
 that saw a large batch move, counts every node and walks every group. Done member by
 member and group by group in Python, that was 55–130 ms at 100,000 nodes
 (docs/performance.md, "Cold tick"). Here every per-node fact is one byte per member
-in the cluster's layout order (cluster_layout.py), built by ``map`` over the runs;
-masks are combined as ints; per-group counts are ``bytes.count`` on each group's
-slice, and what a group offers is found with ``bytes.find`` from its start, one
-round per member it has room for, each round one ``map`` over the groups.
+in the cluster's layout order (cluster_layout.py): a run's step, canary and held flags
+are one byte it carries (NodeRun.admission_byte), read by one ``map`` over the runs
+(``facts``); a book keeps those bytes and patches only the members that changed
+(``patch``), so counting anew after a large batch reads no run again. Masks come from
+the bytes by ``bytes.translate`` and are combined as ints; per-group counts are
+``bytes.count`` on each group's slice, and what a group offers is found with
+``bytes.find`` from its start, one round per member it has room for, each round one
+``map`` over the groups.
 
 The answer is the one ``AdmissionBook._walk`` gives for every group (and so the one
 the node-by-node rule gives): the property tests replay both against ``_decide``.
@@ -16,10 +20,10 @@ the node-by-node rule gives): the property tests replay both against ``_decide``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice, repeat
-from operator import add, attrgetter, floordiv, ge, gt, is_, neg, sub
+from operator import add, attrgetter, floordiv, ge, gt, is_not, neg, sub
 from typing import TypeVar
 
 from gateway.domain.admission import _OCCUPYING_IDS
@@ -27,15 +31,30 @@ from gateway.domain.cluster import Cluster, Health
 from gateway.domain.node_state import NodeRun, NodeStep
 
 _Pick = tuple[int, int, int, str, str]  # see admission_book
-_STEP, _CANARY, _HELD = attrgetter("step"), attrgetter("canary"), attrgetter("held")
+_BYTE = attrgetter("admission_byte")
 # Stands for a member without a run: not waiting, not occupying, neither canary nor held.
 _NO_RUN = NodeRun("", NodeStep.DONE)
-# A step as a byte (its place in NodeStep), found by identity: hashing an Enum member
-# is a Python call. The tables turn those bytes into 0/1 masks with bytes.translate.
-_CODES = {id(step): place for place, step in enumerate(NodeStep)}
-_TABLES = {step: bytes(other is step for other in NodeStep).ljust(256, b"\0")
-           for step in NodeStep}
-_OCCUPYING_TABLE = bytes(id(step) in _OCCUPYING_IDS for step in NodeStep).ljust(256, b"\0")
+
+
+def _table(test: Callable[[NodeStep, bool, bool], bool]) -> bytes:
+    """A bytes.translate table from a run's admission_byte (its step's place times 4,
+    plus 2 when canary, plus 1 when held) to 1 where ``test(step, canary, held)``."""
+    return bytes(test(step, bool(code & 2), bool(code & 1))
+                 for step in NodeStep for code in range(4)).ljust(256, b"\0")
+
+
+_OCCUPYING_TABLE = _table(lambda step, canary, held: id(step) in _OCCUPYING_IDS)
+
+
+def _waiting_tables(waits: NodeStep) -> tuple[bytes, bytes, bytes]:
+    """For runs waiting in ``waits`` (PENDING, or STAGED for staged activation): waiting;
+    waiting and canary; waiting, neither canary nor held (offered unless unavailable)."""
+    return (_table(lambda step, canary, held: step is waits),
+            _table(lambda step, canary, held: step is waits and canary),
+            _table(lambda step, canary, held: step is waits and not canary and not held))
+
+
+_WAITING_TABLES = {waits: _waiting_tables(waits) for waits in NodeStep}
 _V = TypeVar("_V")
 # One `find` round per member a group has room for; past this many rounds the groups
 # still wanting more (large allowances) are finished one by one.
@@ -58,26 +77,74 @@ class Count:
     waiting: list[int]
 
 
-def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
-          busy: frozenset[str], waits: NodeStep) -> Count:
-    """Count every member of ``cluster``, as admission._tally does (runs of nodes not
-    in the cluster are not counted). Per-node facts are taken in node id order (the
-    order runs and health come in) and rearranged into layout order at the end."""
+@dataclass
+class Facts:
+    """What a count reads, one byte per member in layout order, kept by a book between
+    ticks and patched where something changed (``patch``): each run's admission_byte
+    (``codes``), whether the member is not observed UP (``down``) and whether another
+    campaign holds it (``busy``)."""
+
+    codes: bytearray
+    down: bytearray
+    busy: bytearray
+
+
+def facts(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, Health],
+          busy: frozenset[str]) -> Facts:
+    """Every member's facts. Read in node id order (the order runs and health come in:
+    fast) and rearranged into layout order in one C call each."""
     layout = cluster.layout()
-    ids, nodes, size, ones = layout.ids, layout.nodes, len(layout.ids), layout.ones
-    # Read in node id order (fast), rearranged into layout order in one C call each.
+    ids, size = layout.ids, len(layout.ids)
     found = layout.to_layout(_in_order(runs, ids, _NO_RUN))
     readings = layout.to_layout(_in_order(health, ids, None))
-    codes = bytes(map(_CODES.__getitem__, map(id, map(_STEP, found))))
-    waiting = int.from_bytes(codes.translate(_TABLES[waits]), "big")
-    out = int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
-    if readings.count(Health.UP) != size:  # (identity first: C speed when all are UP)
-        out |= int.from_bytes(bytes(map(is_, readings, repeat(Health.UP))), "big") ^ ones
-    if busy:
-        out |= int.from_bytes(bytes(map(busy.__contains__, nodes)), "big")
-    canary = int.from_bytes(bytes(map(_CANARY, found)), "big")
-    set_aside = out | canary | int.from_bytes(bytes(map(_HELD, found)), "big")
-    out_here, waiting_here = out.to_bytes(size, "big"), waiting.to_bytes(size, "big")
+    down = (bytearray(size) if readings.count(Health.UP) == size  # (identity first: C)
+            else bytearray(map(is_not, readings, repeat(Health.UP))))
+    return Facts(codes=bytearray(map(_BYTE, found)), down=down,
+                 busy=bytearray(map(busy.__contains__, layout.nodes)) if busy
+                 else bytearray(size))
+
+
+def patch(cluster: Cluster, kept: Facts, runs: Mapping[str, NodeRun],
+          health: Mapping[str, Health], busy: frozenset[str], moved: Iterable[str],
+          readings: Iterable[str], held: Iterable[str], *,
+          moved_in_order: list[bool] | None = None) -> None:
+    """Bring ``kept`` to this tick's runs, health and busy nodes: ``moved`` are the nodes
+    whose run changed, ``readings`` those whose health changed, ``held`` those whose
+    business changed (nodes outside the cluster are ignored). ``moved_in_order``: when
+    ``runs`` lists exactly the layout's ``ids`` in that order, which of them moved, so
+    that moved runs and their places are read side by side rather than looked up.
+    Values are gathered in C passes; only the stores into the byte arrays are a loop."""
+    layout = cluster.layout()
+    position = layout.position
+    if moved_in_order is not None:
+        places = map(layout.id_places.__getitem__,
+                     compress(range(len(moved_in_order)), moved_in_order))
+        for place, byte in zip(places, map(_BYTE, compress(runs.values(), moved_in_order)),
+                               strict=True):
+            kept.codes[place] = byte
+        moved = ()
+    for changed, into, value in (
+            (moved, kept.codes, lambda nodes: map(_BYTE, map(runs.get, nodes, repeat(_NO_RUN)))),
+            (readings, kept.down, lambda nodes: map(is_not, map(health.get, nodes),
+                                                     repeat(Health.UP))),
+            (held, kept.busy, lambda nodes: map(busy.__contains__, nodes))):
+        nodes = list(filter(position.__contains__, changed))
+        for place, byte in zip(map(position.__getitem__, nodes), value(nodes), strict=True):
+            into[place] = byte
+
+
+def count(cluster: Cluster, runs: Mapping[str, NodeRun], known: Facts,
+          waits: NodeStep) -> Count:
+    """Count every member of ``cluster`` from its ``known`` facts, as admission._tally
+    does (runs of nodes not in the cluster are not counted); ``runs`` only to name the
+    waiting canaries' runs."""
+    layout = cluster.layout()
+    nodes, size, codes = layout.nodes, len(layout.ids), known.codes
+    waiting_table, canary_table, free_table = _WAITING_TABLES[waits]
+    waiting_here = codes.translate(waiting_table)
+    out = (int.from_bytes(codes.translate(_OCCUPYING_TABLE), "big")
+           | int.from_bytes(known.down, "big") | int.from_bytes(known.busy, "big"))
+    out_here = out.to_bytes(size, "big")
     starts, ends, groups = layout.starts, layout.ends, layout.groups
     taken = list(map(out_here.count, repeat(1), starts, ends))
     per_group = list(map(waiting_here.count, repeat(1), starts, ends))
@@ -85,9 +152,9 @@ def count(cluster: Cluster, runs: Mapping[str, NodeRun], health: Mapping[str, He
         unavailable=Counter(dict(compress(zip(groups, taken, strict=True), taken))),
         pending=Counter(dict(compress(zip(groups, per_group, strict=True), per_group))),
         out=set(compress(nodes, out_here)),
-        canaries={run.node_id: run for run in compress(
-            found, (waiting & canary).to_bytes(size, "big"))},
-        free=(waiting & ~set_aside).to_bytes(size, "big"), taken=taken, waiting=per_group)
+        canaries={node: runs[node] for node in compress(nodes, codes.translate(canary_table))},
+        free=(int.from_bytes(codes.translate(free_table), "big") & ~out).to_bytes(size, "big"),
+        taken=taken, waiting=per_group)
 
 
 def _in_order(mapping: Mapping[str, _V], ids: tuple[str, ...], default: _V) -> list[_V]:

@@ -19,7 +19,7 @@ the new state before it acts on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from gateway.domain.cluster import Health
@@ -127,6 +127,11 @@ def occupies_allowance(step: NodeStep, health: Health) -> bool:
     return health is not Health.UP
 
 
+# A step's place in NodeStep times 4 (NodeRun.admission_byte), found by identity:
+# hashing an Enum member is a Python call.
+_STEP_CODES: dict[int, int] = {id(step): place * 4 for place, step in enumerate(NodeStep)}
+
+
 @dataclass(frozen=True)
 class NodeRun:
     """One node's progress in one campaign.
@@ -143,6 +148,16 @@ class NodeRun:
     canary: bool = False
     held: bool = False
     error: str | None = None
+    # Step, canary and held in one small int (the step's place in NodeStep times 4, plus
+    # 2 when canary, plus 1 when held): admission's whole-fleet count reads this one
+    # attribute per run instead of three (admission_flat.py). Computed with the run.
+    admission_byte: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        code = _STEP_CODES.get(id(self.step))
+        if code is None:  # a plain string equal to a step's value
+            code = _STEP_CODES[id(NodeStep(self.step))]
+        object.__setattr__(self, "admission_byte", code + 2 * bool(self.canary) + bool(self.held))
 
     def to(self, target: NodeStep, *, error: str | None = None) -> NodeRun:
         """Move to ``target``; raises IllegalTransitionError when not allowed."""

@@ -167,6 +167,7 @@ def test_a_canary_takes_a_slot_of_its_group_before_the_others_are_offered() -> N
         runs["g1-2"] = NodeRun("g1-2", held=True)  # a change the kept book walks alone
 
 
+@settings(deadline=None)  # a loaded machine took 253 ms once: speed is not what it tests
 @given(st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),
        st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True), st.booleans())
 def test_following_a_mapping_names_each_change_with_its_value_before(
@@ -184,3 +185,56 @@ def test_following_a_mapping_names_each_change_with_its_value_before(
     expected = {key: was.get(key) for key in set(was) | set(now)
                 if was.get(key) is not now.get(key)}
     assert changed == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(manual=True), st.randoms(use_true_random=False))
+def test_facts_patched_where_they_changed_equal_the_facts_read_anew(
+        s: Scenario, rnd: random.Random) -> None:
+    """A book keeps every member's run, health and business as bytes between ticks and
+    patches only the nodes that changed (admission_flat.patch): the result is what
+    reading every run and reading anew gives, whatever changed, appeared or vanished
+    (nodes outside the cluster included, which no byte stands for)."""
+    cluster = s.cluster
+    ids = cluster.node_ids()
+    nodes = [*ids, "elsewhere-1"]
+
+    def random_tick() -> tuple[dict[str, NodeRun], dict[str, Health], frozenset[str]]:
+        # Often a run for every member, listed by node id (as the store lists them).
+        every = rnd.random() < 0.5
+        runs = {n: random_run(rnd, n) for n in (ids if every else nodes)
+                if every or rnd.random() < 0.8}
+        health = {n: rnd.choice(list(Health)) for n in nodes if rnd.random() < 0.8}
+        return runs, health, frozenset(n for n in nodes if rnd.random() < 0.2)
+
+    runs, health, busy = random_tick()
+    kept = flat_module.facts(cluster, runs, health, busy)
+    for _tick in range(6):
+        new_runs, new_health, new_busy = random_tick()
+        for node in rnd.sample(nodes, rnd.randint(0, len(nodes))):  # some stay as they were
+            if node in runs and node in new_runs:
+                new_runs[node] = runs[node]
+            if node in health and node in new_health:
+                new_health[node] = health[node]
+        side_by_side: list[bool] = []
+        moved = book_module._follow(runs, new_runs, side_by_side)
+        readings = book_module._follow(health, new_health)
+        in_order = (side_by_side if side_by_side and len(side_by_side) == len(new_runs)
+                    and tuple(new_runs) == cluster.layout().ids else None)
+        flat_module.patch(cluster, kept, new_runs, health, new_busy, moved, readings,
+                          busy ^ new_busy, moved_in_order=in_order)
+        busy = new_busy
+        assert kept == flat_module.facts(cluster, runs, health, busy)
+
+
+def test_a_run_carries_its_step_canary_and_held_in_one_byte() -> None:
+    """What admission's count reads per run: the step's place in NodeStep times 4, plus
+    2 when canary, plus 1 when held, kept through a transition and for a step given as
+    its string value."""
+    run = NodeRun("n1", NodeStep.PENDING, canary=True, held=False)
+    assert run.admission_byte == list(NodeStep).index(NodeStep.PENDING) * 4 + 2
+    moved = NodeRun("n1", NodeStep.PRECHECK, held=True).to(NodeStep.FAILED)
+    assert moved.admission_byte == list(NodeStep).index(NodeStep.FAILED) * 4 + 1
+    assert NodeRun("n1", "staged").admission_byte == (  # type: ignore[arg-type]
+        list(NodeStep).index(NodeStep.STAGED) * 4)
+    assert moved == NodeRun("n1", NodeStep.FAILED, held=True)  # not part of equality
