@@ -38,6 +38,7 @@ from gateway.redfish import RedfishError
 from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
+from gateway.store.work_notices import WorkNotices
 
 LOG = logging.getLogger(__name__)
 CAPABILITY_LIFETIME_S = 14 * 24 * 3600
@@ -78,9 +79,12 @@ class Orchestrator:
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
         # The fleet this gateway shares the database with (alone: a fleet of one).
-        self.membership = Membership(store, owner, self.engine.epoch, settings.lease)
+        self.membership = Membership(store, owner, self.engine.epoch, settings.lease,
+                                     leader_share=settings.leader_share)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
                                    assign=self.membership.assign)
+        # Nodes another member (the leader) started for this one are swept at once.
+        self.notices = WorkNotices(store.engine, owner, self._swept_now)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
@@ -120,6 +124,7 @@ class Orchestrator:
         if self._threads:
             return
         self.membership.join()
+        self.notices.start()
         for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -134,6 +139,7 @@ class Orchestrator:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        self.notices.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.engine.clients.close_all()
         try:
@@ -144,6 +150,11 @@ class Orchestrator:
     def wake(self) -> None:
         """Take campaign decisions now (after an operator action or a node finishing)."""
         self._reschedule.set()
+        self._wake.set()
+
+    def _swept_now(self) -> None:
+        """Sweep the store for due runs now (another gateway started some for this one)."""
+        self._sweep_now = True
         self._wake.set()
 
     def _loop(self) -> None:
