@@ -26,11 +26,16 @@ from pathlib import Path
 from firmware_payloads import Manifest
 from gateway.domain import NodeStep
 from gateway.media import CapabilityGrant
-from gateway.orchestrator.bmc_events import BmcEvent
+from gateway.orchestrator.bmc_events import BmcEvent, wakes_monitor
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import PARKED, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
-from gateway.orchestrator.inventory import EventDestination, managed_node, read_inventory
+from gateway.orchestrator.inventory import (
+    EventDestination,
+    managed_node,
+    read_inventory,
+    subscribe,
+)
 from gateway.orchestrator.membership import Membership
 from gateway.orchestrator.scheduler import DRIVEN_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -50,12 +55,10 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
 # UpdateSuccessful one after the other, and one look reads both outcomes.
 EVENT_LOOK_AFTER_S = 0.25
-# Update-registry messages that say an update is under way at a component, not that a
-# version changed or failed (DSP8010 Update 1.x): kept for the step, but no look.
-UNDER_WAY = frozenset({"TargetDetermined", "AllTargetsDetermined", "UpdateInProgress",
-                       "TransferringToComponent", "VerifyingAtComponent",
-                       "InstallingOnComponent", "ApplyingOnComponent"})
 RunKey = tuple[str, str]  # (campaign id, node id)
+# Where a node's BMC is subscribed to the gateway driving it, when not yet (a BMC that is
+# resetting later on is not asked).
+FIRST_STEPS = frozenset({NodeStep.PRECHECK.value, NodeStep.STAGE.value})
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]
@@ -88,6 +91,7 @@ class Orchestrator:
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
+        self.creator.subscribe_all = lambda: self.membership.live_members <= 1
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
@@ -256,7 +260,7 @@ class Orchestrator:
         firmware or task event wakes the node if it is waiting in MONITOR (after
         EVENT_LOOK_AFTER_S: the events that arrive until then share that look)."""
         self.engine.inbox.add(node_id, events)
-        if not any(_wakes_monitor(event) for event in events):
+        if not any(wakes_monitor(event) for event in events):
             return
         soon = time.monotonic() + EVENT_LOOK_AFTER_S
         with self._lock:
@@ -302,6 +306,8 @@ class Orchestrator:
             campaign = self._campaign(run.campaign_id)
             cluster = self.clusters[campaign.cluster]
             manifest = self._manifest(campaign.image_sha256)
+            if run.step in FIRST_STEPS:
+                self._subscribe(cluster, run.node_id)
             changed = False  # a node finished or failed: the scheduler should look now
             while not self._stop.is_set():
                 result: StepResult = self.engine.advance(
@@ -327,6 +333,20 @@ class Orchestrator:
         finally:
             with self._lock:
                 self._in_flight.discard(key)
+
+    def _subscribe(self, cluster: ClusterSettings, node_id: str) -> None:
+        """Have the node's BMC push its events to this gateway, the one driving it (once
+        per process: a no-op after the inventory subscribed it here, as when alone).
+        In a fleet the inventory's gateway is not the node's; a BMC that cannot push or
+        fails to answer is polled (the step itself reports a BMC that is down)."""
+        endpoint = cluster.endpoints.get(node_id)
+        if self.events is None or endpoint is None or self.engine.clients.pushes_events(
+                node_id):
+            return
+        try:
+            subscribe(self.engine.clients.get(endpoint), node_id, self.events(node_id))
+        except RedfishError as exc:
+            LOG.info("node %s: not subscribed to events for now: %s", node_id, exc)
 
     def _campaign(self, campaign_id: str) -> CampaignRecord:
         """The campaign, read at most every CAMPAIGN_CACHE_S: steps use only fields that
@@ -384,12 +404,3 @@ class Orchestrator:
                 count += 1
         return count
 
-
-def _wakes_monitor(event: BmcEvent) -> bool:
-    """Task and update messages, and changes to the firmware inventory; not the update
-    messages that only say an update is under way (UNDER_WAY: nothing to read yet)."""
-    registry = event.message_id.split(".", 1)[0]
-    if registry == "Update" and event.message_id.rsplit(".", 1)[-1] in UNDER_WAY:
-        return False
-    return registry in ("TaskEvent", "Update") or "/FirmwareInventory" in event.origin \
-        or "/Tasks/" in event.origin
