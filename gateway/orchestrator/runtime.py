@@ -91,7 +91,9 @@ class Orchestrator:
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
-        self.creator.subscribe_all = lambda: self.membership.live_members <= 1
+        # Asked of the database when a campaign is created (the heartbeat's count may
+        # predate a member that started since).
+        self.creator.subscribe_all = lambda: len(self.membership.registry.live_names()) <= 1
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
