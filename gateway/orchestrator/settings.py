@@ -156,7 +156,7 @@ class OrchestratorSettings:
     expected_reset_s: float = 600.0
     health_interval_s: float = 60.0
     global_max_concurrent: int | None = None
-    leader_share: float = 0.5
+    leader_share: float = 0.75
     inventory_workers: int = 16
     cd_settle_s: float = 900.0
     max_redeliveries: int = 3
