@@ -5,11 +5,10 @@ uses it), heartbeats on the database's clock, and tells the scheduler which
 live member should drive each node it admits: the one holding the fewest runs,
 so a gateway that joins (or rejoins after a crash) takes a fair share of new
 work at once. The scheduler's leader (the only gateway that assigns) counts its
-own runs as heavier, by 1 / ``leader_share``: besides its nodes it plans, admits
-and watches every node of the cluster, work that grows with the cluster (with an
-equal split of the nodes it spent twice the CPU of the others at 1,000 nodes,
-docs/performance.md). A gateway alone behaves exactly as before: every node is
-its own.
+own runs as heavier, by 1 / ``leader_share``: besides its nodes it plans and
+admits for the whole cluster (and, usually, inventoried it for the campaign),
+work that grows with the cluster. A gateway alone behaves exactly as before:
+every node is its own.
 """
 
 from __future__ import annotations
