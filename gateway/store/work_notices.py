@@ -67,19 +67,23 @@ class WorkNotices:
     def _listen(self) -> None:
         import psycopg  # PostgreSQL only: not needed on SQLite
 
+        failing = False
         while not self._stop.is_set():
             try:
                 url = self.engine.url.set(drivername="postgresql")
                 with psycopg.connect(url.render_as_string(hide_password=False),
                                      autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    failing = False
                     # Nodes started before LISTEN took effect are found by the sweep.
                     while not self._stop.is_set():
                         for notice in connection.notifies(timeout=_WAIT_S):
                             if notice.payload == self.name:
                                 self.on_notice()
             except psycopg.Error as exc:
-                LOG.warning("gateway %s: listening for work notices failed (%s); the "
-                            "store's sweep finds new work meanwhile", self.name,
-                            exc.__class__.__name__)
+                if not failing:  # once per outage, not every RECONNECT_S
+                    LOG.warning("gateway %s: listening for work notices failed (%s); the "
+                                "store's sweep finds new work meanwhile", self.name,
+                                exc.__class__.__name__)
+                failing = True
                 self._stop.wait(RECONNECT_S)
