@@ -56,8 +56,7 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # UpdateSuccessful one after the other, and one look reads both outcomes.
 EVENT_LOOK_AFTER_S = 0.25
 RunKey = tuple[str, str]  # (campaign id, node id)
-# Where a node's BMC is subscribed to the gateway driving it, when not yet (a BMC that is
-# resetting later on is not asked).
+# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
 FIRST_STEPS = frozenset({NodeStep.PRECHECK.value, NodeStep.STAGE.value})
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
@@ -91,8 +90,7 @@ class Orchestrator:
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
-        # Asked of the database when a campaign is created (the heartbeat's count may
-        # predate a member that started since).
+        # Asked of the database (a member started since the last heartbeat counts too).
         self.creator.subscribe_all = lambda: len(self.membership.registry.live_names()) <= 1
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
@@ -337,10 +335,8 @@ class Orchestrator:
                 self._in_flight.discard(key)
 
     def _subscribe(self, cluster: ClusterSettings, node_id: str) -> None:
-        """Have the node's BMC push its events to this gateway, the one driving it (once
-        per process: a no-op after the inventory subscribed it here, as when alone).
-        In a fleet the inventory's gateway is not the node's; a BMC that cannot push or
-        fails to answer is polled (the step itself reports a BMC that is down)."""
+        """Have the node's BMC push its events to this gateway, which drives it (a no-op
+        once subscribed here); one that cannot push or fails to answer is polled."""
         endpoint = cluster.endpoints.get(node_id)
         if self.events is None or endpoint is None or self.engine.clients.pushes_events(
                 node_id):
@@ -393,14 +389,15 @@ class Orchestrator:
         busy = self.store.busy_nodes(DRIVEN_STEPS)
         open_clusters = {c.cluster for c in self.store.list_campaigns(OPEN_STATES)}
         count = 0
+        # In a fleet an idle BMC is subscribed by whichever gateway drives it next.
+        events = self.events if self.membership.live_members <= 1 else None
         for name in sorted(open_clusters & set(self.clusters)):
             for node_id, endpoint in sorted(self.clusters[name].endpoints.items()):
                 if node_id in busy or self._stop.is_set():
                     continue
                 try:
                     self.store.upsert_node(managed_node(
-                        node_id, name,
-                        read_inventory(endpoint, self.engine.clients, self.events)))
+                        node_id, name, read_inventory(endpoint, self.engine.clients, events)))
                 except RedfishError as exc:
                     self.store.set_health(node_id, "down" if exc.transient else "unknown")
                 count += 1
