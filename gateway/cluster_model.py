@@ -56,6 +56,7 @@ class OrchestratorTable(Table):
     lease_s: PositiveNumber | None = None
     workers: Count | None = None
     global_max_concurrent: Count | None = None
+    leader_share: Annotated[float, schema.number_in(0.0, 1.0)] | None = None
     auto_campaigns: bool = True
     # Looking at BMCs: tasks, "back" probes, inventories.
     poll_max_s: PositiveNumber | None = None

@@ -39,6 +39,11 @@ from gateway.orchestrator.errors import OrchestratorError
 from gateway.wsgi_thread import WsgiThread
 
 LOG = logging.getLogger(__name__)
+# Update-registry messages that say an update is under way at a component, not that a
+# version changed or failed (DSP8010 Update 1.x): kept for the step, but no look.
+UNDER_WAY = frozenset({"TargetDetermined", "AllTargetsDetermined", "UpdateInProgress",
+                       "TransferringToComponent", "VerifyingAtComponent",
+                       "InstallingOnComponent", "ApplyingOnComponent"})
 
 MIN_SECRET_BYTES = 32
 MAX_EVENT_BYTES = 64 * 1024  # a Redfish Event document is a few KiB at most
@@ -279,3 +284,13 @@ def _create_secret(path: Path) -> bytes:
             Path(temp).unlink(missing_ok=True)
     LOG.info("created a new BMC event secret in %s", path)
     return secret
+
+
+def wakes_monitor(event: BmcEvent) -> bool:
+    """Task and update messages, and changes to the firmware inventory; not the update
+    messages that only say an update is under way (UNDER_WAY: nothing to read yet)."""
+    registry = event.message_id.split(".", 1)[0]
+    if registry == "Update" and event.message_id.rsplit(".", 1)[-1] in UNDER_WAY:
+        return False
+    return registry in ("TaskEvent", "Update") or "/FirmwareInventory" in event.origin \
+        or "/Tasks/" in event.origin

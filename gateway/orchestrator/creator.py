@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -63,6 +64,10 @@ class CampaignCreator:
     owner: str
     clients: ClientPool | None = None
     events: EventDestination | None = None
+    # Whether the inventory subscribes every BMC to this gateway's events: alone, yes;
+    # in a fleet each gateway subscribes the nodes it drives (Orchestrator._drive), so
+    # events go to the gateway that uses them, not all to the one that inventoried.
+    subscribe_all: Callable[[], bool] = lambda: True
     # Clusters already told why no campaign starts for a staged image (once, not every tick).
     _told_staged: set[str] = field(default_factory=set, init=False)
     # (image, cluster) pairs known to have a campaign: campaigns are never deleted, so
@@ -121,7 +126,8 @@ class CampaignCreator:
         inventories = inventory_cluster(self.store, cluster.name,
                                         settings.endpoints.values(),
                                         workers=self.settings.inventory_workers,
-                                        clients=self.clients, events=self.events,
+                                        clients=self.clients,
+                                        events=self.events if self.subscribe_all() else None,
                                         errors=errors)
         unreached = {node: errors.get(node) or "no inventory"
                      for node in cluster.node_ids() if node not in inventories}

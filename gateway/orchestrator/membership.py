@@ -4,12 +4,17 @@ Registers the gateway's name at start (refused while another live gateway
 uses it), heartbeats on the database's clock, and tells the scheduler which
 live member should drive each node it admits: the one holding the fewest runs,
 so a gateway that joins (or rejoins after a crash) takes a fair share of new
-work at once. A gateway alone behaves exactly as before: every node is its own.
+work at once. The scheduler's leader (the only gateway that assigns) counts its
+own runs as heavier, by 1 / ``leader_share``: besides its nodes it plans and
+admits for the whole cluster (and, usually, inventoried it for the campaign),
+work that grows with the cluster. A gateway alone behaves exactly as before:
+every node is its own.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import Iterable
@@ -40,9 +45,10 @@ def _pid_alive(pid: int) -> bool:
 class Membership:
     """Registration, heartbeat and work assignment of gateway ``name``."""
 
-    def __init__(self, store: CampaignStore, name: str, instance: str, dead_after: timedelta
-                 ) -> None:
+    def __init__(self, store: CampaignStore, name: str, instance: str, dead_after: timedelta,
+                 *, leader_share: float = 1.0) -> None:
         self.name = name
+        self.leader_share = leader_share
         self.registry = GatewayRegistry(store.engine, name, instance, host=socket.gethostname(),
                                         pid=os.getpid(), dead_after=dead_after,
                                         pid_alive=_pid_alive)
@@ -72,14 +78,24 @@ class Membership:
         return self.registry.members()
 
     def assign(self, node_ids: Iterable[str]) -> dict[str, str]:
-        """node id -> the live member that should drive it: the least loaded first
-        (ties by name), counting the nodes assigned here too."""
+        """node id -> the live member that should drive it (called by the leader): the
+        one whose runs, one more included, weigh least (ties by name), counting the
+        nodes assigned here too; this gateway's runs weigh 1 / ``leader_share`` (with
+        0, it drives none while another member lives)."""
         load = {m.name: m.held_runs for m in self.registry.members() if m.alive}
         load.setdefault(self.name, 0)
         self._members = len(load)  # as fresh as a heartbeat's count (a newcomer shows)
+        if len(load) == 1:
+            return dict.fromkeys(node_ids, self.name)
+        share = {name: 1.0 for name in load}
+        share[self.name] = self.leader_share
+
+        def weight(name: str) -> tuple[float, str]:
+            return ((load[name] + 1) / share[name] if share[name] > 0 else math.inf, name)
+
         owners: dict[str, str] = {}
         for node in node_ids:
-            member = min(load, key=lambda name: (load[name], name))
+            member = min(load, key=weight)
             owners[node] = member
             load[member] += 1
         return owners

@@ -26,11 +26,16 @@ from pathlib import Path
 from firmware_payloads import Manifest
 from gateway.domain import NodeStep
 from gateway.media import CapabilityGrant
-from gateway.orchestrator.bmc_events import BmcEvent
+from gateway.orchestrator.bmc_events import BmcEvent, wakes_monitor
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import PARKED, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
-from gateway.orchestrator.inventory import EventDestination, managed_node, read_inventory
+from gateway.orchestrator.inventory import (
+    EventDestination,
+    managed_node,
+    read_inventory,
+    subscribe,
+)
 from gateway.orchestrator.membership import Membership
 from gateway.orchestrator.scheduler import DRIVEN_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -38,6 +43,7 @@ from gateway.redfish import RedfishError
 from gateway.store import GatewayStore, StoreError, utcnow
 from gateway.store.campaign_records import CampaignRecord, RunRecord
 from gateway.store.campaigns import CampaignStore
+from gateway.store.work_notices import WorkNotices
 
 LOG = logging.getLogger(__name__)
 CAPABILITY_LIFETIME_S = 14 * 24 * 3600
@@ -49,12 +55,9 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
 # UpdateSuccessful one after the other, and one look reads both outcomes.
 EVENT_LOOK_AFTER_S = 0.25
-# Update-registry messages that say an update is under way at a component, not that a
-# version changed or failed (DSP8010 Update 1.x): kept for the step, but no look.
-UNDER_WAY = frozenset({"TargetDetermined", "AllTargetsDetermined", "UpdateInProgress",
-                       "TransferringToComponent", "VerifyingAtComponent",
-                       "InstallingOnComponent", "ApplyingOnComponent"})
 RunKey = tuple[str, str]  # (campaign id, node id)
+# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
+FIRST_STEPS = frozenset({NodeStep.PRECHECK.value, NodeStep.STAGE.value})
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]
@@ -78,12 +81,17 @@ class Orchestrator:
         self.locate_image = locate_image
         self.engine = Engine(store, settings, owner)
         # The fleet this gateway shares the database with (alone: a fleet of one).
-        self.membership = Membership(store, owner, self.engine.epoch, settings.lease)
+        self.membership = Membership(store, owner, self.engine.epoch, settings.lease,
+                                     leader_share=settings.leader_share)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
                                    assign=self.membership.assign)
+        # Nodes another member (the leader) started for this one are swept at once.
+        self.notices = WorkNotices(store.engine, owner, self._swept_now)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
                                        clients=self.engine.clients, events=events)
+        # Asked of the database (a member started since the last heartbeat counts too).
+        self.creator.subscribe_all = lambda: len(self.membership.registry.live_names()) <= 1
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
@@ -120,6 +128,7 @@ class Orchestrator:
         if self._threads:
             return
         self.membership.join()
+        self.notices.start()
         for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -134,6 +143,7 @@ class Orchestrator:
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads.clear()
+        self.notices.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.engine.clients.close_all()
         try:
@@ -144,6 +154,11 @@ class Orchestrator:
     def wake(self) -> None:
         """Take campaign decisions now (after an operator action or a node finishing)."""
         self._reschedule.set()
+        self._wake.set()
+
+    def _swept_now(self) -> None:
+        """Sweep the store for due runs now (another gateway started some for this one)."""
+        self._sweep_now = True
         self._wake.set()
 
     def _loop(self) -> None:
@@ -245,7 +260,7 @@ class Orchestrator:
         firmware or task event wakes the node if it is waiting in MONITOR (after
         EVENT_LOOK_AFTER_S: the events that arrive until then share that look)."""
         self.engine.inbox.add(node_id, events)
-        if not any(_wakes_monitor(event) for event in events):
+        if not any(wakes_monitor(event) for event in events):
             return
         soon = time.monotonic() + EVENT_LOOK_AFTER_S
         with self._lock:
@@ -291,6 +306,8 @@ class Orchestrator:
             campaign = self._campaign(run.campaign_id)
             cluster = self.clusters[campaign.cluster]
             manifest = self._manifest(campaign.image_sha256)
+            if run.step in FIRST_STEPS:
+                self._subscribe(cluster, run.node_id)
             changed = False  # a node finished or failed: the scheduler should look now
             while not self._stop.is_set():
                 result: StepResult = self.engine.advance(
@@ -316,6 +333,18 @@ class Orchestrator:
         finally:
             with self._lock:
                 self._in_flight.discard(key)
+
+    def _subscribe(self, cluster: ClusterSettings, node_id: str) -> None:
+        """Have the node's BMC push its events to this gateway, which drives it (a no-op
+        once subscribed here); one that cannot push or fails to answer is polled."""
+        endpoint = cluster.endpoints.get(node_id)
+        if self.events is None or endpoint is None or self.engine.clients.pushes_events(
+                node_id):
+            return
+        try:
+            subscribe(self.engine.clients.get(endpoint), node_id, self.events(node_id))
+        except RedfishError as exc:
+            LOG.info("node %s: not subscribed to events for now: %s", node_id, exc)
 
     def _campaign(self, campaign_id: str) -> CampaignRecord:
         """The campaign, read at most every CAMPAIGN_CACHE_S: steps use only fields that
@@ -360,25 +389,17 @@ class Orchestrator:
         busy = self.store.busy_nodes(DRIVEN_STEPS)
         open_clusters = {c.cluster for c in self.store.list_campaigns(OPEN_STATES)}
         count = 0
+        # In a fleet an idle BMC is subscribed by whichever gateway drives it next.
+        events = self.events if self.membership.live_members <= 1 else None
         for name in sorted(open_clusters & set(self.clusters)):
             for node_id, endpoint in sorted(self.clusters[name].endpoints.items()):
                 if node_id in busy or self._stop.is_set():
                     continue
                 try:
                     self.store.upsert_node(managed_node(
-                        node_id, name,
-                        read_inventory(endpoint, self.engine.clients, self.events)))
+                        node_id, name, read_inventory(endpoint, self.engine.clients, events)))
                 except RedfishError as exc:
                     self.store.set_health(node_id, "down" if exc.transient else "unknown")
                 count += 1
         return count
 
-
-def _wakes_monitor(event: BmcEvent) -> bool:
-    """Task and update messages, and changes to the firmware inventory; not the update
-    messages that only say an update is under way (UNDER_WAY: nothing to read yet)."""
-    registry = event.message_id.split(".", 1)[0]
-    if registry == "Update" and event.message_id.rsplit(".", 1)[-1] in UNDER_WAY:
-        return False
-    return registry in ("TaskEvent", "Update") or "/FirmwareInventory" in event.origin \
-        or "/Tasks/" in event.origin

@@ -127,6 +127,9 @@ class OrchestratorSettings:
     BMC firmware if any, the checks after), for windows and planning of staged clusters.
     health_interval_s: how often idle nodes of active campaigns are probed.
     global_max_concurrent: nodes updating at once across every cluster.
+    leader_share: with several gateways on one database, the part of an equal share of
+    new nodes the scheduler's leader drives itself (it also plans, admits and probes
+    for the whole cluster: docs/database.md); alone, a gateway drives every node.
     cd_settle_s: after a gateway restart, how long an update CD (or a BMC's download)
     that was reading from the previous process may still be running before the
     gateway concludes it lost its media and boots it again.
@@ -153,6 +156,7 @@ class OrchestratorSettings:
     expected_reset_s: float = 600.0
     health_interval_s: float = 60.0
     global_max_concurrent: int | None = None
+    leader_share: float = 0.75
     inventory_workers: int = 16
     cd_settle_s: float = 900.0
     max_redeliveries: int = 3

@@ -30,6 +30,7 @@ from gateway.store.campaign_tables import LeaseRow, NodeRunRow
 from gateway.store.database import core_transaction
 from gateway.store.gateways import db_now
 from gateway.store.step_spans import record_step
+from gateway.store.work_notices import notify_owners
 
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]  # a declarative Table
 _LEASES: sa.Table = LeaseRow.__table__  # type: ignore[assignment]
@@ -90,6 +91,10 @@ class RunLeases:
                     started.append(node)
                     record_step(connection, campaign_id, node, first_step, now, None,
                                 left=from_step)
+            # The other members driving some of them look at once, not at their next
+            # sweep (sent on commit: they find the rows).
+            notify_owners(connection, {(owners or {}).get(node, owner)
+                                       for node in started} - {owner})
         return started
 
     def claim_runs(self, owner: str, lease: timedelta, steps: Collection[str],

@@ -69,6 +69,8 @@ def test_an_unknown_name_is_refused_with_its_path_and_the_closest_name(
     ("[orchestrator]\nevents_http = 8447\n", "orchestrator.events_http must be a string "
      "HOST:PORT"),
     ("[refusals]\nbucket_s = 10\n", "refusals.bucket_s must be an integer in 60..86400"),
+    ("[orchestrator]\nleader_share = 1.5\n",
+     "orchestrator.leader_share must be a number in 0..1"),
     ("[login_backoff]\nfailures = true\n", "login_backoff.failures must be an integer"),
     ("[[clusters]]\nname = \"c\"\nfailure_budget = \"1\"\n",
      "clusters['c'].failure_budget must be an integer"),
