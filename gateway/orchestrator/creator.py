@@ -34,6 +34,7 @@ from gateway.domain import (
 )
 from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.inventory import EventDestination, applicability, inventory_cluster
+from gateway.orchestrator.kept_lease import kept_lease
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.store import GatewayStore, ImageRecord, NotFoundError, utcnow
 from gateway.store.campaign_records import NewCampaign, NewRun
@@ -102,9 +103,11 @@ class CampaignCreator:
                     self._told_staged.add(name)
                     LOG.warning("no campaign for image %s: %s", image.sha256[:12], staged)
                 continue
-            if not self.store.take_lease(f"create:{name}", self.owner, self.settings.lease):
+            lease = f"create:{name}"
+            if not self.store.take_lease(lease, self.owner, self.settings.lease):
                 continue  # another gateway is inventorying this cluster
-            campaign_id = self.create(image, cluster)
+            with kept_lease(self.store, lease, self.owner, self.settings.lease):
+                campaign_id = self.create(image, cluster)
             if campaign_id:
                 created.append(campaign_id)
         return created
