@@ -87,9 +87,6 @@ class Orchestrator:
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
-        # Runs an event woke while a worker drove them: their next wait in MONITOR ends
-        # by this monotonic time (a BMC back from its restart says so as it comes back).
-        self._woken: dict[RunKey, float] = {}
         # Runs waiting in their step: key -> (monotonic due time, the run as stored), and a
         # heap of (due, key) over it (entries whose due time changed are skipped).
         self._waiting: dict[RunKey, tuple[float, RunRecord]] = {}
@@ -239,9 +236,6 @@ class Orchestrator:
     def _wait(self, key: RunKey, run: RunRecord, seconds: float) -> None:
         when = time.monotonic() + max(0.0, seconds)
         with self._lock:
-            woken = self._woken.pop(key, None)
-            if woken is not None and run.step == NodeStep.MONITOR.value:
-                when = min(when, woken)
             self._waiting[key] = (when, run)
             heapq.heappush(self._timers, (when, key))
 
@@ -256,12 +250,7 @@ class Orchestrator:
         soon = time.monotonic() + EVENT_LOOK_AFTER_S
         with self._lock:
             key = next((k for k in self._waiting if k[1] == node_id), None)
-            if key is None:
-                # Being driven (or queued for a worker): its next wait, if in MONITOR,
-                # ends by then instead (e.g. a back-off after its BMC's silence).
-                self._woken.update((k, soon) for k in self._in_flight if k[1] == node_id)
-                return
-            if self._waiting[key][1].step != NodeStep.MONITOR.value:
+            if key is None or self._waiting[key][1].step != NodeStep.MONITOR.value:
                 return
             when, run = self._waiting[key]
             if when <= soon:
@@ -327,7 +316,6 @@ class Orchestrator:
         finally:
             with self._lock:
                 self._in_flight.discard(key)
-                self._woken.pop(key, None)
 
     def _campaign(self, campaign_id: str) -> CampaignRecord:
         """The campaign, read at most every CAMPAIGN_CACHE_S: steps use only fields that
