@@ -11,13 +11,15 @@ is discovered again from its service root (docs/interop.md, "reshaped-by-bmc-upd
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from gateway.orchestrator.bmc import FleetBmcClient, identity_change
 from gateway.redfish import BmcEndpoint, NotSupportedError, RedfishError
-from gateway.redfish.errors import ResourceMissingError
+from gateway.redfish.errors import BmcUnreachableError, ResourceMissingError
 
 LOG = logging.getLogger(__name__)
 REFUSED = "refused"  # known["events"] of a BMC that cannot push events (it is polled)
@@ -90,9 +92,10 @@ class ClientPool:
             return client
         with self._lock:
             known = self._known.setdefault(endpoint.name, {})
-        client = FleetBmcClient.connect(endpoint, known)
-        with self._lock:
             restarted = endpoint.name in self._unanswered
+        if restarted:
+            knock(endpoint)  # still down: refused before a client and login are built
+        client = FleetBmcClient.connect(endpoint, known)
         changed = self._reidentified(client, known) if restarted else None
         with self._lock:
             self._unanswered.discard(endpoint.name)
@@ -168,6 +171,19 @@ class ClientPool:
         for client in clients:
             client.close()
 
+
+def knock(endpoint: BmcEndpoint) -> None:
+    """Raise BmcUnreachableError unless the BMC's port takes a TCP connection (closed at
+    once). A BMC restarting refuses connections for seconds to minutes, and each look
+    at it would otherwise build a client and attempt a login to learn that (about 50
+    times this CPU); a BMC that takes the connection is connected to as usual."""
+    parts = urlsplit(endpoint.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=endpoint.timeout).close()
+    except OSError as exc:
+        raise BmcUnreachableError(
+            f"connecting to BMC {endpoint.name}: no answer from the BMC ({exc})") from exc
 
 
 def stale_shape(error: RedfishError) -> bool:
