@@ -77,6 +77,7 @@ class WorkNotices:
                     failing = False
                     # Nodes started before LISTEN took effect are found by the sweep.
                     while not self._stop.is_set():
+                        # psycopg >= 3.2 (timeout; pyproject.toml says so).
                         for notice in connection.notifies(timeout=_WAIT_S):
                             if notice.payload == self.name:
                                 self.on_notice()
