@@ -15,6 +15,7 @@ import pytest
 
 from emulator.bmc import Bmc
 from emulator.cluster import EmulatedCluster
+from gateway.orchestrator.bmc import FleetBmcClient
 from gateway.orchestrator.client_pool import ClientPool
 from gateway.redfish import BmcEndpoint, BmcUnreachableError, RedfishError
 from tests.support.waiting import wait_until
@@ -33,7 +34,14 @@ def _silence(pool: ClientPool, endpoint: BmcEndpoint, bmc: Bmc,
     step's would be; return once the BMC answers again."""
     client = pool.get(endpoint)
     bmc.restart_bmc("test restart", on_back=on_back)
+    _dropped_once_silent(pool, endpoint, client)
+    _wait_back(endpoint, bmc)
 
+
+def _dropped_once_silent(pool: ClientPool, endpoint: BmcEndpoint,
+                         client: FleetBmcClient) -> None:
+    """Until the client's look finds no answer; the pool drops it then, as a step's
+    error handling would."""
     def unanswered() -> bool:
         try:
             client.power_state()
@@ -44,7 +52,6 @@ def _silence(pool: ClientPool, endpoint: BmcEndpoint, bmc: Bmc,
         return False
 
     assert wait_until(unanswered, 30)
-    _wait_back(endpoint, bmc)
 
 
 def _wait_back(endpoint: BmcEndpoint, bmc: Bmc) -> None:
@@ -112,16 +119,7 @@ def test_a_bmc_still_down_is_refused_and_still_compared_once_back(
     client = pool.get(endpoint)
     bmc.restart_bmc("test restart", on_back=back)
     try:
-        def unanswered() -> bool:
-            try:
-                client.power_state()
-            except RedfishError as exc:
-                if exc.status is None and exc.transient:
-                    pool.drop(endpoint.name, exc)
-                    return True
-            return False
-
-        assert wait_until(unanswered, 30)
+        _dropped_once_silent(pool, endpoint, client)
         for _ in range(3):
             with pytest.raises(BmcUnreachableError) as refused:
                 pool.get(endpoint)
