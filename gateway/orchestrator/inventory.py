@@ -181,3 +181,24 @@ def inventory_cluster(store: CampaignStore, cluster: str, endpoints: Iterable[Bm
                     health=Health.UNKNOWN.value, power_state="Unknown", firmware={},
                     capabilities={}, error=error, observed_at=utcnow()))
     return found
+
+
+def refresh_idle(store: CampaignStore, endpoints: dict[str, dict[str, BmcEndpoint]],
+                 clients: ClientPool, events: EventDestination | None, *,
+                 busy: set[str], stopped: Callable[[], bool]) -> int:
+    """Inventory again every node of ``endpoints`` (cluster -> node -> endpoint) that is
+    not ``busy``, storing what each answered and marking one that did not as down (no
+    answer) or unknown; stops early once ``stopped()``. Returns how many were tried."""
+    count = 0
+    for name in sorted(endpoints):
+        for node_id, endpoint in sorted(endpoints[name].items()):
+            if node_id in busy or stopped():
+                continue
+            try:
+                store.upsert_node(managed_node(
+                    node_id, name, read_inventory(endpoint, clients, events)))
+            except RedfishError as exc:
+                store.set_health(node_id, "down" if exc.transient else "unknown")
+            count += 1
+    return count
+

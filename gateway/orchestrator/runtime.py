@@ -30,12 +30,7 @@ from gateway.orchestrator.bmc_events import BmcEvent, wakes_monitor
 from gateway.orchestrator.creator import CampaignCreator
 from gateway.orchestrator.engine import PARKED, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
-from gateway.orchestrator.inventory import (
-    EventDestination,
-    managed_node,
-    read_inventory,
-    subscribe,
-)
+from gateway.orchestrator.inventory import EventDestination, refresh_idle, subscribe
 from gateway.orchestrator.membership import Membership
 from gateway.orchestrator.scheduler import DRIVEN_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
@@ -386,20 +381,11 @@ class Orchestrator:
 
     def refresh_health(self) -> int:
         """Re-inventory idle nodes of clusters with open campaigns; returns how many."""
-        busy = self.store.busy_nodes(DRIVEN_STEPS)
         open_clusters = {c.cluster for c in self.store.list_campaigns(OPEN_STATES)}
-        count = 0
         # In a fleet an idle BMC is subscribed by whichever gateway drives it next.
         events = self.events if self.membership.live_members <= 1 else None
-        for name in sorted(open_clusters & set(self.clusters)):
-            for node_id, endpoint in sorted(self.clusters[name].endpoints.items()):
-                if node_id in busy or self._stop.is_set():
-                    continue
-                try:
-                    self.store.upsert_node(managed_node(
-                        node_id, name, read_inventory(endpoint, self.engine.clients, events)))
-                except RedfishError as exc:
-                    self.store.set_health(node_id, "down" if exc.transient else "unknown")
-                count += 1
-        return count
-
+        return refresh_idle(
+            self.store, {name: self.clusters[name].endpoints
+                         for name in open_clusters & set(self.clusters)},
+            self.engine.clients, events, busy=self.store.busy_nodes(DRIVEN_STEPS),
+            stopped=self._stop.is_set)
