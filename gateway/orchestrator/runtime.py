@@ -83,10 +83,12 @@ class Orchestrator:
         # Nodes another member (the leader) started for this one are swept at once.
         self.notices = WorkNotices(store.engine, owner, self._swept_now)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
-        self.creator = CampaignCreator(store, images, self.clusters, settings, owner,
-                                       clients=self.engine.clients, events=events)
-        # Asked of the database (a member started since the last heartbeat counts too).
-        self.creator.subscribe_all = lambda: len(self.membership.registry.live_names()) <= 1
+        # Whether the inventory subscribes every BMC is asked of the database when it
+        # runs (a member started since the last heartbeat counts too).
+        self.creator = CampaignCreator(
+            store, images, self.clusters, settings, owner, clients=self.engine.clients,
+            events=events,
+            subscribe_all=lambda: len(self.membership.registry.live_names()) <= 1)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
         self._in_flight: set[RunKey] = set()
