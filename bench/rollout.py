@@ -87,6 +87,7 @@ import rollout_fleet
 import rollout_options
 import rollout_requests
 import rollout_slurm
+import rollout_timeline
 import rollout_topology
 
 from emulator.publisher import BundleServer
@@ -228,6 +229,14 @@ def main() -> None:
                 jobs = rollout_slurm.submit_workload(
                     rig, limits=args.mode == "reservation") if rig is not None else {}
                 figures = run(gateway, publisher, bundle, sha, args, personality_of)
+                runs, canaries, spans = (figures.pop("_runs"), figures.pop("_canaries"),
+                                         figures.pop("_spans"))
+                if args.activation == "immediate":
+                    figures["timeline"] = rollout_timeline.timeline(
+                        runs, audit, group_of(nodes, args.group_size),
+                        max_unavailable=args.max_unavailable,
+                        per_node_min_s=figures["per_node_min_s"], canary_nodes=canaries,
+                        spans=spans)
                 figures |= rollout_fleet.fleet_figures(gateway, members, audit,
                                                       figures["nodes"], setup_cpu_s)
             finally:
@@ -246,8 +255,7 @@ def main() -> None:
         figures["gateway_cpu_s"] = round(rollout_figures.own_cpu_seconds() - setup_cpu_s, 1)
         figures["bench_setup_cpu_s"] = round(setup_cpu_s, 1)
         figures |= rollout_requests.figures(figures["nodes"])
-        group_of = {n["id"]: f"g{i // args.group_size:03d}" for i, n in enumerate(nodes)}
-        figures |= rollout_figures.audit_figures(audit, group_of,
+        figures |= rollout_figures.audit_figures(audit, group_of(nodes, args.group_size),
                                                  staged=args.activation == "staged")
     finally:
         if rig is not None:
@@ -261,6 +269,11 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     rollout_figures.report(figures, args, topology=mix is not None)
+
+
+def group_of(nodes: list[dict[str, Any]], group_size: int) -> dict[str, str]:
+    """The bench's redundancy groups: consecutive BMCs, ``group_size`` at a time."""
+    return {n["id"]: f"g{i // group_size:03d}" for i, n in enumerate(nodes)}
 
 
 def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
@@ -337,6 +350,10 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
                          if r.status == 200 and r.path != image_path)
     return {
         "nodes": len(runs), "campaign_state": detail.campaign.state,
+        "_runs": [(r.node_id, r.started_at, r.finished_at) for r in runs],
+        "_canaries": {r.node_id for r in runs if r.canary},
+        "_spans": [(s.node_id, s.step, s.started_at, s.ended_at)
+                   for s in service.store.step_spans(campaign_id)],
         "outcomes": dict(Counter(r.step for r in runs)), "waves": waves,
         "per_node_min_s": per_node,
         "makespan_s": None if unfinished else round(makespan, 2),

@@ -90,6 +90,7 @@ def report(figures: dict[str, Any], args: argparse.Namespace, *, topology: bool)
         "activation", "gateway_cpu_s", "bench_setup_cpu_s", "emulator_cpu_s",
         "emulator_setup_cpu_s", "db_statements",
         "db_statements_per_node", "gateways", "peer_bytes", "per_gateway",
+        *(("timeline",) if "timeline" in figures else ()),
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")
           if args.manager else ()),
