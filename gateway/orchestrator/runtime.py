@@ -6,15 +6,14 @@ background thread creating campaigns for newly verified images and probing
 idle nodes. All coordination goes through the store, so a second gateway on
 the same database (or this one after ``kill -9``) sees the same picture.
 
-When a node that stays in its step is looked at again is remembered here, in
-memory (a timer per node); the store is swept for due runs this process is
+When a node that stays in its step is looked at again is remembered in memory
+(run_timers.RunTimers, a timer per node); the store is swept for due runs this process is
 not already driving (new starts, takeovers, runs of an earlier process) every
 ``SWEEP_EVERY_S`` and at once after the scheduler started nodes.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from gateway.orchestrator.engine import PARKED, Engine, StepResult
 from gateway.orchestrator.errors import LeaseLostError, OrchestratorError
 from gateway.orchestrator.inventory import EventDestination, refresh_idle, subscribe
 from gateway.orchestrator.membership import Membership
+from gateway.orchestrator.run_timers import RunKey, RunTimers
 from gateway.orchestrator.scheduler import DRIVEN_STEPS, OPEN_STATES, Scheduler
 from gateway.orchestrator.settings import ClusterSettings, OrchestratorSettings
 from gateway.redfish import RedfishError
@@ -50,9 +50,9 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
 # UpdateSuccessful one after the other, and one look reads both outcomes.
 EVENT_LOOK_AFTER_S = 0.25
-RunKey = tuple[str, str]  # (campaign id, node id)
-# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
-FIRST_STEPS = frozenset({NodeStep.PRECHECK.value, NodeStep.STAGE.value})
+# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting):
+# staging's first step; an update's first wait in MONITOR (see _drive).
+FIRST_STEPS = frozenset({NodeStep.STAGE.value})
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]
@@ -91,14 +91,10 @@ class Orchestrator:
             subscribe_all=lambda: len(self.membership.registry.live_names()) <= 1)
         self._pool = ThreadPoolExecutor(max_workers=settings.workers,
                                         thread_name_prefix="node-step")
-        self._in_flight: set[RunKey] = set()
-        # Runs waiting in their step: key -> (monotonic due time, the run as stored), and a
-        # heap of (due, key) over it (entries whose due time changed are skipped).
-        self._waiting: dict[RunKey, tuple[float, RunRecord]] = {}
-        self._timers: list[tuple[float, RunKey]] = []
+        # Runs driven now, and when each waiting run is due again.
+        self.timers = RunTimers(EVENT_LOOK_AFTER_S)
         self._sweep_now = True
         self._last_sweep = 0.0
-        self._lock = threading.Lock()
         self._manifests: dict[str, Manifest] = {}
         self._campaigns: dict[str, tuple[float, CampaignRecord]] = {}
         self._stop = threading.Event()
@@ -169,8 +165,7 @@ class Orchestrator:
 
     def _until_next_timer(self) -> float:
         """Seconds to sleep: a tick, or less when a waiting run is due sooner."""
-        with self._lock:
-            first = self._timers[0][0] if self._timers else None
+        first = self.timers.next_due()
         if first is None:
             return self.settings.tick_s
         return min(self.settings.tick_s, max(0.0, first - time.monotonic()))
@@ -227,70 +222,39 @@ class Orchestrator:
             self._last_sweep = clock
             # A fresh clock: runs the scheduler started just now are due after `now`.
             for key in self.store.due_run_keys(self.owner, DRIVEN_STEPS, utcnow()):
-                with self._lock:
-                    if key in self._waiting:
-                        continue
-                self._submit(key, None)
-        for key, run in self._due_waiting(clock):
+                if not self.timers.is_waiting(key):
+                    self._submit(key, None)
+        for key, run in self.timers.due(clock):
             self._submit(key, run)
-
-    def _due_waiting(self, clock: float) -> list[tuple[RunKey, RunRecord]]:
-        due: list[tuple[RunKey, RunRecord]] = []
-        with self._lock:
-            while self._timers and self._timers[0][0] <= clock:
-                when, key = heapq.heappop(self._timers)
-                entry = self._waiting.get(key)
-                if entry is not None and entry[0] == when:
-                    del self._waiting[key]
-                    due.append((key, entry[1]))
-        return due
-
-    def _wait(self, key: RunKey, run: RunRecord, seconds: float) -> None:
-        when = time.monotonic() + max(0.0, seconds)
-        with self._lock:
-            self._waiting[key] = (when, run)
-            heapq.heappush(self._timers, (when, key))
 
     def on_bmc_events(self, node_id: str, events: tuple[BmcEvent, ...]) -> None:
         """Events a node's BMC pushed (called on the receiver's thread: no I/O here). Its
         Update messages are kept for the node's steps (a failure fails it at once); a
         firmware or task event wakes the node if it is waiting in MONITOR (after
-        EVENT_LOOK_AFTER_S: the events that arrive until then share that look)."""
+        EVENT_LOOK_AFTER_S: the events that arrive until then share that look), or
+        shortens the wait after the look a worker is making now (run_timers)."""
         self.engine.inbox.add(node_id, events)
         if not any(wakes_monitor(event) for event in events):
             return
-        soon = time.monotonic() + EVENT_LOOK_AFTER_S
-        with self._lock:
-            key = next((k for k in self._waiting if k[1] == node_id), None)
-            if key is None or self._waiting[key][1].step != NodeStep.MONITOR.value:
-                return
-            when, run = self._waiting[key]
-            if when <= soon:
-                return  # already looked at by then
-        self._wait(key, run, EVENT_LOOK_AFTER_S)
-        self._wake.set()
+        if self.timers.event_for(node_id):
+            self._wake.set()
 
     def _forget_lost_runs(self) -> None:
         """Stop timing runs whose lease this gateway no longer holds (taken over)."""
-        with self._lock:
-            if not self._waiting:  # nothing timed: nothing to ask the store about
-                return
+        waiting = self.timers.waiting_keys()
+        if not waiting:  # nothing timed: nothing to ask the store about
+            return
         held = self.store.leased_keys(self.owner, DRIVEN_STEPS)
-        with self._lock:
-            for key in [k for k in self._waiting if k not in held]:
-                del self._waiting[key]
+        self.timers.forget([key for key in waiting if key not in held])
 
     def _submit(self, key: RunKey, run: RunRecord | None) -> None:
         """Drive ``key`` on a worker (``run``: as stored, or None to read it first)."""
-        with self._lock:
-            if key in self._in_flight:
-                return
-            self._in_flight.add(key)
+        if not self.timers.claim(key):
+            return
         try:
             self._pool.submit(self._drive, key, run)
         except RuntimeError:  # shutting down
-            with self._lock:
-                self._in_flight.discard(key)
+            self.timers.release(key)
 
     def _drive(self, key: RunKey, run: RunRecord | None) -> None:
         """Advance one node until it has to wait (Stay) or reaches a final step."""
@@ -306,6 +270,7 @@ class Orchestrator:
             if run.step in FIRST_STEPS:
                 self._subscribe(cluster, run.node_id)
             changed = False  # a node finished or failed: the scheduler should look now
+            delivered = False  # this drive took the node into MONITOR
             while not self._stop.is_set():
                 result: StepResult = self.engine.advance(
                     run, campaign, cluster, manifest,
@@ -316,8 +281,14 @@ class Orchestrator:
                 if result.step in PARKED:
                     break
                 if result.wait_s is not None:
-                    self._wait(key, result.run, result.wait_s)
+                    if delivered:
+                        # While the CD boots: off the path of a wave of starting nodes.
+                        self._subscribe(cluster, run.node_id)
+                    self.timers.wait(key, result.run, result.wait_s,
+                                    woken=result.step is NodeStep.MONITOR)
                     break
+                delivered = delivered or (result.step is NodeStep.MONITOR
+                                          and run.step != NodeStep.MONITOR.value)
                 run = result.run
             if changed:
                 self.wake()
@@ -328,8 +299,7 @@ class Orchestrator:
         except Exception:  # a worker thread must log, never die silently
             LOG.exception("node %s: unexpected error", key[1])
         finally:
-            with self._lock:
-                self._in_flight.discard(key)
+            self.timers.release(key)
 
     def _subscribe(self, cluster: ClusterSettings, node_id: str) -> None:
         """Have the node's BMC push its events to this gateway, which drives it (a no-op

@@ -1,0 +1,102 @@
+"""When a node waiting in its step is looked at again: a BMC event brings a MONITOR look
+forward, and an event that reaches a node while a worker is looking at it is not lost
+(that look may have read the versions just before the change: without it the node would
+sit for its polling fallback, half a minute, with every version in place)."""
+
+from __future__ import annotations
+
+import time
+
+from gateway.domain import NodeStep, RunProgress
+from gateway.orchestrator.run_timers import RunTimers
+from gateway.store import utcnow
+from gateway.store.campaign_records import RunRecord
+
+LOOK_AFTER_S = 0.25
+FALLBACK_S = 30.0
+KEY = ("c1", "n1")
+
+
+def _run(step: NodeStep) -> RunRecord:
+    return RunRecord(
+        campaign_id="c1", node_id="n1", step=step.value, attempt=1, canary=False, held=False,
+        error=None, model="FF", method="msc", packages=(), before_versions={},
+        target_versions={}, after_versions={}, progress=RunProgress(), timings={},
+        lease_owner="gw", lease_expires=None, next_action_at=None, step_started_at=None,
+        started_at=None, finished_at=None, updated_at=utcnow())
+
+
+def _due_in(timers: RunTimers) -> float:
+    due = timers.next_due()
+    assert due is not None
+    return due - time.monotonic()
+
+
+def test_an_event_brings_a_waiting_monitor_look_forward() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S)
+    assert _due_in(timers) > FALLBACK_S - 1
+    assert timers.event_for("n1") is True
+    assert _due_in(timers) <= LOOK_AFTER_S
+    assert timers.event_for("n1") is False  # already looked at by then: nothing moves
+    assert timers.event_for("other-node") is False
+
+
+def test_an_event_for_a_node_waiting_in_another_step_moves_nothing() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    timers.wait(KEY, _run(NodeStep.WAIT_BACK), FALLBACK_S)
+    assert timers.event_for("n1") is False
+    assert _due_in(timers) > FALLBACK_S - 1
+
+
+def test_an_event_during_a_look_shortens_that_looks_wait() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    assert timers.claim(KEY)
+    assert not timers.claim(KEY)  # one worker at a time
+    assert timers.event_for("n1") is False  # nothing waits yet: nothing to move now...
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    timers.release(KEY)
+    assert _due_in(timers) <= LOOK_AFTER_S  # ...but the look after it comes soon
+    # The mark is used once: the next look, without an event, waits as asked.
+    assert [key for key, _run_record in timers.due(time.monotonic() + 1)] == [KEY]
+    assert timers.claim(KEY)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    timers.release(KEY)
+    assert _due_in(timers) > FALLBACK_S - 1
+
+
+def test_without_an_event_during_the_look_its_wait_is_kept() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    assert timers.claim(KEY)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    timers.release(KEY)
+    assert _due_in(timers) > FALLBACK_S - 1
+
+
+def test_a_mark_left_by_a_drive_that_moved_on_does_not_reach_a_later_wait() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    assert timers.claim(KEY)
+    timers.event_for("n1")
+    timers.release(KEY)  # the node left MONITOR in that drive: no wait was set
+    assert timers.claim(KEY)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    timers.release(KEY)
+    assert _due_in(timers) > FALLBACK_S - 1
+
+
+def test_an_event_for_a_node_nobody_drives_leaves_no_mark() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    assert timers.event_for("n1") is False
+    assert timers.claim(KEY)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    assert _due_in(timers) > FALLBACK_S - 1
+
+
+def test_runs_no_longer_held_are_forgotten() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    timers.wait(KEY, _run(NodeStep.MONITOR), 0.0)
+    timers.wait(("c1", "n2"), _run(NodeStep.MONITOR), 0.0)
+    timers.forget([KEY])
+    assert timers.waiting_keys() == [("c1", "n2")]
+    assert [key for key, _r in timers.due(time.monotonic() + 1)] == [("c1", "n2")]
+    assert timers.due(time.monotonic() + 1) == []
