@@ -32,6 +32,17 @@ def _due_in(timers: RunTimers) -> float:
     return due - time.monotonic()
 
 
+def _look(timers: RunTimers, event_meanwhile: bool = False) -> float:
+    """A worker's look at the node in MONITOR that stays (asking for FALLBACK_S), an event
+    for the node arriving during it or not; seconds until the next look."""
+    assert timers.claim(KEY)
+    if event_meanwhile:
+        timers.event_for("n1")
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
+    timers.release(KEY)
+    return _due_in(timers)
+
+
 def test_an_event_brings_a_waiting_monitor_look_forward() -> None:
     timers = RunTimers(LOOK_AFTER_S)
     timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S)
@@ -53,24 +64,15 @@ def test_an_event_during_a_look_shortens_that_looks_wait() -> None:
     timers = RunTimers(LOOK_AFTER_S)
     assert timers.claim(KEY)
     assert not timers.claim(KEY)  # one worker at a time
-    assert timers.event_for("n1") is False  # nothing waits yet: nothing to move now...
-    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
     timers.release(KEY)
-    assert _due_in(timers) <= LOOK_AFTER_S  # ...but the look after it comes soon
+    assert _look(timers, event_meanwhile=True) <= LOOK_AFTER_S
     # The mark is used once: the next look, without an event, waits as asked.
     assert [key for key, _run_record in timers.due(time.monotonic() + 1)] == [KEY]
-    assert timers.claim(KEY)
-    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
-    timers.release(KEY)
-    assert _due_in(timers) > FALLBACK_S - 1
+    assert _look(timers) > FALLBACK_S - 1
 
 
 def test_without_an_event_during_the_look_its_wait_is_kept() -> None:
-    timers = RunTimers(LOOK_AFTER_S)
-    assert timers.claim(KEY)
-    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
-    timers.release(KEY)
-    assert _due_in(timers) > FALLBACK_S - 1
+    assert _look(RunTimers(LOOK_AFTER_S)) > FALLBACK_S - 1
 
 
 def test_a_mark_left_by_a_drive_that_moved_on_does_not_reach_a_later_wait() -> None:
@@ -78,18 +80,13 @@ def test_a_mark_left_by_a_drive_that_moved_on_does_not_reach_a_later_wait() -> N
     assert timers.claim(KEY)
     timers.event_for("n1")
     timers.release(KEY)  # the node left MONITOR in that drive: no wait was set
-    assert timers.claim(KEY)
-    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
-    timers.release(KEY)
-    assert _due_in(timers) > FALLBACK_S - 1
+    assert _look(timers) > FALLBACK_S - 1
 
 
 def test_an_event_for_a_node_nobody_drives_leaves_no_mark() -> None:
     timers = RunTimers(LOOK_AFTER_S)
     assert timers.event_for("n1") is False
-    assert timers.claim(KEY)
-    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S, woken=True)
-    assert _due_in(timers) > FALLBACK_S - 1
+    assert _look(timers) > FALLBACK_S - 1
 
 
 def test_runs_no_longer_held_are_forgotten() -> None:
