@@ -236,7 +236,7 @@ def main() -> None:
                         runs, audit, group_of(nodes, args.group_size),
                         max_unavailable=args.max_unavailable,
                         per_node_min_s=figures["per_node_min_s"], canary_nodes=canaries,
-                        spans=spans)
+                        spans=spans, family_of=personality_of)
                 figures |= rollout_fleet.fleet_figures(gateway, members, audit,
                                                       figures["nodes"], setup_cpu_s)
             finally:

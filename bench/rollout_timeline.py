@@ -21,7 +21,8 @@ of the four less the configured minimum: the excess one node slot carries, which
 waves add up. ``steps_s``: the time the nodes spent in each step. ``critical_path``:
 the chain of nodes behind the last finish, walked back through the slots they freed to
 the campaign's first start; per node its wait for the slot and its three parts, so the
-makespan is read as a sum.
+makespan is read as a sum. ``by_family`` (a topology of several BMC families): the
+median of each of the three parts per family.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+PARTS = ("gateway_before_s", "bmc_s", "gateway_after_s")
 
 
 def _summary(values: Sequence[float]) -> dict[str, float]:
@@ -139,8 +142,8 @@ def _critical_path(runs: list[tuple[str, datetime, datetime]], group_of: dict[st
 def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit: Path,
              group_of: dict[str, str], *, max_unavailable: int, per_node_min_s: float,
              canary_nodes: set[str],
-             spans: Iterable[tuple[str, str, datetime, datetime | None]] = ()
-             ) -> dict[str, Any]:
+             spans: Iterable[tuple[str, str, datetime, datetime | None]] = (),
+             family_of: dict[str, str] | None = None) -> dict[str, Any]:
     """The figures of the module doc, from the runs (node, started, finished) of a
     campaign whose nodes are named like the emulator's BMCs."""
     moments = _emulator_moments(audit)
@@ -148,13 +151,18 @@ def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit
         (node, started, finished) for node, started, finished in runs
                      if started is not None and finished is not None]
     before, bmc, after = [], [], []
+    families: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for node, started, finished in finished_runs:
         if node not in moments:
             continue
         inserted, powered = moments[node]
-        before.append((inserted - started).total_seconds())
-        bmc.append((powered - inserted).total_seconds())
-        after.append((finished - powered).total_seconds())
+        parts = ((inserted - started).total_seconds(), (powered - inserted).total_seconds(),
+                 (finished - powered).total_seconds())
+        for values, value in zip((before, bmc, after), parts, strict=True):
+            values.append(value)
+        if family_of is not None:
+            for name, value in zip(PARTS, parts, strict=True):
+                families[family_of[node]][name].append(value)
     canaries = [finished for node, _s, finished in finished_runs if node in canary_nodes]
     waits = _slot_waits(finished_runs, group_of, max_unavailable,
                         max(canaries) if canaries else None)
@@ -162,6 +170,10 @@ def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit
              "slot_wait_s": waits}
     figures: dict[str, Any] = {name: _summary(values) for name, values in parts.items()}
     figures["steps_s"] = _step_figures(spans, moments)
+    if family_of is not None:  # medians per BMC family (their groups mix families)
+        figures["by_family"] = {family: {name: _summary(values)["median"]
+                                         for name, values in parts_of.items()}
+                                for family, parts_of in sorted(families.items())}
     figures["critical_path"] = _critical_path(finished_runs, group_of, max_unavailable,
                                               moments, canary_nodes)
     means = [statistics.fmean(values) for values in parts.values() if values]
