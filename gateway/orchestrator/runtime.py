@@ -50,9 +50,12 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
 # UpdateSuccessful one after the other, and one look reads both outcomes.
 EVENT_LOOK_AFTER_S = 0.25
-# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting):
-# staging's first step; an update's first wait in MONITOR (see _drive).
-FIRST_STEPS = frozenset({NodeStep.STAGE.value})
+# Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
+# Before anything is delivered: an event the BMC pushes before its subscription exists
+# is lost (a CD that cannot fetch its image says so only once, at once). Measured at
+# 5,000 nodes: subscribed at the first wait in MONITOR instead, a node whose CD failed
+# 3 s after the insert never heard of it and sat in MONITOR.
+FIRST_STEPS = frozenset({NodeStep.PRECHECK.value, NodeStep.STAGE.value})
 
 # (image_sha256, campaign_id, node_id, expires_at) -> capability URL
 UrlMinter = Callable[[str, str, str, int], str]
@@ -270,7 +273,6 @@ class Orchestrator:
             if run.step in FIRST_STEPS:
                 self._subscribe(cluster, run.node_id)
             changed = False  # a node finished or failed: the scheduler should look now
-            delivered = False  # this drive took the node into MONITOR
             while not self._stop.is_set():
                 result: StepResult = self.engine.advance(
                     run, campaign, cluster, manifest,
@@ -281,14 +283,9 @@ class Orchestrator:
                 if result.step in PARKED:
                     break
                 if result.wait_s is not None:
-                    if delivered:
-                        # While the CD boots: off the path of a wave of starting nodes.
-                        self._subscribe(cluster, run.node_id)
                     self.timers.wait(key, result.run, result.wait_s,
                                     woken=result.step is NodeStep.MONITOR)
                     break
-                delivered = delivered or (result.step is NodeStep.MONITOR
-                                          and run.step != NodeStep.MONITOR.value)
                 run = result.run
             if changed:
                 self.wake()

@@ -2,9 +2,8 @@
 to the gateway that drives its node, and to no other.
 
 In a fleet the campaign's inventory subscribes no BMC (the gateway that made it would
-receive every BMC's events); the gateway a node is given subscribes its BMC once the
-update CD is on its way (the node's first wait in MONITOR), so a wave of starting nodes
-does not wait for a subscription POST each.
+receive every BMC's events); the gateway a node is given subscribes its BMC at the
+node's first step, before anything is delivered.
 """
 
 from __future__ import annotations
