@@ -48,7 +48,10 @@ def test_ocp_profile_reports_no_failures(cluster_factory: Any, tmp_path: Path, p
                               "Context": "interop"}).status_code == 201
     wait_until(lambda: session.get(base + "/redfish/v1/Systems/1").json()["PowerState"] == "On")
     result = subprocess.run(
-        [str(VALIDATOR), "-u", node["username"], "-p", node["password"], "-r", base,
+        # --password=: a generated password may begin with "-" (argparse took it for an
+        # option once in a whole-suite run).
+        [str(VALIDATOR), f"--user={node['username']}", f"--password={node['password']}",
+         "-r", base,
          "--logdir", str(tmp_path / "reports"), str(PROFILES / profile)],
         cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600, check=False)
     output = result.stdout + result.stderr

@@ -15,6 +15,7 @@ import pytest
 from gateway.media import MediaServer, make_tls_context
 from tests.integration.media.conftest import RunningMedia, write_image
 from tests.support.tls import write_self_signed
+from tests.support.waiting import wait_until
 
 READERS = 200
 
@@ -41,7 +42,11 @@ def _read_all(port: int, path: str, barrier: threading.Barrier,
 
 
 def test_media_200_simultaneous_readers_get_identical_bytes(media: RunningMedia) -> None:
-    barrier = threading.Barrier(READERS)
+    # Released once the server holds every connection, not when the kernel completed
+    # the handshakes: under load the first readers could otherwise finish before the
+    # last were accepted, and fewer than 200 were ever open at once (seen: 194).
+    barrier = threading.Barrier(READERS, action=lambda: wait_until(
+        lambda: media.server.stats().connections >= READERS, 60))
     results: list[str | BaseException] = [RuntimeError("did not finish")] * READERS
     threads = [
         threading.Thread(target=_read_all,
