@@ -313,9 +313,9 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
     per_node = (2 * args.reset_seconds + len(PACKAGES) * args.flash_seconds
                 + args.bmc_restart_seconds)
     staged: dict[str, Any] = {}
+    spans = service.store.step_spans(campaign_id)  # read once: staged figures, timeline
     if args.activation == "staged":
         # The disruptive phase starts when the first staged node's reset is admitted.
-        spans = service.store.step_spans(campaign_id)
         staging = [s for s in spans if s.step == "stage"]
         starts = [s.started_at for s in spans if s.step == "precheck"]
         staged = {"staging_s": round(max(s.ended_at for s in staging if s.ended_at).timestamp()
@@ -352,8 +352,7 @@ def run(gateway: Any, publisher: BundleServer, bundle: Path, sha: str,
         "nodes": len(runs), "campaign_state": detail.campaign.state,
         "_runs": [(r.node_id, r.started_at, r.finished_at) for r in runs],
         "_canaries": {r.node_id for r in runs if r.canary},
-        "_spans": [(s.node_id, s.step, s.started_at, s.ended_at)
-                   for s in service.store.step_spans(campaign_id)],
+        "_spans": [(s.node_id, s.step, s.started_at, s.ended_at) for s in spans],
         "outcomes": dict(Counter(r.step for r in runs)), "waves": waves,
         "per_node_min_s": per_node,
         "makespan_s": None if unfinished else round(makespan, 2),

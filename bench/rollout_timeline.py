@@ -100,6 +100,16 @@ def _step_figures(spans: Iterable[tuple[str, str, datetime, datetime | None]],
     return {step: _summary(values) for step, values in durations.items()}
 
 
+def _parts(node: str, started: datetime, finished: datetime,
+           moments: dict[str, tuple[datetime, datetime]]) -> tuple[float, float, float] | None:
+    """The node's three parts (PARTS), None when the audit log lacks its moments."""
+    if node not in moments:
+        return None
+    inserted, powered = moments[node]
+    return ((inserted - started).total_seconds(), (powered - inserted).total_seconds(),
+            (finished - powered).total_seconds())
+
+
 def _critical_path(runs: list[tuple[str, datetime, datetime]], group_of: dict[str, str],
                    max_unavailable: int, moments: dict[str, tuple[datetime, datetime]],
                    canaries: set[str]) -> list[dict[str, Any]]:
@@ -118,21 +128,18 @@ def _critical_path(runs: list[tuple[str, datetime, datetime]], group_of: dict[st
         ended = sorted(members, key=lambda r: r[2])
         index = next(i for i, r in enumerate(begun) if r[0] == node)
         before = ended[index - max_unavailable] if index >= max_unavailable else None
+        if before is None and node not in canaries:
+            # A group's first starts wait for the canary wave: its last canary.
+            gate = [r for r in runs if r[0] in canaries and r[2] <= started]
+            before = max(gate, key=lambda r: r[2]) if gate else None
         freed = before[2] if before is not None else first
         entry: dict[str, Any] = {"node": node,
                                  "wait_s": round((started - freed).total_seconds(), 2)}
-        if node in moments:
-            inserted, powered = moments[node]
-            entry |= {"before_s": round((inserted - started).total_seconds(), 2),
-                      "bmc_s": round((powered - inserted).total_seconds(), 2),
-                      "after_s": round((finished - powered).total_seconds(), 2)}
+        parts = _parts(node, started, finished, moments)
+        if parts is not None:
+            entry |= {name.removeprefix("gateway_"): round(value, 2)
+                      for name, value in zip(PARTS, parts, strict=True)}
         chain.append(entry)
-        if before is None:
-            # A group's first starts wait for the canary wave: its last canary.
-            gate = [r for r in runs if r[0] in canaries and r[2] <= started]
-            before = max(gate, key=lambda r: r[2]) if gate and node not in canaries else None
-            if before is not None:
-                entry["wait_s"] = round((started - before[2]).total_seconds(), 2)
         if before is None or before[2] > started:
             break
         node, started, finished = before
@@ -150,25 +157,21 @@ def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit
     finished_runs: list[tuple[str, datetime, datetime]] = [
         (node, started, finished) for node, started, finished in runs
                      if started is not None and finished is not None]
-    before, bmc, after = [], [], []
+    overall: dict[str, list[float]] = {name: [] for name in PARTS}
     families: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for node, started, finished in finished_runs:
-        if node not in moments:
+        parts = _parts(node, started, finished, moments)
+        if parts is None:
             continue
-        inserted, powered = moments[node]
-        parts = ((inserted - started).total_seconds(), (powered - inserted).total_seconds(),
-                 (finished - powered).total_seconds())
-        for values, value in zip((before, bmc, after), parts, strict=True):
-            values.append(value)
-        if family_of is not None:
-            for name, value in zip(PARTS, parts, strict=True):
+        for name, value in zip(PARTS, parts, strict=True):
+            overall[name].append(value)
+            if family_of is not None:
                 families[family_of[node]][name].append(value)
     canaries = [finished for node, _s, finished in finished_runs if node in canary_nodes]
     waits = _slot_waits(finished_runs, group_of, max_unavailable,
                         max(canaries) if canaries else None)
-    parts = {"gateway_before_s": before, "bmc_s": bmc, "gateway_after_s": after,
-             "slot_wait_s": waits}
-    figures: dict[str, Any] = {name: _summary(values) for name, values in parts.items()}
+    every = {**overall, "slot_wait_s": waits}
+    figures: dict[str, Any] = {name: _summary(values) for name, values in every.items()}
     figures["steps_s"] = _step_figures(spans, moments)
     if family_of is not None:  # medians per BMC family (their groups mix families)
         figures["by_family"] = {family: {name: _summary(values)["median"]
@@ -176,7 +179,7 @@ def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit
                                 for family, parts_of in sorted(families.items())}
     figures["critical_path"] = _critical_path(finished_runs, group_of, max_unavailable,
                                               moments, canary_nodes)
-    means = [statistics.fmean(values) for values in parts.values() if values]
-    if len(means) == len(parts):
+    means = [statistics.fmean(values) for values in every.values() if values]
+    if len(means) == len(every):
         figures["per_slot_excess_s"] = round(sum(means) - per_node_min_s, 2)
     return figures

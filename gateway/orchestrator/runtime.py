@@ -7,9 +7,9 @@ idle nodes. All coordination goes through the store, so a second gateway on
 the same database (or this one after ``kill -9``) sees the same picture.
 
 When a node that stays in its step is looked at again is remembered in memory
-(run_timers.RunTimers, a timer per node); the store is swept for due runs this process is
-not already driving (new starts, takeovers, runs of an earlier process) every
-``SWEEP_EVERY_S`` and at once after the scheduler started nodes.
+(run_timers.RunTimers, a timer per node); the store is swept for due runs this
+process is not already driving (new starts, takeovers, runs of an earlier process)
+every ``SWEEP_EVERY_S`` and at once after the scheduler started nodes.
 """
 
 from __future__ import annotations
