@@ -56,8 +56,12 @@ def test_kill_9_at_random_points_keeps_every_invariant(
     rng = random.Random(seed)
     bundle = bundle_factory(name="fleet-crash.iso")
     sha = hashlib.sha256(bundle.read_bytes()).hexdigest()
-    with emulated_rollout(test_keys, bundle, NODES, flash_seconds=0.15,
-                          reset_seconds=0.15) as (emulated, publisher, audit_from):
+    # The rollout must outlast the kill loop, or the campaign completes before the tenth
+    # kill (a faster gateway did that: 9 kills, CI 2026-12-07). Undisturbed, this one takes
+    # ~17 s on the 2-core machine; the kills' sleeps add up to at most 12 s, and each
+    # restart only slows the rollout further.
+    with emulated_rollout(test_keys, bundle, NODES, flash_seconds=0.5,
+                          reset_seconds=0.3) as (emulated, publisher, audit_from):
         config_path = write_gateway_config(
             tmp_path, publisher_prefix=publisher.base_url, trusted_key=test_keys.public,
             bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
