@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,12 @@ HTTP_CACHE_BLOCKS = 32
 HTTP_PROBE_BLOCKS = 2
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _STREAM_CHUNK = 1 << 20
+# A request that failed to connect, or whose connection was reset before an answer came,
+# is sent again after these pauses (seconds): a busy server's full accept queue, or a pooled
+# keep-alive connection it closed a moment earlier. Every request here is a GET, so a
+# second one is harmless. Not urllib3's Retry: it would retry read timeouts too (tripling
+# the per-request timeout) and would have to be mounted on sessions the caller owns.
+CONNECT_RETRY_PAUSES_S = (0.1, 0.5, 1.5)
 
 
 class ByteSource(Protocol):
@@ -244,14 +251,22 @@ def open_http_source(
 def _http_get(
     session: requests.Session, url: str, label: str, headers: dict[str, str], timeout: float
 ) -> requests.Response:
-    try:
-        return session.get(url, headers=headers, stream=True, timeout=timeout)
-    except requests.Timeout as exc:
-        raise FetchError(f"cannot fetch bundle {label}: timed out after {timeout:g} s") from exc
-    except requests.ConnectionError as exc:
-        raise FetchError(f"cannot fetch bundle {label}: connection failed") from exc
-    except requests.RequestException as exc:
-        raise FetchError(f"cannot fetch bundle {label}: {type(exc).__name__}") from exc
+    for attempt, pause in enumerate((*CONNECT_RETRY_PAUSES_S, None), start=1):
+        try:
+            return session.get(url, headers=headers, stream=True, timeout=timeout)
+        except requests.Timeout as exc:
+            raise FetchError(
+                f"cannot fetch bundle {label}: timed out after {timeout:g} s") from exc
+        except requests.ConnectionError as exc:
+            if pause is None:
+                raise FetchError(f"cannot fetch bundle {label}: connection failed "
+                                 f"({attempt} attempts)") from exc
+            log.info("%s: connection failed (%s); trying again in %g s", label,
+                     type(exc).__name__, pause)
+            time.sleep(pause)
+        except requests.RequestException as exc:
+            raise FetchError(f"cannot fetch bundle {label}: {type(exc).__name__}") from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def _iter_body(response: requests.Response, label: str, chunk_size: int) -> Iterator[bytes]:

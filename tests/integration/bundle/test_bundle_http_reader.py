@@ -15,6 +15,8 @@ from firmware_payloads import (
     open_bundle,
     verify_bundle,
 )
+from firmware_payloads.sources import CONNECT_RETRY_PAUSES_S
+from tests.support.resetting_front import ResettingFront
 
 
 def test_remote_manifest_matches_local_and_costs_little(
@@ -89,6 +91,34 @@ def test_unreachable_server_is_a_fetch_error_without_credentials() -> None:
         open_bundle(f"http://user:secret@127.0.0.1:{port}/bundle.iso", timeout=5)
     assert "secret" not in str(caught.value)
     assert f"http://127.0.0.1:{port}/bundle.iso" in str(caught.value)
+
+
+def test_connections_reset_before_an_answer_are_tried_again(
+    sample_bundle: Path, http_bundle_server, test_keys
+) -> None:
+    # A busy server's full accept queue, or a keep-alive connection it closed a moment
+    # before: the reader (an emulated BMC's virtual CD, the gateway) connects again.
+    served = http_bundle_server(sample_bundle.parent)
+    upstream = ("127.0.0.1", int(served.base_url.rsplit(":", 1)[1]))
+    with ResettingFront(upstream, resets=2).running() as front, \
+            open_bundle(front.url(sample_bundle.name)) as remote:
+        manifest = verify_bundle(remote, [test_keys.public_key()])
+        assert front.accepted >= 3  # two reset, then served
+    assert manifest.bundle_id == "fleetflash-2026q4"
+    assert served.statuses and set(served.statuses) == {206}
+
+
+def test_a_server_that_keeps_resetting_is_a_fetch_error_after_a_few_attempts(
+    sample_bundle: Path, http_bundle_server
+) -> None:
+    served = http_bundle_server(sample_bundle.parent)
+    upstream = ("127.0.0.1", int(served.base_url.rsplit(":", 1)[1]))
+    attempts = len(CONNECT_RETRY_PAUSES_S) + 1
+    with ResettingFront(upstream, resets=1000).running() as front:
+        with pytest.raises(FetchError, match=rf"connection failed \({attempts} attempts\)"):
+            open_bundle(front.url(sample_bundle.name))
+        assert front.accepted == attempts  # gave up: no endless reconnecting
+    assert served.requests == []
 
 
 def test_truncated_iso_over_http(bundle_factory, http_bundle_server) -> None:
