@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections import Counter
 from collections.abc import Collection
 
 from gateway.domain import NodeStep
@@ -30,8 +31,13 @@ class RunTimers:
         self.look_after_s = look_after_s
         self._lock = threading.Lock()
         self._in_flight: set[RunKey] = set()
+        self._in_flight_nodes: Counter[str] = Counter()
         self._woken_in_flight: set[str] = set()  # node ids (see the module doc)
         self._waiting: dict[RunKey, tuple[float, RunRecord]] = {}
+        # An event names a node, not a run: its waiting runs without a walk over every
+        # waiting run under the lock (thousands per gateway at 5,000 nodes, several
+        # events per node).
+        self._waiting_of: dict[str, set[RunKey]] = {}
         self._heap: list[tuple[float, RunKey]] = []
 
     # -- driven by a worker ------------------------------------------------------------
@@ -42,12 +48,19 @@ class RunTimers:
             if key in self._in_flight:
                 return False
             self._in_flight.add(key)
+            self._in_flight_nodes[key[1]] += 1
             return True
 
     def release(self, key: RunKey) -> None:
         """The worker is done with ``key`` (its wait, if any, is already set)."""
         with self._lock:
-            self._in_flight.discard(key)
+            if key in self._in_flight:
+                self._in_flight.remove(key)
+                left = self._in_flight_nodes[key[1]] - 1
+                if left:
+                    self._in_flight_nodes[key[1]] = left
+                else:
+                    del self._in_flight_nodes[key[1]]
             self._woken_in_flight.discard(key[1])
 
     # -- waiting -----------------------------------------------------------------------
@@ -63,7 +76,15 @@ class RunTimers:
 
     def _set(self, key: RunKey, run: RunRecord, when: float) -> None:
         self._waiting[key] = (when, run)
+        self._waiting_of.setdefault(key[1], set()).add(key)
         heapq.heappush(self._heap, (when, key))
+
+    def _unset(self, key: RunKey) -> None:
+        if self._waiting.pop(key, None) is not None:
+            keys = self._waiting_of[key[1]]
+            keys.discard(key)
+            if not keys:
+                del self._waiting_of[key[1]]
 
     def is_waiting(self, key: RunKey) -> bool:
         with self._lock:
@@ -82,7 +103,7 @@ class RunTimers:
                 when, key = heapq.heappop(self._heap)
                 entry = self._waiting.get(key)
                 if entry is not None and entry[0] == when:
-                    del self._waiting[key]
+                    self._unset(key)
                     due.append((key, entry[1]))
         return due
 
@@ -94,7 +115,7 @@ class RunTimers:
         """Stop timing ``keys`` (runs this gateway no longer holds)."""
         with self._lock:
             for key in keys:
-                self._waiting.pop(key, None)
+                self._unset(key)
 
     # -- events ------------------------------------------------------------------------
 
@@ -102,14 +123,19 @@ class RunTimers:
         """A MONITOR-waking event for ``node_id`` arrived: True when it brought a waiting
         MONITOR look forward (the loop should wake to keep that time)."""
         soon = time.monotonic() + self.look_after_s
+        monitor = NodeStep.MONITOR.value
         with self._lock:
-            key = next((k for k in self._waiting if k[1] == node_id), None)
-            if key is None:
-                if any(k[1] == node_id for k in self._in_flight):
+            keys = self._waiting_of.get(node_id)
+            if not keys:
+                if node_id in self._in_flight_nodes:
                     self._woken_in_flight.add(node_id)
                 return False
+            # The node's run in MONITOR, if one waits there (a node held by another
+            # campaign may wait in another step meanwhile).
+            key = next((k for k in keys if self._waiting[k][1].step == monitor),
+                       next(iter(keys)))
             when, run = self._waiting[key]
-            if run.step != NodeStep.MONITOR.value or when <= soon:
+            if run.step != monitor or when <= soon:
                 return False  # not in MONITOR, or already looked at by then
             self._set(key, run, soon)
             return True

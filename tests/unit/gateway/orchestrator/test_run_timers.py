@@ -97,3 +97,26 @@ def test_runs_no_longer_held_are_forgotten() -> None:
     assert timers.waiting_keys() == [("c1", "n2")]
     assert [key for key, _r in timers.due(time.monotonic() + 1)] == [("c1", "n2")]
     assert timers.due(time.monotonic() + 1) == []
+
+
+def test_an_event_finds_the_nodes_run_in_monitor_among_its_waiting_runs() -> None:
+    # The node waits in two campaigns (one holds it in another step meanwhile): the
+    # event is for the MONITOR look, whichever run was set first.
+    timers = RunTimers(LOOK_AFTER_S)
+    other = ("c0", "n1")
+    timers.wait(other, _run(NodeStep.WAIT_BACK), FALLBACK_S)
+    timers.wait(KEY, _run(NodeStep.MONITOR), FALLBACK_S)
+    assert timers.event_for("n1") is True
+    assert [key for key, _r in timers.due(time.monotonic() + LOOK_AFTER_S + 0.01)] == [KEY]
+    assert timers.waiting_keys() == [other]
+
+
+def test_a_run_that_came_due_or_was_forgotten_is_not_woken_again() -> None:
+    timers = RunTimers(LOOK_AFTER_S)
+    timers.wait(KEY, _run(NodeStep.MONITOR), 0.0)
+    timers.wait(("c1", "n2"), _run(NodeStep.MONITOR), FALLBACK_S)
+    assert [key for key, _r in timers.due(time.monotonic() + 1)] == [KEY]
+    timers.forget([("c1", "n2")])
+    assert timers.event_for("n1") is False
+    assert timers.event_for("n2") is False
+    assert timers.due(time.monotonic() + FALLBACK_S + 1) == []
