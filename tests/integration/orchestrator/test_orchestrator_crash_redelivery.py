@@ -5,8 +5,10 @@ to the attempt it ended, not to the redelivery that replaces it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from firmware_payloads.sources import CONNECT_RETRY_PAUSES_S
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     TARGET_VERSIONS,
@@ -40,6 +42,10 @@ def test_a_kill_during_the_cd_transfer_costs_one_redelivery(
 
             wait_until(writing, 60)
             gateway.kill()  # the CD is writing its first component, the rest to read
+            # The CD's reader connects again for a while after a refused connection (a
+            # gateway back by then serves the rest: no redelivery at all); down longer,
+            # the transfer fails, which is what this test is about.
+            time.sleep(sum(CONNECT_RETRY_PAUSES_S) + 1.0)
             gateway.start()
             final, runs = wait_until_finished(campaigns, campaign_id, 120)
 
