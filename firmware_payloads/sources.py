@@ -257,6 +257,9 @@ def _http_get(
         except requests.Timeout as exc:
             raise FetchError(
                 f"cannot fetch bundle {label}: timed out after {timeout:g} s") from exc
+        except requests.exceptions.SSLError as exc:  # a ConnectionError, but not transient
+            raise FetchError(f"cannot fetch bundle {label}: TLS failed "
+                             "(is the server's certificate trusted?)") from exc
         except requests.ConnectionError as exc:
             if pause is None:
                 raise FetchError(f"cannot fetch bundle {label}: connection failed "

@@ -7,7 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from flask import Flask, Response, send_from_directory
 
+from emulator.tls import make_self_signed
 from firmware_payloads import (
     BundleFormatError,
     FetchError,
@@ -17,6 +19,7 @@ from firmware_payloads import (
 )
 from firmware_payloads.sources import CONNECT_RETRY_PAUSES_S
 from tests.support.resetting_front import ResettingFront
+from tests.support.wsgi import serving
 
 
 def test_remote_manifest_matches_local_and_costs_little(
@@ -119,6 +122,28 @@ def test_a_server_that_keeps_resetting_is_a_fetch_error_after_a_few_attempts(
             open_bundle(front.url(sample_bundle.name))
         assert front.accepted == attempts  # gave up: no endless reconnecting
     assert served.requests == []
+
+
+def test_an_untrusted_certificate_is_not_tried_again(sample_bundle: Path) -> None:
+    # A server whose certificate the reader does not trust: a TLS failure, said at once
+    # (a connection failure of its own kind in requests, but nothing a retry mends).
+    app = Flask("untrusted-https")
+
+    @app.get("/<name>")
+    def image(name: str) -> Response:
+        return send_from_directory(sample_bundle.parent, name, conditional=True)
+
+    tls = make_self_signed("untrusted")
+    try:
+        with serving(app, tls.context) as base_url:
+            upstream = ("127.0.0.1", int(base_url.rsplit(":", 1)[1]))
+            with ResettingFront(upstream, resets=0).running() as front:
+                url = front.url(sample_bundle.name).replace("http://", "https://")
+                with pytest.raises(FetchError, match="TLS failed"):
+                    open_bundle(url)
+                assert front.accepted == 1
+    finally:
+        tls.cleanup()
 
 
 def test_truncated_iso_over_http(bundle_factory, http_bundle_server) -> None:
