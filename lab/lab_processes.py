@@ -21,6 +21,7 @@ from pathlib import Path
 import requests
 
 from lab.lab_state import LabError
+from lab.ports import restartable_port
 
 # `python -P -m MODULE`: -P keeps the working directory (the lab's workdir, which has a
 # "gateway" state directory) off sys.path, where it would shadow the gateway package.
@@ -28,11 +29,16 @@ PYTHON = [sys.executable, "-P", "-m"]
 FLEETFLASH = [*PYTHON, "lab.cli"]  # what the `fleetflash` console script runs
 
 
+_HANDED_OUT: set[int] = set()  # by this process: not bound yet, maybe, so not handed twice
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range
+    (lab/ports.py): between this answer and its server's bind, and whenever the
+    server restarts on it (a gateway killed and started again), no outgoing
+    connection on the machine can take it (one did: "API cannot listen on
+    127.0.0.1:51045: Address already in use")."""
+    return restartable_port(_HANDED_OUT)
 
 
 def spawn(name: str, argv: Sequence[str], workdir: Path) -> subprocess.Popen[bytes]:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from lab import ports
+from lab import lab_processes, ports
 
 
 def test_a_restartable_port_is_bindable_and_below_the_kernels_ephemeral_range() -> None:
@@ -44,3 +44,11 @@ def test_no_room_below_the_range_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(ports, "ephemeral_low", lambda: ports.PORT_FLOOR + 3)
     with pytest.raises(ports.PortError, match="no block of 10 free loopback ports"):
         ports.free_port_block(10)
+
+
+def test_the_labs_server_ports_are_outside_the_ephemeral_range_and_never_repeat() -> None:
+    # What `lab up` gives the gateway, media server, API and publisher: an outgoing
+    # connection cannot take one before its server binds it, or while it restarts.
+    picked = [lab_processes.free_port() for _ in range(20)]
+    assert len(set(picked)) == 20
+    assert all(ports.PORT_FLOOR <= port < ports.ephemeral_low() for port in picked)
