@@ -36,8 +36,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range
     (lab/ports.py): between this answer and its server's bind, and whenever the
     server restarts on it (a gateway killed and started again), no outgoing
-    connection on the machine can take it (one did: "API cannot listen on
-    127.0.0.1:51045: Address already in use")."""
+    connection on the machine can take it (a lab's API once found its port taken:
+    "Address already in use")."""
     return restartable_port(_HANDED_OUT)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections import Counter
 from collections.abc import Collection
 
 from gateway.domain import NodeStep
@@ -31,7 +30,7 @@ class RunTimers:
         self.look_after_s = look_after_s
         self._lock = threading.Lock()
         self._in_flight: set[RunKey] = set()
-        self._in_flight_nodes: Counter[str] = Counter()
+        self._in_flight_of: dict[str, set[RunKey]] = {}  # by node (an event names a node)
         self._woken_in_flight: set[str] = set()  # node ids (see the module doc)
         self._waiting: dict[RunKey, tuple[float, RunRecord]] = {}
         # An event names a node, not a run: its waiting runs without a walk over every
@@ -48,7 +47,7 @@ class RunTimers:
             if key in self._in_flight:
                 return False
             self._in_flight.add(key)
-            self._in_flight_nodes[key[1]] += 1
+            _index(self._in_flight_of, key)
             return True
 
     def release(self, key: RunKey) -> None:
@@ -56,11 +55,7 @@ class RunTimers:
         with self._lock:
             if key in self._in_flight:
                 self._in_flight.remove(key)
-                left = self._in_flight_nodes[key[1]] - 1
-                if left:
-                    self._in_flight_nodes[key[1]] = left
-                else:
-                    del self._in_flight_nodes[key[1]]
+                _unindex(self._in_flight_of, key)
             self._woken_in_flight.discard(key[1])
 
     # -- waiting -----------------------------------------------------------------------
@@ -76,15 +71,12 @@ class RunTimers:
 
     def _set(self, key: RunKey, run: RunRecord, when: float) -> None:
         self._waiting[key] = (when, run)
-        self._waiting_of.setdefault(key[1], set()).add(key)
+        _index(self._waiting_of, key)
         heapq.heappush(self._heap, (when, key))
 
     def _unset(self, key: RunKey) -> None:
         if self._waiting.pop(key, None) is not None:
-            keys = self._waiting_of[key[1]]
-            keys.discard(key)
-            if not keys:
-                del self._waiting_of[key[1]]
+            _unindex(self._waiting_of, key)
 
     def is_waiting(self, key: RunKey) -> bool:
         with self._lock:
@@ -127,15 +119,27 @@ class RunTimers:
         with self._lock:
             keys = self._waiting_of.get(node_id)
             if not keys:
-                if node_id in self._in_flight_nodes:
+                if node_id in self._in_flight_of:
                     self._woken_in_flight.add(node_id)
                 return False
-            # The node's run in MONITOR, if one waits there (a node held by another
-            # campaign may wait in another step meanwhile).
-            key = next((k for k in keys if self._waiting[k][1].step == monitor),
-                       next(iter(keys)))
+            # The node's run waiting in MONITOR (a node held by another campaign may wait
+            # in another step meanwhile).
+            key = next((k for k in keys if self._waiting[k][1].step == monitor), None)
+            if key is None:
+                return False
             when, run = self._waiting[key]
-            if run.step != monitor or when <= soon:
-                return False  # not in MONITOR, or already looked at by then
+            if when <= soon:
+                return False  # already looked at by then
             self._set(key, run, soon)
             return True
+
+
+def _index(index: dict[str, set[RunKey]], key: RunKey) -> None:
+    index.setdefault(key[1], set()).add(key)
+
+
+def _unindex(index: dict[str, set[RunKey]], key: RunKey) -> None:
+    keys = index[key[1]]
+    keys.discard(key)
+    if not keys:
+        del index[key[1]]

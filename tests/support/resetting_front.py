@@ -21,7 +21,6 @@ class ResettingFront:
         self.accepted = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._threads: list[threading.Thread] = []
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
@@ -41,9 +40,7 @@ class ResettingFront:
                 continue
             upstream = socket.create_connection(self.upstream)
             for source, sink in ((client, upstream), (upstream, client)):
-                thread = threading.Thread(target=_pipe, args=(source, sink), daemon=True)
-                thread.start()
-                self._threads.append(thread)
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
 
     @contextmanager
     def running(self) -> Iterator[ResettingFront]:
