@@ -29,16 +29,13 @@ PYTHON = [sys.executable, "-P", "-m"]
 FLEETFLASH = [*PYTHON, "lab.cli"]  # what the `fleetflash` console script runs
 
 
-_HANDED_OUT: set[int] = set()  # by this process: not bound yet, maybe, so not handed twice
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range
     (lab/ports.py): between this answer and its server's bind, and whenever the
     server restarts on it (a gateway killed and started again), no outgoing
     connection on the machine can take it (a lab's API once found its port taken:
-    "Address already in use")."""
-    return restartable_port(_HANDED_OUT)
+    "Address already in use"); never one this process handed out recently."""
+    return restartable_port()
 
 
 def spawn(name: str, argv: Sequence[str], workdir: Path) -> subprocess.Popen[bytes]:

@@ -9,18 +9,30 @@ socket, or its TIME_WAIT for a minute, holds the address). A port below the
 ephemeral range is never handed out by the kernel, so only a server that asks for
 it by number can take it. The lab (Slurm rigs, the validation matrix) and the tests
 take such ports from here.
+
+A port is free when it is picked, but its server binds it later: two picks before
+either bind (a gateway's API and media ports) could be the same port, and the second
+server then fails with "Address already in use" (seen in CI). So one process never
+hands out a port it handed out among its last ``RECENT`` picks.
 """
 
 from __future__ import annotations
 
 import random
 import socket
+import threading
+from collections import deque
 from pathlib import Path
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 PORT_FLOOR = 20000  # above the well-known and most registered service ports
 LINUX_DEFAULT_LOW = 32768
 _ATTEMPTS = 200
+RECENT = 2048  # a suite's worth of rigs; well under the ~12,000 ports below the range
+
+_recent: deque[int] = deque(maxlen=RECENT)
+_recent_set: set[int] = set()
+_recent_lock = threading.Lock()
 
 
 class PortError(OSError):
@@ -53,8 +65,8 @@ def restartable_port(taken: set[int] | None = None) -> int:
 
 
 def free_port_block(count: int, taken: set[int] | None = None) -> int:
-    """The first of ``count`` consecutive loopback ports, all free now and below the
-    ephemeral range. Raises PortError."""
+    """The first of ``count`` consecutive loopback ports, all free now, below the
+    ephemeral range and not among this process's recent picks. Raises PortError."""
     low = ephemeral_low()
     rng = random.SystemRandom()
     for _attempt in range(_ATTEMPTS if low - count > PORT_FLOOR else 0):
@@ -62,12 +74,25 @@ def free_port_block(count: int, taken: set[int] | None = None) -> int:
         block = range(base, base + count)
         if taken is not None and any(port in taken for port in block):
             continue
-        if all(is_free(port) for port in block):
-            if taken is not None:
-                taken.update(block)
-            return base
+        with _recent_lock:
+            if any(port in _recent_set for port in block):
+                continue
+            if not all(is_free(port) for port in block):
+                continue
+            _remember(block)
+        if taken is not None:
+            taken.update(block)
+        return base
     raise PortError(f"no block of {count} free loopback ports between "
                     f"{PORT_FLOOR} and {low}")
+
+
+def _remember(block: range) -> None:
+    for port in block:
+        if len(_recent) == RECENT:
+            _recent_set.discard(_recent[0])
+        _recent.append(port)
+        _recent_set.add(port)
 
 
 __all__ = ["PortError", "ephemeral_low", "free_port_block", "is_free", "restartable_port"]

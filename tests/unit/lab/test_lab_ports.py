@@ -24,6 +24,14 @@ def test_ports_for_one_rig_are_never_handed_out_twice() -> None:
     assert taken == set(picked)
 
 
+def test_picks_before_any_server_binds_are_never_the_same_port() -> None:
+    # A gateway's API and media ports are picked one after the other and bound later;
+    # the same number twice made the second server fail "Address already in use".
+    # 500 picks from ~12,000 ports would repeat one almost surely if left to chance.
+    picked = [ports.restartable_port() for _ in range(500)]
+    assert len(set(picked)) == 500
+
+
 def test_a_block_is_consecutive_free_ports_not_overlapping_what_was_taken() -> None:
     taken = {ports.restartable_port()}
     base = ports.free_port_block(5, taken)
