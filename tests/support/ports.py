@@ -4,6 +4,6 @@ server is down (lab/ports.py says why)."""
 
 from __future__ import annotations
 
-from lab.ports import restartable_port
+from lab.ports import free_port_block, restartable_port
 
-__all__ = ["restartable_port"]
+__all__ = ["free_port_block", "restartable_port"]

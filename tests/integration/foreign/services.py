@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.support.ports import restartable_port
 
 VENDOR = Path(__file__).resolve().parent / "vendor"
 MOCKUP_SERVER = VENDOR / "redfish_mockup_server" / "redfishMockupServer.py"
@@ -89,9 +90,9 @@ class ForeignService:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port for a server started later (lab/ports.py: below the ephemeral
+    range, and never one this process picked recently)."""
+    return restartable_port()
 
 
 def _start(name: str, argv_for_port: Any, workdir: Path, *, env: dict[str, str] | None = None,

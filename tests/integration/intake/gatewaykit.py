@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from gateway.config import GatewayConfig, hash_password, load_config
 from gateway.service import Gateway, GatewayStartError, build_gateway
 from tests.support.gateway_toml import gateway_toml, source_toml, table, write_gateway_config
+from tests.support.ports import restartable_port
 
 SOURCE_USER = "acme-publisher"
 SOURCE_PASSWORD = "correct horse battery staple"
@@ -18,10 +18,9 @@ SOURCE_HASH = hash_password(SOURCE_PASSWORD, iterations=1000)
 
 
 def free_port() -> int:
-    """A TCP port free right now on 127.0.0.1 (pywbem cannot bind port 0 itself)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port free right now on 127.0.0.1 (pywbem cannot bind port 0 itself), below
+    the ephemeral range and never one this process picked recently (lab/ports.py)."""
+    return restartable_port()
 
 
 def write_config(directory: Path, *, prefixes: list[str], trusted_key: Path,

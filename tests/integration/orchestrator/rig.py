@@ -8,7 +8,6 @@ drives an in-process gateway (build_gateway) or `fleetflash gateway serve`.
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,9 +53,9 @@ def even_odd_group(node: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port for a server started later (lab/ports.py: below the ephemeral
+    range, and never one this process picked recently)."""
+    return restartable_port()
 
 
 def write_gateway_config(

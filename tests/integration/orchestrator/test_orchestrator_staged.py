@@ -10,10 +10,8 @@ runs ends `staged`.
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from tests.integration.orchestrator.rig import (
     serving,
     write_gateway_config,
 )
+from tests.support.ports import free_port_block
 from tests.support.waiting import wait_until
 
 NODES = 5
@@ -46,22 +45,9 @@ INVENTORY = "/redfish/v1/UpdateService/FirmwareInventory"
 
 
 def _free_base_port(count: int) -> int:
-    """A port with `count` free ports from it: the emulator comes back on the same ones."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
-        try:
-            with ExitStack() as stack:
-                for port in range(base, base + count + 1):  # + the admin port
-                    held = stack.enter_context(socket.socket())
-                    held.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise AssertionError("no run of free ports found")
+    """A port with `count` free ports from it (+ the admin port after them), below the
+    ephemeral range: the emulator comes back on the same ones."""
+    return free_port_block(count + 1)
 
 
 def _next_opening(margin_s: float) -> datetime:
