@@ -170,6 +170,10 @@ class BmcEventReceiver:
     def _token(self, node_id: str) -> str:
         return hmac.new(self._secret, _TOKEN_DOMAIN + node_id.encode(), hashlib.sha256).hexdigest()
 
+    def prefix(self) -> str:
+        """What every destination of this receiver starts with."""
+        return f"{self.base_url}{PATH_PREFIX}"
+
     def destination(self, node_id: str) -> str:
         """The URL a BMC must POST node_id's events to (put it in its EventDestination)."""
         return f"{self.base_url}{PATH_PREFIX}{quote(node_id, safe='')}/{self._token(node_id)}"

@@ -101,8 +101,25 @@ def managed_node(node_id: str, cluster: str, inventory: NodeInventory) -> Manage
         capabilities=asdict(inventory.capabilities), error="", observed_at=utcnow())
 
 
-# node id -> the URL its BMC should push events to (see gateway.orchestrator.bmc_events)
-EventDestination = Callable[[str], str]
+def _nothing_superseded(_destination: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class EventDestination:
+    """Where this gateway receives BMC events (gateway.orchestrator.bmc_events).
+
+    Called with a node id: the URL its BMC should push to. ``prefix()``: the URL every
+    such destination starts with (read once the receiver listens). ``superseded(url)``:
+    whether a fleetflash subscription pushing to ``url`` feeds no live gateway, so the
+    gateway subscribing the BMC removes it (Membership.superseded)."""
+
+    destination: Callable[[str], str]
+    prefix: Callable[[], str] = str
+    superseded: Callable[[str], bool] = _nothing_superseded
+
+    def __call__(self, node_id: str) -> str:
+        return self.destination(node_id)
 
 
 def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None,
@@ -121,18 +138,21 @@ def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None,
         clients.drop(endpoint.name)
         raise
     if events is not None:
-        subscribe(client, endpoint.name, events(endpoint.name))
+        subscribe(client, endpoint.name, events)
     return inventory
 
 
-def subscribe(client: FleetBmcClient, node_id: str, destination: str) -> None:
-    """Make sure the node's BMC pushes its events to ``destination`` (once per process;
-    idempotent on the BMC). A BMC that cannot is polled; one that fails for a moment is
-    tried again at its next inventory. Never raises."""
+def subscribe(client: FleetBmcClient, node_id: str, events: EventDestination) -> None:
+    """Make sure the node's BMC pushes its events to this gateway (once per process;
+    idempotent on the BMC), removing fleetflash subscriptions no live gateway receives.
+    A BMC that cannot is polled; one that fails for a moment is tried again at its next
+    inventory. Never raises."""
+    destination = events(node_id)
     if client.known.get("events") in (destination, REFUSED):
         return
     try:
-        client.ensure_event_subscription(destination, context=f"fleetflash {node_id}")
+        client.ensure_event_subscription(destination, context=f"fleetflash {node_id}",
+                                         superseded=events.superseded)
     except RedfishError as exc:
         if exc.transient:
             LOG.info("node %s: event subscription failed for now: %s", node_id, exc)

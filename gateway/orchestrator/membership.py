@@ -9,6 +9,11 @@ own runs as heavier, by 1 / ``leader_share``: besides its nodes it plans and
 admits for the whole cluster (and, usually, inventoried it for the campaign),
 work that grows with the cluster. A gateway alone behaves exactly as before:
 every node is its own.
+
+Each member also registers where it receives its BMCs' events, so that a gateway
+subscribing a node's BMC can remove the fleetflash subscriptions no live member
+receives (a dead gateway's, or one left from an events address since changed); a
+live member's are kept, since its client remembers them.
 """
 
 from __future__ import annotations
@@ -53,10 +58,13 @@ class Membership:
                                         pid=os.getpid(), dead_after=dead_after,
                                         pid_alive=_pid_alive)
         self._members = 1
+        # URL prefixes the live members receive events on, at the last heartbeat (None:
+        # not known, or a live member registered none: nothing is superseded then).
+        self._live_events: tuple[str, ...] | None = None
 
-    def join(self, api_url: str = "") -> None:
+    def join(self, api_url: str = "", events_url: str = "") -> None:
         """Register; raises NameInUseError (a StoreError) when the name is taken."""
-        self.registry.register(api_url)
+        self.registry.register(api_url, events_url)
         LOG.info("gateway %s joined the fleet", self.name)
 
     def leave(self) -> None:
@@ -66,8 +74,18 @@ class Membership:
         """Stamp the heartbeat and refresh the member count; False when this process
         lost its name to another (it was taken for dead) and must stop acting."""
         ok = self.registry.heartbeat()
-        self._members = max(1, len(self.registry.live_names()))
+        live = [m for m in self.registry.members() if m.alive]
+        self._members = max(1, len(live))
+        self._live_events = (tuple(m.events_url for m in live)
+                             if live and all(m.events_url for m in live) else None)
         return ok
+
+    def superseded(self, destination: str) -> bool:
+        """Whether a fleetflash event ``destination`` belongs to no live member (as of the
+        last heartbeat): a BMC pushing there feeds nobody, and its subscription may go.
+        False whenever a live member's events address is not known."""
+        live = self._live_events
+        return live is not None and not destination.startswith(live)
 
     @property
     def live_members(self) -> int:

@@ -123,7 +123,7 @@ class Orchestrator:
         Raises NameInUseError (a StoreError) when a live gateway has the same name."""
         if self._threads:
             return
-        self.membership.join()
+        self.membership.join(events_url=self.events.prefix() if self.events else "")
         self.notices.start()
         for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -306,7 +306,7 @@ class Orchestrator:
                 node_id):
             return
         try:
-            subscribe(self.engine.clients.get(endpoint), node_id, self.events(node_id))
+            subscribe(self.engine.clients.get(endpoint), node_id, self.events)
         except RedfishError as exc:
             LOG.info("node %s: not subscribed to events for now: %s", node_id, exc)
 

@@ -21,6 +21,7 @@ from gateway.media.cache import ImageCache
 from gateway.media.service import MediaUrls, build_media
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
+from gateway.orchestrator.inventory import EventDestination
 from gateway.orchestrator.media_gate import CampaignMediaGate
 from gateway.orchestrator.peer_images import PeerImages
 from gateway.orchestrator.registry_sync import RegistrySync
@@ -101,7 +102,10 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
                        lambda: orchestrator.membership.registry.live_names())
     orchestrator = Orchestrator(store, campaigns, clusters, settings, owner=config.name,
                                 mint_url=mint, locate_image=peers.locate,
-                                events=receiver.destination if receiver else None)
+                                events=EventDestination(
+                                    receiver.destination, receiver.prefix,
+                                    lambda url: orchestrator.membership.superseded(url))
+                                if receiver else None)
     orchestrator.read_url = urls.grant_of
     orchestrator.housekeeping.append(partial(share_images, orchestrator, campaigns, peers))
     sync = RegistrySync(config, registry, orchestrator.clusters)

@@ -274,11 +274,14 @@ class BmcClient:
         return event_service.subscribe(self._conn, self._root_json(), destination,
                                        context=context)
 
-    def ensure_event_subscription(self, destination: str, *, context: str) -> str:
+    def ensure_event_subscription(
+            self, destination: str, *, context: str,
+            superseded: Callable[[str], bool] | None = None) -> str:
         """The URI of this BMC's subscription pushing to ``destination``, created only
-        if none exists (see event_service.ensure_subscription for the errors)."""
+        if none exists; others with the same ``context`` whose Destination is
+        ``superseded`` are deleted (see event_service.ensure_subscription)."""
         return event_service.ensure_subscription(self._conn, self._root_json(), destination,
-                                                 context=context)
+                                                 context=context, superseded=superseded)
 
     def unsubscribe_events(self, subscription_uri: str) -> None:
         event_service.unsubscribe(self._conn, subscription_uri)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +11,12 @@ from sushy import exceptions as sushy_exc
 
 from gateway.redfish.common import link, member_links
 from gateway.redfish.connector import FleetConnector
-from gateway.redfish.errors import NotSupportedError, RequestRejectedError, translated
+from gateway.redfish.errors import (
+    NotSupportedError,
+    RedfishError,
+    RequestRejectedError,
+    translated,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -34,20 +39,33 @@ def subscribe(conn: FleetConnector, root_json: dict[str, Any], destination: str,
 
 def ensure_subscription(conn: FleetConnector, root_json: dict[str, Any], destination: str, *,
                         context: str, registry_prefixes: Sequence[str] = DEFAULT_REGISTRIES,
-                        resource_types: Sequence[str] = DEFAULT_RESOURCE_TYPES) -> str:
+                        resource_types: Sequence[str] = DEFAULT_RESOURCE_TYPES,
+                        superseded: Callable[[str], bool] | None = None) -> str:
     """The URI of a subscription pushing to ``destination``: an existing one whose
     Destination is exactly ``destination`` (so calling this after every reconnect or
     gateway restart never piles up subscriptions), else a new one filtered to
     ``registry_prefixes`` and ``resource_types`` (each narrowed to what the service
-    offers). Raises NotSupportedError without an EventService or Subscriptions
-    collection, RequestRejectedError when the BMC refuses the subscription."""
+    offers). Then every other subscription with the same ``context`` whose Destination
+    is ``superseded`` (a gateway that no longer receives: it died, or moved) is deleted,
+    so a BMC's table does not fill with them; one the BMC will not delete is left.
+    Raises NotSupportedError without an EventService or Subscriptions collection,
+    RequestRejectedError when the BMC refuses the subscription."""
     with translated("subscribing to events"):
         service, subscriptions = _service_and_subscriptions(conn, root_json)
-        existing = _find_destination(conn, subscriptions, destination)
-        if existing is not None:
-            return existing
-        return _create(conn, service, subscriptions, destination, context=context,
-                       registry_prefixes=registry_prefixes, resource_types=resource_types)
+        existing, stale = _find_destination(conn, subscriptions, destination,
+                                            context, superseded)
+        own = existing or _create(conn, service, subscriptions, destination,
+                                  context=context, registry_prefixes=registry_prefixes,
+                                  resource_types=resource_types)
+    for uri, gone in stale:
+        try:
+            unsubscribe(conn, uri)
+        except RedfishError as exc:
+            LOG.info("%s: subscription %s to %s not removed: %s", context, uri, gone, exc)
+            continue
+        LOG.info("%s: removed subscription %s to %s (no live gateway receives there)",
+                 context, uri, gone)
+    return own
 
 
 def _service_and_subscriptions(conn: FleetConnector,
@@ -62,15 +80,32 @@ def _service_and_subscriptions(conn: FleetConnector,
     return service, subscriptions
 
 
-def _find_destination(conn: FleetConnector, subscriptions: str, destination: str) -> str | None:
+def _find_destination(conn: FleetConnector, subscriptions: str, destination: str,
+                      context: str, superseded: Callable[[str], bool] | None,
+                      ) -> tuple[str | None, list[tuple[str, str]]]:
+    """The member pushing to ``destination`` (None: none), and (URI, where it pushes,
+    without its path) of those with ``context`` pushing where ``superseded``; without
+    ``superseded`` the walk ends at the first match."""
+    found: str | None = None
+    stale: list[tuple[str, str]] = []
     for member in member_links(conn.get(subscriptions).json()):
         try:
             document = conn.get(member).json()
         except sushy_exc.ResourceNotFoundError:
             continue  # deleted since the collection was read
-        if isinstance(document, dict) and document.get("Destination") == destination:
-            return member
-    return None
+        if not isinstance(document, dict):
+            continue
+        pushes_to = document.get("Destination")
+        if pushes_to == destination:
+            found = member
+            if superseded is None:
+                break
+        elif (superseded is not None and isinstance(pushes_to, str)
+              and document.get("Context") == context and superseded(pushes_to)):
+            # The path carries the receiver's per-node token: only its origin is logged.
+            parts = urlsplit(pushes_to)
+            stale.append((member, f"{parts.scheme}://{parts.netloc}"))
+    return found, stale
 
 
 def _offered(service: dict[str, Any], name: str, wanted: Sequence[str]) -> list[str]:

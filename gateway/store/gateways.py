@@ -37,6 +37,8 @@ class GatewayRow(Base):
     host: Mapped[str] = mapped_column(String(256))
     pid: Mapped[int] = mapped_column(Integer)
     api_url: Mapped[str] = mapped_column(Text, default="")
+    # The URL prefix of every event destination it gives BMCs ("": it receives none).
+    events_url: Mapped[str] = mapped_column(Text, default="", server_default="")
     lease_s: Mapped[float] = mapped_column(Float)  # dead when its heartbeat is older
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -59,6 +61,7 @@ class Member:
     host: str
     pid: int
     api_url: str
+    events_url: str
     started_at: datetime
     heartbeat_at: datetime
     stopped_at: datetime | None
@@ -98,13 +101,14 @@ class GatewayRegistry:
     dead_after: timedelta
     pid_alive: Callable[[int], bool] | None = None
 
-    def register(self, api_url: str = "") -> None:
-        """Claim the name. Raises NameInUseError when a live gateway holds it: its
-        heartbeat is fresh, unless it ran on this host under a process that is gone
-        (this gateway restarted after a crash)."""
+    def register(self, api_url: str = "", events_url: str = "") -> None:
+        """Claim the name (again: with the addresses now known). Raises NameInUseError
+        when a live gateway holds it: its heartbeat is fresh, unless it ran on this host
+        under a process that is gone (this gateway restarted after a crash)."""
         now = db_now(self.engine)
         values = {"instance": self.instance, "host": self.host, "pid": self.pid,
-                  "api_url": api_url, "lease_s": self.dead_after.total_seconds(),
+                  "api_url": api_url, "events_url": events_url,
+                  "lease_s": self.dead_after.total_seconds(),
                   "started_at": now, "heartbeat_at": now,
                   "stopped_at": None}
         try:
@@ -172,6 +176,7 @@ def list_members(engine: Engine) -> list[Member]:
         age = (clock - row.heartbeat_at).total_seconds()
         members.append(Member(
             name=row.name, host=row.host, pid=row.pid, api_url=row.api_url,
+            events_url=row.events_url,
             started_at=row.started_at, heartbeat_at=row.heartbeat_at,
             stopped_at=row.stopped_at, alive=row.stopped_at is None and age < row.lease_s,
             heartbeat_age_s=round(max(0.0, age), 3), held_runs=int(row.held or 0)))

@@ -18,9 +18,10 @@ resource = Resource("gateways", "system")
 
 _STR = {"type": "string"}
 GATEWAY = {"type": "object", "required": [
-    "name", "host", "pid", "api_url", "alive", "started_at", "heartbeat_at",
+    "name", "host", "pid", "api_url", "events_url", "alive", "started_at", "heartbeat_at",
     "heartbeat_age_s", "stopped_at", "held_runs"], "properties": {
     "name": _STR, "host": _STR, "pid": {"type": "integer"}, "api_url": _STR,
+    "events_url": _STR,
     "alive": {"type": "boolean"}, "started_at": TIME, "heartbeat_at": TIME,
     "heartbeat_age_s": {"type": "number", "minimum": 0},
     "stopped_at": {**TIME, "nullable": True}, "held_runs": {"type": "integer", "minimum": 0}}}
@@ -30,7 +31,8 @@ LISTING = {"type": "object", "required": ["items"], "properties": {
 
 def gateway_json(member: Member) -> dict[str, Any]:
     return {"name": member.name, "host": member.host, "pid": member.pid,
-            "api_url": member.api_url, "alive": member.alive,
+            "api_url": member.api_url, "events_url": member.events_url,
+            "alive": member.alive,
             "started_at": member.started_at.isoformat(),
             "heartbeat_at": member.heartbeat_at.isoformat(),
             "heartbeat_age_s": member.heartbeat_age_s,

@@ -410,3 +410,36 @@ def test_an_emulated_bmc_subscribed_once_pushes_its_firmware_change(
     assert any(origin.startswith("/redfish/v1/TaskService/Tasks/") for origin in origins)
     assert all(node == node_id for node, _ in collector.calls)
     assert receiver.refused == 0
+
+
+def test_subscribing_removes_only_our_subscriptions_that_no_live_gateway_receives(
+        emulated_node: dict[str, str], receiver: BmcEventReceiver) -> None:
+    # A gateway taking a node over from a dead one: the dead one's subscription (same
+    # Context, a destination no live gateway has) goes; a live gateway's, the operator's
+    # own (another Context) and one the predicate does not name stay.
+    node_id = emulated_node["id"]
+    endpoint = BmcEndpoint(node_id, emulated_node["url"], emulated_node["username"],
+                           emulated_node["password"], timeout=10.0)
+    context = f"fleetflash {node_id}"
+    dead = "http://127.0.0.1:9/redfish-events/dead-gateway/token"
+    live = "http://127.0.0.1:10/redfish-events/live-gateway/token"
+    with BmcClient.connect(endpoint) as client:
+        client.subscribe_events(dead, context=context)
+        client.subscribe_events(live, context=context)
+        client.subscribe_events(dead + "-operator", context="operator's own")
+        asked: list[str] = []
+
+        def superseded(url: str) -> bool:
+            asked.append(url)
+            return url.startswith("http://127.0.0.1:9/")
+
+        ours = client.ensure_event_subscription(receiver.destination(node_id),
+                                                context=context, superseded=superseded)
+        left = {s["Destination"]: s["@odata.id"] for s in subscriptions_on(emulated_node)}
+        assert left == {receiver.destination(node_id): ours, live: left[live],
+                        dead + "-operator": left[dead + "-operator"]}
+        assert set(asked) == {dead, live}  # the other Context is not even considered
+        # Asked again (a reconnect), nothing more goes and nothing is added.
+        assert client.ensure_event_subscription(receiver.destination(node_id),
+                                                context=context, superseded=superseded) == ours
+        assert len(subscriptions_on(emulated_node)) == 3

@@ -3,7 +3,9 @@ to the gateway that drives its node, and to no other.
 
 In a fleet the campaign's inventory subscribes no BMC (the gateway that made it would
 receive every BMC's events); the gateway a node is given subscribes its BMC at the
-node's first step, before anything is delivered.
+node's first step, before anything is delivered. A subscription left by a gateway
+that is gone (same Context, an address no live member has) is removed then; one to a
+live member stays.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ def _fleetflash_subscriptions(bmc: dict[str, str]) -> list[str]:
     return [s["Destination"] for s in found if s.get("Context", "").startswith("fleetflash")]
 
 
+def _plant(bmc: dict[str, str], destination: str) -> None:
+    """A fleetflash subscription made earlier (by a gateway of this fleet)."""
+    response = requests.post(bmc["url"] + "/redfish/v1/EventService/Subscriptions",
+                             auth=(bmc["username"], bmc["password"]), timeout=10,
+                             json={"Destination": destination, "Protocol": "Redfish",
+                                   "Context": f"fleetflash {bmc['id']}"})
+    assert response.status_code == 201, response.text
+
+
 def test_each_bmc_pushes_its_events_to_the_gateway_driving_its_node(
         tmp_path: Path, test_keys: TestKeys, bundle_factory: BundleFactory,
         postgres_url: str) -> None:
@@ -66,14 +77,22 @@ def test_each_bmc_pushes_its_events_to_the_gateway_driving_its_node(
                 bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
                 orchestrator={"events_http": f"127.0.0.1:{port}", "leader_share": 1.0}))
         bmcs = {b["id"]: b for b in emulated.inventory}
+        # Before this fleet: every BMC pushes to a gateway that is gone, and to gw-1
+        # under an older token (its events secret was replaced, say).
+        gone = f"http://127.0.0.1:{restartable_port()}/redfish-events/"
+        for node, bmc in bmcs.items():
+            _plant(bmc, f"{gone}{node}/token")
+            _plant(bmc, f"{receivers['gw-1']}redfish-events/{node}/older-token")
         with serving(paths, postgres_url) as (_gateways, images, campaigns):
             assert wait_for(lambda: sum(m.alive for m in list_members(images.engine)) == 2, 30)
+            assert {m.name: m.events_url for m in list_members(images.engine)} == {
+                name: f"{url}redfish-events/" for name, url in receivers.items()}
             campaign_id = raise_alert_and_wait_for_campaign(
                 load_config(paths[0]), images, campaigns, publisher, bundle, sha)
             # The inventory behind the campaign subscribed nobody: a node not started
-            # yet has a BMC that pushes to no gateway.
+            # yet has a BMC that pushes to no live gateway but what was planted.
             waiting = [r.node_id for r in campaigns.runs(campaign_id) if r.step == "pending"]
-            assert waiting and not _fleetflash_subscriptions(bmcs[waiting[0]])
+            assert waiting and len(_fleetflash_subscriptions(bmcs[waiting[0]])) == 2
 
             drivers: dict[str, set[str]] = {}
             deadline = time.monotonic() + 180
@@ -94,6 +113,9 @@ def test_each_bmc_pushes_its_events_to_the_gateway_driving_its_node(
         for node, owners in drivers.items():
             assert len(owners) == 1, (node, owners)  # no gateway died: one driver each
             (owner,) = owners
-            destinations = _fleetflash_subscriptions(bmcs[node])
-            assert len(destinations) == 1, (node, destinations)
-            assert destinations[0].startswith(receivers[owner]), (node, owner, destinations)
+            destinations = set(_fleetflash_subscriptions(bmcs[node]))
+            # The gone gateway's subscription was removed; the live gw-1's was kept.
+            older = f"{receivers['gw-1']}redfish-events/{node}/older-token"
+            assert older in destinations and len(destinations) == 2, (node, destinations)
+            (driver,) = destinations - {older}
+            assert driver.startswith(receivers[owner]), (node, owner, destinations)

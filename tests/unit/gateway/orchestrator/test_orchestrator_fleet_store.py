@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 import gateway.store.gateways as gateways_module
+from gateway.orchestrator.membership import Membership
 from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import GatewayRegistry, NameInUseError, list_members
@@ -110,6 +111,34 @@ def test_only_the_leader_admits(stores: Stores, make_campaign: CampaignFactory) 
                             leader_lease="scheduler:lab") == []
     assert store.start_runs(campaign, ["n1"], "gw-a", LEASE, "precheck",
                             leader_lease="scheduler:lab") == ["n1"]
+
+
+def test_event_destinations_of_no_live_member_are_superseded(stores: Stores) -> None:
+    # What a gateway subscribing a BMC may remove: subscriptions to a member that died
+    # (heartbeat too old) or stopped; never to a live one, and nothing at all while a
+    # live member's events address is unknown (its client remembers its subscriptions).
+    _, store = stores
+    me = Membership(store, "gw-me", "me", LEASE)
+    me.join(events_url="http://10.0.0.1:8443/redfish-events/")
+    assert not me.superseded("http://10.0.0.9:1/redfish-events/n1/t")  # no heartbeat yet
+    GatewayRegistry(store.engine, "gw-dead", "x", host="h2", pid=1,
+                    dead_after=timedelta(microseconds=1)).register(
+        events_url="http://10.0.0.2:8443/redfish-events/")
+    stopped = _registry(store, "gw-stopped", "y", host="h3")
+    stopped.register(events_url="http://10.0.0.3:8443/redfish-events/")
+    stopped.deregister()
+    peer = _registry(store, "gw-peer", "z", host="h4")
+    peer.register(events_url="http://10.0.0.4:8443/redfish-events/")
+    assert me.heartbeat()
+    assert me.superseded("http://10.0.0.2:8443/redfish-events/n1/token")
+    assert me.superseded("http://10.0.0.3:8443/redfish-events/n1/token")
+    assert not me.superseded("http://10.0.0.4:8443/redfish-events/n1/token")
+    assert not me.superseded("http://10.0.0.1:8443/redfish-events/n1/token")
+    peer.register()  # a live member that receives no events (or says nothing of them)
+    assert me.heartbeat()
+    assert not me.superseded("http://10.0.0.2:8443/redfish-events/n1/token")
+    assert [m.events_url for m in list_members(store.engine)][:1] == [
+        "http://10.0.0.2:8443/redfish-events/"]
 
 
 def test_leases_follow_the_database_clock_not_a_skewed_gateway_clock(
