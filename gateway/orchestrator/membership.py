@@ -11,9 +11,10 @@ work that grows with the cluster. A gateway alone behaves exactly as before:
 every node is its own.
 
 Each member also registers where it receives its BMCs' events, so that a gateway
-subscribing a node's BMC can remove the fleetflash subscriptions no live member
-receives (a dead gateway's, or one left from an events address since changed); a
-live member's are kept, since its client remembers them.
+subscribing a node's BMC can remove the fleetflash subscriptions of members that are
+dead or stopped. Only addresses this database knows as a dead member's go: a live
+member's stay (its client remembers them), and so do those of gateways on another
+database (a staging gateway on the same BMCs), which this one cannot judge.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ class Membership:
                                         pid=os.getpid(), dead_after=dead_after,
                                         pid_alive=_pid_alive)
         self._members = 1
-        # URL prefixes the live members receive events on, at the last heartbeat (None:
-        # not known, or a live member registered none: nothing is superseded then).
-        self._live_events: tuple[str, ...] | None = None
+        # URL prefixes the live members and the dead ones received events on, at the
+        # last reading (None: not read yet, or a live member registered none: nothing
+        # is superseded then).
+        self._events: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def join(self, api_url: str = "", events_url: str = "") -> None:
         """Register; raises NameInUseError (a StoreError) when the name is taken."""
@@ -74,18 +76,31 @@ class Membership:
         """Stamp the heartbeat and refresh the member count; False when this process
         lost its name to another (it was taken for dead) and must stop acting."""
         ok = self.registry.heartbeat()
-        live = [m for m in self.registry.members() if m.alive]
-        self._members = max(1, len(live))
-        self._live_events = (tuple(m.events_url for m in live)
-                             if live and all(m.events_url for m in live) else None)
+        self._members = max(1, self._read_events())
         return ok
 
+    def _read_events(self) -> int:
+        """Read the members' events addresses; returns how many members live."""
+        members = self.registry.members()
+        live = tuple(m.events_url for m in members if m.alive)
+        dead = tuple(m.events_url for m in members if not m.alive and m.events_url)
+        self._events = (live, dead) if live and all(live) else None
+        return len(live)
+
     def superseded(self, destination: str) -> bool:
-        """Whether a fleetflash event ``destination`` belongs to no live member (as of the
-        last heartbeat): a BMC pushing there feeds nobody, and its subscription may go.
-        False whenever a live member's events address is not known."""
-        live = self._live_events
-        return live is not None and not destination.startswith(live)
+        """Whether a fleetflash event ``destination`` is a dead or stopped member's and no
+        live member's: a BMC pushing there feeds nobody, and its subscription may go.
+        What the last heartbeat read says so is read again from the database first (a
+        member may have joined or come back since). False whenever a live member's
+        events address is not known."""
+        for fresh in (False, True):
+            if fresh:
+                self._read_events()
+            known = self._events
+            if known is None or not destination.startswith(known[1]) or (
+                    destination.startswith(known[0])):
+                return False
+        return True
 
     @property
     def live_members(self) -> int:

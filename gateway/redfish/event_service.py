@@ -85,14 +85,21 @@ def _find_destination(conn: FleetConnector, subscriptions: str, destination: str
                       ) -> tuple[str | None, list[tuple[str, str]]]:
     """The member pushing to ``destination`` (None: none), and (URI, where it pushes,
     without its path) of those with ``context`` pushing where ``superseded``; without
-    ``superseded`` the walk ends at the first match."""
+    ``superseded`` the walk ends at the first match. A member that cannot be read fails
+    the walk only if ours is not found (it could have been ours)."""
     found: str | None = None
     stale: list[tuple[str, str]] = []
+    unread: sushy_exc.SushyError | None = None
     for member in member_links(conn.get(subscriptions).json()):
         try:
             document = conn.get(member).json()
         except sushy_exc.ResourceNotFoundError:
             continue  # deleted since the collection was read
+        except sushy_exc.SushyError as exc:
+            if superseded is None:
+                raise
+            unread = unread or exc
+            continue
         if not isinstance(document, dict):
             continue
         pushes_to = document.get("Destination")
@@ -102,10 +109,20 @@ def _find_destination(conn: FleetConnector, subscriptions: str, destination: str
                 break
         elif (superseded is not None and isinstance(pushes_to, str)
               and document.get("Context") == context and superseded(pushes_to)):
-            # The path carries the receiver's per-node token: only its origin is logged.
-            parts = urlsplit(pushes_to)
-            stale.append((member, f"{parts.scheme}://{parts.netloc}"))
+            stale.append((member, _origin(pushes_to)))
+    if found is None and unread is not None:
+        raise unread
     return found, stale
+
+
+def _origin(url: str) -> str:
+    """What of a Destination may be logged: its path carries the receiver's per-node
+    token."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL)"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _offered(service: dict[str, Any], name: str, wanted: Sequence[str]) -> list[str]:

@@ -3,9 +3,9 @@ to the gateway that drives its node, and to no other.
 
 In a fleet the campaign's inventory subscribes no BMC (the gateway that made it would
 receive every BMC's events); the gateway a node is given subscribes its BMC at the
-node's first step, before anything is delivered. A subscription left by a gateway
-that is gone (same Context, an address no live member has) is removed then; one to a
-live member stays.
+node's first step, before anything is delivered. A subscription left by a member
+that stopped (same Context, its registered address) is removed then; one to a live
+member, or to a gateway on another database, stays.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from gateway.config import load_config
-from gateway.store.gateways import list_members
+from gateway.store.gateways import GatewayRegistry, list_members
 from tests.conftest import BundleFactory, TestKeys
 from tests.integration.orchestrator.rig import (
     IN_FLIGHT,
@@ -77,22 +78,29 @@ def test_each_bmc_pushes_its_events_to_the_gateway_driving_its_node(
                 bmcs=emulated.inventory, group_of=even_odd_group, groups=GROUPS,
                 orchestrator={"events_http": f"127.0.0.1:{port}", "leader_share": 1.0}))
         bmcs = {b["id"]: b for b in emulated.inventory}
-        # Before this fleet: every BMC pushes to a gateway that is gone, and to gw-1
-        # under an older token (its events secret was replaced, say).
-        gone = f"http://127.0.0.1:{restartable_port()}/redfish-events/"
-        for node, bmc in bmcs.items():
-            _plant(bmc, f"{gone}{node}/token")
-            _plant(bmc, f"{receivers['gw-1']}redfish-events/{node}/older-token")
         with serving(paths, postgres_url) as (_gateways, images, campaigns):
             assert wait_for(lambda: sum(m.alive for m in list_members(images.engine)) == 2, 30)
             assert {m.name: m.events_url for m in list_members(images.engine)} == {
                 name: f"{url}redfish-events/" for name, url in receivers.items()}
+            # Before this campaign every BMC pushes to a member of this fleet that has
+            # stopped, to gw-1 under an older token (its events secret was replaced,
+            # say), and to a gateway on another database: only the first goes.
+            gone = f"http://127.0.0.1:{restartable_port()}/redfish-events/"
+            stopped = GatewayRegistry(images.engine, "gw-gone", "old", host="elsewhere",
+                                      pid=1, dead_after=timedelta(seconds=60))
+            stopped.register(events_url=gone)
+            stopped.deregister()
+            foreign = f"http://127.0.0.1:{restartable_port()}/redfish-events/"
+            for node, bmc in bmcs.items():
+                _plant(bmc, f"{gone}{node}/token")
+                _plant(bmc, f"{receivers['gw-1']}redfish-events/{node}/older-token")
+                _plant(bmc, f"{foreign}{node}/token")
             campaign_id = raise_alert_and_wait_for_campaign(
                 load_config(paths[0]), images, campaigns, publisher, bundle, sha)
             # The inventory behind the campaign subscribed nobody: a node not started
             # yet has a BMC that pushes to no live gateway but what was planted.
             waiting = [r.node_id for r in campaigns.runs(campaign_id) if r.step == "pending"]
-            assert waiting and len(_fleetflash_subscriptions(bmcs[waiting[0]])) == 2
+            assert waiting and len(_fleetflash_subscriptions(bmcs[waiting[0]])) == 3
 
             drivers: dict[str, set[str]] = {}
             deadline = time.monotonic() + 180
@@ -114,8 +122,10 @@ def test_each_bmc_pushes_its_events_to_the_gateway_driving_its_node(
             assert len(owners) == 1, (node, owners)  # no gateway died: one driver each
             (owner,) = owners
             destinations = set(_fleetflash_subscriptions(bmcs[node]))
-            # The gone gateway's subscription was removed; the live gw-1's was kept.
-            older = f"{receivers['gw-1']}redfish-events/{node}/older-token"
-            assert older in destinations and len(destinations) == 2, (node, destinations)
-            (driver,) = destinations - {older}
+            # The stopped member's subscription was removed; the live gw-1's and the
+            # other database's gateway's were kept.
+            kept = {f"{receivers['gw-1']}redfish-events/{node}/older-token",
+                    f"{foreign}{node}/token"}
+            assert kept <= destinations and len(destinations) == 3, (node, destinations)
+            (driver,) = destinations - kept
             assert driver.startswith(receivers[owner]), (node, owner, destinations)
