@@ -63,7 +63,7 @@ class AdmissionBook:
         self._runs: dict[str, NodeRun] = {}
         self._health: dict[str, Health] = {}
         self._busy: frozenset[str] = frozenset()
-        self._out: set[str] = set()  # members unavailable now
+        self._out = bytearray()  # members unavailable now: 1 at their place in the layout
         self._unavailable: Counter[str] = Counter()
         self._pending: Counter[str] = Counter()  # waiting runs per group
         self._canaries: dict[str, NodeRun] = {}  # waiting runs flagged canary
@@ -165,6 +165,7 @@ class AdmissionBook:
                     all_picks.pop(group, None)
             return
         cluster, waits, out = self.cluster, self._waits, self._out
+        place = cluster.layout().position
         runs_get = self._runs.get
         allowances, qos_map, in_order = (cluster.allowances(), cluster.qos_map(),
                                          cluster.order_map())
@@ -191,7 +192,7 @@ class AdmissionBook:
             for node in members:
                 found = runs_get(node)
                 if (found is None or found.step is not waits or found.canary or found.held
-                        or node in out):
+                        or out[place[node]]):
                     continue
                 qos = qos_map[node]
                 if all_fit or fits[qos.name]:
@@ -223,16 +224,19 @@ class AdmissionBook:
                   # (side_by_side is filled only when the keys were the same as before)
                   moved_in_order=side_by_side if side_by_side and self._in_ids_order
                   else None)
+        # Moving a node costs several times what a flat pass costs per node: when a fair
+        # share moved, counting anew from the patched facts is cheaper (small clusters
+        # always move node by node). Judged by the sum of the three (a node in two counts
+        # twice, one outside the cluster too), which spares a large batch building the
+        # set below only to learn its size; either way the answer is the same.
+        moved, size = len(before) + len(readings) + len(held), len(self.cluster.node_set())
+        if moved > _RECOUNT_AT and moved * 16 > size:
+            self._recount(runs, health, busy, kept=True)
+            return
         changed = set(before)
         changed.update(readings)
         changed.update(held)
         changed &= self.cluster.node_set()
-        # Moving a node costs several times what a flat pass costs per node: when a fair
-        # share moved, counting anew from the patched facts is cheaper (small clusters
-        # always move node by node).
-        if len(changed) > _RECOUNT_AT and len(changed) * 16 > len(self.cluster.node_set()):
-            self._recount(runs, health, busy, kept=True)
-            return
         for node in sorted(changed):
             # A node moved only by its health or business keeps its run: its run before
             # is the one it has now (not None, which would count it as newly added).
@@ -244,13 +248,10 @@ class AdmissionBook:
         group = self.cluster.group_of(node)
         out = ((run is not None and run.step in _OCCUPYING) or node in self._busy
                or self._health.get(node) is not Health.UP)
-        if out != (node in self._out):
-            if out:
-                self._out.add(node)
-                self._unavailable[group] += 1
-            else:
-                self._out.discard(node)
-                self._unavailable[group] -= 1
+        place = self.cluster.layout().position[node]
+        if out != self._out[place]:
+            self._out[place] = out
+            self._unavailable[group] += 1 if out else -1
         waits = self._waits
         self._pending[group] += ((run is not None and run.step is waits)
                                  - (before is not None and before.step is waits))
@@ -297,6 +298,13 @@ def _follow(kept: dict[str, _V], now: Mapping[str, _V],
     which of them changed, key by key."""
     keys = tuple(now)
     if len(keys) == len(kept) and keys == tuple(kept):
+        if list(now.values()) == list(kept.values()):
+            # Nothing changed (health, most ticks): one C comparison, identity first, is
+            # a third of what the pass below costs. An equal value that is another
+            # object (a run rebuilt unchanged) is kept: it counts the same.
+            if side_by_side is not None:
+                side_by_side.extend(repeat(False, len(keys)))
+            return {}
         differ = list(map(is_not, now.values(), kept.values()))
         if side_by_side is not None:
             side_by_side.extend(differ)
