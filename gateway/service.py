@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from gateway.api.server import ApiServerError
 from gateway.api.service import ApiService, apply_logging_config, build_api
+from gateway.api.settings import api_settings
 from gateway.cim.listener import GatewayListener
 from gateway.config import ConfigError, GatewayConfig
 from gateway.intake.errors import IntakeError
@@ -149,6 +150,8 @@ def build_gateway(config: GatewayConfig, *, worker_poll_interval: float = 2.0) -
             raise GatewayStartError(f"API: {exc}") from exc
         if api is not None:
             api.context.metrics.watch_front_door("cim", listener.front_door_stats)
+            if orchestration is not None:
+                orchestration.orchestrator.api_url = api_settings(config).advertised_url()
         opened.pop_all()  # built: the Gateway owns the store now
     return Gateway(config, store, cache, intake, worker, listener, orchestration, api,
                    usb=usb)

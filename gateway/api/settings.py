@@ -14,6 +14,7 @@ Validated by gateway.config_model (ApiTable, LoggingTable): unknown keys are err
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,19 @@ class ApiSettings:
     @property
     def tls(self) -> bool:
         return self.certfile is not None
+
+    def advertised_url(self) -> str:
+        """The URL other gateways and operators reach this API at (/api/gateways): the
+        listen address, this machine's name for a wildcard one; "" while the port is
+        only picked at start (port 0)."""
+        if not self.port:
+            return ""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 @dataclass(frozen=True)

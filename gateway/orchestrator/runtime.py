@@ -86,6 +86,7 @@ class Orchestrator:
         # Nodes another member (the leader) started for this one are swept at once.
         self.notices = WorkNotices(store.engine, owner, self._swept_now)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
+        self.api_url = ""  # where this gateway's API answers, for /api/gateways (the service)
         # Whether the inventory subscribes every BMC is asked of the database when it
         # runs (a member started since the last heartbeat counts too).
         self.creator = CampaignCreator(
@@ -123,7 +124,8 @@ class Orchestrator:
         Raises NameInUseError (a StoreError) when a live gateway has the same name."""
         if self._threads:
             return
-        self.membership.join(events_url=self.events.prefix() if self.events else "")
+        self.membership.join(api_url=self.api_url,
+                             events_url=self.events.prefix() if self.events else "")
         self.notices.start()
         for target, name in ((self._loop, "orchestrator"), (self._background, "campaigns")):
             thread = threading.Thread(target=target, name=name, daemon=True)

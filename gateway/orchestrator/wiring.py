@@ -52,7 +52,7 @@ class Orchestration:
     def join(self) -> None:
         """Register this gateway in the fleet sharing the database. Raises
         NameInUseError (a StoreError) when a live gateway has the same name."""
-        self.orchestrator.membership.join()
+        self.orchestrator.membership.join(api_url=self.orchestrator.api_url)
 
     def start(self) -> None:
         self.media.start()

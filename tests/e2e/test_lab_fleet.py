@@ -34,8 +34,8 @@ def test_two_lab_gateways_on_postgresql_share_one_rollout(lab_up: LabFactory) ->
     second = requests.get(gateways[1]["api_url"] + "/api/gateways", timeout=10,
                           headers={"Authorization": f"Bearer {state.api_token}"})
     assert second.status_code == 200, second.text
-    assert {(g["name"], g["alive"]) for g in second.json()["items"]} == {
-        ("lab-fleet2", True), ("lab-fleet2-2", True)}
+    assert {(g["name"], g["alive"], g["api_url"]) for g in second.json()["items"]} == {
+        (g["name"], True, g["api_url"]) for g in gateways}  # where to reach each one
 
     published = fleetflash("lab", "publish", "--state-file", str(lab.state_file))
     assert published.returncode == 0, published.stderr
