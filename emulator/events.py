@@ -4,7 +4,9 @@ Subscribers receive Redfish Event documents for task transitions (TaskEvent
 registry) and resource changes (ResourceEvent registry), filtered by
 RegistryPrefixes, MessageIds, ResourceTypes and OriginResources. Delivery is
 an HTTP POST with bounded retries on a small shared thread pool, so a dead
-listener costs a few attempts, never a BMC thread. Server-sent-event readers
+listener costs a few attempts, never a BMC thread; between its attempts it holds
+no pool thread either (a timer brings it back), so listeners that fail cannot
+starve the others' deliveries. Server-sent-event readers
 get the same events through a bounded queue.
 """
 
@@ -64,8 +66,9 @@ class Subscription:
     exclude_message_ids: list[str] = field(default_factory=list)
     exclude_registry_prefixes: list[str] = field(default_factory=list)
     http_headers: dict[str, str] = field(default_factory=dict, repr=False)
-    # Pending deliveries, sent one at a time so a subscriber sees events in order.
-    outbox: deque[dict[str, Any]] = field(default_factory=deque, repr=False)
+    # Pending deliveries (event, attempts made), sent one at a time so a subscriber sees
+    # events in order.
+    outbox: deque[tuple[dict[str, Any], int]] = field(default_factory=deque, repr=False)
     draining: bool = field(default=False, repr=False)
 
     @property
@@ -110,7 +113,11 @@ class EventDelivery:
 
     Each subscription gets its events in order: one delivery at a time per
     subscription (a failing listener delays only its own events), many
-    subscriptions in parallel on a small shared pool.
+    subscriptions in parallel on a small shared pool. A failed attempt is tried again
+    after the interval from a timer, not by a pool thread waiting: with more failing
+    listeners than pool threads, waiting threads held up every other subscription's
+    events (a lab whose BMCs kept a dead gateway's subscription saw its live gateway's
+    events arrive tens of seconds late).
     attempts: deliveries tried per event (EventService.DeliveryRetryAttempts + 1).
     interval_s: pause between attempts (DeliveryRetryIntervalSeconds).
     """
@@ -132,7 +139,7 @@ class EventDelivery:
                 subscription.outbox.popleft()
                 LOG.warning("subscriber %s is too slow; dropped its oldest event",
                             subscription.destination)
-            subscription.outbox.append(event)
+            subscription.outbox.append((event, 0))
             if subscription.draining:
                 return
             subscription.draining = True
@@ -147,29 +154,45 @@ class EventDelivery:
                 if not subscription.outbox:
                     subscription.draining = False
                     return
-                event = subscription.outbox.popleft()
-            self._deliver(subscription, event)
+                event, made = subscription.outbox.popleft()
+            attempt = made + 1
+            if self._deliver(subscription, event, attempt) or attempt >= self.attempts:
+                continue
+            # Tried again after the interval, first of its subscription's events (which
+            # stays draining meanwhile, so nothing overtakes it); this thread moves on.
+            with self._lock:
+                subscription.outbox.appendleft((event, attempt))
+            timer = threading.Timer(self.interval_s, self._resume, (subscription,))
+            timer.daemon = True
+            timer.start()
+            return
 
-    def _deliver(self, subscription: Subscription, event: dict[str, Any]) -> None:
-        for attempt in range(1, self.attempts + 1):
-            if self._stopped.is_set():
+    def _resume(self, subscription: Subscription) -> None:
+        try:
+            if not self._stopped.is_set():
+                self._pool.submit(self._drain, subscription)
                 return
-            try:
-                status = self._poster.post(subscription.destination, event,
-                                           subscription.http_headers)
-                if status < 300:
-                    return
-                LOG.info(
-                    "event to %s refused with %s (attempt %d/%d)",
-                    subscription.destination, status, attempt, self.attempts,
-                )
-            except DeliveryError as exc:
-                LOG.info(
-                    "event to %s failed: %s (attempt %d/%d)",
-                    subscription.destination, type(exc).__name__, attempt, self.attempts,
-                )
-            if attempt < self.attempts:
-                self._stopped.wait(self.interval_s)
+        except RuntimeError:  # pool shut down during stop()
+            pass
+        subscription.draining = False
+
+    def _deliver(self, subscription: Subscription, event: dict[str, Any], attempt: int) -> bool:
+        """One attempt; True when the listener took the event."""
+        try:
+            status = self._poster.post(subscription.destination, event,
+                                       subscription.http_headers)
+            if status < 300:
+                return True
+            LOG.info(
+                "event to %s refused with %s (attempt %d/%d)",
+                subscription.destination, status, attempt, self.attempts,
+            )
+        except DeliveryError as exc:
+            LOG.info(
+                "event to %s failed: %s (attempt %d/%d)",
+                subscription.destination, type(exc).__name__, attempt, self.attempts,
+            )
+        return False
 
     def stop(self) -> None:
         self._stopped.set()

@@ -80,6 +80,16 @@ class ClientPool:
             value = self._known.get(node_id, {}).get("events")
         return bool(value) and value != REFUSED
 
+    def forget_events(self) -> None:
+        """Forget which BMCs were subscribed to this gateway (not those that refused):
+        the next subscription of each is made sure of on the BMC again. Called when
+        this gateway was silent long enough to be taken for dead, since another member
+        may have removed its subscriptions then."""
+        with self._lock:
+            for known in self._known.values():
+                if known.get("events") not in (None, REFUSED):
+                    del known["events"]
+
     def forget(self, node_id: str) -> None:
         """Drop the node's client (the node is finished); its URIs are kept."""
         self.drop(node_id)

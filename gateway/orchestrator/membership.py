@@ -12,7 +12,8 @@ every node is its own.
 
 Each member also registers where it receives its BMCs' events, so that a gateway
 subscribing a node's BMC can remove the fleetflash subscriptions of members that are
-dead or stopped. Only addresses this database knows as a dead member's go: a live
+gone (stopped, or silent for many leases). Only addresses this database knows as a
+gone member's go: a late member's, a live
 member's stay (its client remembers them), and so do those of gateways on another
 database (a staging gateway on the same BMCs), which this one cannot judge.
 """
@@ -23,6 +24,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -30,6 +32,7 @@ from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import GatewayRegistry, Member
 
 LOG = logging.getLogger(__name__)
+EVENTS_REREAD_S = 1.0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -63,6 +66,7 @@ class Membership:
         # last reading (None: not read yet, or a live member registered none: nothing
         # is superseded then).
         self._events: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._events_read = -math.inf  # monotonic time of that reading
 
     def join(self, api_url: str = "", events_url: str = "") -> None:
         """Register; raises NameInUseError (a StoreError) when the name is taken."""
@@ -83,18 +87,20 @@ class Membership:
         """Read the members' events addresses; returns how many members live."""
         members = self.registry.members()
         live = tuple(m.events_url for m in members if m.alive)
-        dead = tuple(m.events_url for m in members if not m.alive and m.events_url)
+        dead = tuple(m.events_url for m in members if m.gone and m.events_url)
         self._events = (live, dead) if live and all(live) else None
+        self._events_read = time.monotonic()
         return len(live)
 
     def superseded(self, destination: str) -> bool:
-        """Whether a fleetflash event ``destination`` is a dead or stopped member's and no
-        live member's: a BMC pushing there feeds nobody, and its subscription may go.
+        """Whether a fleetflash event ``destination`` is a gone member's (stopped, or silent
+        for GONE_AFTER_LEASES leases: not one merely late) and no live member's: a BMC pushing there feeds nobody, and its subscription may go.
         What the last heartbeat read says so is read again from the database first (a
-        member may have joined or come back since). False whenever a live member's
-        events address is not known."""
+        member may have joined or come back since), unless read within the last
+        second (after a member's death every node's BMC has one to remove). False
+        whenever a live member's events address is not known."""
         for fresh in (False, True):
-            if fresh:
+            if fresh and time.monotonic() - self._events_read >= EVENTS_REREAD_S:
                 self._read_events()
             known = self._events
             if known is None or not destination.startswith(known[1]) or (

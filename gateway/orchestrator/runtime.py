@@ -216,6 +216,13 @@ class Orchestrator:
                           "taken for dead); stopping", self.owner)
                 self._stop.set()
                 return
+            if self._last_claim and clock - self._last_claim > self.settings.lease_s:
+                # Silent for a lease or more: taken for dead, maybe for gone, by the
+                # others, who may have removed its BMC subscriptions meanwhile.
+                LOG.warning("gateway %s: %.0f s since its last heartbeat; its BMC event "
+                            "subscriptions are made sure of again", self.owner,
+                            clock - self._last_claim)
+                self.engine.clients.forget_events()
             ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
             if ours:
                 self.store.claim_runs(self.owner, self.settings.lease, DRIVEN_STEPS, ours,

@@ -49,6 +49,11 @@ _GATEWAYS: sa.Table = GatewayRow.__table__  # type: ignore[assignment]
 _RUNS: sa.Table = NodeRunRow.__table__  # type: ignore[assignment]
 
 
+# A member silent this many leases is gone, not late (a pause, a slow database): what it
+# left on BMCs may be removed (Membership.superseded). Its nodes were taken over long ago.
+GONE_AFTER_LEASES = 10
+
+
 class NameInUseError(StoreError):
     """Another running gateway is registered under the same name."""
 
@@ -67,6 +72,7 @@ class Member:
     stopped_at: datetime | None
     alive: bool
     heartbeat_age_s: float
+    gone: bool  # stopped, or silent GONE_AFTER_LEASES leases: not just late
     held_runs: int
 
 
@@ -174,10 +180,12 @@ def list_members(engine: Engine) -> list[Member]:
     members = []
     for row in rows:
         age = (clock - row.heartbeat_at).total_seconds()
+        stopped = row.stopped_at is not None
         members.append(Member(
             name=row.name, host=row.host, pid=row.pid, api_url=row.api_url,
             events_url=row.events_url,
             started_at=row.started_at, heartbeat_at=row.heartbeat_at,
-            stopped_at=row.stopped_at, alive=row.stopped_at is None and age < row.lease_s,
-            heartbeat_age_s=round(max(0.0, age), 3), held_runs=int(row.held or 0)))
+            stopped_at=row.stopped_at, alive=not stopped and age < row.lease_s,
+            heartbeat_age_s=round(max(0.0, age), 3), held_runs=int(row.held or 0),
+            gone=stopped or age >= GONE_AFTER_LEASES * row.lease_s))
     return members

@@ -29,7 +29,9 @@ from gateway.orchestrator.bmc_events import (
     BmcEventReceiver,
     load_or_create_secret,
 )
+from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.errors import OrchestratorError
+from gateway.orchestrator.inventory import EventDestination, subscribe
 from gateway.redfish import BmcClient, BmcEndpoint
 from tests.conftest import BundleFactory, ServedDirectory, TestKeys
 from tests.integration.orchestrator.rig import TEST_MODEL
@@ -443,3 +445,29 @@ def test_subscribing_removes_only_our_subscriptions_that_no_live_gateway_receive
         assert client.ensure_event_subscription(receiver.destination(node_id),
                                                 context=context, superseded=superseded) == ours
         assert len(subscriptions_on(emulated_node)) == 3
+
+
+def test_a_gateway_taken_for_dead_makes_sure_of_its_subscriptions_again(
+        emulated_node: dict[str, str], receiver: BmcEventReceiver) -> None:
+    # While this gateway was silent another member removed its subscription; once the
+    # pool forgets what it subscribed, the next subscription finds it gone and makes it.
+    node_id = emulated_node["id"]
+    endpoint = BmcEndpoint(node_id, emulated_node["url"], emulated_node["username"],
+                           emulated_node["password"], timeout=10.0)
+    pool, events = ClientPool(), EventDestination(receiver.destination)
+    try:
+        subscribe(pool.get(endpoint), node_id, events)
+        assert pool.pushes_events(node_id)
+        (ours,) = subscriptions_on(emulated_node)
+        with BmcClient.connect(endpoint) as other_member:
+            other_member.unsubscribe_events(ours["@odata.id"])
+        subscribe(pool.get(endpoint), node_id, events)  # remembered: nothing asked of the BMC
+        assert subscriptions_on(emulated_node) == []
+        pool.forget_events()
+        assert not pool.pushes_events(node_id)
+        subscribe(pool.get(endpoint), node_id, events)
+        assert [s["Destination"] for s in subscriptions_on(emulated_node)] == [
+            receiver.destination(node_id)]
+        assert pool.pushes_events(node_id)
+    finally:
+        pool.close_all()

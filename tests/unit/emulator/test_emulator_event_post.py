@@ -122,3 +122,18 @@ def test_an_unreachable_listener_gives_up_and_holds_up_nobody(listener: Listener
     assert not subscription.draining  # gave up after its attempts; nothing left queued
     assert not subscription.outbox
     delivery.stop()
+
+
+def test_listeners_that_keep_failing_hold_up_no_other_subscription(listener: Listener) -> None:
+    # Twice as many dead listeners as the pool has threads, each between its attempts:
+    # a live subscription's event is delivered while they all still wait to retry (a
+    # pool thread waiting out each retry interval held it back until they gave up).
+    dead_url = url(listener).replace(str(listener.server_address[1]), "1")
+    delivery = EventDelivery(attempts=3, interval_s=5.0)
+    dead = [Subscription(id=f"dead-{i}", destination=dead_url) for i in range(8)]
+    for subscription in dead:
+        delivery.submit(subscription, {"Id": "lost"})
+    delivery.submit(Subscription(id="live", destination=url(listener)), {"Id": "kept"})
+    assert listener.received.get(timeout=30)[2]["Id"] == "kept"
+    assert all(subscription.draining for subscription in dead)  # none has given up yet
+    delivery.stop()

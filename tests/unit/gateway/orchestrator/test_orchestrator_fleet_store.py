@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
+import gateway.orchestrator.membership as membership_module
 import gateway.store.gateways as gateways_module
 from gateway.orchestrator.membership import Membership
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, utcnow
 from gateway.store.campaigns import CampaignStore
-from gateway.store.gateways import GatewayRegistry, NameInUseError, list_members
+from gateway.store.gateways import GatewayRegistry, GatewayRow, NameInUseError, list_members
 from tests.unit.gateway.orchestrator.conftest import SHA, CampaignFactory
 
 Stores = tuple[GatewayStore, CampaignStore]
@@ -113,9 +115,11 @@ def test_only_the_leader_admits(stores: Stores, make_campaign: CampaignFactory) 
                             leader_lease="scheduler:lab") == ["n1"]
 
 
-def test_only_dead_members_event_destinations_are_superseded(stores: Stores) -> None:
+def test_only_dead_members_event_destinations_are_superseded(
+        stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
     # What a gateway subscribing a BMC may remove: subscriptions to a member of this
-    # database that died (heartbeat too old) or stopped. Never a live member's, never an
+    # database that is gone (silent for 10 leases) or stopped. Never a live or merely
+    # late member's, never an
     # address this database does not know (a gateway on another database), and nothing
     # while a live member's events address is unknown.
     _, store = stores
@@ -129,14 +133,22 @@ def test_only_dead_members_event_destinations_are_superseded(stores: Stores) -> 
     stopped.deregister()
     peer = _registry(store, "gw-peer", "z", host="h4")
     peer.register(events_url="http://10.0.0.4:8443/redfish-events/")
+    late = _registry(store, "gw-late", "w", host="h5")  # silent 5 leases: late, not gone
+    late.register(events_url="http://10.0.0.5:8443/redfish-events/")
+    with store.engine.begin() as connection:
+        connection.execute(sa.update(GatewayRow).where(GatewayRow.name == "gw-late").values(
+            heartbeat_at=utcnow() - 5 * LEASE))
     assert me.heartbeat()
+    assert not me.superseded("http://10.0.0.5:8443/redfish-events/n1/token")
     assert me.superseded("http://10.0.0.2:8443/redfish-events/n1/token")
     assert me.superseded("http://10.0.0.3:8443/redfish-events/n1/token")
     assert not me.superseded("http://10.0.0.4:8443/redfish-events/n1/token")
     assert not me.superseded("http://10.0.0.1:8443/redfish-events/n1/token")
     assert not me.superseded("http://10.9.9.9:8443/redfish-events/n1/token")  # not ours
     # The stopped gateway comes back after this gateway's heartbeat: asked before the
-    # next one, the database is read again and its subscriptions stay.
+    # next one, the database is read again (at most once a second: here at once) and
+    # its subscriptions stay.
+    monkeypatch.setattr(membership_module, "EVENTS_REREAD_S", 0.0)
     _registry(store, "gw-stopped", "y2", host="h3").register(
         events_url="http://10.0.0.3:8443/redfish-events/")
     assert not me.superseded("http://10.0.0.3:8443/redfish-events/n1/token")
