@@ -94,7 +94,8 @@ class Membership:
 
     def superseded(self, destination: str) -> bool:
         """Whether a fleetflash event ``destination`` is a gone member's (stopped, or silent
-        for GONE_AFTER_LEASES leases: not one merely late) and no live member's: a BMC pushing there feeds nobody, and its subscription may go.
+        for GONE_AFTER_LEASES leases: not one merely late) and no live member's: a BMC
+        pushing there feeds nobody, and its subscription may go.
         What the last heartbeat read says so is read again from the database first (a
         member may have joined or come back since), unless read within the last
         second (after a member's death every node's BMC has one to remove). False
