@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import heapq
 import itertools
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +72,7 @@ class Subscription:
     # events in order.
     outbox: deque[tuple[dict[str, Any], int]] = field(default_factory=deque, repr=False)
     draining: bool = field(default=False, repr=False)
+    removed: bool = field(default=False, repr=False)  # deleted: what is pending is dropped
 
     @property
     def uri(self) -> str:
@@ -114,10 +117,12 @@ class EventDelivery:
     Each subscription gets its events in order: one delivery at a time per
     subscription (a failing listener delays only its own events), many
     subscriptions in parallel on a small shared pool. A failed attempt is tried again
-    after the interval from a timer, not by a pool thread waiting: with more failing
-    listeners than pool threads, waiting threads held up every other subscription's
-    events (a lab whose BMCs kept a dead gateway's subscription saw its live gateway's
-    events arrive tens of seconds late).
+    after the interval, handed back to the pool by one retry thread, not by a pool
+    thread waiting: with more failing listeners than pool threads, waiting threads held
+    up every other subscription's events (a lab whose BMCs kept a dead gateway's
+    subscription saw its live gateway's events arrive tens of seconds late). An
+    attempt itself still holds a pool thread until the listener answers or
+    ``timeout_s`` passes.
     attempts: deliveries tried per event (EventService.DeliveryRetryAttempts + 1).
     interval_s: pause between attempts (DeliveryRetryIntervalSeconds).
     """
@@ -132,9 +137,17 @@ class EventDelivery:
         self._lock = threading.Lock()
         self._poster = EventPoster(timeout_s)
         self._stopped = threading.Event()
+        # Subscriptions waiting to retry: (due, order, subscription), a heap, handed back
+        # to the pool by one thread (started at the first retry).
+        self._due: list[tuple[float, int, Subscription]] = []
+        self._due_changed = threading.Condition(self._lock)
+        self._order = itertools.count()
+        self._retrier: threading.Thread | None = None
 
     def submit(self, subscription: Subscription, event: dict[str, Any]) -> None:
         with self._lock:
+            if subscription.removed:
+                return
             if len(subscription.outbox) >= MAX_OUTBOX:
                 subscription.outbox.popleft()
                 LOG.warning("subscriber %s is too slow; dropped its oldest event",
@@ -149,32 +162,54 @@ class EventDelivery:
             subscription.draining = False
 
     def _drain(self, subscription: Subscription) -> None:
-        while not self._stopped.is_set():
-            with self._lock:
-                if not subscription.outbox:
-                    subscription.draining = False
-                    return
-                event, made = subscription.outbox.popleft()
-            attempt = made + 1
-            if self._deliver(subscription, event, attempt) or attempt >= self.attempts:
-                continue
-            # Tried again after the interval, first of its subscription's events (which
-            # stays draining meanwhile, so nothing overtakes it); this thread moves on.
-            with self._lock:
-                subscription.outbox.appendleft((event, attempt))
-            timer = threading.Timer(self.interval_s, self._resume, (subscription,))
-            timer.daemon = True
-            timer.start()
-            return
-
-    def _resume(self, subscription: Subscription) -> None:
         try:
-            if not self._stopped.is_set():
-                self._pool.submit(self._drain, subscription)
+            while not self._stopped.is_set():
+                with self._lock:
+                    if subscription.removed:
+                        subscription.outbox.clear()
+                    if not subscription.outbox:
+                        subscription.draining = False
+                        return
+                    event, made = subscription.outbox.popleft()
+                attempt = made + 1
+                if self._deliver(subscription, event, attempt) or attempt >= self.attempts:
+                    continue
+                # Tried again after the interval, first of its subscription's events
+                # (which stays draining meanwhile, so nothing overtakes it).
+                with self._lock:
+                    subscription.outbox.appendleft((event, attempt))
+                    self._retry_later(subscription)
                 return
-        except RuntimeError:  # pool shut down during stop()
-            pass
-        subscription.draining = False
+        except Exception:  # never leave the subscription draining with nobody on it
+            LOG.exception("event delivery to %s stopped", subscription.destination)
+            with self._lock:
+                subscription.draining = False
+
+    def _retry_later(self, subscription: Subscription) -> None:
+        """Hand ``subscription`` back to the pool after the interval (lock held)."""
+        heapq.heappush(self._due, (time.monotonic() + self.interval_s, next(self._order),
+                                   subscription))
+        if self._retrier is None:
+            self._retrier = threading.Thread(target=self._retry_due, name="events-retry",
+                                             daemon=True)
+            self._retrier.start()
+        self._due_changed.notify()
+
+    def _retry_due(self) -> None:
+        with self._lock:
+            while not self._stopped.is_set():
+                if not self._due:
+                    self._due_changed.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._due_changed.wait(wait)
+                    continue
+                subscription = heapq.heappop(self._due)[2]
+                try:
+                    self._pool.submit(self._drain, subscription)
+                except RuntimeError:  # pool shut down during stop()
+                    subscription.draining = False
 
     def _deliver(self, subscription: Subscription, event: dict[str, Any], attempt: int) -> bool:
         """One attempt; True when the listener took the event."""
@@ -196,6 +231,8 @@ class EventDelivery:
 
     def stop(self) -> None:
         self._stopped.set()
+        with self._lock:
+            self._due_changed.notify_all()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -233,7 +270,11 @@ class EventService:
 
     def remove(self, subscription_id: str) -> bool:
         with self._lock:
-            return self._subscriptions.pop(subscription_id, None) is not None
+            removed = self._subscriptions.pop(subscription_id, None)
+        if removed is None:
+            return False
+        removed.removed = True  # its pending events are dropped, not retried
+        return True
 
     def open_sse(self) -> queue.Queue[dict[str, Any]]:
         reader: queue.Queue[dict[str, Any]] = queue.Queue(SSE_QUEUE_DEPTH)

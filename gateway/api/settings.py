@@ -39,15 +39,15 @@ class ApiSettings:
 
     def advertised_url(self) -> str:
         """The URL other gateways and operators reach this API at (/api/gateways): the
-        listen address, this machine's name for a wildcard one; "" while the port is
-        only picked at start (port 0)."""
+        listen address, this machine's host name for a wildcard one (no DNS lookup at
+        start); "" while the port is only picked at start (port 0)."""
         if not self.port:
             return ""
         host = self.host
         if host in ("", "0.0.0.0", "::"):
-            host = socket.getfqdn()
+            host = socket.gethostname()
         if ":" in host:
-            host = f"[{host}]"
+            host = f"[{host.replace('%', '%25')}]"  # an IPv6 zone is %25 in a URL
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 

@@ -62,9 +62,9 @@ class Membership:
                                         pid=os.getpid(), dead_after=dead_after,
                                         pid_alive=_pid_alive)
         self._members = 1
-        # URL prefixes the live members and the dead ones received events on, at the
-        # last reading (None: not read yet, or a live member registered none: nothing
-        # is superseded then).
+        # URL prefixes the members not gone (live or late) and the gone ones receive(d)
+        # events on, at the last reading (None: not read yet, or a member not gone
+        # registered none: nothing is superseded then).
         self._events: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._events_read = -math.inf  # monotonic time of that reading
 
@@ -84,13 +84,14 @@ class Membership:
         return ok
 
     def _read_events(self) -> int:
-        """Read the members' events addresses; returns how many members live."""
+        """Read the members' events addresses; returns how many members live (a late
+        member's subscriptions are kept, but it does not count as live)."""
         members = self.registry.members()
-        live = tuple(m.events_url for m in members if m.alive)
+        kept = tuple(m.events_url for m in members if not m.gone)  # live or just late
         dead = tuple(m.events_url for m in members if m.gone and m.events_url)
-        self._events = (live, dead) if live and all(live) else None
+        self._events = (kept, dead) if kept and all(kept) else None
         self._events_read = time.monotonic()
-        return len(live)
+        return sum(m.alive for m in members)
 
     def superseded(self, destination: str) -> bool:
         """Whether a fleetflash event ``destination`` is a gone member's (stopped, or silent

@@ -106,6 +106,7 @@ class Orchestrator:
         self._reschedule = threading.Event()
         self._last_schedule = 0.0
         self._last_claim = 0.0
+        self._last_beat = 0.0  # monotonic end of the last heartbeat
         self._threads: list[threading.Thread] = []
         # Joins BMCs registered while running (gateway/orchestrator/registry_sync.py);
         # set by the wiring, returns the node ids that joined.
@@ -216,13 +217,15 @@ class Orchestrator:
                           "taken for dead); stopping", self.owner)
                 self._stop.set()
                 return
-            if self._last_claim and clock - self._last_claim > self.settings.lease_s:
+            beat = time.monotonic()  # after the heartbeat: a database that hung counts
+            if self._last_beat and beat - self._last_beat > self.settings.lease_s:
                 # Silent for a lease or more: taken for dead, maybe for gone, by the
                 # others, who may have removed its BMC subscriptions meanwhile.
                 LOG.warning("gateway %s: %.0f s since its last heartbeat; its BMC event "
                             "subscriptions are made sure of again", self.owner,
-                            clock - self._last_claim)
+                            beat - self._last_beat)
                 self.engine.clients.forget_events()
+            self._last_beat = beat
             ours = [c.id for c in self.store.list_campaigns() if c.cluster in self.clusters]
             if ours:
                 self.store.claim_runs(self.owner, self.settings.lease, DRIVEN_STEPS, ours,

@@ -136,4 +136,24 @@ def test_listeners_that_keep_failing_hold_up_no_other_subscription(listener: Lis
     delivery.submit(Subscription(id="live", destination=url(listener)), {"Id": "kept"})
     assert listener.received.get(timeout=30)[2]["Id"] == "kept"
     assert all(subscription.draining for subscription in dead)  # none has given up yet
+    # They wait on one retry thread, not a thread each (a lab of 5,000 BMCs keeping a
+    # dead gateway's subscription would otherwise start thousands).
+    names = [thread.name for thread in threading.enumerate()]
+    assert names.count("events-retry") == 1 and not any("Timer" in n for n in names)
+    delivery.stop()
+
+
+def test_a_deleted_subscription_drops_what_it_had_yet_to_deliver(listener: Listener) -> None:
+    dead_url = url(listener).replace(str(listener.server_address[1]), "1")
+    delivery = EventDelivery(attempts=3, interval_s=0.2)
+    subscription = Subscription(id="1", destination=dead_url)
+    for index in range(5):
+        delivery.submit(subscription, {"Id": str(index)})
+    subscription.removed = True  # what EventService.remove does
+    deadline = time.monotonic() + 10
+    while subscription.draining and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not subscription.draining and not subscription.outbox
+    delivery.submit(subscription, {"Id": "late"})  # an event after the deletion: nothing
+    assert not subscription.outbox
     delivery.stop()

@@ -138,6 +138,9 @@ def test_only_dead_members_event_destinations_are_superseded(
     with store.engine.begin() as connection:
         connection.execute(sa.update(GatewayRow).where(GatewayRow.name == "gw-late").values(
             heartbeat_at=utcnow() - 5 * LEASE))
+    renamed = _registry(store, "gw-late-old-name", "v", host="h5")  # same address, gone
+    renamed.register(events_url="http://10.0.0.5:8443/redfish-events/")
+    renamed.deregister()
     assert me.heartbeat()
     assert not me.superseded("http://10.0.0.5:8443/redfish-events/n1/token")
     assert me.superseded("http://10.0.0.2:8443/redfish-events/n1/token")
