@@ -5,8 +5,8 @@ registry) and resource changes (ResourceEvent registry), filtered by
 RegistryPrefixes, MessageIds, ResourceTypes and OriginResources. Delivery is
 an HTTP POST with bounded retries on a small shared thread pool, so a dead
 listener costs a few attempts, never a BMC thread; between its attempts it holds
-no pool thread either (a timer brings it back), so listeners that fail cannot
-starve the others' deliveries. Server-sent-event readers
+no pool thread either (one retry thread hands it back), so listeners that refuse
+cannot starve the others' deliveries. Server-sent-event readers
 get the same events through a bounded queue.
 """
 

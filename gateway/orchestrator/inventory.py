@@ -111,7 +111,7 @@ class EventDestination:
 
     Called with a node id: the URL its BMC should push to. ``prefix()``: the URL every
     such destination starts with (read once the receiver listens). ``superseded(url)``:
-    whether a fleetflash subscription pushing to ``url`` feeds no live gateway, so the
+    whether a fleetflash subscription pushing to ``url`` is a gone member's, so the
     gateway subscribing the BMC removes it (Membership.superseded)."""
 
     destination: Callable[[str], str]
@@ -144,7 +144,7 @@ def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None,
 
 def subscribe(client: FleetBmcClient, node_id: str, events: EventDestination) -> None:
     """Make sure the node's BMC pushes its events to this gateway (once per process;
-    idempotent on the BMC), removing fleetflash subscriptions no live gateway receives.
+    idempotent on the BMC), removing fleetflash subscriptions of gone members.
     A BMC that cannot is polled; one that fails for a moment is tried again at its next
     inventory. Never raises."""
     destination = events(node_id)

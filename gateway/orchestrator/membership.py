@@ -13,9 +13,9 @@ every node is its own.
 Each member also registers where it receives its BMCs' events, so that a gateway
 subscribing a node's BMC can remove the fleetflash subscriptions of members that are
 gone (stopped, or silent for many leases). Only addresses this database knows as a
-gone member's go: a late member's, a live
-member's stay (its client remembers them), and so do those of gateways on another
-database (a staging gateway on the same BMCs), which this one cannot judge.
+gone member's go: a live or late member's stay (its client remembers them), and so
+do those of gateways on another database (a staging gateway on the same BMCs), which
+this one cannot judge.
 """
 
 from __future__ import annotations
@@ -95,20 +95,23 @@ class Membership:
 
     def superseded(self, destination: str) -> bool:
         """Whether a fleetflash event ``destination`` is a gone member's (stopped, or silent
-        for GONE_AFTER_LEASES leases: not one merely late) and no live member's: a BMC
+        for GONE_AFTER_LEASES leases: not one merely late) and no other member's: a BMC
         pushing there feeds nobody, and its subscription may go.
         What the last heartbeat read says so is read again from the database first (a
         member may have joined or come back since), unless read within the last
         second (after a member's death every node's BMC has one to remove). False
-        whenever a live member's events address is not known."""
-        for fresh in (False, True):
-            if fresh and time.monotonic() - self._events_read >= EVENTS_REREAD_S:
-                self._read_events()
-            known = self._events
-            if known is None or not destination.startswith(known[1]) or (
-                    destination.startswith(known[0])):
-                return False
+        whenever the events address of a member not gone is not known."""
+        if not self._gone_by_reading(destination):
+            return False
+        if time.monotonic() - self._events_read >= EVENTS_REREAD_S:
+            self._read_events()
+            return self._gone_by_reading(destination)
         return True
+
+    def _gone_by_reading(self, destination: str) -> bool:
+        known = self._events
+        return (known is not None and destination.startswith(known[1])
+                and not destination.startswith(known[0]))
 
     @property
     def live_members(self) -> int:

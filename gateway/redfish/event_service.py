@@ -46,7 +46,7 @@ def ensure_subscription(conn: FleetConnector, root_json: dict[str, Any], destina
     gateway restart never piles up subscriptions), else a new one filtered to
     ``registry_prefixes`` and ``resource_types`` (each narrowed to what the service
     offers). Then every other subscription with the same ``context`` whose Destination
-    is ``superseded`` (a gateway that no longer receives: it died, or moved) is deleted,
+    is ``superseded`` (a gateway gone for good: see Membership.superseded) is deleted,
     so a BMC's table does not fill with them; one the BMC will not delete is left.
     Raises NotSupportedError without an EventService or Subscriptions collection,
     RequestRejectedError when the BMC refuses the subscription."""
@@ -63,7 +63,7 @@ def ensure_subscription(conn: FleetConnector, root_json: dict[str, Any], destina
         except RedfishError as exc:
             LOG.info("%s: subscription %s to %s not removed: %s", context, uri, gone, exc)
             continue
-        LOG.info("%s: removed subscription %s to %s (no live gateway receives there)",
+        LOG.info("%s: removed subscription %s to %s (a gateway gone for good)",
                  context, uri, gone)
     return own
 
