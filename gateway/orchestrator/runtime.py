@@ -83,8 +83,10 @@ class Orchestrator:
                                      leader_share=settings.leader_share)
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
                                    assign=self.membership.assign)
-        # Nodes another member (the leader) started for this one are swept at once.
-        self.notices = WorkNotices(store.engine, owner, self._swept_now)
+        # Nodes another member (the leader) started for this one are swept at once; a
+        # slot another member freed is looked at at once (by the leader: it decides).
+        self.notices = WorkNotices(store.engine, owner, self._swept_now,
+                                   on_schedule=self.wake)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.api_url = ""  # where this gateway's API answers, for /api/gateways (the service)
         # Whether the inventory subscribes every BMC is asked of the database when it
@@ -301,6 +303,9 @@ class Orchestrator:
                 run = result.run
             if changed:
                 self.wake()
+                if (self.membership.live_members > 1
+                        and not self.scheduler.leads(cluster.name)):
+                    self.notices.slot_freed()  # the leader decides who takes the slot
         except LeaseLostError as exc:
             LOG.warning("%s", exc)
         except (StoreError, OrchestratorError) as exc:

@@ -116,6 +116,11 @@ class Scheduler:
         self.inputs.keep_only(record.id for record in records)
         return started
 
+    def leads(self, cluster: str) -> bool:
+        """Whether this gateway held `cluster`'s scheduler lease at its last look (no
+        statement: what ``_lead`` last found)."""
+        return cluster in self._led
+
     def _lead(self, cluster: str) -> bool:
         """Whether this gateway leads `cluster`: its lease is renewed once a third of it
         has passed, not every tick (a lease renewed that often cannot lapse in between,

@@ -95,3 +95,26 @@ def test_a_gateway_is_woken_when_nodes_are_started_for_it(
         assert woken.wait(30)
     finally:
         notices.stop()
+
+
+def test_the_leader_is_woken_when_another_member_frees_a_slot(stores: Stores) -> None:
+    _, store = stores
+    freed = threading.Event()
+    started_for_me = threading.Event()
+    leader = WorkNotices(store.engine, "gw-a", started_for_me.set, on_schedule=freed.set)
+    member = WorkNotices(store.engine, "gw-b", lambda: None)
+    leader.start()
+    try:
+        if store.engine.dialect.name != "postgresql":
+            member.slot_freed()  # SQLite: one gateway, nothing to tell, nothing fails
+            assert not freed.is_set()
+            return
+        # Sent until the listener's LISTEN has taken effect (it connects on its thread).
+        for _ in range(200):
+            member.slot_freed()
+            if freed.wait(0.25):
+                break
+        assert freed.is_set(), "the leader heard of no freed slot"
+        assert not started_for_me.is_set()  # a freed slot is not work started for it
+    finally:
+        leader.stop()
