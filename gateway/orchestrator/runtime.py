@@ -186,6 +186,13 @@ class Orchestrator:
                 if any([chore() for chore in self.housekeeping]) or joined:
                     self.wake()
                 if self.settings.auto_campaigns and self.creator.create_due():
+                    # The chores again at once, not after the pause: the new campaign's
+                    # first node may be given to another member, which reads the image
+                    # from this one only once it is offered (measured: its canary
+                    # started a second late on the other gateway, the advertisement
+                    # waiting behind the inventory and then the pause).
+                    for chore in self.housekeeping:
+                        chore()
                     self.wake()
                 if time.monotonic() - last_health >= self.settings.health_interval_s:
                     self.refresh_health()
