@@ -48,11 +48,10 @@ RESCHEDULE_AFTER_S = 0.2  # at most this often when woken (a node finished or fa
 SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not driving
 # A pushed event wakes MONITOR this long after it arrives, and the events arriving
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
-# UpdateSuccessful one after the other, and one look reads both outcomes. 0.25 s until
-# the tenth session: the look after an update CD's last activation came 0.25 s after
-# the host was back, on every slot of the critical path; 0.1 s measured 0.11-0.12 s
-# there at 200 nodes (0.25-0.26 before) with no more statements per node, and one event
-# that arrives later than that costs only a second look (docs/performance.md).
+# UpdateSuccessful one after the other, and one look reads both outcomes. Short, because
+# the look after an update CD's last activation is on every slot of the critical path
+# (docs/performance.md, "Tenth session": 0.25 s measured no better); an event arriving
+# later than this costs only a second look.
 EVENT_LOOK_AFTER_S = 0.1
 # Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
 # Before anything is delivered: an event the BMC pushes before its subscription exists
@@ -88,9 +87,9 @@ class Orchestrator:
         self.scheduler = Scheduler(store, images, self.clusters, settings, owner,
                                    assign=self.membership.assign)
         # Nodes another member (the leader) started for this one are swept at once; a
-        # slot another member freed is looked at at once (by the leader: it decides).
+        # node another member finished is looked at at once by the leader (it decides).
         self.notices = WorkNotices(store.engine, owner, self._swept_now,
-                                   on_schedule=self.wake)
+                                   on_schedule=self._another_finished)
         self.events = events  # node id -> URL its BMC pushes events to (None: polling)
         self.api_url = ""  # where this gateway's API answers, for /api/gateways (the service)
         # Whether the inventory subscribes every BMC is asked of the database when it
@@ -120,6 +119,9 @@ class Orchestrator:
         # Further chores of the background loop (e.g. advertising cached images to
         # peers); one returning True wakes the scheduler.
         self.housekeeping: list[Callable[[], bool]] = []
+        # Called right after this gateway created a campaign (e.g. offering its image to
+        # the peers now: the campaign's first node may be given to one of them).
+        self.campaign_created: list[Callable[[], None]] = []
         # The grant of a capability URL this fleet minted (set by the wiring; None: not
         # one): how a step knows media in a virtual CD is the gateway's own.
         self.read_url: Callable[[str], CapabilityGrant | None] = lambda _url: None
@@ -161,6 +163,12 @@ class Orchestrator:
         self._reschedule.set()
         self._wake.set()
 
+    def _another_finished(self) -> None:
+        """Another member's node finished: the scheduler looks now if this gateway leads
+        (the others would only read the campaigns to find they follow)."""
+        if any(self.scheduler.leads(cluster) for cluster in self.clusters):
+            self.wake()
+
     def _swept_now(self) -> None:
         """Sweep the store for due runs now (another gateway started some for this one)."""
         self._sweep_now = True
@@ -190,14 +198,12 @@ class Orchestrator:
                 if any([chore() for chore in self.housekeeping]) or joined:
                     self.wake()
                 if self.settings.auto_campaigns and self.creator.create_due():
-                    # The chores again at once, not after the pause: the new campaign's
-                    # first node may be given to another member, which reads the image
-                    # from this one only once it is offered (measured: its canary
-                    # started a second late on the other gateway, the advertisement
-                    # waiting behind the inventory and then the pause).
-                    for chore in self.housekeeping:
-                        chore()
                     self.wake()
+                    # Not after the loop's pause: the new campaign's first node may be
+                    # given to another member, which reads the image from this one only
+                    # once it is offered (measured: a canary started a second late there).
+                    for hook in self.campaign_created:
+                        hook()
                 if time.monotonic() - last_health >= self.settings.health_interval_s:
                     self.refresh_health()
                     last_health = time.monotonic()
@@ -316,7 +322,7 @@ class Orchestrator:
                 self.wake()
                 if (self.membership.live_members > 1
                         and not self.scheduler.leads(cluster.name)):
-                    self.notices.slot_freed()  # the leader decides who takes the slot
+                    self.notices.schedule_now()  # the leader decides who takes the slot
         except LeaseLostError as exc:
             LOG.warning("%s", exc)
         except (StoreError, OrchestratorError) as exc:

@@ -117,9 +117,10 @@ class Scheduler:
         return started
 
     def leads(self, cluster: str) -> bool:
-        """Whether this gateway held `cluster`'s scheduler lease at its last look (no
-        statement: what ``_lead`` last found)."""
-        return cluster in self._led
+        """Whether this gateway holds `cluster`'s scheduler lease, as far as it knows
+        without a statement: renewed (by ``_lead``) less than a lease ago. Longer ago (a
+        stalled gateway, a cluster with no open campaign) it may have lapsed: False."""
+        return time.monotonic() - self._led.get(cluster, -math.inf) < self.settings.lease_s
 
     def _lead(self, cluster: str) -> bool:
         """Whether this gateway leads `cluster`: its lease is renewed once a third of it

@@ -108,6 +108,7 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
                                 if receiver else None)
     orchestrator.read_url = urls.grant_of
     orchestrator.housekeeping.append(partial(share_images, orchestrator, campaigns, peers))
+    orchestrator.campaign_created.append(partial(offer_images, orchestrator, peers))
     sync = RegistrySync(config, registry, orchestrator.clusters)
     sync.prime(stamp, registered)
     orchestrator.sync_registry = sync.poll
@@ -128,6 +129,13 @@ def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,
     peers.advertise()
     return peers.replicate(
         lambda: {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})
+
+
+def offer_images(orchestrator: Orchestrator, peers: PeerImages) -> None:
+    """Right after this gateway created a campaign: its images offered to the peers now,
+    not within the next second (a gateway alone sends nothing)."""
+    if orchestrator.membership.live_members > 1:
+        peers.advertise(force=True)
 
 
 def _event_receiver(config: GatewayConfig, settings: OrchestratorSettings,

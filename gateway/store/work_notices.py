@@ -8,11 +8,11 @@ each receiving gateway's name as the payload; PostgreSQL delivers it when (and o
 if) that transaction commits, so a woken member finds the rows. ``WorkNotices`` is a
 member's listener: one connection of its own, outside the pool, in autocommit.
 
-The other way round, a member whose node finished (a slot of its group freed) tells the
-scheduler's leader with ``notify_scheduler``: without it the leader saw the freed slot at
-its next look at the store, up to a second later (measured: 0.15 s more per slot with
-two gateways than with one, docs/performance.md). Its payload, ``SCHEDULE``, cannot be a
-gateway name (gateway/config_schema.py: names start with a letter or digit).
+The other way round, a member whose node finished (its slot may be free) tells the
+scheduler's leader with ``notify_scheduler``, on a channel of its own
+(``SCHEDULE_CHANNEL``, so no gateway name can be mistaken for it): without it the leader
+saw the freed slot at its next look at the store, up to a second later (measured in
+docs/performance.md, "Tenth session").
 
 The store stays the truth: a lost notice (a dropped connection, a listener starting
 late) costs only the wait until the next sweep. SQLite has one gateway per file and
@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 CHANNEL = "fleetflash_work"
 RECONNECT_S = 5.0  # after the listening connection failed (the database restarting)
 _WAIT_S = 1.0  # how often the listener looks at its stop flag
-SCHEDULE = "*schedule"  # "a slot was freed": every member's scheduler looks (the leader acts)
+SCHEDULE_CHANNEL = "fleetflash_schedule"  # "a node finished": the leader's scheduler looks
 
 
 def notify_owners(connection: sa.Connection, owners: Iterable[str]) -> None:
@@ -47,22 +47,23 @@ def notify_owners(connection: sa.Connection, owners: Iterable[str]) -> None:
         connection.execute(sa.select(sa.func.pg_notify(CHANNEL, owner)))
 
 
-def notify_scheduler(engine: Engine) -> None:
-    """Tell every member's scheduler to look now: a node this gateway drove finished.
-    PostgreSQL only; a notice that cannot be sent is logged (the leader's next look at
-    the store finds the slot anyway)."""
+def notify_scheduler(engine: Engine) -> bool:
+    """Tell the scheduler's leader to look now: a node this gateway drove finished.
+    PostgreSQL only. Returns False when the notice could not be sent (never raises: the
+    leader's next look at the store finds the slot anyway)."""
     if engine.dialect.name != "postgresql":
-        return
+        return True
     try:
         with core_transaction(engine) as connection:
-            connection.execute(sa.select(sa.func.pg_notify(CHANNEL, SCHEDULE)))
-    except StoreError as exc:
-        LOG.debug("could not tell the scheduler a slot was freed: %s", exc)
+            connection.execute(sa.select(sa.func.pg_notify(SCHEDULE_CHANNEL, "")))
+    except StoreError:
+        return False
+    return True
 
 
 class WorkNotices:
     """Calls ``on_notice()`` whenever another gateway started nodes for ``name``, and
-    ``on_schedule()`` whenever a member freed a slot (``notify_scheduler``)."""
+    ``on_schedule()`` whenever a member's node finished (``notify_scheduler``)."""
 
     def __init__(self, engine: Engine, name: str, on_notice: Callable[[], None],
                  on_schedule: Callable[[], None] = lambda: None) -> None:
@@ -70,12 +71,18 @@ class WorkNotices:
         self.name = name
         self.on_notice = on_notice
         self.on_schedule = on_schedule
+        self._unsent = False  # the last schedule notice failed (logged once per outage)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def slot_freed(self) -> None:
+    def schedule_now(self) -> None:
         """A node this gateway drove finished: the leader's scheduler looks now."""
-        notify_scheduler(self.engine)
+        sent = notify_scheduler(self.engine)
+        if not sent and not self._unsent:
+            LOG.info("gateway %s: could not tell the scheduler's leader that a node "
+                     "finished (the database is away?); it finds out at its next look",
+                     self.name)
+        self._unsent = not sent
 
     @property
     def supported(self) -> bool:
@@ -104,15 +111,16 @@ class WorkNotices:
                 with psycopg.connect(url.render_as_string(hide_password=False),
                                      autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    connection.execute(f"LISTEN {SCHEDULE_CHANNEL}")
                     failing = False
                     # Nodes started before LISTEN took effect are found by the sweep.
                     while not self._stop.is_set():
                         # psycopg >= 3.2 (timeout; pyproject.toml says so).
                         for notice in connection.notifies(timeout=_WAIT_S):
-                            if notice.payload == self.name:
-                                self.on_notice()
-                            elif notice.payload == SCHEDULE:
+                            if notice.channel == SCHEDULE_CHANNEL:
                                 self.on_schedule()
+                            elif notice.payload == self.name:
+                                self.on_notice()
             except psycopg.Error as exc:
                 if not failing:  # once per outage, not every RECONNECT_S
                     LOG.warning("gateway %s: listening for work notices failed (%s); the "

@@ -9,7 +9,11 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from gateway.orchestrator.membership import Membership
+from gateway.orchestrator.scheduler import Scheduler
+from gateway.orchestrator.settings import OrchestratorSettings
 from gateway.store import GatewayStore
 from gateway.store.campaigns import CampaignStore
 from gateway.store.gateways import list_members
@@ -97,24 +101,60 @@ def test_a_gateway_is_woken_when_nodes_are_started_for_it(
         notices.stop()
 
 
-def test_the_leader_is_woken_when_another_member_frees_a_slot(stores: Stores) -> None:
+
+def test_the_leader_is_woken_when_another_member_finishes_a_node(stores: Stores) -> None:
     _, store = stores
-    freed = threading.Event()
+    finished = threading.Event()
     started_for_me = threading.Event()
-    leader = WorkNotices(store.engine, "gw-a", started_for_me.set, on_schedule=freed.set)
+    leader = WorkNotices(store.engine, "gw-a", started_for_me.set, on_schedule=finished.set)
     member = WorkNotices(store.engine, "gw-b", lambda: None)
     leader.start()
     try:
         if store.engine.dialect.name != "postgresql":
-            member.slot_freed()  # SQLite: one gateway, nothing to tell, nothing fails
-            assert not freed.is_set()
+            assert not leader.supported  # SQLite: one gateway, nothing to tell
+            member.schedule_now()  # and telling nobody fails nothing
             return
         # Sent until the listener's LISTEN has taken effect (it connects on its thread).
         for _ in range(200):
-            member.slot_freed()
-            if freed.wait(0.25):
+            member.schedule_now()
+            if finished.wait(0.25):
                 break
-        assert freed.is_set(), "the leader heard of no freed slot"
-        assert not started_for_me.is_set()  # a freed slot is not work started for it
+        assert finished.is_set(), "the leader heard of no finished node"
+        assert not started_for_me.is_set()  # not mistaken for work started for it
     finally:
         leader.stop()
+
+
+def test_a_gateway_named_like_nothing_else_is_not_woken_by_a_finished_node(
+        stores: Stores) -> None:
+    """The schedule notice has a channel of its own: no gateway name (names are not
+    restricted) can take it for "nodes were started for you"."""
+    _, store = stores
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("notices are PostgreSQL's")
+    started_for_me = threading.Event()
+    finished = threading.Event()
+    odd = WorkNotices(store.engine, "", started_for_me.set, on_schedule=finished.set)
+    odd.start()
+    try:
+        for _ in range(200):
+            WorkNotices(store.engine, "gw-b", lambda: None).schedule_now()
+            if finished.wait(0.25):
+                break
+        assert finished.is_set()
+        assert not started_for_me.is_set()
+    finally:
+        odd.stop()
+
+
+def test_only_the_gateway_holding_the_scheduler_lease_leads(stores: Stores) -> None:
+    images, store = stores
+    settings = OrchestratorSettings(lease_s=30)
+    first = Scheduler(store, images, {}, settings, "gw-a")
+    second = Scheduler(store, images, {}, settings, "gw-b")
+    assert not first.leads("c1")  # never asked
+    assert first._lead("c1")
+    assert not second._lead("c1")  # gw-a's lease, unexpired
+    assert first.leads("c1")
+    assert not second.leads("c1")
+    assert not first.leads("c2")  # a cluster it never led
