@@ -198,12 +198,14 @@ class Orchestrator:
                 if any([chore() for chore in self.housekeeping]) or joined:
                     self.wake()
                 if self.settings.auto_campaigns and self.creator.create_due():
-                    self.wake()
-                    # Not after the loop's pause: the new campaign's first node may be
-                    # given to another member, which reads the image from this one only
-                    # once it is offered (measured: a canary started a second late there).
+                    # Before the scheduler is woken, not after the loop's pause: the new
+                    # campaign's first node may be given to another member, which reads
+                    # the image from this one only once it is offered (measured: a canary
+                    # started a second late there, and again with the offer racing the
+                    # wake-up).
                     for hook in self.campaign_created:
                         hook()
+                    self.wake()
                 if time.monotonic() - last_health >= self.settings.health_interval_s:
                     self.refresh_health()
                     last_health = time.monotonic()
