@@ -133,8 +133,10 @@ def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,
 
 def offer_images(orchestrator: Orchestrator, peers: PeerImages) -> None:
     """Right after this gateway created a campaign: its images offered to the peers now,
-    not within the next second (a gateway alone sends nothing)."""
-    if orchestrator.membership.live_members > 1:
+    not within the next second. The members are counted afresh first: one that joined
+    since the last heartbeat (seconds ago, before a short inventory) may be given the
+    campaign's first node. A gateway alone sends nothing more."""
+    if orchestrator.membership.recount() > 1:
         peers.advertise(force=True)
 
 
