@@ -158,3 +158,16 @@ def test_only_the_gateway_holding_the_scheduler_lease_leads(stores: Stores) -> N
     assert first.leads("c1")
     assert not second.leads("c1")
     assert not first.leads("c2")  # a cluster it never led
+
+
+def test_a_member_that_joined_since_the_heartbeat_is_counted_on_asking(
+        stores: Stores) -> None:
+    """Before a new campaign's image is offered to the peers (wiring.offer_images)."""
+    _, store = stores
+    leader = _member(store, "gw-a")
+    leader.heartbeat()
+    assert leader.live_members == 1
+    _member(store, "gw-b")
+    assert leader.live_members == 1  # as of the last heartbeat
+    assert leader.recount() == 2
+    assert leader.live_members == 2
