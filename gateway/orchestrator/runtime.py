@@ -50,8 +50,8 @@ SWEEP_EVERY_S = 1.0  # look in the store for due runs this process is not drivin
 # meanwhile ride on the same look: a BMC pushes a change to a firmware member and its
 # UpdateSuccessful one after the other, and one look reads both outcomes. Short, because
 # the look after an update CD's last activation is on every slot of the critical path
-# (docs/performance.md, "Tenth session": 0.25 s measured no better); an event arriving
-# later than this costs only a second look.
+# (docs/performance.md, "Tenth session"); an event arriving later than this costs only
+# a second look.
 EVENT_LOOK_AFTER_S = 0.1
 # Where a node's BMC is subscribed to the gateway driving it (not asked while resetting).
 # Before anything is delivered: an event the BMC pushes before its subscription exists

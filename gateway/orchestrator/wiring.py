@@ -30,7 +30,7 @@ from gateway.orchestrator.scheduler import OPEN_STATES
 from gateway.orchestrator.service import CampaignService
 from gateway.orchestrator.settings import OrchestratorSettings
 from gateway.redfish.client import list_systems
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, StoreError
 from gateway.store.bmc_registry import BmcRegistry
 from gateway.store.campaigns import CampaignStore
 from gateway.store.image_copies import ImageCopies
@@ -135,8 +135,16 @@ def offer_images(orchestrator: Orchestrator, peers: PeerImages) -> None:
     """Right after this gateway created a campaign: its images offered to the peers now,
     not within the next second. The members are counted afresh first: one that joined
     since the last heartbeat (seconds ago, before a short inventory) may be given the
-    campaign's first node. A gateway alone sends nothing more."""
-    if orchestrator.membership.recount() > 1:
+    campaign's first node. A gateway alone sends nothing more. A database away for a
+    moment costs only the wait for the next offer (about a second), never the campaign's
+    start: logged, not raised."""
+    try:
+        members = orchestrator.membership.recount()
+    except StoreError as exc:
+        LOG.warning("could not count the fleet's members to offer a new campaign's image "
+                    "at once: %s", exc)
+        return
+    if members > 1:
         peers.advertise(force=True)
 
 
