@@ -71,6 +71,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import resource
 import shutil
 import socket
@@ -84,6 +85,7 @@ from typing import Any
 import rollout_emulator
 import rollout_figures
 import rollout_fleet
+import rollout_machine
 import rollout_options
 import rollout_requests
 import rollout_slurm
@@ -228,7 +230,17 @@ def main() -> None:
                         listener_port=listener, api_port=api), database_url)
                 jobs = rollout_slurm.submit_workload(
                     rig, limits=args.mode == "reservation") if rig is not None else {}
-                figures = run(gateway, publisher, bundle, sha, args, personality_of)
+                sampler = rollout_machine.MachineSampler(
+                    lambda: {"gateways": [os.getpid(), *(m.process.pid for m in members)],
+                             "emulator": [emulator.pid],
+                             "postgresql": rollout_machine.server_pids(database)},
+                    parents=frozenset({"postgresql"}))
+                sampler.start()
+                try:
+                    figures = run(gateway, publisher, bundle, sha, args, personality_of)
+                finally:
+                    sampler.stop()
+                figures["machine"] = sampler.figures()
                 runs, canaries, spans = (figures.pop("_runs"), figures.pop("_canaries"),
                                          figures.pop("_spans"))
                 if args.activation == "immediate":
@@ -236,7 +248,10 @@ def main() -> None:
                         runs, audit, group_of(nodes, args.group_size),
                         max_unavailable=args.max_unavailable,
                         per_node_min_s=figures["per_node_min_s"], canary_nodes=canaries,
-                        spans=spans, family_of=personality_of)
+                        spans=spans, family_of=personality_of,
+                        driver_of=rollout_fleet.drivers(
+                            audit, rollout_fleet.media_urls(gateway, members))
+                        if members else None)
                 figures |= rollout_fleet.fleet_figures(gateway, members, audit,
                                                       figures["nodes"], setup_cpu_s)
             finally:

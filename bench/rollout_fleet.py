@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import subprocess
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,25 @@ def _peak_rss_mb(pid: int) -> float:
     raise SystemExit(f"/proc/{pid}/status has no VmHWM")
 
 
+def media_urls(gateway: Gateway, members: list[Member]) -> dict[str, str]:
+    """Each gateway's media server URL -> its name (the in-process gateway first)."""
+    return {media_config(gateway.config).base_url: gateway.config.name} | {
+        member.media_url: member.name for member in members}
+
+
+def drivers(audit: Path, urls: dict[str, str]) -> dict[str, str]:
+    """BMC -> the gateway that drove it: the one whose media server (``urls``: URL ->
+    name) a URL in the BMC's audit records names (its virtual media or update URL)."""
+    driver: dict[str, str] = {}
+    for line in audit.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        for value in record.values():
+            for url, name in urls.items():
+                if isinstance(value, str) and value.startswith(url + "/"):
+                    driver[record["bmc"]] = name
+    return driver
+
+
 def fleet_figures(gateway: Gateway, members: list[Member], audit: Path, nodes: int,
                   setup_cpu_s: float = 0.0) -> dict[str, Any]:
     """Per gateway: peak RSS, CPU seconds, SQL statements, peer and served image bytes,
@@ -117,7 +137,6 @@ def fleet_figures(gateway: Gateway, members: list[Member], audit: Path, nodes: i
         "db_statements": statements_executed(gateway.store.engine),
         "peer_bytes": orchestration.peers.peer_bytes if orchestration.peers else 0,
         "served_bytes": orchestration.media.counters.snapshot().total_bytes}]
-    urls = [media_config(gateway.config).base_url]
     for member in members:
         metrics = _metrics(member)
         rows.append({
@@ -127,16 +146,9 @@ def fleet_figures(gateway: Gateway, members: list[Member], audit: Path, nodes: i
             "db_statements": int(metrics["fleetflash_db_statements_total"]),
             "peer_bytes": int(metrics["fleetflash_peer_image_bytes_total"]),
             "served_bytes": int(metrics["fleetflash_media_served_bytes_total"])})
-        urls.append(member.media_url)
-    driven: list[set[str]] = [set() for _ in urls]
-    for line in audit.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        for value in record.values():
-            for index, url in enumerate(urls):
-                if isinstance(value, str) and value.startswith(url + "/"):
-                    driven[index].add(record["bmc"])
-    for row, bmcs in zip(rows, driven, strict=True):
-        row["nodes_driven"] = len(bmcs)
+    driven = Counter(drivers(audit, media_urls(gateway, members)).values())
+    for row in rows:
+        row["nodes_driven"] = driven[row["name"]]
     statements = sum(r["db_statements"] for r in rows)
     return {"gateways": len(rows), "per_gateway": rows, "db_statements": statements,
             "db_statements_per_node": round(statements / nodes, 1) if nodes else None,

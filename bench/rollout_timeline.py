@@ -146,13 +146,39 @@ def _critical_path(runs: list[tuple[str, datetime, datetime]], group_of: dict[st
     return chain[::-1]
 
 
+def _by_gateway(runs: list[tuple[str, datetime, datetime]],
+                spans: Iterable[tuple[str, str, datetime, datetime | None]],
+                moments: dict[str, tuple[datetime, datetime]],
+                driver_of: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per gateway: its nodes, the means of their parts and of their steps' durations."""
+    parts: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for node, started, finished in runs:
+        found = _parts(node, started, finished, moments)
+        if found is not None and node in driver_of:
+            for name, value in zip(PARTS, found, strict=True):
+                parts[driver_of[node]][name].append(value)
+    steps: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for node, step, started, ended in spans:
+        if ended is not None and node in driver_of and step != "monitor":
+            steps[driver_of[node]][step].append((ended - started).total_seconds())
+    return {gateway: {"nodes": len(parts[gateway]["bmc_s"])}
+            | {name: round(statistics.fmean(values), 2)
+               for name, values in parts[gateway].items()}
+            | {"steps": {step: round(statistics.fmean(values), 2)
+                         for step, values in steps[gateway].items()}}
+            for gateway in sorted(parts)}
+
+
 def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit: Path,
              group_of: dict[str, str], *, max_unavailable: int, per_node_min_s: float,
              canary_nodes: set[str],
              spans: Iterable[tuple[str, str, datetime, datetime | None]] = (),
-             family_of: dict[str, str] | None = None) -> dict[str, Any]:
+             family_of: dict[str, str] | None = None,
+             driver_of: dict[str, str] | None = None) -> dict[str, Any]:
     """The figures of the module doc, from the runs (node, started, finished) of a
-    campaign whose nodes are named like the emulator's BMCs."""
+    campaign whose nodes are named like the emulator's BMCs. With ``driver_of`` (node ->
+    the gateway that drove it), ``by_gateway``: per gateway the means of the three parts
+    and of each step, so the fleet's excess is charged to the member that carries it."""
     moments = _emulator_moments(audit)
     finished_runs: list[tuple[str, datetime, datetime]] = [
         (node, started, finished) for node, started, finished in runs
@@ -177,6 +203,8 @@ def timeline(runs: Iterable[tuple[str, datetime | None, datetime | None]], audit
         figures["by_family"] = {family: {name: _summary(values)["median"]
                                          for name, values in parts_of.items()}
                                 for family, parts_of in sorted(families.items())}
+    if driver_of is not None:
+        figures["by_gateway"] = _by_gateway(finished_runs, spans, moments, driver_of)
     figures["critical_path"] = _critical_path(finished_runs, group_of, max_unavailable,
                                               moments, canary_nodes)
     means = [statistics.fmean(values) for values in every.values() if values]

@@ -54,6 +54,7 @@ def _figures(tmp_path: Path, **extra: object) -> dict[str, Any]:
     audit.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     runs = [(node, _at(s), _at(f)) for node, (s, _i, _p, f) in NODES.items()]
     spans = [(node, "monitor", _at(i), _at(p + 0.25)) for node, (_s, i, p, _f) in NODES.items()]
+    spans += [(node, "precheck", _at(s), _at(i)) for node, (s, i, _p, _f) in NODES.items()]
     figures: dict[str, Any] = _module().timeline(
         runs, audit, GROUP, max_unavailable=2, per_node_min_s=24.0,
         canary_nodes={"canary"}, spans=spans, **extra)
@@ -86,3 +87,14 @@ def test_parts_per_family(tmp_path: Path) -> None:
     assert by_family["idrac"] == {
         "gateway_before_s": 1.5, "bmc_s": 24.0, "gateway_after_s": 1.75}
     assert set(by_family) == {"dmtf", "idrac", "ilo"}
+
+
+def test_parts_and_steps_per_gateway(tmp_path: Path) -> None:
+    # a and d on the second gateway: before 1 and 2 s, after 3 and 0.5 s; MONITOR
+    # (the BMC's own part, mostly) is left out of the steps.
+    driver = {"canary": "gw-1", "a": "gw-2", "b": "gw-1", "c": "gw-1", "d": "gw-2"}
+    by_gateway = _figures(tmp_path, driver_of=driver)["by_gateway"]
+    assert by_gateway["gw-2"] == {"nodes": 2, "gateway_before_s": 1.5, "bmc_s": 24.0,
+                                  "gateway_after_s": 1.75, "steps": {"precheck": 1.5}}
+    assert by_gateway["gw-1"]["nodes"] == 3
+    assert _figures(tmp_path).get("by_gateway") is None
