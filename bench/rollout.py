@@ -63,6 +63,13 @@ store's statement counter, ``fleetflash_db_statements_total`` in /metrics), and
 ``--gateways N`` (PostgreSQL only) adds N-1 `fleetflash gateway serve` processes on the
 same database, each with its own image cache (bench/rollout_fleet.py says what is
 printed per gateway: ``per_gateway``). ``origin_bytes`` must still be one image.
+The timeline then also splits the parts and the steps by the gateway that drove each
+node (``by_gateway``, bench/rollout_timeline.py).
+
+``machine`` (every run, bench/rollout_machine.py): how busy the machine was, each role's
+CPU (gateways, emulator, PostgreSQL) over the run, and the bursts — stretches with the
+machine at least 80 % busy — with each role's CPU inside them: whether the design or
+the machine set the limit.
 """
 
 from __future__ import annotations

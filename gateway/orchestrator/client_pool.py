@@ -45,6 +45,14 @@ class ClientPool:
         # Nodes discovered again whose stored capabilities are to be read afresh.
         self._stale: set[str] = set()
         self._in_step: set[str] = set()  # nodes whose step is running (step_begins)
+        self._node_locks: dict[str, threading.RLock] = {}
+
+    def node_lock(self, node_id: str) -> threading.RLock:
+        """Held while connecting to the node's BMC (``get``) and while subscribing it:
+        two threads (a node's step, the fleet's warm-up) never log in twice or make
+        two subscriptions for one node. Re-entrant: a holder may call ``get``."""
+        with self._lock:
+            return self._node_locks.setdefault(node_id, threading.RLock())
 
     def set_guard(self, node_id: str, guard: Callable[[], None]) -> None:
         """Check `guard` before each BMC-changing request to the node (from now on)."""
@@ -100,6 +108,12 @@ class ClientPool:
             client = self._clients.get(endpoint.name)
         if client is not None:
             return client
+        with self.node_lock(endpoint.name):
+            with self._lock:  # another thread may have connected while this one waited
+                client = self._clients.get(endpoint.name)
+            return client if client is not None else self._connect(endpoint)
+
+    def _connect(self, endpoint: BmcEndpoint) -> FleetBmcClient:
         with self._lock:
             known = self._known.setdefault(endpoint.name, {})
             restarted = endpoint.name in self._unanswered

@@ -80,7 +80,7 @@ class Membership:
         """Stamp the heartbeat and refresh the member count; False when this process
         lost its name to another (it was taken for dead) and must stop acting."""
         ok = self.registry.heartbeat()
-        self._members = max(1, self._read_events())
+        self.recount()
         return ok
 
     def _read_events(self) -> int:

@@ -143,6 +143,9 @@ class Orchestrator:
         LOG.info("orchestrator %s running for clusters %s", self.owner,
                  ", ".join(sorted(self.clusters)) or "(none)")
 
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         """Stop looking for work, let running steps finish, log out of BMCs."""
         self._stop.set()
@@ -342,7 +345,8 @@ class Orchestrator:
                 node_id):
             return
         try:
-            subscribe(self.engine.clients.get(endpoint), node_id, self.events)
+            with self.engine.clients.node_lock(node_id):  # not beside the fleet's warm-up
+                subscribe(self.engine.clients.get(endpoint), node_id, self.events)
         except RedfishError as exc:
             LOG.info("node %s: not subscribed to events for now: %s", node_id, exc)
 
@@ -393,4 +397,4 @@ class Orchestrator:
             self.store, {name: self.clusters[name].endpoints
                          for name in open_clusters & set(self.clusters)},
             self.engine.clients, events, busy=self.store.busy_nodes(DRIVEN_STEPS),
-            stopped=self._stop.is_set)
+            stopped=self.stopping)

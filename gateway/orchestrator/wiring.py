@@ -21,6 +21,7 @@ from gateway.media.cache import ImageCache
 from gateway.media.service import MediaUrls, build_media
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
+from gateway.orchestrator.fleet_warmup import FleetWarmup
 from gateway.orchestrator.inventory import EventDestination
 from gateway.orchestrator.media_gate import CampaignMediaGate
 from gateway.orchestrator.peer_images import PeerImages
@@ -109,6 +110,9 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
     orchestrator.read_url = urls.grant_of
     orchestrator.housekeeping.append(partial(share_images, orchestrator, campaigns, peers))
     orchestrator.campaign_created.append(partial(offer_images, orchestrator, peers))
+    orchestrator.housekeeping.append(FleetWarmup(
+        campaigns, orchestrator.clusters, orchestrator.engine.clients, orchestrator.events,
+        lambda: orchestrator.membership.live_members, orchestrator.stopping).chore)
     sync = RegistrySync(config, registry, orchestrator.clusters)
     sync.prime(stamp, registered)
     orchestrator.sync_registry = sync.poll
