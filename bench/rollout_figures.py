@@ -89,7 +89,8 @@ def report(figures: dict[str, Any], args: argparse.Namespace, *, topology: bool)
         "components_written_twice", "max_down_in_a_group", "outcomes", "database",
         "activation", "gateway_cpu_s", "bench_setup_cpu_s", "emulator_cpu_s",
         "emulator_setup_cpu_s", "db_statements",
-        "db_statements_per_node", "gateways", "peer_bytes", "per_gateway",
+        "db_statements_per_node", "gateways", "peer_bytes", "per_gateway", "machine",
+        *(("database_cpu_s",) if "database_cpu_s" in figures else ()),
         *(("timeline",) if "timeline" in figures else ()),
         *(("staging_s",) if args.activation == "staged" else ()),
         *(("mode", "job_seconds_lost", "jobs_during_update", "jobs_completed")

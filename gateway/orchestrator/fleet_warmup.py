@@ -8,9 +8,10 @@ driver logged in and subscribed at the node's first step: up to five Redfish req
 wave's burst, when every node of the wave starts at once (docs/performance.md,
 "Eleventh session").
 
-Instead every member, once it sees an open campaign of one of its clusters, logs in to
-each BMC of it whose node is still waiting and subscribes it to its own events, one
-BMC after the other on one background thread, between the waves' bursts. Every BMC
+Instead every member, once it sees an open campaign of one of its clusters (it reads
+them every few seconds to copy their images from its peers: peer_images.py), logs in to
+each BMC of it whose node is still waiting and subscribes it to its own events, a few
+BMCs at a time on a background thread, between the waves' bursts. Every BMC
 of the campaign then pushes its events to every live member; a member keeps those of
 a node it does not drive (a few per node) and wakes nothing for them, and has them if
 the node becomes its own (a member's death). Subscriptions of members gone for good
@@ -23,64 +24,67 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from gateway.domain import NodeStep
 from gateway.orchestrator.client_pool import ClientPool
 from gateway.orchestrator.inventory import EventDestination, subscribe
-from gateway.orchestrator.scheduler import OPEN_STATES
 from gateway.orchestrator.settings import ClusterSettings
 from gateway.redfish import RedfishError
+from gateway.store.campaign_records import CampaignRecord
 from gateway.store.campaigns import CampaignStore
 
 LOG = logging.getLogger(__name__)
-LOOK_EVERY_S = 5.0  # how often a member of a fleet reads the open campaigns
+# BMCs made ready at once: a large cluster should be ready before its first wave after
+# the canaries, and the warm-up should not crowd out the canaries' own steps.
+WORKERS = 4
 
 
 class FleetWarmup:
-    """The background chore above (``chore``, about once a second)."""
+    """The background warm-up above; ``warm`` is given the open campaigns whenever a
+    member of a fleet reads them (wiring.share_images: the same read, no more)."""
 
     def __init__(self, store: CampaignStore, clusters: dict[str, ClusterSettings],
                  clients: ClientPool, events: EventDestination | None,
-                 live_members: Callable[[], int], stopped: Callable[[], bool]) -> None:
+                 stopped: Callable[[], bool]) -> None:
         self.store = store
         self.clusters = clusters
         self.clients = clients
         self.events = events
-        self.live_members = live_members
         self.stopped = stopped
         self._warmed: set[str] = set()  # campaigns whose waiting nodes were made ready
-        self._looked = -LOOK_EVERY_S
         self._thread: threading.Thread | None = None
 
-    def chore(self) -> bool:
-        """Start warming the open campaigns not warmed yet (in a fleet, at most every
-        LOOK_EVERY_S, one thread at a time). Never needs the scheduler woken: False."""
-        if (self.events is None or self.live_members() <= 1
-                or time.monotonic() - self._looked < LOOK_EVERY_S
-                or (self._thread is not None and self._thread.is_alive())):
-            return False
-        self._looked = time.monotonic()
-        due = [(c.id, c.cluster) for c in self.store.list_campaigns(OPEN_STATES)
+    def warm(self, campaigns: Iterable[CampaignRecord]) -> None:
+        """Start making ready the waiting nodes of the open ``campaigns`` of this
+        gateway's clusters not made ready yet (one thread at a time; without an events
+        receiver there is nothing to subscribe, and the first steps log in)."""
+        if self.events is None or (self._thread is not None and self._thread.is_alive()):
+            return
+        due = [(c.id, c.cluster) for c in campaigns
                if c.cluster in self.clusters and c.id not in self._warmed]
         if due:
             self._thread = threading.Thread(target=self._warm, args=(due,),
                                             name="fleet-warmup", daemon=True)
             self._thread.start()
-        return False
 
     def _warm(self, due: list[tuple[str, str]]) -> None:
         try:
             for campaign_id, cluster in due:
+                began = time.monotonic()
                 waiting = [node for node, step, *_ in self.store.run_states(campaign_id)
                            if step == NodeStep.PENDING.value]
-                made = sum(self._ready(self.clusters[cluster], node) for node in waiting)
+                with ThreadPoolExecutor(WORKERS, thread_name_prefix="fleet-warmup") as pool:
+                    made = sum(pool.map(partial(self._ready, self.clusters[cluster]),
+                                        waiting))
                 if self.stopped():
                     return
                 self._warmed.add(campaign_id)
                 LOG.info("campaign %s: %d of its %d waiting nodes' BMCs made ready for this "
-                         "gateway (logged in, pushing their events here)", campaign_id,
-                         made, len(waiting))
+                         "gateway (logged in, pushing their events here) in %.1f s",
+                         campaign_id, made, len(waiting), time.monotonic() - began)
         except Exception:  # a background thread must log, never die silently
             LOG.exception("making a campaign's BMCs ready failed; their nodes' first "
                           "steps will do it")

@@ -5,6 +5,7 @@ a node's first step in a wave's burst does neither. Real emulated BMCs, a real s
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -81,18 +82,13 @@ def test_a_fleet_member_makes_the_waiting_nodes_ready_and_leaves_the_others(
         id="c1", cluster="lab", image_sha256=SHA, bundle_id="b", release="r",
         state="running", failure_budget=0, canaries=(waiting["id"],)),
         [NewRun(node_id=node, step=step) for node, step in steps.items()])
-    members = [1]
     pool = ClientPool()
     warmup = FleetWarmup(store, {"lab": ClusterSettings(cluster, endpoints)}, pool,
                          EventDestination(lambda node: f"{EVENTS}{node}/token"),
-                         lambda: members[0], lambda: False)
+                         lambda: False)
     try:
-        # Alone, a gateway's inventory did this already: nothing is asked of any BMC.
-        assert warmup.chore() is False
-        assert all(_destinations(b) == [] for b in bmcs)
-
-        members[0] = 2
-        assert warmup.chore() is False  # the scheduler need not be woken for it
+        others = dataclasses.replace(store.get_campaign("c1"), id="c9", cluster="elsewhere")
+        warmup.warm([store.get_campaign("c1"), others])  # another gateway's cluster
         assert warmup._thread is not None
         warmup._thread.join(timeout=60)
         # The waiting nodes' BMCs push to this gateway and hold its session.
