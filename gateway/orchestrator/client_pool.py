@@ -49,7 +49,7 @@ class ClientPool:
 
     def node_lock(self, node_id: str) -> threading.RLock:
         """Held while connecting to the node's BMC (``get``) and while subscribing it:
-        two threads (a node's step, the fleet's warm-up) never log in twice or make
+        two threads (a node's step, the idle nodes' refresh) never log in twice or make
         two subscriptions for one node. Re-entrant: a holder may call ``get``."""
         with self._lock:
             return self._node_locks.setdefault(node_id, threading.RLock())

@@ -138,7 +138,8 @@ def read_inventory(endpoint: BmcEndpoint, clients: ClientPool | None = None,
         clients.drop(endpoint.name)
         raise
     if events is not None:
-        subscribe(client, endpoint.name, events)
+        with clients.node_lock(endpoint.name):  # not beside the node's first step
+            subscribe(client, endpoint.name, events)
     return inventory
 
 

@@ -143,9 +143,6 @@ class Orchestrator:
         LOG.info("orchestrator %s running for clusters %s", self.owner,
                  ", ".join(sorted(self.clusters)) or "(none)")
 
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def stop(self) -> None:
         """Stop looking for work, let running steps finish, log out of BMCs."""
         self._stop.set()
@@ -345,7 +342,7 @@ class Orchestrator:
                 node_id):
             return
         try:
-            with self.engine.clients.node_lock(node_id):  # not beside the fleet's warm-up
+            with self.engine.clients.node_lock(node_id):  # one subscription, not two
                 subscribe(self.engine.clients.get(endpoint), node_id, self.events)
         except RedfishError as exc:
             LOG.info("node %s: not subscribed to events for now: %s", node_id, exc)
@@ -397,4 +394,4 @@ class Orchestrator:
             self.store, {name: self.clusters[name].endpoints
                          for name in open_clusters & set(self.clusters)},
             self.engine.clients, events, busy=self.store.busy_nodes(DRIVEN_STEPS),
-            stopped=self.stopping)
+            stopped=self._stop.is_set)

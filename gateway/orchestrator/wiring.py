@@ -21,7 +21,6 @@ from gateway.media.cache import ImageCache
 from gateway.media.service import MediaUrls, build_media
 from gateway.orchestrator.bmc_events import BmcEvent, BmcEventReceiver, load_or_create_secret
 from gateway.orchestrator.errors import OrchestratorError
-from gateway.orchestrator.fleet_warmup import FleetWarmup
 from gateway.orchestrator.inventory import EventDestination
 from gateway.orchestrator.media_gate import CampaignMediaGate
 from gateway.orchestrator.peer_images import PeerImages
@@ -108,10 +107,7 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
                                     lambda url: orchestrator.membership.superseded(url))
                                 if receiver else None)
     orchestrator.read_url = urls.grant_of
-    warmup = FleetWarmup(campaigns, orchestrator.clusters, orchestrator.engine.clients,
-                         orchestrator.events, orchestrator.stopping)
-    orchestrator.housekeeping.append(
-        partial(share_images, orchestrator, campaigns, peers, warmup))
+    orchestrator.housekeeping.append(partial(share_images, orchestrator, campaigns, peers))
     orchestrator.campaign_created.append(partial(offer_images, orchestrator, peers))
     sync = RegistrySync(config, registry, orchestrator.clusters)
     sync.prime(stamp, registered)
@@ -121,25 +117,18 @@ def build_orchestration(config: GatewayConfig, store: GatewayStore,
 
 
 def share_images(orchestrator: Orchestrator, campaigns: CampaignStore,
-                 peers: PeerImages, warmup: FleetWarmup) -> bool:
+                 peers: PeerImages) -> bool:
     """Offer this gateway's images to its peers and copy the ones open campaigns need
     (a chore of the background loop, about once a second; each part sends statements
-    only when due: peer_images.py); the open campaigns read for that are also given to
-    the warm-up (fleet_warmup.py), which makes their waiting BMCs ready for this
-    gateway. A gateway alone in its fleet
+    only when due: peer_images.py). A gateway alone in its fleet
     (the member count of its last heartbeat) has no peer to offer to or copy from: it
     sends no statement at all. The count is refreshed when this gateway, as leader,
     assigns nodes to another member, so a newcomer finds the images offered at once."""
     if orchestrator.membership.live_members <= 1:
         return False
     peers.advertise()
-
-    def wanted() -> set[str]:
-        opened = campaigns.list_campaigns(OPEN_STATES)
-        warmup.warm(opened)  # the same read: not one statement more
-        return {c.image_sha256 for c in opened}
-
-    return peers.replicate(wanted)
+    return peers.replicate(
+        lambda: {c.image_sha256 for c in campaigns.list_campaigns(OPEN_STATES)})
 
 
 def offer_images(orchestrator: Orchestrator, peers: PeerImages) -> None:

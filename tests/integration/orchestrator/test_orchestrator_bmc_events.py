@@ -471,3 +471,31 @@ def test_a_gateway_taken_for_dead_makes_sure_of_its_subscriptions_again(
         assert pool.pushes_events(node_id)
     finally:
         pool.close_all()
+
+
+def test_two_threads_connecting_one_node_log_in_once(
+        emulated_node: dict[str, str]) -> None:
+    # A node's step and the idle refresh may ask the pool for the same node at once.
+    endpoint = BmcEndpoint(emulated_node["id"], emulated_node["url"],
+                           emulated_node["username"], emulated_node["password"], timeout=10.0)
+    pool = ClientPool()
+    start = threading.Barrier(4)
+    clients: list[object] = []
+
+    def connect() -> None:
+        start.wait()
+        clients.append(pool.get(endpoint))
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(clients) == 4 and len({id(c) for c in clients}) == 1
+        auth = (emulated_node["username"], emulated_node["password"])
+        sessions = requests.get(emulated_node["url"] + "/redfish/v1/SessionService/Sessions",
+                                auth=auth, timeout=10).json()["Members"]
+        assert len(sessions) == 1
+    finally:
+        pool.close_all()
