@@ -3,24 +3,14 @@ the machine was busy, and each role's CPU in them."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.unit.bench.scripts import bench_module
 
 
 def _module() -> ModuleType:
-    # bench/ is a directory of scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("rollout_machine",
-                                                  BENCH / "rollout_machine.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("rollout_machine")
 
 
 def _sample(busy: float, gateways: float, emulator: float) -> tuple[float, dict[str, float]]:

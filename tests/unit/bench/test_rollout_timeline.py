@@ -4,27 +4,19 @@ group's slot, and the critical path, which adds up to the makespan."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.unit.bench.scripts import bench_module
+
 T0 = datetime(2026, 12, 7, tzinfo=UTC)
 
 
 def _module() -> ModuleType:
-    # bench/ is a directory of scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("rollout_timeline",
-                                                  BENCH / "rollout_timeline.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("rollout_timeline")
 
 
 def _at(seconds: float) -> datetime:

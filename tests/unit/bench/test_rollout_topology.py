@@ -3,8 +3,6 @@ personalities scaled to N nodes, and the figures per personality."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -13,19 +11,11 @@ import pytest
 
 from emulator.cli import _read_nodes_file
 from emulator.personalities import PERSONALITIES
-
-BENCH = Path(__file__).resolve().parents[3] / "bench"
+from tests.unit.bench.scripts import bench_module
 
 
 def _module() -> ModuleType:
-    # bench/ is a directory of scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("rollout_topology",
-                                                  BENCH / "rollout_topology.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("rollout_topology")
 
 
 topology = _module()
