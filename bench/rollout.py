@@ -78,7 +78,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import resource
 import shutil
 import socket
@@ -237,16 +236,9 @@ def main() -> None:
                         listener_port=listener, api_port=api), database_url)
                 jobs = rollout_slurm.submit_workload(
                     rig, limits=args.mode == "reservation") if rig is not None else {}
-                sampler = rollout_machine.MachineSampler(
-                    lambda: {"gateways": [os.getpid(), *(m.process.pid for m in members)],
-                             "emulator": [emulator.pid],
-                             "postgresql": rollout_machine.server_pids(database)},
-                    parents=frozenset({"postgresql"}))
-                sampler.start()
-                try:
+                with rollout_machine.sampling(emulator.pid, lambda: [
+                        m.process.pid for m in members], database) as sampler:
                     figures = run(gateway, publisher, bundle, sha, args, personality_of)
-                finally:
-                    sampler.stop()
                 figures["machine"] = sampler.figures()
                 runs, canaries, spans = (figures.pop("_runs"), figures.pop("_canaries"),
                                          figures.pop("_spans"))

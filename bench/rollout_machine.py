@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,23 @@ class MachineSampler:
 
     def figures(self) -> dict[str, Any]:
         return machine_figures(self._samples)
+
+
+@contextmanager
+def sampling(emulator_pid: int, member_pids: Callable[[], list[int]],
+             database: PostgresServer | None) -> Iterator[MachineSampler]:
+    """A sampler of the bench's roles while the block runs: this process and the extra
+    gateways (``member_pids``, read at each sample: they start later), the emulator and
+    the PostgreSQL server with its backends."""
+    sampler = MachineSampler(lambda: {"gateways": [os.getpid(), *member_pids()],
+                                      "emulator": [emulator_pid],
+                                      "postgresql": server_pids(database)},
+                             parents=frozenset({"postgresql"}))
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
 
 
 def machine_figures(samples: list[tuple[float, dict[str, float]]]) -> dict[str, Any]:
